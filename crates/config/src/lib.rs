@@ -1,0 +1,204 @@
+//! Typed configuration for postern: one TOML file, safe defaults, validation with clear messages.
+//!
+//! The file is looked up as `--config FILE`, else `./postern.toml`, else `/etc/postern/postern.toml`;
+//! with no file at all the built-in defaults apply. Every key is optional. Unknown keys are errors, so a
+//! typo never silently falls back to a default.
+
+mod error;
+mod raw;
+mod service;
+
+pub use error::ConfigError;
+pub use service::Service;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the effective configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Read from this file.
+    File(PathBuf),
+    /// No file was found: built-in defaults only.
+    Defaults,
+}
+
+/// The effective, validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Name in SMTP greetings, EHLO, Received headers, Maildir file names and the self-signed certificate.
+    pub hostname: String,
+    /// Where mail, indexes, the directory database, the spool and generated keys live.
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub tls: Tls,
+    pub auth: Auth,
+    pub limits: Limits,
+    pub mail: Mail,
+    /// Not part of the file: where this configuration came from.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// `[listen]`: the socket addresses of each service. An empty list disables the service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listen {
+    pub smtp: Vec<SocketAddr>,
+    pub submission: Vec<SocketAddr>,
+    pub submissions: Vec<SocketAddr>,
+    pub imap: Vec<SocketAddr>,
+    pub imaps: Vec<SocketAddr>,
+    pub pop3: Vec<SocketAddr>,
+    pub pop3s: Vec<SocketAddr>,
+}
+
+impl Listen {
+    /// The addresses configured for one service.
+    pub fn addresses(&self, service: Service) -> &[SocketAddr] {
+        match service {
+            Service::Smtp => &self.smtp,
+            Service::Submission => &self.submission,
+            Service::Submissions => &self.submissions,
+            Service::Imap => &self.imap,
+            Service::Imaps => &self.imaps,
+            Service::Pop3 => &self.pop3,
+            Service::Pop3s => &self.pop3s,
+        }
+    }
+}
+
+/// `[tls]`: certificate chain and private key (PEM). Both unset: a self-signed certificate is generated
+/// into `data_dir/tls/` on first start.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tls {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+}
+
+/// `[auth]`: authentication policy shared by SMTP, IMAP and POP3.
+#[derive(Debug, Clone, Serialize)]
+pub struct Auth {
+    /// Allow passwords over an unencrypted connection from a non-loopback peer. Default false.
+    pub allow_plaintext: bool,
+    /// Failed attempts per account or client address within `failure_window_secs` before refusing.
+    pub max_failures: u32,
+    /// The sliding window for counting authentication failures, in seconds.
+    pub failure_window_secs: u64,
+}
+
+/// `[limits]`: connection limits shared by every listener.
+#[derive(Debug, Clone, Serialize)]
+pub struct Limits {
+    /// Open connections in total, over all services.
+    pub max_connections: usize,
+    /// Open connections from one client address (IPv6 grouped by /64).
+    pub max_connections_per_ip: usize,
+    /// Seconds a graceful shutdown waits for open sessions before closing them.
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[mail]`: addressing and mailbox conventions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mail {
+    /// Separator of plus-addressing (`user+tag@domain`); empty disables it.
+    pub recipient_delimiter: String,
+    /// The hierarchy separator IMAP shows for mailbox names: "/" or ".".
+    pub hierarchy_separator: char,
+}
+
+/// The file locations searched when no `--config` is given, in order.
+pub const DEFAULT_PATHS: [&str; 2] = ["./postern.toml", "/etc/postern/postern.toml"];
+
+impl Config {
+    /// Loads the configuration: the explicit file if given (it must exist), else the first of
+    /// [`DEFAULT_PATHS`] that exists, else the built-in defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = explicit {
+            return Config::from_file(path);
+        }
+        for candidate in DEFAULT_PATHS {
+            let path = Path::new(candidate);
+            if path.exists() {
+                return Config::from_file(path);
+            }
+        }
+        Config::from_toml("", Source::Defaults)
+    }
+
+    /// Reads and validates one file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, Source::File(path.to_path_buf())).map_err(|e| match e {
+            ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+                file: Some(path.to_path_buf()),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text; relative paths in it are kept as written.
+    pub fn from_toml(text: &str, source: Source) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: None,
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        raw.validate(source)
+    }
+
+    /// Checks what the file itself cannot show: that configured certificate and key files are readable.
+    /// `serve` and `check-config` call it; loading stays free of I/O beyond the file itself.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        for (key, path) in [("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
+            if let Some(path) = path {
+                std::fs::File::open(path).map_err(|source| ConfigError::Unreadable {
+                    key,
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, as `check-config` prints it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Every enabled service with its addresses, in a stable order.
+    pub fn enabled_services(&self) -> BTreeMap<Service, Vec<SocketAddr>> {
+        Service::ALL
+            .into_iter()
+            .filter_map(|s| {
+                let addrs = self.listen.addresses(s);
+                (!addrs.is_empty()).then(|| (s, addrs.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Path of the account directory database.
+    pub fn directory_db(&self) -> PathBuf {
+        self.data_dir.join("directory.db")
+    }
+
+    /// Root of the Maildir trees (one per account).
+    pub fn mail_root(&self) -> PathBuf {
+        self.data_dir.join("mail")
+    }
+
+    /// Where a generated self-signed certificate and key live.
+    pub fn generated_tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! The file as written: every key optional, unknown keys refused. `validate` turns it into [`Config`].
+
+use crate::{Auth, Config, ConfigError, Limits, Listen, Mail, Service, Source, Tls};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    hostname: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    listen: RawListen,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    mail: RawMail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    smtp: Option<Vec<String>>,
+    submission: Option<Vec<String>>,
+    submissions: Option<Vec<String>>,
+    imap: Option<Vec<String>>,
+    imaps: Option<Vec<String>>,
+    pop3: Option<Vec<String>>,
+    pop3s: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    allow_plaintext: Option<bool>,
+    max_failures: Option<u32>,
+    failure_window_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    recipient_delimiter: Option<String>,
+    hierarchy_separator: Option<String>,
+}
+
+impl RawListen {
+    fn get(&self, service: Service) -> Option<&Vec<String>> {
+        match service {
+            Service::Smtp => self.smtp.as_ref(),
+            Service::Submission => self.submission.as_ref(),
+            Service::Submissions => self.submissions.as_ref(),
+            Service::Imap => self.imap.as_ref(),
+            Service::Imaps => self.imaps.as_ref(),
+            Service::Pop3 => self.pop3.as_ref(),
+            Service::Pop3s => self.pop3s.as_ref(),
+        }
+    }
+
+    fn resolve(&self, service: Service) -> Result<Vec<SocketAddr>, ConfigError> {
+        let Some(list) = self.get(service) else {
+            // The default: every address, IPv6 and (dual-stack) IPv4, on the standard port.
+            return Ok(vec![SocketAddr::from((
+                std::net::Ipv6Addr::UNSPECIFIED,
+                service.standard_port(),
+            ))]);
+        };
+        let mut out = Vec::with_capacity(list.len());
+        for (i, text) in list.iter().enumerate() {
+            let addr: SocketAddr = text.trim().parse().map_err(|_| {
+                ConfigError::invalid(format!(
+                    "listen.{}[{i}]: {text:?} is not a socket address \
+                     (write an IP address and a port, e.g. \"[::]:{port}\" or \"127.0.0.1:{port}\")",
+                    service.key(),
+                    port = service.standard_port(),
+                ))
+            })?;
+            if out.contains(&addr) {
+                return Err(ConfigError::invalid(format!(
+                    "listen.{}[{i}]: {addr} is listed twice",
+                    service.key()
+                )));
+            }
+            out.push(addr);
+        }
+        Ok(out)
+    }
+}
+
+fn default_hostname() -> String {
+    let name = gethostname::gethostname()
+        .to_string_lossy()
+        .trim()
+        .to_string();
+    if name.is_empty() {
+        "localhost".to_string()
+    } else {
+        name
+    }
+}
+
+/// RFC 1123 host name: dot-separated labels of letters, digits and hyphens, no label starting or
+/// ending with a hyphen, at most 63 octets a label and 253 in all.
+fn valid_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl RawConfig {
+    pub(crate) fn validate(self, source: Source) -> Result<Config, ConfigError> {
+        let hostname = match self.hostname {
+            Some(h) => {
+                let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+                if !valid_hostname(&h) {
+                    return Err(ConfigError::invalid(format!(
+                        "hostname: {h:?} is not a valid host name (letters, digits, '-' and '.')"
+                    )));
+                }
+                h
+            }
+            None => default_hostname(),
+        };
+        let data_dir = self
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("./postern-data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("data_dir: must not be empty"));
+        }
+
+        let listen = Listen {
+            smtp: self.listen.resolve(Service::Smtp)?,
+            submission: self.listen.resolve(Service::Submission)?,
+            submissions: self.listen.resolve(Service::Submissions)?,
+            imap: self.listen.resolve(Service::Imap)?,
+            imaps: self.listen.resolve(Service::Imaps)?,
+            pop3: self.listen.resolve(Service::Pop3)?,
+            pop3s: self.listen.resolve(Service::Pop3s)?,
+        };
+        // One address cannot serve two protocols.
+        let mut seen: Vec<(SocketAddr, Service)> = Vec::new();
+        for service in Service::ALL {
+            for addr in listen.addresses(service) {
+                if let Some((_, other)) = seen.iter().find(|(a, _)| a == addr && addr.port() != 0) {
+                    return Err(ConfigError::invalid(format!(
+                        "listen.{service}: {addr} is already used by listen.{other}"
+                    )));
+                }
+                seen.push((*addr, service));
+            }
+        }
+
+        let tls = match (self.tls.cert, self.tls.key) {
+            (Some(cert), Some(key)) => Tls {
+                cert: Some(cert),
+                key: Some(key),
+            },
+            (None, None) => Tls::default(),
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "tls.key: missing (tls.cert is set; give both, or neither for a self-signed certificate)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "tls.cert: missing (tls.key is set; give both, or neither for a self-signed certificate)",
+                ))
+            }
+        };
+
+        let auth = Auth {
+            allow_plaintext: self.auth.allow_plaintext.unwrap_or(false),
+            max_failures: positive("auth.max_failures", self.auth.max_failures, 10)?,
+            failure_window_secs: positive(
+                "auth.failure_window_secs",
+                self.auth.failure_window_secs,
+                900,
+            )?,
+        };
+        let limits = Limits {
+            max_connections: positive("limits.max_connections", self.limits.max_connections, 2000)?,
+            max_connections_per_ip: positive(
+                "limits.max_connections_per_ip",
+                self.limits.max_connections_per_ip,
+                50,
+            )?,
+            shutdown_grace_secs: self.limits.shutdown_grace_secs.unwrap_or(10),
+        };
+        if limits.max_connections_per_ip > limits.max_connections {
+            return Err(ConfigError::invalid(
+                "limits.max_connections_per_ip: larger than limits.max_connections",
+            ));
+        }
+
+        let recipient_delimiter = self.mail.recipient_delimiter.unwrap_or_else(|| "+".into());
+        if recipient_delimiter.chars().count() > 1
+            || recipient_delimiter
+                .chars()
+                .any(|c| c == '@' || c.is_whitespace() || c.is_control() || c == '"')
+        {
+            return Err(ConfigError::invalid(format!(
+                "mail.recipient_delimiter: {recipient_delimiter:?} must be one character other than '@', '\"' or white space, or empty"
+            )));
+        }
+        let hierarchy_separator = match self.mail.hierarchy_separator.as_deref() {
+            None | Some("/") => '/',
+            Some(".") => '.',
+            Some(other) => {
+                return Err(ConfigError::invalid(format!(
+                    "mail.hierarchy_separator: {other:?} must be \"/\" or \".\""
+                )))
+            }
+        };
+
+        Ok(Config {
+            hostname,
+            data_dir,
+            listen,
+            tls,
+            auth,
+            limits,
+            mail: Mail {
+                recipient_delimiter,
+                hierarchy_separator,
+            },
+            source,
+        })
+    }
+}
+
+fn positive<T: PartialEq + Default + Copy>(
+    key: &str,
+    value: Option<T>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        Some(v) if v == T::default() => Err(ConfigError::invalid(format!(
+            "{key}: must be greater than zero"
+        ))),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn hostname_ok(name: &str) -> bool {
+    valid_hostname(name)
+}

@@ -1,0 +1,77 @@
+use serde::Serialize;
+use std::fmt;
+
+/// The network services postern offers, each with its `[listen]` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// SMTP for MX reception (RFC 5321), STARTTLS offered.
+    Smtp,
+    /// Message submission (RFC 6409), STARTTLS, AUTH required.
+    Submission,
+    /// Submission over implicit TLS (RFC 8314).
+    Submissions,
+    /// IMAP4 (RFC 9051) with STARTTLS.
+    Imap,
+    /// IMAP4 over implicit TLS (RFC 8314).
+    Imaps,
+    /// POP3 (RFC 1939) with STLS.
+    Pop3,
+    /// POP3 over implicit TLS (RFC 8314).
+    Pop3s,
+}
+
+impl Service {
+    pub const ALL: [Service; 7] = [
+        Service::Smtp,
+        Service::Submission,
+        Service::Submissions,
+        Service::Imap,
+        Service::Imaps,
+        Service::Pop3,
+        Service::Pop3s,
+    ];
+
+    /// The `[listen]` key naming this service.
+    pub fn key(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Submissions => "submissions",
+            Service::Imap => "imap",
+            Service::Imaps => "imaps",
+            Service::Pop3 => "pop3",
+            Service::Pop3s => "pop3s",
+        }
+    }
+
+    /// The IANA port of the service.
+    pub fn standard_port(self) -> u16 {
+        match self {
+            Service::Smtp => 25,
+            Service::Submission => 587,
+            Service::Submissions => 465,
+            Service::Imap => 143,
+            Service::Imaps => 993,
+            Service::Pop3 => 110,
+            Service::Pop3s => 995,
+        }
+    }
+
+    /// Whether the connection starts with a TLS handshake (RFC 8314) rather than plaintext.
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Service::Submissions | Service::Imaps | Service::Pop3s)
+    }
+
+    /// The port used instead of a privileged standard port when running on built-in defaults without
+    /// the privilege to bind below 1024: the standard port + 10000 (25 → 10025, 993 → 10993).
+    pub fn unprivileged_port(port: u16) -> Option<u16> {
+        (port < 1024).then_some(port + 10000)
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}

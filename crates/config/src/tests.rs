@@ -1,0 +1,184 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Source::Defaults)
+}
+
+#[test]
+fn defaults_listen_on_standard_ports_everywhere() {
+    let c = parse("").unwrap();
+    assert_eq!(c.data_dir, PathBuf::from("./postern-data"));
+    assert!(!c.hostname.is_empty());
+    for s in Service::ALL {
+        let addrs = c.listen.addresses(s);
+        assert_eq!(addrs.len(), 1, "{s}");
+        assert_eq!(addrs[0].port(), s.standard_port());
+        assert!(addrs[0].ip().is_unspecified());
+    }
+    assert!(!c.auth.allow_plaintext);
+    assert_eq!(c.mail.recipient_delimiter, "+");
+    assert_eq!(c.tls.cert, None);
+}
+
+#[test]
+fn full_example_from_the_docs_parses() {
+    let c = parse(
+        r#"
+        hostname = "Mail.Example.org"
+        data_dir = "/var/lib/postern"
+        [listen]
+        smtp = ["[::]:25"]
+        submission = ["[::]:587", "127.0.0.1:1587"]
+        submissions = ["[::]:465"]
+        imap = ["[::]:143"]
+        imaps = ["[::]:993"]
+        pop3 = []
+        pop3s = ["[::]:995"]
+        [tls]
+        cert = "/etc/postern/fullchain.pem"
+        key = "/etc/postern/key.pem"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.hostname, "mail.example.org");
+    assert_eq!(c.listen.submission.len(), 2);
+    assert!(c.listen.pop3.is_empty());
+    let enabled = c.enabled_services();
+    assert!(!enabled.contains_key(&Service::Pop3));
+    assert_eq!(enabled.len(), 6);
+    assert_eq!(c.tls.key, Some(PathBuf::from("/etc/postern/key.pem")));
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let e = parse("hostnme = \"x\"").unwrap_err().to_string();
+    assert!(e.contains("hostnme"), "{e}");
+    let e = parse("[listen]\nimap4 = []").unwrap_err().to_string();
+    assert!(e.contains("imap4"), "{e}");
+    let e = parse("[tls]\ncertificate = \"a\"").unwrap_err().to_string();
+    assert!(e.contains("certificate"), "{e}");
+}
+
+#[test]
+fn bad_addresses_are_named_with_their_key() {
+    let e = parse("[listen]\nimap = [\"127.0.0.1:143\", \"localhost\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("listen.imap[1]"), "{e}");
+    assert!(e.contains("localhost"), "{e}");
+    let e = parse("[listen]\nsmtp = [\"1.2.3.4:99999\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("listen.smtp[0]"), "{e}");
+    let e = parse("[listen]\nsmtp = \"[::]:25\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("smtp"), "{e}");
+}
+
+#[test]
+fn one_address_for_two_services_is_refused() {
+    let e = parse("[listen]\nsmtp = [\"127.0.0.1:2525\"]\nimap = [\"127.0.0.1:2525\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("listen.imap") && e.contains("listen.smtp"),
+        "{e}"
+    );
+    // Port 0 means "any free port" and may repeat.
+    parse("[listen]\nsmtp = [\"127.0.0.1:0\"]\nimap = [\"127.0.0.1:0\"]").unwrap();
+}
+
+#[test]
+fn tls_needs_both_or_neither() {
+    let e = parse("[tls]\ncert = \"/x.pem\"").unwrap_err().to_string();
+    assert!(e.contains("tls.key"), "{e}");
+    let e = parse("[tls]\nkey = \"/x.pem\"").unwrap_err().to_string();
+    assert!(e.contains("tls.cert"), "{e}");
+}
+
+#[test]
+fn unreadable_certificate_is_named() {
+    let c =
+        parse("[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"").unwrap();
+    let e = c.check_files().unwrap_err().to_string();
+    assert!(
+        e.starts_with("tls.cert: cannot read /nonexistent/cert.pem"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_values_are_refused() {
+    for (text, key) in [
+        ("hostname = \"bad host\"", "hostname"),
+        ("hostname = \"-x.org\"", "hostname"),
+        ("data_dir = \"\"", "data_dir"),
+        ("[limits]\nmax_connections = 0", "limits.max_connections"),
+        (
+            "[limits]\nmax_connections = 5\nmax_connections_per_ip = 6",
+            "limits.max_connections_per_ip",
+        ),
+        ("[auth]\nmax_failures = 0", "auth.max_failures"),
+        (
+            "[mail]\nrecipient_delimiter = \"@\"",
+            "mail.recipient_delimiter",
+        ),
+        (
+            "[mail]\nrecipient_delimiter = \"+-\"",
+            "mail.recipient_delimiter",
+        ),
+        (
+            "[mail]\nhierarchy_separator = \"\\\\\"",
+            "mail.hierarchy_separator",
+        ),
+        (
+            "[listen]\nimap = [\"127.0.0.1:143\", \"127.0.0.1:143\"]",
+            "listen.imap[1]",
+        ),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(key), "{text}: {e}");
+    }
+}
+
+#[test]
+fn errors_from_a_file_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("postern.toml");
+    std::fs::write(&path, "[listen]\nsmtp = [\"nope\"]\n").unwrap();
+    let e = Config::from_file(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("postern.toml") && e.contains("listen.smtp[0]"),
+        "{e}"
+    );
+    let e = Config::from_file(&dir.path().join("missing.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.toml"), "{e}");
+}
+
+#[test]
+fn effective_config_round_trips() {
+    let c = parse("hostname = \"mx.example.net\"\n[listen]\npop3 = []").unwrap();
+    let again = parse(&c.to_toml()).unwrap();
+    assert_eq!(again.hostname, "mx.example.net");
+    assert!(again.listen.pop3.is_empty());
+    assert_eq!(again.listen.imap, c.listen.imap);
+    assert_eq!(again.mail.hierarchy_separator, '/');
+}
+
+#[test]
+fn unprivileged_port_rule() {
+    assert_eq!(Service::unprivileged_port(25), Some(10025));
+    assert_eq!(Service::unprivileged_port(993), Some(10993));
+    assert_eq!(Service::unprivileged_port(2525), None);
+}
+
+#[test]
+fn hostname_rules() {
+    assert!(raw::hostname_ok("localhost"));
+    assert!(raw::hostname_ok("mail.example.org"));
+    assert!(!raw::hostname_ok("a..b"));
+    assert!(!raw::hostname_ok("a_b.org"));
+}

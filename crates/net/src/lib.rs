@@ -1,0 +1,21 @@
+//! Network plumbing shared by every protocol: binding listeners, TLS (configured or self-signed),
+//! plaintext/TLS streams with in-place STARTTLS upgrade, connection limits, and an accept loop with
+//! graceful shutdown. Protocol crates implement [`SessionHandler`]; nothing here knows SMTP or IMAP
+//! beyond the one-line refusal each protocol sends when a limit is hit.
+
+mod bind;
+mod error;
+mod limits;
+mod server;
+mod stream;
+mod tls;
+mod unavailable;
+
+pub use bind::{bind_service, BindPolicy, BoundListener};
+pub use error::NetError;
+pub use limits::{ConnectionGuard, ConnectionLimiter, Refusal};
+pub use server::{Connection, Server, SessionHandler};
+pub use stream::{MailStream, TlsInfo};
+pub use tls::{load_or_generate, TlsContext};
+pub use tokio_util::sync::CancellationToken;
+pub use unavailable::Unavailable;

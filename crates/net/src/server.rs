@@ -1,0 +1,222 @@
+//! The accept loop: one task per listener, one task per connection, limits, implicit TLS, shutdown.
+
+use crate::{BoundListener, ConnectionLimiter, MailStream, Refusal, TlsContext};
+use async_trait::async_trait;
+use postern_config::Service;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// How long a client may take to finish the TLS handshake on an implicit-TLS port.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One accepted client, handed to a protocol's [`SessionHandler`].
+#[derive(Debug)]
+pub struct Connection {
+    pub stream: MailStream,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub service: Service,
+    /// Unique within this process; also in the connection's tracing span.
+    pub session_id: u64,
+    /// The server's TLS identity, for STARTTLS/STLS on plaintext ports.
+    pub tls: Option<TlsContext>,
+    /// Cancelled when the server starts a graceful shutdown: finish the current command, say goodbye
+    /// the protocol's way (SMTP 421, IMAP BYE, POP3 -ERR) and return.
+    pub shutdown: CancellationToken,
+}
+
+impl Connection {
+    /// Whether the client connects from the loopback interface (a local program).
+    pub fn peer_is_loopback(&self) -> bool {
+        match self.peer.ip() {
+            std::net::IpAddr::V4(v4) => v4.is_loopback(),
+            std::net::IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        }
+    }
+}
+
+/// A protocol server: SMTP, IMAP, POP3 each implement this.
+#[async_trait]
+pub trait SessionHandler: Send + Sync + 'static {
+    /// Runs one session until the client leaves or shutdown asks it to stop.
+    async fn handle(&self, conn: Connection);
+
+    /// The one reply (with line ending) sent to a client turned away by a limit, before closing.
+    fn refusal(&self, service: Service, why: Refusal) -> Vec<u8>;
+}
+
+/// Runs listeners and their sessions, and shuts them down gracefully.
+pub struct Server {
+    limiter: ConnectionLimiter,
+    tls: Option<TlsContext>,
+    graceful: CancellationToken,
+    hard_stop: CancellationToken,
+    tracker: TaskTracker,
+    next_session: Arc<AtomicU64>,
+}
+
+impl Server {
+    pub fn new(limiter: ConnectionLimiter, tls: Option<TlsContext>) -> Server {
+        Server {
+            limiter,
+            tls,
+            graceful: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            next_session: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Starts accepting on `bound`, handing each connection to `handler`.
+    pub fn spawn_listener(&self, bound: BoundListener, handler: Arc<dyn SessionHandler>) {
+        let ctx = AcceptContext {
+            service: bound.service,
+            local: bound.local_addr,
+            handler,
+            limiter: self.limiter.clone(),
+            tls: self.tls.clone(),
+            graceful: self.graceful.clone(),
+            hard_stop: self.hard_stop.clone(),
+            tracker: self.tracker.clone(),
+            next_session: self.next_session.clone(),
+        };
+        self.tracker.spawn(accept_loop(bound.listener, ctx));
+    }
+
+    /// Open connections now.
+    pub fn open_connections(&self) -> usize {
+        self.limiter.open()
+    }
+
+    /// Stops accepting, asks every session to finish, waits up to `grace`, then closes what is left.
+    pub async fn shutdown(self, grace: Duration) {
+        self.graceful.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = self.limiter.open(),
+                "sessions still open after {}s; closing them",
+                grace.as_secs()
+            );
+            self.hard_stop.cancel();
+            self.tracker.wait().await;
+        }
+    }
+}
+
+struct AcceptContext {
+    service: Service,
+    local: SocketAddr,
+    handler: Arc<dyn SessionHandler>,
+    limiter: ConnectionLimiter,
+    tls: Option<TlsContext>,
+    graceful: CancellationToken,
+    hard_stop: CancellationToken,
+    tracker: TaskTracker,
+    next_session: Arc<AtomicU64>,
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.graceful.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE, ENFILE, ECONNABORTED...: log, breathe, go on.
+                tracing::warn!(service = %ctx.service, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let guard = match ctx.limiter.try_acquire(peer.ip()) {
+            Ok(g) => g,
+            Err(why) => {
+                tracing::info!(service = %ctx.service, %peer, ?why, "connection refused");
+                let reply = ctx.handler.refusal(ctx.service, why);
+                let implicit_tls = ctx.service.implicit_tls();
+                let tls = ctx.tls.clone();
+                ctx.tracker.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), async move {
+                        let mut stream = MailStream::Plain(tcp);
+                        if implicit_tls {
+                            let Some(tls) = tls else { return };
+                            let Ok(s) = stream.upgrade(&tls.acceptor).await else {
+                                return;
+                            };
+                            stream = s;
+                        }
+                        let _ = stream.write_all(&reply).await;
+                        let _ = stream.shutdown().await;
+                    })
+                    .await;
+                });
+                continue;
+            }
+        };
+        let session_id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("session", id = session_id, service = %ctx.service, %peer);
+        let handler = ctx.handler.clone();
+        let tls = ctx.tls.clone();
+        let service = ctx.service;
+        let local = ctx.local;
+        let graceful = ctx.graceful.clone();
+        let hard_stop = ctx.hard_stop.clone();
+        ctx.tracker.spawn(
+            async move {
+                let _guard = guard;
+                let mut stream = MailStream::Plain(tcp);
+                if service.implicit_tls() {
+                    let Some(tls) = &tls else {
+                        tracing::error!("implicit-TLS service without a TLS context");
+                        return;
+                    };
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.upgrade(&tls.acceptor))
+                        .await
+                    {
+                        Ok(Ok(s)) => stream = s,
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+                tracing::debug!("connected");
+                let conn = Connection {
+                    stream,
+                    peer,
+                    local,
+                    service,
+                    session_id,
+                    tls,
+                    shutdown: graceful,
+                };
+                tokio::select! {
+                    _ = handler.handle(conn) => {}
+                    _ = hard_stop.cancelled() => tracing::debug!("closed by shutdown"),
+                }
+                tracing::debug!("disconnected");
+            }
+            .instrument(span),
+        );
+    }
+    tracing::debug!(service = %ctx.service, addr = %ctx.local, "listener closed");
+}
