@@ -1,0 +1,975 @@
+//! The directory proper: domains, accounts, aliases and password checks, kept in
+//! one SQLite file.
+//!
+//! There is no in-process cache: every lookup reads the database, so a change made
+//! by `postern` admin commands (another process, thanks to WAL mode) is seen by the
+//! running server on its next lookup.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::address::{normalize_domain, normalize_remote_address, split_address, Address};
+use crate::error::{shorten, DirectoryError, Result};
+use crate::password::{self, HashScheme, PasswordParams};
+
+/// Settings of a [`Directory`].
+#[derive(Debug, Clone)]
+pub struct DirectoryOptions {
+    /// argon2id parameters for new hashes (and the bar below which old ones are upgraded).
+    pub password_params: PasswordParams,
+    /// Plus-addressing separator (RFC 5233 subaddress); `None` disables it.
+    pub subaddress_separator: Option<char>,
+    /// Deepest alias nesting followed before resolution fails.
+    pub max_alias_depth: usize,
+    /// Most alias entries visited while resolving one address.
+    pub max_alias_expansion: usize,
+    /// How long to wait for a database lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for DirectoryOptions {
+    fn default() -> Self {
+        DirectoryOptions {
+            password_params: PasswordParams::default(),
+            subaddress_separator: Some('+'),
+            max_alias_depth: 10,
+            max_alias_expansion: 1000,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A local domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// ASCII (A-label) form, the key.
+    pub name: String,
+    /// Display form with U-labels.
+    pub unicode_name: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// What [`Directory::remove_domain_force`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DomainRemoval {
+    /// Accounts removed.
+    pub accounts: u64,
+    /// Alias entries (address → target pairs) removed.
+    pub aliases: u64,
+}
+
+/// An account (the password hash itself is not included; see
+/// [`Directory::export_password_hash`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Normalised `local@domain`.
+    pub address: String,
+    /// Normalised local part.
+    pub local_part: String,
+    /// Domain, ASCII form.
+    pub domain: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Whether the account may log in. A disabled account still receives mail.
+    pub enabled: bool,
+    /// Storage quota in bytes, if any.
+    pub quota_bytes: Option<u64>,
+    /// Scheme of the stored password hash (`None` if the stored value is unusable).
+    pub hash_scheme: Option<HashScheme>,
+    /// Whether an APOP secret is set.
+    pub has_apop_secret: bool,
+}
+
+/// An alias and its targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    /// Normalised `local@domain`, or `@domain` for a catch-all.
+    pub address: String,
+    /// Domain, ASCII form.
+    pub domain: String,
+    /// Targets, sorted.
+    pub targets: Vec<String>,
+}
+
+impl Alias {
+    /// Whether this is the catch-all (`@domain`) of its domain.
+    pub fn is_catch_all(&self) -> bool {
+        self.address.starts_with('@')
+    }
+}
+
+/// One final destination of a resolved address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Destination {
+    /// A local account, with the plus-addressing detail if there was one.
+    Local {
+        /// Normalised account address.
+        account: String,
+        /// Subaddress detail (`tag` of `user+tag@`), RFC 5233.
+        detail: Option<String>,
+    },
+    /// A remote address (local part as configured, domain in ASCII form).
+    Remote(String),
+}
+
+/// Result of [`Directory::resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Deliver to these destinations (de-duplicated, never empty).
+    Deliver(Vec<Destination>),
+    /// The domain is local but nobody there has this address.
+    NotFound,
+    /// The domain is not local: not ours to deliver (relaying is policy's business).
+    NotLocal,
+}
+
+/// The directory: a handle on the SQLite database. `Send + Sync`; share it in an `Arc`.
+pub struct Directory {
+    conn: Mutex<Connection>,
+    options: DirectoryOptions,
+    dummy_hash: OnceLock<String>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn parse_address(input: &str) -> Result<Address> {
+    Address::parse(input).map_err(|source| DirectoryError::InvalidAddress {
+        input: shorten(input),
+        source,
+    })
+}
+
+fn parse_domain(input: &str) -> Result<String> {
+    normalize_domain(input).map_err(|source| DirectoryError::InvalidDomain {
+        input: shorten(input),
+        source,
+    })
+}
+
+/// Key of an alias entry: `local@domain` or `@domain` (catch-all).
+struct AliasKey {
+    key: String,
+    domain: String,
+}
+
+fn parse_alias_key(input: &str) -> Result<AliasKey> {
+    if let Some(domain) = input.strip_prefix('@') {
+        let domain = parse_domain(domain)?;
+        return Ok(AliasKey {
+            key: format!("@{domain}"),
+            domain,
+        });
+    }
+    let a = parse_address(input)?;
+    Ok(AliasKey {
+        key: a.to_string(),
+        domain: a.domain().to_string(),
+    })
+}
+
+fn quota_to_sql(quota: Option<u64>) -> Result<Option<i64>> {
+    quota
+        .map(|q| i64::try_from(q).map_err(|_| DirectoryError::QuotaTooLarge(q)))
+        .transpose()
+}
+
+fn domain_exists(conn: &Connection, domain: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?
+        .exists([domain])?)
+}
+
+fn account_exists(conn: &Connection, address: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM accounts WHERE address = ?1")?
+        .exists([address])?)
+}
+
+fn alias_targets(conn: &Connection, key: &str) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT target FROM aliases WHERE address = ?1 ORDER BY target")?;
+    let rows = stmt.query_map([key], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+fn alias_exists(conn: &Connection, key: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM aliases WHERE address = ?1")?
+        .exists([key])?)
+}
+
+const ACCOUNT_COLUMNS: &str = "a.address, a.local_part, a.domain, a.created_at, a.enabled, \
+     a.quota_bytes, a.password_hash, (s.address IS NOT NULL)";
+
+fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let quota: Option<i64> = r.get(5)?;
+    let hash: String = r.get(6)?;
+    Ok(Account {
+        address: r.get(0)?,
+        local_part: r.get(1)?,
+        domain: r.get(2)?,
+        created_at: r.get(3)?,
+        enabled: r.get(4)?,
+        quota_bytes: quota.and_then(|q| u64::try_from(q).ok()),
+        hash_scheme: password::identify(&hash).ok().map(|(s, _)| s),
+        has_apop_secret: r.get(7)?,
+    })
+}
+
+impl Directory {
+    /// Opens (creating if needed) the directory database at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, DirectoryOptions::default())
+    }
+
+    /// Opens (creating if needed) the directory database at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: DirectoryOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let opened = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(options.busy_timeout)?;
+            Ok(conn)
+        });
+        let mut conn = opened.map_err(|source| DirectoryError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        crate::schema::prepare(&mut conn, true)?;
+        Ok(Self::from_connection(conn, options))
+    }
+
+    /// A private in-memory directory (for tests of other crates).
+    pub fn open_in_memory(options: DirectoryOptions) -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        crate::schema::prepare(&mut conn, false)?;
+        Ok(Self::from_connection(conn, options))
+    }
+
+    fn from_connection(conn: Connection, options: DirectoryOptions) -> Self {
+        Directory {
+            conn: Mutex::new(conn),
+            options,
+            dummy_hash: OnceLock::new(),
+        }
+    }
+
+    /// The options this directory was opened with.
+    pub fn options(&self) -> &DirectoryOptions {
+        &self.options
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave the connection inconsistent
+        // (transactions roll back on drop), so poisoning is ignored.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ----- domains -------------------------------------------------------------
+
+    /// Adds a local domain (U-labels or A-labels; stored in ASCII form).
+    pub fn add_domain(&self, name: &str) -> Result<Domain> {
+        let name = parse_domain(name)?;
+        let created_at = now_unix();
+        let conn = self.lock();
+        let inserted = conn.execute(
+            "INSERT INTO domains (name, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![name, created_at],
+        )?;
+        if inserted == 0 {
+            return Err(DirectoryError::DomainExists(name));
+        }
+        Ok(Domain {
+            unicode_name: crate::address::domain_to_unicode(&name),
+            name,
+            created_at,
+        })
+    }
+
+    /// All local domains, sorted by name.
+    pub fn list_domains(&self) -> Result<Vec<Domain>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT name, created_at FROM domains ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            let name: String = r.get(0)?;
+            Ok(Domain {
+                unicode_name: crate::address::domain_to_unicode(&name),
+                name,
+                created_at: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Whether `name` is one of our domains. An invalid name is simply not local.
+    pub fn is_local_domain(&self, name: &str) -> Result<bool> {
+        let Ok(name) = normalize_domain(name) else {
+            return Ok(false);
+        };
+        domain_exists(&self.lock(), &name)
+    }
+
+    fn domain_usage(conn: &Connection, name: &str) -> Result<(u64, u64)> {
+        let accounts: i64 = conn.query_row(
+            "SELECT count(*) FROM accounts WHERE domain = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        let aliases: i64 = conn.query_row(
+            "SELECT count(*) FROM aliases WHERE domain = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        Ok((
+            u64::try_from(accounts).unwrap_or(0),
+            u64::try_from(aliases).unwrap_or(0),
+        ))
+    }
+
+    /// Removes a domain that has no accounts and no aliases left.
+    pub fn remove_domain(&self, name: &str) -> Result<()> {
+        let name = parse_domain(name)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !domain_exists(&tx, &name)? {
+            return Err(DirectoryError::NoSuchDomain(name));
+        }
+        let (accounts, aliases) = Self::domain_usage(&tx, &name)?;
+        if accounts != 0 || aliases != 0 {
+            return Err(DirectoryError::DomainInUse {
+                domain: name,
+                accounts,
+                aliases,
+            });
+        }
+        tx.execute("DELETE FROM domains WHERE name = ?1", [&name])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a domain together with all its accounts (and their APOP secrets) and
+    /// aliases. Mailbox data in the store is not touched.
+    pub fn remove_domain_force(&self, name: &str) -> Result<DomainRemoval> {
+        let name = parse_domain(name)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !domain_exists(&tx, &name)? {
+            return Err(DirectoryError::NoSuchDomain(name));
+        }
+        tx.execute(
+            "DELETE FROM apop_secrets WHERE address IN (SELECT address FROM accounts WHERE domain = ?1)",
+            [&name],
+        )?;
+        let accounts = tx.execute("DELETE FROM accounts WHERE domain = ?1", [&name])?;
+        let aliases = tx.execute("DELETE FROM aliases WHERE domain = ?1", [&name])?;
+        tx.execute("DELETE FROM domains WHERE name = ?1", [&name])?;
+        tx.commit()?;
+        Ok(DomainRemoval {
+            accounts: accounts as u64,
+            aliases: aliases as u64,
+        })
+    }
+
+    // ----- accounts ------------------------------------------------------------
+
+    /// Adds an account with a new argon2id hash of `password`. The domain must exist.
+    /// Hashing is CPU-heavy: call from a blocking context.
+    pub fn add_account(&self, address: &str, password: &str) -> Result<Account> {
+        let address = parse_address(address)?;
+        if password.is_empty() {
+            return Err(DirectoryError::EmptyPassword);
+        }
+        let hash = password::hash_password(password.as_bytes(), &self.options.password_params)?;
+        self.insert_account(&address, &hash)
+    }
+
+    /// Adds an account with an existing hash (import from `/etc/shadow`, Dovecot
+    /// passwd-files, …). The hash must be of a supported scheme.
+    pub fn add_account_with_hash(&self, address: &str, hash: &str) -> Result<Account> {
+        let address = parse_address(address)?;
+        let (_, stored) = password::validate_hash(hash)?;
+        self.insert_account(&address, &stored)
+    }
+
+    fn insert_account(&self, address: &Address, hash: &str) -> Result<Account> {
+        let key = address.to_string();
+        let created_at = now_unix();
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !domain_exists(&tx, address.domain())? {
+            return Err(DirectoryError::NoSuchDomain(address.domain().to_string()));
+        }
+        if account_exists(&tx, &key)? {
+            return Err(DirectoryError::AccountExists(key));
+        }
+        if alias_exists(&tx, &key)? {
+            return Err(DirectoryError::AddressIsAlias(key));
+        }
+        tx.execute(
+            "INSERT INTO accounts (address, local_part, domain, password_hash, created_at, enabled) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+            params![key, address.local_part(), address.domain(), hash, created_at],
+        )?;
+        tx.commit()?;
+        Ok(Account {
+            address: key,
+            local_part: address.local_part().to_string(),
+            domain: address.domain().to_string(),
+            created_at,
+            enabled: true,
+            quota_bytes: None,
+            hash_scheme: password::identify(hash).ok().map(|(s, _)| s),
+            has_apop_secret: false,
+        })
+    }
+
+    /// Looks up an account. An invalid address is reported as an error.
+    pub fn get_account(&self, address: &str) -> Result<Option<Account>> {
+        let address = parse_address(address)?;
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a \
+             LEFT JOIN apop_secrets s ON s.address = a.address WHERE a.address = ?1"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        Ok(stmt
+            .query_row([address.to_string()], account_from_row)
+            .optional()?)
+    }
+
+    /// Lists accounts, all or those of one domain, sorted by domain then local part.
+    pub fn list_accounts(&self, domain: Option<&str>) -> Result<Vec<Account>> {
+        let domain = domain.map(parse_domain).transpose()?;
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a \
+             LEFT JOIN apop_secrets s ON s.address = a.address \
+             WHERE ?1 IS NULL OR a.domain = ?1 ORDER BY a.domain, a.local_part"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([domain], account_from_row)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn update_account(&self, address: &str, sql: &str, value: &dyn rusqlite::ToSql) -> Result<()> {
+        let address = parse_address(address)?;
+        let key = address.to_string();
+        let conn = self.lock();
+        let changed = conn.execute(sql, params![value, key])?;
+        if changed == 0 {
+            return Err(DirectoryError::NoSuchAccount(key));
+        }
+        Ok(())
+    }
+
+    /// Sets a new password (argon2id). CPU-heavy: call from a blocking context.
+    pub fn set_password(&self, address: &str, password: &str) -> Result<()> {
+        parse_address(address)?;
+        if password.is_empty() {
+            return Err(DirectoryError::EmptyPassword);
+        }
+        let hash = password::hash_password(password.as_bytes(), &self.options.password_params)?;
+        self.update_account(
+            address,
+            "UPDATE accounts SET password_hash = ?1 WHERE address = ?2",
+            &hash,
+        )
+    }
+
+    /// Stores an existing hash of a supported scheme (Dovecot prefixes are stripped).
+    pub fn set_password_hash(&self, address: &str, hash: &str) -> Result<()> {
+        let (_, stored) = password::validate_hash(hash)?;
+        self.update_account(
+            address,
+            "UPDATE accounts SET password_hash = ?1 WHERE address = ?2",
+            &stored,
+        )
+    }
+
+    /// The stored hash, for export (e.g. to another server).
+    pub fn export_password_hash(&self, address: &str) -> Result<Option<String>> {
+        let address = parse_address(address)?;
+        let conn = self.lock();
+        let hash = conn
+            .prepare_cached("SELECT password_hash FROM accounts WHERE address = ?1")?
+            .query_row([address.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(hash)
+    }
+
+    /// Enables or disables logins of an account.
+    pub fn set_enabled(&self, address: &str, enabled: bool) -> Result<()> {
+        self.update_account(
+            address,
+            "UPDATE accounts SET enabled = ?1 WHERE address = ?2",
+            &enabled,
+        )
+    }
+
+    /// Sets (or, with `None`, clears) the storage quota in bytes.
+    pub fn set_quota(&self, address: &str, quota_bytes: Option<u64>) -> Result<()> {
+        let quota = quota_to_sql(quota_bytes)?;
+        self.update_account(
+            address,
+            "UPDATE accounts SET quota_bytes = ?1 WHERE address = ?2",
+            &quota,
+        )
+    }
+
+    /// Removes an account and its APOP secret. Aliases pointing to it are kept (they
+    /// resolve to nothing for this target until it is re-created). Mail in the store
+    /// is not touched.
+    pub fn remove_account(&self, address: &str) -> Result<()> {
+        let address = parse_address(address)?;
+        let key = address.to_string();
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM apop_secrets WHERE address = ?1", [&key])?;
+        if tx.execute("DELETE FROM accounts WHERE address = ?1", [&key])? == 0 {
+            return Err(DirectoryError::NoSuchAccount(key));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets the APOP shared secret (RFC 1939 §7), stored apart from the login hash.
+    pub fn set_apop_secret(&self, address: &str, secret: &str) -> Result<()> {
+        if secret.is_empty() {
+            return Err(DirectoryError::EmptyPassword);
+        }
+        let address = parse_address(address)?;
+        let key = address.to_string();
+        let conn = self.lock();
+        if !account_exists(&conn, &key)? {
+            return Err(DirectoryError::NoSuchAccount(key));
+        }
+        conn.execute(
+            "INSERT INTO apop_secrets (address, secret) VALUES (?1, ?2) \
+             ON CONFLICT (address) DO UPDATE SET secret = excluded.secret",
+            params![key, secret],
+        )?;
+        Ok(())
+    }
+
+    /// Removes the APOP secret (APOP then fails for this account).
+    pub fn clear_apop_secret(&self, address: &str) -> Result<()> {
+        let address = parse_address(address)?;
+        let key = address.to_string();
+        let conn = self.lock();
+        if !account_exists(&conn, &key)? {
+            return Err(DirectoryError::NoSuchAccount(key));
+        }
+        conn.execute("DELETE FROM apop_secrets WHERE address = ?1", [&key])?;
+        Ok(())
+    }
+
+    /// The APOP secret of an enabled account, if set (RFC 1939 §7). `None` for unknown,
+    /// disabled or secret-less accounts and for invalid addresses.
+    pub fn apop_secret(&self, address: &str) -> Result<Option<String>> {
+        let Ok(address) = Address::parse(address) else {
+            return Ok(None);
+        };
+        let conn = self.lock();
+        let secret = conn
+            .prepare_cached(
+                "SELECT s.secret FROM apop_secrets s JOIN accounts a ON a.address = s.address \
+                 WHERE s.address = ?1 AND a.enabled = 1",
+            )?
+            .query_row([address.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(secret)
+    }
+
+    // ----- authentication ------------------------------------------------------
+
+    #[cfg(test)]
+    pub(crate) fn dummy_hash_initialised_for_tests(&self) -> Option<&str> {
+        self.dummy_hash.get().map(String::as_str)
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            let mut random = [0u8; 24];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+            // If hashing failed here it would fail for real accounts too; an
+            // unparsable dummy still makes verification fail closed.
+            password::hash_password(&random, &self.options.password_params)
+                .unwrap_or_else(|_| String::from("$argon2id$invalid"))
+        })
+    }
+
+    /// Checks a login. Returns the normalised account address on success, `None` on
+    /// any failure (unknown, disabled, wrong password, unusable stored hash).
+    ///
+    /// For an unknown account a dummy argon2id hash is verified instead, so timing
+    /// does not tell whether the account exists. On success with a legacy or weaker
+    /// hash, a fresh argon2id hash is stored. CPU-heavy: call from a blocking context.
+    pub fn authenticate(&self, login: &str, password: &[u8]) -> Result<Option<String>> {
+        // Made before the first lookup, so that creating it does not make the first
+        // probe of an unknown account slower than one of a real account.
+        let dummy = self.dummy_hash();
+        let address = Address::parse(login).ok();
+        let row: Option<(String, String, bool)> = match &address {
+            Some(a) => {
+                let conn = self.lock();
+                let row = conn
+                    .prepare_cached(
+                        "SELECT address, password_hash, enabled FROM accounts WHERE address = ?1",
+                    )?
+                    .query_row([a.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                row
+            }
+            None => None,
+        };
+        let params = &self.options.password_params;
+        let Some((account, stored, enabled)) = row else {
+            let _ = password::verify_password(password, dummy, params);
+            return Ok(None);
+        };
+        let verification = match password::verify_password(password, &stored, params) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(account = %account, error = %e, "stored password hash is unusable");
+                let _ = password::verify_password(password, dummy, params);
+                return Ok(None);
+            }
+        };
+        if !verification.matched || !enabled {
+            return Ok(None);
+        }
+        if verification.needs_rehash {
+            self.upgrade_hash(&account, &stored, password);
+        }
+        Ok(Some(account))
+    }
+
+    /// Replaces `old` by a fresh argon2id hash, unless the hash changed meanwhile.
+    /// Failures are logged: the login itself has already succeeded.
+    fn upgrade_hash(&self, account: &str, old: &str, password: &[u8]) {
+        let new = match password::hash_password(password, &self.options.password_params) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(account, error = %e, "could not compute upgraded password hash");
+                return;
+            }
+        };
+        let conn = self.lock();
+        match conn.execute(
+            "UPDATE accounts SET password_hash = ?1 WHERE address = ?2 AND password_hash = ?3",
+            params![new, account, old],
+        ) {
+            Ok(1) => tracing::info!(account, "password hash upgraded to argon2id"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(account, error = %e, "could not store upgraded password hash"),
+        }
+    }
+
+    // ----- aliases -------------------------------------------------------------
+
+    /// Normalises an alias target: an address in a local domain is fully normalised,
+    /// a remote one keeps its local part's case.
+    fn normalize_target(conn: &Connection, target: &str) -> Result<String> {
+        let invalid = |source| DirectoryError::InvalidAliasTarget {
+            input: shorten(target),
+            source,
+        };
+        let remote = normalize_remote_address(target).map_err(invalid)?;
+        let local = Address::parse(target).map_err(invalid)?;
+        if domain_exists(conn, local.domain())? {
+            Ok(local.to_string())
+        } else {
+            Ok(remote)
+        }
+    }
+
+    /// Adds targets to an alias (creating it). `alias` is `local@domain` or
+    /// `@domain` for the domain's catch-all; its domain must be local and it must not
+    /// be an account. Targets are addresses, local or remote. All or nothing.
+    pub fn add_alias(&self, alias: &str, targets: &[&str]) -> Result<Alias> {
+        let key = parse_alias_key(alias)?;
+        if targets.is_empty() {
+            return Err(DirectoryError::NoAliasTargets);
+        }
+        let created_at = now_unix();
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !domain_exists(&tx, &key.domain)? {
+            return Err(DirectoryError::NoSuchDomain(key.domain));
+        }
+        if account_exists(&tx, &key.key)? {
+            return Err(DirectoryError::AddressIsAccount(key.key));
+        }
+        for target in targets {
+            let target = Self::normalize_target(&tx, target)?;
+            if target == key.key {
+                return Err(DirectoryError::AliasPointsToItself(target));
+            }
+            let inserted = tx.execute(
+                "INSERT INTO aliases (address, domain, target, created_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO NOTHING",
+                params![key.key, key.domain, target, created_at],
+            )?;
+            if inserted == 0 {
+                return Err(DirectoryError::AliasTargetExists {
+                    alias: key.key,
+                    target,
+                });
+            }
+        }
+        let targets = alias_targets(&tx, &key.key)?;
+        tx.commit()?;
+        Ok(Alias {
+            address: key.key,
+            domain: key.domain,
+            targets,
+        })
+    }
+
+    /// Removes one target of an alias, or (with `None`) the whole alias. Returns how
+    /// many entries were removed.
+    pub fn remove_alias(&self, alias: &str, target: Option<&str>) -> Result<usize> {
+        let key = parse_alias_key(alias)?;
+        let conn = self.lock();
+        let removed = match target {
+            None => conn.execute("DELETE FROM aliases WHERE address = ?1", [&key.key])?,
+            Some(t) => {
+                // Match both the normalised form and the text as given, in case the
+                // target's domain changed between local and remote since it was added.
+                let normalized = Self::normalize_target(&conn, t)?;
+                let remote = normalize_remote_address(t).unwrap_or_else(|_| normalized.clone());
+                conn.execute(
+                    "DELETE FROM aliases WHERE address = ?1 AND target IN (?2, ?3)",
+                    params![key.key, normalized, remote],
+                )?
+            }
+        };
+        if removed == 0 {
+            let what = match target {
+                Some(t) => format!("{} → {}", key.key, shorten(t)),
+                None => key.key,
+            };
+            return Err(DirectoryError::NoSuchAlias(what));
+        }
+        Ok(removed)
+    }
+
+    /// Lists aliases, all or those of one domain, sorted by address.
+    pub fn list_aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>> {
+        let domain = domain.map(parse_domain).transpose()?;
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT address, domain, target FROM aliases WHERE ?1 IS NULL OR domain = ?1 \
+             ORDER BY domain, address, target",
+        )?;
+        let mut rows = stmt.query([domain])?;
+        let mut out: Vec<Alias> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let address: String = r.get(0)?;
+            let target: String = r.get(2)?;
+            match out.last_mut() {
+                Some(last) if last.address == address => last.targets.push(target),
+                _ => out.push(Alias {
+                    address,
+                    domain: r.get(1)?,
+                    targets: vec![target],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The targets of one alias (`local@domain` or `@domain`), as stored.
+    pub fn alias_targets(&self, alias: &str) -> Result<Vec<String>> {
+        let key = parse_alias_key(alias)?;
+        alias_targets(&self.lock(), &key.key)
+    }
+
+    // ----- resolution ----------------------------------------------------------
+
+    /// Resolves a recipient to its final destinations.
+    ///
+    /// Order for an address in a local domain: an account of that exact address;
+    /// an alias of that exact address; with plus-addressing, the account or alias of
+    /// the part before the separator (the rest becomes the detail); the domain's
+    /// catch-all; else [`Resolution::NotFound`]. Aliases expand recursively (targets in
+    /// local domains resolve by the same rules), de-duplicated, with loop detection
+    /// and depth/size limits.
+    ///
+    /// Routing tricks are **not** routing here: `%`, `!`, `:` and `@` inside the local
+    /// part (`user%other.example@local`, `host!user@local`, `@a:b@local` split at the
+    /// last `@`) are plain local-part characters of the local domain, so such an
+    /// address is an unknown user unless an account or alias of exactly that name
+    /// exists. Only explicitly configured alias targets may be remote.
+    pub fn resolve(&self, address: &Address) -> Result<Resolution> {
+        self.resolve_inner(address, true)
+    }
+
+    /// Resolves for EXPN-style listing (RFC 5321 §3.5.2): like [`Directory::resolve`]
+    /// but only exact accounts and aliases count (no plus-addressing, no catch-all),
+    /// so probing random names does not enumerate the catch-all's target.
+    pub fn expand(&self, address: &Address) -> Result<Resolution> {
+        self.resolve_inner(address, false)
+    }
+
+    fn resolve_inner(&self, address: &Address, lenient: bool) -> Result<Resolution> {
+        let conn = self.lock();
+        if !domain_exists(&conn, address.domain())? {
+            return Ok(Resolution::NotLocal);
+        }
+        let mut ex = Expander {
+            conn: &conn,
+            options: &self.options,
+            root: address.to_string(),
+            out: Vec::new(),
+            seen_accounts: HashSet::new(),
+            seen_remote: HashSet::new(),
+            visited: HashSet::new(),
+            path: Vec::new(),
+            steps: 0,
+        };
+        let found = ex.resolve_local(address, None, 0, lenient)?;
+        if !found || ex.out.is_empty() {
+            if found {
+                tracing::warn!(address = %address, "alias expands to no existing destination");
+            }
+            return Ok(Resolution::NotFound);
+        }
+        Ok(Resolution::Deliver(ex.out))
+    }
+}
+
+struct Expander<'c> {
+    conn: &'c Connection,
+    options: &'c DirectoryOptions,
+    root: String,
+    out: Vec<Destination>,
+    seen_accounts: HashSet<String>,
+    seen_remote: HashSet<String>,
+    /// Alias keys (with inherited detail) already expanded.
+    visited: HashSet<(String, Option<String>)>,
+    /// Alias keys on the current expansion path, for loop reporting.
+    path: Vec<String>,
+    steps: usize,
+}
+
+impl Expander<'_> {
+    fn push_local(&mut self, account: String, detail: Option<String>) {
+        if self.seen_accounts.insert(account.clone()) {
+            self.out.push(Destination::Local { account, detail });
+        }
+    }
+
+    /// Resolves an address of a local domain. Returns whether anything (account or
+    /// alias) matched. `lenient`: plus-addressing and the catch-all apply.
+    fn resolve_local(
+        &mut self,
+        address: &Address,
+        inherited: Option<&str>,
+        depth: usize,
+        lenient: bool,
+    ) -> Result<bool> {
+        let key = address.to_string();
+        if account_exists(self.conn, &key)? {
+            self.push_local(key, inherited.map(str::to_string));
+            return Ok(true);
+        }
+        if self.expand_alias(&key, inherited, depth)? {
+            return Ok(true);
+        }
+        if !lenient {
+            return Ok(false);
+        }
+        if let Some(sep) = self.options.subaddress_separator {
+            if let Some((base, detail)) = address.split_detail(sep) {
+                if let Ok(base) = address.with_local_part(base) {
+                    let base_key = base.to_string();
+                    if account_exists(self.conn, &base_key)? {
+                        self.push_local(base_key, Some(detail.to_string()));
+                        return Ok(true);
+                    }
+                    if self.expand_alias(&base_key, Some(detail), depth)? {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        let catch_all = format!("@{}", address.domain());
+        self.expand_alias(&catch_all, None, depth)
+    }
+
+    /// Expands the alias `key` if it exists. Returns whether it exists.
+    fn expand_alias(&mut self, key: &str, detail: Option<&str>, depth: usize) -> Result<bool> {
+        let targets = alias_targets(self.conn, key)?;
+        if targets.is_empty() {
+            return Ok(false);
+        }
+        if self.path.iter().any(|p| p == key) {
+            tracing::warn!(root = %self.root, alias = key, "alias loop ignored");
+            return Ok(true);
+        }
+        if !self
+            .visited
+            .insert((key.to_string(), detail.map(str::to_string)))
+        {
+            return Ok(true);
+        }
+        if depth >= self.options.max_alias_depth {
+            return Err(DirectoryError::AliasTooDeep {
+                address: self.root.clone(),
+                limit: self.options.max_alias_depth,
+            });
+        }
+        self.path.push(key.to_string());
+        for target in targets {
+            self.steps += 1;
+            if self.steps > self.options.max_alias_expansion {
+                return Err(DirectoryError::AliasTooLarge {
+                    address: self.root.clone(),
+                    limit: self.options.max_alias_expansion,
+                });
+            }
+            self.expand_target(&target, detail, depth + 1)?;
+        }
+        self.path.pop();
+        Ok(true)
+    }
+
+    fn expand_target(&mut self, target: &str, detail: Option<&str>, depth: usize) -> Result<()> {
+        let Ok(addr) = Address::parse(target) else {
+            tracing::warn!(root = %self.root, target, "invalid alias target skipped");
+            return Ok(());
+        };
+        if domain_exists(self.conn, addr.domain())? {
+            // A target with its own detail keeps it; otherwise the inherited one applies.
+            let found = self.resolve_local(&addr, detail, depth, true)?;
+            if !found {
+                tracing::warn!(root = %self.root, target, "alias target does not exist");
+            }
+        } else {
+            let Ok((local, _)) = split_address(target) else {
+                return Ok(());
+            };
+            let remote = format!("{local}@{}", addr.domain());
+            if self.seen_remote.insert(remote.clone()) {
+                self.out.push(Destination::Remote(remote));
+            }
+        }
+        Ok(())
+    }
+}

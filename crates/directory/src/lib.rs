@@ -1,0 +1,36 @@
+//! The postern directory: local domains, accounts, aliases, password hashing,
+//! SASL mechanisms and authentication throttling.
+//!
+//! * [`Directory`] — the SQLite-backed store of domains, accounts and aliases, with
+//!   [`Directory::resolve`] for recipients and [`Directory::authenticate`] for logins.
+//! * [`Address`] — validated, normalised `local@domain` (IDNA, case, NFC, limits).
+//! * [`password`] — argon2id hashing; verification of imported crypt(3) hashes.
+//! * [`sasl`] — PLAIN and LOGIN as protocol-independent state machines.
+//! * [`AuthThrottle`] — failure counting per account and per client network.
+//!
+//! The API is synchronous. Password hashing and verification are CPU-heavy; async
+//! callers run them in `spawn_blocking`.
+
+pub mod address;
+mod directory;
+pub mod error;
+pub mod password;
+pub mod sasl;
+mod schema;
+pub mod throttle;
+
+#[cfg(test)]
+mod tests;
+
+pub use address::{Address, AddressError};
+pub use directory::{
+    Account, Alias, Destination, Directory, DirectoryOptions, Domain, DomainRemoval, Resolution,
+};
+pub use error::{DirectoryError, Result};
+pub use password::{HashScheme, PasswordParams};
+pub use sasl::{
+    advertised_mechanisms, Authenticator, Credentials, SaslError, SaslMechanism, SaslSession,
+    SaslStep,
+};
+pub use schema::SCHEMA_VERSION;
+pub use throttle::{AuthThrottle, ThrottleConfig, ThrottleDecision};

@@ -1,0 +1,918 @@
+//! Tests of the SQLite-backed directory.
+
+use std::sync::Arc;
+
+use crate::*;
+
+fn options() -> DirectoryOptions {
+    DirectoryOptions {
+        password_params: PasswordParams::insecure_fast_for_tests(),
+        ..DirectoryOptions::default()
+    }
+}
+
+fn mem() -> Directory {
+    Directory::open_in_memory(options()).unwrap()
+}
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+fn local(account: &str, detail: Option<&str>) -> Destination {
+    Destination::Local {
+        account: account.into(),
+        detail: detail.map(str::to_string),
+    }
+}
+
+fn deliver(d: &Directory, a: &str) -> Vec<Destination> {
+    match d.resolve(&addr(a)).unwrap() {
+        Resolution::Deliver(v) => v,
+        other => panic!("{a}: {other:?}"),
+    }
+}
+
+/// example.org with alice and bob.
+fn populated() -> Directory {
+    let d = mem();
+    d.add_domain("example.org").unwrap();
+    d.add_account("alice@example.org", "alice-pw").unwrap();
+    d.add_account("bob@example.org", "bob-pw").unwrap();
+    d
+}
+
+#[test]
+fn directory_is_send_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Directory>();
+}
+
+#[test]
+fn domains_crud() {
+    let d = mem();
+    let dom = d.add_domain("Bücher.Example").unwrap();
+    assert_eq!(dom.name, "xn--bcher-kva.example");
+    assert_eq!(dom.unicode_name, "bücher.example");
+    assert!(matches!(
+        d.add_domain("xn--bcher-kva.EXAMPLE"),
+        Err(DirectoryError::DomainExists(_))
+    ));
+    d.add_domain("example.org").unwrap();
+    let names: Vec<_> = d
+        .list_domains()
+        .unwrap()
+        .into_iter()
+        .map(|x| x.name)
+        .collect();
+    assert_eq!(names, ["example.org", "xn--bcher-kva.example"]);
+    assert!(d.is_local_domain("BÜCHER.example").unwrap());
+    assert!(d.is_local_domain("Example.ORG").unwrap());
+    assert!(!d.is_local_domain("example.net").unwrap());
+    assert!(!d.is_local_domain("not a domain").unwrap());
+    d.remove_domain("bücher.example").unwrap();
+    assert!(matches!(
+        d.remove_domain("bücher.example"),
+        Err(DirectoryError::NoSuchDomain(_))
+    ));
+    assert!(matches!(
+        d.add_domain("bad domain"),
+        Err(DirectoryError::InvalidDomain { .. })
+    ));
+}
+
+#[test]
+fn domain_removal_refused_while_in_use() {
+    let d = populated();
+    d.add_alias("info@example.org", &["alice@example.org"])
+        .unwrap();
+    d.set_apop_secret("alice@example.org", "apop").unwrap();
+    let e = d.remove_domain("example.org").unwrap_err();
+    match &e {
+        DirectoryError::DomainInUse {
+            accounts, aliases, ..
+        } => assert_eq!((*accounts, *aliases), (2, 1)),
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("force"));
+    let removed = d.remove_domain_force("example.org").unwrap();
+    assert_eq!(
+        removed,
+        DomainRemoval {
+            accounts: 2,
+            aliases: 1
+        }
+    );
+    assert!(d.list_accounts(None).unwrap().is_empty());
+    assert!(d.list_aliases(None).unwrap().is_empty());
+    assert!(!d.is_local_domain("example.org").unwrap());
+    assert!(matches!(
+        d.remove_domain_force("example.org"),
+        Err(DirectoryError::NoSuchDomain(_))
+    ));
+}
+
+#[test]
+fn accounts_crud() {
+    let d = mem();
+    assert!(matches!(
+        d.add_account("alice@example.org", "pw"),
+        Err(DirectoryError::NoSuchDomain(_))
+    ));
+    d.add_domain("example.org").unwrap();
+    d.add_domain("example.net").unwrap();
+    let a = d.add_account("Alice@Example.org", "pw").unwrap();
+    assert_eq!(a.address, "alice@example.org");
+    assert!(a.enabled);
+    assert_eq!(a.hash_scheme, Some(HashScheme::Argon2id));
+    assert!(matches!(
+        d.add_account("ALICE@example.org", "pw"),
+        Err(DirectoryError::AccountExists(_))
+    ));
+    assert!(matches!(
+        d.add_account("carol@example.org", ""),
+        Err(DirectoryError::EmptyPassword)
+    ));
+    d.add_account("zed@example.net", "pw").unwrap();
+
+    let got = d.get_account("alice@EXAMPLE.org").unwrap().unwrap();
+    assert_eq!(got, a);
+    assert!(d.get_account("nobody@example.org").unwrap().is_none());
+    assert!(d.get_account("not-an-address").is_err());
+
+    let all: Vec<_> = d
+        .list_accounts(None)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.address)
+        .collect();
+    assert_eq!(all, ["zed@example.net", "alice@example.org"]);
+    let org = d.list_accounts(Some("EXAMPLE.ORG")).unwrap();
+    assert_eq!(org.len(), 1);
+
+    d.set_enabled("alice@example.org", false).unwrap();
+    d.set_quota("alice@example.org", Some(1 << 30)).unwrap();
+    let got = d.get_account("alice@example.org").unwrap().unwrap();
+    assert!(!got.enabled);
+    assert_eq!(got.quota_bytes, Some(1 << 30));
+    d.set_quota("alice@example.org", None).unwrap();
+    assert_eq!(
+        d.get_account("alice@example.org")
+            .unwrap()
+            .unwrap()
+            .quota_bytes,
+        None
+    );
+    assert!(matches!(
+        d.set_quota("alice@example.org", Some(u64::MAX)),
+        Err(DirectoryError::QuotaTooLarge(_))
+    ));
+    assert!(matches!(
+        d.set_enabled("ghost@example.org", true),
+        Err(DirectoryError::NoSuchAccount(_))
+    ));
+
+    d.remove_account("alice@example.org").unwrap();
+    assert!(matches!(
+        d.remove_account("alice@example.org"),
+        Err(DirectoryError::NoSuchAccount(_))
+    ));
+}
+
+#[test]
+fn passwords_and_authentication() {
+    let d = populated();
+    assert_eq!(
+        d.authenticate("Alice@Example.org", b"alice-pw")
+            .unwrap()
+            .as_deref(),
+        Some("alice@example.org")
+    );
+    assert_eq!(
+        d.authenticate("alice@example.org", b"bob-pw").unwrap(),
+        None
+    );
+    assert_eq!(d.authenticate("ghost@example.org", b"x").unwrap(), None);
+    assert_eq!(d.authenticate("ghost@nowhere.example", b"x").unwrap(), None);
+    assert_eq!(d.authenticate("not an address", b"x").unwrap(), None);
+    assert_eq!(d.authenticate("", b"").unwrap(), None);
+
+    d.set_password("alice@example.org", "new-pw").unwrap();
+    assert_eq!(
+        d.authenticate("alice@example.org", b"alice-pw").unwrap(),
+        None
+    );
+    assert!(d
+        .authenticate("alice@example.org", b"new-pw")
+        .unwrap()
+        .is_some());
+    assert!(matches!(
+        d.set_password("ghost@example.org", "x"),
+        Err(DirectoryError::NoSuchAccount(_))
+    ));
+
+    d.set_enabled("alice@example.org", false).unwrap();
+    assert_eq!(
+        d.authenticate("alice@example.org", b"new-pw").unwrap(),
+        None
+    );
+}
+
+const SHA512_HUNTER2: &str = "$6$saltsalt$8iYtNHxjWRl.NF6oNZ5tF.iKFlQREaXBLlSmZKP6dy9l5z3vsooWNW0/GZ6Nej73/TFug6pIPSqbJoCT6dfnj.";
+const BCRYPT_HUNTER2: &str = "$2y$04$abcdefghijklmnopqrstuuV3duMsC0HpUex6N9qapiuOHHWkwRXVm";
+
+#[test]
+fn imported_hash_is_upgraded_on_login() {
+    let d = populated();
+    d.add_account_with_hash(
+        "carol@example.org",
+        &format!("{{SHA512-CRYPT}}{SHA512_HUNTER2}"),
+    )
+    .unwrap();
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .as_deref(),
+        Some(SHA512_HUNTER2)
+    );
+    assert_eq!(
+        d.get_account("carol@example.org")
+            .unwrap()
+            .unwrap()
+            .hash_scheme,
+        Some(HashScheme::Sha512Crypt)
+    );
+    // A failed login changes nothing.
+    assert_eq!(d.authenticate("carol@example.org", b"wrong").unwrap(), None);
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .as_deref(),
+        Some(SHA512_HUNTER2)
+    );
+    // A successful one upgrades to argon2id.
+    assert!(d
+        .authenticate("carol@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    let upgraded = d
+        .export_password_hash("carol@example.org")
+        .unwrap()
+        .unwrap();
+    assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
+    assert!(d
+        .authenticate("carol@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .unwrap(),
+        upgraded,
+        "an up-to-date hash is not rewritten"
+    );
+
+    d.set_password_hash("bob@example.org", &format!("{{BLF-CRYPT}}{BCRYPT_HUNTER2}"))
+        .unwrap();
+    assert!(d
+        .authenticate("bob@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    assert!(d
+        .export_password_hash("bob@example.org")
+        .unwrap()
+        .unwrap()
+        .starts_with("$argon2id$"));
+
+    assert!(matches!(
+        d.set_password_hash("bob@example.org", "{PLAIN}secret"),
+        Err(DirectoryError::UnsupportedHashScheme(_))
+    ));
+    assert!(matches!(
+        d.add_account_with_hash("dave@example.org", "$1$abc$def"),
+        Err(DirectoryError::UnsupportedHashScheme(_))
+    ));
+}
+
+#[test]
+fn weak_argon2_is_upgraded_to_configured_params() {
+    let d = populated();
+    let weak = password::hash_password(b"pw", &PasswordParams::insecure_fast_for_tests()).unwrap();
+    let strong = Directory::open_in_memory(DirectoryOptions {
+        password_params: PasswordParams {
+            m_cost_kib: 128,
+            t_cost: 1,
+            p_cost: 1,
+        },
+        ..options()
+    })
+    .unwrap();
+    strong.add_domain("example.org").unwrap();
+    strong
+        .add_account_with_hash("x@example.org", &weak)
+        .unwrap();
+    assert!(strong
+        .authenticate("x@example.org", b"pw")
+        .unwrap()
+        .is_some());
+    let now = strong
+        .export_password_hash("x@example.org")
+        .unwrap()
+        .unwrap();
+    assert!(now.contains("m=128"), "{now}");
+    drop(d);
+}
+
+#[test]
+fn apop_secrets() {
+    let d = populated();
+    assert_eq!(d.apop_secret("alice@example.org").unwrap(), None);
+    d.set_apop_secret("Alice@example.org", "tanstaaf").unwrap();
+    assert_eq!(
+        d.apop_secret("alice@example.org").unwrap().as_deref(),
+        Some("tanstaaf")
+    );
+    assert!(
+        d.get_account("alice@example.org")
+            .unwrap()
+            .unwrap()
+            .has_apop_secret
+    );
+    // The login hash is unaffected and the APOP secret is not a login password.
+    assert!(d
+        .authenticate("alice@example.org", b"alice-pw")
+        .unwrap()
+        .is_some());
+    assert!(d
+        .authenticate("alice@example.org", b"tanstaaf")
+        .unwrap()
+        .is_none());
+    d.set_apop_secret("alice@example.org", "other").unwrap();
+    assert_eq!(
+        d.apop_secret("alice@example.org").unwrap().as_deref(),
+        Some("other")
+    );
+    d.set_enabled("alice@example.org", false).unwrap();
+    assert_eq!(d.apop_secret("alice@example.org").unwrap(), None);
+    d.set_enabled("alice@example.org", true).unwrap();
+    d.clear_apop_secret("alice@example.org").unwrap();
+    assert_eq!(d.apop_secret("alice@example.org").unwrap(), None);
+    assert!(matches!(
+        d.set_apop_secret("ghost@example.org", "x"),
+        Err(DirectoryError::NoSuchAccount(_))
+    ));
+    assert_eq!(d.apop_secret("garbage").unwrap(), None);
+    // Removing the account removes its secret.
+    d.set_apop_secret("bob@example.org", "b").unwrap();
+    d.remove_account("bob@example.org").unwrap();
+    d.add_account("bob@example.org", "pw").unwrap();
+    assert_eq!(d.apop_secret("bob@example.org").unwrap(), None);
+}
+
+#[test]
+fn alias_crud_and_refusals() {
+    let d = populated();
+    assert!(matches!(
+        d.add_alias("info@example.net", &["alice@example.org"]),
+        Err(DirectoryError::NoSuchDomain(_))
+    ));
+    assert!(matches!(
+        d.add_alias("alice@example.org", &["bob@example.org"]),
+        Err(DirectoryError::AddressIsAccount(_))
+    ));
+    assert!(matches!(
+        d.add_alias("info@example.org", &[]),
+        Err(DirectoryError::NoAliasTargets)
+    ));
+    assert!(matches!(
+        d.add_alias("info@example.org", &["not an address"]),
+        Err(DirectoryError::InvalidAliasTarget { .. })
+    ));
+    assert!(matches!(
+        d.add_alias("info@example.org", &["INFO@example.org"]),
+        Err(DirectoryError::AliasPointsToItself(_))
+    ));
+    let a = d
+        .add_alias(
+            "Info@Example.org",
+            &["Alice@example.org", "Friend@Remote.Example"],
+        )
+        .unwrap();
+    assert_eq!(a.address, "info@example.org");
+    assert_eq!(a.targets, ["Friend@remote.example", "alice@example.org"]);
+    assert!(matches!(
+        d.add_alias(
+            "info@example.org",
+            &["bob@example.org", "alice@EXAMPLE.org"]
+        ),
+        Err(DirectoryError::AliasTargetExists { .. })
+    ));
+    // All or nothing: bob was not added.
+    assert_eq!(d.alias_targets("info@example.org").unwrap().len(), 2);
+    assert!(matches!(
+        d.add_account("info@example.org", "pw"),
+        Err(DirectoryError::AddressIsAlias(_))
+    ));
+    d.add_alias("@example.org", &["bob@example.org"]).unwrap();
+    let list = d.list_aliases(None).unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list[0].is_catch_all());
+    assert_eq!(d.list_aliases(Some("example.net")).unwrap(), vec![]);
+
+    assert_eq!(
+        d.remove_alias("info@example.org", Some("ALICE@example.org"))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        d.remove_alias("info@example.org", Some("Friend@Remote.example"))
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        d.remove_alias("info@example.org", None),
+        Err(DirectoryError::NoSuchAlias(_))
+    ));
+    assert_eq!(d.remove_alias("@example.org", None).unwrap(), 1);
+    assert!(d.list_aliases(None).unwrap().is_empty());
+}
+
+#[test]
+fn resolve_accounts_and_not_local() {
+    let d = populated();
+    assert_eq!(
+        deliver(&d, "ALICE@example.ORG"),
+        [local("alice@example.org", None)]
+    );
+    assert_eq!(
+        d.resolve(&addr("carol@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+    assert_eq!(
+        d.resolve(&addr("alice@example.net")).unwrap(),
+        Resolution::NotLocal
+    );
+}
+
+#[test]
+fn resolve_idna_domain() {
+    let d = mem();
+    d.add_domain("bücher.example").unwrap();
+    d.add_account("info@xn--bcher-kva.example", "pw").unwrap();
+    assert_eq!(
+        deliver(&d, "INFO@BÜCHER.example"),
+        [local("info@xn--bcher-kva.example", None)]
+    );
+    assert!(d
+        .authenticate("info@Bücher.example", b"pw")
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn plus_addressing() {
+    let d = populated();
+    assert_eq!(
+        deliver(&d, "alice+lists@example.org"),
+        [local("alice@example.org", Some("lists"))]
+    );
+    assert_eq!(
+        deliver(&d, "alice+a+b@example.org"),
+        [local("alice@example.org", Some("a+b"))]
+    );
+    assert_eq!(
+        deliver(&d, "alice+@example.org"),
+        [local("alice@example.org", Some(""))]
+    );
+    // An account or alias named with the separator wins.
+    d.add_account("alice+special@example.org", "pw").unwrap();
+    assert_eq!(
+        deliver(&d, "alice+special@example.org"),
+        [local("alice+special@example.org", None)]
+    );
+    d.add_alias("bob+x@example.org", &["alice@example.org"])
+        .unwrap();
+    assert_eq!(
+        deliver(&d, "bob+x@example.org"),
+        [local("alice@example.org", None)]
+    );
+    // Base is an alias: the detail propagates to local targets.
+    d.add_alias(
+        "team@example.org",
+        &["alice@example.org", "bob@example.org"],
+    )
+    .unwrap();
+    assert_eq!(
+        deliver(&d, "team+urgent@example.org"),
+        [
+            local("alice@example.org", Some("urgent")),
+            local("bob@example.org", Some("urgent"))
+        ]
+    );
+    assert_eq!(
+        d.resolve(&addr("+tag@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+    assert_eq!(
+        d.resolve(&addr("carol+tag@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+}
+
+#[test]
+fn custom_and_disabled_separator() {
+    let d = Directory::open_in_memory(DirectoryOptions {
+        subaddress_separator: Some('-'),
+        ..options()
+    })
+    .unwrap();
+    d.add_domain("example.org").unwrap();
+    d.add_account("alice@example.org", "pw").unwrap();
+    assert_eq!(
+        deliver(&d, "alice-news@example.org"),
+        [local("alice@example.org", Some("news"))]
+    );
+    assert_eq!(
+        d.resolve(&addr("alice+news@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+
+    let off = Directory::open_in_memory(DirectoryOptions {
+        subaddress_separator: None,
+        ..options()
+    })
+    .unwrap();
+    off.add_domain("example.org").unwrap();
+    off.add_account("alice@example.org", "pw").unwrap();
+    assert_eq!(
+        off.resolve(&addr("alice+x@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+}
+
+#[test]
+fn alias_expansion_recursive_and_dedup() {
+    let d = populated();
+    d.add_domain("example.net").unwrap();
+    d.add_account("carol@example.net", "pw").unwrap();
+    d.add_alias(
+        "staff@example.org",
+        &["alice@example.org", "admins@example.org"],
+    )
+    .unwrap();
+    d.add_alias(
+        "admins@example.org",
+        &[
+            "alice@example.org",
+            "bob@example.org",
+            "ops@example.net",
+            "Ext@Elsewhere.example",
+        ],
+    )
+    .unwrap();
+    d.add_alias(
+        "ops@example.net",
+        &[
+            "carol@example.net",
+            "ext@elsewhere.example",
+            "bob+ops@example.org",
+        ],
+    )
+    .unwrap();
+    // Targets expand in sorted order; each destination appears once, at its first
+    // occurrence. Remote local parts keep their case (and so are distinct).
+    let got = deliver(&d, "staff@example.org");
+    assert_eq!(
+        got,
+        [
+            Destination::Remote("Ext@elsewhere.example".into()),
+            local("alice@example.org", None),
+            local("bob@example.org", None),
+            local("carol@example.net", None),
+            Destination::Remote("ext@elsewhere.example".into()),
+        ]
+    );
+    // A target's own detail is kept when it is the first route to that account.
+    assert_eq!(
+        deliver(&d, "ops@example.net"),
+        [
+            local("bob@example.org", Some("ops")),
+            local("carol@example.net", None),
+            Destination::Remote("ext@elsewhere.example".into()),
+        ]
+    );
+}
+
+#[test]
+fn alias_loops_terminate() {
+    let d = populated();
+    d.add_alias("a@example.org", &["b@example.org", "alice@example.org"])
+        .unwrap();
+    d.add_alias("b@example.org", &["a@example.org", "bob@example.org"])
+        .unwrap();
+    let got = deliver(&d, "a@example.org");
+    assert_eq!(
+        got,
+        [
+            local("alice@example.org", None),
+            local("bob@example.org", None)
+        ]
+    );
+    // A pure loop resolves to nothing.
+    d.add_alias("x@example.org", &["y@example.org"]).unwrap();
+    d.add_alias("y@example.org", &["x@example.org"]).unwrap();
+    assert_eq!(
+        d.resolve(&addr("x@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+}
+
+#[test]
+fn alias_depth_limit() {
+    let d = Directory::open_in_memory(DirectoryOptions {
+        max_alias_depth: 3,
+        ..options()
+    })
+    .unwrap();
+    d.add_domain("example.org").unwrap();
+    d.add_account("end@example.org", "pw").unwrap();
+    d.add_alias("l1@example.org", &["l2@example.org"]).unwrap();
+    d.add_alias("l2@example.org", &["l3@example.org"]).unwrap();
+    d.add_alias("l3@example.org", &["end@example.org"]).unwrap();
+    assert_eq!(
+        deliver(&d, "l1@example.org"),
+        [local("end@example.org", None)]
+    );
+    d.add_alias("l0@example.org", &["l1@example.org"]).unwrap();
+    assert!(matches!(
+        d.resolve(&addr("l0@example.org")),
+        Err(DirectoryError::AliasTooDeep { limit: 3, .. })
+    ));
+}
+
+#[test]
+fn alias_size_limit() {
+    let d = Directory::open_in_memory(DirectoryOptions {
+        max_alias_expansion: 5,
+        ..options()
+    })
+    .unwrap();
+    d.add_domain("example.org").unwrap();
+    let targets: Vec<String> = (0..10).map(|i| format!("u{i}@remote.example")).collect();
+    let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+    d.add_alias("big@example.org", &refs).unwrap();
+    assert!(matches!(
+        d.resolve(&addr("big@example.org")),
+        Err(DirectoryError::AliasTooLarge { limit: 5, .. })
+    ));
+}
+
+#[test]
+fn catch_all() {
+    let d = populated();
+    d.add_alias("@example.org", &["bob@example.org"]).unwrap();
+    // Existing accounts and aliases win over the catch-all.
+    assert_eq!(
+        deliver(&d, "alice@example.org"),
+        [local("alice@example.org", None)]
+    );
+    assert_eq!(
+        deliver(&d, "alice+x@example.org"),
+        [local("alice@example.org", Some("x"))]
+    );
+    d.add_alias("info@example.org", &["alice@example.org"])
+        .unwrap();
+    assert_eq!(
+        deliver(&d, "info@example.org"),
+        [local("alice@example.org", None)]
+    );
+    // Unknown local parts go to the catch-all, without detail.
+    assert_eq!(
+        deliver(&d, "random@example.org"),
+        [local("bob@example.org", None)]
+    );
+    assert_eq!(
+        deliver(&d, "random+x@example.org"),
+        [local("bob@example.org", None)]
+    );
+    // A catch-all pointing back into its own domain's unknown names terminates.
+    d.remove_alias("@example.org", None).unwrap();
+    d.add_alias("@example.org", &["nobody@example.org", "bob@example.org"])
+        .unwrap();
+    assert_eq!(
+        deliver(&d, "zzz@example.org"),
+        [local("bob@example.org", None)]
+    );
+}
+
+#[test]
+fn expand_is_strict() {
+    let d = populated();
+    d.add_alias("@example.org", &["bob@example.org"]).unwrap();
+    d.add_alias(
+        "list@example.org",
+        &["alice@example.org", "x@remote.example"],
+    )
+    .unwrap();
+    assert_eq!(
+        d.expand(&addr("list@example.org")).unwrap(),
+        Resolution::Deliver(vec![
+            local("alice@example.org", None),
+            Destination::Remote("x@remote.example".into())
+        ])
+    );
+    assert_eq!(
+        d.expand(&addr("random@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+    assert_eq!(
+        d.expand(&addr("alice+x@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+    assert_eq!(
+        d.expand(&addr("list@remote.example")).unwrap(),
+        Resolution::NotLocal
+    );
+}
+
+#[test]
+fn routing_tricks_are_not_relaying() {
+    let d = populated();
+    for trick in [
+        "alice%remote.example@example.org",
+        "remote.example!alice@example.org",
+        "@example.org:alice@remote.example@example.org",
+        "@a:alice@example.org",
+        "alice@remote.example@example.org",
+        "\"alice@remote.example\"@example.org",
+    ] {
+        let a = addr(trick);
+        assert_eq!(a.domain(), "example.org", "{trick}");
+        assert_eq!(d.resolve(&a).unwrap(), Resolution::NotFound, "{trick}");
+    }
+    // With a catch-all they go to the catch-all's (local) target, never elsewhere.
+    d.add_alias("@example.org", &["bob@example.org"]).unwrap();
+    assert_eq!(
+        deliver(&d, "alice%remote.example@example.org"),
+        [local("bob@example.org", None)]
+    );
+    // A source route to a remote domain is not local at all.
+    assert_eq!(
+        d.resolve(&addr("@example.org:alice@remote.example"))
+            .unwrap(),
+        Resolution::NotLocal
+    );
+}
+
+#[test]
+fn dangling_targets_are_skipped() {
+    let d = populated();
+    d.add_alias(
+        "pair@example.org",
+        &["alice@example.org", "bob@example.org"],
+    )
+    .unwrap();
+    d.remove_account("bob@example.org").unwrap();
+    assert_eq!(
+        deliver(&d, "pair@example.org"),
+        [local("alice@example.org", None)]
+    );
+    d.remove_account("alice@example.org").unwrap();
+    assert_eq!(
+        d.resolve(&addr("pair@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+}
+
+#[test]
+fn file_database_sees_changes_from_another_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("directory.sqlite");
+    let server = Directory::open_with(&path, options()).unwrap();
+    let cli = Directory::open_with(&path, options()).unwrap();
+    cli.add_domain("example.org").unwrap();
+    assert!(server.is_local_domain("example.org").unwrap());
+    cli.add_account("alice@example.org", "pw").unwrap();
+    assert!(server
+        .authenticate("alice@example.org", b"pw")
+        .unwrap()
+        .is_some());
+    cli.set_password("alice@example.org", "pw2").unwrap();
+    assert!(server
+        .authenticate("alice@example.org", b"pw")
+        .unwrap()
+        .is_none());
+    assert!(server
+        .authenticate("alice@example.org", b"pw2")
+        .unwrap()
+        .is_some());
+    cli.set_enabled("alice@example.org", false).unwrap();
+    assert!(server
+        .authenticate("alice@example.org", b"pw2")
+        .unwrap()
+        .is_none());
+    drop(server);
+    drop(cli);
+    // Reopening keeps the data and the schema version.
+    let again = Directory::open_with(&path, options()).unwrap();
+    assert_eq!(again.list_accounts(None).unwrap().len(), 1);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn refuses_newer_schema_and_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir/db.sqlite");
+    let e = Directory::open_with(&missing, options()).unwrap_err();
+    assert!(matches!(e, DirectoryError::Open { .. }));
+    assert!(e.to_string().contains("no/such/dir"), "{e}");
+    let newer = dir.path().join("newer.sqlite");
+    Directory::open_with(&newer, options()).unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    assert!(matches!(
+        Directory::open_with(&newer, options()),
+        Err(DirectoryError::SchemaTooNew { found: 99, .. })
+    ));
+    let foreign = dir.path().join("foreign.sqlite");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    assert!(matches!(
+        Directory::open_with(&foreign, options()),
+        Err(DirectoryError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn sasl_against_directory() {
+    let d = Arc::new(populated());
+    let mut s = SaslSession::new(SaslMechanism::Plain, d.clone());
+    let step = s.start(Some(b"\0alice@example.org\0alice-pw")).unwrap();
+    assert_eq!(
+        step,
+        SaslStep::Done(Credentials {
+            account: "alice@example.org".into(),
+            authzid: None
+        })
+    );
+    let mut s = SaslSession::new(SaslMechanism::Login, d.clone());
+    s.start(None).unwrap();
+    s.step(b"bob@example.org").unwrap();
+    assert!(matches!(
+        s.step(b"wrong"),
+        Err(SaslError::AuthenticationFailed { .. })
+    ));
+}
+
+#[test]
+fn unknown_account_costs_a_verification() {
+    // Timing equalisation: an unknown account is checked against a dummy argon2id
+    // hash, created on the first authentication of any kind.
+    let d = populated();
+    assert!(d.dummy_hash_initialised_for_tests().is_none());
+    assert_eq!(d.authenticate("ghost@example.org", b"x").unwrap(), None);
+    assert!(d
+        .dummy_hash_initialised_for_tests()
+        .is_some_and(|h| h.starts_with("$argon2id$")));
+}
+
+#[test]
+fn concurrent_use_from_threads() {
+    let d = Arc::new(populated());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                for j in 0..10 {
+                    let name = format!("t{i}-{j}@example.org");
+                    d.add_account(&name, "pw").unwrap();
+                    assert!(d.authenticate(&name, b"pw").unwrap().is_some());
+                    assert!(d
+                        .authenticate("alice@example.org", b"alice-pw")
+                        .unwrap()
+                        .is_some());
+                    assert!(matches!(
+                        d.resolve(&addr(&name)).unwrap(),
+                        Resolution::Deliver(_)
+                    ));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(d.list_accounts(None).unwrap().len(), 42);
+}
