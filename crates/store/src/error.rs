@@ -1,0 +1,136 @@
+//! The store's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the mail store.
+///
+/// The variants are protocol-neutral; the IMAP and POP3 layers map them onto
+/// their own responses (e.g. [`StoreError::MailboxNotFound`] becomes IMAP
+/// `NO [NONEXISTENT]`, RFC 5530 §3).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The account identifier is malformed or hostile (e.g. contains `/`).
+    #[error("invalid account id {id:?}: {reason}")]
+    InvalidAccount {
+        /// The offending identifier (possibly truncated).
+        id: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The account has no mail store (it was never created, or was deleted).
+    #[error("account {0:?} does not exist")]
+    AccountNotFound(String),
+    /// `create_account` on an account that already exists.
+    #[error("account {0:?} already exists")]
+    AccountExists(String),
+    /// The mailbox name is malformed or hostile.
+    #[error("invalid mailbox name {name:?}: {reason}")]
+    InvalidMailboxName {
+        /// The offending name (possibly truncated).
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// No such mailbox.
+    #[error("mailbox {0:?} does not exist")]
+    MailboxNotFound(String),
+    /// Create or rename onto a name that exists.
+    #[error("mailbox {0:?} already exists")]
+    MailboxExists(String),
+    /// A non-recursive delete of a mailbox that has children.
+    #[error("mailbox {0:?} has children")]
+    HasChildren(String),
+    /// An operation that makes no sense for this mailbox (delete INBOX, rename into own child, ...).
+    #[error("operation not permitted: {0}")]
+    NotPermitted(&'static str),
+    /// No message with this UID in the mailbox.
+    #[error("no message with uid {0}")]
+    MessageNotFound(u32),
+    /// A flag or keyword name that cannot be stored.
+    #[error("invalid flag {0:?}")]
+    InvalidFlag(String),
+    /// The mailbox ran out of UIDs (RFC 9051 §2.3.1.1: UIDs are 32-bit); it needs a new UIDVALIDITY.
+    #[error("mailbox {0:?} has exhausted its UID space")]
+    UidsExhausted(String),
+    /// A message larger than the store accepts.
+    #[error("message too large ({0} bytes)")]
+    MessageTooLarge(u64),
+    /// A file-system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The SQLite index failed.
+    #[error("index: {0}")]
+    Index(#[from] rusqlite::Error),
+    /// The index contains something impossible (it can be rebuilt with `reindex`).
+    #[error("index corrupt: {0}")]
+    Corrupt(String),
+    /// A blocking task panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// Result alias for the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        StoreError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn bad_name(name: &str, reason: &'static str) -> Self {
+        StoreError::InvalidMailboxName {
+            name: truncate(name),
+            reason,
+        }
+    }
+
+    pub(crate) fn bad_account(id: &str, reason: &'static str) -> Self {
+        StoreError::InvalidAccount {
+            id: truncate(id),
+            reason,
+        }
+    }
+
+    /// True for errors caused by the caller's input rather than by the system.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(
+            self,
+            StoreError::Io { .. }
+                | StoreError::Index(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Task(_)
+        )
+    }
+}
+
+fn truncate(s: &str) -> String {
+    let mut out: String = s.chars().take(80).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Adds path context to `io::Result`s.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| StoreError::io(op, path, e))
+    }
+}

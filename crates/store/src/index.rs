@@ -1,0 +1,516 @@
+//! The per-account SQLite index: schema and queries.
+//!
+//! One database per account (`postern-index.sqlite` in the account directory), WAL mode with a
+//! busy timeout so several processes (a running server and the admin CLI) can share it. Every
+//! change happens inside a `BEGIN IMMEDIATE` transaction, which serialises UID and MODSEQ
+//! allocation across processes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+use crate::error::{Result, StoreError};
+use crate::types::{Flags, MessageMeta, SpecialUse};
+
+/// File name of the index database inside the account directory.
+pub const INDEX_FILE: &str = "postern-index.sqlite";
+const SCHEMA_VERSION: i64 = 1;
+/// How long a writer waits for another process's transaction.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailboxes(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER NOT NULL,
+    highestmodseq INTEGER NOT NULL,
+    special_use TEXT,
+    new_mtime INTEGER,
+    cur_mtime INTEGER,
+    exact_since INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS subscriptions(
+    name TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS messages(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    sysflags INTEGER NOT NULL,
+    keywords TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    internaldate INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    fname TEXT NOT NULL,
+    recent INTEGER NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_modseq ON messages(mailbox_id, modseq);
+CREATE TABLE IF NOT EXISTS tombstones(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
+) WITHOUT ROWID;
+";
+
+/// Opens (creating if needed) the index of an account directory.
+pub fn open(account_dir: &Path, create: bool) -> Result<Connection> {
+    let path = account_dir.join(INDEX_FILE);
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(&path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "index not in WAL mode");
+    }
+    // Acknowledged means durable: fsync the WAL on every commit.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.execute_batch(SCHEMA)?;
+    let v: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match v {
+        None => {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)",
+                [SCHEMA_VERSION],
+            )?;
+        }
+        Some(SCHEMA_VERSION) => {}
+        Some(other) => {
+            return Err(StoreError::Corrupt(format!(
+                "index schema version {other} is not supported (expected {SCHEMA_VERSION})"
+            )))
+        }
+    }
+    Ok(conn)
+}
+
+/// A mailbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxRow {
+    pub id: i64,
+    pub name: String,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highestmodseq: u64,
+    pub special_use: Option<SpecialUse>,
+    pub new_mtime: Option<i64>,
+    pub cur_mtime: Option<i64>,
+    /// Tombstones are complete for changes after this mod-sequence.
+    pub exact_since: u64,
+}
+
+fn u32_col(r: &Row<'_>, i: usize) -> rusqlite::Result<u32> {
+    let v: i64 = r.get(i)?;
+    u32::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(i, v))
+}
+
+fn u64_col(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    let v: i64 = r.get(i)?;
+    u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(i, v))
+}
+
+/// Converts a u64 to the signed SQLite integer (mod-sequences stay far below 2^63).
+pub fn sql_u64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const MAILBOX_COLS: &str =
+    "id, name, uidvalidity, uidnext, highestmodseq, special_use, new_mtime, cur_mtime, exact_since";
+
+fn mailbox_from_row(r: &Row<'_>) -> rusqlite::Result<MailboxRow> {
+    let su: Option<String> = r.get(5)?;
+    Ok(MailboxRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        uidvalidity: u32_col(r, 2)?,
+        uidnext: u32_col(r, 3)?,
+        highestmodseq: u64_col(r, 4)?,
+        special_use: su.as_deref().and_then(SpecialUse::parse),
+        new_mtime: r.get(6)?,
+        cur_mtime: r.get(7)?,
+        exact_since: u64_col(r, 8)?,
+    })
+}
+
+/// The row of a mailbox by canonical name.
+pub fn mailbox(conn: &Connection, name: &str) -> Result<Option<MailboxRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {MAILBOX_COLS} FROM mailboxes WHERE name = ?1"
+    ))?;
+    Ok(st.query_row([name], mailbox_from_row).optional()?)
+}
+
+/// All mailboxes, sorted by name.
+pub fn mailboxes(conn: &Connection) -> Result<Vec<MailboxRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {MAILBOX_COLS} FROM mailboxes ORDER BY name"
+    ))?;
+    let rows = st.query_map([], mailbox_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Inserts a mailbox row and returns its id.
+pub fn insert_mailbox(
+    conn: &Connection,
+    name: &str,
+    uidvalidity: u32,
+    uidnext: u32,
+    highestmodseq: u64,
+    special_use: Option<SpecialUse>,
+    exact_since: u64,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO mailboxes(name, uidvalidity, uidnext, highestmodseq, special_use, exact_since)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            name,
+            i64::from(uidvalidity),
+            i64::from(uidnext),
+            sql_u64(highestmodseq),
+            special_use.map(|s| s.as_str()),
+            sql_u64(exact_since)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Writes back the counters and sync state of a mailbox row.
+pub fn update_mailbox(conn: &Connection, mb: &MailboxRow) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "UPDATE mailboxes SET uidnext=?2, highestmodseq=?3, new_mtime=?4, cur_mtime=?5,
+         special_use=?6, exact_since=?7 WHERE id=?1",
+    )?;
+    st.execute(params![
+        mb.id,
+        i64::from(mb.uidnext),
+        sql_u64(mb.highestmodseq),
+        mb.new_mtime,
+        mb.cur_mtime,
+        mb.special_use.map(|s| s.as_str()),
+        sql_u64(mb.exact_since)
+    ])?;
+    Ok(())
+}
+
+/// Removes a mailbox with its messages and tombstones.
+pub fn delete_mailbox(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute("DELETE FROM messages WHERE mailbox_id=?1", [id])?;
+    conn.execute("DELETE FROM tombstones WHERE mailbox_id=?1", [id])?;
+    conn.execute("DELETE FROM mailboxes WHERE id=?1", [id])?;
+    Ok(())
+}
+
+/// A fresh UIDVALIDITY for this account: the current time in seconds, but always above every
+/// value handed out before (RFC 9051 §2.3.1.1: a new mailbox with an old name needs a new one).
+pub fn next_uidvalidity(conn: &Connection) -> Result<u32> {
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key='last_uidvalidity'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let max_used: Option<i64> =
+        conn.query_row("SELECT MAX(uidvalidity) FROM mailboxes", [], |r| r.get(0))?;
+    let now = crate::maildir::unix_secs(std::time::SystemTime::now());
+    let floor = last.unwrap_or(0).max(max_used.unwrap_or(0)) + 1;
+    let mut v = now.max(floor);
+    if v > i64::from(u32::MAX) {
+        // The clock ran past 2106 or the counter wrapped: fall back to the counter.
+        v = floor;
+    }
+    let v =
+        u32::try_from(v).map_err(|_| StoreError::Corrupt("UIDVALIDITY space exhausted".into()))?;
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES('last_uidvalidity', ?1)
+         ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+        [i64::from(v)],
+    )?;
+    Ok(v)
+}
+
+/// Records that `v` is used, so [`next_uidvalidity`] never hands it out again.
+pub fn note_uidvalidity(conn: &Connection, v: u32) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES('last_uidvalidity', ?1)
+         ON CONFLICT(key) DO UPDATE SET value=MAX(value, excluded.value)",
+        [i64::from(v)],
+    )?;
+    Ok(())
+}
+
+/// The columns of a message row needed to sync and rename.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub uid: u32,
+    pub flags: Flags,
+    pub modseq: u64,
+    pub fname: String,
+    pub size: u64,
+    pub internal_date: i64,
+}
+
+fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
+    let bits: i64 = r.get(1)?;
+    let kw: String = r.get(2)?;
+    Ok(FileRow {
+        uid: u32_col(r, 0)?,
+        flags: Flags::from_stored(u8::try_from(bits & 0xff).unwrap_or(0), &kw),
+        modseq: u64_col(r, 3)?,
+        fname: r.get(4)?,
+        size: u64_col(r, 5)?,
+        internal_date: r.get(6)?,
+    })
+}
+
+/// uid and file name of every message of a mailbox (the cheap listing a sync compares).
+pub fn scan_rows(conn: &Connection, mailbox_id: i64) -> Result<Vec<(u32, String)>> {
+    let mut st = conn.prepare_cached("SELECT uid, fname FROM messages WHERE mailbox_id=?1")?;
+    let rows = st.query_map([mailbox_id], |r| Ok((u32_col(r, 0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// File rows for the messages of `uids` ranges.
+pub fn file_rows_in(
+    conn: &Connection,
+    mailbox_id: i64,
+    ranges: &[(u32, u32)],
+) -> Result<Vec<FileRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT uid, sysflags, keywords, modseq, fname, size, internaldate FROM messages
+         WHERE mailbox_id=?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+    )?;
+    let mut out = Vec::new();
+    for &(a, b) in ranges {
+        let rows = st.query_map(params![mailbox_id, i64::from(a), i64::from(b)], file_row)?;
+        for r in rows {
+            out.push(r?);
+        }
+    }
+    Ok(out)
+}
+
+/// One file row by uid.
+pub fn file_row_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<FileRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT uid, sysflags, keywords, modseq, fname, size, internaldate FROM messages
+         WHERE mailbox_id=?1 AND uid=?2",
+    )?;
+    Ok(st
+        .query_row(params![mailbox_id, i64::from(uid)], file_row)
+        .optional()?)
+}
+
+/// A message row to insert.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub uid: u32,
+    pub flags: &'a Flags,
+    pub modseq: u64,
+    pub internal_date: i64,
+    pub size: u64,
+    pub fname: &'a str,
+    pub recent: bool,
+}
+
+/// Inserts a message row.
+pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT INTO messages(mailbox_id, uid, sysflags, keywords, modseq, internaldate, size,
+         fname, recent) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    st.execute(params![
+        mailbox_id,
+        i64::from(m.uid),
+        i64::from(m.flags.system().bits()),
+        m.flags.keywords_joined(),
+        sql_u64(m.modseq),
+        m.internal_date,
+        sql_u64(m.size),
+        m.fname,
+        m.recent
+    ])?;
+    Ok(())
+}
+
+/// Updates flags, modseq and file name of a message.
+pub fn update_flags(
+    conn: &Connection,
+    mailbox_id: i64,
+    uid: u32,
+    flags: &Flags,
+    modseq: u64,
+    fname: &str,
+) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "UPDATE messages SET sysflags=?3, keywords=?4, modseq=?5, fname=?6
+         WHERE mailbox_id=?1 AND uid=?2",
+    )?;
+    st.execute(params![
+        mailbox_id,
+        i64::from(uid),
+        i64::from(flags.system().bits()),
+        flags.keywords_joined(),
+        sql_u64(modseq),
+        fname
+    ])?;
+    Ok(())
+}
+
+/// Updates only the file name (the file moved, its flags did not change).
+pub fn update_fname(conn: &Connection, mailbox_id: i64, uid: u32, fname: &str) -> Result<()> {
+    let mut st =
+        conn.prepare_cached("UPDATE messages SET fname=?3 WHERE mailbox_id=?1 AND uid=?2")?;
+    st.execute(params![mailbox_id, i64::from(uid), fname])?;
+    Ok(())
+}
+
+/// Deletes a message row and records its tombstone.
+pub fn expunge_row(conn: &Connection, mailbox_id: i64, uid: u32, modseq: u64) -> Result<()> {
+    let mut del = conn.prepare_cached("DELETE FROM messages WHERE mailbox_id=?1 AND uid=?2")?;
+    del.execute(params![mailbox_id, i64::from(uid)])?;
+    let mut ins = conn.prepare_cached(
+        "INSERT INTO tombstones(mailbox_id, uid, modseq) VALUES(?1, ?2, ?3)
+         ON CONFLICT(mailbox_id, uid) DO UPDATE SET modseq=excluded.modseq",
+    )?;
+    ins.execute(params![mailbox_id, i64::from(uid), sql_u64(modseq)])?;
+    Ok(())
+}
+
+const META_COLS: &str = "uid, sysflags, keywords, modseq, internaldate, size, recent";
+
+fn meta_from_row(r: &Row<'_>) -> rusqlite::Result<MessageMeta> {
+    let bits: i64 = r.get(1)?;
+    let kw: String = r.get(2)?;
+    Ok(MessageMeta {
+        uid: u32_col(r, 0)?,
+        flags: Flags::from_stored(u8::try_from(bits & 0xff).unwrap_or(0), &kw),
+        modseq: u64_col(r, 3)?,
+        internal_date: r.get(4)?,
+        size: u64_col(r, 5)?,
+        recent: r.get(6)?,
+    })
+}
+
+/// Every message of a mailbox, ascending uid.
+pub fn messages(conn: &Connection, mailbox_id: i64) -> Result<Vec<MessageMeta>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META_COLS} FROM messages WHERE mailbox_id=?1 ORDER BY uid"
+    ))?;
+    let rows = st.query_map([mailbox_id], meta_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// One message.
+pub fn message(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<MessageMeta>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META_COLS} FROM messages WHERE mailbox_id=?1 AND uid=?2"
+    ))?;
+    Ok(st
+        .query_row(params![mailbox_id, i64::from(uid)], meta_from_row)
+        .optional()?)
+}
+
+/// Messages with modseq above `since`, ascending uid.
+pub fn messages_changed_since(
+    conn: &Connection,
+    mailbox_id: i64,
+    since: u64,
+) -> Result<Vec<MessageMeta>> {
+    if since == 0 {
+        // Everything: a table scan in uid order beats the modseq index.
+        return messages(conn, mailbox_id);
+    }
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META_COLS} FROM messages WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid"
+    ))?;
+    let rows = st.query_map(params![mailbox_id, sql_u64(since)], meta_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Tombstoned uids with modseq above `since`, ascending.
+pub fn vanished_since(conn: &Connection, mailbox_id: i64, since: u64) -> Result<Vec<u32>> {
+    let mut st = conn.prepare_cached(
+        "SELECT uid FROM tombstones WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid",
+    )?;
+    let rows = st.query_map(params![mailbox_id, sql_u64(since)], |r| u32_col(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Every uid of a mailbox, ascending.
+pub fn uids(conn: &Connection, mailbox_id: i64) -> Result<Vec<u32>> {
+    let mut st =
+        conn.prepare_cached("SELECT uid FROM messages WHERE mailbox_id=?1 ORDER BY uid")?;
+    let rows = st.query_map([mailbox_id], |r| u32_col(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// (messages, unseen, deleted, recent, size) of a mailbox.
+pub fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32, u64)> {
+    let mut st = conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM((sysflags & 1) = 0), 0),
+                COALESCE(SUM((sysflags & 8) != 0), 0), COALESCE(SUM(recent), 0),
+                COALESCE(SUM(size), 0)
+         FROM messages WHERE mailbox_id=?1",
+    )?;
+    Ok(st.query_row([mailbox_id], |r| {
+        Ok((
+            u32_col(r, 0)?,
+            u32_col(r, 1)?,
+            u32_col(r, 2)?,
+            u32_col(r, 3)?,
+            u64_col(r, 4)?,
+        ))
+    })?)
+}
+
+/// Clears the recent mark of every message in a mailbox; returns how many were recent.
+pub fn clear_recent(conn: &Connection, mailbox_id: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE messages SET recent=0 WHERE mailbox_id=?1 AND recent!=0",
+        [mailbox_id],
+    )?)
+}
+
+/// (bytes, messages) over the whole account.
+pub fn usage(conn: &Connection) -> Result<(u64, u64)> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages",
+        [],
+        |r| Ok((u64_col(r, 0)?, u64_col(r, 1)?)),
+    )?)
+}
+
+/// Subscribed names, sorted.
+pub fn subscriptions(conn: &Connection) -> Result<Vec<String>> {
+    let mut st = conn.prepare_cached("SELECT name FROM subscriptions ORDER BY name")?;
+    let rows = st.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Adds or removes a subscription; returns true if something changed.
+pub fn set_subscribed(conn: &Connection, name: &str, on: bool) -> Result<bool> {
+    let n = if on {
+        conn.execute(
+            "INSERT OR IGNORE INTO subscriptions(name) VALUES(?1)",
+            [name],
+        )?
+    } else {
+        conn.execute("DELETE FROM subscriptions WHERE name=?1", [name])?
+    };
+    Ok(n > 0)
+}

@@ -1,0 +1,389 @@
+//! Maildir file names, the `:2,` info part, and small durable-file helpers.
+//!
+//! A message file name is `<unique>[,<field>=<value>...][:2,<info letters>]`
+//! (<https://cr.yp.to/proto/maildir.html>, Maildir++ `,S=<size>`); postern adds `,U=<uid>`
+//! so a rebuilt index keeps UIDs, e.g. `1700000000.M123P45Q6.host,S=1234,U=17:2,FS`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{IoContext, Result};
+use crate::types::{Flags, SpecialUse, SystemFlags, FORWARDED_KEYWORD};
+
+/// Name of the per-folder metadata file that keeps UIDVALIDITY (and hints) beside the mail.
+pub const META_FILE: &str = "postern-uidvalidity";
+/// Maildir++ marker file in every folder directory.
+pub const MAILDIRFOLDER: &str = "maildirfolder";
+
+/// Generates unique Maildir base names: `<secs>.M<usecs>P<pid>Q<counter>.<host>`.
+#[derive(Debug)]
+pub struct NameGen {
+    host: String,
+    counter: AtomicU64,
+}
+
+impl NameGen {
+    /// `hostname` is sanitised: anything but `[A-Za-z0-9.-_]` becomes `_`.
+    pub fn new(hostname: &str) -> Self {
+        let mut host: String = hostname
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if host.is_empty() {
+            host.push_str("localhost");
+        }
+        NameGen {
+            host,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh unique base name (no fields, no info).
+    pub fn unique(&self) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            n,
+            self.host
+        )
+    }
+}
+
+/// A message file name taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedName<'a> {
+    /// Everything before the `:` (unique part plus fields); identifies the message.
+    pub base: &'a str,
+    /// The `,U=` field, if present and valid.
+    pub uid: Option<u32>,
+    /// The info part after `:` (e.g. `2,FS`), if any.
+    pub info: Option<&'a str>,
+}
+
+/// Splits a file name into base, `,U=` and info.
+pub fn parse_name(fname: &str) -> ParsedName<'_> {
+    let (base, info) = match fname.split_once(':') {
+        Some((b, i)) => (b, Some(i)),
+        None => (fname, None),
+    };
+    let uid = base
+        .split(',')
+        .skip(1)
+        .find_map(|f| f.strip_prefix("U="))
+        .and_then(|v| {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                None
+            } else {
+                v.parse::<u32>().ok().filter(|&u| u > 0)
+            }
+        });
+    ParsedName { base, uid, info }
+}
+
+/// Rebuilds a base with the given size and uid fields (other fields are kept).
+pub fn base_with_fields(base: &str, size: u64, uid: u32) -> String {
+    let mut parts = base.split(',');
+    let mut out = String::with_capacity(base.len() + 24);
+    out.push_str(parts.next().unwrap_or(base));
+    for f in parts {
+        if f.starts_with("S=") || f.starts_with("U=") || f.is_empty() {
+            continue;
+        }
+        out.push(',');
+        out.push_str(f);
+    }
+    out.push_str(&format!(",S={size},U={uid}"));
+    out
+}
+
+/// The flags a Maildir info part encodes: system flags, whether `P` ($Forwarded) is set, and
+/// letters we do not interpret (kept verbatim on rename, e.g. Dovecot keyword letters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InfoFlags {
+    /// System flags from `D F R S T`.
+    pub system: SystemFlags,
+    /// `P` present.
+    pub forwarded: bool,
+    /// Other letters, sorted.
+    pub extra: String,
+}
+
+/// Parses `2,<letters>`; experimental (`1,`) or missing info means no flags.
+pub fn parse_info(info: Option<&str>) -> InfoFlags {
+    let mut out = InfoFlags::default();
+    let Some(letters) = info.and_then(|i| i.strip_prefix("2,")) else {
+        return out;
+    };
+    for c in letters.chars() {
+        match c {
+            'D' => out.system.insert(SystemFlags::DRAFT),
+            'F' => out.system.insert(SystemFlags::FLAGGED),
+            'P' => out.forwarded = true,
+            'R' => out.system.insert(SystemFlags::ANSWERED),
+            'S' => out.system.insert(SystemFlags::SEEN),
+            'T' => out.system.insert(SystemFlags::DELETED),
+            c if c.is_ascii_graphic()
+                && c != ','
+                && c != ':'
+                && c != '/'
+                && !out.extra.contains(c) =>
+            {
+                out.extra.push(c)
+            }
+            _ => {}
+        }
+    }
+    let mut v: Vec<char> = out.extra.chars().collect();
+    v.sort_unstable();
+    out.extra = v.into_iter().collect();
+    out
+}
+
+/// The info part (`2,` + letters in ASCII order) for `flags`, keeping `extra` letters.
+pub fn info_for(flags: &Flags, extra: &str) -> String {
+    let s = flags.system();
+    let mut letters: Vec<char> = Vec::with_capacity(8);
+    if s.contains(SystemFlags::DRAFT) {
+        letters.push('D');
+    }
+    if s.contains(SystemFlags::FLAGGED) {
+        letters.push('F');
+    }
+    if flags.has_keyword(FORWARDED_KEYWORD) {
+        letters.push('P');
+    }
+    if s.contains(SystemFlags::ANSWERED) {
+        letters.push('R');
+    }
+    if s.contains(SystemFlags::SEEN) {
+        letters.push('S');
+    }
+    if s.contains(SystemFlags::DELETED) {
+        letters.push('T');
+    }
+    letters.extend(extra.chars());
+    letters.sort_unstable();
+    letters.dedup();
+    let mut out = String::from("2,");
+    out.extend(letters);
+    out
+}
+
+/// Full file name from base and flags.
+pub fn file_name(base: &str, flags: &Flags, extra: &str) -> String {
+    format!("{base}:{}", info_for(flags, extra))
+}
+
+/// Merges the flags in a file's info with what the index knows: system flags and `$Forwarded`
+/// come from the file, other keywords from the index.
+pub fn merge_info(index: &Flags, info: &InfoFlags) -> Flags {
+    let mut f = index.clone();
+    f.set_system(info.system);
+    let fwd = crate::types::Flag::Keyword(FORWARDED_KEYWORD.to_owned());
+    if info.forwarded {
+        f.insert(fwd);
+    } else {
+        f.remove(&fwd);
+    }
+    f
+}
+
+/// fsyncs a directory so renames and unlinks in it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    let f = File::open(dir).ctx("open directory", dir)?;
+    f.sync_all().ctx("fsync directory", dir)
+}
+
+/// Creates `path` with `data`, fsyncs it and optionally sets its mtime. Fails if it exists.
+pub fn write_new_file(path: &Path, data: &[u8], mtime: Option<SystemTime>) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .ctx("create", path)?;
+    f.write_all(data).ctx("write", path)?;
+    if let Some(t) = mtime {
+        f.set_modified(t).ctx("set mtime", path)?;
+    }
+    f.sync_all().ctx("fsync", path)
+}
+
+/// Atomically replaces `path` with `data` (write a sibling, fsync, rename, fsync dir).
+pub fn write_atomic(path: &Path, data: &[u8], gen: &NameGen) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".postern-tmp-{}", gen.unique()));
+    write_new_file(&tmp, data, None)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(crate::error::StoreError::io("rename", path, e));
+    }
+    fsync_dir(dir)
+}
+
+/// The contents of [`META_FILE`]: the UIDVALIDITY on the first line, then hints that let a
+/// rebuilt index keep UIDs and mod-sequences monotonic, and the SPECIAL-USE role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetaFile {
+    /// RFC 9051 §2.3.1.1 UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// UIDNEXT as of the last expunge (UIDs below it may have been used).
+    pub uidnext: u32,
+    /// HIGHESTMODSEQ as of the last expunge.
+    pub highestmodseq: u64,
+    /// RFC 6154 role.
+    pub special_use: Option<SpecialUse>,
+}
+
+impl MetaFile {
+    /// Serialises.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "{}\nuidnext {}\nhighestmodseq {}\n",
+            self.uidvalidity, self.uidnext, self.highestmodseq
+        );
+        if let Some(u) = self.special_use {
+            s.push_str(&format!("special-use {}\n", u.as_str()));
+        }
+        s
+    }
+
+    /// Parses leniently; `None` if there is no usable UIDVALIDITY.
+    pub fn parse(text: &str) -> Option<MetaFile> {
+        let mut lines = text.lines();
+        let uidvalidity: u32 = lines.next()?.trim().parse().ok().filter(|&v| v > 0)?;
+        let mut m = MetaFile {
+            uidvalidity,
+            ..MetaFile::default()
+        };
+        for l in lines {
+            let Some((k, v)) = l.trim().split_once(' ') else {
+                continue;
+            };
+            let v = v.trim();
+            match k {
+                "uidnext" => m.uidnext = v.parse().unwrap_or(0),
+                "highestmodseq" => m.highestmodseq = v.parse().unwrap_or(0),
+                "special-use" => m.special_use = SpecialUse::parse(v),
+                _ => {}
+            }
+        }
+        Some(m)
+    }
+
+    /// Reads `<dir>/postern-uidvalidity`; missing or unreadable gives `None`.
+    pub fn load(dir: &Path) -> Option<MetaFile> {
+        match fs::read(dir.join(META_FILE)) {
+            Ok(b) => MetaFile::parse(&String::from_utf8_lossy(&b)),
+            Err(_) => None,
+        }
+    }
+
+    /// Writes it durably.
+    pub fn store(&self, dir: &Path, gen: &NameGen) -> Result<()> {
+        write_atomic(&dir.join(META_FILE), self.render().as_bytes(), gen)
+    }
+}
+
+/// Seconds since the Unix epoch of a `SystemTime` (negative before 1970).
+pub fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Nanoseconds since the epoch (for directory change detection).
+pub fn unix_nanos(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+/// The `SystemTime` of Unix seconds.
+pub fn from_unix_secs(secs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs())
+    } else {
+        UNIX_EPOCH - std::time::Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+/// True if an I/O error means "it is not there".
+pub fn is_not_found(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Flag;
+
+    #[test]
+    fn parse_and_compose() {
+        let p = parse_name("1700000000.M123P45Q6.host,S=1234,U=17:2,FS");
+        assert_eq!(p.base, "1700000000.M123P45Q6.host,S=1234,U=17");
+        assert_eq!(p.uid, Some(17));
+        assert_eq!(p.info, Some("2,FS"));
+        let i = parse_info(p.info);
+        assert_eq!(i.system, SystemFlags::FLAGGED.union(SystemFlags::SEEN));
+        assert!(!i.forwarded);
+        assert_eq!(parse_name("x,U=0").uid, None);
+        assert_eq!(parse_name("x,U=+5").uid, None);
+        assert_eq!(parse_name("x,U=99999999999").uid, None);
+        assert_eq!(parse_name("x").uid, None);
+        assert_eq!(
+            base_with_fields("a.b.c,W=5,S=1,U=2", 10, 3),
+            "a.b.c,W=5,S=10,U=3"
+        );
+        assert_eq!(base_with_fields("a.b.c", 10, 3), "a.b.c,S=10,U=3");
+    }
+
+    #[test]
+    fn info_letters_sorted() {
+        let mut f = Flags::from_system(
+            SystemFlags::SEEN
+                .union(SystemFlags::DELETED)
+                .union(SystemFlags::DRAFT)
+                .union(SystemFlags::ANSWERED)
+                .union(SystemFlags::FLAGGED),
+        );
+        f.insert(Flag::Keyword("$forwarded".into()));
+        f.insert(Flag::Keyword("other".into()));
+        assert_eq!(info_for(&f, "ab"), "2,DFPRSTab");
+        let i = parse_info(Some("2,DFPRSTab"));
+        assert!(i.forwarded);
+        assert_eq!(i.extra, "ab");
+        let merged = merge_info(&Flags::from_names(["other"]).unwrap(), &i);
+        assert!(merged.has_keyword("$Forwarded") && merged.has_keyword("OTHER"));
+        assert_eq!(parse_info(Some("1,xyz")), InfoFlags::default());
+    }
+
+    #[test]
+    fn meta_file_round_trip() {
+        let m = MetaFile {
+            uidvalidity: 42,
+            uidnext: 7,
+            highestmodseq: 99,
+            special_use: Some(SpecialUse::Sent),
+        };
+        assert_eq!(MetaFile::parse(&m.render()), Some(m));
+        assert_eq!(MetaFile::parse("garbage"), None);
+        assert_eq!(MetaFile::parse("0\n"), None);
+    }
+}
