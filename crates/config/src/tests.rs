@@ -182,3 +182,12 @@ fn hostname_rules() {
     assert!(!raw::hostname_ok("a..b"));
     assert!(!raw::hostname_ok("a_b.org"));
 }
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let text = include_str!("../../../postern.toml.example");
+    let c = parse(text).unwrap();
+    assert_eq!(c.hostname, "mail.example.org");
+    assert_eq!(c.listen.submissions[0].port(), 465);
+    assert_eq!(c.auth.max_failures, 10);
+}

@@ -1,0 +1,230 @@
+//! The admin commands: domains, users, aliases, reindex. They open the same database and Maildirs
+//! as a running server (SQLite WAL and the store's locking make that safe), so they work while
+//! `serve` runs.
+
+use crate::cli::{AliasCommand, DomainCommand, UserCommand};
+use crate::secret::read_secret;
+use anyhow::{bail, Context as _};
+use postern_config::Config;
+use postern_directory::{Directory, DirectoryOptions};
+use postern_store::MaildirStore;
+
+/// The directory and the store of one data directory.
+pub struct Context {
+    pub directory: Directory,
+    pub store: MaildirStore,
+}
+
+impl Context {
+    /// Opens both, creating the data directory on first use.
+    pub fn open(config: &Config) -> anyhow::Result<Context> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
+        let options = DirectoryOptions {
+            subaddress_separator: config.mail.recipient_delimiter.chars().next(),
+            ..DirectoryOptions::default()
+        };
+        let db = config.directory_db();
+        let directory = Directory::open_with(&db, options)
+            .with_context(|| format!("opening the directory {}", db.display()))?;
+        let root = config.mail_root();
+        let store = MaildirStore::open(&root, &config.hostname)
+            .with_context(|| format!("opening the mail store {}", root.display()))?;
+        Ok(Context { directory, store })
+    }
+}
+
+pub fn domain(config: &Config, cmd: DomainCommand) -> anyhow::Result<()> {
+    let ctx = Context::open(config)?;
+    match cmd {
+        DomainCommand::Add { domain } => {
+            let d = ctx.directory.add_domain(&domain)?;
+            println!("added domain {}", d.name);
+        }
+        DomainCommand::List => {
+            for d in ctx.directory.list_domains()? {
+                if d.unicode_name != d.name {
+                    println!("{} ({})", d.name, d.unicode_name);
+                } else {
+                    println!("{}", d.name);
+                }
+            }
+        }
+        DomainCommand::Remove { domain, force } => {
+            if force {
+                let r = ctx.directory.remove_domain_force(&domain)?;
+                println!(
+                    "removed domain {domain} with {} account(s) and {} alias entries; their mail stays on disk",
+                    r.accounts, r.aliases
+                );
+            } else {
+                ctx.directory.remove_domain(&domain)?;
+                println!("removed domain {domain}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let ctx = Context::open(config)?;
+    match cmd {
+        UserCommand::Add { address, hash } => {
+            let account = if hash {
+                let h = read_secret("password hash")?;
+                ctx.directory.add_account_with_hash(&address, h.trim())?
+            } else {
+                let pw = read_secret("password")?;
+                ctx.directory.add_account(&address, &pw)?
+            };
+            // The directory entry and the Maildir come into being together.
+            if let Err(e) = ctx.store.create_account(&account.address) {
+                let _ = ctx.directory.remove_account(&account.address);
+                return Err(e)
+                    .with_context(|| format!("creating the mailbox of {}", account.address));
+            }
+            println!("added {}", account.address);
+        }
+        UserCommand::List { domain } => {
+            for a in ctx.directory.list_accounts(domain.as_deref())? {
+                let usage = ctx
+                    .store
+                    .quota_usage(&a.address)
+                    .map(|u| format!("{} messages, {}", u.messages, human_bytes(u.bytes)))
+                    .unwrap_or_else(|e| format!("mailbox unavailable: {e}"));
+                let mut notes = Vec::new();
+                if !a.enabled {
+                    notes.push("disabled".to_string());
+                }
+                if a.has_apop_secret {
+                    notes.push("apop".to_string());
+                }
+                if let Some(q) = a.quota_bytes {
+                    notes.push(format!("quota {}", human_bytes(q)));
+                }
+                let notes = if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", notes.join(", "))
+                };
+                println!("{}\t{usage}{notes}", a.address);
+            }
+        }
+        UserCommand::Passwd { address, hash } => {
+            if hash {
+                let h = read_secret("password hash")?;
+                ctx.directory.set_password_hash(&address, h.trim())?;
+            } else {
+                let pw = read_secret("password")?;
+                ctx.directory.set_password(&address, &pw)?;
+            }
+            println!("password changed for {address}");
+        }
+        UserCommand::Apop { address, clear } => {
+            if clear {
+                ctx.directory.clear_apop_secret(&address)?;
+                println!("APOP disabled for {address}");
+            } else {
+                let secret = read_secret("APOP secret")?;
+                ctx.directory.set_apop_secret(&address, &secret)?;
+                println!("APOP secret set for {address}");
+            }
+        }
+        UserCommand::Remove { address, purge } => {
+            let account = ctx
+                .directory
+                .get_account(&address)?
+                .with_context(|| format!("no such account: {address}"))?;
+            ctx.directory.remove_account(&account.address)?;
+            if purge {
+                ctx.store
+                    .delete_account(&account.address)
+                    .with_context(|| format!("deleting the mail of {}", account.address))?;
+                println!("removed {} and its mail", account.address);
+            } else {
+                println!(
+                    "removed {}; its mail stays in {} (remove with --purge)",
+                    account.address,
+                    config.mail_root().display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn alias(config: &Config, cmd: AliasCommand) -> anyhow::Result<()> {
+    let ctx = Context::open(config)?;
+    match cmd {
+        AliasCommand::Add { alias, targets } => {
+            let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+            let a = ctx.directory.add_alias(&alias, &targets)?;
+            println!("{} -> {}", a.address, a.targets.join(", "));
+        }
+        AliasCommand::List => {
+            for a in ctx.directory.list_aliases(None)? {
+                println!("{} -> {}", a.address, a.targets.join(", "));
+            }
+        }
+        AliasCommand::Remove { alias, targets } => {
+            let removed = if targets.is_empty() {
+                ctx.directory.remove_alias(&alias, None)?
+            } else {
+                let mut n = 0;
+                for t in &targets {
+                    n += ctx.directory.remove_alias(&alias, Some(t))?;
+                }
+                n
+            };
+            if removed == 0 {
+                bail!("no such alias entry: {alias}");
+            }
+            println!("removed {removed} target(s) of {alias}");
+        }
+    }
+    Ok(())
+}
+
+pub fn reindex(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
+    let ctx = Context::open(config)?;
+    let accounts: Vec<String> = match address {
+        Some(a) => vec![
+            ctx.directory
+                .get_account(a)?
+                .with_context(|| format!("no such account: {a}"))?
+                .address,
+        ],
+        None => ctx
+            .directory
+            .list_accounts(None)?
+            .into_iter()
+            .map(|a| a.address)
+            .collect(),
+    };
+    for account in accounts {
+        let r = ctx
+            .store
+            .reindex(&account)
+            .with_context(|| format!("reindexing {account}"))?;
+        println!(
+            "{account}: {} mailbox(es), {} message(s), {} given new UIDs",
+            r.mailboxes, r.messages, r.renumbered
+        );
+    }
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,110 @@
+//! The command line: `postern [--config FILE] <command>`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "postern",
+    version,
+    about = "A complete Internet mail system in one program"
+)]
+pub struct Cli {
+    /// Configuration file [default: ./postern.toml, then /etc/postern/postern.toml, else built-in defaults]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        env = "POSTERN_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every enabled listener until SIGTERM or SIGINT
+    Serve,
+    /// Validate the configuration and print the effective settings
+    CheckConfig,
+    /// Manage the domains this server receives mail for
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Manage accounts (mailboxes with a password)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage aliases, lists and catch-alls
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Rebuild mailbox indexes from the Maildir files (all accounts, or one)
+    Reindex {
+        /// The account to reindex
+        address: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a local domain
+    Add { domain: String },
+    /// List local domains
+    List,
+    /// Remove a local domain (refused while it has accounts or aliases, unless --force)
+    Remove {
+        domain: String,
+        /// Also remove its accounts and aliases from the directory (mail stays on disk)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account and its Maildir; the password comes from standard input or a prompt
+    Add {
+        address: String,
+        /// Read an existing password hash instead of a password ($6$, $y$, $2b$, argon2 PHC; Dovecot
+        /// {SCHEME} prefixes allowed), to import users from /etc/shadow or a passwd-file
+        #[arg(long)]
+        hash: bool,
+    },
+    /// List accounts (of one domain, or all)
+    List { domain: Option<String> },
+    /// Set a new password, from standard input or a prompt
+    Passwd {
+        address: String,
+        /// Read an existing password hash instead of a password
+        #[arg(long)]
+        hash: bool,
+    },
+    /// Set (or with --clear remove) the separate APOP secret used by POP3 APOP
+    Apop {
+        address: String,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Remove an account; its mail stays on disk unless --purge
+    Remove {
+        address: String,
+        /// Also delete the account's mail
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Add targets to an alias (`@domain` is a catch-all); several targets make a list
+    Add {
+        alias: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases and their targets
+    List,
+    /// Remove an alias, or only the targets named
+    Remove { alias: String, targets: Vec<String> },
+}

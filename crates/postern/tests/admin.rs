@@ -1,0 +1,184 @@
+//! The admin commands, run as a user would run them.
+
+mod common;
+use common::Env;
+
+#[test]
+fn domain_user_alias_lifecycle() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "Example.ORG"], "");
+    assert_eq!(env.ok(&["domain", "list"], "").trim(), "example.org");
+    let e = env.fails(&["domain", "add", "example.org"], "");
+    assert!(e.contains("example.org"), "{e}");
+
+    // The password comes from standard input; the account exists as a Maildir a person can ls.
+    env.ok(&["user", "add", "Alice@Example.org"], "correct horse\n");
+    let md = env.maildir("alice@example.org");
+    for sub in [
+        "cur",
+        "new",
+        "tmp",
+        ".Sent/cur",
+        ".Drafts/new",
+        ".Trash/tmp",
+        ".Junk/cur",
+        ".Archive/cur",
+    ] {
+        assert!(md.join(sub).is_dir(), "{} missing", md.join(sub).display());
+    }
+    let listed = env.ok(&["user", "list"], "");
+    assert!(listed.contains("alice@example.org"), "{listed}");
+
+    // Refusals are clear.
+    let e = env.fails(&["user", "add", "bob@nowhere.test"], "pw\n");
+    assert!(e.contains("nowhere.test"), "{e}");
+    let e = env.fails(&["user", "add", "alice@example.org"], "pw\n");
+    assert!(e.contains("alice@example.org"), "{e}");
+    let e = env.fails(&["user", "add", "carol@example.org"], "");
+    assert!(e.contains("password"), "{e}");
+
+    env.ok(&["user", "passwd", "alice@example.org"], "battery staple\n");
+
+    env.ok(&["user", "add", "bob@example.org"], "pw\n");
+    env.ok(
+        &[
+            "alias",
+            "add",
+            "team@example.org",
+            "alice@example.org",
+            "bob@example.org",
+        ],
+        "",
+    );
+    env.ok(&["alias", "add", "@example.org", "alice@example.org"], "");
+    let aliases = env.ok(&["alias", "list"], "");
+    assert!(aliases.contains("team@example.org"), "{aliases}");
+    assert!(aliases.contains("bob@example.org"), "{aliases}");
+    assert!(aliases.contains("@example.org"), "{aliases}");
+    let e = env.fails(
+        &["alias", "add", "x@elsewhere.test", "alice@example.org"],
+        "",
+    );
+    assert!(e.contains("elsewhere.test"), "{e}");
+    env.ok(
+        &["alias", "remove", "team@example.org", "bob@example.org"],
+        "",
+    );
+    let aliases = env.ok(&["alias", "list"], "");
+    assert!(!aliases.contains("bob@example.org"), "{aliases}");
+
+    // A domain with accounts is not removed by accident.
+    let e = env.fails(&["domain", "remove", "example.org"], "");
+    assert!(e.contains("example.org"), "{e}");
+
+    // Removing an account keeps its mail unless asked.
+    env.ok(&["user", "remove", "bob@example.org"], "");
+    assert!(env.maildir("bob@example.org").join("cur").is_dir());
+    env.ok(&["user", "remove", "alice@example.org", "--purge"], "");
+    assert!(!md.exists());
+    assert!(!env.ok(&["user", "list"], "").contains("alice@"));
+}
+
+#[test]
+fn importing_a_legacy_hash() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    // SHA-512 crypt of "password" with salt "saltsalt", as /etc/shadow stores it.
+    let shadow = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/\n";
+    env.ok(&["user", "add", "--hash", "old@example.org"], shadow);
+    let e = env.fails(
+        &["user", "add", "--hash", "bad@example.org"],
+        "not-a-hash\n",
+    );
+    assert!(e.to_lowercase().contains("hash"), "{e}");
+}
+
+#[test]
+fn apop_secret_set_and_clear() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "pop@example.org"], "login-pw\n");
+    env.ok(&["user", "apop", "pop@example.org"], "apop-secret\n");
+    env.ok(&["user", "apop", "pop@example.org", "--clear"], "");
+    let e = env.fails(&["user", "apop", "nobody@example.org"], "x\n");
+    assert!(e.contains("nobody@example.org"), "{e}");
+}
+
+#[test]
+fn reindex_picks_up_mail_dropped_in_by_another_program() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "alice@example.org"], "pw\n");
+    let new = env.maildir("alice@example.org").join("new");
+    std::fs::write(
+        new.join("1700000000.P1Q1.elsewhere"),
+        "From: a@b.test\r\nSubject: dropped\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    let out = env.ok(&["reindex", "alice@example.org"], "");
+    assert!(out.contains("alice@example.org"), "{out}");
+    assert!(out.contains("1 message"), "{out}");
+    // All accounts at once works too, and keeps what it found.
+    let out = env.ok(&["reindex"], "");
+    assert!(out.contains("1 message"), "{out}");
+    let e = env.fails(&["reindex", "ghost@example.org"], "");
+    assert!(e.contains("ghost@example.org"), "{e}");
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration() {
+    let env = Env::new();
+    let out = env.ok(&["check-config"], "");
+    assert!(out.contains("hostname = \"mx.test\""), "{out}");
+    assert!(out.contains("configuration read from"), "{out}");
+    assert!(out.contains("127.0.0.1:0"), "{out}");
+
+    // With no file anywhere the built-in defaults apply.
+    let bare = tempfile::tempdir().unwrap();
+    let out = common::run_command(
+        std::process::Command::new(env!("CARGO_BIN_EXE_postern"))
+            .arg("check-config")
+            .env_remove("POSTERN_CONFIG")
+            .current_dir(bare.path()),
+        "",
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("built-in defaults"), "{text}");
+    assert!(text.contains("[::]:993"), "{text}");
+}
+
+#[test]
+fn bad_configuration_is_named_and_refused() {
+    let env = Env::with_config("[listen]\nimap = [\"localhost:143\"]\n");
+    let e = env.fails(&["check-config"], "");
+    assert!(
+        e.contains("listen.imap[0]") && e.contains("postern.toml"),
+        "{e}"
+    );
+    let e = env.fails(&["serve"], "");
+    assert!(e.contains("listen.imap[0]"), "{e}");
+
+    let env = Env::with_config("colour = \"blue\"\n");
+    let e = env.fails(&["check-config"], "");
+    assert!(e.contains("colour"), "{e}");
+
+    let env =
+        Env::with_config("[tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n");
+    let e = env.fails(&["serve"], "");
+    assert!(
+        e.contains("tls.cert") && e.contains("/nonexistent/c.pem"),
+        "{e}"
+    );
+
+    let e = common::run_command(
+        std::process::Command::new(env!("CARGO_BIN_EXE_postern")).args([
+            "--config",
+            "/nonexistent/postern.toml",
+            "check-config",
+        ]),
+        "",
+    );
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("/nonexistent/postern.toml"));
+}

@@ -1,0 +1,102 @@
+//! Helpers for driving the real `postern` binary.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Env {
+    /// A data directory and a configuration listening on loopback, port 0 for every service.
+    pub fn new() -> Env {
+        Env::with_config("")
+    }
+
+    /// As `new`, with `extra` TOML appended (a `[listen]` section in it replaces the default one).
+    pub fn with_config(extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("postern.toml");
+        let data = dir.path().join("data");
+        let listen = if extra.contains("[listen]") {
+            String::new()
+        } else {
+            [
+                "smtp",
+                "submission",
+                "submissions",
+                "imap",
+                "imaps",
+                "pop3",
+                "pop3s",
+            ]
+            .iter()
+            .map(|s| format!("{s} = [\"127.0.0.1:0\"]\n"))
+            .collect::<String>()
+        };
+        let text = format!(
+            "hostname = \"mx.test\"\ndata_dir = \"{}\"\n{extra}\n{}{listen}",
+            data.display(),
+            if listen.is_empty() { "" } else { "[listen]\n" },
+        );
+        std::fs::write(&config, text).unwrap();
+        Env { dir, config }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Where an account's Maildir lives (documented in the README).
+    pub fn maildir(&self, address: &str) -> PathBuf {
+        let (local, domain) = address.rsplit_once('@').unwrap();
+        self.data().join("mail").join(domain).join(local)
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_postern"));
+        c.arg("--config")
+            .arg(&self.config)
+            .current_dir(self.dir.path());
+        c.env_remove("POSTERN_CONFIG").env("POSTERN_LOG", "info");
+        c
+    }
+
+    /// Runs `postern ARGS` with `stdin` as standard input.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        run_command(self.command().args(args), stdin)
+    }
+
+    /// Runs and insists on success; returns standard output.
+    pub fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "postern {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and insists on failure; returns standard error.
+    pub fn fails(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(!out.status.success(), "postern {args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+pub fn run_command(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that fails early may close its standard input before reading it.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of postern. The end-to-end tests drive real, independent clients; this script first
+# installs the ones that are missing (Debian packages, needs root or sudo), then runs the cargo tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# command -> Debian package providing it
+declare -A clients=(
+  [python3]=python3
+)
+
+missing=()
+for cmd in "${!clients[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${clients[$cmd]}")
+done
+if ((${#missing[@]})); then
+  echo "test.sh: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+exec cargo test --workspace --locked "$@"
