@@ -172,7 +172,7 @@ fn main() {
         store_lat.push(t.elapsed());
     }
     println!(
-        "store flags on one message of the 100k mailbox (includes a full rescan after the previous change): median {}",
+        "store flags on one message of the 100k mailbox (durable rename + index commit): median {}",
         ms(median(&mut store_lat))
     );
 }

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS mailboxes(
     special_use TEXT,
     new_mtime INTEGER,
     cur_mtime INTEGER,
+    scan_due INTEGER,
     exact_since INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS subscriptions(
@@ -109,6 +110,9 @@ pub struct MailboxRow {
     pub special_use: Option<SpecialUse>,
     pub new_mtime: Option<i64>,
     pub cur_mtime: Option<i64>,
+    /// When the recorded mtimes were young: the time (Unix ns) by which a full scan must re-check
+    /// them, since another change in the same timestamp tick would not have moved them.
+    pub scan_due: Option<i64>,
     /// Tombstones are complete for changes after this mod-sequence.
     pub exact_since: u64,
 }
@@ -129,7 +133,8 @@ pub fn sql_u64(v: u64) -> i64 {
 }
 
 const MAILBOX_COLS: &str =
-    "id, name, uidvalidity, uidnext, highestmodseq, special_use, new_mtime, cur_mtime, exact_since";
+    "id, name, uidvalidity, uidnext, highestmodseq, special_use, new_mtime, cur_mtime, exact_since, \
+     scan_due";
 
 fn mailbox_from_row(r: &Row<'_>) -> rusqlite::Result<MailboxRow> {
     let su: Option<String> = r.get(5)?;
@@ -143,6 +148,7 @@ fn mailbox_from_row(r: &Row<'_>) -> rusqlite::Result<MailboxRow> {
         new_mtime: r.get(6)?,
         cur_mtime: r.get(7)?,
         exact_since: u64_col(r, 8)?,
+        scan_due: r.get(9)?,
     })
 }
 
@@ -192,7 +198,7 @@ pub fn insert_mailbox(
 pub fn update_mailbox(conn: &Connection, mb: &MailboxRow) -> Result<()> {
     let mut st = conn.prepare_cached(
         "UPDATE mailboxes SET uidnext=?2, highestmodseq=?3, new_mtime=?4, cur_mtime=?5,
-         special_use=?6, exact_since=?7 WHERE id=?1",
+         special_use=?6, exact_since=?7, scan_due=?8 WHERE id=?1",
     )?;
     st.execute(params![
         mb.id,
@@ -201,7 +207,8 @@ pub fn update_mailbox(conn: &Connection, mb: &MailboxRow) -> Result<()> {
         mb.new_mtime,
         mb.cur_mtime,
         mb.special_use.map(|s| s.as_str()),
-        sql_u64(mb.exact_since)
+        sql_u64(mb.exact_since),
+        mb.scan_due
     ])?;
     Ok(())
 }

@@ -889,6 +889,7 @@ impl MaildirStore {
             let mut placed: Option<PathBuf> = None;
             let r = a.write(|tx, root| {
                 let (mut mb, dir) = find_mailbox(tx, root, &canon, gen, ev)?;
+                let was_current = sync::before_own_change(&mb, &dir)?;
                 let uid = next_uid(&mut mb)?;
                 mb.highestmodseq += 1;
                 let modseq = mb.highestmodseq;
@@ -911,7 +912,7 @@ impl MaildirStore {
                         recent: true,
                     },
                 )?;
-                mb.cur_mtime = None;
+                sync::after_own_change(&mut mb, &dir, was_current)?;
                 index::update_mailbox(tx, &mb)?;
                 Ok(AppendOutcome {
                     uidvalidity: mb.uidvalidity,
@@ -949,6 +950,7 @@ impl MaildirStore {
         self.with(account, |a, gen, ev| {
             a.write(|tx, root| {
                 let (mut mb, dir) = open_synced(tx, root, name, gen, ev)?;
+                let was_current = sync::before_own_change(&mb, &dir)?;
                 let rows = index::file_rows_in(tx, mb.id, uids.ranges())?;
                 let mut out = FlagsOutcome::default();
                 let mut modseq = None;
@@ -990,7 +992,7 @@ impl MaildirStore {
                 }
                 if renamed {
                     maildir::fsync_dir(&dir.join("cur"))?;
-                    mb.cur_mtime = None;
+                    sync::after_own_change(&mut mb, &dir, was_current)?;
                 }
                 if modseq.is_some() {
                     index::update_mailbox(tx, &mb)?;
@@ -1021,6 +1023,7 @@ impl MaildirStore {
         self.with(account, |a, gen, ev| {
             a.write(|tx, root| {
                 let (mut mb, dir) = open_synced(tx, root, name, gen, ev)?;
+                let was_current = sync::before_own_change(&mb, &dir)?;
                 let rows: Vec<FileRow> = index::file_rows_in(tx, mb.id, uids.ranges())?
                     .into_iter()
                     .filter(|r| !only_deleted || r.flags.has(SystemFlags::DELETED))
@@ -1040,8 +1043,7 @@ impl MaildirStore {
                 }
                 maildir::fsync_dir(&dir.join("cur"))?;
                 maildir::fsync_dir(&dir.join("new"))?;
-                mb.cur_mtime = None;
-                mb.new_mtime = None;
+                sync::after_own_change(&mut mb, &dir, was_current)?;
                 index::update_mailbox(tx, &mb)?;
                 Ok(out)
             })
@@ -1258,6 +1260,16 @@ fn transfer(
         mbs.push(dst);
         (0, 1)
     };
+    let dirs = if same {
+        vec![src_dir.clone()]
+    } else {
+        vec![src_dir.clone(), dst_dir.clone()]
+    };
+    let was_current = mbs
+        .iter()
+        .zip(&dirs)
+        .map(|(mb, dir)| sync::before_own_change(mb, dir))
+        .collect::<Result<Vec<bool>>>()?;
     let rows = index::file_rows_in(tx, mbs[si].id, uids.ranges())?;
     let mut out = CopyOutcome {
         uidvalidity: mbs[di].uidvalidity,
@@ -1340,8 +1352,8 @@ fn transfer(
         }
         return Err(e);
     }
-    for mb in &mut mbs {
-        mb.cur_mtime = None;
+    for ((mb, dir), was_current) in mbs.iter_mut().zip(&dirs).zip(was_current) {
+        sync::after_own_change(mb, dir, was_current)?;
         index::update_mailbox(tx, mb)?;
     }
     Ok(out)

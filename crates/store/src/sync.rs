@@ -91,18 +91,51 @@ fn dir_mtimes(dir: &Path) -> Result<(i64, i64)> {
     Ok((mtime_ns(&dir.join("new"))?, mtime_ns(&dir.join("cur"))?))
 }
 
-/// True if the recorded directory state matches the disk (no scan needed).
+/// True if the recorded directory state matches the disk (no scan needed). A recorded state that
+/// was young when taken is trusted only until its `scan_due` deadline.
 pub fn is_current(mb: &MailboxRow, dir: &Path) -> Result<bool> {
     let (Some(n), Some(c)) = (mb.new_mtime, mb.cur_mtime) else {
         return Ok(false);
     };
+    if mb.scan_due.is_some_and(|due| now_ns() >= due) {
+        return Ok(false);
+    }
     Ok(dir_mtimes(dir)? == (n, c))
 }
 
-fn trusted(mtime: i64) -> Option<i64> {
-    let now = unix_nanos(SystemTime::now());
+fn now_ns() -> i64 {
+    unix_nanos(SystemTime::now())
+}
+
+/// The deadline for re-checking mtimes that are younger than [`MTIME_TRUST_AGE`], if any is.
+fn young_deadline(mtimes: [i64; 2]) -> Option<i64> {
     let age = i64::try_from(MTIME_TRUST_AGE.as_nanos()).unwrap_or(i64::MAX);
-    (now.saturating_sub(mtime) > age).then_some(mtime)
+    let now = now_ns();
+    mtimes
+        .into_iter()
+        .filter(|&t| now.saturating_sub(t) <= age)
+        .max()
+        .map(|t| t.saturating_add(age))
+}
+
+/// Call inside the write transaction before changing a mailbox's directories ourselves.
+pub fn before_own_change(mb: &MailboxRow, dir: &Path) -> Result<bool> {
+    is_current(mb, dir)
+}
+
+/// Call after changing a mailbox's directories ourselves (still inside the write transaction,
+/// which keeps other postern processes out). If the index was current before the change it is
+/// current after it, so the new mtimes are recorded and the next access needs no scan; an earlier
+/// pending re-check deadline is kept so continuous activity cannot postpone it. Otherwise the
+/// recorded state already differs from the disk and the next access scans.
+pub fn after_own_change(mb: &mut MailboxRow, dir: &Path, was_current: bool) -> Result<()> {
+    if was_current {
+        let (n, c) = dir_mtimes(dir)?;
+        mb.new_mtime = Some(n);
+        mb.cur_mtime = Some(c);
+        mb.scan_due = mb.scan_due.or(young_deadline([n, c]));
+    }
+    Ok(())
 }
 
 fn list(dir: &Path) -> Result<Vec<Entry>> {
@@ -371,8 +404,10 @@ pub fn sync_mailbox(
         maildir::fsync_dir(&dir.join("new"))?;
     }
     let report = cx.report;
-    mb.new_mtime = trusted(t_new);
-    mb.cur_mtime = trusted(t_cur);
+    // The state read before the scan: a change made during the scan leaves the disk newer than it.
+    mb.new_mtime = Some(t_new);
+    mb.cur_mtime = Some(t_cur);
+    mb.scan_due = young_deadline([t_new, t_cur]);
     index::update_mailbox(conn, mb)?;
     if report.added + report.changed + report.expunged > 0 {
         tracing::debug!(mailbox = %mb.name, ?report, "maildir sync");

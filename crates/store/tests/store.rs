@@ -829,3 +829,45 @@ fn fetch_follows_a_file_renamed_by_another_program() {
     assert!(ch.vanished.is_empty());
     assert!(ch.highestmodseq > hms);
 }
+
+/// After our own change the recorded directory state is kept (no rescan on the next access), yet a
+/// change by another program is still seen: at once when it lands in a later timestamp tick, and
+/// by the re-check deadline when it shares the tick of our own change.
+#[test]
+fn external_change_right_after_our_own_is_seen() {
+    let (_t, s) = setup();
+    let root = inbox_dir(&s);
+    let first = s
+        .append(ACCT, "INBOX", &msg(1), &Flags::new(), None)
+        .unwrap();
+    s.select(ACCT, "INBOX", false).unwrap();
+    s.store_flags(
+        ACCT,
+        "INBOX",
+        &UidSet::single(first.uid),
+        FlagOp::Add,
+        &flags(&["\\Seen"]),
+        None,
+    )
+    .unwrap();
+
+    // A later tick: mutt marks the message flagged; seen on the very next access.
+    std::thread::sleep(Duration::from_millis(30));
+    let name = files_in(&root.join("cur")).pop().unwrap();
+    let flagged = name.replace(":2,S", ":2,FS");
+    fs::rename(
+        root.join("cur").join(&name),
+        root.join("cur").join(&flagged),
+    )
+    .unwrap();
+    let snap = s.select(ACCT, "INBOX", false).unwrap();
+    assert!(snap.messages[0].flags.has(SystemFlags::FLAGGED));
+
+    // Same tick as our own append, possibly: a drop into cur/ right after it is seen by the
+    // deadline at the latest.
+    s.append(ACCT, "INBOX", &msg(2), &Flags::new(), None)
+        .unwrap();
+    fs::write(root.join("cur/1700000000.M9P9.elsewhere:2,"), msg(3)).unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(s.select(ACCT, "INBOX", false).unwrap().messages.len(), 3);
+}
