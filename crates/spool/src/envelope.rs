@@ -1,0 +1,88 @@
+//! The SMTP envelope as accepted, with the DSN parameters kept for later bounces.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// What the client said in MAIL and RCPT, plus facts about the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The reverse-path; `None` is the null sender `<>` (bounces, auto-replies).
+    pub sender: Option<String>,
+    pub recipients: Vec<Recipient>,
+    /// RFC 3461 §4.3 RET.
+    pub ret: Option<Ret>,
+    /// RFC 3461 §4.4 ENVID, xtext-decoded.
+    pub envid: Option<String>,
+    /// RFC 1652 / RFC 3030 BODY.
+    pub body: BodyType,
+    /// RFC 6531 SMTPUTF8 was given on MAIL.
+    pub smtputf8: bool,
+    /// The account that submitted the message (SMTP AUTH), if any.
+    pub authenticated: Option<String>,
+    pub client_ip: Option<IpAddr>,
+    pub helo: Option<String>,
+}
+
+/// One RCPT TO.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub address: String,
+    /// RFC 3461 §4.1 NOTIFY.
+    pub notify: Notify,
+    /// RFC 3461 §4.2 ORCPT, as given (`rfc822;addr`), xtext-decoded.
+    pub orcpt: Option<String>,
+}
+
+impl Recipient {
+    /// A recipient with default DSN behaviour.
+    pub fn new(address: impl Into<String>) -> Recipient {
+        Recipient {
+            address: address.into(),
+            notify: Notify::default(),
+            orcpt: None,
+        }
+    }
+}
+
+/// RFC 3461 §4.1: when to send a DSN. `NOTIFY=NEVER` is all false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notify {
+    pub success: bool,
+    pub failure: bool,
+    pub delay: bool,
+}
+
+impl Default for Notify {
+    /// No NOTIFY parameter: failures and delays are reported (RFC 3461 §4.1).
+    fn default() -> Notify {
+        Notify {
+            success: false,
+            failure: true,
+            delay: true,
+        }
+    }
+}
+
+impl Notify {
+    pub const NEVER: Notify = Notify {
+        success: false,
+        failure: false,
+        delay: false,
+    };
+}
+
+/// RFC 3461 §4.3: how much of the message a DSN returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ret {
+    Full,
+    Headers,
+}
+
+/// RFC 6152 / RFC 3030 body type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum BodyType {
+    #[default]
+    SevenBit,
+    EightBitMime,
+    BinaryMime,
+}

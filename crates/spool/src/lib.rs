@@ -1,0 +1,24 @@
+//! The durable queue. Every accepted message is written here (content and envelope, fsynced)
+//! before the SMTP `250`; the [`QueueRunner`] then hands each recipient to a [`Transport`]
+//! (local delivery, later the SMTP client), retries temporary failures with back-off, and keeps
+//! permanent failures for the bounce that outbound delivery will send.
+//!
+//! On disk (`data_dir/spool/`): `msg/<id>` is the message exactly as it will be delivered,
+//! `env/<id>` the envelope with per-recipient state (JSON, replaced atomically), `tmp/` holds
+//! files being written. An `env/` file's presence is what makes a message queued.
+
+mod entry;
+mod envelope;
+mod error;
+mod id;
+mod runner;
+mod schedule;
+mod spool;
+
+pub use entry::{QueueEntry, RcptState, RcptStatus};
+pub use envelope::{BodyType, Envelope, Notify, Recipient, Ret};
+pub use error::SpoolError;
+pub use id::QueueId;
+pub use runner::{Outcome, QueueRunner, RunnerSettings, Transport};
+pub use schedule::RetrySchedule;
+pub use spool::Spool;

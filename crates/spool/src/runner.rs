@@ -1,0 +1,330 @@
+//! The queue manager: hands due recipients to a [`Transport`], records the outcome durably,
+//! retries temporary failures with back-off, and keeps permanent failures for the bounce.
+
+use crate::spool::now_unix;
+use crate::{QueueEntry, QueueId, RcptState, RcptStatus, Recipient, RetrySchedule, Spool};
+use async_trait::async_trait;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Where messages go: local delivery, the SMTP client, or a router over both.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Tries to deliver `message` to the recipients of `entry` at `indices`, returning one outcome
+    /// per index, in order. `entry.delivered_accounts` lists the local mailboxes that already have
+    /// a copy: delivering there again would be a duplicate.
+    async fn deliver(
+        &self,
+        entry: &QueueEntry,
+        message: Arc<[u8]>,
+        indices: &[usize],
+    ) -> Vec<Outcome>;
+}
+
+/// What happened to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done. `accounts` are the local mailboxes that now have a copy; `forward` are remote
+    /// addresses an alias expanded to, which join the message as new recipients.
+    Delivered {
+        note: String,
+        accounts: Vec<String>,
+        forward: Vec<String>,
+    },
+    /// Try again later (4xx, connection trouble, a store that is briefly unavailable).
+    Deferred(String),
+    /// Never going to work (5xx, no such mailbox, over quota).
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub schedule: RetrySchedule,
+    /// Messages processed at once.
+    pub concurrency: usize,
+    /// How often the spool directory is re-read for messages queued by other processes.
+    pub rescan_interval: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> RunnerSettings {
+        RunnerSettings {
+            schedule: RetrySchedule::default(),
+            concurrency: 16,
+            rescan_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct QueueRunner {
+    spool: Arc<Spool>,
+    transport: Arc<dyn Transport>,
+    settings: RunnerSettings,
+}
+
+/// Due times and ids, in order.
+type Schedule = BTreeSet<(i64, QueueId)>;
+
+impl QueueRunner {
+    pub fn new(spool: Arc<Spool>, transport: Arc<dyn Transport>, settings: RunnerSettings) -> Self {
+        QueueRunner {
+            spool,
+            transport,
+            settings,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled, then lets the deliveries in flight finish.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut schedule = Schedule::new();
+        let mut known: HashSet<QueueId> = HashSet::new();
+        let mut in_flight: HashSet<QueueId> = HashSet::new();
+        let mut tasks: JoinSet<(QueueId, Option<i64>)> = JoinSet::new();
+        self.rescan(&mut schedule, &mut known).await;
+        let mut next_rescan = tokio::time::Instant::now() + self.settings.rescan_interval;
+
+        loop {
+            for id in self.spool.take_arrivals() {
+                if known.insert(id.clone()) {
+                    schedule.insert((now_unix(), id));
+                }
+            }
+            let now = now_unix();
+            while tasks.len() < self.settings.concurrency.max(1) {
+                let Some(first) = schedule.first().cloned() else {
+                    break;
+                };
+                if first.0 > now {
+                    break;
+                }
+                schedule.remove(&first);
+                let id = first.1;
+                if !in_flight.insert(id.clone()) {
+                    continue;
+                }
+                let spool = self.spool.clone();
+                let transport = self.transport.clone();
+                let retry = self.settings.schedule.clone();
+                tasks.spawn(async move {
+                    let next = process(&spool, transport.as_ref(), &retry, &id).await;
+                    (id, next)
+                });
+            }
+
+            let next_due = schedule.first().map(|(t, _)| *t);
+            let sleep_for = next_due
+                .map(|t| Duration::from_secs(u64::try_from(t - now).unwrap_or(0).max(1)))
+                .unwrap_or(self.settings.rescan_interval);
+            let wake_at = (tokio::time::Instant::now() + sleep_for).min(next_rescan);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.spool.arrived() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok((id, next)) = done {
+                        in_flight.remove(&id);
+                        match next {
+                            Some(t) => { schedule.insert((t, id)); }
+                            None => { known.remove(&id); }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(wake_at) => {
+                    if tokio::time::Instant::now() >= next_rescan {
+                        self.rescan(&mut schedule, &mut known).await;
+                        next_rescan = tokio::time::Instant::now() + self.settings.rescan_interval;
+                    }
+                }
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Adds messages found on disk that the runner does not know yet (queued by another
+    /// process, or present at start-up).
+    async fn rescan(&self, schedule: &mut Schedule, known: &mut HashSet<QueueId>) {
+        let spool = self.spool.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let ids = spool.ids()?;
+            let mut due = Vec::new();
+            for id in ids {
+                match spool.entry(&id) {
+                    Ok(e) if !e.held => {
+                        if let Some(t) = e.next_due() {
+                            due.push((t, id));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::error!(%id, "skipping queued message: {err}"),
+                }
+            }
+            Ok::<_, crate::SpoolError>(due)
+        })
+        .await;
+        match found {
+            Ok(Ok(due)) => {
+                for (t, id) in due {
+                    if known.insert(id.clone()) {
+                        schedule.insert((t, id));
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::error!("reading the spool: {e}"),
+            Err(e) => tracing::error!("reading the spool: {e}"),
+        }
+    }
+}
+
+/// One pass over one message: deliver what is due, record it, and say when to come back.
+async fn process(
+    spool: &Arc<Spool>,
+    transport: &dyn Transport,
+    retry: &RetrySchedule,
+    id: &QueueId,
+) -> Option<i64> {
+    let loaded = {
+        let spool = spool.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::SpoolError>((spool.entry(&id)?, spool.message(&id)?))
+        })
+        .await
+    };
+    let (mut entry, message) = match loaded {
+        Ok(Ok(v)) => v,
+        Ok(Err(crate::SpoolError::NotFound(_))) => return None, // deleted by the admin
+        Ok(Err(e)) => {
+            tracing::error!(%id, "cannot load queued message: {e}");
+            return Some(now_unix() + 300);
+        }
+        Err(e) => {
+            tracing::error!(%id, "cannot load queued message: {e}");
+            return Some(now_unix() + 300);
+        }
+    };
+    if entry.held {
+        return None;
+    }
+    let message: Arc<[u8]> = message.into();
+    let mut changed = false;
+    // Alias expansion may add recipients; they are delivered in the same pass.
+    loop {
+        let now = now_unix();
+        let due: Vec<usize> = entry
+            .recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_pending() && r.next_attempt <= now)
+            .map(|(i, _)| i)
+            .collect();
+        if due.is_empty() {
+            break;
+        }
+        let outcomes = transport.deliver(&entry, message.clone(), &due).await;
+        changed = true;
+        let before = entry.recipients.len();
+        for (i, outcome) in due.into_iter().zip(outcomes) {
+            record(&mut entry, i, outcome, retry, now);
+        }
+        if entry.recipients.len() == before {
+            break;
+        }
+    }
+    let finished = entry.is_finished();
+    let failures = entry.has_failures();
+    let next = entry.next_due();
+    let saved = {
+        let spool = spool.clone();
+        let entry = entry.clone();
+        tokio::task::spawn_blocking(move || {
+            if finished && !failures {
+                spool.remove(&entry.id)
+            } else if changed {
+                spool.save(&entry)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    };
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(%id, "recording delivery state: {e}"),
+        Err(e) => tracing::error!(%id, "recording delivery state: {e}"),
+    }
+    if finished && failures {
+        // Kept for the delivery status notification (RFC 3464) that outbound delivery sends.
+        tracing::warn!(%id, "message has permanently failed recipients; kept in the queue");
+    }
+    next
+}
+
+fn record(entry: &mut QueueEntry, i: usize, outcome: Outcome, retry: &RetrySchedule, now: i64) {
+    let id = entry.id.clone();
+    let parent = entry.recipients[i].recipient.clone();
+    match outcome {
+        Outcome::Delivered {
+            note,
+            accounts,
+            forward,
+        } => {
+            tracing::info!(%id, to = %parent.address, "delivered: {note}");
+            let r = &mut entry.recipients[i];
+            r.attempts += 1;
+            r.status = RcptStatus::Delivered { at: now, note };
+            entry.delivered_accounts.extend(accounts);
+            for address in forward {
+                if entry
+                    .recipients
+                    .iter()
+                    .any(|r| r.recipient.address == address)
+                {
+                    continue;
+                }
+                let recipient = Recipient {
+                    address,
+                    notify: parent.notify,
+                    orcpt: parent
+                        .orcpt
+                        .clone()
+                        .or_else(|| Some(format!("rfc822;{}", parent.address))),
+                };
+                entry
+                    .recipients
+                    .push(RcptState::new(recipient, now, Some(parent.address.clone())));
+            }
+        }
+        Outcome::Deferred(reason) => {
+            let age = Duration::from_secs(u64::try_from(now - entry.arrived).unwrap_or(0));
+            let r = &mut entry.recipients[i];
+            r.attempts += 1;
+            if retry.expired(age) {
+                tracing::warn!(%id, to = %parent.address, "giving up: {reason}");
+                r.status = RcptStatus::Failed {
+                    at: now,
+                    reason: format!("gave up after {} attempts: {reason}", r.attempts),
+                };
+            } else {
+                let delay = retry.delay_after(r.attempts);
+                tracing::info!(%id, to = %parent.address, retry_in = delay.as_secs(), "deferred: {reason}");
+                r.next_attempt = now + i64::try_from(delay.as_secs()).unwrap_or(3600);
+            }
+            r.last_error = Some(reason);
+        }
+        Outcome::Failed(reason) => {
+            tracing::warn!(%id, to = %parent.address, "failed: {reason}");
+            let r = &mut entry.recipients[i];
+            r.attempts += 1;
+            r.status = RcptStatus::Failed {
+                at: now,
+                reason: reason.clone(),
+            };
+            r.last_error = Some(reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,208 @@
+use super::*;
+use crate::{BodyType, Envelope, Recipient};
+use std::sync::Mutex;
+
+/// A transport that answers from a script per address and records every call.
+struct Scripted {
+    script: Mutex<Vec<(String, Outcome)>>,
+    calls: Mutex<Vec<(String, Vec<String>)>>,
+}
+
+impl Scripted {
+    fn new(script: &[(&str, Outcome)]) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            script: Mutex::new(
+                script
+                    .iter()
+                    .map(|(a, o)| (a.to_string(), o.clone()))
+                    .collect(),
+            ),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+    fn calls(&self) -> Vec<(String, Vec<String>)> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Transport for Scripted {
+    async fn deliver(&self, entry: &QueueEntry, _m: Arc<[u8]>, indices: &[usize]) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        for &i in indices {
+            let addr = entry.recipients[i].recipient.address.clone();
+            self.calls.lock().unwrap().push((
+                addr.clone(),
+                entry.delivered_accounts.iter().cloned().collect(),
+            ));
+            let mut script = self.script.lock().unwrap();
+            // The first scripted answer for this address is used once; the default is success.
+            let pos = script.iter().position(|(a, _)| *a == addr);
+            out.push(match pos {
+                Some(p) => script.remove(p).1,
+                None => Outcome::Delivered {
+                    note: "ok".into(),
+                    accounts: vec![addr.clone()],
+                    forward: vec![],
+                },
+            });
+        }
+        out
+    }
+}
+
+fn envelope(rcpts: &[&str]) -> Envelope {
+    Envelope {
+        sender: Some("s@example.net".into()),
+        recipients: rcpts.iter().map(|r| Recipient::new(*r)).collect(),
+        ret: None,
+        envid: None,
+        body: BodyType::SevenBit,
+        smtputf8: false,
+        authenticated: None,
+        client_ip: None,
+        helo: None,
+    }
+}
+
+fn fast() -> RunnerSettings {
+    RunnerSettings {
+        schedule: RetrySchedule {
+            delays: vec![Duration::from_secs(1)],
+            give_up_after: Duration::from_secs(3600),
+        },
+        concurrency: 4,
+        rescan_interval: Duration::from_millis(200),
+    }
+}
+
+/// Runs the queue until `done` holds (or 10 s pass), then stops it.
+async fn run_until(
+    spool: &Arc<Spool>,
+    transport: Arc<Scripted>,
+    settings: RunnerSettings,
+    done: impl Fn(&Spool) -> bool,
+) {
+    let stop = CancellationToken::new();
+    let runner = QueueRunner::new(spool.clone(), transport, settings);
+    let task = tokio::spawn(runner.run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(spool) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queue did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn delivered_messages_leave_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[]);
+    spool
+        .enqueue(&envelope(&["a@x.test", "b@x.test"]), b"m")
+        .unwrap();
+    run_until(&spool, t.clone(), fast(), |s| s.ids().unwrap().is_empty()).await;
+    assert_eq!(t.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn deferred_recipients_are_retried_and_failures_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[
+        ("a@x.test", Outcome::Deferred("451 try later".into())),
+        ("b@x.test", Outcome::Failed("550 no such user".into())),
+    ]);
+    let id = spool
+        .enqueue(&envelope(&["a@x.test", "b@x.test"]), b"m")
+        .unwrap();
+    run_until(&spool, t.clone(), fast(), |s| {
+        s.entry(&id).is_ok_and(|e| e.is_finished())
+    })
+    .await;
+    let e = spool.entry(&id).unwrap();
+    assert!(matches!(
+        e.recipients[0].status,
+        RcptStatus::Delivered { .. }
+    ));
+    assert_eq!(e.recipients[0].attempts, 2);
+    assert_eq!(e.recipients[0].last_error.as_deref(), Some("451 try later"));
+    assert!(
+        matches!(&e.recipients[1].status, RcptStatus::Failed { reason, .. } if reason.contains("550"))
+    );
+    // The failed recipient was tried once only; the message stays for its bounce.
+    assert_eq!(t.calls().iter().filter(|(a, _)| a == "b@x.test").count(), 1);
+    assert_eq!(spool.ids().unwrap(), vec![id]);
+}
+
+#[tokio::test]
+async fn giving_up_turns_deferral_into_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[("a@x.test", Outcome::Deferred("connection refused".into()))]);
+    let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
+    let mut settings = fast();
+    settings.schedule.give_up_after = Duration::ZERO;
+    run_until(&spool, t, settings, |s| {
+        s.entry(&id).is_ok_and(|e| e.is_finished())
+    })
+    .await;
+    let e = spool.entry(&id).unwrap();
+    assert!(
+        matches!(&e.recipients[0].status, RcptStatus::Failed { reason, .. } if reason.contains("gave up"))
+    );
+}
+
+#[tokio::test]
+async fn alias_forwards_join_the_message_and_duplicates_are_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[(
+        "list@x.test",
+        Outcome::Delivered {
+            note: "expanded".into(),
+            accounts: vec!["alice@x.test".into()],
+            forward: vec!["far@remote.test".into()],
+        },
+    )]);
+    spool
+        .enqueue(&envelope(&["list@x.test", "alice@x.test"]), b"m")
+        .unwrap();
+    run_until(&spool, t.clone(), fast(), |s| s.ids().unwrap().is_empty()).await;
+    let calls = t.calls();
+    assert!(
+        calls.iter().any(|(a, _)| a == "far@remote.test"),
+        "{calls:?}"
+    );
+    // Recipients of one pass see what earlier passes delivered.
+    let (_, seen) = calls.iter().find(|(a, _)| a == "far@remote.test").unwrap();
+    assert!(seen.contains(&"alice@x.test".to_string()));
+}
+
+#[tokio::test]
+async fn messages_queued_before_start_or_by_another_process_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    // "Another process": a second Spool handle on the same directory.
+    let other = Spool::open(dir.path()).unwrap();
+    other.enqueue(&envelope(&["early@x.test"]), b"m").unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[]);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), fast()).run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    other.enqueue(&envelope(&["late@x.test"]), b"m").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !spool.ids().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "not picked up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    let calls: Vec<String> = t.calls().into_iter().map(|(a, _)| a).collect();
+    assert!(calls.contains(&"early@x.test".into()) && calls.contains(&"late@x.test".into()));
+}
