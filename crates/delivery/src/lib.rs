@@ -1,0 +1,211 @@
+//! Local delivery: one call that takes a message and an envelope recipient and puts the message
+//! in the right mailbox — alias and catch-all expansion, plus-addressing, loop detection, quota,
+//! duplicate suppression, and the `Return-Path:` / `Delivered-To:` trace headers. The queue
+//! runner, the `deliver` LDA command and fetch all use it; Sieve joins here.
+
+mod headers;
+
+use headers::{has_delivered_to, trace_headers};
+use postern_directory::{Address, Destination, Directory, Resolution};
+use postern_spool::Outcome;
+use postern_store::{Flags, Store, StoreError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The local delivery agent.
+pub struct LocalDelivery {
+    directory: Arc<Directory>,
+    store: Arc<dyn Store>,
+}
+
+impl LocalDelivery {
+    pub fn new(directory: Arc<Directory>, store: Arc<dyn Store>) -> LocalDelivery {
+        LocalDelivery { directory, store }
+    }
+
+    /// Delivers `message` from `sender` (`None` = `<>`) to the local address `rcpt`.
+    ///
+    /// An address that is an account (possibly with a `+detail`) is delivered to that account's
+    /// INBOX, unless an account in `already` has the message (several addresses, one mailbox).
+    /// An alias or catch-all is not delivered itself: its final destinations come back as
+    /// `forward` addresses, which the queue delivers as recipients of their own, so each
+    /// mailbox gets its own status, retry and bounce.
+    pub async fn deliver(
+        &self,
+        sender: Option<&str>,
+        rcpt: &str,
+        message: &[u8],
+        already: &BTreeSet<String>,
+    ) -> Outcome {
+        let address = match Address::parse(rcpt) {
+            Ok(a) => a,
+            Err(e) => return Outcome::Failed(format!("5.1.3 <{rcpt}>: bad address: {e}")),
+        };
+        let directory = self.directory.clone();
+        let lookup = address.clone();
+        let resolved = tokio::task::spawn_blocking(move || directory.resolve(&lookup)).await;
+        let destinations = match resolved {
+            Ok(Ok(Resolution::Deliver(d))) => d,
+            Ok(Ok(Resolution::NotFound)) => {
+                return Outcome::Failed(format!("5.1.1 <{address}>: no such user here"))
+            }
+            Ok(Ok(Resolution::NotLocal)) => {
+                return Outcome::Failed(format!("5.1.2 <{address}>: the domain is no longer local"))
+            }
+            Ok(Err(e)) if is_alias_limit(&e) => {
+                return Outcome::Failed(format!("5.3.0 <{address}>: {e}"))
+            }
+            Ok(Err(e)) => return Outcome::Deferred(format!("4.3.0 directory unavailable: {e}")),
+            Err(e) => return Outcome::Deferred(format!("4.3.0 directory unavailable: {e}")),
+        };
+
+        match self.direct_account(&address, &destinations) {
+            Some(account) => {
+                self.to_mailbox(sender, &address, &account, message, already)
+                    .await
+            }
+            None => Outcome::Delivered {
+                note: format!("expanded to {} destination(s)", destinations.len()),
+                accounts: Vec::new(),
+                forward: destinations
+                    .iter()
+                    .map(|d| self.destination_address(d))
+                    .collect(),
+            },
+        }
+    }
+
+    /// The account when `address` reaches exactly one account that is the address itself
+    /// (possibly with a detail), rather than through an alias or catch-all.
+    fn direct_account(&self, address: &Address, destinations: &[Destination]) -> Option<String> {
+        let [Destination::Local { account, .. }] = destinations else {
+            return None;
+        };
+        let base = match self
+            .directory
+            .options()
+            .subaddress_separator
+            .and_then(|sep| address.split_detail(sep))
+        {
+            Some((user, _)) => format!("{user}@{}", address.domain()),
+            None => address.to_string(),
+        };
+        (*account == address.to_string() || *account == base).then(|| account.clone())
+    }
+
+    /// The address a destination is delivered to as a recipient of its own (the alias's detail
+    /// carried over, RFC 5233).
+    fn destination_address(&self, d: &Destination) -> String {
+        match d {
+            Destination::Local {
+                account,
+                detail: Some(detail),
+            } => match (
+                account.rsplit_once('@'),
+                self.directory.options().subaddress_separator,
+            ) {
+                (Some((user, domain)), Some(sep)) => format!("{user}{sep}{detail}@{domain}"),
+                _ => account.clone(),
+            },
+            Destination::Local { account, .. } => account.clone(),
+            Destination::Remote(a) => a.clone(),
+        }
+    }
+
+    async fn to_mailbox(
+        &self,
+        sender: Option<&str>,
+        address: &Address,
+        account: &str,
+        message: &[u8],
+        already: &BTreeSet<String>,
+    ) -> Outcome {
+        let delivered_to = address.to_string();
+        if already.contains(account) {
+            return Outcome::Delivered {
+                note: format!("duplicate: {account} already has this message"),
+                accounts: Vec::new(),
+                forward: Vec::new(),
+            };
+        }
+        if has_delivered_to(message, &delivered_to) {
+            // RFC 5321 §6.3: a message that already passed through this mailbox is looping.
+            return Outcome::Failed(format!("5.4.6 <{delivered_to}>: mail forwarding loop"));
+        }
+        if let Some(failure) = self.over_quota(account, message.len() as u64).await {
+            return failure;
+        }
+        let mut content = trace_headers(sender, &delivered_to);
+        content.extend_from_slice(message);
+        let stored = async {
+            self.store.ensure_account(account).await?;
+            self.store
+                .append(account, "INBOX", content, Flags::new(), None)
+                .await
+        }
+        .await;
+        match stored {
+            Ok(a) => Outcome::Delivered {
+                note: format!("stored in {account} INBOX as UID {}", a.uid),
+                accounts: vec![account.to_string()],
+                forward: Vec::new(),
+            },
+            Err(StoreError::MessageTooLarge(n)) => Outcome::Failed(format!(
+                "5.3.4 <{delivered_to}>: message too large for the mailbox ({n} bytes)"
+            )),
+            Err(e) if e.is_client_error() => {
+                Outcome::Failed(format!("5.2.0 <{delivered_to}>: cannot store: {e}"))
+            }
+            Err(e) => {
+                Outcome::Deferred(format!("4.2.0 <{delivered_to}>: mailbox unavailable: {e}"))
+            }
+        }
+    }
+
+    /// RFC 3463 5.2.2 when the account has a quota the message would exceed.
+    async fn over_quota(&self, account: &str, size: u64) -> Option<Outcome> {
+        let directory = self.directory.clone();
+        let name = account.to_string();
+        let quota = match tokio::task::spawn_blocking(move || directory.get_account(&name)).await {
+            Ok(Ok(Some(a))) => a.quota_bytes?,
+            Ok(Ok(None)) => {
+                return Some(Outcome::Failed(format!(
+                    "5.1.1 <{account}>: no such user here"
+                )))
+            }
+            Ok(Err(e)) => {
+                return Some(Outcome::Deferred(format!(
+                    "4.3.0 directory unavailable: {e}"
+                )))
+            }
+            Err(e) => {
+                return Some(Outcome::Deferred(format!(
+                    "4.3.0 directory unavailable: {e}"
+                )))
+            }
+        };
+        match self.store.quota_usage(account).await {
+            Ok(usage) if usage.bytes.saturating_add(size) > quota => {
+                Some(Outcome::Failed(format!(
+                    "5.2.2 <{account}>: mailbox full ({} of {} bytes used)",
+                    usage.bytes, quota
+                )))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Outcome::Deferred(format!(
+                "4.2.0 <{account}>: mailbox unavailable: {e}"
+            ))),
+        }
+    }
+}
+
+fn is_alias_limit(e: &postern_directory::DirectoryError) -> bool {
+    matches!(
+        e,
+        postern_directory::DirectoryError::AliasTooDeep { .. }
+            | postern_directory::DirectoryError::AliasTooLarge { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+use super::*;
+use postern_directory::{DirectoryOptions, PasswordParams};
+use postern_store::MaildirStore;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: MaildirStore,
+    directory: Arc<Directory>,
+    lda: LocalDelivery,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = Arc::new(
+        Directory::open_in_memory(DirectoryOptions {
+            password_params: PasswordParams::insecure_fast_for_tests(),
+            ..DirectoryOptions::default()
+        })
+        .unwrap(),
+    );
+    directory.add_domain("example.org").unwrap();
+    directory.add_account("alice@example.org", "pw").unwrap();
+    directory.add_account("bob@example.org", "pw").unwrap();
+    let store = MaildirStore::open(dir.path().join("mail"), "mx.test").unwrap();
+    store.create_account("alice@example.org").unwrap();
+    // bob's Maildir does not exist yet: delivery creates it.
+    let lda = LocalDelivery::new(directory.clone(), Arc::new(store.clone()));
+    Fixture {
+        _dir: dir,
+        store,
+        directory,
+        lda,
+    }
+}
+
+const MSG: &[u8] = b"From: s@remote.test\r\nSubject: hello\r\n\r\nbody\r\n";
+
+fn inbox(f: &Fixture, account: &str) -> Vec<Vec<u8>> {
+    let snap = f.store.select(account, "INBOX", false).unwrap();
+    snap.messages
+        .iter()
+        .map(|m| f.store.fetch(account, "INBOX", m.uid).unwrap())
+        .collect()
+}
+
+fn delivered(o: &Outcome) -> (Vec<String>, Vec<String>) {
+    match o {
+        Outcome::Delivered {
+            accounts, forward, ..
+        } => (accounts.clone(), forward.clone()),
+        other => panic!("not delivered: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn direct_delivery_adds_trace_headers() {
+    let f = fixture();
+    let o = f
+        .lda
+        .deliver(
+            Some("s@remote.test"),
+            "Alice@Example.org",
+            MSG,
+            &BTreeSet::new(),
+        )
+        .await;
+    assert_eq!(delivered(&o).0, vec!["alice@example.org".to_string()]);
+    let got = inbox(&f, "alice@example.org");
+    assert_eq!(got.len(), 1);
+    let text = String::from_utf8(got[0].clone()).unwrap();
+    assert!(text.starts_with(
+        "Return-Path: <s@remote.test>\r\nDelivered-To: alice@example.org\r\nFrom: s@remote.test\r\n"
+    ));
+    // A null sender is written as <>; an account without a Maildir gets one.
+    f.lda
+        .deliver(None, "bob@example.org", MSG, &BTreeSet::new())
+        .await;
+    let bob = inbox(&f, "bob@example.org");
+    assert!(bob[0].starts_with(b"Return-Path: <>\r\n"));
+}
+
+#[tokio::test]
+async fn plus_address_reaches_the_account_and_keeps_the_detail() {
+    let f = fixture();
+    let o = f
+        .lda
+        .deliver(
+            Some("s@remote.test"),
+            "alice+lists@example.org",
+            MSG,
+            &BTreeSet::new(),
+        )
+        .await;
+    assert_eq!(delivered(&o).0, vec!["alice@example.org".to_string()]);
+    let got = inbox(&f, "alice@example.org");
+    assert!(String::from_utf8_lossy(&got[0]).contains("Delivered-To: alice+lists@example.org\r\n"));
+}
+
+#[tokio::test]
+async fn aliases_and_catch_all_expand_into_recipients() {
+    let f = fixture();
+    f.directory
+        .add_alias(
+            "team@example.org",
+            &["alice@example.org", "bob@example.org", "far@remote.test"],
+        )
+        .unwrap();
+    f.directory
+        .add_alias("@example.org", &["bob@example.org"])
+        .unwrap();
+    let o = f
+        .lda
+        .deliver(None, "team+x@example.org", MSG, &BTreeSet::new())
+        .await;
+    let (accounts, mut forward) = delivered(&o);
+    assert!(accounts.is_empty(), "an alias itself stores nothing");
+    forward.sort();
+    assert_eq!(
+        forward,
+        [
+            "alice+x@example.org",
+            "bob+x@example.org",
+            "far@remote.test"
+        ]
+    );
+    let o = f
+        .lda
+        .deliver(None, "nobody@example.org", MSG, &BTreeSet::new())
+        .await;
+    assert_eq!(delivered(&o).1, vec!["bob@example.org".to_string()]);
+    assert!(inbox(&f, "alice@example.org").is_empty());
+}
+
+#[tokio::test]
+async fn unknown_user_loop_duplicate_and_quota() {
+    let f = fixture();
+    let o = f
+        .lda
+        .deliver(None, "ghost@example.org", MSG, &BTreeSet::new())
+        .await;
+    assert!(
+        matches!(&o, Outcome::Failed(r) if r.starts_with("5.1.1")),
+        "{o:?}"
+    );
+
+    let looped = b"Delivered-To: alice@example.org\r\nSubject: x\r\n\r\nbody\r\n";
+    let o = f
+        .lda
+        .deliver(None, "alice@example.org", looped, &BTreeSet::new())
+        .await;
+    assert!(
+        matches!(&o, Outcome::Failed(r) if r.starts_with("5.4.6")),
+        "{o:?}"
+    );
+
+    let already: BTreeSet<String> = ["alice@example.org".to_string()].into();
+    let o = f
+        .lda
+        .deliver(None, "alice+again@example.org", MSG, &already)
+        .await;
+    assert!(delivered(&o).0.is_empty());
+    assert!(inbox(&f, "alice@example.org").is_empty(), "no second copy");
+
+    f.directory
+        .set_quota("alice@example.org", Some(10))
+        .unwrap();
+    let o = f
+        .lda
+        .deliver(None, "alice@example.org", MSG, &BTreeSet::new())
+        .await;
+    assert!(
+        matches!(&o, Outcome::Failed(r) if r.starts_with("5.2.2")),
+        "{o:?}"
+    );
+}
