@@ -8,7 +8,7 @@ mod headers;
 use headers::{has_delivered_to, trace_headers};
 use postern_directory::{Address, Destination, Directory, Resolution};
 use postern_spool::Outcome;
-use postern_store::{Flags, Store, StoreError};
+use postern_store::{Store, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -23,7 +23,9 @@ impl LocalDelivery {
         LocalDelivery { directory, store }
     }
 
-    /// Delivers `message` from `sender` (`None` = `<>`) to the local address `rcpt`.
+    /// Delivers `message` from `sender` (`None` = `<>`) to the local address `rcpt`. `key`
+    /// identifies the message (its queue id): delivering it again to a mailbox that has it is a
+    /// no-op, so a retry after a crash never stores a second copy.
     ///
     /// An address that is an account (possibly with a `+detail`) is delivered to that account's
     /// INBOX, unless an account in `already` has the message (several addresses, one mailbox).
@@ -35,6 +37,7 @@ impl LocalDelivery {
         sender: Option<&str>,
         rcpt: &str,
         message: &[u8],
+        key: &str,
         already: &BTreeSet<String>,
     ) -> Outcome {
         let address = match Address::parse(rcpt) {
@@ -61,7 +64,7 @@ impl LocalDelivery {
 
         match self.direct_account(&address, &destinations) {
             Some(account) => {
-                self.to_mailbox(sender, &address, &account, message, already)
+                self.to_mailbox(sender, &address, &account, message, key, already)
                     .await
             }
             None => Outcome::Delivered {
@@ -118,6 +121,7 @@ impl LocalDelivery {
         address: &Address,
         account: &str,
         message: &[u8],
+        key: &str,
         already: &BTreeSet<String>,
     ) -> Outcome {
         let delivered_to = address.to_string();
@@ -139,9 +143,7 @@ impl LocalDelivery {
         content.extend_from_slice(message);
         let stored = async {
             self.store.ensure_account(account).await?;
-            self.store
-                .append(account, "INBOX", content, Flags::new(), None)
-                .await
+            self.store.deliver(account, "INBOX", content, key).await
         }
         .await;
         match stored {

@@ -61,6 +61,7 @@ async fn direct_delivery_adds_trace_headers() {
             Some("s@remote.test"),
             "Alice@Example.org",
             MSG,
+            "K1",
             &BTreeSet::new(),
         )
         .await;
@@ -73,7 +74,7 @@ async fn direct_delivery_adds_trace_headers() {
     ));
     // A null sender is written as <>; an account without a Maildir gets one.
     f.lda
-        .deliver(None, "bob@example.org", MSG, &BTreeSet::new())
+        .deliver(None, "bob@example.org", MSG, "K1", &BTreeSet::new())
         .await;
     let bob = inbox(&f, "bob@example.org");
     assert!(bob[0].starts_with(b"Return-Path: <>\r\n"));
@@ -88,6 +89,7 @@ async fn plus_address_reaches_the_account_and_keeps_the_detail() {
             Some("s@remote.test"),
             "alice+lists@example.org",
             MSG,
+            "K1",
             &BTreeSet::new(),
         )
         .await;
@@ -110,7 +112,7 @@ async fn aliases_and_catch_all_expand_into_recipients() {
         .unwrap();
     let o = f
         .lda
-        .deliver(None, "team+x@example.org", MSG, &BTreeSet::new())
+        .deliver(None, "team+x@example.org", MSG, "K1", &BTreeSet::new())
         .await;
     let (accounts, mut forward) = delivered(&o);
     assert!(accounts.is_empty(), "an alias itself stores nothing");
@@ -125,7 +127,7 @@ async fn aliases_and_catch_all_expand_into_recipients() {
     );
     let o = f
         .lda
-        .deliver(None, "nobody@example.org", MSG, &BTreeSet::new())
+        .deliver(None, "nobody@example.org", MSG, "K1", &BTreeSet::new())
         .await;
     assert_eq!(delivered(&o).1, vec!["bob@example.org".to_string()]);
     assert!(inbox(&f, "alice@example.org").is_empty());
@@ -136,7 +138,7 @@ async fn unknown_user_loop_duplicate_and_quota() {
     let f = fixture();
     let o = f
         .lda
-        .deliver(None, "ghost@example.org", MSG, &BTreeSet::new())
+        .deliver(None, "ghost@example.org", MSG, "K1", &BTreeSet::new())
         .await;
     assert!(
         matches!(&o, Outcome::Failed(r) if r.starts_with("5.1.1")),
@@ -146,7 +148,7 @@ async fn unknown_user_loop_duplicate_and_quota() {
     let looped = b"Delivered-To: alice@example.org\r\nSubject: x\r\n\r\nbody\r\n";
     let o = f
         .lda
-        .deliver(None, "alice@example.org", looped, &BTreeSet::new())
+        .deliver(None, "alice@example.org", looped, "K1", &BTreeSet::new())
         .await;
     assert!(
         matches!(&o, Outcome::Failed(r) if r.starts_with("5.4.6")),
@@ -156,7 +158,7 @@ async fn unknown_user_loop_duplicate_and_quota() {
     let already: BTreeSet<String> = ["alice@example.org".to_string()].into();
     let o = f
         .lda
-        .deliver(None, "alice+again@example.org", MSG, &already)
+        .deliver(None, "alice+again@example.org", MSG, "K1", &already)
         .await;
     assert!(delivered(&o).0.is_empty());
     assert!(inbox(&f, "alice@example.org").is_empty(), "no second copy");
@@ -166,10 +168,23 @@ async fn unknown_user_loop_duplicate_and_quota() {
         .unwrap();
     let o = f
         .lda
-        .deliver(None, "alice@example.org", MSG, &BTreeSet::new())
+        .deliver(None, "alice@example.org", MSG, "K1", &BTreeSet::new())
         .await;
     assert!(
         matches!(&o, Outcome::Failed(r) if r.starts_with("5.2.2")),
         "{o:?}"
     );
+}
+
+#[tokio::test]
+async fn a_retried_delivery_stores_no_second_copy() {
+    let f = fixture();
+    for _ in 0..2 {
+        let o = f
+            .lda
+            .deliver(None, "alice@example.org", MSG, "QID7", &BTreeSet::new())
+            .await;
+        assert_eq!(delivered(&o).0, vec!["alice@example.org".to_string()]);
+    }
+    assert_eq!(inbox(&f, "alice@example.org").len(), 1);
 }

@@ -70,6 +70,14 @@ pub trait Store: Send + Sync {
         flags: Flags,
         internal_date: Option<i64>,
     ) -> Result<AppendOutcome>;
+    /// Final delivery, idempotent by `key`: see [`MaildirStore::deliver`].
+    async fn deliver(
+        &self,
+        account: &str,
+        mailbox: &str,
+        data: Vec<u8>,
+        key: &str,
+    ) -> Result<AppendOutcome>;
     /// The whole message.
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>>;
     /// The header section including the blank line that ends it.
@@ -214,6 +222,16 @@ impl Store for MaildirStore {
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.append(&a, &m, &data, &flags, internal_date))
             .await
+    }
+    async fn deliver(
+        &self,
+        account: &str,
+        mailbox: &str,
+        data: Vec<u8>,
+        key: &str,
+    ) -> Result<AppendOutcome> {
+        let (a, m, k) = (account.to_owned(), mailbox.to_owned(), key.to_owned());
+        self.blocking(move |s| s.deliver(&a, &m, &data, &k)).await
     }
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
         let (a, m) = (account.to_owned(), mailbox.to_owned());

@@ -56,6 +56,9 @@ pub enum StoreError {
     /// A message larger than the store accepts.
     #[error("message too large ({0} bytes)")]
     MessageTooLarge(u64),
+    /// A delivery key that is not safe in a file name.
+    #[error("invalid delivery key {0:?} (letters, digits, '-' and '_', at most 64)")]
+    InvalidDeliveryKey(String),
     /// A file-system operation failed.
     #[error("{op} {path}: {source}")]
     Io {

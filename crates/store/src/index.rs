@@ -49,8 +49,10 @@ CREATE TABLE IF NOT EXISTS messages(
     size INTEGER NOT NULL,
     fname TEXT NOT NULL,
     recent INTEGER NOT NULL,
+    dkey TEXT,
     PRIMARY KEY(mailbox_id, uid)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_dkey ON messages(mailbox_id, dkey) WHERE dkey IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_modseq ON messages(mailbox_id, modseq);
 CREATE TABLE IF NOT EXISTS tombstones(
     mailbox_id INTEGER NOT NULL,
@@ -332,13 +334,15 @@ pub struct NewMessage<'a> {
     pub size: u64,
     pub fname: &'a str,
     pub recent: bool,
+    /// The delivery key (idempotent delivery), if the message was placed by one.
+    pub dkey: Option<&'a str>,
 }
 
 /// Inserts a message row.
 pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) -> Result<()> {
     let mut st = conn.prepare_cached(
         "INSERT INTO messages(mailbox_id, uid, sysflags, keywords, modseq, internaldate, size,
-         fname, recent) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         fname, recent, dkey) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     st.execute(params![
         mailbox_id,
@@ -349,9 +353,22 @@ pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) ->
         m.internal_date,
         sql_u64(m.size),
         m.fname,
-        m.recent
+        m.recent,
+        m.dkey
     ])?;
     Ok(())
+}
+
+/// The UID and MODSEQ of the message placed with delivery key `key`, if any.
+pub fn message_by_key(conn: &Connection, mailbox_id: i64, key: &str) -> Result<Option<(u32, u64)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT uid, modseq FROM messages WHERE mailbox_id=?1 AND dkey=?2 LIMIT 1",
+    )?;
+    Ok(st
+        .query_row(params![mailbox_id, key], |r| {
+            Ok((u32_col(r, 0)?, u64_col(r, 1)?))
+        })
+        .optional()?)
 }
 
 /// Updates flags, modseq and file name of a message.

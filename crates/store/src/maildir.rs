@@ -71,6 +71,8 @@ pub struct ParsedName<'a> {
     pub base: &'a str,
     /// The `,U=` field, if present and valid.
     pub uid: Option<u32>,
+    /// The `,K=` field: the delivery key of a message placed by [`crate::MaildirStore::deliver`].
+    pub key: Option<&'a str>,
     /// The info part after `:` (e.g. `2,FS`), if any.
     pub info: Option<&'a str>,
 }
@@ -92,7 +94,27 @@ pub fn parse_name(fname: &str) -> ParsedName<'_> {
                 v.parse::<u32>().ok().filter(|&u| u > 0)
             }
         });
-    ParsedName { base, uid, info }
+    let key = base
+        .split(',')
+        .skip(1)
+        .find_map(|f| f.strip_prefix("K="))
+        .filter(|k| valid_delivery_key(k));
+    ParsedName {
+        base,
+        uid,
+        info,
+        key,
+    }
+}
+
+/// A delivery key is safe in a file name and short: ASCII letters, digits, `-` and `_`, at most
+/// 64 characters.
+pub fn valid_delivery_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Rebuilds a base with the given size and uid fields (other fields are kept).

@@ -874,13 +874,49 @@ impl MaildirStore {
         flags: &Flags,
         internal_date: Option<i64>,
     ) -> Result<AppendOutcome> {
+        self.place(account, name, data, flags, internal_date, None)
+    }
+
+    /// Final delivery of a new message (the LDA's append): durable like [`Self::append`], but
+    /// the file goes to `new/`, where Maildir readers (mutt, biff-style notifiers) look for new
+    /// mail, and it is idempotent by `key` (the queue id): delivering again with a key already in
+    /// the mailbox returns that message instead of storing a second copy. The key is also in the
+    /// file name (`,K=<key>`), so a crash between the rename and the index commit, or a reindex,
+    /// keeps it. Keys are ASCII letters, digits, `-` and `_`, at most 64 characters.
+    pub fn deliver(
+        &self,
+        account: &str,
+        name: &str,
+        data: &[u8],
+        key: &str,
+    ) -> Result<AppendOutcome> {
+        if !maildir::valid_delivery_key(key) {
+            return Err(StoreError::InvalidDeliveryKey(
+                key.chars().take(80).collect(),
+            ));
+        }
+        self.place(account, name, data, &Flags::new(), None, Some(key))
+    }
+
+    fn place(
+        &self,
+        account: &str,
+        name: &str,
+        data: &[u8],
+        flags: &Flags,
+        internal_date: Option<i64>,
+        key: Option<&str>,
+    ) -> Result<AppendOutcome> {
         let size = check_size(data.len())?;
         let canon = canonical_mailbox(name)?;
         let mtime = internal_date.map_or_else(SystemTime::now, from_unix_secs);
         let date = maildir::unix_secs(mtime);
         self.with(account, |a, gen, ev| {
             let (_, dir) = lookup(a, &canon, gen, ev)?;
-            let unique = gen.unique();
+            let unique = match key {
+                Some(k) => format!("{},K={k}", gen.unique()),
+                None => gen.unique(),
+            };
             let tmp = dir.join("tmp").join(&unique);
             if let Err(e) = maildir::write_new_file(&tmp, data, Some(mtime)) {
                 remove_quietly(&tmp);
@@ -889,16 +925,38 @@ impl MaildirStore {
             let mut placed: Option<PathBuf> = None;
             let r = a.write(|tx, root| {
                 let (mut mb, dir) = find_mailbox(tx, root, &canon, gen, ev)?;
+                if let Some(k) = key {
+                    // A file placed by a delivery that crashed before its commit is adopted
+                    // here, key included, so the check below sees it.
+                    sync::sync_mailbox(tx, &dir, &mut mb, false, gen, ev)?;
+                    if let Some((uid, modseq)) = index::message_by_key(tx, mb.id, k)? {
+                        return Ok((
+                            AppendOutcome {
+                                uidvalidity: mb.uidvalidity,
+                                uid,
+                                modseq,
+                            },
+                            false,
+                        ));
+                    }
+                }
                 let was_current = sync::before_own_change(&mb, &dir)?;
                 let uid = next_uid(&mut mb)?;
                 mb.highestmodseq += 1;
                 let modseq = mb.highestmodseq;
                 let base = base_with_fields(&unique, size, uid);
-                let rel = format!("cur/{}", maildir::file_name(&base, flags, ""));
+                // Maildir: a file in new/ has no info part; flags need cur/.
+                let (sub, rel) = match key {
+                    Some(_) => ("new", format!("new/{base}")),
+                    None => (
+                        "cur",
+                        format!("cur/{}", maildir::file_name(&base, flags, "")),
+                    ),
+                };
                 let dst = dir.join(&rel);
                 fs::rename(&tmp, &dst).ctx("rename", &tmp)?;
                 placed = Some(dst);
-                maildir::fsync_dir(&dir.join("cur"))?;
+                maildir::fsync_dir(&dir.join(sub))?;
                 index::insert_message(
                     tx,
                     mb.id,
@@ -910,19 +968,28 @@ impl MaildirStore {
                         size,
                         fname: &rel,
                         recent: true,
+                        dkey: key,
                     },
                 )?;
                 sync::after_own_change(&mut mb, &dir, was_current)?;
                 index::update_mailbox(tx, &mb)?;
-                Ok(AppendOutcome {
-                    uidvalidity: mb.uidvalidity,
-                    uid,
-                    modseq,
-                })
+                Ok((
+                    AppendOutcome {
+                        uidvalidity: mb.uidvalidity,
+                        uid,
+                        modseq,
+                    },
+                    true,
+                ))
             });
             match r {
-                Ok(o) => {
+                Ok((o, true)) => {
                     ev.push((canon.clone(), MailboxEvent::New { uid: o.uid }));
+                    Ok(o)
+                }
+                Ok((o, false)) => {
+                    // Already delivered: the new copy is not needed.
+                    remove_quietly(&tmp);
                     Ok(o)
                 }
                 Err(e) => {
@@ -1327,6 +1394,7 @@ fn transfer(
                     size: row.size,
                     fname: &rel,
                     recent: true,
+                    dkey: None,
                 },
             )?;
             if is_move {

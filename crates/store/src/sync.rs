@@ -509,6 +509,9 @@ fn adopt(
                 size: c.size,
                 fname: &target,
                 recent: e.sub == Sub::New,
+                // A delivery whose index row did not commit keeps its key: retrying it finds
+                // this message instead of storing a second copy.
+                dkey: p.key,
             },
         )?;
         cx.report.added += 1;

@@ -871,3 +871,54 @@ fn external_change_right_after_our_own_is_seen() {
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(s.select(ACCT, "INBOX", false).unwrap().messages.len(), 3);
 }
+
+/// Final delivery lands in new/ (as Maildir readers expect) and is idempotent by its key, also
+/// after a crash between the rename and the index commit, and after a reindex.
+#[test]
+fn delivery_is_idempotent_by_key_and_lands_in_new() {
+    let (_t, s) = setup();
+    let root = inbox_dir(&s);
+    let first = s.deliver(ACCT, "INBOX", &msg(1), "Q1").unwrap();
+    let again = s.deliver(ACCT, "INBOX", &msg(1), "Q1").unwrap();
+    assert_eq!(first, again, "the same key stores no second copy");
+    let new_files = files_in(&root.join("new"));
+    assert_eq!(new_files.len(), 1);
+    assert!(
+        new_files[0].contains(",K=Q1,") && !new_files[0].contains(':'),
+        "{new_files:?}"
+    );
+    assert!(
+        files_in(&root.join("tmp")).is_empty(),
+        "the spare copy was removed"
+    );
+    let snap = s.select(ACCT, "INBOX", false).unwrap();
+    assert_eq!(snap.messages.len(), 1);
+    assert_eq!(s.fetch(ACCT, "INBOX", first.uid).unwrap(), msg(1));
+
+    // A crash after the rename, before the index commit: the file is there, the row is not.
+    let uidnext = s.status(ACCT, "INBOX").unwrap().uidnext;
+    let orphan = format!("1700000000.M1P1Q1.test.host,K=Q2,S=40,U={uidnext}");
+    fs::write(root.join("new").join(&orphan), msg(2)).unwrap();
+    let retried = s.deliver(ACCT, "INBOX", &msg(2), "Q2").unwrap();
+    assert_eq!(
+        retried.uid, uidnext,
+        "the orphan was adopted, not duplicated"
+    );
+    assert_eq!(s.select(ACCT, "INBOX", false).unwrap().messages.len(), 2);
+
+    // Reindex keeps keys.
+    std::fs::remove_file(root.join("postern-index.sqlite")).unwrap();
+    let _ = std::fs::remove_file(root.join("postern-index.sqlite-wal"));
+    let _ = std::fs::remove_file(root.join("postern-index.sqlite-shm"));
+    s.reindex(ACCT).unwrap();
+    assert_eq!(
+        s.deliver(ACCT, "INBOX", &msg(1), "Q1").unwrap().uid,
+        first.uid
+    );
+    assert_eq!(s.select(ACCT, "INBOX", false).unwrap().messages.len(), 2);
+
+    assert!(matches!(
+        s.deliver(ACCT, "INBOX", &msg(3), "../x"),
+        Err(StoreError::InvalidDeliveryKey(_))
+    ));
+}
