@@ -37,6 +37,7 @@ pub struct Config {
     pub auth: Auth,
     pub limits: Limits,
     pub mail: Mail,
+    pub smtp: Smtp,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,
@@ -108,6 +109,121 @@ pub struct Mail {
     pub recipient_delimiter: String,
     /// The hierarchy separator IMAP shows for mailbox names: "/" or ".".
     pub hierarchy_separator: char,
+}
+
+/// `[smtp]`: SMTP server policy and limits (MX and submission).
+#[derive(Debug, Clone, Serialize)]
+pub struct Smtp {
+    /// Largest message accepted, in octets (RFC 1870 SIZE; checked at MAIL and during DATA/BDAT).
+    pub max_message_size: u64,
+    /// Recipients per message; more are answered `452 4.5.3` (RFC 5321 §4.5.3.1.8: at least 100).
+    pub max_recipients: usize,
+    /// Longest command line in octets, CRLF included (RFC 5321 §4.5.3.1.4: at least 512).
+    pub max_line_length: usize,
+    /// Commands per session before `421` and close.
+    pub max_commands: u32,
+    /// Rejected commands (syntax errors, bad sequence, unknown users...) per session before `421` and close.
+    pub max_bad_commands: u32,
+    /// Seconds to wait for the next command (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+    pub command_timeout_secs: u64,
+    /// Seconds to wait for more message data during DATA or BDAT (RFC 5321 §4.5.3.2.6).
+    pub data_timeout_secs: u64,
+    /// Client networks that may relay without authentication (CIDR). Default: loopback only.
+    pub trusted_networks: Vec<Network>,
+    /// VRFY policy.
+    pub vrfy: VrfyPolicy,
+    /// EXPN policy.
+    pub expn: ExpnPolicy,
+    /// Submission: the envelope sender must be an address of the authenticated account (else `553 5.7.1`).
+    pub sender_must_match_login: bool,
+    /// More `Received:` headers than this is a mail loop: `554 5.4.6`.
+    pub max_received_headers: usize,
+}
+
+/// Who gets a real answer to VRFY (RFC 5321 §3.5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VrfyPolicy {
+    /// `502 5.5.1` to everyone.
+    Off,
+    /// `252 2.5.2` ("cannot verify, but will try delivery") to everyone.
+    Ambiguous,
+    /// Authenticated clients get a real answer; others `252 2.5.2`.
+    Authenticated,
+}
+
+/// Who may expand aliases and lists with EXPN (RFC 5321 §3.5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpnPolicy {
+    /// `502 5.5.1` to everyone.
+    Off,
+    /// Authenticated clients only; others `502 5.5.1`.
+    Authenticated,
+}
+
+/// An IP network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`, or a single address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    /// Parses `addr/prefix` or a bare address (a host network).
+    pub fn parse(text: &str) -> Option<Network> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text.trim(), None),
+        };
+        let addr: std::net::IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+            None => max,
+        };
+        (prefix <= max).then_some(Network { addr, prefix })
+    }
+
+    /// Whether `ip` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// The file locations searched when no `--config` is given, in order.

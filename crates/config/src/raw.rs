@@ -1,6 +1,9 @@
 //! The file as written: every key optional, unknown keys refused. `validate` turns it into [`Config`].
 
-use crate::{Auth, Config, ConfigError, Limits, Listen, Mail, Service, Source, Tls};
+use crate::{
+    Auth, Config, ConfigError, ExpnPolicy, Limits, Listen, Mail, Network, Service, Smtp, Source,
+    Tls, VrfyPolicy,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +23,8 @@ pub(crate) struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     mail: RawMail,
+    #[serde(default)]
+    smtp: RawSmtp,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +67,93 @@ struct RawLimits {
 struct RawMail {
     recipient_delimiter: Option<String>,
     hierarchy_separator: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    max_message_size: Option<u64>,
+    max_recipients: Option<usize>,
+    max_line_length: Option<usize>,
+    max_commands: Option<u32>,
+    max_bad_commands: Option<u32>,
+    command_timeout_secs: Option<u64>,
+    data_timeout_secs: Option<u64>,
+    trusted_networks: Option<Vec<String>>,
+    vrfy: Option<String>,
+    expn: Option<String>,
+    sender_must_match_login: Option<bool>,
+    max_received_headers: Option<usize>,
+}
+
+impl RawSmtp {
+    fn validate(self) -> Result<Smtp, ConfigError> {
+        let max_line_length = self.max_line_length.unwrap_or(2048);
+        if max_line_length < 512 {
+            return Err(ConfigError::invalid(format!(
+                "smtp.max_line_length: {max_line_length} is below the 512 octets RFC 5321 §4.5.3.1.4 requires"
+            )));
+        }
+        let max_recipients = positive("smtp.max_recipients", self.max_recipients, 100)?;
+        let trusted_networks = match self.trusted_networks {
+            None => vec![
+                Network::parse("127.0.0.0/8").expect("valid literal"),
+                Network::parse("::1/128").expect("valid literal"),
+            ],
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    Network::parse(text).ok_or_else(|| {
+                        ConfigError::invalid(format!(
+                            "smtp.trusted_networks[{i}]: {text:?} is not a network (write e.g. \"192.0.2.0/24\" or \"2001:db8::/32\")"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let vrfy = match self.vrfy.as_deref() {
+            None | Some("ambiguous") => VrfyPolicy::Ambiguous,
+            Some("off") => VrfyPolicy::Off,
+            Some("authenticated") => VrfyPolicy::Authenticated,
+            Some(other) => {
+                return Err(ConfigError::invalid(format!(
+                    "smtp.vrfy: {other:?} must be \"off\", \"ambiguous\" or \"authenticated\""
+                )))
+            }
+        };
+        let expn = match self.expn.as_deref() {
+            None | Some("off") => ExpnPolicy::Off,
+            Some("authenticated") => ExpnPolicy::Authenticated,
+            Some(other) => {
+                return Err(ConfigError::invalid(format!(
+                    "smtp.expn: {other:?} must be \"off\" or \"authenticated\""
+                )))
+            }
+        };
+        Ok(Smtp {
+            max_message_size: positive("smtp.max_message_size", self.max_message_size, 26_214_400)?,
+            max_recipients,
+            max_line_length,
+            max_commands: positive("smtp.max_commands", self.max_commands, 10_000)?,
+            max_bad_commands: positive("smtp.max_bad_commands", self.max_bad_commands, 20)?,
+            command_timeout_secs: positive(
+                "smtp.command_timeout_secs",
+                self.command_timeout_secs,
+                300,
+            )?,
+            data_timeout_secs: positive("smtp.data_timeout_secs", self.data_timeout_secs, 300)?,
+            trusted_networks,
+            vrfy,
+            expn,
+            sender_must_match_login: self.sender_must_match_login.unwrap_or(true),
+            max_received_headers: positive(
+                "smtp.max_received_headers",
+                self.max_received_headers,
+                50,
+            )?,
+        })
+    }
 }
 
 impl RawListen {
@@ -240,6 +332,8 @@ impl RawConfig {
             }
         };
 
+        let smtp = self.smtp.validate()?;
+
         Ok(Config {
             hostname,
             data_dir,
@@ -251,6 +345,7 @@ impl RawConfig {
                 recipient_delimiter,
                 hierarchy_separator,
             },
+            smtp,
             source,
         })
     }

@@ -191,3 +191,80 @@ fn the_shipped_example_is_valid() {
     assert_eq!(c.listen.submissions[0].port(), 465);
     assert_eq!(c.auth.max_failures, 10);
 }
+
+#[test]
+fn smtp_defaults_are_safe() {
+    let c = parse("").unwrap();
+    assert_eq!(c.smtp.max_message_size, 26_214_400);
+    assert_eq!(c.smtp.max_recipients, 100);
+    assert_eq!(c.smtp.max_line_length, 2048);
+    assert_eq!(c.smtp.command_timeout_secs, 300);
+    assert_eq!(c.smtp.vrfy, VrfyPolicy::Ambiguous);
+    assert_eq!(c.smtp.expn, ExpnPolicy::Off);
+    assert!(c.smtp.sender_must_match_login);
+    assert_eq!(c.smtp.max_received_headers, 50);
+    let trusted = |ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        c.smtp.trusted_networks.iter().any(|n| n.contains(ip))
+    };
+    assert!(trusted("127.0.0.1"));
+    assert!(trusted("127.0.0.2"));
+    assert!(trusted("::1"));
+    assert!(trusted("::ffff:127.0.0.1"));
+    assert!(!trusted("192.0.2.1"));
+    assert!(!trusted("::2"));
+}
+
+#[test]
+fn smtp_section_parses_and_round_trips() {
+    let c = parse(
+        r#"
+        [smtp]
+        max_message_size = 1000000
+        max_recipients = 5
+        trusted_networks = ["192.0.2.0/24", "2001:db8::/32", "10.1.2.3", "0.0.0.0/0"]
+        vrfy = "authenticated"
+        expn = "authenticated"
+        sender_must_match_login = false
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.smtp.max_recipients, 5);
+    assert_eq!(c.smtp.trusted_networks.len(), 4);
+    let n = c.smtp.trusted_networks[0];
+    assert!(n.contains("192.0.2.200".parse().unwrap()));
+    assert!(!n.contains("192.0.3.1".parse().unwrap()));
+    assert!(c.smtp.trusted_networks[1].contains("2001:db8:1::5".parse().unwrap()));
+    assert!(c.smtp.trusted_networks[2].contains("10.1.2.3".parse().unwrap()));
+    assert!(!c.smtp.trusted_networks[2].contains("10.1.2.4".parse().unwrap()));
+    assert!(c.smtp.trusted_networks[3].contains("8.8.8.8".parse().unwrap()));
+    assert_eq!(c.smtp.vrfy, VrfyPolicy::Authenticated);
+    let again = parse(&c.to_toml()).unwrap();
+    assert_eq!(again.smtp.trusted_networks, c.smtp.trusted_networks);
+    assert_eq!(again.smtp.expn, ExpnPolicy::Authenticated);
+    assert!(!again.smtp.sender_must_match_login);
+}
+
+#[test]
+fn bad_smtp_values_are_named() {
+    for (text, key) in [
+        ("[smtp]\nmax_message_size = 0", "smtp.max_message_size"),
+        ("[smtp]\nmax_recipients = 0", "smtp.max_recipients"),
+        ("[smtp]\nmax_line_length = 100", "smtp.max_line_length"),
+        (
+            "[smtp]\ntrusted_networks = [\"::1\", \"10.0.0.0/33\"]",
+            "smtp.trusted_networks[1]",
+        ),
+        (
+            "[smtp]\ntrusted_networks = [\"localhost\"]",
+            "smtp.trusted_networks[0]",
+        ),
+        ("[smtp]\nvrfy = \"yes\"", "smtp.vrfy"),
+        ("[smtp]\nexpn = \"on\"", "smtp.expn"),
+        ("[smtp]\nmax_bad_commands = 0", "smtp.max_bad_commands"),
+        ("[smtp]\nmaxrecipients = 3", "maxrecipients"),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(key), "{text}: {e}");
+    }
+}

@@ -1,0 +1,528 @@
+//! The async driver: reads lines and data from the [`Connection`], feeds the [`Session`], writes the
+//! replies. Replies are batched while more pipelined input is already buffered and flushed before the
+//! driver would wait for the client (RFC 2920 §3.2).
+
+use crate::message::DataDecoder;
+use crate::reply;
+use crate::session::{Outcome, Session, Settings, Step};
+use async_trait::async_trait;
+use base64::Engine;
+use postern_config::{Config, Service};
+use postern_directory::{
+    AuthThrottle, Authenticator, Directory, SaslError, SaslMechanism, SaslSession, SaslStep,
+};
+use postern_net::{Connection, MailStream, Refusal, SessionHandler};
+use postern_spool::Spool;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a client may take for the TLS handshake after STARTTLS.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest line accepted during an AUTH exchange (base64 of a 1 KiB identity and password, and more).
+const AUTH_LINE_LIMIT: usize = 12 * 1024;
+
+/// The SMTP server: one per process, shared by the smtp, submission and submissions listeners.
+#[derive(Clone)]
+pub struct SmtpServer {
+    settings: Arc<Settings>,
+    directory: Arc<Directory>,
+    throttle: Arc<AuthThrottle>,
+    spool: Arc<Spool>,
+}
+
+impl SmtpServer {
+    pub fn new(
+        config: &Config,
+        directory: Arc<Directory>,
+        throttle: Arc<AuthThrottle>,
+        spool: Arc<Spool>,
+    ) -> SmtpServer {
+        SmtpServer {
+            settings: Arc::new(Settings {
+                hostname: config.hostname.clone(),
+                smtp: config.smtp.clone(),
+                allow_plaintext: config.auth.allow_plaintext,
+            }),
+            directory,
+            throttle,
+            spool,
+        }
+    }
+}
+
+#[async_trait]
+impl SessionHandler for SmtpServer {
+    async fn handle(&self, conn: Connection) {
+        let mut driver = Driver {
+            server: self,
+            stream: Some(conn.stream),
+            rbuf: Vec::with_capacity(4096),
+            wbuf: Vec::with_capacity(1024),
+            peer: conn.peer.ip(),
+        };
+        let tls_info = driver.stream.as_ref().and_then(MailStream::tls_info);
+        let loopback = match conn.peer.ip() {
+            IpAddr::V4(v4) => v4.is_loopback(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        };
+        let session = Session::new(
+            self.settings.clone(),
+            self.directory.clone(),
+            conn.service,
+            conn.peer.ip(),
+            loopback,
+            conn.session_id,
+            tls_info,
+            conn.tls.is_some() && conn.service != Service::Submissions,
+        );
+        driver.run(session, &conn.tls, &conn.shutdown).await;
+        if let Some(mut s) = driver.stream.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.shutdown()).await;
+        }
+    }
+
+    fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
+        let text = match why {
+            Refusal::TooManyConnections => "too many connections, try again later",
+            Refusal::TooManyFromAddress => {
+                "too many connections from your address, try again later"
+            }
+            Refusal::ShuttingDown => "shutting down, try again later",
+        };
+        // RFC 5321 §3.1: a 421 greeting; RFC 3463 4.7.0 (policy).
+        reply::line(421, "4.7.0", &format!("{} {text}", self.settings.hostname)).into_bytes()
+    }
+}
+
+/// Why reading stopped.
+enum ReadError {
+    Closed,
+    Timeout,
+    TooLong,
+}
+
+struct Driver<'a> {
+    server: &'a SmtpServer,
+    /// `None` only after a failed TLS handshake consumed it.
+    stream: Option<MailStream>,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    peer: IpAddr,
+}
+
+impl Driver<'_> {
+    fn settings(&self) -> &Settings {
+        &self.server.settings
+    }
+
+    async fn run(
+        &mut self,
+        mut session: Session,
+        tls: &Option<postern_net::TlsContext>,
+        shutdown: &postern_net::CancellationToken,
+    ) {
+        self.queue(&session.greeting());
+        let command_timeout = Duration::from_secs(self.settings().smtp.command_timeout_secs);
+        let line_limit = self.settings().smtp.max_line_length;
+        loop {
+            let line = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    let bye = reply::line(421, "4.3.2", &format!("{} shutting down, try again later", self.settings().hostname));
+                    self.queue(&bye);
+                    let _ = self.flush().await;
+                    return;
+                }
+                r = self.read_line(line_limit, command_timeout) => r,
+            };
+            let line = match line {
+                Ok(l) => l,
+                Err(ReadError::Closed) => return,
+                Err(ReadError::Timeout) => {
+                    let bye = reply::line(
+                        421,
+                        "4.4.2",
+                        &format!("{} timeout, closing connection", self.settings().hostname),
+                    );
+                    self.queue(&bye);
+                    let _ = self.flush().await;
+                    return;
+                }
+                Err(ReadError::TooLong) => {
+                    match session.error_reply(reply::line(500, "5.5.2", "Line too long")) {
+                        Step::Reply(r) => {
+                            self.queue(&r);
+                            continue;
+                        }
+                        Step::Close(r) => {
+                            self.queue(&r);
+                            let _ = self.flush().await;
+                            return;
+                        }
+                        _ => return,
+                    }
+                }
+            };
+            match session.command(&line) {
+                Step::Reply(r) => self.queue(&r),
+                Step::Close(r) => {
+                    self.queue(&r);
+                    let _ = self.flush().await;
+                    return;
+                }
+                Step::StartTls => {
+                    let Some(tls) = tls else { return };
+                    self.queue(&reply::line(220, "2.0.0", "Ready to start TLS"));
+                    if self.flush().await.is_err() {
+                        return;
+                    }
+                    // RFC 3207 §4.2: anything the client pipelined after STARTTLS is discarded.
+                    self.rbuf.clear();
+                    let Some(plain) = self.stream.take() else {
+                        return;
+                    };
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(&tls.acceptor))
+                        .await
+                    {
+                        Ok(Ok(s)) => {
+                            let info = s.tls_info();
+                            self.stream = Some(s);
+                            tracing::debug!(?info, "STARTTLS done");
+                            session.tls_started(info);
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!("STARTTLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("STARTTLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+                Step::Auth { mechanism, initial } => {
+                    let r = self.authenticate(&mut session, mechanism, initial).await;
+                    match r {
+                        Some(r) if r.starts_with('5') => match session.error_reply(r) {
+                            Step::Close(r) => {
+                                self.queue(&r);
+                                let _ = self.flush().await;
+                                return;
+                            }
+                            Step::Reply(r) => self.queue(&r),
+                            _ => return,
+                        },
+                        Some(r) => self.queue(&r),
+                        None => return,
+                    }
+                }
+                Step::Data(decoder) => {
+                    self.queue("354 End data with <CR><LF>.<CR><LF>\r\n");
+                    let Some(decoder) = self.read_data(*decoder).await else {
+                        return;
+                    };
+                    let outcome = session.finish_data(decoder);
+                    if !self.deliver(&mut session, outcome).await {
+                        return;
+                    }
+                }
+                Step::Bdat { size, last } => {
+                    let room = session.bdat_room();
+                    let Some(data) = self.read_exact(size, room).await else {
+                        return;
+                    };
+                    let outcome = session.bdat_chunk(size, data, last);
+                    if !self.deliver(&mut session, outcome).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Spools a finished message (in a blocking thread: it fsyncs) and queues the reply.
+    async fn deliver(&mut self, session: &mut Session, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Reply(r) => {
+                if r.starts_with('5') {
+                    match session.error_reply(r) {
+                        Step::Reply(r) => self.queue(&r),
+                        Step::Close(r) => {
+                            self.queue(&r);
+                            let _ = self.flush().await;
+                            return false;
+                        }
+                        _ => return false,
+                    }
+                } else {
+                    self.queue(&r);
+                }
+                true
+            }
+            Outcome::Enqueue(envelope, message) => {
+                let spool = self.server.spool.clone();
+                let size = message.len();
+                let env = envelope.clone();
+                let result =
+                    tokio::task::spawn_blocking(move || spool.enqueue(&env, &message)).await;
+                let r = match result {
+                    Ok(r) => session.enqueued(r, &envelope, size),
+                    Err(e) => {
+                        tracing::error!("spool task failed: {e}");
+                        reply::line(
+                            451,
+                            "4.3.0",
+                            "Cannot queue the message now, try again later",
+                        )
+                    }
+                };
+                self.queue(&r);
+                true
+            }
+        }
+    }
+
+    /// Runs a SASL exchange (RFC 4954 §4) with throttling; `None` when the connection is lost.
+    async fn authenticate(
+        &mut self,
+        session: &mut Session,
+        mechanism: SaslMechanism,
+        initial: Option<Vec<u8>>,
+    ) -> Option<String> {
+        let throttle = self.server.throttle.clone();
+        if throttle.check(None, self.peer).is_blocked() {
+            return Some(reply::line(
+                454,
+                "4.7.0",
+                "Too many failed authentications, try again later",
+            ));
+        }
+        let authenticator: Arc<dyn Authenticator> = self.server.directory.clone();
+        let sasl = SaslSession::new(mechanism, authenticator);
+        let (mut sasl, mut step) = tokio::task::spawn_blocking(move || {
+            let mut sasl = sasl;
+            let r = sasl.start(initial.as_deref());
+            (sasl, r)
+        })
+        .await
+        .ok()?;
+        let timeout = Duration::from_secs(self.settings().smtp.command_timeout_secs);
+        loop {
+            match step {
+                Ok(SaslStep::Challenge(c)) => {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(c);
+                    self.queue(&format!("334 {encoded}\r\n"));
+                    let line = match self.read_line(AUTH_LINE_LIMIT, timeout).await {
+                        Ok(l) => l,
+                        Err(ReadError::TooLong) => {
+                            return Some(reply::line(
+                                500,
+                                "5.5.6",
+                                "Authentication exchange line is too long",
+                            ))
+                        }
+                        Err(_) => return None,
+                    };
+                    if line == b"*" {
+                        return Some(reply::line(501, "5.0.0", "Authentication cancelled"));
+                    }
+                    let Ok(response) = base64::engine::general_purpose::STANDARD.decode(&line)
+                    else {
+                        return Some(reply::line(501, "5.5.2", "Invalid base64 data"));
+                    };
+                    let (s, r) = tokio::task::spawn_blocking(move || {
+                        let r = sasl.step(&response);
+                        (sasl, r)
+                    })
+                    .await
+                    .ok()?;
+                    sasl = s;
+                    step = r;
+                }
+                Ok(SaslStep::Done(credentials)) => {
+                    let account = credentials.account;
+                    if throttle.check(Some(&account), self.peer).is_blocked() {
+                        return Some(reply::line(
+                            454,
+                            "4.7.0",
+                            "Too many failed authentications, try again later",
+                        ));
+                    }
+                    throttle.record_success(&account, self.peer);
+                    session.authenticated(account);
+                    return Some(reply::line(235, "2.7.0", "Authentication successful"));
+                }
+                Err(e) if e.is_auth_failure() => {
+                    let next = throttle.record_failure(e.authcid(), self.peer);
+                    tracing::info!(login = e.authcid().unwrap_or(""), "authentication failed");
+                    let delay = if next.is_blocked() {
+                        throttle.config().max_delay
+                    } else {
+                        next.delay()
+                    };
+                    self.flush().await.ok()?;
+                    tokio::time::sleep(delay).await;
+                    return Some(reply::line(
+                        535,
+                        "5.7.8",
+                        "Authentication credentials invalid",
+                    ));
+                }
+                Err(SaslError::Malformed(why)) => return Some(reply::line(501, "5.5.2", why)),
+                Err(SaslError::UnsupportedMechanism(_)) => {
+                    return Some(reply::line(
+                        504,
+                        "5.5.4",
+                        "Unrecognised authentication mechanism",
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "authentication error");
+                    return Some(reply::line(
+                        454,
+                        "4.7.0",
+                        "Temporary authentication failure",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn queue(&mut self, text: &str) {
+        self.wbuf.extend_from_slice(text.as_bytes());
+    }
+
+    async fn flush(&mut self) -> Result<(), ReadError> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let timeout = Duration::from_secs(self.settings().smtp.command_timeout_secs);
+        let stream = self.stream.as_mut().ok_or(ReadError::Closed)?;
+        let wbuf = &self.wbuf;
+        let write = async {
+            stream.write_all(wbuf).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Ok(Ok(())) => {
+                self.wbuf.clear();
+                Ok(())
+            }
+            Ok(Err(_)) => Err(ReadError::Closed),
+            Err(_) => Err(ReadError::Timeout),
+        }
+    }
+
+    /// Reads more input; replies are flushed first, since we are about to wait for the client.
+    async fn fill(&mut self, timeout: Duration) -> Result<(), ReadError> {
+        self.flush().await?;
+        let stream = self.stream.as_mut().ok_or(ReadError::Closed)?;
+        let mut chunk = [0u8; 16 * 1024];
+        match tokio::time::timeout(timeout, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => Err(ReadError::Closed),
+            Ok(Ok(n)) => {
+                self.rbuf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Err(_) => Err(ReadError::Timeout),
+        }
+    }
+
+    /// One line without its line ending (CRLF, or a bare LF: RFC 5321 §2.3.8 leniency for commands).
+    /// A line longer than `limit` is consumed up to its end and reported as [`ReadError::TooLong`].
+    async fn read_line(&mut self, limit: usize, timeout: Duration) -> Result<Vec<u8>, ReadError> {
+        let mut scanned = 0;
+        let mut discarding = false;
+        loop {
+            if let Some(pos) = self.rbuf[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + pos;
+                let mut line: Vec<u8> = self.rbuf.drain(..=end).collect();
+                if discarding {
+                    return Err(ReadError::TooLong);
+                }
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if line.len() + 2 > limit {
+                    return Err(ReadError::TooLong);
+                }
+                return Ok(line);
+            }
+            if self.rbuf.len() > limit {
+                // Too long: drop what we have and the rest of the line as it arrives.
+                self.rbuf.clear();
+                discarding = true;
+            }
+            scanned = self.rbuf.len();
+            self.fill(timeout).await?;
+        }
+    }
+
+    /// The DATA phase; `None` when the connection is lost or times out.
+    async fn read_data(&mut self, mut decoder: DataDecoder) -> Option<DataDecoder> {
+        let timeout = Duration::from_secs(self.settings().smtp.data_timeout_secs);
+        loop {
+            if !self.rbuf.is_empty() {
+                if let Some(n) = decoder.feed(&self.rbuf) {
+                    self.rbuf.drain(..n);
+                    return Some(decoder);
+                }
+                self.rbuf.clear();
+            }
+            match self.fill(timeout).await {
+                Ok(()) => {}
+                Err(ReadError::Timeout) => {
+                    let bye = reply::line(
+                        421,
+                        "4.4.2",
+                        &format!("{} timeout, closing connection", self.settings().hostname),
+                    );
+                    self.queue(&bye);
+                    let _ = self.flush().await;
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads exactly `size` octets of a BDAT chunk, keeping at most `room` (the rest is discarded).
+    async fn read_exact(&mut self, size: u64, room: u64) -> Option<Vec<u8>> {
+        let timeout = Duration::from_secs(self.settings().smtp.data_timeout_secs);
+        let keep = size <= room;
+        let mut data = Vec::with_capacity(if keep { size.min(1 << 20) as usize } else { 0 });
+        let mut remaining = size;
+        loop {
+            let take = (self.rbuf.len() as u64).min(remaining) as usize;
+            if take > 0 {
+                if keep {
+                    data.extend_from_slice(&self.rbuf[..take]);
+                }
+                self.rbuf.drain(..take);
+                remaining -= take as u64;
+            }
+            if remaining == 0 {
+                return Some(data);
+            }
+            match self.fill(timeout).await {
+                Ok(()) => {}
+                Err(ReadError::Timeout) => {
+                    let bye = reply::line(
+                        421,
+                        "4.4.2",
+                        &format!("{} timeout, closing connection", self.settings().hostname),
+                    );
+                    self.queue(&bye);
+                    let _ = self.flush().await;
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}

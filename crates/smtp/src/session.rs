@@ -1,0 +1,777 @@
+//! The SMTP session state machine, free of I/O: a command line in, a [`Step`] out. The async driver
+//! (`server.rs`) does the reading, writing, TLS, SASL exchanges and spooling the steps ask for.
+//!
+//! Directory lookups (recipient resolution, VRFY/EXPN) are synchronous indexed SQLite reads; they run
+//! inline.
+
+use crate::message::{self, DataDecoder, Trace};
+use crate::parse::{parse_command, xtext_decode, Command, Mailbox, Param, ParseError};
+use crate::reply;
+use base64::Engine;
+use postern_config::{ExpnPolicy, Service, Smtp as SmtpConfig, VrfyPolicy};
+use postern_directory::{Address, Destination, Directory, Resolution, SaslMechanism};
+use postern_net::TlsInfo;
+use postern_spool::{BodyType, Envelope, Notify, QueueId, Recipient, Ret, SpoolError};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What a session needs to know about the server, shared by every session.
+#[derive(Debug)]
+pub struct Settings {
+    pub hostname: String,
+    pub smtp: SmtpConfig,
+    /// `[auth] allow_plaintext`: passwords over unencrypted non-loopback connections.
+    pub allow_plaintext: bool,
+}
+
+/// What the driver must do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this reply (possibly several lines) and read the next command.
+    Reply(String),
+    /// Send this reply, then close the connection.
+    Close(String),
+    /// Send `220 2.0.0` and perform the TLS handshake (RFC 3207 §4), then call [`Session::tls_started`].
+    StartTls,
+    /// Run the SASL exchange (RFC 4954 §4), then call [`Session::authenticated`] on success.
+    Auth {
+        mechanism: SaslMechanism,
+        initial: Option<Vec<u8>>,
+    },
+    /// Send `354` and read the message into a [`DataDecoder`], then call [`Session::finish_data`].
+    Data(Box<DataDecoder>),
+    /// Read exactly `size` octets (RFC 3030 §2), then call [`Session::bdat_chunk`].
+    Bdat { size: u64, last: bool },
+}
+
+/// After the message data: reply at once, or spool this and then call [`Session::enqueued`].
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(String),
+    Enqueue(Box<Envelope>, Vec<u8>),
+}
+
+#[derive(Debug)]
+struct Transaction {
+    sender: Option<String>,
+    body: BodyType,
+    smtputf8: bool,
+    ret: Option<Ret>,
+    envid: Option<String>,
+    recipients: Vec<Recipient>,
+    /// BDAT chunks received so far (RFC 3030).
+    chunks: Option<Vec<u8>>,
+    /// Octets of BDAT data counted (including any beyond the limit).
+    chunk_size: u64,
+}
+
+/// One client's session.
+#[derive(Debug)]
+pub struct Session {
+    settings: Arc<Settings>,
+    directory: Arc<Directory>,
+    service: Service,
+    peer: IpAddr,
+    session_id: u64,
+    loopback: bool,
+    trusted: bool,
+    tls_available: bool,
+    tls: Option<TlsInfo>,
+    helo: Option<String>,
+    esmtp: bool,
+    account: Option<String>,
+    txn: Option<Transaction>,
+    messages: u32,
+    commands: u32,
+    errors: u32,
+}
+
+impl Session {
+    /// A new session. `tls` is set for implicit-TLS ports; `tls_available` says STARTTLS can be offered.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: Arc<Settings>,
+        directory: Arc<Directory>,
+        service: Service,
+        peer: IpAddr,
+        loopback: bool,
+        session_id: u64,
+        tls: Option<TlsInfo>,
+        tls_available: bool,
+    ) -> Session {
+        let trusted = settings
+            .smtp
+            .trusted_networks
+            .iter()
+            .any(|n| n.contains(peer));
+        Session {
+            settings,
+            directory,
+            service,
+            peer,
+            session_id,
+            loopback,
+            trusted,
+            tls_available: tls_available && tls.is_none(),
+            tls,
+            helo: None,
+            esmtp: false,
+            account: None,
+            txn: None,
+            messages: 0,
+            commands: 0,
+            errors: 0,
+        }
+    }
+
+    /// RFC 5321 §4.2: the opening `220`.
+    pub fn greeting(&self) -> String {
+        reply::line(
+            220,
+            "",
+            &format!("{} ESMTP postern", self.settings.hostname),
+        )
+    }
+
+    /// The authenticated account, if any.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    fn hostname(&self) -> &str {
+        &self.settings.hostname
+    }
+
+    /// Whether passwords may be sent now: over TLS, from loopback, or where the admin allows it.
+    fn channel_secure(&self) -> bool {
+        self.tls.is_some() || self.loopback || self.settings.allow_plaintext
+    }
+
+    fn submission(&self) -> bool {
+        matches!(self.service, Service::Submission | Service::Submissions)
+    }
+
+    /// Handles one command line (without CRLF).
+    pub fn command(&mut self, line: &[u8]) -> Step {
+        self.commands += 1;
+        if self.commands > self.settings.smtp.max_commands {
+            return Step::Close(reply::line(
+                421,
+                "4.7.0",
+                &format!("{} too many commands, closing connection", self.hostname()),
+            ));
+        }
+        let step = match parse_command(line) {
+            Ok(cmd) => self.dispatch(cmd),
+            Err(ParseError::Unknown) => {
+                Step::Reply(reply::line(500, "5.5.2", "Command not recognised"))
+            }
+            Err(ParseError::Syntax(why)) => Step::Reply(reply::line(501, "5.5.4", why)),
+            Err(ParseError::Address(why)) => {
+                let is_mail = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"MAIL");
+                let code = if is_mail { "5.1.7" } else { "5.1.3" };
+                Step::Reply(reply::line(501, code, why))
+            }
+        };
+        self.count_errors(step)
+    }
+
+    /// Counts a rejected command; past the limit the reply is followed by `421` and the close.
+    fn count_errors(&mut self, step: Step) -> Step {
+        if let Step::Reply(r) = &step {
+            if r.starts_with('5') {
+                return self.error_reply(r.clone());
+            }
+        }
+        step
+    }
+
+    /// A `5xx` reply that counts towards `max_bad_commands`.
+    pub fn error_reply(&mut self, reply: String) -> Step {
+        self.errors += 1;
+        if self.errors >= self.settings.smtp.max_bad_commands {
+            return Step::Close(format!(
+                "{reply}{}",
+                reply::line(
+                    421,
+                    "4.7.0",
+                    &format!("{} too many errors, closing connection", self.hostname())
+                )
+            ));
+        }
+        Step::Reply(reply)
+    }
+
+    fn dispatch(&mut self, cmd: Command) -> Step {
+        match cmd {
+            Command::Ehlo(name) => self.hello(name, true),
+            Command::Helo(name) => self.hello(name, false),
+            Command::Mail { sender, params } => Step::Reply(self.mail(sender, params)),
+            Command::Rcpt { recipient, params } => Step::Reply(self.rcpt(recipient, params)),
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => Step::Bdat { size, last },
+            Command::Rset => {
+                self.txn = None;
+                Step::Reply(reply::line(250, "2.0.0", "Ok"))
+            }
+            Command::Noop => Step::Reply(reply::line(250, "2.0.0", "Ok")),
+            Command::Quit => Step::Close(reply::line(
+                221,
+                "2.0.0",
+                &format!("{} closing connection", self.hostname()),
+            )),
+            Command::Help => Step::Reply(reply::line(
+                214,
+                "2.0.0",
+                "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN STARTTLS AUTH (RFC 5321)",
+            )),
+            Command::Vrfy(arg) => Step::Reply(self.vrfy(&arg)),
+            Command::Expn(arg) => Step::Reply(self.expn(&arg)),
+            Command::StartTls => self.starttls(),
+            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial),
+        }
+    }
+
+    /// RFC 5321 §4.1.1.1 EHLO/HELO; EHLO lists the extensions (RFC 5321 §4.1.4 resets the transaction).
+    fn hello(&mut self, name: String, esmtp: bool) -> Step {
+        self.txn = None;
+        self.helo = Some(name);
+        self.esmtp = esmtp;
+        let host = self.hostname().to_string();
+        if !esmtp {
+            return Step::Reply(reply::line(250, "", &host));
+        }
+        let mut lines = vec![
+            host,
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.settings.smtp.max_message_size),
+            "8BITMIME".to_string(),
+            "BINARYMIME".to_string(),
+            "CHUNKING".to_string(),
+            "SMTPUTF8".to_string(),
+            "ENHANCEDSTATUSCODES".to_string(),
+            "DSN".to_string(),
+        ];
+        if self.tls_available {
+            lines.push("STARTTLS".to_string());
+        }
+        if self.account.is_none() && self.channel_secure() {
+            let mechs: Vec<&str> = postern_directory::advertised_mechanisms(true)
+                .iter()
+                .map(|m| m.name())
+                .collect();
+            lines.push(format!("AUTH {}", mechs.join(" ")));
+        }
+        lines.push("HELP".to_string());
+        Step::Reply(reply::multiline(250, &lines))
+    }
+
+    /// RFC 5321 §4.1.1.2 MAIL, with SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531),
+    /// RET/ENVID (RFC 3461) and AUTH= (RFC 4954 §5).
+    fn mail(&mut self, sender: Option<Mailbox>, params: Vec<Param>) -> String {
+        if self.helo.is_none() {
+            return reply::line(503, "5.5.1", "Send EHLO or HELO first");
+        }
+        if self.txn.is_some() {
+            return reply::line(503, "5.5.1", "Nested MAIL command");
+        }
+        if self.submission() && self.account.is_none() {
+            return reply::line(530, "5.7.0", "Authentication required");
+        }
+        let mut txn = Transaction {
+            sender: None,
+            body: BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            recipients: Vec::new(),
+            chunks: None,
+            chunk_size: 0,
+        };
+        if !params.is_empty() && !self.esmtp {
+            return reply::line(555, "5.5.4", "Parameters need EHLO");
+        }
+        for p in params {
+            let value = p.value.as_deref();
+            match (p.keyword.as_str(), value) {
+                ("SIZE", Some(v)) => {
+                    let Some(size) = v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|_| v.bytes().all(|b| b.is_ascii_digit()))
+                    else {
+                        return reply::line(501, "5.5.4", "Bad SIZE value");
+                    };
+                    if size > self.settings.smtp.max_message_size {
+                        return reply::line(
+                            552,
+                            "5.3.4",
+                            "Message size exceeds fixed maximum message size",
+                        );
+                    }
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => {
+                    txn.body = BodyType::SevenBit
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => {
+                    txn.body = BodyType::EightBitMime
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("BINARYMIME") => {
+                    txn.body = BodyType::BinaryMime
+                }
+                ("SMTPUTF8", None) => txn.smtputf8 = true,
+                ("RET", Some(v)) if v.eq_ignore_ascii_case("FULL") => txn.ret = Some(Ret::Full),
+                ("RET", Some(v)) if v.eq_ignore_ascii_case("HDRS") => txn.ret = Some(Ret::Headers),
+                ("ENVID", Some(v)) => match xtext_decode(v) {
+                    Some(id) if id.len() <= 100 => txn.envid = Some(id),
+                    _ => return reply::line(501, "5.5.4", "Bad ENVID value"),
+                },
+                // RFC 4954 §5: accepted; we do not trust another server's claim.
+                ("AUTH", Some(_)) => {}
+                _ => return reply::line(555, "5.5.4", "Unsupported MAIL parameter"),
+            }
+        }
+        if let Some(s) = &sender {
+            if s.is_utf8() && !txn.smtputf8 {
+                return reply::line(553, "5.6.7", "Non-ASCII sender needs SMTPUTF8");
+            }
+            let Ok(address) = Address::new(&s.local, &s.domain) else {
+                return reply::line(553, "5.1.7", "Bad sender address");
+            };
+            if let Some(account) = &self.account {
+                if self.settings.smtp.sender_must_match_login && !self.owns(account, &address) {
+                    return reply::line(
+                        553,
+                        "5.7.1",
+                        "Sender address is not owned by the authenticated user",
+                    );
+                }
+            }
+            txn.sender = Some(s.to_string());
+        }
+        self.txn = Some(txn);
+        reply::line(250, "2.1.0", "Ok")
+    }
+
+    /// Whether `address` belongs to `account`: the account itself, or an address (alias,
+    /// plus-address) that resolves to that account alone.
+    fn owns(&self, account: &str, address: &Address) -> bool {
+        if address.to_string() == account {
+            return true;
+        }
+        match self.directory.resolve(address) {
+            Ok(Resolution::Deliver(dests)) => dests
+                .iter()
+                .all(|d| matches!(d, Destination::Local { account: a, .. } if a == account)),
+            _ => false,
+        }
+    }
+
+    /// RFC 5321 §4.1.1.3 RCPT, with NOTIFY and ORCPT (RFC 3461 §4.1, §4.2). Relay control: the domain
+    /// must be local, else the client must be authenticated or trusted.
+    fn rcpt(&mut self, mut recipient: Mailbox, params: Vec<Param>) -> String {
+        let Some(txn) = &self.txn else {
+            return reply::line(503, "5.5.1", "Need MAIL before RCPT");
+        };
+        if txn.recipients.len() >= self.settings.smtp.max_recipients {
+            return reply::line(452, "4.5.3", "Too many recipients");
+        }
+        if !params.is_empty() && !self.esmtp {
+            return reply::line(555, "5.5.4", "Parameters need EHLO");
+        }
+        let mut notify = Notify::default();
+        let mut orcpt = None;
+        for p in params {
+            match (p.keyword.as_str(), p.value.as_deref()) {
+                ("NOTIFY", Some(v)) => match parse_notify(v) {
+                    Some(n) => notify = n,
+                    None => return reply::line(501, "5.5.4", "Bad NOTIFY value"),
+                },
+                ("ORCPT", Some(v)) => {
+                    let decoded = v.split_once(';').and_then(|(kind, addr)| {
+                        let kind_ok = !kind.is_empty()
+                            && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                        let addr = xtext_decode(addr)?;
+                        (kind_ok && !addr.is_empty() && addr.len() <= 500)
+                            .then(|| format!("{kind};{addr}"))
+                    });
+                    match decoded {
+                        Some(o) => orcpt = Some(o),
+                        None => return reply::line(501, "5.5.4", "Bad ORCPT value"),
+                    }
+                }
+                _ => return reply::line(555, "5.5.4", "Unsupported RCPT parameter"),
+            }
+        }
+        if recipient.is_utf8() && !txn.smtputf8 {
+            return reply::line(553, "5.6.7", "Non-ASCII recipient needs SMTPUTF8");
+        }
+        if recipient.domain.is_empty() {
+            // RFC 5321 §4.1.1.3: "<Postmaster>" means our postmaster: at our host name if that is a
+            // local domain, else at the first local domain.
+            let host = self.hostname().to_string();
+            recipient.domain = match self.directory.is_local_domain(&host) {
+                Ok(true) => host,
+                _ => self
+                    .directory
+                    .list_domains()
+                    .ok()
+                    .and_then(|d| d.into_iter().next())
+                    .map_or(host, |d| d.name),
+            };
+        }
+        let Ok(address) = Address::new(&recipient.local, &recipient.domain) else {
+            return reply::line(501, "5.1.3", "Bad recipient address");
+        };
+        match self.directory.resolve(&address) {
+            Ok(Resolution::Deliver(_)) => {}
+            Ok(Resolution::NotFound) => {
+                return reply::line(550, "5.1.1", "No such user here");
+            }
+            Ok(Resolution::NotLocal) => {
+                if self.account.is_none() && !self.trusted {
+                    return reply::line(554, "5.7.1", "Relay access denied");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "recipient lookup failed");
+                return reply::line(451, "4.3.0", "Temporary lookup failure, try again later");
+            }
+        }
+        let address = recipient.to_string();
+        let Some(txn) = &mut self.txn else {
+            return reply::line(503, "5.5.1", "Need MAIL before RCPT");
+        };
+        if !txn.recipients.iter().any(|r| r.address == address) {
+            txn.recipients.push(Recipient {
+                address,
+                notify,
+                orcpt,
+            });
+        }
+        reply::line(250, "2.1.5", "Ok")
+    }
+
+    /// RFC 5321 §4.1.1.4 DATA.
+    fn data(&mut self) -> Step {
+        let Some(txn) = &self.txn else {
+            return Step::Reply(reply::line(503, "5.5.1", "Need MAIL and RCPT before DATA"));
+        };
+        if txn.recipients.is_empty() {
+            return Step::Reply(reply::line(554, "5.5.1", "No valid recipients"));
+        }
+        if txn.body == BodyType::BinaryMime || txn.chunks.is_some() {
+            // RFC 3030 §3: BINARYMIME needs BDAT; DATA may not follow BDAT.
+            return Step::Reply(reply::line(503, "5.5.1", "Use BDAT for this message"));
+        }
+        Step::Data(Box::new(DataDecoder::new(
+            self.settings.smtp.max_message_size,
+        )))
+    }
+
+    /// The end of DATA: check size and loops, build the spooled message.
+    pub fn finish_data(&mut self, decoder: DataDecoder) -> Outcome {
+        if decoder.too_big() {
+            self.txn = None;
+            return Outcome::Reply(reply::line(
+                552,
+                "5.3.4",
+                "Message size exceeds fixed maximum message size",
+            ));
+        }
+        self.finish_message(decoder.into_message())
+    }
+
+    /// The largest BDAT chunk worth keeping now (the driver discards what is beyond).
+    pub fn bdat_room(&self) -> u64 {
+        let used = self.txn.as_ref().map_or(0, |t| t.chunk_size);
+        self.settings.smtp.max_message_size.saturating_sub(used)
+    }
+
+    /// RFC 3030 §2: one BDAT chunk was read (`data` is empty when it was too big to keep).
+    pub fn bdat_chunk(&mut self, size: u64, data: Vec<u8>, last: bool) -> Outcome {
+        let max = self.settings.smtp.max_message_size;
+        let Some(txn) = &mut self.txn else {
+            return Outcome::Reply(reply::line(503, "5.5.1", "Need MAIL and RCPT before BDAT"));
+        };
+        if txn.recipients.is_empty() {
+            self.txn = None;
+            return Outcome::Reply(reply::line(554, "5.5.1", "No valid recipients"));
+        }
+        txn.chunk_size = txn.chunk_size.saturating_add(size);
+        if txn.chunk_size > max {
+            self.txn = None;
+            return Outcome::Reply(reply::line(
+                552,
+                "5.3.4",
+                "Message size exceeds fixed maximum message size",
+            ));
+        }
+        let chunks = txn.chunks.get_or_insert_with(Vec::new);
+        chunks.extend_from_slice(&data);
+        if !last {
+            return Outcome::Reply(reply::line(
+                250,
+                "2.0.0",
+                &format!("{size} octets received"),
+            ));
+        }
+        let message = std::mem::take(chunks);
+        self.finish_message(message)
+    }
+
+    fn finish_message(&mut self, data: Vec<u8>) -> Outcome {
+        let Some(txn) = self.txn.take() else {
+            return Outcome::Reply(reply::line(503, "5.5.1", "No transaction"));
+        };
+        if message::received_count(&data) > self.settings.smtp.max_received_headers {
+            return Outcome::Reply(reply::line(
+                554,
+                "5.4.6",
+                "Too many Received headers: mail loop",
+            ));
+        }
+        self.messages += 1;
+        let id = format!("{:X}.{}", self.session_id, self.messages);
+        let protocol = format!(
+            "{}{}{}",
+            if txn.smtputf8 {
+                "UTF8SMTP"
+            } else if self.esmtp {
+                "ESMTP"
+            } else {
+                "SMTP"
+            },
+            if self.tls.is_some() { "S" } else { "" },
+            if self.account.is_some() { "A" } else { "" },
+        );
+        let now = message::now_unix();
+        let single = (txn.recipients.len() == 1).then(|| txn.recipients[0].address.as_str());
+        let received = message::received_header(&Trace {
+            helo: self.helo.as_deref(),
+            client_ip: self.peer,
+            hostname: &self.settings.hostname,
+            protocol,
+            tls: self
+                .tls
+                .as_ref()
+                .map(|t| (t.version.as_str(), t.cipher.as_str())),
+            authenticated: self.account.is_some(),
+            id: &id,
+            single_recipient: single,
+            date: message::rfc5322_date(now),
+        });
+        let mut out = Vec::with_capacity(received.len() + data.len() + 128);
+        out.extend_from_slice(received.as_bytes());
+        if self.submission() {
+            // RFC 6409 §8.2, §8.3: complete the message.
+            if !message::has_field(&data, "date") {
+                out.extend_from_slice(
+                    format!("Date: {}\r\n", message::rfc5322_date(now)).as_bytes(),
+                );
+            }
+            if !message::has_field(&data, "message-id") {
+                let random: u64 = rand::random();
+                out.extend_from_slice(
+                    format!(
+                        "Message-ID: <{now:x}.{random:016x}@{}>\r\n",
+                        self.settings.hostname
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        out.extend_from_slice(&data);
+        let envelope = Envelope {
+            sender: txn.sender,
+            recipients: txn.recipients,
+            ret: txn.ret,
+            envid: txn.envid,
+            body: txn.body,
+            smtputf8: txn.smtputf8,
+            authenticated: self.account.clone(),
+            client_ip: Some(self.peer),
+            helo: self.helo.clone(),
+        };
+        Outcome::Enqueue(Box::new(envelope), out)
+    }
+
+    /// The spool's answer: `250` only once the message is durable.
+    pub fn enqueued(
+        &mut self,
+        result: Result<QueueId, SpoolError>,
+        envelope: &Envelope,
+        size: usize,
+    ) -> String {
+        match result {
+            Ok(id) => {
+                tracing::info!(
+                    queue_id = %id,
+                    sender = envelope.sender.as_deref().unwrap_or("<>"),
+                    recipients = %envelope.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(","),
+                    size,
+                    "message queued"
+                );
+                reply::line(250, "2.0.0", &format!("Ok: queued as {id}"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot spool message");
+                reply::line(
+                    451,
+                    "4.3.0",
+                    "Cannot queue the message now, try again later",
+                )
+            }
+        }
+    }
+
+    /// RFC 5321 §3.5.3 VRFY, by policy.
+    fn vrfy(&mut self, arg: &str) -> String {
+        let ambiguous = || {
+            reply::line(
+                252,
+                "2.5.2",
+                "Cannot VRFY user, but will accept message and attempt delivery",
+            )
+        };
+        match self.settings.smtp.vrfy {
+            VrfyPolicy::Off => reply::line(502, "5.5.1", "VRFY is disabled"),
+            VrfyPolicy::Ambiguous => ambiguous(),
+            VrfyPolicy::Authenticated if self.account.is_none() => ambiguous(),
+            VrfyPolicy::Authenticated => match lookup_arg(arg) {
+                None => reply::line(501, "5.1.3", "Bad address"),
+                Some(address) => match self.directory.resolve(&address) {
+                    Ok(Resolution::Deliver(_)) => {
+                        reply::line(250, "2.1.5", &format!("<{address}>"))
+                    }
+                    Ok(Resolution::NotFound) => reply::line(550, "5.1.1", "No such user here"),
+                    Ok(Resolution::NotLocal) => ambiguous(),
+                    Err(_) => reply::line(451, "4.3.0", "Temporary lookup failure"),
+                },
+            },
+        }
+    }
+
+    /// RFC 5321 §3.5.3 EXPN, by policy: only authenticated clients, if at all.
+    fn expn(&mut self, arg: &str) -> String {
+        if self.settings.smtp.expn == ExpnPolicy::Off || self.account.is_none() {
+            return reply::line(502, "5.5.1", "EXPN is not available");
+        }
+        let Some(address) = lookup_arg(arg) else {
+            return reply::line(501, "5.1.3", "Bad address");
+        };
+        match self.directory.expand(&address) {
+            Ok(Resolution::Deliver(dests)) => {
+                let lines: Vec<String> = dests
+                    .iter()
+                    .map(|d| match d {
+                        Destination::Local { account, .. } => format!("<{account}>"),
+                        Destination::Remote(r) => format!("<{r}>"),
+                    })
+                    .collect();
+                reply::multiline_enhanced(250, "2.1.5", &lines)
+            }
+            Ok(Resolution::NotFound) => reply::line(550, "5.1.1", "No such user or list here"),
+            Ok(Resolution::NotLocal) => reply::line(550, "5.1.2", "Not a local domain"),
+            Err(_) => reply::line(451, "4.3.0", "Temporary lookup failure"),
+        }
+    }
+
+    /// RFC 3207 §4 STARTTLS.
+    fn starttls(&mut self) -> Step {
+        if self.tls.is_some() {
+            return Step::Reply(reply::line(503, "5.5.1", "TLS already active"));
+        }
+        if !self.tls_available {
+            return Step::Reply(reply::line(502, "5.5.1", "STARTTLS not available"));
+        }
+        Step::StartTls
+    }
+
+    /// RFC 3207 §4.2: after the handshake, forget everything the client told us.
+    pub fn tls_started(&mut self, info: Option<TlsInfo>) {
+        self.tls = info;
+        self.tls_available = false;
+        self.helo = None;
+        self.esmtp = false;
+        self.account = None;
+        self.txn = None;
+    }
+
+    /// RFC 4954 §4 AUTH.
+    fn auth(&mut self, mechanism: &str, initial: Option<String>) -> Step {
+        if !self.esmtp {
+            return Step::Reply(reply::line(503, "5.5.1", "Send EHLO first"));
+        }
+        if self.account.is_some() {
+            return Step::Reply(reply::line(503, "5.5.1", "Already authenticated"));
+        }
+        if self.txn.is_some() {
+            return Step::Reply(reply::line(
+                503,
+                "5.5.1",
+                "AUTH not allowed during a mail transaction",
+            ));
+        }
+        if !self.channel_secure() {
+            return Step::Reply(reply::line(
+                538,
+                "5.7.11",
+                "Encryption required for requested authentication mechanism",
+            ));
+        }
+        let Some(mechanism) = SaslMechanism::from_name(mechanism) else {
+            return Step::Reply(reply::line(
+                504,
+                "5.5.4",
+                "Unrecognised authentication mechanism",
+            ));
+        };
+        let initial = match initial.as_deref() {
+            None => None,
+            Some("=") => Some(Vec::new()),
+            Some(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
+                Ok(bytes) => Some(bytes),
+                Err(_) => return Step::Reply(reply::line(501, "5.5.2", "Invalid base64 data")),
+            },
+        };
+        Step::Auth { mechanism, initial }
+    }
+
+    /// The SASL exchange succeeded.
+    pub fn authenticated(&mut self, account: String) {
+        tracing::info!(account = %account, "authenticated");
+        self.account = Some(account);
+    }
+}
+
+/// RFC 3461 §4.1: `NEVER` alone, or any of `SUCCESS`, `FAILURE`, `DELAY`.
+fn parse_notify(v: &str) -> Option<Notify> {
+    if v.eq_ignore_ascii_case("NEVER") {
+        return Some(Notify::NEVER);
+    }
+    let mut n = Notify {
+        success: false,
+        failure: false,
+        delay: false,
+    };
+    for word in v.split(',') {
+        match word.to_ascii_uppercase().as_str() {
+            "SUCCESS" => n.success = true,
+            "FAILURE" => n.failure = true,
+            "DELAY" => n.delay = true,
+            _ => return None,
+        }
+    }
+    Some(n)
+}
+
+/// A VRFY/EXPN argument: `<addr>`, `addr` or `Name <addr>`.
+fn lookup_arg(arg: &str) -> Option<Address> {
+    let inner = match (arg.rfind('<'), arg.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &arg[a + 1..b],
+        _ => arg.trim(),
+    };
+    let mailbox = crate::parse::parse_mailbox(inner).ok()?;
+    Address::new(&mailbox.local, &mailbox.domain).ok()
+}

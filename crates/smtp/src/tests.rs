@@ -1,0 +1,798 @@
+//! Session state machine tests (no sockets) and driver tests over loopback TCP.
+
+use crate::message::DataDecoder;
+use crate::session::{Outcome, Session, Settings, Step};
+use crate::SmtpServer;
+use postern_config::{Config, Service, Source};
+use postern_directory::{
+    AuthThrottle, Directory, DirectoryOptions, PasswordParams, ThrottleConfig,
+};
+use postern_net::{Connection, MailStream, SessionHandler};
+use postern_spool::{BodyType, Envelope, Notify, Ret, Spool};
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+fn directory() -> Arc<Directory> {
+    let dir = Directory::open_in_memory(DirectoryOptions {
+        password_params: PasswordParams::insecure_fast_for_tests(),
+        ..DirectoryOptions::default()
+    })
+    .unwrap();
+    dir.add_domain("example.org").unwrap();
+    dir.add_account("alice@example.org", "secret").unwrap();
+    dir.add_account("bob@example.org", "hunter2").unwrap();
+    dir.add_alias("info@example.org", &["alice@example.org"])
+        .unwrap();
+    dir.add_alias(
+        "staff@example.org",
+        &["alice@example.org", "bob@example.org"],
+    )
+    .unwrap();
+    Arc::new(dir)
+}
+
+fn config(extra: &str) -> Config {
+    Config::from_toml(
+        &format!(
+            "hostname = \"mx.test\"\n[smtp]\nmax_recipients = 3\nmax_bad_commands = 5\n{extra}"
+        ),
+        Source::Defaults,
+    )
+    .unwrap()
+}
+
+fn settings(extra: &str) -> Arc<Settings> {
+    let c = config(extra);
+    Arc::new(Settings {
+        hostname: c.hostname,
+        smtp: c.smtp,
+        allow_plaintext: c.auth.allow_plaintext,
+    })
+}
+
+fn session_with(service: Service, peer: &str, extra: &str) -> Session {
+    let peer: IpAddr = peer.parse().unwrap();
+    Session::new(
+        settings(extra),
+        directory(),
+        service,
+        peer,
+        peer.is_loopback(),
+        7,
+        None,
+        true,
+    )
+}
+
+fn session(peer: &str) -> Session {
+    session_with(Service::Smtp, peer, "")
+}
+
+/// Sends a command, returns the reply text.
+fn say(s: &mut Session, line: &str) -> String {
+    match s.command(line.as_bytes()) {
+        Step::Reply(r) | Step::Close(r) => r,
+        other => format!("{other:?}"),
+    }
+}
+
+fn code(s: &mut Session, line: &str) -> String {
+    say(s, line).chars().take(9).collect()
+}
+
+/// Runs DATA with `body` (wire form, terminator included) and returns the outcome.
+fn data(s: &mut Session, body: &[u8]) -> Outcome {
+    let Step::Data(mut decoder) = s.command(b"DATA") else {
+        panic!("DATA refused")
+    };
+    assert!(decoder.feed(body).is_some(), "terminator not found");
+    s.finish_data(*decoder)
+}
+
+fn enqueued(outcome: Outcome) -> (Envelope, Vec<u8>) {
+    match outcome {
+        Outcome::Enqueue(e, m) => (*e, m),
+        Outcome::Reply(r) => panic!("not enqueued: {r}"),
+    }
+}
+
+#[test]
+fn ehlo_advertises_extensions_and_auth_only_when_safe() {
+    let mut s = session("192.0.2.1");
+    let r = say(&mut s, "EHLO client.example");
+    for ext in [
+        "250-mx.test\r\n",
+        "PIPELINING",
+        "SIZE 26214400",
+        "8BITMIME",
+        "CHUNKING",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "DSN",
+        "STARTTLS",
+        "250 HELP\r\n",
+    ] {
+        assert!(r.contains(ext), "{ext} missing in {r}");
+    }
+    // Not loopback, no TLS: no AUTH offered, and AUTH is refused.
+    assert!(!r.contains("AUTH"), "{r}");
+    assert_eq!(code(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "538 5.7.1");
+    // Loopback may authenticate without TLS.
+    let mut s = session("127.0.0.1");
+    assert!(say(&mut s, "EHLO c").contains("AUTH PLAIN LOGIN"));
+    assert!(matches!(
+        s.command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
+        Step::Auth { .. }
+    ));
+    assert_eq!(code(&mut s, "AUTH CRAM-MD5"), "504 5.5.4");
+    assert_eq!(code(&mut s, "AUTH PLAIN !!!"), "501 5.5.2");
+    // ...or where the admin allows plaintext.
+    let mut s = session_with(
+        Service::Submission,
+        "192.0.2.1",
+        "[auth]\nallow_plaintext = true",
+    );
+    assert!(say(&mut s, "EHLO c").contains("AUTH PLAIN LOGIN"));
+    // HELO: no extensions, no parameters.
+    let mut s = session("192.0.2.1");
+    assert_eq!(say(&mut s, "HELO c"), "250 mx.test\r\n");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@b.example> SIZE=10"), "555 5.5.4");
+    assert_eq!(code(&mut s, "AUTH PLAIN"), "503 5.5.1");
+}
+
+#[test]
+fn sequence_errors() {
+    let mut s = session("192.0.2.1");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@b.example>"), "503 5.5.1");
+    assert_eq!(code(&mut s, "EHLO c"), "250-mx.te");
+    assert_eq!(code(&mut s, "RCPT TO:<alice@example.org>"), "503 5.5.1");
+    assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@b.example>"), "250 2.1.0");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@b.example>"), "503 5.5.1");
+    assert_eq!(code(&mut s, "DATA"), "554 5.5.1");
+    assert_eq!(code(&mut s, "RSET"), "250 2.0.0");
+    assert_eq!(code(&mut s, "NOOP"), "250 2.0.0");
+    assert_eq!(code(&mut s, "HELP"), "214 2.0.0");
+    assert_eq!(code(&mut s, "BOGUS"), "500 5.5.2");
+    assert_eq!(code(&mut s, "QUIT"), "221 2.0.0");
+}
+
+#[test]
+fn mx_accepts_only_local_recipients_from_untrusted_clients() {
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<someone@remote.example>");
+    assert_eq!(code(&mut s, "RCPT TO:<alice@example.org>"), "250 2.1.5");
+    assert_eq!(code(&mut s, "RCPT TO:<Alice+tag@EXAMPLE.org>"), "250 2.1.5");
+    assert_eq!(code(&mut s, "RCPT TO:<nobody@example.org>"), "550 5.1.1");
+    assert_eq!(code(&mut s, "RCPT TO:<victim@remote.example>"), "554 5.7.1");
+    assert_eq!(code(&mut s, "RCPT TO:<Postmaster>"), "550 5.1.1");
+}
+
+#[test]
+fn routing_tricks_never_relay() {
+    for (rcpt, expected) in [
+        ("<victim@remote.example>", "554 5.7.1"),
+        ("<victim%remote.example@example.org>", "550 5.1.1"),
+        ("<remote.example!victim@example.org>", "550 5.1.1"),
+        ("<victim%remote.example>", "501 5.1.3"),
+        ("<remote.example!victim>", "501 5.1.3"),
+        ("<@example.org:victim@remote.example>", "554 5.7.1"),
+        ("<@example.org,@mx.test:victim@remote.example>", "554 5.7.1"),
+        ("<\"victim@remote.example\"@example.org>", "550 5.1.1"),
+        ("<\"victim@remote.example\">", "501 5.1.3"),
+        ("<victim@remote.example@example.org>", "501 5.1.3"),
+        ("<victim@[192.0.2.99]>", "554 5.7.1"),
+        ("<victim@[127.0.0.1]>", "554 5.7.1"),
+        ("<victim@[IPv6:::1]>", "554 5.7.1"),
+        ("<victim@remote.example.>", "501 5.1.3"),
+        ("<victim@example.org.remote.example>", "554 5.7.1"),
+        ("<\"victim%remote.example\"@example.org>", "550 5.1.1"),
+        ("<victim@remote.example> NOTIFY=NEVER", "554 5.7.1"),
+        ("victim@remote.example", "501 5.1.3"),
+        (
+            "<victim@remote.example>\u{0}<alice@example.org>",
+            "501 5.1.3",
+        ),
+        (
+            "<alice@example.org>\r\nRCPT TO:<victim@remote.example>",
+            "501 5.5.4",
+        ),
+    ] {
+        let mut s = session("192.0.2.1");
+        say(&mut s, "EHLO c");
+        say(&mut s, "MAIL FROM:<spammer@remote.example>");
+        let r = say(&mut s, &format!("RCPT TO:{rcpt}"));
+        let prefix: String = r.chars().take(9).collect();
+        let allowed = if expected == "501 5.5.4" {
+            prefix.starts_with("501") || prefix.starts_with("555")
+        } else {
+            prefix == expected
+        };
+        assert!(allowed, "RCPT TO:{rcpt} -> {r} (expected {expected})");
+        // Whatever the reply, nothing remote ended up in the envelope.
+        assert!(!r.starts_with("250"), "RCPT TO:{rcpt} accepted");
+    }
+    // A source route to a local mailbox is ignored, not followed: local delivery.
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<x@remote.example>");
+    assert_eq!(
+        code(&mut s, "RCPT TO:<@remote.example:alice@example.org>"),
+        "250 2.1.5"
+    );
+}
+
+#[test]
+fn trusted_and_authenticated_clients_may_relay() {
+    let mut s = session("127.0.0.1");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<local@example.org>");
+    assert_eq!(code(&mut s, "RCPT TO:<friend@remote.example>"), "250 2.1.5");
+    // Unknown local users are still refused.
+    assert_eq!(code(&mut s, "RCPT TO:<nobody@example.org>"), "550 5.1.1");
+    // 127.0.0.2 excluded from trusted networks: no relay.
+    let mut s = session_with(
+        Service::Smtp,
+        "127.0.0.2",
+        "trusted_networks = [\"127.0.0.1/32\"]",
+    );
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<x@remote.example>");
+    assert_eq!(code(&mut s, "RCPT TO:<friend@remote.example>"), "554 5.7.1");
+    // Authenticated client from anywhere.
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    s.authenticated("alice@example.org".into());
+    say(&mut s, "MAIL FROM:<alice@example.org>");
+    assert_eq!(code(&mut s, "RCPT TO:<friend@remote.example>"), "250 2.1.5");
+}
+
+#[test]
+fn submission_requires_auth_and_owned_sender() {
+    let mut s = session_with(Service::Submission, "192.0.2.1", "");
+    say(&mut s, "EHLO c");
+    assert_eq!(code(&mut s, "MAIL FROM:<alice@example.org>"), "530 5.7.0");
+    s.authenticated("alice@example.org".into());
+    assert_eq!(code(&mut s, "MAIL FROM:<bob@example.org>"), "553 5.7.1");
+    assert_eq!(code(&mut s, "MAIL FROM:<ceo@remote.example>"), "553 5.7.1");
+    assert_eq!(code(&mut s, "MAIL FROM:<staff@example.org>"), "553 5.7.1");
+    for own in [
+        "<alice@example.org>",
+        "<ALICE@Example.ORG>",
+        "<alice+x@example.org>",
+        "<info@example.org>",
+        "<>",
+    ] {
+        assert_eq!(
+            code(&mut s, &format!("MAIL FROM:{own}")),
+            "250 2.1.0",
+            "{own}"
+        );
+        say(&mut s, "RSET");
+    }
+    // Configurable.
+    let mut s = session_with(
+        Service::Submission,
+        "192.0.2.1",
+        "sender_must_match_login = false",
+    );
+    say(&mut s, "EHLO c");
+    s.authenticated("alice@example.org".into());
+    assert_eq!(code(&mut s, "MAIL FROM:<bob@example.org>"), "250 2.1.0");
+}
+
+#[test]
+fn limits_recipients_size_and_errors() {
+    let mut s = session("127.0.0.1");
+    say(&mut s, "EHLO c");
+    assert_eq!(
+        code(&mut s, "MAIL FROM:<a@remote.example> SIZE=26214401"),
+        "552 5.3.4"
+    );
+    assert_eq!(
+        code(&mut s, "MAIL FROM:<a@remote.example> SIZE=26214400"),
+        "250 2.1.0"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            code(&mut s, &format!("RCPT TO:<r{i}@remote.example>")),
+            "250 2.1.5"
+        );
+    }
+    assert_eq!(code(&mut s, "RCPT TO:<r9@remote.example>"), "452 4.5.3");
+    // max_bad_commands = 5: the fifth error is followed by 421 and the close.
+    // One error so far (the 552).
+    for _ in 0..3 {
+        assert!(matches!(s.command(b"BOGUS"), Step::Reply(_)));
+    }
+    match s.command(b"BOGUS") {
+        Step::Close(r) => assert!(
+            r.starts_with("500 5.5.2") && r.contains("\r\n421 4.7.0"),
+            "{r}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut s = session_with(Service::Smtp, "192.0.2.1", "max_commands = 3");
+    say(&mut s, "NOOP");
+    say(&mut s, "NOOP");
+    say(&mut s, "NOOP");
+    assert!(matches!(s.command(b"NOOP"), Step::Close(r) if r.starts_with("421 4.7.0")));
+}
+
+#[test]
+fn message_size_is_checked_during_data() {
+    let mut s = session_with(Service::Smtp, "192.0.2.1", "max_message_size = 100");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    let big = format!("Subject: x\r\n\r\n{}\r\n.\r\n", "y".repeat(200));
+    match data(&mut s, big.as_bytes()) {
+        Outcome::Reply(r) => assert!(r.starts_with("552 5.3.4"), "{r}"),
+        Outcome::Enqueue(..) => panic!("too big a message accepted"),
+    }
+    // The transaction is gone.
+    assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
+}
+
+#[test]
+fn envelope_keeps_dsn_body_and_session_facts() {
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO client.example");
+    assert_eq!(
+        code(
+            &mut s,
+            "MAIL FROM:<sender@remote.example> BODY=8BITMIME RET=HDRS ENVID=abc+2Bdef SMTPUTF8"
+        ),
+        "250 2.1.0"
+    );
+    assert_eq!(
+        code(
+            &mut s,
+            "RCPT TO:<alice@example.org> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Alice+2Bx@example.org"
+        ),
+        "250 2.1.5"
+    );
+    assert_eq!(
+        code(&mut s, "RCPT TO:<bob@example.org> NOTIFY=NEVER"),
+        "250 2.1.5"
+    );
+    assert_eq!(
+        code(&mut s, "RCPT TO:<bob@example.org> NOTIFY=SOMETIMES"),
+        "501 5.5.4"
+    );
+    assert_eq!(
+        code(&mut s, "RCPT TO:<bob@example.org> FOO=BAR"),
+        "555 5.5.4"
+    );
+    assert_eq!(
+        code(&mut s, "RCPT TO:<bob@example.org> ORCPT=bad"),
+        "501 5.5.4"
+    );
+    let (env, msg) = enqueued(data(&mut s, b"Subject: hi\r\n\r\n..body\r\n.\r\n"));
+    assert_eq!(env.sender.as_deref(), Some("sender@remote.example"));
+    assert_eq!(env.body, BodyType::EightBitMime);
+    assert_eq!(env.ret, Some(Ret::Headers));
+    assert_eq!(env.envid.as_deref(), Some("abc+def"));
+    assert!(env.smtputf8);
+    assert_eq!(env.recipients.len(), 2);
+    assert_eq!(env.recipients[0].address, "alice@example.org");
+    assert_eq!(
+        env.recipients[0].notify,
+        Notify {
+            success: true,
+            failure: false,
+            delay: true
+        }
+    );
+    assert_eq!(
+        env.recipients[0].orcpt.as_deref(),
+        Some("rfc822;Alice+x@example.org")
+    );
+    assert_eq!(env.recipients[1].notify, Notify::NEVER);
+    assert_eq!(env.client_ip, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(env.helo.as_deref(), Some("client.example"));
+    assert_eq!(env.authenticated, None);
+    let text = String::from_utf8(msg).unwrap();
+    assert!(text.starts_with("Received: from client.example ([192.0.2.1])\r\n\tby mx.test (postern) with UTF8SMTP id 7.1"), "{text}");
+    assert!(text.ends_with("Subject: hi\r\n\r\n.body\r\n"), "{text}");
+    // MX does not add Message-ID or Date.
+    assert!(!text.contains("Message-ID:"));
+    // A null sender, and the session goes on.
+    assert_eq!(code(&mut s, "MAIL FROM:<>"), "250 2.1.0");
+    assert_eq!(code(&mut s, "RCPT TO:<alice@example.org>"), "250 2.1.5");
+    let (env, _) = enqueued(data(&mut s, b"x\r\n.\r\n"));
+    assert_eq!(env.sender, None);
+    assert_eq!(env.recipients[0].notify, Notify::default());
+}
+
+#[test]
+fn submission_completes_headers_and_marks_esmtpa() {
+    let mut s = session_with(Service::Submission, "127.0.0.1", "");
+    say(&mut s, "EHLO c");
+    s.authenticated("alice@example.org".into());
+    say(&mut s, "MAIL FROM:<alice@example.org>");
+    say(&mut s, "RCPT TO:<friend@remote.example>");
+    let (env, msg) = enqueued(data(&mut s, b"Subject: no id\r\n\r\nbody\r\n.\r\n"));
+    assert_eq!(env.authenticated.as_deref(), Some("alice@example.org"));
+    let text = String::from_utf8(msg).unwrap();
+    assert!(text.contains("with ESMTPA id"), "{text}");
+    assert!(text.contains("(authenticated sender)"), "{text}");
+    assert!(text.contains("\r\nDate: "), "{text}");
+    assert!(
+        text.contains("\r\nMessage-ID: <") && text.contains("@mx.test>\r\n"),
+        "{text}"
+    );
+    say(&mut s, "MAIL FROM:<alice@example.org>");
+    say(&mut s, "RCPT TO:<friend@remote.example>");
+    let (_, msg) = enqueued(data(
+        &mut s,
+        b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-Id: <x@y>\r\n\r\nbody\r\n.\r\n",
+    ));
+    let text = String::from_utf8(msg).unwrap();
+    assert_eq!(text.matches("Date:").count(), 1, "{text}");
+    assert!(!text.contains("Message-ID:"), "{text}");
+}
+
+#[test]
+fn mail_loops_are_refused() {
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    let mut body = "Received: from x by y; now\r\n".repeat(51);
+    body.push_str("\r\nbody\r\n.\r\n");
+    match data(&mut s, body.as_bytes()) {
+        Outcome::Reply(r) => assert!(r.starts_with("554 5.4.6"), "{r}"),
+        Outcome::Enqueue(..) => panic!("loop accepted"),
+    }
+}
+
+#[test]
+fn smtputf8_is_required_for_utf8_addresses() {
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    assert_eq!(code(&mut s, "MAIL FROM:<jösé@remote.example>"), "553 5.6.7");
+    assert_eq!(code(&mut s, "MAIL FROM:<jose@remote.example>"), "250 2.1.0");
+    assert_eq!(code(&mut s, "RCPT TO:<ålice@example.org>"), "553 5.6.7");
+    say(&mut s, "RSET");
+    assert_eq!(
+        code(&mut s, "MAIL FROM:<jösé@bücher.example> SMTPUTF8"),
+        "250 2.1.0"
+    );
+    assert_eq!(code(&mut s, "RCPT TO:<ålice@example.org>"), "550 5.1.1");
+    assert_eq!(code(&mut s, "RCPT TO:<alice@example.org>"), "250 2.1.5");
+}
+
+#[test]
+fn bdat_chunks_and_binarymime() {
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<a@remote.example> BODY=BINARYMIME");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    // RFC 3030 §3: BINARYMIME cannot use DATA.
+    assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
+    assert_eq!(
+        s.command(b"BDAT 5"),
+        Step::Bdat {
+            size: 5,
+            last: false
+        }
+    );
+    match s.bdat_chunk(5, b"Sub: ".to_vec(), false) {
+        Outcome::Reply(r) => assert!(r.starts_with("250 2.0.0"), "{r}"),
+        Outcome::Enqueue(..) => panic!(),
+    }
+    let (env, msg) = enqueued(s.bdat_chunk(6, b"x\r\n\r\n.".to_vec(), true));
+    assert_eq!(env.body, BodyType::BinaryMime);
+    assert!(msg.ends_with(b"Sub: x\r\n\r\n."));
+    // BDAT without a transaction: the chunk is consumed and refused.
+    match s.bdat_chunk(3, b"abc".to_vec(), true) {
+        Outcome::Reply(r) => assert!(r.starts_with("503 5.5.1"), "{r}"),
+        Outcome::Enqueue(..) => panic!(),
+    }
+    // Too big across chunks.
+    let mut s = session_with(Service::Smtp, "192.0.2.1", "max_message_size = 10");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    assert!(
+        matches!(s.bdat_chunk(8, vec![b'a'; 8], false), Outcome::Reply(r) if r.starts_with("250"))
+    );
+    assert_eq!(s.bdat_room(), 2);
+    assert!(
+        matches!(s.bdat_chunk(8, Vec::new(), true), Outcome::Reply(r) if r.starts_with("552 5.3.4"))
+    );
+}
+
+#[test]
+fn vrfy_and_expn_policies() {
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    assert_eq!(code(&mut s, "VRFY alice@example.org"), "252 2.5.2");
+    assert_eq!(code(&mut s, "EXPN staff@example.org"), "502 5.5.1");
+    s.authenticated("alice@example.org".into());
+    assert_eq!(code(&mut s, "EXPN staff@example.org"), "502 5.5.1");
+
+    let extra = "vrfy = \"authenticated\"\nexpn = \"authenticated\"";
+    let mut s = session_with(Service::Smtp, "192.0.2.1", extra);
+    say(&mut s, "EHLO c");
+    assert_eq!(code(&mut s, "VRFY <nobody@example.org>"), "252 2.5.2");
+    assert_eq!(code(&mut s, "EXPN staff@example.org"), "502 5.5.1");
+    s.authenticated("alice@example.org".into());
+    assert_eq!(code(&mut s, "VRFY <alice@example.org>"), "250 2.1.5");
+    assert_eq!(code(&mut s, "VRFY nobody@example.org"), "550 5.1.1");
+    let r = say(&mut s, "EXPN <staff@example.org>");
+    assert_eq!(
+        r,
+        "250-2.1.5 <alice@example.org>\r\n250 2.1.5 <bob@example.org>\r\n"
+    );
+    assert_eq!(code(&mut s, "EXPN nobody@example.org"), "550 5.1.1");
+
+    let mut s = session_with(Service::Smtp, "192.0.2.1", "vrfy = \"off\"");
+    assert_eq!(code(&mut s, "VRFY alice"), "502 5.5.1");
+}
+
+#[test]
+fn starttls_resets_the_session() {
+    let mut s = session("192.0.2.1");
+    say(&mut s, "EHLO c");
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    assert_eq!(s.command(b"STARTTLS"), Step::StartTls);
+    s.tls_started(Some(postern_net::TlsInfo {
+        version: "TLSv1.3".into(),
+        cipher: "TLS13_AES_128_GCM_SHA256".into(),
+        server_name: None,
+    }));
+    // EHLO needed again; transaction forgotten; STARTTLS no longer offered; AUTH now offered.
+    assert_eq!(code(&mut s, "MAIL FROM:<a@remote.example>"), "503 5.5.1");
+    let r = say(&mut s, "EHLO c");
+    assert!(
+        !r.contains("STARTTLS") && r.contains("AUTH PLAIN LOGIN"),
+        "{r}"
+    );
+    assert_eq!(code(&mut s, "STARTTLS"), "503 5.5.1");
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    let (_, msg) = enqueued(data(&mut s, b"x\r\n.\r\n"));
+    let text = String::from_utf8(msg).unwrap();
+    assert!(
+        text.contains("with ESMTPS id")
+            && text.contains("version=TLSv1.3 cipher=TLS13_AES_128_GCM_SHA256"),
+        "{text}"
+    );
+}
+
+// ----- the driver over loopback TCP -----------------------------------------------------------
+
+struct Harness {
+    addr: std::net::SocketAddr,
+    spool_dir: tempfile::TempDir,
+}
+
+/// Starts an SmtpServer on 127.0.0.1:0 (service `service`), serving every accepted connection.
+async fn harness(service: Service, extra: &str) -> Harness {
+    let spool_dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(spool_dir.path().join("spool")).unwrap());
+    let server = SmtpServer::new(
+        &config(extra),
+        directory(),
+        Arc::new(AuthThrottle::new(ThrottleConfig {
+            base_delay: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(50),
+            account_limit: 3,
+            ..ThrottleConfig::default()
+        })),
+        spool,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut id = 0;
+        while let Ok((tcp, peer)) = listener.accept().await {
+            id += 1;
+            let conn = Connection {
+                local: tcp.local_addr().unwrap(),
+                stream: MailStream::Plain(tcp),
+                peer,
+                service,
+                session_id: id,
+                tls: None,
+                shutdown: postern_net::CancellationToken::new(),
+            };
+            let server = server.clone();
+            tokio::spawn(async move { server.handle(conn).await });
+        }
+    });
+    Harness { addr, spool_dir }
+}
+
+struct Client {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(addr: std::net::SocketAddr) -> Client {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (r, w) = tcp.into_split();
+        let mut c = Client {
+            reader: BufReader::new(r),
+            writer: w,
+        };
+        assert!(c.reply().await.starts_with("220 mx.test"));
+        c
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+    }
+
+    /// One complete (possibly multi-line) reply.
+    async fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                self.reader.read_line(&mut line),
+            )
+            .await
+            .expect("reply in time")
+            .unwrap();
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+
+    async fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+}
+
+fn spooled(h: &Harness) -> Vec<Vec<u8>> {
+    let q = h.spool_dir.path().join("spool").join("q");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(q).unwrap() {
+        out.push(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn pipelined_transaction_gets_batched_replies_and_is_spooled() {
+    let h = harness(Service::Smtp, "").await;
+    let mut c = Client::connect(h.addr).await;
+    assert!(c.cmd("EHLO c").await.contains("PIPELINING"));
+    c.send(b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nRCPT TO:<nobody@example.org>\r\nDATA\r\n")
+        .await;
+    assert!(c.reply().await.starts_with("250 2.1.0"));
+    assert!(c.reply().await.starts_with("250 2.1.5"));
+    assert!(c.reply().await.starts_with("550 5.1.1"));
+    assert!(c.reply().await.starts_with("354"));
+    // Message and the next commands in one write.
+    c.send(b"Subject: t\r\n\r\n..hi\r\n.\r\nNOOP\r\n").await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    assert!(c.reply().await.starts_with("250 2.0.0 Ok"));
+    let files = spooled(&h);
+    assert_eq!(files.len(), 1);
+    let text = String::from_utf8_lossy(&files[0]);
+    assert!(text.contains("Received: from c ([127.0.0.1])"), "{text}");
+    assert!(text.ends_with("Subject: t\r\n\r\n.hi\r\n"), "{text}");
+    assert!(c.cmd("QUIT").await.starts_with("221 2.0.0"));
+}
+
+#[tokio::test]
+async fn bdat_over_the_wire() {
+    let h = harness(Service::Smtp, "").await;
+    let mut c = Client::connect(h.addr).await;
+    assert!(c.cmd("EHLO c").await.contains("CHUNKING"));
+    c.send(b"MAIL FROM:<a@remote.example> BODY=BINARYMIME\r\nRCPT TO:<alice@example.org>\r\nBDAT 12\r\nSubject: b\r\nBDAT 11 LAST\r\n\r\n\0body\n.\r\n")
+        .await;
+    assert!(c.reply().await.starts_with("250 2.1.0"));
+    assert!(c.reply().await.starts_with("250 2.1.5"));
+    assert!(c.reply().await.starts_with("250 2.0.0 12 octets"));
+    assert!(c.reply().await.starts_with("250 2.0.0 Ok: queued"));
+    let files = spooled(&h);
+    assert!(files[0].ends_with(b"Subject: b\r\n\r\n\0body\n.\r\n"));
+    // An unexpected BDAT is consumed and refused; the session goes on.
+    c.send(b"BDAT 4\r\nQUITBDAT 0 LAST\r\nNOOP\r\n").await;
+    assert!(c.reply().await.starts_with("503 5.5.1"));
+    assert!(c.reply().await.starts_with("503 5.5.1"));
+    assert!(c.reply().await.starts_with("250 2.0.0"));
+}
+
+#[tokio::test]
+async fn long_lines_bare_lf_and_smuggling() {
+    let h = harness(Service::Smtp, "").await;
+    let mut c = Client::connect(h.addr).await;
+    let long = format!("NOOP {}", "x".repeat(5000));
+    assert!(c.cmd(&long).await.starts_with("500 5.5.2"));
+    assert!(c.cmd("NOOP").await.starts_with("250"));
+    c.cmd("EHLO c").await;
+    c.cmd("MAIL FROM:<a@remote.example>").await;
+    c.cmd("RCPT TO:<alice@example.org>").await;
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    // "\n.\n" and "\r\n.\n" are not the end of data: the smuggled commands stay in the body.
+    c.send(b"Subject: s\r\n\r\nx\n.\nMAIL FROM:<evil@remote.example>\r\nRCPT TO:<victim@remote.example>\r\nDATA\r\n.\nsmuggled\r\n.\r\n")
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250 2.0.0 Ok: queued"), "{r}");
+    assert!(c.cmd("NOOP").await.starts_with("250 2.0.0"));
+    let files = spooled(&h);
+    assert_eq!(files.len(), 1);
+    let text = String::from_utf8_lossy(&files[0]);
+    assert!(
+        text.contains("x\r\n\r\nMAIL FROM:<evil@remote.example>\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("DATA\r\n\r\nsmuggled\r\n"), "{text}");
+}
+
+#[tokio::test]
+async fn auth_plain_login_cancel_and_throttle() {
+    let h = harness(Service::Submission, "").await;
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("EHLO c").await;
+    // Wrong password, with the throttle's delay.
+    assert!(c
+        .cmd("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHdyb25n")
+        .await
+        .starts_with("535 5.7.8"));
+    // Cancel with "*".
+    assert!(c.cmd("AUTH LOGIN").await.starts_with("334 VXNlcm5hbWU6"));
+    assert!(c.cmd("*").await.starts_with("501 5.0.0"));
+    // Not base64.
+    assert!(c.cmd("AUTH PLAIN").await.starts_with("334 "));
+    assert!(c.cmd("%%%").await.starts_with("501 5.5.2"));
+    // LOGIN, step by step.
+    assert!(c.cmd("AUTH LOGIN").await.starts_with("334 VXNlcm5hbWU6"));
+    assert!(c
+        .cmd("YWxpY2VAZXhhbXBsZS5vcmc=")
+        .await
+        .starts_with("334 UGFzc3dvcmQ6"));
+    assert!(c.cmd("c2VjcmV0").await.starts_with("235 2.7.0"));
+    assert!(c.cmd("AUTH PLAIN").await.starts_with("503 5.5.1"));
+    assert!(c
+        .cmd("MAIL FROM:<alice@example.org>")
+        .await
+        .starts_with("250"));
+    assert!(c
+        .cmd("RCPT TO:<friend@remote.example>")
+        .await
+        .starts_with("250"));
+
+    // Throttle: account_limit = 3 failures, then refused even with the right password.
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("EHLO c").await;
+    // bob: PLAIN "\0bob@example.org\0wrong"
+    let wrong = "AUTH PLAIN AGJvYkBleGFtcGxlLm9yZwB3cm9uZw==";
+    for _ in 0..3 {
+        assert!(c.cmd(wrong).await.starts_with("535 5.7.8"));
+    }
+    let right = "AUTH PLAIN AGJvYkBleGFtcGxlLm9yZwBodW50ZXIy";
+    let r = c.cmd(right).await;
+    assert!(r.starts_with("454 4.7.0"), "{r}");
+}
+
+#[tokio::test]
+async fn idle_timeout_says_421() {
+    let h = harness(Service::Smtp, "command_timeout_secs = 1").await;
+    let mut c = Client::connect(h.addr).await;
+    let r = c.reply().await;
+    assert!(r.starts_with("421 4.4.2"), "{r}");
+}
+
+#[test]
+fn decoder_limit_is_the_configured_size() {
+    let d = DataDecoder::new(1);
+    assert!(!d.too_big());
+}
