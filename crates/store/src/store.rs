@@ -24,6 +24,8 @@ use crate::types::{
     SpecialUse, SystemFlags, UidSet,
 };
 
+mod deliver;
+
 /// Folders every new account gets, with their RFC 6154 roles.
 pub const DEFAULT_FOLDERS: [(&str, SpecialUse); 5] = [
     ("Sent", SpecialUse::Sent),
@@ -75,6 +77,8 @@ struct Inner {
     gen: NameGen,
     accounts: Mutex<HashMap<String, Arc<Mutex<Account>>>>,
     events: EventHub,
+    /// Deliveries waiting for their account's next group commit.
+    batches: deliver::Batches,
 }
 
 /// The Maildir++ store with a per-account SQLite index.
@@ -260,6 +264,7 @@ impl MaildirStore {
                 gen: NameGen::new(hostname),
                 accounts: Mutex::new(HashMap::new()),
                 events: EventHub::default(),
+                batches: deliver::Batches::default(),
             }),
         })
     }
@@ -874,49 +879,13 @@ impl MaildirStore {
         flags: &Flags,
         internal_date: Option<i64>,
     ) -> Result<AppendOutcome> {
-        self.place(account, name, data, flags, internal_date, None)
-    }
-
-    /// Final delivery of a new message (the LDA's append): durable like [`Self::append`], but
-    /// the file goes to `new/`, where Maildir readers (mutt, biff-style notifiers) look for new
-    /// mail, and it is idempotent by `key` (the queue id): delivering again with a key already in
-    /// the mailbox returns that message instead of storing a second copy. The key is also in the
-    /// file name (`,K=<key>`), so a crash between the rename and the index commit, or a reindex,
-    /// keeps it. Keys are ASCII letters, digits, `-` and `_`, at most 64 characters.
-    pub fn deliver(
-        &self,
-        account: &str,
-        name: &str,
-        data: &[u8],
-        key: &str,
-    ) -> Result<AppendOutcome> {
-        if !maildir::valid_delivery_key(key) {
-            return Err(StoreError::InvalidDeliveryKey(
-                key.chars().take(80).collect(),
-            ));
-        }
-        self.place(account, name, data, &Flags::new(), None, Some(key))
-    }
-
-    fn place(
-        &self,
-        account: &str,
-        name: &str,
-        data: &[u8],
-        flags: &Flags,
-        internal_date: Option<i64>,
-        key: Option<&str>,
-    ) -> Result<AppendOutcome> {
         let size = check_size(data.len())?;
         let canon = canonical_mailbox(name)?;
         let mtime = internal_date.map_or_else(SystemTime::now, from_unix_secs);
         let date = maildir::unix_secs(mtime);
         self.with(account, |a, gen, ev| {
             let (_, dir) = lookup(a, &canon, gen, ev)?;
-            let unique = match key {
-                Some(k) => format!("{},K={k}", gen.unique()),
-                None => gen.unique(),
-            };
+            let unique = gen.unique();
             let tmp = dir.join("tmp").join(&unique);
             if let Err(e) = maildir::write_new_file(&tmp, data, Some(mtime)) {
                 remove_quietly(&tmp);
@@ -925,38 +894,16 @@ impl MaildirStore {
             let mut placed: Option<PathBuf> = None;
             let r = a.write(|tx, root| {
                 let (mut mb, dir) = find_mailbox(tx, root, &canon, gen, ev)?;
-                if let Some(k) = key {
-                    // A file placed by a delivery that crashed before its commit is adopted
-                    // here, key included, so the check below sees it.
-                    sync::sync_mailbox(tx, &dir, &mut mb, false, gen, ev)?;
-                    if let Some((uid, modseq)) = index::message_by_key(tx, mb.id, k)? {
-                        return Ok((
-                            AppendOutcome {
-                                uidvalidity: mb.uidvalidity,
-                                uid,
-                                modseq,
-                            },
-                            false,
-                        ));
-                    }
-                }
                 let was_current = sync::before_own_change(&mb, &dir)?;
                 let uid = next_uid(&mut mb)?;
                 mb.highestmodseq += 1;
                 let modseq = mb.highestmodseq;
                 let base = base_with_fields(&unique, size, uid);
-                // Maildir: a file in new/ has no info part; flags need cur/.
-                let (sub, rel) = match key {
-                    Some(_) => ("new", format!("new/{base}")),
-                    None => (
-                        "cur",
-                        format!("cur/{}", maildir::file_name(&base, flags, "")),
-                    ),
-                };
+                let rel = format!("cur/{}", maildir::file_name(&base, flags, ""));
                 let dst = dir.join(&rel);
                 fs::rename(&tmp, &dst).ctx("rename", &tmp)?;
                 placed = Some(dst);
-                maildir::fsync_dir(&dir.join(sub))?;
+                maildir::fsync_dir(&dir.join("cur"))?;
                 index::insert_message(
                     tx,
                     mb.id,
@@ -968,28 +915,20 @@ impl MaildirStore {
                         size,
                         fname: &rel,
                         recent: true,
-                        dkey: key,
+                        dkey: None,
                     },
                 )?;
                 sync::after_own_change(&mut mb, &dir, was_current)?;
                 index::update_mailbox(tx, &mb)?;
-                Ok((
-                    AppendOutcome {
-                        uidvalidity: mb.uidvalidity,
-                        uid,
-                        modseq,
-                    },
-                    true,
-                ))
+                Ok(AppendOutcome {
+                    uidvalidity: mb.uidvalidity,
+                    uid,
+                    modseq,
+                })
             });
             match r {
-                Ok((o, true)) => {
+                Ok(o) => {
                     ev.push((canon.clone(), MailboxEvent::New { uid: o.uid }));
-                    Ok(o)
-                }
-                Ok((o, false)) => {
-                    // Already delivered: the new copy is not needed.
-                    remove_quietly(&tmp);
                     Ok(o)
                 }
                 Err(e) => {
@@ -999,6 +938,25 @@ impl MaildirStore {
                 }
             }
         })
+    }
+
+    /// Final delivery of a new message (the LDA's append): durable like [`Self::append`], but
+    /// the file goes to `new/`, where Maildir readers (mutt, biff-style notifiers) look for new
+    /// mail, and it is idempotent by `key` (the queue id): delivering again with a key already in
+    /// the mailbox returns that message instead of storing a second copy. The key is also in the
+    /// file name (`,K=<key>`), so a crash between the rename and the index commit, or a reindex,
+    /// keeps it. Keys are ASCII letters, digits, `-` and `_`, at most 64 characters.
+    ///
+    /// Concurrent deliveries to one account share a group commit: one index transaction, one
+    /// fsync of each `new/` directory and one WAL commit for the whole batch.
+    pub fn deliver(
+        &self,
+        account: &str,
+        name: &str,
+        data: &[u8],
+        key: &str,
+    ) -> Result<AppendOutcome> {
+        deliver::deliver(self, account, name, data, key)
     }
 
     /// Changes the flags of the messages in `uids` (RFC 9051 §6.4.6 STORE). With

@@ -922,3 +922,45 @@ fn delivery_is_idempotent_by_key_and_lands_in_new() {
         Err(StoreError::InvalidDeliveryKey(_))
     ));
 }
+
+/// Concurrent deliveries share group commits and still get distinct UIDs; two deliveries with
+/// one key racing each other store one copy.
+#[test]
+fn concurrent_deliveries_group_commit() {
+    let (_t, s) = setup();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut uids = Vec::new();
+                for i in 0..40 {
+                    uids.push(
+                        s.deliver(ACCT, "INBOX", &msg(i), &format!("T{t}N{i}"))
+                            .unwrap()
+                            .uid,
+                    );
+                    // Every thread also races on one shared key.
+                    uids.push(s.deliver(ACCT, "INBOX", &msg(999), "SHARED").unwrap().uid);
+                }
+                uids
+            })
+        })
+        .collect();
+    let mut all: Vec<u32> = threads
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let shared: HashSet<u32> = all
+        .iter()
+        .copied()
+        .filter(|u| all.iter().filter(|v| *v == u).count() > 1)
+        .collect();
+    assert_eq!(shared.len(), 1, "the shared key maps to one message");
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 8 * 40 + 1);
+    let snap = s.select(ACCT, "INBOX", false).unwrap();
+    assert_eq!(snap.messages.len(), 8 * 40 + 1);
+    assert_eq!(files_in(&inbox_dir(&s).join("new")).len(), 8 * 40 + 1);
+    assert!(files_in(&inbox_dir(&s).join("tmp")).is_empty());
+}
