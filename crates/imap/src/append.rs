@@ -1,0 +1,57 @@
+//! APPEND (RFC 9051 §6.3.12, RFC 3502 MULTIAPPEND-style lists, RFC 4315 APPENDUID,
+//! RFC 7889 APPENDLIMIT, RFC 3516 binary literals).
+
+use postern_store::{Flags, StoreError};
+
+use crate::parser::AppendMessage;
+use crate::selected::set_string;
+use crate::session::{bad, no, ok, store_no, Reply, Session};
+
+impl Session {
+    /// RFC 9051 §6.3.12 APPEND
+    pub(crate) async fn append(&mut self, raw: &[u8], messages: Vec<AppendMessage>) -> Reply {
+        let name = match self.mailbox_in(raw) {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let account = self.account().to_string();
+        let mut uids = Vec::new();
+        let mut uidvalidity = 0;
+        for m in messages {
+            if m.data.len() as u64 > self.srv.limits.append_limit {
+                return no("[TOOBIG] Message exceeds APPENDLIMIT");
+            }
+            if m.data.is_empty() {
+                return bad("Empty message");
+            }
+            let names: Vec<&String> = m
+                .flags
+                .iter()
+                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                .collect();
+            let flags = match Flags::from_names(names) {
+                Ok(f) => f,
+                Err(e) => return bad(e.to_string()),
+            };
+            match self
+                .srv
+                .store
+                .append(&account, &name, m.data, flags, m.date)
+                .await
+            {
+                Ok(o) => {
+                    uidvalidity = o.uidvalidity;
+                    uids.push(o.uid);
+                }
+                Err(StoreError::MailboxNotFound(_)) => {
+                    return no("[TRYCREATE] Mailbox does not exist")
+                }
+                Err(e) => return store_no(&e),
+            }
+        }
+        ok(format!(
+            "[APPENDUID {uidvalidity} {}] APPEND completed",
+            set_string(uids)
+        ))
+    }
+}

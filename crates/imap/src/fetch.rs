@@ -1,0 +1,397 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CHANGEDSINCE/VANISHED).
+
+use postern_store::{Flag, FlagOp, Flags, SystemFlags, UidSet};
+
+use crate::mime;
+use crate::parser::{format_date_time, FetchAtt, SectionText, SeqSet};
+use crate::response::{literal, to_crlf};
+use crate::selected::{flags_string, set_string};
+use crate::session::{bad, no, ok, Reply, SResult, Session};
+
+/// What a FETCH needs to read from the store.
+#[derive(Default, Clone, Copy)]
+struct Needs {
+    full: bool,
+    header: bool,
+    size: bool,
+}
+
+fn needs(atts: &[FetchAtt]) -> Needs {
+    let mut n = Needs::default();
+    for a in atts {
+        match a {
+            FetchAtt::Rfc822Size => n.size = true,
+            FetchAtt::Envelope | FetchAtt::Rfc822Header => n.header = true,
+            FetchAtt::BodySection { section, .. } => match (&section.part[..], &section.text) {
+                ([], SectionText::Header)
+                | ([], SectionText::HeaderFields(_))
+                | ([], SectionText::HeaderFieldsNot(_)) => n.header = true,
+                _ => n.full = true,
+            },
+            FetchAtt::Rfc822
+            | FetchAtt::Rfc822Text
+            | FetchAtt::Body
+            | FetchAtt::BodyStructure
+            | FetchAtt::Binary { .. }
+            | FetchAtt::BinarySize(_) => n.full = true,
+            _ => {}
+        }
+    }
+    n
+}
+
+fn sets_seen(a: &FetchAtt) -> bool {
+    matches!(
+        a,
+        FetchAtt::Rfc822
+            | FetchAtt::Rfc822Text
+            | FetchAtt::BodySection { peek: false, .. }
+            | FetchAtt::Binary { peek: false, .. }
+    )
+}
+
+fn partial_slice(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
+    match partial {
+        None => data,
+        Some((start, len)) => {
+            let s = (start as usize).min(data.len());
+            let e = s.saturating_add(len as usize).min(data.len());
+            &data[s..e]
+        }
+    }
+}
+
+fn section_name(part: &[u32], text: &SectionText) -> String {
+    let mut s: Vec<String> = part.iter().map(u32::to_string).collect();
+    match text {
+        SectionText::Full => {}
+        SectionText::Header => s.push("HEADER".into()),
+        SectionText::Text => s.push("TEXT".into()),
+        SectionText::Mime => s.push("MIME".into()),
+        SectionText::HeaderFields(f) => s.push(format!(
+            "HEADER.FIELDS ({})",
+            f.join(" ").to_ascii_uppercase()
+        )),
+        SectionText::HeaderFieldsNot(f) => s.push(format!(
+            "HEADER.FIELDS.NOT ({})",
+            f.join(" ").to_ascii_uppercase()
+        )),
+    }
+    s.join(".")
+}
+
+impl Session {
+    /// The CRLF-normalised message and its size (cached for RFC822.SIZE).
+    pub(crate) async fn load_message(&self, uid: u32) -> Option<Vec<u8>> {
+        let sel = self.sel.as_ref()?;
+        let data = self
+            .srv
+            .store
+            .fetch(self.account(), &sel.name, uid)
+            .await
+            .ok()?;
+        let data = to_crlf(data);
+        let key = format!("{}\0{}", self.account(), sel.name);
+        self.srv
+            .cache_size(&key, sel.uidvalidity, uid, data.len() as u64);
+        Some(data)
+    }
+
+    /// RFC822.SIZE: the size of the message as FETCH BODY[] presents it (CRLF).
+    pub(crate) async fn message_size(&self, uid: u32, file_size: u64) -> u64 {
+        let Some(sel) = self.sel.as_ref() else {
+            return file_size;
+        };
+        let key = format!("{}\0{}", self.account(), sel.name);
+        if let Some(s) = self.srv.cached_size(&key, sel.uidvalidity, uid) {
+            return s;
+        }
+        match self.load_message(uid).await {
+            Some(d) => d.len() as u64,
+            None => file_size,
+        }
+    }
+
+    /// RFC 9051 §6.4.5 FETCH
+    pub(crate) async fn fetch(
+        &mut self,
+        uid: bool,
+        set: SeqSet,
+        mut atts: Vec<FetchAtt>,
+        changed_since: Option<u64>,
+        vanished: bool,
+    ) -> SResult<Reply> {
+        let account = self.account().to_string();
+        let Some(sel) = self.sel.as_ref() else {
+            return Ok(bad("No mailbox selected"));
+        };
+        let idx = if uid {
+            sel.uid_indexes(&set)
+        } else {
+            match sel.seq_indexes(&set) {
+                Ok(i) => i,
+                Err(()) => return Ok(bad("Invalid message sequence number")),
+            }
+        };
+        if uid && !atts.contains(&FetchAtt::Uid) {
+            atts.insert(0, FetchAtt::Uid);
+        }
+        if changed_since.is_some() || atts.contains(&FetchAtt::Modseq) {
+            self.condstore = true;
+        }
+        if changed_since.is_some() && !atts.contains(&FetchAtt::Modseq) {
+            atts.push(FetchAtt::Modseq);
+        }
+        let name = sel.name.clone();
+        let readonly = sel.readonly;
+        if vanished {
+            if !self.qresync {
+                return Ok(bad("QRESYNC is not enabled"));
+            }
+            if let Some(since) = changed_since {
+                if let Ok(ch) = self.srv.store.changes_since(&account, &name, since).await {
+                    let ranges = set.resolve(self.sel.as_ref().map_or(0, |s| s.max_uid()));
+                    let v: Vec<u32> = ch
+                        .vanished
+                        .ranges()
+                        .iter()
+                        .flat_map(|&(a, b)| {
+                            ranges.iter().filter_map(move |&(x, y)| {
+                                let (lo, hi) = (a.max(x), b.min(y));
+                                (lo <= hi).then_some((lo, hi))
+                            })
+                        })
+                        .flat_map(|(lo, hi)| lo..=hi)
+                        .take(1_000_000)
+                        .collect();
+                    if !v.is_empty() {
+                        self.untagged(&format!("VANISHED (EARLIER) {}", set_string(v)));
+                    }
+                }
+            }
+        }
+        let mut idx = idx;
+        if let Some(since) = changed_since {
+            if let Some(sel) = self.sel.as_ref() {
+                idx.retain(|&i| sel.msgs[i].modseq > since);
+            }
+        }
+        // RFC 9051 §6.4.5: BODY[...] without PEEK sets \Seen.
+        let mut seen_changed: Vec<u32> = Vec::new();
+        if !readonly && atts.iter().any(sets_seen) {
+            if let Some(sel) = self.sel.as_ref() {
+                let unseen: UidSet = idx
+                    .iter()
+                    .map(|&i| &sel.msgs[i])
+                    .filter(|m| !m.flags.has(SystemFlags::SEEN))
+                    .map(|m| m.uid)
+                    .collect();
+                if !unseen.is_empty() {
+                    let mut f = Flags::new();
+                    f.insert(Flag::Seen);
+                    if let Ok(outcome) = self
+                        .srv
+                        .store
+                        .store_flags(&account, &name, unseen, FlagOp::Add, f, None)
+                        .await
+                    {
+                        if let Some(sel) = self.sel.as_mut() {
+                            for ch in outcome.updated {
+                                if let Some(seq) = sel.seq_of(ch.uid) {
+                                    let m = &mut sel.msgs[seq - 1];
+                                    m.flags = ch.flags;
+                                    m.modseq = ch.modseq;
+                                    seen_changed.push(ch.uid);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let need = needs(&atts);
+        let mut missing = false;
+        for i in idx {
+            let Some(m) = self.sel.as_ref().and_then(|s| s.msgs.get(i)).cloned() else {
+                continue;
+            };
+            let seq = i + 1;
+            let mut full: Option<Vec<u8>> = None;
+            let mut header: Option<Vec<u8>> = None;
+            if need.full {
+                full = self.load_message(m.uid).await;
+                if full.is_none() {
+                    missing = true;
+                    continue;
+                }
+            } else if need.header {
+                match self.srv.store.fetch_header(&account, &name, m.uid).await {
+                    Ok(h) => header = Some(to_crlf(h)),
+                    Err(_) => {
+                        missing = true;
+                        continue;
+                    }
+                }
+            }
+            let structure = full.as_deref().map(mime::parse);
+            let hdr: Option<&[u8]> = match (&full, &structure, &header) {
+                (Some(f), Some(s), _) => Some(&f[s.header.clone()]),
+                (_, _, Some(h)) => Some(h.as_slice()),
+                _ => None,
+            };
+            let size = if need.size {
+                match &full {
+                    Some(f) => f.len() as u64,
+                    None => self.message_size(m.uid, m.size).await,
+                }
+            } else {
+                0
+            };
+            let mut o: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
+            let mut first = true;
+            let mut flags_done = false;
+            for a in &atts {
+                if !first {
+                    o.push(b' ');
+                }
+                first = false;
+                match a {
+                    FetchAtt::Uid => o.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+                    FetchAtt::Flags => {
+                        flags_done = true;
+                        o.extend_from_slice(
+                            format!("FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2))
+                                .as_bytes(),
+                        )
+                    }
+                    FetchAtt::InternalDate => o.extend_from_slice(
+                        format!("INTERNALDATE \"{}\"", format_date_time(m.internal_date))
+                            .as_bytes(),
+                    ),
+                    FetchAtt::Rfc822Size => {
+                        o.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
+                    }
+                    FetchAtt::Modseq => {
+                        o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                    }
+                    FetchAtt::Envelope => {
+                        o.extend_from_slice(b"ENVELOPE ");
+                        mime::envelope(&mut o, hdr.unwrap_or_default());
+                    }
+                    FetchAtt::Body | FetchAtt::BodyStructure => {
+                        if let (Some(f), Some(s)) = (&full, &structure) {
+                            let ext = matches!(a, FetchAtt::BodyStructure);
+                            o.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                            mime::body_structure(&mut o, f, s, ext);
+                        }
+                    }
+                    FetchAtt::Rfc822 => {
+                        o.extend_from_slice(b"RFC822 ");
+                        literal(&mut o, full.as_deref().unwrap_or_default());
+                    }
+                    FetchAtt::Rfc822Header => {
+                        o.extend_from_slice(b"RFC822.HEADER ");
+                        literal(&mut o, hdr.unwrap_or_default());
+                    }
+                    FetchAtt::Rfc822Text => {
+                        o.extend_from_slice(b"RFC822.TEXT ");
+                        let body = match (&full, &structure) {
+                            (Some(f), Some(s)) => &f[s.body.clone()],
+                            _ => &[][..],
+                        };
+                        literal(&mut o, body);
+                    }
+                    FetchAtt::BodySection {
+                        section, partial, ..
+                    } => {
+                        let bytes: Option<Vec<u8>> = match (&full, &structure) {
+                            (Some(f), Some(s)) => {
+                                mime::section_bytes(f, s, &section.part, &section.text)
+                            }
+                            _ => hdr.map(|h| match &section.text {
+                                SectionText::HeaderFields(n) => mime::filter_header(h, n, false),
+                                SectionText::HeaderFieldsNot(n) => mime::filter_header(h, n, true),
+                                _ => h.to_vec(),
+                            }),
+                        };
+                        o.extend_from_slice(
+                            format!("BODY[{}]", section_name(&section.part, &section.text))
+                                .as_bytes(),
+                        );
+                        if let Some((start, _)) = partial {
+                            o.extend_from_slice(format!("<{start}>").as_bytes());
+                        }
+                        o.push(b' ');
+                        match bytes {
+                            Some(b) => literal(&mut o, partial_slice(&b, *partial)),
+                            None => o.extend_from_slice(b"NIL"),
+                        }
+                    }
+                    FetchAtt::Binary { .. } | FetchAtt::BinarySize(_) => {
+                        let (part, partial) = match a {
+                            FetchAtt::Binary { part, partial, .. } => (part, *partial),
+                            FetchAtt::BinarySize(part) => (part, None),
+                            _ => continue,
+                        };
+                        let (Some(f), Some(s)) = (&full, &structure) else {
+                            continue;
+                        };
+                        let decoded = match mime::part_at(s, part) {
+                            Some(p) if p.children.is_empty() => match mime::decoded(f, p) {
+                                Ok(d) => Some(d),
+                                Err(mime::UnknownCte) => {
+                                    return Ok(no("[UNKNOWN-CTE] Cannot decode this part"));
+                                }
+                            },
+                            Some(_) => {
+                                // A multipart has no single decoded body: use its raw octets.
+                                mime::section_bytes(f, s, part, &SectionText::Full)
+                            }
+                            None => None,
+                        };
+                        let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                        if let FetchAtt::BinarySize(_) = a {
+                            o.extend_from_slice(
+                                format!(
+                                    "BINARY.SIZE[{}] {}",
+                                    name.join("."),
+                                    decoded.as_ref().map_or(0, Vec::len)
+                                )
+                                .as_bytes(),
+                            );
+                        } else {
+                            o.extend_from_slice(format!("BINARY[{}]", name.join(".")).as_bytes());
+                            if let Some((start, _)) = partial {
+                                o.extend_from_slice(format!("<{start}>").as_bytes());
+                            }
+                            o.push(b' ');
+                            match decoded {
+                                Some(d) => {
+                                    let d = partial_slice(&d, partial);
+                                    if d.contains(&0) {
+                                        // RFC 3516 §4.3: literal8 for binary content.
+                                        o.push(b'~');
+                                    }
+                                    literal(&mut o, d);
+                                }
+                                None => o.extend_from_slice(b"NIL"),
+                            }
+                        }
+                    }
+                }
+            }
+            if !flags_done && seen_changed.contains(&m.uid) {
+                o.extend_from_slice(
+                    format!(" FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2)).as_bytes(),
+                );
+            }
+            o.extend_from_slice(b")\r\n");
+            self.out.extend_from_slice(&o);
+            self.maybe_flush().await?;
+        }
+        if missing {
+            return Ok(no("[EXPUNGEISSUED] Some messages were expunged meanwhile"));
+        }
+        Ok(ok("FETCH completed"))
+    }
+}

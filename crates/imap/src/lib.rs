@@ -1,0 +1,193 @@
+//! postern's IMAP server: IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) with the extensions
+//! real clients use. The parser ([`parser`]) is I/O-free; the session state machine
+//! ([`session`]) and one module per command group implement the protocol on top of the
+//! [`postern_store::Store`] trait and the [`postern_directory::Directory`].
+
+pub mod mime;
+pub mod parser;
+pub mod response;
+pub mod utf7;
+
+mod append;
+mod auth;
+mod fetch;
+mod mailbox;
+mod search;
+mod selected;
+mod session;
+mod store_cmds;
+
+pub use session::SessionError;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use postern_config::{Config, Service};
+use postern_directory::{AuthThrottle, Directory};
+use postern_net::{Connection, Refusal, SessionHandler};
+use postern_store::Store;
+
+/// Limits of an IMAP server (RFC 9051 §5.4, RFC 7889, RFC 7888).
+#[derive(Debug, Clone)]
+pub struct ImapLimits {
+    /// Longest command line (without literals).
+    pub max_line: usize,
+    /// Largest literal outside APPEND.
+    pub max_literal: u64,
+    /// Largest command outside APPEND literals.
+    pub max_command: u64,
+    /// Largest message APPEND accepts (RFC 7889 APPENDLIMIT).
+    pub append_limit: u64,
+    /// RFC 9051 §5.4 autologout timer after login (at least 30 minutes).
+    pub autologout: Duration,
+    /// Autologout before login.
+    pub login_timeout: Duration,
+    /// Concurrent sessions per account.
+    pub max_per_user: usize,
+    /// How often an IDLE session looks for changes made by other programs.
+    pub idle_poll: Duration,
+}
+
+impl Default for ImapLimits {
+    fn default() -> Self {
+        ImapLimits {
+            max_line: 64 * 1024,
+            max_literal: 1024 * 1024,
+            max_command: 2 * 1024 * 1024,
+            append_limit: 64 * 1024 * 1024,
+            autologout: Duration::from_secs(30 * 60),
+            login_timeout: Duration::from_secs(180),
+            max_per_user: 200,
+            idle_poll: Duration::from_millis(1000),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Arc<Config>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) throttle: Arc<AuthThrottle>,
+    pub(crate) limits: ImapLimits,
+    user_conns: Mutex<HashMap<String, usize>>,
+    /// CRLF-normalised sizes (RFC822.SIZE) by account, mailbox, UIDVALIDITY and UID.
+    sizes: Mutex<HashMap<(String, u32, u32), u64>>,
+}
+
+impl Inner {
+    pub(crate) fn cached_size(&self, key: &str, uidvalidity: u32, uid: u32) -> Option<u64> {
+        let m = self.sizes.lock().ok()?;
+        m.get(&(key.to_string(), uidvalidity, uid)).copied()
+    }
+
+    pub(crate) fn cache_size(&self, key: &str, uidvalidity: u32, uid: u32, size: u64) {
+        if let Ok(mut m) = self.sizes.lock() {
+            if m.len() > 1_000_000 {
+                m.clear();
+            }
+            m.insert((key.to_string(), uidvalidity, uid), size);
+        }
+    }
+
+    /// Registers one more session of `account`; `None` past the limit.
+    pub(crate) fn acquire_user(self: &Arc<Self>, account: &str) -> Option<UserGuard> {
+        let mut m = self.user_conns.lock().ok()?;
+        let n = m.entry(account.to_string()).or_insert(0);
+        if *n >= self.limits.max_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(UserGuard {
+            inner: self.clone(),
+            account: account.to_string(),
+        })
+    }
+}
+
+/// Holds one of an account's session slots.
+pub(crate) struct UserGuard {
+    inner: Arc<Inner>,
+    account: String,
+}
+
+impl Drop for UserGuard {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.inner.user_conns.lock() {
+            if let Some(n) = m.get_mut(&self.account) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.account);
+                }
+            }
+        }
+    }
+}
+
+/// The IMAP [`SessionHandler`] for the `imap` and `imaps` listeners.
+#[derive(Clone)]
+pub struct ImapServer {
+    inner: Arc<Inner>,
+}
+
+impl ImapServer {
+    /// A server with default limits.
+    pub fn new(
+        config: Arc<Config>,
+        directory: Arc<Directory>,
+        store: Arc<dyn Store>,
+        throttle: Arc<AuthThrottle>,
+    ) -> ImapServer {
+        ImapServer::with_limits(config, directory, store, throttle, ImapLimits::default())
+    }
+
+    /// A server with explicit limits.
+    pub fn with_limits(
+        config: Arc<Config>,
+        directory: Arc<Directory>,
+        store: Arc<dyn Store>,
+        throttle: Arc<AuthThrottle>,
+        limits: ImapLimits,
+    ) -> ImapServer {
+        ImapServer {
+            inner: Arc::new(Inner {
+                config,
+                directory,
+                store,
+                throttle,
+                limits,
+                user_conns: Mutex::new(HashMap::new()),
+                sizes: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionHandler for ImapServer {
+    async fn handle(&self, conn: Connection) {
+        let loopback = conn.peer_is_loopback();
+        let mut s = session::Session::new(
+            self.inner.clone(),
+            conn.stream,
+            conn.peer,
+            loopback,
+            conn.tls,
+            conn.shutdown,
+        );
+        s.run().await;
+    }
+
+    fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
+        // RFC 9051 §7.1.5: BYE as the greeting.
+        let text = match why {
+            Refusal::TooManyConnections => "too many connections, try again later",
+            Refusal::TooManyFromAddress => {
+                "too many connections from your address, try again later"
+            }
+            Refusal::ShuttingDown => "shutting down, try again later",
+        };
+        format!("* BYE [UNAVAILABLE] {text}\r\n").into_bytes()
+    }
+}

@@ -1,0 +1,743 @@
+//! The per-connection state machine (RFC 9051 §3): reading commands with their literals,
+//! dispatching them by state, writing responses, and the untagged updates of the selected
+//! mailbox.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postern_net::{CancellationToken, MailStream, TlsContext};
+use postern_store::StoreError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::parser::{self, Command, CommandKind};
+use crate::selected::Selected;
+use crate::{response, utf7, Inner, UserGuard};
+
+/// How a session ends or a read fails.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("client closed the connection")]
+    Closed,
+    #[error("autologout timer expired")]
+    Timeout,
+    #[error("server shutting down")]
+    Shutdown,
+    #[error("line too long")]
+    LineTooLong,
+    #[error("logout")]
+    Logout,
+    #[error("selected mailbox became unavailable")]
+    MailboxGone,
+}
+
+pub type SResult<T> = Result<T, SessionError>;
+
+/// RFC 9051 §3 connection states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+}
+
+/// One IMAP connection.
+pub struct Session {
+    pub(crate) srv: Arc<Inner>,
+    pub(crate) stream: Option<MailStream>,
+    pub(crate) rbuf: Vec<u8>,
+    pub(crate) rpos: usize,
+    pub(crate) out: Vec<u8>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) loopback: bool,
+    pub(crate) tls_ctx: Option<TlsContext>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) user: Option<String>,
+    pub(crate) user_guard: Option<UserGuard>,
+    pub(crate) sel: Option<Selected>,
+    /// RFC 9051 ENABLE IMAP4rev2.
+    pub(crate) rev2: bool,
+    /// RFC 6855 UTF8=ACCEPT enabled.
+    pub(crate) utf8: bool,
+    /// RFC 7162 CONDSTORE enabled (explicitly or by a CONDSTORE-using command).
+    pub(crate) condstore: bool,
+    /// RFC 7162 QRESYNC enabled.
+    pub(crate) qresync: bool,
+}
+
+/// Outcome of a command for the tagged response.
+pub(crate) enum Reply {
+    Ok(String),
+    No(String),
+    Bad(String),
+    /// The tagged response was already written (STARTTLS, LOGOUT).
+    Sent,
+}
+
+pub(crate) fn ok(s: impl Into<String>) -> Reply {
+    Reply::Ok(s.into())
+}
+pub(crate) fn no(s: impl Into<String>) -> Reply {
+    Reply::No(s.into())
+}
+pub(crate) fn bad(s: impl Into<String>) -> Reply {
+    Reply::Bad(s.into())
+}
+
+/// RFC 5530 response code for a store error.
+pub(crate) fn store_no(e: &StoreError) -> Reply {
+    let text = e.to_string().replace(['\r', '\n'], " ");
+    match e {
+        StoreError::MailboxNotFound(_) => no(format!("[NONEXISTENT] {text}")),
+        StoreError::MailboxExists(_) => no(format!("[ALREADYEXISTS] {text}")),
+        StoreError::HasChildren(_) => no(format!("[HASCHILDREN] {text}")),
+        StoreError::NotPermitted(_) | StoreError::InvalidMailboxName { .. } => {
+            no(format!("[CANNOT] {text}"))
+        }
+        StoreError::MessageTooLarge(_) => no(format!("[TOOBIG] {text}")),
+        StoreError::InvalidFlag(_) => bad(text),
+        StoreError::UidsExhausted(_) => no(format!("[LIMIT] {text}")),
+        StoreError::MessageNotFound(_) => no(format!("[EXPUNGEISSUED] {text}")),
+        _ => {
+            tracing::warn!("store error: {e}");
+            no("[SERVERBUG] internal error, try again later")
+        }
+    }
+}
+
+const READ_CHUNK: usize = 4096;
+
+/// Reads more input into `rbuf` (compacting it first).
+pub(crate) async fn fill_from(
+    stream: &mut Option<MailStream>,
+    rbuf: &mut Vec<u8>,
+    rpos: &mut usize,
+    shutdown: &CancellationToken,
+    timeout: Duration,
+) -> SResult<()> {
+    if *rpos > 0 && *rpos == rbuf.len() {
+        rbuf.clear();
+        *rpos = 0;
+        if rbuf.capacity() > 64 * 1024 {
+            *rbuf = Vec::new();
+        }
+    }
+    let Some(stream) = stream.as_mut() else {
+        return Err(SessionError::Closed);
+    };
+    let mut chunk = [0u8; READ_CHUNK];
+    let n = tokio::select! {
+        _ = shutdown.cancelled() => return Err(SessionError::Shutdown),
+        r = tokio::time::timeout(timeout, stream.read(&mut chunk)) => match r {
+            Err(_) => return Err(SessionError::Timeout),
+            Ok(r) => r?,
+        },
+    };
+    if n == 0 {
+        return Err(SessionError::Closed);
+    }
+    rbuf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+impl Session {
+    pub(crate) fn new(
+        srv: Arc<Inner>,
+        stream: MailStream,
+        peer: SocketAddr,
+        loopback: bool,
+        tls_ctx: Option<TlsContext>,
+        shutdown: CancellationToken,
+    ) -> Session {
+        Session {
+            srv,
+            stream: Some(stream),
+            rbuf: Vec::new(),
+            rpos: 0,
+            out: Vec::with_capacity(256),
+            peer,
+            loopback,
+            tls_ctx,
+            shutdown,
+            user: None,
+            user_guard: None,
+            sel: None,
+            rev2: false,
+            utf8: false,
+            condstore: false,
+            qresync: false,
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        if self.user.is_none() {
+            State::NotAuthenticated
+        } else if self.sel.is_some() {
+            State::Selected
+        } else {
+            State::Authenticated
+        }
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        self.stream.as_ref().is_some_and(MailStream::is_tls)
+    }
+
+    /// Passwords may be sent: TLS, loopback, or allowed by the admin (RFC 9051 §11.1).
+    pub(crate) fn plaintext_ok(&self) -> bool {
+        self.is_tls() || self.loopback || self.srv.config.auth.allow_plaintext
+    }
+
+    /// RFC 9051 §7.2.2 capability list for the current state.
+    pub(crate) fn capabilities(&self) -> String {
+        let mut c = String::from("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE");
+        if self.user.is_none() {
+            if !self.is_tls() && self.tls_ctx.is_some() {
+                c.push_str(" STARTTLS");
+            }
+            if self.plaintext_ok() {
+                c.push_str(" AUTH=PLAIN AUTH=LOGIN");
+            } else {
+                c.push_str(" LOGINDISABLED");
+            }
+        } else {
+            c.push_str(
+                " UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS \
+                 UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SORT SORT=DISPLAY THREAD=REFERENCES \
+                 THREAD=ORDEREDSUBJECT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE STATUS=SIZE \
+                 UTF8=ACCEPT BINARY WITHIN",
+            );
+            c.push_str(&format!(" APPENDLIMIT={}", self.srv.limits.append_limit));
+        }
+        c
+    }
+
+    // ----- output ---------------------------------------------------------------------------
+
+    pub(crate) fn untagged(&mut self, line: &str) {
+        self.out.extend_from_slice(b"* ");
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub(crate) async fn flush(&mut self) -> SResult<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(SessionError::Closed);
+        };
+        let r = tokio::time::timeout(Duration::from_secs(300), async {
+            stream.write_all(&self.out).await?;
+            stream.flush().await
+        })
+        .await;
+        self.out.clear();
+        if self.out.capacity() > 256 * 1024 {
+            self.out = Vec::with_capacity(256);
+        }
+        match r {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(SessionError::Timeout),
+        }
+    }
+
+    /// Flushes when the output buffer is large (long FETCH responses).
+    pub(crate) async fn maybe_flush(&mut self) -> SResult<()> {
+        if self.out.len() > 128 * 1024 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    // ----- input ----------------------------------------------------------------------------
+
+    async fn fill(&mut self, timeout: Duration) -> SResult<()> {
+        fill_from(
+            &mut self.stream,
+            &mut self.rbuf,
+            &mut self.rpos,
+            &self.shutdown,
+            timeout,
+        )
+        .await
+    }
+
+    /// Whether a complete line is buffered.
+    pub(crate) fn has_line(&self) -> bool {
+        self.rbuf[self.rpos..].contains(&b'\n')
+    }
+
+    /// Reads one line including its LF (at most `max` octets).
+    pub(crate) async fn read_line(&mut self, max: usize, timeout: Duration) -> SResult<Vec<u8>> {
+        loop {
+            if let Some(i) = self.rbuf[self.rpos..].iter().position(|&b| b == b'\n') {
+                let line = self.rbuf[self.rpos..self.rpos + i + 1].to_vec();
+                self.rpos += i + 1;
+                if line.len() > max {
+                    return Err(SessionError::LineTooLong);
+                }
+                return Ok(line);
+            }
+            if self.rbuf.len() - self.rpos > max {
+                return Err(SessionError::LineTooLong);
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
+    async fn read_exact_into(&mut self, n: usize, dst: &mut Vec<u8>) -> SResult<()> {
+        let mut need = n;
+        while need > 0 {
+            if self.rpos == self.rbuf.len() {
+                self.fill(Duration::from_secs(300)).await?;
+            }
+            let take = need.min(self.rbuf.len() - self.rpos);
+            dst.extend_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
+            self.rpos += take;
+            need -= take;
+        }
+        Ok(())
+    }
+
+    async fn skip_exact(&mut self, n: u64) -> SResult<()> {
+        let mut need = n;
+        while need > 0 {
+            if self.rpos == self.rbuf.len() {
+                self.fill(Duration::from_secs(300)).await?;
+            }
+            let avail = (self.rbuf.len() - self.rpos) as u64;
+            let take = need.min(avail);
+            self.rpos += take as usize;
+            need -= take;
+        }
+        Ok(())
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        if self.user.is_some() {
+            self.srv.limits.autologout
+        } else {
+            self.srv.limits.login_timeout
+        }
+    }
+
+    /// Reads one complete command with its literals. `Ok(None)` means the command was refused
+    /// while reading (a response has been queued).
+    async fn read_command(&mut self) -> SResult<Option<Vec<u8>>> {
+        let max_line = self.srv.limits.max_line;
+        let mut cmd = Vec::new();
+        let mut first_line: Option<Vec<u8>> = None;
+        loop {
+            let t = self.idle_timeout();
+            let line = self.read_line(max_line, t).await?;
+            cmd.extend_from_slice(&line);
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            if first_line.is_none() {
+                first_line = Some(body.to_vec());
+            }
+            let Some(lit) = parser::literal_at_end(body) else {
+                return Ok(Some(cmd));
+            };
+            let (tag, verb) = parser::peek_tag_verb(first_line.as_deref().unwrap_or_default());
+            let tag = tag.unwrap_or_else(|| "*".into());
+            let is_append = verb == "APPEND";
+            let limit = if is_append {
+                self.srv.limits.append_limit
+            } else {
+                self.srv.limits.max_literal
+            };
+            let too_big = lit.len > limit
+                || (!is_append && cmd.len() as u64 + lit.len > self.srv.limits.max_command);
+            // RFC 7888 §4: LITERAL- limits non-synchronising literals to 4096 octets; we offer
+            // LITERAL+, so any size up to the limit is fine.
+            if too_big {
+                if lit.non_sync {
+                    if lit.len <= 2 * limit.max(1 << 20) {
+                        // Swallow the literal and the rest of its command, then refuse.
+                        self.skip_exact(lit.len).await?;
+                        self.discard_rest_of_command().await?;
+                        self.out.extend_from_slice(
+                            format!("{tag} NO [TOOBIG] literal too large\r\n").as_bytes(),
+                        );
+                        return Ok(None);
+                    }
+                    self.untagged("BYE [TOOBIG] literal too large");
+                    self.flush().await?;
+                    return Err(SessionError::LineTooLong);
+                }
+                let code = if is_append {
+                    "NO [TOOBIG]"
+                } else {
+                    "BAD [TOOBIG]"
+                };
+                self.out
+                    .extend_from_slice(format!("{tag} {code} literal too large\r\n").as_bytes());
+                return Ok(None);
+            }
+            if !lit.non_sync {
+                self.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                self.flush().await?;
+            }
+            self.read_exact_into(lit.len as usize, &mut cmd).await?;
+        }
+    }
+
+    /// After a refused non-synchronising literal: drop the remaining lines of the command.
+    async fn discard_rest_of_command(&mut self) -> SResult<()> {
+        loop {
+            let line = self
+                .read_line(self.srv.limits.max_line, Duration::from_secs(300))
+                .await?;
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            match parser::literal_at_end(body) {
+                Some(l) if l.non_sync => self.skip_exact(l.len).await?,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Discards everything buffered (RFC 9051 §6.2.1 after STARTTLS).
+    pub(crate) fn discard_input(&mut self) {
+        self.rbuf.clear();
+        self.rpos = 0;
+    }
+
+    // ----- mailbox names --------------------------------------------------------------------
+
+    /// Client name → canonical store name (`/`-separated, UTF-8).
+    pub(crate) fn mailbox_in(&self, raw: &[u8]) -> Result<String, Reply> {
+        let name = if self.utf8 || self.rev2 {
+            String::from_utf8(raw.to_vec()).map_err(|_| bad("mailbox name is not UTF-8"))?
+        } else {
+            match utf7::decode(raw) {
+                Some(n) => n,
+                None => String::from_utf8(raw.to_vec())
+                    .map_err(|_| bad("mailbox name is not modified UTF-7"))?,
+            }
+        };
+        let sep = self.srv.config.mail.hierarchy_separator;
+        if sep != '/' {
+            if name.contains('/') {
+                return Err(no("[CANNOT] '/' is not allowed in mailbox names"));
+            }
+            return Ok(name.replace(sep, "/"));
+        }
+        Ok(name)
+    }
+
+    /// Canonical name → the client's form (wire-ready string).
+    pub(crate) fn mailbox_out(&self, out: &mut Vec<u8>, name: &str) {
+        let sep = self.srv.config.mail.hierarchy_separator;
+        let shown = if sep != '/' {
+            name.replace('/', &sep.to_string())
+        } else {
+            name.to_string()
+        };
+        if self.utf8 || self.rev2 {
+            response::string_utf8(out, shown.as_bytes());
+        } else {
+            response::string(out, utf7::encode(&shown).as_bytes());
+        }
+    }
+
+    pub(crate) fn account(&self) -> &str {
+        self.user.as_deref().unwrap_or_default()
+    }
+
+    // ----- the loop -------------------------------------------------------------------------
+
+    pub(crate) async fn run(&mut self) {
+        let greeting = format!(
+            "OK [CAPABILITY {}] {} IMAP4rev2 server ready",
+            self.capabilities(),
+            self.srv.config.hostname
+        );
+        self.untagged(&greeting);
+        if self.flush().await.is_err() {
+            return;
+        }
+        loop {
+            let r = self.one_command().await;
+            match r {
+                Ok(()) => {}
+                Err(SessionError::Logout) | Err(SessionError::Closed) => break,
+                Err(SessionError::Io(e)) => {
+                    tracing::debug!("i/o error: {e}");
+                    break;
+                }
+                Err(SessionError::Timeout) => {
+                    self.untagged("BYE Autologout; idle for too long");
+                    let _ = self.flush().await;
+                    break;
+                }
+                Err(SessionError::Shutdown) => {
+                    self.untagged("BYE [UNAVAILABLE] Server shutting down");
+                    let _ = self.flush().await;
+                    break;
+                }
+                Err(SessionError::LineTooLong) => {
+                    self.untagged("BYE [TOOBIG] Command line too long");
+                    let _ = self.flush().await;
+                    break;
+                }
+                Err(SessionError::MailboxGone) => {
+                    self.untagged("BYE [UNAVAILABLE] The selected mailbox was deleted or renamed");
+                    let _ = self.flush().await;
+                    break;
+                }
+            }
+        }
+        if let Some(s) = self.stream.as_mut() {
+            let _ = s.shutdown().await;
+        }
+    }
+
+    async fn one_command(&mut self) -> SResult<()> {
+        let raw = match self.read_command().await? {
+            Some(r) => r,
+            None => return self.flush().await,
+        };
+        let cmd = match parser::parse_command(&raw) {
+            Ok(c) => c,
+            Err((tag, e)) => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                let text = e.0.replace(['\r', '\n'], " ");
+                self.out
+                    .extend_from_slice(format!("{tag} BAD {text}\r\n").as_bytes());
+                return self.flush().await;
+            }
+        };
+        let tag = cmd.tag.clone();
+        let reply = self.dispatch(cmd).await?;
+        // RFC 9051 §7.4.1/§7.5: pending updates go out before the tagged response, except
+        // that EXPUNGE is not sent after FETCH, STORE or SEARCH (handled per command).
+        let (text, kind) = match reply {
+            Reply::Ok(t) => (t, "OK"),
+            Reply::No(t) => (t, "NO"),
+            Reply::Bad(t) => (t, "BAD"),
+            Reply::Sent => return self.flush().await,
+        };
+        self.out
+            .extend_from_slice(format!("{tag} {kind} {text}\r\n").as_bytes());
+        self.flush().await
+    }
+
+    async fn dispatch(&mut self, cmd: Command) -> SResult<Reply> {
+        use CommandKind as C;
+        let state = self.state();
+        let needs_auth = !matches!(
+            cmd.kind,
+            C::Capability
+                | C::Noop
+                | C::Logout
+                | C::StartTls
+                | C::Authenticate { .. }
+                | C::Login { .. }
+                | C::Id
+        );
+        if needs_auth && state == State::NotAuthenticated {
+            return Ok(bad("Not authenticated"));
+        }
+        let needs_selected = matches!(
+            cmd.kind,
+            C::Check
+                | C::Close
+                | C::Unselect
+                | C::Expunge { .. }
+                | C::Search { .. }
+                | C::Fetch { .. }
+                | C::Store { .. }
+                | C::Copy { .. }
+                | C::Sort { .. }
+                | C::Thread { .. }
+        );
+        if needs_selected && state != State::Selected {
+            return Ok(bad("No mailbox selected"));
+        }
+        let tag = cmd.tag;
+        let allow_expunge_updates = !matches!(
+            cmd.kind,
+            C::Fetch { .. }
+                | C::Store { .. }
+                | C::Search { .. }
+                | C::Sort { .. }
+                | C::Thread { .. }
+        );
+        let reply = match cmd.kind {
+            C::Capability => {
+                let caps = self.capabilities();
+                self.untagged(&format!("CAPABILITY {caps}"));
+                ok("CAPABILITY completed")
+            }
+            C::Noop | C::Check => {
+                if let Some(sel) = &self.sel {
+                    let (a, m) = (self.account().to_string(), sel.name.clone());
+                    let _ = self.srv.store.sync_mailbox(&a, &m).await;
+                }
+                ok("NOOP completed")
+            }
+            C::Logout => {
+                self.untagged("BYE Logging out");
+                self.out
+                    .extend_from_slice(format!("{tag} OK LOGOUT completed\r\n").as_bytes());
+                self.flush().await?;
+                return Err(SessionError::Logout);
+            }
+            C::StartTls => return self.starttls(&tag).await,
+            C::Authenticate { mechanism, initial } => {
+                self.authenticate(&mechanism, initial).await?
+            }
+            C::Login { user, password } => self.login(user, password).await,
+            C::Enable(caps) => self.enable(caps),
+            C::Id => {
+                self.untagged(&format!(
+                    "ID (\"name\" \"postern\" \"version\" \"{}\")",
+                    env!("CARGO_PKG_VERSION")
+                ));
+                ok("ID completed")
+            }
+            C::Namespace => {
+                let sep = self.srv.config.mail.hierarchy_separator;
+                self.untagged(&format!("NAMESPACE ((\"\" \"{sep}\")) NIL NIL"));
+                ok("NAMESPACE completed")
+            }
+            C::Select {
+                mailbox,
+                examine,
+                condstore,
+                qresync,
+            } => self.select(&mailbox, examine, condstore, qresync).await?,
+            C::Create {
+                mailbox,
+                special_use,
+            } => self.create(&mailbox, &special_use).await,
+            C::Delete(m) => self.delete(&m).await,
+            C::Rename(a, b) => self.rename(&a, &b).await,
+            C::Subscribe(m) => self.subscribe(&m, true).await,
+            C::Unsubscribe(m) => self.subscribe(&m, false).await,
+            C::List {
+                select,
+                reference,
+                patterns,
+                ret,
+                extended,
+            } => {
+                self.list(select, &reference, &patterns, ret, extended)
+                    .await?
+            }
+            C::Lsub { reference, pattern } => self.lsub(&reference, &pattern).await?,
+            C::Status { mailbox, items } => self.status(&mailbox, &items).await,
+            C::Append { mailbox, messages } => self.append(&mailbox, messages).await,
+            C::Idle => self.idle(&tag).await?,
+            C::Close => self.close(true).await,
+            C::Unselect => self.close(false).await,
+            C::Expunge { uids } => self.expunge(uids).await?,
+            C::Search { uid, ret, key } => self.search(&tag, uid, ret, key).await?,
+            C::Fetch {
+                uid,
+                set,
+                atts,
+                changed_since,
+                vanished,
+            } => self.fetch(uid, set, atts, changed_since, vanished).await?,
+            C::Store {
+                uid,
+                set,
+                op,
+                silent,
+                flags,
+                unchanged_since,
+            } => {
+                self.store(uid, set, op, silent, flags, unchanged_since)
+                    .await?
+            }
+            C::Copy {
+                uid,
+                set,
+                mailbox,
+                is_move,
+            } => self.copy(uid, set, &mailbox, is_move).await?,
+            C::Sort {
+                uid,
+                criteria,
+                key,
+                ret,
+            } => self.sort(&tag, uid, criteria, key, ret).await?,
+            C::Thread {
+                uid,
+                references,
+                key,
+            } => self.thread(uid, references, key).await?,
+            C::GetQuota(root) => self.get_quota(&root).await,
+            C::GetQuotaRoot(m) => self.get_quota_root(&m).await,
+            C::SetQuota => no("[NOPERM] quotas are set by the administrator"),
+        };
+        if self.sel.is_some() {
+            self.pump(allow_expunge_updates).await?;
+        }
+        Ok(reply)
+    }
+
+    /// RFC 9051 §6.3.1 ENABLE
+    fn enable(&mut self, caps: Vec<String>) -> Reply {
+        let mut enabled = Vec::new();
+        for c in caps {
+            match c.as_str() {
+                "IMAP4REV2" => {
+                    self.rev2 = true;
+                    enabled.push("IMAP4rev2");
+                }
+                "UTF8=ACCEPT" => {
+                    self.utf8 = true;
+                    enabled.push("UTF8=ACCEPT");
+                }
+                "CONDSTORE" => {
+                    self.condstore = true;
+                    enabled.push("CONDSTORE");
+                }
+                "QRESYNC" => {
+                    self.condstore = true;
+                    self.qresync = true;
+                    enabled.push("QRESYNC");
+                }
+                _ => {}
+            }
+        }
+        let line = format!("ENABLED {}", enabled.join(" "));
+        self.untagged(line.trim_end());
+        ok("ENABLE completed")
+    }
+
+    /// RFC 9051 §6.2.1 STARTTLS
+    async fn starttls(&mut self, tag: &str) -> SResult<Reply> {
+        if self.is_tls() {
+            return Ok(bad("TLS is already active"));
+        }
+        if self.user.is_some() {
+            return Ok(bad("STARTTLS only before authentication"));
+        }
+        let Some(ctx) = self.tls_ctx.clone() else {
+            return Ok(no("[UNAVAILABLE] TLS is not available"));
+        };
+        self.out
+            .extend_from_slice(format!("{tag} OK Begin TLS negotiation now\r\n").as_bytes());
+        self.flush().await?;
+        self.discard_input();
+        let Some(plain) = self.stream.take() else {
+            return Err(SessionError::Closed);
+        };
+        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx.acceptor)).await {
+            Ok(Ok(s)) => {
+                self.stream = Some(s);
+                Ok(Reply::Sent)
+            }
+            Ok(Err(e)) => Err(SessionError::Io(e)),
+            Err(_) => Err(SessionError::Timeout),
+        }
+    }
+}

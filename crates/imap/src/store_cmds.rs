@@ -1,0 +1,223 @@
+//! STORE (RFC 9051 §6.4.6, RFC 7162 §3.1.3 UNCHANGEDSINCE), COPY (RFC 9051 §6.4.7,
+//! RFC 4315 COPYUID) and MOVE (RFC 6851).
+
+use postern_store::{FlagOp, Flags, StoreError};
+
+use crate::parser::{SeqSet, StoreOp};
+use crate::selected::{flags_string, set_string};
+use crate::session::{bad, no, ok, store_no, Reply, SResult, Session};
+
+impl Session {
+    fn resolve(&self, uid: bool, set: &SeqSet) -> Result<Vec<usize>, Reply> {
+        let Some(sel) = self.sel.as_ref() else {
+            return Err(bad("No mailbox selected"));
+        };
+        if uid {
+            Ok(sel.uid_indexes(set))
+        } else {
+            sel.seq_indexes(set)
+                .map_err(|()| bad("Invalid message sequence number"))
+        }
+    }
+
+    /// RFC 9051 §6.4.6 STORE
+    pub(crate) async fn store(
+        &mut self,
+        uid: bool,
+        set: SeqSet,
+        op: StoreOp,
+        silent: bool,
+        flags: Vec<String>,
+        unchanged_since: Option<u64>,
+    ) -> SResult<Reply> {
+        let idx = match self.resolve(uid, &set) {
+            Ok(i) => i,
+            Err(r) => return Ok(r),
+        };
+        let Some(sel) = self.sel.as_ref() else {
+            return Ok(bad("No mailbox selected"));
+        };
+        if sel.readonly {
+            return Ok(no("[READ-ONLY] Mailbox is read-only"));
+        }
+        let names: Vec<&String> = flags
+            .iter()
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .collect();
+        let flags = match Flags::from_names(names) {
+            Ok(f) => f,
+            Err(e) => return Ok(bad(e.to_string())),
+        };
+        if unchanged_since.is_some() {
+            self.condstore = true;
+        }
+        let uids = sel.uid_set(&idx);
+        let name = sel.name.clone();
+        let account = self.account().to_string();
+        let fop = match op {
+            StoreOp::Replace => FlagOp::Replace,
+            StoreOp::Add => FlagOp::Add,
+            StoreOp::Remove => FlagOp::Remove,
+        };
+        let outcome = match self
+            .srv
+            .store
+            .store_flags(&account, &name, uids, fop, flags, unchanged_since)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => return Ok(store_no(&e)),
+        };
+        let condstore = self.condstore;
+        let rev2 = self.rev2;
+        let Some(sel) = self.sel.as_mut() else {
+            return Ok(bad("No mailbox selected"));
+        };
+        let mut changed = std::collections::HashSet::new();
+        for ch in outcome.updated {
+            if let Some(seq) = sel.seq_of(ch.uid) {
+                let m = &mut sel.msgs[seq - 1];
+                m.flags = ch.flags;
+                m.modseq = ch.modseq;
+                sel.highestmodseq = sel.highestmodseq.max(ch.modseq);
+                changed.insert(ch.uid);
+            }
+        }
+        let mut lines = Vec::new();
+        for &i in &idx {
+            let Some(m) = sel.msgs.get(i) else { continue };
+            if outcome.failed.contains(&m.uid) {
+                continue;
+            }
+            // RFC 7162 §3.1.3: with UNCHANGEDSINCE, changed messages are reported even if silent.
+            let report = !silent || (unchanged_since.is_some() && changed.contains(&m.uid));
+            if !report {
+                continue;
+            }
+            let mut l = format!("{} FETCH (", i + 1);
+            if uid {
+                l.push_str(&format!("UID {} ", m.uid));
+            }
+            l.push_str(&format!(
+                "FLAGS {}",
+                flags_string(&m.flags, m.recent && !rev2)
+            ));
+            if condstore {
+                l.push_str(&format!(" MODSEQ ({})", m.modseq));
+            }
+            l.push(')');
+            lines.push(l);
+        }
+        let failed: Vec<u32> = if uid {
+            outcome.failed.clone()
+        } else {
+            outcome
+                .failed
+                .iter()
+                .filter_map(|&u| sel.seq_of(u).map(|s| s as u32))
+                .collect()
+        };
+        for l in lines {
+            self.untagged(&l);
+        }
+        if !failed.is_empty() {
+            return Ok(ok(format!(
+                "[MODIFIED {}] Conditional STORE failed for some messages",
+                set_string(failed)
+            )));
+        }
+        Ok(ok("STORE completed"))
+    }
+
+    /// RFC 9051 §6.4.7 COPY / RFC 6851 §3 MOVE
+    pub(crate) async fn copy(
+        &mut self,
+        uid: bool,
+        set: SeqSet,
+        raw: &[u8],
+        is_move: bool,
+    ) -> SResult<Reply> {
+        let idx = match self.resolve(uid, &set) {
+            Ok(i) => i,
+            Err(r) => return Ok(r),
+        };
+        let dest = match self.mailbox_in(raw) {
+            Ok(n) => n,
+            Err(r) => return Ok(r),
+        };
+        let Some(sel) = self.sel.as_ref() else {
+            return Ok(bad("No mailbox selected"));
+        };
+        if is_move && sel.readonly {
+            return Ok(no("[READ-ONLY] Mailbox is read-only"));
+        }
+        let what = if is_move { "MOVE" } else { "COPY" };
+        if idx.is_empty() {
+            return Ok(ok(format!("{what} completed (no messages)")));
+        }
+        let uids = sel.uid_set(&idx);
+        let name = sel.name.clone();
+        let account = self.account().to_string();
+        let r = if is_move {
+            self.srv
+                .store
+                .move_messages(&account, &name, uids, &dest)
+                .await
+        } else {
+            self.srv.store.copy(&account, &name, uids, &dest).await
+        };
+        let outcome = match r {
+            Ok(o) => o,
+            Err(StoreError::MailboxNotFound(_)) => {
+                return Ok(no("[TRYCREATE] Destination mailbox does not exist"))
+            }
+            Err(e) => return Ok(store_no(&e)),
+        };
+        let code = if outcome.mapping.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "[COPYUID {} {} {}] ",
+                outcome.uidvalidity,
+                uid_list(outcome.mapping.iter().map(|m| m.0)),
+                uid_list(outcome.mapping.iter().map(|m| m.1))
+            )
+        };
+        if is_move {
+            if !code.is_empty() {
+                self.untagged(&format!("OK {code}Moved"));
+            }
+            let mut gone: Vec<u32> = outcome.mapping.iter().map(|m| m.0).collect();
+            gone.sort_unstable();
+            self.report_expunges()?;
+            self.remove_and_report(&gone);
+            return Ok(ok(format!("{what} completed")));
+        }
+        Ok(ok(format!("{code}{what} completed")))
+    }
+}
+
+/// RFC 4315 uid-set preserving the order of the mapping (ranges only where consecutive).
+fn uid_list(uids: impl Iterator<Item = u32>) -> String {
+    let v: Vec<u32> = uids.collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < v.len() {
+        let start = v[i];
+        let mut end = start;
+        while i + 1 < v.len() && v[i + 1] == end + 1 {
+            i += 1;
+            end = v[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}

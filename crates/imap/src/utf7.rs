@@ -1,0 +1,105 @@
+//! Modified UTF-7 mailbox names for IMAP4rev1 clients (RFC 3501 §5.1.3).
+
+use base64::engine::{general_purpose::GeneralPurposeConfig, DecodePaddingMode, GeneralPurpose};
+use base64::Engine;
+
+fn engine() -> GeneralPurpose {
+    // RFC 3501 §5.1.3: modified BASE64 with "," instead of "/", no padding.
+    let alphabet = base64::alphabet::IMAP_MUTF7;
+    GeneralPurpose::new(
+        &alphabet,
+        GeneralPurposeConfig::new()
+            .with_encode_padding(false)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    )
+}
+
+/// Encodes a UTF-8 name as modified UTF-7.
+pub fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut pending: Vec<u16> = Vec::new();
+    let flush = |pending: &mut Vec<u16>, out: &mut String| {
+        if pending.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
+        out.push('&');
+        out.push_str(&engine().encode(bytes));
+        out.push('-');
+        pending.clear();
+    };
+    for ch in name.chars() {
+        if (' '..='~').contains(&ch) {
+            flush(&mut pending, &mut out);
+            if ch == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(ch);
+            }
+        } else {
+            let mut buf = [0u16; 2];
+            pending.extend_from_slice(ch.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut pending, &mut out);
+    out
+}
+
+/// Decodes a modified UTF-7 name; `None` if it is not valid modified UTF-7.
+pub fn decode(name: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    let mut i = 0;
+    while i < name.len() {
+        let b = name[i];
+        if b == b'&' {
+            let end = name[i + 1..].iter().position(|&c| c == b'-')? + i + 1;
+            if end == i + 1 {
+                out.push('&');
+            } else {
+                let bytes = engine().decode(&name[i + 1..end]).ok()?;
+                if bytes.len() % 2 != 0 {
+                    return None;
+                }
+                let units: Vec<u16> = bytes
+                    .chunks(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
+                out.push_str(&String::from_utf16(&units).ok()?);
+            }
+            i = end + 1;
+        } else if (0x20..0x7f).contains(&b) {
+            out.push(b as char);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for s in [
+            "INBOX",
+            "Entwürfe",
+            "日本語/メール",
+            "a&b",
+            "~peter/mail/台北/日本語",
+            "😀",
+        ] {
+            assert_eq!(decode(encode(s).as_bytes()).as_deref(), Some(s), "{s}");
+        }
+        assert_eq!(encode("Entwürfe"), "Entw&APw-rfe");
+        assert_eq!(encode("&"), "&-");
+        assert_eq!(
+            decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(),
+            "~peter/mail/台北/日本語"
+        );
+        assert!(decode(b"&Jjo").is_none());
+        assert!(decode(b"\xc3\xa9").is_none());
+    }
+}
