@@ -37,6 +37,12 @@ pub struct RcptState {
     /// The address whose alias expansion added this recipient.
     #[serde(default)]
     pub expanded_from: Option<String>,
+    /// A final DSN for this recipient was queued (or none is due): nothing more to report.
+    #[serde(default)]
+    pub reported: bool,
+    /// A delay warning (RFC 3464 Action: delayed) was queued.
+    #[serde(default)]
+    pub delay_reported: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +64,8 @@ impl RcptState {
             next_attempt: now,
             last_error: None,
             expanded_from,
+            reported: false,
+            delay_reported: false,
         }
     }
 
@@ -79,6 +87,13 @@ impl QueueEntry {
     /// Whether every recipient reached a final state.
     pub fn is_finished(&self) -> bool {
         self.recipients.iter().all(|r| !r.is_pending())
+    }
+
+    /// Whether every recipient reached a final state and has been reported on.
+    pub fn is_done(&self) -> bool {
+        self.recipients
+            .iter()
+            .all(|r| !r.is_pending() && r.reported)
     }
 
     /// Whether any recipient failed permanently.

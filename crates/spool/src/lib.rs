@@ -7,6 +7,8 @@
 //! `env/<id>` the envelope with per-recipient state (JSON, replaced atomically), `tmp/` holds
 //! files being written. An `env/` file's presence is what makes a message queued.
 
+mod dirsync;
+mod dsn;
 mod entry;
 mod envelope;
 mod error;
@@ -15,10 +17,14 @@ mod runner;
 mod schedule;
 mod spool;
 
+pub use dsn::{
+    compose as compose_dsn, enhanced_code, envelope_for as dsn_envelope, rfc5322_date, Action,
+    DsnItem, NOTE_DSN_PASSED_ON, NOTE_RELAYED,
+};
 pub use entry::{QueueEntry, RcptState, RcptStatus};
 pub use envelope::{BodyType, Envelope, Notify, Recipient, Ret};
 pub use error::SpoolError;
 pub use id::QueueId;
-pub use runner::{Outcome, QueueRunner, RunnerSettings, Transport};
+pub use runner::{DsnSettings, Outcome, QueueRunner, RunnerSettings, Transport};
 pub use schedule::RetrySchedule;
 pub use spool::Spool;

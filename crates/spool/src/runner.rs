@@ -47,6 +47,27 @@ pub struct RunnerSettings {
     pub concurrency: usize,
     /// How often the spool directory is re-read for messages queued by other processes.
     pub rescan_interval: Duration,
+    /// How often the wake-up file of queue administration (`postern queue flush`) is looked for.
+    pub wake_poll: Duration,
+    pub dsn: DsnSettings,
+}
+
+/// Delivery status notifications (RFC 3464).
+#[derive(Debug, Clone)]
+pub struct DsnSettings {
+    /// This host's name: `Reporting-MTA` and `MAILER-DAEMON@` it.
+    pub reporting_mta: String,
+    /// A delay warning goes out once a recipient has waited this long; `None`: never.
+    pub delay_warning: Option<Duration>,
+}
+
+impl Default for DsnSettings {
+    fn default() -> DsnSettings {
+        DsnSettings {
+            reporting_mta: "localhost".into(),
+            delay_warning: Some(Duration::from_secs(4 * 3600)),
+        }
+    }
 }
 
 impl Default for RunnerSettings {
@@ -55,6 +76,8 @@ impl Default for RunnerSettings {
             schedule: RetrySchedule::default(),
             concurrency: 16,
             rescan_interval: Duration::from_secs(60),
+            wake_poll: Duration::from_secs(1),
+            dsn: DsnSettings::default(),
         }
     }
 }
@@ -85,6 +108,9 @@ impl QueueRunner {
         let mut tasks: JoinSet<(QueueId, Option<i64>)> = JoinSet::new();
         self.rescan(&mut schedule, &mut known).await;
         let mut next_rescan = tokio::time::Instant::now() + self.settings.rescan_interval;
+        let mut wake_poll =
+            tokio::time::interval(self.settings.wake_poll.max(Duration::from_millis(50)));
+        wake_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
             for id in self.spool.take_arrivals() {
@@ -107,9 +133,9 @@ impl QueueRunner {
                 }
                 let spool = self.spool.clone();
                 let transport = self.transport.clone();
-                let retry = self.settings.schedule.clone();
+                let settings = self.settings.clone();
                 tasks.spawn(async move {
-                    let next = process(&spool, transport.as_ref(), &retry, &id).await;
+                    let next = process(&spool, transport.as_ref(), &settings, &id).await;
                     (id, next)
                 });
             }
@@ -129,6 +155,15 @@ impl QueueRunner {
                             Some(t) => { schedule.insert((t, id)); }
                             None => { known.remove(&id); }
                         }
+                    }
+                }
+                _ = wake_poll.tick() => {
+                    if self.spool.take_wake_request() {
+                        // Queue administration changed the spool: re-read all of it.
+                        tracing::info!("queue wake-up requested: re-reading the spool");
+                        schedule.clear();
+                        known.retain(|id| in_flight.contains(id));
+                        self.rescan(&mut schedule, &mut known).await;
                     }
                 }
                 _ = tokio::time::sleep_until(wake_at) => {
@@ -181,9 +216,10 @@ impl QueueRunner {
 async fn process(
     spool: &Arc<Spool>,
     transport: &dyn Transport,
-    retry: &RetrySchedule,
+    settings: &RunnerSettings,
     id: &QueueId,
 ) -> Option<i64> {
+    let retry = &settings.schedule;
     let loaded = {
         let spool = spool.clone();
         let id = id.clone();
@@ -232,16 +268,50 @@ async fn process(
             break;
         }
     }
-    let finished = entry.is_finished();
-    let failures = entry.has_failures();
+    let reports = reports_due(&entry, &message, &settings.dsn, retry, now_unix());
+    let mut dsn_failed = false;
+    if !reports.is_empty() {
+        changed = true;
+        if let Some((envelope, dsn)) = reports.message.clone() {
+            let queued = {
+                let spool = spool.clone();
+                tokio::task::spawn_blocking(move || spool.enqueue(&envelope, &dsn)).await
+            };
+            match queued {
+                Ok(Ok(dsn_id)) => {
+                    tracing::info!(%id, dsn = %dsn_id, to = ?entry.envelope.sender, "delivery status notification queued");
+                    reports.mark(&mut entry);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(%id, "queueing the delivery status notification: {e}");
+                    dsn_failed = true;
+                }
+                Err(e) => {
+                    tracing::error!(%id, "queueing the delivery status notification: {e}");
+                    dsn_failed = true;
+                }
+            }
+        } else {
+            reports.mark(&mut entry);
+        }
+    }
+    let done = entry.is_done();
     let next = entry.next_due();
     let saved = {
         let spool = spool.clone();
         let entry = entry.clone();
         tokio::task::spawn_blocking(move || {
-            if finished && !failures {
+            if !spool.exists(&entry.id) {
+                // Deleted by the admin meanwhile.
+                Ok(())
+            } else if done {
                 spool.remove(&entry.id)
             } else if changed {
+                // A hold set by the admin while this pass ran is kept.
+                let mut entry = entry;
+                if let Ok(on_disk) = spool.entry(&entry.id) {
+                    entry.held |= on_disk.held;
+                }
                 spool.save(&entry)
             } else {
                 Ok(())
@@ -254,11 +324,112 @@ async fn process(
         Ok(Err(e)) => tracing::error!(%id, "recording delivery state: {e}"),
         Err(e) => tracing::error!(%id, "recording delivery state: {e}"),
     }
-    if finished && failures {
-        // Kept for the delivery status notification (RFC 3464) that outbound delivery sends.
-        tracing::warn!(%id, "message has permanently failed recipients; kept in the queue");
+    if dsn_failed {
+        return Some(next.unwrap_or(i64::MAX).min(now_unix() + 300));
     }
     next
+}
+
+/// The notifications one pass owes: which recipients, and the DSN message when one is sent.
+struct Reports {
+    indices: Vec<usize>,
+    delayed: Vec<usize>,
+    message: Option<(crate::Envelope, Vec<u8>)>,
+}
+
+impl Reports {
+    fn is_empty(&self) -> bool {
+        self.indices.is_empty() && self.delayed.is_empty()
+    }
+    fn mark(&self, entry: &mut QueueEntry) {
+        for &i in &self.indices {
+            entry.recipients[i].reported = true;
+        }
+        for &i in &self.delayed {
+            entry.recipients[i].delay_reported = true;
+        }
+    }
+}
+
+/// RFC 3461 §4.1 / RFC 3464: failure, delay and success notices due now. Recipients that need no
+/// notice (NOTIFY says so, the sender is null, the next hop took over) are marked done silently.
+fn reports_due(
+    entry: &QueueEntry,
+    original: &[u8],
+    dsn: &DsnSettings,
+    retry: &RetrySchedule,
+    now: i64,
+) -> Reports {
+    use crate::dsn::{Action, DsnItem};
+    let null_sender = entry.envelope.sender.is_none();
+    let mut items = Vec::new();
+    let mut indices = Vec::new();
+    let mut delayed = Vec::new();
+    for (i, r) in entry.recipients.iter().enumerate() {
+        let notify = r.recipient.notify;
+        match &r.status {
+            RcptStatus::Pending => {
+                let waited = Duration::from_secs(u64::try_from(now - entry.arrived).unwrap_or(0));
+                let due = dsn.delay_warning.is_some_and(|d| waited >= d);
+                if due && !r.delay_reported && r.attempts > 0 {
+                    delayed.push(i);
+                    if notify.delay && !null_sender {
+                        items.push(DsnItem {
+                            index: i,
+                            action: Action::Delayed,
+                            text: r
+                                .last_error
+                                .clone()
+                                .unwrap_or_else(|| "4.0.0 not yet delivered".into()),
+                        });
+                    }
+                }
+            }
+            _ if r.reported => {}
+            RcptStatus::Failed { reason, .. } => {
+                indices.push(i);
+                if notify.failure && !null_sender {
+                    items.push(DsnItem {
+                        index: i,
+                        action: Action::Failed,
+                        text: reason.clone(),
+                    });
+                }
+            }
+            RcptStatus::Delivered { note, .. } => {
+                indices.push(i);
+                if notify.success && !null_sender && !note.contains(crate::dsn::NOTE_DSN_PASSED_ON)
+                {
+                    let action = if note.contains(crate::dsn::NOTE_RELAYED) {
+                        Action::Relayed
+                    } else if note.starts_with("expanded to") {
+                        Action::Expanded
+                    } else {
+                        Action::Delivered
+                    };
+                    items.push(DsnItem {
+                        index: i,
+                        action,
+                        text: note.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let message = if items.is_empty() {
+        None
+    } else {
+        let give_up_at =
+            entry.arrived + i64::try_from(retry.give_up_after.as_secs()).unwrap_or(i64::MAX / 2);
+        let dsn_bytes =
+            crate::dsn::compose(entry, original, &items, &dsn.reporting_mta, now, give_up_at);
+        crate::dsn::envelope_for(&entry.envelope, &dsn_bytes).map(|env| (env, dsn_bytes))
+    };
+    Reports {
+        indices,
+        delayed,
+        message,
+    }
 }
 
 fn record(entry: &mut QueueEntry, i: usize, outcome: Outcome, retry: &RetrySchedule, now: i64) {

@@ -5,6 +5,7 @@
 //! supersedes the entry in `q/<id>`. Enqueue costs two fsyncs (the file, then its directory), and
 //! a message delivered at the first attempt never writes a state file.
 
+use crate::dirsync::DirSync;
 use crate::error::IoContext;
 use crate::{Envelope, QueueEntry, QueueId, RcptState, SpoolError};
 use std::collections::BTreeSet;
@@ -23,6 +24,9 @@ pub struct Spool {
     root: PathBuf,
     arrivals: Mutex<Vec<QueueId>>,
     wake: Notify,
+    /// Group commit of the fsyncs of `q/` and `state/`.
+    q_sync: DirSync,
+    state_sync: DirSync,
 }
 
 impl std::fmt::Debug for Spool {
@@ -37,10 +41,6 @@ pub(crate) fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir).and_then(|d| d.sync_all()).ctx("fsync", dir)
-}
-
 impl Spool {
     /// Opens (creating) the spool at `root` and clears crash leftovers.
     pub fn open(root: impl Into<PathBuf>) -> Result<Spool, SpoolError> {
@@ -50,6 +50,8 @@ impl Spool {
             fs::create_dir_all(&d).ctx("create", &d)?;
         }
         let spool = Spool {
+            q_sync: DirSync::new(root.join("q")),
+            state_sync: DirSync::new(root.join("state")),
             root,
             arrivals: Mutex::new(Vec::new()),
             wake: Notify::new(),
@@ -108,7 +110,7 @@ impl Spool {
             f.sync_all().ctx("fsync", &tmp)?;
             let dst = self.q_path(&id);
             fs::rename(&tmp, &dst).ctx("rename", &tmp)?;
-            fsync_dir(&self.root.join("q"))
+            self.q_sync.sync()
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
@@ -191,7 +193,7 @@ impl Spool {
         f.write_all(&bytes).ctx("write", &tmp)?;
         f.sync_all().ctx("fsync", &tmp)?;
         fs::rename(&tmp, &dst).ctx("rename", &tmp)?;
-        fsync_dir(&self.root.join("state"))
+        self.state_sync.sync()
     }
 
     /// Removes a message from the queue. The message file goes first: a state file left alone
@@ -212,12 +214,89 @@ impl Spool {
                 })
             }
         }
-        fsync_dir(&self.root.join("q"))?;
+        self.q_sync.sync()?;
         let state = self.state_path(id);
         if fs::remove_file(&state).is_ok() {
-            fsync_dir(&self.root.join("state"))?;
+            self.state_sync.sync()?;
         }
         Ok(())
+    }
+
+    /// Whether a message is still queued (the admin may have deleted it meanwhile).
+    pub fn exists(&self, id: &QueueId) -> bool {
+        self.q_path(id).exists()
+    }
+
+    /// Reads, changes and saves a message's state (for queue administration).
+    pub fn update(
+        &self,
+        id: &QueueId,
+        change: impl FnOnce(&mut QueueEntry),
+    ) -> Result<QueueEntry, SpoolError> {
+        let mut entry = self.entry(id)?;
+        change(&mut entry);
+        self.save(&entry)?;
+        Ok(entry)
+    }
+
+    /// Holds a message: it is not attempted until released.
+    pub fn hold(&self, id: &QueueId) -> Result<QueueEntry, SpoolError> {
+        self.update(id, |e| e.held = true)
+    }
+
+    /// Releases a held message and makes its pending recipients due now.
+    pub fn release(&self, id: &QueueId) -> Result<QueueEntry, SpoolError> {
+        self.retry(id)
+    }
+
+    /// Makes the pending recipients of a message due now (and releases it).
+    pub fn retry(&self, id: &QueueId) -> Result<QueueEntry, SpoolError> {
+        let now = now_unix();
+        self.update(id, |e| {
+            e.held = false;
+            for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
+                r.next_attempt = r.next_attempt.min(now);
+            }
+        })
+    }
+
+    /// Makes every deferred message (not held ones) due now; returns how many changed.
+    pub fn flush(&self) -> Result<usize, SpoolError> {
+        let now = now_unix();
+        let mut n = 0;
+        for id in self.ids()? {
+            let Ok(e) = self.entry(&id) else { continue };
+            if e.held || e.next_due().is_none_or(|t| t <= now) {
+                continue;
+            }
+            match self.update(&id, |e| {
+                for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
+                    r.next_attempt = now;
+                }
+            }) {
+                Ok(_) => n += 1,
+                Err(SpoolError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    fn wake_path(&self) -> PathBuf {
+        self.root.join("wake")
+    }
+
+    /// Asks a running queue runner (perhaps in another process) to re-read the whole spool soon.
+    pub fn request_wake(&self) -> Result<(), SpoolError> {
+        let p = self.wake_path();
+        fs::write(&p, b"").ctx("create", &p)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Whether a wake-up was requested since the last call (and clears the request).
+    pub fn take_wake_request(&self) -> bool {
+        fs::remove_file(self.wake_path()).is_ok()
     }
 
     /// Every queued message id, oldest first.

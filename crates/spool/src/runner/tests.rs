@@ -1,5 +1,5 @@
 use super::*;
-use crate::{BodyType, Envelope, Recipient};
+use crate::{BodyType, Envelope, Notify, Recipient};
 use std::sync::Mutex;
 
 /// A transport that answers from a script per address and records every call.
@@ -73,6 +73,11 @@ fn fast() -> RunnerSettings {
         },
         concurrency: 4,
         rescan_interval: Duration::from_millis(200),
+        wake_poll: Duration::from_millis(50),
+        dsn: DsnSettings {
+            reporting_mta: "mx.example.net".into(),
+            delay_warning: None,
+        },
     }
 }
 
@@ -110,34 +115,141 @@ async fn delivered_messages_leave_the_queue() {
     assert_eq!(t.calls().len(), 2);
 }
 
+/// A transport that also keeps the messages it was given.
+fn bounce_of(t: &Scripted) -> Vec<String> {
+    t.calls().into_iter().map(|(a, _)| a).collect()
+}
+
 #[tokio::test]
-async fn deferred_recipients_are_retried_and_failures_kept() {
+async fn deferred_recipients_are_retried_and_failures_bounced() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
     let t = Scripted::new(&[
         ("a@x.test", Outcome::Deferred("451 try later".into())),
-        ("b@x.test", Outcome::Failed("550 no such user".into())),
+        ("b@x.test", Outcome::Failed("550 5.1.1 no such user".into())),
     ]);
     let id = spool
-        .enqueue(&envelope(&["a@x.test", "b@x.test"]), b"m")
+        .enqueue(
+            &envelope(&["a@x.test", "b@x.test"]),
+            b"Subject: t\r\n\r\nm\r\n",
+        )
         .unwrap();
-    run_until(&spool, t.clone(), fast(), |s| {
-        s.entry(&id).is_ok_and(|e| e.is_finished())
-    })
-    .await;
-    let e = spool.entry(&id).unwrap();
-    assert!(matches!(
-        e.recipients[0].status,
-        RcptStatus::Delivered { .. }
-    ));
-    assert_eq!(e.recipients[0].attempts, 2);
-    assert_eq!(e.recipients[0].last_error.as_deref(), Some("451 try later"));
-    assert!(
-        matches!(&e.recipients[1].status, RcptStatus::Failed { reason, .. } if reason.contains("550"))
+    run_until(&spool, t.clone(), fast(), |s| s.ids().unwrap().is_empty()).await;
+    let calls = bounce_of(&t);
+    // a: deferred once then delivered; b: tried once, failed; then the bounce to the sender.
+    assert_eq!(calls.iter().filter(|a| *a == "a@x.test").count(), 2);
+    assert_eq!(calls.iter().filter(|a| *a == "b@x.test").count(), 1);
+    assert_eq!(
+        calls.iter().filter(|a| *a == "s@example.net").count(),
+        1,
+        "{calls:?}"
     );
-    // The failed recipient was tried once only; the message stays for its bounce.
-    assert_eq!(t.calls().iter().filter(|(a, _)| a == "b@x.test").count(), 1);
-    assert_eq!(spool.ids().unwrap(), vec![id]);
+    assert!(matches!(
+        spool.entry(&id),
+        Err(crate::SpoolError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_null_sender_failure_makes_no_bounce_and_a_bounce_never_bounces() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[
+        ("b@x.test", Outcome::Failed("550 5.1.1 no such user".into())),
+        (
+            "s@example.net",
+            Outcome::Failed("550 5.1.1 sender gone too".into()),
+        ),
+    ]);
+    let mut env = envelope(&["b@x.test"]);
+    env.sender = None;
+    spool.enqueue(&env, b"m").unwrap();
+    // A normal message whose bounce fails too: that bounce (null sender) makes nothing more.
+    spool.enqueue(&envelope(&["b@x.test"]), b"m").unwrap();
+    t.script
+        .lock()
+        .unwrap()
+        .push(("b@x.test".into(), Outcome::Failed("550 5.1.1 again".into())));
+    run_until(&spool, t.clone(), fast(), |s| s.ids().unwrap().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let calls = bounce_of(&t);
+    assert_eq!(
+        calls.iter().filter(|a| *a == "s@example.net").count(),
+        1,
+        "{calls:?}"
+    );
+    assert!(spool.ids().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delay_warning_once_then_success_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[
+        ("a@x.test", Outcome::Deferred("451 4.3.0 try later".into())),
+        ("a@x.test", Outcome::Deferred("451 4.3.0 try later".into())),
+    ]);
+    let mut env = envelope(&["a@x.test"]);
+    env.recipients[0].notify = Notify {
+        success: true,
+        failure: true,
+        delay: true,
+    };
+    spool.enqueue(&env, b"m").unwrap();
+    let mut settings = fast();
+    settings.dsn.delay_warning = Some(Duration::ZERO);
+    run_until(&spool, t.clone(), settings, |s| s.ids().unwrap().is_empty()).await;
+    let calls = bounce_of(&t);
+    // One delay warning (not one per retry), then one success notice.
+    assert_eq!(
+        calls.iter().filter(|a| *a == "a@x.test").count(),
+        3,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|a| *a == "s@example.net").count(),
+        2,
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn held_messages_wait_until_released_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[("a@x.test", Outcome::Deferred("451 later".into()))]);
+    let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
+    let mut settings = fast();
+    settings.schedule.delays = vec![Duration::from_secs(3600)];
+    settings.rescan_interval = Duration::from_secs(3600);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), settings).run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while t.calls().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The admin (another process) holds it, then flushes: a held message stays put.
+    let admin = Spool::open(dir.path()).unwrap();
+    admin.hold(&id).unwrap();
+    assert_eq!(admin.flush().unwrap(), 0);
+    admin.request_wake().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.calls().len(), 1);
+    // Release makes it due now, and the wake-up file makes the runner notice at once.
+    admin.release(&id).unwrap();
+    admin.request_wake().unwrap();
+    while !spool.ids().unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "release was not noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(t.calls().len(), 2);
 }
 
 #[tokio::test]
@@ -148,14 +260,10 @@ async fn giving_up_turns_deferral_into_failure() {
     let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
     let mut settings = fast();
     settings.schedule.give_up_after = Duration::ZERO;
-    run_until(&spool, t, settings, |s| {
-        s.entry(&id).is_ok_and(|e| e.is_finished())
-    })
-    .await;
-    let e = spool.entry(&id).unwrap();
-    assert!(
-        matches!(&e.recipients[0].status, RcptStatus::Failed { reason, .. } if reason.contains("gave up"))
-    );
+    run_until(&spool, t.clone(), settings, |s| s.ids().unwrap().is_empty()).await;
+    // Given up at the first deferral, bounced, and gone.
+    assert_eq!(bounce_of(&t), ["a@x.test", "s@example.net"]);
+    assert!(spool.entry(&id).is_err());
 }
 
 #[tokio::test]
