@@ -5,10 +5,12 @@
 //! typo never silently falls back to a default.
 
 mod error;
+mod outbound;
 mod raw;
 mod service;
 
 pub use error::ConfigError;
+pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use service::Service;
 
 use serde::Serialize;
@@ -38,6 +40,10 @@ pub struct Config {
     pub limits: Limits,
     pub mail: Mail,
     pub smtp: Smtp,
+    pub queue: Queue,
+    pub outbound: Outbound,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<Relay>,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

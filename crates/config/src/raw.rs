@@ -25,6 +25,12 @@ pub(crate) struct RawConfig {
     mail: RawMail,
     #[serde(default)]
     smtp: RawSmtp,
+    #[serde(default)]
+    queue: crate::outbound::RawQueue,
+    #[serde(default)]
+    outbound: crate::outbound::RawOutbound,
+    #[serde(default)]
+    relay: crate::outbound::RawRelay,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -346,6 +352,9 @@ impl RawConfig {
                 hierarchy_separator,
             },
             smtp,
+            queue: self.queue.validate()?,
+            outbound: self.outbound.validate()?,
+            relay: self.relay.validate()?,
             source,
         })
     }
@@ -363,6 +372,10 @@ fn positive<T: PartialEq + Default + Copy>(
         Some(v) => Ok(v),
         None => Ok(default),
     }
+}
+
+pub(crate) fn hostname_valid(name: &str) -> bool {
+    valid_hostname(name)
 }
 
 #[cfg(test)]

@@ -268,3 +268,58 @@ fn bad_smtp_values_are_named() {
         assert!(e.contains(key), "{text}: {e}");
     }
 }
+
+#[test]
+fn queue_outbound_and_relay_sections() {
+    let c = parse("").unwrap();
+    assert_eq!(c.queue.retry_delays_secs, [300, 600, 1200, 2400, 3600]);
+    assert_eq!(c.queue.delay_warning_secs, 14400);
+    assert!(c.relay.is_none());
+    assert!(c.outbound.routes.is_empty());
+    let c = parse(
+        r#"
+        [queue]
+        retry_delays_secs = [1, 2]
+        give_up_after_secs = 60
+        [outbound]
+        require_tls = ["Bank.Example."]
+        [outbound.routes]
+        "B.test" = "127.0.0.1:2525"
+        "c.test" = "[::1]:25"
+        [relay]
+        host = "smtp.example.net:465"
+        tls = "implicit"
+        username = "u"
+        password = "p"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.queue.retry_delays_secs, [1, 2]);
+    assert_eq!(c.outbound.require_tls, ["bank.example"]);
+    assert_eq!(c.outbound.routes["b.test"], "127.0.0.1:2525");
+    let relay = c.relay.as_ref().unwrap();
+    assert_eq!(relay.tls, RelayTls::Implicit);
+    assert!(
+        !c.to_toml().contains("\"p\""),
+        "the relay password is never printed"
+    );
+
+    for (text, key) in [
+        ("[queue]\nretry_delays_secs = []", "queue.retry_delays_secs"),
+        ("[queue]\nconcurrency = 0", "queue.concurrency"),
+        (
+            "[outbound.routes]\n\"b.test\" = \"nowhere\"",
+            "outbound.routes",
+        ),
+        (
+            "[outbound]\nmax_connections = 2\nmax_connections_per_host = 3",
+            "outbound.max_connections_per_host",
+        ),
+        ("[relay]\nhost = \"x:1\"\ntls = \"maybe\"", "relay.tls"),
+        ("[relay]\nusername = \"u\"", "relay.host"),
+        ("[outbound]\nbogus = 1", "bogus"),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+}

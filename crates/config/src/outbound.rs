@@ -1,0 +1,287 @@
+//! `[queue]`, `[outbound]` and `[relay]`: retries and notifications, the SMTP client, the smarthost.
+
+use crate::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `[queue]`: retry schedule, notifications and queue runner concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Queue {
+    /// Waits after the 1st, 2nd, ... failed attempt; the last one repeats.
+    pub retry_delays_secs: Vec<u64>,
+    /// A message still undelivered this long after arrival is bounced.
+    pub give_up_after_secs: u64,
+    /// A delay warning goes to the sender after this long (0: never).
+    pub delay_warning_secs: u64,
+    /// Messages processed at once.
+    pub concurrency: usize,
+    /// How often the spool directory is re-read for mail queued by other processes.
+    pub rescan_interval_secs: u64,
+}
+
+/// `[outbound]`: the SMTP client.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outbound {
+    /// Name given in EHLO; defaults to `hostname`.
+    pub helo_name: Option<String>,
+    pub max_connections: usize,
+    pub max_connections_per_host: usize,
+    pub max_messages_per_connection: u32,
+    pub idle_timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub ipv6: bool,
+    /// Domains whose mail must go over TLS: never in plaintext.
+    pub require_tls: Vec<String>,
+    /// Verify the certificate where TLS is required.
+    pub verify_required_tls: bool,
+    /// Static routes: domain to `host:port`, before the relay and MX records.
+    pub routes: BTreeMap<String, String>,
+}
+
+/// How the connection to the smarthost is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+/// `[relay]`: a smarthost for all (or some) outbound mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Relay {
+    /// `host:port`.
+    pub host: String,
+    /// Only these destination domains are relayed; empty means all.
+    pub domains: Vec<String>,
+    pub username: Option<String>,
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    pub tls: RelayTls,
+    pub verify_certificate: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    retry_delays_secs: Option<Vec<u64>>,
+    give_up_after_secs: Option<u64>,
+    delay_warning_secs: Option<u64>,
+    concurrency: Option<usize>,
+    rescan_interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutbound {
+    helo_name: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_host: Option<usize>,
+    max_messages_per_connection: Option<u32>,
+    idle_timeout_secs: Option<u64>,
+    connect_timeout_secs: Option<u64>,
+    ipv6: Option<bool>,
+    require_tls: Option<Vec<String>>,
+    verify_required_tls: Option<bool>,
+    routes: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRelay {
+    host: Option<String>,
+    domains: Option<Vec<String>>,
+    username: Option<String>,
+    password: Option<String>,
+    tls: Option<String>,
+    verify_certificate: Option<bool>,
+}
+
+fn nonzero<T: PartialEq + Default + Copy>(
+    key: &str,
+    v: Option<T>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match v {
+        Some(v) if v == T::default() => Err(ConfigError::invalid(format!(
+            "{key}: must be greater than zero"
+        ))),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+/// `host:port` with a non-zero port (a `[v6]:port` literal is fine).
+fn host_port_ok(s: &str) -> bool {
+    let (host, port) = match s.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((h, p)) => (h, p),
+            None => return false,
+        },
+        None => match s.rsplit_once(':') {
+            Some(hp) => hp,
+            None => return false,
+        },
+    };
+    !host.is_empty()
+        && !host.contains(char::is_whitespace)
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+fn domain_ok(d: &str) -> bool {
+    !d.is_empty()
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
+        })
+}
+
+fn domains(key: &str, list: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, d) in list.unwrap_or_default().into_iter().enumerate() {
+        let d = d.trim().trim_end_matches('.').to_lowercase();
+        if !domain_ok(&d) {
+            return Err(ConfigError::invalid(format!(
+                "{key}[{i}]: {d:?} is not a domain name"
+            )));
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+impl RawQueue {
+    pub(crate) fn validate(self) -> Result<Queue, ConfigError> {
+        let retry_delays_secs = match self.retry_delays_secs {
+            None => vec![300, 600, 1200, 2400, 3600],
+            Some(v) if v.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "queue.retry_delays_secs: give at least one delay",
+                ))
+            }
+            Some(v) if v.contains(&0) => {
+                return Err(ConfigError::invalid(
+                    "queue.retry_delays_secs: delays must be greater than zero",
+                ))
+            }
+            Some(v) => v,
+        };
+        Ok(Queue {
+            retry_delays_secs,
+            give_up_after_secs: nonzero(
+                "queue.give_up_after_secs",
+                self.give_up_after_secs,
+                5 * 24 * 3600,
+            )?,
+            delay_warning_secs: self.delay_warning_secs.unwrap_or(4 * 3600),
+            concurrency: nonzero("queue.concurrency", self.concurrency, 16)?,
+            rescan_interval_secs: nonzero(
+                "queue.rescan_interval_secs",
+                self.rescan_interval_secs,
+                60,
+            )?,
+        })
+    }
+}
+
+impl RawOutbound {
+    pub(crate) fn validate(self) -> Result<Outbound, ConfigError> {
+        let helo_name = match self.helo_name {
+            Some(h) if !crate::raw::hostname_valid(h.trim()) => {
+                return Err(ConfigError::invalid(format!(
+                    "outbound.helo_name: {h:?} is not a valid host name"
+                )))
+            }
+            other => other.map(|h| h.trim().to_ascii_lowercase()),
+        };
+        let max_connections = nonzero("outbound.max_connections", self.max_connections, 64)?;
+        let max_connections_per_host = nonzero(
+            "outbound.max_connections_per_host",
+            self.max_connections_per_host,
+            8,
+        )?;
+        if max_connections_per_host > max_connections {
+            return Err(ConfigError::invalid(
+                "outbound.max_connections_per_host: larger than outbound.max_connections",
+            ));
+        }
+        let mut routes = BTreeMap::new();
+        for (domain, target) in self.routes.unwrap_or_default() {
+            let d = domain.trim().trim_end_matches('.').to_lowercase();
+            if !domain_ok(&d) {
+                return Err(ConfigError::invalid(format!(
+                    "outbound.routes: {domain:?} is not a domain name"
+                )));
+            }
+            if !host_port_ok(target.trim()) {
+                return Err(ConfigError::invalid(format!(
+                    "outbound.routes.\"{domain}\": {target:?} is not host:port (e.g. \"mx.example.org:25\" or \"[::1]:2525\")"
+                )));
+            }
+            routes.insert(d, target.trim().to_string());
+        }
+        Ok(Outbound {
+            helo_name,
+            max_connections,
+            max_connections_per_host,
+            max_messages_per_connection: nonzero(
+                "outbound.max_messages_per_connection",
+                self.max_messages_per_connection,
+                100,
+            )?,
+            idle_timeout_secs: self.idle_timeout_secs.unwrap_or(5),
+            connect_timeout_secs: nonzero(
+                "outbound.connect_timeout_secs",
+                self.connect_timeout_secs,
+                30,
+            )?,
+            ipv6: self.ipv6.unwrap_or(true),
+            require_tls: domains("outbound.require_tls", self.require_tls)?,
+            verify_required_tls: self.verify_required_tls.unwrap_or(true),
+            routes,
+        })
+    }
+}
+
+impl RawRelay {
+    /// `None` when the section is absent or has no host.
+    pub(crate) fn validate(self) -> Result<Option<Relay>, ConfigError> {
+        let Some(host) = self.host.map(|h| h.trim().to_string()) else {
+            if self.username.is_some() || self.password.is_some() || self.domains.is_some() {
+                return Err(ConfigError::invalid(
+                    "relay.host: missing (the other relay keys need it)",
+                ));
+            }
+            return Ok(None);
+        };
+        if !host_port_ok(&host) {
+            return Err(ConfigError::invalid(format!(
+                "relay.host: {host:?} is not host:port (e.g. \"smtp.example.net:587\")"
+            )));
+        }
+        let tls = match self.tls.as_deref() {
+            None | Some("starttls") => RelayTls::Starttls,
+            Some("implicit") => RelayTls::Implicit,
+            Some("none") => RelayTls::None,
+            Some(other) => {
+                return Err(ConfigError::invalid(format!(
+                    "relay.tls: {other:?} must be \"starttls\", \"implicit\" or \"none\""
+                )))
+            }
+        };
+        if self.username.is_some() != self.password.is_some() {
+            return Err(ConfigError::invalid(
+                "relay.password: give both relay.username and relay.password, or neither",
+            ));
+        }
+        Ok(Some(Relay {
+            host,
+            domains: domains("relay.domains", self.domains)?,
+            username: self.username,
+            password: self.password,
+            tls,
+            verify_certificate: self.verify_certificate.unwrap_or(true),
+        }))
+    }
+}

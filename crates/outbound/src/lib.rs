@@ -1,0 +1,549 @@
+//! Outbound delivery: the SMTP client that takes queued mail for remote domains to their MX hosts,
+//! a smarthost, or a static route. [`Outbound::deliver`] has the queue's transport shape: one
+//! outcome per recipient, 2xx delivered, 4xx and connection trouble deferred, 5xx failed.
+//!
+//! Recipients of one message that share a domain go in one transaction; connections are kept
+//! open briefly and reused for the next message to the same host; concurrency is limited in total
+//! and per destination host.
+
+pub mod client;
+pub mod route;
+pub mod settings;
+
+pub use client::{Capabilities, Reply, Timeouts};
+pub use route::{DnsResolver, Mx, MxAnswer, NoResolver, Resolver};
+pub use settings::{Relay, RelayTls, Settings};
+
+use client::{Conn, SessionError};
+use postern_spool::{BodyType, Outcome, QueueEntry, Ret};
+use route::{Hop, Plan, RouteError};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+pub use postern_spool::{NOTE_DSN_PASSED_ON, NOTE_RELAYED};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("{0} to {1}: {2}")]
+    Io(&'static str, String, std::io::Error),
+    #[error("{0} to {1}: timed out")]
+    Timeout(&'static str, String),
+    #[error("{1} closed the connection during {0}")]
+    Closed(&'static str, String),
+    #[error("{0}: {1}")]
+    Protocol(String, String),
+    #[error("TLS with {0} failed: {1}")]
+    Tls(String, String),
+    #[error("DNS resolver: {0}")]
+    Dns(String),
+}
+
+/// Adds authentication headers (DKIM) to outgoing messages.
+pub trait Signer: Send + Sync {
+    /// Header lines (CRLF-terminated) to put in front of `message`, or `None` to send it unsigned.
+    fn sign(&self, entry: &QueueEntry, message: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The SMTP client transport for remote recipients.
+#[derive(Clone)]
+pub struct Outbound {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    resolver: Arc<dyn Resolver>,
+    signer: Option<Arc<dyn Signer>>,
+    total: Arc<Semaphore>,
+    per_host: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
+    idle: Mutex<HashMap<String, Vec<(Instant, Conn)>>>,
+}
+
+impl Outbound {
+    /// Must be called inside a tokio runtime (it starts the idle-connection reaper).
+    pub fn new(
+        settings: Settings,
+        resolver: Arc<dyn Resolver>,
+        signer: Option<Arc<dyn Signer>>,
+    ) -> Outbound {
+        let inner = Arc::new(Inner {
+            total: Arc::new(Semaphore::new(settings.max_connections.max(1))),
+            settings,
+            resolver,
+            signer,
+            per_host: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(reap(Arc::downgrade(&inner)));
+        }
+        Outbound { inner }
+    }
+
+    /// Delivers `message` to the remote recipients of `entry` at `indices`, one outcome per index.
+    pub async fn deliver(
+        &self,
+        entry: &QueueEntry,
+        message: Arc<[u8]>,
+        indices: &[usize],
+    ) -> Vec<Outcome> {
+        let data: Arc<[u8]> = match self
+            .inner
+            .signer
+            .as_ref()
+            .and_then(|s| s.sign(entry, &message))
+        {
+            Some(mut headers) => {
+                headers.extend_from_slice(&message);
+                headers.into()
+            }
+            None => message,
+        };
+        let mut by_domain: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (pos, &i) in indices.iter().enumerate() {
+            let addr = &entry.recipients[i].recipient.address;
+            let domain = addr
+                .rsplit_once('@')
+                .map_or("", |(_, d)| d)
+                .to_ascii_lowercase();
+            by_domain.entry(domain).or_default().push(pos);
+        }
+        let mut out: Vec<Option<Outcome>> = vec![None; indices.len()];
+        let entry = Arc::new(entry.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for (domain, positions) in by_domain {
+            let this = self.clone();
+            let entry = entry.clone();
+            let data = data.clone();
+            let idx: Vec<usize> = positions.iter().map(|&p| indices[p]).collect();
+            tasks.spawn(async move {
+                let outcomes = this
+                    .inner
+                    .deliver_domain(&entry, &data, &domain, &idx)
+                    .await;
+                (positions, outcomes)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((positions, outcomes)) => {
+                    for (p, o) in positions.into_iter().zip(outcomes) {
+                        out[p] = Some(o);
+                    }
+                }
+                Err(e) => tracing::error!("outbound delivery task failed: {e}"),
+            }
+        }
+        out.into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Outcome::Deferred("4.3.0 internal error in outbound delivery".into())
+                })
+            })
+            .collect()
+    }
+}
+
+/// Closes connections idle for longer than the idle timeout.
+async fn reap(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let limit = inner.settings.idle_timeout;
+        let mut stale = Vec::new();
+        {
+            let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+            for conns in idle.values_mut() {
+                let mut keep = Vec::new();
+                for (t, c) in conns.drain(..) {
+                    if t.elapsed() >= limit {
+                        stale.push(c);
+                    } else {
+                        keep.push((t, c));
+                    }
+                }
+                *conns = keep;
+            }
+            idle.retain(|_, v| !v.is_empty());
+        }
+        drop(inner);
+        for c in stale {
+            tokio::spawn(c.quit());
+        }
+    }
+}
+
+/// RFC 3461 §4 xtext encoding.
+pub fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The outcome a reply stands for, keeping the remote's text (with its enhanced code).
+fn outcome_for(reply: &Reply, hop: &Hop, note_suffix: &str) -> Outcome {
+    let text = format!("{} [{}] said: {}", hop.host, hop.addr.ip(), reply.text());
+    match reply.code {
+        200..=399 => Outcome::Delivered {
+            note: format!("{text}{note_suffix}"),
+            accounts: Vec::new(),
+            forward: Vec::new(),
+        },
+        400..=499 => Outcome::Deferred(text),
+        _ => Outcome::Failed(text),
+    }
+}
+
+enum HopResult {
+    Done(Vec<Outcome>),
+    /// Try the next host; this is why.
+    Next(String),
+    /// TLS failed and plaintext is allowed: try this host again without STARTTLS.
+    RetryPlain(String),
+}
+
+impl Inner {
+    fn host_semaphore(&self, addr: SocketAddr) -> Arc<Semaphore> {
+        self.per_host
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(addr)
+            .or_insert_with(|| {
+                Arc::new(Semaphore::new(
+                    self.settings.max_connections_per_host.max(1),
+                ))
+            })
+            .clone()
+    }
+
+    fn pool_key(hop: &Hop, plan: &Plan) -> String {
+        let user = plan
+            .relay
+            .as_ref()
+            .and_then(|r| r.username.as_deref())
+            .unwrap_or("");
+        format!("{}|{}|{}", hop.addr, plan.require_tls, user)
+    }
+
+    fn take_idle(&self, key: &str) -> Option<Conn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let conns = idle.get_mut(key)?;
+        while let Some((t, c)) = conns.pop() {
+            if t.elapsed() < self.settings.idle_timeout {
+                return Some(c);
+            }
+            tokio::spawn(c.quit());
+        }
+        None
+    }
+
+    fn put_idle(&self, key: String, conn: Conn) {
+        if conn.transactions >= self.settings.max_messages_per_connection {
+            tokio::spawn(conn.quit());
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let conns = idle.entry(key).or_default();
+        if conns.len() >= self.settings.max_connections_per_host {
+            drop(idle);
+            tokio::spawn(conn.quit());
+            return;
+        }
+        conns.push((Instant::now(), conn));
+    }
+
+    async fn deliver_domain(
+        &self,
+        entry: &QueueEntry,
+        data: &[u8],
+        domain: &str,
+        idx: &[usize],
+    ) -> Vec<Outcome> {
+        let all = |o: Outcome| vec![o; idx.len()];
+        let plan = match route::plan(&self.settings, self.resolver.as_ref(), domain).await {
+            Ok(p) => p,
+            Err(RouteError::Temporary(e)) => return all(Outcome::Deferred(e)),
+            Err(RouteError::Permanent(e)) => return all(Outcome::Failed(e)),
+        };
+        let mut last = format!("4.4.1 no host for {domain} could be reached");
+        for hop in &plan.hops {
+            let host_sem = self.host_semaphore(hop.addr);
+            let Ok(_host_permit) = host_sem.acquire_owned().await else {
+                continue;
+            };
+            let Ok(_total_permit) = self.total.clone().acquire_owned().await else {
+                continue;
+            };
+            let mut try_tls = true;
+            for _ in 0..2 {
+                match self.on_hop(entry, data, idx, hop, &plan, try_tls).await {
+                    HopResult::Done(outcomes) => return outcomes,
+                    HopResult::Next(why) => {
+                        tracing::info!(to = %hop.addr, "{why}");
+                        last = why;
+                        break;
+                    }
+                    HopResult::RetryPlain(why) => {
+                        tracing::info!(to = %hop.addr, "{why}; trying again without TLS");
+                        last = why;
+                        try_tls = false;
+                    }
+                }
+            }
+        }
+        all(Outcome::Deferred(last))
+    }
+
+    /// One host: a pooled connection if there is one, else a new one.
+    async fn on_hop(
+        &self,
+        entry: &QueueEntry,
+        data: &[u8],
+        idx: &[usize],
+        hop: &Hop,
+        plan: &Plan,
+        try_tls: bool,
+    ) -> HopResult {
+        let key = Self::pool_key(hop, plan);
+        if try_tls {
+            while let Some(mut conn) = self.take_idle(&key) {
+                match self.send(&mut conn, entry, data, idx, hop).await {
+                    Ok(outcomes) => {
+                        self.put_idle(key, conn);
+                        return HopResult::Done(outcomes);
+                    }
+                    // A reused connection may have been closed by the server meanwhile.
+                    Err(SessionError::Io(_)) => continue,
+                    Err(SessionError::Reply(r, stage)) => {
+                        return self.refused(r, stage, hop, idx.len());
+                    }
+                }
+            }
+        }
+        let mut conn = match self.open(hop, plan, try_tls).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        match self.send(&mut conn, entry, data, idx, hop).await {
+            Ok(outcomes) => {
+                self.put_idle(key, conn);
+                HopResult::Done(outcomes)
+            }
+            Err(SessionError::Io(e)) => HopResult::Next(format!("4.4.2 {e}")),
+            Err(SessionError::Reply(r, stage)) => {
+                tokio::spawn(conn.quit());
+                self.refused(r, stage, hop, idx.len())
+            }
+        }
+    }
+
+    /// A refusal of the whole transaction (MAIL or DATA): 5xx fails every recipient, 4xx defers.
+    fn refused(&self, r: Reply, stage: &str, hop: &Hop, n: usize) -> HopResult {
+        let text = format!(
+            "{} [{}] said after {stage}: {}",
+            hop.host,
+            hop.addr.ip(),
+            r.text()
+        );
+        if r.is_permanent() {
+            HopResult::Done(vec![Outcome::Failed(text); n])
+        } else {
+            HopResult::Done(vec![Outcome::Deferred(text); n])
+        }
+    }
+
+    /// Connects, greets, upgrades to TLS, authenticates.
+    async fn open(&self, hop: &Hop, plan: &Plan, try_tls: bool) -> Result<Conn, HopResult> {
+        let s = &self.settings;
+        let peer = format!("{} [{}]", hop.host, hop.addr);
+        let implicit = plan
+            .relay
+            .as_ref()
+            .is_some_and(|r| r.tls == RelayTls::Implicit);
+        let verify = match &plan.relay {
+            Some(r) => r.verify_certificate,
+            None => plan.require_tls && s.verify_required_tls,
+        };
+        let session = |e: SessionError, stage: &str| match e {
+            SessionError::Io(e) => HopResult::Next(format!("4.4.2 {e}")),
+            SessionError::Reply(r, what) => HopResult::Next(format!(
+                "{} {}: {} refused {what} during {stage}: {}",
+                if r.is_permanent() { "4.4.0" } else { "4.4.2" },
+                hop.host,
+                hop.addr,
+                r.text()
+            )),
+        };
+        let mut conn = if implicit {
+            Conn::connect_tls(hop.addr, peer, &hop.host, verify, s.timeouts)
+                .await
+                .map_err(|e| session(e, "the TLS connection"))?
+        } else {
+            Conn::connect(hop.addr, peer, s.timeouts)
+                .await
+                .map_err(|e| session(e, "the greeting"))?
+        };
+        conn.hello(&s.helo_name)
+            .await
+            .map_err(|e| session(e, "EHLO"))?;
+        if !conn.tls {
+            if conn.caps.starttls && try_tls {
+                conn = match conn.starttls(&hop.host, verify, &s.helo_name).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let why = match e {
+                            SessionError::Io(e) => {
+                                format!("4.7.5 STARTTLS with {} failed: {e}", hop.addr)
+                            }
+                            SessionError::Reply(r, _) => {
+                                format!("4.7.5 {} refused STARTTLS: {}", hop.addr, r.text())
+                            }
+                        };
+                        return Err(if plan.require_tls {
+                            HopResult::Next(why)
+                        } else {
+                            HopResult::RetryPlain(why)
+                        });
+                    }
+                };
+            } else if plan.require_tls {
+                tokio::spawn(conn.quit());
+                return Err(HopResult::Next(format!(
+                    "4.7.10 {} [{}] does not offer STARTTLS, which the policy requires",
+                    hop.host, hop.addr
+                )));
+            }
+        }
+        if let Some(relay) = &plan.relay {
+            if let (Some(user), Some(pass)) = (&relay.username, &relay.password) {
+                if !conn.tls && !hop.addr.ip().is_loopback() {
+                    tokio::spawn(conn.quit());
+                    return Err(HopResult::Next(format!(
+                        "4.7.10 not sending the relay password to {} without TLS",
+                        hop.addr
+                    )));
+                }
+                conn.auth(user, pass)
+                    .await
+                    .map_err(|e| session(e, "AUTH"))?;
+            }
+        }
+        Ok(conn)
+    }
+
+    /// One transaction for the recipients `idx` on an open connection.
+    async fn send(
+        &self,
+        conn: &mut Conn,
+        entry: &QueueEntry,
+        data: &[u8],
+        idx: &[usize],
+        hop: &Hop,
+    ) -> Result<Vec<Outcome>, SessionError> {
+        let env = &entry.envelope;
+        let caps = conn.caps.clone();
+        let rcpts: Vec<&postern_spool::Recipient> = idx
+            .iter()
+            .map(|&i| &entry.recipients[i].recipient)
+            .collect();
+        let needs_utf8 = env.smtputf8
+            || !env.sender.as_deref().unwrap_or("").is_ascii()
+            || rcpts.iter().any(|r| !r.address.is_ascii());
+        if needs_utf8 && !caps.smtputf8 {
+            return Ok(vec![
+                Outcome::Failed(format!(
+                    "5.6.7 {} [{}] does not support SMTPUTF8, which this message needs (RFC 6531)",
+                    hop.host,
+                    hop.addr.ip()
+                ));
+                idx.len()
+            ]);
+        }
+        if let Some(limit) = caps.size.filter(|&n| n > 0) {
+            if data.len() as u64 > limit {
+                return Ok(vec![
+                    Outcome::Failed(format!(
+                        "5.3.4 message of {} bytes exceeds the {limit} bytes {} [{}] accepts (RFC 1870)",
+                        data.len(),
+                        hop.host,
+                        hop.addr.ip()
+                    ));
+                    idx.len()
+                ]);
+            }
+        }
+        let mut mail = format!("MAIL FROM:<{}>", env.sender.as_deref().unwrap_or(""));
+        if caps.size.is_some() {
+            mail.push_str(&format!(" SIZE={}", data.len()));
+        }
+        if caps.eightbitmime && matches!(env.body, BodyType::EightBitMime | BodyType::BinaryMime) {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        if needs_utf8 {
+            mail.push_str(" SMTPUTF8");
+        }
+        if caps.dsn {
+            match env.ret {
+                Some(Ret::Full) => mail.push_str(" RET=FULL"),
+                Some(Ret::Headers) => mail.push_str(" RET=HDRS"),
+                None => {}
+            }
+            if let Some(envid) = &env.envid {
+                mail.push_str(&format!(" ENVID={}", xtext(envid)));
+            }
+        }
+        let rcpt_lines: Vec<String> = rcpts
+            .iter()
+            .map(|r| {
+                let mut line = format!("RCPT TO:<{}>", r.address);
+                if caps.dsn {
+                    let n = r.notify;
+                    let mut words = Vec::new();
+                    if n.success {
+                        words.push("SUCCESS");
+                    }
+                    if n.failure {
+                        words.push("FAILURE");
+                    }
+                    if n.delay {
+                        words.push("DELAY");
+                    }
+                    if words.is_empty() {
+                        words.push("NEVER");
+                    }
+                    line.push_str(&format!(" NOTIFY={}", words.join(",")));
+                    if let Some(orcpt) = &r.orcpt {
+                        let (kind, addr) = orcpt.split_once(';').unwrap_or(("rfc822", orcpt));
+                        line.push_str(&format!(" ORCPT={kind};{}", xtext(addr)));
+                    }
+                }
+                line
+            })
+            .collect();
+        let replies = conn.transaction(&mail, &rcpt_lines, data).await?;
+        let suffix = format!(
+            " {}",
+            if caps.dsn {
+                NOTE_DSN_PASSED_ON
+            } else {
+                NOTE_RELAYED
+            }
+        );
+        Ok(replies
+            .iter()
+            .map(|r| outcome_for(r, hop, &suffix))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! What the outbound client is told by the configuration.
+
+use crate::client::Timeouts;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How the smarthost connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayTls {
+    /// STARTTLS (RFC 3207) required, typically port 587.
+    StartTls,
+    /// Implicit TLS (RFC 8314), typically port 465.
+    Implicit,
+    /// Plaintext (only sensible on loopback); AUTH is then refused.
+    None,
+}
+
+/// A smarthost that takes some or all outbound mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    pub host: String,
+    pub port: u16,
+    /// Only these destination domains go through it; empty means all.
+    pub domains: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: RelayTls,
+    /// Verify the relay's certificate against the system's roots.
+    pub verify_certificate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The name given in EHLO.
+    pub helo_name: String,
+    /// Static routes: lower-case domain to (host, port); they win over the relay and MX.
+    pub routes: HashMap<String, (String, u16)>,
+    pub relay: Option<Relay>,
+    /// Domains whose mail must go over TLS (no plaintext fallback).
+    pub require_tls: Vec<String>,
+    /// Verify certificates of hosts where TLS is required.
+    pub verify_required_tls: bool,
+    /// Connections open at once, in total.
+    pub max_connections: usize,
+    /// Connections open at once to one destination host.
+    pub max_connections_per_host: usize,
+    /// Transactions on one connection before it is closed (1 = no reuse).
+    pub max_messages_per_connection: u32,
+    /// How long an idle connection waits for another message.
+    pub idle_timeout: Duration,
+    /// Try IPv6 addresses as well as IPv4.
+    pub ipv6: bool,
+    pub timeouts: Timeouts,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            helo_name: "localhost".into(),
+            routes: HashMap::new(),
+            relay: None,
+            require_tls: Vec::new(),
+            verify_required_tls: true,
+            max_connections: 64,
+            max_connections_per_host: 8,
+            max_messages_per_connection: 100,
+            idle_timeout: Duration::from_secs(5),
+            ipv6: true,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
