@@ -7,6 +7,10 @@ cd "$(dirname "$0")"
 # command -> Debian package providing it
 declare -A clients=(
   [python3]=python3
+  [swaks]=swaks
+  [mbsync]=isync
+  [curl]=curl
+  [fetchmail]=fetchmail [curl]=curl
 )
 
 missing=()

@@ -39,6 +39,16 @@ pub enum Command {
     /// Manage aliases, lists and catch-alls
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Inspect and manage the mail queue (works while serve runs)
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// List the mail queue, like sendmail's mailq
+    Mailq,
+    /// Manage DKIM signing keys
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+    /// Print the DNS records to publish for a domain (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV)
+    Dns { domain: String },
     /// Rebuild mailbox indexes from the Maildir files (all accounts, or one)
     Reindex {
         /// The account to reindex
@@ -107,4 +117,34 @@ pub enum AliasCommand {
     List,
     /// Remove an alias, or only the targets named
     Remove { alias: String, targets: Vec<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages (mailq style)
+    List,
+    /// Show one message's envelope, per-recipient state and headers
+    Show { id: String },
+    /// Make every deferred message due now
+    Flush,
+    /// Make one message's pending recipients due now
+    Retry { id: String },
+    /// Remove a message from the queue without notice to the sender
+    Delete { id: String },
+    /// Keep a message in the queue without attempting it
+    Hold { id: String },
+    /// Release a held message (it is attempted at once)
+    Release { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Make an Ed25519 and an RSA-2048 key pair for a domain (selectors SELECTOR-ed25519 and SELECTOR-rsa)
+    Generate {
+        domain: String,
+        #[arg(long, default_value = "postern")]
+        selector: String,
+    },
+    /// List the keys and their DNS records
+    List,
 }

@@ -2,6 +2,8 @@
 
 mod admin;
 mod cli;
+mod queue;
+mod router;
 mod secret;
 mod serve;
 
@@ -11,6 +13,7 @@ use postern_config::Config;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     init_logging();
     match run(cli) {
@@ -19,6 +22,18 @@ fn main() -> ExitCode {
             eprintln!("postern: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every login hashes with argon2 (19 MiB of working memory). glibc's malloc raises its mmap
+/// threshold after the first such buffer is freed, so later ones come from the heap arenas and
+/// stay resident: a few hundred logins would pin hundreds of MiB. A fixed threshold keeps large
+/// buffers mmapped, and returned to the system when freed.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a malloc tuning parameter; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 
@@ -54,6 +69,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domain(cmd) => admin::domain(&config, cmd),
         Command::User(cmd) => admin::user(&config, cmd),
         Command::Alias(cmd) => admin::alias(&config, cmd),
+        Command::Queue(cmd) => queue::run(&config, cmd),
+        Command::Mailq => queue::run(&config, cli::QueueCommand::List),
+        Command::Dkim(cmd) => queue::dkim(&config, cmd),
+        Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),
     }
 }

@@ -2,10 +2,13 @@
 
 use crate::admin::Context as AdminContext;
 use anyhow::Context;
-use postern_config::{Config, Source};
-use postern_net::{
-    bind_service, BindPolicy, ConnectionLimiter, Server, SessionHandler, Unavailable,
-};
+use postern_config::{Config, Service, Source};
+use postern_delivery::LocalDelivery;
+use postern_directory::{AuthThrottle, Directory, ThrottleConfig};
+use postern_net::CancellationToken;
+use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server, SessionHandler};
+use postern_spool::{QueueRunner, Spool};
+use postern_store::MaildirStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -50,11 +53,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let policy = BindPolicy {
         unprivileged_fallback: config.source == Source::Defaults,
     };
-    // Protocol servers join here as they are built; until then a listener answers with its protocol's
-    // standard "no service here" reply rather than not existing.
-    let unavailable: Arc<dyn SessionHandler> = Arc::new(Unavailable {
-        hostname: config.hostname.clone(),
-    });
+    let spool_dir = config.data_dir.join("spool");
+    let spool = Arc::new(
+        Spool::open(&spool_dir)
+            .with_context(|| format!("opening the spool {}", spool_dir.display()))?,
+    );
+    let shared = Shared {
+        config: Arc::new(config.clone()),
+        directory: Arc::new(ctx.directory),
+        store: Arc::new(ctx.store),
+        spool,
+        throttle: Arc::new(AuthThrottle::new(ThrottleConfig {
+            account_limit: config.auth.max_failures,
+            window: Duration::from_secs(config.auth.failure_window_secs),
+            ..ThrottleConfig::default()
+        })),
+    };
+    let handlers = Handlers::new(&shared);
     let mut listening = 0;
     for (service, addrs) in config.enabled_services() {
         for bound in bind_service(service, &addrs, policy).await? {
@@ -63,13 +78,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 bound.local_addr,
                 if service.implicit_tls() { " (TLS)" } else { "" }
             );
-            server.spawn_listener(bound, unavailable.clone());
+            server.spawn_listener(bound, handlers.for_service(service));
             listening += 1;
         }
     }
     if listening == 0 {
         tracing::warn!("every service is disabled in [listen]; nothing to serve");
     }
+    let queue_stop = CancellationToken::new();
+    let queue = tokio::spawn(
+        QueueRunner::new(
+            shared.spool.clone(),
+            Arc::new(crate::router::build(
+                &config,
+                LocalDelivery::new(shared.directory.clone(), shared.store.clone()),
+                shared.directory.clone(),
+            )?),
+            crate::router::runner_settings(&config),
+        )
+        .run(queue_stop.clone()),
+    );
     tracing::info!("ready");
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -82,6 +110,60 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     server
         .shutdown(Duration::from_secs(config.limits.shutdown_grace_secs))
         .await;
+    // Sessions first (they may still be queueing mail), then the deliveries in flight.
+    queue_stop.cancel();
+    let _ = queue.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What every protocol server shares within one `serve` process.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub directory: Arc<Directory>,
+    pub store: Arc<MaildirStore>,
+    /// The durable queue every accepted message goes to before its `250`.
+    pub spool: Arc<Spool>,
+    /// Authentication failures per account and client network, across all protocols.
+    pub throttle: Arc<AuthThrottle>,
+}
+
+/// The session handler of each protocol.
+struct Handlers {
+    smtp: Arc<dyn SessionHandler>,
+    imap: Arc<dyn SessionHandler>,
+    pop3: Arc<dyn SessionHandler>,
+}
+
+impl Handlers {
+    fn new(shared: &Shared) -> Handlers {
+        Handlers {
+            smtp: Arc::new(postern_smtp::SmtpServer::new(
+                &shared.config,
+                shared.directory.clone(),
+                shared.throttle.clone(),
+                shared.spool.clone(),
+            )),
+            imap: Arc::new(postern_imap::ImapServer::new(
+                shared.config.clone(),
+                shared.directory.clone(),
+                shared.store.clone(),
+                shared.throttle.clone(),
+            )),
+            pop3: Arc::new(postern_pop3::Pop3Server::new(
+                shared.config.clone(),
+                shared.directory.clone(),
+                shared.store.clone(),
+                shared.throttle.clone(),
+            )),
+        }
+    }
+
+    fn for_service(&self, service: Service) -> Arc<dyn SessionHandler> {
+        match service {
+            Service::Smtp | Service::Submission | Service::Submissions => self.smtp.clone(),
+            Service::Imap | Service::Imaps => self.imap.clone(),
+            Service::Pop3 | Service::Pop3s => self.pop3.clone(),
+        }
+    }
 }

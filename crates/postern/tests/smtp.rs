@@ -623,5 +623,8 @@ fn sigkill_while_sending_loses_nothing_acknowledged() {
     // ...and none twice: a delivery interrupted between the store append and the spool update is
     // retried with the same key, which the store recognises.
     let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
-    assert!(twice.is_empty(), "delivered more than once after SIGKILL: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "delivered more than once after SIGKILL: {twice:?}"
+    );
 }

@@ -1,0 +1,262 @@
+//! `postern queue ...`, `postern mailq`, `postern dkim ...`, `postern dns DOMAIN`. Queue commands
+//! work on the spool directory directly, so they work while `serve` runs; changes that make mail
+//! due (flush, retry, release) leave a wake-up file the running queue notices within a second.
+
+use crate::cli::{DkimCommand, QueueCommand};
+use anyhow::{bail, Context};
+use postern_config::Config;
+use postern_spool::{rfc5322_date, QueueEntry, QueueId, RcptStatus, Spool};
+use std::io::Write;
+
+fn open(config: &Config) -> anyhow::Result<Spool> {
+    let dir = config.data_dir.join("spool");
+    Spool::open(&dir).with_context(|| format!("opening the spool {}", dir.display()))
+}
+
+fn id(text: &str) -> anyhow::Result<QueueId> {
+    QueueId::parse(text.trim_end_matches(['*', '!']))
+        .with_context(|| format!("{text:?} is not a queue id"))
+}
+
+pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
+    let spool = open(config)?;
+    match cmd {
+        QueueCommand::List => list(&spool),
+        QueueCommand::Show { id: i } => show(&spool, &id(&i)?),
+        QueueCommand::Flush => {
+            let n = spool.flush()?;
+            spool.request_wake()?;
+            println!("{n} message(s) made due now");
+            Ok(())
+        }
+        QueueCommand::Retry { id: i } => {
+            let e = spool.retry(&id(&i)?)?;
+            spool.request_wake()?;
+            println!(
+                "{}: {} recipient(s) due now",
+                e.id,
+                e.recipients.iter().filter(|r| r.is_pending()).count()
+            );
+            Ok(())
+        }
+        QueueCommand::Delete { id: i } => {
+            let i = id(&i)?;
+            spool.remove(&i)?;
+            println!("{i}: deleted");
+            Ok(())
+        }
+        QueueCommand::Hold { id: i } => {
+            let e = spool.hold(&id(&i)?)?;
+            println!("{}: held", e.id);
+            Ok(())
+        }
+        QueueCommand::Release { id: i } => {
+            let e = spool.release(&id(&i)?)?;
+            spool.request_wake()?;
+            println!("{}: released", e.id);
+            Ok(())
+        }
+    }
+}
+
+/// The mailq layout: id (`!` held), size, arrival, sender; then each unfinished recipient with
+/// its last error.
+fn list(spool: &Spool) -> anyhow::Result<()> {
+    let ids = spool.ids()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if ids.is_empty() {
+        writeln!(out, "Mail queue is empty")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<25} {:>9} {:<31} Sender/Recipient",
+        "-Queue ID-", "--Size--", "----Arrival Time----"
+    )?;
+    let mut bytes = 0u64;
+    let mut count = 0usize;
+    for i in ids {
+        let e = match spool.entry(&i) {
+            Ok(e) => e,
+            Err(postern_spool::SpoolError::NotFound(_)) => continue, // delivered meanwhile
+            Err(err) => {
+                writeln!(out, "{i:<25} (unreadable: {err})")?;
+                continue;
+            }
+        };
+        count += 1;
+        bytes += e.size;
+        let mark = if e.held { "!" } else { "" };
+        writeln!(
+            out,
+            "{:<25} {:>9} {:<31} {}",
+            format!("{}{mark}", e.id),
+            e.size,
+            rfc5322_date(e.arrived),
+            e.envelope
+                .sender
+                .as_deref()
+                .map_or("<>".to_string(), str::to_string)
+        )?;
+        for r in &e.recipients {
+            match &r.status {
+                RcptStatus::Pending => {
+                    if let Some(err) = &r.last_error {
+                        writeln!(out, "{:>37}({})", "", one_line(err, 100))?;
+                    }
+                    writeln!(out, "{:>67}{}", "", r.recipient.address)?;
+                }
+                RcptStatus::Failed { .. } => {
+                    writeln!(
+                        out,
+                        "{:>67}{} (failed, notice pending)",
+                        "", r.recipient.address
+                    )?;
+                }
+                RcptStatus::Delivered { .. } => {}
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "-- {} Kbytes in {count} Request{}.",
+        bytes.div_ceil(1024),
+        if count == 1 { "" } else { "s" }
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > max {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn show(spool: &Spool, i: &QueueId) -> anyhow::Result<()> {
+    let e: QueueEntry = spool.entry(i)?;
+    let env = &e.envelope;
+    println!(
+        "Queue ID:   {}{}",
+        e.id,
+        if e.held { " (held)" } else { "" }
+    );
+    println!("Arrival:    {}", rfc5322_date(e.arrived));
+    println!("Size:       {}", e.size);
+    println!("Sender:     <{}>", env.sender.as_deref().unwrap_or(""));
+    if let Some(a) = &env.authenticated {
+        println!("Submitted by: {a}");
+    }
+    if let Some(ip) = &env.client_ip {
+        println!("Client:     {ip} ({})", env.helo.as_deref().unwrap_or("-"));
+    }
+    println!(
+        "Body:       {:?}{}",
+        env.body,
+        if env.smtputf8 { ", SMTPUTF8" } else { "" }
+    );
+    if let Some(ret) = env.ret {
+        println!("RET:        {ret:?}");
+    }
+    if let Some(envid) = &env.envid {
+        println!("ENVID:      {envid}");
+    }
+    println!("Recipients:");
+    for r in &e.recipients {
+        let state = match &r.status {
+            RcptStatus::Pending => {
+                format!("pending, next attempt {}", rfc5322_date(r.next_attempt))
+            }
+            RcptStatus::Delivered { at, note } => {
+                format!("delivered {}: {note}", rfc5322_date(*at))
+            }
+            RcptStatus::Failed { at, reason } => format!("failed {}: {reason}", rfc5322_date(*at)),
+        };
+        println!(
+            "  <{}>  {state}; {} attempt(s)",
+            r.recipient.address, r.attempts
+        );
+        if let Some(from) = &r.expanded_from {
+            println!("      expanded from <{from}>");
+        }
+        if let (RcptStatus::Pending, Some(err)) = (&r.status, &r.last_error) {
+            println!("      last error: {}", one_line(err, 400));
+        }
+    }
+    let message = spool.message(i)?;
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .or_else(|| message.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
+        .unwrap_or(message.len());
+    println!("Headers:");
+    print!("{}", String::from_utf8_lossy(&message[..end]));
+    Ok(())
+}
+
+pub fn dkim(config: &Config, cmd: DkimCommand) -> anyhow::Result<()> {
+    match cmd {
+        DkimCommand::Generate { domain, selector } => {
+            let made = postern_policy::generate(&config.data_dir, &domain, &selector)?;
+            for s in &made {
+                println!(
+                    "{}: {:?} key in {}",
+                    s.dns_name(),
+                    s.algorithm,
+                    postern_policy::key_dir(&config.data_dir)
+                        .join(&s.domain)
+                        .display()
+                );
+                println!("  publish: {}. IN TXT \"{}\"", s.dns_name(), s.txt_record());
+            }
+            println!(
+                "Outbound mail from {} is signed with these keys once `serve` restarts.",
+                domain.to_ascii_lowercase()
+            );
+            Ok(())
+        }
+        DkimCommand::List => {
+            let keys = postern_policy::DkimKeys::load(&config.data_dir)?;
+            if keys.is_empty() {
+                println!("no DKIM keys; make some with `postern dkim generate DOMAIN`");
+            }
+            let root = postern_policy::key_dir(&config.data_dir);
+            let mut domains: Vec<String> = std::fs::read_dir(&root)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            domains.sort();
+            for d in domains {
+                for s in keys.selectors(&d) {
+                    println!("{}\t{:?}\t{}", s.dns_name(), s.algorithm, s.txt_record());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn dns(config: &Config, domain: &str) -> anyhow::Result<()> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if domain.is_empty() || !domain.contains('.') {
+        bail!("{domain:?} is not a domain name");
+    }
+    let keys = postern_policy::DkimKeys::load(&config.data_dir)?;
+    print!(
+        "{}",
+        postern_policy::dns_records(&domain, &config.hostname, &keys)
+    );
+    Ok(())
+}

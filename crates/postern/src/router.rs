@@ -1,0 +1,211 @@
+//! The queue's transport: local domains go to local delivery, other domains to the outbound SMTP
+//! client (static routes, the relay, or MX hosts), DKIM-signed when they come from a local domain.
+
+use async_trait::async_trait;
+use postern_config::Config;
+use postern_delivery::LocalDelivery;
+use postern_directory::Directory;
+use postern_outbound::{Outbound, Relay, RelayTls, Settings, Signer, Timeouts};
+use postern_policy::DkimKeys;
+use postern_spool::{DsnSettings, Outcome, QueueEntry, RetrySchedule, RunnerSettings, Transport};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Router {
+    pub local: LocalDelivery,
+    pub directory: Arc<Directory>,
+    pub outbound: Outbound,
+}
+
+#[async_trait]
+impl Transport for Router {
+    async fn deliver(
+        &self,
+        entry: &QueueEntry,
+        message: Arc<[u8]>,
+        indices: &[usize],
+    ) -> Vec<Outcome> {
+        let sender = entry.envelope.sender.as_deref();
+        // Copies made in this pass count for the recipients after them.
+        let mut already = entry.delivered_accounts.clone();
+        let mut out: Vec<Option<Outcome>> = vec![None; indices.len()];
+        let mut remote = Vec::new();
+        let mut remote_pos = Vec::new();
+        for (pos, &i) in indices.iter().enumerate() {
+            let rcpt = &entry.recipients[i].recipient.address;
+            let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
+            out[pos] = match self.directory.is_local_domain(domain) {
+                Ok(true) => {
+                    let o = self
+                        .local
+                        .deliver(sender, rcpt, &message, entry.id.as_str(), &already)
+                        .await;
+                    if let Outcome::Delivered { accounts, .. } = &o {
+                        already.extend(accounts.iter().cloned());
+                    }
+                    Some(o)
+                }
+                Ok(false) => {
+                    remote.push(i);
+                    remote_pos.push(pos);
+                    None
+                }
+                Err(e) => Some(Outcome::Deferred(format!(
+                    "4.3.0 directory unavailable: {e}"
+                ))),
+            };
+        }
+        if !remote.is_empty() {
+            let outcomes = self.outbound.deliver(entry, message, &remote).await;
+            for (pos, o) in remote_pos.into_iter().zip(outcomes) {
+                out[pos] = Some(o);
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Deferred("4.3.0 no outcome".into())))
+            .collect()
+    }
+}
+
+/// DKIM-signs mail that this server originates: submitted by an authenticated user, by a local
+/// program (no client address, or loopback), or a notification of ours; for the `From:` domain
+/// when it is local and has keys.
+pub struct DkimSigning {
+    pub keys: DkimKeys,
+    pub directory: Arc<Directory>,
+}
+
+impl Signer for DkimSigning {
+    fn sign(&self, entry: &QueueEntry, message: &[u8]) -> Option<Vec<u8>> {
+        let env = &entry.envelope;
+        let ours = env.authenticated.is_some()
+            || env.sender.is_none()
+            || env.client_ip.is_none_or(|ip| ip.is_loopback());
+        if !ours {
+            return None;
+        }
+        let domain = postern_policy::from_domain(message)?;
+        if !self.keys.has(&domain) || !self.directory.is_local_domain(&domain).unwrap_or(false) {
+            return None;
+        }
+        match self.keys.sign(&domain, message) {
+            Ok(h) if !h.is_empty() => Some(h),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(id = %entry.id, "DKIM signing failed, sending unsigned: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// The queue runner's settings from `[queue]`.
+pub fn runner_settings(config: &Config) -> RunnerSettings {
+    let q = &config.queue;
+    RunnerSettings {
+        schedule: RetrySchedule {
+            delays: q
+                .retry_delays_secs
+                .iter()
+                .map(|&s| Duration::from_secs(s))
+                .collect(),
+            give_up_after: Duration::from_secs(q.give_up_after_secs),
+        },
+        concurrency: q.concurrency,
+        rescan_interval: Duration::from_secs(q.rescan_interval_secs),
+        wake_poll: Duration::from_secs(1),
+        dsn: DsnSettings {
+            reporting_mta: config.hostname.clone(),
+            delay_warning: (q.delay_warning_secs > 0)
+                .then(|| Duration::from_secs(q.delay_warning_secs)),
+        },
+    }
+}
+
+/// The SMTP client's settings from `[outbound]` and `[relay]`.
+pub fn outbound_settings(config: &Config) -> anyhow::Result<Settings> {
+    let o = &config.outbound;
+    let mut routes = HashMap::new();
+    for (domain, target) in &o.routes {
+        let (host, port) =
+            postern_outbound::route::parse_host_port(target, 25).ok_or_else(|| {
+                anyhow::anyhow!("outbound.routes.\"{domain}\": {target:?} is not host:port")
+            })?;
+        routes.insert(domain.clone(), (host, port));
+    }
+    let relay = match &config.relay {
+        None => None,
+        Some(r) => {
+            let (host, port) = postern_outbound::route::parse_host_port(&r.host, 587)
+                .ok_or_else(|| anyhow::anyhow!("relay.host: {:?} is not host:port", r.host))?;
+            Some(Relay {
+                host,
+                port,
+                domains: r.domains.clone(),
+                username: r.username.clone(),
+                password: r.password.clone(),
+                tls: match r.tls {
+                    postern_config::RelayTls::Starttls => RelayTls::StartTls,
+                    postern_config::RelayTls::Implicit => RelayTls::Implicit,
+                    postern_config::RelayTls::None => RelayTls::None,
+                },
+                verify_certificate: r.verify_certificate,
+            })
+        }
+    };
+    Ok(Settings {
+        helo_name: o
+            .helo_name
+            .clone()
+            .unwrap_or_else(|| config.hostname.clone()),
+        routes,
+        relay,
+        require_tls: o.require_tls.clone(),
+        verify_required_tls: o.verify_required_tls,
+        max_connections: o.max_connections,
+        max_connections_per_host: o.max_connections_per_host,
+        max_messages_per_connection: o.max_messages_per_connection,
+        idle_timeout: Duration::from_secs(o.idle_timeout_secs),
+        ipv6: o.ipv6,
+        timeouts: Timeouts {
+            connect: Duration::from_secs(o.connect_timeout_secs),
+            ..Timeouts::default()
+        },
+    })
+}
+
+/// The whole transport: local delivery, plus the SMTP client with DNS and DKIM.
+pub fn build(
+    config: &Config,
+    local: LocalDelivery,
+    directory: Arc<Directory>,
+) -> anyhow::Result<Router> {
+    let settings = outbound_settings(config)?;
+    let resolver: Arc<dyn postern_outbound::Resolver> =
+        match postern_outbound::DnsResolver::from_system() {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                tracing::warn!(
+                    "no DNS resolver ({e}); only static routes and the relay can be used"
+                );
+                Arc::new(postern_outbound::NoResolver(format!(
+                    "4.4.3 no DNS resolver: {e}"
+                )))
+            }
+        };
+    let keys = DkimKeys::load(&config.data_dir)?;
+    let signer: Option<Arc<dyn Signer>> = if keys.is_empty() {
+        None
+    } else {
+        Some(Arc::new(DkimSigning {
+            keys,
+            directory: directory.clone(),
+        }))
+    };
+    Ok(Router {
+        local,
+        directory,
+        outbound: Outbound::new(settings, resolver, signer),
+    })
+}
