@@ -8,9 +8,9 @@ cd "$(dirname "$0")"
 declare -A clients=(
   [python3]=python3
   [swaks]=swaks
-  [mbsync]=isync
   [curl]=curl
-  [fetchmail]=fetchmail [curl]=curl
+  [mbsync]=isync
+  [fetchmail]=fetchmail
 )
 
 missing=()
