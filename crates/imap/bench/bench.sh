@@ -32,15 +32,19 @@ POSTERN_LOG=warn "$BIN" --config "$W/postern.toml" serve 2>"$W/log" & PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W"' EXIT
 sleep 1
 "$PEERS/start-dovecot.sh" >/dev/null
+# A Dovecot user of our own, emptied first, so both servers hold the same messages (the shared
+# "bench" user also receives the Postfix benchmark's mail).
+DUSER=imapbench
+rm -rf "${PEERS_DIR:-/tmp/peers}/mail/$DUSER"
 echo "== bench-imap-py ($SECS s, $CLIENTS clients)"
-echo "-- dovecot";  python3 "$PEERS/bench-imap-py.py" 127.0.0.1:14300 bench pass "$SECS" "$CLIENTS"
+echo "-- dovecot";  python3 "$PEERS/bench-imap-py.py" 127.0.0.1:14300 "$DUSER" pass "$SECS" "$CLIENTS"
 echo "-- postern";  python3 "$PEERS/bench-imap-py.py" 127.0.0.1:14533 bench@bench.test pass "$SECS" "$CLIENTS"
 if [ "${SKIP_SYNC:-0}" != 1 ]; then
   echo "== mbsync full sync of $SYNC_MSGS messages"
   python3 - "$SYNC_MSGS" <<'PY'
 import imaplib, sys
 n = int(sys.argv[1])
-for host, port, user in (("127.0.0.1", 14300, "bench"), ("127.0.0.1", 14533, "bench@bench.test")):
+for host, port, user in (("127.0.0.1", 14300, "imapbench"), ("127.0.0.1", 14533, "bench@bench.test")):
     m = imaplib.IMAP4(host, port); m.login(user, "pass"); m.select("INBOX")
     have = int(m.select("INBOX")[1][0])
     for i in range(have, n):
@@ -48,6 +52,6 @@ for host, port, user in (("127.0.0.1", 14300, "bench"), ("127.0.0.1", 14533, "be
         m.append("INBOX", None, None, body)
     m.logout()
 PY
-  echo "-- dovecot"; "$PEERS/bench-fetch.sh" imap 127.0.0.1:14300 bench pass
+  echo "-- dovecot"; "$PEERS/bench-fetch.sh" imap 127.0.0.1:14300 "$DUSER" pass
   echo "-- postern"; "$PEERS/bench-fetch.sh" imap 127.0.0.1:14533 bench@bench.test pass
 fi
