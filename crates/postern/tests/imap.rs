@@ -4,23 +4,15 @@
 
 mod common;
 use common::Env;
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 struct Server {
-    child: Child,
-    addrs: HashMap<String, SocketAddr>,
+    // Dropped first: the server stops before its data directory goes.
+    running: common::Running,
     env: Env,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 const USER: &str = "alice@example.org";
@@ -31,45 +23,13 @@ fn start() -> Server {
     env.ok(&["domain", "add", "example.org"], "");
     env.ok(&["user", "add", USER], &format!("{PASS}\n"));
     env.ok(&["user", "add", "bob@example.org"], "bobpw\n");
-    let mut child = env
-        .command()
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut addrs = HashMap::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve logs 'ready' in time");
-        if let Some((head, addr)) = line.split_once(": listening on ") {
-            let service = head.rsplit(' ').next().unwrap().to_string();
-            let addr = addr.split(' ').next().unwrap().parse().unwrap();
-            addrs.insert(service, addr);
-        }
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    Server { child, addrs, env }
+    let running = env.serve();
+    Server { running, env }
 }
 
 impl Server {
     fn imap(&self) -> SocketAddr {
-        self.addrs["imap"]
+        self.running.addrs["imap"]
     }
 }
 
@@ -287,7 +247,7 @@ print('auth ok')
 fn starttls_authenticate_and_imaps() {
     let s = start();
     let a = s.imap();
-    let t = s.addrs["imaps"];
+    let t = s.running.addrs["imaps"];
     let out = python(
         AUTH_AND_TLS,
         &[

@@ -4,60 +4,18 @@
 
 mod common;
 use common::Env;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    addrs: HashMap<String, SocketAddr>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Server = common::Running;
 
 fn start(env: &Env) -> Server {
-    let mut child = env
-        .command()
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if std::env::var_os("POSTERN_TEST_LOG").is_some() {
-                eprintln!("{line}");
-            }
-            let _ = tx.send(line);
-        }
-    });
-    let mut addrs = HashMap::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve logs 'ready' in time");
-        if let Some((head, addr)) = line.split_once(": listening on ") {
-            let service = head.rsplit(' ').next().unwrap().to_string();
-            addrs.insert(service, addr.split(' ').next().unwrap().parse().unwrap());
-        }
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    Server { child, addrs }
+    env.serve()
 }
 
 fn python(script: &str) -> String {

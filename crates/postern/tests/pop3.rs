@@ -4,71 +4,16 @@
 
 mod common;
 use common::{run_command, Env};
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 const USER: &str = "carol@example.org";
 const PASS: &str = "pop pass";
 const APOP: &str = "apop secret";
 
-struct Serve {
-    child: Child,
-    addrs: HashMap<String, SocketAddr>,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // SIGTERM, then wait: the graceful path.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let start = std::time::Instant::now();
-        while self.child.try_wait().ok().flatten().is_none() {
-            if start.elapsed() > Duration::from_secs(10) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+type Serve = common::Running;
 
 fn serve(env: &Env) -> Serve {
-    let mut child = env
-        .command()
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut addrs = HashMap::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve logs 'ready' in time");
-        if let Some((head, addr)) = line.split_once(": listening on ") {
-            let service = head.rsplit(' ').next().unwrap().to_string();
-            addrs.insert(service, addr.split(' ').next().unwrap().parse().unwrap());
-        }
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    Serve { child, addrs }
+    env.serve()
 }
 
 fn checked(cmd: &mut Command, what: &str) -> String {

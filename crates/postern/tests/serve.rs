@@ -3,57 +3,14 @@
 
 mod common;
 use common::Env;
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
 
-struct Running {
-    child: Child,
-    addrs: HashMap<String, SocketAddr>,
-    log: mpsc::Receiver<String>,
-}
-
 /// Starts `serve` and waits for "ready", collecting the address of every listener from the log.
-fn start(env: &Env) -> Running {
-    let mut child = env
-        .command()
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut addrs = HashMap::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve logs 'ready' in time");
-        if let Some((head, addr)) = line.split_once(": listening on ") {
-            let service = head.rsplit(' ').next().unwrap().to_string();
-            let addr = addr.split(' ').next().unwrap().parse().unwrap();
-            addrs.insert(service, addr);
-        }
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    Running {
-        child,
-        addrs,
-        log: rx,
-    }
+fn start(env: &Env) -> common::Running {
+    env.serve()
 }
 
 fn greeting(addr: SocketAddr) -> String {

@@ -100,3 +100,66 @@ pub fn run_command(cmd: &mut Command, stdin: &str) -> Output {
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
+
+/// A running `postern serve`, killed when dropped (also when a test panics).
+pub struct Running {
+    pub child: std::process::Child,
+    /// Listening address of each service, read from the log (port 0 resolved).
+    pub addrs: std::collections::HashMap<String, std::net::SocketAddr>,
+    /// The log lines after "ready".
+    pub log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Env {
+    /// Starts `serve` and waits for "ready", collecting every listener's address from the log.
+    /// With `POSTERN_TEST_LOG` set, the server's log is echoed to the test's output.
+    pub fn serve(&self) -> Running {
+        use std::io::{BufRead, BufReader};
+        let mut child = self
+            .command()
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let echo = std::env::var_os("POSTERN_TEST_LOG").is_some();
+            // Keeps draining after the receiver is gone, so the server never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("{line}");
+                }
+                let _ = tx.send(line);
+            }
+        });
+        let mut addrs = std::collections::HashMap::new();
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("serve logs 'ready' in time");
+            if let Some((head, addr)) = line.split_once(": listening on ") {
+                let service = head.rsplit(' ').next().unwrap().to_string();
+                let addr = addr.split(' ').next().unwrap().parse().unwrap();
+                addrs.insert(service, addr);
+            }
+            if line.ends_with("ready") {
+                break;
+            }
+        }
+        Running {
+            child,
+            addrs,
+            log: rx,
+        }
+    }
+}
