@@ -1,6 +1,7 @@
 //! FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CHANGEDSINCE/VANISHED).
 
 use postern_store::{Flag, FlagOp, Flags, SystemFlags, UidSet};
+use std::borrow::Cow;
 
 use crate::mime;
 use crate::parser::{format_date_time, FetchAtt, SectionText, SeqSet};
@@ -14,6 +15,8 @@ struct Needs {
     full: bool,
     header: bool,
     size: bool,
+    /// The MIME structure of the full message (sections, BODYSTRUCTURE, TEXT, BINARY).
+    structure: bool,
 }
 
 fn needs(atts: &[FetchAtt]) -> Needs {
@@ -26,17 +29,27 @@ fn needs(atts: &[FetchAtt]) -> Needs {
                 ([], SectionText::Header)
                 | ([], SectionText::HeaderFields(_))
                 | ([], SectionText::HeaderFieldsNot(_)) => n.header = true,
-                _ => n.full = true,
+                // The whole message needs no parsing (what mbsync and most clients fetch).
+                ([], SectionText::Full) => n.full = true,
+                _ => {
+                    n.full = true;
+                    n.structure = true;
+                }
             },
-            FetchAtt::Rfc822
-            | FetchAtt::Rfc822Text
+            FetchAtt::Rfc822 => n.full = true,
+            FetchAtt::Rfc822Text
             | FetchAtt::Body
             | FetchAtt::BodyStructure
             | FetchAtt::Binary { .. }
-            | FetchAtt::BinarySize(_) => n.full = true,
+            | FetchAtt::BinarySize(_) => {
+                n.full = true;
+                n.structure = true;
+            }
             _ => {}
         }
     }
+    // With the full message loaded, header items are cut from it by the structure.
+    n.structure |= n.full && n.header;
     n
 }
 
@@ -233,7 +246,11 @@ impl Session {
                     }
                 }
             }
-            let structure = full.as_deref().map(mime::parse);
+            let structure = if need.structure {
+                full.as_deref().map(mime::parse)
+            } else {
+                None
+            };
             let hdr: Option<&[u8]> = match (&full, &structure, &header) {
                 (Some(f), Some(s), _) => Some(&f[s.header.clone()]),
                 (_, _, Some(h)) => Some(h.as_slice()),
@@ -304,14 +321,27 @@ impl Session {
                     FetchAtt::BodySection {
                         section, partial, ..
                     } => {
-                        let bytes: Option<Vec<u8>> = match (&full, &structure) {
+                        let bytes: Option<Cow<'_, [u8]>> = match (&full, &structure) {
+                            (Some(f), _)
+                                if section.part.is_empty()
+                                    && matches!(section.text, SectionText::Full) =>
+                            {
+                                Some(Cow::Borrowed(f.as_slice()))
+                            }
                             (Some(f), Some(s)) => {
                                 mime::section_bytes(f, s, &section.part, &section.text)
+                                    .map(Cow::Owned)
                             }
-                            _ => hdr.map(|h| match &section.text {
-                                SectionText::HeaderFields(n) => mime::filter_header(h, n, false),
-                                SectionText::HeaderFieldsNot(n) => mime::filter_header(h, n, true),
-                                _ => h.to_vec(),
+                            _ => hdr.map(|h| {
+                                Cow::Owned(match &section.text {
+                                    SectionText::HeaderFields(n) => {
+                                        mime::filter_header(h, n, false)
+                                    }
+                                    SectionText::HeaderFieldsNot(n) => {
+                                        mime::filter_header(h, n, true)
+                                    }
+                                    _ => h.to_vec(),
+                                })
                             }),
                         };
                         o.extend_from_slice(
@@ -323,7 +353,7 @@ impl Session {
                         }
                         o.push(b' ');
                         match bytes {
-                            Some(b) => literal(&mut o, partial_slice(&b, *partial)),
+                            Some(b) => literal(&mut o, partial_slice(b.as_ref(), *partial)),
                             None => o.extend_from_slice(b"NIL"),
                         }
                     }
