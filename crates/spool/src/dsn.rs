@@ -1,6 +1,7 @@
 //! Delivery status notifications (RFC 3464): a `multipart/report` (RFC 6522) with a human part,
 //! a `message/delivery-status` part, and the original message or its headers as RET asks.
 
+use crate::date::rfc5322_date;
 use crate::{BodyType, Envelope, Notify, QueueEntry, Recipient, Ret};
 
 /// Marks a delivery note when the next hop took over DSN duties (RFC 3461 §4.1): no success
@@ -100,37 +101,6 @@ fn clean(text: &str) -> String {
         s.truncate(MAX_DIAGNOSTIC);
     }
     s
-}
-
-/// RFC 5322 §3.3 date-time in UTC.
-pub fn rfc5322_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = (days + 4).rem_euclid(7); // 1970-01-01 was a Thursday
-    const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        WD[weekday as usize],
-        day,
-        MON[(month - 1) as usize],
-        year,
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 /// The header section of a message (up to and including the blank line, or all of it).

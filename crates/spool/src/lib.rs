@@ -7,6 +7,7 @@
 //! `env/<id>` the envelope with per-recipient state (JSON, replaced atomically), `tmp/` holds
 //! files being written. An `env/` file's presence is what makes a message queued.
 
+mod date;
 mod dirsync;
 mod dsn;
 mod entry;
@@ -17,9 +18,10 @@ mod runner;
 mod schedule;
 mod spool;
 
+pub use date::{civil_utc, rfc5322_date, Civil};
 pub use dsn::{
-    compose as compose_dsn, enhanced_code, envelope_for as dsn_envelope, rfc5322_date, Action,
-    DsnItem, NOTE_DSN_PASSED_ON, NOTE_RELAYED,
+    compose as compose_dsn, enhanced_code, envelope_for as dsn_envelope, Action, DsnItem,
+    NOTE_DSN_PASSED_ON, NOTE_RELAYED,
 };
 pub use entry::{QueueEntry, RcptState, RcptStatus};
 pub use envelope::{BodyType, Envelope, Notify, Recipient, Ret};
