@@ -100,11 +100,18 @@ impl Selected {
     }
 }
 
-/// Renders UIDs or numbers as an IMAP sequence set ("1:3,5").
+/// Renders UIDs or numbers as an IMAP sequence set ("1:3,5"), sorted and without repeats.
 pub fn set_string(nums: impl IntoIterator<Item = u32>) -> String {
     let mut v: Vec<u32> = nums.into_iter().collect();
     v.sort_unstable();
     v.dedup();
+    ordered_set_string(v)
+}
+
+/// Renders numbers in the order given, joining consecutive runs into ranges: RFC 4315 COPYUID
+/// pairs the source and destination UID sets by position, so their order must be kept.
+pub fn ordered_set_string(nums: impl IntoIterator<Item = u32>) -> String {
+    let v: Vec<u32> = nums.into_iter().collect();
     let mut out = String::new();
     let mut i = 0;
     while i < v.len() {

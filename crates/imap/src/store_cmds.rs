@@ -199,25 +199,5 @@ impl Session {
 
 /// RFC 4315 uid-set preserving the order of the mapping (ranges only where consecutive).
 fn uid_list(uids: impl Iterator<Item = u32>) -> String {
-    let v: Vec<u32> = uids.collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < v.len() {
-        let start = v[i];
-        let mut end = start;
-        while i + 1 < v.len() && v[i + 1] == end + 1 {
-            i += 1;
-            end = v[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
+    crate::selected::ordered_set_string(uids)
 }
