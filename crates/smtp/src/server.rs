@@ -143,13 +143,7 @@ impl Driver<'_> {
                 Ok(l) => l,
                 Err(ReadError::Closed) => return,
                 Err(ReadError::Timeout) => {
-                    let bye = reply::line(
-                        421,
-                        "4.4.2",
-                        &format!("{} timeout, closing connection", self.settings().hostname),
-                    );
-                    self.queue(&bye);
-                    let _ = self.flush().await;
+                    self.say_timeout().await;
                     return;
                 }
                 Err(ReadError::TooLong) => {
@@ -477,18 +471,23 @@ impl Driver<'_> {
             match self.fill(timeout).await {
                 Ok(()) => {}
                 Err(ReadError::Timeout) => {
-                    let bye = reply::line(
-                        421,
-                        "4.4.2",
-                        &format!("{} timeout, closing connection", self.settings().hostname),
-                    );
-                    self.queue(&bye);
-                    let _ = self.flush().await;
+                    self.say_timeout().await;
                     return None;
                 }
                 Err(_) => return None,
             }
         }
+    }
+
+    /// RFC 5321 §4.5.3.2: an idle client is told `421 4.4.2` before the connection closes.
+    async fn say_timeout(&mut self) {
+        let bye = reply::line(
+            421,
+            "4.4.2",
+            &format!("{} timeout, closing connection", self.settings().hostname),
+        );
+        self.queue(&bye);
+        let _ = self.flush().await;
     }
 
     /// Reads exactly `size` octets of a BDAT chunk, keeping at most `room` (the rest is discarded).
@@ -512,13 +511,7 @@ impl Driver<'_> {
             match self.fill(timeout).await {
                 Ok(()) => {}
                 Err(ReadError::Timeout) => {
-                    let bye = reply::line(
-                        421,
-                        "4.4.2",
-                        &format!("{} timeout, closing connection", self.settings().hostname),
-                    );
-                    self.queue(&bye);
-                    let _ = self.flush().await;
+                    self.say_timeout().await;
                     return None;
                 }
                 Err(_) => return None,
