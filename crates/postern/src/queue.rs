@@ -5,12 +5,26 @@
 use crate::cli::{DkimCommand, QueueCommand};
 use anyhow::{bail, Context};
 use postern_config::Config;
-use postern_spool::{rfc5322_date, QueueEntry, QueueId, RcptStatus, Spool};
+use postern_spool::{rfc5322_date, QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
 use std::io::Write;
 
 fn open(config: &Config) -> anyhow::Result<Spool> {
     let dir = config.data_dir.join("spool");
     Spool::open(&dir).with_context(|| format!("opening the spool {}", dir.display()))
+}
+
+/// Runs a change, waiting while the message is in its first delivery attempt (the running
+/// server owns it for those milliseconds; see `SpoolError::Busy`).
+fn patiently<T>(mut change: impl FnMut() -> Result<T, SpoolError>) -> Result<T, SpoolError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match change() {
+            Err(SpoolError::Busy(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            r => return r,
+        }
+    }
 }
 
 fn id(text: &str) -> anyhow::Result<QueueId> {
@@ -30,7 +44,8 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueueCommand::Retry { id: i } => {
-            let e = spool.retry(&id(&i)?)?;
+            let i = id(&i)?;
+            let e = patiently(|| spool.retry(&i))?;
             spool.request_wake()?;
             println!(
                 "{}: {} recipient(s) due now",
@@ -41,17 +56,19 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
         }
         QueueCommand::Delete { id: i } => {
             let i = id(&i)?;
-            spool.remove(&i)?;
+            patiently(|| spool.remove(&i))?;
             println!("{i}: deleted");
             Ok(())
         }
         QueueCommand::Hold { id: i } => {
-            let e = spool.hold(&id(&i)?)?;
+            let i = id(&i)?;
+            let e = patiently(|| spool.hold(&i))?;
             println!("{}: held", e.id);
             Ok(())
         }
         QueueCommand::Release { id: i } => {
-            let e = spool.release(&id(&i)?)?;
+            let i = id(&i)?;
+            let e = patiently(|| spool.release(&i))?;
             spool.request_wake()?;
             println!("{}: released", e.id);
             Ok(())

@@ -14,6 +14,10 @@ pub enum SpoolError {
     NotFound(String),
     #[error("spool: an envelope needs at least one recipient")]
     NoRecipients,
+    /// The message is in its first delivery attempt, in the journal of another process (the
+    /// running server): it cannot be changed from here until that attempt ends.
+    #[error("spool: message {0} is in its first delivery attempt; try again in a moment")]
+    Busy(String),
 }
 
 pub(crate) trait IoContext<T> {

@@ -3,9 +3,12 @@
 //! (local delivery, later the SMTP client), retries temporary failures with back-off, and keeps
 //! permanent failures for the bounce that outbound delivery will send.
 //!
-//! On disk (`data_dir/spool/`): `msg/<id>` is the message exactly as it will be delivered,
-//! `env/<id>` the envelope with per-recipient state (JSON, replaced atomically), `tmp/` holds
-//! files being written. An `env/` file's presence is what makes a message queued.
+//! On disk (`data_dir/spool/`): `journal/` holds messages in their first delivery attempt
+//! (appended records, group-committed `fdatasync`); `q/<id>` is a classic queued message (its
+//! initial envelope and recipient state as a JSON line, then the message exactly as it will be
+//! delivered); `state/<id>` the later per-recipient state (JSON, replaced atomically); `tmp/`
+//! holds files being written. A live journal entry or a `q/` file is what makes a message
+//! queued. See the `spool` and `journal` modules for the details.
 
 mod date;
 mod dirsync;
@@ -14,6 +17,9 @@ mod entry;
 mod envelope;
 mod error;
 mod id;
+mod journal;
+#[cfg(test)]
+mod journal_tests;
 mod runner;
 mod schedule;
 mod spool;

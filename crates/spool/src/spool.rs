@@ -1,18 +1,34 @@
 //! The spool directory.
 //!
-//! `q/<id>` is written once at enqueue: a JSON line with the initial [`QueueEntry`], then the
-//! message. `state/<id>` appears after the first attempt that leaves something to do, and
-//! supersedes the entry in `q/<id>`. Enqueue costs two fsyncs (the file, then its directory), and
-//! a message delivered at the first attempt never writes a state file.
+//! A message in its first delivery attempt normally lives only in the write-ahead journal
+//! (`journal/`, see [`crate::journal`]): its enqueue is one appended record and a share of a
+//! group-committed `fdatasync`, and its removal after a successful first attempt one more small
+//! record, so the common case creates and deletes no file of its own.
+//!
+//! Otherwise a message is a classic file: `q/<id>` is written once (a JSON line with the initial
+//! [`QueueEntry`], then the message) and fsynced, then its directory. That is how messages
+//! larger than the journal's limit are enqueued, how processes other than the journal's owner
+//! (queue administration, `sendmail`, while `serve` runs) enqueue, and what a journal message
+//! becomes (*promotion*) when its state must change (a first attempt that leaves something to
+//! do, an admin's hold) or when the owner starts up and finds it still in the journal.
+//! `state/<id>` appears after the first attempt that leaves something to do, and supersedes the
+//! entry in `q/<id>`; it only ever sits beside a classic `q/<id>`.
+//!
+//! The process holding the `flock` on `journal/lock` owns the journal (normally `serve`);
+//! other processes read it (to list and show messages in their first attempt) but refuse to
+//! change such a message with [`SpoolError::Busy`], and take the journal over as soon as its
+//! owner is gone.
 
 use crate::dirsync::DirSync;
 use crate::error::IoContext;
+use crate::journal::{self, Journal, Limits, Removal};
 use crate::{Envelope, QueueEntry, QueueId, RcptState, SpoolError};
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
@@ -27,11 +43,28 @@ pub struct Spool {
     /// Group commit of the fsyncs of `q/` and `state/`.
     q_sync: DirSync,
     state_sync: DirSync,
+    journal_dir: PathBuf,
+    /// Set once this spool owns the journal (holds the `flock` on `journal/lock`): new
+    /// messages go to the journal. Until then it is an *observer*: enqueue writes classic
+    /// files and the journal is only read; every operation tries to take the lock over (the
+    /// owner may have been a short-lived process).
+    journal: OnceLock<Box<Journal>>,
+    limits: Limits,
+    /// `journal/lock`, kept open while this spool lives: the `flock` is on it. `None` when it
+    /// could only be opened read-only (then this spool never owns the journal).
+    lock_file: Option<File>,
+    /// Serialises attempts to take the journal over.
+    takeover: Mutex<()>,
+    /// Held while fresh messages are written as classic files.
+    promote: Mutex<()>,
 }
 
 impl std::fmt::Debug for Spool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spool").field("root", &self.root).finish()
+        f.debug_struct("Spool")
+            .field("root", &self.root)
+            .field("journal_owner", &self.journal.get().is_some())
+            .finish()
     }
 }
 
@@ -41,23 +74,156 @@ pub(crate) fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A non-blocking exclusive `flock`: `Ok(false)` when another open file holds it.
+fn try_flock(f: &File) -> std::io::Result<bool> {
+    loop {
+        // SAFETY: flock on a file descriptor this `File` owns and keeps open.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
 impl Spool {
-    /// Opens (creating) the spool at `root` and clears crash leftovers.
+    /// Opens (creating) the spool at `root` and clears crash leftovers. The first process to
+    /// open it owns the journal and moves what a previous owner left there to `q/`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Spool, SpoolError> {
-        let root = root.into();
-        for sub in ["q", "state", "tmp"] {
+        Spool::open_with(root.into(), Limits::default())
+    }
+
+    pub(crate) fn open_with(root: PathBuf, limits: Limits) -> Result<Spool, SpoolError> {
+        for sub in ["q", "state", "tmp", "journal"] {
             let d = root.join(sub);
             fs::create_dir_all(&d).ctx("create", &d)?;
         }
+        let journal_dir = root.join("journal");
+        let lock_path = journal_dir.join("lock");
+        let lock_file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+        {
+            Ok(f) => Some(f),
+            // Queue administration with read access only: it can look, never own.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+            Err(e) => {
+                return Err(SpoolError::Io {
+                    op: "open",
+                    path: lock_path,
+                    source: e,
+                })
+            }
+        };
+        let (owner, lock_file) = match lock_file.as_ref().map(try_flock) {
+            Some(Ok(owner)) => (owner, lock_file),
+            None => (false, None),
+            // No flock here (some network filesystems): nobody can own the journal, so every
+            // message is a classic file.
+            Some(Err(e)) => {
+                tracing::warn!(lock = %lock_path.display(), "cannot lock the spool journal, not using it: {e}");
+                (false, None)
+            }
+        };
         let spool = Spool {
             q_sync: DirSync::new(root.join("q")),
             state_sync: DirSync::new(root.join("state")),
             root,
             arrivals: Mutex::new(Vec::new()),
             wake: Notify::new(),
+            journal_dir,
+            journal: OnceLock::new(),
+            limits,
+            lock_file,
+            takeover: Mutex::new(()),
+            promote: Mutex::new(()),
         };
+        if owner {
+            let journal = spool.recover(limits)?;
+            let _ = spool.journal.set(Box::new(journal));
+        }
         spool.clean_leftovers();
         Ok(spool)
+    }
+
+    /// The journal, when this spool owns it. An observer takes it over as soon as the lock is
+    /// free (the owner exited), recovering what the owner left.
+    fn owner(&self) -> Option<&Journal> {
+        if let Some(j) = self.journal.get() {
+            return Some(j);
+        }
+        let lock_file = self.lock_file.as_ref()?;
+        let _one = lock(&self.takeover);
+        if let Some(j) = self.journal.get() {
+            return Some(j);
+        }
+        match try_flock(lock_file) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!("locking the spool journal: {e}");
+                return None;
+            }
+        }
+        match self.recover(self.limits) {
+            Ok(j) => {
+                tracing::info!(spool = %self.root.display(), "took over the spool journal");
+                let _ = self.journal.set(Box::new(j));
+                self.journal.get().map(|j| &**j)
+            }
+            Err(e) => {
+                tracing::error!("taking over the spool journal: {e}");
+                // SAFETY: unlocking a file descriptor this `File` owns.
+                unsafe { libc::flock(lock_file.as_raw_fd(), libc::LOCK_UN) };
+                None
+            }
+        }
+    }
+
+    /// Promotes every message a previous owner left in the journal to `q/`, deletes the old
+    /// segments and starts a new one.
+    fn recover(&self, limits: Limits) -> Result<Journal, SpoolError> {
+        let dir = &self.journal_dir;
+        let scan = journal::scan(dir)?;
+        for (segment, valid, size) in &scan.torn {
+            tracing::warn!(
+                segment = %journal::segment_path(dir, *segment).display(),
+                valid,
+                size,
+                "ignoring the torn tail of a journal segment (never acknowledged)"
+            );
+        }
+        let mut live: Vec<&journal::Located> = scan.live.values().collect();
+        live.sort_by(|a, b| a.entry.id.cmp(&b.entry.id));
+        let mut promoted = 0usize;
+        for loc in live {
+            let id = &loc.entry.id;
+            if self.q_path(id).exists() {
+                continue;
+            }
+            let message = loc.message(dir)?;
+            self.write_q(&loc.entry, &self.entry_json(&loc.entry)?, &message)?;
+            promoted += 1;
+        }
+        if promoted > 0 {
+            self.q_sync.sync()?;
+            tracing::info!(promoted, "messages recovered from the spool journal");
+        }
+        journal::retire(dir, &scan)?;
+        let next = scan.segments.last().map_or(1, |n| n + 1);
+        Journal::start(dir.clone(), limits, next)
     }
 
     pub fn root(&self) -> &Path {
@@ -70,6 +236,35 @@ impl Spool {
 
     fn state_path(&self, id: &QueueId) -> PathBuf {
         self.root.join("state").join(id.as_str())
+    }
+
+    fn entry_json(&self, entry: &QueueEntry) -> Result<Vec<u8>, SpoolError> {
+        serde_json::to_vec(entry).map_err(|e| SpoolError::Corrupt {
+            path: self.q_path(&entry.id),
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes `q/<id>` (through `tmp/`, fsynced, renamed); the caller fsyncs `q/`.
+    fn write_q(&self, entry: &QueueEntry, header: &[u8], message: &[u8]) -> Result<(), SpoolError> {
+        let tmp = self.root.join("tmp").join(format!("{}.q", entry.id));
+        let written = (|| -> Result<(), SpoolError> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .ctx("create", &tmp)?;
+            f.write_all(header).ctx("write", &tmp)?;
+            f.write_all(b"\n").ctx("write", &tmp)?;
+            f.write_all(message).ctx("write", &tmp)?;
+            f.sync_all().ctx("fsync", &tmp)?;
+            fs::rename(&tmp, self.q_path(&entry.id)).ctx("rename", &tmp)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Writes the message and its envelope durably and wakes the queue runner. Only after this
@@ -93,35 +288,32 @@ impl Spool {
             delivered_accounts: BTreeSet::new(),
             held: false,
         };
-        let header = serde_json::to_vec(&entry).map_err(|e| SpoolError::Corrupt {
-            path: self.q_path(&id),
-            message: e.to_string(),
-        })?;
-        let tmp = self.root.join("tmp").join(format!("{id}.q"));
-        let written = (|| -> Result<(), SpoolError> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .ctx("create", &tmp)?;
-            f.write_all(&header).ctx("write", &tmp)?;
-            f.write_all(b"\n").ctx("write", &tmp)?;
-            f.write_all(message).ctx("write", &tmp)?;
-            f.sync_all().ctx("fsync", &tmp)?;
-            let dst = self.q_path(&id);
-            fs::rename(&tmp, &dst).ctx("rename", &tmp)?;
-            self.q_sync.sync()
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
+        let header = self.entry_json(&entry)?;
+        match self.owner() {
+            Some(j) if message.len() <= j.limits().max_message => {
+                j.enqueue(entry, &header, message)?;
+            }
+            _ => {
+                self.write_q(&entry, &header, message)?;
+                self.q_sync.sync()?;
+            }
         }
-        self.arrivals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(id.clone());
+        lock(&self.arrivals).push(id.clone());
         self.wake.notify_one();
         Ok(id)
+    }
+
+    /// What the journal on disk holds (for an observer).
+    fn observed(&self) -> Result<journal::Scan, SpoolError> {
+        journal::scan(&self.journal_dir)
+    }
+
+    /// Whether a message is in its first attempt in another process's journal (and has no
+    /// classic file).
+    fn busy_elsewhere(&self, id: &QueueId) -> Result<bool, SpoolError> {
+        Ok(self.owner().is_none()
+            && !self.q_path(id).exists()
+            && self.observed()?.live.contains_key(id))
     }
 
     /// The current state of a queued message.
@@ -143,15 +335,40 @@ impl Spool {
                 })
             }
         }
+        let owner = self.owner();
+        if let Some(e) = owner.and_then(|j| j.entry(id)) {
+            return Ok(e);
+        }
+        match self.q_entry(id) {
+            Err(SpoolError::NotFound(_)) if owner.is_none() => {
+                match self.observed()?.live.remove(id) {
+                    Some(l) => Ok(l.entry),
+                    // Promoted (q/<id> written, then the done record) while we looked.
+                    None => self.q_entry(id),
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn open_q(&self, id: &QueueId) -> Result<(File, PathBuf), SpoolError> {
         let path = self.q_path(id);
-        let f = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SpoolError::NotFound(id.to_string()),
-            _ => SpoolError::Io {
+        match File::open(&path) {
+            Ok(f) => Ok((f, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(SpoolError::NotFound(id.to_string()))
+            }
+            Err(e) => Err(SpoolError::Io {
                 op: "open",
-                path: path.clone(),
+                path,
                 source: e,
-            },
-        })?;
+            }),
+        }
+    }
+
+    /// The initial entry in `q/<id>`.
+    fn q_entry(&self, id: &QueueId) -> Result<QueueEntry, SpoolError> {
+        let (f, path) = self.open_q(id)?;
         let mut header = Vec::new();
         BufReader::new(f)
             .read_until(b'\n', &mut header)
@@ -164,15 +381,21 @@ impl Spool {
 
     /// The message content, exactly as it will be delivered.
     pub fn message(&self, id: &QueueId) -> Result<Vec<u8>, SpoolError> {
-        let path = self.q_path(id);
-        let f = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SpoolError::NotFound(id.to_string()),
-            _ => SpoolError::Io {
-                op: "open",
-                path: path.clone(),
-                source: e,
-            },
-        })?;
+        let owner = self.owner();
+        if let Some(m) = owner.and_then(|j| j.message(id)) {
+            return m;
+        }
+        let (f, path) = match self.open_q(id) {
+            Ok(v) => v,
+            Err(SpoolError::NotFound(_)) if owner.is_none() => {
+                match self.observed()?.live.get(id) {
+                    Some(l) => return l.message(&self.journal_dir),
+                    // Promoted (q/<id> written, then the done record) while we looked.
+                    None => self.open_q(id)?,
+                }
+            }
+            Err(e) => return Err(e),
+        };
         let mut r = BufReader::new(f);
         let mut header = Vec::new();
         r.read_until(b'\n', &mut header).ctx("read", &path)?;
@@ -181,8 +404,96 @@ impl Spool {
         Ok(body)
     }
 
+    /// Writes fresh messages of the journal as classic `q/<id>` files (durably), then ends them
+    /// in the journal with a done record that is durable before this returns: a later unlink of
+    /// `q/<id>` must not let a crash bring the journal entry back.
+    fn promote(
+        &self,
+        j: &Journal,
+        _held: &MutexGuard<'_, ()>,
+        ids: &[QueueId],
+    ) -> Result<(), SpoolError> {
+        let mut begun = Vec::new();
+        let mut written = Vec::new();
+        let wrote = (|| -> Result<(), SpoolError> {
+            for id in ids {
+                let Some(fresh) = j.begin_promotion(id) else {
+                    continue;
+                };
+                begun.push(id.clone());
+                let (entry, message) = fresh?;
+                self.write_q(&entry, &self.entry_json(&entry)?, &message)?;
+                written.push(id.clone());
+            }
+            if !written.is_empty() {
+                self.q_sync.sync()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = wrote {
+            // The journal stays the truth for these: no classic copy may linger beside it.
+            self.unlink_q(&written);
+            j.abort_promotion(&begun);
+            return Err(e);
+        }
+        let finished = j.finish_promotion(&written);
+        self.unlink_q(&finished.failed);
+        if let Some(pos) = finished.wait_for {
+            j.wait_durable(pos)?;
+        }
+        match finished.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn unlink_q(&self, ids: &[QueueId]) {
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            let _ = fs::remove_file(self.q_path(id));
+        }
+        if let Err(e) = self.q_sync.sync() {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// When old journal segments are kept only by a few slow first attempts, promotes those
+    /// messages so the segments can go.
+    fn compact(&self, j: &Journal) {
+        let held = match self.promote.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        let ids = j.compaction_candidates();
+        if ids.is_empty() {
+            return;
+        }
+        tracing::info!(
+            messages = ids.len(),
+            "moving long first attempts out of the journal"
+        );
+        if let Err(e) = self.promote(j, &held, &ids) {
+            tracing::warn!("compacting the spool journal: {e}");
+        }
+    }
+
     /// Replaces the stored state of a message (atomically, durably).
     pub fn save(&self, entry: &QueueEntry) -> Result<(), SpoolError> {
+        match self.owner() {
+            Some(j) if j.contains(&entry.id) => {
+                let held = lock(&self.promote);
+                self.promote(j, &held, std::slice::from_ref(&entry.id))?;
+            }
+            Some(_) => {}
+            None => {
+                if self.busy_elsewhere(&entry.id)? {
+                    return Err(SpoolError::Busy(entry.id.to_string()));
+                }
+            }
+        }
         let dst = self.state_path(&entry.id);
         let tmp = self.root.join("tmp").join(format!("{}.state", entry.id));
         let bytes = serde_json::to_vec(entry).map_err(|e| SpoolError::Corrupt {
@@ -196,15 +507,33 @@ impl Spool {
         self.state_sync.sync()
     }
 
-    /// Removes a message from the queue. The message file goes first: a state file left alone
-    /// by a crash is a harmless leftover, whereas a message without its state would be tried
-    /// again from scratch.
+    /// Removes a message from the queue. A fresh message gets a done record in the journal. For
+    /// a classic one the message file goes first: a state file left alone by a crash is a
+    /// harmless leftover, whereas a message without its state would be tried again from scratch.
     pub fn remove(&self, id: &QueueId) -> Result<(), SpoolError> {
+        let owner = self.owner();
+        if let Some(j) = owner {
+            loop {
+                match j.remove(id)? {
+                    Removal::Removed => {
+                        self.compact(j);
+                        return Ok(());
+                    }
+                    // Wait for the promotion to end: then it is a classic file.
+                    Removal::Promoting => drop(lock(&self.promote)),
+                    Removal::NotFresh => break,
+                }
+            }
+        }
         let q = self.q_path(id);
         match fs::remove_file(&q) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SpoolError::NotFound(id.to_string()))
+                return Err(if self.busy_elsewhere(id)? {
+                    SpoolError::Busy(id.to_string())
+                } else {
+                    SpoolError::NotFound(id.to_string())
+                });
             }
             Err(e) => {
                 return Err(SpoolError::Io {
@@ -219,12 +548,20 @@ impl Spool {
         if fs::remove_file(&state).is_ok() {
             self.state_sync.sync()?;
         }
+        if let Some(j) = owner {
+            self.compact(j);
+        }
         Ok(())
     }
 
     /// Whether a message is still queued (the admin may have deleted it meanwhile).
     pub fn exists(&self, id: &QueueId) -> bool {
-        self.q_path(id).exists()
+        match self.owner() {
+            Some(j) => j.contains(id) || self.q_path(id).exists(),
+            None => {
+                self.q_path(id).exists() || self.observed().is_ok_and(|s| s.live.contains_key(id))
+            }
+        }
     }
 
     /// Reads, changes and saves a message's state (for queue administration).
@@ -301,13 +638,22 @@ impl Spool {
 
     /// Every queued message id, oldest first.
     pub fn ids(&self) -> Result<Vec<QueueId>, SpoolError> {
+        // The journal first: a promotion writes q/<id> before the message leaves the journal,
+        // so it is seen in one place or the other. (Taking the journal over also moves
+        // messages to q/.)
+        let mut out: Vec<QueueId> = match self.owner() {
+            Some(j) => j.ids(),
+            None => self.observed()?.live.into_keys().collect(),
+        };
         let dir = self.root.join("q");
-        let mut out: Vec<QueueId> = fs::read_dir(&dir)
-            .ctx("list", &dir)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| QueueId::parse(&e.file_name().to_string_lossy()))
-            .collect();
+        out.extend(
+            fs::read_dir(&dir)
+                .ctx("list", &dir)?
+                .filter_map(|e| e.ok())
+                .filter_map(|e| QueueId::parse(&e.file_name().to_string_lossy())),
+        );
         out.sort();
+        out.dedup();
         Ok(out)
     }
 

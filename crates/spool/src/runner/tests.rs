@@ -232,7 +232,16 @@ async fn held_messages_wait_until_released_by_another_process() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The admin (another process) holds it, then flushes: a held message stays put.
     let admin = Spool::open(dir.path()).unwrap();
-    admin.hold(&id).unwrap();
+    // Busy until the runner has recorded its first attempt (the message leaves the journal).
+    loop {
+        match admin.hold(&id) {
+            Err(crate::SpoolError::Busy(_)) => {
+                assert!(tokio::time::Instant::now() < deadline);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => break assert!(r.unwrap().held),
+        }
+    }
     assert_eq!(admin.flush().unwrap(), 0);
     admin.request_wake().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -295,10 +304,14 @@ async fn alias_forwards_join_the_message_and_duplicates_are_visible() {
 #[tokio::test]
 async fn messages_queued_before_start_or_by_another_process_are_found() {
     let dir = tempfile::tempdir().unwrap();
-    // "Another process": a second Spool handle on the same directory.
-    let other = Spool::open(dir.path()).unwrap();
-    other.enqueue(&envelope(&["early@x.test"]), b"m").unwrap();
+    // Queued by a previous server that stopped (in its journal, so recovered at start).
+    let before = Spool::open(dir.path()).unwrap();
+    before.enqueue(&envelope(&["early@x.test"]), b"m").unwrap();
+    drop(before);
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    // "Another process": a second Spool handle on the same directory (it does not own the
+    // journal, so it writes a classic file the runner finds when it re-reads the spool).
+    let other = Spool::open(dir.path()).unwrap();
     let t = Scripted::new(&[]);
     let stop = CancellationToken::new();
     let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), fast()).run(stop.clone()));
