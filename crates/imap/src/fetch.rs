@@ -1,6 +1,6 @@
 //! FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CHANGEDSINCE/VANISHED).
 
-use postern_store::{Flag, FlagOp, Flags, SystemFlags, UidSet};
+use postern_store::{Flag, FlagOp, Flags, MessagePart, SystemFlags, UidSet};
 use std::borrow::Cow;
 
 use crate::mime;
@@ -51,6 +51,101 @@ fn needs(atts: &[FetchAtt]) -> Needs {
     // With the full message loaded, header items are cut from it by the structure.
     n.structure |= n.full && n.header;
     n
+}
+
+/// What to read from the store for one message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Nothing,
+    Full,
+    Header,
+}
+
+/// One message of a FETCH: its index in the snapshot, what to read and its file size.
+#[derive(Clone, Copy)]
+struct PlanItem {
+    index: usize,
+    uid: u32,
+    load: Load,
+    size: u64,
+}
+
+#[derive(Clone)]
+enum Loaded {
+    NotRead,
+    Missing,
+    Data(Vec<u8>),
+}
+
+/// Messages read per store call, and bytes: big enough to amortise the index transaction,
+/// small enough that the next chunk can be read while this one is sent.
+const CHUNK_MESSAGES: usize = 64;
+const CHUNK_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Cuts a FETCH into chunks of at most [`CHUNK_MESSAGES`] messages and about [`CHUNK_BYTES`].
+fn chunk_plan(plan: &[PlanItem]) -> Vec<&[PlanItem]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, item) in plan.iter().enumerate() {
+        if i > start && (i - start >= CHUNK_MESSAGES || bytes >= CHUNK_BYTES) {
+            chunks.push(&plan[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        if item.load != Load::Nothing {
+            bytes += item.size;
+        }
+    }
+    if start < plan.len() {
+        chunks.push(&plan[start..]);
+    }
+    chunks
+}
+
+/// Reads what a chunk needs: one batched store call per kind of read.
+async fn load_items(
+    store: &dyn postern_store::Store,
+    account: &str,
+    mailbox: &str,
+    items: Vec<PlanItem>,
+) -> Vec<Loaded> {
+    let mut out = vec![Loaded::NotRead; items.len()];
+    for (load, part) in [
+        (Load::Full, MessagePart::Full),
+        (Load::Header, MessagePart::Header),
+    ] {
+        let (pos, uids): (Vec<usize>, Vec<u32>) = items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.load == load)
+            .map(|(p, it)| (p, it.uid))
+            .unzip();
+        if uids.is_empty() {
+            continue;
+        }
+        let got = store
+            .fetch_many(account, mailbox, uids, part)
+            .await
+            .unwrap_or_default();
+        let mut got = got.into_iter();
+        for p in pos {
+            out[p] = match got.next().flatten() {
+                Some(d) => Loaded::Data(d),
+                None => Loaded::Missing,
+            };
+        }
+    }
+    out
+}
+
+/// The header section of a CRLF message: up to and including the empty line that ends it.
+fn header_section(message: &[u8]) -> &[u8] {
+    if message.starts_with(b"\r\n") {
+        return &message[..2];
+    }
+    match message.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => &message[..i + 4],
+        None => message,
+    }
 }
 
 fn sets_seen(a: &FetchAtt) -> bool {
@@ -104,10 +199,52 @@ impl Session {
             .await
             .ok()?;
         let data = to_crlf(data);
-        let key = format!("{}\0{}", self.account(), sel.name);
-        self.srv
-            .cache_size(&key, sel.uidvalidity, uid, data.len() as u64);
+        self.note_size(uid, data.len() as u64);
         Some(data)
+    }
+
+    /// Remembers a message's size as FETCH presents it (CRLF), for RFC822.SIZE.
+    fn note_size(&self, uid: u32, size: u64) {
+        if let Some(sel) = self.sel.as_ref() {
+            let key = format!("{}\0{}", self.account(), sel.name);
+            self.srv.cache_size(&key, sel.uidvalidity, uid, size);
+        }
+    }
+
+    /// What each message of a FETCH needs read: the whole message for body items (and for
+    /// RFC822.SIZE when its CRLF size is not known yet), the header for header-only items.
+    fn load_plan(&self, idx: &[usize], need: Needs) -> Vec<PlanItem> {
+        let Some(sel) = self.sel.as_ref() else {
+            return Vec::new();
+        };
+        let key = format!("{}\0{}", self.account(), sel.name);
+        idx.iter()
+            .filter_map(|&index| {
+                let m = sel.msgs.get(index)?;
+                let size_unknown =
+                    need.size && self.srv.cached_size(&key, sel.uidvalidity, m.uid).is_none();
+                let load = if need.full || size_unknown {
+                    Load::Full
+                } else if need.header {
+                    Load::Header
+                } else {
+                    Load::Nothing
+                };
+                Some(PlanItem {
+                    index,
+                    uid: m.uid,
+                    load,
+                    size: m.size,
+                })
+            })
+            .collect()
+    }
+
+    async fn load(&self, items: Vec<PlanItem>) -> Vec<Loaded> {
+        let Some(sel) = self.sel.as_ref() else {
+            return vec![Loaded::Missing; items.len()];
+        };
+        load_items(self.srv.store.as_ref(), self.account(), &sel.name, items).await
     }
 
     /// RFC822.SIZE: the size of the message as FETCH BODY[] presents it (CRLF).
@@ -224,204 +361,267 @@ impl Session {
         }
         let need = needs(&atts);
         let mut missing = false;
-        for i in idx {
-            let Some(m) = self.sel.as_ref().and_then(|s| s.msgs.get(i)).cloned() else {
-                continue;
+        let plan = self.load_plan(&idx, need);
+        let chunks = chunk_plan(&plan);
+        let mut prefetched: Option<tokio::task::JoinHandle<Vec<Loaded>>> = None;
+        for (k, chunk) in chunks.iter().enumerate() {
+            let loaded = match prefetched.take() {
+                Some(h) => h
+                    .await
+                    .unwrap_or_else(|_| vec![Loaded::Missing; chunk.len()]),
+                None => self.load(chunk.to_vec()).await,
             };
-            let seq = i + 1;
-            let mut full: Option<Vec<u8>> = None;
-            let mut header: Option<Vec<u8>> = None;
-            if need.full {
-                full = self.load_message(m.uid).await;
-                if full.is_none() {
-                    missing = true;
+            // Read the next chunk from disk while this one is rendered and sent.
+            if let Some(next) = chunks.get(k + 1) {
+                let (store, account, name, next) = (
+                    self.srv.store.clone(),
+                    account.clone(),
+                    name.clone(),
+                    next.to_vec(),
+                );
+                prefetched = Some(tokio::spawn(async move {
+                    load_items(store.as_ref(), &account, &name, next).await
+                }));
+            }
+            for (item, loaded) in chunk.iter().zip(loaded) {
+                let Some(m) = self
+                    .sel
+                    .as_ref()
+                    .and_then(|s| s.msgs.get(item.index))
+                    .cloned()
+                else {
                     continue;
-                }
-            } else if need.header {
-                match self.srv.store.fetch_header(&account, &name, m.uid).await {
-                    Ok(h) => header = Some(to_crlf(h)),
-                    Err(_) => {
+                };
+                let seq = item.index + 1;
+                let (full, header) = match (item.load, loaded) {
+                    (_, Loaded::Missing) => {
                         missing = true;
                         continue;
                     }
-                }
-            }
-            let structure = if need.structure {
-                full.as_deref().map(mime::parse)
-            } else {
-                None
-            };
-            let hdr: Option<&[u8]> = match (&full, &structure, &header) {
-                (Some(f), Some(s), _) => Some(&f[s.header.clone()]),
-                (_, _, Some(h)) => Some(h.as_slice()),
-                _ => None,
-            };
-            let size = if need.size {
-                match &full {
-                    Some(f) => f.len() as u64,
-                    None => self.message_size(m.uid, m.size).await,
-                }
-            } else {
-                0
-            };
-            let mut o: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
-            let mut first = true;
-            let mut flags_done = false;
-            for a in &atts {
-                if !first {
-                    o.push(b' ');
-                }
-                first = false;
-                match a {
-                    FetchAtt::Uid => o.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
-                    FetchAtt::Flags => {
-                        flags_done = true;
-                        o.extend_from_slice(
-                            format!("FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2))
-                                .as_bytes(),
-                        )
+                    (Load::Full, Loaded::Data(d)) => {
+                        let d = to_crlf(d);
+                        self.note_size(m.uid, d.len() as u64);
+                        // Read whole only for its size: header items still need the header.
+                        let header =
+                            (need.header && !need.structure).then(|| header_section(&d).to_vec());
+                        (Some(d), header)
                     }
-                    FetchAtt::InternalDate => o.extend_from_slice(
-                        format!("INTERNALDATE \"{}\"", format_date_time(m.internal_date))
-                            .as_bytes(),
-                    ),
-                    FetchAtt::Rfc822Size => {
-                        o.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
+                    (Load::Header, Loaded::Data(d)) => (None, Some(to_crlf(d))),
+                    _ => (None, None),
+                };
+                let structure = if need.structure {
+                    full.as_deref().map(mime::parse)
+                } else {
+                    None
+                };
+                let hdr: Option<&[u8]> = match (&full, &structure, &header) {
+                    (Some(f), Some(s), _) => Some(&f[s.header.clone()]),
+                    (_, _, Some(h)) => Some(h.as_slice()),
+                    _ => None,
+                };
+                let size = if need.size {
+                    match &full {
+                        Some(f) => f.len() as u64,
+                        None => self.message_size(m.uid, m.size).await,
                     }
-                    FetchAtt::Modseq => {
-                        o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
-                    }
-                    FetchAtt::Envelope => {
-                        o.extend_from_slice(b"ENVELOPE ");
-                        mime::envelope(&mut o, hdr.unwrap_or_default());
-                    }
-                    FetchAtt::Body | FetchAtt::BodyStructure => {
-                        if let (Some(f), Some(s)) = (&full, &structure) {
-                            let ext = matches!(a, FetchAtt::BodyStructure);
-                            o.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                            mime::body_structure(&mut o, f, s, ext);
-                        }
-                    }
-                    FetchAtt::Rfc822 => {
-                        o.extend_from_slice(b"RFC822 ");
-                        literal(&mut o, full.as_deref().unwrap_or_default());
-                    }
-                    FetchAtt::Rfc822Header => {
-                        o.extend_from_slice(b"RFC822.HEADER ");
-                        literal(&mut o, hdr.unwrap_or_default());
-                    }
-                    FetchAtt::Rfc822Text => {
-                        o.extend_from_slice(b"RFC822.TEXT ");
-                        let body = match (&full, &structure) {
-                            (Some(f), Some(s)) => &f[s.body.clone()],
-                            _ => &[][..],
-                        };
-                        literal(&mut o, body);
-                    }
-                    FetchAtt::BodySection {
-                        section, partial, ..
-                    } => {
-                        let bytes: Option<Cow<'_, [u8]>> = match (&full, &structure) {
-                            (Some(f), _)
-                                if section.part.is_empty()
-                                    && matches!(section.text, SectionText::Full) =>
-                            {
-                                Some(Cow::Borrowed(f.as_slice()))
-                            }
-                            (Some(f), Some(s)) => {
-                                mime::section_bytes(f, s, &section.part, &section.text)
-                                    .map(Cow::Owned)
-                            }
-                            _ => hdr.map(|h| {
-                                Cow::Owned(match &section.text {
-                                    SectionText::HeaderFields(n) => {
-                                        mime::filter_header(h, n, false)
-                                    }
-                                    SectionText::HeaderFieldsNot(n) => {
-                                        mime::filter_header(h, n, true)
-                                    }
-                                    _ => h.to_vec(),
-                                })
-                            }),
-                        };
-                        o.extend_from_slice(
-                            format!("BODY[{}]", section_name(&section.part, &section.text))
-                                .as_bytes(),
-                        );
-                        if let Some((start, _)) = partial {
-                            o.extend_from_slice(format!("<{start}>").as_bytes());
-                        }
+                } else {
+                    0
+                };
+                let mut o: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
+                let mut first = true;
+                let mut flags_done = false;
+                for a in &atts {
+                    if !first {
                         o.push(b' ');
-                        match bytes {
-                            Some(b) => literal(&mut o, partial_slice(b.as_ref(), *partial)),
-                            None => o.extend_from_slice(b"NIL"),
-                        }
                     }
-                    FetchAtt::Binary { .. } | FetchAtt::BinarySize(_) => {
-                        let (part, partial) = match a {
-                            FetchAtt::Binary { part, partial, .. } => (part, *partial),
-                            FetchAtt::BinarySize(part) => (part, None),
-                            _ => continue,
-                        };
-                        let (Some(f), Some(s)) = (&full, &structure) else {
-                            continue;
-                        };
-                        let decoded = match mime::part_at(s, part) {
-                            Some(p) if p.children.is_empty() => match mime::decoded(f, p) {
-                                Ok(d) => Some(d),
-                                Err(mime::UnknownCte) => {
-                                    return Ok(no("[UNKNOWN-CTE] Cannot decode this part"));
-                                }
-                            },
-                            Some(_) => {
-                                // A multipart has no single decoded body: use its raw octets.
-                                mime::section_bytes(f, s, part, &SectionText::Full)
-                            }
-                            None => None,
-                        };
-                        let name: Vec<String> = part.iter().map(u32::to_string).collect();
-                        if let FetchAtt::BinarySize(_) = a {
+                    first = false;
+                    match a {
+                        FetchAtt::Uid => o.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+                        FetchAtt::Flags => {
+                            flags_done = true;
                             o.extend_from_slice(
-                                format!(
-                                    "BINARY.SIZE[{}] {}",
-                                    name.join("."),
-                                    decoded.as_ref().map_or(0, Vec::len)
-                                )
+                                format!("FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2))
+                                    .as_bytes(),
+                            )
+                        }
+                        FetchAtt::InternalDate => o.extend_from_slice(
+                            format!("INTERNALDATE \"{}\"", format_date_time(m.internal_date))
                                 .as_bytes(),
+                        ),
+                        FetchAtt::Rfc822Size => {
+                            o.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
+                        }
+                        FetchAtt::Modseq => {
+                            o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                        }
+                        FetchAtt::Envelope => {
+                            o.extend_from_slice(b"ENVELOPE ");
+                            mime::envelope(&mut o, hdr.unwrap_or_default());
+                        }
+                        FetchAtt::Body | FetchAtt::BodyStructure => {
+                            if let (Some(f), Some(s)) = (&full, &structure) {
+                                let ext = matches!(a, FetchAtt::BodyStructure);
+                                o.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                                mime::body_structure(&mut o, f, s, ext);
+                            }
+                        }
+                        FetchAtt::Rfc822 => {
+                            o.extend_from_slice(b"RFC822 ");
+                            literal(&mut o, full.as_deref().unwrap_or_default());
+                        }
+                        FetchAtt::Rfc822Header => {
+                            o.extend_from_slice(b"RFC822.HEADER ");
+                            literal(&mut o, hdr.unwrap_or_default());
+                        }
+                        FetchAtt::Rfc822Text => {
+                            o.extend_from_slice(b"RFC822.TEXT ");
+                            let body = match (&full, &structure) {
+                                (Some(f), Some(s)) => &f[s.body.clone()],
+                                _ => &[][..],
+                            };
+                            literal(&mut o, body);
+                        }
+                        FetchAtt::BodySection {
+                            section, partial, ..
+                        } => {
+                            let bytes: Option<Cow<'_, [u8]>> = match (&full, &structure) {
+                                (Some(f), _)
+                                    if section.part.is_empty()
+                                        && matches!(section.text, SectionText::Full) =>
+                                {
+                                    Some(Cow::Borrowed(f.as_slice()))
+                                }
+                                (Some(f), Some(s)) => {
+                                    mime::section_bytes(f, s, &section.part, &section.text)
+                                        .map(Cow::Owned)
+                                }
+                                _ => hdr.map(|h| {
+                                    Cow::Owned(match &section.text {
+                                        SectionText::HeaderFields(n) => {
+                                            mime::filter_header(h, n, false)
+                                        }
+                                        SectionText::HeaderFieldsNot(n) => {
+                                            mime::filter_header(h, n, true)
+                                        }
+                                        _ => h.to_vec(),
+                                    })
+                                }),
+                            };
+                            o.extend_from_slice(
+                                format!("BODY[{}]", section_name(&section.part, &section.text))
+                                    .as_bytes(),
                             );
-                        } else {
-                            o.extend_from_slice(format!("BINARY[{}]", name.join(".")).as_bytes());
                             if let Some((start, _)) = partial {
                                 o.extend_from_slice(format!("<{start}>").as_bytes());
                             }
                             o.push(b' ');
-                            match decoded {
-                                Some(d) => {
-                                    let d = partial_slice(&d, partial);
-                                    if d.contains(&0) {
-                                        // RFC 3516 §4.3: literal8 for binary content.
-                                        o.push(b'~');
-                                    }
-                                    literal(&mut o, d);
-                                }
+                            match bytes {
+                                Some(b) => literal(&mut o, partial_slice(b.as_ref(), *partial)),
                                 None => o.extend_from_slice(b"NIL"),
+                            }
+                        }
+                        FetchAtt::Binary { .. } | FetchAtt::BinarySize(_) => {
+                            let (part, partial) = match a {
+                                FetchAtt::Binary { part, partial, .. } => (part, *partial),
+                                FetchAtt::BinarySize(part) => (part, None),
+                                _ => continue,
+                            };
+                            let (Some(f), Some(s)) = (&full, &structure) else {
+                                continue;
+                            };
+                            let decoded = match mime::part_at(s, part) {
+                                Some(p) if p.children.is_empty() => match mime::decoded(f, p) {
+                                    Ok(d) => Some(d),
+                                    Err(mime::UnknownCte) => {
+                                        return Ok(no("[UNKNOWN-CTE] Cannot decode this part"));
+                                    }
+                                },
+                                Some(_) => {
+                                    // A multipart has no single decoded body: use its raw octets.
+                                    mime::section_bytes(f, s, part, &SectionText::Full)
+                                }
+                                None => None,
+                            };
+                            let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                            if let FetchAtt::BinarySize(_) = a {
+                                o.extend_from_slice(
+                                    format!(
+                                        "BINARY.SIZE[{}] {}",
+                                        name.join("."),
+                                        decoded.as_ref().map_or(0, Vec::len)
+                                    )
+                                    .as_bytes(),
+                                );
+                            } else {
+                                o.extend_from_slice(
+                                    format!("BINARY[{}]", name.join(".")).as_bytes(),
+                                );
+                                if let Some((start, _)) = partial {
+                                    o.extend_from_slice(format!("<{start}>").as_bytes());
+                                }
+                                o.push(b' ');
+                                match decoded {
+                                    Some(d) => {
+                                        let d = partial_slice(&d, partial);
+                                        if d.contains(&0) {
+                                            // RFC 3516 §4.3: literal8 for binary content.
+                                            o.push(b'~');
+                                        }
+                                        literal(&mut o, d);
+                                    }
+                                    None => o.extend_from_slice(b"NIL"),
+                                }
                             }
                         }
                     }
                 }
+                if !flags_done && seen_changed.contains(&m.uid) {
+                    o.extend_from_slice(
+                        format!(" FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2))
+                            .as_bytes(),
+                    );
+                }
+                o.extend_from_slice(b")\r\n");
+                self.out.extend_from_slice(&o);
+                self.maybe_flush().await?;
             }
-            if !flags_done && seen_changed.contains(&m.uid) {
-                o.extend_from_slice(
-                    format!(" FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2)).as_bytes(),
-                );
-            }
-            o.extend_from_slice(b")\r\n");
-            self.out.extend_from_slice(&o);
-            self.maybe_flush().await?;
         }
         if missing {
             return Ok(no("[EXPUNGEISSUED] Some messages were expunged meanwhile"));
         }
         Ok(ok("FETCH completed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_section_ends_after_the_blank_line() {
+        assert_eq!(header_section(b"A: b\r\n\r\nbody"), b"A: b\r\n\r\n");
+        assert_eq!(header_section(b"\r\nbody"), b"\r\n");
+        assert_eq!(header_section(b"A: b\r\n"), b"A: b\r\n");
+    }
+
+    #[test]
+    fn chunks_cut_by_count_and_bytes() {
+        let item = |index, size, load| PlanItem {
+            index,
+            uid: index as u32 + 1,
+            load,
+            size,
+        };
+        let many: Vec<PlanItem> = (0..150).map(|i| item(i, 10, Load::Full)).collect();
+        let sizes: Vec<usize> = chunk_plan(&many).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![64, 64, 22]);
+        let big: Vec<PlanItem> = (0..5).map(|i| item(i, CHUNK_BYTES, Load::Full)).collect();
+        assert!(chunk_plan(&big).iter().all(|c| c.len() == 1));
+        // Messages nothing is read for do not count towards the bytes.
+        let flags: Vec<PlanItem> = (0..5)
+            .map(|i| item(i, CHUNK_BYTES, Load::Nothing))
+            .collect();
+        assert_eq!(chunk_plan(&flags).len(), 1);
+        assert!(chunk_plan(&[]).is_empty());
     }
 }

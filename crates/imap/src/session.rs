@@ -117,10 +117,11 @@ pub(crate) async fn fill_from(
     shutdown: &CancellationToken,
     timeout: Duration,
 ) -> SResult<()> {
-    if *rpos > 0 && *rpos == rbuf.len() {
-        rbuf.clear();
+    if *rpos > 0 {
+        // Keep only the unread tail (a pipelining client may never leave the buffer empty).
+        rbuf.drain(..*rpos);
         *rpos = 0;
-        if rbuf.capacity() > 64 * 1024 {
+        if rbuf.is_empty() && rbuf.capacity() > 64 * 1024 {
             *rbuf = Vec::new();
         }
     }
@@ -255,6 +256,8 @@ impl Session {
     // ----- input ----------------------------------------------------------------------------
 
     async fn fill(&mut self, timeout: Duration) -> SResult<()> {
+        // Whatever waits for the client first sends what the client waits for.
+        self.flush().await?;
         fill_from(
             &mut self.stream,
             &mut self.rbuf,
@@ -524,6 +527,16 @@ impl Session {
         };
         self.out
             .extend_from_slice(format!("{tag} {kind} {text}\r\n").as_bytes());
+        self.flush_unless_pipelined().await
+    }
+
+    /// Flushes, unless the client has already sent the next command (RFC 9051 §5.5
+    /// pipelining): then its response joins this one in one write, up to a bound. Reading
+    /// flushes before it waits, so nothing is held back from a client that is waiting.
+    async fn flush_unless_pipelined(&mut self) -> SResult<()> {
+        if self.has_line() && self.out.len() < 64 * 1024 {
+            return Ok(());
+        }
         self.flush().await
     }
 

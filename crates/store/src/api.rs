@@ -12,7 +12,8 @@ use crate::error::{Result, StoreError};
 use crate::store::MaildirStore;
 use crate::types::{
     AppendOutcome, Changes, CopyOutcome, FlagOp, Flags, FlagsOutcome, MailboxEvent, MailboxInfo,
-    MailboxSnapshot, MailboxStatus, MessageMeta, QuotaUsage, ReindexReport, SpecialUse, UidSet,
+    MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart, QuotaUsage, ReindexReport,
+    SpecialUse, UidSet,
 };
 
 /// A mail store. See [`MaildirStore`] for the semantics of each operation.
@@ -82,6 +83,15 @@ pub trait Store: Send + Sync {
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>>;
     /// The header section including the blank line that ends it.
     async fn fetch_header(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>>;
+    /// Many messages (or their headers) at once, in the order of `uids`; `None` for a UID
+    /// that is not there.
+    async fn fetch_many(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: Vec<u32>,
+        part: MessagePart,
+    ) -> Result<Vec<Option<Vec<u8>>>>;
     /// Metadata of one message.
     async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta>;
 
@@ -120,6 +130,10 @@ pub trait Store: Send + Sync {
     /// The change stream of a mailbox (events after this call).
     fn subscribe(&self, account: &str, mailbox: &str) -> Result<broadcast::Receiver<MailboxEvent>>;
 }
+
+/// Reads up to this many bytes of message files run on the calling task (see
+/// [`MaildirStore::try_fetch_many_now`]); larger ones go to the blocking pool.
+const INLINE_BYTES: u64 = 256 * 1024;
 
 impl MaildirStore {
     async fn blocking<T, F>(&self, f: F) -> Result<T>
@@ -203,6 +217,9 @@ impl Store for MaildirStore {
         self.blocking(move |s| s.select(&a, &m, claim_recent)).await
     }
     async fn sync_mailbox(&self, account: &str, mailbox: &str) -> Result<()> {
+        if self.try_sync_now(account, mailbox).is_some() {
+            return Ok(());
+        }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.sync_mailbox(&a, &m)).await
     }
@@ -234,12 +251,40 @@ impl Store for MaildirStore {
         self.blocking(move |s| s.deliver(&a, &m, &data, &k)).await
     }
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
+        if let Some(Ok(mut v)) =
+            self.try_fetch_many_now(account, mailbox, &[uid], MessagePart::Full, INLINE_BYTES)
+        {
+            if let Some(Some(d)) = v.pop() {
+                return Ok(d);
+            }
+        }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.fetch(&a, &m, uid)).await
     }
     async fn fetch_header(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
+        if let Some(Ok(mut v)) =
+            self.try_fetch_many_now(account, mailbox, &[uid], MessagePart::Header, INLINE_BYTES)
+        {
+            if let Some(Some(d)) = v.pop() {
+                return Ok(d);
+            }
+        }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.fetch_header(&a, &m, uid)).await
+    }
+    async fn fetch_many(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uids: Vec<u32>,
+        part: MessagePart,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        if let Some(r) = self.try_fetch_many_now(account, mailbox, &uids, part, INLINE_BYTES) {
+            return r;
+        }
+        let (a, m) = (account.to_owned(), mailbox.to_owned());
+        self.blocking(move |s| s.fetch_many(&a, &m, &uids, part))
+            .await
     }
     async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta> {
         let (a, m) = (account.to_owned(), mailbox.to_owned());

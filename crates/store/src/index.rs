@@ -324,6 +324,37 @@ pub fn file_row_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<O
         .optional()?)
 }
 
+/// The file name and size of a message (the fetch path: no flag decoding).
+pub fn file_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<(String, u64)>> {
+    let mut st =
+        conn.prepare_cached("SELECT fname, size FROM messages WHERE mailbox_id=?1 AND uid=?2")?;
+    Ok(st
+        .query_row(params![mailbox_id, i64::from(uid)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?
+        .map(|(f, s)| (f, u64::try_from(s).unwrap_or(0))))
+}
+
+/// The file name and size of a message by mailbox name: one statement, so a lone read
+/// needs no explicit transaction.
+pub fn file_by_name_uid(
+    conn: &Connection,
+    mailbox: &str,
+    uid: u32,
+) -> Result<Option<(String, u64)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT m.fname, m.size FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id
+         WHERE b.name = ?1 AND m.uid = ?2",
+    )?;
+    Ok(st
+        .query_row(params![mailbox, i64::from(uid)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?
+        .map(|(f, s)| (f, u64::try_from(s).unwrap_or(0))))
+}
+
 /// A message row to insert.
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {

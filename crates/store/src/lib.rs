@@ -32,6 +32,6 @@ pub use index::INDEX_FILE;
 pub use store::{MaildirStore, DEFAULT_FOLDERS, MAX_MESSAGE_SIZE, SUBSCRIPTIONS_FILE};
 pub use types::{
     AppendOutcome, Changes, CopyOutcome, Flag, FlagChange, FlagOp, Flags, FlagsOutcome,
-    MailboxEvent, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, QuotaUsage,
-    ReindexReport, SpecialUse, SystemFlags, UidSet, FORWARDED_KEYWORD, MAX_KEYWORD_LEN,
+    MailboxEvent, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart,
+    QuotaUsage, ReindexReport, SpecialUse, SystemFlags, UidSet, FORWARDED_KEYWORD, MAX_KEYWORD_LEN,
 };

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,8 +21,8 @@ use crate::names::{self, canonical_mailbox, is_descendant, is_inbox, INBOX};
 use crate::sync::{self, mailbox_dir, EventLog};
 use crate::types::{
     AppendOutcome, Changes, CopyOutcome, FlagChange, FlagOp, Flags, FlagsOutcome, MailboxEvent,
-    MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, QuotaUsage, ReindexReport,
-    SpecialUse, SystemFlags, UidSet,
+    MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart, QuotaUsage,
+    ReindexReport, SpecialUse, SystemFlags, UidSet,
 };
 
 mod deliver;
@@ -50,11 +51,77 @@ struct Account {
     root: PathBuf,
     conn: Connection,
     swept: Instant,
+    /// The last large SELECT snapshot, reused while the index is unchanged.
+    snapshot: Option<CachedSnapshot>,
+}
+
+/// Mailboxes at least this large keep their SELECT snapshot in memory: loading 100,000 index
+/// rows costs ~30 ms, copying them ~2 ms, and clients re-SELECT the same folder all the time.
+const SNAPSHOT_CACHE_MIN: usize = 2_000;
+
+/// Messages held in cached snapshots across all accounts, at most (about 100 bytes each).
+const SNAPSHOT_CACHE_BUDGET: usize = 2_000_000;
+
+/// A mailbox's messages as of one version of the index.
+struct CachedSnapshot {
+    /// The store-wide count of cached messages, given back on drop.
+    budget: Arc<AtomicUsize>,
+    mailbox_id: i64,
+    /// `PRAGMA data_version`: changes when another connection (another process) commits.
+    data_version: i64,
+    uidvalidity: u32,
+    uidnext: u32,
+    highestmodseq: u64,
+    messages: Vec<MessageMeta>,
+}
+
+impl Drop for CachedSnapshot {
+    fn drop(&mut self) {
+        self.budget
+            .fetch_sub(self.messages.len(), Ordering::Relaxed);
+    }
+}
+
+impl CachedSnapshot {
+    /// Takes room in the budget for `messages`; `None` when the budget is spent.
+    fn new(
+        budget: &Arc<AtomicUsize>,
+        mb: &MailboxRow,
+        data_version: i64,
+        messages: Vec<MessageMeta>,
+    ) -> Option<CachedSnapshot> {
+        let n = messages.len();
+        if budget.fetch_add(n, Ordering::Relaxed) + n > SNAPSHOT_CACHE_BUDGET {
+            budget.fetch_sub(n, Ordering::Relaxed);
+            return None;
+        }
+        Some(CachedSnapshot {
+            budget: budget.clone(),
+            mailbox_id: mb.id,
+            data_version,
+            uidvalidity: mb.uidvalidity,
+            uidnext: mb.uidnext,
+            highestmodseq: mb.highestmodseq,
+            messages,
+        })
+    }
+
+    fn fits(&self, mb: &MailboxRow, data_version: i64) -> bool {
+        (
+            self.mailbox_id,
+            self.data_version,
+            self.uidvalidity,
+            self.uidnext,
+        ) == (mb.id, data_version, mb.uidvalidity, mb.uidnext)
+            && self.highestmodseq == mb.highestmodseq
+    }
 }
 
 impl Account {
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits if it succeeds.
     fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>, &Path) -> Result<T>) -> Result<T> {
+        // Any change of ours may touch what a cached snapshot holds (recent marks too).
+        self.snapshot = None;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -79,6 +146,8 @@ struct Inner {
     events: EventHub,
     /// Deliveries waiting for their account's next group commit.
     batches: deliver::Batches,
+    /// Messages held by cached SELECT snapshots (see [`SNAPSHOT_CACHE_BUDGET`]).
+    snapshot_budget: Arc<AtomicUsize>,
 }
 
 /// The Maildir++ store with a per-account SQLite index.
@@ -112,6 +181,56 @@ impl std::fmt::Debug for MaildirStore {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The files and sizes of messages, in one read transaction; `Ok(None)` if the mailbox is not
+/// indexed, `None` entries for UIDs the index does not have.
+#[allow(clippy::type_complexity)]
+fn locate(
+    a: &mut Account,
+    canon: &str,
+    uids: &[u32],
+) -> Result<Option<Vec<Option<(PathBuf, u64)>>>> {
+    a.read(|tx, root| {
+        let Some(mb) = index::mailbox(tx, canon)? else {
+            return Ok(None);
+        };
+        let dir = mailbox_dir(root, canon);
+        uids.iter()
+            .map(|&uid| {
+                Ok(
+                    index::file_by_uid(tx, mb.id, uid)?
+                        .map(|(fname, size)| (dir.join(fname), size)),
+                )
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    })
+}
+
+/// Reads a message file, or only its header section.
+fn read_part(path: &Path, part: MessagePart) -> std::io::Result<Vec<u8>> {
+    match part {
+        MessagePart::Full => fs::read(path),
+        MessagePart::Header => read_header(File::open(path)?),
+    }
+}
+
+/// The header section of a message file: lines up to and including the first empty one.
+fn read_header(f: File) -> std::io::Result<Vec<u8>> {
+    let mut r = BufReader::new(f);
+    let mut out = Vec::new();
+    loop {
+        let start = out.len();
+        if r.read_until(b'\n', &mut out)? == 0 {
+            break;
+        }
+        let line = &out[start..];
+        if line == b"\n" || line == b"\r\n" {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Finds a mailbox row, re-reading the folders on disk once if it is not indexed.
@@ -265,6 +384,7 @@ impl MaildirStore {
                 accounts: Mutex::new(HashMap::new()),
                 events: EventHub::default(),
                 batches: deliver::Batches::default(),
+                snapshot_budget: Arc::new(AtomicUsize::new(0)),
             }),
         })
     }
@@ -312,6 +432,7 @@ impl MaildirStore {
             root: root.to_path_buf(),
             conn,
             swept: Instant::now(),
+            snapshot: None,
         };
         let mut events = Vec::new();
         let gen = &self.inner.gen;
@@ -750,7 +871,49 @@ impl MaildirStore {
                 messages: index::messages(c, mb.id)?,
             })
         };
-        let s = self.read_mailbox(account, name, snap)?;
+        let canon = canonical_mailbox(name)?;
+        let cached = self.with(account, |a, _, _| {
+            let previous = a.snapshot.take();
+            let fresh = a.read(|tx, root| {
+                let Some(mb) = index::mailbox(tx, &canon)? else {
+                    return Ok(None);
+                };
+                if !sync::is_current(&mb, &mailbox_dir(root, &canon)).unwrap_or(false) {
+                    return Ok(None);
+                }
+                let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+                let messages = match previous {
+                    Some(mut p) if p.fits(&mb, version) => {
+                        let m = std::mem::take(&mut p.messages);
+                        p.budget.fetch_sub(m.len(), Ordering::Relaxed);
+                        m
+                    }
+                    _ => index::messages(tx, mb.id)?,
+                };
+                Ok(Some((mb, version, messages)))
+            })?;
+            let Some((mb, version, messages)) = fresh else {
+                return Ok(None);
+            };
+            if messages.len() >= SNAPSHOT_CACHE_MIN {
+                a.snapshot = CachedSnapshot::new(
+                    &self.inner.snapshot_budget,
+                    &mb,
+                    version,
+                    messages.clone(),
+                );
+            }
+            Ok(Some(MailboxSnapshot {
+                uidvalidity: mb.uidvalidity,
+                uidnext: mb.uidnext,
+                highestmodseq: mb.highestmodseq,
+                messages,
+            }))
+        })?;
+        let s = match cached {
+            Some(s) => s,
+            None => self.read_mailbox(account, name, snap)?,
+        };
         if !claim_recent || !s.messages.iter().any(|m| m.recent) {
             return Ok(s);
         }
@@ -845,22 +1008,101 @@ impl MaildirStore {
     /// (RFC 5322 §2.1; RFC 9051 BODY[HEADER]). A message without a body is returned whole.
     pub fn fetch_header(&self, account: &str, name: &str, uid: u32) -> Result<Vec<u8>> {
         let f = self.open_message(account, name, uid)?;
-        let mut r = BufReader::new(f);
-        let mut out = Vec::new();
-        loop {
-            let start = out.len();
-            let n = r.read_until(b'\n', &mut out).map_err(|e| {
-                StoreError::io("read message", PathBuf::from(format!("uid {uid}")), e)
-            })?;
-            if n == 0 {
-                break;
-            }
-            let line = &out[start..];
-            if line == b"\n" || line == b"\r\n" {
-                break;
-            }
+        read_header(f)
+            .map_err(|e| StoreError::io("read message", PathBuf::from(format!("uid {uid}")), e))
+    }
+
+    /// Many messages of one mailbox at once (a bulk FETCH): one index transaction for all
+    /// of them instead of one per message. `None` for a UID that is not (or no longer) there.
+    pub fn fetch_many(
+        &self,
+        account: &str,
+        name: &str,
+        uids: &[u32],
+        part: MessagePart,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let canon = canonical_mailbox(name)?;
+        let files = self.with(account, |a, gen, ev| {
+            lookup(a, &canon, gen, ev)?;
+            locate(a, &canon, uids)
+        })?;
+        let mut out = Vec::with_capacity(uids.len());
+        let files = files.unwrap_or_else(|| vec![None; uids.len()]);
+        for (&uid, file) in uids.iter().zip(files) {
+            let read = match file {
+                Some((path, _)) => read_part(&path, part),
+                None => Err(std::io::ErrorKind::NotFound.into()),
+            };
+            out.push(match read {
+                Ok(d) => Some(d),
+                // Renamed by a flag change, or not indexed yet: the single path syncs once.
+                Err(e) if is_not_found(&e) => match part {
+                    MessagePart::Full => self.fetch(account, name, uid),
+                    MessagePart::Header => self.fetch_header(account, name, uid),
+                }
+                .ok(),
+                Err(e) => {
+                    return Err(StoreError::io(
+                        "read message",
+                        PathBuf::from(format!("uid {uid}")),
+                        e,
+                    ))
+                }
+            });
         }
         Ok(out)
+    }
+
+    /// [`fetch_many`](Self::fetch_many) on the caller's thread when that cannot stall it: the
+    /// account is open and its lock free, every message is indexed, and their files total at
+    /// most `max_bytes` (small files read from the page cache take microseconds). `None`
+    /// means "use the blocking path"; it saves an async caller two thread hand-offs.
+    pub fn try_fetch_many_now(
+        &self,
+        account: &str,
+        name: &str,
+        uids: &[u32],
+        part: MessagePart,
+        max_bytes: u64,
+    ) -> Option<Result<Vec<Option<Vec<u8>>>>> {
+        let canon = canonical_mailbox(name).ok()?;
+        let handle = lock(&self.inner.accounts).get(account).cloned()?;
+        let files = {
+            let mut a = handle.try_lock().ok()?;
+            match uids {
+                [uid] => {
+                    let (fname, size) = index::file_by_name_uid(&a.conn, &canon, *uid).ok()??;
+                    vec![Some((mailbox_dir(&a.root, &canon).join(fname), size))]
+                }
+                _ => locate(&mut a, &canon, uids).ok()??,
+            }
+        };
+        let mut total = 0u64;
+        for f in &files {
+            total = total.saturating_add(f.as_ref()?.1);
+        }
+        if total > max_bytes {
+            return None;
+        }
+        let mut out = Vec::with_capacity(files.len());
+        for (path, _) in files.into_iter().flatten() {
+            out.push(Some(read_part(&path, part).ok()?));
+        }
+        Some(Ok(out))
+    }
+
+    /// [`sync_mailbox`](Self::sync_mailbox) on the caller's thread when it is a no-op that
+    /// needs no waiting: the account is open and free and the mailbox's directories are as
+    /// indexed. `None` means "use the blocking path" (which then syncs).
+    pub fn try_sync_now(&self, account: &str, name: &str) -> Option<()> {
+        let canon = canonical_mailbox(name).ok()?;
+        let handle = lock(&self.inner.accounts).get(account).cloned()?;
+        let a = handle.try_lock().ok()?;
+        // One statement in autocommit mode: its own consistent read.
+        let mb = index::mailbox(&a.conn, &canon).ok()??;
+        sync::is_current(&mb, &mailbox_dir(&a.root, &canon))
+            .ok()?
+            .then_some(())
     }
 
     // ----- writing --------------------------------------------------------------------------
@@ -1148,6 +1390,7 @@ impl MaildirStore {
             root: root.clone(),
             conn,
             swept: Instant::now(),
+            snapshot: None,
         };
         let gen = &self.inner.gen;
         let mut events: EventLog = old_names

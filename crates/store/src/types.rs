@@ -536,6 +536,15 @@ impl FromIterator<u32> for UidSet {
     }
 }
 
+/// Which part of a message a batched fetch reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessagePart {
+    /// The whole message (RFC 9051 BODY[]).
+    Full,
+    /// The header section up to and including the blank line that ends it.
+    Header,
+}
+
 /// What the store knows about one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageMeta {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use postern_store::{
-    FlagOp, Flags, MailboxEvent, MaildirStore, SpecialUse, StoreError, SystemFlags, UidSet,
+    FlagOp, Flags, MailboxEvent, MaildirStore, MessagePart, SpecialUse, StoreError, SystemFlags,
+    UidSet,
 };
 
 #[test]
@@ -963,4 +964,96 @@ fn concurrent_deliveries_group_commit() {
     assert_eq!(snap.messages.len(), 8 * 40 + 1);
     assert_eq!(files_in(&inbox_dir(&s).join("new")).len(), 8 * 40 + 1);
     assert!(files_in(&inbox_dir(&s).join("tmp")).is_empty());
+}
+
+#[test]
+fn fetch_many_in_order_with_gaps_and_moved_files() {
+    let (_t, s) = setup();
+    for n in 1..=4 {
+        s.append(ACCT, "INBOX", &msg(n), &Flags::new(), None)
+            .unwrap();
+    }
+    let all = s
+        .fetch_many(ACCT, "INBOX", &[3, 1, 9, 2], MessagePart::Full)
+        .unwrap();
+    assert_eq!(all, vec![Some(msg(3)), Some(msg(1)), None, Some(msg(2))]);
+    let headers = s
+        .fetch_many(ACCT, "INBOX", &[2], MessagePart::Header)
+        .unwrap();
+    assert_eq!(
+        headers,
+        vec![Some(b"From: a@b.c\r\nSubject: test 2\r\n\r\n".to_vec())]
+    );
+
+    // Another program renames a file (a flag change): the batch still finds it.
+    let cur = inbox_dir(&s).join("cur");
+    let f = files_in(&cur)
+        .into_iter()
+        .find(|f| f.contains(",U=4:2,"))
+        .unwrap();
+    fs::rename(cur.join(&f), cur.join(format!("{f}S"))).unwrap();
+    assert_eq!(
+        s.fetch_many(ACCT, "INBOX", &[4], MessagePart::Full)
+            .unwrap(),
+        vec![Some(msg(4))]
+    );
+
+    // The inline path answers small reads and declines what it cannot do at once.
+    let now = s.try_fetch_many_now(ACCT, "INBOX", &[1, 2], MessagePart::Full, 1 << 20);
+    assert_eq!(now.unwrap().unwrap(), vec![Some(msg(1)), Some(msg(2))]);
+    assert!(s
+        .try_fetch_many_now(ACCT, "INBOX", &[1, 9], MessagePart::Full, 1 << 20)
+        .is_none());
+    assert!(s
+        .try_fetch_many_now(ACCT, "INBOX", &[1, 2], MessagePart::Full, 10)
+        .is_none());
+}
+
+#[test]
+fn large_select_snapshot_follows_every_change() {
+    let (t, s) = setup();
+    let new = inbox_dir(&s).join("new");
+    for n in 0..2_100 {
+        fs::write(new.join(format!("1700000000.M{n}P1.drop")), msg(n)).unwrap();
+    }
+    age(&new, Duration::from_secs(60));
+    let first = s.select(ACCT, "INBOX", false).unwrap();
+    assert_eq!(first.messages.len(), 2_100);
+    age(&new, Duration::from_secs(60));
+    age(&inbox_dir(&s).join("cur"), Duration::from_secs(60));
+    let again = s.select(ACCT, "INBOX", false).unwrap();
+    assert_eq!(again.messages, first.messages);
+
+    // Our own change.
+    s.store_flags(
+        ACCT,
+        "INBOX",
+        &UidSet::single(5),
+        FlagOp::Add,
+        &flags(&["\\Seen"]),
+        None,
+    )
+    .unwrap();
+    let after = s.select(ACCT, "INBOX", false).unwrap();
+    assert!(after.messages[4].flags.has(SystemFlags::SEEN));
+
+    // Another process's change (its own index connection).
+    let other = MaildirStore::open(t.path().join("mail"), "test.host").unwrap();
+    other
+        .store_flags(
+            ACCT,
+            "INBOX",
+            &UidSet::single(6),
+            FlagOp::Add,
+            &flags(&["\\Flagged"]),
+            None,
+        )
+        .unwrap();
+    let seen_by_first = s.select(ACCT, "INBOX", false).unwrap();
+    assert!(seen_by_first.messages[5].flags.has(SystemFlags::FLAGGED));
+    assert!(seen_by_first.messages[4].flags.has(SystemFlags::SEEN));
+
+    // Claiming \Recent is a change too.
+    assert!(s.select(ACCT, "INBOX", true).unwrap().messages[0].recent);
+    assert!(!s.select(ACCT, "INBOX", false).unwrap().messages[0].recent);
 }
