@@ -392,8 +392,11 @@ pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) ->
 
 /// The UID and MODSEQ of the message placed with delivery key `key`, if any.
 pub fn message_by_key(conn: &Connection, mailbox_id: i64, key: &str) -> Result<Option<(u32, u64)>> {
+    // Without statistics the planner prefers the primary key (a scan of the whole mailbox
+    // per delivery); the partial index answers in one probe.
     let mut st = conn.prepare_cached(
-        "SELECT uid, modseq FROM messages WHERE mailbox_id=?1 AND dkey=?2 LIMIT 1",
+        "SELECT uid, modseq FROM messages INDEXED BY messages_dkey
+         WHERE mailbox_id=?1 AND dkey=?2 LIMIT 1",
     )?;
     Ok(st
         .query_row(params![mailbox_id, key], |r| {
