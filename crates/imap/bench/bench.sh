@@ -3,7 +3,8 @@
 #   crates/imap/bench/bench.sh [SECS=10] [CLIENTS=4]
 # Needs ../shared/peers (or $PEERS) and a release build (cargo build --release -p postern).
 # Prints bench-imap-py.py commands/s for both servers, then the mbsync full sync (bench-fetch.sh imap)
-# of $SYNC_MSGS messages for both.
+# of $SYNC_MSGS messages for both: $ROUNDS rounds each (default 3), alternating which server goes
+# first, and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PEERS=${PEERS:-$(cd .. && pwd)/shared/peers}
@@ -36,9 +37,23 @@ sleep 1
 # "bench" user also receives the Postfix benchmark's mail).
 DUSER=imapbench
 rm -rf "${PEERS_DIR:-/tmp/peers}/mail/$DUSER"
-echo "== bench-imap-py ($SECS s, $CLIENTS clients)"
-echo "-- dovecot";  python3 "$PEERS/bench-imap-py.py" 127.0.0.1:14300 "$DUSER" pass "$SECS" "$CLIENTS"
-echo "-- postern";  python3 "$PEERS/bench-imap-py.py" 127.0.0.1:14533 bench@bench.test pass "$SECS" "$CLIENTS"
+ROUNDS=${ROUNDS:-3}
+median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+echo "== bench-imap-py ($SECS s, $CLIENTS clients, $ROUNDS rounds, alternating order)"
+py() { # FILE HOST:PORT USER: prints the bench's line, appends cmds/s to FILE
+  local line; line=$(python3 "$PEERS/bench-imap-py.py" "$2" "$3" pass "$SECS" "$CLIENTS")
+  echo "$line"; echo "$line" | awk '{for (i = 2; i <= NF; i++) if ($i == "cmds/s,") print $(i-1)}' >> "$1"; }
+: > "$W/pyd"; : > "$W/pyp"
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then
+    py "$W/pyd" 127.0.0.1:14300 "$DUSER"; py "$W/pyp" 127.0.0.1:14533 bench@bench.test
+  else
+    py "$W/pyp" 127.0.0.1:14533 bench@bench.test; py "$W/pyd" 127.0.0.1:14300 "$DUSER"
+  fi
+done
+d=$(median < "$W/pyd"); p=$(median < "$W/pyp")
+echo "median commands/s: postern $p, dovecot $d, ratio $(ratio "$p" "$d")"
 if [ "${SKIP_SYNC:-0}" != 1 ]; then
   echo "== mbsync full sync of $SYNC_MSGS messages"
   # Fill both INBOXes by dropping files into their Maildirs (APPEND of 10,000 messages one by one
@@ -64,6 +79,23 @@ for host, port, user in (("127.0.0.1", 14300, "imapbench"), ("127.0.0.1", 14533,
     print(user, "holds", int(m.select("INBOX")[1][0]), "messages")
     m.logout()
 PY
-  echo "-- dovecot"; "$PEERS/bench-fetch.sh" imap 127.0.0.1:14300 "$DUSER" pass
-  echo "-- postern"; "$PEERS/bench-fetch.sh" imap 127.0.0.1:14533 bench@bench.test pass
+  # mbsync fsyncs every message it writes. On this ext4 (no journal) creating files right
+  # after many were deleted is slow (the allocator skips inodes freed in the last 5 minutes),
+  # so whichever server runs second pays for the first run's clean-up. The client's Maildir
+  # therefore lives in tmpfs ($FETCH_DIR) and the order alternates; medians of $ROUNDS.
+  FETCH_DIR=${FETCH_DIR:-/dev/shm/postern-bench-fetch}
+  mkdir -p "$FETCH_DIR"
+  fetch() { # FILE HOST:PORT USER: prints bench-fetch's line, appends msgs/s to FILE
+    local line; line=$(PEERS_DIR=$FETCH_DIR "$PEERS/bench-fetch.sh" imap "$2" "$3" pass)
+    echo "$line"; echo "$line" | awk '{for (i = 1; i < NF; i++) if ($(i+1) == "msgs/s,") print $i}' >> "$1"; }
+  : > "$W/d"; : > "$W/p"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then
+      fetch "$W/d" 127.0.0.1:14300 "$DUSER"; fetch "$W/p" 127.0.0.1:14533 bench@bench.test
+    else
+      fetch "$W/p" 127.0.0.1:14533 bench@bench.test; fetch "$W/d" 127.0.0.1:14300 "$DUSER"
+    fi
+  done
+  d=$(median < "$W/d"); p=$(median < "$W/p")
+  echo "median mbsync sync: postern $p msgs/s, dovecot $d msgs/s, ratio $(ratio "$p" "$d")"
 fi

@@ -8,6 +8,7 @@ mod error;
 mod limits;
 mod server;
 mod stream;
+mod threads;
 mod tls;
 mod unavailable;
 

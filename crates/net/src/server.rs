@@ -1,5 +1,6 @@
 //! The accept loop: one task per listener, one task per connection, limits, implicit TLS, shutdown.
 
+use crate::threads::SessionThreads;
 use crate::{BoundListener, ConnectionLimiter, MailStream, Refusal, TlsContext};
 use async_trait::async_trait;
 use postern_config::Service;
@@ -14,6 +15,22 @@ use tracing::Instrument;
 
 /// How long a client may take to finish the TLS handshake on an implicit-TLS port.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An accepted socket on its way to the runtime that will serve it.
+enum Socket {
+    Tokio(tokio::net::TcpStream),
+    Std(std::net::TcpStream),
+}
+
+impl Socket {
+    /// The socket registered with the current runtime.
+    fn into_tokio(self) -> std::io::Result<tokio::net::TcpStream> {
+        match self {
+            Socket::Tokio(t) => Ok(t),
+            Socket::Std(s) => tokio::net::TcpStream::from_std(s),
+        }
+    }
+}
 
 /// One accepted client, handed to a protocol's [`SessionHandler`].
 #[derive(Debug)]
@@ -61,6 +78,7 @@ pub struct Server {
     hard_stop: CancellationToken,
     tracker: TaskTracker,
     next_session: Arc<AtomicU64>,
+    threads: Option<Arc<SessionThreads>>,
 }
 
 impl Server {
@@ -72,7 +90,15 @@ impl Server {
             hard_stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
             next_session: Arc::new(AtomicU64::new(1)),
+            threads: None,
         }
+    }
+
+    /// Runs sessions on `n` threads of their own, each with a single-threaded runtime (see
+    /// [`crate::threads`]), instead of on the runtime that accepts.
+    pub fn with_session_threads(mut self, n: usize) -> std::io::Result<Server> {
+        self.threads = Some(Arc::new(SessionThreads::start(n)?));
+        Ok(self)
     }
 
     /// Starts accepting on `bound`, handing each connection to `handler`.
@@ -87,6 +113,7 @@ impl Server {
             hard_stop: self.hard_stop.clone(),
             tracker: self.tracker.clone(),
             next_session: self.next_session.clone(),
+            threads: self.threads.clone(),
         };
         self.tracker.spawn(accept_loop(bound.listener, ctx));
     }
@@ -125,6 +152,7 @@ struct AcceptContext {
     hard_stop: CancellationToken,
     tracker: TaskTracker,
     next_session: Arc<AtomicU64>,
+    threads: Option<Arc<SessionThreads>>,
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
@@ -176,9 +204,27 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
         let local = ctx.local;
         let graceful = ctx.graceful.clone();
         let hard_stop = ctx.hard_stop.clone();
-        ctx.tracker.spawn(
+        // A socket moves to a session thread's runtime as a std socket and is registered there.
+        let (tcp, on) = match &ctx.threads {
+            Some(threads) => match tcp.into_std() {
+                Ok(std_tcp) => (Socket::Std(std_tcp), Some(threads.pick().clone())),
+                Err(e) => {
+                    tracing::warn!(%peer, "handing the connection over failed: {e}");
+                    continue;
+                }
+            },
+            None => (Socket::Tokio(tcp), None),
+        };
+        let session = ctx.tracker.track_future(
             async move {
                 let _guard = guard;
+                let tcp = match tcp.into_tokio() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!("registering the connection failed: {e}");
+                        return;
+                    }
+                };
                 let mut stream = MailStream::Plain(tcp);
                 if service.implicit_tls() {
                     let Some(tls) = &tls else {
@@ -217,6 +263,10 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
             }
             .instrument(span),
         );
+        match on {
+            Some(rt) => drop(rt.spawn(session)),
+            None => drop(tokio::spawn(session)),
+        }
     }
     tracing::debug!(service = %ctx.service, addr = %ctx.local, "listener closed");
 }

@@ -117,3 +117,60 @@ async fn pop3_refuses_with_a_response_code() {
     assert!(read_line(&mut c).await.starts_with("-ERR [SYS/PERM]"));
     server.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn session_threads_serve_connections_and_shut_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = load_or_generate(None, None, &dir.path().join("tls"), "mx.test").unwrap();
+    let server = Server::new(ConnectionLimiter::new(100, 100), Some(tls))
+        .with_session_threads(2)
+        .unwrap();
+    let bound = bind_service(
+        Service::Smtp,
+        &["127.0.0.1:0".parse().unwrap()],
+        BindPolicy::default(),
+    )
+    .await
+    .unwrap()
+    .pop()
+    .unwrap();
+    let addr = bound.local_addr;
+    server.spawn_listener(
+        bound,
+        Arc::new(Unavailable {
+            hostname: "mx.test".into(),
+        }),
+    );
+    // Connections spread over both threads; each gets its whole session there.
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(tokio::spawn(async move {
+            let mut c = BufReader::new(TcpStream::connect(addr).await.unwrap());
+            assert!(read_line(&mut c).await.starts_with("554 5.3.2"));
+            c.get_mut().write_all(b"HELO c.test\r\n").await.unwrap();
+            assert!(read_line(&mut c).await.starts_with("503 5.5.1"));
+            c
+        }));
+    }
+    let mut open = Vec::new();
+    for c in clients {
+        open.push(c.await.unwrap());
+    }
+    assert_eq!(server.open_connections(), 20);
+    // Graceful shutdown reaches sessions on the session threads too.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        server.shutdown(Duration::from_secs(5)),
+    )
+    .await
+    .expect("shutdown in time");
+    for mut c in open {
+        let mut rest = String::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_string(&mut c, &mut rest),
+        )
+        .await;
+        assert!(rest.is_empty() || rest.starts_with("421"), "{rest:?}");
+    }
+}

@@ -49,7 +49,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.limits.max_connections,
         config.limits.max_connections_per_ip,
     );
-    let server = Server::new(limiter, Some(tls));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let server = Server::new(limiter, Some(tls))
+        .with_session_threads(cores)
+        .context("starting the session threads")?;
     let policy = BindPolicy {
         unprivileged_fallback: config.source == Source::Defaults,
     };

@@ -62,6 +62,16 @@ CREATE TABLE IF NOT EXISTS tombstones(
 ) WITHOUT ROWID;
 ";
 
+/// A second, read-only connection to an existing index (WAL readers never wait for the writer).
+pub fn open_reader(account_dir: &Path) -> Result<Connection> {
+    let path = account_dir.join(INDEX_FILE);
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
 /// Opens (creating if needed) the index of an account directory.
 pub fn open(account_dir: &Path, create: bool) -> Result<Connection> {
     let path = account_dir.join(INDEX_FILE);

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -42,6 +42,8 @@ pub const MAX_MESSAGE_SIZE: u64 = 1 << 31;
 pub const SUBSCRIPTIONS_FILE: &str = "postern-subscriptions";
 /// How many idle account handles (each an open SQLite connection) are kept.
 const ACCOUNT_CACHE: usize = 256;
+/// Spare read-only index connections kept per account (one per session thread is typical).
+const READERS_PER_ACCOUNT: usize = 4;
 /// How often a cached account's `tmp/` directories are swept.
 const TMP_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 const STAGING_PREFIX: &str = "postern-staging-";
@@ -148,6 +150,8 @@ struct Inner {
     batches: deliver::Batches,
     /// Messages held by cached SELECT snapshots (see [`SNAPSHOT_CACHE_BUDGET`]).
     snapshot_budget: Arc<AtomicUsize>,
+    /// Spare read-only index connections per account (see `MaildirStore::with_reader`).
+    readers: RwLock<HashMap<String, Arc<Mutex<Vec<Connection>>>>>,
 }
 
 /// The Maildir++ store with a per-account SQLite index.
@@ -191,21 +195,27 @@ fn locate(
     canon: &str,
     uids: &[u32],
 ) -> Result<Option<Vec<Option<(PathBuf, u64)>>>> {
-    a.read(|tx, root| {
-        let Some(mb) = index::mailbox(tx, canon)? else {
-            return Ok(None);
-        };
-        let dir = mailbox_dir(root, canon);
-        uids.iter()
-            .map(|&uid| {
-                Ok(
-                    index::file_by_uid(tx, mb.id, uid)?
-                        .map(|(fname, size)| (dir.join(fname), size)),
-                )
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
-    })
+    a.read(|tx, root| locate_in(tx, root, canon, uids))
+}
+
+/// [`locate`] on any connection (the caller provides the transaction).
+#[allow(clippy::type_complexity)]
+fn locate_in(
+    conn: &Connection,
+    root: &Path,
+    canon: &str,
+    uids: &[u32],
+) -> Result<Option<Vec<Option<(PathBuf, u64)>>>> {
+    let Some(mb) = index::mailbox(conn, canon)? else {
+        return Ok(None);
+    };
+    let dir = mailbox_dir(root, canon);
+    uids.iter()
+        .map(|&uid| {
+            Ok(index::file_by_uid(conn, mb.id, uid)?.map(|(fname, size)| (dir.join(fname), size)))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// Reads a message file, or only its header section.
@@ -385,6 +395,7 @@ impl MaildirStore {
                 events: EventHub::default(),
                 batches: deliver::Batches::default(),
                 snapshot_budget: Arc::new(AtomicUsize::new(0)),
+                readers: RwLock::new(HashMap::new()),
             }),
         })
     }
@@ -554,6 +565,7 @@ impl MaildirStore {
             Err(_) => Vec::new(),
         };
         lock(&self.inner.accounts).remove(account);
+        self.drop_readers(account);
         let domain_dir = root.parent().unwrap_or(&self.inner.root).to_path_buf();
         let doomed = domain_dir.join(format!(".{DOOMED_PREFIX}{}", self.inner.gen.unique()));
         fs::rename(&root, &doomed).ctx("rename", &root)?;
@@ -1066,17 +1078,18 @@ impl MaildirStore {
         max_bytes: u64,
     ) -> Option<Result<Vec<Option<Vec<u8>>>>> {
         let canon = canonical_mailbox(name).ok()?;
-        let handle = lock(&self.inner.accounts).get(account).cloned()?;
-        let files = {
-            let mut a = handle.try_lock().ok()?;
-            match uids {
-                [uid] => {
-                    let (fname, size) = index::file_by_name_uid(&a.conn, &canon, *uid).ok()??;
-                    vec![Some((mailbox_dir(&a.root, &canon).join(fname), size))]
-                }
-                _ => locate(&mut a, &canon, uids).ok()??,
+        let files = self.with_reader(account, |conn, root| match uids {
+            [uid] => {
+                let (fname, size) = index::file_by_name_uid(conn, &canon, *uid).ok()??;
+                Some(vec![Some((mailbox_dir(root, &canon).join(fname), size))])
             }
-        };
+            _ => {
+                let tx = conn.unchecked_transaction().ok()?;
+                let files = locate_in(&tx, root, &canon, uids).ok()??;
+                tx.commit().ok()?;
+                Some(files)
+            }
+        })?;
         let mut total = 0u64;
         for f in &files {
             total = total.saturating_add(f.as_ref()?.1);
@@ -1096,13 +1109,55 @@ impl MaildirStore {
     /// indexed. `None` means "use the blocking path" (which then syncs).
     pub fn try_sync_now(&self, account: &str, name: &str) -> Option<()> {
         let canon = canonical_mailbox(name).ok()?;
-        let handle = lock(&self.inner.accounts).get(account).cloned()?;
-        let a = handle.try_lock().ok()?;
-        // One statement in autocommit mode: its own consistent read.
-        let mb = index::mailbox(&a.conn, &canon).ok()??;
-        sync::is_current(&mb, &mailbox_dir(&a.root, &canon))
-            .ok()?
-            .then_some(())
+        self.with_reader(account, |conn, root| {
+            // One statement in autocommit mode: its own consistent read.
+            let mb = index::mailbox(conn, &canon).ok()??;
+            sync::is_current(&mb, &mailbox_dir(root, &canon))
+                .ok()?
+                .then_some(())
+        })
+    }
+
+    /// Runs `f` on a read-only index connection of an account already opened by the writer
+    /// path. Readers never wait for the account lock, which writers hold across fsyncs.
+    fn with_reader<T>(
+        &self,
+        account: &str,
+        f: impl FnOnce(&Connection, &Path) -> Option<T>,
+    ) -> Option<T> {
+        let pool = self.inner.readers.read().ok()?.get(account).cloned();
+        let pool = match pool {
+            Some(p) => p,
+            None => {
+                if !lock(&self.inner.accounts).contains_key(account) {
+                    return None;
+                }
+                let mut map = self.inner.readers.write().ok()?;
+                if map.len() >= ACCOUNT_CACHE {
+                    map.clear();
+                }
+                map.entry(account.to_owned()).or_default().clone()
+            }
+        };
+        let root = self.account_dir(account).ok()?;
+        let spare = lock(&pool).pop();
+        let conn = match spare {
+            Some(c) => c,
+            None => index::open_reader(&root).ok()?,
+        };
+        let r = f(&conn, &root);
+        let mut spares = lock(&pool);
+        if spares.len() < READERS_PER_ACCOUNT {
+            spares.push(conn);
+        }
+        r
+    }
+
+    /// Forgets an account's read connections (its index is deleted or rebuilt).
+    fn drop_readers(&self, account: &str) {
+        if let Ok(mut map) = self.inner.readers.write() {
+            map.remove(account);
+        }
     }
 
     // ----- writing --------------------------------------------------------------------------
@@ -1370,6 +1425,7 @@ impl MaildirStore {
             return Err(StoreError::AccountNotFound(account.to_owned()));
         }
         let old = lock(&self.inner.accounts).remove(account);
+        self.drop_readers(account);
         let old_names: Vec<String> = old
             .and_then(|h| index::mailboxes(&lock(&h).conn).ok())
             .unwrap_or_default()

@@ -1007,6 +1007,14 @@ fn fetch_many_in_order_with_gaps_and_moved_files() {
     assert!(s
         .try_fetch_many_now(ACCT, "INBOX", &[1, 2], MessagePart::Full, 10)
         .is_none());
+    // A rebuilt index is read through fresh connections.
+    s.reindex(ACCT).unwrap();
+    s.select(ACCT, "INBOX", false).unwrap();
+    let now = s.try_fetch_many_now(ACCT, "INBOX", &[3], MessagePart::Header, 1 << 20);
+    assert_eq!(
+        now.unwrap().unwrap(),
+        vec![Some(b"From: a@b.c\r\nSubject: test 3\r\n\r\n".to_vec())]
+    );
 }
 
 #[test]
