@@ -175,7 +175,7 @@ impl RawQueue {
                 5 * 24 * 3600,
             )?,
             delay_warning_secs: self.delay_warning_secs.unwrap_or(4 * 3600),
-            concurrency: nonzero("queue.concurrency", self.concurrency, 16)?,
+            concurrency: nonzero("queue.concurrency", self.concurrency, 64)?,
             rescan_interval_secs: nonzero(
                 "queue.rescan_interval_secs",
                 self.rescan_interval_secs,

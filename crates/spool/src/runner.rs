@@ -74,7 +74,7 @@ impl Default for RunnerSettings {
     fn default() -> RunnerSettings {
         RunnerSettings {
             schedule: RetrySchedule::default(),
-            concurrency: 16,
+            concurrency: 64,
             rescan_interval: Duration::from_secs(60),
             wake_poll: Duration::from_secs(1),
             dsn: DsnSettings::default(),
