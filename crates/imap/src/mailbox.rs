@@ -3,6 +3,7 @@
 //! RFC 6154), LSUB (RFC 3501 §6.3.9), STATUS (RFC 9051 §6.3.11, RFC 8438), QUOTA (RFC 9208).
 
 use postern_store::{MailboxInfo, SpecialUse};
+use std::collections::{BTreeSet, HashSet};
 
 use crate::parser::{ListReturn, ListSelect};
 use crate::session::{bad, no, ok, store_no, Reply, SResult, Session};
@@ -196,6 +197,38 @@ impl Session {
                 attrs(b, ret.subscribed || select.subscribed, is_sub(&b.name)),
                 true,
             ));
+        }
+        if !select.subscribed && !select.special_use {
+            // RFC 9051 §6.3.9, RFC 5258 §3.4: a level of hierarchy that matches but is no
+            // mailbox itself (a folder another program made without its parent) is listed
+            // with \Noselect (\NonExistent for rev2 and LIST-EXTENDED) and \HasChildren.
+            let existing: HashSet<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
+            let mut missing: BTreeSet<&str> = BTreeSet::new();
+            for b in &boxes {
+                for (i, _) in b.name.match_indices('/') {
+                    let parent = &b.name[..i];
+                    if !existing.contains(parent) && pats.iter().any(|p| matches(p, parent)) {
+                        missing.insert(parent);
+                    }
+                }
+            }
+            let absent = if self.rev2 || extended {
+                "\\NonExistent"
+            } else {
+                "\\Noselect"
+            };
+            for name in missing {
+                entries.push((
+                    name.to_string(),
+                    vec![absent.into(), "\\HasChildren".into()],
+                    false,
+                ));
+            }
+            // Parents before their children; INBOX first as always.
+            entries.sort_by(|a, b| {
+                (!a.0.eq_ignore_ascii_case("INBOX"), &a.0)
+                    .cmp(&(!b.0.eq_ignore_ascii_case("INBOX"), &b.0))
+            });
         }
         if select.subscribed {
             for s in &subs {

@@ -574,3 +574,39 @@ print('raw ok')
     assert!(out.contains("raw ok"), "{out}");
     let _ = std::io::stdout().flush();
 }
+
+/// RFC 9051 §6.3.9: a folder another program made without its parent lists the parent as a
+/// level of hierarchy that cannot be selected.
+#[test]
+fn list_shows_missing_parents_as_noselect() {
+    let s = start();
+    let a = s.imap();
+    let login = "import imaplib,sys; m=imaplib.IMAP4(sys.argv[1], int(sys.argv[2])); m.login(sys.argv[3], sys.argv[4]); m.logout()";
+    let args = [
+        a.ip().to_string(),
+        a.port().to_string(),
+        USER.into(),
+        PASS.into(),
+    ];
+    python(login, &args);
+    let folder = s.env.maildir(USER).join(".Lists.rust");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(folder.join(sub)).unwrap();
+    }
+    let script = r#"
+import imaplib, sys
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2])); m.login(sys.argv[3], sys.argv[4])
+typ, data = m.list('""', '%')
+assert b'(\\Noselect \\HasChildren) "/" "Lists"' in data, data
+typ, data = m.list('""', 'Lists/%')
+assert data == [b'(\\HasNoChildren) "/" "Lists/rust"'], data
+typ, data = m.select('Lists')
+assert typ == 'NO' and b'NONEXISTENT' in data[0], (typ, data)
+m._simple_command('ENABLE', 'IMAP4rev2')
+typ, data = m.list('""', '%')
+assert b'(\\NonExistent \\HasChildren) "/" "Lists"' in data, data
+print('list ok')
+"#;
+    let out = python(script, &args);
+    assert!(out.contains("list ok"), "{out}");
+}

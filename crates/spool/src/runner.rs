@@ -220,13 +220,16 @@ async fn process(
     id: &QueueId,
 ) -> Option<i64> {
     let retry = &settings.schedule;
-    let loaded = {
-        let spool = spool.clone();
-        let id = id.clone();
-        tokio::task::spawn_blocking(move || {
-            Ok::<_, crate::SpoolError>((spool.entry(&id)?, spool.message(&id)?))
-        })
-        .await
+    let loaded = match spool.fresh(id) {
+        Some(v) => Ok(Ok(v)),
+        None => {
+            let spool = spool.clone();
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, crate::SpoolError>((spool.entry(&id)?, spool.message(&id)?))
+            })
+            .await
+        }
     };
     let (mut entry, message) = match loaded {
         Ok(Ok(v)) => v,
@@ -297,7 +300,10 @@ async fn process(
     }
     let done = entry.is_done();
     let next = entry.next_due();
-    let saved = {
+    let saved = if done && spool.is_fresh(&entry.id) {
+        // Delivered at the first attempt: a done record, no disk wait.
+        Ok(spool.remove(&entry.id))
+    } else {
         let spool = spool.clone();
         let entry = entry.clone();
         tokio::task::spawn_blocking(move || {

@@ -554,6 +554,22 @@ impl Spool {
         Ok(())
     }
 
+    /// A message in its first delivery attempt, from memory and the journal (a page-cache
+    /// read), so the queue runner can load it without a trip through the blocking pool.
+    /// `None` for anything else, including when this process does not own the journal.
+    pub fn fresh(&self, id: &QueueId) -> Option<(QueueEntry, Vec<u8>)> {
+        let j = self.journal.get()?;
+        let entry = j.entry(id)?;
+        let message = j.message(id)?.ok()?;
+        Some((entry, message))
+    }
+
+    /// Whether a message is in its first delivery attempt in this process's journal: removing
+    /// it then only appends a done record, without waiting for the disk.
+    pub fn is_fresh(&self, id: &QueueId) -> bool {
+        self.journal.get().is_some_and(|j| j.contains(id))
+    }
+
     /// Whether a message is still queued (the admin may have deleted it meanwhile).
     pub fn exists(&self, id: &QueueId) -> bool {
         match self.owner() {
