@@ -91,7 +91,7 @@ pub(super) fn deliver(
                 .unwrap_or_default();
             let gen = &store.inner.gen;
             let mut ev = EventLog::new();
-            match a.write(|tx, root| commit(tx, root, &batch, gen, &mut ev)) {
+            match commit_durably(&mut a, &batch, gen, &mut ev) {
                 Ok(results) => {
                     events.extend(ev);
                     for (p, r) in batch.iter().zip(results) {
@@ -103,7 +103,7 @@ pub(super) fn deliver(
                     for p in &batch {
                         let mut ev = EventLog::new();
                         let one = std::slice::from_ref(p);
-                        let r = a.write(|tx, root| commit(tx, root, one, gen, &mut ev));
+                        let r = commit_durably(&mut a, one, gen, &mut ev);
                         if r.is_ok() {
                             events.extend(ev);
                         } else {
@@ -120,14 +120,41 @@ pub(super) fn deliver(
     outcome.unwrap_or_else(|| Err(StoreError::Corrupt("delivery left without a result".into())))
 }
 
-/// Commits a batch inside one transaction; results in batch order.
+/// Commits a batch and makes it durable: the renames' directory fsyncs run on a helper
+/// thread while the index transaction commits (two journal flushes overlap instead of
+/// following each other), and nothing is reported delivered until both are done.
+fn commit_durably(
+    a: &mut super::Account,
+    batch: &[Arc<Pending>],
+    gen: &maildir::NameGen,
+    ev: &mut EventLog,
+) -> Result<Vec<AppendOutcome>> {
+    std::thread::scope(|scope| {
+        let (results, syncing) = a.write(|tx, root| {
+            let (results, dirs) = commit(tx, root, batch, gen, ev)?;
+            let syncing = scope.spawn(move || -> Result<()> {
+                dirs.iter().try_for_each(|d| maildir::fsync_dir(d))
+            });
+            Ok((results, syncing))
+        })?;
+        syncing
+            .join()
+            .map_err(|_| StoreError::Corrupt("directory fsync thread panicked".into()))??;
+        Ok(results)
+    })
+}
+
+/// Places a batch inside one transaction; results in batch order, and the `new/` directories
+/// that must be fsynced before any of it counts as delivered (also those of deliveries found
+/// already placed: their earlier attempt may have failed before its fsync).
 fn commit(
     tx: &Transaction<'_>,
     root: &Path,
     batch: &[Arc<Pending>],
     gen: &maildir::NameGen,
     ev: &mut EventLog,
-) -> Result<Vec<AppendOutcome>> {
+) -> Result<(Vec<AppendOutcome>, Vec<PathBuf>)> {
+    let mut dirs = Vec::new();
     let mut by_mailbox: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, p) in batch.iter().enumerate() {
         by_mailbox.entry(p.canon.as_str()).or_default().push(i);
@@ -140,6 +167,7 @@ fn commit(
         sync::sync_mailbox(tx, &dir, &mut mb, false, gen, ev)?;
         let was_current = sync::before_own_change(&mb, &dir)?;
         let mut placed = 0usize;
+        let mut deduplicated = false;
         let mut keys: HashMap<&str, (u32, u64)> = HashMap::new();
         for i in items {
             let p = &batch[i];
@@ -150,6 +178,7 @@ fn commit(
             if let Some((uid, modseq)) = existing {
                 // Already delivered: the new copy is not needed.
                 remove_quietly(&p.tmp);
+                deduplicated = true;
                 results[i] = Some(AppendOutcome {
                     uidvalidity: mb.uidvalidity,
                     uid,
@@ -187,13 +216,16 @@ fn commit(
             placed += 1;
         }
         if placed > 0 {
-            maildir::fsync_dir(&dir.join("new"))?;
             sync::after_own_change(&mut mb, &dir, was_current)?;
+        }
+        if placed > 0 || deduplicated {
+            dirs.push(dir.join("new"));
         }
         index::update_mailbox(tx, &mb)?;
     }
-    results
+    let results = results
         .into_iter()
         .map(|r| r.ok_or_else(|| StoreError::Corrupt("delivery missing from its batch".into())))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((results, dirs))
 }
