@@ -390,3 +390,43 @@ fn a_big_message_is_a_classic_file() {
     spool.remove(&j).unwrap();
     assert!(spool.ids().unwrap().is_empty());
 }
+
+#[test]
+fn preallocated_zeros_end_a_segment_and_a_torn_record_in_them_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let spool = Spool::open(root).unwrap();
+    let id = spool.enqueue(&envelope(&["a@x.test"]), b"whole").unwrap();
+    let mut torn_entry = spool.entry(&id).unwrap();
+    drop(spool);
+    let seg = root.join("journal").join(segments(root).pop().unwrap());
+    let jdir = root.join("journal");
+
+    // A clean segment: one record, then the zeros it was created with. Not torn.
+    let scan = journal::scan(&jdir).unwrap();
+    assert!(scan.torn.is_empty());
+    assert_eq!(scan.live.len(), 1);
+
+    // A crash in the middle of the next append: half a record written over the zeros.
+    let bytes = std::fs::read(&seg).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    torn_entry.id = QueueId::parse("ABCDEF0123").unwrap();
+    let rec = journal::entry_record(&serde_json::to_vec(&torn_entry).unwrap(), b"torn message");
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.write_all_at(&rec[..rec.len() / 2], end as u64).unwrap();
+    let scan = journal::scan(&jdir).unwrap();
+    assert_eq!(scan.torn.len(), 1);
+    assert_eq!(scan.live.len(), 1);
+
+    let spool = Spool::open(root).unwrap();
+    assert_eq!(spool.ids().unwrap(), vec![id.clone()]);
+    assert_eq!(spool.message(&id).unwrap(), b"whole");
+    // No spare left over from the previous owner (the new one's may be in the making).
+    drop(spool);
+    let spares: Vec<String> = names(&jdir)
+        .into_iter()
+        .filter(|n| n.starts_with("spare-"))
+        .collect();
+    assert!(spares.len() <= 1, "{spares:?}");
+}
