@@ -136,6 +136,19 @@ pub trait Store: Send + Sync {
 const INLINE_BYTES: u64 = 256 * 1024;
 
 impl MaildirStore {
+    /// One message read on the calling task, when [`MaildirStore::try_fetch_many_now`] can.
+    fn try_fetch_one_now(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid: u32,
+        part: MessagePart,
+    ) -> Option<Vec<u8>> {
+        self.try_fetch_many_now(account, mailbox, &[uid], part, INLINE_BYTES)?
+            .ok()?
+            .pop()?
+    }
+
     async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -251,23 +264,15 @@ impl Store for MaildirStore {
         self.blocking(move |s| s.deliver(&a, &m, &data, &k)).await
     }
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
-        if let Some(Ok(mut v)) =
-            self.try_fetch_many_now(account, mailbox, &[uid], MessagePart::Full, INLINE_BYTES)
-        {
-            if let Some(Some(d)) = v.pop() {
-                return Ok(d);
-            }
+        if let Some(d) = self.try_fetch_one_now(account, mailbox, uid, MessagePart::Full) {
+            return Ok(d);
         }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.fetch(&a, &m, uid)).await
     }
     async fn fetch_header(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
-        if let Some(Ok(mut v)) =
-            self.try_fetch_many_now(account, mailbox, &[uid], MessagePart::Header, INLINE_BYTES)
-        {
-            if let Some(Some(d)) = v.pop() {
-                return Ok(d);
-            }
+        if let Some(d) = self.try_fetch_one_now(account, mailbox, uid, MessagePart::Header) {
+            return Ok(d);
         }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.fetch_header(&a, &m, uid)).await

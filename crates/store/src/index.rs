@@ -334,16 +334,17 @@ pub fn file_row_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<O
         .optional()?)
 }
 
+fn fname_size(r: &Row<'_>) -> rusqlite::Result<(String, u64)> {
+    Ok((r.get(0)?, u64_col(r, 1)?))
+}
+
 /// The file name and size of a message (the fetch path: no flag decoding).
 pub fn file_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<(String, u64)>> {
     let mut st =
         conn.prepare_cached("SELECT fname, size FROM messages WHERE mailbox_id=?1 AND uid=?2")?;
     Ok(st
-        .query_row(params![mailbox_id, i64::from(uid)], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })
-        .optional()?
-        .map(|(f, s)| (f, u64::try_from(s).unwrap_or(0))))
+        .query_row(params![mailbox_id, i64::from(uid)], fname_size)
+        .optional()?)
 }
 
 /// The file name and size of a message by mailbox name: one statement, so a lone read
@@ -358,11 +359,8 @@ pub fn file_by_name_uid(
          WHERE b.name = ?1 AND m.uid = ?2",
     )?;
     Ok(st
-        .query_row(params![mailbox, i64::from(uid)], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })
-        .optional()?
-        .map(|(f, s)| (f, u64::try_from(s).unwrap_or(0))))
+        .query_row(params![mailbox, i64::from(uid)], fname_size)
+        .optional()?)
 }
 
 /// A message row to insert.

@@ -151,7 +151,13 @@ struct Inner {
     /// Messages held by cached SELECT snapshots (see [`SNAPSHOT_CACHE_BUDGET`]).
     snapshot_budget: Arc<AtomicUsize>,
     /// Spare read-only index connections per account (see `MaildirStore::with_reader`).
-    readers: RwLock<HashMap<String, Arc<Mutex<Vec<Connection>>>>>,
+    readers: RwLock<HashMap<String, Arc<Readers>>>,
+}
+
+/// An account's spare read-only index connections.
+struct Readers {
+    root: PathBuf,
+    spares: Mutex<Vec<Connection>>,
 }
 
 /// The Maildir++ store with a per-account SQLite index.
@@ -216,6 +222,33 @@ fn locate_in(
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
+}
+
+/// Runs `f` in a read transaction when the mailbox is indexed and its directories are as the
+/// index last saw them; `None` when a sync is needed first.
+fn read_if_current<T>(
+    a: &mut Account,
+    canon: &str,
+    f: impl FnOnce(&Connection, &MailboxRow) -> Result<T>,
+) -> Result<Option<T>> {
+    a.read(|tx, root| {
+        let Some(mb) = index::mailbox(tx, canon)? else {
+            return Ok(None);
+        };
+        match sync::is_current(&mb, &mailbox_dir(root, canon)) {
+            Ok(true) => f(tx, &mb).map(Some),
+            _ => Ok(None),
+        }
+    })
+}
+
+fn snapshot_of(mb: &MailboxRow, messages: Vec<MessageMeta>) -> MailboxSnapshot {
+    MailboxSnapshot {
+        uidvalidity: mb.uidvalidity,
+        uidnext: mb.uidnext,
+        highestmodseq: mb.highestmodseq,
+        messages,
+    }
 }
 
 /// Reads a message file, or only its header section.
@@ -829,16 +862,7 @@ impl MaildirStore {
     ) -> Result<T> {
         let canon = canonical_mailbox(name)?;
         self.with(account, |a, gen, ev| {
-            let fast = a.read(|tx, root| {
-                let Some(mb) = index::mailbox(tx, &canon)? else {
-                    return Ok(None);
-                };
-                match sync::is_current(&mb, &mailbox_dir(root, &canon)) {
-                    Ok(true) => f(tx, &mb).map(Some),
-                    _ => Ok(None),
-                }
-            })?;
-            if let Some(v) = fast {
+            if let Some(v) = read_if_current(a, &canon, &f)? {
                 return Ok(v);
             }
             a.write(|tx, root| {
@@ -876,50 +900,30 @@ impl MaildirStore {
     /// (IMAP4rev1 SELECT); without it (EXAMINE, POP3, IMAP4rev2) they are left alone.
     pub fn select(&self, account: &str, name: &str, claim_recent: bool) -> Result<MailboxSnapshot> {
         let snap = |c: &Connection, mb: &MailboxRow| -> Result<MailboxSnapshot> {
-            Ok(MailboxSnapshot {
-                uidvalidity: mb.uidvalidity,
-                uidnext: mb.uidnext,
-                highestmodseq: mb.highestmodseq,
-                messages: index::messages(c, mb.id)?,
-            })
+            Ok(snapshot_of(mb, index::messages(c, mb.id)?))
         };
         let canon = canonical_mailbox(name)?;
+        let budget = &self.inner.snapshot_budget;
         let cached = self.with(account, |a, _, _| {
             let previous = a.snapshot.take();
-            let fresh = a.read(|tx, root| {
-                let Some(mb) = index::mailbox(tx, &canon)? else {
-                    return Ok(None);
-                };
-                if !sync::is_current(&mb, &mailbox_dir(root, &canon)).unwrap_or(false) {
-                    return Ok(None);
-                }
+            let read = read_if_current(a, &canon, |tx, mb| {
                 let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-                let messages = match previous {
-                    Some(mut p) if p.fits(&mb, version) => {
-                        let m = std::mem::take(&mut p.messages);
-                        p.budget.fetch_sub(m.len(), Ordering::Relaxed);
-                        m
+                Ok(match previous {
+                    Some(p) if p.fits(mb, version) => {
+                        (snapshot_of(mb, p.messages.clone()), Some(p))
                     }
-                    _ => index::messages(tx, mb.id)?,
-                };
-                Ok(Some((mb, version, messages)))
+                    _ => {
+                        let s = snap(tx, mb)?;
+                        let keep = (s.messages.len() >= SNAPSHOT_CACHE_MIN)
+                            .then(|| CachedSnapshot::new(budget, mb, version, s.messages.clone()))
+                            .flatten();
+                        (s, keep)
+                    }
+                })
             })?;
-            let Some((mb, version, messages)) = fresh else {
-                return Ok(None);
-            };
-            if messages.len() >= SNAPSHOT_CACHE_MIN {
-                a.snapshot = CachedSnapshot::new(
-                    &self.inner.snapshot_budget,
-                    &mb,
-                    version,
-                    messages.clone(),
-                );
-            }
-            Ok(Some(MailboxSnapshot {
-                uidvalidity: mb.uidvalidity,
-                uidnext: mb.uidnext,
-                highestmodseq: mb.highestmodseq,
-                messages,
+            Ok(read.map(|(s, keep)| {
+                a.snapshot = keep;
+                s
             }))
         })?;
         let s = match cached {
@@ -1066,9 +1070,10 @@ impl MaildirStore {
     }
 
     /// [`fetch_many`](Self::fetch_many) on the caller's thread when that cannot stall it: the
-    /// account is open and its lock free, every message is indexed, and their files total at
-    /// most `max_bytes` (small files read from the page cache take microseconds). `None`
-    /// means "use the blocking path"; it saves an async caller two thread hand-offs.
+    /// account is open (its index is read through a reader connection, never waiting for the
+    /// account lock), every message is indexed, and their files total at most `max_bytes`
+    /// (small files read from the page cache take microseconds). `None` means "use the
+    /// blocking path"; it saves an async caller two thread hand-offs.
     pub fn try_fetch_many_now(
         &self,
         account: &str,
@@ -1104,9 +1109,9 @@ impl MaildirStore {
         Some(Ok(out))
     }
 
-    /// [`sync_mailbox`](Self::sync_mailbox) on the caller's thread when it is a no-op that
-    /// needs no waiting: the account is open and free and the mailbox's directories are as
-    /// indexed. `None` means "use the blocking path" (which then syncs).
+    /// [`sync_mailbox`](Self::sync_mailbox) on the caller's thread when it is a no-op: the
+    /// account is open and the mailbox's directories are as indexed (checked through a reader
+    /// connection). `None` means "use the blocking path" (which then syncs).
     pub fn try_sync_now(&self, account: &str, name: &str) -> Option<()> {
         let canon = canonical_mailbox(name).ok()?;
         self.with_reader(account, |conn, root| {
@@ -1132,21 +1137,28 @@ impl MaildirStore {
                 if !lock(&self.inner.accounts).contains_key(account) {
                     return None;
                 }
+                let root = self.account_dir(account).ok()?;
                 let mut map = self.inner.readers.write().ok()?;
                 if map.len() >= ACCOUNT_CACHE {
                     map.clear();
                 }
-                map.entry(account.to_owned()).or_default().clone()
+                map.entry(account.to_owned())
+                    .or_insert_with(|| {
+                        Arc::new(Readers {
+                            root,
+                            spares: Mutex::new(Vec::new()),
+                        })
+                    })
+                    .clone()
             }
         };
-        let root = self.account_dir(account).ok()?;
-        let spare = lock(&pool).pop();
+        let spare = lock(&pool.spares).pop();
         let conn = match spare {
             Some(c) => c,
-            None => index::open_reader(&root).ok()?,
+            None => index::open_reader(&pool.root).ok()?,
         };
-        let r = f(&conn, &root);
-        let mut spares = lock(&pool);
+        let r = f(&conn, &pool.root);
+        let mut spares = lock(&pool.spares);
         if spares.len() < READERS_PER_ACCOUNT {
             spares.push(conn);
         }
