@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::mime;
 use crate::parser::{format_date_time, FetchAtt, SectionText, SeqSet};
 use crate::response::{literal, to_crlf};
-use crate::selected::{flags_string, set_string};
+use crate::selected::{flags_string, set_string, Msg};
 use crate::session::{bad, no, ok, Reply, SResult, Session};
 
 /// What a FETCH needs to read from the store.
@@ -199,15 +199,20 @@ impl Session {
             .await
             .ok()?;
         let data = to_crlf(data);
-        self.note_size(uid, data.len() as u64);
+        self.note_size(&self.size_key(), uid, data.len() as u64);
         Some(data)
     }
 
+    /// The key of the selected mailbox in the server's size cache.
+    fn size_key(&self) -> String {
+        let name = self.sel.as_ref().map_or("", |s| s.name.as_str());
+        format!("{}\0{name}", self.account())
+    }
+
     /// Remembers a message's size as FETCH presents it (CRLF), for RFC822.SIZE.
-    fn note_size(&self, uid: u32, size: u64) {
+    fn note_size(&self, key: &str, uid: u32, size: u64) {
         if let Some(sel) = self.sel.as_ref() {
-            let key = format!("{}\0{}", self.account(), sel.name);
-            self.srv.cache_size(&key, sel.uidvalidity, uid, size);
+            self.srv.cache_size(key, sel.uidvalidity, uid, size);
         }
     }
 
@@ -217,7 +222,7 @@ impl Session {
         let Some(sel) = self.sel.as_ref() else {
             return Vec::new();
         };
-        let key = format!("{}\0{}", self.account(), sel.name);
+        let key = self.size_key();
         idx.iter()
             .filter_map(|&index| {
                 let m = sel.msgs.get(index)?;
@@ -252,8 +257,7 @@ impl Session {
         let Some(sel) = self.sel.as_ref() else {
             return file_size;
         };
-        let key = format!("{}\0{}", self.account(), sel.name);
-        if let Some(s) = self.srv.cached_size(&key, sel.uidvalidity, uid) {
+        if let Some(s) = self.srv.cached_size(&self.size_key(), sel.uidvalidity, uid) {
             return s;
         }
         match self.load_message(uid).await {
@@ -362,6 +366,7 @@ impl Session {
         let need = needs(&atts);
         let mut missing = false;
         let plan = self.load_plan(&idx, need);
+        let size_key = self.size_key();
         let chunks = chunk_plan(&plan);
         let mut prefetched: Option<tokio::task::JoinHandle<Vec<Loaded>>> = None;
         for (k, chunk) in chunks.iter().enumerate() {
@@ -400,7 +405,7 @@ impl Session {
                     }
                     (Load::Full, Loaded::Data(d)) => {
                         let d = to_crlf(d);
-                        self.note_size(m.uid, d.len() as u64);
+                        self.note_size(&size_key, m.uid, d.len() as u64);
                         // Read whole only for its size: header items still need the header.
                         let header =
                             (need.header && !need.structure).then(|| header_section(&d).to_vec());
@@ -409,180 +414,21 @@ impl Session {
                     (Load::Header, Loaded::Data(d)) => (None, Some(to_crlf(d))),
                     _ => (None, None),
                 };
-                let structure = if need.structure {
-                    full.as_deref().map(mime::parse)
-                } else {
-                    None
-                };
-                let hdr: Option<&[u8]> = match (&full, &structure, &header) {
-                    (Some(f), Some(s), _) => Some(&f[s.header.clone()]),
-                    (_, _, Some(h)) => Some(h.as_slice()),
-                    _ => None,
-                };
-                let size = if need.size {
-                    match &full {
-                        Some(f) => f.len() as u64,
-                        None => self.message_size(m.uid, m.size).await,
-                    }
-                } else {
-                    0
-                };
-                let mut o: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
-                let mut first = true;
-                let mut flags_done = false;
-                for a in &atts {
-                    if !first {
-                        o.push(b' ');
-                    }
-                    first = false;
-                    match a {
-                        FetchAtt::Uid => o.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
-                        FetchAtt::Flags => {
-                            flags_done = true;
-                            o.extend_from_slice(
-                                format!("FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2))
-                                    .as_bytes(),
-                            )
-                        }
-                        FetchAtt::InternalDate => o.extend_from_slice(
-                            format!("INTERNALDATE \"{}\"", format_date_time(m.internal_date))
-                                .as_bytes(),
-                        ),
-                        FetchAtt::Rfc822Size => {
-                            o.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
-                        }
-                        FetchAtt::Modseq => {
-                            o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
-                        }
-                        FetchAtt::Envelope => {
-                            o.extend_from_slice(b"ENVELOPE ");
-                            mime::envelope(&mut o, hdr.unwrap_or_default());
-                        }
-                        FetchAtt::Body | FetchAtt::BodyStructure => {
-                            if let (Some(f), Some(s)) = (&full, &structure) {
-                                let ext = matches!(a, FetchAtt::BodyStructure);
-                                o.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                                mime::body_structure(&mut o, f, s, ext);
-                            }
-                        }
-                        FetchAtt::Rfc822 => {
-                            o.extend_from_slice(b"RFC822 ");
-                            literal(&mut o, full.as_deref().unwrap_or_default());
-                        }
-                        FetchAtt::Rfc822Header => {
-                            o.extend_from_slice(b"RFC822.HEADER ");
-                            literal(&mut o, hdr.unwrap_or_default());
-                        }
-                        FetchAtt::Rfc822Text => {
-                            o.extend_from_slice(b"RFC822.TEXT ");
-                            let body = match (&full, &structure) {
-                                (Some(f), Some(s)) => &f[s.body.clone()],
-                                _ => &[][..],
-                            };
-                            literal(&mut o, body);
-                        }
-                        FetchAtt::BodySection {
-                            section, partial, ..
-                        } => {
-                            let bytes: Option<Cow<'_, [u8]>> = match (&full, &structure) {
-                                (Some(f), _)
-                                    if section.part.is_empty()
-                                        && matches!(section.text, SectionText::Full) =>
-                                {
-                                    Some(Cow::Borrowed(f.as_slice()))
-                                }
-                                (Some(f), Some(s)) => {
-                                    mime::section_bytes(f, s, &section.part, &section.text)
-                                        .map(Cow::Owned)
-                                }
-                                _ => hdr.map(|h| {
-                                    Cow::Owned(match &section.text {
-                                        SectionText::HeaderFields(n) => {
-                                            mime::filter_header(h, n, false)
-                                        }
-                                        SectionText::HeaderFieldsNot(n) => {
-                                            mime::filter_header(h, n, true)
-                                        }
-                                        _ => h.to_vec(),
-                                    })
-                                }),
-                            };
-                            o.extend_from_slice(
-                                format!("BODY[{}]", section_name(&section.part, &section.text))
-                                    .as_bytes(),
-                            );
-                            if let Some((start, _)) = partial {
-                                o.extend_from_slice(format!("<{start}>").as_bytes());
-                            }
-                            o.push(b' ');
-                            match bytes {
-                                Some(b) => literal(&mut o, partial_slice(b.as_ref(), *partial)),
-                                None => o.extend_from_slice(b"NIL"),
-                            }
-                        }
-                        FetchAtt::Binary { .. } | FetchAtt::BinarySize(_) => {
-                            let (part, partial) = match a {
-                                FetchAtt::Binary { part, partial, .. } => (part, *partial),
-                                FetchAtt::BinarySize(part) => (part, None),
-                                _ => continue,
-                            };
-                            let (Some(f), Some(s)) = (&full, &structure) else {
-                                continue;
-                            };
-                            let decoded = match mime::part_at(s, part) {
-                                Some(p) if p.children.is_empty() => match mime::decoded(f, p) {
-                                    Ok(d) => Some(d),
-                                    Err(mime::UnknownCte) => {
-                                        return Ok(no("[UNKNOWN-CTE] Cannot decode this part"));
-                                    }
-                                },
-                                Some(_) => {
-                                    // A multipart has no single decoded body: use its raw octets.
-                                    mime::section_bytes(f, s, part, &SectionText::Full)
-                                }
-                                None => None,
-                            };
-                            let name: Vec<String> = part.iter().map(u32::to_string).collect();
-                            if let FetchAtt::BinarySize(_) = a {
-                                o.extend_from_slice(
-                                    format!(
-                                        "BINARY.SIZE[{}] {}",
-                                        name.join("."),
-                                        decoded.as_ref().map_or(0, Vec::len)
-                                    )
-                                    .as_bytes(),
-                                );
-                            } else {
-                                o.extend_from_slice(
-                                    format!("BINARY[{}]", name.join(".")).as_bytes(),
-                                );
-                                if let Some((start, _)) = partial {
-                                    o.extend_from_slice(format!("<{start}>").as_bytes());
-                                }
-                                o.push(b' ');
-                                match decoded {
-                                    Some(d) => {
-                                        let d = partial_slice(&d, partial);
-                                        if d.contains(&0) {
-                                            // RFC 3516 §4.3: literal8 for binary content.
-                                            o.push(b'~');
-                                        }
-                                        literal(&mut o, d);
-                                    }
-                                    None => o.extend_from_slice(b"NIL"),
-                                }
-                            }
-                        }
-                    }
+                match self
+                    .render(
+                        seq,
+                        &m,
+                        full,
+                        header,
+                        need,
+                        &atts,
+                        seen_changed.contains(&m.uid),
+                    )
+                    .await
+                {
+                    Ok(line) => self.out.extend_from_slice(&line),
+                    Err(reply) => return Ok(reply),
                 }
-                if !flags_done && seen_changed.contains(&m.uid) {
-                    o.extend_from_slice(
-                        format!(" FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2))
-                            .as_bytes(),
-                    );
-                }
-                o.extend_from_slice(b")\r\n");
-                self.out.extend_from_slice(&o);
                 self.maybe_flush().await?;
             }
         }
@@ -590,6 +436,186 @@ impl Session {
             return Ok(no("[EXPUNGEISSUED] Some messages were expunged meanwhile"));
         }
         Ok(ok("FETCH completed"))
+    }
+
+    /// One `* n FETCH (...)` line. `flags_changed`: this FETCH set \Seen, so FLAGS goes out
+    /// even when not asked for (RFC 9051 §6.4.5). Err is the command's reply when a part
+    /// cannot be decoded.
+    #[allow(clippy::too_many_arguments)]
+    async fn render(
+        &self,
+        seq: usize,
+        m: &Msg,
+        full: Option<Vec<u8>>,
+        header: Option<Vec<u8>>,
+        need: Needs,
+        atts: &[FetchAtt],
+        flags_changed: bool,
+    ) -> Result<Vec<u8>, Reply> {
+        let structure = if need.structure {
+            full.as_deref().map(mime::parse)
+        } else {
+            None
+        };
+        let hdr: Option<&[u8]> = match (&full, &structure, &header) {
+            (Some(f), Some(s), _) => Some(&f[s.header.clone()]),
+            (_, _, Some(h)) => Some(h.as_slice()),
+            _ => None,
+        };
+        let size = if need.size {
+            match &full {
+                Some(f) => f.len() as u64,
+                None => self.message_size(m.uid, m.size).await,
+            }
+        } else {
+            0
+        };
+        let mut o: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
+        let mut first = true;
+        let mut flags_done = false;
+        for a in atts {
+            if !first {
+                o.push(b' ');
+            }
+            first = false;
+            match a {
+                FetchAtt::Uid => o.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+                FetchAtt::Flags => {
+                    flags_done = true;
+                    o.extend_from_slice(
+                        format!("FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2))
+                            .as_bytes(),
+                    )
+                }
+                FetchAtt::InternalDate => o.extend_from_slice(
+                    format!("INTERNALDATE \"{}\"", format_date_time(m.internal_date)).as_bytes(),
+                ),
+                FetchAtt::Rfc822Size => {
+                    o.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
+                }
+                FetchAtt::Modseq => {
+                    o.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                }
+                FetchAtt::Envelope => {
+                    o.extend_from_slice(b"ENVELOPE ");
+                    mime::envelope(&mut o, hdr.unwrap_or_default());
+                }
+                FetchAtt::Body | FetchAtt::BodyStructure => {
+                    if let (Some(f), Some(s)) = (&full, &structure) {
+                        let ext = matches!(a, FetchAtt::BodyStructure);
+                        o.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                        mime::body_structure(&mut o, f, s, ext);
+                    }
+                }
+                FetchAtt::Rfc822 => {
+                    o.extend_from_slice(b"RFC822 ");
+                    literal(&mut o, full.as_deref().unwrap_or_default());
+                }
+                FetchAtt::Rfc822Header => {
+                    o.extend_from_slice(b"RFC822.HEADER ");
+                    literal(&mut o, hdr.unwrap_or_default());
+                }
+                FetchAtt::Rfc822Text => {
+                    o.extend_from_slice(b"RFC822.TEXT ");
+                    let body = match (&full, &structure) {
+                        (Some(f), Some(s)) => &f[s.body.clone()],
+                        _ => &[][..],
+                    };
+                    literal(&mut o, body);
+                }
+                FetchAtt::BodySection {
+                    section, partial, ..
+                } => {
+                    let bytes: Option<Cow<'_, [u8]>> = match (&full, &structure) {
+                        (Some(f), _)
+                            if section.part.is_empty()
+                                && matches!(section.text, SectionText::Full) =>
+                        {
+                            Some(Cow::Borrowed(f.as_slice()))
+                        }
+                        (Some(f), Some(s)) => {
+                            mime::section_bytes(f, s, &section.part, &section.text).map(Cow::Owned)
+                        }
+                        _ => hdr.map(|h| {
+                            Cow::Owned(match &section.text {
+                                SectionText::HeaderFields(n) => mime::filter_header(h, n, false),
+                                SectionText::HeaderFieldsNot(n) => mime::filter_header(h, n, true),
+                                _ => h.to_vec(),
+                            })
+                        }),
+                    };
+                    o.extend_from_slice(
+                        format!("BODY[{}]", section_name(&section.part, &section.text)).as_bytes(),
+                    );
+                    if let Some((start, _)) = partial {
+                        o.extend_from_slice(format!("<{start}>").as_bytes());
+                    }
+                    o.push(b' ');
+                    match bytes {
+                        Some(b) => literal(&mut o, partial_slice(b.as_ref(), *partial)),
+                        None => o.extend_from_slice(b"NIL"),
+                    }
+                }
+                FetchAtt::Binary { .. } | FetchAtt::BinarySize(_) => {
+                    let (part, partial) = match a {
+                        FetchAtt::Binary { part, partial, .. } => (part, *partial),
+                        FetchAtt::BinarySize(part) => (part, None),
+                        _ => continue,
+                    };
+                    let (Some(f), Some(s)) = (&full, &structure) else {
+                        continue;
+                    };
+                    let decoded = match mime::part_at(s, part) {
+                        Some(p) if p.children.is_empty() => match mime::decoded(f, p) {
+                            Ok(d) => Some(d),
+                            Err(mime::UnknownCte) => {
+                                return Err(no("[UNKNOWN-CTE] Cannot decode this part"));
+                            }
+                        },
+                        Some(_) => {
+                            // A multipart has no single decoded body: use its raw octets.
+                            mime::section_bytes(f, s, part, &SectionText::Full)
+                        }
+                        None => None,
+                    };
+                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                    if let FetchAtt::BinarySize(_) = a {
+                        o.extend_from_slice(
+                            format!(
+                                "BINARY.SIZE[{}] {}",
+                                name.join("."),
+                                decoded.as_ref().map_or(0, Vec::len)
+                            )
+                            .as_bytes(),
+                        );
+                    } else {
+                        o.extend_from_slice(format!("BINARY[{}]", name.join(".")).as_bytes());
+                        if let Some((start, _)) = partial {
+                            o.extend_from_slice(format!("<{start}>").as_bytes());
+                        }
+                        o.push(b' ');
+                        match decoded {
+                            Some(d) => {
+                                let d = partial_slice(&d, partial);
+                                if d.contains(&0) {
+                                    // RFC 3516 §4.3: literal8 for binary content.
+                                    o.push(b'~');
+                                }
+                                literal(&mut o, d);
+                            }
+                            None => o.extend_from_slice(b"NIL"),
+                        }
+                    }
+                }
+            }
+        }
+        if !flags_done && flags_changed {
+            o.extend_from_slice(
+                format!(" FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2)).as_bytes(),
+            );
+        }
+        o.extend_from_slice(b")\r\n");
+        Ok(o)
     }
 }
 
