@@ -90,7 +90,9 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             segment_max: 8 << 20,
-            idle_rotate: 1 << 20,
+            // Segments are preallocated to `segment_max`: replacing an idle one earlier frees
+            // no space and costs a whole new segment of zeros.
+            idle_rotate: 8 << 20,
             max_message: 1 << 20,
             max_segments: 16,
         }
