@@ -2,9 +2,10 @@
 //! untagged updates other sessions cause (RFC 9051 §7.4-7.5, §5.2), IDLE (RFC 2177), CLOSE,
 //! UNSELECT and EXPUNGE.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use postern_store::{Flags, MailboxEvent, MessageMeta, UidSet};
+use postern_store::{Flags, Held, MailboxEvent, MessageMeta, UidSet};
 use tokio::sync::broadcast;
 
 use crate::parser::{Qresync, SeqSet};
@@ -41,11 +42,18 @@ pub struct Selected {
     pub readonly: bool,
     pub uidvalidity: u32,
     pub highestmodseq: u64,
-    /// Messages in sequence order (ascending UID).
+    /// Messages in sequence order (ascending UID): the client's view, plus messages that
+    /// arrived during the current command and are announced at its end.
     pub msgs: Vec<Msg>,
+    /// The message count the client was last told (EXISTS, less the EXPUNGEs since).
+    pub exists: usize,
+    /// Keywords the client was told of in a FLAGS response (RFC 3501 §7.2.6).
+    pub keywords: Vec<String>,
     pub events: broadcast::Receiver<MailboxEvent>,
     /// Expunges seen but not yet reported (RFC 9051 §7.5.1: not during FETCH/STORE/SEARCH).
     pub deferred_expunges: Vec<u32>,
+    /// Keeps expunged messages readable until their expunge is reported (RFC 2180 §4.1.1).
+    pub held: HashMap<u32, Held>,
     /// Events received while waiting in IDLE, handled by the next pump.
     pub stash: Vec<MailboxEvent>,
     /// The event stream overflowed: resynchronise from the store.
@@ -97,6 +105,49 @@ impl Selected {
 
     pub fn uid_set(&self, idx: &[usize]) -> UidSet {
         idx.iter().map(|&i| self.msgs[i].uid).collect()
+    }
+
+    /// Notes another session's expunge of a message, if this session still shows it.
+    fn defer_expunge(&mut self, uid: u32, held: Option<Held>) {
+        if self.seq_of(uid).is_none() || self.deferred_expunges.contains(&uid) {
+            return;
+        }
+        self.deferred_expunges.push(uid);
+        if let Some(h) = held {
+            self.held.insert(uid, h);
+        }
+    }
+
+    /// Adds the keywords of `flags` the client has not been told of; true if there were any.
+    pub fn learn_keywords<'a>(&mut self, flags: impl Iterator<Item = &'a Flags>) -> bool {
+        let mut learned = false;
+        for f in flags {
+            for k in f.keywords() {
+                if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    self.keywords.push(k.clone());
+                    learned = true;
+                }
+            }
+        }
+        learned
+    }
+
+    /// The FLAGS response and the PERMANENTFLAGS response code (RFC 9051 §7.3.5, §7.1).
+    pub fn flags_responses(&self) -> (String, String) {
+        let mut kw = String::new();
+        for k in &self.keywords {
+            kw.push(' ');
+            kw.push_str(k);
+        }
+        let flags = format!("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})");
+        let permanent = if self.readonly {
+            "OK [PERMANENTFLAGS ()] Read-only mailbox".to_owned()
+        } else {
+            format!(
+                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw} \\*)] Flags permitted"
+            )
+        };
+        (flags, permanent)
     }
 }
 
@@ -178,37 +229,71 @@ impl Session {
             Err(e) => return Ok(store_no(&e)),
         };
         let msgs: Vec<Msg> = snap.messages.into_iter().map(Msg::from).collect();
-        let exists = msgs.len();
-        let recent = msgs.iter().filter(|m| m.recent).count();
-        let first_unseen = msgs
-            .iter()
-            .position(|m| !m.flags.has(postern_store::SystemFlags::SEEN));
-        let mut keywords: Vec<String> = Vec::new();
-        for m in &msgs {
-            for k in m.flags.keywords() {
-                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) && keywords.len() < 200 {
-                    keywords.push(k.clone());
+        let mut sel = Selected {
+            name: name.clone(),
+            readonly: examine,
+            uidvalidity: snap.uidvalidity,
+            highestmodseq: snap.highestmodseq,
+            exists: msgs.len(),
+            msgs,
+            keywords: Vec::new(),
+            events,
+            deferred_expunges: Vec::new(),
+            held: HashMap::new(),
+            stash: Vec::new(),
+            lagged: false,
+        };
+        // RFC 7162 §3.2.5.1: what changed since the client's last visit, read before the FLAGS
+        // response so that it names every keyword these FETCH responses use.
+        let mut resync_lines = Vec::new();
+        if let Some(q) = qresync.filter(|q| q.uidvalidity == sel.uidvalidity && q.modseq > 0) {
+            let ch = match store.changes_since(&account, &name, q.modseq).await {
+                Ok(ch) => ch,
+                Err(e) => return Ok(store_no(&e)),
+            };
+            let known = q.known_uids.as_ref().map(|k| k.resolve(u32::MAX));
+            let in_known = |u: u32| {
+                known
+                    .as_ref()
+                    .is_none_or(|r| r.iter().any(|&(a, b)| a <= u && u <= b))
+            };
+            let vanished: Vec<u32> = ch
+                .vanished
+                .ranges()
+                .iter()
+                .flat_map(|&(a, b)| a..=b.min(sel.max_uid().max(a)))
+                .filter(|&u| in_known(u) && sel.seq_of(u).is_none())
+                .take(1_000_000)
+                .collect();
+            if !vanished.is_empty() {
+                resync_lines.push(format!("VANISHED (EARLIER) {}", set_string(vanished)));
+            }
+            for m in ch.changed {
+                if let Some(seq) = sel.seq_of(m.uid) {
+                    sel.learn_keywords(std::iter::once(&m.flags));
+                    let recent = sel.msgs[seq - 1].recent && !self.rev2;
+                    resync_lines.push(format!(
+                        "{seq} FETCH (UID {} FLAGS {} MODSEQ ({}))",
+                        m.uid,
+                        flags_string(&m.flags, recent),
+                        m.modseq
+                    ));
                 }
             }
         }
-        let kw = if keywords.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", keywords.join(" "))
-        };
-        self.untagged(&format!(
-            "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})"
-        ));
-        if examine {
-            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
-        } else {
-            self.untagged(&format!(
-                "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw} \\*)] Flags permitted"
-            ));
-        }
-        self.untagged(&format!("{exists} EXISTS"));
+        let all: Vec<Flags> = sel.msgs.iter().map(|m| m.flags.clone()).collect();
+        sel.learn_keywords(all.iter());
+        let (flags, permanent) = sel.flags_responses();
+        self.untagged(&flags);
+        self.untagged(&permanent);
+        self.untagged(&format!("{} EXISTS", sel.exists));
         if !self.rev2 {
+            let recent = sel.msgs.iter().filter(|m| m.recent).count();
             self.untagged(&format!("{recent} RECENT"));
+            let first_unseen = sel
+                .msgs
+                .iter()
+                .position(|m| !m.flags.has(postern_store::SystemFlags::SEEN));
             if let Some(i) = first_unseen {
                 self.untagged(&format!("OK [UNSEEN {}] First unseen", i + 1));
             }
@@ -234,61 +319,14 @@ impl Session {
             line.extend_from_slice(b"\r\n");
             self.out.extend_from_slice(&line);
         }
-        let mut sel = Selected {
-            name: name.clone(),
-            readonly: examine,
-            uidvalidity: snap.uidvalidity,
-            highestmodseq: snap.highestmodseq,
-            msgs,
-            events,
-            deferred_expunges: Vec::new(),
-            stash: Vec::new(),
-            lagged: false,
-        };
-        if let Some(q) = qresync {
-            if q.uidvalidity == sel.uidvalidity && q.modseq > 0 {
-                match store.changes_since(&account, &name, q.modseq).await {
-                    Ok(ch) => {
-                        let known = q.known_uids.as_ref().map(|k| k.resolve(u32::MAX));
-                        let in_known = |u: u32| {
-                            known
-                                .as_ref()
-                                .is_none_or(|r| r.iter().any(|&(a, b)| a <= u && u <= b))
-                        };
-                        let vanished: Vec<u32> = ch
-                            .vanished
-                            .ranges()
-                            .iter()
-                            .flat_map(|&(a, b)| a..=b.min(sel.max_uid().max(a)))
-                            .filter(|&u| in_known(u) && sel.seq_of(u).is_none())
-                            .take(1_000_000)
-                            .collect();
-                        if !vanished.is_empty() {
-                            self.untagged(&format!("VANISHED (EARLIER) {}", set_string(vanished)));
-                        }
-                        for m in ch.changed {
-                            if let Some(seq) = sel.seq_of(m.uid) {
-                                let recent = sel.msgs[seq - 1].recent && !self.rev2;
-                                self.untagged(&format!(
-                                    "{seq} FETCH (UID {} FLAGS {} MODSEQ ({}))",
-                                    m.uid,
-                                    flags_string(&m.flags, recent),
-                                    m.modseq
-                                ));
-                            }
-                        }
-                    }
-                    Err(e) => return Ok(store_no(&e)),
-                }
-            }
+        for l in resync_lines {
+            self.untagged(&l);
         }
         // Any change between subscribe and snapshot is already in the snapshot; drop stale
         // events (they are recognised by UID and MODSEQ anyway).
         while let Ok(ev) = sel.events.try_recv() {
-            if let MailboxEvent::Expunged { uid } = ev {
-                if sel.seq_of(uid).is_some() {
-                    sel.deferred_expunges.push(uid);
-                }
+            if let MailboxEvent::Expunged { uid, held } = ev {
+                sel.defer_expunge(uid, held);
             }
         }
         self.sel = Some(sel);
@@ -299,15 +337,18 @@ impl Session {
         }))
     }
 
-    /// Sends pending updates of the selected mailbox: new messages (EXISTS), flag changes
-    /// (FETCH), and — when `allow_expunge` — expunges (EXPUNGE or VANISHED).
+    /// Sends pending updates of the selected mailbox in the session's own view (RFC 9051
+    /// §5.2, §7.4.1, §7.5): a FLAGS response for keywords the session has not seen yet, flag
+    /// changes (FETCH), expunges when `allow_expunge` (EXPUNGE or VANISHED), then new messages
+    /// (EXISTS). No response names a sequence number above the last count the client was told.
     pub(crate) async fn pump(&mut self, allow_expunge: bool) -> SResult<()> {
         let account = self.account().to_string();
+        let claim_recent = !self.rev2;
         let Some(sel) = self.sel.as_mut() else {
             return Ok(());
         };
-        let before = sel.msgs.len();
-        let mut new_uids: Vec<u32> = Vec::new();
+        let claim_recent = claim_recent && !sel.readonly;
+        let mut has_new = false;
         let mut flag_lines: Vec<u32> = Vec::new();
         let mut resync = std::mem::take(&mut sel.lagged);
         let mut stash = std::mem::take(&mut sel.stash).into_iter();
@@ -317,11 +358,7 @@ impl Session {
                 None => sel.events.try_recv(),
             };
             match next {
-                Ok(MailboxEvent::New { uid }) => {
-                    if uid > sel.max_uid() && new_uids.last().is_none_or(|&l| uid > l) {
-                        new_uids.push(uid);
-                    }
-                }
+                Ok(MailboxEvent::New { uid }) => has_new |= uid > sel.max_uid(),
                 Ok(MailboxEvent::Flags { uid, flags, modseq }) => {
                     if let Some(seq) = sel.seq_of(uid) {
                         let m = &mut sel.msgs[seq - 1];
@@ -333,18 +370,10 @@ impl Session {
                                 flag_lines.push(uid);
                             }
                         }
-                    } else if new_uids.contains(&uid) {
-                        // Will be read fresh below.
                     }
                     sel.highestmodseq = sel.highestmodseq.max(modseq);
                 }
-                Ok(MailboxEvent::Expunged { uid }) => {
-                    if sel.seq_of(uid).is_some() {
-                        sel.deferred_expunges.push(uid);
-                    } else {
-                        new_uids.retain(|&u| u != uid);
-                    }
-                }
+                Ok(MailboxEvent::Expunged { uid, held }) => sel.defer_expunge(uid, held),
                 Ok(MailboxEvent::Invalidated) => return Err(SessionError::MailboxGone),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => resync = true,
                 Err(_) => break,
@@ -358,17 +387,19 @@ impl Session {
                 };
                 let present: std::collections::HashSet<u32> =
                     snap.messages.iter().map(|m| m.uid).collect();
-                for m in &sel.msgs {
-                    if !present.contains(&m.uid) && !sel.deferred_expunges.contains(&m.uid) {
-                        sel.deferred_expunges.push(m.uid);
-                    }
+                let gone: Vec<u32> = sel
+                    .msgs
+                    .iter()
+                    .map(|m| m.uid)
+                    .filter(|u| !present.contains(u))
+                    .collect();
+                for uid in gone {
+                    sel.defer_expunge(uid, None);
                 }
                 let max = sel.max_uid();
                 for m in snap.messages {
                     if m.uid > max {
-                        if new_uids.last().is_none_or(|&l| m.uid > l) {
-                            new_uids.push(m.uid);
-                        }
+                        has_new = true;
                     } else if let Some(seq) = sel.seq_of(m.uid) {
                         let cur = &mut sel.msgs[seq - 1];
                         if cur.flags != m.flags {
@@ -378,13 +409,51 @@ impl Session {
                         }
                     }
                 }
-                new_uids.sort_unstable();
-                new_uids.dedup();
             }
         }
-        // Flag updates first (their sequence numbers are valid before any expunge).
+        if has_new {
+            let after = self.sel.as_ref().map_or(0, Selected::max_uid);
+            match self
+                .srv
+                .store
+                .messages_after(&account, &name, after, claim_recent)
+                .await
+            {
+                Ok(fresh) => {
+                    if let Some(sel) = self.sel.as_mut() {
+                        for meta in fresh {
+                            if meta.uid > sel.max_uid() {
+                                sel.highestmodseq = sel.highestmodseq.max(meta.modseq);
+                                sel.msgs.push(Msg::from(meta));
+                            }
+                        }
+                    }
+                }
+                // Tried again at the next pump.
+                Err(_) => {
+                    if let Some(sel) = self.sel.as_mut() {
+                        sel.lagged = true;
+                    }
+                }
+            }
+        }
+        let Some(sel) = self.sel.as_mut() else {
+            return Ok(());
+        };
+        // RFC 3501 §7.2.6: keywords are announced before a FETCH response uses them.
         flag_lines.sort_unstable();
         flag_lines.dedup();
+        let shown: Vec<Flags> = flag_lines
+            .iter()
+            .filter_map(|&u| sel.seq_of(u).map(|s| sel.msgs[s - 1].flags.clone()))
+            .chain(sel.msgs[sel.exists..].iter().map(|m| m.flags.clone()))
+            .collect();
+        if sel.learn_keywords(shown.iter()) {
+            let (flags, permanent) = sel.flags_responses();
+            self.untagged(&flags);
+            self.untagged(&permanent);
+        }
+        // Flag updates first: their sequence numbers are those the client knows.
         for uid in flag_lines {
             let Some(sel) = self.sel.as_ref() else { break };
             if let Some(seq) = sel.seq_of(uid) {
@@ -407,27 +476,16 @@ impl Session {
         if allow_expunge {
             self.report_expunges()?;
         }
-        for uid in new_uids {
-            match self.srv.store.message_meta(&account, &name, uid).await {
-                Ok(meta) => {
-                    if let Some(sel) = self.sel.as_mut() {
-                        if meta.uid > sel.max_uid() {
-                            sel.highestmodseq = sel.highestmodseq.max(meta.modseq);
-                            sel.msgs.push(Msg::from(meta));
-                        }
-                    }
-                }
-                Err(_) => continue,
-            }
-        }
-        let Some(sel) = self.sel.as_ref() else {
+        let rev2 = self.rev2;
+        let Some(sel) = self.sel.as_mut() else {
             return Ok(());
         };
-        let after = sel.msgs.len();
-        if after != before || (allow_expunge && after < before) {
+        if sel.msgs.len() > sel.exists {
+            sel.exists = sel.msgs.len();
+            let exists = sel.exists;
             let recent = sel.msgs.iter().filter(|m| m.recent).count();
-            self.untagged(&format!("{after} EXISTS"));
-            if !self.rev2 {
+            self.untagged(&format!("{exists} EXISTS"));
+            if !rev2 {
                 self.untagged(&format!("{recent} RECENT"));
             }
         }
@@ -461,6 +519,8 @@ impl Session {
         for &uid in uids {
             if let Some(seq) = sel.seq_of(uid) {
                 sel.msgs.remove(seq - 1);
+                sel.exists -= 1;
+                sel.held.remove(&uid);
                 gone.push(uid);
                 if !qresync {
                     lines.push(format!("{seq} EXPUNGE"));

@@ -84,6 +84,16 @@ impl Session {
             }
         }
         let mut lines = Vec::new();
+        // RFC 3501 §7.2.6: a new keyword is announced before a FETCH response shows it.
+        let shown: Vec<Flags> = changed
+            .iter()
+            .filter_map(|&u| sel.seq_of(u).map(|s| sel.msgs[s - 1].flags.clone()))
+            .collect();
+        if sel.learn_keywords(shown.iter()) {
+            let (flags, permanent) = sel.flags_responses();
+            lines.push(flags);
+            lines.push(permanent);
+        }
         for &i in &idx {
             let Some(m) = sel.msgs.get(i) else { continue };
             if outcome.failed.contains(&m.uid) {

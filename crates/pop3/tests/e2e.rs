@@ -611,7 +611,7 @@ async fn pop3_and_imap_on_one_mailbox() {
     assert!(pop.cmd("QUIT").await.starts_with("+OK"));
     let mut expunged = Vec::new();
     while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
-        if let MailboxEvent::Expunged { uid } = ev {
+        if let MailboxEvent::Expunged { uid, .. } = ev {
             expunged.push(uid);
             if uid == uids[0] {
                 break;

@@ -610,3 +610,86 @@ print('list ok')
     let out = python(script, &args);
     assert!(out.contains("list ok"), "{out}");
 }
+
+/// Three sessions on one mailbox, as a phone and two desktops would be (RFC 3501 §5.2, §7.4.1,
+/// §2.3.2, §7.2.6; RFC 2180 §4.1.1): another session's expunge and append reach a session as
+/// EXPUNGE then EXISTS even when the count ends where it was; a message expunged elsewhere can
+/// still be fetched until the expunge is reported; a new keyword comes in a FLAGS response
+/// before a FETCH shows it; one session only sees a new message as \Recent.
+#[test]
+fn concurrent_sessions_see_a_consistent_view() {
+    let s = start();
+    let a = s.imap();
+    let script = r#"
+import socket, sys, re
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+class C:
+    n = 0
+    def __init__(self):
+        self.s = socket.create_connection((host, port), timeout=10)
+        self.f = self.s.makefile('rb')
+        self.f.readline()
+    def cmd(self, text, literal=None):
+        C.n += 1
+        tag = 't%d' % C.n
+        if literal is None:
+            self.s.sendall(('%s %s\r\n' % (tag, text)).encode())
+        else:
+            self.s.sendall(('%s %s {%d+}\r\n' % (tag, text, len(literal))).encode() + literal + b'\r\n')
+        lines = []
+        while True:
+            l = self.f.readline()
+            assert l, 'connection closed'
+            m = re.search(rb'\{(\d+)\}\r\n$', l)
+            if m:
+                l += self.f.read(int(m.group(1))) + self.f.readline()
+            if l.startswith(tag.encode() + b' '):
+                assert l.split()[1] == b'OK', (text, l, lines)
+                return [x.decode('utf-8', 'replace').rstrip('\r\n') for x in lines]
+            lines.append(l)
+msg = lambda i: b'Subject: m%d\r\n\r\nbody %d\r\n' % (i, i)
+a, b, c = C(), C(), C()
+for x in (a, b, c):
+    x.cmd('LOGIN %s %s' % (user, pw))
+c.cmd('APPEND INBOX', msg(1)); c.cmd('APPEND INBOX', msg(2))
+a.cmd('SELECT INBOX'); b.cmd('SELECT INBOX')
+# b expunges message 1 and a new one arrives: a's count stays 2, yet it must hear both.
+b.cmd('STORE 1 +FLAGS.SILENT (\\Deleted)'); b.cmd('EXPUNGE')
+c.cmd('APPEND INBOX', msg(3))
+got = a.cmd('NOOP')
+assert got.index('* 1 EXPUNGE') < got.index('* 2 EXISTS'), got
+# Expunged elsewhere, not yet reported here (no EXPUNGE during FETCH): still readable.
+b.cmd('STORE 1 +FLAGS.SILENT (\\Deleted)'); b.cmd('EXPUNGE')
+got = a.cmd('FETCH 1 (UID BODY.PEEK[])')
+assert any('body 2' in l for l in got), got
+assert not any('EXPUNGE' in l for l in got), got
+assert a.cmd('NOOP') == ['* 1 EXPUNGE'], got
+c.cmd('APPEND INBOX', msg(4))
+a.cmd('NOOP')
+# A keyword new to the mailbox: FLAGS first, then the FETCH that uses it.
+b.cmd('STORE 1 +FLAGS.SILENT ($Phone)')
+got = a.cmd('NOOP')
+fl = [i for i, l in enumerate(got) if l.startswith('* FLAGS') and '$Phone' in l]
+fe = [i for i, l in enumerate(got) if 'FETCH' in l and '$Phone' in l]
+assert fl and fe and fl[0] < fe[0], got
+assert any('PERMANENTFLAGS' in l and '$Phone' in l for l in got), got
+# \Recent for exactly one of the two selected sessions.
+c.cmd('APPEND INBOX', msg(5))
+a.cmd('NOOP'); b.cmd('NOOP')
+seen = [l for x in (a, b) for l in x.cmd('FETCH * (UID FLAGS)') if '\\Recent' in l]
+assert len(seen) == 1, seen
+st = c.cmd('STATUS INBOX (RECENT MESSAGES)')
+assert 'RECENT 0' in st[0] and 'MESSAGES 3' in st[0], st
+print('ok')
+"#;
+    let out = python(
+        script,
+        &[
+            a.ip().to_string(),
+            a.port().to_string(),
+            USER.into(),
+            PASS.into(),
+        ],
+    );
+    assert!(out.contains("ok"), "{out}");
+}

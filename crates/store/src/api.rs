@@ -92,6 +92,15 @@ pub trait Store: Send + Sync {
         uids: Vec<u32>,
         part: MessagePart,
     ) -> Result<Vec<Option<Vec<u8>>>>;
+    /// Messages with a UID above `after`; with `claim_recent` the caller takes their
+    /// `\Recent` marks: see [`MaildirStore::messages_after`].
+    async fn messages_after(
+        &self,
+        account: &str,
+        mailbox: &str,
+        after: u32,
+        claim_recent: bool,
+    ) -> Result<Vec<MessageMeta>>;
     /// Metadata of one message.
     async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta>;
 
@@ -289,6 +298,17 @@ impl Store for MaildirStore {
         }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.fetch_many(&a, &m, &uids, part))
+            .await
+    }
+    async fn messages_after(
+        &self,
+        account: &str,
+        mailbox: &str,
+        after: u32,
+        claim_recent: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        let (a, m) = (account.to_owned(), mailbox.to_owned());
+        self.blocking(move |s| s.messages_after(&a, &m, after, claim_recent))
             .await
     }
     async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta> {

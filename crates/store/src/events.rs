@@ -34,6 +34,13 @@ impl EventHub {
             .subscribe()
     }
 
+    /// How many sessions listen to a mailbox.
+    pub fn listeners(&self, account: &str, mailbox: &str) -> usize {
+        let map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(account.to_owned(), mailbox.to_owned()))
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+
     /// Sends events; channels nobody listens to any more are dropped.
     pub fn emit(&self, account: &str, events: Vec<(String, MailboxEvent)>) {
         if events.is_empty() {

@@ -544,6 +544,23 @@ pub fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32,
     })?)
 }
 
+/// The messages with a UID above `after`, in UID order.
+pub fn messages_after(conn: &Connection, mailbox_id: i64, after: u32) -> Result<Vec<MessageMeta>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META_COLS} FROM messages WHERE mailbox_id=?1 AND uid>?2 ORDER BY uid"
+    ))?;
+    let rows = st.query_map(params![mailbox_id, i64::from(after)], meta_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Clears the recent marks of the messages with a UID above `after`.
+pub fn clear_recent_after(conn: &Connection, mailbox_id: i64, after: u32) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE messages SET recent=0 WHERE mailbox_id=?1 AND uid>?2 AND recent!=0",
+        params![mailbox_id, i64::from(after)],
+    )?)
+}
+
 /// Clears the recent mark of every message in a mailbox; returns how many were recent.
 pub fn clear_recent(conn: &Connection, mailbox_id: i64) -> Result<usize> {
     Ok(conn.execute(

@@ -19,6 +19,7 @@
 mod api;
 mod error;
 pub mod events;
+mod held;
 mod index;
 pub mod maildir;
 pub mod names;
@@ -28,6 +29,7 @@ mod types;
 
 pub use api::Store;
 pub use error::{Result, StoreError};
+pub use held::Held;
 pub use index::INDEX_FILE;
 pub use store::{MaildirStore, DEFAULT_FOLDERS, MAX_MESSAGE_SIZE, SUBSCRIPTIONS_FILE};
 pub use types::{

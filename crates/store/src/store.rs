@@ -12,6 +12,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::events::EventHub;
+use crate::held::{self, Held, HeldFiles, Leaving};
 use crate::index::{self, FileRow, MailboxRow, NewMessage};
 use crate::maildir::{
     self, base_with_fields, from_unix_secs, is_not_found, parse_info, parse_name, MetaFile,
@@ -132,6 +133,18 @@ impl Account {
         Ok(v)
     }
 
+    /// As [`write`](Self::write) for changes a crash may lose (recent marks): the commit
+    /// does not wait for the disk (`synchronous=NORMAL` in WAL mode keeps it consistent).
+    fn write_relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>, &Path) -> Result<T>,
+    ) -> Result<T> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let r = self.write(f);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        r
+    }
+
     /// Runs `f` in a deferred (read) transaction: a consistent snapshot in WAL mode.
     fn read<T>(&mut self, f: impl FnOnce(&Transaction<'_>, &Path) -> Result<T>) -> Result<T> {
         let tx = self.conn.transaction()?;
@@ -146,6 +159,8 @@ struct Inner {
     gen: NameGen,
     accounts: Mutex<HashMap<String, Arc<Mutex<Account>>>>,
     events: EventHub,
+    /// Expunged messages still shown by some session (RFC 2180 §4.1.1).
+    held: HeldFiles,
     /// Deliveries waiting for their account's next group commit.
     batches: deliver::Batches,
     /// Messages held by cached SELECT snapshots (see [`SNAPSHOT_CACHE_BUDGET`]).
@@ -412,6 +427,7 @@ fn sweep_account(root: &Path, mailboxes: &[MailboxRow]) {
     for mb in mailboxes {
         sync::clean_tmp(&mailbox_dir(root, &mb.name));
     }
+    held::sweep(root);
 }
 
 impl MaildirStore {
@@ -426,6 +442,7 @@ impl MaildirStore {
                 gen: NameGen::new(hostname),
                 accounts: Mutex::new(HashMap::new()),
                 events: EventHub::default(),
+                held: HeldFiles::default(),
                 batches: deliver::Batches::default(),
                 snapshot_budget: Arc::new(AtomicUsize::new(0)),
                 readers: RwLock::new(HashMap::new()),
@@ -755,7 +772,8 @@ impl MaildirStore {
                     return Err(StoreError::MailboxExists(to.to_owned()));
                 }
                 create_with_parents(tx, root, to, None, gen)?;
-                transfer(tx, root, INBOX, &UidSet::all(), to, true, gen, ev)?;
+                let hold = self.holder(account, root);
+                transfer(tx, root, INBOX, &UidSet::all(), to, true, gen, ev, &hold)?;
                 Ok(())
             })
         })
@@ -975,6 +993,34 @@ impl MaildirStore {
         })
     }
 
+    /// The messages with a UID above `after`, in UID order: what a session adds to its view
+    /// when it learns of new mail. With `claim_recent` the caller takes their recent marks,
+    /// so exactly one session is told that a message is `\Recent` (RFC 3501 §2.3.2): the
+    /// first to ask.
+    pub fn messages_after(
+        &self,
+        account: &str,
+        name: &str,
+        after: u32,
+        claim_recent: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        let found = self.read_mailbox(account, name, |c, mb| {
+            index::messages_after(c, mb.id, after)
+        })?;
+        if !claim_recent || !found.iter().any(|m| m.recent) {
+            return Ok(found);
+        }
+        let canon = canonical_mailbox(name)?;
+        self.with(account, |a, gen, ev| {
+            a.write_relaxed(|tx, root| {
+                let (mb, _) = open_synced(tx, root, &canon, gen, ev)?;
+                let msgs = index::messages_after(tx, mb.id, after)?;
+                index::clear_recent_after(tx, mb.id, after)?;
+                Ok(msgs)
+            })
+        })
+    }
+
     /// Metadata of one message (RFC 9051 RFC822.SIZE, INTERNALDATE, FLAGS, RFC 7162 MODSEQ).
     pub fn message_meta(&self, account: &str, name: &str, uid: u32) -> Result<MessageMeta> {
         let canon = canonical_mailbox(name)?;
@@ -998,7 +1044,11 @@ impl MaildirStore {
                     if attempt == 0 {
                         continue;
                     }
-                    return Err(StoreError::MessageNotFound(uid));
+                    return self
+                        .inner
+                        .held
+                        .open(account, &canon, mb.uidvalidity, uid)
+                        .ok_or(StoreError::MessageNotFound(uid));
                 };
                 let path = dir.join(&row.fname);
                 match File::open(&path) {
@@ -1368,11 +1418,17 @@ impl MaildirStore {
                 mb.highestmodseq += 1;
                 let m = mb.highestmodseq;
                 sync::write_meta_hint(&dir, &mb, gen)?;
+                let hold = self.holder(account, root);
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
-                    remove_quietly(&dir.join(&row.fname));
+                    let path = dir.join(&row.fname);
+                    let held = hold(&mb, row.uid, &path);
+                    remove_quietly(&path);
                     index::expunge_row(tx, mb.id, row.uid, m)?;
-                    ev.push((mb.name.clone(), MailboxEvent::Expunged { uid: row.uid }));
+                    ev.push((
+                        mb.name.clone(),
+                        MailboxEvent::Expunged { uid: row.uid, held },
+                    ));
                     out.push(row.uid);
                 }
                 maildir::fsync_dir(&dir.join("cur"))?;
@@ -1388,7 +1444,10 @@ impl MaildirStore {
     /// (RFC 9051 §6.4.7 COPY, RFC 4315 COPYUID). Files are hard-linked when possible.
     pub fn copy(&self, account: &str, from: &str, uids: &UidSet, to: &str) -> Result<CopyOutcome> {
         self.with(account, |a, gen, ev| {
-            a.write(|tx, root| transfer(tx, root, from, uids, to, false, gen, ev))
+            a.write(|tx, root| {
+                let hold = self.holder(account, root);
+                transfer(tx, root, from, uids, to, false, gen, ev, &hold)
+            })
         })
     }
 
@@ -1403,7 +1462,10 @@ impl MaildirStore {
         to: &str,
     ) -> Result<CopyOutcome> {
         self.with(account, |a, gen, ev| {
-            a.write(|tx, root| transfer(tx, root, from, uids, to, true, gen, ev))
+            a.write(|tx, root| {
+                let hold = self.holder(account, root);
+                transfer(tx, root, from, uids, to, true, gen, ev, &hold)
+            })
         })
     }
 
@@ -1413,6 +1475,28 @@ impl MaildirStore {
             let (bytes, messages) = index::usage(&a.conn)?;
             Ok(QuotaUsage { bytes, messages })
         })
+    }
+
+    /// What keeps a leaving message readable for the sessions that still show it: a hard
+    /// link when some session listens to its mailbox (see [`crate::held`]).
+    fn holder<'a>(
+        &'a self,
+        account: &'a str,
+        root: &'a Path,
+    ) -> impl Fn(&MailboxRow, u32, &Path) -> Option<Held> + 'a {
+        move |mb, uid, path| {
+            if self.inner.events.listeners(account, &mb.name) == 0 {
+                return None;
+            }
+            let leaving = Leaving {
+                account,
+                mailbox: &mb.name,
+                uidvalidity: mb.uidvalidity,
+                uid,
+                path,
+            };
+            self.inner.held.hold(root, &leaving, &self.inner.gen)
+        }
     }
 
     /// Subscribes to the change stream of a mailbox (see [`crate::events`]).
@@ -1569,6 +1653,9 @@ fn rename_for_flags(dir: &Path, row: &FileRow, new: &Flags) -> Result<Option<(St
     }
 }
 
+/// Links a message that leaves its folder where sessions still showing it can read it.
+type Hold<'a> = dyn Fn(&MailboxRow, u32, &Path) -> Option<Held> + 'a;
+
 /// Copy or move `uids` from `from` to `to` inside one write transaction.
 #[allow(clippy::too_many_arguments)]
 fn transfer(
@@ -1580,6 +1667,7 @@ fn transfer(
     is_move: bool,
     gen: &NameGen,
     ev: &mut EventLog,
+    hold: &Hold<'_>,
 ) -> Result<CopyOutcome> {
     let (src, src_dir) = open_synced(tx, root, from, gen, ev)?;
     let same = canonical_mailbox(to)? == src.name;
@@ -1633,6 +1721,11 @@ fn transfer(
             let base = base_with_fields(&gen.unique(), row.size, uid);
             let rel = format!("cur/{}", maildir::file_name(&base, &row.flags, &info.extra));
             let dst_path = dst_dir.join(&rel);
+            let held = if is_move {
+                hold(&mbs[si], row.uid, &src_path)
+            } else {
+                None
+            };
             let placed = if is_move {
                 match fs::rename(&src_path, &dst_path) {
                     Ok(()) => true,
@@ -1670,7 +1763,7 @@ fn transfer(
                 index::expunge_row(tx, mbs[si].id, row.uid, src_modseq)?;
                 ev.push((
                     mbs[si].name.clone(),
-                    MailboxEvent::Expunged { uid: row.uid },
+                    MailboxEvent::Expunged { uid: row.uid, held },
                 ));
             }
             ev.push((mbs[di].name.clone(), MailboxEvent::New { uid }));

@@ -393,7 +393,7 @@ pub fn sync_mailbox(
         for uid in gone {
             index::expunge_row(conn, cx.mb.id, uid, m)?;
             cx.report.expunged += 1;
-            cx.event(MailboxEvent::Expunged { uid });
+            cx.event(MailboxEvent::Expunged { uid, held: None });
         }
     }
 

@@ -705,6 +705,9 @@ pub enum MailboxEvent {
     Expunged {
         /// Its UID.
         uid: u32,
+        /// Keeps the message readable until every session that shows it has been told
+        /// (RFC 2180 §4.1.1); `None` when nobody else was listening or the file was gone.
+        held: Option<crate::held::Held>,
     },
     /// The mailbox was deleted, renamed, or re-indexed: sessions must close it
     /// (RFC 9051 §7.1 `BYE` or a fresh SELECT).

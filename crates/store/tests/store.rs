@@ -266,8 +266,8 @@ fn copy_and_move_map_uids() {
     assert_eq!(
         got,
         vec![
-            MailboxEvent::Expunged { uid: 1 },
-            MailboxEvent::Expunged { uid: 4 }
+            MailboxEvent::Expunged { uid: 1, held: None },
+            MailboxEvent::Expunged { uid: 4, held: None }
         ]
     );
     // Copy within the same mailbox, and move within it.
@@ -503,7 +503,10 @@ fn external_changes_are_picked_up() {
         got.push(e);
     }
     assert!(got.contains(&MailboxEvent::New { uid: 3 }), "{got:?}");
-    assert!(got.contains(&MailboxEvent::Expunged { uid: 2 }), "{got:?}");
+    assert!(
+        got.contains(&MailboxEvent::Expunged { uid: 2, held: None }),
+        "{got:?}"
+    );
     assert!(
         got.iter()
             .any(|e| matches!(e, MailboxEvent::Flags { uid: 1, .. })),
@@ -1064,4 +1067,88 @@ fn large_select_snapshot_follows_every_change() {
     // Claiming \Recent is a change too.
     assert!(s.select(ACCT, "INBOX", true).unwrap().messages[0].recent);
     assert!(!s.select(ACCT, "INBOX", false).unwrap().messages[0].recent);
+}
+
+/// RFC 2180 §4.1.1: a message another session expunged stays readable for a session that has
+/// not been told yet, and its file goes once every listener has taken the event.
+#[test]
+fn expunged_message_stays_readable_until_every_listener_is_told() {
+    let (_t, s) = setup();
+    for i in 1..=3 {
+        s.append(ACCT, "INBOX", &msg(i), &Flags::default(), None)
+            .unwrap();
+    }
+    let mut listener = s.subscribe(ACCT, "INBOX").unwrap();
+    let root = inbox_dir(&s);
+    s.store_flags(
+        ACCT,
+        "INBOX",
+        &UidSet::single(2),
+        FlagOp::Add,
+        &flags(&["\\Deleted"]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.expunge(ACCT, "INBOX", None).unwrap(), vec![2]);
+    assert!(!files_in(&root.join("cur"))
+        .iter()
+        .any(|f| f.contains(",U=2:")));
+    // Not told yet: the message is still there for this listener.
+    assert_eq!(s.fetch(ACCT, "INBOX", 2).unwrap(), msg(2));
+    assert_eq!(files_in(&root.join("postern-expunged")).len(), 1);
+    let mut held = None;
+    while let Ok(e) = listener.try_recv() {
+        if let MailboxEvent::Expunged { uid: 2, held: h } = e {
+            held = h;
+        }
+    }
+    assert!(held.is_some(), "the event carries the hold");
+    // Still held while the session keeps the handle (it has not reported the expunge).
+    assert_eq!(s.fetch(ACCT, "INBOX", 2).unwrap(), msg(2));
+    drop(held);
+    assert!(matches!(
+        s.fetch(ACCT, "INBOX", 2),
+        Err(StoreError::MessageNotFound(2))
+    ));
+    assert!(files_in(&root.join("postern-expunged")).is_empty());
+
+    // A move holds the source too; with nobody listening nothing is kept.
+    s.move_messages(ACCT, "INBOX", &UidSet::single(3), "Archive")
+        .unwrap();
+    assert_eq!(s.fetch(ACCT, "INBOX", 3).unwrap(), msg(3));
+    drop(listener);
+    assert!(s.fetch(ACCT, "INBOX", 3).is_err());
+    s.store_flags(
+        ACCT,
+        "INBOX",
+        &UidSet::single(1),
+        FlagOp::Add,
+        &flags(&["\\Deleted"]),
+        None,
+    )
+    .unwrap();
+    s.expunge(ACCT, "INBOX", None).unwrap();
+    assert!(files_in(&root.join("postern-expunged")).is_empty());
+}
+
+/// RFC 3501 §2.3.2: of the sessions that learn of a new message, exactly one sees \Recent.
+#[test]
+fn recent_is_claimed_once() {
+    let (_t, s) = setup();
+    s.append(ACCT, "INBOX", &msg(1), &Flags::default(), None)
+        .unwrap();
+    let first = s.select(ACCT, "INBOX", true).unwrap();
+    assert!(first.messages[0].recent);
+    s.append(ACCT, "INBOX", &msg(2), &Flags::default(), None)
+        .unwrap();
+    assert_eq!(s.status(ACCT, "INBOX").unwrap().recent, 1);
+    // A read-only look does not take it.
+    let peek = s.messages_after(ACCT, "INBOX", 1, false).unwrap();
+    assert!(peek[0].recent);
+    let a = s.messages_after(ACCT, "INBOX", 1, true).unwrap();
+    let b = s.messages_after(ACCT, "INBOX", 1, true).unwrap();
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert!(a[0].recent && !b[0].recent);
+    assert_eq!(s.status(ACCT, "INBOX").unwrap().recent, 0);
+    assert!(!s.select(ACCT, "INBOX", true).unwrap().messages[1].recent);
 }
