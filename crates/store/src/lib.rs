@@ -21,6 +21,7 @@ mod error;
 pub mod events;
 mod held;
 mod index;
+pub mod keywords;
 pub mod maildir;
 pub mod names;
 mod store;

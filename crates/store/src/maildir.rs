@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{IoContext, Result};
+use crate::keywords::KeywordLetters;
 use crate::types::{Flags, SpecialUse, SystemFlags, FORWARDED_KEYWORD};
 
 /// Name of the per-folder metadata file that keeps UIDVALIDITY (and hints) beside the mail.
@@ -141,6 +142,8 @@ pub struct InfoFlags {
     pub system: SystemFlags,
     /// `P` present.
     pub forwarded: bool,
+    /// Keyword letters `a`-`z` (see [`KeywordLetters`]), sorted.
+    pub keyword_letters: String,
     /// Other letters, sorted.
     pub extra: String,
 }
@@ -159,6 +162,8 @@ pub fn parse_info(info: Option<&str>) -> InfoFlags {
             'R' => out.system.insert(SystemFlags::ANSWERED),
             'S' => out.system.insert(SystemFlags::SEEN),
             'T' => out.system.insert(SystemFlags::DELETED),
+            'a'..='z' if !out.keyword_letters.contains(c) => out.keyword_letters.push(c),
+            'a'..='z' => {}
             c if c.is_ascii_graphic()
                 && c != ','
                 && c != ':'
@@ -170,14 +175,17 @@ pub fn parse_info(info: Option<&str>) -> InfoFlags {
             _ => {}
         }
     }
-    let mut v: Vec<char> = out.extra.chars().collect();
-    v.sort_unstable();
-    out.extra = v.into_iter().collect();
+    for s in [&mut out.extra, &mut out.keyword_letters] {
+        let mut v: Vec<char> = s.chars().collect();
+        v.sort_unstable();
+        *s = v.into_iter().collect();
+    }
     out
 }
 
-/// The info part (`2,` + letters in ASCII order) for `flags`, keeping `extra` letters.
-pub fn info_for(flags: &Flags, extra: &str) -> String {
+/// The info part (`2,` + letters in ASCII order) for `flags`, with the folder's keyword
+/// letters, keeping `extra` letters.
+pub fn info_for(flags: &Flags, extra: &str, kw: &KeywordLetters) -> String {
     let s = flags.system();
     let mut letters: Vec<char> = Vec::with_capacity(8);
     if s.contains(SystemFlags::DRAFT) {
@@ -199,6 +207,7 @@ pub fn info_for(flags: &Flags, extra: &str) -> String {
         letters.push('T');
     }
     letters.extend(extra.chars());
+    letters.extend(kw.letters(flags).chars());
     letters.sort_unstable();
     letters.dedup();
     let mut out = String::from("2,");
@@ -207,14 +216,26 @@ pub fn info_for(flags: &Flags, extra: &str) -> String {
 }
 
 /// Full file name from base and flags.
-pub fn file_name(base: &str, flags: &Flags, extra: &str) -> String {
-    format!("{base}:{}", info_for(flags, extra))
+pub fn file_name(base: &str, flags: &Flags, extra: &str, kw: &KeywordLetters) -> String {
+    format!("{base}:{}", info_for(flags, extra, kw))
 }
 
-/// Merges the flags in a file's info with what the index knows: system flags and `$Forwarded`
-/// come from the file, other keywords from the index.
-pub fn merge_info(index: &Flags, info: &InfoFlags) -> Flags {
+/// Merges the flags in a file's info with what the index knows: system flags, `$Forwarded`
+/// and the keywords the folder numbers come from the file, other keywords from the index.
+pub fn merge_info(index: &Flags, info: &InfoFlags, kw: &KeywordLetters) -> Flags {
     let mut f = index.clone();
+    let numbered: Vec<String> = f
+        .keywords()
+        .iter()
+        .filter(|k| kw.has_letter(k))
+        .cloned()
+        .collect();
+    for k in numbered {
+        f.remove(&crate::types::Flag::Keyword(k));
+    }
+    for k in kw.keywords(&info.keyword_letters) {
+        f.insert(crate::types::Flag::Keyword(k.to_owned()));
+    }
     f.set_system(info.system);
     let fwd = crate::types::Flag::Keyword(FORWARDED_KEYWORD.to_owned());
     if info.forwarded {
@@ -387,12 +408,20 @@ mod tests {
         );
         f.insert(Flag::Keyword("$forwarded".into()));
         f.insert(Flag::Keyword("other".into()));
-        assert_eq!(info_for(&f, "ab"), "2,DFPRSTab");
-        let i = parse_info(Some("2,DFPRSTab"));
+        let none = KeywordLetters::default();
+        assert_eq!(info_for(&f, "AB", &none), "2,ABDFPRST");
+        let i = parse_info(Some("2,DFPRSTABb"));
         assert!(i.forwarded);
-        assert_eq!(i.extra, "ab");
-        let merged = merge_info(&Flags::from_names(["other"]).unwrap(), &i);
+        assert_eq!(i.extra, "AB");
+        assert_eq!(i.keyword_letters, "b");
+        let merged = merge_info(&Flags::from_names(["other"]).unwrap(), &i, &none);
         assert!(merged.has_keyword("$Forwarded") && merged.has_keyword("OTHER"));
+        // With a numbering, the letters are the truth for the keywords it numbers.
+        let kw = KeywordLetters::parse("0 other\n1 Work\n");
+        assert_eq!(info_for(&f, "", &kw), "2,DFPRSTa");
+        let merged = merge_info(&Flags::from_names(["other", "Far"]).unwrap(), &i, &kw);
+        assert!(merged.has_keyword("Work") && merged.has_keyword("Far"));
+        assert!(!merged.has_keyword("other"));
         assert_eq!(parse_info(Some("1,xyz")), InfoFlags::default());
     }
 

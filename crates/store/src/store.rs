@@ -14,6 +14,7 @@ use crate::error::{IoContext, Result, StoreError};
 use crate::events::EventHub;
 use crate::held::{self, Held, HeldFiles, Leaving};
 use crate::index::{self, FileRow, MailboxRow, NewMessage};
+use crate::keywords::KeywordLetters;
 use crate::maildir::{
     self, base_with_fields, from_unix_secs, is_not_found, parse_info, parse_name, MetaFile,
     NameGen, MAILDIRFOLDER,
@@ -1258,7 +1259,9 @@ impl MaildirStore {
                 mb.highestmodseq += 1;
                 let modseq = mb.highestmodseq;
                 let base = base_with_fields(&unique, size, uid);
-                let rel = format!("cur/{}", maildir::file_name(&base, flags, ""));
+                let mut kw = KeywordLetters::load(&dir);
+                kw.assign(&dir, flags, gen)?;
+                let rel = format!("cur/{}", maildir::file_name(&base, flags, "", &kw));
                 let dst = dir.join(&rel);
                 fs::rename(&tmp, &dst).ctx("rename", &tmp)?;
                 placed = Some(dst);
@@ -1339,6 +1342,7 @@ impl MaildirStore {
                 let mut out = FlagsOutcome::default();
                 let mut modseq = None;
                 let mut renamed = false;
+                let mut kw = KeywordLetters::load(&dir);
                 for row in rows {
                     if unchanged_since.is_some_and(|u| row.modseq > u) {
                         out.failed.push(row.uid);
@@ -1348,7 +1352,8 @@ impl MaildirStore {
                     if new == row.flags {
                         continue;
                     }
-                    let fname = match rename_for_flags(&dir, &row, &new)? {
+                    kw.assign(&dir, &new, gen)?;
+                    let fname = match rename_for_flags(&dir, &row, &new, &kw)? {
                         Some((fname, moved)) => {
                             renamed |= moved;
                             fname
@@ -1512,8 +1517,8 @@ impl MaildirStore {
 
     /// Rebuilds the account's index from the Maildir files: UIDs from `,U=`, flags from `:2,`,
     /// UIDVALIDITY and roles from `postern-uidvalidity`, subscriptions from
-    /// `postern-subscriptions`. Keywords other than `$Forwarded` live only in the index and are
-    /// lost. A corrupt or missing database is replaced. Open sessions get
+    /// `postern-subscriptions`, keywords from the folders' `dovecot-keywords` letters (all but
+    /// a folder's keywords past the 26th, which live only in the index). A corrupt or missing database is replaced. Open sessions get
     /// [`MailboxEvent::Invalidated`].
     pub fn reindex(&self, account: &str) -> Result<ReindexReport> {
         let root = self.account_dir(account)?;
@@ -1637,11 +1642,16 @@ fn create_with_parents(
 
 /// Renames a message file so its `:2,` info matches `new`. Returns the new relative name and
 /// whether a rename happened, or `None` if the file is gone.
-fn rename_for_flags(dir: &Path, row: &FileRow, new: &Flags) -> Result<Option<(String, bool)>> {
+fn rename_for_flags(
+    dir: &Path,
+    row: &FileRow,
+    new: &Flags,
+    kw: &KeywordLetters,
+) -> Result<Option<(String, bool)>> {
     let (sub, name) = row.fname.split_once('/').unwrap_or(("cur", &row.fname));
     let p = parse_name(name);
     let info = parse_info(p.info);
-    let target = format!("cur/{}", maildir::file_name(p.base, new, &info.extra));
+    let target = format!("cur/{}", maildir::file_name(p.base, new, &info.extra, kw));
     if target == row.fname {
         return Ok(Some((target, false)));
     }
@@ -1712,14 +1722,19 @@ fn transfer(
     mbs[di].highestmodseq += 1;
     let dst_modseq = mbs[di].highestmodseq;
     let mut created: Vec<PathBuf> = Vec::new();
+    let mut kw = KeywordLetters::load(&dst_dir);
     let r = (|| -> Result<()> {
         for row in &rows {
+            kw.assign(&dst_dir, &row.flags, gen)?;
             let (sub, name) = row.fname.split_once('/').unwrap_or(("cur", &row.fname));
             let src_path = src_dir.join(sub).join(name);
             let info = parse_info(parse_name(name).info);
             let uid = next_uid(&mut mbs[di])?;
             let base = base_with_fields(&gen.unique(), row.size, uid);
-            let rel = format!("cur/{}", maildir::file_name(&base, &row.flags, &info.extra));
+            let rel = format!(
+                "cur/{}",
+                maildir::file_name(&base, &row.flags, &info.extra, &kw)
+            );
             let dst_path = dst_dir.join(&rel);
             let held = if is_move {
                 hold(&mbs[si], row.uid, &src_path)

@@ -26,6 +26,7 @@ use rusqlite::Connection;
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::index::{self, FileRow, MailboxRow, NewMessage};
+use crate::keywords::KeywordLetters;
 use crate::maildir::{
     self, base_with_fields, is_not_found, merge_info, parse_info, parse_name, unix_nanos,
     unix_secs, MetaFile, NameGen,
@@ -249,6 +250,8 @@ struct Ctx<'a> {
     gen: &'a NameGen,
     events: &'a mut EventLog,
     mb: &'a mut MailboxRow,
+    /// The folder's keyword letters (read once per sync).
+    kw: KeywordLetters,
     modseq: Option<u64>,
     renamed: bool,
     report: SyncReport,
@@ -286,10 +289,13 @@ impl Ctx<'_> {
     fn reconcile(&mut self, row: &FileRow, e: &Entry) -> Result<()> {
         let p = parse_name(&e.name);
         let info = parse_info(p.info);
-        let flags = merge_info(&row.flags, &info);
+        let flags = merge_info(&row.flags, &info, &self.kw);
         let target = match e.sub {
             Sub::Cur => e.rel(),
-            Sub::New => format!("cur/{}", maildir::file_name(p.base, &flags, &info.extra)),
+            Sub::New => format!(
+                "cur/{}",
+                maildir::file_name(p.base, &flags, &info.extra, &self.kw)
+            ),
         };
         if !self.rename(&e.rel(), &target)? {
             return Ok(());
@@ -355,6 +361,7 @@ pub fn sync_mailbox(
         gen,
         events,
         mb,
+        kw: KeywordLetters::load(dir),
         modseq: None,
         renamed: false,
         report: SyncReport {
@@ -487,12 +494,15 @@ fn adopt(
         let e = &files[c.idx];
         let p = parse_name(&e.name);
         let info = parse_info(p.info);
-        let flags = merge_info(&Flags::new(), &info);
+        let flags = merge_info(&Flags::new(), &info, &cx.kw);
         let mut base = base_with_fields(p.base, c.size, uid);
         if p.base.contains('/') || bases.contains(&base) || p.base.starts_with('.') {
             base = base_with_fields(&cx.gen.unique(), c.size, uid);
         }
-        let target = format!("cur/{}", maildir::file_name(&base, &flags, &info.extra));
+        let target = format!(
+            "cur/{}",
+            maildir::file_name(&base, &flags, &info.extra, &cx.kw)
+        );
         if !cx.rename(&e.rel(), &target)? {
             continue;
         }

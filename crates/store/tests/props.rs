@@ -166,7 +166,7 @@ proptest! {
                     let files = files_in(&cur_dir(&s, b));
                     if let Some(name) = pick(&files, i) {
                         let base = name.split(':').next().unwrap();
-                        let info = postern_store::maildir::info_for(&sys(f), "");
+                        let info = postern_store::maildir::info_for(&sys(f), "", &Default::default());
                         fs::rename(
                             cur_dir(&s, b).join(name),
                             cur_dir(&s, b).join(format!("{base}:{info}")),
