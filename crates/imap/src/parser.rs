@@ -357,12 +357,25 @@ pub fn peek_tag_verb(line: &[u8]) -> (Option<String>, String) {
     (tag, verb.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// RFC 9051 §9 `ATOM-CHAR`: any CHAR except `atom-specials` ("(" ")" "{" SP CTL
+/// list-wildcards quoted-specials resp-specials).
 fn is_atom_char(b: u8) -> bool {
-    b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\')
+    b > 0x20
+        && b < 0x7f
+        && !matches!(
+            b,
+            b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']'
+        )
 }
 
+/// RFC 9051 §9 `ASTRING-CHAR`: `ATOM-CHAR` or `resp-specials` ("]").
 fn is_astring_char(b: u8) -> bool {
     is_atom_char(b) || b == b']'
+}
+
+/// RFC 9051 §9 `list-char`: `ATOM-CHAR`, `list-wildcards` or `resp-specials`.
+fn is_list_char(b: u8) -> bool {
+    is_astring_char(b) || b == b'%' || b == b'*'
 }
 
 fn is_tag_char(b: u8) -> bool {
@@ -450,12 +463,15 @@ impl<'a> Cursor<'a> {
     fn number32(&mut self) -> Result<u32, ParseError> {
         u32::try_from(self.number()?).map_err(|_| ParseError("number too large".into()))
     }
+    /// RFC 9051 §9 `quoted`: `QUOTED-CHAR` excludes CR, LF and NUL; only `quoted-specials`
+    /// may be escaped.
     fn quoted(&mut self) -> Result<Vec<u8>, ParseError> {
         self.expect(b'"')?;
         let mut out = Vec::new();
         loop {
             match self.peek() {
                 None | Some(b'\r') | Some(b'\n') => return err("unterminated quoted string"),
+                Some(0) => return err("NUL is not allowed in a quoted string"),
                 Some(b'"') => {
                     self.pos += 1;
                     return Ok(out);
@@ -477,9 +493,10 @@ impl<'a> Cursor<'a> {
             }
         }
     }
-    /// `{n}` / `{n+}` / `~{n}` CRLF octets. Returns (data, binary).
-    fn literal(&mut self) -> Result<(Vec<u8>, bool), ParseError> {
-        let binary = self.eat(b'~');
+    /// RFC 9051 §9 `literal` (`{n}` / RFC 7888 `{n+}`) or, where `binary_ok` (APPEND data,
+    /// RFC 3516 §4.4), `literal8` (`~{n}`). Returns (data, binary).
+    fn literal_or_8(&mut self, binary_ok: bool) -> Result<(Vec<u8>, bool), ParseError> {
+        let binary = binary_ok && self.eat(b'~');
         self.expect(b'{')?;
         let n = self.number()?;
         self.eat(b'+');
@@ -496,39 +513,45 @@ impl<'a> Cursor<'a> {
         self.pos += n;
         Ok((data, binary))
     }
+    /// APPEND data: `literal` or `literal8`.
+    fn literal(&mut self) -> Result<(Vec<u8>, bool), ParseError> {
+        self.literal_or_8(true)
+    }
+    /// RFC 9051 §9 `string` = quoted / literal (never `literal8`).
     fn string(&mut self) -> Result<Vec<u8>, ParseError> {
         match self.peek() {
             Some(b'"') => self.quoted(),
-            Some(b'{') | Some(b'~') => Ok(self.literal()?.0),
+            Some(b'{') => Ok(self.literal_or_8(false)?.0),
+            Some(b'~') if self.rest().starts_with(b"~{") => err("literal8 not allowed here"),
             _ => err("expected a string"),
         }
     }
+    /// Characters accepted by `f`, refusing a `literal8` where only `string` is allowed.
+    fn word(&mut self, f: impl Fn(u8) -> bool, what: &str) -> Result<Vec<u8>, ParseError> {
+        if self.rest().starts_with(b"~{") {
+            return err("literal8 not allowed here");
+        }
+        let a = self.take_while(f);
+        if a.is_empty() {
+            return err(format!("expected {what}"));
+        }
+        Ok(a.to_vec())
+    }
+    /// RFC 9051 §9 `astring` = 1*ASTRING-CHAR / string.
     fn astring(&mut self) -> Result<Vec<u8>, ParseError> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
-            _ => {
-                let a = self.take_while(is_astring_char);
-                if a.is_empty() {
-                    return err("expected an astring");
-                }
-                Ok(a.to_vec())
-            }
+            Some(b'"') | Some(b'{') => self.string(),
+            _ => self.word(is_astring_char, "an astring"),
         }
     }
     fn astring_utf8(&mut self) -> Result<String, ParseError> {
         String::from_utf8(self.astring()?).map_err(|_| ParseError("invalid UTF-8".into()))
     }
-    /// `list-mailbox`: like astring but also `%` and `*`.
+    /// RFC 9051 §9 `list-mailbox` = 1*list-char / string.
     fn list_mailbox(&mut self) -> Result<Vec<u8>, ParseError> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
-            _ => {
-                let a = self.take_while(|b| is_astring_char(b) || b == b'%' || b == b'*');
-                if a.is_empty() {
-                    return err("expected a mailbox pattern");
-                }
-                Ok(a.to_vec())
-            }
+            Some(b'"') | Some(b'{') => self.string(),
+            _ => self.word(is_list_char, "a mailbox pattern"),
         }
     }
     fn seq_num(&mut self) -> Result<SeqNum, ParseError> {
@@ -1509,6 +1532,9 @@ fn parse_sort(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
             c.sp()?;
         }
         let w = c.atom()?.to_ascii_uppercase();
+        if reverse && w == "REVERSE" {
+            return err("REVERSE twice");
+        }
         let k = match w.as_str() {
             "REVERSE" => {
                 reverse = true;
@@ -1528,8 +1554,9 @@ fn parse_sort(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
         criteria.push((reverse, k));
         reverse = false;
     }
-    if criteria.is_empty() {
-        return err("empty sort criteria");
+    // RFC 5256 §3: sort-criterion = ["REVERSE" SP] sort-key
+    if criteria.is_empty() || reverse {
+        return err("REVERSE needs a sort key");
     }
     c.sp()?;
     let cs = c.astring()?;
@@ -1853,6 +1880,157 @@ mod tests {
             let _ = parse_command(s);
             for i in 0..s.len() {
                 let _ = parse_command(&s[..i]);
+            }
+        }
+    }
+}
+
+/// RFC 9051 §9 grammar edges: atom-specials, resp-specials, quoted-specials, literal8.
+#[cfg(test)]
+mod grammar_tests {
+    use super::*;
+
+    fn p(s: &[u8]) -> Result<CommandKind, ParseError> {
+        parse_command(s).map(|c| c.kind).map_err(|e| e.1)
+    }
+
+    fn list_pattern(s: &[u8]) -> Vec<u8> {
+        match p(s).unwrap() {
+            CommandKind::List { patterns, .. } => patterns[0].clone(),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn list_mailbox_takes_every_list_char() {
+        assert_eq!(list_pattern(b"a LIST \"\" ~foo"), b"~foo");
+        assert_eq!(list_pattern(b"a LIST \"\" ~peter/%"), b"~peter/%");
+        assert_eq!(list_pattern(b"a LIST \"\" a]b*"), b"a]b*");
+        assert_eq!(
+            list_pattern(b"a LIST \"\" #news.comp.mail.*"),
+            b"#news.comp.mail.*"
+        );
+        assert_eq!(list_pattern(b"a LIST \"\" {3+}\r\na%b"), b"a%b");
+        assert!(p(b"a LIST \"\" (x").is_err());
+        assert!(p(b"a LIST \"\" x{y").is_err());
+    }
+
+    #[test]
+    fn literal8_only_where_allowed() {
+        assert_eq!(
+            p(b"a SELECT ~{3}\r\nabc").unwrap_err().0,
+            "literal8 not allowed here"
+        );
+        assert!(p(b"a LOGIN ~{1}\r\nx y").is_err());
+        assert!(
+            matches!(p(b"a SELECT ~x").unwrap(), CommandKind::Select { mailbox, .. } if mailbox == b"~x")
+        );
+        match p(b"a APPEND INBOX ~{3}\r\na\0b").unwrap() {
+            CommandKind::Append { messages, .. } => {
+                assert!(messages[0].binary);
+                assert_eq!(messages[0].data, b"a\0b");
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn resp_specials_in_astring_not_atom() {
+        assert!(
+            matches!(p(b"a SELECT a]b").unwrap(), CommandKind::Select { mailbox, .. } if mailbox == b"a]b")
+        );
+        assert!(p(b"a NOOP]").is_err());
+        assert!(p(b"a STORE 1 +FLAGS (a]b)").is_err());
+        assert!(p(b"a FETCH 1 (FLAGS])").is_err());
+        // A tag is ASTRING-CHARs but "+".
+        assert_eq!(parse_command(b"a]1 NOOP").unwrap().tag, "a]1");
+        assert_eq!(
+            parse_command(b"a+ NOOP").unwrap_err().0.as_deref(),
+            Some("a")
+        );
+        assert_eq!(parse_command(b"(x NOOP").unwrap_err().0, None);
+    }
+
+    #[test]
+    fn quoted_specials_and_literals() {
+        let s = |cmd: &[u8]| match p(cmd) {
+            Ok(CommandKind::Search {
+                key: SearchKey::Subject(s),
+                ..
+            }) => Ok(s),
+            Ok(o) => panic!("{o:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(s(b"a SEARCH SUBJECT \"a\\\"b\\\\c\"").unwrap(), "a\"b\\c");
+        assert!(s(b"a SEARCH SUBJECT \"a\\x\"").is_err());
+        assert!(s(b"a SEARCH SUBJECT \"a\0\"").is_err());
+        assert!(s(b"a SEARCH SUBJECT \"a\rb\"").is_err());
+        assert_eq!(s(b"a SEARCH SUBJECT {3+}\r\na\"b").unwrap(), "a\"b");
+        assert_eq!(s(b"a SEARCH SUBJECT {3}\r\n\r\n(").unwrap(), "\r\n(");
+        assert!(s(b"a SEARCH SUBJECT {3}").is_err());
+        assert!(s(b"a SEARCH SUBJECT {3}x\r\nabc").is_err());
+        assert!(s(b"a SEARCH SUBJECT {99999999999999999999}\r\n").is_err());
+    }
+
+    #[test]
+    fn sort_criteria_grammar() {
+        assert!(p(b"a SORT (REVERSE) UTF-8 ALL").is_err());
+        assert!(p(b"a SORT (DATE REVERSE) UTF-8 ALL").is_err());
+        assert!(p(b"a SORT (REVERSE REVERSE DATE) UTF-8 ALL").is_err());
+        assert!(p(b"a SORT () UTF-8 ALL").is_err());
+        assert!(p(b"a SORT (REVERSE ARRIVAL DISPLAYFROM) US-ASCII ALL").is_ok());
+    }
+}
+
+/// Property tests: the parser never panics, and every astring the response layer writes
+/// (quoted or literal) reads back as the same octets.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn astring_bytes(v: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::response::string(&mut out, v);
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_command(&data);
+        }
+
+        #[test]
+        fn never_panics_on_command_shaped_input(
+            verb in prop::sample::select(vec!["LIST", "LSUB", "SELECT", "SEARCH", "SORT", "THREAD REFERENCES UTF-8", "FETCH 1", "STORE 1", "APPEND x", "UID SEARCH", "STATUS x", "LOGIN"]),
+            rest in "[ -~\\r\\n]{0,60}",
+        ) {
+            let _ = parse_command(format!("a {verb} {rest}").as_bytes());
+        }
+
+        #[test]
+        fn strings_round_trip(v in proptest::collection::vec(1u8..=255, 0..100)) {
+            let wire = astring_bytes(&v);
+            let mut cmd = b"a SELECT ".to_vec();
+            cmd.extend_from_slice(&wire);
+            cmd.extend_from_slice(b"\r\n");
+            match parse_command(&cmd) {
+                Ok(Command { kind: CommandKind::Select { mailbox, .. }, .. }) => prop_assert_eq!(mailbox, v),
+                o => prop_assert!(false, "{:?} from {:?}", o, String::from_utf8_lossy(&wire)),
+            }
+        }
+
+        #[test]
+        fn search_strings_round_trip(v in "[^\\x00]{0,40}") {
+            let mut wire = Vec::new();
+            crate::response::string_utf8(&mut wire, v.as_bytes());
+            let mut cmd = b"a SEARCH SUBJECT ".to_vec();
+            cmd.extend_from_slice(&wire);
+            cmd.extend_from_slice(b"\r\n");
+            match parse_command(&cmd) {
+                Ok(Command { kind: CommandKind::Search { key: SearchKey::Subject(s), .. }, .. }) => prop_assert_eq!(s, v),
+                o => prop_assert!(false, "{:?}", o),
             }
         }
     }

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use mail_parser::HeaderName;
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
 use postern_store::SystemFlags;
 
 use crate::mime;
-use crate::parser::{SearchKey, SearchReturn, SortKey};
+use crate::parser::{days_from_civil, Day, SearchKey, SearchReturn, SortKey};
 use crate::response::to_crlf;
 use crate::selected::{set_string, Msg};
 use crate::session::{bad, ok, Reply, SResult, Session};
@@ -75,18 +75,67 @@ fn day_of(t: i64) -> i64 {
     t.div_euclid(86400)
 }
 
-fn header_has(ctx: &Ctx, field: &str, needle: &str) -> bool {
-    let Some(h) = ctx.header else { return false };
-    let values = mime::decoded_field(h, field);
-    if field != "subject" && needle.is_empty() {
-        return !values.is_empty();
+/// RFC 9051 §6.4.4 / RFC 3501 §6.4.4 SENTBEFORE, SENTON, SENTSINCE: the date of the `Date:`
+/// header in its own time zone, time disregarded. Without a parseable `Date:` the sent date is
+/// 1 January 1970, as Dovecot has it (the RFC leaves it open).
+pub fn sent_day(hdr: &[u8]) -> Day {
+    let Some(v) = mime::header_value(hdr, "date") else {
+        return 0;
+    };
+    let mut one = b"Date: ".to_vec();
+    one.extend_from_slice(&v);
+    one.extend_from_slice(b"\r\n\r\n");
+    let Some(msg) = MessageParser::new().parse_headers(&one) else {
+        return 0;
+    };
+    match msg.date() {
+        Some(d) if (1..=12).contains(&d.month) && (1..=31).contains(&d.day) => {
+            days_from_civil(i64::from(d.year), u32::from(d.month), u32::from(d.day))
+        }
+        _ => 0,
     }
-    values.iter().any(|v| contains(v, needle))
-        || values.iter().any(|_| {
-            // Raw match as well (addresses inside encoded words etc.).
-            mime::header_value(h, field)
-                .is_some_and(|raw| contains(&String::from_utf8_lossy(&raw), needle))
+}
+
+/// RFC 9051 §6.4.4 FROM/TO/CC/BCC/SUBJECT/HEADER: a case-insensitive substring of the whole
+/// field value with RFC 2047 encoded words decoded (display names and addresses alike); an
+/// empty string matches every message that has the field.
+pub fn header_has(hdr: &[u8], field: &str, needle: &str) -> bool {
+    let needle = needle.to_lowercase();
+    let values = mime::decoded_field(hdr, field);
+    if values.iter().any(|v| v.to_lowercase().contains(&needle)) {
+        return true;
+    }
+    if values.is_empty() || !matches!(field, "from" | "to" | "cc" | "bcc" | "sender" | "reply-to") {
+        return false;
+    }
+    // Encoded words inside quoted display names are decoded by the address parser only.
+    address_forms(hdr, field)
+        .iter()
+        .any(|v| v.to_lowercase().contains(&needle))
+}
+
+/// `Name <local@host>` for every address of the first field `field`, display names decoded.
+fn address_forms(hdr: &[u8], field: &str) -> Vec<String> {
+    let Some(v) = mime::header_value(hdr, field) else {
+        return Vec::new();
+    };
+    let mut one = b"To: ".to_vec();
+    one.extend_from_slice(&v);
+    one.extend_from_slice(b"\r\n\r\n");
+    let Some(msg) = MessageParser::new().parse_headers(&one) else {
+        return Vec::new();
+    };
+    let Some(HeaderValue::Address(a)) = msg.header(HeaderName::To) else {
+        return Vec::new();
+    };
+    a.iter()
+        .map(|x| match (x.name.as_deref(), x.address.as_deref()) {
+            (Some(n), Some(a)) => format!("{n} <{a}>"),
+            (Some(n), None) => n.to_string(),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => String::new(),
         })
+        .collect()
 }
 
 fn eval(k: &SearchKey, c: &Ctx) -> bool {
@@ -109,17 +158,15 @@ fn eval(k: &SearchKey, c: &Ctx) -> bool {
         K::Old => !c.m.recent,
         K::Keyword(kw) => f.has_keyword(kw),
         K::Unkeyword(kw) => !f.has_keyword(kw),
+        // RFC 9051 §6.4.4: the internal date's date; the store keeps Unix seconds and FETCH
+        // INTERNALDATE shows them in +0000, so the day is the UTC one.
         K::Before(d) => day_of(c.m.internal_date) < *d,
         K::On(d) => day_of(c.m.internal_date) == *d,
         K::Since(d) => day_of(c.m.internal_date) >= *d,
         K::Older(s) => c.m.internal_date <= c.now - *s as i64,
         K::Younger(s) => c.m.internal_date >= c.now - *s as i64,
         K::SentBefore(d) | K::SentOn(d) | K::SentSince(d) => {
-            let sent = c
-                .header
-                .and_then(mime::sent_date)
-                .unwrap_or(c.m.internal_date);
-            let day = day_of(sent);
+            let day = c.header.map_or(0, sent_day);
             match k {
                 K::SentBefore(_) => day < *d,
                 K::SentOn(_) => day == *d,
@@ -137,12 +184,14 @@ fn eval(k: &SearchKey, c: &Ctx) -> bool {
             .iter()
             .any(|&(a, b)| a <= c.seq && c.seq <= b),
         K::Modseq(n) => c.m.modseq >= *n,
-        K::Bcc(s) => header_has(c, "bcc", s),
-        K::Cc(s) => header_has(c, "cc", s),
-        K::From(s) => header_has(c, "from", s),
-        K::To(s) => header_has(c, "to", s),
-        K::Subject(s) => header_has(c, "subject", s),
-        K::Header(name, s) => header_has(c, &name.to_ascii_lowercase(), s),
+        K::Bcc(s) => c.header.is_some_and(|h| header_has(h, "bcc", s)),
+        K::Cc(s) => c.header.is_some_and(|h| header_has(h, "cc", s)),
+        K::From(s) => c.header.is_some_and(|h| header_has(h, "from", s)),
+        K::To(s) => c.header.is_some_and(|h| header_has(h, "to", s)),
+        K::Subject(s) => c.header.is_some_and(|h| header_has(h, "subject", s)),
+        K::Header(name, s) => c
+            .header
+            .is_some_and(|h| header_has(h, &name.to_ascii_lowercase(), s)),
         K::Body(s) | K::Text(s) => {
             let Some(full) = c.full else { return false };
             let root = mime::parse(full);
@@ -177,58 +226,93 @@ fn eval(k: &SearchKey, c: &Ctx) -> bool {
     }
 }
 
-/// Base subject of RFC 5256 §2.1 (simplified: strips reply/forward prefixes and trailers).
-pub fn base_subject(s: &str) -> String {
-    let mut s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+/// RFC 5256 §5 `subj-blob` = "[" *BLOBCHAR "]" *WSP at the start of `s`: the rest after it.
+fn strip_blob(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix('[')?;
+    let end = inner.find(['[', ']'])?;
+    if inner.as_bytes()[end] != b']' {
+        return None;
+    }
+    Some(inner[end + 1..].trim_start_matches([' ', '\t']))
+}
+
+/// RFC 5256 §5 `subj-refwd` = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":" after any number of
+/// `subj-blob`s: the rest after it.
+fn strip_refwd(s: &str) -> Option<&str> {
+    let mut t = s;
     loop {
-        let before = s.clone();
-        while s.to_ascii_lowercase().ends_with("(fwd)") {
-            s.truncate(s.len() - 5);
-            s = s.trim_end().to_string();
+        let b = t.as_bytes();
+        let word = if b.len() >= 2 && b[..2].eq_ignore_ascii_case(b"re") {
+            2
+        } else if b.len() >= 3 && b[..3].eq_ignore_ascii_case(b"fwd") {
+            3
+        } else if b.len() >= 2 && b[..2].eq_ignore_ascii_case(b"fw") {
+            2
+        } else {
+            0
+        };
+        if word > 0 {
+            let mut r = t[word..].trim_start_matches([' ', '\t']);
+            if let Some(after) = strip_blob(r) {
+                r = after;
+            }
+            if let Some(after) = r.strip_prefix(':') {
+                return Some(after);
+            }
         }
+        // Otherwise a leading blob may precede the "re:".
+        t = strip_blob(t)?;
+    }
+}
+
+/// RFC 5256 §2.1 base subject of a decoded subject (case kept), and whether extracting it
+/// removed a reply or forward marker (`Re:`, `Fwd:`, `(fwd)`, `[Fwd: ...]`), which the
+/// REFERENCES algorithm needs (§4 step 6).
+pub fn base_subject_of(subject: &str) -> (String, bool) {
+    // (1) whitespace runs (tabs, continuations) become one space.
+    let mut s = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut reply = false;
+    loop {
+        // (2) subj-trailer = "(fwd)" / WSP, repeatedly.
         loop {
-            let t = s.trim_start();
-            let lower = t.to_ascii_lowercase();
-            let mut rest: Option<&str> = None;
-            for p in ["re", "fwd", "fw"] {
-                if lower.starts_with(p) {
-                    let after = &t[p.len()..];
-                    let after = after.trim_start();
-                    let after = if after.starts_with('[') {
-                        match after.find(']') {
-                            Some(e) => after[e + 1..].trim_start(),
-                            None => after,
-                        }
-                    } else {
-                        after
-                    };
-                    if let Some(a) = after.strip_prefix(':') {
-                        rest = Some(a);
-                        break;
-                    }
-                }
-            }
-            if rest.is_none() && t.starts_with('[') {
-                if let Some(e) = t.find(']') {
-                    let after = t[e + 1..].trim_start();
-                    if !after.is_empty() {
-                        rest = Some(after);
-                    }
-                }
-            }
-            match rest {
-                Some(r) => s = r.trim_start().to_string(),
-                None => break,
+            let t = s.trim_end_matches([' ', '\t']);
+            let n = t.len();
+            if n >= 5 && t.as_bytes()[n - 5..].eq_ignore_ascii_case(b"(fwd)") {
+                s.truncate(n - 5);
+                reply = true;
+            } else {
+                s.truncate(n);
+                break;
             }
         }
-        if s.len() > 6 && s.to_ascii_lowercase().starts_with("[fwd:") && s.ends_with(']') {
-            s = s[5..s.len() - 1].trim().to_string();
-        }
-        if s == before {
+        // (3)-(5) subj-leader, then a subj-blob that leaves a non-empty base, repeatedly.
+        loop {
+            let t = s.trim_start_matches([' ', '\t']);
+            if let Some(rest) = strip_refwd(t) {
+                reply = true;
+                s = rest.to_string();
+                continue;
+            }
+            if let Some(rest) = strip_blob(t) {
+                if !rest.trim().is_empty() {
+                    s = rest.to_string();
+                    continue;
+                }
+            }
+            if t.len() != s.len() {
+                s = t.to_string();
+            }
             break;
         }
+        // (6) "[fwd:" ... "]" around the whole subject: remove and start again at (2).
+        let b = s.as_bytes();
+        if b.len() >= 6 && b[..5].eq_ignore_ascii_case(b"[fwd:") && b[b.len() - 1] == b']' {
+            s = s[5..s.len() - 1].to_string();
+            reply = true;
+            continue;
+        }
+        return (s, reply);
     }
-    s.to_lowercase()
 }
 
 impl Session {
@@ -319,7 +403,7 @@ impl Session {
         let modseq =
             uses_modseq(&key).then(|| hits.iter().map(|&i| sel.msgs[i].modseq).max().unwrap_or(0));
         if modseq.is_some() {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let ret = match ret {
             Some(r) => Some(r),
@@ -370,58 +454,198 @@ impl Session {
         }
         Ok(ok("SEARCH completed"))
     }
+}
 
-    /// Sort keys of one message.
-    async fn sort_info(&mut self, m: &Msg) -> SortInfo {
-        let name = self
-            .sel
+/// What SORT and THREAD compare of one message (RFC 5256 §3, RFC 5957).
+#[derive(Debug, Clone, Default)]
+pub struct SortInfo {
+    /// RFC 5256 §2.2 sent date: the Date header as an instant, else the internal date.
+    pub date: i64,
+    pub internal_date: i64,
+    pub size: u64,
+    /// Base subject, casemapped.
+    pub subject: String,
+    /// The base subject came from a reply or forward.
+    pub reply: bool,
+    /// addr-mailbox (local part) of the first From/To/Cc address, casemapped.
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    /// RFC 5957 display name of the first From/To address (else its address), casemapped.
+    pub display_from: String,
+    pub display_to: String,
+    pub message_id: String,
+    pub references: Vec<String>,
+}
+
+/// RFC 5256 §3 FROM/TO/CC (addr-mailbox of the first address) and RFC 5957 §2 DISPLAYFROM /
+/// DISPLAYTO (display name, RFC 2047-decoded, if present and not empty, else `mailbox@host`).
+fn first_address_keys(a: Option<&Address>) -> (String, String) {
+    let Some(first) = a.and_then(|a| a.first()) else {
+        return (String::new(), String::new());
+    };
+    let addr = first.address.as_deref().unwrap_or("").trim();
+    let local = addr.rsplit_once('@').map_or(addr, |(l, _)| l);
+    let display = first
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(addr);
+    (local.to_ascii_uppercase(), display.to_ascii_uppercase())
+}
+
+/// Most message IDs of one References field that threading follows (bounds the work a
+/// hostile message can cause).
+const MAX_REFERENCES: usize = 500;
+
+/// Message IDs (`<...>`) in a References / In-Reply-To value.
+fn message_ids(v: &[u8]) -> Vec<String> {
+    let v = String::from_utf8_lossy(v);
+    v.split('<')
+        .skip(1)
+        .filter_map(|p| p.split_once('>').map(|(id, _)| id.trim()))
+        .filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
+        .map(|id| format!("<{id}>"))
+        .take(MAX_REFERENCES)
+        .collect()
+}
+
+/// The sort and thread keys of a message header (RFC 5256 §2.1, §2.2, §3; RFC 5957).
+pub fn sort_info_of(hdr: &[u8], internal_date: i64, size: u64) -> SortInfo {
+    let msg = MessageParser::new().parse_headers(hdr);
+    let addr = |name: HeaderName<'static>| -> Option<&Address> {
+        match msg.as_ref()?.header(name)? {
+            HeaderValue::Address(a) => Some(a),
+            _ => None,
+        }
+    };
+    let (from, display_from) = first_address_keys(addr(HeaderName::From));
+    let (to, display_to) = first_address_keys(addr(HeaderName::To));
+    let (cc, _) = first_address_keys(addr(HeaderName::Cc));
+    let subject = mime::header_value(hdr, "subject")
+        .map(|v| mime::decode_words(&String::from_utf8_lossy(&v)))
+        .unwrap_or_default();
+    let (base, reply) = base_subject_of(&subject);
+    // RFC 5256 §4 REFERENCES step 1A: References, else the first ID of In-Reply-To.
+    let mut references = mime::header_value(hdr, "references")
+        .map(|v| message_ids(&v))
+        .unwrap_or_default();
+    if references.is_empty() {
+        references = mime::header_value(hdr, "in-reply-to")
+            .map(|v| message_ids(&v).into_iter().take(1).collect())
+            .unwrap_or_default();
+    }
+    SortInfo {
+        date: msg
             .as_ref()
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
-        let hdr = self
-            .srv
-            .store
-            .fetch_header(self.account(), &name, m.uid)
-            .await
-            .map(to_crlf)
-            .unwrap_or_default();
-        let from = mime::first_address(&hdr, HeaderName::From).unwrap_or_default();
-        let to = mime::first_address(&hdr, HeaderName::To).unwrap_or_default();
-        let cc = mime::first_address(&hdr, HeaderName::Cc).unwrap_or_default();
-        SortInfo {
-            date: mime::sent_date(&hdr).unwrap_or(m.internal_date),
-            subject: base_subject(&mime::subject(&hdr)),
-            from,
-            to,
-            cc,
-            message_id: mime::header_value(&hdr, "message-id")
-                .map(|v| String::from_utf8_lossy(&v).trim().to_string())
-                .unwrap_or_default(),
-            references: {
-                let mut r = Vec::new();
-                for f in ["references", "in-reply-to"] {
-                    if let Some(v) = mime::header_value(&hdr, f) {
-                        let v = String::from_utf8_lossy(&v).into_owned();
-                        let ids: Vec<String> = v
-                            .split('<')
-                            .skip(1)
-                            .filter_map(|p| p.split_once('>').map(|(id, _)| format!("<{id}>")))
-                            .collect();
-                        if f == "references" && !ids.is_empty() {
-                            r = ids;
-                            break;
-                        }
-                        if f == "in-reply-to" {
-                            r = ids.into_iter().take(1).collect();
-                        }
-                    }
-                }
-                r
-            },
+            .and_then(|m| m.date())
+            .filter(|d| d.is_valid())
+            .map_or(internal_date, |d| d.to_timestamp()),
+        internal_date,
+        size,
+        subject: base.to_ascii_uppercase(),
+        reply,
+        from,
+        to,
+        cc,
+        display_from,
+        display_to,
+        message_id: mime::header_value(hdr, "message-id")
+            .and_then(|v| message_ids(&v).into_iter().next())
+            .unwrap_or_default(),
+        references,
+    }
+}
+
+/// RFC 5256 §3 / RFC 5957: compares two messages by the criteria; ties go to the sequence
+/// number (RFC 5256 §3 "... sorted by sequence number").
+pub fn compare(
+    criteria: &[(bool, SortKey)],
+    a: (usize, &SortInfo),
+    b: (usize, &SortInfo),
+) -> std::cmp::Ordering {
+    let (x, y) = (a.1, b.1);
+    for &(rev, k) in criteria {
+        let o = match k {
+            SortKey::Arrival => x.internal_date.cmp(&y.internal_date),
+            SortKey::Date => x.date.cmp(&y.date),
+            SortKey::Size => x.size.cmp(&y.size),
+            SortKey::Subject => x.subject.cmp(&y.subject),
+            SortKey::From => x.from.cmp(&y.from),
+            SortKey::To => x.to.cmp(&y.to),
+            SortKey::Cc => x.cc.cmp(&y.cc),
+            SortKey::DisplayFrom => x.display_from.cmp(&y.display_from),
+            SortKey::DisplayTo => x.display_to.cmp(&y.display_to),
+        };
+        let o = if rev { o.reverse() } else { o };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    a.0.cmp(&b.0)
+}
+
+impl Session {
+    /// RFC 7162 §3.1: a CONDSTORE enabling command while a mailbox is selected reports the
+    /// mailbox's HIGHESTMODSEQ the first time (every mailbox here keeps mod-sequences, so
+    /// `[NOMODSEQ]` never applies).
+    pub(crate) fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(sel) = self.sel.as_ref() {
+            let h = sel
+                .msgs
+                .iter()
+                .map(|m| m.modseq)
+                .max()
+                .unwrap_or(0)
+                .max(sel.highestmodseq)
+                .max(1);
+            self.untagged(&format!("OK [HIGHESTMODSEQ {h}] Highest"));
         }
     }
 
-    /// RFC 5256 §3 SORT
+    /// Sort keys of the matching messages `hits`; the header is read only if a key needs it.
+    async fn sort_infos(&mut self, hits: &[usize], header: bool, size: bool) -> Vec<SortInfo> {
+        let Some(sel) = self.sel.as_ref() else {
+            return Vec::new();
+        };
+        let msgs = sel.msgs.clone();
+        let name = sel.name.clone();
+        let account = self.account().to_string();
+        let mut out = Vec::with_capacity(hits.len());
+        for &i in hits {
+            let m = &msgs[i];
+            let size = if size {
+                self.message_size(m.uid, m.size).await
+            } else {
+                m.size
+            };
+            if header {
+                let hdr = self
+                    .srv
+                    .store
+                    .fetch_header(&account, &name, m.uid)
+                    .await
+                    .map(to_crlf)
+                    .unwrap_or_default();
+                out.push(sort_info_of(&hdr, m.internal_date, size));
+            } else {
+                out.push(SortInfo {
+                    date: m.internal_date,
+                    internal_date: m.internal_date,
+                    size,
+                    ..SortInfo::default()
+                });
+            }
+        }
+        out
+    }
+
+    /// RFC 5256 §3 SORT (with RFC 5957 DISPLAYFROM/DISPLAYTO, RFC 7162 §3.1.5 MODSEQ).
     pub(crate) async fn sort(
         &mut self,
         tag: &str,
@@ -431,42 +655,33 @@ impl Session {
         ret: Option<SearchReturn>,
     ) -> SResult<Reply> {
         let hits = self.matching(&key).await;
-        let msgs = self
-            .sel
-            .as_ref()
-            .map(|s| s.msgs.clone())
-            .unwrap_or_default();
-        let mut rows = Vec::new();
-        for &i in &hits {
-            let m = &msgs[i];
-            let info = self.sort_info(m).await;
-            let size = self.message_size(m.uid, m.size).await;
-            rows.push((i, m.uid, size, info));
-        }
-        rows.sort_by(|a, b| {
-            for &(rev, k) in &criteria {
-                let o = match k {
-                    SortKey::Arrival => a.0.cmp(&b.0),
-                    SortKey::Date => a.3.date.cmp(&b.3.date),
-                    SortKey::Size => a.2.cmp(&b.2),
-                    SortKey::Subject => a.3.subject.cmp(&b.3.subject),
-                    SortKey::From => a.3.from.0.cmp(&b.3.from.0),
-                    SortKey::To => a.3.to.0.cmp(&b.3.to.0),
-                    SortKey::Cc => a.3.cc.0.cmp(&b.3.cc.0),
-                    SortKey::DisplayFrom => a.3.from.1.cmp(&b.3.from.1),
-                    SortKey::DisplayTo => a.3.to.1.cmp(&b.3.to.1),
-                };
-                let o = if rev { o.reverse() } else { o };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            a.0.cmp(&b.0)
-        });
-        let nums: Vec<u32> = rows
+        let header = criteria
             .iter()
-            .map(|r| if uid { r.1 } else { r.0 as u32 + 1 })
+            .any(|(_, k)| !matches!(k, SortKey::Arrival | SortKey::Size));
+        let size = criteria.iter().any(|(_, k)| *k == SortKey::Size);
+        let infos = self.sort_infos(&hits, header, size).await;
+        let Some(sel) = self.sel.as_ref() else {
+            return Ok(bad("No mailbox selected"));
+        };
+        let mut order: Vec<usize> = (0..hits.len()).collect();
+        order.sort_by(|&a, &b| compare(&criteria, (hits[a], &infos[a]), (hits[b], &infos[b])));
+        let nums: Vec<u32> = order
+            .iter()
+            .map(|&o| {
+                let i = hits[o];
+                if uid {
+                    sel.msgs[i].uid
+                } else {
+                    i as u32 + 1
+                }
+            })
             .collect();
+        let modseq = uses_modseq(&key)
+            .then(|| hits.iter().map(|&i| sel.msgs[i].modseq).max())
+            .flatten();
+        if uses_modseq(&key) {
+            self.enable_condstore();
+        }
         match ret {
             Some(r) => {
                 let mut l = format!("ESEARCH (TAG \"{tag}\")");
@@ -490,12 +705,19 @@ impl Session {
                 if r.count {
                     l.push_str(&format!(" COUNT {}", nums.len()));
                 }
+                if let Some(ms) = modseq {
+                    l.push_str(&format!(" MODSEQ {ms}"));
+                }
                 self.untagged(&l);
             }
             None => {
                 let mut l = String::from("SORT");
-                for n in nums {
+                for n in &nums {
                     l.push_str(&format!(" {n}"));
+                }
+                // RFC 7162 §3.1.5 / §7 sort-data: "(MODSEQ n)" after the numbers.
+                if let Some(ms) = modseq {
+                    l.push_str(&format!(" (MODSEQ {ms})"));
                 }
                 self.untagged(&l);
             }
@@ -511,294 +733,375 @@ impl Session {
         key: SearchKey,
     ) -> SResult<Reply> {
         let hits = self.matching(&key).await;
-        let msgs = self
-            .sel
-            .as_ref()
-            .map(|s| s.msgs.clone())
-            .unwrap_or_default();
-        let mut items = Vec::new();
-        for &i in &hits {
-            let m = &msgs[i];
-            let info = self.sort_info(m).await;
-            items.push(ThreadItem {
-                num: if uid { m.uid } else { i as u32 + 1 },
+        if uses_modseq(&key) {
+            self.enable_condstore();
+        }
+        let infos = self.sort_infos(&hits, true, false).await;
+        let Some(sel) = self.sel.as_ref() else {
+            return Ok(bad("No mailbox selected"));
+        };
+        let items: Vec<ThreadItem> = hits
+            .iter()
+            .zip(infos)
+            .map(|(&i, info)| ThreadItem {
+                num: if uid { sel.msgs[i].uid } else { i as u32 + 1 },
                 date: info.date,
                 subject: info.subject,
+                reply: info.reply,
                 id: info.message_id,
                 refs: info.references,
-            });
-        }
+            })
+            .collect();
         let trees = if references {
             thread_references(items)
         } else {
             thread_ordered_subject(items)
         };
-        let mut l = String::from("THREAD ");
-        for t in &trees {
-            render(t, &mut l, true);
+        let rendered = trees.render();
+        let mut l = String::from("THREAD");
+        if !rendered.is_empty() {
+            l.push(' ');
+            l.push_str(&rendered);
         }
-        self.untagged(l.trim_end());
+        self.untagged(&l);
         Ok(ok("THREAD completed"))
     }
 }
 
-struct SortInfo {
-    date: i64,
-    subject: String,
-    from: (String, String),
-    to: (String, String),
-    cc: (String, String),
-    message_id: String,
-    references: Vec<String>,
-}
-
+/// One message as the threading algorithms see it.
 #[derive(Debug, Clone)]
 pub struct ThreadItem {
+    /// Sequence number or UID (both ascend with mailbox order).
     pub num: u32,
+    /// RFC 5256 §2.2 sent date.
     pub date: i64,
+    /// Casemapped base subject.
     pub subject: String,
+    /// The subject was a reply or forward (RFC 5256 §2.1).
+    pub reply: bool,
     pub id: String,
     pub refs: Vec<String>,
 }
 
-/// A thread tree node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub num: Option<u32>,
-    pub children: Vec<Node>,
+/// Threads as an arena forest; `None` is a dummy (RFC 5256 §4). Nothing walks it by
+/// recursion: reference chains can be as deep as the mailbox is large.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forest {
+    pub nums: Vec<Option<u32>>,
+    pub children: Vec<Vec<usize>>,
+    pub roots: Vec<usize>,
 }
 
-fn render(n: &Node, out: &mut String, top: bool) {
-    // RFC 5256 §4: "(a b (c)(d))": a chain is written flat, siblings in parentheses.
-    if top {
-        out.push('(');
+impl Forest {
+    fn add(&mut self, num: Option<u32>) -> usize {
+        self.nums.push(num);
+        self.children.push(Vec::new());
+        self.nums.len() - 1
     }
-    if let Some(x) = n.num {
-        out.push_str(&x.to_string());
-    }
-    match n.children.len() {
-        0 => {}
-        1 => {
-            if n.num.is_some() {
-                out.push(' ');
-            }
-            render(&n.children[0], out, false);
+
+    /// RFC 5256 §4 thread-list syntax: a chain is written flat, several children each in
+    /// parentheses: "(3 6 (4 23)(44 7 96))"; a dummy has no number: "((3)(5))".
+    pub fn render(&self) -> String {
+        enum Step {
+            Node(usize),
+            Char(char),
         }
-        _ => {
-            if n.num.is_some() {
-                out.push(' ');
+        let mut out = String::new();
+        let mut stack: Vec<Step> = Vec::new();
+        for &r in self.roots.iter().rev() {
+            stack.push(Step::Char(')'));
+            stack.push(Step::Node(r));
+            stack.push(Step::Char('('));
+        }
+        while let Some(step) = stack.pop() {
+            let n = match step {
+                Step::Char(c) => {
+                    out.push(c);
+                    continue;
+                }
+                Step::Node(n) => n,
+            };
+            let kids = &self.children[n];
+            if let Some(x) = self.nums[n] {
+                out.push_str(&x.to_string());
+                if !kids.is_empty() {
+                    out.push(' ');
+                }
             }
-            for c in &n.children {
-                out.push('(');
-                render(c, out, false);
-                out.push(')');
+            if kids.len() == 1 && self.nums[n].is_some() {
+                stack.push(Step::Node(kids[0]));
+            } else {
+                for &k in kids.iter().rev() {
+                    stack.push(Step::Char(')'));
+                    stack.push(Step::Node(k));
+                    stack.push(Step::Char('('));
+                }
             }
         }
-    }
-    if top {
-        out.push(')');
+        out
     }
 }
 
-/// RFC 5256 §4 ORDEREDSUBJECT
-pub fn thread_ordered_subject(mut items: Vec<ThreadItem>) -> Vec<Node> {
+/// RFC 5256 §4 ORDEREDSUBJECT: messages grouped by base subject, each group ordered by sent
+/// date, the groups by the sent date of their first message; the rest are children of the
+/// first.
+pub fn thread_ordered_subject(mut items: Vec<ThreadItem>) -> Forest {
     items.sort_by(|a, b| {
         a.subject
             .cmp(&b.subject)
             .then(a.date.cmp(&b.date))
             .then(a.num.cmp(&b.num))
     });
-    let mut groups: Vec<(i64, u32, Node)> = Vec::new();
+    let mut f = Forest::default();
+    let mut groups: Vec<(i64, u32, usize)> = Vec::new();
     let mut i = 0;
     while i < items.len() {
         let mut j = i + 1;
         while j < items.len() && items[j].subject == items[i].subject {
             j += 1;
         }
-        let first = &items[i];
-        let children: Vec<Node> = items[i + 1..j]
-            .iter()
-            .map(|x| Node {
-                num: Some(x.num),
-                children: vec![],
-            })
-            .collect();
-        groups.push((
-            first.date,
-            first.num,
-            Node {
-                num: Some(first.num),
-                children,
-            },
-        ));
+        let first = f.add(Some(items[i].num));
+        for x in &items[i + 1..j] {
+            let k = f.add(Some(x.num));
+            f.children[first].push(k);
+        }
+        groups.push((items[i].date, items[i].num, first));
         i = j;
     }
-    groups.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-    groups.into_iter().map(|g| g.2).collect()
+    groups.sort_unstable();
+    f.roots = groups.into_iter().map(|g| g.2).collect();
+    f
 }
 
-/// RFC 5256 §4 REFERENCES (the JWZ algorithm, steps 1-5 with subject grouping).
-pub fn thread_references(items: Vec<ThreadItem>) -> Vec<Node> {
-    // Containers by message-id.
+/// A container of RFC 5256 §4 REFERENCES: a message (index into the items) or a dummy.
+#[derive(Debug, Clone, Default)]
+struct Container {
+    msg: Option<usize>,
+    parent: Option<usize>,
+    children: Vec<usize>,
+}
+
+/// Is `a` an ancestor of `b` (or `b` itself)?
+fn is_ancestor(cs: &[Container], a: usize, mut b: usize) -> bool {
+    for _ in 0..=cs.len() {
+        if a == b {
+            return true;
+        }
+        match cs[b].parent {
+            Some(p) => b = p,
+            None => return false,
+        }
+    }
+    true
+}
+
+fn set_parent(cs: &mut [Container], child: usize, parent: Option<usize>) {
+    if let Some(old) = cs[child].parent.take() {
+        cs[old].children.retain(|&c| c != child);
+    }
+    if let Some(p) = parent {
+        cs[p].children.push(child);
+        cs[child].parent = Some(p);
+    }
+}
+
+/// RFC 5256 §4 REFERENCES (steps 1 to 7).
+pub fn thread_references(items: Vec<ThreadItem>) -> Forest {
+    let mut cs: Vec<Container> = Vec::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut num: Vec<Option<usize>> = Vec::new(); // container -> item
-    let mut parent: Vec<Option<usize>> = Vec::new();
-    let new_c = |num: &mut Vec<Option<usize>>, parent: &mut Vec<Option<usize>>| {
-        num.push(None);
-        parent.push(None);
-        num.len() - 1
+    let mut container_of = |id: &str, cs: &mut Vec<Container>| -> usize {
+        *ids.entry(id.to_string()).or_insert_with(|| {
+            cs.push(Container::default());
+            cs.len() - 1
+        })
     };
-    let is_ancestor = |parent: &Vec<Option<usize>>, a: usize, mut b: usize| {
-        // Is `a` an ancestor of `b` (or equal)?
-        let mut guard = 0;
-        loop {
-            if a == b {
-                return true;
-            }
-            match parent[b] {
-                Some(p) => b = p,
-                None => return false,
-            }
-            guard += 1;
-            if guard > 10_000 {
-                return true;
-            }
-        }
-    };
-    for (idx, it) in items.iter().enumerate() {
-        let key = if it.id.is_empty() || ids.get(&it.id).is_some_and(|&c| num[c].is_some()) {
-            format!("\0unique{idx}")
+    // (1) link the references and the messages.
+    let mut unique = 0usize;
+    for (i, it) in items.iter().enumerate() {
+        // (1B) a message without a Message-ID, or with one already used by another message,
+        // gets a unique one.
+        let mut c = if it.id.is_empty() {
+            None
         } else {
-            it.id.clone()
+            Some(container_of(&it.id, &mut cs))
         };
-        let c = match ids.get(&key) {
-            Some(&c) => c,
-            None => {
-                let c = new_c(&mut num, &mut parent);
-                ids.insert(key, c);
-                c
+        if c.is_some_and(|c| cs[c].msg.is_some()) {
+            c = None;
+        }
+        let c = c.unwrap_or_else(|| {
+            unique += 1;
+            container_of(&format!("\0unique {unique}"), &mut cs)
+        });
+        cs[c].msg = Some(i);
+        // (1A) each reference is the parent of the next, unless already linked or a loop.
+        let refs: Vec<usize> = it.refs.iter().map(|r| container_of(r, &mut cs)).collect();
+        for w in refs.windows(2) {
+            let (p, k) = (w[0], w[1]);
+            // A container without children cannot be an ancestor: no walk needed.
+            if cs[k].parent.is_none() && (cs[k].children.is_empty() || !is_ancestor(&cs, k, p)) {
+                set_parent(&mut cs, k, Some(p));
             }
+        }
+        // (1C) the last reference is the message's parent; an earlier link is broken.
+        let parent = refs
+            .last()
+            .copied()
+            .filter(|&p| p != c && (cs[c].children.is_empty() || !is_ancestor(&cs, c, p)));
+        set_parent(&mut cs, c, parent);
+    }
+    // (2) the root set; (3) the ID table is no longer needed.
+    let roots: Vec<usize> = (0..cs.len()).filter(|&c| cs[c].parent.is_none()).collect();
+    // (4) prune dummies, children before parents.
+    let mut order: Vec<usize> = Vec::with_capacity(cs.len());
+    let mut stack = roots.clone();
+    while let Some(c) = stack.pop() {
+        order.push(c);
+        stack.extend(cs[c].children.iter().copied());
+    }
+    let mut replacement: Vec<Vec<usize>> = vec![Vec::new(); cs.len()];
+    for &c in order.iter().rev() {
+        let kids = std::mem::take(&mut cs[c].children);
+        let mut new_kids = Vec::with_capacity(kids.len());
+        for k in kids {
+            new_kids.append(&mut replacement[k]);
+        }
+        for &k in &new_kids {
+            cs[k].parent = Some(c);
+        }
+        let top = cs[c].parent.is_none();
+        replacement[c] = if cs[c].msg.is_some() {
+            cs[c].children = new_kids;
+            vec![c]
+        } else if new_kids.is_empty() {
+            // (4A) an empty dummy without children goes.
+            Vec::new()
+        } else if !top || new_kids.len() == 1 {
+            // (4B) a dummy's children are promoted, to the root only if there is one.
+            new_kids
+        } else {
+            cs[c].children = new_kids;
+            vec![c]
         };
-        num[c] = Some(idx);
-        let mut prev: Option<usize> = None;
-        for r in &it.refs {
-            let rc = match ids.get(r) {
-                Some(&x) => x,
-                None => {
-                    let x = new_c(&mut num, &mut parent);
-                    ids.insert(r.clone(), x);
-                    x
-                }
-            };
-            if let Some(p) = prev {
-                if parent[rc].is_none() && !is_ancestor(&parent, rc, p) {
-                    parent[rc] = Some(p);
-                }
-            }
-            prev = Some(rc);
-        }
-        // The message's parent is the last reference.
-        match prev {
-            Some(p) if !is_ancestor(&parent, c, p) => parent[c] = Some(p),
-            _ => parent[c] = None,
-        }
     }
-    let n = num.len();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut roots = Vec::new();
-    for (c, p) in parent.iter().enumerate().take(n) {
-        match *p {
-            Some(p) => children[p].push(c),
-            None => roots.push(c),
-        }
-    }
-    let date_of =
-        |c: usize, num: &Vec<Option<usize>>| num[c].map(|i| (items[i].date, items[i].num));
-    // Build nodes, pruning empty containers (RFC 5256 step 4).
-    fn build(
-        c: usize,
-        children: &Vec<Vec<usize>>,
-        num: &Vec<Option<usize>>,
-        items: &Vec<ThreadItem>,
-        depth: usize,
-    ) -> Vec<Node> {
-        let mut kids: Vec<Node> = Vec::new();
-        if depth < 1000 {
-            for &k in &children[c] {
-                kids.extend(build(k, children, num, items, depth + 1));
-            }
-        }
-        kids.sort_by_key(|k| first_date(k, items));
-        match num[c] {
-            Some(i) => vec![Node {
-                num: Some(items[i].num),
-                children: kids,
-            }],
-            None => {
-                if kids.len() <= 1 || depth > 0 {
-                    kids
-                } else {
-                    vec![Node {
-                        num: None,
-                        children: kids,
-                    }]
-                }
-            }
-        }
-    }
-    fn first_date(n: &Node, items: &[ThreadItem]) -> (i64, u32) {
-        match n.num {
-            Some(x) => items
-                .iter()
-                .find(|i| i.num == x)
-                .map_or((0, x), |i| (i.date, i.num)),
-            None => n.children.first().map_or((0, 0), |c| first_date(c, items)),
-        }
-    }
-    let _ = date_of;
-    let mut top: Vec<Node> = Vec::new();
+    let mut root: Vec<usize> = Vec::new();
     for r in roots {
-        top.extend(build(r, &children, &num, &items, 0));
+        root.append(&mut replacement[r]);
     }
-    // Step 5: group roots by base subject.
-    let subject_of = |n: &Node| -> String {
-        let mut cur = n;
-        loop {
-            if let Some(x) = cur.num {
-                return items
-                    .iter()
-                    .find(|i| i.num == x)
-                    .map(|i| i.subject.clone())
-                    .unwrap_or_default();
-            }
-            match cur.children.first() {
-                Some(c) => cur = c,
-                None => return String::new(),
-            }
-        }
+    for &r in &root {
+        cs[r].parent = None;
+    }
+    // (5) sort the root set by sent date (a dummy by its first child, children sorted first).
+    let key = |cs: &[Container], c: usize| -> (i64, u32) {
+        let m = cs[c]
+            .msg
+            .or_else(|| cs[c].children.first().and_then(|&k| cs[k].msg));
+        m.map_or((i64::MAX, u32::MAX), |i| (items[i].date, items[i].num))
     };
-    let mut grouped: Vec<Node> = Vec::new();
-    let mut by_subject: HashMap<String, usize> = HashMap::new();
-    top.sort_by_key(|n| first_date(n, &items));
-    for n in top {
-        let s = subject_of(&n);
-        if s.is_empty() {
-            grouped.push(n);
+    for &r in &root {
+        if cs[r].msg.is_none() {
+            let mut kids = std::mem::take(&mut cs[r].children);
+            kids.sort_by_key(|&k| key(&cs, k));
+            cs[r].children = kids;
+        }
+    }
+    root.sort_by_key(|&r| key(&cs, r));
+    // (6) gather the roots by base subject.
+    let subject_of = |cs: &[Container], c: usize| -> Option<usize> {
+        cs[c]
+            .msg
+            .or_else(|| cs[c].children.first().and_then(|&k| cs[k].msg))
+    };
+    let mut table: HashMap<&str, usize> = HashMap::new();
+    for &r in &root {
+        let Some(m) = subject_of(&cs, r) else {
+            continue;
+        };
+        let subj = items[m].subject.as_str();
+        if subj.is_empty() {
             continue;
         }
-        match by_subject.get(&s) {
-            Some(&g) => {
-                let target = &mut grouped[g];
-                target.children.push(n);
-            }
+        match table.get(subj) {
             None => {
-                by_subject.insert(s, grouped.len());
-                grouped.push(n);
+                table.insert(subj, r);
+            }
+            Some(&old) => {
+                let dummy_beats = cs[r].msg.is_none() && cs[old].msg.is_some();
+                let plain_beats_reply = match (cs[old].msg, cs[r].msg) {
+                    (Some(o), Some(n)) => items[o].reply && !items[n].reply,
+                    _ => false,
+                };
+                if dummy_beats || plain_beats_reply {
+                    table.insert(subj, r);
+                }
             }
         }
     }
-    grouped.sort_by_key(|n| first_date(n, &items));
-    grouped
+    let mut removed = vec![false; cs.len()];
+    for &r in &root.clone() {
+        let Some(m) = subject_of(&cs, r) else {
+            continue;
+        };
+        let subj = items[m].subject.as_str();
+        if subj.is_empty() {
+            continue;
+        }
+        let Some(&t) = table.get(subj) else { continue };
+        if t == r {
+            continue;
+        }
+        match (cs[t].msg, cs[r].msg) {
+            // Both dummies: the children of one join the other.
+            (None, None) => {
+                for k in std::mem::take(&mut cs[r].children) {
+                    cs[k].parent = None;
+                    set_parent(&mut cs, k, Some(t));
+                }
+            }
+            // A message joins the dummy's children.
+            (None, Some(_)) => set_parent(&mut cs, r, Some(t)),
+            // A reply joins the children of the message it replies to.
+            (Some(tm), Some(rm)) if !items[tm].reply && items[rm].reply => {
+                set_parent(&mut cs, r, Some(t));
+            }
+            // Otherwise both become children of a dummy that takes the table's place (a
+            // non-reply after a reply cannot reach here: step 6B preferred it).
+            _ => {
+                let moved = Container {
+                    msg: cs[t].msg.take(),
+                    parent: Some(t),
+                    children: std::mem::take(&mut cs[t].children),
+                };
+                cs.push(moved);
+                let old = cs.len() - 1;
+                for k in cs[old].children.clone() {
+                    cs[k].parent = Some(old);
+                }
+                cs[t].children.push(old);
+                set_parent(&mut cs, r, Some(t));
+            }
+        }
+        removed.resize(cs.len(), false);
+        removed[r] = true;
+    }
+    let mut root: Vec<usize> = root.into_iter().filter(|&r| !removed[r]).collect();
+    // (7) sort every set of siblings by sent date, the deepest first.
+    let mut order: Vec<usize> = Vec::with_capacity(cs.len());
+    let mut stack = root.clone();
+    while let Some(c) = stack.pop() {
+        order.push(c);
+        stack.extend(cs[c].children.iter().copied());
+    }
+    for &c in order.iter().rev() {
+        let mut kids = std::mem::take(&mut cs[c].children);
+        kids.sort_by_key(|&k| key(&cs, k));
+        cs[c].children = kids;
+    }
+    root.sort_by_key(|&r| key(&cs, r));
+    Forest {
+        nums: cs.iter().map(|c| c.msg.map(|i| items[i].num)).collect(),
+        children: cs.into_iter().map(|c| c.children).collect(),
+        roots: root,
+    }
 }
 
 #[cfg(test)]
@@ -806,24 +1109,113 @@ mod tests {
     use super::*;
 
     fn it(num: u32, date: i64, subject: &str, id: &str, refs: &[&str]) -> ThreadItem {
+        let (base, reply) = base_subject_of(subject);
         ThreadItem {
             num,
             date,
-            subject: base_subject(subject),
+            subject: base.to_ascii_uppercase(),
+            reply,
             id: id.into(),
             refs: refs.iter().map(|s| s.to_string()).collect(),
         }
     }
 
     #[test]
-    fn base_subjects() {
+    fn base_subjects_rfc5256_2_1() {
+        for (s, base, reply) in [
+            ("Re: Fwd: [list] Hello  world (fwd)", "Hello world", true),
+            ("RE[2]: x", "x", true),
+            ("[Fwd: report]", "report", true),
+            ("[Fwd: Re: [x] y]", "y", true),
+            ("[list] Re: x", "x", true),
+            ("[a] [b] hello", "hello", false),
+            ("[a]", "[a]", false),
+            ("Re: [a]", "[a]", true),
+            ("re: RE: Re : fw: FWD:x", "x", true),
+            ("Reply: x", "Reply: x", false),
+            ("Fwd x", "Fwd x", false),
+            ("x (fwd) (FWD)  ", "x", true),
+            ("\tRe:\t  tabs\t and  spaces ", "tabs and spaces", true),
+            ("[unterminated blob", "[unterminated blob", false),
+            ("[a[b]] x", "[a[b]] x", false),
+            ("", "", false),
+            ("Re:", "", true),
+            ("Héllo", "Héllo", false),
+        ] {
+            assert_eq!(base_subject_of(s), (base.to_string(), reply), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn sent_day_is_the_date_in_its_own_zone() {
+        let d = |s: &str| sent_day(format!("Date: {s}\r\n\r\n").as_bytes());
         assert_eq!(
-            base_subject("Re: Fwd: [list] Hello  world (fwd)"),
-            "hello world"
+            d("Mon, 1 Jan 2024 23:30:00 -0500"),
+            days_from_civil(2024, 1, 1)
         );
-        assert_eq!(base_subject("RE[2]: x"), "x");
-        assert_eq!(base_subject("[Fwd: report]"), "report");
-        assert_eq!(base_subject(""), "");
+        assert_eq!(
+            d("Tue, 2 Jan 2024 00:30:00 +0100"),
+            days_from_civil(2024, 1, 2)
+        );
+        assert_eq!(d("garbage"), 0);
+        assert_eq!(sent_day(b"Subject: x\r\n\r\n"), 0);
+    }
+
+    #[test]
+    fn header_matching_decodes_rfc2047() {
+        let h = b"From: =?utf-8?q?J=C3=B6rg?= <joerg@x.test>\r\nTo: \"=?utf-8?q?Zo=C3=AB?=\" <z@x>\r\nSubject: =?utf-8?q?h=C3=A9llo?= world\r\nX-Empty:\r\n\r\n";
+        assert!(header_has(h, "from", "jörg"));
+        assert!(header_has(h, "from", "JÖRG <JOERG@X"));
+        assert!(header_has(h, "from", "joerg@x.test"));
+        assert!(header_has(h, "to", "zoë"));
+        assert!(header_has(h, "subject", "héllo wor"));
+        assert!(!header_has(h, "subject", "=?utf-8"));
+        assert!(header_has(h, "subject", ""));
+        assert!(header_has(h, "x-empty", ""));
+        assert!(!header_has(h, "cc", ""));
+        assert!(!header_has(h, "x-none", ""));
+    }
+
+    #[test]
+    fn sort_keys() {
+        let h = b"From: \"=?utf-8?q?J=C3=B6rg?=\" <Joerg@X.test>\r\nTo: undisclosed-recipients:;, bob@x\r\nCc: <Carol@x>\r\nDate: Mon, 1 Jan 2024 23:30:00 -0500\r\nSubject: Re: [l] Hi\r\nMessage-ID: <1@x>\r\nIn-Reply-To: <0@x> (comment) <9@x>\r\n\r\n";
+        let i = sort_info_of(h, 7, 9);
+        assert_eq!(i.from, "JOERG");
+        assert_eq!(i.display_from, "JöRG");
+        assert_eq!(i.cc, "CAROL");
+        assert_eq!(i.display_to, "BOB@X");
+        assert_eq!(i.subject, "HI");
+        assert!(i.reply);
+        assert_eq!(i.date, 1704169800);
+        assert_eq!(i.message_id, "<1@x>");
+        assert_eq!(i.references, vec!["<0@x>".to_string()]);
+        let none = sort_info_of(b"Date: nonsense\r\n\r\n", 7, 9);
+        assert_eq!(none.date, 7);
+        assert_eq!(none.from, "");
+        // Ties go to the sequence number, REVERSE reverses only its key.
+        let a = SortInfo {
+            size: 5,
+            subject: "A".into(),
+            ..SortInfo::default()
+        };
+        let b = SortInfo {
+            size: 5,
+            subject: "B".into(),
+            ..SortInfo::default()
+        };
+        let c =
+            |k: &[(bool, SortKey)], x: (usize, &SortInfo), y: (usize, &SortInfo)| compare(k, x, y);
+        use std::cmp::Ordering::*;
+        assert_eq!(c(&[(false, SortKey::Size)], (1, &a), (0, &b)), Greater);
+        assert_eq!(c(&[(true, SortKey::Size)], (1, &a), (0, &b)), Greater);
+        assert_eq!(
+            c(
+                &[(false, SortKey::Size), (true, SortKey::Subject)],
+                (0, &a),
+                (1, &b)
+            ),
+            Greater
+        );
     }
 
     #[test]
@@ -835,17 +1227,67 @@ mod tests {
             it(4, 40, "Re: a", "<4@x>", &["<1@x>", "<2@x>"]),
             it(5, 50, "Re: a", "<5@x>", &["<1@x>"]),
         ];
-        let t = thread_references(items.clone());
-        let mut s = String::new();
-        for n in &t {
-            render(n, &mut s, true);
-        }
-        assert_eq!(s, "(1 (2 4)(5))(3)");
-        let t = thread_ordered_subject(items);
-        let mut s = String::new();
-        for n in &t {
-            render(n, &mut s, true);
-        }
-        assert_eq!(s, "(1 (2)(4)(5))(3)");
+        assert_eq!(thread_references(items.clone()).render(), "(1 (2 4)(5))(3)");
+        assert_eq!(thread_ordered_subject(items).render(), "(1 (2)(4)(5))(3)");
+    }
+
+    /// The example of RFC 5256 §4 / Dovecot's answer for the same mailbox.
+    #[test]
+    fn references_dummies_and_subject_grouping() {
+        // Two messages reply to a message we do not have: a dummy parent at the root; a third
+        // message with the same base subject joins it (step 6C).
+        let items = vec![
+            it(1, 20, "Re: [list] Hello", "<1@x>", &[]),
+            it(2, 10, "Fwd: héllo (fwd)", "<2@x>", &["<1@x>"]),
+            it(3, 30, "hello", "<3@x>", &["<9@x>"]),
+            it(4, 40, "", "<4@x>", &["<9@x>"]),
+        ];
+        assert_eq!(thread_references(items).render(), "((1 2)(3)(4))");
+        // Neither is a reply: siblings under a new dummy. A reply joins the original.
+        let items = vec![
+            it(1, 10, "topic", "<1@x>", &[]),
+            it(2, 20, "topic", "<2@x>", &[]),
+            it(3, 30, "Re: other", "<3@x>", &[]),
+            it(4, 40, "other", "<4@x>", &[]),
+        ];
+        assert_eq!(thread_references(items).render(), "((1)(2))(4 3)");
+        // A lone dummy child is promoted to the root; a missing link in the middle is kept
+        // as the chain of references says; duplicate Message-IDs stay apart.
+        let items = vec![
+            it(1, 10, "x", "<1@x>", &["<0@x>"]),
+            it(2, 20, "y", "<2@x>", &["<1@x>", "<m@x>"]),
+            it(3, 30, "z", "<2@x>", &[]),
+            it(4, 40, "w", "", &[]),
+        ];
+        assert_eq!(thread_references(items).render(), "(1 2)(3)(4)");
+        // A reference loop does not hang or lose messages.
+        let items = vec![
+            it(1, 10, "x", "<1@x>", &["<2@x>"]),
+            it(2, 20, "y", "<2@x>", &["<1@x>"]),
+        ];
+        let r = thread_references(items).render();
+        assert!(r == "(2 1)" || r == "(1 2)", "{r}");
+        assert_eq!(thread_references(Vec::new()).render(), "");
+    }
+
+    #[test]
+    fn deep_chains_do_not_recurse() {
+        let n = 100_000u32;
+        let items: Vec<ThreadItem> = (1..=n)
+            .map(|i| ThreadItem {
+                num: i,
+                date: i64::from(i),
+                subject: "S".into(),
+                reply: i > 1,
+                id: format!("<{i}@x>"),
+                refs: if i > 1 {
+                    vec![format!("<{}@x>", i - 1)]
+                } else {
+                    vec![]
+                },
+            })
+            .collect();
+        let r = thread_references(items).render();
+        assert!(r.starts_with("(1 2 3 ") && r.ends_with(&format!(" {n})")));
     }
 }

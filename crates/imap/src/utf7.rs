@@ -45,8 +45,16 @@ pub fn encode(name: &str) -> String {
     out
 }
 
-/// Decodes a modified UTF-7 name; `None` if it is not valid modified UTF-7.
+/// Decodes a modified UTF-7 name; `None` if it is not valid modified UTF-7. RFC 3501 §5.1.3
+/// allows one spelling per name: printable ASCII stands for itself, `&` is `&-`, and a run of
+/// other characters is one base64 section without padding or stray bits, so a name that
+/// does not re-encode to the same octets is refused (as Dovecot refuses it).
 pub fn decode(name: &[u8]) -> Option<String> {
+    let out = decode_lenient(name)?;
+    (encode(&out).as_bytes() == name).then_some(out)
+}
+
+fn decode_lenient(name: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(name.len());
     let mut i = 0;
     while i < name.len() {
@@ -101,5 +109,46 @@ mod tests {
         );
         assert!(decode(b"&Jjo").is_none());
         assert!(decode(b"\xc3\xa9").is_none());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// RFC 3501 §5.1.3: every name encodes to printable ASCII and decodes back.
+        #[test]
+        fn round_trip(s in "\\PC{0,30}") {
+            let e = encode(&s);
+            prop_assert!(e.bytes().all(|b| (0x20..0x7f).contains(&b)), "{}", e);
+            prop_assert_eq!(decode(e.as_bytes()), Some(s));
+        }
+
+        /// Whatever decodes re-encodes to the same octets (one spelling per name).
+        #[test]
+        fn decode_is_canonical(v in "[ -~]{0,30}") {
+            if let Some(d) = decode(v.as_bytes()) {
+                prop_assert_eq!(encode(&d), v);
+            }
+        }
+    }
+
+    #[test]
+    fn non_canonical_spellings_are_refused() {
+        for bad in [
+            &b"&AGE-"[..],
+            b"&AOk-&AOk-",
+            b"&AOk",
+            b"&AOkA-",
+            b"&2D0-",
+            b"&-&",
+        ] {
+            assert_eq!(decode(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(decode(b"&AOkA6Q-").as_deref(), Some("éé"));
+        assert_eq!(decode(b"a&-b").as_deref(), Some("a&b"));
+        assert_eq!(decode(b"&2D3cAA-").as_deref(), Some("\u{1f400}"));
     }
 }
