@@ -3,7 +3,7 @@
 //! RFC 6154), LSUB (RFC 3501 §6.3.9), STATUS (RFC 9051 §6.3.11, RFC 8438), QUOTA (RFC 9208).
 
 use postern_store::{MailboxInfo, SpecialUse};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::parser::{ListReturn, ListSelect};
 use crate::session::{bad, no, ok, store_no, Reply, SResult, Session};
@@ -129,10 +129,15 @@ impl Session {
         }
     }
 
-    fn list_line(&mut self, verb: &str, attrs: &[&str], name: &str) {
+    fn list_line(&mut self, verb: &str, attrs: &[String], name: &str, childinfo: &[&str]) {
         let sep = self.srv.config.mail.hierarchy_separator;
         let mut line = format!("* {verb} ({}) \"{sep}\" ", attrs.join(" ")).into_bytes();
         self.mailbox_out(&mut line, name);
+        if !childinfo.is_empty() {
+            // RFC 5258 §3.5 mbox-list-extended-item "CHILDINFO"
+            let tags: Vec<String> = childinfo.iter().map(|t| format!("\"{t}\"")).collect();
+            line.extend_from_slice(format!(" (\"CHILDINFO\" ({}))", tags.join(" ")).as_bytes());
+        }
         line.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(&line);
     }
@@ -151,6 +156,14 @@ impl Session {
             let sep = self.srv.config.mail.hierarchy_separator;
             self.untagged(&format!("LIST (\\Noselect) \"{sep}\" \"\""));
             return Ok(ok("LIST completed"));
+        }
+        if let Some(items) = &ret.status {
+            if let Some(i) = items.iter().find(|i| !STATUS_ITEMS.contains(&i.as_str())) {
+                return Ok(bad(format!("Unknown STATUS item {i}")));
+            }
+            if items.iter().any(|i| i == "HIGHESTMODSEQ") {
+                self.enable_condstore();
+            }
         }
         let reference = match self.mailbox_in(reference) {
             Ok(r) => r,
@@ -176,80 +189,20 @@ impl Session {
         } else {
             Vec::new()
         };
-        let is_sub = |n: &str| {
-            subs.iter().any(|s| {
-                s == n || (s.eq_ignore_ascii_case("INBOX") && n.eq_ignore_ascii_case("INBOX"))
-            })
+        let absent = if self.rev2 || extended {
+            "\\NonExistent"
+        } else {
+            "\\Noselect"
         };
-        let mut entries: Vec<(String, Vec<String>, bool)> = Vec::new(); // name, attrs, exists
-        for b in &boxes {
-            if !pats.iter().any(|p| matches(p, &b.name)) {
-                continue;
-            }
-            if select.subscribed && !is_sub(&b.name) {
-                continue;
-            }
-            if select.special_use && b.special_use.is_none() {
-                continue;
-            }
-            entries.push((
-                b.name.clone(),
-                attrs(b, ret.subscribed || select.subscribed, is_sub(&b.name)),
-                true,
-            ));
-        }
-        if !select.subscribed && !select.special_use {
-            // RFC 9051 §6.3.9, RFC 5258 §3.4: a level of hierarchy that matches but is no
-            // mailbox itself (a folder another program made without its parent) is listed
-            // with \Noselect (\NonExistent for rev2 and LIST-EXTENDED) and \HasChildren.
-            let existing: HashSet<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
-            let mut missing: BTreeSet<&str> = BTreeSet::new();
-            for b in &boxes {
-                for (i, _) in b.name.match_indices('/') {
-                    let parent = &b.name[..i];
-                    if !existing.contains(parent) && pats.iter().any(|p| matches(p, parent)) {
-                        missing.insert(parent);
-                    }
-                }
-            }
-            let absent = if self.rev2 || extended {
-                "\\NonExistent"
-            } else {
-                "\\Noselect"
-            };
-            for name in missing {
-                entries.push((
-                    name.to_string(),
-                    vec![absent.into(), "\\HasChildren".into()],
-                    false,
-                ));
-            }
-            // Parents before their children; INBOX first as always.
-            entries.sort_by(|a, b| {
-                (!a.0.eq_ignore_ascii_case("INBOX"), &a.0)
-                    .cmp(&(!b.0.eq_ignore_ascii_case("INBOX"), &b.0))
-            });
-        }
-        if select.subscribed {
-            for s in &subs {
-                if boxes.iter().any(|b| &b.name == s) || !pats.iter().any(|p| matches(p, s)) {
-                    continue;
-                }
-                entries.push((
-                    s.clone(),
-                    vec!["\\NonExistent".into(), "\\Subscribed".into()],
-                    false,
-                ));
-            }
-        }
-        for (name, attrs, exists) in entries {
-            let a: Vec<&str> = attrs.iter().map(String::as_str).collect();
-            self.list_line("LIST", &a, &name);
-            if let (Some(items), true) = (&ret.status, exists) {
-                if let Ok(st) = self.srv.store.status(&account, &name).await {
+        let entries = list_entries(&boxes, &subs, &pats, select, &ret, absent);
+        for e in entries {
+            self.list_line("LIST", &e.attrs, &e.name, &e.childinfo);
+            if let (Some(items), true) = (&ret.status, e.exists) {
+                // RFC 5819 §2: STATUS for each selectable mailbox listed.
+                if let Ok(st) = self.srv.store.status(&account, &e.name).await {
                     let body = status_items(items, &st, self.srv.limits.append_limit, self.rev2);
                     let mut line = b"* STATUS ".to_vec();
-                    self.mailbox_out(&mut line, &name);
+                    self.mailbox_out(&mut line, &e.name);
                     line.extend_from_slice(format!(" ({body})\r\n").as_bytes());
                     self.out.extend_from_slice(&line);
                 }
@@ -277,12 +230,14 @@ impl Session {
             .list_mailboxes(&account)
             .await
             .unwrap_or_default();
-        for s in subs {
-            if matches(&pat, &s) {
-                let exists = boxes.iter().any(|b| b.name == s);
-                let attrs: &[&str] = if exists { &[] } else { &["\\Noselect"] };
-                self.list_line("LSUB", attrs, &s);
-            }
+        let existing: HashSet<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
+        for (name, noselect) in lsub_entries(&subs, &existing, &pat) {
+            let attrs = if noselect {
+                vec!["\\Noselect".to_string()]
+            } else {
+                Vec::new()
+            };
+            self.list_line("LSUB", &attrs, &name, &[]);
         }
         Ok(ok("LSUB completed"))
     }
@@ -293,24 +248,12 @@ impl Session {
             Ok(n) => n,
             Err(r) => return r,
         };
-        for i in items {
-            if !matches!(
-                i.as_str(),
-                "MESSAGES"
-                    | "UIDNEXT"
-                    | "UIDVALIDITY"
-                    | "UNSEEN"
-                    | "DELETED"
-                    | "SIZE"
-                    | "RECENT"
-                    | "HIGHESTMODSEQ"
-                    | "APPENDLIMIT"
-            ) {
-                return bad(format!("Unknown STATUS item {i}"));
-            }
+        if let Some(i) = items.iter().find(|i| !STATUS_ITEMS.contains(&i.as_str())) {
+            return bad(format!("Unknown STATUS item {i}"));
         }
         if items.iter().any(|i| i == "HIGHESTMODSEQ") {
-            self.condstore = true;
+            // RFC 7162 §3.1.10: STATUS HIGHESTMODSEQ is a CONDSTORE enabling command.
+            self.enable_condstore();
         }
         match self.srv.store.status(self.account(), &name).await {
             Ok(st) => {
@@ -375,19 +318,164 @@ impl Session {
     }
 }
 
-fn attrs(b: &MailboxInfo, show_sub: bool, subscribed: bool) -> Vec<String> {
-    let mut a = vec![if b.has_children {
-        "\\HasChildren".to_string()
-    } else {
-        "\\HasNoChildren".to_string()
-    }];
-    if let Some(u) = b.special_use {
-        a.push(u.as_str().to_string());
+/// STATUS data items (RFC 9051 §6.3.11, RFC 8438 SIZE, RFC 7162 HIGHESTMODSEQ, RFC 7889).
+const STATUS_ITEMS: [&str; 9] = [
+    "MESSAGES",
+    "UIDNEXT",
+    "UIDVALIDITY",
+    "UNSEEN",
+    "DELETED",
+    "SIZE",
+    "RECENT",
+    "HIGHESTMODSEQ",
+    "APPENDLIMIT",
+];
+
+/// One LIST response: name, attributes, RFC 5258 CHILDINFO tags, and whether it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub name: String,
+    pub attrs: Vec<String>,
+    pub childinfo: Vec<&'static str>,
+    pub exists: bool,
+}
+
+/// The proper ancestors of a `/`-separated name, shortest first.
+fn ancestors(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices('/').map(move |(i, _)| &name[..i])
+}
+
+fn is_below(name: &str, parent: &str) -> bool {
+    name.len() > parent.len() + 1
+        && name.starts_with(parent)
+        && name.as_bytes()[parent.len()] == b'/'
+}
+
+/// RFC 9051 §6.3.9 and RFC 5258 LIST: the responses for `pats` (reference applied) over the
+/// account's mailboxes and subscriptions. `absent` is `\NonExistent` (IMAP4rev2, extended
+/// LIST) or `\Noselect` (IMAP4rev1) for a hierarchy level that is no mailbox.
+/// - Without selection options (§6.3.9, RFC 5258 §3): matching mailboxes and hierarchy levels.
+/// - SUBSCRIBED (RFC 5258 §3.1): matching subscriptions, `\NonExistent` if gone; SPECIAL-USE
+///   (RFC 6154 §3): mailboxes with a role; both given: both apply.
+/// - RECURSIVEMATCH (RFC 5258 §3.5): a name with a descendant meeting the selection carries
+///   `CHILDINFO`; one that does not meet it itself is listed only when such a descendant is
+///   not listed by the patterns (as Dovecot does: with "*" the descendants speak for
+///   themselves).
+/// - RETURN (SUBSCRIBED) adds `\Subscribed`; children and special-use attributes are always
+///   given (RFC 5258 §4, RFC 6154 §3 allow it).
+pub fn list_entries(
+    boxes: &[MailboxInfo],
+    subs: &[String],
+    pats: &[String],
+    select: ListSelect,
+    ret: &ListReturn,
+    absent: &str,
+) -> Vec<ListEntry> {
+    let matches_any = |n: &str| pats.iter().any(|p| matches(p, n));
+    let by_name: HashMap<&str, &MailboxInfo> = boxes.iter().map(|b| (b.name.as_str(), b)).collect();
+    let is_sub = |n: &str| {
+        subs.iter()
+            .any(|s| s == n || (s.eq_ignore_ascii_case("INBOX") && n.eq_ignore_ascii_case("INBOX")))
+    };
+    let has_children = |n: &str| boxes.iter().any(|b| is_below(&b.name, n));
+    let selective = select.subscribed || select.special_use;
+    // Whether a name meets the selection options.
+    let selected = |n: &str| {
+        (!select.subscribed || is_sub(n))
+            && (!select.special_use || by_name.get(n).is_some_and(|b| b.special_use.is_some()))
+    };
+    // Candidate names: mailboxes, their hierarchy levels, and (when selecting) subscriptions
+    // and their levels.
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for b in boxes {
+        names.insert(&b.name);
+        names.extend(ancestors(&b.name));
     }
-    if show_sub && subscribed {
-        a.push("\\Subscribed".into());
+    if select.subscribed {
+        for s in subs {
+            names.insert(s);
+            names.extend(ancestors(s));
+        }
     }
-    a
+    let mut tags: Vec<&'static str> = Vec::new();
+    if select.subscribed {
+        tags.push("SUBSCRIBED");
+    }
+    if select.special_use {
+        tags.push("SPECIAL-USE");
+    }
+    let mut out = Vec::new();
+    for &n in &names {
+        if !matches_any(n) {
+            continue;
+        }
+        let info = by_name.get(n);
+        let exists = info.is_some();
+        let mut childinfo = Vec::new();
+        if selective {
+            let hits_below: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|d| is_below(d, n) && selected(d))
+                .collect();
+            if selected(n) {
+                if select.recursive_match && !hits_below.is_empty() {
+                    childinfo = tags.clone();
+                }
+            } else if select.recursive_match && hits_below.iter().any(|d| !matches_any(d)) {
+                childinfo = tags.clone();
+            } else {
+                continue;
+            }
+        }
+        let mut attrs: Vec<String> = Vec::new();
+        if !exists {
+            attrs.push(absent.to_string());
+        }
+        attrs.push(if has_children(n) {
+            "\\HasChildren".to_string()
+        } else {
+            "\\HasNoChildren".to_string()
+        });
+        if let Some(u) = info.and_then(|b| b.special_use) {
+            attrs.push(u.as_str().to_string());
+        }
+        if (ret.subscribed || select.subscribed) && is_sub(n) {
+            attrs.push("\\Subscribed".into());
+        }
+        out.push(ListEntry {
+            name: n.to_string(),
+            attrs,
+            childinfo,
+            exists,
+        });
+    }
+    // INBOX first, then by name (parents before their children).
+    out.sort_by(|a, b| {
+        (!a.name.eq_ignore_ascii_case("INBOX"), &a.name)
+            .cmp(&(!b.name.eq_ignore_ascii_case("INBOX"), &b.name))
+    });
+    out
+}
+
+/// RFC 3501 §6.3.9 LSUB: subscriptions matching `pat` (`\Noselect` when the mailbox is gone)
+/// and, for one that does not match, its unsubscribed hierarchy levels that do, as
+/// `\Noselect` ("foo/bar" subscribed, "foo" not: `LSUB "" %` returns "foo" \Noselect).
+pub fn lsub_entries(subs: &[String], existing: &HashSet<&str>, pat: &str) -> Vec<(String, bool)> {
+    let subscribed: HashSet<&str> = subs.iter().map(String::as_str).collect();
+    let mut out: BTreeMap<String, bool> = BTreeMap::new();
+    for s in subs {
+        if matches(pat, s) {
+            out.insert(s.clone(), !existing.contains(s.as_str()));
+            continue;
+        }
+        for p in ancestors(s) {
+            if !subscribed.contains(p) && matches(pat, p) {
+                out.insert(p.to_string(), true);
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn status_items(
@@ -419,6 +507,195 @@ fn status_items(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mb(name: &str) -> MailboxInfo {
+        MailboxInfo {
+            name: name.into(),
+            special_use: if name == "Sent" {
+                Some(SpecialUse::Sent)
+            } else {
+                None
+            },
+            subscribed: false,
+            has_children: false,
+        }
+    }
+
+    fn render(e: &[ListEntry]) -> Vec<String> {
+        e.iter()
+            .map(|e| {
+                let mut l = format!("({}) {}", e.attrs.join(" "), e.name);
+                if !e.childinfo.is_empty() {
+                    l.push_str(&format!(" CHILDINFO {:?}", e.childinfo));
+                }
+                l
+            })
+            .collect()
+    }
+
+    /// The mailboxes of RFC 5258 §5 example 9: "Foo/Bar" subscribed, "Foo" not.
+    fn fixture() -> (Vec<MailboxInfo>, Vec<String>) {
+        let boxes = [
+            "INBOX",
+            "Foo",
+            "Foo/Bar",
+            "Moo",
+            "Moo/Deep/Er",
+            "Sent",
+            "Tofu",
+        ]
+        .map(mb)
+        .to_vec();
+        let subs = ["INBOX", "Foo/Bar", "Moo/Deep/Er", "Tofu", "Gone"]
+            .map(String::from)
+            .to_vec();
+        (boxes, subs)
+    }
+
+    fn sel(subscribed: bool, recursive_match: bool) -> ListSelect {
+        ListSelect {
+            subscribed,
+            recursive_match,
+            ..ListSelect::default()
+        }
+    }
+
+    #[test]
+    fn recursivematch_reports_parents_with_childinfo() {
+        let (boxes, subs) = fixture();
+        let r = ListReturn::default();
+        let e = list_entries(
+            &boxes,
+            &subs,
+            &["%".into()],
+            sel(true, true),
+            &r,
+            "\\NonExistent",
+        );
+        assert_eq!(
+            render(&e),
+            [
+                "(\\HasNoChildren \\Subscribed) INBOX",
+                "(\\HasChildren) Foo CHILDINFO [\"SUBSCRIBED\"]",
+                "(\\NonExistent \\HasNoChildren \\Subscribed) Gone",
+                "(\\HasChildren) Moo CHILDINFO [\"SUBSCRIBED\"]",
+                "(\\HasNoChildren \\Subscribed) Tofu",
+            ]
+        );
+        // With "*" the subscribed descendants are listed themselves.
+        let e = list_entries(
+            &boxes,
+            &subs,
+            &["*".into()],
+            sel(true, true),
+            &r,
+            "\\NonExistent",
+        );
+        assert_eq!(
+            render(&e),
+            [
+                "(\\HasNoChildren \\Subscribed) INBOX",
+                "(\\HasNoChildren \\Subscribed) Foo/Bar",
+                "(\\NonExistent \\HasNoChildren \\Subscribed) Gone",
+                "(\\HasNoChildren \\Subscribed) Moo/Deep/Er",
+                "(\\HasNoChildren \\Subscribed) Tofu",
+            ]
+        );
+        // Without RECURSIVEMATCH only the subscriptions themselves.
+        let e = list_entries(
+            &boxes,
+            &subs,
+            &["%".into()],
+            sel(true, false),
+            &r,
+            "\\NonExistent",
+        );
+        assert_eq!(e.len(), 3);
+        assert!(e.iter().all(|e| e.childinfo.is_empty()));
+        // A subscribed parent of a subscribed child carries CHILDINFO as well.
+        let mut subs2 = subs.clone();
+        subs2.push("Foo".into());
+        let e = list_entries(
+            &boxes,
+            &subs2,
+            &["Foo".into()],
+            sel(true, true),
+            &r,
+            "\\NonExistent",
+        );
+        assert_eq!(
+            render(&e),
+            ["(\\HasChildren \\Subscribed) Foo CHILDINFO [\"SUBSCRIBED\"]"]
+        );
+    }
+
+    #[test]
+    fn plain_list_return_options() {
+        let (boxes, subs) = fixture();
+        let r = ListReturn {
+            subscribed: true,
+            ..ListReturn::default()
+        };
+        let e = list_entries(
+            &boxes,
+            &subs,
+            &["Moo/%".into(), "S*".into()],
+            ListSelect::default(),
+            &r,
+            "\\Noselect",
+        );
+        assert_eq!(
+            render(&e),
+            [
+                "(\\Noselect \\HasChildren) Moo/Deep",
+                "(\\HasNoChildren \\Sent) Sent",
+            ]
+        );
+        let special = ListSelect {
+            special_use: true,
+            ..ListSelect::default()
+        };
+        let e = list_entries(
+            &boxes,
+            &subs,
+            &["*".into()],
+            special,
+            &ListReturn::default(),
+            "\\NonExistent",
+        );
+        assert_eq!(render(&e), ["(\\HasNoChildren \\Sent) Sent"]);
+    }
+
+    #[test]
+    fn lsub_percent_reports_unsubscribed_parents_as_noselect() {
+        let (boxes, subs) = fixture();
+        let existing: HashSet<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
+        let l = |p: &str| lsub_entries(&subs, &existing, p);
+        let s = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+            v.iter().map(|(n, b)| (n.to_string(), *b)).collect()
+        };
+        assert_eq!(
+            l("%"),
+            s(&[
+                ("Foo", true),
+                ("Gone", true),
+                ("INBOX", false),
+                ("Moo", true),
+                ("Tofu", false)
+            ])
+        );
+        assert_eq!(l("Moo/%"), s(&[("Moo/Deep", true)]));
+        assert_eq!(
+            l("*"),
+            s(&[
+                ("Foo/Bar", false),
+                ("Gone", true),
+                ("INBOX", false),
+                ("Moo/Deep/Er", false),
+                ("Tofu", false)
+            ])
+        );
+    }
 
     #[test]
     fn wildcards() {
