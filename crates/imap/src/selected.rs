@@ -18,7 +18,10 @@ pub struct Msg {
     pub flags: Flags,
     pub modseq: u64,
     pub internal_date: i64,
+    /// Size of the stored file.
     pub size: u64,
+    /// Size with CRLF line ends, as FETCH sends it (RFC822.SIZE).
+    pub wire_size: u64,
     pub recent: bool,
 }
 
@@ -30,6 +33,7 @@ impl From<MessageMeta> for Msg {
             modseq: m.modseq,
             internal_date: m.internal_date,
             size: m.size,
+            wire_size: m.wire_size,
             recent: m.recent,
         }
     }

@@ -19,8 +19,8 @@ mod error;
 mod io;
 pub mod lock;
 pub mod maildrop;
+mod open;
 mod session;
-mod sizes;
 
 pub use error::Pop3Error;
 pub use lock::MaildropLocks;
@@ -49,8 +49,6 @@ pub struct Pop3Settings {
     pub max_bad_commands: u32,
     /// The RFC 2449 §6.9 IMPLEMENTATION capability.
     pub implementation: String,
-    /// Messages whose size is computed in parallel when a maildrop is opened.
-    pub size_parallelism: usize,
     /// Treat loopback peers as a protected channel for passwords (local programs such as
     /// fetchmail or a webmail on the same host). Tests turn it off to see the remote policy.
     pub trust_loopback: bool,
@@ -65,7 +63,6 @@ impl Default for Pop3Settings {
             max_auth_failures: 3,
             max_bad_commands: 20,
             implementation: "postern".into(),
-            size_parallelism: 8,
             trust_loopback: true,
         }
     }
@@ -79,7 +76,6 @@ pub(crate) struct Inner {
     pub(crate) throttle: Arc<AuthThrottle>,
     pub(crate) settings: Pop3Settings,
     pub(crate) locks: MaildropLocks,
-    pub(crate) sizes: sizes::SizeCache,
 }
 
 /// The POP3 (port 110, STLS) and POP3S (port 995, implicit TLS) session handler.
@@ -115,7 +111,6 @@ impl Pop3Server {
                 throttle,
                 settings,
                 locks: MaildropLocks::default(),
-                sizes: sizes::SizeCache::default(),
             }),
         }
     }

@@ -191,9 +191,10 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
-/// The size the client receives (RFC 1939 §11): every line ended by CRLF, byte-stuffing not
-/// counted.
-pub fn transmitted_size(data: &[u8]) -> u64 {
+/// The octets [`encode_message`] sends before byte-stuffing: every line ended by CRLF. This is
+/// the store's wire size, plus the CRLF a final line without a line end gets from the framing.
+#[cfg(test)]
+fn transmitted_size(data: &[u8]) -> u64 {
     lines(data).map(|l| l.len() as u64 + 2).sum()
 }
 
@@ -393,6 +394,16 @@ mod tests {
             assert!(out.ends_with(b".\r\n"));
             let plain = unstuff(&out);
             assert_eq!(plain.len() as u64, transmitted_size(data), "{data:?}");
+            let framing = if data.is_empty() || data.ends_with(b"\n") {
+                0
+            } else {
+                2
+            };
+            assert_eq!(
+                postern_store::maildir::wire_size(data) + framing,
+                transmitted_size(data),
+                "{data:?}"
+            );
             // Every line ends with CRLF; no line starts with a lone dot.
             for line in out.split_inclusive(|b| *b == b'\n') {
                 assert!(line.ends_with(b"\r\n"));

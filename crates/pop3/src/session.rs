@@ -9,7 +9,7 @@ use crate::command::{self, Command, ParseError};
 use crate::io::{Input, LineIo};
 use crate::lock::MaildropGuard;
 use crate::maildrop::{encode_message, Maildrop, Step as TransStep};
-use crate::sizes::{open_maildrop, MAILDROP};
+use crate::open::{open_maildrop, MAILDROP};
 use crate::{Inner, Pop3Error};
 use postern_directory::{
     Address, Authenticator, SaslError, SaslMechanism, SaslSession, SaslStep, ThrottleDecision,
@@ -480,13 +480,7 @@ impl Session {
                 .write(b"-ERR [IN-USE] maildrop already locked by another POP3 session\r\n");
             return Ok(Flow::Continue);
         };
-        let opened = open_maildrop(
-            &self.inner.store,
-            &self.inner.sizes,
-            &account,
-            self.inner.settings.size_parallelism,
-        )
-        .await;
+        let opened = open_maildrop(self.inner.store.as_ref(), &account).await;
         let maildrop = match opened {
             Ok(m) => m,
             Err(e) => {

@@ -591,6 +591,13 @@ async fn pop3_and_imap_on_one_mailbox() {
         )
         .unwrap();
     assert_eq!(h.store.expunge(USER, "INBOX", None).unwrap(), vec![uids[1]]);
+    // The IMAP session takes the expunge (and with it the last hold on the file).
+    let mut expunged = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let MailboxEvent::Expunged { uid, .. } = ev {
+            expunged.push(uid);
+        }
+    }
     // POP3 keeps its snapshot: message 2 is still listed, but RETR says clearly it is gone.
     assert!(pop.cmd("STAT").await.starts_with("+OK 4 "));
     let r = pop.cmd("RETR 2").await;
@@ -609,7 +616,6 @@ async fn pop3_and_imap_on_one_mailbox() {
     assert!(pop.cmd("DELE 1").await.starts_with("+OK"));
     assert!(pop.cmd("DELE 2").await.starts_with("+OK"));
     assert!(pop.cmd("QUIT").await.starts_with("+OK"));
-    let mut expunged = Vec::new();
     while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
         if let MailboxEvent::Expunged { uid, .. } = ev {
             expunged.push(uid);

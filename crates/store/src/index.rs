@@ -15,7 +15,7 @@ use crate::types::{Flags, MessageMeta, SpecialUse};
 
 /// File name of the index database inside the account directory.
 pub const INDEX_FILE: &str = "postern-index.sqlite";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// How long a writer waits for another process's transaction.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS messages(
     fname TEXT NOT NULL,
     recent INTEGER NOT NULL,
     dkey TEXT,
+    wsize INTEGER NOT NULL DEFAULT -1,
     PRIMARY KEY(mailbox_id, uid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_dkey ON messages(mailbox_id, dkey) WHERE dkey IS NOT NULL;
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS tombstones(
     modseq INTEGER NOT NULL,
     PRIMARY KEY(mailbox_id, uid)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tombstones_modseq ON tombstones(mailbox_id, modseq);
 ";
 
 /// A second, read-only connection to an existing index (WAL readers never wait for the writer).
@@ -102,6 +104,15 @@ pub fn open(account_dir: &Path, create: bool) -> Result<Connection> {
             )?;
         }
         Some(SCHEMA_VERSION) => {}
+        Some(1) => {
+            // Version 2 keeps each message's wire size; -1 until `unknown_wire_sizes` fills it.
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(
+                "ALTER TABLE messages ADD COLUMN wsize INTEGER NOT NULL DEFAULT -1;
+                 UPDATE meta SET value=2 WHERE key='schema';",
+            )?;
+            tx.commit()?;
+        }
         Some(other) => {
             return Err(StoreError::Corrupt(format!(
                 "index schema version {other} is not supported (expected {SCHEMA_VERSION})"
@@ -280,6 +291,7 @@ pub struct FileRow {
     pub modseq: u64,
     pub fname: String,
     pub size: u64,
+    pub wire_size: u64,
     pub internal_date: i64,
 }
 
@@ -293,7 +305,33 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
         fname: r.get(4)?,
         size: u64_col(r, 5)?,
         internal_date: r.get(6)?,
+        wire_size: wire_col(r, 7, 5)?,
     })
+}
+
+/// A wire size column; an unknown one (-1, from an index of schema version 1) reads as the
+/// stored size until [`unknown_wire_sizes`] has been filled in.
+fn wire_col(r: &Row<'_>, col: usize, size_col: usize) -> rusqlite::Result<u64> {
+    let v: i64 = r.get(col)?;
+    match u64::try_from(v) {
+        Ok(v) => Ok(v),
+        Err(_) => u64_col(r, size_col),
+    }
+}
+
+/// Messages whose wire size is not known yet: (mailbox id, uid, file name).
+pub fn unknown_wire_sizes(conn: &Connection) -> Result<Vec<(i64, u32, String)>> {
+    let mut st =
+        conn.prepare_cached("SELECT mailbox_id, uid, fname FROM messages WHERE wsize<0")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, u32_col(r, 1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Records a message's wire size.
+pub fn set_wire_size(conn: &Connection, mailbox_id: i64, uid: u32, wire_size: u64) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET wsize=?3 WHERE mailbox_id=?1 AND uid=?2")?
+        .execute(params![mailbox_id, i64::from(uid), sql_u64(wire_size)])?;
+    Ok(())
 }
 
 /// uid and file name of every message of a mailbox (the cheap listing a sync compares).
@@ -310,7 +348,7 @@ pub fn file_rows_in(
     ranges: &[(u32, u32)],
 ) -> Result<Vec<FileRow>> {
     let mut st = conn.prepare_cached(
-        "SELECT uid, sysflags, keywords, modseq, fname, size, internaldate FROM messages
+        "SELECT uid, sysflags, keywords, modseq, fname, size, internaldate, wsize FROM messages
          WHERE mailbox_id=?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
     )?;
     let mut out = Vec::new();
@@ -326,7 +364,7 @@ pub fn file_rows_in(
 /// One file row by uid.
 pub fn file_row_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<FileRow>> {
     let mut st = conn.prepare_cached(
-        "SELECT uid, sysflags, keywords, modseq, fname, size, internaldate FROM messages
+        "SELECT uid, sysflags, keywords, modseq, fname, size, internaldate, wsize FROM messages
          WHERE mailbox_id=?1 AND uid=?2",
     )?;
     Ok(st
@@ -371,6 +409,8 @@ pub struct NewMessage<'a> {
     pub modseq: u64,
     pub internal_date: i64,
     pub size: u64,
+    /// Size with CRLF line ends (see [`crate::maildir::wire_size`]).
+    pub wire_size: u64,
     pub fname: &'a str,
     pub recent: bool,
     /// The delivery key (idempotent delivery), if the message was placed by one.
@@ -381,7 +421,7 @@ pub struct NewMessage<'a> {
 pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) -> Result<()> {
     let mut st = conn.prepare_cached(
         "INSERT INTO messages(mailbox_id, uid, sysflags, keywords, modseq, internaldate, size,
-         fname, recent, dkey) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         fname, recent, dkey, wsize) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     st.execute(params![
         mailbox_id,
@@ -393,7 +433,8 @@ pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) ->
         sql_u64(m.size),
         m.fname,
         m.recent,
-        m.dkey
+        m.dkey,
+        sql_u64(m.wire_size)
     ])?;
     Ok(())
 }
@@ -457,7 +498,7 @@ pub fn expunge_row(conn: &Connection, mailbox_id: i64, uid: u32, modseq: u64) ->
     Ok(())
 }
 
-const META_COLS: &str = "uid, sysflags, keywords, modseq, internaldate, size, recent";
+const META_COLS: &str = "uid, sysflags, keywords, modseq, internaldate, size, recent, wsize";
 
 fn meta_from_row(r: &Row<'_>) -> rusqlite::Result<MessageMeta> {
     let bits: i64 = r.get(1)?;
@@ -469,6 +510,7 @@ fn meta_from_row(r: &Row<'_>) -> rusqlite::Result<MessageMeta> {
         internal_date: r.get(4)?,
         size: u64_col(r, 5)?,
         recent: r.get(6)?,
+        wire_size: wire_col(r, 7, 5)?,
     })
 }
 
@@ -517,6 +559,27 @@ pub fn vanished_since(conn: &Connection, mailbox_id: i64, since: u64) -> Result<
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// Tombstones kept per mailbox for RFC 7162 VANISHED (EARLIER).
+pub const TOMBSTONES_KEPT: u32 = 10_000;
+
+/// Drops all but the newest `keep` tombstones of a mailbox and raises its `exact_since`, so
+/// that a client resynchronising from before the cut gets every UID that is not there
+/// instead (RFC 7162 §3.2.5.2 allows that); clients from after it still get exact answers.
+pub fn prune_tombstones(conn: &Connection, mb: &mut MailboxRow, keep: u32) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "SELECT modseq FROM tombstones WHERE mailbox_id=?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2",
+    )?;
+    let cut = st
+        .query_row(params![mb.id, keep], |r| u64_col(r, 0))
+        .optional()?;
+    if let Some(cut) = cut {
+        conn.prepare_cached("DELETE FROM tombstones WHERE mailbox_id=?1 AND modseq<=?2")?
+            .execute(params![mb.id, sql_u64(cut)])?;
+        mb.exact_since = mb.exact_since.max(cut);
+    }
+    Ok(())
+}
+
 /// Every uid of a mailbox, ascending.
 pub fn uids(conn: &Connection, mailbox_id: i64) -> Result<Vec<u32>> {
     let mut st =
@@ -530,7 +593,7 @@ pub fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32,
     let mut st = conn.prepare_cached(
         "SELECT COUNT(*), COALESCE(SUM((sysflags & 1) = 0), 0),
                 COALESCE(SUM((sysflags & 8) != 0), 0), COALESCE(SUM(recent), 0),
-                COALESCE(SUM(size), 0)
+                COALESCE(SUM(CASE WHEN wsize >= 0 THEN wsize ELSE size END), 0)
          FROM messages WHERE mailbox_id=?1",
     )?;
     Ok(st.query_row([mailbox_id], |r| {
@@ -596,4 +659,29 @@ pub fn set_subscribed(conn: &Connection, name: &str, on: bool) -> Result<bool> {
         conn.execute("DELETE FROM subscriptions WHERE name=?1", [name])?
     };
     Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tombstone_tests {
+    use super::*;
+
+    /// Pruning keeps the newest tombstones and moves `exact_since` to the cut, so VANISHED
+    /// since any later MODSEQ stays exact.
+    #[test]
+    fn prune_keeps_the_newest_and_moves_exact_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path(), true).unwrap();
+        let id = insert_mailbox(&conn, "INBOX", 1, 1, 1, None, 0).unwrap();
+        let mut mb = mailbox(&conn, "INBOX").unwrap().unwrap();
+        assert_eq!(mb.id, id);
+        for uid in 1..=10u32 {
+            expunge_row(&conn, id, uid, u64::from(uid) + 100).unwrap();
+        }
+        prune_tombstones(&conn, &mut mb, 4).unwrap();
+        assert_eq!(mb.exact_since, 106);
+        assert_eq!(vanished_since(&conn, id, 106).unwrap(), [7, 8, 9, 10]);
+        assert_eq!(vanished_since(&conn, id, 0).unwrap(), [7, 8, 9, 10]);
+        prune_tombstones(&conn, &mut mb, 4).unwrap();
+        assert_eq!(mb.exact_since, 106, "nothing more to drop");
+    }
 }

@@ -5,7 +5,7 @@
 //! so a rebuilt index keeps UIDs, e.g. `1700000000.M123P45Q6.host,S=1234,U=17:2,FS`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -72,6 +72,8 @@ pub struct ParsedName<'a> {
     pub base: &'a str,
     /// The `,U=` field, if present and valid.
     pub uid: Option<u32>,
+    /// The `,W=` field: the size with CRLF line ends (see [`wire_size`]), as Dovecot writes it.
+    pub wire_size: Option<u64>,
     /// The `,K=` field: the delivery key of a message placed by [`crate::MaildirStore::deliver`].
     pub key: Option<&'a str>,
     /// The info part after `:` (e.g. `2,FS`), if any.
@@ -100,9 +102,16 @@ pub fn parse_name(fname: &str) -> ParsedName<'_> {
         .skip(1)
         .find_map(|f| f.strip_prefix("K="))
         .filter(|k| valid_delivery_key(k));
+    let wire_size = base
+        .split(',')
+        .skip(1)
+        .find_map(|f| f.strip_prefix("W="))
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok());
     ParsedName {
         base,
         uid,
+        wire_size,
         info,
         key,
     }
@@ -118,20 +127,55 @@ pub fn valid_delivery_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Rebuilds a base with the given size and uid fields (other fields are kept).
-pub fn base_with_fields(base: &str, size: u64, uid: u32) -> String {
+/// Rebuilds a base with the given size (`S=`), wire size (`W=`) and uid (`U=`) fields; other
+/// fields are kept.
+pub fn base_with_fields(base: &str, size: u64, wire_size: u64, uid: u32) -> String {
     let mut parts = base.split(',');
-    let mut out = String::with_capacity(base.len() + 24);
+    let mut out = String::with_capacity(base.len() + 36);
     out.push_str(parts.next().unwrap_or(base));
     for f in parts {
-        if f.starts_with("S=") || f.starts_with("U=") || f.is_empty() {
+        if f.starts_with("S=") || f.starts_with("W=") || f.starts_with("U=") || f.is_empty() {
             continue;
         }
         out.push(',');
         out.push_str(f);
     }
-    out.push_str(&format!(",S={size},U={uid}"));
+    out.push_str(&format!(",S={size},W={wire_size},U={uid}"));
     out
+}
+
+/// The size of a message as IMAP and POP3 send it: every bare LF becomes CRLF (RFC 9051
+/// RFC822.SIZE, RFC 1939 §11). Dovecot calls this the virtual size and keeps it as `,W=`.
+pub fn wire_size(data: &[u8]) -> u64 {
+    let mut bare = 0u64;
+    let mut prev = 0u8;
+    for &b in data {
+        if b == b'\n' && prev != b'\r' {
+            bare += 1;
+        }
+        prev = b;
+    }
+    data.len() as u64 + bare
+}
+
+/// [`wire_size`] of a file, read in chunks.
+pub fn file_wire_size(path: &Path) -> std::io::Result<u64> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut total, mut prev) = (0u64, 0u8);
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' && prev != b'\r' {
+                total += 1;
+            }
+            prev = b;
+        }
+        total += n as u64;
+    }
 }
 
 /// The flags a Maildir info part encodes: system flags, whether `P` ($Forwarded) is set, and
@@ -391,10 +435,14 @@ mod tests {
         assert_eq!(parse_name("x,U=99999999999").uid, None);
         assert_eq!(parse_name("x").uid, None);
         assert_eq!(
-            base_with_fields("a.b.c,W=5,S=1,U=2", 10, 3),
-            "a.b.c,W=5,S=10,U=3"
+            base_with_fields("a.b.c,W=5,S=1,U=2,K=k", 10, 12, 3),
+            "a.b.c,K=k,S=10,W=12,U=3"
         );
-        assert_eq!(base_with_fields("a.b.c", 10, 3), "a.b.c,S=10,U=3");
+        assert_eq!(base_with_fields("a.b.c", 10, 10, 3), "a.b.c,S=10,W=10,U=3");
+        assert_eq!(parse_name("a,S=10,W=12,U=3:2,").wire_size, Some(12));
+        assert_eq!(parse_name("a,W=x").wire_size, None);
+        assert_eq!(wire_size(b"a\nb\r\nc\n"), 10);
+        assert_eq!(wire_size(b""), 0);
     }
 
     #[test]

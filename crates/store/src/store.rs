@@ -414,6 +414,27 @@ fn make_maildir(
     r
 }
 
+/// Records the wire sizes an index of schema version 1 lacks (once, reading each file; a
+/// file not found now is tried again at the next opening).
+fn fill_wire_sizes(tx: &Connection, root: &Path) -> Result<()> {
+    let unknown = index::unknown_wire_sizes(tx)?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let names: HashMap<i64, String> = index::mailboxes(tx)?
+        .into_iter()
+        .map(|m| (m.id, m.name))
+        .collect();
+    for (id, uid, fname) in &unknown {
+        let Some(name) = names.get(id) else { continue };
+        if let Ok(w) = maildir::file_wire_size(&mailbox_dir(root, name).join(fname)) {
+            index::set_wire_size(tx, *id, *uid, w)?;
+        }
+    }
+    tracing::info!(account = %root.display(), messages = unknown.len(), "index upgraded: wire sizes recorded");
+    Ok(())
+}
+
 /// Removes leftovers of interrupted folder creation/deletion in an account directory.
 fn sweep_account(root: &Path, mailboxes: &[MailboxRow]) {
     if let Ok(rd) = fs::read_dir(root) {
@@ -501,6 +522,7 @@ impl MaildirStore {
         let mbs = acct.write(|tx, root| {
             sync::discover_mailboxes(tx, root, gen, &mut events)?;
             load_subscriptions_once(tx, root)?;
+            fill_wire_sizes(tx, root)?;
             index::mailboxes(tx)
         })?;
         sweep_account(root, &mbs);
@@ -1258,7 +1280,8 @@ impl MaildirStore {
                 let uid = next_uid(&mut mb)?;
                 mb.highestmodseq += 1;
                 let modseq = mb.highestmodseq;
-                let base = base_with_fields(&unique, size, uid);
+                let wire_size = maildir::wire_size(data);
+                let base = base_with_fields(&unique, size, wire_size, uid);
                 let mut kw = KeywordLetters::load(&dir);
                 kw.assign(&dir, flags, gen)?;
                 let rel = format!("cur/{}", maildir::file_name(&base, flags, "", &kw));
@@ -1275,6 +1298,7 @@ impl MaildirStore {
                         modseq,
                         internal_date: date,
                         size,
+                        wire_size,
                         fname: &rel,
                         recent: true,
                         dkey: None,
@@ -1439,6 +1463,7 @@ impl MaildirStore {
                 maildir::fsync_dir(&dir.join("cur"))?;
                 maildir::fsync_dir(&dir.join("new"))?;
                 sync::after_own_change(&mut mb, &dir, was_current)?;
+                index::prune_tombstones(tx, &mut mb, index::TOMBSTONES_KEPT)?;
                 index::update_mailbox(tx, &mb)?;
                 Ok(out)
             })
@@ -1730,7 +1755,7 @@ fn transfer(
             let src_path = src_dir.join(sub).join(name);
             let info = parse_info(parse_name(name).info);
             let uid = next_uid(&mut mbs[di])?;
-            let base = base_with_fields(&gen.unique(), row.size, uid);
+            let base = base_with_fields(&gen.unique(), row.size, row.wire_size, uid);
             let rel = format!(
                 "cur/{}",
                 maildir::file_name(&base, &row.flags, &info.extra, &kw)
@@ -1769,6 +1794,7 @@ fn transfer(
                     modseq: dst_modseq,
                     internal_date: row.internal_date,
                     size: row.size,
+                    wire_size: row.wire_size,
                     fname: &rel,
                     recent: true,
                     dkey: None,
@@ -1796,6 +1822,9 @@ fn transfer(
             remove_quietly(&p);
         }
         return Err(e);
+    }
+    if is_move {
+        index::prune_tombstones(tx, &mut mbs[si], index::TOMBSTONES_KEPT)?;
     }
     for ((mb, dir), was_current) in mbs.iter_mut().zip(&dirs).zip(was_current) {
         sync::after_own_change(mb, dir, was_current)?;

@@ -415,6 +415,9 @@ pub fn sync_mailbox(
     mb.new_mtime = Some(t_new);
     mb.cur_mtime = Some(t_cur);
     mb.scan_due = young_deadline([t_new, t_cur]);
+    if report.expunged > 0 {
+        index::prune_tombstones(conn, mb, index::TOMBSTONES_KEPT)?;
+    }
     index::update_mailbox(conn, mb)?;
     if report.added + report.changed + report.expunged > 0 {
         tracing::debug!(mailbox = %mb.name, ?report, "maildir sync");
@@ -427,6 +430,8 @@ struct Newcomer {
     uid: Option<u32>,
     mtime: SystemTime,
     size: u64,
+    /// From the `,W=` field, or read from the file.
+    wire_size: u64,
 }
 
 fn adopt(
@@ -449,11 +454,21 @@ fn adopt(
             Err(e) if is_not_found(&e) => continue,
             Err(e) => return Err(StoreError::io("stat", path, e)),
         };
+        let p = parse_name(&e.name);
+        let wire_size = match p.wire_size {
+            Some(w) => w,
+            None => match maildir::file_wire_size(&path) {
+                Ok(w) => w,
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(StoreError::io("read", path, e)),
+            },
+        };
         cands.push(Newcomer {
             idx: i,
-            uid: parse_name(&e.name).uid,
+            uid: p.uid,
             mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             size: md.len(),
+            wire_size,
         });
     }
     let floor = if trust_uids { 1 } else { cx.mb.uidnext };
@@ -495,9 +510,9 @@ fn adopt(
         let p = parse_name(&e.name);
         let info = parse_info(p.info);
         let flags = merge_info(&Flags::new(), &info, &cx.kw);
-        let mut base = base_with_fields(p.base, c.size, uid);
+        let mut base = base_with_fields(p.base, c.size, c.wire_size, uid);
         if p.base.contains('/') || bases.contains(&base) || p.base.starts_with('.') {
-            base = base_with_fields(&cx.gen.unique(), c.size, uid);
+            base = base_with_fields(&cx.gen.unique(), c.size, c.wire_size, uid);
         }
         let target = format!(
             "cur/{}",
@@ -517,6 +532,7 @@ fn adopt(
                 modseq: m,
                 internal_date: unix_secs(c.mtime),
                 size: c.size,
+                wire_size: c.wire_size,
                 fname: &target,
                 recent: e.sub == Sub::New,
                 // A delivery whose index row did not commit keeps its key: retrying it finds

@@ -558,6 +558,9 @@ pub struct MessageMeta {
     pub internal_date: i64,
     /// Exact size in bytes of the stored message (as delivered; not converted to CRLF).
     pub size: u64,
+    /// Its size as IMAP and POP3 send it, every line ended by CRLF (RFC 9051 RFC822.SIZE,
+    /// RFC 1939 §11); the protocol crates need not read the message to know it.
+    pub wire_size: u64,
     /// The message arrived since a session last claimed it (RFC 3501 `\Recent`; only IMAP4rev1
     /// needs this).
     pub recent: bool,
@@ -587,7 +590,7 @@ pub struct MailboxStatus {
     pub deleted: u32,
     /// Messages still marked recent.
     pub recent: u32,
-    /// Total size in bytes.
+    /// Total wire size in bytes (RFC 8438 STATUS SIZE: the sum of RFC822.SIZE).
     pub size: u64,
     /// Next UID.
     pub uidnext: u32,

@@ -1213,3 +1213,40 @@ fn keywords_are_kept_in_the_maildir_as_dovecot_does() {
     let snap = s.select(ACCT, "INBOX", false).unwrap();
     assert_eq!(snap.messages[0].flags, flags(&["$Junk", "\\Flagged"]));
 }
+
+/// The store knows each message's size with CRLF line ends (IMAP RFC822.SIZE, POP3 sizes): from
+/// the data when it writes a message, from the `,W=` field or the file when it adopts one.
+#[test]
+fn wire_size_is_known_for_every_message() {
+    let (_t, s) = setup();
+    let lf = b"Subject: lf\n\nline one\nline two\n".to_vec();
+    s.append(ACCT, "INBOX", &lf, &Flags::default(), None)
+        .unwrap();
+    s.deliver(ACCT, "INBOX", b"Subject: crlf\r\n\r\nbody\r\n", "k1")
+        .unwrap();
+    let root = inbox_dir(&s);
+    // Another program drops a file with LF line ends and no W= field.
+    fs::write(root.join("new").join("1700000000.dropped.host"), &lf).unwrap();
+    age(&root.join("new"), Duration::from_secs(10));
+    let snap = s.select(ACCT, "INBOX", false).unwrap();
+    let sizes: Vec<(u64, u64)> = snap
+        .messages
+        .iter()
+        .map(|m| (m.size, m.wire_size))
+        .collect();
+    assert_eq!(sizes, [(31, 35), (23, 23), (31, 35)]);
+    assert!(files_in(&root.join("cur"))
+        .iter()
+        .all(|f| f.contains(",W=")));
+    assert_eq!(s.status(ACCT, "INBOX").unwrap().size, 35 + 23 + 35);
+    s.reindex(ACCT).unwrap();
+    let again = s.select(ACCT, "INBOX", false).unwrap();
+    assert_eq!(
+        again
+            .messages
+            .iter()
+            .map(|m| m.wire_size)
+            .collect::<Vec<_>>(),
+        [35, 23, 35]
+    );
+}

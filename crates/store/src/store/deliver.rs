@@ -31,6 +31,7 @@ pub(super) struct Pending {
     tmp: PathBuf,
     unique: String,
     size: u64,
+    wire_size: u64,
     date: i64,
     key: String,
     result: Mutex<Option<Result<AppendOutcome>>>,
@@ -73,6 +74,7 @@ pub(super) fn deliver(
         tmp,
         unique,
         size,
+        wire_size: maildir::wire_size(data),
         date: maildir::unix_secs(mtime),
         key: key.to_string(),
         result: Mutex::new(None),
@@ -190,7 +192,10 @@ fn commit(
             mb.highestmodseq += 1;
             let modseq = mb.highestmodseq;
             // Maildir: a file in new/ carries no info part.
-            let rel = format!("new/{}", base_with_fields(&p.unique, p.size, uid));
+            let rel = format!(
+                "new/{}",
+                base_with_fields(&p.unique, p.size, p.wire_size, uid)
+            );
             fs::rename(&p.tmp, dir.join(&rel)).ctx("rename", &p.tmp)?;
             index::insert_message(
                 tx,
@@ -201,6 +206,7 @@ fn commit(
                     modseq,
                     internal_date: p.date,
                     size: p.size,
+                    wire_size: p.wire_size,
                     fname: &rel,
                     recent: true,
                     dkey: Some(&p.key),
