@@ -13,6 +13,9 @@ use tokio_rustls::TlsAcceptor;
 pub enum MailStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// An in-process pipe (`tokio::io::duplex`): drives a protocol session without sockets,
+    /// as the per-command tests do. It cannot be upgraded to TLS.
+    Memory(tokio::io::DuplexStream),
 }
 
 /// What a session reports about its TLS layer (for `Received:` headers and logs).
@@ -36,6 +39,10 @@ impl MailStream {
             MailStream::Tls(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "TLS is already active",
+            )),
+            MailStream::Memory(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS over an in-memory stream",
             )),
         }
     }
@@ -67,15 +74,15 @@ impl MailStream {
         })
     }
 
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            MailStream::Plain(tcp) => tcp,
-            MailStream::Tls(tls) => tls.get_ref().0,
-        }
-    }
-
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.tcp().peer_addr()
+        match self {
+            MailStream::Plain(tcp) => tcp.peer_addr(),
+            MailStream::Tls(tls) => tls.get_ref().0.peer_addr(),
+            MailStream::Memory(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "an in-memory stream has no peer address",
+            )),
+        }
     }
 }
 
@@ -88,6 +95,7 @@ impl AsyncRead for MailStream {
         match self.get_mut() {
             MailStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MailStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MailStream::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -101,6 +109,7 @@ impl AsyncWrite for MailStream {
         match self.get_mut() {
             MailStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MailStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MailStream::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -112,6 +121,7 @@ impl AsyncWrite for MailStream {
         match self.get_mut() {
             MailStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             MailStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            MailStream::Memory(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -119,6 +129,7 @@ impl AsyncWrite for MailStream {
         match self {
             MailStream::Plain(s) => s.is_write_vectored(),
             MailStream::Tls(s) => s.is_write_vectored(),
+            MailStream::Memory(s) => s.is_write_vectored(),
         }
     }
 
@@ -126,6 +137,7 @@ impl AsyncWrite for MailStream {
         match self.get_mut() {
             MailStream::Plain(s) => Pin::new(s).poll_flush(cx),
             MailStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MailStream::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -133,6 +145,7 @@ impl AsyncWrite for MailStream {
         match self.get_mut() {
             MailStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MailStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            MailStream::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
