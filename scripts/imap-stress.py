@@ -289,6 +289,7 @@ class Shared:
         self.immutable = {}  # (user, mbox, uidvalidity, uid, item) -> (digest, client, line)
         self.uidvalidity = {}  # (user, mbox) -> uidvalidity
         self.no_checks = []  # deferred: NO on FETCH/STORE, classified at the end
+        self.final = {}  # (user, mbox, uidvalidity) -> UIDs present after the run
         self.immutable_checks = []  # deferred: differing immutable data, classified at the end
         self.violations = []
         self.by_kind = collections.Counter()
@@ -360,6 +361,7 @@ class Client:
         self.count = 0
         self.uids = []
         self.bounds = []
+        self.ceil = []  # per seq: the UIDNEXT announced by SELECT for messages already there, else None
         self.flags_ok = None
         self.perm_star = False
         self.msmap = {}
@@ -508,10 +510,17 @@ class Client:
             items = {str(vals[1][i]).upper(): num(vals[1][i + 1]) for i in range(0, len(vals[1]), 2)}
             self.on_status(canon_mailbox(astring(vals[0])), items, r)
         elif word == "SEARCH":
+            uid_search = self.cmd is not None and self.cmd["name"] == "UID SEARCH"
             for x in vals:
                 if isinstance(x, list):
                     continue
-                num(x)
+                n = num(x)
+                if self.cmd is not None:
+                    self.cmd.setdefault("search", set()).add(n)
+                if not uid_search and not 1 <= n <= self.count:
+                    self.v("bounds", r, "SEARCH result %d outside 1..%d" % (n, self.count))
+                if uid_search and n <= 0:
+                    self.v("bounds", r, "UID SEARCH result %d" % n)
         elif word == "ENABLED":
             if any(str(x).upper() == "CONDSTORE" for x in vals):
                 self.condstore = True
@@ -581,10 +590,12 @@ class Client:
             self.v("exists", r, "EXISTS %d lower than the current count %d (only EXPUNGE shrinks)" % (n, self.count))
             del self.uids[n:]
             del self.bounds[n:]
+            del self.ceil[n:]
         else:
             grow = n - self.count
             self.uids.extend([None] * grow)
             self.bounds.extend([self.maxuid] * grow)
+            self.ceil.extend([None] * grow)
         self.count = n
 
     def on_expunge(self, n, r):
@@ -598,6 +609,7 @@ class Client:
             self.v("expunge-in-fetch", r, "EXPUNGE while answering %s (RFC 3501 7.4.1)" % self.cmd["name"])
         uid = self.uids.pop(n - 1)
         self.bounds.pop(n - 1)
+        self.ceil.pop(n - 1)
         self.count -= 1
         if uid is not None:
             self.msmap.pop(uid, None)
@@ -676,6 +688,8 @@ class Client:
             if uid <= self.bounds[n - 1]:
                 self.v("uid-order", r, "new message seq %d has UID %d, not above UID %d seen before it arrived"
                        % (n, uid, self.bounds[n - 1]))
+        if self.ceil[n - 1] is not None and uid >= self.ceil[n - 1]:
+            self.v("uid-order", r, "UID %d of seq %d not below UIDNEXT %d announced by SELECT" % (uid, n, self.ceil[n - 1]))
         for j in range(n - 2, -1, -1):
             if self.uids[j] is not None:
                 if uid - self.uids[j] < n - 1 - j:
@@ -902,6 +916,11 @@ class Client:
         self.cmd = cmd
         self.check_monotonic(self.mkey(), cmd.get("uidnext"), cmd.get("highestmodseq"), cmd["final"])
         self.cmd = None
+        if cmd.get("uidnext") is not None:
+            self.ceil = [cmd["uidnext"]] * self.count
+            for i, u in enumerate(self.uids):
+                if u is not None and u >= cmd["uidnext"]:
+                    self.v("uid-order", cmd["final"], "UID %d at seq %d not below UIDNEXT %d" % (u, i + 1, cmd["uidnext"]))
         if self.count:
             items = "(UID FLAGS MODSEQ)" if self.condstore else "(UID FLAGS)"
             self.fetch("1:*", items, list(range(1, self.count + 1)), ["UID", "FLAGS"] + (["MODSEQ"] if self.condstore else []))
@@ -1014,7 +1033,17 @@ class Client:
         def setup(cmd):
             cmd["want_uids"] = set(want_uids)
 
+        # (no check that every stored message comes back in a FETCH: servers, Dovecot among them,
+        # leave out the messages whose flags did not change)
         self.run_cmd(name, text, setup=setup)
+
+    def op_search(self, uid):
+        crit = self.rng.choice(["ALL", "UNSEEN", "FLAGGED", "DELETED", "KEYWORD $Label1", "NOT SEEN FLAGGED",
+                                "OR ANSWERED KEYWORD $Label2", "1:%d" % max(1, self.count)])
+        if not self.count and crit.startswith("1:"):
+            crit = "ALL"
+        name = "UID SEARCH" if uid else "SEARCH"
+        st, _, cmd = self.run_cmd(name, "%s %s" % (name, crit))
 
     def op_expunge(self):
         self.run_cmd("EXPUNGE", "EXPUNGE")
@@ -1093,7 +1122,7 @@ class Client:
             small = self.count < 10
             ops = [
                 ("fetch", 20), ("uid fetch", 12), ("store", 10), ("uid store", 8),
-                ("expunge", 6 if big else 2), ("append", 1 if big else (10 if small else 5)), ("noop", 5),
+                ("search", 2), ("uid search", 1), ("expunge", 6 if big else 2), ("append", 1 if big else (10 if small else 5)), ("noop", 5),
                 ("idle", 3), ("status", 5), ("list", 2), ("select", 4), ("examine", 2), ("enable", 1),
                 ("logout", 1 if not self.args.login_every else 0),
             ]
@@ -1115,6 +1144,10 @@ class Client:
             self.op_store(True)
         elif op == "expunge":
             self.op_expunge()
+        elif op == "search":
+            self.op_search(False)
+        elif op == "uid search":
+            self.op_search(True)
         elif op == "append":
             self.op_append()
         elif op == "noop":
@@ -1188,6 +1221,29 @@ def seed(args, shared, user, rng):
     c.logout()
 
 
+def final_uids(args, shared, user, rng):
+    """After the run: the UIDs still in each mailbox, so that a UID requested earlier and missing now
+    is known to have been expunged even if no session learnt its UID before the EXPUNGE."""
+    c = Client(950 + args.users.index(user), args, shared, user, rng, time.monotonic() + 3600, 0)
+    c.login()
+    for mbox in args.mailbox_names:
+        c.do_select(mbox, examine=True)
+        if c.selected is None or c.uidvalidity is None:
+            continue
+        key = c.mkey()
+        st, _, cmd = c.run_cmd("UID SEARCH", "UID SEARCH ALL")
+        if st == "OK":
+            with shared.lock:
+                shared.final[key] = cmd.get("search", set())
+    c.logout()
+
+
+def gone_uids(shared, key, uids):
+    """Those of uids some session saw expunged, or that are no longer there at the end."""
+    final = shared.final.get(key)
+    return {u for u in uids if u in shared.expunged.get(key, ()) or (final is not None and u not in final)}
+
+
 class _FakeSock:
     def sendall(self, data):
         pass
@@ -1215,7 +1271,7 @@ def self_test():
         c.session = "c%d.1" % cid
         c.logged_in = True
         c.selected, c.readonly, c.uidvalidity = "INBOX", readonly, 7
-        c.count, c.uids, c.bounds = count, list(uids), [0] * count
+        c.count, c.uids, c.bounds, c.ceil = count, list(uids), [0] * count, [None] * count
         c.maxuid = max([u for u in uids if u is not None], default=0)
         c.flags_ok = {f for f in SYSTEM_FLAGS} | {"$label1"}
         return c
@@ -1328,7 +1384,13 @@ def main():
     log = sys.stderr if args.json else sys.stdout
 
     for user in args.users:
-        seed(args, shared, user, random.Random(rng.random()))
+        try:
+            seed(args, shared, user, random.Random(rng.random()))
+        except (ConnClosed, OSError) as e:
+            print("imap-stress: setup for %s on %s failed: %s" % (user, args.server, e or "connection closed"), file=sys.stderr)
+            for v in shared.violations[:args.show]:
+                print("  [%s] %s: %s / %s" % (v["kind"], v["detail"], v["command"], v["line"]), file=sys.stderr)
+            sys.exit(2)
     seed_violations = sum(shared.by_kind.values())
 
     start = time.monotonic()
@@ -1350,9 +1412,15 @@ def main():
             t.join(5)
     elapsed = time.monotonic() - start
 
+    for user in args.users:
+        try:
+            final_uids(args, shared, user, random.Random(rng.random()))
+        except (ConnClosed, OSError) as e:
+            shared.violation("conn", "final", "(final UID SEARCH)", "", "failed: %s" % (e or "closed"))
+
     # deferred classification of NO answers to FETCH/STORE
     for key, uids, client, cmdline, line, ctx in shared.no_checks:
-        gone = uids & shared.expunged.get(key, set())
+        gone = gone_uids(shared, key, uids)
         if gone:
             shared.violation("no-expunged", client, cmdline, line,
                              "NO for messages still visible to the session (UID %s expunged by another session: "
@@ -1363,7 +1431,7 @@ def main():
 
     ghosts = 0
     for key, uid, client, cmdline, line, detail, ctx in shared.immutable_checks:
-        if uid in shared.expunged.get(key, set()):
+        if gone_uids(shared, key, [uid]):
             ghosts += 1
         else:
             shared.violation("immutable", client, cmdline, line, detail + " (and no session saw it expunged)", ctx)

@@ -72,7 +72,7 @@ fn concurrent_clients_keep_every_invariant() {
     for (k, v) in [
         ("--password", "pass"),
         ("--clients", "10"),
-        ("--seconds", "6"),
+        ("--seconds", "8"),
         ("--mailboxes", "3"),
         ("--seed", seed.as_str()),
         ("--timeout", "30"),
