@@ -1281,10 +1281,18 @@ fn parse_search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey, ParseErro
         }
         "MODSEQ" => {
             c.sp()?;
+            // RFC 7162 §7: search-modseq-ext = entry-name SP entry-type-req, entry-name being
+            // "/flags/" attr-flag, entry-type-req "priv" / "shared" / "all".
             if c.peek() == Some(b'"') {
-                c.quoted()?;
+                let name = c.quoted()?;
+                if !name.starts_with(b"/flags/") || name.len() == 7 {
+                    return err("MODSEQ entry name must be \"/flags/<flag>\"");
+                }
                 c.sp()?;
-                c.atom()?;
+                let t = c.atom()?.to_ascii_lowercase();
+                if !matches!(t.as_str(), "priv" | "shared" | "all") {
+                    return err("MODSEQ entry type must be priv, shared or all");
+                }
                 c.sp()?;
             }
             K::Modseq(c.number()?)
@@ -1970,6 +1978,23 @@ mod grammar_tests {
         assert!(s(b"a SEARCH SUBJECT {3}").is_err());
         assert!(s(b"a SEARCH SUBJECT {3}x\r\nabc").is_err());
         assert!(s(b"a SEARCH SUBJECT {99999999999999999999}\r\n").is_err());
+    }
+
+    #[test]
+    fn modseq_search_key() {
+        let k = |cmd: &[u8]| match p(cmd) {
+            Ok(CommandKind::Search { key, .. }) => Ok(key),
+            Ok(o) => panic!("{o:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(k(b"a SEARCH MODSEQ 0").unwrap(), SearchKey::Modseq(0));
+        assert_eq!(
+            k(b"a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338").unwrap(),
+            SearchKey::Modseq(620162338)
+        );
+        assert!(k(b"a SEARCH MODSEQ \"/flags/x\" bogus 5").is_err());
+        assert!(k(b"a SEARCH MODSEQ \"/other\" all 5").is_err());
+        assert!(k(b"a SEARCH MODSEQ x").is_err());
     }
 
     #[test]
