@@ -432,11 +432,13 @@ pub fn list_entries(
         if !exists {
             attrs.push(absent.to_string());
         }
-        attrs.push(if has_children(n) {
-            "\\HasChildren".to_string()
-        } else {
-            "\\HasNoChildren".to_string()
-        });
+        attrs.push(
+            if info.map_or_else(|| has_children(n), |b| b.has_children) {
+                "\\HasChildren".to_string()
+            } else {
+                "\\HasNoChildren".to_string()
+            },
+        );
         if let Some(u) = info.and_then(|b| b.special_use) {
             attrs.push(u.as_str().to_string());
         }
@@ -535,7 +537,7 @@ mod tests {
 
     /// The mailboxes of RFC 5258 §5 example 9: "Foo/Bar" subscribed, "Foo" not.
     fn fixture() -> (Vec<MailboxInfo>, Vec<String>) {
-        let boxes = [
+        let mut boxes = [
             "INBOX",
             "Foo",
             "Foo/Bar",
@@ -546,6 +548,10 @@ mod tests {
         ]
         .map(mb)
         .to_vec();
+        let names: Vec<String> = boxes.iter().map(|b| b.name.clone()).collect();
+        for b in &mut boxes {
+            b.has_children = names.iter().any(|n| is_below(n, &b.name));
+        }
         let subs = ["INBOX", "Foo/Bar", "Moo/Deep/Er", "Tofu", "Gone"]
             .map(String::from)
             .to_vec();
