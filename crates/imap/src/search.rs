@@ -102,7 +102,11 @@ pub fn sent_day(hdr: &[u8]) -> Day {
 pub fn header_has(hdr: &[u8], field: &str, needle: &str) -> bool {
     let needle = needle.to_lowercase();
     let values = mime::decoded_field(hdr, field);
-    if values.iter().any(|v| v.to_lowercase().contains(&needle)) {
+    // The unfolded value with tabs as spaces, as Dovecot compares it.
+    if values
+        .iter()
+        .any(|v| v.replace('\t', " ").to_lowercase().contains(&needle))
+    {
         return true;
     }
     if values.is_empty() || !matches!(field, "from" | "to" | "cc" | "bcc" | "sender" | "reply-to") {
@@ -362,7 +366,7 @@ impl Session {
             let size = if need.size {
                 match &full {
                     Some(f) => f.len() as u64,
-                    None => self.message_size(m.uid, m.size).await,
+                    None => m.wire_size,
                 }
             } else {
                 m.size
@@ -619,11 +623,7 @@ impl Session {
         let mut out = Vec::with_capacity(hits.len());
         for &i in hits {
             let m = &msgs[i];
-            let size = if size {
-                self.message_size(m.uid, m.size).await
-            } else {
-                m.size
-            };
+            let size = if size { m.wire_size } else { m.size };
             if header {
                 let hdr = self
                     .srv
@@ -1169,6 +1169,8 @@ mod tests {
         assert!(header_has(h, "from", "joerg@x.test"));
         assert!(header_has(h, "to", "zoë"));
         assert!(header_has(h, "subject", "héllo wor"));
+        let folded = b"Subject: tab\there\r\n\tand folded\r\n\r\n";
+        assert!(header_has(folded, "subject", "tab here and folded"));
         assert!(!header_has(h, "subject", "=?utf-8"));
         assert!(header_has(h, "subject", ""));
         assert!(header_has(h, "x-empty", ""));
