@@ -804,15 +804,10 @@ fn parse_body(c: &mut Cursor) -> Result<CommandKind, ParseError> {
             c.sp()?;
             let mailbox = c.astring()?;
             c.sp()?;
-            c.expect(b'(')?;
-            let mut items = Vec::new();
-            while !c.eat(b')') {
-                if !items.is_empty() {
-                    c.sp()?;
-                }
-                items.push(c.atom()?.to_ascii_uppercase());
+            CommandKind::Status {
+                mailbox,
+                items: status_atts(c)?,
             }
-            CommandKind::Status { mailbox, items }
         }
         "APPEND" => parse_append(c)?,
         "SEARCH" => parse_search_cmd(c, false)?,
@@ -876,6 +871,17 @@ fn parse_body(c: &mut Cursor) -> Result<CommandKind, ParseError> {
     };
     c.end()?;
     Ok(kind)
+}
+
+/// RFC 9051 §9 / RFC 5819: "(" status-att *(SP status-att) ")", upper-cased.
+fn status_atts(c: &mut Cursor) -> Result<Vec<String>, ParseError> {
+    c.expect(b'(')?;
+    let mut items = vec![c.atom()?.to_ascii_uppercase()];
+    while !c.eat(b')') {
+        c.sp()?;
+        items.push(c.atom()?.to_ascii_uppercase());
+    }
+    Ok(items)
 }
 
 fn nstring(c: &mut Cursor) -> Result<Option<Vec<u8>>, ParseError> {
@@ -949,15 +955,7 @@ fn parse_list(c: &mut Cursor) -> Result<CommandKind, ParseError> {
                 "SPECIAL-USE" => ret.special_use = true,
                 "STATUS" => {
                     c.sp()?;
-                    c.expect(b'(')?;
-                    let mut items = Vec::new();
-                    while !c.eat(b')') {
-                        if !items.is_empty() {
-                            c.sp()?;
-                        }
-                        items.push(c.atom()?.to_ascii_uppercase());
-                    }
-                    ret.status = Some(items);
+                    ret.status = Some(status_atts(c)?);
                 }
                 o => return err(format!("unknown LIST return option {o}")),
             }
@@ -1000,11 +998,20 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// "d-Mon-yyyy" → days since epoch.
+/// RFC 9051 §9: date-day = 1*2DIGIT, date-year = 4DIGIT.
 pub fn parse_date_str(s: &str) -> Option<Day> {
     let mut p = s.split('-');
-    let d: u32 = p.next()?.trim().parse().ok()?;
+    let day = p.next()?.trim_start();
     let mon = p.next()?.to_ascii_lowercase();
-    let y: i64 = p.next()?.parse().ok()?;
+    let year = p.next()?;
+    let digits = |x: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(day, 1..=2) || !digits(year, 4..=4) {
+        return None;
+    }
+    let d: u32 = day.parse().ok()?;
+    let y: i64 = year.parse().ok()?;
     if p.next().is_some() {
         return None;
     }
@@ -1271,13 +1278,14 @@ fn parse_search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey, ParseErro
             K::Unkeyword(c.flag()?)
         }
         "UNSEEN" => K::Unseen,
+        // RFC 5032 §3: "OLDER" / "YOUNGER" SP nz-number
         "OLDER" => {
             c.sp()?;
-            K::Older(c.number()?)
+            K::Older(nz_number(c)?)
         }
         "YOUNGER" => {
             c.sp()?;
-            K::Younger(c.number()?)
+            K::Younger(nz_number(c)?)
         }
         "MODSEQ" => {
             c.sp()?;
@@ -1299,6 +1307,13 @@ fn parse_search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey, ParseErro
         }
         _ => return err(format!("unknown search key {word}")),
     })
+}
+
+fn nz_number(c: &mut Cursor) -> Result<u64, ParseError> {
+    match c.number()? {
+        0 => err("expected a number above zero"),
+        n => Ok(n),
+    }
 }
 
 fn section_part(c: &mut Cursor) -> Vec<u32> {
@@ -1446,11 +1461,13 @@ fn parse_fetch(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
     c.sp()?;
     let mut atts = Vec::new();
     if c.eat(b'(') {
-        while !c.eat(b')') {
-            if !atts.is_empty() {
-                c.sp()?;
-            }
+        // RFC 9051 §9: "(" fetch-att *(SP fetch-att) ")"
+        loop {
             atts.extend(parse_fetch_att(c)?);
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
         }
     } else {
         atts = parse_fetch_att(c)?;
@@ -1995,6 +2012,44 @@ mod grammar_tests {
         assert!(k(b"a SEARCH MODSEQ \"/flags/x\" bogus 5").is_err());
         assert!(k(b"a SEARCH MODSEQ \"/other\" all 5").is_err());
         assert!(k(b"a SEARCH MODSEQ x").is_err());
+    }
+
+    #[test]
+    fn lists_that_must_not_be_empty() {
+        assert!(p(b"a FETCH 1 ()").is_err());
+        assert!(p(b"a FETCH 1 (FLAGS )").is_err());
+        assert!(p(b"a FETCH 1 (FLAGS UID)").is_ok());
+        assert!(p(b"a STATUS x ()").is_err());
+        assert!(p(b"a STATUS x (MESSAGES UIDNEXT)").is_ok());
+        assert!(p(b"a LIST \"\" % RETURN (STATUS ())").is_err());
+        assert!(p(b"a SEARCH OLDER 0").is_err());
+        assert!(p(b"a SEARCH YOUNGER 60").is_ok());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            parse_date_str("1-Jan-2024"),
+            Some(days_from_civil(2024, 1, 1))
+        );
+        assert_eq!(
+            parse_date_str("01-jan-2024"),
+            Some(days_from_civil(2024, 1, 1))
+        );
+        for bad in [
+            "1-Jan-24",
+            "001-Jan-2024",
+            "1-Jan-02024",
+            "x-Jan-2024",
+            "1-Foo-2024",
+            "32-Jan-2024",
+            "1-Jan-2024-1",
+            "-1-Jan-2024",
+        ] {
+            assert_eq!(parse_date_str(bad), None, "{bad}");
+        }
+        assert!(p(b"a SEARCH SINCE 1-Jan-24").is_err());
+        assert!(p(b"a SEARCH SINCE \"1-Jan-2024\"").is_ok());
     }
 
     #[test]
