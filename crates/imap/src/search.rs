@@ -109,10 +109,13 @@ pub fn header_has(hdr: &[u8], field: &str, needle: &str) -> bool {
     {
         return true;
     }
-    if values.is_empty() || !matches!(field, "from" | "to" | "cc" | "bcc" | "sender" | "reply-to") {
+    // Encoded words inside quoted display names (left as they are by the unstructured
+    // decoding) are decoded by the address parser only.
+    if !values.iter().any(|v| v.contains("=?"))
+        || !matches!(field, "from" | "to" | "cc" | "bcc" | "sender" | "reply-to")
+    {
         return false;
     }
-    // Encoded words inside quoted display names are decoded by the address parser only.
     address_forms(hdr, field)
         .iter()
         .any(|v| v.to_lowercase().contains(&needle))
