@@ -1,0 +1,1326 @@
+//! Per-command tests of the IMAP server: each drives a real session over an in-memory stream
+//! and checks the exact protocol behaviour the RFC section in its doc comment asks for.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use base64::Engine;
+use common::{message, Client, Env, PASS, USER};
+use postern_imap::ImapLimits;
+
+const B64: base64::engine::general_purpose::GeneralPurpose =
+    base64::engine::general_purpose::STANDARD;
+
+/// The flags of a `FLAGS (...)` item in a line, as a set.
+fn flags_in(line: &str) -> BTreeSet<String> {
+    let i = line.find("FLAGS (").expect("FLAGS item") + "FLAGS (".len();
+    let end = line[i..].find(')').expect("end of FLAGS") + i;
+    line[i..end]
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn set(flags: &[&str]) -> BTreeSet<String> {
+    flags.iter().map(|s| s.to_string()).collect()
+}
+
+/// The number after `key` in a line (`UIDVALIDITY 123`).
+fn number_after(line: &str, key: &str) -> u64 {
+    let i = line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len();
+    line[i..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("number after {key} in {line}"))
+}
+
+/// The INTERNALDATE of a FETCH line as Unix seconds (RFC 9051 §9 `date-time`).
+fn internal_date(line: &str) -> i64 {
+    let i = line.find("INTERNALDATE \"").expect("INTERNALDATE") + "INTERNALDATE \"".len();
+    let s = &line[i..i + 26];
+    let (d, rest) = s.trim_start().split_once('-').unwrap();
+    let (mon, rest) = rest.split_once('-').unwrap();
+    let (y, rest) = rest.split_once(' ').unwrap();
+    let (time, zone) = rest.split_once(' ').unwrap();
+    let m = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|x| *x == mon)
+    .unwrap() as i64
+        + 1;
+    let (y, d): (i64, i64) = (y.parse().unwrap(), d.trim().parse().unwrap());
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    let t: Vec<i64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    let z: i64 = zone[1..5].parse().unwrap();
+    let off = (z / 100 * 3600 + z % 100 * 60) * if zone.starts_with('-') { -1 } else { 1 };
+    days * 86400 + t[0] * 3600 + t[1] * 60 + t[2] - off
+}
+
+/// Appends `n` messages "m1".."mn" to INBOX.
+async fn fill_inbox(c: &mut Client, n: usize) {
+    for i in 1..=n {
+        let from = if i % 2 == 1 {
+            "Alice <alice@example.org>"
+        } else {
+            "Carol <carol@example.com>"
+        };
+        c.append(
+            "INBOX",
+            "",
+            &message(&format!("m{i}"), from, &format!("body {i}")),
+        )
+        .await
+        .assert_ok();
+    }
+}
+
+// ----- any state ---------------------------------------------------------------------------
+
+/// RFC 9051 §7.1.1 greeting, §6.1.1 CAPABILITY, §6.1.2 NOOP, §6.1.3 LOGOUT (BYE before OK).
+#[tokio::test]
+async fn capability_noop_logout() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    assert!(
+        c.greeting.starts_with("* OK [CAPABILITY "),
+        "{}",
+        c.greeting
+    );
+    let r = c.cmd("CAPABILITY").await;
+    r.assert_ok();
+    let caps: Vec<&str> = r.one("CAPABILITY ").split(' ').skip(1).collect();
+    for want in [
+        "IMAP4rev2",
+        "IMAP4rev1",
+        "AUTH=PLAIN",
+        "SASL-IR",
+        "ID",
+        "IDLE",
+    ] {
+        assert!(caps.contains(&want), "{want} missing from {caps:?}");
+    }
+    // Loopback peer: plaintext passwords are allowed, so LOGIN is not disabled.
+    assert!(!caps.contains(&"LOGINDISABLED"), "{caps:?}");
+    // No TLS configured: STARTTLS is not offered.
+    assert!(!caps.contains(&"STARTTLS"), "{caps:?}");
+    let r = c.cmd("NOOP").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    let tag = c.tag();
+    c.send(&format!("{tag} LOGOUT")).await;
+    let bye = c.line().await;
+    assert!(bye.starts_with("* BYE "), "{bye}");
+    let done = c.line().await;
+    assert!(done.starts_with(&format!("{tag} OK")), "{done}");
+    assert!(c.closed().await);
+}
+
+/// RFC 9051 §7.2.2: after login the capability list shows the authenticated-state extensions.
+#[tokio::test]
+async fn capability_after_login() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let r = c.cmd("CAPABILITY").await;
+    r.assert_ok();
+    let caps: Vec<&str> = r.one("CAPABILITY ").split(' ').skip(1).collect();
+    for want in [
+        "IMAP4rev2",
+        "IMAP4rev1",
+        "UIDPLUS",
+        "MOVE",
+        "CONDSTORE",
+        "QRESYNC",
+        "ESEARCH",
+        "LIST-EXTENDED",
+        "LIST-STATUS",
+        "SPECIAL-USE",
+        "UNSELECT",
+        "QUOTA",
+    ] {
+        assert!(caps.contains(&want), "{want} missing from {caps:?}");
+    }
+    assert!(!caps.iter().any(|c| c.starts_with("AUTH=")), "{caps:?}");
+    c.finish().await;
+}
+
+/// RFC 2971 §3.1 ID: one untagged ID response, in any state, also for `ID NIL`.
+#[tokio::test]
+async fn id_before_and_after_login() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    let r = c
+        .cmd("ID (\"name\" \"test-client\" \"version\" \"1\")")
+        .await;
+    r.assert_ok();
+    let id = r.one("ID ");
+    assert!(id.starts_with("ID (\"name\" \"postern\""), "{id}");
+    let r = c.cmd("ID NIL").await;
+    r.assert_ok();
+    r.one("ID ");
+    c.cmd(&format!("LOGIN {USER} \"{PASS}\"")).await.assert_ok();
+    c.cmd("ID NIL").await.assert_ok().one("ID ");
+    c.finish().await;
+}
+
+// ----- not authenticated -------------------------------------------------------------------
+
+/// RFC 9051 §6.2.3 LOGIN: OK (with a CAPABILITY code), NO [AUTHENTICATIONFAILED] (RFC 5530)
+/// for a wrong password or an unknown user, BAD when already authenticated.
+#[tokio::test]
+async fn login() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    let r = c.cmd(&format!("LOGIN {USER} wrong")).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("AUTHENTICATIONFAILED"), "{r:?}");
+    let r = c.cmd("LOGIN nobody@example.org whatever").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("AUTHENTICATIONFAILED"), "{r:?}");
+    // Quoted and literal forms of astring.
+    let r = c
+        .cmd_parts(&[
+            format!("LOGIN \"{USER}\" {{{}}}", PASS.len()).as_bytes(),
+            PASS.as_bytes(),
+        ])
+        .await;
+    r.assert_ok();
+    assert!(
+        r.code().is_some_and(|c| c.starts_with("CAPABILITY ")),
+        "{r:?}"
+    );
+    c.cmd(&format!("LOGIN {USER} \"{PASS}\""))
+        .await
+        .assert_bad();
+    c.finish().await;
+}
+
+/// RFC 7888 §3 LITERAL+: a non-synchronising literal needs no continuation request.
+#[tokio::test]
+async fn login_with_non_synchronising_literal() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    let tag = c.tag();
+    c.send_raw(format!("{tag} LOGIN {USER} {{{}+}}\r\n{PASS}\r\n", PASS.len()).as_bytes())
+        .await;
+    let r = c.read_until_tagged(&tag).await;
+    r.assert_ok();
+    assert!(r.untagged.iter().all(|l| !l.starts_with('+')), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §3.1/§6: commands of the authenticated and selected states are refused before
+/// login (the server answers BAD).
+#[tokio::test]
+async fn commands_before_login_are_refused() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    for cmd in [
+        "SELECT INBOX",
+        "LIST \"\" *",
+        "NAMESPACE",
+        "ENABLE CONDSTORE",
+        "STATUS INBOX (MESSAGES)",
+        "FETCH 1 FLAGS",
+        "CREATE Foo",
+        "IDLE",
+    ] {
+        let r = c.cmd(cmd).await;
+        r.assert_bad();
+        assert!(r.untagged.is_empty(), "{cmd}: {r:?}");
+    }
+    // The session is still usable.
+    c.cmd(&format!("LOGIN {USER} \"{PASS}\"")).await.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.2.2 AUTHENTICATE PLAIN with an RFC 4959 SASL-IR initial response.
+#[tokio::test]
+async fn authenticate_plain_initial_response() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    let ir = B64.encode(format!("\0{USER}\0{PASS}"));
+    let r = c.cmd(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    c.cmd("SELECT INBOX").await.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.2.2 AUTHENTICATE PLAIN with an empty challenge ("+ ") and a continuation.
+#[tokio::test]
+async fn authenticate_plain_continuation() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    let tag = c.tag();
+    c.send(&format!("{tag} AUTHENTICATE PLAIN")).await;
+    let cont = c.line().await;
+    assert_eq!(cont.trim_end(), "+", "{cont:?}");
+    assert!(cont.starts_with("+ ") || cont == "+", "{cont:?}");
+    c.send(&B64.encode(format!("{USER}\0{USER}\0{PASS}"))).await;
+    let r = c.read_until_tagged(&tag).await;
+    r.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.2.2: "*" cancels (tagged BAD), invalid base64 is BAD, a wrong password is
+/// NO [AUTHENTICATIONFAILED], an unsupported mechanism is NO.
+#[tokio::test]
+async fn authenticate_failures() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    let tag = c.tag();
+    c.send(&format!("{tag} AUTHENTICATE PLAIN")).await;
+    assert!(c.line().await.starts_with('+'));
+    c.send("*").await;
+    c.read_until_tagged(&tag).await.assert_bad();
+
+    let tag = c.tag();
+    c.send(&format!("{tag} AUTHENTICATE PLAIN")).await;
+    assert!(c.line().await.starts_with('+'));
+    c.send("!!!not base64!!!").await;
+    c.read_until_tagged(&tag).await.assert_bad();
+
+    let ir = B64.encode(format!("\0{USER}\0wrong"));
+    let r = c.cmd(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("AUTHENTICATIONFAILED"), "{r:?}");
+
+    c.cmd("AUTHENTICATE X-UNKNOWN-MECH").await.assert_no();
+    // Still not authenticated.
+    c.cmd("SELECT INBOX").await.assert_bad();
+    c.finish().await;
+}
+
+// ----- authenticated -----------------------------------------------------------------------
+
+/// RFC 9051 §6.3.10 NAMESPACE (RFC 2342): one personal namespace "" with the separator.
+#[tokio::test]
+async fn namespace() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let r = c.cmd("NAMESPACE").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* NAMESPACE ((\"\" \"/\")) NIL NIL"]);
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.1 / RFC 5161 §3.1 ENABLE: ENABLED lists what was enabled; unknown names
+/// are ignored; RFC 7162 §3.2.3 QRESYNC.
+#[tokio::test]
+async fn enable() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let r = c.cmd("ENABLE CONDSTORE").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* ENABLED CONDSTORE"]);
+    let r = c.cmd("ENABLE X-NOT-A-THING").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert_eq!(r.untagged[0].trim_end(), "* ENABLED");
+    let r = c.cmd("ENABLE QRESYNC IMAP4rev2").await;
+    r.assert_ok();
+    let l = r.one("ENABLED");
+    let got: BTreeSet<&str> = l.split(' ').skip(1).collect();
+    assert_eq!(got, BTreeSet::from(["QRESYNC", "IMAP4rev2"]), "{l}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.2 SELECT: FLAGS, PERMANENTFLAGS, EXISTS, UIDVALIDITY, UIDNEXT (and for
+/// IMAP4rev1 RECENT and UNSEEN), RFC 7162 §3.1.2.1 HIGHESTMODSEQ, tagged OK [READ-WRITE].
+#[tokio::test]
+async fn select() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.cmd("STORE 1 +FLAGS (\\Seen)").await.assert_bad(); // no mailbox selected yet
+    let r = c.select("INBOX").await;
+    assert!(r.tagged.starts_with("OK [READ-WRITE]"), "{:?}", r.tagged);
+    let flags = flags_in(r.one("FLAGS ("));
+    assert_eq!(
+        flags,
+        set(&["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"])
+    );
+    let perm = r.one("OK [PERMANENTFLAGS (");
+    assert!(perm.contains("\\*"), "{perm}");
+    for f in ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"] {
+        assert!(perm.contains(f), "{perm}");
+    }
+    assert_eq!(r.one("2 EXISTS"), "2 EXISTS");
+    r.one("2 RECENT"); // IMAP4rev1: appended messages are \Recent to the first session
+    assert_eq!(r.one("OK [UNSEEN "), "OK [UNSEEN 1] First unseen");
+    let uv = number_after(r.one("OK [UIDVALIDITY "), "UIDVALIDITY");
+    assert!(uv > 0);
+    assert_eq!(number_after(r.one("OK [UIDNEXT "), "UIDNEXT"), 3);
+    assert!(number_after(r.one("OK [HIGHESTMODSEQ "), "HIGHESTMODSEQ") >= 1);
+    // The messages are no longer \Recent for the next session.
+    let mut c2 = env.login().await;
+    let r2 = c2.select("INBOX").await;
+    r2.one("0 RECENT");
+    assert_eq!(
+        number_after(r2.one("OK [UIDVALIDITY "), "UIDVALIDITY"),
+        uv,
+        "UIDVALIDITY is stable"
+    );
+    c2.finish().await;
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.3 EXAMINE: read-only, tagged OK [READ-ONLY], no \Seen from FETCH BODY[],
+/// STORE refused.
+#[tokio::test]
+async fn examine_is_read_only() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    let r = c.cmd("EXAMINE INBOX").await;
+    r.assert_ok();
+    assert!(r.tagged.starts_with("OK [READ-ONLY]"), "{:?}", r.tagged);
+    r.one("1 EXISTS");
+    let r = c.cmd("FETCH 1 (BODY[TEXT])").await;
+    r.assert_ok();
+    assert!(!r.untagged[0].contains("\\Seen"), "{r:?}");
+    let r = c.cmd("FETCH 1 FLAGS").await;
+    assert!(!flags_in(&r.untagged[0]).contains("\\Seen"), "{r:?}");
+    c.cmd("STORE 1 +FLAGS (\\Flagged)").await.assert_no();
+    c.cmd("EXPUNGE").await.assert_no();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected; a SELECT while one is
+/// selected closes it with OK [CLOSED] (RFC 7162 §3.2.11, RFC 9051 §7.1).
+#[tokio::test]
+async fn select_failures_and_reselect() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let r = c.cmd("SELECT Nope").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("NONEXISTENT"), "{r:?}");
+    let r = c.select("INBOX").await;
+    assert!(r.lines("OK [CLOSED]").is_empty(), "{r:?}");
+    let r = c.select("Sent").await;
+    assert_eq!(r.untagged[0], "* OK [CLOSED] Previous mailbox closed");
+    c.cmd("SELECT Nope").await.assert_no();
+    // Back in the authenticated state.
+    c.cmd("FETCH 1:* FLAGS").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.2 with IMAP4rev2 enabled: no RECENT or UNSEEN, a LIST response for the
+/// mailbox.
+#[tokio::test]
+async fn select_imap4rev2() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.cmd("ENABLE IMAP4rev2").await.assert_ok();
+    let r = c.select("INBOX").await;
+    assert!(r.lines("1 RECENT").is_empty() && r.lines("0 RECENT").is_empty());
+    assert!(r.lines("OK [UNSEEN").is_empty(), "{r:?}");
+    assert_eq!(r.one("LIST "), "LIST () \"/\" \"INBOX\"");
+    r.one("1 EXISTS");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.4 CREATE: ALREADYEXISTS (RFC 5530) for a duplicate, superior names created,
+/// a trailing separator accepted, INBOX cannot be created.
+#[tokio::test]
+async fn create() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE Foo").await.assert_ok();
+    let r = c.cmd("CREATE Foo").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("ALREADYEXISTS"), "{r:?}");
+    c.cmd("CREATE INBOX").await.assert_no();
+    c.cmd("CREATE inbox").await.assert_no();
+    c.cmd("CREATE a/b/c").await.assert_ok();
+    c.cmd("CREATE Dir/").await.assert_ok();
+    let r = c.cmd("LIST \"\" *").await;
+    r.assert_ok();
+    let names: BTreeSet<String> = r
+        .untagged
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().trim_matches('"').to_string())
+        .collect();
+    for n in ["INBOX", "Foo", "a", "a/b", "a/b/c", "Dir"] {
+        assert!(names.contains(n), "{n} not listed: {r:?}");
+    }
+    // RFC 6154 §3 CREATE-SPECIAL-USE.
+    c.cmd("CREATE MyFlagged (USE (\\Flagged))")
+        .await
+        .assert_ok();
+    let r = c.cmd("LIST \"\" MyFlagged").await;
+    assert!(r.one("LIST ").contains("\\Flagged"), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.5 DELETE: NONEXISTENT, INBOX cannot be deleted, inferior names survive.
+#[tokio::test]
+async fn delete() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE Foo").await.assert_ok();
+    c.cmd("DELETE Foo").await.assert_ok();
+    let r = c.cmd("DELETE Foo").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("NONEXISTENT"), "{r:?}");
+    c.cmd("DELETE INBOX").await.assert_no();
+    c.cmd("CREATE p/q").await.assert_ok();
+    let r = c.cmd("DELETE p").await;
+    // Either removed, keeping p/q (which then shows p as \Noselect or \NonExistent), or refused
+    // with HASCHILDREN (RFC 5530).
+    if r.status() == "NO" {
+        assert_eq!(r.code(), Some("HASCHILDREN"), "{r:?}");
+    } else {
+        r.assert_ok();
+    }
+    let r = c.cmd("LIST \"\" p/q").await;
+    r.one("LIST ");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.6 RENAME: inferior names move along, ALREADYEXISTS and NONEXISTENT codes.
+#[tokio::test]
+async fn rename() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE Old/Child").await.assert_ok();
+    c.cmd("CREATE Other").await.assert_ok();
+    c.append("Old", "", &message("x", "a@b.c", "y"))
+        .await
+        .assert_ok();
+    c.cmd("RENAME Old New").await.assert_ok();
+    let r = c.cmd("LIST \"\" *").await;
+    let all = r.untagged.join("\n");
+    assert!(!all.contains("\"Old"), "{all}");
+    assert!(all.contains("\"New\""), "{all}");
+    assert!(all.contains("\"New/Child\""), "{all}");
+    let r = c.cmd("STATUS New (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"New\" (MESSAGES 1)");
+    let r = c.cmd("RENAME New Other").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("ALREADYEXISTS"), "{r:?}");
+    let r = c.cmd("RENAME Gone Elsewhere").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("NONEXISTENT"), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name and leaves INBOX
+/// empty.
+#[tokio::test]
+async fn rename_inbox() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.cmd("RENAME INBOX Saved").await.assert_ok();
+    let r = c.cmd("STATUS Saved (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"Saved\" (MESSAGES 2)");
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 0)");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.7 SUBSCRIBE, §6.3.8 UNSUBSCRIBE, RFC 3501 §6.3.9 LSUB, RFC 5258 §3.1
+/// LIST (SUBSCRIBED).
+#[tokio::test]
+async fn subscribe_unsubscribe_lsub() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE Foo").await.assert_ok();
+    let r = c.cmd("LSUB \"\" Foo").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    c.cmd("SUBSCRIBE Foo").await.assert_ok();
+    let r = c.cmd("LSUB \"\" Foo").await;
+    assert_eq!(r.untagged, ["* LSUB () \"/\" \"Foo\""]);
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" Foo").await;
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert!(r.untagged[0].contains("\\Subscribed"), "{r:?}");
+    let r = c.cmd("LIST \"\" Foo RETURN (SUBSCRIBED)").await;
+    assert!(r.one("LIST ").contains("\\Subscribed"), "{r:?}");
+    c.cmd("UNSUBSCRIBE Foo").await.assert_ok();
+    let r = c.cmd("LSUB \"\" Foo").await;
+    assert!(r.untagged.is_empty(), "{r:?}");
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" Foo").await;
+    assert!(r.untagged.is_empty(), "{r:?}");
+    // The default folders are subscribed.
+    let r = c.cmd("LSUB \"\" *").await;
+    let names: Vec<&str> = r
+        .untagged
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().trim_matches('"'))
+        .collect();
+    for n in ["INBOX", "Sent", "Drafts", "Trash"] {
+        assert!(names.contains(&n), "{n}: {r:?}");
+    }
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.9 LIST: the empty pattern returns the delimiter; `%` stops at the
+/// delimiter; `*` does not; INBOX is case-insensitive.
+#[tokio::test]
+async fn list_patterns() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let r = c.cmd("LIST \"\" \"\"").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* LIST (\\Noselect) \"/\" \"\""]);
+    c.cmd("CREATE Work/Projects").await.assert_ok();
+    let r = c.cmd("LIST \"\" %").await;
+    let all = r.untagged.join("\n");
+    assert!(all.contains("\"Work\""), "{all}");
+    assert!(!all.contains("Work/Projects"), "{all}");
+    assert!(r.untagged[0].ends_with("\"INBOX\""), "INBOX first: {all}");
+    let r = c.cmd("LIST \"\" Work/*").await;
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert!(r.untagged[0].ends_with("\"Work/Projects\""), "{r:?}");
+    assert!(r.untagged[0].contains("\\HasNoChildren"), "{r:?}");
+    let r = c.cmd("LIST \"Work/\" %").await;
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert!(r.untagged[0].ends_with("\"Work/Projects\""), "{r:?}");
+    let r = c.cmd("LIST \"\" Work").await;
+    assert!(r.one("LIST ").contains("\\HasChildren"), "{r:?}");
+    let r = c.cmd("LIST \"\" inbox").await;
+    assert_eq!(r.one("LIST ").rsplit(' ').next(), Some("\"INBOX\""));
+    c.finish().await;
+}
+
+/// RFC 5258 §3 LIST-EXTENDED with several patterns, RFC 6154 §2 (SPECIAL-USE) selection and
+/// RFC 5819 RETURN (STATUS): a STATUS response follows each selectable mailbox's LIST.
+#[tokio::test]
+async fn list_extended_special_use_status() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    let r = c.cmd("LIST \"\" (INBOX Sent)").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 2, "{r:?}");
+    let r = c.cmd("LIST (SPECIAL-USE) \"\" *").await;
+    r.assert_ok();
+    let uses: BTreeSet<String> = r
+        .untagged
+        .iter()
+        .map(|l| {
+            let attrs = &l[l.find('(').unwrap() + 1..l.find(')').unwrap()];
+            attrs
+                .split(' ')
+                .find(|a| !a.starts_with("\\Has"))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        uses,
+        set(&["\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"]),
+        "{r:?}"
+    );
+    let r = c
+        .cmd("LIST \"\" (INBOX Trash) RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))")
+        .await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 4, "{r:?}");
+    assert!(r.untagged[0].starts_with("* LIST ") && r.untagged[0].ends_with("\"INBOX\""));
+    assert_eq!(r.untagged[1], "* STATUS \"INBOX\" (MESSAGES 2 UNSEEN 2)");
+    assert!(r.untagged[2].contains("\\Trash"), "{r:?}");
+    assert_eq!(r.untagged[3], "* STATUS \"Trash\" (MESSAGES 0 UNSEEN 0)");
+    c.cmd("LIST (BOGUS) \"\" *").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.11 STATUS with every item (and RFC 8438 SIZE, RFC 7162 HIGHESTMODSEQ,
+/// RFC 7889 APPENDLIMIT); NONEXISTENT for a missing mailbox, BAD for an unknown item.
+#[tokio::test]
+async fn status_items() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 3).await;
+    let r = c.select("INBOX").await;
+    let uv = number_after(r.one("OK [UIDVALIDITY "), "UIDVALIDITY");
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Seen \\Deleted)")
+        .await
+        .assert_ok();
+    let sizes = c.cmd("FETCH 1:* RFC822.SIZE").await;
+    let total: u64 = sizes
+        .untagged
+        .iter()
+        .map(|l| number_after(l, "RFC822.SIZE"))
+        .sum();
+    c.cmd("UNSELECT").await.assert_ok();
+    let r = c
+        .cmd("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ APPENDLIMIT)")
+        .await;
+    r.assert_ok();
+    let l = r.one("STATUS ");
+    assert!(
+        l.starts_with("STATUS \"INBOX\" (MESSAGES 3 UIDNEXT 4 "),
+        "{l}"
+    );
+    assert_eq!(number_after(l, "UIDVALIDITY"), uv);
+    assert_eq!(number_after(l, "UNSEEN"), 2, "{l}");
+    assert_eq!(number_after(l, "DELETED"), 1, "{l}");
+    assert_eq!(number_after(l, "SIZE"), total, "{l}");
+    assert_eq!(number_after(l, "RECENT"), 0, "{l}");
+    assert!(number_after(l, "HIGHESTMODSEQ") > 1, "{l}");
+    assert_eq!(
+        number_after(l, "APPENDLIMIT"),
+        ImapLimits::default().append_limit,
+        "{l}"
+    );
+    let r = c.cmd("STATUS Nope (MESSAGES)").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("NONEXISTENT"), "{r:?}");
+    c.cmd("STATUS INBOX (BOGUS)").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.12 APPEND with flags and an internal date; RFC 4315 §3 APPENDUID; the
+/// message reads back octet for octet.
+#[tokio::test]
+async fn append_flags_date_appenduid() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let msg = message("hello", "Alice <alice@example.org>", "Hi there");
+    let r = c
+        .append(
+            "INBOX",
+            "(\\Seen \\Flagged $Label) \"14-Jul-2021 02:44:25 -0700\"",
+            &msg,
+        )
+        .await;
+    r.assert_ok();
+    let code = r.code().expect("APPENDUID code");
+    let parts: Vec<&str> = code.split(' ').collect();
+    assert_eq!(parts[0], "APPENDUID");
+    assert_eq!(parts[2], "1", "{code}");
+    let s = c.select("INBOX").await;
+    assert_eq!(
+        number_after(s.one("OK [UIDVALIDITY "), "UIDVALIDITY").to_string(),
+        parts[1]
+    );
+    // The keyword is announced in FLAGS and PERMANENTFLAGS.
+    assert!(flags_in(s.one("FLAGS (")).contains("$Label"), "{s:?}");
+    let r = c
+        .cmd("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+        .await;
+    r.assert_ok();
+    let l = &r.untagged[0];
+    assert_eq!(
+        flags_in(l)
+            .into_iter()
+            .filter(|f| f != "\\Recent")
+            .collect::<BTreeSet<_>>(),
+        set(&["\\Seen", "\\Flagged", "$Label"])
+    );
+    // The same instant, in the zone given or in another (RFC 9051 §2.3.3 keeps the instant).
+    assert_eq!(
+        internal_date(l),
+        internal_date("INTERNALDATE \"14-Jul-2021 02:44:25 -0700\""),
+        "{l}"
+    );
+    assert!(l.contains(&format!("RFC822.SIZE {}", msg.len())), "{l}");
+    let body = format!(
+        "BODY[] {{{}}}\r\n{}",
+        msg.len(),
+        String::from_utf8_lossy(&msg)
+    );
+    assert!(l.contains(&body), "{l}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.12: APPEND to a missing mailbox is NO [TRYCREATE]; an invalid date is BAD.
+#[tokio::test]
+async fn append_errors() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let msg = message("x", "a@b.c", "y");
+    let r = c.append("Nope", "", &msg).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("TRYCREATE"), "{r:?}");
+    let r = c
+        .append("INBOX", "\"32-Foo-2021 99:00:00 +0000\"", &msg)
+        .await;
+    r.assert_bad();
+    let r = c.append("INBOX", "(\\Bogus)", &msg).await;
+    r.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 7888 §3 LITERAL+: APPEND with a non-synchronising literal, no continuation request.
+#[tokio::test]
+async fn append_non_synchronising_literal() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let msg = message("plus", "a@b.c", "literal plus");
+    let tag = c.tag();
+    let mut raw = format!("{tag} APPEND INBOX (\\Draft) {{{}+}}\r\n", msg.len()).into_bytes();
+    raw.extend_from_slice(&msg);
+    raw.extend_from_slice(b"\r\n");
+    c.send_raw(&raw).await;
+    let r = c.read_until_tagged(&tag).await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "no continuation: {r:?}");
+    assert!(r.code().unwrap().starts_with("APPENDUID "), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 3502 MULTIAPPEND-style list of messages in one APPEND, RFC 4315 APPENDUID with a set.
+#[tokio::test]
+async fn append_several_messages() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let a = message("one", "a@b.c", "1");
+    let b = message("two", "a@b.c", "2");
+    let head = format!("APPEND INBOX {{{}}}", a.len());
+    let mid = [
+        a.as_slice(),
+        format!(" (\\Seen) {{{}}}", b.len()).as_bytes(),
+    ]
+    .concat();
+    let r = c.cmd_parts(&[head.as_bytes(), &mid, &b]).await;
+    r.assert_ok();
+    let code = r.code().unwrap();
+    assert!(code.ends_with(" 1:2"), "{code}");
+    let r = c.cmd("STATUS INBOX (MESSAGES UNSEEN)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 2 UNSEEN 1)");
+    c.finish().await;
+}
+
+/// RFC 7889 §4 / RFC 9051 §6.3.12: a message over APPENDLIMIT is refused with NO [TOOBIG]
+/// before its literal is sent (synchronising) or after it is swallowed (LITERAL+).
+#[tokio::test]
+async fn append_too_big() {
+    let env = Env::with_limits(ImapLimits {
+        append_limit: 100,
+        ..ImapLimits::default()
+    })
+    .await;
+    let mut c = env.login().await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(r.one("CAPABILITY").contains(" APPENDLIMIT=100"), "{r:?}");
+    // Synchronising: the tagged NO comes instead of the continuation request.
+    let tag = c.tag();
+    c.send(&format!("{tag} APPEND INBOX {{500}}")).await;
+    let l = c.line().await;
+    assert!(l.starts_with(&format!("{tag} NO [TOOBIG]")), "{l}");
+    // Non-synchronising: the data is read and dropped, then NO [TOOBIG].
+    let tag = c.tag();
+    let mut raw = format!("{tag} APPEND INBOX {{500+}}\r\n").into_bytes();
+    raw.extend_from_slice(&[b'x'; 500]);
+    raw.extend_from_slice(b"\r\n");
+    c.send_raw(&raw).await;
+    let r = c.read_until_tagged(&tag).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("TOOBIG"), "{r:?}");
+    // The session is in sync afterwards.
+    c.cmd("NOOP").await.assert_ok();
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 0)");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.12: appending to the selected mailbox announces the new message (EXISTS)
+/// no later than the tagged response.
+#[tokio::test]
+async fn append_to_selected_mailbox_reports_exists() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.select("INBOX").await;
+    let r = c.append("INBOX", "", &message("new", "a@b.c", "x")).await;
+    r.assert_ok();
+    r.one("2 EXISTS");
+    c.finish().await;
+}
+
+// ----- selected: FETCH ---------------------------------------------------------------------
+
+/// The ENVELOPE every `message()` from Alice with subject "m1" has (RFC 9051 §7.5.2).
+const ENVELOPE_M1: &str = "ENVELOPE (\"Mon, 7 Feb 1994 21:52:25 -0800\" \"m1\" \
+    ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) \
+    ((\"Alice\" NIL \"alice\" \"example.org\")) ((NIL NIL \"bob\" \"example.net\")) \
+    NIL NIL NIL \"<m1@example.org>\")";
+
+/// RFC 9051 §6.4.5 FETCH: FLAGS, UID, INTERNALDATE, RFC822.SIZE, ENVELOPE (§7.5.2, From
+/// doubling as Sender and Reply-To), BODY and BODYSTRUCTURE of a plain text message.
+#[tokio::test]
+async fn fetch_metadata_envelope_bodystructure() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.select("INBOX").await;
+    let r = c
+        .cmd("FETCH 1 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)")
+        .await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    let l = &r.untagged[0];
+    assert!(l.starts_with("* 1 FETCH (UID 1 FLAGS ("), "{l}");
+    let size = message("m1", "Alice <alice@example.org>", "body 1").len();
+    assert!(l.contains(&format!(" RFC822.SIZE {size} ")), "{l}");
+    assert!(l.contains(ENVELOPE_M1), "{l}\n{ENVELOPE_M1}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (internal_date(l) - now).abs() < 600,
+        "internal date is the append time: {l}"
+    );
+    let r = c.cmd("FETCH 1 (BODY BODYSTRUCTURE)").await;
+    r.assert_ok();
+    let l = r.untagged[0].to_ascii_uppercase();
+    // "body 1\r\n": 8 octets, 1 line; no Content-Type: text/plain; charset=us-ascii (RFC 2045
+    // §5.2), 7BIT; extension data md5, disposition, language, location all NIL.
+    assert!(
+        l.contains("BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 8 1)"),
+        "{l}"
+    );
+    assert!(
+        l.contains(
+            "BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 8 1 NIL NIL NIL NIL)"
+        ),
+        "{l}"
+    );
+    // FETCH macros (RFC 9051 §6.4.5): FAST = (FLAGS INTERNALDATE RFC822.SIZE).
+    let r = c.cmd("FETCH 1 FAST").await;
+    let l = &r.untagged[0];
+    assert!(
+        l.contains("FLAGS (") && l.contains("INTERNALDATE \"") && l.contains("RFC822.SIZE "),
+        "{l}"
+    );
+    assert!(!l.contains("ENVELOPE"), "{l}");
+    let r = c.cmd("FETCH 1 ALL").await;
+    assert!(r.untagged[0].contains(ENVELOPE_M1), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.5 BODY[] and BODY.PEEK[]: the whole message as a literal; partial fetch
+/// `<0.10>` answers `BODY[]<0>`; HEADER.FIELDS and HEADER.FIELDS.NOT include the blank line.
+#[tokio::test]
+async fn fetch_body_sections() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.select("INBOX").await;
+    let msg = String::from_utf8(message("m1", "Alice <alice@example.org>", "body 1")).unwrap();
+    let r = c.cmd("FETCH 1 BODY.PEEK[]").await;
+    r.assert_ok();
+    assert_eq!(
+        r.untagged,
+        [format!("* 1 FETCH (BODY[] {{{}}}\r\n{msg})", msg.len())]
+    );
+    let r = c.cmd("FETCH 1 BODY.PEEK[]<0.10>").await;
+    assert_eq!(
+        r.untagged,
+        [format!("* 1 FETCH (BODY[]<0> {{10}}\r\n{})", &msg[..10])]
+    );
+    let r = c.cmd("FETCH 1 BODY.PEEK[]<6.5>").await;
+    assert_eq!(r.untagged, ["* 1 FETCH (BODY[]<6> {5}\r\nAlice)"]);
+    // A partial range beyond the end is empty (RFC 9051 §6.4.5).
+    let r = c.cmd("FETCH 1 BODY.PEEK[]<100000.5>").await;
+    r.assert_ok();
+    assert!(
+        r.untagged[0] == "* 1 FETCH (BODY[]<100000> \"\")"
+            || r.untagged[0] == "* 1 FETCH (BODY[]<100000> {0}\r\n)",
+        "{r:?}"
+    );
+    let r = c
+        .cmd("FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject From)]")
+        .await;
+    r.assert_ok();
+    let want = "From: Alice <alice@example.org>\r\nSubject: m1\r\n\r\n";
+    let l = &r.untagged[0];
+    assert!(
+        l.to_ascii_uppercase()
+            .starts_with("* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT FROM)] "),
+        "{l}"
+    );
+    assert!(
+        l.ends_with(&format!(" {{{}}}\r\n{want})", want.len())),
+        "{l:?}"
+    );
+    let r = c
+        .cmd("FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (Subject From To Date)]")
+        .await;
+    let want = "Message-ID: <m1@example.org>\r\n\r\n";
+    assert!(
+        r.untagged[0].ends_with(&format!(" {{{}}}\r\n{want})", want.len())),
+        "{r:?}"
+    );
+    let r = c.cmd("FETCH 1 (BODY.PEEK[TEXT] RFC822.HEADER)").await;
+    let l = &r.untagged[0];
+    assert!(l.contains("BODY[TEXT] {8}\r\nbody 1\r\n"), "{l:?}");
+    let header = &msg[..msg.find("\r\n\r\n").unwrap() + 4];
+    assert!(
+        l.contains(&format!("RFC822.HEADER {{{}}}\r\n{header}", header.len())),
+        "{l:?}"
+    );
+    // Nothing of this set \Seen.
+    let r = c.cmd("FETCH 1 FLAGS").await;
+    assert!(!flags_in(&r.untagged[0]).contains("\\Seen"), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.5: BODY[section] (not PEEK) and RFC822.TEXT set \Seen, and the changed
+/// FLAGS are included in the FETCH response.
+#[tokio::test]
+async fn fetch_sets_seen_implicitly() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.select("INBOX").await;
+    let r = c.cmd("FETCH 1 BODY[TEXT]").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert!(flags_in(&r.untagged[0]).contains("\\Seen"), "{r:?}");
+    let r = c.cmd("FETCH 2 RFC822.TEXT").await;
+    assert!(flags_in(&r.untagged[0]).contains("\\Seen"), "{r:?}");
+    // Already seen: FLAGS is not repeated unasked.
+    let r = c.cmd("FETCH 1 BODY[TEXT]").await;
+    assert_eq!(r.untagged, ["* 1 FETCH (BODY[TEXT] {8}\r\nbody 1\r\n)"]);
+    let r = c.cmd("STATUS INBOX (UNSEEN)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (UNSEEN 0)");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.5 / RFC 2045 / RFC 3516: sections of a multipart message, MIME headers,
+/// BODYSTRUCTURE of the parts and BINARY (decoded, literal8 `~{n}` for NULs).
+#[tokio::test]
+async fn fetch_multipart() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let msg = b"From: a@b.c\r\nSubject: mp\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--XX\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\n\r\nAAEC\r\n--XX--\r\n";
+    c.append("INBOX", "", msg).await.assert_ok();
+    c.select("INBOX").await;
+    let r = c
+        .cmd("FETCH 1 (BODY.PEEK[1] BODY.PEEK[2] BODY.PEEK[2.MIME])")
+        .await;
+    r.assert_ok();
+    let l = &r.untagged[0];
+    assert!(l.contains("BODY[1] {5}\r\nhello"), "{l:?}");
+    assert!(l.contains("BODY[2] {4}\r\nAAEC"), "{l:?}");
+    let mime = "Content-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\n\r\n";
+    assert!(
+        l.contains(&format!("BODY[2.MIME] {{{}}}\r\n{mime}", mime.len())),
+        "{l:?}"
+    );
+    let r = c.cmd("FETCH 1 BODYSTRUCTURE").await;
+    let l = r.untagged[0].to_ascii_uppercase();
+    assert!(
+        l.contains("(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" \"A.BIN\") NIL NIL \"BASE64\" 4 NIL (\"ATTACHMENT\" (\"FILENAME\" \"A.BIN\")) NIL NIL)"),
+        "{l}"
+    );
+    assert!(
+        l.contains(" \"MIXED\" (\"BOUNDARY\" \"XX\") NIL NIL NIL)"),
+        "{l}"
+    );
+    assert!(
+        l.starts_with("* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"UTF-8\") NIL NIL \"7BIT\" 5 "),
+        "{l}"
+    );
+    let r = c.cmd("FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])").await;
+    r.assert_ok();
+    let l = &r.untagged[0];
+    assert!(l.contains("BINARY[2] ~{3}\r\n\0\u{1}\u{2}"), "{l:?}");
+    assert!(l.contains("BINARY.SIZE[2] 3"), "{l:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.9 UID FETCH: every response carries UID; a range with no messages is OK
+/// and empty; `n:*` includes the last message even when n is larger than its UID.
+#[tokio::test]
+async fn uid_fetch() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 3).await;
+    c.select("INBOX").await;
+    let r = c.cmd("UID FETCH 2:3 FLAGS").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 2, "{r:?}");
+    assert!(
+        r.untagged[0].starts_with("* 2 FETCH (UID 2 FLAGS ("),
+        "{r:?}"
+    );
+    let r = c.cmd("UID FETCH 50:60 FLAGS").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    let r = c.cmd("UID FETCH 50:* UID").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* 3 FETCH (UID 3)"]);
+    c.finish().await;
+}
+
+// ----- selected: STORE ---------------------------------------------------------------------
+
+fn without_recent(line: &str) -> BTreeSet<String> {
+    flags_in(line)
+        .into_iter()
+        .filter(|f| f != "\\Recent")
+        .collect()
+}
+
+/// RFC 9051 §6.4.6 STORE: FLAGS replaces, +FLAGS adds, -FLAGS removes, each answered with
+/// the new flags; .SILENT answers nothing; UID STORE includes UID (§6.4.9).
+#[tokio::test]
+async fn store_flags() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.select("INBOX").await;
+    let r = c.cmd("STORE 1 +FLAGS (\\Flagged \\Seen)").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert!(r.untagged[0].starts_with("* 1 FETCH (FLAGS ("), "{r:?}");
+    assert_eq!(
+        without_recent(&r.untagged[0]),
+        set(&["\\Flagged", "\\Seen"])
+    );
+    let r = c.cmd("STORE 1 -FLAGS (\\Flagged)").await;
+    assert_eq!(without_recent(&r.untagged[0]), set(&["\\Seen"]));
+    let r = c.cmd("STORE 1 FLAGS (\\Answered)").await;
+    assert_eq!(without_recent(&r.untagged[0]), set(&["\\Answered"]));
+    let r = c.cmd("STORE 1:2 +FLAGS.SILENT (\\Draft)").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    let r = c.cmd("FETCH 1:2 FLAGS").await;
+    assert_eq!(
+        without_recent(&r.untagged[0]),
+        set(&["\\Answered", "\\Draft"])
+    );
+    assert_eq!(without_recent(&r.untagged[1]), set(&["\\Draft"]));
+    let r = c.cmd("UID STORE 2 +FLAGS (\\Seen)").await;
+    assert!(r.untagged[0].starts_with("* 2 FETCH ("), "{r:?}");
+    assert!(r.untagged[0].contains("UID 2"), "{r:?}");
+    // Flags without parentheses are allowed too.
+    c.cmd("STORE 2 -FLAGS \\Seen \\Draft").await.assert_ok();
+    let r = c.cmd("FETCH 2 FLAGS").await;
+    assert!(without_recent(&r.untagged[0]).is_empty(), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §7.3.5 / RFC 3501 §7.2.6: a new keyword is announced with FLAGS (and
+/// PERMANENTFLAGS) before a FETCH shows it.
+#[tokio::test]
+async fn store_new_keyword_announces_flags() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.select("INBOX").await;
+    let r = c.cmd("STORE 1 +FLAGS ($Work)").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 3, "{r:?}");
+    assert!(flags_in(&r.untagged[0]).contains("$Work"), "{r:?}");
+    assert!(r.untagged[0].starts_with("* FLAGS ("), "{r:?}");
+    assert!(
+        r.untagged[1].starts_with("* OK [PERMANENTFLAGS (") && r.untagged[1].contains("$Work"),
+        "{r:?}"
+    );
+    assert!(r.untagged[2].starts_with("* 1 FETCH (FLAGS ("), "{r:?}");
+    assert!(flags_in(&r.untagged[2]).contains("$Work"), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.6: an invalid flag or a sequence number beyond EXISTS is BAD.
+#[tokio::test]
+async fn store_errors() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.select("INBOX").await;
+    c.cmd("STORE 1 +FLAGS (\\Bogus)").await.assert_bad();
+    c.cmd("STORE 5 +FLAGS (\\Seen)").await.assert_bad();
+    c.cmd("STORE 1 PLUSFLAGS (\\Seen)").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 7162 §3.1.3 STORE UNCHANGEDSINCE: applied when the modseq is not above the value
+/// (with MODSEQ in the answer), refused per message with OK [MODIFIED set] otherwise.
+#[tokio::test]
+async fn store_unchangedsince() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.cmd("ENABLE CONDSTORE").await.assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("FETCH 1:2 MODSEQ").await;
+    let m1 = number_after(&r.untagged[0], "MODSEQ (");
+    let m2 = number_after(&r.untagged[1], "MODSEQ (");
+    // Message 1 changes: its modseq grows past m1.
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Seen)").await.assert_ok();
+    let r = c
+        .cmd(&format!(
+            "STORE 1:2 (UNCHANGEDSINCE {}) +FLAGS (\\Flagged)",
+            m1.max(m2)
+        ))
+        .await;
+    r.assert_ok();
+    assert_eq!(r.code(), Some("MODIFIED 1"), "{r:?}");
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    let l = &r.untagged[0];
+    assert!(l.starts_with("* 2 FETCH ("), "{l}");
+    assert!(without_recent(l).contains("\\Flagged"), "{l}");
+    assert!(number_after(l, "MODSEQ (") > m2, "{l}");
+    // UNCHANGEDSINCE 0 always fails (RFC 7162 §3.1.3).
+    let r = c
+        .cmd("UID STORE 2 (UNCHANGEDSINCE 0) +FLAGS (\\Answered)")
+        .await;
+    r.assert_ok();
+    assert_eq!(r.code(), Some("MODIFIED 2"), "{r:?}");
+    c.finish().await;
+}
+
+// ----- selected: COPY, MOVE, EXPUNGE, CLOSE --------------------------------------------------
+
+/// RFC 9051 §6.4.7 COPY with RFC 4315 §3 COPYUID; NO [TRYCREATE] for a missing mailbox.
+#[tokio::test]
+async fn copy() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 3).await;
+    c.cmd("CREATE Dest").await.assert_ok();
+    let st = c.cmd("STATUS Dest (UIDVALIDITY)").await;
+    let uv = number_after(st.one("STATUS "), "UIDVALIDITY");
+    c.select("INBOX").await;
+    c.cmd("STORE 2 +FLAGS.SILENT (\\Flagged)").await.assert_ok();
+    let r = c.cmd("COPY 2:3 Dest").await;
+    r.assert_ok();
+    assert_eq!(r.code(), Some(format!("COPYUID {uv} 2:3 1:2").as_str()));
+    let r = c.cmd("UID COPY 1 Dest").await;
+    assert_eq!(r.code(), Some(format!("COPYUID {uv} 1 3").as_str()));
+    let r = c.cmd("COPY 1 Nope").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("TRYCREATE"), "{r:?}");
+    c.cmd("COPY 9 Dest").await.assert_bad();
+    // Flags travel with the copy; the source is unchanged.
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 3)");
+    c.select("Dest").await;
+    let r = c.cmd("UID FETCH 1 FLAGS").await;
+    assert!(
+        without_recent(&r.untagged[0]).contains("\\Flagged"),
+        "{r:?}"
+    );
+    c.finish().await;
+}
+
+/// RFC 6851 §3.3/§4.3 MOVE: an untagged OK [COPYUID] before the EXPUNGE responses, then the
+/// tagged OK; with QRESYNC (RFC 7162 §3.2.10) VANISHED instead of EXPUNGE.
+#[tokio::test]
+async fn move_messages() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 4).await;
+    c.cmd("CREATE Dest").await.assert_ok();
+    let st = c.cmd("STATUS Dest (UIDVALIDITY)").await;
+    let uv = number_after(st.one("STATUS "), "UIDVALIDITY");
+    c.select("INBOX").await;
+    let r = c.cmd("MOVE 2 Dest").await;
+    r.assert_ok();
+    assert_eq!(
+        r.untagged,
+        [
+            format!("* OK [COPYUID {uv} 2 1] Moved"),
+            "* 2 EXPUNGE".to_string()
+        ]
+    );
+    let r = c.cmd("UID MOVE 3:4 Dest").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 3, "{r:?}");
+    assert_eq!(r.untagged[0], format!("* OK [COPYUID {uv} 3:4 2:3] Moved"));
+    assert_eq!(&r.untagged[1..], ["* 2 EXPUNGE", "* 2 EXPUNGE"]);
+    let r = c.cmd("MOVE 1 Nope").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("TRYCREATE"), "{r:?}");
+    c.cmd("ENABLE QRESYNC").await.assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("MOVE 1 Dest").await;
+    r.assert_ok();
+    assert_eq!(
+        r.untagged,
+        [
+            format!("* OK [COPYUID {uv} 1 4] Moved"),
+            "* VANISHED 1".to_string()
+        ]
+    );
+    let r = c.cmd("STATUS Dest (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"Dest\" (MESSAGES 4)");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.3 EXPUNGE: one EXPUNGE response per removed message, each numbered after
+/// the previous ones are gone; RFC 4315 §2.1 UID EXPUNGE removes only the given UIDs.
+#[tokio::test]
+async fn expunge_and_uid_expunge() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 5).await;
+    c.select("INBOX").await;
+    c.cmd("STORE 1,3 +FLAGS.SILENT (\\Deleted)")
+        .await
+        .assert_ok();
+    let r = c.cmd("EXPUNGE").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* 1 EXPUNGE", "* 2 EXPUNGE"]);
+    let r = c.cmd("FETCH 1:* UID").await;
+    assert_eq!(
+        r.untagged,
+        [
+            "* 1 FETCH (UID 2)",
+            "* 2 FETCH (UID 4)",
+            "* 3 FETCH (UID 5)"
+        ]
+    );
+    c.cmd("STORE 1:3 +FLAGS.SILENT (\\Deleted)")
+        .await
+        .assert_ok();
+    let r = c.cmd("UID EXPUNGE 4:5").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* 2 EXPUNGE", "* 2 EXPUNGE"]);
+    let r = c.cmd("FETCH 1:* UID").await;
+    assert_eq!(r.untagged, ["* 1 FETCH (UID 2)"]);
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 1)");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.2 CLOSE expunges silently and leaves the selected state; RFC 3691 UNSELECT
+/// does not expunge; CLOSE after EXAMINE does not expunge.
+#[tokio::test]
+async fn close_and_unselect() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 3).await;
+    c.select("INBOX").await;
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    let r = c.cmd("UNSELECT").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    c.cmd("FETCH 1 FLAGS").await.assert_bad();
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 3)");
+    c.cmd("EXAMINE INBOX").await.assert_ok();
+    c.cmd("CLOSE").await.assert_ok();
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 3)");
+    c.select("INBOX").await;
+    let r = c.cmd("CLOSE").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "CLOSE sends no EXPUNGE: {r:?}");
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 2)");
+    c.cmd("CLOSE").await.assert_bad();
+    c.cmd("UNSELECT").await.assert_bad();
+    c.finish().await;
+}
