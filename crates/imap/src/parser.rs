@@ -91,6 +91,14 @@ pub enum SearchKey {
     Older(u64),
     /// RFC 5032 YOUNGER (seconds)
     Younger(u64),
+    /// The whole key of a SEARCH/SORT/THREAD whose charset is not supported: the command is
+    /// well-formed and is answered `NO [BADCHARSET]` (RFC 9051 §6.4.4, RFC 5256 §3).
+    BadCharset(String),
+}
+
+/// Whether a charset is one search strings may be given in.
+fn supported_charset(cs: &[u8]) -> bool {
+    cs.eq_ignore_ascii_case(b"UTF-8") || cs.eq_ignore_ascii_case(b"US-ASCII")
 }
 
 /// RFC 4731 / RFC 9051 §6.4.4 search return options.
@@ -1139,30 +1147,31 @@ fn parse_search_return(c: &mut Cursor) -> Result<Option<SearchReturn>, ParseErro
     Ok(None)
 }
 
-fn parse_charset(c: &mut Cursor) -> Result<(), ParseError> {
+/// `[CHARSET SP astring SP]`: the charset if it is not supported.
+fn parse_charset(c: &mut Cursor) -> Result<Option<String>, ParseError> {
     let save = c.pos;
     if c.rest().len() >= 7 && c.rest()[..7].eq_ignore_ascii_case(b"CHARSET") {
         c.pos += 7;
         c.sp()?;
         let cs = c.astring()?;
-        let cs = String::from_utf8_lossy(&cs).to_ascii_uppercase();
-        if cs != "UTF-8" && cs != "US-ASCII" {
-            return err(format!(
-                "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset {cs}"
-            ));
-        }
         c.sp()?;
-        return Ok(());
+        if !supported_charset(&cs) {
+            return Ok(Some(String::from_utf8_lossy(&cs).into_owned()));
+        }
+        return Ok(None);
     }
     c.pos = save;
-    Ok(())
+    Ok(None)
 }
 
 fn parse_search_cmd(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
     c.sp()?;
     let ret = parse_search_return(c)?;
-    parse_charset(c)?;
-    let key = parse_search_keys(c)?;
+    let bad_charset = parse_charset(c)?;
+    let mut key = parse_search_keys(c)?;
+    if let Some(cs) = bad_charset {
+        key = SearchKey::BadCharset(cs);
+    }
     Ok(CommandKind::Search { uid, ret, key })
 }
 
@@ -1585,12 +1594,11 @@ fn parse_sort(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
     }
     c.sp()?;
     let cs = c.astring()?;
-    let cs = String::from_utf8_lossy(&cs).to_ascii_uppercase();
-    if cs != "UTF-8" && cs != "US-ASCII" {
-        return err("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
-    }
     c.sp()?;
-    let key = parse_search_keys(c)?;
+    let mut key = parse_search_keys(c)?;
+    if !supported_charset(&cs) {
+        key = SearchKey::BadCharset(String::from_utf8_lossy(&cs).into_owned());
+    }
     Ok(CommandKind::Sort {
         uid,
         criteria,
@@ -1609,12 +1617,11 @@ fn parse_thread(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
     };
     c.sp()?;
     let cs = c.astring()?;
-    let cs = String::from_utf8_lossy(&cs).to_ascii_uppercase();
-    if cs != "UTF-8" && cs != "US-ASCII" {
-        return err("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
-    }
     c.sp()?;
-    let key = parse_search_keys(c)?;
+    let mut key = parse_search_keys(c)?;
+    if !supported_charset(&cs) {
+        key = SearchKey::BadCharset(String::from_utf8_lossy(&cs).into_owned());
+    }
     Ok(CommandKind::Thread {
         uid,
         references,
@@ -1754,7 +1761,29 @@ mod tests {
             }
             o => panic!("{o:?}"),
         }
-        assert!(parse_command(b"a SEARCH CHARSET KOI8 ALL").is_err());
+        assert_eq!(
+            p("a SEARCH CHARSET KOI8 ALL"),
+            CommandKind::Search {
+                uid: false,
+                ret: None,
+                key: SearchKey::BadCharset("KOI8".into())
+            }
+        );
+        assert!(parse_command(b"a SEARCH CHARSET KOI8 FROM").is_err());
+        assert!(matches!(
+            p("a SORT (DATE) koi8-r ALL"),
+            CommandKind::Sort {
+                key: SearchKey::BadCharset(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            p("a THREAD REFERENCES utf-8 ALL"),
+            CommandKind::Thread {
+                key: SearchKey::All,
+                ..
+            }
+        ));
         assert!(parse_command(b"a SEARCH").is_err());
         assert!(parse_command(b"a SEARCH OR ALL").is_err());
         let deep = format!("a SEARCH {}ALL{}", "(".repeat(200), ")".repeat(200));

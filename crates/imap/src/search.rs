@@ -9,7 +9,7 @@ use crate::mime;
 use crate::parser::{days_from_civil, Day, SearchKey, SearchReturn, SortKey};
 use crate::response::to_crlf;
 use crate::selected::{set_string, Msg};
-use crate::session::{bad, ok, Reply, SResult, Session};
+use crate::session::{bad, no, ok, Reply, SResult, Session};
 
 #[derive(Default, Clone, Copy)]
 struct Needs {
@@ -49,6 +49,19 @@ fn uses_modseq(k: &SearchKey) -> bool {
         SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
         SearchKey::And(v) => v.iter().any(uses_modseq),
         _ => false,
+    }
+}
+
+/// RFC 9051 §6.4.4: an unsupported charset is a tagged NO with BADCHARSET (not BAD).
+fn bad_charset(key: &SearchKey) -> Option<Reply> {
+    match key {
+        SearchKey::BadCharset(cs) => Some(no(format!(
+            "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset {}",
+            cs.chars()
+                .filter(|c| c.is_ascii_graphic())
+                .collect::<String>()
+        ))),
+        _ => None,
     }
 }
 
@@ -227,6 +240,7 @@ fn eval(k: &SearchKey, c: &Ctx) -> bool {
             }
             false
         }
+        K::BadCharset(_) => false,
         K::Not(k) => !eval(k, c),
         K::Or(a, b) => eval(a, c) || eval(b, c),
         K::And(v) => v.iter().all(|k| eval(k, c)),
@@ -399,6 +413,9 @@ impl Session {
         ret: Option<SearchReturn>,
         key: SearchKey,
     ) -> SResult<Reply> {
+        if let Some(r) = bad_charset(&key) {
+            return Ok(r);
+        }
         let hits = self.matching(&key).await;
         let Some(sel) = self.sel.as_ref() else {
             return Ok(bad("No mailbox selected"));
@@ -657,6 +674,9 @@ impl Session {
         key: SearchKey,
         ret: Option<SearchReturn>,
     ) -> SResult<Reply> {
+        if let Some(r) = bad_charset(&key) {
+            return Ok(r);
+        }
         let hits = self.matching(&key).await;
         let header = criteria
             .iter()
@@ -735,6 +755,9 @@ impl Session {
         references: bool,
         key: SearchKey,
     ) -> SResult<Reply> {
+        if let Some(r) = bad_charset(&key) {
+            return Ok(r);
+        }
         let hits = self.matching(&key).await;
         if uses_modseq(&key) {
             self.enable_condstore();

@@ -222,6 +222,12 @@ for i, bad in enumerate([b'NOOP]', b'FETCH 1 (FLAGS', b'SEARCH SUBJECT "a\\x"', 
     r = cmd(tag + b' ' + bad + b'\r\n', tag)
     assert r[-1].startswith(tag + b' BAD'), (bad, r)
 r = cmd(b'(((\r\n', None); assert r[-1].startswith(b'* BAD'), r
+r = cmd(b's1 SELECT ~peter\r\n', b's1'); assert r[-1].startswith(b's1 OK'), r
+# RFC 9051 §6.4.4: an unknown charset is NO [BADCHARSET], not BAD.
+for i, q in enumerate([b'SEARCH CHARSET KOI8-R ALL', b'SORT (DATE) FOO ALL', b'THREAD REFERENCES FOO ALL']):
+    tag = b'n%d' % i
+    r = cmd(tag + b' ' + q + b'\r\n', tag)
+    assert r[-1].startswith(tag + b' NO [BADCHARSET'), (q, r)
 r = cmd(b'z NOOP\r\n', b'z'); assert r[-1].startswith(b'z OK'), r
 print('grammar ok')
 "#;
