@@ -113,6 +113,9 @@ pub fn sent_day(hdr: &[u8]) -> Day {
 /// field value with RFC 2047 encoded words decoded (display names and addresses alike); an
 /// empty string matches every message that has the field.
 pub fn header_has(hdr: &[u8], field: &str, needle: &str) -> bool {
+    if field.is_empty() {
+        return false;
+    }
     let needle = needle.to_lowercase();
     let values = mime::decoded_field(hdr, field);
     // The unfolded value with tabs as spaces, as Dovecot compares it.
@@ -1202,6 +1205,7 @@ mod tests {
         assert!(header_has(h, "x-empty", ""));
         assert!(!header_has(h, "cc", ""));
         assert!(!header_has(h, "x-none", ""));
+        assert!(!header_has(b"no colon line\r\n\r\n", "", ""));
     }
 
     #[test]
