@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{message, Client, Env, PASS, USER};
+use postern_directory::ThrottleConfig;
 use postern_imap::ImapLimits;
 
 const B64: base64::engine::general_purpose::GeneralPurpose =
@@ -1322,5 +1323,861 @@ async fn close_and_unselect() {
     assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 2)");
     c.cmd("CLOSE").await.assert_bad();
     c.cmd("UNSELECT").await.assert_bad();
+    c.finish().await;
+}
+
+// ----- selected: SEARCH, SORT, THREAD ------------------------------------------------------
+
+/// Four messages: m1 (Alice), m2 (Carol, \Seen), m3 (Alice, \Flagged), m4 (Carol).
+async fn search_fixture(env: &Env) -> Client {
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 4).await;
+    c.select("INBOX").await;
+    c.cmd("STORE 2 +FLAGS.SILENT (\\Seen)").await.assert_ok();
+    c.cmd("STORE 3 +FLAGS.SILENT (\\Flagged)").await.assert_ok();
+    c
+}
+
+/// RFC 9051 §6.4.4 SEARCH (IMAP4rev1 `* SEARCH` response, RFC 3501 §7.2.5) with flag,
+/// header, text, size, sequence-set and boolean keys; UID SEARCH answers UIDs (§6.4.9).
+#[tokio::test]
+async fn search_keys() {
+    let env = Env::new().await;
+    let mut c = search_fixture(&env).await;
+    for (query, want) in [
+        ("ALL", "* SEARCH 1 2 3 4"),
+        ("UNSEEN", "* SEARCH 1 3 4"),
+        ("SEEN", "* SEARCH 2"),
+        ("FLAGGED NOT SEEN", "* SEARCH 3"),
+        ("OR SEEN FLAGGED", "* SEARCH 2 3"),
+        ("FROM carol", "* SEARCH 2 4"),
+        ("FROM \"alice@example.org\"", "* SEARCH 1 3"),
+        ("SUBJECT m3", "* SEARCH 3"),
+        ("TO bob", "* SEARCH 1 2 3 4"),
+        ("HEADER Message-ID \"<m2@example.org>\"", "* SEARCH 2"),
+        ("BODY \"body 4\"", "* SEARCH 4"),
+        ("TEXT \"body 1\"", "* SEARCH 1"),
+        ("2:3", "* SEARCH 2 3"),
+        ("2:* UNSEEN", "* SEARCH 3 4"),
+        ("LARGER 1 SMALLER 100000", "* SEARCH 1 2 3 4"),
+        (
+            "SENTBEFORE 8-Feb-1994 SENTSINCE 7-Feb-1994",
+            "* SEARCH 1 2 3 4",
+        ),
+        ("SENTON 6-Feb-1994", "* SEARCH"),
+        ("KEYWORD $Nope", "* SEARCH"),
+        ("UNKEYWORD $Nope", "* SEARCH 1 2 3 4"),
+        ("CHARSET UTF-8 SUBJECT m1", "* SEARCH 1"),
+        ("(SEEN) OR FLAGGED DELETED", "* SEARCH"),
+    ] {
+        let r = c.cmd(&format!("SEARCH {query}")).await;
+        r.assert_ok();
+        assert_eq!(r.untagged, [want], "SEARCH {query}");
+    }
+    let r = c.cmd("UID SEARCH UID 2:3").await;
+    assert_eq!(r.untagged, ["* SEARCH 2 3"]);
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    c.cmd("EXPUNGE").await.assert_ok();
+    let r = c.cmd("UID SEARCH UNSEEN").await;
+    assert_eq!(r.untagged, ["* SEARCH 3 4"]);
+    let r = c.cmd("SEARCH UNSEEN").await;
+    assert_eq!(r.untagged, ["* SEARCH 2 3"]);
+    c.cmd("SEARCH BOGUSKEY").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.4 and RFC 5256 §3: an unsupported CHARSET is a tagged NO (not BAD) with
+/// BADCHARSET, for SEARCH, SORT and THREAD.
+#[tokio::test]
+async fn search_unknown_charset_is_no() {
+    let env = Env::new().await;
+    let mut c = search_fixture(&env).await;
+    let r = c.cmd("SEARCH CHARSET KOI8-R ALL").await;
+    r.assert_no();
+    assert!(
+        r.code().is_some_and(|c| c.starts_with("BADCHARSET")),
+        "{r:?}"
+    );
+    for cmd in ["SORT (SUBJECT) KOI8-R ALL", "THREAD REFERENCES KOI8-R ALL"] {
+        let r = c.cmd(cmd).await;
+        r.assert_no();
+        assert!(
+            r.code().is_some_and(|c| c.starts_with("BADCHARSET")),
+            "{cmd}: {r:?}"
+        );
+    }
+    c.finish().await;
+}
+
+/// RFC 4731 §3.1 ESEARCH: SEARCH RETURN (MIN MAX ALL COUNT), items omitted when nothing
+/// matches, `RETURN ()` meaning ALL, UID in the UID variant; RFC 9051 §6.4.4 IMAP4rev2 answers
+/// ESEARCH always.
+#[tokio::test]
+async fn search_esearch() {
+    let env = Env::new().await;
+    let mut c = search_fixture(&env).await;
+    let tag = "s1";
+    c.send(&format!("{tag} SEARCH RETURN (MIN MAX ALL COUNT) UNSEEN"))
+        .await;
+    let r = c.read_until_tagged(tag).await;
+    r.assert_ok();
+    assert_eq!(
+        r.untagged,
+        ["* ESEARCH (TAG \"s1\") MIN 1 MAX 4 ALL 1,3:4 COUNT 3"]
+    );
+    c.send("s2 UID SEARCH RETURN (COUNT) ALL").await;
+    let r = c.read_until_tagged("s2").await;
+    assert_eq!(r.untagged, ["* ESEARCH (TAG \"s2\") UID COUNT 4"]);
+    c.send("s3 SEARCH RETURN () FLAGGED").await;
+    let r = c.read_until_tagged("s3").await;
+    assert_eq!(r.untagged, ["* ESEARCH (TAG \"s3\") ALL 3"]);
+    c.send("s4 SEARCH RETURN (MIN MAX ALL) KEYWORD $Nope").await;
+    let r = c.read_until_tagged("s4").await;
+    assert_eq!(r.untagged, ["* ESEARCH (TAG \"s4\")"]);
+    c.send("s5 SEARCH RETURN (COUNT) KEYWORD $Nope").await;
+    let r = c.read_until_tagged("s5").await;
+    assert_eq!(r.untagged, ["* ESEARCH (TAG \"s5\") COUNT 0"]);
+    c.cmd("ENABLE IMAP4rev2").await.assert_ok();
+    c.send("s6 SEARCH SEEN").await;
+    let r = c.read_until_tagged("s6").await;
+    assert_eq!(r.untagged, ["* ESEARCH (TAG \"s6\") ALL 2"]);
+    c.finish().await;
+}
+
+/// RFC 5256 §3 SORT: by subject, reverse subject, from (the mailbox local part), arrival,
+/// with a search key; UID SORT answers UIDs.
+#[tokio::test]
+async fn sort() {
+    let env = Env::new().await;
+    let mut c = search_fixture(&env).await;
+    for (query, want) in [
+        ("(SUBJECT) UTF-8 ALL", "* SORT 1 2 3 4"),
+        ("(REVERSE SUBJECT) UTF-8 ALL", "* SORT 4 3 2 1"),
+        ("(FROM) UTF-8 ALL", "* SORT 1 3 2 4"),
+        ("(REVERSE FROM SUBJECT) UTF-8 ALL", "* SORT 2 4 1 3"),
+        ("(ARRIVAL) US-ASCII UNSEEN", "* SORT 1 3 4"),
+        ("(SUBJECT) UTF-8 KEYWORD $Nope", "* SORT"),
+    ] {
+        let r = c.cmd(&format!("SORT {query}")).await;
+        r.assert_ok();
+        assert_eq!(r.untagged, [want], "SORT {query}");
+    }
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    c.cmd("EXPUNGE").await.assert_ok();
+    let r = c.cmd("UID SORT (REVERSE SUBJECT) UTF-8 ALL").await;
+    assert_eq!(r.untagged, ["* SORT 4 3 2"]);
+    // Equal keys keep sequence order, REVERSE or not (RFC 5256 §3): all arrived this second.
+    let r = c.cmd("SORT (REVERSE ARRIVAL) UTF-8 ALL").await;
+    assert_eq!(r.untagged, ["* SORT 1 2 3"]);
+    c.cmd("SORT (BOGUS) UTF-8 ALL").await.assert_bad();
+    // ARRIVAL is the internal date, DATE the Date header (RFC 5256 §3).
+    c.cmd("CREATE Dated").await.assert_ok();
+    for (day, date) in [(3, 1), (1, 3), (2, 2)] {
+        let m = threaded(
+            &format!("d{day}"),
+            &format!("{day}@x"),
+            None,
+            &format!("Mon, {date} Jan 2024 10:00:00 +0000"),
+        );
+        c.append("Dated", &format!("\"0{day}-Feb-2024 10:00:00 +0000\""), &m)
+            .await
+            .assert_ok();
+    }
+    c.select("Dated").await;
+    for (query, want) in [
+        ("(ARRIVAL) UTF-8 ALL", "* SORT 2 3 1"),
+        ("(REVERSE ARRIVAL) UTF-8 ALL", "* SORT 1 3 2"),
+        ("(DATE) UTF-8 ALL", "* SORT 1 3 2"),
+        ("(REVERSE DATE) UTF-8 ALL", "* SORT 2 3 1"),
+    ] {
+        let r = c.cmd(&format!("SORT {query}")).await;
+        assert_eq!(r.untagged, [want], "SORT {query}");
+    }
+    c.finish().await;
+}
+
+fn threaded(subject: &str, id: &str, parent: Option<&str>, date: &str) -> Vec<u8> {
+    let refs = parent
+        .map(|p| format!("In-Reply-To: <{p}>\r\nReferences: <{p}>\r\n"))
+        .unwrap_or_default();
+    format!(
+        "From: a@example.org\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}>\r\n{refs}\r\nx\r\n"
+    )
+    .into_bytes()
+}
+
+/// RFC 5256 §4 THREAD=ORDEREDSUBJECT and THREAD=REFERENCES.
+#[tokio::test]
+async fn thread() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    for m in [
+        threaded("topic", "a@x", None, "Mon, 1 Jan 2024 10:00:00 +0000"),
+        threaded("other", "b@x", None, "Mon, 1 Jan 2024 11:00:00 +0000"),
+        threaded(
+            "Re: topic",
+            "c@x",
+            Some("a@x"),
+            "Mon, 1 Jan 2024 12:00:00 +0000",
+        ),
+        threaded(
+            "Re: topic",
+            "d@x",
+            Some("c@x"),
+            "Mon, 1 Jan 2024 13:00:00 +0000",
+        ),
+    ] {
+        c.append("INBOX", "", &m).await.assert_ok();
+    }
+    c.select("INBOX").await;
+    let r = c.cmd("THREAD ORDEREDSUBJECT UTF-8 ALL").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* THREAD (1 (3)(4))(2)"]);
+    let r = c.cmd("THREAD REFERENCES UTF-8 ALL").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* THREAD (1 3 4)(2)"]);
+    let r = c.cmd("UID THREAD REFERENCES UTF-8 NOT 2").await;
+    assert_eq!(r.untagged, ["* THREAD (1 3 4)"]);
+    let r = c.cmd("THREAD REFERENCES UTF-8 KEYWORD $Nope").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* THREAD"]);
+    c.cmd("THREAD BOGUS UTF-8 ALL").await.assert_bad();
+    c.finish().await;
+}
+
+// ----- updates from other sessions, IDLE ---------------------------------------------------
+
+/// RFC 2177 IDLE: a continuation request, untagged EXISTS / FETCH / EXPUNGE as another
+/// session appends, flags and expunges, and the tagged OK after DONE.
+#[tokio::test]
+async fn idle_reports_other_sessions_changes() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    let mut b = env.login().await;
+    a.select("INBOX").await;
+    a.send("i1 IDLE").await;
+    let cont = a.line().await;
+    assert!(cont.starts_with("+ "), "{cont}");
+    b.append("INBOX", "", &message("new", "a@b.c", "x"))
+        .await
+        .assert_ok();
+    let l = a.line().await;
+    assert_eq!(l, "* 1 EXISTS");
+    let l = a.line().await;
+    assert_eq!(l, "* 1 RECENT"); // IMAP4rev1 session
+    b.select("INBOX").await;
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)").await.assert_ok();
+    let l = a.line().await;
+    assert!(
+        l.starts_with("* 1 FETCH (") && l.contains("\\Flagged"),
+        "{l}"
+    );
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    let l = a.line().await;
+    assert!(l.contains("\\Deleted"), "{l}");
+    b.cmd("EXPUNGE").await.assert_ok();
+    assert_eq!(a.line().await, "* 1 EXPUNGE");
+    a.send("DONE").await;
+    let r = a.read_until_tagged("i1").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    a.cmd("NOOP").await.assert_ok();
+    b.finish().await;
+    a.finish().await;
+}
+
+/// RFC 2177: IDLE in the authenticated state is allowed; anything but DONE ends it with BAD.
+#[tokio::test]
+async fn idle_without_selection_and_bad_termination() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    a.send("i1 IDLE").await;
+    assert!(a.line().await.starts_with("+ "));
+    a.send("DONE").await;
+    a.read_until_tagged("i1").await.assert_ok();
+    a.send("i2 IDLE").await;
+    assert!(a.line().await.starts_with("+ "));
+    a.send("i3 NOOP").await;
+    a.read_until_tagged("i2").await.assert_bad();
+    a.cmd("NOOP").await.assert_ok();
+    a.finish().await;
+}
+
+/// RFC 9051 §5.2 / §7.4.1: NOOP reports other sessions' changes; RFC 9051 §7.5.1: no
+/// EXPUNGE is sent during FETCH, STORE or SEARCH, the next NOOP sends it.
+#[tokio::test]
+async fn noop_reports_and_fetch_defers_expunge() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    let mut b = env.login().await;
+    fill_inbox(&mut a, 2).await;
+    a.select("INBOX").await;
+    b.select("INBOX").await;
+    b.cmd("STORE 2 +FLAGS.SILENT (\\Answered)")
+        .await
+        .assert_ok();
+    let r = a.cmd("NOOP").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert!(r.untagged[0].starts_with("* 2 FETCH (") && r.untagged[0].contains("\\Answered"));
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    b.cmd("EXPUNGE").await.assert_ok();
+    b.append("INBOX", "", &message("m3", "a@b.c", "x"))
+        .await
+        .assert_ok();
+    let r = a.cmd("FETCH 1 UID").await;
+    r.assert_ok();
+    assert!(
+        r.untagged.iter().all(|l| !l.ends_with("EXPUNGE")),
+        "no EXPUNGE during FETCH: {r:?}"
+    );
+    assert!(
+        r.untagged.contains(&"* 1 FETCH (UID 1)".to_string()),
+        "{r:?}"
+    );
+    let r = a.cmd("SEARCH ALL").await;
+    assert!(r.untagged.iter().all(|l| !l.ends_with("EXPUNGE")), "{r:?}");
+    let r = a.cmd("NOOP").await;
+    assert!(r.untagged.contains(&"* 1 EXPUNGE".to_string()), "{r:?}");
+    let r = a.cmd("FETCH 1:* UID").await;
+    assert_eq!(r.untagged, ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"]);
+    b.finish().await;
+    a.finish().await;
+}
+
+/// RFC 7162 §3.2.5 SELECT (QRESYNC ...): VANISHED (EARLIER) for expunged UIDs and FETCH
+/// with MODSEQ for messages changed since the client's modseq.
+#[tokio::test]
+async fn select_qresync() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 3).await;
+    c.cmd("ENABLE QRESYNC").await.assert_ok();
+    let r = c.select("INBOX").await;
+    let uv = number_after(r.one("OK [UIDVALIDITY "), "UIDVALIDITY");
+    let ms = number_after(r.one("OK [HIGHESTMODSEQ "), "HIGHESTMODSEQ");
+    c.cmd("STORE 2 +FLAGS.SILENT (\\Seen)").await.assert_ok();
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    c.cmd("EXPUNGE").await.assert_ok();
+    c.cmd("UNSELECT").await.assert_ok();
+    let r = c.cmd(&format!("SELECT INBOX (QRESYNC ({uv} {ms}))")).await;
+    r.assert_ok();
+    r.one("VANISHED (EARLIER) 1");
+    let f = r.one("1 FETCH (");
+    assert!(
+        f.contains("UID 2") && f.contains("\\Seen") && f.contains("MODSEQ ("),
+        "{f}"
+    );
+    // A wrong UIDVALIDITY: a plain SELECT.
+    let r = c
+        .cmd(&format!("SELECT INBOX (QRESYNC ({} {ms}))", uv + 1))
+        .await;
+    r.assert_ok();
+    assert!(
+        r.lines("VANISHED").is_empty() && r.lines("1 FETCH").is_empty(),
+        "{r:?}"
+    );
+    c.finish().await;
+}
+
+// ----- QUOTA -------------------------------------------------------------------------------
+
+/// RFC 9208 §4.2 GETQUOTA and §4.3 GETQUOTAROOT: the root "" with STORAGE (KiB) and MESSAGE
+/// usage; an unknown root is NO; SETQUOTA is refused (§4.1.3).
+#[tokio::test]
+async fn quota() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    let r = c.cmd("GETQUOTAROOT INBOX").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 2, "{r:?}");
+    assert_eq!(r.untagged[0], "* QUOTAROOT \"INBOX\" \"\"");
+    let q = &r.untagged[1];
+    assert!(q.starts_with("* QUOTA \"\" (STORAGE 1 "), "{q}");
+    assert!(q.contains(" MESSAGE 2 "), "{q}");
+    let r = c.cmd("GETQUOTA \"\"").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, [q.clone()]);
+    c.cmd("GETQUOTA \"other\"").await.assert_no();
+    let r = c.cmd("GETQUOTAROOT Nope").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("NONEXISTENT"), "{r:?}");
+    c.cmd("SETQUOTA \"\" (STORAGE 10)").await.assert_no();
+    c.finish().await;
+}
+
+/// RFC 9208 §4.2: GETQUOTA reports the account's configured storage limit (the one local
+/// delivery enforces).
+#[tokio::test]
+#[ignore = "RFC 9208 §4.2: with the account's quota set to 2048 bytes, GETQUOTA answers \
+            `* QUOTA \"\" (STORAGE 1 9007199254740991 MESSAGE 1 9223372036854775807)`: \
+            the directory quota is not reported"]
+async fn quota_reports_the_account_limit() {
+    let env = Env::new().await;
+    env.directory.set_quota(USER, Some(2048)).unwrap();
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    let r = c.cmd("GETQUOTA \"\"").await;
+    r.assert_ok();
+    assert!(
+        r.one("QUOTA ").starts_with("QUOTA \"\" (STORAGE 1 2"),
+        "{r:?}"
+    );
+    c.finish().await;
+}
+
+/// RFC 9208 §5 / RFC 5530: an APPEND that would exceed the account's storage limit is
+/// NO [OVERQUOTA].
+#[tokio::test]
+#[ignore = "RFC 9208 §5: with the account's quota set to 2048 bytes, APPEND of a 4 kB \
+            message is answered `OK [APPENDUID ...]` instead of `NO [OVERQUOTA]`"]
+async fn append_over_quota_is_refused() {
+    let env = Env::new().await;
+    env.directory.set_quota(USER, Some(2048)).unwrap();
+    let mut c = env.login().await;
+    let big = message("big", "a@b.c", &"x".repeat(4000));
+    let r = c.append("INBOX", "", &big).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("OVERQUOTA"), "{r:?}");
+    c.finish().await;
+}
+
+// ----- errors and the command loop ---------------------------------------------------------
+
+/// RFC 9051 §7.1.3 BAD: an unknown command, a malformed one, a missing tag (`* BAD`); the
+/// session stays usable.
+#[tokio::test]
+async fn protocol_errors() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.cmd("FROBNICATE").await.assert_bad();
+    c.cmd("SELECT").await.assert_bad();
+    c.cmd("LOGIN").await.assert_bad();
+    c.cmd("SELECT INBOX extra junk").await.assert_bad();
+    c.send("").await;
+    let l = c.line().await;
+    assert!(l.starts_with("* BAD") || l.starts_with("BAD"), "{l}");
+    c.select("INBOX").await;
+    // Sequence sets: 0, garbage, beyond EXISTS, reversed ranges are fine (RFC 9051 §9).
+    c.cmd("FETCH 0 FLAGS").await.assert_bad();
+    c.cmd("FETCH x FLAGS").await.assert_bad();
+    c.cmd("FETCH 1:x FLAGS").await.assert_bad();
+    c.cmd("FETCH 2 FLAGS").await.assert_bad();
+    c.cmd("FETCH 1 (FLAGS").await.assert_bad();
+    c.cmd("FETCH 1 BOGUS").await.assert_bad();
+    let r = c.cmd("FETCH 1:1 FLAGS").await;
+    r.assert_ok();
+    let r = c.cmd("FETCH *:1 UID").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* 1 FETCH (UID 1)"]);
+    c.cmd("NOOP").await.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 9051 §6: selected-state commands in the authenticated state are refused.
+#[tokio::test]
+async fn selected_commands_need_a_mailbox() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    for cmd in [
+        "FETCH 1 FLAGS",
+        "STORE 1 +FLAGS (\\Seen)",
+        "SEARCH ALL",
+        "COPY 1 Trash",
+        "MOVE 1 Trash",
+        "EXPUNGE",
+        "UID EXPUNGE 1",
+        "CLOSE",
+        "UNSELECT",
+        "SORT (ARRIVAL) UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "CHECK",
+    ] {
+        let r = c.cmd(cmd).await;
+        r.assert_bad();
+        assert!(r.untagged.is_empty(), "{cmd}: {r:?}");
+    }
+    c.finish().await;
+}
+
+/// RFC 9051 §5.5: pipelined commands are answered in order, each with its own tag.
+#[tokio::test]
+async fn pipelined_commands() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.send_raw(b"p1 SELECT INBOX\r\np2 FETCH 1:2 UID\r\np3 NOOP\r\np4 STATUS Trash (MESSAGES)\r\n")
+        .await;
+    c.read_until_tagged("p1").await.assert_ok();
+    let r = c.read_until_tagged("p2").await;
+    assert_eq!(r.untagged, ["* 1 FETCH (UID 1)", "* 2 FETCH (UID 2)"]);
+    c.read_until_tagged("p3").await.assert_ok();
+    let r = c.read_until_tagged("p4").await;
+    assert_eq!(r.untagged, ["* STATUS \"Trash\" (MESSAGES 0)"]);
+    c.finish().await;
+}
+
+/// RFC 9051 §5.4: an idle client before login is logged out with an untagged BYE.
+#[tokio::test]
+async fn autologout_before_login() {
+    let env = Env::with_limits(ImapLimits {
+        login_timeout: Duration::from_millis(300),
+        ..ImapLimits::default()
+    })
+    .await;
+    let mut c = env.connect().await;
+    let l = c.line().await;
+    assert!(l.starts_with("* BYE "), "{l}");
+    assert!(c.closed().await);
+}
+
+/// RFC 9051 §6.2.3 / RFC 5530: LOGIN stays refused for a while after repeated failures
+/// (UNAVAILABLE), even with the right password.
+#[tokio::test]
+async fn login_throttled_after_failures() {
+    let env = Env::with(
+        ImapLimits::default(),
+        ThrottleConfig {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            account_limit: 3,
+            ..ThrottleConfig::default()
+        },
+    )
+    .await;
+    let mut c = env.connect().await;
+    let mut blocked = false;
+    for _ in 0..12 {
+        let r = c.cmd(&format!("LOGIN {USER} wrong")).await;
+        r.assert_no();
+        if r.code() == Some("UNAVAILABLE") {
+            blocked = true;
+            break;
+        }
+        assert_eq!(r.code(), Some("AUTHENTICATIONFAILED"), "{r:?}");
+    }
+    assert!(blocked, "never throttled");
+    let r = c.cmd(&format!("LOGIN {USER} \"{PASS}\"")).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("UNAVAILABLE"), "{r:?}");
+}
+
+// ----- CONDSTORE / QRESYNC -----------------------------------------------------------------
+
+/// RFC 7162 §3.1: once CONDSTORE is enabled, every untagged FETCH caused by STORE carries
+/// both UID and MODSEQ.
+#[tokio::test]
+#[ignore = "RFC 7162 §3.1: after ENABLE CONDSTORE, `STORE 1 +FLAGS (\\Flagged)` answers \
+            `* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (n))`, without UID"]
+async fn condstore_store_responses_carry_uid() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.cmd("ENABLE CONDSTORE").await.assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("STORE 1 +FLAGS (\\Flagged)").await;
+    r.assert_ok();
+    let l = r.one("1 FETCH (");
+    assert!(l.contains("UID 1") && l.contains("MODSEQ ("), "{l}");
+    c.finish().await;
+}
+
+/// RFC 7162 §3.1: once CONDSTORE is enabled, the untagged FETCH of a FETCH that implicitly
+/// sets \Seen carries UID and MODSEQ.
+#[tokio::test]
+#[ignore = "RFC 7162 §3.1: after ENABLE CONDSTORE, `FETCH 2 BODY[TEXT]` answers \
+            `* 2 FETCH (BODY[TEXT] {8} body 2 FLAGS (\\Seen \\Recent))`, without UID and MODSEQ"]
+async fn condstore_implicit_seen_carries_uid_and_modseq() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.cmd("ENABLE CONDSTORE").await.assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("FETCH 2 BODY[TEXT]").await;
+    r.assert_ok();
+    let l = r.one("2 FETCH (");
+    assert!(
+        l.contains("UID 2") && l.contains("MODSEQ (") && l.contains("\\Seen"),
+        "{l}"
+    );
+    c.finish().await;
+}
+
+/// RFC 7162 §3.1: once CONDSTORE is enabled, flag changes by another session arrive with UID
+/// and MODSEQ.
+#[tokio::test]
+async fn condstore_unsolicited_fetch_carries_uid_and_modseq() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.cmd("ENABLE CONDSTORE").await.assert_ok();
+    c.select("INBOX").await;
+    let mut b = env.login().await;
+    b.select("INBOX").await;
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Answered)")
+        .await
+        .assert_ok();
+    let r = c.cmd("NOOP").await;
+    let l = r.one("1 FETCH (");
+    assert!(l.contains("UID 1") && l.contains("MODSEQ ("), "{l}");
+    b.finish().await;
+    c.finish().await;
+}
+
+/// RFC 7162 §3.1.10 STATUS HIGHESTMODSEQ and §3.1.4 FETCH MODSEQ: modseqs grow with each
+/// change; FETCH (CHANGEDSINCE) returns only later changes, with MODSEQ (§3.1.4.1).
+#[tokio::test]
+async fn condstore_modseq_and_changedsince() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 3).await;
+    let r = c.cmd("STATUS INBOX (HIGHESTMODSEQ)").await;
+    let h0 = number_after(r.one("STATUS "), "HIGHESTMODSEQ");
+    let r = c.cmd("SELECT INBOX (CONDSTORE)").await;
+    r.assert_ok();
+    assert_eq!(
+        number_after(r.one("OK [HIGHESTMODSEQ "), "HIGHESTMODSEQ"),
+        h0
+    );
+    c.cmd("STORE 2 +FLAGS.SILENT (\\Answered)")
+        .await
+        .assert_ok();
+    let r = c
+        .cmd(
+            "FETCH 1:* (FLAGS) (CHANGEDSINCE {h0})"
+                .replace("{h0}", &h0.to_string())
+                .as_str(),
+        )
+        .await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    let l = &r.untagged[0];
+    assert!(l.starts_with("* 2 FETCH ("), "{l}");
+    let m2 = number_after(l, "MODSEQ (");
+    assert!(m2 > h0, "{l}");
+    let r = c.cmd("STATUS INBOX (HIGHESTMODSEQ)").await;
+    assert_eq!(number_after(r.one("STATUS "), "HIGHESTMODSEQ"), m2);
+    // RFC 7162 §3.1.5 SEARCH MODSEQ (modseq at least the value): the highest modseq of the
+    // matches follows the numbers.
+    let r = c.cmd(&format!("SEARCH MODSEQ {}", h0 + 1)).await;
+    assert_eq!(r.untagged, [format!("* SEARCH 2 (MODSEQ {m2})")]);
+    c.finish().await;
+}
+
+/// RFC 7162 §3.2.6 UID FETCH (CHANGEDSINCE n VANISHED) reports expunged UIDs as VANISHED
+/// (EARLIER); §3.2.10 EXPUNGE answers VANISHED once QRESYNC is enabled.
+#[tokio::test]
+async fn qresync_vanished() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 4).await;
+    c.cmd("ENABLE QRESYNC").await.assert_ok();
+    let r = c.select("INBOX").await;
+    let h0 = number_after(r.one("OK [HIGHESTMODSEQ "), "HIGHESTMODSEQ");
+    c.cmd("STORE 1:2 +FLAGS.SILENT (\\Deleted)")
+        .await
+        .assert_ok();
+    let r = c.cmd("EXPUNGE").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* VANISHED 1:2"]);
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)").await.assert_ok();
+    let r = c
+        .cmd(&format!(
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h0} VANISHED)"
+        ))
+        .await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 2, "{r:?}");
+    assert_eq!(r.untagged[0], "* VANISHED (EARLIER) 1:2");
+    assert!(r.untagged[1].starts_with("* 1 FETCH (UID 3 "), "{r:?}");
+    // VANISHED without QRESYNC is a BAD (RFC 7162 §3.2.6).
+    let mut d = env.login().await;
+    d.select("INBOX").await;
+    d.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+        .await
+        .assert_bad();
+    d.finish().await;
+    c.finish().await;
+}
+
+// ----- mailbox naming and UID rules --------------------------------------------------------
+
+/// RFC 3501 §5.1.3 modified UTF-7 mailbox names for IMAP4rev1 clients; RFC 6855 §3 and
+/// RFC 9051 §5.1 UTF-8 names once UTF8=ACCEPT or IMAP4rev2 is enabled.
+#[tokio::test]
+async fn international_mailbox_names() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE \"&AOk-t&AOk-\"").await.assert_ok();
+    let r = c.cmd("LIST \"\" \"&AOk-t&AOk-\"").await;
+    assert!(r.one("LIST ").ends_with(" \"&AOk-t&AOk-\""), "{r:?}");
+    let mut d = env.login().await;
+    d.cmd("ENABLE UTF8=ACCEPT").await.assert_ok();
+    let r = d.cmd("LIST \"\" \"été\"").await;
+    r.assert_ok();
+    assert!(r.one("LIST ").ends_with(" \"été\""), "{r:?}");
+    d.cmd("SELECT \"été\"").await.assert_ok();
+    d.finish().await;
+    c.finish().await;
+}
+
+/// RFC 9051 §2.3.1.1: UIDs are never reused: not after an expunge of the last message, and a
+/// mailbox deleted and created again gets a new UIDVALIDITY (or higher UIDs).
+#[tokio::test]
+async fn uids_are_not_reused() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE Box").await.assert_ok();
+    let msg = message("x", "a@b.c", "y");
+    c.append("Box", "", &msg).await.assert_ok();
+    c.append("Box", "", &msg).await.assert_ok();
+    c.select("Box").await;
+    c.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    c.cmd("CLOSE").await.assert_ok();
+    let r = c.cmd("STATUS Box (UIDNEXT UIDVALIDITY)").await;
+    let l = r.one("STATUS ");
+    assert_eq!(number_after(l, "UIDNEXT"), 3, "{l}");
+    let uv = number_after(l, "UIDVALIDITY");
+    let r = c.append("Box", "", &msg).await;
+    assert!(r.code().unwrap().ends_with(" 3"), "{r:?}");
+    c.cmd("DELETE Box").await.assert_ok();
+    c.cmd("CREATE Box").await.assert_ok();
+    let r = c.append("Box", "", &msg).await;
+    let code = r.code().unwrap().to_string();
+    let parts: Vec<u64> = code
+        .split(' ')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(
+        parts[0] != uv || parts[1] > 3,
+        "a new incarnation reuses UIDs: {code}, old UIDVALIDITY {uv}"
+    );
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.6: after RENAME, a mailbox created under the old name does not reuse the
+/// old incarnation's UIDs (new UIDVALIDITY or higher UIDs); the same after RENAME INBOX.
+#[tokio::test]
+async fn rename_keeps_uids_unique() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    let r = c.cmd("STATUS INBOX (UIDVALIDITY)").await;
+    let uv = number_after(r.one("STATUS "), "UIDVALIDITY");
+    c.cmd("RENAME INBOX Saved").await.assert_ok();
+    let r = c.append("INBOX", "", &message("x", "a@b.c", "y")).await;
+    let code = r.code().unwrap().to_string();
+    let parts: Vec<u64> = code
+        .split(' ')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(parts[0] != uv || parts[1] > 2, "{code} vs UIDVALIDITY {uv}");
+    c.finish().await;
+}
+
+/// RFC 9051 §6.3.9 / RFC 3501 §6.3.9: the server does not remove a subscription when the
+/// mailbox is deleted; RFC 5258 §3.1 LIST (SUBSCRIBED) shows it \NonExistent.
+#[tokio::test]
+async fn subscriptions_outlive_their_mailbox() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE Gone").await.assert_ok();
+    c.cmd("SUBSCRIBE Gone").await.assert_ok();
+    c.cmd("DELETE Gone").await.assert_ok();
+    let r = c.cmd("LSUB \"\" Gone").await;
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" Gone").await;
+    let l = r.one("LIST ");
+    assert!(
+        l.contains("\\NonExistent") && l.contains("\\Subscribed"),
+        "{l}"
+    );
+    // Subscribing a name that does not exist is allowed (RFC 9051 §6.3.7).
+    c.cmd("SUBSCRIBE Never").await.assert_ok();
+    c.finish().await;
+}
+
+// ----- more selected-state corners ---------------------------------------------------------
+
+/// RFC 9051 §6.4.7 COPY is allowed from a read-only mailbox; RFC 6851 §3.3 MOVE is not (it
+/// expunges).
+#[tokio::test]
+async fn copy_and_move_from_examine() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.cmd("EXAMINE INBOX").await.assert_ok();
+    c.cmd("COPY 1 Trash").await.assert_ok();
+    c.cmd("MOVE 1 Trash").await.assert_no();
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r.one("STATUS "), "STATUS \"INBOX\" (MESSAGES 1)");
+    c.finish().await;
+}
+
+/// RFC 2180 §4.1.1: a message another session expunged stays readable until this session is
+/// told of the expunge.
+#[tokio::test]
+async fn fetch_of_a_message_expunged_elsewhere() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    let mut b = env.login().await;
+    fill_inbox(&mut a, 2).await;
+    a.select("INBOX").await;
+    b.select("INBOX").await;
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    b.cmd("EXPUNGE").await.assert_ok();
+    let r = a.cmd("FETCH 1 BODY.PEEK[TEXT]").await;
+    r.assert_ok();
+    assert!(
+        r.untagged
+            .contains(&"* 1 FETCH (BODY[TEXT] {8}\r\nbody 1\r\n)".to_string()),
+        "{r:?}"
+    );
+    let r = a.cmd("NOOP").await;
+    assert!(r.untagged.contains(&"* 1 EXPUNGE".to_string()), "{r:?}");
+    b.finish().await;
+    a.finish().await;
+}
+
+/// RFC 3501 §6.4.1 CHECK in the selected state is OK.
+#[tokio::test]
+async fn check() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.select("INBOX").await;
+    c.cmd("CHECK").await.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 9051 §4.3: a synchronising literal inside a SEARCH command.
+#[tokio::test]
+async fn search_with_literal() {
+    let env = Env::new().await;
+    let mut c = search_fixture(&env).await;
+    let r = c.cmd_parts(&[b"SEARCH SUBJECT {2}", b"m4 UNSEEN"]).await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* SEARCH 4"]);
+    c.finish().await;
+}
+
+/// The LOGIN SASL mechanism (draft-murchison-sasl-login): "Username:" and "Password:"
+/// challenges as continuation requests (RFC 9051 §6.2.2).
+#[tokio::test]
+async fn authenticate_login_mechanism() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    c.send("a1 AUTHENTICATE LOGIN").await;
+    let l = c.line().await;
+    assert!(l.starts_with("+ "), "{l}");
+    c.send(&B64.encode(USER)).await;
+    let l = c.line().await;
+    assert!(l.starts_with("+ "), "{l}");
+    c.send(&B64.encode(PASS)).await;
+    c.read_until_tagged("a1").await.assert_ok();
     c.finish().await;
 }

@@ -45,6 +45,10 @@ impl Env {
     }
 
     pub async fn with_limits(limits: ImapLimits) -> Env {
+        Env::with(limits, ThrottleConfig::default()).await
+    }
+
+    pub async fn with(limits: ImapLimits, throttle: ThrottleConfig) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = Config::from_toml(
             &format!(
@@ -69,7 +73,7 @@ impl Env {
         let store =
             Arc::new(MaildirStore::open(dir.path().join("mail"), "imap.test").expect("store"));
         let dyn_store: Arc<dyn Store> = store.clone();
-        let throttle = Arc::new(AuthThrottle::new(ThrottleConfig::default()));
+        let throttle = Arc::new(AuthThrottle::new(throttle));
         let server = ImapServer::with_limits(
             Arc::new(config),
             directory.clone(),
