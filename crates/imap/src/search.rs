@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
 use postern_store::SystemFlags;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::mime;
 use crate::parser::{days_from_civil, Day, SearchKey, SearchReturn, SortKey};
@@ -65,12 +66,40 @@ fn bad_charset(key: &SearchKey) -> Option<Reply> {
     }
 }
 
-/// Case-insensitive substring match (RFC 9051 §6.4.4 "contains").
+/// RFC 5051 i;unicode-casemap, the collation SORT and THREAD must use (RFC 5256 §1 requires
+/// I18NLEVEL=1, whose default it is, RFC 5255 §4) and SEARCH uses with it: each character
+/// by its simple titlecase mapping, then decomposed; the results compare octet by octet.
+/// The decomposition is the canonical one (NFD), as Dovecot has it ("ﬁ" stays "ﬁ").
+pub fn casemap(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
+    s.chars()
+        .map(|c| match c {
+            // The digraphs whose titlecase differs from their uppercase.
+            '\u{1C4}'..='\u{1C6}' => '\u{1C5}',
+            '\u{1C7}'..='\u{1C9}' => '\u{1C8}',
+            '\u{1CA}'..='\u{1CC}' => '\u{1CB}',
+            '\u{1F1}'..='\u{1F3}' => '\u{1F2}',
+            _ => {
+                // A simple mapping is one character; "ß" has none (its full one is "SS").
+                let mut up = c.to_uppercase();
+                match (up.next(), up.next()) {
+                    (Some(u), None) => u,
+                    _ => c,
+                }
+            }
+        })
+        .nfd()
+        .collect()
+}
+
+/// RFC 9051 §6.4.4 "contains": a substring under i;unicode-casemap.
 fn contains(hay: &str, needle: &str) -> bool {
     if needle.is_empty() {
         return true;
     }
-    hay.to_lowercase().contains(&needle.to_lowercase())
+    casemap(hay).contains(&casemap(needle))
 }
 
 struct Ctx<'a> {
@@ -116,12 +145,12 @@ pub fn header_has(hdr: &[u8], field: &str, needle: &str) -> bool {
     if field.is_empty() {
         return false;
     }
-    let needle = needle.to_lowercase();
+    let needle = casemap(needle);
     let values = mime::decoded_field(hdr, field);
     // The unfolded value with tabs as spaces, as Dovecot compares it.
     if values
         .iter()
-        .any(|v| v.replace('\t', " ").to_lowercase().contains(&needle))
+        .any(|v| casemap(&v.replace('\t', " ")).contains(&needle))
     {
         return true;
     }
@@ -134,7 +163,7 @@ pub fn header_has(hdr: &[u8], field: &str, needle: &str) -> bool {
     }
     address_forms(hdr, field)
         .iter()
-        .any(|v| v.to_lowercase().contains(&needle))
+        .any(|v| casemap(v).contains(&needle))
 }
 
 /// `Name <local@host>` for every address of the first field `field`, display names decoded.
@@ -519,7 +548,7 @@ fn first_address_keys(a: Option<&Address>) -> (String, String) {
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or(addr);
-    (local.to_ascii_uppercase(), display.to_ascii_uppercase())
+    (casemap(local), casemap(display))
 }
 
 /// Most message IDs of one References field that threading follows (bounds the work a
@@ -571,7 +600,7 @@ pub fn sort_info_of(hdr: &[u8], internal_date: i64, size: u64) -> SortInfo {
             .map_or(internal_date, |d| d.to_timestamp()),
         internal_date,
         size,
-        subject: base.to_ascii_uppercase(),
+        subject: casemap(&base),
         reply,
         from,
         to,
@@ -1142,7 +1171,7 @@ mod tests {
         ThreadItem {
             num,
             date,
-            subject: base.to_ascii_uppercase(),
+            subject: casemap(&base),
             reply,
             id: id.into(),
             refs: refs.iter().map(|s| s.to_string()).collect(),
@@ -1173,6 +1202,19 @@ mod tests {
         ] {
             assert_eq!(base_subject_of(s), (base.to_string(), reply), "{s:?}");
         }
+    }
+
+    /// RFC 5051 i;unicode-casemap as Dovecot applies it (titlecase, canonical decomposition).
+    #[test]
+    fn unicode_casemap() {
+        assert_eq!(casemap("été"), "E\u{301}TE\u{301}");
+        assert_eq!(casemap("ÉTÉ"), casemap("été"));
+        assert_eq!(casemap("straße"), "STRAßE");
+        assert_eq!(casemap("ǆ"), casemap("Ǆ"));
+        assert_eq!(casemap("ﬁn"), "ﬁN");
+        assert!(casemap("Apfel") < casemap("ärger") && casemap("ärger") < casemap("Zulu"));
+        assert!(contains("été", "ÉT") && contains("été", "e") && !contains("été", "ete"));
+        assert!(!contains("straße", "STRASSE") && contains("Straße", "sTRAß"));
     }
 
     #[test]
@@ -1213,7 +1255,7 @@ mod tests {
         let h = b"From: \"=?utf-8?q?J=C3=B6rg?=\" <Joerg@X.test>\r\nTo: undisclosed-recipients:;, bob@x\r\nCc: <Carol@x>\r\nDate: Mon, 1 Jan 2024 23:30:00 -0500\r\nSubject: Re: [l] Hi\r\nMessage-ID: <1@x>\r\nIn-Reply-To: <0@x> (comment) <9@x>\r\n\r\n";
         let i = sort_info_of(h, 7, 9);
         assert_eq!(i.from, "JOERG");
-        assert_eq!(i.display_from, "JöRG");
+        assert_eq!(i.display_from, casemap("JÖRG"));
         assert_eq!(i.cc, "CAROL");
         assert_eq!(i.display_to, "BOB@X");
         assert_eq!(i.subject, "HI");
