@@ -1693,12 +1693,12 @@ async fn quota() {
     r.assert_ok();
     assert_eq!(r.untagged.len(), 2, "{r:?}");
     assert_eq!(r.untagged[0], "* QUOTAROOT \"INBOX\" \"\"");
-    let q = &r.untagged[1];
+    let q = r.untagged[1].clone();
     assert!(q.starts_with("* QUOTA \"\" (STORAGE 1 "), "{q}");
     assert!(q.contains(" MESSAGE 2 "), "{q}");
     let r = c.cmd("GETQUOTA \"\"").await;
     r.assert_ok();
-    assert_eq!(r.untagged, [q.clone()]);
+    assert_eq!(r.untagged, [q]);
     c.cmd("GETQUOTA \"other\"").await.assert_no();
     let r = c.cmd("GETQUOTAROOT Nope").await;
     r.assert_no();
