@@ -345,6 +345,13 @@ impl Client {
         self.cmd_parts(&[head.as_bytes(), message]).await
     }
 
+    /// LOGOUT: the BYE and the tagged OK.
+    pub async fn cmd_logout(&mut self) -> Resp {
+        let tag = self.tag();
+        self.send(&format!("{tag} LOGOUT")).await;
+        self.read_until_tagged(&tag).await
+    }
+
     /// Selects a mailbox, asserting success.
     pub async fn select(&mut self, mailbox: &str) -> Resp {
         let r = self.cmd(&format!("SELECT {mailbox}")).await;
