@@ -2441,3 +2441,148 @@ async fn literal_and_line_limits() {
     assert!(l.starts_with("* BYE [TOOBIG]"), "{l}");
     assert!(c.closed().await);
 }
+
+// ----- more authentication and naming ------------------------------------------------------
+
+/// RFC 9051 §6.2.3 / §7.2.2 / RFC 5530 PRIVACYREQUIRED: from a non-loopback peer without TLS
+/// the server advertises LOGINDISABLED, no AUTH=PLAIN, and refuses LOGIN and PLAIN.
+#[tokio::test]
+async fn plaintext_refused_from_remote_peer() {
+    let env = Env::new().await;
+    let mut c = env.connect_from("192.0.2.1:5000").await;
+    assert!(c.greeting.contains(" LOGINDISABLED"), "{}", c.greeting);
+    let r = c.cmd("CAPABILITY").await;
+    let caps = r.one("CAPABILITY ");
+    assert!(caps.contains(" LOGINDISABLED"), "{caps}");
+    assert!(!caps.contains("AUTH=PLAIN"), "{caps}");
+    let r = c.cmd(&format!("LOGIN {USER} \"{PASS}\"")).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("PRIVACYREQUIRED"), "{r:?}");
+    let ir = B64.encode(format!("\0{USER}\0{PASS}"));
+    let r = c.cmd(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("PRIVACYREQUIRED"), "{r:?}");
+    c.cmd("SELECT INBOX").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 9051 §4.3 quoted strings: `\"` and `\\` escapes in a LOGIN password.
+#[tokio::test]
+async fn login_quoted_escapes() {
+    let env = Env::new().await;
+    env.directory
+        .add_account("q@example.org", "a\"b\\c")
+        .unwrap();
+    let mut c = env.connect().await;
+    c.cmd("LOGIN q@example.org \"a\\\"b\\\\c\"")
+        .await
+        .assert_ok();
+    c.finish().await;
+}
+
+/// RFC 4616 §2: PLAIN with an authorisation identity other than the authentication identity
+/// is refused for an ordinary user.
+#[tokio::test]
+async fn authenticate_plain_other_authzid_is_refused() {
+    let env = Env::new().await;
+    let mut c = env.connect().await;
+    let ir = B64.encode(format!("{}\0{USER}\0{PASS}", common::USER2));
+    let r = c.cmd(&format!("AUTHENTICATE PLAIN {ir}")).await;
+    r.assert_no();
+    c.cmd("SELECT INBOX").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 9051 §5.1 / RFC 5530 CANNOT: names with empty, "." or ".." levels or a leading
+/// separator are refused; other characters are fine and quoted on output (§4.3).
+#[tokio::test]
+async fn mailbox_name_rules() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    for bad in ["\"a//b\"", "\"/abs\"", "\"Trash/../x\"", "\"x/./y\""] {
+        let r = c.cmd(&format!("CREATE {bad}")).await;
+        r.assert_no();
+        assert_eq!(r.code(), Some("CANNOT"), "{bad}: {r:?}");
+    }
+    c.cmd("CREATE \"a\\\"b\"").await.assert_ok();
+    let r = c.cmd("LIST \"\" \"a*\"").await;
+    assert_eq!(r.untagged, ["* LIST (\\HasNoChildren) \"/\" \"a\\\"b\""]);
+    c.cmd("SELECT \"a\\\"b\"").await.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 7162 §3.2.5: SELECT with QRESYNC before ENABLE QRESYNC is BAD.
+#[tokio::test]
+async fn qresync_select_needs_enable() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("SELECT INBOX (QRESYNC (1 1))").await.assert_bad();
+    c.finish().await;
+}
+
+/// RFC 3501 §6.4.4 NEW, OLD, RECENT; RFC 9051 §6.4.4 BEFORE/SINCE on the internal date; UID
+/// and `*` in search keys.
+#[tokio::test]
+async fn search_recent_dates_and_uid_keys() {
+    let env = Env::new().await;
+    let mut c = search_fixture(&env).await;
+    for (query, want) in [
+        ("NEW", "* SEARCH 1 3 4"),
+        ("RECENT", "* SEARCH 1 2 3 4"),
+        ("OLD", "* SEARCH"),
+        ("SINCE 1-Jan-2020", "* SEARCH 1 2 3 4"),
+        ("BEFORE 1-Jan-2020", "* SEARCH"),
+        ("UID 3:*", "* SEARCH 3 4"),
+        ("NOT NOT 1", "* SEARCH 1"),
+        ("*", "* SEARCH 4"),
+    ] {
+        let r = c.cmd(&format!("SEARCH {query}")).await;
+        r.assert_ok();
+        assert_eq!(r.untagged, [want], "SEARCH {query}");
+    }
+    let mut d = env.login().await;
+    d.select("INBOX").await;
+    let r = d.cmd("SEARCH RECENT").await;
+    assert_eq!(r.untagged, ["* SEARCH"], "\\Recent belongs to one session");
+    d.finish().await;
+    c.finish().await;
+}
+
+/// RFC 5957 §3 SORT DISPLAYFROM: by display name, falling back to the address.
+#[tokio::test]
+async fn sort_displayfrom() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    for (i, from) in ["Bob <z@b.org>", "Zed <a@z.org>", "Bob <z@b.org>"]
+        .iter()
+        .enumerate()
+    {
+        c.append("INBOX", "", &message(&format!("m{i}"), from, "x"))
+            .await
+            .assert_ok();
+    }
+    c.select("INBOX").await;
+    let r = c.cmd("SORT (DISPLAYFROM) UTF-8 ALL").await;
+    assert_eq!(r.untagged, ["* SORT 1 3 2"]);
+    let r = c.cmd("SORT (FROM) UTF-8 ALL").await;
+    assert_eq!(r.untagged, ["* SORT 2 1 3"]);
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.5: HEADER.FIELDS of fields the message lacks is just the blank line; a
+/// sequence set with repeats answers each message once.
+#[tokio::test]
+async fn fetch_absent_header_fields_and_repeated_set() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.select("INBOX").await;
+    let r = c.cmd("FETCH 1 BODY.PEEK[HEADER.FIELDS (X-None)]").await;
+    assert_eq!(
+        r.untagged,
+        ["* 1 FETCH (BODY[HEADER.FIELDS (X-NONE)] {2}\r\n\r\n)"]
+    );
+    let r = c.cmd("FETCH 1,1:2,2 UID").await;
+    assert_eq!(r.untagged, ["* 1 FETCH (UID 1)", "* 2 FETCH (UID 2)"]);
+    c.finish().await;
+}
