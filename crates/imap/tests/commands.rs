@@ -2711,3 +2711,162 @@ async fn fetch_many_messages_in_order() {
     }
     c.finish().await;
 }
+
+/// RFC 9051 §6.4.4: string keys are case-insensitive substrings; BODY looks at the body
+/// only, TEXT at header and body; HEADER with an empty string matches every message having
+/// the field; LARGER and SMALLER are strict on RFC822.SIZE.
+#[tokio::test]
+async fn search_string_and_size_semantics() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.append("INBOX", "", b"Subject: other\r\nX-Foo: \r\n\r\nhello\r\n")
+        .await
+        .assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("FETCH 1 RFC822.SIZE").await;
+    let size = number_after(&r.untagged[0], "RFC822.SIZE");
+    for (query, want) in [
+        ("SUBJECT M1".to_string(), "* SEARCH 1"),
+        ("FROM ALICE@EXAMPLE".to_string(), "* SEARCH 1"),
+        ("BODY Alice".to_string(), "* SEARCH"),
+        ("TEXT Alice".to_string(), "* SEARCH 1"),
+        ("TEXT HELLO".to_string(), "* SEARCH 3"),
+        ("HEADER X-Foo \"\"".to_string(), "* SEARCH 3"),
+        ("HEADER Subject \"\"".to_string(), "* SEARCH 1 2 3"),
+        (format!("LARGER {size}"), "* SEARCH"),
+        (format!("LARGER {}", size - 1), "* SEARCH 1 2"),
+        (format!("SMALLER {size} NOT SUBJECT other"), "* SEARCH"),
+        (format!("SMALLER {}", size + 1), "* SEARCH 1 2 3"),
+    ] {
+        let r = c.cmd(&format!("SEARCH {query}")).await;
+        r.assert_ok();
+        assert_eq!(r.untagged, [want], "SEARCH {query}");
+    }
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.4: searching matches the decoded text: RFC 2047 encoded words in headers
+/// and the body's Content-Transfer-Encoding; a UTF-8 search string arrives as a literal (or
+/// quoted once UTF8=ACCEPT is enabled, RFC 6855 §3).
+#[tokio::test]
+async fn search_decodes_headers_and_bodies() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.append(
+        "INBOX",
+        "",
+        b"Subject: =?utf-8?q?caf=C3=A9?= =?iso-8859-1?q?_na=EFve?=\r\nFrom: =?utf-8?q?J=C3=B6rg?= <j@x.org>\r\n\r\nhello\r\n",
+    )
+    .await
+    .assert_ok();
+    c.append(
+        "INBOX",
+        "",
+        b"Subject: plain\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsch=C3=B6n\r\n",
+    )
+    .await
+    .assert_ok();
+    c.append(
+        "INBOX",
+        "",
+        b"Subject: b64\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n",
+    )
+    .await
+    .assert_ok();
+    c.select("INBOX").await;
+    for (key, value, want) in [
+        ("SUBJECT", "café", "* SEARCH 1"),
+        ("SUBJECT", "CAFÉ", "* SEARCH 1"),
+        ("SUBJECT", "naïve", "* SEARCH 1"),
+        ("FROM", "Jörg", "* SEARCH 1"),
+        ("BODY", "schön", "* SEARCH 2"),
+        ("BODY", "world", "* SEARCH 3"),
+    ] {
+        let head = format!("SEARCH CHARSET UTF-8 {key} {{{}}}", value.len());
+        let r = c.cmd_parts(&[head.as_bytes(), value.as_bytes()]).await;
+        r.assert_ok();
+        assert_eq!(r.untagged, [want], "{key} {value}");
+    }
+    c.cmd("ENABLE UTF8=ACCEPT").await.assert_ok();
+    let r = c.cmd("SEARCH SUBJECT \"café\"").await;
+    assert_eq!(r.untagged, ["* SEARCH 1"]);
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.7 / §7.4.1: COPY into the selected mailbox announces the new message with
+/// EXISTS before the tagged OK.
+#[tokio::test]
+async fn copy_into_the_selected_mailbox() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.select("INBOX").await;
+    let r = c.cmd("COPY 1 INBOX").await;
+    r.assert_ok();
+    r.one("2 EXISTS");
+    c.finish().await;
+}
+
+/// RFC 7162 §3.2.10: with QRESYNC enabled, another session's expunge arrives as VANISHED
+/// (not EARLIER), after the flag change that preceded it.
+#[tokio::test]
+async fn qresync_vanished_from_another_session() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    fill_inbox(&mut a, 2).await;
+    a.select("INBOX").await;
+    let mut b = env.login().await;
+    b.cmd("ENABLE QRESYNC").await.assert_ok();
+    b.select("INBOX").await;
+    a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    a.cmd("EXPUNGE").await.assert_ok();
+    let r = b.cmd("NOOP").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 2, "{r:?}");
+    assert!(
+        r.untagged[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Deleted) MODSEQ ("),
+        "{r:?}"
+    );
+    assert_eq!(r.untagged[1], "* VANISHED 1");
+    b.finish().await;
+    a.finish().await;
+}
+
+/// RFC 7162 §3.1 (CONDSTORE enabled by a command while a mailbox is selected): the server
+/// sends OK [HIGHESTMODSEQ] before the command's responses.
+#[tokio::test]
+async fn condstore_enabled_by_search_sends_highestmodseq() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 1).await;
+    c.select("INBOX").await;
+    let r = c.cmd("SEARCH MODSEQ \"/flags/\\\\draft\" all 1").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 2, "{r:?}");
+    assert!(r.untagged[0].starts_with("* OK [HIGHESTMODSEQ "), "{r:?}");
+    let h = number_after(&r.untagged[0], "HIGHESTMODSEQ");
+    assert_eq!(r.untagged[1], format!("* SEARCH 1 (MODSEQ {h})"));
+    c.finish().await;
+}
+
+/// RFC 9051 §9 date-day-fixed: APPEND accepts a space-padded day.
+#[tokio::test]
+async fn append_space_padded_date() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.append(
+        "INBOX",
+        "\" 1-Mar-2020 08:00:00 +0000\"",
+        &message("x", "a@b.c", "y"),
+    )
+    .await
+    .assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("FETCH 1 INTERNALDATE").await;
+    assert_eq!(
+        internal_date(&r.untagged[0]),
+        internal_date("INTERNALDATE \"01-Mar-2020 08:00:00 +0000\"")
+    );
+    c.finish().await;
+}
