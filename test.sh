@@ -11,11 +11,12 @@ declare -A clients=(
   [curl]=curl
   [mbsync]=isync
   [fetchmail]=fetchmail
+  [dovecot]=dovecot-imapd
 )
 
 missing=()
 for cmd in "${!clients[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${clients[$cmd]}")
+  PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("${clients[$cmd]}")
 done
 if ((${#missing[@]})); then
   echo "test.sh: installing ${missing[*]}" >&2

@@ -169,6 +169,24 @@ fn partial_slice(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
     }
 }
 
+/// The content of `BINARY[part]` (RFC 3516 §4.2): the section with its Content-Transfer-Encoding
+/// removed; `None` for a part the message does not have.
+fn binary_section(
+    full: &[u8],
+    root: &mime::Part,
+    part: &[u32],
+) -> Result<Option<Vec<u8>>, mime::UnknownCte> {
+    Ok(match mime::part_at(root, part) {
+        // BINARY[] is the whole message, which has no Content-Transfer-Encoding of its own
+        // (RFC 2045 §6.4: a multipart or message is 7bit, 8bit or binary).
+        Some(_) if part.is_empty() => Some(full.to_vec()),
+        Some(p) if p.children.is_empty() => Some(mime::decoded(full, p)?),
+        // A multipart has no single decoded body: its raw octets.
+        Some(_) => mime::section_bytes(full, root, part, &SectionText::Full),
+        None => None,
+    })
+}
+
 fn section_name(part: &[u32], text: &SectionText) -> String {
     let mut s: Vec<String> = part.iter().map(u32::to_string).collect();
     match text {
@@ -553,7 +571,9 @@ impl Session {
                     o.push(b' ');
                     match bytes {
                         Some(b) => literal(&mut o, partial_slice(b.as_ref(), *partial)),
-                        None => o.extend_from_slice(b"NIL"),
+                        // A section the message does not have is empty (RFC 9051 §6.4.5
+                        // leaves it open; Dovecot answers "", which no client chokes on).
+                        None => o.extend_from_slice(b"\"\""),
                     }
                 }
                 FetchAtt::Binary { .. } | FetchAtt::BinarySize(_) => {
@@ -565,18 +585,11 @@ impl Session {
                     let (Some(f), Some(s)) = (&full, &structure) else {
                         continue;
                     };
-                    let decoded = match mime::part_at(s, part) {
-                        Some(p) if p.children.is_empty() => match mime::decoded(f, p) {
-                            Ok(d) => Some(d),
-                            Err(mime::UnknownCte) => {
-                                return Err(no("[UNKNOWN-CTE] Cannot decode this part"));
-                            }
-                        },
-                        Some(_) => {
-                            // A multipart has no single decoded body: use its raw octets.
-                            mime::section_bytes(f, s, part, &SectionText::Full)
+                    let decoded = match binary_section(f, s, part) {
+                        Ok(d) => d,
+                        Err(mime::UnknownCte) => {
+                            return Err(no("[UNKNOWN-CTE] Cannot decode this part"));
                         }
-                        None => None,
                     };
                     let name: Vec<String> = part.iter().map(u32::to_string).collect();
                     if let FetchAtt::BinarySize(_) = a {
@@ -603,7 +616,8 @@ impl Session {
                                 }
                                 literal(&mut o, d);
                             }
-                            None => o.extend_from_slice(b"NIL"),
+                            // As for BODY[]: a nonexistent part is empty.
+                            None => o.extend_from_slice(b"\"\""),
                         }
                     }
                 }
@@ -628,6 +642,20 @@ mod tests {
         assert_eq!(header_section(b"A: b\r\n\r\nbody"), b"A: b\r\n\r\n");
         assert_eq!(header_section(b"\r\nbody"), b"\r\n");
         assert_eq!(header_section(b"A: b\r\n"), b"A: b\r\n");
+    }
+
+    #[test]
+    fn binary_decodes_parts_and_keeps_the_whole_message() {
+        let m = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8=\r\n--B\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak =C3=A9\r\n--B\r\nContent-Transfer-Encoding: x-uue\r\n\r\nx\r\n--B--\r\n";
+        let root = mime::parse(m);
+        assert_eq!(binary_section(m, &root, &[]).unwrap().unwrap(), m.to_vec());
+        assert_eq!(binary_section(m, &root, &[1]).unwrap().unwrap(), b"hello");
+        assert_eq!(
+            binary_section(m, &root, &[2]).unwrap().unwrap(),
+            "softbreak \u{e9}".as_bytes()
+        );
+        assert_eq!(binary_section(m, &root, &[3]), Err(mime::UnknownCte));
+        assert_eq!(binary_section(m, &root, &[4]), Ok(None));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use base64::Engine;
-use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
 use crate::parser::SectionText;
 use crate::response::{nstring, string};
@@ -86,7 +86,7 @@ fn parse_entity(
         let boundary = part
             .params
             .iter()
-            .find(|(k, _)| k == "boundary")
+            .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
             .map(|(_, v)| v.clone());
         if let Some(b) = boundary.filter(|b| !b.is_empty()) {
             let child_default = if part.subtype == "digest" {
@@ -103,10 +103,13 @@ fn parse_entity(
             }
         }
         if part.children.is_empty() {
-            // RFC 9051 §7.5.2: a multipart has at least one part; show the body as text.
+            // RFC 9051 §7.5.2: a multipart has at least one part. RFC 2046 §5.1.1: without a
+            // delimiter line everything is preamble, which is not content: one empty text part
+            // (as Dovecot shows it).
+            let at = part.body.end;
             part.children.push(Part {
-                header: part.body.start..part.body.start,
-                body: part.body.clone(),
+                header: at..at,
+                body: at..at,
                 ctype: "text".into(),
                 subtype: "plain".into(),
                 params: Vec::new(),
@@ -114,21 +117,17 @@ fn parse_entity(
                 message: None,
             });
         }
-    } else if part.ctype == "message"
-        && (part.subtype == "rfc822" || part.subtype == "global")
-        && !body.is_empty()
-    {
-        let cte = header_value(hdr, "content-transfer-encoding")
-            .map(|v| String::from_utf8_lossy(&v).trim().to_ascii_lowercase());
-        if !matches!(cte.as_deref(), Some("base64") | Some("quoted-printable")) {
-            part.message = Some(Box::new(parse_entity(
-                data,
-                body,
-                ("text", "plain"),
-                depth + 1,
-                count,
-            )));
-        }
+    } else if part.ctype == "message" && (part.subtype == "rfc822" || part.subtype == "global") {
+        // RFC 3501 §7.4.2 body-type-msg: a message/rfc822 part always has an envelope, a body
+        // structure and a line count, also when empty or (wrongly) encoded: its octets are
+        // parsed as they stand, as Dovecot does.
+        part.message = Some(Box::new(parse_entity(
+            data,
+            body,
+            ("text", "plain"),
+            depth + 1,
+            count,
+        )));
     }
     part
 }
@@ -223,57 +222,471 @@ pub fn header_value(hdr: &[u8], name: &str) -> Option<Vec<u8>> {
 
 type Params = Vec<(String, String)>;
 
+/// The raw value of the first field `name` (lower-case): folding removed, leading blanks
+/// skipped, trailing ones kept.
+fn raw_value<'a>(hdr: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let (_, r) = fields(hdr).into_iter().find(|(n, _)| n == name)?;
+    let raw = &hdr[r];
+    let colon = raw.iter().position(|&b| b == b':')?;
+    Some(&raw[colon + 1..])
+}
+
+/// Content-Type (RFC 2045 §5.1) of the first such field: lower-case type and subtype and
+/// the parameters as [`params`] gives them. `None` when absent or syntactically invalid
+/// (the caller then uses the default type, RFC 2045 §5.2).
 fn content_type(hdr: &[u8]) -> Option<(String, String, Params)> {
-    let msg = MessageParser::new().parse_headers(hdr)?;
-    match msg.header(HeaderName::ContentType)? {
-        HeaderValue::ContentType(ct) => Some((
-            ct.c_type.to_ascii_lowercase(),
-            ct.c_subtype
-                .as_deref()
-                .map(str::to_ascii_lowercase)
-                .unwrap_or_default(),
-            ct.attributes
-                .iter()
-                .flatten()
-                .map(|a| (a.name.to_ascii_lowercase(), a.value.to_string()))
-                .collect(),
-        )),
-        _ => None,
+    let mut lx = Lexer::new(raw_value(hdr, "content-type")?);
+    lx.cfws();
+    let ctype = lx.token()?;
+    lx.cfws();
+    if !lx.eat(b'/') {
+        return None;
+    }
+    lx.cfws();
+    let subtype = lx.token()?;
+    Some((
+        String::from_utf8_lossy(&ctype).to_ascii_lowercase(),
+        String::from_utf8_lossy(&subtype).to_ascii_lowercase(),
+        params(&mut lx),
+    ))
+}
+
+/// Content-Disposition (RFC 2183 §2): the type as written and its parameters.
+fn disposition(hdr: &[u8]) -> Option<(String, Params)> {
+    let mut lx = Lexer::new(raw_value(hdr, "content-disposition")?);
+    lx.cfws();
+    let kind = lx.token()?;
+    Some((String::from_utf8_lossy(&kind).into_owned(), params(&mut lx)))
+}
+
+/// `*(";" attribute "=" value)` (RFC 2045 §5.1), values unquoted but otherwise as written
+/// (RFC 2047 words are not decoded). RFC 2231 §3 continuations `name*0*`, `name*1` ... are
+/// joined into one `name*` (or `name` when none is extended) value, still %-encoded with
+/// its charset'language' prefix, after the other parameters; `name*=` stays as it is. This
+/// is what Dovecot shows, and what clients decode.
+fn params(lx: &mut Lexer<'_>) -> Params {
+    let mut plain: Params = Vec::new();
+    // (name, index, extended, value)
+    let mut sections: Vec<(String, u32, bool, String)> = Vec::new();
+    loop {
+        lx.cfws();
+        if !lx.eat(b';') {
+            break;
+        }
+        lx.cfws();
+        if lx.peek() == Some(b';') {
+            continue;
+        }
+        let Some(name) = lx.token() else { break };
+        lx.cfws();
+        if !lx.eat(b'=') {
+            break;
+        }
+        lx.cfws();
+        let value = if lx.peek() == Some(b'"') {
+            match lx.quoted() {
+                Some(v) => v,
+                None => break,
+            }
+        } else {
+            lx.token().unwrap_or_default()
+        };
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let value = String::from_utf8_lossy(&value).into_owned();
+        if let Some((base, rest)) = name.split_once('*') {
+            let (num, extended) = match rest.strip_suffix('*') {
+                Some(n) => (n, true),
+                None => (rest, false),
+            };
+            if let Ok(idx) = num.parse::<u32>() {
+                if num.bytes().all(|b| b.is_ascii_digit()) {
+                    sections.push((base.to_string(), idx, extended, value));
+                    continue;
+                }
+            }
+        }
+        plain.push((name, value));
+    }
+    sections.sort_by_key(|a| (a.0.to_ascii_lowercase(), a.1));
+    let mut i = 0;
+    while i < sections.len() {
+        let key = sections[i].0.to_ascii_lowercase();
+        let (mut value, mut extended, mut next) = (String::new(), false, 0);
+        let mut j = i;
+        while j < sections.len() && sections[j].0.to_ascii_lowercase() == key {
+            if sections[j].1 == next {
+                value.push_str(&sections[j].3);
+                extended |= sections[j].2;
+                next += 1;
+            }
+            j += 1;
+        }
+        let name = if extended {
+            format!("{}*", sections[i].0)
+        } else {
+            sections[i].0.clone()
+        };
+        plain.push((name, value));
+        i = j;
+    }
+    plain
+}
+
+/// A cursor over a structured header value (RFC 5322 §3.2 lexical tokens).
+struct Lexer<'a> {
+    s: &'a [u8],
+    i: usize,
+    /// The text of the last comment skipped, when recording.
+    comment: Option<Vec<u8>>,
+}
+
+fn is_special(b: u8) -> bool {
+    b"()<>[]:;@\\,.\"".contains(&b)
+}
+
+impl<'a> Lexer<'a> {
+    fn new(s: &'a [u8]) -> Self {
+        Lexer {
+            s,
+            i: 0,
+            comment: None,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Skips white space, line breaks and (nested) comments.
+    fn cfws(&mut self) {
+        while let Some(b) = self.peek() {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => self.i += 1,
+                b'(' => {
+                    let mut depth = 0;
+                    let mut text = Vec::new();
+                    while let Some(c) = self.peek() {
+                        self.i += 1;
+                        match c {
+                            b'(' => {
+                                if depth > 0 {
+                                    text.push(c);
+                                }
+                                depth += 1;
+                            }
+                            b')' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                                text.push(c);
+                            }
+                            b'\\' => {
+                                if let Some(n) = self.peek() {
+                                    text.push(n);
+                                    self.i += 1;
+                                }
+                            }
+                            b'\r' | b'\n' => {}
+                            _ => text.push(c),
+                        }
+                    }
+                    self.comment = Some(text);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// An atom (RFC 5322 atext, 8-bit octets included); with `dots`, dots too.
+    fn atom(&mut self, dots: bool) -> Option<Vec<u8>> {
+        let start = self.i;
+        while let Some(b) = self.peek() {
+            if b > b' ' && b != 0x7f && (!is_special(b) || (dots && b == b'.')) {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        (self.i > start).then(|| self.s[start..self.i].to_vec())
+    }
+
+    /// A MIME token (RFC 2045 §5.1): like an atom, but tspecials also exclude / ? =.
+    fn token(&mut self) -> Option<Vec<u8>> {
+        let start = self.i;
+        while let Some(b) = self.peek() {
+            if b > b' ' && b != 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&b) {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        (self.i > start).then(|| self.s[start..self.i].to_vec())
+    }
+
+    /// A quoted string, unquoted and unfolded; `None` if unterminated.
+    fn quoted(&mut self) -> Option<Vec<u8>> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let mut out = Vec::new();
+        while let Some(b) = self.peek() {
+            self.i += 1;
+            match b {
+                b'"' => return Some(out),
+                b'\\' => {
+                    if let Some(n) = self.peek() {
+                        out.push(n);
+                        self.i += 1;
+                    }
+                }
+                b'\r' | b'\n' => {}
+                _ => out.push(b),
+            }
+        }
+        None
+    }
+
+    /// RFC 5322 phrase (obs-phrase: dots allowed): words joined by one space. `Err` on an
+    /// unterminated quoted string.
+    fn phrase(&mut self) -> Result<Vec<u8>, ()> {
+        let mut out = Vec::new();
+        loop {
+            self.cfws();
+            let word = match self.peek() {
+                Some(b'"') => self.quoted().ok_or(())?,
+                _ => match self.atom(true) {
+                    Some(a) => a,
+                    None => break,
+                },
+            };
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            out.extend_from_slice(&word);
+        }
+        Ok(out)
+    }
+
+    /// local-part: dot-atom or quoted string (RFC 5322 §3.4.1).
+    fn local_part(&mut self) -> Result<Vec<u8>, ()> {
+        self.cfws();
+        let r = match self.peek() {
+            Some(b'"') => self.quoted().ok_or(()),
+            _ => Ok(self.atom(true).unwrap_or_default()),
+        };
+        self.cfws();
+        r
+    }
+
+    /// domain: dot-atom or domain literal (kept with its brackets).
+    fn domain(&mut self) -> Option<Vec<u8>> {
+        self.cfws();
+        let d = if self.peek() == Some(b'[') {
+            let start = self.i;
+            while let Some(b) = self.peek() {
+                self.i += 1;
+                if b == b']' {
+                    break;
+                }
+            }
+            Some(self.s[start..self.i].to_vec())
+        } else {
+            self.atom(true)
+        };
+        self.cfws();
+        d
     }
 }
 
-fn disposition(hdr: &[u8]) -> Option<(String, Vec<(String, String)>)> {
-    let msg = MessageParser::new().parse_headers(hdr)?;
-    match msg.header(HeaderName::ContentDisposition)? {
-        HeaderValue::ContentType(ct) => Some((
-            ct.c_type.to_string(),
-            ct.attributes
-                .iter()
-                .flatten()
-                .map(|a| (a.name.to_string(), a.value.to_string()))
-                .collect(),
-        )),
-        _ => None,
-    }
+/// One element of an address list as ENVELOPE shows it (RFC 3501 §7.4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Addr {
+    Mailbox {
+        name: Option<Vec<u8>>,
+        adl: Option<Vec<u8>>,
+        mailbox: Vec<u8>,
+        host: Vec<u8>,
+    },
+    GroupStart(Vec<u8>),
+    GroupEnd,
 }
 
-/// Navigates to a part by section number (RFC 9051 §6.4.5).
+const MISSING_MAILBOX: &[u8] = b"MISSING_MAILBOX";
+const MISSING_DOMAIN: &[u8] = b"MISSING_DOMAIN";
+
+/// Parses an RFC 5322 address list (§3.4) with groups and obsolete routes, forgivingly:
+/// a mailbox without a local part or domain gets `MISSING_MAILBOX` / `MISSING_DOMAIN` (what
+/// Dovecot and UW-IMAP show, so clients can tell the address is broken), an address with no
+/// phrase takes its trailing comment as the name, and parsing stops at the first octets that
+/// cannot continue the list.
+fn address_list(v: &[u8]) -> Vec<Addr> {
+    let mut lx = Lexer::new(v);
+    let mut out = Vec::new();
+    loop {
+        lx.cfws();
+        if lx.peek().is_none() {
+            break;
+        }
+        // group = display-name ":" [group-list] ";"
+        let start = lx.i;
+        if let Ok(name) = lx.phrase() {
+            lx.cfws();
+            if !name.is_empty() && lx.eat(b':') {
+                out.push(Addr::GroupStart(name));
+                loop {
+                    lx.cfws();
+                    match lx.peek() {
+                        None => break,
+                        Some(b';') => {
+                            lx.i += 1;
+                            break;
+                        }
+                        Some(b',') => {
+                            lx.i += 1;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    let before = lx.i;
+                    let ok = mailbox(&mut lx, &mut out);
+                    lx.cfws();
+                    if !ok || lx.i == before || !matches!(lx.peek(), Some(b',' | b';') | None) {
+                        // Skip what cannot be read up to the end of the group.
+                        while !matches!(lx.peek(), Some(b';') | None) {
+                            lx.i += 1;
+                        }
+                    }
+                }
+                out.push(Addr::GroupEnd);
+                lx.cfws();
+                if !lx.eat(b',') {
+                    break;
+                }
+                continue;
+            }
+        }
+        lx.i = start;
+        lx.comment = None;
+        mailbox(&mut lx, &mut out);
+        lx.cfws();
+        if !lx.eat(b',') {
+            break;
+        }
+    }
+    out
+}
+
+/// mailbox = name-addr / addr-spec; pushes one entry. `false` when it was malformed.
+fn mailbox(lx: &mut Lexer<'_>, out: &mut Vec<Addr>) -> bool {
+    let start = lx.i;
+    let name;
+    let mut adl = None;
+    let mut ok = true;
+    let phrase = lx.phrase();
+    lx.cfws();
+    let (mailbox, host) = if phrase.is_ok() && lx.peek() == Some(b'<') {
+        // name-addr = [display-name] "<" [obs-route] addr-spec ">"
+        name = phrase.ok().filter(|p| !p.is_empty());
+        lx.i += 1;
+        lx.cfws();
+        if lx.peek() == Some(b'@') {
+            // obs-route = obs-domain-list ":"
+            let r0 = lx.i;
+            while !matches!(lx.peek(), Some(b':' | b'>') | None) {
+                lx.i += 1;
+            }
+            let route: Vec<u8> = lx.s[r0..lx.i]
+                .iter()
+                .copied()
+                .filter(|b| !b" \t\r\n".contains(b))
+                .collect();
+            if lx.eat(b':') {
+                adl = Some(route);
+            } else {
+                ok = false;
+            }
+        }
+        let local = lx.local_part().unwrap_or_else(|_| {
+            ok = false;
+            Vec::new()
+        });
+        let host = if lx.eat(b'@') { lx.domain() } else { None };
+        lx.cfws();
+        if !lx.eat(b'>') {
+            ok = false;
+        }
+        (local, host)
+    } else {
+        // addr-spec, its name from a comment after it.
+        lx.i = start;
+        lx.comment = None;
+        let local = lx.local_part().unwrap_or_else(|_| {
+            ok = false;
+            Vec::new()
+        });
+        let host = if ok && lx.eat(b'@') {
+            lx.domain()
+        } else {
+            None
+        };
+        name = lx.comment.take().filter(|c| !c.is_empty());
+        (local, host)
+    };
+    let ok = ok && !mailbox.is_empty() && host.as_ref().is_some_and(|h| !h.is_empty());
+    out.push(Addr::Mailbox {
+        name,
+        adl,
+        mailbox: if mailbox.is_empty() {
+            MISSING_MAILBOX.to_vec()
+        } else {
+            mailbox
+        },
+        host: host
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| MISSING_DOMAIN.to_vec()),
+    });
+    ok
+}
+
+/// Navigates to a part by section number (RFC 3501 §6.4.5, RFC 9051 §6.4.5): in a message
+/// (the top level, or the message a message/rfc822 part encapsulates) a multipart body's
+/// parts are numbered from 1, and a non-multipart body is part 1; a multipart part numbers
+/// its parts, a message/rfc822 part numbers the parts of the message it encapsulates.
 pub fn part_at<'a>(root: &'a Part, path: &[u32]) -> Option<&'a Part> {
-    let mut p = root;
-    for &n in path {
-        p = child(p, n as usize)?;
+    let Some((&first, rest)) = path.split_first() else {
+        return Some(root);
+    };
+    let mut p = in_message(root, first as usize)?;
+    for &n in rest {
+        let n = n as usize;
+        p = if !p.children.is_empty() {
+            p.children.get(n.checked_sub(1)?)?
+        } else if let Some(m) = &p.message {
+            in_message(m, n)?
+        } else {
+            return None;
+        };
     }
     Some(p)
 }
 
-fn child(p: &Part, n: usize) -> Option<&Part> {
-    if !p.children.is_empty() {
-        return p.children.get(n.checked_sub(1)?);
+/// Part `n` of a message entity.
+fn in_message(m: &Part, n: usize) -> Option<&Part> {
+    if !m.children.is_empty() {
+        m.children.get(n.checked_sub(1)?)
+    } else {
+        (n == 1).then_some(m)
     }
-    if let Some(m) = &p.message {
-        return child(m, n);
-    }
-    (n == 1).then_some(p)
 }
 
 /// The bytes of `BODY[section]` (RFC 9051 §6.4.5), or `None` for a nonexistent part.
@@ -404,21 +817,9 @@ fn write_params(out: &mut Vec<u8>, params: &[(String, String)]) {
         }
         string(out, k.as_bytes());
         out.push(b' ');
-        string(out, &encode_word(v));
+        string(out, v.as_bytes());
     }
     out.push(b')');
-}
-
-/// RFC 2047-encodes non-ASCII text for clients that have not enabled UTF-8.
-fn encode_word(s: &str) -> Vec<u8> {
-    if s.is_ascii() {
-        return s.as_bytes().to_vec();
-    }
-    format!(
-        "=?UTF-8?B?{}?=",
-        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
-    )
-    .into_bytes()
 }
 
 /// Writes BODY (`extended = false`) or BODYSTRUCTURE (RFC 9051 §7.5.2).
@@ -450,8 +851,12 @@ pub fn body_structure(out: &mut Vec<u8>, data: &[u8], p: &Part, extended: bool) 
     string(out, sub.to_ascii_uppercase().as_bytes());
     out.push(b' ');
     let mut params = p.params.clone();
-    if p.ctype == "text" && !params.iter().any(|(k, _)| k == "charset") {
-        params.push(("charset".into(), "us-ascii".into()));
+    if p.ctype == "text"
+        && !params
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("charset"))
+    {
+        params.insert(0, ("charset".into(), "us-ascii".into()));
     }
     write_params(out, &params);
     for h in ["content-id", "content-description"] {
@@ -484,106 +889,154 @@ pub fn body_structure(out: &mut Vec<u8>, data: &[u8], p: &Part, extended: bool) 
     out.push(b')');
 }
 
-/// body-fld-dsp SP body-fld-lang SP body-fld-loc
+/// body-fld-dsp SP body-fld-lang SP body-fld-loc (RFC 3501 §7.4.2): the disposition with its
+/// parameters; Content-Language (RFC 3282 §2) as a list of its language tags.
 fn write_ext(out: &mut Vec<u8>, hdr: &[u8]) {
     match disposition(hdr) {
-        Some((kind, params)) if !kind.is_empty() => {
+        Some((kind, params)) => {
             out.push(b'(');
             string(out, kind.to_ascii_uppercase().as_bytes());
             out.push(b' ');
             write_params(out, &params);
             out.push(b')');
         }
-        _ => out.extend_from_slice(b"NIL"),
+        None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    nstring(out, header_value(hdr, "content-language").as_deref());
+    let langs: Vec<Vec<u8>> = raw_value(hdr, "content-language")
+        .map(|v| {
+            let mut lx = Lexer::new(v);
+            let mut tags = Vec::new();
+            loop {
+                lx.cfws();
+                if let Some(t) = lx.token() {
+                    tags.push(t);
+                }
+                lx.cfws();
+                if !lx.eat(b',') {
+                    break;
+                }
+            }
+            tags
+        })
+        .unwrap_or_default();
+    if langs.is_empty() {
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b'(');
+        for (i, l) in langs.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            string(out, l);
+        }
+        out.push(b')');
+    }
     out.push(b' ');
     nstring(out, header_value(hdr, "content-location").as_deref());
 }
 
-fn write_addresses(out: &mut Vec<u8>, a: Option<&Address>) {
-    let Some(a) = a else {
+fn write_addresses(out: &mut Vec<u8>, list: &[Addr]) {
+    if list.is_empty() {
         out.extend_from_slice(b"NIL");
         return;
-    };
-    let mut items = Vec::new();
-    let push_addr = |items: &mut Vec<u8>, name: Option<&str>, addr: Option<&str>| {
-        items.push(b'(');
-        nstring(items, name.map(encode_word).as_deref());
-        items.extend_from_slice(b" NIL ");
-        let addr = addr.unwrap_or("");
-        let (local, host) = match addr.rsplit_once('@') {
-            Some((l, h)) => (l, Some(h)),
-            None => (addr, None),
-        };
-        string(items, local.as_bytes());
-        items.push(b' ');
-        nstring(items, host.map(str::as_bytes));
-        items.push(b')');
-    };
-    match a {
-        Address::List(list) => {
-            for x in list {
-                push_addr(&mut items, x.name.as_deref(), x.address.as_deref());
+    }
+    out.push(b'(');
+    for a in list {
+        match a {
+            Addr::Mailbox {
+                name,
+                adl,
+                mailbox,
+                host,
+            } => {
+                out.push(b'(');
+                nstring(out, name.as_deref());
+                out.push(b' ');
+                nstring(out, adl.as_deref());
+                out.push(b' ');
+                string(out, mailbox);
+                out.push(b' ');
+                string(out, host);
+                out.push(b')');
             }
-        }
-        Address::Group(groups) => {
-            for g in groups {
-                if let Some(name) = &g.name {
-                    items.extend_from_slice(b"(NIL NIL ");
-                    string(&mut items, &encode_word(name));
-                    items.extend_from_slice(b" NIL)");
-                    for x in &g.addresses {
-                        push_addr(&mut items, x.name.as_deref(), x.address.as_deref());
-                    }
-                    items.extend_from_slice(b"(NIL NIL NIL NIL)");
-                } else {
-                    for x in &g.addresses {
-                        push_addr(&mut items, x.name.as_deref(), x.address.as_deref());
-                    }
-                }
+            Addr::GroupStart(name) => {
+                out.extend_from_slice(b"(NIL NIL ");
+                string(out, name);
+                out.extend_from_slice(b" NIL)");
             }
+            Addr::GroupEnd => out.extend_from_slice(b"(NIL NIL NIL NIL)"),
         }
     }
-    if items.is_empty() {
-        out.extend_from_slice(b"NIL");
-    } else {
-        out.push(b'(');
-        out.extend_from_slice(&items);
-        out.push(b')');
-    }
+    out.push(b')');
 }
 
-/// Writes the ENVELOPE of a message header (RFC 9051 §7.5.2).
+/// An unstructured ENVELOPE string: unfolded (CR and LF removed, tabs as spaces), leading
+/// blanks skipped; RFC 2047 words are left encoded (RFC 3501 §7.4.2: the client decodes).
+fn clean(v: &[u8]) -> Vec<u8> {
+    let start = v
+        .iter()
+        .position(|b| !b" \t\r\n".contains(b))
+        .unwrap_or(v.len());
+    v[start..]
+        .iter()
+        .filter(|&&b| b != b'\r' && b != b'\n')
+        .map(|&b| if b == b'\t' { b' ' } else { b })
+        .collect()
+}
+
+/// Writes the ENVELOPE of a message header (RFC 3501 §7.4.2, RFC 9051 §7.5.2). Fields that
+/// RFC 5322 §3.6 allows once but a message repeats: the last one of an unstructured field,
+/// the addresses of all of them, as Dovecot shows them. Sender and Reply-To default to From.
 pub fn envelope(out: &mut Vec<u8>, hdr: &[u8]) {
-    let msg = MessageParser::new().parse_headers(hdr);
+    let mut date = None;
+    let mut subject = None;
+    let mut in_reply_to = None;
+    let mut message_id = None;
+    let mut addrs: [Vec<Addr>; 6] = Default::default();
+    for (name, r) in fields(hdr) {
+        let slot = match name.as_str() {
+            "date" => &mut date,
+            "subject" => &mut subject,
+            "in-reply-to" => &mut in_reply_to,
+            "message-id" => &mut message_id,
+            _ => {
+                let i = match name.as_str() {
+                    "from" => 0,
+                    "sender" => 1,
+                    "reply-to" => 2,
+                    "to" => 3,
+                    "cc" => 4,
+                    "bcc" => 5,
+                    _ => continue,
+                };
+                let raw = &hdr[r];
+                let colon = raw.iter().position(|&b| b == b':').unwrap_or(0);
+                addrs[i].extend(address_list(&raw[colon + 1..]));
+                continue;
+            }
+        };
+        let raw = &hdr[r];
+        let colon = raw.iter().position(|&b| b == b':').unwrap_or(0);
+        *slot = Some(clean(&raw[colon + 1..]));
+    }
     out.push(b'(');
-    nstring(out, header_value(hdr, "date").as_deref());
+    nstring(out, date.as_deref());
     out.push(b' ');
-    nstring(out, header_value(hdr, "subject").as_deref());
-    let addr = |name: HeaderName<'static>| -> Option<&Address> {
-        match msg.as_ref()?.header(name)? {
-            HeaderValue::Address(a) => Some(a),
-            _ => None,
-        }
-    };
-    let from = addr(HeaderName::From);
-    for a in [
-        from,
-        addr(HeaderName::Sender).or(from),
-        addr(HeaderName::ReplyTo).or(from),
-        addr(HeaderName::To),
-        addr(HeaderName::Cc),
-        addr(HeaderName::Bcc),
-    ] {
+    nstring(out, subject.as_deref());
+    for i in 0..6 {
         out.push(b' ');
-        write_addresses(out, a);
+        let list = if (i == 1 || i == 2) && addrs[i].is_empty() {
+            &addrs[0]
+        } else {
+            &addrs[i]
+        };
+        write_addresses(out, list);
     }
     out.push(b' ');
-    nstring(out, header_value(hdr, "in-reply-to").as_deref());
+    nstring(out, in_reply_to.as_deref());
     out.push(b' ');
-    nstring(out, header_value(hdr, "message-id").as_deref());
+    nstring(out, message_id.as_deref());
     out.push(b')');
 }
 
@@ -738,5 +1191,168 @@ mod tests {
         let root = parse(&nested);
         let mut out = Vec::new();
         body_structure(&mut out, &nested, &root, true);
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    //! The classes of difference the Dovecot differential test (tests/corpus) found.
+    use super::*;
+
+    fn env(hdr: &[u8]) -> String {
+        let mut out = Vec::new();
+        envelope(&mut out, hdr);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn bs(m: &[u8]) -> String {
+        let mut out = Vec::new();
+        body_structure(&mut out, m, &parse(m), true);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn sec(m: &[u8], path: &[u32], text: SectionText) -> Option<String> {
+        section_bytes(m, &parse(m), path, &text).map(|b| String::from_utf8(b).unwrap())
+    }
+
+    const INNER: &str = "From: mid@x\r\nSubject: middle\r\nContent-Type: multipart/mixed; boundary=I\r\n\r\n--I\r\n\r\nmiddle text\r\n--I\r\nContent-Type: message/rfc822\r\n\r\nSubject: deep\r\n\r\ndeep text\r\n--I--\r\n";
+
+    #[test]
+    fn rfc822_section_numbers() {
+        // RFC 3501 §6.4.5: a non-multipart message is part 1; a message/rfc822 part numbers
+        // the parts of the message it encapsulates.
+        let top = format!("Subject: top\r\nContent-Type: message/rfc822\r\n\r\n{INNER}");
+        let m = top.as_bytes();
+        assert_eq!(sec(m, &[1], SectionText::Full).unwrap(), INNER);
+        assert!(sec(m, &[1], SectionText::Mime)
+            .unwrap()
+            .starts_with("Subject: top"));
+        assert!(sec(m, &[1], SectionText::Header)
+            .unwrap()
+            .starts_with("From: mid@x"));
+        assert_eq!(sec(m, &[1, 1], SectionText::Full).unwrap(), "middle text");
+        assert_eq!(sec(m, &[1, 2, 1], SectionText::Full).unwrap(), "deep text");
+        assert_eq!(
+            sec(m, &[1, 2], SectionText::Header).unwrap(),
+            "Subject: deep\r\n\r\n"
+        );
+        assert_eq!(
+            sec(m, &[1, 2, 1], SectionText::Mime).unwrap(),
+            "Subject: deep\r\n\r\n"
+        );
+        assert!(sec(m, &[1, 3], SectionText::Full).is_none());
+        assert!(sec(m, &[1, 1, 1], SectionText::Full).is_none());
+        // message/rfc822 inside a multipart inside a message/rfc822.
+        let nested = format!(
+            "Content-Type: multipart/mixed; boundary=T\r\n\r\n--T\r\nContent-Type: message/rfc822\r\n\r\n{INNER}\r\n--T--\r\n"
+        );
+        let m = nested.as_bytes();
+        assert_eq!(sec(m, &[1, 2, 1], SectionText::Full).unwrap(), "deep text");
+        assert_eq!(
+            sec(m, &[1, 2, 1], SectionText::Mime).unwrap(),
+            "Subject: deep\r\n\r\n"
+        );
+        assert_eq!(sec(m, &[1, 1], SectionText::Full).unwrap(), "middle text");
+    }
+
+    #[test]
+    fn digest_parts_default_to_messages() {
+        // RFC 2046 §5.1.5: in a multipart/digest a part without Content-Type is message/rfc822.
+        let m = b"Content-Type: multipart/digest; boundary=D\r\n\r\n--D\r\n\r\nSubject: one\r\n\r\nbody one\r\n--D\r\nContent-Type: text/plain\r\n\r\nplain\r\n--D--\r\n";
+        let s = bs(m);
+        assert!(
+            s.starts_with("((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 24 (NIL \"one\""),
+            "{s}"
+        );
+        assert_eq!(sec(m, &[1, 1], SectionText::Full).unwrap(), "body one");
+        assert_eq!(
+            sec(m, &[1], SectionText::Header).unwrap(),
+            "Subject: one\r\n\r\n"
+        );
+        assert_eq!(sec(m, &[2], SectionText::Full).unwrap(), "plain");
+    }
+
+    #[test]
+    fn message_parts_always_have_envelope_and_body() {
+        // RFC 3501 §7.4.2 body-type-msg: envelope, body and lines are not optional, also for
+        // an empty or encoded message/rfc822.
+        let m = b"Content-Type: multipart/mixed; boundary=Z\r\n\r\n--Z\r\nContent-Type: message/rfc822\r\n\r\n\r\n--Z\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA0KDQp4DQo=\r\n--Z--\r\n";
+        let s = bs(m);
+        assert!(s.starts_with("((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 0 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 0 NIL NIL NIL NIL)"), "{s}");
+        assert!(s.contains("\"BASE64\" 24 (NIL NIL"), "{s}");
+    }
+
+    #[test]
+    fn multipart_without_delimiters_has_one_empty_part() {
+        // RFC 2046 §5.1.1: with no delimiter line everything is preamble.
+        let m = b"Content-Type: multipart/mixed; boundary=NONE\r\n\r\nno boundary ever\r\n";
+        assert_eq!(sec(m, &[1], SectionText::Full).unwrap(), "");
+        assert!(bs(m).starts_with(
+            "((\"TEXT\" \"PLAIN\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) \"MIXED\""
+        ));
+    }
+
+    #[test]
+    fn envelope_groups_and_broken_addresses() {
+        // RFC 3501 §7.4.2: group start (NIL NIL "name" NIL), group end (NIL NIL NIL NIL).
+        let e = env(b"To: undisclosed-recipients:;\r\nCc: team: a@x.test, \"B\" <b@y.test>;, c@z.test\r\n\r\n");
+        assert!(
+            e.contains("((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))"),
+            "{e}"
+        );
+        assert!(e.contains("((NIL NIL \"team\" NIL)(NIL NIL \"a\" \"x.test\")(\"B\" NIL \"b\" \"y.test\")(NIL NIL NIL NIL)(NIL NIL \"c\" \"z.test\"))"), "{e}");
+        // Broken addresses are shown, marked, not dropped.
+        let e = env(b"From: <>\r\nCc: a@, @b, plainword, <c@d>, , \"q\" <>\r\nSender: a b c <d@e> f\r\n\r\n");
+        assert!(
+            e.contains("((NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\"))"),
+            "{e}"
+        );
+        assert!(e.contains("((\"a b c\" NIL \"d\" \"e\"))"), "{e}");
+        assert!(e.contains("((NIL NIL \"a\" \"MISSING_DOMAIN\")(NIL NIL \"MISSING_MAILBOX\" \"b\")(NIL NIL \"plainword\" \"MISSING_DOMAIN\")(NIL NIL \"c\" \"d\")(NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\")(\"q\" NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\"))"), "{e}");
+        // Source route, domain literal, comment as name, quoted-pair.
+        let e = env(b"From: \"R\" <@relay.test:user@example.org>\r\nTo: a@[127.0.0.1], x@y.test (X Y), \"x\\\"y\" <xy@z>\r\n\r\n");
+        assert!(
+            e.contains("((\"R\" \"@relay.test\" \"user\" \"example.org\"))"),
+            "{e}"
+        );
+        assert!(e.contains("((NIL NIL \"a\" \"[127.0.0.1]\")(\"X Y\" NIL \"x\" \"y.test\")(\"x\\\"y\" NIL \"xy\" \"z\"))"), "{e}");
+    }
+
+    #[test]
+    fn envelope_strings_are_raw() {
+        // RFC 3501 §7.4.2: names and subject as in the header (encoded words are decoded by
+        // the client), unfolded; the last of repeated unstructured fields.
+        let e = env("From: =?iso-8859-1?q?J=FCrgen?= <j@x>\r\nTo: J\u{fc}rgen <j@x>\r\nSubject: a\r\n\tb \r\nSubject: second\r\nMessage-ID:  <m@x>  \r\n\r\n".as_bytes());
+        assert!(
+            e.contains("((\"=?iso-8859-1?q?J=FCrgen?=\" NIL \"j\" \"x\"))"),
+            "{e}"
+        );
+        assert!(e.contains("(({7}\r\nJ\u{fc}rgen NIL \"j\" \"x\"))"), "{e}");
+        assert!(e.starts_with("(NIL \"second\""), "{e}");
+        assert!(e.ends_with("NIL \"<m@x>  \")"), "{e}");
+        let e = env(b"Subject: a\r\n\tb\r\n\r\n");
+        assert!(e.starts_with("(NIL \"a b\""), "{e}");
+    }
+
+    #[test]
+    fn parameters_and_extension_data() {
+        // RFC 2231 §3: continuations joined, still encoded; RFC 2047 words left alone.
+        let m = b"Content-Type: application/pdf; name*0*=UTF-8''%E2%82%AC%20a; name*1*=%20b; name*2=\".pdf\"; x=\"=?utf-8?q?a?=\"\r\nContent-Disposition: attachment; filename*=UTF-8''%E2%82%AC.pdf\r\nContent-Language: en, de\r\nContent-Type: text/html\r\n\r\nx";
+        let s = bs(m);
+        assert!(s.starts_with("(\"APPLICATION\" \"PDF\" (\"x\" \"=?utf-8?q?a?=\" \"name*\" \"UTF-8''%E2%82%AC%20a%20b.pdf\")"), "{s}");
+        assert!(
+            s.ends_with(
+                "(\"ATTACHMENT\" (\"filename*\" \"UTF-8''%E2%82%AC.pdf\")) (\"en\" \"de\") NIL)"
+            ),
+            "{s}"
+        );
+        // Non-extended continuations keep the plain name; an empty value stays empty.
+        let m = b"Content-Type: text/plain; name*1=\"second\"; name*0=\"first-\"; charset=\r\nContent-Language: fr\r\n\r\nx";
+        let s = bs(m);
+        assert!(
+            s.starts_with("(\"TEXT\" \"PLAIN\" (\"charset\" \"\" \"name\" \"first-second\")"),
+            "{s}"
+        );
+        assert!(s.ends_with(" NIL NIL (\"fr\") NIL)"), "{s}");
     }
 }
