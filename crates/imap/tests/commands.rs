@@ -2870,3 +2870,93 @@ async fn append_space_padded_date() {
     );
     c.finish().await;
 }
+
+/// RFC 9051 §5.1.1 / §6.3.10: with "." configured as the hierarchy separator, NAMESPACE and
+/// LIST show it, it builds the hierarchy, and "/" is refused in names (RFC 5530 CANNOT).
+#[tokio::test]
+async fn dot_hierarchy_separator() {
+    let env = Env::with_config("[mail]\nhierarchy_separator = \".\"\n").await;
+    let mut c = env.login().await;
+    let r = c.cmd("NAMESPACE").await;
+    assert_eq!(r.untagged, ["* NAMESPACE ((\"\" \".\")) NIL NIL"]);
+    let r = c.cmd("LIST \"\" \"\"").await;
+    assert_eq!(r.untagged, ["* LIST (\\Noselect) \".\" \"\""]);
+    c.cmd("CREATE a.b").await.assert_ok();
+    let r = c.cmd("CREATE \"x/y\"").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("CANNOT"), "{r:?}");
+    let r = c.cmd("LIST \"\" a%").await;
+    assert_eq!(r.untagged.len(), 1, "{r:?}");
+    assert!(r.untagged[0].ends_with("\".\" \"a\""), "{r:?}");
+    assert!(r.untagged[0].contains("\\HasChildren"), "{r:?}");
+    let r = c.cmd("LIST \"\" a.*").await;
+    assert_eq!(r.untagged, ["* LIST (\\HasNoChildren) \".\" \"a.b\""]);
+    c.cmd("SELECT a.b").await.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 9051 §6.4.6 .SILENT and §7.4.1: a session's own changes are not echoed back later
+/// (no FETCH for its STORE, no second EXISTS for its APPEND).
+#[tokio::test]
+async fn own_changes_are_not_echoed() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.select("INBOX").await;
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)").await.assert_ok();
+    let r = c.cmd("NOOP").await;
+    assert!(r.untagged.is_empty(), "{r:?}");
+    let r = c.append("INBOX", "", &message("m3", "a@b.c", "x")).await;
+    r.one("3 EXISTS");
+    let r = c.cmd("NOOP").await;
+    assert!(r.untagged.is_empty(), "{r:?}");
+    c.finish().await;
+}
+
+/// RFC 9051 §7.4.1 / §7.5.1: another session's flag change, expunge and append arrive in an
+/// order that keeps sequence numbers consistent: FETCH (old numbers), EXPUNGE, then EXISTS
+/// and RECENT (RFC 3501 §7.3.2).
+#[tokio::test]
+async fn updates_from_another_session_in_order() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    fill_inbox(&mut a, 2).await;
+    a.select("INBOX").await;
+    let mut b = env.login().await;
+    b.select("INBOX").await;
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    b.cmd("EXPUNGE").await.assert_ok();
+    b.append("INBOX", "", &message("m3", "a@b.c", "x"))
+        .await
+        .assert_ok();
+    let r = a.cmd("NOOP").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 4, "{r:?}");
+    assert!(r.untagged[0].starts_with("* 1 FETCH ("), "{r:?}");
+    assert!(flags_in(&r.untagged[0]).contains("\\Deleted"), "{r:?}");
+    // m2 is still \Recent here; m3 is \Recent to b, the session that appended it and was
+    // told of it first (RFC 3501 §2.3.2).
+    assert_eq!(
+        &r.untagged[1..],
+        ["* 1 EXPUNGE", "* 2 EXISTS", "* 1 RECENT"]
+    );
+    b.finish().await;
+    a.finish().await;
+}
+
+/// RFC 9051 §7.1.5: when another session deletes the selected mailbox, the server ends the
+/// session with an untagged BYE at the next command.
+#[tokio::test]
+async fn selected_mailbox_deleted_elsewhere_ends_the_session() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    a.cmd("CREATE Tmp").await.assert_ok();
+    a.select("Tmp").await;
+    let mut b = env.login().await;
+    b.cmd("DELETE Tmp").await.assert_ok();
+    a.send("x NOOP").await;
+    let l = a.line().await;
+    assert!(l.starts_with("* BYE "), "{l}");
+    assert!(a.closed().await);
+    b.finish().await;
+}

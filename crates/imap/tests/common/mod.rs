@@ -49,10 +49,19 @@ impl Env {
     }
 
     pub async fn with(limits: ImapLimits, throttle: ThrottleConfig) -> Env {
+        Env::build(limits, throttle, "").await
+    }
+
+    /// A server whose configuration file ends with `extra_toml`.
+    pub async fn with_config(extra_toml: &str) -> Env {
+        Env::build(ImapLimits::default(), ThrottleConfig::default(), extra_toml).await
+    }
+
+    async fn build(limits: ImapLimits, throttle: ThrottleConfig, extra_toml: &str) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = Config::from_toml(
             &format!(
-                "hostname = \"imap.test\"\ndata_dir = \"{}\"\n",
+                "hostname = \"imap.test\"\ndata_dir = \"{}\"\n{extra_toml}",
                 dir.path().display()
             ),
             Source::Defaults,
