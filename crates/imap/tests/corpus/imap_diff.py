@@ -274,6 +274,10 @@ def norm_disp(d):
 def normalise_item(key, v):
     if key in ("BODY", "BODYSTRUCTURE"):
         return norm_body(v)
+    if key == "FLAGS" and isinstance(v, list):
+        # A flag list is a set (RFC 3501 §2.3.2); flag names are case-insensitive. \Recent is
+        # per session (§2.3.2), and a session is new after a server dropped the connection.
+        return sorted(str(f).lower() for f in v if str(f).lower() != "\\recent")
     return v
 
 
@@ -538,7 +542,8 @@ def main():
         seq = i + 1
         if only and only not in name:
             continue
-        for item in ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.SIZE",
+        for item in ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.SIZE", "RFC822.HEADER",
+                     "INTERNALDATE", "FLAGS",
                      "BODY.PEEK[HEADER]", "BODY.PEEK[TEXT]", "BODY.PEEK[]",
                      "BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE X-NONE)]",
                      "BODY.PEEK[HEADER.FIELDS.NOT (FROM SUBJECT RECEIVED)]",
