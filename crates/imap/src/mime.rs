@@ -508,9 +508,11 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// One element of an address list as ENVELOPE shows it (RFC 3501 §7.4.2).
+/// One element of an address list as ENVELOPE shows it (RFC 3501 §7.4.2). Names are raw
+/// (RFC 2047 words still encoded); SORT (RFC 5256 §3) and DISPLAYFROM (RFC 5957) keys taken
+/// from these agree with what ENVELOPE shows, as Dovecot's do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Addr {
+pub enum Addr {
     Mailbox {
         name: Option<Vec<u8>>,
         adl: Option<Vec<u8>>,
@@ -529,7 +531,7 @@ const MISSING_DOMAIN: &[u8] = b"MISSING_DOMAIN";
 /// Dovecot and UW-IMAP show, so clients can tell the address is broken), an address with no
 /// phrase takes its trailing comment as the name, and parsing stops at the first octets that
 /// cannot continue the list.
-fn address_list(v: &[u8]) -> Vec<Addr> {
+pub fn address_list(v: &[u8]) -> Vec<Addr> {
     let mut lx = Lexer::new(v);
     let mut out = Vec::new();
     loop {
