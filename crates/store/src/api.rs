@@ -226,6 +226,9 @@ impl Store for MaildirStore {
         self.blocking(move |s| s.list_subscriptions(&a)).await
     }
     async fn status(&self, account: &str, mailbox: &str) -> Result<MailboxStatus> {
+        if let Some(st) = self.try_status_now(account, mailbox) {
+            return Ok(st);
+        }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.status(&a, &m)).await
     }

@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(base_with_fields("a.b.c", 10, 10, 3), "a.b.c,S=10,W=10,U=3");
         assert_eq!(parse_name("a,S=10,W=12,U=3:2,").wire_size, Some(12));
         assert_eq!(parse_name("a,W=x").wire_size, None);
-        assert_eq!(wire_size(b"a\nb\r\nc\n"), 10);
+        assert_eq!(wire_size(b"a\nb\r\nc\n"), 9);
         assert_eq!(wire_size(b""), 0);
     }
 

@@ -414,6 +414,21 @@ fn make_maildir(
     r
 }
 
+/// The STATUS counters of a mailbox (RFC 9051 §6.3.11).
+fn status_of(c: &Connection, mb: &MailboxRow) -> Result<MailboxStatus> {
+    let (messages, unseen, deleted, recent, size) = index::counts(c, mb.id)?;
+    Ok(MailboxStatus {
+        messages,
+        unseen,
+        deleted,
+        recent,
+        size,
+        uidnext: mb.uidnext,
+        uidvalidity: mb.uidvalidity,
+        highestmodseq: mb.highestmodseq,
+    })
+}
+
 /// Records the wire sizes an index of schema version 1 lacks (once, reading each file; a
 /// file not found now is tried again at the next opening).
 fn fill_wire_sizes(tx: &Connection, root: &Path) -> Result<()> {
@@ -921,18 +936,24 @@ impl MaildirStore {
 
     /// Mailbox counters (RFC 9051 §6.3.11 STATUS).
     pub fn status(&self, account: &str, name: &str) -> Result<MailboxStatus> {
-        self.read_mailbox(account, name, |c, mb| {
-            let (messages, unseen, deleted, recent, size) = index::counts(c, mb.id)?;
-            Ok(MailboxStatus {
-                messages,
-                unseen,
-                deleted,
-                recent,
-                size,
-                uidnext: mb.uidnext,
-                uidvalidity: mb.uidvalidity,
-                highestmodseq: mb.highestmodseq,
-            })
+        self.read_mailbox(account, name, status_of)
+    }
+
+    /// [`status`](Self::status) on the caller's thread, through a reader connection, when the
+    /// account is open and the mailbox's directories are as indexed: a client polling STATUS
+    /// on every folder never waits for a writer's fsyncs. `None` means "use the blocking path".
+    pub fn try_status_now(&self, account: &str, name: &str) -> Option<MailboxStatus> {
+        let canon = canonical_mailbox(name).ok()?;
+        self.with_reader(account, |conn, root| {
+            // One read transaction: the mailbox row and its counts from the same snapshot.
+            let tx = conn.unchecked_transaction().ok()?;
+            let mb = index::mailbox(&tx, &canon).ok()??;
+            if !sync::is_current(&mb, &mailbox_dir(root, &canon)).ok()? {
+                return None;
+            }
+            let st = status_of(&tx, &mb).ok()?;
+            tx.commit().ok()?;
+            Some(st)
         })
     }
 
@@ -1349,6 +1370,11 @@ impl MaildirStore {
     /// `unchanged_since`, messages whose MODSEQ is above it are left alone and reported in
     /// [`FlagsOutcome::failed`] (RFC 7162 §3.1.3). Messages whose flags do not change keep their
     /// MODSEQ. Changed messages get one new MODSEQ and their file's `:2,` info is renamed.
+    ///
+    /// Flag changes do not wait for the disk (as in Dovecot): after a machine crash a change
+    /// from the last moments may be lost, never half-applied, since the file name and the
+    /// index are reconciled at the next sync. Mail itself (APPEND, delivery, EXPUNGE) is
+    /// always synced before the call returns.
     pub fn store_flags(
         &self,
         account: &str,
@@ -1359,7 +1385,7 @@ impl MaildirStore {
         unchanged_since: Option<u64>,
     ) -> Result<FlagsOutcome> {
         self.with(account, |a, gen, ev| {
-            a.write(|tx, root| {
+            a.write_relaxed(|tx, root| {
                 let (mut mb, dir) = open_synced(tx, root, name, gen, ev)?;
                 let was_current = sync::before_own_change(&mb, &dir)?;
                 let rows = index::file_rows_in(tx, mb.id, uids.ranges())?;
@@ -1404,7 +1430,6 @@ impl MaildirStore {
                     });
                 }
                 if renamed {
-                    maildir::fsync_dir(&dir.join("cur"))?;
                     sync::after_own_change(&mut mb, &dir, was_current)?;
                 }
                 if modseq.is_some() {

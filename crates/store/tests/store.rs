@@ -103,7 +103,7 @@ fn append_fetch_select_status() {
     assert!(cur.iter().any(|f| f.ends_with(",U=2:2,PSa")), "{cur:?}");
     assert!(cur
         .iter()
-        .any(|f| f.contains(&format!(",S={},U=1:2,", msg(1).len()))));
+        .any(|f| f.contains(&format!(",S={0},W={0},U=1:2,", msg(1).len()))));
     let q = s.quota_usage(ACCT).unwrap();
     assert_eq!(q.messages, 2);
     let m = s.message_meta(ACCT, "INBOX", 2).unwrap();
@@ -620,7 +620,7 @@ fn crash_during_append_leaves_consistent_store() {
     // The corrected S= is written back.
     assert!(files_in(&root.join("cur"))
         .iter()
-        .any(|f| f.contains(&format!(",S={},U=2:", msg(4).len()))));
+        .any(|f| f.contains(&format!(",S={0},W={0},U=2:", msg(4).len()))));
     assert_eq!(
         s.append(ACCT, "INBOX", &msg(5), &Flags::new(), None)
             .unwrap()
