@@ -2960,3 +2960,61 @@ async fn selected_mailbox_deleted_elsewhere_ends_the_session() {
     assert!(a.closed().await);
     b.finish().await;
 }
+
+/// RFC 9051 §6.4.4.1-2 (SEARCHRES, part of IMAP4rev2): SEARCH RETURN (SAVE) keeps the result,
+/// and `$` refers to it in later commands.
+#[tokio::test]
+#[ignore = "RFC 9051 §6.4.4.2: the server announces IMAP4rev2 but `FETCH $ UID` after \
+            `SEARCH RETURN (SAVE) FLAGGED` is answered `BAD expected a number`"]
+async fn searchres_dollar() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 3).await;
+    c.cmd("ENABLE IMAP4rev2").await.assert_ok();
+    c.select("INBOX").await;
+    c.cmd("STORE 2:3 +FLAGS.SILENT (\\Flagged)")
+        .await
+        .assert_ok();
+    c.cmd("SEARCH RETURN (SAVE) FLAGGED").await.assert_ok();
+    let r = c.cmd("FETCH $ UID").await;
+    r.assert_ok();
+    assert_eq!(r.untagged, ["* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"]);
+    c.cmd("UID SEARCH RETURN (SAVE) UID 3").await.assert_ok();
+    let r = c.cmd("UID FETCH $ UID").await;
+    assert_eq!(r.untagged, ["* 3 FETCH (UID 3)"]);
+    c.finish().await;
+}
+
+/// RFC 3516 §4.3 / RFC 9051 §7.1 UNKNOWN-CTE: BINARY of a part whose encoding the server
+/// cannot decode is NO [UNKNOWN-CTE].
+#[tokio::test]
+async fn binary_unknown_cte() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let m = b"Subject: u\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--B--\r\n";
+    c.append("INBOX", "", m).await.assert_ok();
+    c.select("INBOX").await;
+    for item in ["BINARY.PEEK[1]", "BINARY.SIZE[1]"] {
+        let r = c.cmd(&format!("FETCH 1 {item}")).await;
+        r.assert_no();
+        assert_eq!(r.code(), Some("UNKNOWN-CTE"), "{item}: {r:?}");
+    }
+    c.finish().await;
+}
+
+/// RFC 9051 §6.2.2 / §6.2.3: AUTHENTICATE and LOGIN after authentication are BAD; RFC 2971
+/// ID with an odd list is BAD; an unknown UID command is BAD.
+#[tokio::test]
+async fn more_bad_commands() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let ir = B64.encode(format!("\0{USER}\0{PASS}"));
+    c.cmd(&format!("AUTHENTICATE PLAIN {ir}"))
+        .await
+        .assert_bad();
+    c.cmd("ID (\"a\")").await.assert_bad();
+    c.cmd("UID").await.assert_bad();
+    c.cmd("UID FOO 1").await.assert_bad();
+    c.cmd("NOOP").await.assert_ok();
+    c.finish().await;
+}
