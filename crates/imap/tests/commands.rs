@@ -3018,3 +3018,57 @@ async fn more_bad_commands() {
     c.cmd("NOOP").await.assert_ok();
     c.finish().await;
 }
+
+/// RFC 3501 §6.3.2 / §2.3.2: EXAMINE does not take the \Recent flag away from the next
+/// session that selects the mailbox.
+#[tokio::test]
+async fn examine_leaves_recent_alone() {
+    let env = Env::new().await;
+    let mut a = env.login().await;
+    fill_inbox(&mut a, 2).await;
+    let r = a.cmd("EXAMINE INBOX").await;
+    r.assert_ok();
+    r.one("2 RECENT");
+    let mut b = env.login().await;
+    let r = b.select("INBOX").await;
+    r.one("2 RECENT");
+    b.finish().await;
+    a.finish().await;
+}
+
+/// RFC 3501 §6.3.9 LSUB: with "Foo/Bar" subscribed and "Foo" not, `LSUB "" %` returns Foo
+/// with \Noselect.
+#[tokio::test]
+async fn lsub_percent_shows_unsubscribed_parent_noselect() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE Foo/Bar").await.assert_ok();
+    c.cmd("SUBSCRIBE Foo/Bar").await.assert_ok();
+    let r = c.cmd("LSUB \"\" Foo%").await;
+    assert_eq!(r.untagged, ["* LSUB (\\Noselect) \"/\" \"Foo\""]);
+    let r = c.cmd("LSUB \"\" Foo/%").await;
+    assert_eq!(r.untagged, ["* LSUB () \"/\" \"Foo/Bar\""]);
+    c.finish().await;
+}
+
+/// RFC 5258 §4 RETURN (CHILDREN) and RFC 9051 §6.3.4: a superior name created implicitly is
+/// listed with \HasChildren, and creating it again is ALREADYEXISTS.
+#[tokio::test]
+async fn implicit_parent_has_children() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE P/Q").await.assert_ok();
+    let r = c.cmd("LIST \"\" P RETURN (CHILDREN)").await;
+    r.assert_ok();
+    let l = r.one("LIST ");
+    assert!(l.contains("\\HasChildren"), "{l}");
+    assert!(!l.contains("\\HasNoChildren"), "{l}");
+    let r = c.cmd("CREATE P").await;
+    if r.status() == "NO" {
+        assert_eq!(r.code(), Some("ALREADYEXISTS"), "{r:?}");
+    } else {
+        // A \NonExistent / \Noselect level may be turned into a mailbox.
+        r.assert_ok();
+    }
+    c.finish().await;
+}
