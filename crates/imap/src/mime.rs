@@ -308,25 +308,33 @@ fn params(lx: &mut Lexer<'_>) -> Params {
         plain.push((name, value));
     }
     sections.sort_by_key(|a| (a.0.to_ascii_lowercase(), a.1));
+    // Joined from section 0 on while the numbers follow each other; sections outside that run
+    // stay as they were written.
     let mut i = 0;
     while i < sections.len() {
         let key = sections[i].0.to_ascii_lowercase();
         let (mut value, mut extended, mut next) = (String::new(), false, 0);
         let mut j = i;
         while j < sections.len() && sections[j].0.to_ascii_lowercase() == key {
-            if sections[j].1 == next {
-                value.push_str(&sections[j].3);
-                extended |= sections[j].2;
+            let (base, idx, ext, v) = &sections[j];
+            if *idx == next {
+                value.push_str(v);
+                extended |= *ext;
                 next += 1;
+            } else {
+                let star = if *ext { "*" } else { "" };
+                plain.push((format!("{base}*{idx}{star}"), v.clone()));
             }
             j += 1;
         }
-        let name = if extended {
-            format!("{}*", sections[i].0)
-        } else {
-            sections[i].0.clone()
-        };
-        plain.push((name, value));
+        if next > 0 {
+            let name = if extended {
+                format!("{}*", sections[i].0)
+            } else {
+                sections[i].0.clone()
+            };
+            plain.push((name, value));
+        }
         i = j;
     }
     plain
@@ -622,10 +630,14 @@ fn mailbox(lx: &mut Lexer<'_>, out: &mut Vec<Addr>) -> bool {
             ok = false;
             Vec::new()
         });
-        let host = if lx.eat(b'@') { lx.domain() } else { None };
+        let mut host = if lx.eat(b'@') { lx.domain() } else { None };
         lx.cfws();
         if !lx.eat(b'>') {
+            // An unclosed angle address: its parts may be wrong, say so (Dovecot's marker).
             ok = false;
+            if !local.is_empty() && host.as_ref().is_some_and(|h| !h.is_empty()) {
+                host = Some(b"SYNTAX_ERROR".to_vec());
+            }
         }
         (local, host)
     } else {
@@ -911,9 +923,9 @@ fn write_ext(out: &mut Vec<u8>, hdr: &[u8]) {
             let mut tags = Vec::new();
             loop {
                 lx.cfws();
-                if let Some(t) = lx.token() {
-                    tags.push(t);
-                }
+                // An empty element ends the list (as Dovecot reads it).
+                let Some(t) = lx.token() else { break };
+                tags.push(t);
                 lx.cfws();
                 if !lx.eat(b',') {
                     break;
@@ -1311,6 +1323,11 @@ mod conformance {
         );
         assert!(e.contains("((\"a b c\" NIL \"d\" \"e\"))"), "{e}");
         assert!(e.contains("((NIL NIL \"a\" \"MISSING_DOMAIN\")(NIL NIL \"MISSING_MAILBOX\" \"b\")(NIL NIL \"plainword\" \"MISSING_DOMAIN\")(NIL NIL \"c\" \"d\")(NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\")(\"q\" NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\"))"), "{e}");
+        let unclosed = env(b"To: Name <open@x.test\r\n\r\n");
+        assert!(
+            unclosed.contains("((\"Name\" NIL \"open\" \"SYNTAX_ERROR\"))"),
+            "{unclosed}"
+        );
         // Source route, domain literal, comment as name, quoted-pair.
         let e = env(b"From: \"R\" <@relay.test:user@example.org>\r\nTo: a@[127.0.0.1], x@y.test (X Y), \"x\\\"y\" <xy@z>\r\n\r\n");
         assert!(
@@ -1356,5 +1373,13 @@ mod conformance {
             "{s}"
         );
         assert!(s.ends_with(" NIL NIL (\"fr\") NIL)"), "{s}");
+        // Without a section 0 nothing is joined; an empty language ends the list.
+        let m = b"Content-Type: a/b; name*1=\"two\"; name*2=\"three\"\r\nContent-Language: en ,, fr\r\n\r\nx";
+        let s = bs(m);
+        assert!(
+            s.starts_with("(\"A\" \"B\" (\"name*1\" \"two\" \"name*2\" \"three\")"),
+            "{s}"
+        );
+        assert!(s.ends_with(" NIL NIL (\"en\") NIL)"), "{s}");
     }
 }

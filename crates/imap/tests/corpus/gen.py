@@ -286,6 +286,15 @@ def fixed(g):
     add("header-odd", "From: a@example.org\r\nSubject:no space\r\nX-Empty:\r\nX-Spaces:    \r\nx-lower: v\r\nIn-Reply-To: <irt@x> (comment)\r\nMessage-ID:   <spaced@x>   \r\nReferences: <r1@x>\r\n <r2@x>\r\nBcc: hidden@example.org\r\nReply-To: replies@example.org\r\nSender: sender@example.org\r\n\r\nx\r\n")
     add("8bit-body", "From: a@example.org\r\nSubject: 8bit\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\u00e9\u00e8\u00ea \u65e5\u672c\r\n")
     add("binary-nul", b"From: a@example.org\r\nSubject: nul\r\nContent-Type: multipart/mixed; boundary=N\r\n\r\n--N\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwAA\r\n--N--\r\n", raw=True)
+    add("addr-edge", "From: \"john doe\"@example.org (Comment (nested) here)\r\n"
+        "To: J. R. Smith <jrs@x.test>, \"a@b\" <c@d.test>, =?utf-8?q?Doe=2C_J?= <jd@x.test>, Name <open@x.test\r\n"
+        "Cc: <only@angle.test> trailing, (lead) lead@x.test, friends: (c) f1@x.test (one), f2@x.test;\r\n"
+        "Reply-To: team:;, reply@x.test\r\nSender: \r\nSubject: address edge cases\r\n\r\nx\r\n")
+    add("param-edge", "From: a@example.org\r\nSubject: parameter edge cases\r\nContent-Type: multipart/mixed (comment); boundary=\"P E\" (c); x-raw=\"caf\u00e9\"\r\n\r\n"
+        "--P E\r\nContent-Type: text/plain (plain text); charset = \"utf-8\" (c)\r\nContent-Transfer-Encoding:  Base64 \r\n\r\naMOpbGxv\r\n"
+        "--P E\r\nContent-Type: application/octet-stream; name*1=\"two\"; name*2=\"three\"\r\nContent-Disposition: attachment; filename*1*=%41; filename*0*=us-ascii'en'%42\r\n\r\nx\r\n"
+        "--P E\r\nContent-Type: text/plain; charset=utf-8; name=unquoted.txt; flag\r\nContent-Disposition: inline;\r\n\tfilename=\"folded\r\n name.txt\"\r\nContent-Language: (c) en-GB ,, fr\r\n\r\nx\r\n"
+        "--P E--\r\n")
     return out
 
 
