@@ -1682,8 +1682,8 @@ async fn select_qresync() {
 
 // ----- QUOTA -------------------------------------------------------------------------------
 
-/// RFC 9208 §4.2 GETQUOTA and §4.3 GETQUOTAROOT: the root "" with STORAGE (KiB) and MESSAGE
-/// usage; an unknown root is NO; SETQUOTA is refused (§4.1.3).
+/// RFC 9208 §4.1.1 GETQUOTA and §4.1.2 GETQUOTAROOT: the root "" with STORAGE (KiB, §5.1)
+/// and MESSAGE usage; an unknown root is NO; SETQUOTA is refused (§4.1.3).
 #[tokio::test]
 async fn quota() {
     let env = Env::new().await;
@@ -1707,10 +1707,10 @@ async fn quota() {
     c.finish().await;
 }
 
-/// RFC 9208 §4.2: GETQUOTA reports the account's configured storage limit (the one local
-/// delivery enforces).
+/// RFC 9208 §4.1.1 / §4.2.1: GETQUOTA reports the account's configured storage limit (the
+/// one local delivery enforces).
 #[tokio::test]
-#[ignore = "RFC 9208 §4.2: with the account's quota set to 2048 bytes, GETQUOTA answers \
+#[ignore = "RFC 9208 §4.1.1: with the account's quota set to 2048 bytes, GETQUOTA answers \
             `* QUOTA \"\" (STORAGE 1 9007199254740991 MESSAGE 1 9223372036854775807)`: \
             the directory quota is not reported"]
 async fn quota_reports_the_account_limit() {
@@ -1727,10 +1727,10 @@ async fn quota_reports_the_account_limit() {
     c.finish().await;
 }
 
-/// RFC 9208 §5 / RFC 5530: an APPEND that would exceed the account's storage limit is
+/// RFC 9208 §4.3.1 / RFC 5530: an APPEND that would exceed the account's storage limit is
 /// NO [OVERQUOTA].
 #[tokio::test]
-#[ignore = "RFC 9208 §5: with the account's quota set to 2048 bytes, APPEND of a 4 kB \
+#[ignore = "RFC 9208 §4.3.1: with the account's quota set to 2048 bytes, APPEND of a 4 kB \
             message is answered `OK [APPENDUID ...]` instead of `NO [OVERQUOTA]`"]
 async fn append_over_quota_is_refused() {
     let env = Env::new().await;
@@ -2636,8 +2636,8 @@ async fn append_binary_literal8() {
 /// textual): a message with NUL octets is never sent in a plain `{n}` literal.
 #[tokio::test]
 #[ignore = "RFC 9051 §9 / §7.5.2: `FETCH 1 BODY.PEEK[]` (likewise BODY[TEXT], BODY[1], \
-            RFC822) of a message with NULs answers `* 1 FETCH (BODY[] {96}\r\n...\0\x01\x02\r\n)`: \
-            NUL inside a plain literal (Dovecot sends 0x80 in their place)"]
+            RFC822) of a message with NULs answers `* 1 FETCH (BODY[] {96}` with the octets \
+            00 01 02 in that plain literal (Dovecot sends 0x80 in their place)"]
 async fn body_fetch_never_sends_nul_in_a_literal() {
     let env = Env::new().await;
     let mut c = env.login().await;
