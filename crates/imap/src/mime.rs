@@ -251,6 +251,19 @@ fn content_type(hdr: &[u8]) -> Option<(String, String, Params)> {
     ))
 }
 
+/// The Content-Transfer-Encoding mechanism, lower-case (RFC 2045 §6.1: a token, comments
+/// and white space around it ignored); empty when absent or blank (the 7bit default).
+fn transfer_encoding(hdr: &[u8]) -> String {
+    let Some(v) = raw_value(hdr, "content-transfer-encoding") else {
+        return String::new();
+    };
+    let mut lx = Lexer::new(v);
+    lx.cfws();
+    lx.token()
+        .map(|t| String::from_utf8_lossy(&t).to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// Content-Disposition (RFC 2183 §2): the type as written and its parameters.
 fn disposition(hdr: &[u8]) -> Option<(String, Params)> {
     let mut lx = Lexer::new(raw_value(hdr, "content-disposition")?);
@@ -757,9 +770,7 @@ pub struct UnknownCte;
 
 pub fn decoded(data: &[u8], part: &Part) -> Result<Vec<u8>, UnknownCte> {
     let body = &data[part.body.clone()];
-    let cte = header_value(&data[part.header.clone()], "content-transfer-encoding")
-        .map(|v| String::from_utf8_lossy(&v).trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let cte = transfer_encoding(&data[part.header.clone()]);
     match cte.as_str() {
         "" | "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
         "base64" => {
@@ -875,14 +886,11 @@ pub fn body_structure(out: &mut Vec<u8>, data: &[u8], p: &Part, extended: bool) 
     write_params(out, &params);
     for h in ["content-id", "content-description"] {
         out.push(b' ');
-        nstring(out, header_value(hdr, h).as_deref());
+        nstring(out, raw_value(hdr, h).map(clean).as_deref());
     }
     out.push(b' ');
-    let cte = header_value(hdr, "content-transfer-encoding")
-        .map(|v| String::from_utf8_lossy(&v).trim().to_ascii_uppercase())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "7BIT".into());
-    string(out, cte.as_bytes());
+    let cte = transfer_encoding(hdr).to_ascii_uppercase();
+    string(out, if cte.is_empty() { "7BIT" } else { &cte }.as_bytes());
     let body = &data[p.body.clone()];
     out.extend_from_slice(format!(" {}", body.len()).as_bytes());
     if let Some(m) = &p.message {
@@ -896,7 +904,7 @@ pub fn body_structure(out: &mut Vec<u8>, data: &[u8], p: &Part, extended: bool) 
     }
     if extended {
         out.push(b' ');
-        nstring(out, header_value(hdr, "content-md5").as_deref());
+        nstring(out, raw_value(hdr, "content-md5").map(clean).as_deref());
         out.push(b' ');
         write_ext(out, hdr);
     }
@@ -947,7 +955,10 @@ fn write_ext(out: &mut Vec<u8>, hdr: &[u8]) {
         out.push(b')');
     }
     out.push(b' ');
-    nstring(out, header_value(hdr, "content-location").as_deref());
+    nstring(
+        out,
+        raw_value(hdr, "content-location").map(clean).as_deref(),
+    );
 }
 
 fn write_addresses(out: &mut Vec<u8>, list: &[Addr]) {
@@ -1373,6 +1384,13 @@ mod conformance {
             "{s}"
         );
         assert!(s.ends_with(" NIL NIL (\"fr\") NIL)"), "{s}");
+        // The encoding is a token (comments ignored); body-fld-id/desc/md5/loc are the
+        // unfolded field text, trailing blanks kept as Dovecot shows them.
+        let m = b"Content-Type: text/plain\r\nContent-Transfer-Encoding: Base64 (c)\r\nContent-Description: a\r\n b \r\nContent-MD5: Q2 \r\n\r\neA==";
+        let s = bs(m);
+        assert!(s.contains("NIL \"a b \" \"BASE64\" 4 0 \"Q2 \" NIL"), "{s}");
+        let root = parse(m);
+        assert_eq!(decoded(m, &root).unwrap(), b"x");
         // Without a section 0 nothing is joined; an empty language ends the list.
         let m = b"Content-Type: a/b; name*1=\"two\"; name*2=\"three\"\r\nContent-Language: en ,, fr\r\n\r\nx";
         let s = bs(m);

@@ -295,6 +295,12 @@ def fixed(g):
         "--P E\r\nContent-Type: application/octet-stream; name*1=\"two\"; name*2=\"three\"\r\nContent-Disposition: attachment; filename*1*=%41; filename*0*=us-ascii'en'%42\r\n\r\nx\r\n"
         "--P E\r\nContent-Type: text/plain; charset=utf-8; name=unquoted.txt; flag\r\nContent-Disposition: inline;\r\n\tfilename=\"folded\r\n name.txt\"\r\nContent-Language: (c) en-GB ,, fr\r\n\r\nx\r\n"
         "--P E--\r\n")
+    add("ext-edge", "From: a@example.org\r\nSubject: extension field edge cases\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n"
+        "--X\r\nContent-Type: text/plain\r\nContent-ID:   <id1@x> (comment)\r\nContent-Description: =?utf-8?q?caf=C3=A9?=\r\n folded  description \r\n"
+        "Content-MD5:  Q2hlY2s=  \r\nContent-Location: http://example.org/a\r\n /b.txt\r\nContent-Transfer-Encoding: 7BIT (comment)\r\n\r\nx\r\n"
+        "--X\r\nContent-Type: text/plain\r\nContent-Disposition: (c) attachment (c) ; (c) filename=a.txt\r\nContent-ID:\r\nContent-Description:\r\n"
+        "Content-Language:\r\nContent-Transfer-Encoding:\r\n\r\ny\r\n"
+        "--X--\r\n")
     return out
 
 
