@@ -15,6 +15,10 @@ impl Session {
             Err(r) => return r,
         };
         let account = self.account().to_string();
+        let total: u64 = messages.iter().map(|m| m.data.len() as u64).sum();
+        if let Some(refusal) = self.refuse_over_quota(total).await {
+            return refusal;
+        }
         let mut uids = Vec::new();
         let mut uidvalidity = 0;
         for m in messages {

@@ -207,7 +207,7 @@ fn section_name(part: &[u32], text: &SectionText) -> String {
 }
 
 impl Session {
-    /// The CRLF-normalised message and its size (cached for RFC822.SIZE).
+    /// The CRLF-normalised message.
     pub(crate) async fn load_message(&self, uid: u32) -> Option<Vec<u8>> {
         let sel = self.sel.as_ref()?;
         let data = self
@@ -216,37 +216,19 @@ impl Session {
             .fetch(self.account(), &sel.name, uid)
             .await
             .ok()?;
-        let data = to_crlf(data);
-        self.note_size(&self.size_key(), uid, data.len() as u64);
-        Some(data)
+        Some(to_crlf(data))
     }
 
-    /// The key of the selected mailbox in the server's size cache.
-    fn size_key(&self) -> String {
-        let name = self.sel.as_ref().map_or("", |s| s.name.as_str());
-        format!("{}\0{name}", self.account())
-    }
-
-    /// Remembers a message's size as FETCH presents it (CRLF), for RFC822.SIZE.
-    fn note_size(&self, key: &str, uid: u32, size: u64) {
-        if let Some(sel) = self.sel.as_ref() {
-            self.srv.cache_size(key, sel.uidvalidity, uid, size);
-        }
-    }
-
-    /// What each message of a FETCH needs read: the whole message for body items (and for
-    /// RFC822.SIZE when its CRLF size is not known yet), the header for header-only items.
+    /// What each message of a FETCH needs read: the whole message for body items, the header
+    /// for header-only items (RFC822.SIZE is known from the store).
     fn load_plan(&self, idx: &[usize], need: Needs) -> Vec<PlanItem> {
         let Some(sel) = self.sel.as_ref() else {
             return Vec::new();
         };
-        let key = self.size_key();
         idx.iter()
             .filter_map(|&index| {
                 let m = sel.msgs.get(index)?;
-                let size_unknown =
-                    need.size && self.srv.cached_size(&key, sel.uidvalidity, m.uid).is_none();
-                let load = if need.full || size_unknown {
+                let load = if need.full {
                     Load::Full
                 } else if need.header {
                     Load::Header
@@ -268,20 +250,6 @@ impl Session {
             return vec![Loaded::Missing; items.len()];
         };
         load_items(self.srv.store.as_ref(), self.account(), &sel.name, items).await
-    }
-
-    /// RFC822.SIZE: the size of the message as FETCH BODY[] presents it (CRLF).
-    pub(crate) async fn message_size(&self, uid: u32, file_size: u64) -> u64 {
-        let Some(sel) = self.sel.as_ref() else {
-            return file_size;
-        };
-        if let Some(s) = self.srv.cached_size(&self.size_key(), sel.uidvalidity, uid) {
-            return s;
-        }
-        match self.load_message(uid).await {
-            Some(d) => d.len() as u64,
-            None => file_size,
-        }
     }
 
     /// RFC 9051 §6.4.5 FETCH
@@ -384,7 +352,6 @@ impl Session {
         let need = needs(&atts);
         let mut missing = false;
         let plan = self.load_plan(&idx, need);
-        let size_key = self.size_key();
         let chunks = chunk_plan(&plan);
         let mut prefetched: Option<tokio::task::JoinHandle<Vec<Loaded>>> = None;
         for (k, chunk) in chunks.iter().enumerate() {
@@ -423,8 +390,6 @@ impl Session {
                     }
                     (Load::Full, Loaded::Data(d)) => {
                         let d = to_crlf(d);
-                        self.note_size(&size_key, m.uid, d.len() as u64);
-                        // Read whole only for its size: header items still need the header.
                         let header =
                             (need.header && !need.structure).then(|| header_section(&d).to_vec());
                         (Some(d), header)
@@ -483,7 +448,7 @@ impl Session {
         let size = if need.size {
             match &full {
                 Some(f) => f.len() as u64,
-                None => self.message_size(m.uid, m.size).await,
+                None => m.wire_size,
             }
         } else {
             0

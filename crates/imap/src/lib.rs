@@ -12,6 +12,7 @@ mod append;
 mod auth;
 mod fetch;
 mod mailbox;
+mod quota;
 mod search;
 mod selected;
 mod session;
@@ -72,44 +73,9 @@ pub(crate) struct Inner {
     pub(crate) throttle: Arc<AuthThrottle>,
     pub(crate) limits: ImapLimits,
     user_conns: Mutex<HashMap<String, usize>>,
-    /// CRLF-normalised sizes (RFC822.SIZE) by account and mailbox, then UIDVALIDITY and UID.
-    sizes: Mutex<SizeCache>,
 }
-
-/// Sizes as FETCH presents messages; looked up per message, so without allocating.
-#[derive(Default)]
-struct SizeCache {
-    by_mailbox: HashMap<String, HashMap<(u32, u32), u64>>,
-    entries: usize,
-}
-
-/// Most sizes remembered over all mailboxes; beyond it the cache starts afresh.
-const MAX_CACHED_SIZES: usize = 1_000_000;
 
 impl Inner {
-    pub(crate) fn cached_size(&self, key: &str, uidvalidity: u32, uid: u32) -> Option<u64> {
-        let m = self.sizes.lock().ok()?;
-        m.by_mailbox.get(key)?.get(&(uidvalidity, uid)).copied()
-    }
-
-    pub(crate) fn cache_size(&self, key: &str, uidvalidity: u32, uid: u32, size: u64) {
-        let Ok(mut m) = self.sizes.lock() else {
-            return;
-        };
-        if m.entries >= MAX_CACHED_SIZES {
-            *m = SizeCache::default();
-        }
-        let added = match m.by_mailbox.get_mut(key) {
-            Some(sizes) => sizes.insert((uidvalidity, uid), size).is_none(),
-            None => {
-                m.by_mailbox
-                    .insert(key.to_owned(), HashMap::from([((uidvalidity, uid), size)]));
-                true
-            }
-        };
-        m.entries += usize::from(added);
-    }
-
     /// Registers one more session of `account`; `None` past the limit.
     pub(crate) fn acquire_user(self: &Arc<Self>, account: &str) -> Option<UserGuard> {
         let mut m = self.user_conns.lock().ok()?;
@@ -177,7 +143,6 @@ impl ImapServer {
                 throttle,
                 limits,
                 user_conns: Mutex::new(HashMap::new()),
-                sizes: Mutex::new(SizeCache::default()),
             }),
         }
     }

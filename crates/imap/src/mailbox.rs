@@ -82,11 +82,15 @@ impl Session {
             Ok(n) => n,
             Err(r) => return r,
         };
-        if self.sel.as_ref().is_some_and(|s| s.name == name) {
-            self.sel = None;
-        }
         match self.srv.store.delete_mailbox(self.account(), &name).await {
-            Ok(()) => ok("DELETE completed"),
+            Ok(()) => {
+                // The session's own mailbox is gone: it is no longer selected. A refused
+                // DELETE changes nothing, the selection included.
+                if self.sel.as_ref().is_some_and(|s| s.name == name) {
+                    self.sel = None;
+                }
+                ok("DELETE completed")
+            }
             Err(e) => store_no(&e),
         }
     }
@@ -103,8 +107,39 @@ impl Session {
             .rename_mailbox(self.account(), &from, &to)
             .await
         {
-            Ok(()) => ok("RENAME completed"),
+            Ok(()) => {
+                self.follow_rename(&from, &to);
+                ok("RENAME completed")
+            }
             Err(e) => store_no(&e),
+        }
+    }
+
+    /// The session's selected mailbox, or one of its parents, was renamed by the session
+    /// itself: it stays selected under its new name (its UIDs are kept, RFC 9051 §6.3.6).
+    /// INBOX is not followed: renaming it moves its messages away, and the session hears
+    /// of that as expunges.
+    fn follow_rename(&mut self, from: &str, to: &str) {
+        let account = self.account().to_string();
+        let Some(sel) = self.sel.as_mut() else { return };
+        if postern_store::names::is_inbox(from) {
+            return;
+        }
+        let new_name = if sel.name == from {
+            to.to_string()
+        } else if let Some(rest) = sel.name.strip_prefix(&format!("{from}/")) {
+            format!("{to}/{rest}")
+        } else {
+            return;
+        };
+        match self.srv.store.subscribe(&account, &new_name) {
+            Ok(events) => {
+                sel.events = events;
+                sel.name = new_name;
+                // Changes between the rename and the new subscription: read them afresh.
+                sel.lagged = true;
+            }
+            Err(e) => tracing::warn!("cannot follow the rename of the selected mailbox: {e}"),
         }
     }
 
@@ -263,55 +298,6 @@ impl Session {
                 line.extend_from_slice(format!(" ({body})\r\n").as_bytes());
                 self.out.extend_from_slice(&line);
                 ok("STATUS completed")
-            }
-            Err(e) => store_no(&e),
-        }
-    }
-
-    /// RFC 9208 §4.2 GETQUOTA: the one root "" of the account.
-    pub(crate) async fn get_quota(&mut self, root: &[u8]) -> Reply {
-        if !root.is_empty() {
-            return no("[NONEXISTENT] No such quota root");
-        }
-        match self.srv.store.quota_usage(self.account()).await {
-            Ok(u) => {
-                self.quota_line(u.bytes, u.messages);
-                ok("GETQUOTA completed")
-            }
-            Err(e) => store_no(&e),
-        }
-    }
-
-    fn quota_line(&mut self, bytes: u64, messages: u64) {
-        // No limit is configured: report the usage with the largest limit RFC 9208 allows.
-        let max = i64::MAX as u64;
-        self.untagged(&format!(
-            "QUOTA \"\" (STORAGE {} {} MESSAGE {} {})",
-            bytes.div_ceil(1024),
-            max / 1024,
-            messages,
-            max
-        ));
-    }
-
-    /// RFC 9208 §4.3 GETQUOTAROOT
-    pub(crate) async fn get_quota_root(&mut self, raw: &[u8]) -> Reply {
-        let name = match self.mailbox_in(raw) {
-            Ok(n) => n,
-            Err(r) => return r,
-        };
-        let account = self.account().to_string();
-        if let Err(e) = self.srv.store.status(&account, &name).await {
-            return store_no(&e);
-        }
-        let mut line = b"* QUOTAROOT ".to_vec();
-        self.mailbox_out(&mut line, &name);
-        line.extend_from_slice(b" \"\"\r\n");
-        self.out.extend_from_slice(&line);
-        match self.srv.store.quota_usage(&account).await {
-            Ok(u) => {
-                self.quota_line(u.bytes, u.messages);
-                ok("GETQUOTAROOT completed")
             }
             Err(e) => store_no(&e),
         }

@@ -105,7 +105,8 @@ impl Session {
                 continue;
             }
             let mut l = format!("{} FETCH (", i + 1);
-            if uid {
+            // RFC 7162 §3.1, §3.2.4: with CONDSTORE (or QRESYNC) on, every FETCH names the UID.
+            if uid || condstore {
                 l.push_str(&format!("UID {} ", m.uid));
             }
             l.push_str(&format!(

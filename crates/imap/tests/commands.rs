@@ -1710,9 +1710,6 @@ async fn quota() {
 /// RFC 9208 §4.1.1 / §4.2.1: GETQUOTA reports the account's configured storage limit (the
 /// one local delivery enforces).
 #[tokio::test]
-#[ignore = "RFC 9208 §4.1.1: with the account's quota set to 2048 bytes, GETQUOTA answers \
-            `* QUOTA \"\" (STORAGE 1 9007199254740991 MESSAGE 1 9223372036854775807)`: \
-            the directory quota is not reported"]
 async fn quota_reports_the_account_limit() {
     let env = Env::new().await;
     env.directory.set_quota(USER, Some(2048)).unwrap();
@@ -1730,8 +1727,6 @@ async fn quota_reports_the_account_limit() {
 /// RFC 9208 §4.3.1 / RFC 5530: an APPEND that would exceed the account's storage limit is
 /// NO [OVERQUOTA].
 #[tokio::test]
-#[ignore = "RFC 9208 §4.3.1: with the account's quota set to 2048 bytes, APPEND of a 4 kB \
-            message is answered `OK [APPENDUID ...]` instead of `NO [OVERQUOTA]`"]
 async fn append_over_quota_is_refused() {
     let env = Env::new().await;
     env.directory.set_quota(USER, Some(2048)).unwrap();
@@ -1870,8 +1865,6 @@ async fn login_throttled_after_failures() {
 /// RFC 7162 §3.1: once CONDSTORE is enabled, every untagged FETCH caused by STORE carries
 /// both UID and MODSEQ.
 #[tokio::test]
-#[ignore = "RFC 7162 §3.1: after ENABLE CONDSTORE, `STORE 1 +FLAGS (\\Flagged)` answers \
-            `* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (n))`, without UID"]
 async fn condstore_store_responses_carry_uid() {
     let env = Env::new().await;
     let mut c = env.login().await;
@@ -2185,9 +2178,6 @@ async fn authenticate_login_mechanism() {
 /// RFC 9051 §6.3.6: renaming the selected mailbox is a RENAME like any other: a tagged OK,
 /// and the session goes on.
 #[tokio::test]
-#[ignore = "RFC 9051 §6.3.6 / §7.1: `RENAME Foo Bar` with Foo selected in the same session is \
-            answered `* BYE [UNAVAILABLE] The selected mailbox was deleted or renamed` and the \
-            connection is closed, without a tagged response"]
 async fn rename_of_the_selected_mailbox() {
     let env = Env::new().await;
     let mut c = env.login().await;
@@ -2203,9 +2193,6 @@ async fn rename_of_the_selected_mailbox() {
 /// RFC 9051 §6.3.5 / §7.1.2: a DELETE that fails (NO) changes nothing: the selected mailbox
 /// stays selected.
 #[tokio::test]
-#[ignore = "RFC 9051 §6.3.5: with INBOX selected, `DELETE INBOX` answers `NO [CANNOT] ...` but \
-            leaves the session without a selected mailbox: the next `FETCH 1 UID` is \
-            `BAD No mailbox selected`"]
 async fn failed_delete_keeps_the_selection() {
     let env = Env::new().await;
     let mut c = env.login().await;
