@@ -996,18 +996,36 @@ fn write_addresses(out: &mut Vec<u8>, list: &[Addr]) {
     out.push(b')');
 }
 
-/// An unstructured ENVELOPE string: unfolded (CR and LF removed, tabs as spaces), leading
-/// blanks skipped; RFC 2047 words are left encoded (RFC 3501 §7.4.2: the client decodes).
+/// A field's text as ENVELOPE and BODYSTRUCTURE show it: unfolded (RFC 5322 §2.2.3: CR and
+/// LF removed, the white space kept), the blanks before the text on the field's first line
+/// skipped; RFC 2047 words are left encoded (RFC 3501 §7.4.2: the client decodes them). What
+/// Dovecot shows.
 fn clean(v: &[u8]) -> Vec<u8> {
     let start = v
         .iter()
-        .position(|b| !b" \t\r\n".contains(b))
+        .position(|b| !b" \t".contains(b))
         .unwrap_or(v.len());
     v[start..]
         .iter()
-        .filter(|&&b| b != b'\r' && b != b'\n')
-        .map(|&b| if b == b'\t' { b' ' } else { b })
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
         .collect()
+}
+
+/// The ENVELOPE subject: unfolded, each run of white space one space, none at the ends (as
+/// Dovecot shows it, for display).
+fn for_humans(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    for w in v
+        .split(|b| b" \t\r\n".contains(b))
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(w);
+    }
+    out
 }
 
 /// Writes the ENVELOPE of a message header (RFC 3501 §7.4.2, RFC 9051 §7.5.2). Fields that
@@ -1043,7 +1061,12 @@ pub fn envelope(out: &mut Vec<u8>, hdr: &[u8]) {
         };
         let raw = &hdr[r];
         let colon = raw.iter().position(|&b| b == b':').unwrap_or(0);
-        *slot = Some(clean(&raw[colon + 1..]));
+        let text = &raw[colon + 1..];
+        *slot = Some(if name == "subject" {
+            for_humans(text)
+        } else {
+            clean(text)
+        });
     }
     out.push(b'(');
     nstring(out, date.as_deref());
@@ -1360,8 +1383,10 @@ mod conformance {
         assert!(e.contains("(({7}\r\nJ\u{fc}rgen NIL \"j\" \"x\"))"), "{e}");
         assert!(e.starts_with("(NIL \"second\""), "{e}");
         assert!(e.ends_with("NIL \"<m@x>  \")"), "{e}");
-        let e = env(b"Subject: a\r\n\tb\r\n\r\n");
-        assert!(e.starts_with("(NIL \"a b\""), "{e}");
+        let e = env(b"Subject:  a \r\n\tb\t c \r\nDate: a\r\n\tb \r\n\r\n");
+        assert!(e.starts_with("(\"a\tb \" \"a b c\""), "{e}");
+        let e = env(b"In-Reply-To:\r\n <r@x>\r\n\r\n");
+        assert!(e.ends_with(" \" <r@x>\" NIL)"), "{e}");
     }
 
     #[test]

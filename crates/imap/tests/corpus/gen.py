@@ -301,6 +301,8 @@ def fixed(g):
         "--X\r\nContent-Type: text/plain\r\nContent-Disposition: (c) attachment (c) ; (c) filename=a.txt\r\nContent-ID:\r\nContent-Description:\r\n"
         "Content-Language:\r\nContent-Transfer-Encoding:\r\n\r\ny\r\n"
         "--X--\r\n")
+    add("whitespace", "From: a \u00e9\t b <a@example.org>\r\nSubject:  a  b \r\n\tc\t d \r\nDate:\tMon, 1 Jan 2024\r\n 10:00:00 +0000 \r\n"
+        "Message-ID: <w@x>\t \r\nIn-Reply-To:\r\n <r@x>\r\nContent-Type: text/plain\r\nContent-Description: a \r\n  b\tc \r\n\r\nx\r\n")
     return out
 
 
