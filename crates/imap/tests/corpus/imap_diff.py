@@ -625,6 +625,9 @@ def main():
             sys.stdout.write("OPEN    %s  [%s]  (%s)\n" % (d.msg, d.cmd, d.reason))
     for d in failing:
         sys.stdout.write("DIFFERS %s  [%s]\n    postern:  %s\n    reference:%s\n" % (d.msg, d.cmd, d.a, d.b))
+    for acc in accepted:
+        if acc[3] == 0 and not (args.only or (args.no_search and not acc[1].startswith("FETCH"))):
+            print("note: accepted entry matched nothing (remove it?): %s\t%s" % (acc[0], acc[1]))
     print(summary)
     sys.exit(1 if failing else 0)
 
