@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
 use postern_store::SystemFlags;
 use unicode_normalization::UnicodeNormalization;
 
@@ -94,14 +94,6 @@ pub fn casemap(s: &str) -> String {
         .collect()
 }
 
-/// RFC 9051 §6.4.4 "contains": a substring under i;unicode-casemap.
-fn contains(hay: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    casemap(hay).contains(&casemap(needle))
-}
-
 struct Ctx<'a> {
     seq: u32,
     max_seq: u32,
@@ -138,6 +130,53 @@ pub fn sent_day(hdr: &[u8]) -> Day {
     }
 }
 
+/// Whether an RFC 2047 charset (RFC 2231 language suffix allowed) can be decoded.
+fn known_charset(cs: &str) -> bool {
+    let cs = cs.split('*').next().unwrap_or(cs);
+    ["utf-8", "utf8", "unicode-1-1-utf-8"]
+        .iter()
+        .any(|u| cs.eq_ignore_ascii_case(u))
+        || mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes()).is_some()
+}
+
+/// RFC 2047 decoding of header text for SEARCH and SORT. An encoded word in a charset that
+/// cannot be decoded stands for one U+FFFD (RFC 2047 §6.2 (c): show that it could not be
+/// displayed, rather than mojibake), which is what Dovecot matches and sorts.
+pub fn decode_text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(start) = rest.find("=?") {
+        out.push_str(&rest[..start]);
+        let word = &rest[start..];
+        // "=?" charset "?" ("B" / "Q") "?" encoded-text "?="
+        let parsed = word[2..].split_once('?').and_then(|(cs, r)| {
+            let (enc, r) = r.split_once('?')?;
+            let end = r.find("?=")?;
+            let ok = !cs.is_empty()
+                && !cs.contains(char::is_whitespace)
+                && matches!(enc, "B" | "b" | "Q" | "q")
+                && !r[..end].contains(char::is_whitespace);
+            ok.then_some((cs, 2 + cs.len() + 1 + enc.len() + 1 + end + 2))
+        });
+        match parsed {
+            Some((cs, len)) if !known_charset(cs) => {
+                out.push('\u{fffd}');
+                rest = &word[len..];
+            }
+            Some((_, len)) => {
+                out.push_str(&word[..len]);
+                rest = &word[len..];
+            }
+            None => {
+                out.push_str("=?");
+                rest = &word[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    mime::decode_words(&out)
+}
+
 /// RFC 9051 §6.4.4 FROM/TO/CC/BCC/SUBJECT/HEADER: a case-insensitive substring of the whole
 /// field value with RFC 2047 encoded words decoded (display names and addresses alike); an
 /// empty string matches every message that has the field.
@@ -146,7 +185,15 @@ pub fn header_has(hdr: &[u8], field: &str, needle: &str) -> bool {
         return false;
     }
     let needle = casemap(needle);
-    let values = mime::decoded_field(hdr, field);
+    let values: Vec<String> = mime::fields(hdr)
+        .into_iter()
+        .filter(|(n, _)| n == field)
+        .map(|(_, r)| {
+            let raw = &hdr[r];
+            let colon = raw.iter().position(|&b| b == b':').unwrap_or(0);
+            decode_text(&String::from_utf8_lossy(&raw[(colon + 1).min(raw.len())..]))
+        })
+        .collect();
     // The unfolded value with tabs as spaces, as Dovecot compares it.
     if values
         .iter()
@@ -188,6 +235,59 @@ fn address_forms(hdr: &[u8], field: &str) -> Vec<String> {
             (None, None) => String::new(),
         })
         .collect()
+}
+
+/// RFC 9051 §6.4.4 BODY: the string in the body of the message, read as Dovecot reads it:
+/// the content of each text (or message) part with its transfer encoding removed and its
+/// charset converted, not MIME headers, boundaries, preamble, epilogue or binary parts.
+/// TEXT (`with_headers`): that, or any header field of the message, of its MIME parts or of
+/// an encapsulated message (RFC 2047 words decoded).
+pub fn body_has(full: &[u8], needle: &str, with_headers: bool) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    let needle = casemap(needle);
+    let root = mime::parse(full);
+    let mut stack = vec![&root];
+    while let Some(p) = stack.pop() {
+        if with_headers {
+            let hdr = &full[p.header.clone()];
+            for (_, r) in mime::fields(hdr) {
+                let field = String::from_utf8_lossy(&hdr[r]);
+                let (name, value) = field.split_once(':').unwrap_or(("", &field));
+                let line = format!("{name}: {}", decode_text(value).replace('\t', " "));
+                if casemap(&line).contains(&needle) {
+                    return true;
+                }
+            }
+        }
+        stack.extend(p.children.iter().rev());
+        if let Some(m) = &p.message {
+            stack.push(m);
+        }
+        if p.children.is_empty()
+            && p.message.is_none()
+            && (p.ctype == "text" || p.ctype == "message")
+            && casemap(&part_text(full, p)).contains(&needle)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// A leaf part's content as text: transfer encoding removed, charset converted to UTF-8.
+fn part_text(full: &[u8], p: &mime::Part) -> String {
+    let bytes = mime::decoded(full, p).unwrap_or_else(|_| full[p.body.clone()].to_vec());
+    let decoder = p
+        .params
+        .iter()
+        .find(|(k, _)| k == "charset")
+        .and_then(|(_, v)| mail_parser::decoders::charsets::map::charset_decoder(v.as_bytes()));
+    match decoder {
+        Some(d) => d(&bytes),
+        None => String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 fn eval(k: &SearchKey, c: &Ctx) -> bool {
@@ -244,34 +344,9 @@ fn eval(k: &SearchKey, c: &Ctx) -> bool {
         K::Header(name, s) => c
             .header
             .is_some_and(|h| header_has(h, &name.to_ascii_lowercase(), s)),
-        K::Body(s) | K::Text(s) => {
-            let Some(full) = c.full else { return false };
-            let root = mime::parse(full);
-            let scope: &[u8] = if matches!(k, K::Body(_)) {
-                &full[root.body.clone()]
-            } else {
-                full
-            };
-            if contains(&String::from_utf8_lossy(scope), s) {
-                return true;
-            }
-            // Also look into decoded leaf parts (base64 / quoted-printable text).
-            let mut stack = vec![&root];
-            while let Some(p) = stack.pop() {
-                stack.extend(p.children.iter());
-                if let Some(m) = &p.message {
-                    stack.push(m);
-                }
-                if p.children.is_empty() && p.ctype == "text" {
-                    if let Ok(d) = mime::decoded(full, p) {
-                        if contains(&String::from_utf8_lossy(&d), s) {
-                            return true;
-                        }
-                    }
-                }
-            }
-            false
-        }
+        K::Body(s) | K::Text(s) => c
+            .full
+            .is_some_and(|full| body_has(full, s, matches!(k, K::Text(_)))),
         K::BadCharset(_) => false,
         K::Not(k) => !eval(k, c),
         K::Or(a, b) => eval(a, c) || eval(b, c),
@@ -535,20 +610,51 @@ pub struct SortInfo {
 }
 
 /// RFC 5256 §3 FROM/TO/CC (addr-mailbox of the first address) and RFC 5957 §2 DISPLAYFROM /
-/// DISPLAYTO (display name, RFC 2047-decoded, if present and not empty, else `mailbox@host`).
-fn first_address_keys(a: Option<&Address>) -> (String, String) {
-    let Some(first) = a.and_then(|a| a.first()) else {
-        return (String::new(), String::new());
-    };
-    let addr = first.address.as_deref().unwrap_or("").trim();
-    let local = addr.rsplit_once('@').map_or(addr, |(l, _)| l);
-    let display = first
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(addr);
-    (casemap(local), casemap(display))
+/// DISPLAYTO (its display name, RFC 2047-decoded, if present and not empty, else
+/// `mailbox@host`) of the field `name`, from the addresses as ENVELOPE shows them: several
+/// fields are one list, a group's first element is its name (RFC 3501 §7.4.2 group start),
+/// a broken address reads MISSING_MAILBOX / MISSING_DOMAIN (as Dovecot sorts them).
+fn first_address_keys(hdr: &[u8], name: &str) -> (String, String) {
+    let first = mime::fields(hdr)
+        .into_iter()
+        .filter(|(n, _)| n == name)
+        .find_map(|(_, r)| {
+            let raw = &hdr[r];
+            let colon = raw.iter().position(|&b| b == b':').unwrap_or(0);
+            mime::address_list(&raw[colon + 1..]).into_iter().next()
+        });
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    match first {
+        None | Some(mime::Addr::GroupEnd) => (String::new(), String::new()),
+        Some(mime::Addr::GroupStart(group)) => {
+            let display = decode_text(&text(&group));
+            (casemap(&text(&group)), casemap(&display))
+        }
+        Some(mime::Addr::Mailbox {
+            name,
+            mailbox,
+            host,
+            ..
+        }) => {
+            let display = name
+                .map(|n| decode_text(&text(&n)))
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| format!("{}@{}", text(&mailbox), text(&host)));
+            (casemap(&text(&mailbox)), casemap(display.trim()))
+        }
+    }
+}
+
+/// RFC 5256 §2.2 sent date: the first Date header as an instant, if it parses.
+fn sent_instant(hdr: &[u8]) -> Option<i64> {
+    let v = mime::header_value(hdr, "date")?;
+    let mut one = b"Date: ".to_vec();
+    one.extend_from_slice(&v);
+    one.extend_from_slice(b"\r\n\r\n");
+    let msg = MessageParser::new().parse_headers(&one)?;
+    msg.date()
+        .filter(|d| d.is_valid())
+        .map(|d| d.to_timestamp())
 }
 
 /// Most message IDs of one References field that threading follows (bounds the work a
@@ -569,18 +675,11 @@ fn message_ids(v: &[u8]) -> Vec<String> {
 
 /// The sort and thread keys of a message header (RFC 5256 §2.1, §2.2, §3; RFC 5957).
 pub fn sort_info_of(hdr: &[u8], internal_date: i64, size: u64) -> SortInfo {
-    let msg = MessageParser::new().parse_headers(hdr);
-    let addr = |name: HeaderName<'static>| -> Option<&Address> {
-        match msg.as_ref()?.header(name)? {
-            HeaderValue::Address(a) => Some(a),
-            _ => None,
-        }
-    };
-    let (from, display_from) = first_address_keys(addr(HeaderName::From));
-    let (to, display_to) = first_address_keys(addr(HeaderName::To));
-    let (cc, _) = first_address_keys(addr(HeaderName::Cc));
+    let (from, display_from) = first_address_keys(hdr, "from");
+    let (to, display_to) = first_address_keys(hdr, "to");
+    let (cc, _) = first_address_keys(hdr, "cc");
     let subject = mime::header_value(hdr, "subject")
-        .map(|v| mime::decode_words(&String::from_utf8_lossy(&v)))
+        .map(|v| decode_text(&String::from_utf8_lossy(&v)))
         .unwrap_or_default();
     let (base, reply) = base_subject_of(&subject);
     // RFC 5256 §4 REFERENCES step 1A: References, else the first ID of In-Reply-To.
@@ -593,11 +692,7 @@ pub fn sort_info_of(hdr: &[u8], internal_date: i64, size: u64) -> SortInfo {
             .unwrap_or_default();
     }
     SortInfo {
-        date: msg
-            .as_ref()
-            .and_then(|m| m.date())
-            .filter(|d| d.is_valid())
-            .map_or(internal_date, |d| d.to_timestamp()),
+        date: sent_instant(hdr).unwrap_or(internal_date),
         internal_date,
         size,
         subject: casemap(&base),
@@ -1166,6 +1261,14 @@ pub fn thread_references(items: Vec<ThreadItem>) -> Forest {
 mod tests {
     use super::*;
 
+    /// RFC 9051 §6.4.4 "contains": a substring under i;unicode-casemap.
+    fn contains(hay: &str, needle: &str) -> bool {
+        if needle.is_empty() {
+            return true;
+        }
+        casemap(hay).contains(&casemap(needle))
+    }
+
     fn it(num: u32, date: i64, subject: &str, id: &str, refs: &[&str]) -> ThreadItem {
         let (base, reply) = base_subject_of(subject);
         ThreadItem {
@@ -1217,6 +1320,52 @@ mod tests {
         assert!(!contains("straße", "STRASSE") && contains("Straße", "sTRAß"));
     }
 
+    /// BODY and TEXT read as Dovecot does (checked with the same message on both).
+    #[test]
+    fn body_and_text_scopes() {
+        let m = concat!(
+            "From: a@x\r\nSubject: top kilo\r\nContent-Type: multipart/mixed; boundary=hotel\r\n\r\n",
+            "foxtrot preamble\r\n--hotel\r\nContent-Type: text/plain\r\nX-Part: echo\r\n\r\nalpha text\r\n",
+            "--hotel\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nYnJhdm8gYmluYXJ5\r\n",
+            "--hotel\r\nContent-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?ch=C3=A4rlie?=\r\nFrom: india@x\r\n\r\ndelta inner body\r\n",
+            "--hotel\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<b>ju=6Ciet</b> caf=E9\r\n",
+            "--hotel--\r\ngolf epilogue\r\n"
+        )
+        .as_bytes();
+        for (needle, body, text) in [
+            ("alpha", true, true),
+            ("ALPHA TEXT", true, true),
+            ("bravo", false, false),
+            ("chärlie", false, true),
+            ("india", false, true),
+            ("delta", true, true),
+            ("echo", false, true),
+            ("foxtrot", false, false),
+            ("golf", false, false),
+            ("hotel", false, true),
+            ("juliet", true, true),
+            ("ju=6C", false, false),
+            ("café", true, true),
+            ("From: a", false, true),
+            ("", true, true),
+        ] {
+            assert_eq!(body_has(m, needle, false), body, "BODY {needle}");
+            assert_eq!(body_has(m, needle, true), text, "TEXT {needle}");
+        }
+        let b64 = b"Subject: p\r\nContent-Transfer-Encoding: base64\r\n\r\nbGltYSBtaWtl\r\n";
+        assert!(body_has(b64, "lima", false) && !body_has(b64, "bGltYQ", false));
+    }
+
+    #[test]
+    fn undecodable_words() {
+        assert_eq!(decode_text("=?unknown-x?q?abc?= tail"), "\u{fffd} tail");
+        assert_eq!(decode_text("=?utf-8?x?bad?="), "=?utf-8?x?bad?=");
+        assert_eq!(decode_text("=?iso-8859-1?q?caf=E9?="), "café");
+        assert_eq!(decode_text("=?UTF-8*en?Q?a?="), "a");
+        assert_eq!(decode_text("a =? b ?= c"), "a =? b ?= c");
+        assert_eq!(decode_text("=?"), "=?");
+    }
+
     #[test]
     fn sent_day_is_the_date_in_its_own_zone() {
         let d = |s: &str| sent_day(format!("Date: {s}\r\n\r\n").as_bytes());
@@ -1257,7 +1406,19 @@ mod tests {
         assert_eq!(i.from, "JOERG");
         assert_eq!(i.display_from, casemap("JÖRG"));
         assert_eq!(i.cc, "CAROL");
-        assert_eq!(i.display_to, "BOB@X");
+        // A group's first element is its name (RFC 3501 §7.4.2), as Dovecot sorts it.
+        assert_eq!(i.to, "UNDISCLOSED-RECIPIENTS");
+        assert_eq!(i.display_to, "UNDISCLOSED-RECIPIENTS");
+        let odd = sort_info_of(
+            b"From: <>\r\nFrom: b@y\r\nTo: \"john doe\"@x (The Comment)\r\nCc:\r\nCc: =?utf-8?q?=C3=89?= <e@f>\r\n\r\n",
+            0,
+            0,
+        );
+        assert_eq!(odd.from, "MISSING_MAILBOX");
+        assert_eq!(odd.display_from, "MISSING_MAILBOX@MISSING_DOMAIN");
+        assert_eq!(odd.to, "JOHN DOE");
+        assert_eq!(odd.display_to, "THE COMMENT");
+        assert_eq!(odd.cc, "E");
         assert_eq!(i.subject, "HI");
         assert!(i.reply);
         assert_eq!(i.date, 1704169800);
