@@ -6,14 +6,16 @@
 # Prints commands/s, latency and violations of each server and the ratio postern/Dovecot.
 # Both verify the same argon2id hash at LOGIN: Dovecot gets postern's hash from directory.db.
 # Clients are spread over CLIENTS/5 accounts (Dovecot allows 10 connections per user and address).
-# Dovecot comes from ../shared/peers (or $PEERS) when present, else from scripts/stress-dovecot.sh.
+# Dovecot is started by scripts/start-dovecot.sh (installed with apt-get when missing).
 # NO_BUILD=1 skips `cargo build --release`; POSTERN_BIN overrides the binary.
 set -euo pipefail
 export POSTERN_LOG=warn
 cd "$(dirname "$0")/.."
 SECS=${1:-30} CLIENTS=${2:-10}
+# An IDLE lasts IDLE_MS (MIN:MAX ms); short by default so the figures measure the servers, not the
+# clients' waits (the test uses the stress client's default of 50-300 ms).
+IDLE_MS=${IDLE_MS:-0:5}
 NUSERS=$(( (CLIENTS + 4) / 5 )); [ "$NUSERS" -ge 2 ] || NUSERS=2
-PEERS=${PEERS:-$(cd .. && pwd)/shared/peers}
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p postern
 BIN=${POSTERN_BIN:-$PWD/target/release/postern}
 W=$(mktemp -d /tmp/postern-stress.XXXX)
@@ -44,14 +46,8 @@ print(db.execute("SELECT password_hash FROM accounts WHERE address = 'stay1@benc
 PY
 )
 "$BIN" -c "$W/postern.toml" serve 2>"$W/postern.log" & PID=$!
-if [ -x "$PEERS/start-dovecot.sh" ]; then
-  PEERS_DIR=$DW IMAPS_PORT=$(port) POP3S_PORT=$(port) PEER_PASS_HASH="{ARGON2ID}$HASH" \
-    "$PEERS/start-dovecot.sh" 127.0.0.1 "$DP" "$(port)" >/dev/null
-  stop_dovecot() { PEERS_DIR=$DW "$PEERS/stop-dovecot.sh" >/dev/null; }
-else
-  PEER_PASS_HASH="{ARGON2ID}$HASH" scripts/stress-dovecot.sh start "$DW/dovecot" "$DP" >/dev/null
-  stop_dovecot() { scripts/stress-dovecot.sh stop "$DW/dovecot"; }
-fi
+PEER_PASS_HASH="{ARGON2ID}$HASH" scripts/start-dovecot.sh "$DW/dovecot" "$DP" >/dev/null
+stop_dovecot() { scripts/start-dovecot.sh --stop "$DW/dovecot"; }
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; stop_dovecot || true; rm -rf "$W" "$DW"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break; sleep 0.1; done
 
@@ -62,7 +58,7 @@ run() { # label server-name addr mode login-every
     if [ "$name" = postern ]; then users+=(--user "$mode$i@bench.test"); else users+=(--user "$mode$i-$$"); fi
   done
   python3 scripts/imap-stress.py "$addr" "${users[@]}" --password pass --clients "$CLIENTS" --seconds "$SECS" \
-    --login-every "$every" --json --show 5 >"$W/$label.json" 2>"$W/$label.log" || true
+    --login-every "$every" --idle-ms "$IDLE_MS" --json --show 5 >"$W/$label.json" 2>"$W/$label.log" || true
   RATE[$label]=$(python3 - "$W/$label.json" "$name" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -78,7 +74,7 @@ PY
 }
 for spec in "stay:0:clients stay logged in" "login:5:LOGOUT + LOGIN every 5 commands"; do
   IFS=: read -r mode every title <<<"$spec"
-  echo "== $title ($CLIENTS clients over $NUSERS accounts, $SECS s each)"
+  echo "== $title ($CLIENTS clients over $NUSERS accounts, $SECS s each, IDLE $IDLE_MS ms)"
   run "dovecot-$mode" dovecot "127.0.0.1:$DP" "$mode" "$every"
   run "postern-$mode" postern "127.0.0.1:$P" "$mode" "$every"
   python3 -c 'import sys; p, d = float(sys.argv[1]), float(sys.argv[2]); print("ratio postern/dovecot: %.2f" % (p / d if d else 0))' \

@@ -1063,7 +1063,8 @@ class Client:
     def op_idle(self):
         if "IDLE" not in self.caps:
             return self.op_noop()
-        dur = self.rng.uniform(0.05, 0.3)
+        lo, hi = self.args.idle_ms
+        dur = self.rng.uniform(lo, hi) / 1000.0
         cmd, t0, tag, _ = self.command("IDLE", "IDLE")
         # the deadline counts from the continuation; close enough to take it from now
         self.finish("IDLE", cmd, t0, tag, idle=time.monotonic() + dur)
@@ -1373,6 +1374,9 @@ def main():
     ap.add_argument("--mailboxes", default="3", help="a count (INBOX + Stress1..) or a comma-separated list")
     ap.add_argument("--seed-messages", type=int, default=15, help="messages each mailbox has at start")
     ap.add_argument("--login-every", type=int, default=0, help="LOGOUT and LOGIN again every K commands (0: never)")
+    ap.add_argument("--idle-ms", default="50:300", type=lambda v: tuple(float(x) for x in v.split(":")),
+                    help="how long an IDLE lasts, MIN:MAX milliseconds (benches use a short one, so that "
+                         "the figures measure the server rather than the client's waits)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for any response")
     ap.add_argument("--max-violations", type=int, default=1000, help="violations kept (all are counted)")
     ap.add_argument("--show", type=int, default=40, help="violations printed")

@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# start-dovecot.sh DIR PORT
-# Starts a private Dovecot IMAP server for tests: everything (config, sockets, state, log, mail)
-# lives under DIR, nothing from /etc/dovecot is read. Any user name logs in with the password
-# "pass" (static passdb, PLAIN/LOGIN allowed without TLS); mail is Maildir in DIR/mail/<user>.
-# It listens on 127.0.0.1:PORT only. Works as root (processes run as nobody/nogroup, the
-# Debian dovecot/dovenull users) and as a normal user (everything runs as that user).
-# Prints the master pid on success; stop it with `kill $(cat DIR/run/master.pid)`.
+# start-dovecot.sh DIR PORT      start a private Dovecot IMAP server on 127.0.0.1:PORT
+# start-dovecot.sh --stop DIR    stop it (waits until it has exited)
+#
+# The reference IMAP server for postern's differential tests and benches. Everything (config,
+# sockets, state, log, mail) lives under DIR; nothing from /etc/dovecot is read. Any user name logs
+# in with the password "pass" (static passdb, PLAIN/LOGIN allowed without TLS), or, with
+# PEER_PASS_HASH='{ARGON2ID}$argon2id$...', with whatever password that hash verifies, so logins
+# cost the same hashing as postern's. Mail is Maildir in DIR/mail/<user>. Works as root (mail
+# processes run as nobody/nogroup, so DIR must be reachable by nobody) and as a normal user
+# (everything runs as that user). Installs dovecot-imapd with apt-get when missing and run as root,
+# without letting the package start a system Dovecot. Prints the master pid on success.
 set -euo pipefail
-DIR=${1:?usage: start-dovecot.sh DIR PORT}
-PORT=${2:?usage: start-dovecot.sh DIR PORT}
-command -v dovecot >/dev/null 2>&1 || { echo "start-dovecot.sh: dovecot is not installed (Debian: dovecot-imapd)" >&2; exit 2; }
+usage="usage: start-dovecot.sh DIR PORT | start-dovecot.sh --stop DIR"
+if [ "${1:-}" = --stop ]; then
+  DIR=${2:?$usage}
+  pid=$(cat "$DIR/run/master.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || exit 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+  echo "start-dovecot.sh: pid $pid still running" >&2
+  exit 1
+fi
+DIR=${1:?$usage}
+PORT=${2:?$usage}
+export PATH=$PATH:/usr/sbin:/sbin
+if ! command -v dovecot >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { echo "start-dovecot.sh: dovecot is not installed (Debian: dovecot-imapd)" >&2; exit 2; }
+  export DEBIAN_FRONTEND=noninteractive
+  prc=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; prc=1; }
+  { apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null; }; } </dev/null
+  [ -z "$prc" ] || rm -f /usr/sbin/policy-rc.d
+fi
 mkdir -p "$DIR/run" "$DIR/state" "$DIR/mail"
 DIR=$(cd "$DIR" && pwd)
 if [ "$(id -u)" = 0 ]; then
@@ -44,7 +65,7 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 passdb {
   driver = static
-  args = password=pass
+  args = password=${PEER_PASS_HASH:-pass}
 }
 userdb {
   driver = static
@@ -59,11 +80,7 @@ service imap-login {
 }
 $users
 CONF
-# Detached from our stdio: the daemon must not hold the caller's pipes open.
-if ! dovecot -c "$DIR/dovecot.conf" </dev/null >"$DIR/start.log" 2>&1; then
-  cat "$DIR/start.log" >&2
-  exit 1
-fi
+dovecot -c "$DIR/dovecot.conf"
 for _ in $(seq 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     cat "$DIR/run/master.pid" 2>/dev/null || true

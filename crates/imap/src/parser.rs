@@ -19,6 +19,8 @@ pub enum SeqNum {
     Num(u32),
     /// `*`: the largest number in use.
     Star,
+    /// RFC 5182 §2.1 `$`: the saved search result (always alone in its set).
+    Saved,
 }
 
 /// RFC 9051 §9 `sequence-set`, unresolved.
@@ -26,14 +28,29 @@ pub enum SeqNum {
 pub struct SeqSet(pub Vec<(SeqNum, SeqNum)>);
 
 impl SeqSet {
+    /// RFC 5182 §2.1: the set `$`, the saved search result.
+    pub fn saved() -> SeqSet {
+        SeqSet(vec![(SeqNum::Saved, SeqNum::Saved)])
+    }
+
+    /// Whether this is `$` (to be replaced by the saved result before use).
+    pub fn is_saved(&self) -> bool {
+        self.0
+            .iter()
+            .any(|&(a, b)| a == SeqNum::Saved || b == SeqNum::Saved)
+    }
+
     /// Resolves against the largest value in use (`*`); ranges are normalised (low, high).
+    /// An unreplaced `$` resolves to nothing.
     pub fn resolve(&self, largest: u32) -> Vec<(u32, u32)> {
         let v = |n: SeqNum| match n {
             SeqNum::Num(n) => n,
             SeqNum::Star => largest,
+            SeqNum::Saved => 0,
         };
         self.0
             .iter()
+            .filter(|&&(a, b)| a != SeqNum::Saved && b != SeqNum::Saved)
             .map(|&(a, b)| {
                 let (a, b) = (v(a), v(b));
                 (a.min(b), a.max(b))
@@ -572,6 +589,13 @@ impl<'a> Cursor<'a> {
         }
         Ok(SeqNum::Num(n))
     }
+    /// RFC 9051 §9 `sequence-set / "$"` (RFC 5182 §3 `seq-last-command`).
+    fn seq_set_or_saved(&mut self) -> Result<SeqSet, ParseError> {
+        if self.eat(b'$') {
+            return Ok(SeqSet::saved());
+        }
+        self.seq_set()
+    }
     fn seq_set(&mut self) -> Result<SeqSet, ParseError> {
         let mut set = Vec::new();
         loop {
@@ -823,7 +847,7 @@ fn parse_body(c: &mut Cursor) -> Result<CommandKind, ParseError> {
         "STORE" => parse_store(c, false)?,
         "COPY" | "MOVE" => {
             c.sp()?;
-            let set = c.seq_set()?;
+            let set = c.seq_set_or_saved()?;
             c.sp()?;
             CommandKind::Copy {
                 uid: false,
@@ -843,7 +867,7 @@ fn parse_body(c: &mut Cursor) -> Result<CommandKind, ParseError> {
                 "STORE" => parse_store(c, true)?,
                 "COPY" | "MOVE" => {
                     c.sp()?;
-                    let set = c.seq_set()?;
+                    let set = c.seq_set_or_saved()?;
                     c.sp()?;
                     CommandKind::Copy {
                         uid: true,
@@ -855,7 +879,7 @@ fn parse_body(c: &mut Cursor) -> Result<CommandKind, ParseError> {
                 "EXPUNGE" => {
                     c.sp()?;
                     CommandKind::Expunge {
-                        uids: Some(c.seq_set()?),
+                        uids: Some(c.seq_set_or_saved()?),
                     }
                 }
                 "SORT" => parse_sort(c, true)?,
@@ -1220,8 +1244,10 @@ fn parse_search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey, ParseErro
             SearchKey::And(keys)
         });
     }
-    if c.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
-        return Ok(SearchKey::Seq(c.seq_set()?));
+    if c.peek()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$')
+    {
+        return Ok(SearchKey::Seq(c.seq_set_or_saved()?));
     }
     let word = c.atom()?.to_ascii_uppercase();
     use SearchKey as K;
@@ -1276,7 +1302,7 @@ fn parse_search_key(c: &mut Cursor, depth: usize) -> Result<SearchKey, ParseErro
         "TO" => K::To(search_string(c)?),
         "UID" => {
             c.sp()?;
-            K::Uid(c.seq_set()?)
+            K::Uid(c.seq_set_or_saved()?)
         }
         "UNANSWERED" => K::Unanswered,
         "UNDELETED" => K::Undeleted,
@@ -1466,7 +1492,7 @@ fn parse_fetch_att(c: &mut Cursor) -> Result<Vec<FetchAtt>, ParseError> {
 
 fn parse_fetch(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
     c.sp()?;
-    let set = c.seq_set()?;
+    let set = c.seq_set_or_saved()?;
     c.sp()?;
     let mut atts = Vec::new();
     if c.eat(b'(') {
@@ -1514,7 +1540,7 @@ fn parse_fetch(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
 
 fn parse_store(c: &mut Cursor, uid: bool) -> Result<CommandKind, ParseError> {
     c.sp()?;
-    let set = c.seq_set()?;
+    let set = c.seq_set_or_saved()?;
     c.sp()?;
     let mut unchanged_since = None;
     if c.eat(b'(') {

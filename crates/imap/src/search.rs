@@ -521,12 +521,20 @@ impl Session {
         key: SearchKey,
     ) -> SResult<Reply> {
         if let Some(r) = bad_charset(&key) {
+            if ret.is_some_and(|r| r.save) {
+                // RFC 5182 §2.1: a failed SAVE search empties the search result variable.
+                self.saved.clear();
+            }
             return Ok(r);
         }
         let hits = self.matching(&key).await;
         let Some(sel) = self.sel.as_ref() else {
             return Ok(bad("No mailbox selected"));
         };
+        if let Some(r) = ret.filter(|r| r.save) {
+            let uids: Vec<u32> = hits.iter().map(|&i| sel.msgs[i].uid).collect();
+            self.saved = saved_result(r, &uids);
+        }
         let nums: Vec<u32> = hits
             .iter()
             .map(|&i| if uid { sel.msgs[i].uid } else { i as u32 + 1 })
@@ -545,6 +553,8 @@ impl Session {
             None => None,
         };
         match ret {
+            // RFC 5182 §2.1: SAVE alone returns no ESEARCH response.
+            Some(r) if r.save && !(r.min || r.max || r.all || r.count) => {}
             None => {
                 let mut l = String::from("SEARCH");
                 for n in &nums {
@@ -585,6 +595,26 @@ impl Session {
         }
         Ok(ok("SEARCH completed"))
     }
+}
+
+/// RFC 5182 §2.4: what SEARCH/SORT RETURN (SAVE ...) keeps of the matching UIDs (in result
+/// order): MIN and/or MAX alone save only those messages; otherwise all of them, sorted.
+fn saved_result(r: SearchReturn, uids: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = if (r.min || r.max) && !(r.all || r.count) {
+        let mut v = Vec::new();
+        if r.min {
+            v.extend(uids.first());
+        }
+        if r.max {
+            v.extend(uids.last());
+        }
+        v
+    } else {
+        uids.to_vec()
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// What SORT and THREAD compare of one message (RFC 5256 §3, RFC 5957).
@@ -802,6 +832,10 @@ impl Session {
         ret: Option<SearchReturn>,
     ) -> SResult<Reply> {
         if let Some(r) = bad_charset(&key) {
+            if ret.is_some_and(|r| r.save) {
+                // RFC 5182 §2.1: a failed SAVE search empties the search result variable.
+                self.saved.clear();
+            }
             return Ok(r);
         }
         let hits = self.matching(&key).await;
@@ -829,10 +863,18 @@ impl Session {
         let modseq = uses_modseq(&key)
             .then(|| hits.iter().map(|&i| sel.msgs[i].modseq).max())
             .flatten();
+        if let Some(r) = ret.filter(|r| r.save) {
+            // RFC 5182 §2.4 with RFC 5267 ESORT: MIN and MAX are the first and last in the
+            // sort order.
+            let uids: Vec<u32> = order.iter().map(|&o| sel.msgs[hits[o]].uid).collect();
+            self.saved = saved_result(r, &uids);
+        }
         if uses_modseq(&key) {
             self.enable_condstore();
         }
         match ret {
+            // RFC 5182 §2.1: SAVE alone returns no ESEARCH response.
+            Some(r) if r.save && !(r.min || r.max || r.all || r.count) => {}
             Some(r) => {
                 let mut l = format!("ESEARCH (TAG \"{tag}\")");
                 if uid {

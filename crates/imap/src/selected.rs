@@ -532,6 +532,8 @@ impl Session {
             }
         }
         sel.deferred_expunges.retain(|u| !gone.contains(u));
+        // RFC 5182 §2.1: expunged messages leave the search result variable.
+        self.saved.retain(|u| !gone.contains(u));
         if qresync && !gone.is_empty() {
             lines.push(format!("VANISHED {}", set_string(gone)));
         }

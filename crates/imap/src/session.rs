@@ -65,6 +65,8 @@ pub struct Session {
     pub(crate) condstore: bool,
     /// RFC 7162 QRESYNC enabled.
     pub(crate) qresync: bool,
+    /// RFC 5182 §2.1 search result variable `$`: the UIDs a SEARCH/SORT RETURN (SAVE) saved.
+    pub(crate) saved: Vec<u32>,
 }
 
 /// Outcome of a command for the tagged response.
@@ -104,6 +106,22 @@ pub(crate) fn store_no(e: &StoreError) -> Reply {
             tracing::warn!("store error: {e}");
             no("[SERVERBUG] internal error, try again later")
         }
+    }
+}
+
+/// RFC 5182 §2.1: `$` as a search key is the saved result, whether given as a sequence set
+/// or after UID.
+fn replace_saved_key(key: &mut parser::SearchKey, uids: &parser::SeqSet) {
+    use parser::SearchKey as K;
+    match key {
+        K::Seq(set) | K::Uid(set) if set.is_saved() => *key = K::Uid(uids.clone()),
+        K::Not(k) => replace_saved_key(k, uids),
+        K::Or(a, b) => {
+            replace_saved_key(a, uids);
+            replace_saved_key(b, uids);
+        }
+        K::And(ks) => ks.iter_mut().for_each(|k| replace_saved_key(k, uids)),
+        _ => {}
     }
 }
 
@@ -169,6 +187,7 @@ impl Session {
             utf8: false,
             condstore: false,
             qresync: false,
+            saved: Vec::new(),
         }
     }
 
@@ -208,7 +227,7 @@ impl Session {
                 " UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS \
                  UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SORT SORT=DISPLAY THREAD=REFERENCES \
                  THREAD=ORDEREDSUBJECT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE STATUS=SIZE \
-                 UTF8=ACCEPT BINARY WITHIN",
+                 UTF8=ACCEPT BINARY WITHIN SEARCHRES I18NLEVEL=1",
             );
             c.push_str(&format!(" APPENDLIMIT={}", self.srv.limits.append_limit));
         }
@@ -573,15 +592,22 @@ impl Session {
             return Ok(bad("No mailbox selected"));
         }
         let tag = cmd.tag;
+        let mut kind = cmd.kind;
+        if matches!(kind, C::Select { .. } | C::Close | C::Unselect) {
+            // RFC 5182 §2.1: the search result variable is reset on SELECT, EXAMINE, CLOSE
+            // and UNSELECT.
+            self.saved.clear();
+        }
+        self.replace_saved(&mut kind);
         let allow_expunge_updates = !matches!(
-            cmd.kind,
+            kind,
             C::Fetch { .. }
                 | C::Store { .. }
                 | C::Search { .. }
                 | C::Sort { .. }
                 | C::Thread { .. }
         );
-        let reply = match cmd.kind {
+        let reply = match kind {
             C::Capability => {
                 let caps = self.capabilities();
                 self.untagged(&format!("CAPABILITY {caps}"));
@@ -694,6 +720,53 @@ impl Session {
             self.pump(allow_expunge_updates).await?;
         }
         Ok(reply)
+    }
+
+    /// RFC 5182 §2.1: replaces `$` by the saved result (UIDs of messages still in the view):
+    /// as UIDs in UID commands and search keys, as sequence numbers in the others.
+    fn replace_saved(&self, kind: &mut CommandKind) {
+        use CommandKind as C;
+        let Some(sel) = self.sel.as_ref() else {
+            return;
+        };
+        let uids: Vec<u32> = self
+            .saved
+            .iter()
+            .copied()
+            .filter(|&u| sel.seq_of(u).is_some())
+            .collect();
+        let as_set = |nums: &[u32]| {
+            parser::SeqSet(
+                nums.iter()
+                    .map(|&n| (parser::SeqNum::Num(n), parser::SeqNum::Num(n)))
+                    .collect(),
+            )
+        };
+        let uid_set = as_set(&uids);
+        let seqs: Vec<u32> = uids
+            .iter()
+            .filter_map(|&u| sel.seq_of(u).map(|s| s as u32))
+            .collect();
+        let seq_set = as_set(&seqs);
+        let fix = |uid: bool, set: &mut parser::SeqSet| {
+            if set.is_saved() {
+                *set = if uid {
+                    uid_set.clone()
+                } else {
+                    seq_set.clone()
+                };
+            }
+        };
+        match kind {
+            C::Fetch { uid, set, .. } | C::Store { uid, set, .. } | C::Copy { uid, set, .. } => {
+                fix(*uid, set)
+            }
+            C::Expunge { uids: Some(set) } => fix(true, set),
+            C::Search { key, .. } | C::Sort { key, .. } | C::Thread { key, .. } => {
+                replace_saved_key(key, &uid_set)
+            }
+            _ => {}
+        }
     }
 
     /// RFC 9051 §6.3.1 ENABLE

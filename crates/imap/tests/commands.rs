@@ -2951,8 +2951,6 @@ async fn selected_mailbox_deleted_elsewhere_ends_the_session() {
 /// RFC 9051 §6.4.4.1-2 (SEARCHRES, part of IMAP4rev2): SEARCH RETURN (SAVE) keeps the result,
 /// and `$` refers to it in later commands.
 #[tokio::test]
-#[ignore = "RFC 9051 §6.4.4.2: the server announces IMAP4rev2 but `FETCH $ UID` after \
-            `SEARCH RETURN (SAVE) FLAGGED` is answered `BAD expected a number`"]
 async fn searchres_dollar() {
     let env = Env::new().await;
     let mut c = env.login().await;
@@ -2969,6 +2967,72 @@ async fn searchres_dollar() {
     c.cmd("UID SEARCH RETURN (SAVE) UID 3").await.assert_ok();
     let r = c.cmd("UID FETCH $ UID").await;
     assert_eq!(r.untagged, ["* 3 FETCH (UID 3)"]);
+    c.finish().await;
+}
+
+/// RFC 5182 §2.1-2.4 SEARCHRES: `$` as a search key, in STORE, COPY and UID EXPUNGE; SAVE
+/// alone sends no ESEARCH; MIN/MAX alone save only those; expunged messages leave `$`; a
+/// failed SAVE search empties it; SELECT resets it; the capability is advertised.
+#[tokio::test]
+async fn searchres_keys_commands_and_lifetime() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(r.one("CAPABILITY ").contains(" SEARCHRES"), "{r:?}");
+    fill_inbox(&mut c, 5).await;
+    c.select("INBOX").await;
+    c.cmd("STORE 2,4,5 +FLAGS.SILENT (\\Flagged)")
+        .await
+        .assert_ok();
+    let r = c.cmd("SEARCH RETURN (SAVE) FLAGGED").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    let r = c.cmd("SEARCH $").await;
+    assert_eq!(r.untagged, ["* SEARCH 2 4 5"]);
+    let r = c.cmd("UID SEARCH UID $ NOT 5").await;
+    assert_eq!(r.untagged, ["* SEARCH 2 4"]);
+    let r = c.cmd("UID STORE $ +FLAGS (\\Answered)").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 3, "{r:?}");
+    c.cmd("COPY $ Copies").await.assert_no();
+    c.cmd("CREATE Copies").await.assert_ok();
+    c.cmd("MOVE $ Copies").await.assert_ok();
+    // Moved messages are expunged: `$` is empty now, and commands on it are OK and empty.
+    let r = c.cmd("FETCH $ UID").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    // MIN and MAX alone save only those messages.
+    let r = c.cmd("UID SEARCH RETURN (SAVE MIN MAX) ALL").await;
+    assert!(r.one("ESEARCH ").ends_with(" UID MIN 1 MAX 3"), "{r:?}");
+    let r = c.cmd("UID FETCH $ UID").await;
+    assert_eq!(r.untagged, ["* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)"]);
+    c.cmd("STORE $ +FLAGS.SILENT (\\Deleted)").await.assert_ok();
+    let r = c.cmd("UID EXPUNGE $").await;
+    r.assert_ok();
+    assert_eq!(r.untagged.len(), 2, "{r:?}");
+    let r = c.cmd("SEARCH ALL").await;
+    assert_eq!(r.untagged, ["* SEARCH"]);
+    // A failed SAVE search empties `$`.
+    c.append("INBOX", "", &message("n", "a@b.c", "n"))
+        .await
+        .assert_ok();
+    c.cmd("SEARCH RETURN (SAVE) ALL").await.assert_ok();
+    c.cmd("SEARCH RETURN (SAVE) CHARSET X-UNKNOWN ALL")
+        .await
+        .assert_no();
+    let r = c.cmd("SEARCH $").await;
+    assert_eq!(r.untagged, ["* SEARCH"]);
+    // SELECT resets it.
+    c.cmd("SEARCH RETURN (SAVE) ALL").await.assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("SEARCH $").await;
+    assert_eq!(r.untagged, ["* SEARCH"]);
+    // SORT RETURN (SAVE) saves too.
+    c.cmd("SORT RETURN (SAVE) (ARRIVAL) UTF-8 ALL")
+        .await
+        .assert_ok();
+    let r = c.cmd("SEARCH $").await;
+    assert_eq!(r.untagged, ["* SEARCH 1"]);
     c.finish().await;
 }
 

@@ -109,7 +109,16 @@ impl Dovecot {
 impl Drop for Dovecot {
     fn drop(&mut self) {
         if let Ok(pid) = std::fs::read_to_string(self.dir.join("run/master.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
+            let pid = pid.trim();
+            let _ = Command::new("kill").arg(pid).status();
+            // The master exits once its children have: wait, so no Dovecot outlives the test.
+            let proc_dir = Path::new("/proc").join(pid);
+            for _ in 0..100 {
+                if !proc_dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
         }
     }
 }

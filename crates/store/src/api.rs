@@ -190,6 +190,9 @@ impl Store for MaildirStore {
         self.blocking(move |s| s.delete_account(&a)).await
     }
     async fn list_mailboxes(&self, account: &str) -> Result<Vec<MailboxInfo>> {
+        if let Some(list) = self.try_list_now(account) {
+            return Ok(list);
+        }
         let a = account.to_owned();
         self.blocking(move |s| s.list_mailboxes(&a)).await
     }
@@ -238,6 +241,9 @@ impl Store for MaildirStore {
         mailbox: &str,
         claim_recent: bool,
     ) -> Result<MailboxSnapshot> {
+        if let Some(snap) = self.try_select_now(account, mailbox, claim_recent) {
+            return Ok(snap);
+        }
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.select(&a, &m, claim_recent)).await
     }

@@ -607,6 +607,14 @@ pub fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32,
     })?)
 }
 
+/// How many messages a mailbox has.
+pub fn message_count(conn: &Connection, mailbox_id: i64) -> Result<usize> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE mailbox_id=?1")?
+        .query_row([mailbox_id], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// The messages with a UID above `after`, in UID order.
 pub fn messages_after(conn: &Connection, mailbox_id: i64, after: u32) -> Result<Vec<MessageMeta>> {
     let mut st = conn.prepare_cached(&format!(

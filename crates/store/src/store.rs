@@ -414,6 +414,30 @@ fn make_maildir(
     r
 }
 
+/// LIST data of the indexed mailboxes: children, subscriptions, roles; INBOX first.
+fn mailbox_infos(c: &Connection, rows: Vec<MailboxRow>) -> Result<Vec<MailboxInfo>> {
+    let subs: HashSet<String> = index::subscriptions(c)?.into_iter().collect();
+    let mut parents = HashSet::new();
+    for r in &rows {
+        let mut n = r.name.as_str();
+        while let Some(p) = names::parent(n) {
+            parents.insert(p.to_owned());
+            n = p;
+        }
+    }
+    let mut out: Vec<MailboxInfo> = rows
+        .into_iter()
+        .map(|r| MailboxInfo {
+            has_children: parents.contains(&r.name),
+            subscribed: subs.contains(&r.name),
+            special_use: r.special_use,
+            name: r.name,
+        })
+        .collect();
+    out.sort_by(|a, b| (!is_inbox(&a.name), &a.name).cmp(&(!is_inbox(&b.name), &b.name)));
+    Ok(out)
+}
+
 /// The STATUS counters of a mailbox (RFC 9051 §6.3.11).
 fn status_of(c: &Connection, mb: &MailboxRow) -> Result<MailboxStatus> {
     let (messages, unseen, deleted, recent, size) = index::counts(c, mb.id)?;
@@ -679,30 +703,24 @@ impl MaildirStore {
         self.with(account, |a, gen, ev| {
             a.write(|tx, root| {
                 sync::discover_mailboxes(tx, root, gen, ev)?;
-                let rows = index::mailboxes(tx)?;
-                let subs: HashSet<String> = index::subscriptions(tx)?.into_iter().collect();
-                let mut parents = HashSet::new();
-                for r in &rows {
-                    let mut n = r.name.as_str();
-                    while let Some(p) = names::parent(n) {
-                        parents.insert(p.to_owned());
-                        n = p;
-                    }
-                }
-                let mut out: Vec<MailboxInfo> = rows
-                    .into_iter()
-                    .map(|r| MailboxInfo {
-                        has_children: parents.contains(&r.name),
-                        subscribed: subs.contains(&r.name),
-                        special_use: r.special_use,
-                        name: r.name,
-                    })
-                    .collect();
-                out.sort_by(|a, b| {
-                    (!is_inbox(&a.name), &a.name).cmp(&(!is_inbox(&b.name), &b.name))
-                });
-                Ok(out)
+                mailbox_infos(tx, index::mailboxes(tx)?)
             })
+        })
+    }
+
+    /// [`list_mailboxes`](Self::list_mailboxes) through a reader connection when the folders on
+    /// disk are those indexed (nothing to discover): LIST never waits for a writer's fsyncs.
+    /// `None` means "use the blocking path".
+    pub fn try_list_now(&self, account: &str) -> Option<Vec<MailboxInfo>> {
+        self.with_reader(account, |conn, root| {
+            let tx = conn.unchecked_transaction().ok()?;
+            let rows = index::mailboxes(&tx).ok()?;
+            if !sync::folders_match(root, &rows).ok()? {
+                return None;
+            }
+            let out = mailbox_infos(&tx, rows).ok()?;
+            tx.commit().ok()?;
+            Some(out)
         })
     }
 
@@ -1002,6 +1020,34 @@ impl MaildirStore {
                 index::clear_recent(tx, mb.id)?;
                 Ok(s)
             })
+        })
+    }
+
+    /// [`select`](Self::select) through a reader connection, for a mailbox that is current and
+    /// small (large ones keep their snapshot cached under the account lock) and when there
+    /// are no recent marks to claim: SELECT never waits for a writer's fsyncs. `None` means
+    /// "use the blocking path".
+    pub fn try_select_now(
+        &self,
+        account: &str,
+        name: &str,
+        claim_recent: bool,
+    ) -> Option<MailboxSnapshot> {
+        let canon = canonical_mailbox(name).ok()?;
+        self.with_reader(account, |conn, root| {
+            let tx = conn.unchecked_transaction().ok()?;
+            let mb = index::mailbox(&tx, &canon).ok()??;
+            if !sync::is_current(&mb, &mailbox_dir(root, &canon)).ok()?
+                || index::message_count(&tx, mb.id).ok()? >= SNAPSHOT_CACHE_MIN
+            {
+                return None;
+            }
+            let messages = index::messages(&tx, mb.id).ok()?;
+            if claim_recent && messages.iter().any(|m| m.recent) {
+                return None;
+            }
+            tx.commit().ok()?;
+            Some(snapshot_of(&mb, messages))
         })
     }
 

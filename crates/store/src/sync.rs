@@ -665,6 +665,19 @@ pub fn index_folder(
 }
 
 /// Reconciles the mailbox rows with the folders on disk (inside an IMMEDIATE transaction).
+/// Whether the folders on disk are exactly the indexed mailboxes, each with its indexed
+/// UIDVALIDITY: then [`discover_mailboxes`] would change nothing.
+pub fn folders_match(account_root: &Path, rows: &[MailboxRow]) -> Result<bool> {
+    let on_disk = folders_on_disk(account_root)?;
+    if on_disk.len() != rows.len() {
+        return Ok(false);
+    }
+    Ok(rows.iter().all(|row| match on_disk.get(&row.name) {
+        None => false,
+        Some(dir) => MetaFile::load(dir).is_none_or(|m| m.uidvalidity == row.uidvalidity),
+    }))
+}
+
 pub fn discover_mailboxes(
     conn: &Connection,
     account_root: &Path,

@@ -1250,3 +1250,44 @@ fn wire_size_is_known_for_every_message() {
         [35, 23, 35]
     );
 }
+
+/// LIST, SELECT and STATUS answer through a reader connection (never waiting for a writer)
+/// exactly what the locked path answers, and step aside whenever the locked path has work to
+/// do: a folder made by another program, a mailbox changed on disk, recent marks to claim.
+#[test]
+fn reader_paths_agree_with_the_locked_ones_and_step_aside() {
+    let (_t, s) = setup();
+    s.append(ACCT, "INBOX", &msg(1), &Flags::default(), None)
+        .unwrap();
+    let listed = s.list_mailboxes(ACCT).unwrap();
+    assert_eq!(s.try_list_now(ACCT), Some(listed));
+    assert_eq!(
+        s.try_status_now(ACCT, "INBOX"),
+        Some(s.status(ACCT, "INBOX").unwrap())
+    );
+    // The message is recent: a claiming SELECT needs the writer, a plain one does not.
+    assert_eq!(s.try_select_now(ACCT, "INBOX", true), None);
+    let plain = s.try_select_now(ACCT, "INBOX", false).unwrap();
+    assert_eq!(plain, s.select(ACCT, "INBOX", false).unwrap());
+    s.select(ACCT, "INBOX", true).unwrap();
+    assert!(s.try_select_now(ACCT, "INBOX", true).is_some());
+
+    // Another program makes a folder: LIST must discover it through the locked path.
+    let root = inbox_dir(&s);
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(root.join(".Hand").join(sub)).unwrap();
+    }
+    assert_eq!(s.try_list_now(ACCT), None);
+    assert!(s
+        .list_mailboxes(ACCT)
+        .unwrap()
+        .iter()
+        .any(|m| m.name == "Hand"));
+    assert!(s.try_list_now(ACCT).is_some());
+
+    // A file dropped into new/: the mailbox is not current, so the reader paths step aside.
+    fs::write(root.join("new").join("1700000000.x.host"), msg(2)).unwrap();
+    assert_eq!(s.try_status_now(ACCT, "INBOX"), None);
+    assert_eq!(s.try_select_now(ACCT, "INBOX", false), None);
+    assert_eq!(s.status(ACCT, "INBOX").unwrap().messages, 2);
+}
