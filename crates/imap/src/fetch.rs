@@ -276,14 +276,16 @@ impl Session {
         if uid && !atts.contains(&FetchAtt::Uid) {
             atts.insert(0, FetchAtt::Uid);
         }
-        if changed_since.is_some() || atts.contains(&FetchAtt::Modseq) {
-            self.condstore = true;
-        }
+        let enables_condstore = changed_since.is_some() || atts.contains(&FetchAtt::Modseq);
         if changed_since.is_some() && !atts.contains(&FetchAtt::Modseq) {
             atts.push(FetchAtt::Modseq);
         }
         let name = sel.name.clone();
         let readonly = sel.readonly;
+        if enables_condstore {
+            // RFC 7162 §3.1: FETCH MODSEQ / CHANGEDSINCE enable CONDSTORE.
+            self.enable_condstore();
+        }
         if vanished {
             if !self.qresync {
                 return Ok(bad("QRESYNC is not enabled"));
@@ -341,6 +343,7 @@ impl Session {
                                     let m = &mut sel.msgs[seq - 1];
                                     m.flags = ch.flags;
                                     m.modseq = ch.modseq;
+                                    sel.highestmodseq = sel.highestmodseq.max(ch.modseq);
                                     seen_changed.push(ch.uid);
                                 }
                             }
@@ -592,6 +595,16 @@ impl Session {
             o.extend_from_slice(
                 format!(" FLAGS {}", flags_string(&m.flags, m.recent && !self.rev2)).as_bytes(),
             );
+        }
+        if flags_changed && self.condstore {
+            // RFC 7162 §3.1: with CONDSTORE on, a FETCH that implicitly set \Seen reports
+            // the change with UID and MODSEQ.
+            if !atts.contains(&FetchAtt::Uid) {
+                o.extend_from_slice(format!(" UID {}", m.uid).as_bytes());
+            }
+            if !atts.contains(&FetchAtt::Modseq) {
+                o.extend_from_slice(format!(" MODSEQ ({})", m.modseq).as_bytes());
+            }
         }
         o.extend_from_slice(b")\r\n");
         Ok(o)

@@ -214,7 +214,9 @@ impl Session {
             return Ok(bad("QRESYNC must be enabled first"));
         }
         if condstore {
-            self.condstore = true;
+            // RFC 7162 §3.2.5: SELECT (CONDSTORE) enables CONDSTORE (HIGHESTMODSEQ follows
+            // in the SELECT response itself).
+            self.enable_condstore();
         }
         let name = match self.mailbox_in(raw) {
             Ok(n) => n,

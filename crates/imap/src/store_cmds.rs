@@ -48,12 +48,13 @@ impl Session {
             Ok(f) => f,
             Err(e) => return Ok(bad(e.to_string())),
         };
-        if unchanged_since.is_some() {
-            self.condstore = true;
-        }
         let uids = sel.uid_set(&idx);
         let name = sel.name.clone();
         let account = self.account().to_string();
+        if unchanged_since.is_some() {
+            // RFC 7162 §3.1: STORE UNCHANGEDSINCE enables CONDSTORE.
+            self.enable_condstore();
+        }
         let fop = match op {
             StoreOp::Replace => FlagOp::Replace,
             StoreOp::Add => FlagOp::Add,

@@ -1881,8 +1881,6 @@ async fn condstore_store_responses_carry_uid() {
 /// RFC 7162 §3.1: once CONDSTORE is enabled, the untagged FETCH of a FETCH that implicitly
 /// sets \Seen carries UID and MODSEQ.
 #[tokio::test]
-#[ignore = "RFC 7162 §3.1: after ENABLE CONDSTORE, `FETCH 2 BODY[TEXT]` answers \
-            `* 2 FETCH (BODY[TEXT] {8} body 2 FLAGS (\\Seen \\Recent))`, without UID and MODSEQ"]
 async fn condstore_implicit_seen_carries_uid_and_modseq() {
     let env = Env::new().await;
     let mut c = env.login().await;
@@ -1896,6 +1894,42 @@ async fn condstore_implicit_seen_carries_uid_and_modseq() {
         l.contains("UID 2") && l.contains("MODSEQ (") && l.contains("\\Seen"),
         "{l}"
     );
+    c.finish().await;
+}
+
+/// RFC 7162 §3.1: a command that enables CONDSTORE implicitly (FETCH MODSEQ, STORE
+/// UNCHANGEDSINCE) reports `OK [HIGHESTMODSEQ n]` the first time only; afterwards the FETCH
+/// responses of STORE and of an implicit \Seen carry UID and MODSEQ.
+#[tokio::test]
+async fn condstore_implicit_enable_reports_highestmodseq_once() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    fill_inbox(&mut c, 2).await;
+    c.select("INBOX").await;
+    let r = c
+        .cmd("STORE 1 (UNCHANGEDSINCE 9223372036854775807) +FLAGS (\\Answered)")
+        .await;
+    r.assert_ok();
+    r.one("OK [HIGHESTMODSEQ ");
+    let l = r.one("1 FETCH (");
+    assert!(l.contains("UID 1") && l.contains("MODSEQ ("), "{l}");
+    let r = c.cmd("FETCH 1 (MODSEQ)").await;
+    assert!(
+        r.untagged.iter().all(|l| !l.contains("HIGHESTMODSEQ")),
+        "{r:?}"
+    );
+    let r = c.cmd("FETCH 2 (BODY[HEADER.FIELDS (SUBJECT)])").await;
+    let l = r.one("2 FETCH (");
+    assert!(
+        l.contains(" UID 2") && l.contains(" MODSEQ (") && l.contains("\\Seen"),
+        "{l}"
+    );
+    let mut d = env.login().await;
+    d.select("INBOX").await;
+    let r = d.cmd("FETCH 1 (FLAGS MODSEQ)").await;
+    r.assert_ok();
+    assert!(r.untagged[0].starts_with("* OK [HIGHESTMODSEQ "), "{r:?}");
+    d.finish().await;
     c.finish().await;
 }
 
