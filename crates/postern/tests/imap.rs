@@ -696,3 +696,46 @@ print('ok')
     );
     assert!(out.contains("ok"), "{out}");
 }
+
+/// RFC 7162 §3.1: MODSEQs never go backwards. Flag changes commit without waiting for the
+/// disk, so after a crash the server raises HIGHESTMODSEQ past anything it may have lost; after
+/// a clean stop it does not.
+#[test]
+fn modseqs_never_go_backwards_across_a_crash() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", USER], &format!("{PASS}\n"));
+    let highest = |addr: SocketAddr, store: bool| -> u64 {
+        let out = python(
+            "import imaplib,sys,re\nm=imaplib.IMAP4(sys.argv[1], int(sys.argv[2])); m.login(sys.argv[3], sys.argv[4])\nif sys.argv[5] == '1':\n    m.append('INBOX', None, None, b'Subject: x\\r\\n\\r\\nbody\\r\\n')\n    m.select('INBOX'); m.store('1', '+FLAGS', '(\\\\Flagged)')\ntyp, data = m.status('INBOX', '(HIGHESTMODSEQ)')\nprint(re.search(rb'HIGHESTMODSEQ (\\d+)', data[0]).group(1).decode())\nm.logout()",
+            &[
+                addr.ip().to_string(),
+                addr.port().to_string(),
+                USER.into(),
+                PASS.into(),
+                if store { "1" } else { "0" }.into(),
+            ],
+        );
+        out.trim().parse().unwrap()
+    };
+    let mut running = env.serve();
+    let before = highest(running.addrs["imap"], true);
+    // SIGKILL: the index is not closed.
+    running.child.kill().unwrap();
+    running.child.wait().unwrap();
+    drop(running);
+    let running = env.serve();
+    let after_crash = highest(running.addrs["imap"], false);
+    assert!(
+        after_crash >= before + 1_000_000,
+        "{before} -> {after_crash}"
+    );
+    // A clean stop (SIGTERM) closes the index: no raise.
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill").arg(&pid).status().unwrap().success());
+    let mut running = running;
+    running.child.wait().unwrap();
+    drop(running);
+    let running = env.serve();
+    assert_eq!(highest(running.addrs["imap"], false), after_crash);
+}

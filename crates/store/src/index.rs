@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS tombstones(
     PRIMARY KEY(mailbox_id, uid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tombstones_modseq ON tombstones(mailbox_id, modseq);
+CREATE TABLE IF NOT EXISTS openers(
+    pid INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    opened INTEGER NOT NULL,
+    PRIMARY KEY(pid, token)
+) WITHOUT ROWID;
 ";
 
 /// A second, read-only connection to an existing index (WAL readers never wait for the writer).

@@ -24,6 +24,7 @@ mod index;
 pub mod keywords;
 pub mod maildir;
 pub mod names;
+mod openers;
 mod store;
 mod sync;
 mod types;

@@ -20,6 +20,7 @@ use crate::maildir::{
     NameGen, MAILDIRFOLDER,
 };
 use crate::names::{self, canonical_mailbox, is_descendant, is_inbox, INBOX};
+use crate::openers;
 use crate::sync::{self, mailbox_dir, EventLog};
 use crate::types::{
     AppendOutcome, Changes, CopyOutcome, FlagChange, FlagOp, Flags, FlagsOutcome, MailboxEvent,
@@ -118,6 +119,14 @@ impl CachedSnapshot {
             self.uidnext,
         ) == (mb.id, data_version, mb.uidvalidity, mb.uidnext)
             && self.highestmodseq == mb.highestmodseq
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        if let Err(e) = openers::unregister(&self.conn) {
+            tracing::debug!(error = %e, "cannot unregister from the index");
+        }
     }
 }
 
@@ -559,6 +568,13 @@ impl MaildirStore {
         let mut events = Vec::new();
         let gen = &self.inner.gen;
         let mbs = acct.write(|tx, root| {
+            let crashed = openers::register(tx)?;
+            if crashed > 0 {
+                tracing::warn!(
+                    account = id,
+                    "the index was not closed cleanly (a crash?): MODSEQs raised so that none is reused"
+                );
+            }
             sync::discover_mailboxes(tx, root, gen, &mut events)?;
             load_subscriptions_once(tx, root)?;
             fill_wire_sizes(tx, root)?;
