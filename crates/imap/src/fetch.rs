@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::mime;
 use crate::parser::{format_date_time, FetchAtt, SectionText, SeqSet};
-use crate::response::{literal, to_crlf};
+use crate::response::{literal, literal8, to_crlf};
 use crate::selected::{flags_string, set_string, Msg};
 use crate::session::{bad, no, ok, Reply, SResult, Session};
 
@@ -580,9 +580,10 @@ impl Session {
                                 let d = partial_slice(&d, partial);
                                 if d.contains(&0) {
                                     // RFC 3516 §4.3: literal8 for binary content.
-                                    o.push(b'~');
+                                    literal8(&mut o, d);
+                                } else {
+                                    literal(&mut o, d);
                                 }
-                                literal(&mut o, d);
                             }
                             // As for BODY[]: a nonexistent part is empty.
                             None => o.extend_from_slice(b"\"\""),

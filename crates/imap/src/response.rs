@@ -39,9 +39,25 @@ pub fn string_utf8(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
-/// Appends `{n}\r\n<bytes>`.
+/// Appends `{n}\r\n<bytes>`. RFC 9051 §4.3 / §9: a `literal` never carries NUL, so each NUL
+/// is sent as 0x80, as Dovecot does; the size stays the same (RFC822.SIZE still agrees).
+/// Raw bytes go in a [`literal8`].
 pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    let start = out.len();
+    out.extend_from_slice(s);
+    if s.contains(&0) {
+        for b in &mut out[start..] {
+            if *b == 0 {
+                *b = 0x80;
+            }
+        }
+    }
+}
+
+/// Appends `~{n}\r\n<bytes>` (RFC 3516 §4.3 `literal8`, for BINARY[] data): any octet.
+pub fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("~{{{}}}\r\n", s.len()).as_bytes());
     out.extend_from_slice(s);
 }
 
@@ -91,6 +107,19 @@ mod tests {
         o.clear();
         string_utf8(&mut o, "é".as_bytes());
         assert_eq!(o, "\"é\"".as_bytes());
+    }
+
+    #[test]
+    fn literals_never_carry_nul() {
+        let mut o = Vec::new();
+        literal(&mut o, b"a\0b");
+        assert_eq!(o, b"{3}\r\na\x80b");
+        o.clear();
+        string(&mut o, b"a\0b");
+        assert_eq!(o, b"{3}\r\na\x80b");
+        o.clear();
+        literal8(&mut o, b"a\0b");
+        assert_eq!(o, b"~{3}\r\na\0b");
     }
 
     #[test]

@@ -2656,9 +2656,6 @@ async fn append_binary_literal8() {
 /// RFC 9051 §9 (`literal` is `*CHAR8`, CHAR8 excludes NUL) and §7.5.2 (BODY[] data is
 /// textual): a message with NUL octets is never sent in a plain `{n}` literal.
 #[tokio::test]
-#[ignore = "RFC 9051 §9 / §7.5.2: `FETCH 1 BODY.PEEK[]` (likewise BODY[TEXT], BODY[1], \
-            RFC822) of a message with NULs answers `* 1 FETCH (BODY[] {96}` with the octets \
-            00 01 02 in that plain literal (Dovecot sends 0x80 in their place)"]
 async fn body_fetch_never_sends_nul_in_a_literal() {
     let env = Env::new().await;
     let mut c = env.login().await;
@@ -2675,6 +2672,44 @@ async fn body_fetch_never_sends_nul_in_a_literal() {
             r.untagged[0]
         );
     }
+    c.finish().await;
+}
+
+/// RFC 9051 §4.3 (no NUL in a `literal`), as Dovecot: a NUL is sent as 0x80 (read here as
+/// U+FFFD, the harness decodes lossily), so the literal
+/// keeps its size and RFC822.SIZE agrees; BINARY[] (RFC 3516 §4.3) sends the raw octets in a
+/// literal8.
+#[tokio::test]
+async fn body_fetch_replaces_nul_and_binary_keeps_it() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let m = b"Subject: bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\x02\r\n";
+    let head = format!("APPEND INBOX ~{{{}}}", m.len());
+    c.cmd_parts(&[head.as_bytes(), m]).await.assert_ok();
+    c.select("INBOX").await;
+    let r = c.cmd("FETCH 1 (RFC822.SIZE BODY.PEEK[TEXT])").await;
+    assert_eq!(
+        r.untagged,
+        [format!(
+            "* 1 FETCH (RFC822.SIZE {} BODY[TEXT] {{5}}\r\n\u{fffd}\u{1}\u{2}\r\n)",
+            m.len()
+        )]
+    );
+    let r = c.cmd("FETCH 1 (RFC822.SIZE BODY.PEEK[])").await;
+    let l = &r.untagged[0];
+    assert!(
+        l.starts_with(&format!(
+            "* 1 FETCH (RFC822.SIZE {0} BODY[] {{{0}}}\r\n",
+            m.len()
+        )),
+        "{l:?}"
+    );
+    let r = c.cmd("FETCH 1 BINARY.PEEK[]").await;
+    assert!(
+        r.untagged[0].contains(&format!("BINARY[] ~{{{}}}", m.len())),
+        "{r:?}"
+    );
+    assert!(r.untagged[0].contains("\0\u{1}\u{2}"), "{r:?}");
     c.finish().await;
 }
 
