@@ -344,6 +344,8 @@ pub struct Command {
 pub struct LiteralHead {
     pub len: u64,
     pub non_sync: bool,
+    /// `~{n}`: RFC 3516 `literal8`.
+    pub literal8: bool,
 }
 
 /// Checks whether `line` (without its CRLF) ends with a literal announcement.
@@ -359,7 +361,12 @@ pub fn literal_at_end(line: &[u8]) -> Option<LiteralHead> {
         return None;
     }
     let len = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(LiteralHead { len, non_sync })
+    let literal8 = open > 0 && line[open - 1] == b'~';
+    Some(LiteralHead {
+        len,
+        non_sync,
+        literal8,
+    })
 }
 
 /// Extracts the tag and upper-cased command name of a (possibly partial) command line, for
@@ -1697,14 +1704,24 @@ mod tests {
             literal_at_end(b"a APPEND x {12}"),
             Some(LiteralHead {
                 len: 12,
-                non_sync: false
+                non_sync: false,
+                literal8: false,
             })
         );
         assert_eq!(
             literal_at_end(b"a APPEND x ~{3+}"),
             Some(LiteralHead {
                 len: 3,
-                non_sync: true
+                non_sync: true,
+                literal8: true,
+            })
+        );
+        assert_eq!(
+            literal_at_end(b"a APPEND x ~{3}"),
+            Some(LiteralHead {
+                len: 3,
+                non_sync: false,
+                literal8: true,
             })
         );
         assert_eq!(literal_at_end(b"a x {}"), None);

@@ -372,6 +372,21 @@ impl Session {
             } else {
                 self.srv.limits.max_literal
             };
+            // RFC 3516 §4.2: literal8 only where the grammar allows it (APPEND data): refuse
+            // at once instead of asking for the data.
+            if lit.literal8 && !is_append {
+                if lit.non_sync {
+                    if lit.len > 2 * self.srv.limits.max_literal.max(1 << 20) {
+                        return Err(SessionError::LineTooLong);
+                    }
+                    self.skip_exact(lit.len).await?;
+                    self.discard_rest_of_command().await?;
+                }
+                self.out.extend_from_slice(
+                    format!("{tag} BAD literal8 is only allowed in APPEND\r\n").as_bytes(),
+                );
+                return Ok(None);
+            }
             let too_big = lit.len > limit
                 || (!is_append && cmd.len() as u64 + lit.len > self.srv.limits.max_command);
             // RFC 7888 §4: LITERAL- limits non-synchronising literals to 4096 octets; we offer

@@ -2713,6 +2713,22 @@ async fn body_fetch_replaces_nul_and_binary_keeps_it() {
     c.finish().await;
 }
 
+/// RFC 3516 §4.2: a literal8 outside APPEND is refused with BAD at once, without a
+/// continuation request; a non-synchronising one is skipped with its command.
+#[tokio::test]
+async fn literal8_outside_append_is_bad_at_once() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.send("x SELECT ~{3}").await;
+    let l = c.line().await;
+    assert!(l.starts_with("x BAD "), "{l}");
+    c.send_raw(b"y SELECT ~{5+}\r\nINBOX\r\n").await;
+    let l = c.line().await;
+    assert!(l.starts_with("y BAD "), "{l}");
+    c.cmd("NOOP").await.assert_ok();
+    c.finish().await;
+}
+
 /// RFC 2177 §3: DONE and the next command in one packet are both handled.
 #[tokio::test]
 async fn idle_done_pipelined_with_next_command() {
