@@ -53,12 +53,13 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break; 
 
 declare -A RATE
 run() { # label server-name addr mode login-every
-  local label=$1 name=$2 addr=$3 mode=$4 every=$5 users=() i
+  local label=$1 name=$2 addr=$3 mode=$4 every=$5 users=() i stay=
+  [ "$every" != 0 ] || stay=--stay
   for i in $(seq "$NUSERS"); do
     if [ "$name" = postern ]; then users+=(--user "$mode$i@bench.test"); else users+=(--user "$mode$i-$$"); fi
   done
   python3 scripts/imap-stress.py "$addr" "${users[@]}" --password pass --clients "$CLIENTS" --seconds "$SECS" \
-    --login-every "$every" --idle-ms "$IDLE_MS" --json --show 5 >"$W/$label.json" 2>"$W/$label.log" || true
+    --login-every "$every" $stay --idle-ms "$IDLE_MS" --json --show 5 >"$W/$label.json" 2>"$W/$label.log" || true
   RATE[$label]=$(python3 - "$W/$label.json" "$name" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -1134,7 +1134,7 @@ class Client:
                 ("fetch", 20), ("uid fetch", 12), ("store", 10), ("uid store", 8),
                 ("search", 2), ("uid search", 1), ("expunge", 6 if big else 2), ("append", 1 if big else (10 if small else 5)), ("noop", 5),
                 ("idle", 3), ("status", 5), ("list", 2), ("select", 4), ("examine", 2), ("enable", 1),
-                ("logout", 1 if not self.args.login_every else 0),
+                ("logout", 1 if not (self.args.login_every or self.args.stay) else 0),
             ]
         total = sum(w for _, w in ops)
         x = rng.uniform(0, total)
@@ -1272,7 +1272,7 @@ def self_test():
     """Feeds scripted server responses to the checker: every invariant must fire on its bad case
     and stay quiet on the good one."""
     args = argparse.Namespace(host="", port=0, timeout=1, context=0, mailbox_names=["INBOX"], new_keywords=[],
-                              password="p", login_every=0)
+                              password="p", login_every=0, stay=False)
     ok = True
 
     def session(shared, cid=0, count=3, uids=(1, 2, 3), readonly=False):
@@ -1374,6 +1374,8 @@ def main():
     ap.add_argument("--mailboxes", default="3", help="a count (INBOX + Stress1..) or a comma-separated list")
     ap.add_argument("--seed-messages", type=int, default=15, help="messages each mailbox has at start")
     ap.add_argument("--login-every", type=int, default=0, help="LOGOUT and LOGIN again every K commands (0: never)")
+    ap.add_argument("--stay", action="store_true",
+                    help="clients stay logged in: no LOGOUT in the mix (one LOGIN per client)")
     ap.add_argument("--idle-ms", default="50:300", type=lambda v: tuple(float(x) for x in v.split(":")),
                     help="how long an IDLE lasts, MIN:MAX milliseconds (benches use a short one, so that "
                          "the figures measure the server rather than the client's waits)")
