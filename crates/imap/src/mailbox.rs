@@ -200,16 +200,21 @@ impl Session {
                 self.enable_condstore();
             }
         }
-        let reference = match self.mailbox_in(reference) {
-            Ok(r) => r,
+        let reference = match self.pattern_in(reference) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(ok("LIST completed")),
             Err(r) => return Ok(r),
         };
         let mut pats = Vec::new();
         for p in patterns {
-            match self.mailbox_in(p) {
-                Ok(p) => pats.push(format!("{reference}{p}")),
+            match self.pattern_in(p) {
+                Ok(Some(p)) => pats.push(format!("{reference}{p}")),
+                Ok(None) => {}
                 Err(r) => return Ok(r),
             }
+        }
+        if pats.is_empty() {
+            return Ok(ok("LIST completed"));
         }
         let account = self.account().to_string();
         let boxes = match self.srv.store.list_mailboxes(&account).await {
@@ -249,9 +254,10 @@ impl Session {
 
     /// RFC 3501 §6.3.9 LSUB
     pub(crate) async fn lsub(&mut self, reference: &[u8], pattern: &[u8]) -> SResult<Reply> {
-        let (reference, pattern) = match (self.mailbox_in(reference), self.mailbox_in(pattern)) {
-            (Ok(a), Ok(b)) => (a, b),
+        let (reference, pattern) = match (self.pattern_in(reference), self.pattern_in(pattern)) {
+            (Ok(Some(a)), Ok(Some(b))) => (a, b),
             (Err(r), _) | (_, Err(r)) => return Ok(r),
+            _ => return Ok(ok("LSUB completed")),
         };
         let pat = format!("{reference}{pattern}");
         let account = self.account().to_string();

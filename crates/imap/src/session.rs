@@ -446,13 +446,28 @@ impl Session {
 
     // ----- mailbox names --------------------------------------------------------------------
 
-    /// Client name → canonical store name (`/`-separated, UTF-8).
+    /// Client name → canonical store name (`/`-separated, UTF-8). RFC 3501 §5.1.3: without
+    /// UTF8=ACCEPT or IMAP4rev2, a name with `&` must be modified UTF-7; one that is not is
+    /// refused with NO (as Dovecot), not taken as raw octets.
     pub(crate) fn mailbox_in(&self, raw: &[u8]) -> Result<String, Reply> {
+        self.name_in(raw)?
+            .ok_or_else(|| no("[CANNOT] Mailbox name is not valid modified UTF-7"))
+    }
+
+    /// RFC 3501 §6.3.8-9: a LIST/LSUB reference or pattern; `None` when it is not valid
+    /// modified UTF-7, and then it matches nothing (Dovecot answers OK with no entries).
+    pub(crate) fn pattern_in(&self, raw: &[u8]) -> Result<Option<String>, Reply> {
+        self.name_in(raw)
+    }
+
+    fn name_in(&self, raw: &[u8]) -> Result<Option<String>, Reply> {
         let name = if self.utf8 || self.rev2 {
             String::from_utf8(raw.to_vec()).map_err(|_| bad("mailbox name is not UTF-8"))?
         } else {
             match utf7::decode(raw) {
                 Some(n) => n,
+                None if raw.contains(&b'&') => return Ok(None),
+                // 8-bit octets from a client that did not enable UTF8=ACCEPT: taken as UTF-8.
                 None => String::from_utf8(raw.to_vec())
                     .map_err(|_| bad("mailbox name is not modified UTF-7"))?,
             }
@@ -462,9 +477,9 @@ impl Session {
             if name.contains('/') {
                 return Err(no("[CANNOT] '/' is not allowed in mailbox names"));
             }
-            return Ok(name.replace(sep, "/"));
+            return Ok(Some(name.replace(sep, "/")));
         }
-        Ok(name)
+        Ok(Some(name))
     }
 
     /// Canonical name → the client's form (wire-ready string).

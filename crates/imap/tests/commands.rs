@@ -2713,6 +2713,49 @@ async fn body_fetch_replaces_nul_and_binary_keeps_it() {
     c.finish().await;
 }
 
+/// RFC 3501 §5.1.3: without UTF8=ACCEPT, a mailbox name with `&` that is not modified UTF-7
+/// is refused with NO (not taken as raw octets), and as a LIST/LSUB pattern matches nothing
+/// (as Dovecot answers); with UTF8=ACCEPT (RFC 6855 §3) names are UTF-8 and `&` is plain.
+#[tokio::test]
+async fn mailbox_name_with_invalid_modified_utf7_is_refused() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    c.cmd("CREATE a&-b").await.assert_ok();
+    for cmd in [
+        "CREATE a&b",
+        "SELECT a&b",
+        "STATUS a&b (MESSAGES)",
+        "SUBSCRIBE a&b",
+        "RENAME a&-b &AGE-",
+        "DELETE &",
+    ] {
+        let r = c.cmd(cmd).await;
+        r.assert_no();
+        assert_eq!(r.code(), Some("CANNOT"), "{cmd}: {r:?}");
+    }
+    let r = c.cmd("LIST \"\" a&b").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    let r = c.cmd("LIST \"\" (a&b a&-b)").await;
+    assert_eq!(r.untagged, ["* LIST (\\HasNoChildren) \"/\" \"a&-b\""]);
+    let r = c.cmd("LSUB a&b *").await;
+    r.assert_ok();
+    assert!(r.untagged.is_empty(), "{r:?}");
+    c.cmd("ENABLE UTF8=ACCEPT").await.assert_ok();
+    c.cmd("SELECT a&b").await.assert_ok();
+    c.finish().await;
+}
+
+/// RFC 5255 §4: I18NLEVEL=1 is advertised (SEARCH and SORT compare with i;unicode-casemap).
+#[tokio::test]
+async fn capability_i18nlevel() {
+    let env = Env::new().await;
+    let mut c = env.login().await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(r.one("CAPABILITY ").contains(" I18NLEVEL=1"), "{r:?}");
+    c.finish().await;
+}
+
 /// RFC 3516 §4.2: a literal8 outside APPEND is refused with BAD at once, without a
 /// continuation request; a non-synchronising one is skipped with its command.
 #[tokio::test]
