@@ -4,8 +4,9 @@
 use postern_store::{Flags, StoreError};
 
 use crate::parser::AppendMessage;
+use crate::response::{bad, no_code, ok_code, store_no, Code, Reply};
 use crate::selected::set_string;
-use crate::session::{bad, no, ok, store_no, Reply, Session};
+use crate::session::Session;
 
 impl Session {
     /// RFC 9051 §6.3.12 APPEND
@@ -23,7 +24,7 @@ impl Session {
         let mut uidvalidity = 0;
         for m in messages {
             if m.data.len() as u64 > self.srv.limits.append_limit {
-                return no("[TOOBIG] Message exceeds APPENDLIMIT");
+                return no_code(Code::TooBig, "Message exceeds APPENDLIMIT");
             }
             if m.data.is_empty() {
                 return bad("Empty message");
@@ -48,14 +49,17 @@ impl Session {
                     uids.push(o.uid);
                 }
                 Err(StoreError::MailboxNotFound(_)) => {
-                    return no("[TRYCREATE] Mailbox does not exist")
+                    return no_code(Code::TryCreate, "Mailbox does not exist")
                 }
                 Err(e) => return store_no(&e),
             }
         }
-        ok(format!(
-            "[APPENDUID {uidvalidity} {}] APPEND completed",
-            set_string(uids)
-        ))
+        ok_code(
+            Code::AppendUid {
+                uidvalidity,
+                uids: set_string(uids),
+            },
+            "APPEND completed",
+        )
     }
 }

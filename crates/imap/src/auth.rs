@@ -7,7 +7,8 @@ use postern_directory::{
     Authenticator, SaslError, SaslMechanism, SaslSession, SaslStep, ThrottleDecision,
 };
 
-use crate::session::{bad, no, ok, Reply, SResult, Session};
+use crate::response::{bad, no_code, ok_code, Code, Reply};
+use crate::session::{SResult, Session};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -20,22 +21,22 @@ impl Session {
     async fn logged_in(&mut self, account: String) -> Reply {
         self.srv.throttle.record_success(&account, self.peer.ip());
         let Some(guard) = self.srv.acquire_user(&account) else {
-            return no("[LIMIT] Too many sessions for this account");
+            return no_code(Code::Limit, "Too many sessions for this account");
         };
         if let Err(e) = self.srv.store.ensure_account(&account).await {
             tracing::warn!("cannot open the mail store of {account}: {e}");
-            return no("[UNAVAILABLE] Mail store unavailable");
+            return no_code(Code::Unavailable, "Mail store unavailable");
         }
         tracing::info!(user = %account, "logged in");
         self.user = Some(account);
         self.user_guard = Some(guard);
-        ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
+        ok_code(Code::Capability(self.capabilities()), "Logged in")
     }
 
     async fn failed(&mut self, authcid: Option<&str>) -> Reply {
         let d = self.srv.throttle.record_failure(authcid, self.peer.ip());
         tokio::time::sleep(d.delay().max(std::time::Duration::from_millis(200))).await;
-        no("[AUTHENTICATIONFAILED] Authentication failed")
+        no_code(Code::AuthenticationFailed, "Authentication failed")
     }
 
     /// RFC 9051 §6.2.3 LOGIN
@@ -44,11 +45,14 @@ impl Session {
             return bad("Already authenticated");
         }
         if !self.plaintext_ok() {
-            return no("[PRIVACYREQUIRED] LOGIN is disabled until STARTTLS");
+            return no_code(Code::PrivacyRequired, "LOGIN is disabled until STARTTLS");
         }
         match self.throttle_check(Some(&user)) {
             ThrottleDecision::Blocked { .. } => {
-                return no("[UNAVAILABLE] Too many failed attempts, try again later")
+                return no_code(
+                    Code::Unavailable,
+                    "Too many failed attempts, try again later",
+                )
             }
             ThrottleDecision::Allow { delay } => {
                 if !delay.is_zero() {
@@ -64,9 +68,9 @@ impl Session {
             Ok(Ok(None)) => self.failed(Some(&user)).await,
             Ok(Err(e)) => {
                 tracing::warn!("directory error: {e}");
-                no("[UNAVAILABLE] Authentication temporarily unavailable")
+                no_code(Code::Unavailable, "Authentication temporarily unavailable")
             }
-            Err(_) => no("[SERVERBUG] Authentication failed internally"),
+            Err(_) => no_code(Code::ServerBug, "Authentication failed internally"),
         }
     }
 
@@ -80,14 +84,18 @@ impl Session {
             return Ok(bad("Already authenticated"));
         }
         let Some(mech) = SaslMechanism::from_name(mechanism) else {
-            return Ok(no("[CANNOT] Unsupported authentication mechanism"));
+            return Ok(no_code(
+                Code::Cannot,
+                "Unsupported authentication mechanism",
+            ));
         };
         if mech.is_plaintext() && !self.plaintext_ok() {
-            return Ok(no("[PRIVACYREQUIRED] Use STARTTLS first"));
+            return Ok(no_code(Code::PrivacyRequired, "Use STARTTLS first"));
         }
         if self.throttle_check(None).is_blocked() {
-            return Ok(no(
-                "[UNAVAILABLE] Too many failed attempts, try again later",
+            return Ok(no_code(
+                Code::Unavailable,
+                "Too many failed attempts, try again later",
             ));
         }
         let initial = match initial {
@@ -117,7 +125,7 @@ impl Session {
             .await;
             let (s, step) = match r {
                 Ok(v) => v,
-                Err(_) => return Ok(no("[SERVERBUG] Authentication failed internally")),
+                Err(_) => return Ok(no_code(Code::ServerBug, "Authentication failed internally")),
             };
             sasl = s;
             match step {
@@ -146,9 +154,12 @@ impl Session {
                 Err(SaslError::Malformed(m)) => return Ok(bad(format!("Malformed response: {m}"))),
                 Err(SaslError::Directory(e)) => {
                     tracing::warn!("directory error: {e}");
-                    return Ok(no("[UNAVAILABLE] Authentication temporarily unavailable"));
+                    return Ok(no_code(
+                        Code::Unavailable,
+                        "Authentication temporarily unavailable",
+                    ));
                 }
-                Err(e) => return Ok(no(format!("[AUTHENTICATIONFAILED] {e}"))),
+                Err(e) => return Ok(no_code(Code::AuthenticationFailed, e.to_string())),
             }
         }
     }

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use crate::mime;
 use crate::parser::{format_date_time, FetchAtt, SectionText, SeqSet};
-use crate::response::{literal, literal8, to_crlf};
+use crate::response::{bad, literal, literal8, no_code, ok, to_crlf, Code, Data, Reply};
 use crate::selected::{flags_string, set_string, Msg};
-use crate::session::{bad, no, ok, Reply, SResult, Session};
+use crate::session::{SResult, Session};
 
 /// What a FETCH needs to read from the store.
 #[derive(Default, Clone, Copy)]
@@ -307,7 +307,11 @@ impl Session {
                         .take(1_000_000)
                         .collect();
                     if !v.is_empty() {
-                        self.untagged(&format!("VANISHED (EARLIER) {}", set_string(v)));
+                        let uids = set_string(v);
+                        self.data(Data::Vanished {
+                            earlier: true,
+                            uids: &uids,
+                        });
                     }
                 }
             }
@@ -419,7 +423,10 @@ impl Session {
             }
         }
         if missing {
-            return Ok(no("[EXPUNGEISSUED] Some messages were expunged meanwhile"));
+            return Ok(no_code(
+                Code::ExpungeIssued,
+                "Some messages were expunged meanwhile",
+            ));
         }
         Ok(ok("FETCH completed"))
     }
@@ -556,7 +563,7 @@ impl Session {
                     let decoded = match binary_section(f, s, part) {
                         Ok(d) => d,
                         Err(mime::UnknownCte) => {
-                            return Err(no("[UNKNOWN-CTE] Cannot decode this part"));
+                            return Err(no_code(Code::UnknownCte, "Cannot decode this part"));
                         }
                     };
                     let name: Vec<String> = part.iter().map(u32::to_string).collect();

@@ -14,6 +14,7 @@ mod fetch;
 mod mailbox;
 mod quota;
 mod search;
+mod select_cmds;
 mod selected;
 mod session;
 mod store_cmds;

@@ -6,7 +6,8 @@ use postern_store::{MailboxInfo, SpecialUse};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::parser::{ListReturn, ListSelect};
-use crate::session::{bad, no, ok, store_no, Reply, SResult, Session};
+use crate::response::{bad, no_code, ok, store_no, Code, Reply};
+use crate::session::{SResult, Session};
 
 /// Wildcard match of RFC 9051 §6.3.9: `*` matches anything, `%` anything but the separator.
 pub fn pattern_match(pattern: &[char], name: &[char]) -> bool {
@@ -55,15 +56,15 @@ impl Session {
         };
         let name = name.trim_end_matches('/').to_string();
         if name.is_empty() {
-            return no("[CANNOT] Empty mailbox name");
+            return no_code(Code::Cannot, "Empty mailbox name");
         }
         let su = match special_use {
             [] => None,
             [one] => match SpecialUse::parse(one) {
                 Some(u) => Some(u),
-                None => return no("[USEATTR] Unsupported special-use attribute"),
+                None => return no_code(Code::UseAttr, "Unsupported special-use attribute"),
             },
-            _ => return no("[USEATTR] Only one special-use attribute per mailbox"),
+            _ => return no_code(Code::UseAttr, "Only one special-use attribute per mailbox"),
         };
         match self
             .srv

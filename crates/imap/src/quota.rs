@@ -1,7 +1,8 @@
 //! QUOTA (RFC 9208): one quota root, "", per account, with the STORAGE limit the administrator
 //! set (`postern user quota`); APPEND past it is refused with OVERQUOTA.
 
-use crate::session::{no, ok, store_no, Reply, Session};
+use crate::response::{no_code, ok, store_no, Code, Reply};
+use crate::session::Session;
 
 impl Session {
     /// The account's storage quota in bytes, if the administrator set one.
@@ -23,14 +24,18 @@ impl Session {
     pub(crate) async fn refuse_over_quota(&self, bytes: u64) -> Option<Reply> {
         let limit = self.quota_limit().await?;
         let usage = self.srv.store.quota_usage(self.account()).await.ok()?;
-        (usage.bytes.saturating_add(bytes) > limit)
-            .then(|| no("[OVERQUOTA] The message would exceed the mailbox quota"))
+        (usage.bytes.saturating_add(bytes) > limit).then(|| {
+            no_code(
+                Code::OverQuota,
+                "The message would exceed the mailbox quota",
+            )
+        })
     }
 
     /// RFC 9208 §4.1.1 GETQUOTA: the one root "" of the account.
     pub(crate) async fn get_quota(&mut self, root: &[u8]) -> Reply {
         if !root.is_empty() {
-            return no("[NONEXISTENT] No such quota root");
+            return no_code(Code::NonExistent, "No such quota root");
         }
         match self.quota_response().await {
             Ok(()) => ok("GETQUOTA completed"),

@@ -89,6 +89,258 @@ pub fn to_crlf(data: Vec<u8>) -> Vec<u8> {
     out
 }
 
+// ----- the typed response layer ---------------------------------------------------------------
+
+/// Response codes (RFC 9051 §7.1, and those of the extensions postern speaks), written in one
+/// place: a command says which code applies, never how it is spelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// RFC 9051 §7.1 ALREADYEXISTS
+    AlreadyExists,
+    /// RFC 4315 §3 APPENDUID
+    AppendUid { uidvalidity: u32, uids: String },
+    /// RFC 9051 §7.1 AUTHENTICATIONFAILED
+    AuthenticationFailed,
+    /// RFC 9051 §7.1 BADCHARSET
+    BadCharset,
+    /// RFC 9051 §7.1 CANNOT
+    Cannot,
+    /// RFC 9051 §7.1 CAPABILITY
+    Capability(String),
+    /// RFC 9051 §7.1 CLOSED
+    Closed,
+    /// RFC 4315 §3 COPYUID
+    CopyUid {
+        uidvalidity: u32,
+        from: String,
+        to: String,
+    },
+    /// RFC 9051 §7.1 EXPUNGEISSUED
+    ExpungeIssued,
+    /// RFC 9051 §7.1 HASCHILDREN
+    HasChildren,
+    /// RFC 7162 §3.1.2.1 HIGHESTMODSEQ
+    HighestModseq(u64),
+    /// RFC 9051 §7.1 LIMIT
+    Limit,
+    /// RFC 7162 §3.1.3 MODIFIED
+    Modified(String),
+    /// RFC 9051 §7.1 NONEXISTENT
+    NonExistent,
+    /// RFC 9051 §7.1 NOPERM
+    NoPerm,
+    /// RFC 9208 §4.3.1 OVERQUOTA
+    OverQuota,
+    /// RFC 9051 §7.1 PERMANENTFLAGS
+    PermanentFlags(String),
+    /// RFC 9051 §7.1 PRIVACYREQUIRED
+    PrivacyRequired,
+    /// RFC 9051 §7.1 READ-ONLY
+    ReadOnly,
+    /// RFC 9051 §7.1 READ-WRITE
+    ReadWrite,
+    /// RFC 9051 §7.1 SERVERBUG
+    ServerBug,
+    /// RFC 7889 / RFC 9051 §7.1 TOOBIG
+    TooBig,
+    /// RFC 9051 §7.1 TRYCREATE
+    TryCreate,
+    /// RFC 9051 §7.1 UIDNEXT
+    UidNext(u32),
+    /// RFC 9051 §7.1 UIDVALIDITY
+    UidValidity(u32),
+    /// RFC 9051 §7.1 UNAVAILABLE
+    Unavailable,
+    /// RFC 3516 §4.3 UNKNOWN-CTE
+    UnknownCte,
+    /// RFC 3501 §7.1 UNSEEN (IMAP4rev1 only)
+    Unseen(usize),
+    /// RFC 6154 §5.3 USEATTR
+    UseAttr,
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use Code as C;
+        match self {
+            C::AlreadyExists => f.write_str("ALREADYEXISTS"),
+            C::AppendUid { uidvalidity, uids } => write!(f, "APPENDUID {uidvalidity} {uids}"),
+            C::AuthenticationFailed => f.write_str("AUTHENTICATIONFAILED"),
+            C::BadCharset => f.write_str("BADCHARSET (UTF-8 US-ASCII)"),
+            C::Cannot => f.write_str("CANNOT"),
+            C::Capability(caps) => write!(f, "CAPABILITY {caps}"),
+            C::Closed => f.write_str("CLOSED"),
+            C::CopyUid {
+                uidvalidity,
+                from,
+                to,
+            } => write!(f, "COPYUID {uidvalidity} {from} {to}"),
+            C::ExpungeIssued => f.write_str("EXPUNGEISSUED"),
+            C::HasChildren => f.write_str("HASCHILDREN"),
+            C::HighestModseq(m) => write!(f, "HIGHESTMODSEQ {m}"),
+            C::Limit => f.write_str("LIMIT"),
+            C::Modified(set) => write!(f, "MODIFIED {set}"),
+            C::NonExistent => f.write_str("NONEXISTENT"),
+            C::NoPerm => f.write_str("NOPERM"),
+            C::OverQuota => f.write_str("OVERQUOTA"),
+            C::PermanentFlags(flags) => write!(f, "PERMANENTFLAGS ({flags})"),
+            C::PrivacyRequired => f.write_str("PRIVACYREQUIRED"),
+            C::ReadOnly => f.write_str("READ-ONLY"),
+            C::ReadWrite => f.write_str("READ-WRITE"),
+            C::ServerBug => f.write_str("SERVERBUG"),
+            C::TooBig => f.write_str("TOOBIG"),
+            C::TryCreate => f.write_str("TRYCREATE"),
+            C::UidNext(n) => write!(f, "UIDNEXT {n}"),
+            C::UidValidity(v) => write!(f, "UIDVALIDITY {v}"),
+            C::Unavailable => f.write_str("UNAVAILABLE"),
+            C::UnknownCte => f.write_str("UNKNOWN-CTE"),
+            C::Unseen(n) => write!(f, "UNSEEN {n}"),
+            C::UseAttr => f.write_str("USEATTR"),
+        }
+    }
+}
+
+/// A status response's code and human-readable text (RFC 9051 §7.1 `resp-text`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub(crate) code: Option<Code>,
+    pub(crate) text: String,
+}
+
+impl Status {
+    /// `[CODE] text`, CR and LF replaced so that a text from elsewhere cannot end the line.
+    pub(crate) fn render(&self) -> String {
+        let text = self.text.replace(['\r', '\n'], " ");
+        match &self.code {
+            Some(c) => format!("[{c}] {text}"),
+            None => text,
+        }
+    }
+}
+
+/// How a command ended: its tagged response (RFC 9051 §7.1.1-§7.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Ok(Status),
+    No(Status),
+    Bad(Status),
+    /// The tagged response was already written (STARTTLS, LOGOUT).
+    Sent,
+}
+
+impl Reply {
+    /// The whole tagged line, CRLF included; `None` for [`Reply::Sent`].
+    pub(crate) fn tagged(&self, tag: &str) -> Option<String> {
+        let (kind, st) = match self {
+            Reply::Ok(st) => ("OK", st),
+            Reply::No(st) => ("NO", st),
+            Reply::Bad(st) => ("BAD", st),
+            Reply::Sent => return None,
+        };
+        Some(format!("{tag} {kind} {}\r\n", st.render()))
+    }
+}
+
+fn status(code: Option<Code>, text: impl Into<String>) -> Status {
+    Status {
+        code,
+        text: text.into(),
+    }
+}
+
+/// Tagged OK.
+pub(crate) fn ok(text: impl Into<String>) -> Reply {
+    Reply::Ok(status(None, text))
+}
+/// Tagged BAD.
+pub(crate) fn bad(text: impl Into<String>) -> Reply {
+    Reply::Bad(status(None, text))
+}
+/// Tagged OK with a response code.
+pub(crate) fn ok_code(code: Code, text: impl Into<String>) -> Reply {
+    Reply::Ok(status(Some(code), text))
+}
+/// Tagged NO with a response code.
+pub(crate) fn no_code(code: Code, text: impl Into<String>) -> Reply {
+    Reply::No(status(Some(code), text))
+}
+/// Tagged BAD with a response code.
+pub(crate) fn bad_code(code: Code, text: impl Into<String>) -> Reply {
+    Reply::Bad(status(Some(code), text))
+}
+
+/// RFC 5530 response code for a store error.
+pub(crate) fn store_no(e: &postern_store::StoreError) -> Reply {
+    use postern_store::StoreError as E;
+    let text = e.to_string();
+    match e {
+        E::MailboxNotFound(_) => no_code(Code::NonExistent, text),
+        E::MailboxExists(_) => no_code(Code::AlreadyExists, text),
+        E::HasChildren(_) => no_code(Code::HasChildren, text),
+        E::NotPermitted(_) | E::InvalidMailboxName { .. } => no_code(Code::Cannot, text),
+        E::MessageTooLarge(_) => no_code(Code::TooBig, text),
+        E::InvalidFlag(_) => bad(text),
+        E::UidsExhausted(_) => no_code(Code::Limit, text),
+        E::MessageNotFound(_) => no_code(Code::ExpungeIssued, text),
+        _ => {
+            tracing::warn!("store error: {e}");
+            no_code(Code::ServerBug, "internal error, try again later")
+        }
+    }
+}
+
+/// Untagged data about the selected mailbox (RFC 9051 §7.3-§7.5), written in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Data<'a> {
+    /// RFC 9051 §7.4.1 `n EXISTS`
+    Exists(usize),
+    /// RFC 3501 §7.3.2 `n RECENT` (IMAP4rev1 only)
+    Recent(usize),
+    /// RFC 9051 §7.5.1 `n EXPUNGE`
+    Expunge(usize),
+    /// RFC 7162 §3.2.10 `VANISHED [(EARLIER)] uids`
+    Vanished { earlier: bool, uids: &'a str },
+    /// RFC 9051 §7.3.5 `FLAGS (...)`: the system flags and these keywords.
+    Flags(&'a [String]),
+    /// An untagged status response with a code (RFC 9051 §7.1.1), e.g. `OK [UIDNEXT n] ...`.
+    Ok(Code, &'a str),
+    /// RFC 9051 §7.1.5 `BYE [code] text`: the server closes the connection.
+    Bye(Option<Code>, &'a str),
+}
+
+impl Data<'_> {
+    /// The response line, without `* ` and CRLF.
+    pub(crate) fn render(&self) -> String {
+        match self {
+            Data::Exists(n) => format!("{n} EXISTS"),
+            Data::Recent(n) => format!("{n} RECENT"),
+            Data::Expunge(n) => format!("{n} EXPUNGE"),
+            Data::Vanished { earlier, uids } => {
+                format!(
+                    "VANISHED {}{uids}",
+                    if *earlier { "(EARLIER) " } else { "" }
+                )
+            }
+            Data::Flags(keywords) => format!(
+                "FLAGS ({})",
+                SYSTEM_FLAGS
+                    .iter()
+                    .copied()
+                    .chain(keywords.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Data::Ok(code, text) => format!("OK [{code}] {text}"),
+            Data::Bye(Some(code), text) => format!("BYE [{code}] {text}"),
+            Data::Bye(None, text) => format!("BYE {text}"),
+        }
+    }
+}
+
+/// The system flags every mailbox permits (RFC 9051 §2.3.2), `\Recent` aside.
+pub(crate) const SYSTEM_FLAGS: [&str; 5] =
+    ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

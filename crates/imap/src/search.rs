@@ -8,9 +8,9 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::mime;
 use crate::parser::{days_from_civil, Day, SearchKey, SearchReturn, SortKey};
-use crate::response::to_crlf;
+use crate::response::{bad, no_code, ok, to_crlf, Code, Data, Reply};
 use crate::selected::{set_string, Msg};
-use crate::session::{bad, no, ok, Reply, SResult, Session};
+use crate::session::{SResult, Session};
 
 #[derive(Default, Clone, Copy)]
 struct Needs {
@@ -56,12 +56,15 @@ fn uses_modseq(k: &SearchKey) -> bool {
 /// RFC 9051 §6.4.4: an unsupported charset is a tagged NO with BADCHARSET (not BAD).
 fn bad_charset(key: &SearchKey) -> Option<Reply> {
     match key {
-        SearchKey::BadCharset(cs) => Some(no(format!(
-            "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset {}",
-            cs.chars()
-                .filter(|c| c.is_ascii_graphic())
-                .collect::<String>()
-        ))),
+        SearchKey::BadCharset(cs) => Some(no_code(
+            Code::BadCharset,
+            format!(
+                "Unsupported charset {}",
+                cs.chars()
+                    .filter(|c| c.is_ascii_graphic())
+                    .collect::<String>()
+            ),
+        )),
         _ => None,
     }
 }
@@ -785,7 +788,7 @@ impl Session {
                 .unwrap_or(0)
                 .max(sel.highestmodseq)
                 .max(1);
-            self.untagged(&format!("OK [HIGHESTMODSEQ {h}] Highest"));
+            self.data(Data::Ok(Code::HighestModseq(h), "Highest"));
         }
     }
 

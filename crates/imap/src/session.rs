@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postern_net::{CancellationToken, MailStream, TlsContext};
-use postern_store::StoreError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::parser::{self, Command, CommandKind};
+use crate::response::{self, bad, bad_code, no_code, ok, Code, Data, Reply};
 use crate::selected::Selected;
-use crate::{response, utf7, Inner, UserGuard};
+use crate::{utf7, Inner, UserGuard};
 
 /// How a session ends or a read fails.
 #[derive(Debug, thiserror::Error)]
@@ -67,46 +67,6 @@ pub struct Session {
     pub(crate) qresync: bool,
     /// RFC 5182 §2.1 search result variable `$`: the UIDs a SEARCH/SORT RETURN (SAVE) saved.
     pub(crate) saved: Vec<u32>,
-}
-
-/// Outcome of a command for the tagged response.
-pub(crate) enum Reply {
-    Ok(String),
-    No(String),
-    Bad(String),
-    /// The tagged response was already written (STARTTLS, LOGOUT).
-    Sent,
-}
-
-pub(crate) fn ok(s: impl Into<String>) -> Reply {
-    Reply::Ok(s.into())
-}
-pub(crate) fn no(s: impl Into<String>) -> Reply {
-    Reply::No(s.into())
-}
-pub(crate) fn bad(s: impl Into<String>) -> Reply {
-    Reply::Bad(s.into())
-}
-
-/// RFC 5530 response code for a store error.
-pub(crate) fn store_no(e: &StoreError) -> Reply {
-    let text = e.to_string().replace(['\r', '\n'], " ");
-    match e {
-        StoreError::MailboxNotFound(_) => no(format!("[NONEXISTENT] {text}")),
-        StoreError::MailboxExists(_) => no(format!("[ALREADYEXISTS] {text}")),
-        StoreError::HasChildren(_) => no(format!("[HASCHILDREN] {text}")),
-        StoreError::NotPermitted(_) | StoreError::InvalidMailboxName { .. } => {
-            no(format!("[CANNOT] {text}"))
-        }
-        StoreError::MessageTooLarge(_) => no(format!("[TOOBIG] {text}")),
-        StoreError::InvalidFlag(_) => bad(text),
-        StoreError::UidsExhausted(_) => no(format!("[LIMIT] {text}")),
-        StoreError::MessageNotFound(_) => no(format!("[EXPUNGEISSUED] {text}")),
-        _ => {
-            tracing::warn!("store error: {e}");
-            no("[SERVERBUG] internal error, try again later")
-        }
-    }
 }
 
 /// RFC 5182 §2.1: `$` as a search key is the saved result, whether given as a sequence set
@@ -235,6 +195,11 @@ impl Session {
     }
 
     // ----- output ---------------------------------------------------------------------------
+
+    /// One untagged response about the selected mailbox (see [`Data`]).
+    pub(crate) fn data(&mut self, d: Data<'_>) {
+        self.untagged(&d.render());
+    }
 
     pub(crate) fn untagged(&mut self, line: &str) {
         self.out.extend_from_slice(b"* ");
@@ -397,22 +362,23 @@ impl Session {
                         // Swallow the literal and the rest of its command, then refuse.
                         self.skip_exact(lit.len).await?;
                         self.discard_rest_of_command().await?;
-                        self.out.extend_from_slice(
-                            format!("{tag} NO [TOOBIG] literal too large\r\n").as_bytes(),
-                        );
+                        let refusal = no_code(Code::TooBig, "literal too large").tagged(&tag);
+                        self.out
+                            .extend_from_slice(refusal.unwrap_or_default().as_bytes());
                         return Ok(None);
                     }
-                    self.untagged("BYE [TOOBIG] literal too large");
+                    self.data(Data::Bye(Some(Code::TooBig), "literal too large"));
                     self.flush().await?;
                     return Err(SessionError::LineTooLong);
                 }
-                let code = if is_append {
-                    "NO [TOOBIG]"
+                // RFC 7889 §4 / RFC 9051 §7.1: APPEND data too large is NO, any other BAD.
+                let refusal = if is_append {
+                    no_code(Code::TooBig, "literal too large")
                 } else {
-                    "BAD [TOOBIG]"
+                    bad_code(Code::TooBig, "literal too large")
                 };
-                self.out
-                    .extend_from_slice(format!("{tag} {code} literal too large\r\n").as_bytes());
+                let line = refusal.tagged(&tag).unwrap_or_default();
+                self.out.extend_from_slice(line.as_bytes());
                 return Ok(None);
             }
             if !lit.non_sync {
@@ -451,7 +417,7 @@ impl Session {
     /// refused with NO (as Dovecot), not taken as raw octets.
     pub(crate) fn mailbox_in(&self, raw: &[u8]) -> Result<String, Reply> {
         self.name_in(raw)?
-            .ok_or_else(|| no("[CANNOT] Mailbox name is not valid modified UTF-7"))
+            .ok_or_else(|| no_code(Code::Cannot, "Mailbox name is not valid modified UTF-7"))
     }
 
     /// RFC 3501 §6.3.8-9: a LIST/LSUB reference or pattern; `None` when it is not valid
@@ -475,7 +441,7 @@ impl Session {
         let sep = self.srv.config.mail.hierarchy_separator;
         if sep != '/' {
             if name.contains('/') {
-                return Err(no("[CANNOT] '/' is not allowed in mailbox names"));
+                return Err(no_code(Code::Cannot, "'/' is not allowed in mailbox names"));
             }
             return Ok(Some(name.replace(sep, "/")));
         }
@@ -504,12 +470,8 @@ impl Session {
     // ----- the loop -------------------------------------------------------------------------
 
     pub(crate) async fn run(&mut self) {
-        let greeting = format!(
-            "OK [CAPABILITY {}] {} IMAP4rev2 server ready",
-            self.capabilities(),
-            self.srv.config.hostname
-        );
-        self.untagged(&greeting);
+        let text = format!("{} IMAP4rev2 server ready", self.srv.config.hostname);
+        self.data(Data::Ok(Code::Capability(self.capabilities()), &text));
         if self.flush().await.is_err() {
             return;
         }
@@ -523,22 +485,25 @@ impl Session {
                     break;
                 }
                 Err(SessionError::Timeout) => {
-                    self.untagged("BYE Autologout; idle for too long");
+                    self.data(Data::Bye(None, "Autologout; idle for too long"));
                     let _ = self.flush().await;
                     break;
                 }
                 Err(SessionError::Shutdown) => {
-                    self.untagged("BYE [UNAVAILABLE] Server shutting down");
+                    self.data(Data::Bye(Some(Code::Unavailable), "Server shutting down"));
                     let _ = self.flush().await;
                     break;
                 }
                 Err(SessionError::LineTooLong) => {
-                    self.untagged("BYE [TOOBIG] Command line too long");
+                    self.data(Data::Bye(Some(Code::TooBig), "Command line too long"));
                     let _ = self.flush().await;
                     break;
                 }
                 Err(SessionError::MailboxGone) => {
-                    self.untagged("BYE [UNAVAILABLE] The selected mailbox was deleted or renamed");
+                    self.data(Data::Bye(
+                        Some(Code::Unavailable),
+                        "The selected mailbox was deleted or renamed",
+                    ));
                     let _ = self.flush().await;
                     break;
                 }
@@ -568,14 +533,10 @@ impl Session {
         let reply = self.dispatch(cmd).await?;
         // RFC 9051 §7.4.1/§7.5: pending updates go out before the tagged response, except
         // that EXPUNGE is not sent after FETCH, STORE or SEARCH (handled per command).
-        let (text, kind) = match reply {
-            Reply::Ok(t) => (t, "OK"),
-            Reply::No(t) => (t, "NO"),
-            Reply::Bad(t) => (t, "BAD"),
-            Reply::Sent => return self.flush().await,
+        let Some(line) = reply.tagged(&tag) else {
+            return self.flush().await;
         };
-        self.out
-            .extend_from_slice(format!("{tag} {kind} {text}\r\n").as_bytes());
+        self.out.extend_from_slice(line.as_bytes());
         self.flush_unless_pipelined().await
     }
 
@@ -651,7 +612,7 @@ impl Session {
                 ok("NOOP completed")
             }
             C::Logout => {
-                self.untagged("BYE Logging out");
+                self.data(Data::Bye(None, "Logging out"));
                 self.out
                     .extend_from_slice(format!("{tag} OK LOGOUT completed\r\n").as_bytes());
                 self.flush().await?;
@@ -744,7 +705,7 @@ impl Session {
             } => self.thread(uid, references, key).await?,
             C::GetQuota(root) => self.get_quota(&root).await,
             C::GetQuotaRoot(m) => self.get_quota_root(&m).await,
-            C::SetQuota => no("[NOPERM] quotas are set by the administrator"),
+            C::SetQuota => no_code(Code::NoPerm, "quotas are set by the administrator"),
         };
         if self.sel.is_some() {
             self.pump(allow_expunge_updates).await?;
@@ -838,7 +799,7 @@ impl Session {
             return Ok(bad("STARTTLS only before authentication"));
         }
         let Some(ctx) = self.tls_ctx.clone() else {
-            return Ok(no("[UNAVAILABLE] TLS is not available"));
+            return Ok(no_code(Code::Unavailable, "TLS is not available"));
         };
         self.out
             .extend_from_slice(format!("{tag} OK Begin TLS negotiation now\r\n").as_bytes());

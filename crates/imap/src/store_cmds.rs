@@ -4,8 +4,9 @@
 use postern_store::{FlagOp, Flags, StoreError};
 
 use crate::parser::{SeqSet, StoreOp};
+use crate::response::{bad, no_code, ok, ok_code, store_no, Code, Data, Reply};
 use crate::selected::{flags_string, set_string};
-use crate::session::{bad, no, ok, store_no, Reply, SResult, Session};
+use crate::session::{SResult, Session};
 
 impl Session {
     fn resolve(&self, uid: bool, set: &SeqSet) -> Result<Vec<usize>, Reply> {
@@ -38,7 +39,7 @@ impl Session {
             return Ok(bad("No mailbox selected"));
         };
         if sel.readonly {
-            return Ok(no("[READ-ONLY] Mailbox is read-only"));
+            return Ok(no_code(Code::ReadOnly, "Mailbox is read-only"));
         }
         let names: Vec<&String> = flags
             .iter()
@@ -133,10 +134,10 @@ impl Session {
             self.untagged(&l);
         }
         if !failed.is_empty() {
-            return Ok(ok(format!(
-                "[MODIFIED {}] Conditional STORE failed for some messages",
-                set_string(failed)
-            )));
+            return Ok(ok_code(
+                Code::Modified(set_string(failed)),
+                "Conditional STORE failed for some messages",
+            ));
         }
         Ok(ok("STORE completed"))
     }
@@ -161,7 +162,7 @@ impl Session {
             return Ok(bad("No mailbox selected"));
         };
         if is_move && sel.readonly {
-            return Ok(no("[READ-ONLY] Mailbox is read-only"));
+            return Ok(no_code(Code::ReadOnly, "Mailbox is read-only"));
         }
         let what = if is_move { "MOVE" } else { "COPY" };
         if idx.is_empty() {
@@ -181,23 +182,22 @@ impl Session {
         let outcome = match r {
             Ok(o) => o,
             Err(StoreError::MailboxNotFound(_)) => {
-                return Ok(no("[TRYCREATE] Destination mailbox does not exist"))
+                return Ok(no_code(
+                    Code::TryCreate,
+                    "Destination mailbox does not exist",
+                ))
             }
             Err(e) => return Ok(store_no(&e)),
         };
-        let code = if outcome.mapping.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "[COPYUID {} {} {}] ",
-                outcome.uidvalidity,
-                uid_list(outcome.mapping.iter().map(|m| m.0)),
-                uid_list(outcome.mapping.iter().map(|m| m.1))
-            )
-        };
+        // RFC 4315 §3 COPYUID; RFC 6851 §4.3: for MOVE in an untagged OK before the expunges.
+        let code = (!outcome.mapping.is_empty()).then(|| Code::CopyUid {
+            uidvalidity: outcome.uidvalidity,
+            from: uid_list(outcome.mapping.iter().map(|m| m.0)),
+            to: uid_list(outcome.mapping.iter().map(|m| m.1)),
+        });
         if is_move {
-            if !code.is_empty() {
-                self.untagged(&format!("OK {code}Moved"));
+            if let Some(code) = code {
+                self.data(Data::Ok(code, "Moved"));
             }
             let mut gone: Vec<u32> = outcome.mapping.iter().map(|m| m.0).collect();
             gone.sort_unstable();
@@ -205,7 +205,10 @@ impl Session {
             self.remove_and_report(&gone);
             return Ok(ok(format!("{what} completed")));
         }
-        Ok(ok(format!("{code}{what} completed")))
+        Ok(match code {
+            Some(code) => ok_code(code, format!("{what} completed")),
+            None => ok(format!("{what} completed")),
+        })
     }
 }
 
