@@ -306,6 +306,20 @@ pub(crate) enum Data<'a> {
     Ok(Code, &'a str),
     /// RFC 9051 §7.1.5 `BYE [code] text`: the server closes the connection.
     Bye(Option<Code>, &'a str),
+    /// RFC 9051 §7.5.2 a message's flags (`n FETCH (UID u FLAGS (...) MODSEQ (m))`), sent when
+    /// they change or after STORE; UID and MODSEQ when the session asked for them (UID command,
+    /// RFC 7162 CONDSTORE).
+    FlagsUpdate {
+        seq: usize,
+        uid: Option<u32>,
+        /// The rendered flag list, `\Recent` included where it applies.
+        flags: &'a str,
+        modseq: Option<u64>,
+    },
+    /// RFC 9051 §7.2.2 `CAPABILITY ...`
+    Capability(&'a str),
+    /// RFC 9051 §7.2.1 `ENABLED ...`
+    Enabled(&'a [&'a str]),
 }
 
 impl Data<'_> {
@@ -333,6 +347,18 @@ impl Data<'_> {
             Data::Ok(code, text) => format!("OK [{code}] {text}"),
             Data::Bye(Some(code), text) => format!("BYE [{code}] {text}"),
             Data::Bye(None, text) => format!("BYE {text}"),
+            Data::FlagsUpdate {
+                seq,
+                uid,
+                flags,
+                modseq,
+            } => {
+                let uid = uid.map(|u| format!("UID {u} ")).unwrap_or_default();
+                let modseq = modseq.map(|m| format!(" MODSEQ ({m})")).unwrap_or_default();
+                format!("{seq} FETCH ({uid}FLAGS {flags}{modseq})")
+            }
+            Data::Capability(caps) => format!("CAPABILITY {caps}"),
+            Data::Enabled(caps) => format!("ENABLED {}", caps.join(" ")).trim_end().to_owned(),
         }
     }
 }
@@ -344,6 +370,62 @@ pub(crate) const SYSTEM_FLAGS: [&str; 5] =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every response code and mailbox datum is spelled as RFC 9051 §7 and the extensions
+    /// write it.
+    #[test]
+    fn typed_responses_render_as_the_rfcs_spell_them() {
+        assert_eq!(
+            no_code(Code::TryCreate, "no such mailbox").tagged("a1"),
+            Some("a1 NO [TRYCREATE] no such mailbox\r\n".into())
+        );
+        assert_eq!(
+            ok_code(
+                Code::CopyUid {
+                    uidvalidity: 7,
+                    from: "1:2".into(),
+                    to: "5:6".into()
+                },
+                "done"
+            )
+            .tagged("t"),
+            Some("t OK [COPYUID 7 1:2 5:6] done\r\n".into())
+        );
+        assert_eq!(bad("x\r\ny").tagged("t"), Some("t BAD x  y\r\n".into()));
+        assert_eq!(Reply::Sent.tagged("t"), None);
+        let kw = vec!["$Junk".to_string()];
+        assert_eq!(
+            Data::Flags(&kw).render(),
+            "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk)"
+        );
+        assert_eq!(
+            Data::FlagsUpdate {
+                seq: 3,
+                uid: Some(9),
+                flags: "(\\Seen)",
+                modseq: Some(12)
+            }
+            .render(),
+            "3 FETCH (UID 9 FLAGS (\\Seen) MODSEQ (12))"
+        );
+        assert_eq!(
+            Data::Vanished {
+                earlier: true,
+                uids: "1:3"
+            }
+            .render(),
+            "VANISHED (EARLIER) 1:3"
+        );
+        assert_eq!(
+            Data::Ok(Code::PermanentFlags(String::new()), "ro").render(),
+            "OK [PERMANENTFLAGS ()] ro"
+        );
+        assert_eq!(Data::Enabled(&[]).render(), "ENABLED");
+        assert_eq!(
+            Data::Bye(Some(Code::Unavailable), "bye").render(),
+            "BYE [UNAVAILABLE] bye"
+        );
+    }
 
     #[test]
     fn strings() {

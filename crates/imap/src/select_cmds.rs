@@ -101,12 +101,16 @@ impl Session {
                 if let Some(seq) = sel.seq_of(m.uid) {
                     sel.learn_keywords(std::iter::once(&m.flags));
                     let recent = sel.msgs[seq - 1].recent && !self.rev2;
-                    resync_lines.push(format!(
-                        "{seq} FETCH (UID {} FLAGS {} MODSEQ ({}))",
-                        m.uid,
-                        flags_string(&m.flags, recent),
-                        m.modseq
-                    ));
+                    let flags = flags_string(&m.flags, recent);
+                    resync_lines.push(
+                        Data::FlagsUpdate {
+                            seq,
+                            uid: Some(m.uid),
+                            flags: &flags,
+                            modseq: Some(m.modseq),
+                        }
+                        .render(),
+                    );
                 }
             }
         }
@@ -287,19 +291,14 @@ impl Session {
             let Some(sel) = self.sel.as_ref() else { break };
             if let Some(seq) = sel.seq_of(uid) {
                 let m = &sel.msgs[seq - 1];
-                let line = if self.condstore {
-                    format!(
-                        "{seq} FETCH (UID {uid} FLAGS {} MODSEQ ({}))",
-                        flags_string(&m.flags, m.recent && !self.rev2),
-                        m.modseq
-                    )
-                } else {
-                    format!(
-                        "{seq} FETCH (UID {uid} FLAGS {})",
-                        flags_string(&m.flags, m.recent && !self.rev2)
-                    )
+                let flags = flags_string(&m.flags, m.recent && !self.rev2);
+                let line = Data::FlagsUpdate {
+                    seq,
+                    uid: Some(uid),
+                    flags: &flags,
+                    modseq: self.condstore.then_some(m.modseq),
                 };
-                self.untagged(&line);
+                self.data(line);
             }
         }
         if allow_expunge {

@@ -601,7 +601,7 @@ impl Session {
         let reply = match kind {
             C::Capability => {
                 let caps = self.capabilities();
-                self.untagged(&format!("CAPABILITY {caps}"));
+                self.data(Data::Capability(&caps));
                 ok("CAPABILITY completed")
             }
             C::Noop | C::Check => {
@@ -785,8 +785,7 @@ impl Session {
                 _ => {}
             }
         }
-        let line = format!("ENABLED {}", enabled.join(" "));
-        self.untagged(line.trim_end());
+        self.data(Data::Enabled(&enabled));
         ok("ENABLE completed")
     }
 

@@ -106,20 +106,18 @@ impl Session {
             if !report {
                 continue;
             }
-            let mut l = format!("{} FETCH (", i + 1);
-            // RFC 7162 §3.1, §3.2.4: with CONDSTORE (or QRESYNC) on, every FETCH names the UID.
-            if uid || condstore {
-                l.push_str(&format!("UID {} ", m.uid));
-            }
-            l.push_str(&format!(
-                "FLAGS {}",
-                flags_string(&m.flags, m.recent && !rev2)
-            ));
-            if condstore {
-                l.push_str(&format!(" MODSEQ ({})", m.modseq));
-            }
-            l.push(')');
-            lines.push(l);
+            let flags = flags_string(&m.flags, m.recent && !rev2);
+            lines.push(
+                Data::FlagsUpdate {
+                    seq: i + 1,
+                    // RFC 7162 §3.1, §3.2.4: with CONDSTORE (or QRESYNC) on, every FETCH names
+                    // the UID.
+                    uid: (uid || condstore).then_some(m.uid),
+                    flags: &flags,
+                    modseq: condstore.then_some(m.modseq),
+                }
+                .render(),
+            );
         }
         let failed: Vec<u32> = if uid {
             outcome.failed.clone()
