@@ -523,7 +523,7 @@ impl Session {
             Ok(c) => c,
             Err((tag, e)) => {
                 let tag = tag.unwrap_or_else(|| "*".into());
-                let text = e.0.replace(['\r', '\n'], " ");
+                let text = e.to_string().replace(['\r', '\n'], " ");
                 self.out
                     .extend_from_slice(format!("{tag} BAD {text}\r\n").as_bytes());
                 return self.flush().await;
