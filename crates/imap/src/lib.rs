@@ -19,6 +19,7 @@ mod selected;
 mod session;
 mod store_cmds;
 
+pub use parser::lexer::Lexer;
 pub use session::SessionError;
 
 use std::collections::HashMap;

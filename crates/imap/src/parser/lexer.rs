@@ -136,6 +136,12 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// RFC 9051 §9 `CRLF`, for callers (such as ManageSieve, RFC 5804 §4) that keep the line
+    /// ending in the buffer.
+    pub fn crlf(&mut self) -> Result<(), ParseError> {
+        self.expect(b"\r\n")
+    }
+
     /// The longest run of octets accepted by `f` (possibly empty).
     pub fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a [u8] {
         let start = self.pos;
@@ -473,5 +479,10 @@ mod tests {
             Err(ParseError::ExpectedToken(b" "))
         );
         assert!(!is_tag_char(b'+') && is_tag_char(b']') && !is_atom_char(b']'));
+        let mut l = lx(b"x\r\n");
+        l.atom().unwrap();
+        assert_eq!(l.eol(), Err(ParseError::TrailingData));
+        l.crlf().unwrap();
+        l.eol().unwrap();
     }
 }
