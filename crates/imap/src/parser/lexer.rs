@@ -195,8 +195,8 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// A `number64` above zero (RFC 7162 §7 `mod-sequence-valzer` excluded zero; RFC 5032
-    /// §3 OLDER / YOUNGER intervals).
+    /// RFC 9051 §9 `nz-number64` = digit-nz *DIGIT (here: any non-zero `u64`; RFC 5032 §3
+    /// OLDER / YOUNGER intervals).
     pub fn nz_number64(&mut self) -> Result<u64, ParseError> {
         match self.number64()? {
             0 => Err(ParseError::ZeroNumber),
