@@ -80,7 +80,12 @@ service imap-login {
 }
 $users
 CONF
-dovecot -c "$DIR/dovecot.conf"
+# Dovecot keeps the standard streams it was started with: not the caller's, whose pipe would then
+# never close (a test reading this script's output would wait forever).
+dovecot -c "$DIR/dovecot.conf" </dev/null >"$DIR/dovecot.start.log" 2>&1 || {
+  cat "$DIR/dovecot.start.log" >&2
+  exit 1
+}
 for _ in $(seq 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     cat "$DIR/run/master.pid" 2>/dev/null || true
