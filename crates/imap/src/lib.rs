@@ -1,7 +1,26 @@
 //! postern's IMAP server: IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) with the extensions
-//! real clients use. The parser ([`parser`]) is I/O-free; the session state machine
-//! ([`session`]) and one module per command group implement the protocol on top of the
-//! [`postern_store::Store`] trait and the [`postern_directory::Directory`].
+//! real clients use (IDLE, CONDSTORE/QRESYNC, UIDPLUS, MOVE, SORT/THREAD, LIST-EXTENDED,
+//! SPECIAL-USE, BINARY, SEARCHRES, QUOTA, ...).
+//!
+//! How to read it, from the bytes in to the bytes out:
+//! * [`parser`]: I/O-free, bytes in, a typed `Command` out (or a typed `ParseError`), one file
+//!   per command family; its [`Lexer`] (atoms, quoted strings, literals) is shared with
+//!   ManageSieve, which speaks the same string syntax.
+//! * `session`: one connection's state machine (RFC 9051 §3): reads a command with its literals,
+//!   dispatches it by state, writes the tagged reply, pipelines.
+//! * `selected`: the selected mailbox as one session sees it (RFC 9051 §5.2), pure state;
+//!   `select_cmds` holds the commands that change it (SELECT, the untagged update pump, IDLE,
+//!   EXPUNGE), so that several sessions on one mailbox each keep a consistent view.
+//! * one module per command group on top: `auth`, `mailbox` (LIST, STATUS, ...), `append`,
+//!   `fetch` (with [`mime`] for BODYSTRUCTURE and sections), `store_cmds` (STORE, COPY, MOVE),
+//!   `search` (SEARCH, SORT, THREAD), `quota`.
+//! * [`response`]: every response is written through it: typed response codes and mailbox
+//!   data, strings and literals.
+//!
+//! The crate talks to mail only through the [`postern_store::Store`] trait and to accounts
+//! through [`postern_directory::Directory`]; it never touches SQL or a file path, so another
+//! store backend plugs in without changing it. Tests: unit tests beside each module, and
+//! `tests/commands.rs`, which drives real sessions over in-memory streams, one test per command.
 
 pub mod mime;
 pub mod parser;

@@ -65,10 +65,7 @@ pub(super) fn parse_append(c: &mut Lexer) -> Result<CommandKind, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::super::{days_from_civil, parse_command, CommandKind};
-
-    fn p(s: &str) -> CommandKind {
-        parse_command(s.as_bytes()).expect(s).kind
-    }
+    use crate::parser::testing::p;
 
     #[test]
     fn append_with_flags_and_date() {

@@ -63,10 +63,7 @@ pub(super) fn parse_id(c: &mut Lexer) -> Result<CommandKind, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::super::{parse_command, CommandKind};
-
-    fn p(s: &str) -> CommandKind {
-        parse_command(s.as_bytes()).expect(s).kind
-    }
+    use crate::parser::testing::p;
 
     #[test]
     fn login_with_literal_and_quoted() {

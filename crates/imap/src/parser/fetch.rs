@@ -245,16 +245,9 @@ pub(super) fn parse_fetch(c: &mut Lexer, uid: bool) -> Result<CommandKind, Parse
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_command, CommandKind, ParseError};
+    use super::super::{parse_command, CommandKind};
     use super::*;
-
-    fn p(s: &str) -> CommandKind {
-        parse_command(s.as_bytes()).expect(s).kind
-    }
-
-    fn pb(s: &[u8]) -> Result<CommandKind, ParseError> {
-        parse_command(s).map(|c| c.kind).map_err(|e| e.1)
-    }
+    use crate::parser::testing::{p, pb};
 
     #[test]
     fn fetch_items() {

@@ -226,16 +226,9 @@ pub(super) fn parse_list(c: &mut Lexer) -> Result<CommandKind, ParseError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_command, CommandKind, ParseError};
+    use super::super::CommandKind;
     use super::*;
-
-    fn p(s: &str) -> CommandKind {
-        parse_command(s.as_bytes()).expect(s).kind
-    }
-
-    fn pb(s: &[u8]) -> Result<CommandKind, ParseError> {
-        parse_command(s).map(|c| c.kind).map_err(|e| e.1)
-    }
+    use crate::parser::testing::{p, pb};
 
     fn list_pattern(s: &[u8]) -> Vec<u8> {
         match pb(s).unwrap() {

@@ -300,17 +300,26 @@ fn parse_body(c: &mut Lexer) -> Result<CommandKind, ParseError> {
     Ok(kind)
 }
 
+/// Helpers the command families' tests share.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::{parse_command, CommandKind, ParseError};
 
-    fn p(s: &str) -> CommandKind {
+    /// Parses a command that must parse.
+    pub(crate) fn p(s: &str) -> CommandKind {
         parse_command(s.as_bytes()).expect(s).kind
     }
 
-    fn pb(s: &[u8]) -> Result<CommandKind, ParseError> {
+    /// Parses a command, keeping the error.
+    pub(crate) fn pb(s: &[u8]) -> Result<CommandKind, ParseError> {
         parse_command(s).map(|c| c.kind).map_err(|e| e.1)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::testing::{p, pb};
 
     #[test]
     fn simple_commands() {

@@ -390,14 +390,7 @@ pub(super) fn parse_thread(c: &mut Lexer, uid: bool) -> Result<CommandKind, Pars
 mod tests {
     use super::super::{days_from_civil, parse_command, CommandKind, ParseError};
     use super::*;
-
-    fn p(s: &str) -> CommandKind {
-        parse_command(s.as_bytes()).expect(s).kind
-    }
-
-    fn pb(s: &[u8]) -> Result<CommandKind, ParseError> {
-        parse_command(s).map(|c| c.kind).map_err(|e| e.1)
-    }
+    use crate::parser::testing::{p, pb};
 
     #[test]
     fn search_keys() {

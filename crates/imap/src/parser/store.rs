@@ -119,12 +119,9 @@ pub(super) fn parse_uid_expunge(c: &mut Lexer) -> Result<CommandKind, ParseError
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_command, CommandKind, SeqNum, SeqSet};
+    use super::super::{CommandKind, SeqNum, SeqSet};
     use super::*;
-
-    fn p(s: &str) -> CommandKind {
-        parse_command(s.as_bytes()).expect(s).kind
-    }
+    use crate::parser::testing::p;
 
     #[test]
     fn store_and_copy() {
