@@ -15,7 +15,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 
 use crate::error::{DirectoryError, Result};
@@ -343,7 +343,11 @@ pub fn verify_password(
     let matched = match scheme {
         HashScheme::Argon2id | HashScheme::Argon2i | HashScheme::Argon2d => {
             let parsed = PasswordHash::new(body).map_err(|e| malformed(scheme, e))?;
-            argon2_matches(password, &parsed).map_err(|e| malformed(scheme, e))?
+            match argon2::Argon2::default().verify_password(password, &parsed) {
+                Ok(()) => true,
+                Err(argon2::password_hash::Error::Password) => false,
+                Err(e) => return Err(malformed(scheme, e)),
+            }
         }
         HashScheme::Sha512Crypt | HashScheme::Sha256Crypt => {
             // crypt(3) passwords are C strings: the sha-crypt API takes &str, so a
@@ -387,55 +391,6 @@ pub fn verify_password(
         matched,
         needs_rehash,
     })
-}
-
-/// Verifies an argon2 PHC hash with this thread's reusable block memory: a login then allocates
-/// no fresh 19 MiB (whose page faults cost about a tenth of the hashing), and the result is the
-/// same as `PasswordVerifier::verify_password`.
-fn argon2_matches(
-    password: &[u8],
-    parsed: &PasswordHash<'_>,
-) -> std::result::Result<bool, argon2::password_hash::Error> {
-    use argon2::password_hash::Error;
-    thread_local! {
-        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let algorithm = argon2::Algorithm::try_from(parsed.algorithm)?;
-    let version = match parsed.version {
-        Some(v) => argon2::Version::try_from(v)?,
-        None => argon2::Version::default(),
-    };
-    let params = argon2::Params::try_from(parsed)?;
-    let salt = parsed.salt.ok_or(Error::SaltInvalid(
-        argon2::password_hash::errors::InvalidValue::Malformed,
-    ))?;
-    let mut salt_buf = [0u8; 64];
-    let salt = salt.decode_b64(&mut salt_buf)?;
-    let expected = parsed.hash.ok_or(Error::Crypto)?;
-    let mut out = vec![0u8; expected.len()];
-    let blocks = params.block_count();
-    let ctx = argon2::Argon2::new(algorithm, version, params);
-    // Kept per thread up to 64 MiB (the blocking pool's idle threads exit, and take it along);
-    // an imported hash with a larger cost gets memory of its own.
-    const KEEP_BLOCKS: usize = 64 * 1024;
-    if blocks > KEEP_BLOCKS {
-        let memory = vec![argon2::Block::default(); blocks];
-        ctx.hash_password_into_with_memory(password, salt, &mut out, memory)?;
-    } else {
-        BLOCKS.with(|memory| {
-            let mut memory = memory.borrow_mut();
-            if memory.len() < blocks {
-                memory.resize(blocks, argon2::Block::default());
-            }
-            ctx.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
-        })?;
-    }
-    // Constant time: every byte is compared whatever the first difference.
-    let diff = out
-        .iter()
-        .zip(expected.as_bytes())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    Ok(diff == 0 && out.len() == expected.len())
 }
 
 fn argon2_needs_rehash(scheme: HashScheme, body: &str, params: &PasswordParams) -> bool {
