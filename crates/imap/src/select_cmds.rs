@@ -114,8 +114,7 @@ impl Session {
                 }
             }
         }
-        let all: Vec<Flags> = sel.msgs.iter().map(|m| m.flags.clone()).collect();
-        sel.learn_keywords(all.iter());
+        sel.learn_all_keywords();
         let (flags, permanent) = sel.flags_responses();
         self.untagged(&flags);
         self.untagged(&permanent);

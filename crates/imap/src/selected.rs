@@ -124,18 +124,30 @@ impl Selected {
 
     /// Adds the keywords of `flags` the client has not been told of; true if there were any.
     pub fn learn_keywords<'a>(&mut self, flags: impl Iterator<Item = &'a Flags>) -> bool {
-        let mut learned = false;
-        for f in flags {
-            for k in f.keywords() {
-                if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    self.keywords.push(k.clone());
-                    learned = true;
-                }
-            }
-        }
-        learned
+        learn(&mut self.keywords, flags)
     }
 
+    /// Learns the keywords of every message in the view (at SELECT), without copying flags.
+    pub fn learn_all_keywords(&mut self) -> bool {
+        learn(&mut self.keywords, self.msgs.iter().map(|m| &m.flags))
+    }
+}
+
+/// Adds to `known` the keywords of `flags` it lacks (compared case-insensitively).
+fn learn<'a>(known: &mut Vec<String>, flags: impl Iterator<Item = &'a Flags>) -> bool {
+    let mut learned = false;
+    for f in flags {
+        for k in f.keywords() {
+            if !known.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                known.push(k.clone());
+                learned = true;
+            }
+        }
+    }
+    learned
+}
+
+impl Selected {
     /// The FLAGS response and the PERMANENTFLAGS response code (RFC 9051 §7.3.5, §7.1).
     pub fn flags_responses(&self) -> (String, String) {
         let flags = Data::Flags(&self.keywords).render();

@@ -613,12 +613,16 @@ pub fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32,
     })?)
 }
 
-/// How many messages a mailbox has.
-pub fn message_count(conn: &Connection, mailbox_id: i64) -> Result<usize> {
-    let n: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM messages WHERE mailbox_id=?1")?
-        .query_row([mailbox_id], |r| r.get(0))?;
-    Ok(usize::try_from(n).unwrap_or(0))
+/// Whether a mailbox has at least `n` messages (stops reading at the `n`th, unlike COUNT).
+pub fn has_at_least(conn: &Connection, mailbox_id: i64, n: usize) -> Result<bool> {
+    let Some(offset) = n.checked_sub(1) else {
+        return Ok(true);
+    };
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM messages WHERE mailbox_id=?1 LIMIT 1 OFFSET ?2")?
+        .query_row(params![mailbox_id, offset as i64], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// The messages with a UID above `after`, in UID order.

@@ -1054,7 +1054,7 @@ impl MaildirStore {
             let tx = conn.unchecked_transaction().ok()?;
             let mb = index::mailbox(&tx, &canon).ok()??;
             if !sync::is_current(&mb, &mailbox_dir(root, &canon)).ok()?
-                || index::message_count(&tx, mb.id).ok()? >= SNAPSHOT_CACHE_MIN
+                || index::has_at_least(&tx, mb.id, SNAPSHOT_CACHE_MIN).ok()?
             {
                 return None;
             }
