@@ -6,7 +6,7 @@
 //! ./test.sh installs) and runs privately through scripts/start-dovecot.sh.
 
 mod common;
-use common::Env;
+use common::{on_path, Env};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,13 +15,6 @@ const USER: &str = "alice@example.test";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn on_path(cmd: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .any(|d| d.join(cmd).is_file())
 }
 
 /// The private Dovecot, stopped (SIGTERM to its master) when dropped.

@@ -163,3 +163,12 @@ impl Env {
         }
     }
 }
+
+/// Whether a program is installed: on PATH, or in /usr/sbin or /sbin, where Debian puts daemons
+/// such as dovecot (not on every user's PATH).
+pub fn on_path(cmd: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .any(|d| d.join(cmd).is_file())
+}
