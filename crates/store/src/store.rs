@@ -1533,7 +1533,7 @@ impl MaildirStore {
                 }
                 mb.highestmodseq += 1;
                 let m = mb.highestmodseq;
-                sync::write_meta_hint(&dir, &mb, gen)?;
+                sync::reserve_meta_hint(&dir, &mb, gen)?;
                 let hold = self.holder(account, root);
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
@@ -1826,7 +1826,7 @@ fn transfer(
     }
     let src_modseq = if is_move {
         mbs[si].highestmodseq += 1;
-        sync::write_meta_hint(&src_dir, &mbs[si], gen)?;
+        sync::reserve_meta_hint(&src_dir, &mbs[si], gen)?;
         mbs[si].highestmodseq
     } else {
         0

@@ -396,7 +396,7 @@ pub fn sync_mailbox(
     gone.sort_unstable();
     if !gone.is_empty() {
         let m = cx.modseq();
-        write_meta_hint(cx.dir, cx.mb, gen)?;
+        reserve_meta_hint(cx.dir, cx.mb, gen)?;
         for uid in gone {
             index::expunge_row(conn, cx.mb.id, uid, m)?;
             cx.report.expunged += 1;
@@ -548,6 +548,33 @@ fn adopt(
 
 /// Writes the mailbox's `postern-uidvalidity` with the current UIDNEXT and HIGHESTMODSEQ so a
 /// rebuilt index never reuses an expunged UID or goes back in MODSEQ.
+/// UIDs and MODSEQs a rewritten hint reserves ahead of the mailbox (see [`reserve_meta_hint`]).
+const HINT_UID_RESERVE: u32 = 1_000;
+const HINT_MODSEQ_RESERVE: u64 = 100_000;
+
+/// Before messages leave a folder: makes sure its hint is not behind the mailbox, so that a
+/// rebuilt index never reuses a UID or a MODSEQ (RFC 9051 §2.3.1.1, RFC 7162 §3.1). The hint
+/// is rewritten (two fsyncs) only when the mailbox has passed it, and then reserves room ahead,
+/// so that an expunge rarely pays for it; a rebuilt index may skip the reserved values.
+pub fn reserve_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
+    if let Some(h) = MetaFile::load(dir) {
+        if h.uidvalidity == mb.uidvalidity
+            && h.uidnext >= mb.uidnext
+            && h.highestmodseq >= mb.highestmodseq
+            && h.special_use == mb.special_use
+        {
+            return Ok(());
+        }
+    }
+    MetaFile {
+        uidvalidity: mb.uidvalidity,
+        uidnext: mb.uidnext.saturating_add(HINT_UID_RESERVE),
+        highestmodseq: mb.highestmodseq.saturating_add(HINT_MODSEQ_RESERVE),
+        special_use: mb.special_use,
+    }
+    .store(dir, gen)
+}
+
 pub fn write_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
     MetaFile {
         uidvalidity: mb.uidvalidity,

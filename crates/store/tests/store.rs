@@ -680,7 +680,8 @@ fn reindex_keeps_uids_flags_uidvalidity() {
     let after = s.select(ACCT, "INBOX", false).unwrap();
     assert_eq!(after.uidvalidity, before.uidvalidity);
     assert!(after.highestmodseq >= before.highestmodseq);
-    assert_eq!(after.uidnext, 7, "expunged top UID is not reused");
+    // The hint reserves UIDs ahead, so the rebuilt index may skip some; it never reuses one.
+    assert!(after.uidnext >= 7, "expunged top UID is not reused");
     let pairs = |s: &postern_store::MailboxSnapshot| -> Vec<(u32, SystemFlags, bool)> {
         s.messages
             .iter()
@@ -702,16 +703,15 @@ fn reindex_keeps_uids_flags_uidvalidity() {
     let ch = s.changes_since(ACCT, "INBOX", 1).unwrap();
     assert!(ch.vanished.contains(2) && ch.vanished.contains(6));
     assert!(!ch.vanished.contains(3));
-    assert_eq!(
-        s.append(ACCT, "INBOX", &msg(7), &Flags::new(), None)
-            .unwrap()
-            .uid,
-        7
-    );
+    let next = s
+        .append(ACCT, "INBOX", &msg(7), &Flags::new(), None)
+        .unwrap()
+        .uid;
+    assert_eq!(next, after.uidnext);
     // Reindex on a live index also works and keeps everything.
     let again = s.reindex(ACCT).unwrap();
     assert_eq!(again.messages, 6);
-    assert_eq!(s.select(ACCT, "INBOX", false).unwrap().uidnext, 8);
+    assert!(s.select(ACCT, "INBOX", false).unwrap().uidnext > next);
 }
 
 #[test]
