@@ -348,19 +348,28 @@ pub(super) fn parse_sort(c: &mut Lexer, uid: bool) -> Result<CommandKind, ParseE
     if criteria.is_empty() || reverse {
         return invalid("REVERSE needs a sort key");
     }
-    c.sp()?;
-    let cs = c.astring()?;
-    c.sp()?;
-    let mut key = parse_search_keys(c)?;
-    if !supported_charset(&cs) {
-        key = SearchKey::BadCharset(String::from_utf8_lossy(&cs).into_owned());
-    }
+    let key = parse_charset_and_keys(c)?;
     Ok(CommandKind::Sort {
         uid,
         criteria,
         key,
         ret,
     })
+}
+
+/// RFC 5256 §3 `SP search-charset 1*(SP search-key)` of SORT and THREAD: the keys, or the
+/// whole key [`SearchKey::BadCharset`] when the charset is not supported.
+fn parse_charset_and_keys(c: &mut Lexer) -> Result<SearchKey, ParseError> {
+    c.sp()?;
+    let cs = c.astring()?;
+    c.sp()?;
+    let key = parse_search_keys(c)?;
+    if !supported_charset(&cs) {
+        return Ok(SearchKey::BadCharset(
+            String::from_utf8_lossy(&cs).into_owned(),
+        ));
+    }
+    Ok(key)
 }
 
 /// RFC 5256 §3 THREAD (after the verb): `thread-alg SP search-charset 1*(SP search-key)`.
@@ -372,13 +381,7 @@ pub(super) fn parse_thread(c: &mut Lexer, uid: bool) -> Result<CommandKind, Pars
         "ORDEREDSUBJECT" => false,
         _ => return invalid("unknown THREAD algorithm"),
     };
-    c.sp()?;
-    let cs = c.astring()?;
-    c.sp()?;
-    let mut key = parse_search_keys(c)?;
-    if !supported_charset(&cs) {
-        key = SearchKey::BadCharset(String::from_utf8_lossy(&cs).into_owned());
-    }
+    let key = parse_charset_and_keys(c)?;
     Ok(CommandKind::Thread {
         uid,
         references,
