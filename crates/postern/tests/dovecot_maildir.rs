@@ -5,7 +5,7 @@
 //! `./test.sh`) is started by `scripts/start-dovecot.sh` on a port of this test's choosing.
 
 mod common;
-use common::Env;
+use common::{login_args, python, Env};
 use std::path::Path;
 use std::process::Command;
 
@@ -15,23 +15,6 @@ const START_DOVECOT: &str = concat!(
 );
 const USER: &str = "alice@example.org";
 const PASS: &str = "secret-pw";
-
-/// Runs a Python snippet with arguments; panics with its output unless it succeeds.
-fn python(script: &str, args: &[String]) -> String {
-    let out = Command::new("timeout")
-        .args(["60", "python3", "-c"])
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Logs in and prints `FLAGS` of every message, one line each, in order.
 const LIST_FLAGS: &str = r#"
@@ -139,12 +122,7 @@ fn keywords_survive_a_move_to_dovecot_and_back() {
     let running = env.serve();
     let imap = running.addrs["imap"];
     let args = |extra: &[&str]| -> Vec<String> {
-        let mut v = vec![
-            imap.ip().to_string(),
-            imap.port().to_string(),
-            USER.to_string(),
-            PASS.to_string(),
-        ];
+        let mut v = login_args(imap, USER, PASS);
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -182,12 +160,8 @@ fn keywords_survive_a_move_to_dovecot_and_back() {
     }
     let dovecot = Dovecot::start(&dovecot_dir);
     let dargs = |extra: &[&str]| -> Vec<String> {
-        let mut v = vec![
-            "127.0.0.1".to_string(),
-            dovecot.port.to_string(),
-            "alice".to_string(),
-            "pass".to_string(),
-        ];
+        let peer_addr = std::net::SocketAddr::from(([127, 0, 0, 1], dovecot.port));
+        let mut v = login_args(peer_addr, "alice", "pass");
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -211,14 +185,6 @@ fn keywords_survive_a_move_to_dovecot_and_back() {
     env.ok(&["reindex", USER], "");
     let running = env.serve();
     let imap = running.addrs["imap"];
-    let again = python(
-        LIST_FLAGS,
-        &[
-            imap.ip().to_string(),
-            imap.port().to_string(),
-            USER.to_string(),
-            PASS.to_string(),
-        ],
-    );
+    let again = python(LIST_FLAGS, &login_args(imap, USER, PASS));
     assert_eq!(again, theirs, "postern reads Dovecot's keywords");
 }

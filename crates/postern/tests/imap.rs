@@ -3,11 +3,10 @@
 //! with flags), and two concurrent sessions watching each other's changes.
 
 mod common;
-use common::Env;
+use common::{login_args, python, Env};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 struct Server {
     // Dropped first: the server stops before its data directory goes.
@@ -30,53 +29,6 @@ fn start() -> Server {
 impl Server {
     fn imap(&self) -> SocketAddr {
         self.running.addrs["imap"]
-    }
-}
-
-fn python(script: &str, args: &[String]) -> String {
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let out = wait_timeout(&mut child, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "python failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_timeout(child: &mut Child, t: Duration) -> std::process::Output {
-    let start = std::time::Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if start.elapsed() > t {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    use std::io::Read;
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_end(&mut stdout);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_end(&mut stderr);
-    }
-    std::process::Output {
-        status: child.wait().unwrap(),
-        stdout,
-        stderr,
     }
 }
 
@@ -206,15 +158,7 @@ print('imaplib ok')
 fn imaplib_every_command() {
     let s = start();
     let a = s.imap();
-    let out = python(
-        IMAPLIB,
-        &[
-            a.ip().to_string(),
-            a.port().to_string(),
-            USER.into(),
-            PASS.into(),
-        ],
-    );
+    let out = python(IMAPLIB, &login_args(a, USER, PASS));
     assert!(out.contains("imaplib ok"), "{out}");
 }
 
@@ -311,15 +255,7 @@ print('concurrent ok', dt)
 fn two_sessions_see_each_other() {
     let s = start();
     let a = s.imap();
-    let out = python(
-        CONCURRENT,
-        &[
-            a.ip().to_string(),
-            a.port().to_string(),
-            USER.into(),
-            PASS.into(),
-        ],
-    );
+    let out = python(CONCURRENT, &login_args(a, USER, PASS));
     assert!(out.contains("concurrent ok"), "{out}");
 }
 
@@ -350,7 +286,7 @@ print('drop ok')
     // Log in once so the account's Maildir exists.
     python(
         "import imaplib,sys; m=imaplib.IMAP4(sys.argv[1], int(sys.argv[2])); m.login(sys.argv[3], sys.argv[4]); m.logout()",
-        &[a.ip().to_string(), a.port().to_string(), USER.into(), PASS.into()],
+        &login_args(a, USER, PASS),
     );
     let new = s.env.maildir(USER).join("new");
     assert!(new.is_dir(), "{}", new.display());
@@ -384,7 +320,7 @@ fn curl_list_fetch_search() {
     let a = s.imap();
     python(
         "import imaplib,sys; m=imaplib.IMAP4(sys.argv[1], int(sys.argv[2])); m.login(sys.argv[3], sys.argv[4]); m.append('INBOX', None, None, b'Subject: curl test\\r\\n\\r\\ncurl body\\r\\n'); m.logout()",
-        &[a.ip().to_string(), a.port().to_string(), USER.into(), PASS.into()],
+        &login_args(a, USER, PASS),
     );
     let url = format!("imap://{}:{}", a.ip(), a.port());
     let curl = |path: &str, extra: &[&str]| -> String {
@@ -420,7 +356,7 @@ fn mbsync_two_way_sync_with_flags() {
     let a = s.imap();
     python(
         "import imaplib,sys\nm=imaplib.IMAP4(sys.argv[1], int(sys.argv[2])); m.login(sys.argv[3], sys.argv[4])\nfor i in range(20): m.append('INBOX', '(\\\\Seen)' if i % 2 else None, None, b'Subject: m%d\\n\\nbody %d\\n' % (i, i))\nm.logout()",
-        &[a.ip().to_string(), a.port().to_string(), USER.into(), PASS.into()],
+        &login_args(a, USER, PASS),
     );
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("mail");
@@ -512,15 +448,7 @@ typ, data = m.search(None, 'FLAGGED'); assert len(data[0].split()) == 1, data
 typ, data = m.search(None, 'SUBJECT', '"from local"'); assert len(data[0].split()) == 1, data
 print('mbsync ok')
 "#;
-    let out = python(
-        script,
-        &[
-            a.ip().to_string(),
-            a.port().to_string(),
-            USER.into(),
-            PASS.into(),
-        ],
-    );
+    let out = python(script, &login_args(a, USER, PASS));
     assert!(out.contains("mbsync ok"), "{out}");
 }
 
@@ -565,15 +493,7 @@ s.sendall(b'c1 NOOP ' + b'x' * 70000 + b'\r\n')
 l = f.readline(); assert b'BYE' in l or b'BAD' in l, l
 print('raw ok')
 "#;
-    let out = python(
-        script,
-        &[
-            a.ip().to_string(),
-            a.port().to_string(),
-            USER.into(),
-            PASS.into(),
-        ],
-    );
+    let out = python(script, &login_args(a, USER, PASS));
     assert!(out.contains("raw ok"), "{out}");
     let _ = std::io::stdout().flush();
 }
@@ -685,15 +605,7 @@ st = c.cmd('STATUS INBOX (RECENT MESSAGES)')
 assert 'RECENT 0' in st[0] and 'MESSAGES 3' in st[0], st
 print('ok')
 "#;
-    let out = python(
-        script,
-        &[
-            a.ip().to_string(),
-            a.port().to_string(),
-            USER.into(),
-            PASS.into(),
-        ],
-    );
+    let out = python(script, &login_args(a, USER, PASS));
     assert!(out.contains("ok"), "{out}");
 }
 

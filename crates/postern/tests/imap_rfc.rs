@@ -6,39 +6,10 @@
 //! against Dovecot 2.3 for the same commands and messages.
 
 mod common;
-use common::Env;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use common::{login_args, python, Env};
 
 const USER: &str = "alice@example.org";
 const PASS: &str = "secret-pw";
-
-fn python(script: &str, args: &[String]) -> String {
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Starts a server with one account and runs `script` with host, port, user, password.
 fn run(script: &str) -> String {
@@ -47,15 +18,7 @@ fn run(script: &str) -> String {
     env.ok(&["user", "add", USER], &format!("{PASS}\n"));
     let running = env.serve();
     let a = running.addrs["imap"];
-    let out = python(
-        script,
-        &[
-            a.ip().to_string(),
-            a.port().to_string(),
-            USER.into(),
-            PASS.into(),
-        ],
-    );
+    let out = python(script, &login_args(a, USER, PASS));
     drop(running);
     out
 }

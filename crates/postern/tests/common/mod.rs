@@ -172,3 +172,62 @@ pub fn on_path(cmd: &str) -> bool {
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
         .any(|d| d.join(cmd).is_file())
 }
+
+/// Runs `python3 -c script args...` (killed after 60 s); panics with its output unless it
+/// succeeds, and returns its standard output.
+pub fn python(script: &str, args: &[String]) -> String {
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let out = wait_timeout(&mut child, std::time::Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "python failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_timeout(child: &mut std::process::Child, t: std::time::Duration) -> std::process::Output {
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > t {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_end(&mut stdout);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_end(&mut stderr);
+    }
+    std::process::Output {
+        status: child.wait().unwrap(),
+        stdout,
+        stderr,
+    }
+}
+
+/// The arguments the IMAP client scripts take: host, port, user, password.
+pub fn login_args(addr: std::net::SocketAddr, user: &str, pass: &str) -> Vec<String> {
+    vec![
+        addr.ip().to_string(),
+        addr.port().to_string(),
+        user.to_string(),
+        pass.to_string(),
+    ]
+}
