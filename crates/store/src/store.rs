@@ -977,18 +977,7 @@ impl MaildirStore {
     /// account is open and the mailbox's directories are as indexed: a client polling STATUS
     /// on every folder never waits for a writer's fsyncs. `None` means "use the blocking path".
     pub fn try_status_now(&self, account: &str, name: &str) -> Option<MailboxStatus> {
-        let canon = canonical_mailbox(name).ok()?;
-        self.with_reader(account, |conn, root| {
-            // One read transaction: the mailbox row and its counts from the same snapshot.
-            let tx = conn.unchecked_transaction().ok()?;
-            let mb = index::mailbox(&tx, &canon).ok()??;
-            if !sync::is_current(&mb, &mailbox_dir(root, &canon)).ok()? {
-                return None;
-            }
-            let st = status_of(&tx, &mb).ok()?;
-            tx.commit().ok()?;
-            Some(st)
-        })
+        self.read_current_now(account, name, |tx, mb| status_of(tx, mb).ok())
     }
 
     /// Opens a mailbox: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and every message (RFC 9051 §6.3.2).
@@ -1049,21 +1038,15 @@ impl MaildirStore {
         name: &str,
         claim_recent: bool,
     ) -> Option<MailboxSnapshot> {
-        let canon = canonical_mailbox(name).ok()?;
-        self.with_reader(account, |conn, root| {
-            let tx = conn.unchecked_transaction().ok()?;
-            let mb = index::mailbox(&tx, &canon).ok()??;
-            if !sync::is_current(&mb, &mailbox_dir(root, &canon)).ok()?
-                || index::has_at_least(&tx, mb.id, SNAPSHOT_CACHE_MIN).ok()?
-            {
+        self.read_current_now(account, name, |tx, mb| {
+            if index::has_at_least(tx, mb.id, SNAPSHOT_CACHE_MIN).ok()? {
                 return None;
             }
-            let messages = index::messages(&tx, mb.id).ok()?;
+            let messages = index::messages(tx, mb.id).ok()?;
             if claim_recent && messages.iter().any(|m| m.recent) {
                 return None;
             }
-            tx.commit().ok()?;
-            Some(snapshot_of(&mb, messages))
+            Some(snapshot_of(mb, messages))
         })
     }
 
@@ -1269,13 +1252,29 @@ impl MaildirStore {
     /// account is open and the mailbox's directories are as indexed (checked through a reader
     /// connection). `None` means "use the blocking path" (which then syncs).
     pub fn try_sync_now(&self, account: &str, name: &str) -> Option<()> {
+        self.read_current_now(account, name, |_, _| Some(()))
+    }
+
+    /// Runs `f` in one read transaction on a reader connection (see
+    /// [`with_reader`](Self::with_reader)) when the mailbox is indexed and its directories are
+    /// as indexed: the cheap path of STATUS, SELECT and NOOP. `None` means "use the blocking
+    /// path", which syncs first.
+    fn read_current_now<T>(
+        &self,
+        account: &str,
+        name: &str,
+        f: impl FnOnce(&Connection, &MailboxRow) -> Option<T>,
+    ) -> Option<T> {
         let canon = canonical_mailbox(name).ok()?;
         self.with_reader(account, |conn, root| {
-            // One statement in autocommit mode: its own consistent read.
-            let mb = index::mailbox(conn, &canon).ok()??;
-            sync::is_current(&mb, &mailbox_dir(root, &canon))
-                .ok()?
-                .then_some(())
+            let tx = conn.unchecked_transaction().ok()?;
+            let mb = index::mailbox(&tx, &canon).ok()??;
+            if !sync::is_current(&mb, &mailbox_dir(root, &canon)).ok()? {
+                return None;
+            }
+            let v = f(&tx, &mb)?;
+            tx.commit().ok()?;
+            Some(v)
         })
     }
 
