@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use postern_store::{Flags, MailboxEvent};
+use postern_store::MailboxEvent;
 use tokio::sync::broadcast;
 
 use crate::parser::{Qresync, SeqSet};
@@ -275,13 +275,8 @@ impl Session {
         // RFC 3501 §7.2.6: keywords are announced before a FETCH response uses them.
         flag_lines.sort_unstable();
         flag_lines.dedup();
-        let shown: Vec<Flags> = flag_lines
-            .iter()
-            .filter_map(|&u| sel.seq_of(u).map(|s| sel.msgs[s - 1].flags.clone()))
-            .chain(sel.msgs[sel.exists..].iter().map(|m| m.flags.clone()))
-            .collect();
-        if sel.learn_keywords(shown.iter()) {
-            let (flags, permanent) = sel.flags_responses();
+        let from = sel.exists;
+        if let Some((flags, permanent)) = sel.announce_keywords(&flag_lines, from) {
             self.untagged(&flags);
             self.untagged(&permanent);
         }

@@ -131,6 +131,27 @@ impl Selected {
     pub fn learn_all_keywords(&mut self) -> bool {
         learn(&mut self.keywords, self.msgs.iter().map(|m| &m.flags))
     }
+
+    /// RFC 3501 §7.2.6: before FETCH responses show the messages `uids` and those from index
+    /// `from` on, the FLAGS and PERMANENTFLAGS responses to send if they use a keyword the
+    /// client has not been told of.
+    pub fn announce_keywords<'a>(
+        &mut self,
+        uids: impl IntoIterator<Item = &'a u32>,
+        from: usize,
+    ) -> Option<(String, String)> {
+        let msgs = &self.msgs;
+        let changed = uids
+            .into_iter()
+            .filter_map(|u| msgs.binary_search_by_key(u, |m| m.uid).ok())
+            .map(|i| &msgs[i].flags);
+        let added = msgs
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| &m.flags);
+        learn(&mut self.keywords, changed.chain(added)).then(|| self.flags_responses())
+    }
 }
 
 /// Adds to `known` the keywords of `flags` it lacks (compared case-insensitively).

@@ -87,12 +87,8 @@ impl Session {
         }
         let mut lines = Vec::new();
         // RFC 3501 §7.2.6: a new keyword is announced before a FETCH response shows it.
-        let shown: Vec<Flags> = changed
-            .iter()
-            .filter_map(|&u| sel.seq_of(u).map(|s| sel.msgs[s - 1].flags.clone()))
-            .collect();
-        if sel.learn_keywords(shown.iter()) {
-            let (flags, permanent) = sel.flags_responses();
+        let end = sel.msgs.len();
+        if let Some((flags, permanent)) = sel.announce_keywords(&changed, end) {
             lines.push(flags);
             lines.push(permanent);
         }
