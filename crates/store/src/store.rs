@@ -1600,8 +1600,18 @@ impl MaildirStore {
         account: &'a str,
         root: &'a Path,
     ) -> impl Fn(&MailboxRow, u32, &Path) -> Option<Held> + 'a {
+        // Whether anyone listens, asked once per mailbox rather than once per message.
+        let listened: std::cell::Cell<Option<(i64, bool)>> = std::cell::Cell::new(None);
         move |mb, uid, path| {
-            if self.inner.events.listeners(account, &mb.name) == 0 {
+            let listens = match listened.get() {
+                Some((id, l)) if id == mb.id => l,
+                _ => {
+                    let l = self.inner.events.listeners(account, &mb.name) > 0;
+                    listened.set(Some((mb.id, l)));
+                    l
+                }
+            };
+            if !listens {
                 return None;
             }
             let leaving = Leaving {
