@@ -7,6 +7,7 @@
 //! * [`password`] — argon2id hashing; verification of imported crypt(3) hashes.
 //! * [`sasl`] — PLAIN and LOGIN as protocol-independent state machines.
 //! * [`AuthThrottle`] — failure counting per account and per client network.
+//! * [`AuthGate`] — the one door every login of every protocol passes (throttle, logs).
 //!
 //! The API is synchronous. Password hashing and verification are CPU-heavy; async
 //! callers run them in `spawn_blocking`.
@@ -14,6 +15,7 @@
 pub mod address;
 mod directory;
 pub mod error;
+pub mod gate;
 pub mod password;
 pub mod sasl;
 mod schema;
@@ -27,6 +29,7 @@ pub use directory::{
     Account, Alias, Destination, Directory, DirectoryOptions, Domain, DomainRemoval, Resolution,
 };
 pub use error::{DirectoryError, Result};
+pub use gate::{AuthGate, ClientAuth};
 pub use password::{HashScheme, PasswordParams};
 pub use sasl::{
     advertised_mechanisms, Authenticator, Credentials, SaslError, SaslMechanism, SaslSession,

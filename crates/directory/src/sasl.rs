@@ -141,6 +141,20 @@ pub trait Authenticator: Send + Sync {
         let _ = (authcid, mechanism);
         Ok(None)
     }
+
+    /// Asked, whatever the mechanism, once the exchange names `authcid` and before its
+    /// credentials are looked up or checked; an error ends the exchange. The failure
+    /// throttle lives here (see [`crate::gate`]); the default admits everyone.
+    fn admit(&self, authcid: &str) -> Result<(), SaslError> {
+        let _ = authcid;
+        Ok(())
+    }
+
+    /// Told, whatever the mechanism, how the exchange ended for `authcid`: the account
+    /// on success, `None` on failure. The default forgets it.
+    fn outcome(&self, authcid: &str, account: Option<&str>) {
+        let _ = (authcid, account);
+    }
 }
 
 impl Authenticator for crate::Directory {
@@ -195,6 +209,12 @@ pub enum SaslError {
     AuthenticationFailed {
         /// The identity that failed (as the client sent it).
         authcid: String,
+    },
+    /// Too many recent failures for this identity or client: refused without a check.
+    #[error("too many failed attempts, try again in {} seconds", retry_after.as_secs().max(1))]
+    Throttled {
+        /// Time until an attempt would be admitted again.
+        retry_after: std::time::Duration,
     },
     /// `step` was called after the exchange ended.
     #[error("the SASL exchange is already finished")]
@@ -344,11 +364,13 @@ impl SaslSession {
         if std::str::from_utf8(password).is_err() {
             return Err(SaslError::Malformed("password is not UTF-8"));
         }
+        self.authenticator.admit(&authcid)?;
         let authzid = if authzid.is_empty() {
             None
         } else if same_identity(&authzid, &authcid) {
             Some(authzid)
         } else {
+            self.authenticator.outcome(&authcid, None);
             return Err(SaslError::AuthzidNotPermitted { authcid, authzid });
         };
         self.verify(authcid, password, authzid)
@@ -361,7 +383,10 @@ impl SaslSession {
         authzid: Option<String>,
     ) -> Result<SaslStep, SaslError> {
         self.state = State::Finished;
-        match self.authenticator.verify_plain(&authcid, password)? {
+        self.authenticator.admit(&authcid)?;
+        let account = self.authenticator.verify_plain(&authcid, password)?;
+        self.authenticator.outcome(&authcid, account.as_deref());
+        match account {
             Some(account) => Ok(SaslStep::Done(Credentials { account, authzid })),
             None => Err(SaslError::AuthenticationFailed { authcid }),
         }

@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use postern_config::{Config, Service};
-use postern_directory::{AuthThrottle, Directory};
+use postern_directory::{AuthGate, AuthThrottle, Directory};
 use postern_net::{Connection, Refusal, SessionHandler};
 use postern_store::Store;
 
@@ -91,7 +91,8 @@ pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) throttle: Arc<AuthThrottle>,
+    /// Every login passes here (throttle, failure logs).
+    pub(crate) gate: AuthGate,
     pub(crate) limits: ImapLimits,
     user_conns: Mutex<HashMap<String, usize>>,
 }
@@ -159,9 +160,9 @@ impl ImapServer {
         ImapServer {
             inner: Arc::new(Inner {
                 config,
+                gate: AuthGate::new(directory.clone(), throttle),
                 directory,
                 store,
-                throttle,
                 limits,
                 user_conns: Mutex::new(HashMap::new()),
             }),

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postern_directory::ClientAuth;
 use postern_net::{CancellationToken, MailStream, TlsContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,7 +51,8 @@ pub struct Session {
     pub(crate) rbuf: Vec<u8>,
     pub(crate) rpos: usize,
     pub(crate) out: Vec<u8>,
-    pub(crate) peer: SocketAddr,
+    /// This client's door to the directory (every login path, one throttle).
+    pub(crate) auth: Arc<ClientAuth>,
     pub(crate) loopback: bool,
     pub(crate) tls_ctx: Option<TlsContext>,
     pub(crate) shutdown: CancellationToken,
@@ -131,12 +133,12 @@ impl Session {
         shutdown: CancellationToken,
     ) -> Session {
         Session {
+            auth: srv.gate.client("imap", peer.ip()),
             srv,
             stream: Some(stream),
             rbuf: Vec::new(),
             rpos: 0,
             out: Vec::with_capacity(256),
-            peer,
             loopback,
             tls_ctx,
             shutdown,

@@ -27,7 +27,7 @@ pub use lock::MaildropLocks;
 
 use async_trait::async_trait;
 use postern_config::{Config, Service};
-use postern_directory::{AuthThrottle, Directory};
+use postern_directory::{AuthGate, AuthThrottle, Directory};
 use postern_net::{Connection, Refusal, SessionHandler};
 use postern_store::Store;
 use std::sync::Arc;
@@ -71,9 +71,9 @@ impl Default for Pop3Settings {
 /// What every POP3 session of the process shares.
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
-    pub(crate) directory: Arc<Directory>,
+    /// Every login passes here (throttle, failure logs).
+    pub(crate) gate: AuthGate,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) throttle: Arc<AuthThrottle>,
     pub(crate) settings: Pop3Settings,
     pub(crate) locks: MaildropLocks,
 }
@@ -106,9 +106,8 @@ impl Pop3Server {
         Pop3Server {
             inner: Arc::new(Inner {
                 config,
-                directory,
+                gate: AuthGate::new(directory, throttle),
                 store,
-                throttle,
                 settings,
                 locks: MaildropLocks::default(),
             }),

@@ -8,9 +8,7 @@ use crate::session::{Outcome, Session, Settings, Step};
 use async_trait::async_trait;
 use base64::Engine;
 use postern_config::{Config, Service};
-use postern_directory::{
-    AuthThrottle, Authenticator, Directory, SaslError, SaslMechanism, SaslSession, SaslStep,
-};
+use postern_directory::{AuthGate, AuthThrottle, Directory, SaslError, SaslMechanism, SaslStep};
 use postern_net::{Connection, MailStream, Refusal, SessionHandler};
 use postern_spool::Spool;
 use std::net::IpAddr;
@@ -28,7 +26,8 @@ const AUTH_LINE_LIMIT: usize = 12 * 1024;
 pub struct SmtpServer {
     settings: Arc<Settings>,
     directory: Arc<Directory>,
-    throttle: Arc<AuthThrottle>,
+    /// Every AUTH passes here (throttle, failure logs).
+    gate: AuthGate,
     spool: Arc<Spool>,
 }
 
@@ -45,8 +44,8 @@ impl SmtpServer {
                 smtp: config.smtp.clone(),
                 allow_plaintext: config.auth.allow_plaintext,
             }),
+            gate: AuthGate::new(directory.clone(), throttle),
             directory,
-            throttle,
             spool,
         }
     }
@@ -280,23 +279,34 @@ impl Driver<'_> {
         }
     }
 
-    /// Runs a SASL exchange (RFC 4954 §4) with throttling; `None` when the connection is lost.
+    /// Runs a SASL exchange (RFC 4954 §4) through the client's [`ClientAuth`], which
+    /// applies the failure throttle; `None` when the connection is lost.
     async fn authenticate(
         &mut self,
         session: &mut Session,
         mechanism: SaslMechanism,
         initial: Option<Vec<u8>>,
     ) -> Option<String> {
-        let throttle = self.server.throttle.clone();
-        if throttle.check(None, self.peer).is_blocked() {
-            return Some(reply::line(
+        let auth = self.server.gate.client("smtp", self.peer);
+        let refused = |e: SaslError| match e {
+            SaslError::Throttled { .. } => reply::line(
                 454,
                 "4.7.0",
                 "Too many failed authentications, try again later",
-            ));
+            ),
+            SaslError::Malformed(why) => reply::line(501, "5.5.2", why),
+            SaslError::UnsupportedMechanism(_) => {
+                reply::line(504, "5.5.4", "Unrecognised authentication mechanism")
+            }
+            e => {
+                tracing::warn!(error = %e, "authentication error");
+                reply::line(454, "4.7.0", "Temporary authentication failure")
+            }
+        };
+        if let Err(e) = auth.admit_client() {
+            return Some(refused(e));
         }
-        let authenticator: Arc<dyn Authenticator> = self.server.directory.clone();
-        let sasl = SaslSession::new(mechanism, authenticator);
+        let sasl = auth.sasl(mechanism);
         let (mut sasl, mut step) = tokio::task::spawn_blocking(move || {
             let mut sasl = sasl;
             let r = sasl.start(initial.as_deref());
@@ -338,50 +348,19 @@ impl Driver<'_> {
                     step = r;
                 }
                 Ok(SaslStep::Done(credentials)) => {
-                    let account = credentials.account;
-                    if throttle.check(Some(&account), self.peer).is_blocked() {
-                        return Some(reply::line(
-                            454,
-                            "4.7.0",
-                            "Too many failed authentications, try again later",
-                        ));
-                    }
-                    throttle.record_success(&account, self.peer);
-                    session.authenticated(account);
+                    session.authenticated(credentials.account);
                     return Some(reply::line(235, "2.7.0", "Authentication successful"));
                 }
                 Err(e) if e.is_auth_failure() => {
-                    let next = throttle.record_failure(e.authcid(), self.peer);
-                    tracing::info!(login = e.authcid().unwrap_or(""), "authentication failed");
-                    let delay = if next.is_blocked() {
-                        throttle.config().max_delay
-                    } else {
-                        next.delay()
-                    };
                     self.flush().await.ok()?;
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(auth.failure_delay()).await;
                     return Some(reply::line(
                         535,
                         "5.7.8",
                         "Authentication credentials invalid",
                     ));
                 }
-                Err(SaslError::Malformed(why)) => return Some(reply::line(501, "5.5.2", why)),
-                Err(SaslError::UnsupportedMechanism(_)) => {
-                    return Some(reply::line(
-                        504,
-                        "5.5.4",
-                        "Unrecognised authentication mechanism",
-                    ))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "authentication error");
-                    return Some(reply::line(
-                        454,
-                        "4.7.0",
-                        "Temporary authentication failure",
-                    ));
-                }
+                Err(e) => return Some(refused(e)),
             }
         }
     }
