@@ -190,6 +190,7 @@ fn the_shipped_example_is_valid() {
     assert_eq!(c.hostname, "mail.example.org");
     assert_eq!(c.listen.submissions[0].port(), 465);
     assert_eq!(c.auth.max_failures, 10);
+    assert_eq!(c.server.user.as_deref(), Some("postern"));
 }
 
 #[test]
@@ -322,4 +323,19 @@ fn queue_outbound_and_relay_sections() {
         let err = parse(text).unwrap_err().to_string();
         assert!(err.contains(key), "{text}: {err}");
     }
+}
+
+#[test]
+fn server_user_and_group() {
+    let c = parse("[server]\nuser = \"postern\"\ngroup = \"mail\"").unwrap();
+    assert_eq!(c.server.user.as_deref(), Some("postern"));
+    assert_eq!(c.server.group.as_deref(), Some("mail"));
+    assert!(parse("").unwrap().server.user.is_none());
+    let e = parse("[server]\ngroup = \"mail\"").unwrap_err().to_string();
+    assert!(e.contains("set server.user too"), "{e}");
+    let e = parse("[server]\nuser = \"bad name\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("server.user"), "{e}");
+    assert!(parse("[server]\nuid = 5").is_err());
 }

@@ -28,8 +28,12 @@ pub struct Cli {
 pub enum Command {
     /// Run every enabled listener until SIGTERM or SIGINT
     Serve,
-    /// Validate the configuration and print the effective settings
+    /// Validate the configuration, print the effective settings, and warn about what
+    /// others can read in data_dir and about the TLS certificate
     CheckConfig,
+    /// Make everything in data_dir private to the server's user (0700 directories, 0600
+    /// files); run as root, also give it to [server] user
+    FixPermissions,
     /// Manage the domains this server receives mail for
     #[command(subcommand)]
     Domain(DomainCommand),

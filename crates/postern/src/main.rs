@@ -1,11 +1,15 @@
 //! postern: SMTP, IMAP, POP3, local delivery and the mail store in one program.
 
 mod admin;
+mod cert_check;
 mod cli;
+mod private_data;
+mod privileges;
 mod queue;
 mod router;
 mod secret;
 mod serve;
+mod server_lock;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -14,6 +18,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     tune_allocator();
+    // Mail, the spool, keys and the directory database are created private (0600/0700),
+    // whatever umask the process was started with.
+    private_data::restrict_umask();
     let cli = Cli::parse();
     init_logging();
     match run(cli) {
@@ -51,21 +58,22 @@ fn init_logging() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve::run(config),
-        Command::CheckConfig => {
-            config.check_files()?;
-            match &config.source {
-                postern_config::Source::File(p) => {
-                    println!("# configuration read from {}", p.display())
-                }
-                postern_config::Source::Defaults => {
-                    println!("# no configuration file found: built-in defaults");
-                    println!("# (privileged ports fall back to port + 10000 when serve cannot bind them)");
-                }
-            }
-            print!("{}", config.to_toml());
-            Ok(())
+        Command::Serve => return serve::run(config),
+        Command::CheckConfig => return check_config(&config),
+        Command::FixPermissions => return fix_permissions(&config),
+        _ => {}
+    }
+    // Admin commands create files beside the running server (a new account's Maildir, the
+    // database's journal): as root, they become the server's user first, so that the
+    // server can still write everything.
+    if privileges::current_uid() == 0 {
+        if let Some(user) = &config.server.user {
+            let who = privileges::resolve(user, config.server.group.as_deref())?;
+            privileges::ensure_dir_for(&config.data_dir, Some(&who))?;
+            privileges::drop_to(&who)?;
         }
+    }
+    match cli.command {
         Command::Domain(cmd) => admin::domain(&config, cmd),
         Command::User(cmd) => admin::user(&config, cmd),
         Command::Alias(cmd) => admin::alias(&config, cmd),
@@ -74,5 +82,79 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dkim(cmd) => queue::dkim(&config, cmd),
         Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),
+        Command::Serve | Command::CheckConfig | Command::FixPermissions => unreachable!(),
+    }
+}
+
+/// `check-config`: the effective settings on standard output, warnings on standard error.
+fn check_config(config: &Config) -> anyhow::Result<()> {
+    config.check_files()?;
+    match &config.source {
+        postern_config::Source::File(p) => {
+            println!("# configuration read from {}", p.display())
+        }
+        postern_config::Source::Defaults => {
+            println!("# no configuration file found: built-in defaults");
+            println!("# (privileged ports fall back to port + 10000 when serve cannot bind them)");
+        }
+    }
+    print!("{}", config.to_toml());
+    let mut warnings = Vec::new();
+    let cert = config
+        .tls
+        .cert
+        .clone()
+        .unwrap_or_else(|| config.generated_tls_dir().join("cert.pem"));
+    if cert.exists() {
+        warnings.extend(cert_check::check_file(&cert, &config.hostname));
+    }
+    let owner = match (&config.server.user, privileges::current_uid()) {
+        (Some(user), 0) => privileges::resolve(user, config.server.group.as_deref())?.uid,
+        _ => privileges::current_uid(),
+    };
+    let findings = private_data::audit(&config.data_dir, owner, private_data::Depth::Everything)?;
+    for f in findings.iter().take(20) {
+        warnings.push(f.to_string());
+    }
+    if findings.len() > 20 {
+        warnings.push(format!("... and {} more such paths", findings.len() - 20));
+    }
+    if !findings.is_empty() {
+        warnings.push("repair with: postern fix-permissions".to_string());
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+/// `fix-permissions`: strips group and other permissions under data_dir; as root, also
+/// gives every path to `[server] user` (or to root when serve runs as root).
+fn fix_permissions(config: &Config) -> anyhow::Result<()> {
+    let uid = privileges::current_uid();
+    let chown_to = match (&config.server.user, uid) {
+        (Some(user), 0) => {
+            let who = privileges::resolve(user, config.server.group.as_deref())?;
+            Some((who.uid, who.gid))
+        }
+        // Root serving as root: files of other users in the tree become root's.
+        // SAFETY: getgid has no preconditions.
+        (None, 0) => Some((0, unsafe { libc::getgid() })),
+        _ => None,
+    };
+    let r = private_data::fix(&config.data_dir, uid, chown_to)?;
+    println!(
+        "{}: {} mode(s) and {} owner(s) repaired",
+        config.data_dir.display(),
+        r.modes,
+        r.owners
+    );
+    for f in &r.left {
+        eprintln!("warning: left alone: {f}");
+    }
+    if r.left.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} path(s) need a manual fix", r.left.len())
     }
 }

@@ -1,6 +1,7 @@
 //! `postern serve`: open the data, bind every enabled listener, run until SIGTERM/SIGINT.
 
 use crate::admin::Context as AdminContext;
+use crate::{private_data, privileges, server_lock};
 use anyhow::Context;
 use postern_config::{Config, Service, Source};
 use postern_delivery::LocalDelivery;
@@ -24,26 +25,84 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    // The directory and the store are opened (and created on first start) before any port is bound, so
-    // a data_dir problem stops the server with a clear message instead of failing the first session.
-    let ctx = AdminContext::open(&config)?;
+    // Started as root with [server] user: bind first, then become that user before any
+    // mail or secret is opened, so everything is created by and for that user.
+    let run_as = match &config.server.user {
+        Some(user) if privileges::current_uid() == 0 => {
+            Some(privileges::resolve(user, config.server.group.as_deref())?)
+        }
+        Some(user) => {
+            tracing::info!(
+                "server.user is {user:?} but postern was not started as root: it runs as {}",
+                privileges::current_user_name()
+            );
+            None
+        }
+        None => None,
+    };
+    let data_dir = &config.data_dir;
+    privileges::ensure_dir_for(data_dir, run_as.as_ref())?;
+
+    // As root only what needs root: a configured key is often readable by root alone, and
+    // ports below 1024. Everything in data_dir is touched after the drop, as its owner.
+    let load_tls = || {
+        postern_net::load_or_generate(
+            config.tls.cert.as_deref(),
+            config.tls.key.as_deref(),
+            &config.generated_tls_dir(),
+            &config.hostname,
+        )
+    };
+    let configured_tls = match config.tls.cert {
+        Some(_) => Some(load_tls()?),
+        None => None,
+    };
+    let policy = BindPolicy {
+        unprivileged_fallback: config.source == Source::Defaults,
+    };
+    let mut bound = Vec::new();
+    for (service, addrs) in config.enabled_services() {
+        for listener in bind_service(service, &addrs, policy).await? {
+            bound.push((service, listener));
+        }
+    }
+    match &run_as {
+        Some(who) => {
+            privileges::drop_to(who)?;
+            tracing::info!(user = %who.user, uid = who.uid, gid = who.gid, "dropped root");
+        }
+        None if privileges::current_uid() == 0 => tracing::warn!(
+            "running as root: set [server] user (e.g. \"postern\") so that serve drops root after binding"
+        ),
+        None => {}
+    }
+
+    private_data::refuse_unsafe(data_dir, privileges::current_uid())?;
+    let _lock = server_lock::acquire(data_dir)?;
+    let tls = match configured_tls {
+        Some(tls) => tls,
+        None => load_tls()?,
+    };
+    if tls.self_signed {
+        tracing::info!(cert = %tls.cert_path.display(), "using the self-signed certificate");
+    }
+
+    // The directory and the store are opened (and created on first start) before any session
+    // runs, so a data_dir problem stops the server with a clear message.
+    let ctx = AdminContext::open(&config).with_context(|| {
+        format!(
+            "as user {}: is {} reachable and writable?",
+            privileges::current_user_name(),
+            data_dir.display()
+        )
+    })?;
     tracing::info!(
         hostname = %config.hostname,
-        data_dir = %config.data_dir.display(),
+        data_dir = %data_dir.display(),
         domains = ctx.directory.list_domains()?.len(),
         "starting postern {}",
         env!("CARGO_PKG_VERSION")
     );
-
-    let tls = postern_net::load_or_generate(
-        config.tls.cert.as_deref(),
-        config.tls.key.as_deref(),
-        &config.generated_tls_dir(),
-        &config.hostname,
-    )?;
-    if tls.self_signed {
-        tracing::info!(cert = %tls.cert_path.display(), "using the self-signed certificate");
-    }
 
     let limiter = ConnectionLimiter::new(
         config.limits.max_connections,
@@ -53,10 +112,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::new(limiter, Some(tls))
         .with_session_threads(cores)
         .context("starting the session threads")?;
-    let policy = BindPolicy {
-        unprivileged_fallback: config.source == Source::Defaults,
-    };
-    let spool_dir = config.data_dir.join("spool");
+    let spool_dir = data_dir.join("spool");
     let spool = Arc::new(
         Spool::open(&spool_dir)
             .with_context(|| format!("opening the spool {}", spool_dir.display()))?,
@@ -73,17 +129,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })),
     };
     let handlers = Handlers::new(&shared);
-    let mut listening = 0;
-    for (service, addrs) in config.enabled_services() {
-        for bound in bind_service(service, &addrs, policy).await? {
-            tracing::info!(
-                "{service}: listening on {}{}",
-                bound.local_addr,
-                if service.implicit_tls() { " (TLS)" } else { "" }
-            );
-            server.spawn_listener(bound, handlers.for_service(service));
-            listening += 1;
-        }
+    let listening = bound.len();
+    for (service, listener) in bound {
+        tracing::info!(
+            "{service}: listening on {}{}",
+            listener.local_addr,
+            if service.implicit_tls() { " (TLS)" } else { "" }
+        );
+        server.spawn_listener(listener, handlers.for_service(service));
     }
     if listening == 0 {
         tracing::warn!("every service is disabled in [listen]; nothing to serve");

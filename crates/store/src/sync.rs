@@ -146,7 +146,7 @@ fn list(dir: &Path) -> Result<Vec<Entry>> {
         let rd = match fs::read_dir(&d) {
             Ok(rd) => rd,
             Err(e) if is_not_found(&e) => {
-                fs::create_dir_all(&d).ctx("create directory", &d)?;
+                crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
                 continue;
             }
             Err(e) => return Err(StoreError::io("read directory", d, e)),
@@ -649,7 +649,7 @@ pub fn index_folder(
 ) -> Result<(MailboxRow, SyncReport)> {
     for sub in ["cur", "new", "tmp"] {
         let d = dir.join(sub);
-        fs::create_dir_all(&d).ctx("create directory", &d)?;
+        crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
     }
     clean_tmp(dir);
     let meta = MetaFile::load(dir);
