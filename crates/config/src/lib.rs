@@ -104,7 +104,8 @@ pub struct Tls {
 pub struct Auth {
     /// Allow passwords over an unencrypted connection from a non-loopback peer. Default false.
     pub allow_plaintext: bool,
-    /// Failed attempts per account or client address within `failure_window_secs` before refusing.
+    /// Failed attempts on one account from one client network (IPv4 /24, IPv6 /64) within
+    /// `failure_window_secs` before that network is refused for that account.
     pub max_failures: u32,
     /// The sliding window for counting authentication failures, in seconds.
     pub failure_window_secs: u64,
