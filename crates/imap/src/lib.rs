@@ -94,7 +94,8 @@ pub(crate) struct Inner {
     /// Every login passes here (throttle, failure logs).
     pub(crate) gate: AuthGate,
     pub(crate) limits: ImapLimits,
-    user_conns: Mutex<HashMap<String, usize>>,
+    /// Shared with the servers a reload makes, so the per-account limit holds across it.
+    user_conns: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Inner {
@@ -164,7 +165,25 @@ impl ImapServer {
                 directory,
                 store,
                 limits,
-                user_conns: Mutex::new(HashMap::new()),
+                user_conns: Arc::default(),
+            }),
+        }
+    }
+}
+
+impl ImapServer {
+    /// The same server with a new configuration (a reload): new sessions use it, open ones
+    /// keep theirs, and the per-account session counts carry over.
+    pub fn reconfigured(&self, config: Arc<Config>) -> ImapServer {
+        let old = &self.inner;
+        ImapServer {
+            inner: Arc::new(Inner {
+                config,
+                gate: old.gate.clone(),
+                directory: old.directory.clone(),
+                store: old.store.clone(),
+                limits: old.limits.clone(),
+                user_conns: old.user_conns.clone(),
             }),
         }
     }

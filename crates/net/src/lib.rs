@@ -6,6 +6,7 @@
 mod bind;
 mod error;
 mod limits;
+mod live;
 mod server;
 mod stream;
 mod threads;
@@ -15,6 +16,7 @@ mod unavailable;
 pub use bind::{bind_service, BindPolicy, BoundListener};
 pub use error::NetError;
 pub use limits::{ConnectionGuard, ConnectionLimiter, Refusal};
+pub use live::Live;
 pub use server::{Connection, Server, SessionHandler};
 pub use stream::{MailStream, TlsInfo};
 pub use tls::{load_or_generate, TlsContext};

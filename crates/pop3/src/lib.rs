@@ -114,6 +114,21 @@ impl Pop3Server {
         }
     }
 
+    /// The same server with a new configuration (a reload): new sessions use it, open ones
+    /// keep theirs, and the maildrop locks (RFC 1939 §8) carry over.
+    pub fn reconfigured(&self, config: Arc<Config>) -> Pop3Server {
+        let old = &self.inner;
+        Pop3Server {
+            inner: Arc::new(Inner {
+                config,
+                gate: old.gate.clone(),
+                store: old.store.clone(),
+                settings: old.settings.clone(),
+                locks: old.locks.clone(),
+            }),
+        }
+    }
+
     /// The maildrop locks (RFC 1939 §8), e.g. for status displays and tests.
     pub fn locks(&self) -> &MaildropLocks {
         &self.inner.locks

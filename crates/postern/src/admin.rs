@@ -18,6 +18,15 @@ pub struct Context {
 impl Context {
     /// Opens both, creating the data directory on first use.
     pub fn open(config: &Config) -> anyhow::Result<Context> {
+        if config.source == postern_config::Source::Defaults && !config.data_dir.exists() {
+            bail!(
+                "no configuration file (looked for ./postern.toml and /etc/postern/postern.toml) \
+                 and no data directory at {}: this command would start an empty one here. \
+                 Give --config FILE, run it where the data directory is, or start `postern serve` \
+                 once to create it",
+                config.data_dir.display()
+            );
+        }
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
         let options = DirectoryOptions {
@@ -130,6 +139,22 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
                 println!("APOP secret set for {address}");
             }
         }
+        UserCommand::Disable { address } => {
+            ctx.directory.set_enabled(&address, false)?;
+            println!("{address} disabled: logins are refused, mail is still accepted");
+        }
+        UserCommand::Enable { address } => {
+            ctx.directory.set_enabled(&address, true)?;
+            println!("{address} enabled");
+        }
+        UserCommand::Quota { address, size } => {
+            let quota = parse_size(&size)?;
+            ctx.directory.set_quota(&address, quota)?;
+            match quota {
+                Some(q) => println!("quota of {address}: {}", human_bytes(q)),
+                None => println!("quota of {address}: none"),
+            }
+        }
         UserCommand::Remove { address, purge } => {
             let account = ctx
                 .directory
@@ -214,6 +239,39 @@ pub fn reindex(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `500M`, `2G`, `1048576`, `1.5G` (powers of 1024), or `none` for no quota.
+fn parse_size(text: &str) -> anyhow::Result<Option<u64>> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    let (number, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => bail!("size {text:?} is not a number of bytes (e.g. 500M, 2G; suffixes K, M, G, T) or none"),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let value: f64 = number
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .with_context(|| {
+            format!("size {text:?} is not a number of bytes (e.g. 500M, 2G) or none")
+        })?;
+    let bytes = value * (1u64 << shift) as f64;
+    if bytes > u64::MAX as f64 / 2.0 {
+        bail!("size {text:?} is too large");
+    }
+    Ok(Some(bytes.round() as u64))
+}
+
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -226,5 +284,22 @@ fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576").unwrap(), Some(1 << 20));
+        assert_eq!(parse_size("500M").unwrap(), Some(500 << 20));
+        assert_eq!(parse_size("2g").unwrap(), Some(2 << 30));
+        assert_eq!(parse_size("1.5K").unwrap(), Some(1536));
+        assert_eq!(parse_size("none").unwrap(), None);
+        for bad in ["", "-1", "2X", "G", "1e400", "99999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -20,6 +20,10 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// Say which configuration file and data directory the command works on
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,6 +35,9 @@ pub enum Command {
     /// Validate the configuration, print the effective settings, and warn about what
     /// others can read in data_dir and about the TLS certificate
     CheckConfig,
+    /// Ask the running serve to re-read its configuration, TLS certificate and DKIM keys
+    /// (as SIGHUP does); open sessions are not disturbed
+    Reload,
     /// Make everything in data_dir private to the server's user (0700 directories, 0600
     /// files); run as root, also give it to [server] user
     FixPermissions,
@@ -52,7 +59,10 @@ pub enum Command {
     #[command(subcommand)]
     Dkim(DkimCommand),
     /// Print the DNS records to publish for a domain (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV)
-    Dns { domain: String },
+    Dns {
+        /// A local domain
+        domain: String,
+    },
     /// Rebuild mailbox indexes from the Maildir files (all accounts, or one)
     Reindex {
         /// The account to reindex
@@ -63,11 +73,15 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
     /// Add a local domain
-    Add { domain: String },
+    Add {
+        /// The domain name, e.g. example.org (IDN allowed)
+        domain: String,
+    },
     /// List local domains
     List,
     /// Remove a local domain (refused while it has accounts or aliases, unless --force)
     Remove {
+        /// The domain name
         domain: String,
         /// Also remove its accounts and aliases from the directory (mail stays on disk)
         #[arg(long)]
@@ -79,6 +93,7 @@ pub enum DomainCommand {
 pub enum UserCommand {
     /// Create an account and its Maildir; the password comes from standard input or a prompt
     Add {
+        /// The account's address, local@domain, in a local domain
         address: String,
         /// Read an existing password hash instead of a password ($6$, $y$, $2b$, argon2 PHC; Dovecot
         /// {SCHEME} prefixes allowed), to import users from /etc/shadow or a passwd-file
@@ -86,9 +101,13 @@ pub enum UserCommand {
         hash: bool,
     },
     /// List accounts (of one domain, or all)
-    List { domain: Option<String> },
+    List {
+        /// Only the accounts of this domain
+        domain: Option<String>,
+    },
     /// Set a new password, from standard input or a prompt
     Passwd {
+        /// The account's address
         address: String,
         /// Read an existing password hash instead of a password
         #[arg(long)]
@@ -96,12 +115,32 @@ pub enum UserCommand {
     },
     /// Set (or with --clear remove) the separate APOP secret used by POP3 APOP
     Apop {
+        /// The account's address
         address: String,
+        /// Remove the secret: APOP then fails for this account
         #[arg(long)]
         clear: bool,
     },
+    /// Refuse every login of an account (mail is still accepted and kept)
+    Disable {
+        /// The account's address
+        address: String,
+    },
+    /// Allow logins of a disabled account again
+    Enable {
+        /// The account's address
+        address: String,
+    },
+    /// Set the account's storage quota (e.g. 500M, 2G, 1048576), or `none`
+    Quota {
+        /// The account's address
+        address: String,
+        /// Bytes, with an optional K, M, G or T suffix (powers of 1024), or `none`
+        size: String,
+    },
     /// Remove an account; its mail stays on disk unless --purge
     Remove {
+        /// The account's address
         address: String,
         /// Also delete the account's mail
         #[arg(long)]
@@ -113,14 +152,21 @@ pub enum UserCommand {
 pub enum AliasCommand {
     /// Add targets to an alias (`@domain` is a catch-all); several targets make a list
     Add {
+        /// The alias address, or @domain for a catch-all
         alias: String,
+        /// Where its mail goes: local accounts, other aliases or remote addresses
         #[arg(required = true)]
         targets: Vec<String>,
     },
     /// List aliases and their targets
     List,
     /// Remove an alias, or only the targets named
-    Remove { alias: String, targets: Vec<String> },
+    Remove {
+        /// The alias address
+        alias: String,
+        /// Only these targets (default: all)
+        targets: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,24 +174,41 @@ pub enum QueueCommand {
     /// List queued messages (mailq style)
     List,
     /// Show one message's envelope, per-recipient state and headers
-    Show { id: String },
+    Show {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Make every deferred message due now
     Flush,
     /// Make one message's pending recipients due now
-    Retry { id: String },
+    Retry {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Remove a message from the queue without notice to the sender
-    Delete { id: String },
+    Delete {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Keep a message in the queue without attempting it
-    Hold { id: String },
+    Hold {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Release a held message (it is attempted at once)
-    Release { id: String },
+    Release {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DkimCommand {
     /// Make an Ed25519 and an RSA-2048 key pair for a domain (selectors SELECTOR-ed25519 and SELECTOR-rsa)
     Generate {
+        /// A local domain
         domain: String,
+        /// The selector prefix: keys are published at PREFIX-ed25519 and PREFIX-rsa
         #[arg(long, default_value = "postern")]
         selector: String,
     },

@@ -18,10 +18,18 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     tune_allocator();
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        // A command whose output goes to `head` ends quietly when the pipe closes, as Unix
+        // tools do, instead of panicking in println!. serve keeps ignoring SIGPIPE.
+        // SAFETY: restoring a signal's default disposition before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // Mail, the spool, keys and the directory database are created private (0600/0700),
     // whatever umask the process was started with.
     private_data::restrict_umask();
-    let cli = Cli::parse();
     init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,10 +65,21 @@ fn init_logging() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    if cli.verbose {
+        let source = match &config.source {
+            postern_config::Source::File(p) => p.display().to_string(),
+            postern_config::Source::Defaults => "none (built-in defaults)".to_string(),
+        };
+        eprintln!(
+            "postern: configuration {source}, data_dir {}",
+            config.data_dir.display()
+        );
+    }
     match cli.command {
         Command::Serve => return serve::run(config),
         Command::CheckConfig => return check_config(&config),
         Command::FixPermissions => return fix_permissions(&config),
+        Command::Reload => return reload(&config),
         _ => {}
     }
     // Admin commands create files beside the running server (a new account's Maildir, the
@@ -82,8 +101,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dkim(cmd) => queue::dkim(&config, cmd),
         Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),
-        Command::Serve | Command::CheckConfig | Command::FixPermissions => unreachable!(),
+        Command::Serve | Command::CheckConfig | Command::FixPermissions | Command::Reload => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// `reload`: SIGHUP to the serve that holds the data directory's lock.
+fn reload(config: &Config) -> anyhow::Result<()> {
+    let Some(pid) = server_lock::running_pid(&config.data_dir)? else {
+        anyhow::bail!(
+            "no postern serve is running on {} (nothing holds {})",
+            config.data_dir.display(),
+            server_lock::path_in(&config.data_dir).display()
+        );
+    };
+    let pid_t = libc::pid_t::try_from(pid)?;
+    // SAFETY: kill with a PID read from the lock its holder keeps while it runs.
+    if unsafe { libc::kill(pid_t, libc::SIGHUP) } != 0 {
+        anyhow::bail!(
+            "cannot signal serve (pid {pid}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    println!("asked serve (pid {pid}) to reload; its log says whether it did");
+    Ok(())
 }
 
 /// `check-config`: the effective settings on standard output, warnings on standard error.

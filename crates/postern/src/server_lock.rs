@@ -59,6 +59,28 @@ pub fn acquire(data_dir: &Path) -> anyhow::Result<ServerLock> {
     Ok(ServerLock { _file: file })
 }
 
+/// The PID of the `serve` holding the lock of `data_dir`, if one runs.
+pub fn running_pid(data_dir: &Path) -> anyhow::Result<Option<u32>> {
+    let path = path_in(data_dir);
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("cannot open {}: {e}", path.display()),
+    };
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        // Nobody holds it: a file left by a server that has stopped.
+        return Ok(None);
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,7 +94,9 @@ mod tests {
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
+        assert_eq!(running_pid(t.path()).unwrap(), Some(std::process::id()));
         drop(first);
+        assert_eq!(running_pid(t.path()).unwrap(), None);
         acquire(t.path()).unwrap();
     }
 }

@@ -182,3 +182,127 @@ fn bad_configuration_is_named_and_refused() {
     assert!(!e.status.success());
     assert!(String::from_utf8_lossy(&e.stderr).contains("/nonexistent/postern.toml"));
 }
+
+#[test]
+fn disable_enable_and_quota() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "alice@example.org"], "pw-alice\n");
+    let run = env.serve();
+    let login = r#"
+import imaplib, sys
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+try:
+    m.login(sys.argv[3], sys.argv[4]); print("in")
+except imaplib.IMAP4.error:
+    print("refused")
+"#;
+    let args = common::login_args(run.addrs["imap"], "alice@example.org", "pw-alice");
+    let out = env.ok(&["user", "disable", "alice@example.org"], "");
+    assert!(out.contains("disabled"), "{out}");
+    assert_eq!(common::python(login, &args).trim(), "refused");
+    assert!(env.ok(&["user", "list"], "").contains("[disabled]"));
+    env.ok(&["user", "enable", "alice@example.org"], "");
+    assert_eq!(common::python(login, &args).trim(), "in");
+
+    assert_eq!(
+        env.ok(&["user", "quota", "alice@example.org", "2G"], "")
+            .trim(),
+        "quota of alice@example.org: 2.0 GiB"
+    );
+    assert!(env.ok(&["user", "list"], "").contains("[quota 2.0 GiB]"));
+    env.ok(&["user", "quota", "alice@example.org", "none"], "");
+    assert!(!env.ok(&["user", "list"], "").contains("quota"));
+    let e = env.fails(&["user", "quota", "alice@example.org", "lots"], "");
+    assert!(e.contains("not a number of bytes"), "{e}");
+    let e = env.fails(&["user", "disable", "nobody@example.org"], "");
+    assert!(e.contains("nobody@example.org"), "{e}");
+}
+
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    for i in 0..3 {
+        env.ok(&["user", "add", &format!("u{i}@example.org")], "pw\n");
+    }
+    let mut child = env
+        .command()
+        .args(["user", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command writes, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?} {stderr}",
+        out.status
+    );
+}
+
+#[test]
+fn without_configuration_or_data_an_admin_command_says_so_instead_of_creating_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["user", "list"])
+        .current_dir(dir.path())
+        .env_remove("POSTERN_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no configuration file"), "{stderr}");
+    assert!(stderr.contains("postern-data"), "{stderr}");
+    assert!(!dir.path().join("postern-data").exists());
+
+    // With -v, every command says what it works on.
+    let env = Env::new();
+    let out = env.run(&["-v", "domain", "list"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("data_dir {}", env.data().display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_positional_argument_is_described_in_help() {
+    let env = Env::new();
+    for cmd in [
+        &["domain", "add"][..],
+        &["domain", "remove"],
+        &["user", "add"],
+        &["user", "list"],
+        &["user", "quota"],
+        &["alias", "add"],
+        &["alias", "remove"],
+        &["queue", "show"],
+        &["dkim", "generate"],
+        &["dns"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let help = env.ok(&args, "");
+        let positional = help
+            .split("Arguments:")
+            .nth(1)
+            .and_then(|rest| rest.split("Options:").next())
+            .unwrap_or_else(|| panic!("{cmd:?} lists its arguments:\n{help}"));
+        for line in positional
+            .lines()
+            .filter(|l| l.trim_start().starts_with('<') || l.trim_start().starts_with('['))
+        {
+            let described = line.trim().split_once("  ").map(|(_, d)| d.trim());
+            assert!(
+                described.is_some_and(|d| !d.is_empty()),
+                "{cmd:?}: {line:?} has no description"
+            );
+        }
+    }
+}
