@@ -93,7 +93,9 @@ impl Session {
                 Err(_) => return Ok(bad("Invalid base64 in initial response")),
             },
         };
-        let mut sasl = self.auth.sasl(mech);
+        let mut sasl = self
+            .auth
+            .sasl(mech, postern_directory::ChannelBindings::none());
         let mut input: Option<Vec<u8>> = initial;
         let mut first = true;
         loop {

@@ -366,7 +366,9 @@ impl Session {
             self.refuse(e).await;
             return Ok(None);
         }
-        let mut session = self.auth.sasl(mechanism);
+        let mut session = self
+            .auth
+            .sasl(mechanism, postern_directory::ChannelBindings::none());
         let (s, mut result) = tokio::task::spawn_blocking(move || {
             let r = session.start(initial_response.as_deref());
             (session, r)

@@ -306,7 +306,7 @@ impl Driver<'_> {
         if let Err(e) = auth.admit_client() {
             return Some(refused(e));
         }
-        let sasl = auth.sasl(mechanism);
+        let sasl = auth.sasl(mechanism, postern_directory::ChannelBindings::none());
         let (mut sasl, mut step) = tokio::task::spawn_blocking(move || {
             let mut sasl = sasl;
             let r = sasl.start(initial.as_deref());

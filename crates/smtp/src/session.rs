@@ -256,10 +256,13 @@ impl Session {
             lines.push("STARTTLS".to_string());
         }
         if self.account.is_none() && self.channel_secure() {
-            let mechs: Vec<&str> = postern_directory::advertised_mechanisms(true)
-                .iter()
-                .map(|m| m.name())
-                .collect();
+            let mechs: Vec<&str> = postern_directory::advertised_mechanisms(
+                true,
+                &postern_directory::ChannelBindings::none(),
+            )
+            .iter()
+            .map(|m| m.name())
+            .collect();
             lines.push(format!("AUTH {}", mechs.join(" ")));
         }
         lines.push("HELP".to_string());
