@@ -809,7 +809,7 @@ impl Session {
         let Some(plain) = self.stream.take() else {
             return Err(SessionError::Closed);
         };
-        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx.acceptor)).await {
+        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx)).await {
             Ok(Ok(s)) => {
                 self.stream = Some(s);
                 Ok(Reply::Sent)

@@ -3,9 +3,9 @@
 //! gathered and flushed when the client has nothing more queued (RFC 2449 §6.6 PIPELINING).
 
 use postern_net::MailStream;
+use postern_net::TlsContext;
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::TlsAcceptor as Acceptor;
 
 /// One input line, or why there is none.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,12 +116,12 @@ impl LineIo {
 
     /// Flushes, then performs the server side of the TLS handshake (RFC 2595 §4). Input the
     /// client sent before the handshake is discarded (a command injection defence, RFC 3207 §6).
-    pub async fn upgrade(&mut self, acceptor: &Acceptor) -> io::Result<()> {
+    pub async fn upgrade(&mut self, tls: &TlsContext) -> io::Result<()> {
         self.flush().await?;
         self.inbuf.clear();
         self.pos = 0;
         let stream = self.stream.take().ok_or_else(lost)?;
-        self.stream = Some(stream.upgrade(acceptor).await?);
+        self.stream = Some(stream.upgrade(tls).await?);
         Ok(())
     }
 

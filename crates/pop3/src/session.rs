@@ -222,7 +222,7 @@ impl Session {
                             return Ok(Flow::Continue);
                         };
                         self.io.write(b"+OK begin TLS negotiation\r\n");
-                        self.io.upgrade(&tls.acceptor).await?;
+                        self.io.upgrade(&tls).await?;
                         // RFC 2595 §4: forget what was learned before TLS.
                         auth.reset();
                         tracing::debug!("STLS: TLS active");

@@ -178,9 +178,7 @@ impl Driver<'_> {
                     let Some(plain) = self.stream.take() else {
                         return;
                     };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(&tls.acceptor))
-                        .await
-                    {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(tls)).await {
                         Ok(Ok(s)) => {
                             let info = s.tls_info();
                             self.stream = Some(s);
