@@ -84,13 +84,13 @@ impl SaslMechanism {
     }
 
     /// Whether this connection may use the mechanism: plaintext ones only where
-    /// `channel_secure`, -PLUS only where channel binding data exists. A mechanism
-    /// may be usable without being advertised (see [`advertised_mechanisms`]).
-    pub fn usable(self, channel_secure: bool, bindings: &ChannelBindings) -> bool {
+    /// `channel_secure`, -PLUS only over `tls` (where channel binding data exists). A
+    /// mechanism may be usable without being advertised (see [`advertised_mechanisms`]).
+    pub fn usable(self, channel_secure: bool, tls: bool) -> bool {
         if self.is_plaintext() {
             channel_secure
         } else if self.needs_channel_binding() {
-            bindings.any()
+            tls
         } else {
             true
         }
@@ -120,18 +120,15 @@ impl FromStr for SaslMechanism {
 /// The mechanisms to advertise, best first: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, PLAIN,
 /// LOGIN. `channel_secure` is true on TLS, or where the admin allows plaintext
 /// passwords (e.g. loopback): plaintext mechanisms are offered only then. SCRAM sends
-/// no password and is always offered; -PLUS only where
-/// [`ChannelBindings::advertise_plus`] (TLS 1.3).
-pub fn advertised_mechanisms(
-    channel_secure: bool,
-    bindings: &ChannelBindings,
-) -> Vec<SaslMechanism> {
+/// no password and is always offered; -PLUS only where `offer_plus`, which is
+/// [`ChannelBindings::advertise_plus`] of the connection (TLS 1.3).
+pub fn advertised_mechanisms(channel_secure: bool, offer_plus: bool) -> Vec<SaslMechanism> {
     SaslMechanism::ALL
         .iter()
         .copied()
         .filter(|m| match m {
-            SaslMechanism::ScramSha256Plus => bindings.advertise_plus(),
-            m => m.usable(channel_secure, bindings),
+            SaslMechanism::ScramSha256Plus => offer_plus,
+            m => m.usable(channel_secure, offer_plus),
         })
         .collect()
 }
@@ -670,24 +667,23 @@ pub(crate) mod tests {
         let none = ChannelBindings::none();
         let tls13 = ChannelBindings::new(Some(vec![1; 32]), Some(vec![2; 32]));
         let tls12 = ChannelBindings::new(None, Some(vec![2; 32]));
+        assert!(!none.advertise_plus() && !none.any());
+        assert!(tls13.advertise_plus());
+        assert!(!tls12.advertise_plus() && tls12.any());
         assert_eq!(
-            advertised_mechanisms(true, &none),
+            advertised_mechanisms(true, false),
             vec![ScramSha256, Plain, Login]
         );
-        assert_eq!(advertised_mechanisms(false, &none), vec![ScramSha256]);
+        assert_eq!(advertised_mechanisms(false, false), vec![ScramSha256]);
         assert_eq!(
-            advertised_mechanisms(true, &tls13),
+            advertised_mechanisms(true, true),
             vec![ScramSha256Plus, ScramSha256, Plain, Login]
         );
-        assert_eq!(
-            advertised_mechanisms(true, &tls12),
-            vec![ScramSha256, Plain, Login]
-        );
         // Usable without being advertised: -PLUS with tls-server-end-point on TLS 1.2.
-        assert!(ScramSha256Plus.usable(true, &tls12));
-        assert!(!ScramSha256Plus.usable(true, &none));
-        assert!(ScramSha256.usable(false, &none));
-        assert!(!Plain.usable(false, &none));
+        assert!(ScramSha256Plus.usable(true, tls12.any()));
+        assert!(!ScramSha256Plus.usable(true, none.any()));
+        assert!(ScramSha256.usable(false, false));
+        assert!(!Plain.usable(false, false));
         assert_eq!(
             SaslMechanism::from_name("scram-sha-256-plus"),
             Some(ScramSha256Plus)

@@ -2,8 +2,8 @@
 //! (RFC 2595 §4 STLS): input is read in large chunks and split into lines here, output is
 //! gathered and flushed when the client has nothing more queued (RFC 2449 §6.6 PIPELINING).
 
-use postern_net::MailStream;
-use postern_net::TlsContext;
+use postern_directory::ChannelBindings;
+use postern_net::{ChannelBindingKind, MailStream, TlsContext};
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -123,6 +123,17 @@ impl LineIo {
         let stream = self.stream.take().ok_or_else(lost)?;
         self.stream = Some(stream.upgrade(tls).await?);
         Ok(())
+    }
+
+    /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS.
+    pub fn channel_bindings(&self) -> ChannelBindings {
+        match &self.stream {
+            Some(s) => ChannelBindings::new(
+                s.channel_binding(ChannelBindingKind::TlsExporter),
+                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
+            ),
+            None => ChannelBindings::none(),
+        }
     }
 
     /// Whether the connection is encrypted.
