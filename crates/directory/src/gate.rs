@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use crate::address::Address;
 use crate::error::DirectoryError;
-use crate::sasl::{Authenticator, SaslError, SaslMechanism, SaslSession, ScramCredentials};
+use crate::sasl::{
+    Authenticator, ChannelBindings, SaslError, SaslMechanism, SaslSession, ScramCredentials,
+};
 use crate::throttle::{AuthThrottle, ThrottleDecision};
 use crate::Directory;
 
@@ -119,9 +121,15 @@ impl ClientAuth {
     }
 
     /// A SASL exchange whose every credential check passes through this door.
-    pub fn sasl(self: &Arc<Self>, mechanism: SaslMechanism) -> SaslSession {
+    /// `bindings` is the connection's channel binding data, taken now (after any
+    /// STARTTLS): empty on plaintext, where SCRAM-SHA-256-PLUS is refused.
+    pub fn sasl(
+        self: &Arc<Self>,
+        mechanism: SaslMechanism,
+        bindings: ChannelBindings,
+    ) -> SaslSession {
         self.set_method(mechanism.name());
-        SaslSession::new(mechanism, self.clone())
+        SaslSession::new(mechanism, self.clone()).with_channel_bindings(bindings)
     }
 
     /// How long to wait before answering the last failure: the throttle's delay,
@@ -168,6 +176,14 @@ impl Authenticator for ClientAuth {
         Authenticator::scram_credentials(&*self.directory, authcid, mechanism)
     }
 
+    fn scram_decoy(
+        &self,
+        authcid: &str,
+        mechanism: &str,
+    ) -> Result<(Vec<u8>, u32), DirectoryError> {
+        self.directory.scram_decoy(authcid, mechanism)
+    }
+
     fn admit(&self, authcid: &str) -> Result<(), SaslError> {
         self.decide(self.throttle.check(Some(authcid), self.ip), Some(authcid))
     }
@@ -202,6 +218,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sasl::SaslStep;
     use crate::{DirectoryOptions, PasswordParams, ThrottleConfig};
 
     fn gate(account_limit: u32) -> AuthGate {
@@ -237,7 +254,7 @@ mod tests {
             0 => c.login("LOGIN", "alice@example.org", b"wrong").unwrap_err(),
             1 => c.apop("alice@example.org", |_| false).unwrap_err(),
             _ => c
-                .sasl(SaslMechanism::Plain)
+                .sasl(SaslMechanism::Plain, ChannelBindings::none())
                 .start(Some(b"\0alice@example.org\0wrong"))
                 .unwrap_err(),
         };
@@ -255,7 +272,7 @@ mod tests {
                 .unwrap_err()
         ));
         for mech in [SaslMechanism::Plain, SaslMechanism::Login] {
-            let mut s = c.sasl(mech);
+            let mut s = c.sasl(mech, ChannelBindings::none());
             let r = match mech {
                 SaslMechanism::Plain => s.start(Some(b"\0alice@example.org\0secret")),
                 _ => s
@@ -273,6 +290,57 @@ mod tests {
         assert_eq!(
             home.apop("alice@example.org", |s| s == "apop-secret")
                 .unwrap(),
+            "alice@example.org"
+        );
+    }
+
+    /// A whole SCRAM-SHA-256 exchange as a client would run it.
+    fn scram(c: &Arc<ClientAuth>, user: &str, password: &str) -> Result<String, SaslError> {
+        let mut s = c.sasl(SaslMechanism::ScramSha256, ChannelBindings::none());
+        let bare = format!("n={user},r=clientnonce");
+        let SaslStep::Challenge(sf) = s.start(Some(format!("n,,{bare}").as_bytes()))? else {
+            panic!("server-first expected");
+        };
+        let sf = String::from_utf8(sf).unwrap();
+        let fin = crate::sasl::tests::client_final(password, &bare, &sf, b"n,,");
+        s.step(fin.as_bytes())?;
+        match s.step(b"")? {
+            SaslStep::Done(c) => Ok(c.account),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// SCRAM failures count with the others, and a blocked account is refused SCRAM too.
+    #[test]
+    fn scram_shares_the_throttle() {
+        let g = gate(3);
+        let c = g.client("test", ip("192.0.2.1"));
+        assert_eq!(
+            scram(&c, "alice@example.org", "secret").unwrap(),
+            "alice@example.org"
+        );
+        for _ in 0..2 {
+            assert!(scram(&c, "alice@example.org", "wrong")
+                .unwrap_err()
+                .is_auth_failure());
+        }
+        assert!(c.login("LOGIN", "alice@example.org", b"wrong").is_err());
+        assert!(matches!(
+            scram(&c, "alice@example.org", "secret").unwrap_err(),
+            SaslError::Throttled { .. }
+        ));
+        assert!(matches!(
+            c.login("LOGIN", "alice@example.org", b"secret")
+                .unwrap_err(),
+            SaslError::Throttled { .. }
+        ));
+        // Unknown names fail the same way, at the proof.
+        let other = g.client("test", ip("198.51.100.4"));
+        assert!(scram(&other, "nobody@example.org", "secret")
+            .unwrap_err()
+            .is_auth_failure());
+        assert_eq!(
+            scram(&other, "alice@example.org", "secret").unwrap(),
             "alice@example.org"
         );
     }

@@ -5,7 +5,8 @@
 //!   [`Directory::resolve`] for recipients and [`Directory::authenticate`] for logins.
 //! * [`Address`] — validated, normalised `local@domain` (IDNA, case, NFC, limits).
 //! * [`password`] — argon2id hashing; verification of imported crypt(3) hashes.
-//! * [`sasl`] — PLAIN and LOGIN as protocol-independent state machines.
+//! * [`sasl`] — PLAIN, LOGIN, SCRAM-SHA-256(-PLUS) as protocol-independent state machines.
+//! * [`scram`] — SCRAM key derivation, message syntax and channel binding types.
 //! * [`AuthThrottle`] — failure counting per account and per client network.
 //! * [`AuthGate`] — the one door every login of every protocol passes (throttle, logs).
 //!
@@ -19,6 +20,7 @@ pub mod gate;
 pub mod password;
 pub mod sasl;
 mod schema;
+pub mod scram;
 pub mod throttle;
 
 #[cfg(test)]
@@ -36,4 +38,5 @@ pub use sasl::{
     SaslStep,
 };
 pub use schema::SCHEMA_VERSION;
+pub use scram::{ChannelBindingType, ChannelBindings};
 pub use throttle::{AuthThrottle, ThrottleConfig, ThrottleDecision};

@@ -42,6 +42,10 @@ pub struct PasswordParams {
     pub t_cost: u32,
     /// Degree of parallelism.
     pub p_cost: u32,
+    /// PBKDF2 iteration count of new SCRAM-SHA-256 keys (RFC 7677 §4: at least 4096;
+    /// see [`crate::scram::DEFAULT_ITERATIONS`]). Keys with fewer iterations are
+    /// re-derived at the next plaintext login.
+    pub scram_iterations: u32,
 }
 
 impl Default for PasswordParams {
@@ -51,6 +55,7 @@ impl Default for PasswordParams {
             m_cost_kib: 19 * 1024,
             t_cost: 2,
             p_cost: 1,
+            scram_iterations: crate::scram::DEFAULT_ITERATIONS,
         }
     }
 }
@@ -63,6 +68,7 @@ impl PasswordParams {
             m_cost_kib: 64,
             t_cost: 1,
             p_cost: 1,
+            scram_iterations: crate::scram::MIN_ITERATIONS,
         }
     }
 
@@ -516,6 +522,7 @@ mod tests {
             m_cost_kib: 128,
             t_cost: 2,
             p_cost: 1,
+            ..FAST
         };
         let v = verify_password(b"hunter2", ARGON2ID_KAT, &stronger).unwrap();
         assert!(v.matched && v.needs_rehash);

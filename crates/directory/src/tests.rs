@@ -303,6 +303,7 @@ fn weak_argon2_is_upgraded_to_configured_params() {
             m_cost_kib: 128,
             t_cost: 1,
             p_cost: 1,
+            ..PasswordParams::insecure_fast_for_tests()
         },
         ..options()
     })
@@ -915,4 +916,188 @@ fn concurrent_use_from_threads() {
         h.join().unwrap();
     }
     assert_eq!(d.list_accounts(None).unwrap().len(), 42);
+}
+
+// ----- SCRAM keys ----------------------------------------------------------------
+
+fn scram_keys(d: &Directory, a: &str) -> Option<sasl::ScramCredentials> {
+    d.scram_credentials(a, scram::SCRAM_SHA_256).unwrap()
+}
+
+/// Whether `password` produces the stored keys (RFC 5802 §3).
+fn keys_match(c: &sasl::ScramCredentials, password: &str) -> bool {
+    let k = scram::derive_keys(password.as_bytes(), &c.salt, c.iterations);
+    k.stored_key[..] == c.stored_key[..] && k.server_key[..] == c.server_key[..]
+}
+
+#[test]
+fn scram_keys_follow_the_password() {
+    let d = populated();
+    let alice = scram_keys(&d, "Alice@Example.org").expect("add_account stores keys");
+    assert_eq!(alice.account, "alice@example.org");
+    assert_eq!(alice.iterations, scram::MIN_ITERATIONS);
+    assert_eq!(alice.salt.len(), scram::SALT_LEN);
+    assert!(keys_match(&alice, "alice-pw"));
+    assert!(
+        d.get_account("alice@example.org")
+            .unwrap()
+            .unwrap()
+            .has_scram_keys
+    );
+
+    d.set_password("alice@example.org", "new pw").unwrap();
+    let new = scram_keys(&d, "alice@example.org").unwrap();
+    assert!(keys_match(&new, "new pw"));
+    assert_ne!(new.salt, alice.salt, "a new password gets a new salt");
+
+    // Disabled accounts have no usable keys; enabled again, they do.
+    d.set_enabled("alice@example.org", false).unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_none());
+    d.set_enabled("alice@example.org", true).unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_some());
+
+    // An imported hash replaces the password: the old keys must go.
+    d.set_password_hash(
+        "alice@example.org",
+        &format!("{{SHA512-CRYPT}}{SHA512_HUNTER2}"),
+    )
+    .unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_none());
+    assert!(
+        !d.get_account("alice@example.org")
+            .unwrap()
+            .unwrap()
+            .has_scram_keys
+    );
+
+    // Gone with the account.
+    d.remove_account("bob@example.org").unwrap();
+    assert!(scram_keys(&d, "bob@example.org").is_none());
+    let n: i64 = d
+        .lock_for_tests()
+        .query_row(
+            "SELECT count(*) FROM scram_keys WHERE address = 'bob@example.org'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(scram_keys(&d, "nobody@example.org").is_none());
+    assert!(scram_keys(&d, "not an address").is_none());
+}
+
+#[test]
+fn imported_hash_gains_scram_keys_at_first_plaintext_login() {
+    let d = populated();
+    d.add_account_with_hash("carol@example.org", SHA512_HUNTER2)
+        .unwrap();
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+    assert!(
+        !d.get_account("carol@example.org")
+            .unwrap()
+            .unwrap()
+            .has_scram_keys
+    );
+    assert_eq!(d.authenticate("carol@example.org", b"wrong").unwrap(), None);
+    assert!(
+        scram_keys(&d, "carol@example.org").is_none(),
+        "not on a failure"
+    );
+    assert!(d
+        .authenticate("carol@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    let keys = scram_keys(&d, "carol@example.org").expect("made at login");
+    assert!(keys_match(&keys, "hunter2"));
+    // Not re-derived at every login.
+    assert!(d
+        .authenticate("carol@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    assert_eq!(scram_keys(&d, "carol@example.org").unwrap(), keys);
+}
+
+#[test]
+fn weaker_scram_keys_are_rederived_at_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let weak = Directory::open_with(&path, options()).unwrap();
+    weak.add_domain("example.org").unwrap();
+    weak.add_account("alice@example.org", "pw").unwrap();
+    drop(weak);
+    let strong = Directory::open_with(
+        &path,
+        DirectoryOptions {
+            password_params: PasswordParams {
+                scram_iterations: 5000,
+                ..PasswordParams::insecure_fast_for_tests()
+            },
+            ..options()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        scram_keys(&strong, "alice@example.org").unwrap().iterations,
+        4096
+    );
+    assert!(strong
+        .authenticate("alice@example.org", b"pw")
+        .unwrap()
+        .is_some());
+    let keys = scram_keys(&strong, "alice@example.org").unwrap();
+    assert_eq!(keys.iterations, 5000);
+    assert!(keys_match(&keys, "pw"));
+}
+
+#[test]
+fn non_ascii_passwords_get_no_scram_keys() {
+    // RFC 5802 §2.2: without SASLprep, non-ASCII passwords have no SCRAM form.
+    let d = populated();
+    d.add_account("carol@example.org", "pässwort").unwrap();
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+    assert!(d
+        .authenticate("carol@example.org", "pässwort".as_bytes())
+        .unwrap()
+        .is_some());
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+}
+
+#[test]
+fn scram_decoy_is_stable_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let d = Directory::open_with(&path, options()).unwrap();
+    let (salt, iterations) = d
+        .scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
+        .unwrap();
+    assert_eq!(iterations, scram::MIN_ITERATIONS);
+    assert_eq!(
+        d.scram_decoy("NoBody@Example.ORG", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt,
+        "names are normalised like real ones"
+    );
+    assert_ne!(
+        d.scram_decoy("other@example.org", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt
+    );
+    drop(d);
+    let d = Directory::open_with(&path, options()).unwrap();
+    assert_eq!(
+        d.scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt
+    );
+    // Another directory has another secret.
+    assert_ne!(
+        mem()
+            .scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt
+    );
 }

@@ -82,6 +82,13 @@ impl Session {
         if mech.is_plaintext() && !self.plaintext_ok() {
             return Ok(no_code(Code::PrivacyRequired, "Use STARTTLS first"));
         }
+        let bindings = self.channel_bindings();
+        if !mech.usable(true, bindings.any()) {
+            return Ok(no_code(
+                Code::Cannot,
+                "SCRAM-SHA-256-PLUS needs TLS (use STARTTLS or port 993)",
+            ));
+        }
         if let Err(e) = self.auth.admit_client() {
             return Ok(self.refused(e).await);
         }
@@ -93,7 +100,7 @@ impl Session {
                 Err(_) => return Ok(bad("Invalid base64 in initial response")),
             },
         };
-        let mut sasl = self.auth.sasl(mech);
+        let mut sasl = self.auth.sasl(mech, bindings);
         let mut input: Option<Vec<u8>> = initial;
         let mut first = true;
         loop {
@@ -126,6 +133,10 @@ impl Session {
                         .await?;
                     let line = String::from_utf8_lossy(&line).trim_end().to_string();
                     if line == "*" {
+                        // After SCRAM's e= the exchange has already failed: say so.
+                        if let Some(e) = sasl.cancel() {
+                            return Ok(self.refused(e).await);
+                        }
                         return Ok(bad("Authentication cancelled"));
                     }
                     match B64.decode(line.as_bytes()) {

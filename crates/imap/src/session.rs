@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postern_directory::ClientAuth;
-use postern_net::{CancellationToken, MailStream, TlsContext};
+use postern_directory::{advertised_mechanisms, ChannelBindings, ClientAuth};
+use postern_net::{CancellationToken, ChannelBindingKind, MailStream, TlsContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::parser::{self, Command, CommandKind};
@@ -172,6 +172,18 @@ impl Session {
         self.is_tls() || self.loopback || self.srv.config.auth.allow_plaintext
     }
 
+    /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS: taken when
+    /// it is needed, so after STARTTLS it is the TLS channel's.
+    pub(crate) fn channel_bindings(&self) -> ChannelBindings {
+        match &self.stream {
+            Some(s) => ChannelBindings::new(
+                s.channel_binding(ChannelBindingKind::TlsExporter),
+                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
+            ),
+            None => ChannelBindings::none(),
+        }
+    }
+
     /// RFC 9051 §7.2.2 capability list for the current state.
     pub(crate) fn capabilities(&self) -> String {
         let mut c = String::from("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE");
@@ -179,9 +191,13 @@ impl Session {
             if !self.is_tls() && self.tls_ctx.is_some() {
                 c.push_str(" STARTTLS");
             }
-            if self.plaintext_ok() {
-                c.push_str(" AUTH=PLAIN AUTH=LOGIN");
-            } else {
+            // SCRAM sends no password, so it is offered even where LOGIN is disabled.
+            let offer_plus = self.channel_bindings().advertise_plus();
+            for m in advertised_mechanisms(self.plaintext_ok(), offer_plus) {
+                c.push_str(" AUTH=");
+                c.push_str(m.name());
+            }
+            if !self.plaintext_ok() {
                 c.push_str(" LOGINDISABLED");
             }
         } else {
@@ -809,7 +825,7 @@ impl Session {
         let Some(plain) = self.stream.take() else {
             return Err(SessionError::Closed);
         };
-        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx.acceptor)).await {
+        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx)).await {
             Ok(Ok(s)) => {
                 self.stream = Some(s);
                 Ok(Reply::Sent)

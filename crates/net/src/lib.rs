@@ -18,7 +18,7 @@ pub use error::NetError;
 pub use limits::{ConnectionGuard, ConnectionLimiter, Refusal};
 pub use live::Live;
 pub use server::{Connection, Server, SessionHandler};
-pub use stream::{MailStream, TlsInfo};
+pub use stream::{ChannelBindingKind, MailStream, TlsInfo};
 pub use tls::{load_or_generate, TlsContext};
 pub use tokio_util::sync::CancellationToken;
 pub use unavailable::Unavailable;

@@ -199,7 +199,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
                         let mut stream = MailStream::Plain(tcp);
                         if implicit_tls {
                             let Some(tls) = tls else { return };
-                            let Ok(s) = stream.upgrade(&tls.acceptor).await else {
+                            let Ok(s) = stream.upgrade(&tls).await else {
                                 return;
                             };
                             stream = s;
@@ -247,9 +247,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
                         tracing::error!("implicit-TLS service without a TLS context");
                         return;
                     };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.upgrade(&tls.acceptor))
-                        .await
-                    {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.upgrade(tls)).await {
                         Ok(Ok(s)) => stream = s,
                         Ok(Err(e)) => {
                             tracing::debug!("TLS handshake failed: {e}");

@@ -87,6 +87,8 @@ impl Session {
             plaintext_ok: tls || self.loopback || self.inner.config.auth.allow_plaintext,
             stls_available: !tls && self.tls.is_some(),
             apop: self.timestamp.is_some(),
+            tls,
+            offer_plus: tls && self.io.channel_bindings().advertise_plus(),
         }
     }
 
@@ -222,7 +224,7 @@ impl Session {
                             return Ok(Flow::Continue);
                         };
                         self.io.write(b"+OK begin TLS negotiation\r\n");
-                        self.io.upgrade(&tls.acceptor).await?;
+                        self.io.upgrade(&tls).await?;
                         // RFC 2595 §4: forget what was learned before TLS.
                         auth.reset();
                         tracing::debug!("STLS: TLS active");
@@ -366,7 +368,7 @@ impl Session {
             self.refuse(e).await;
             return Ok(None);
         }
-        let mut session = self.auth.sasl(mechanism);
+        let mut session = self.auth.sasl(mechanism, self.io.channel_bindings());
         let (s, mut result) = tokio::task::spawn_blocking(move || {
             let r = session.start(initial_response.as_deref());
             (session, r)
@@ -397,7 +399,12 @@ impl Session {
                     let text = String::from_utf8_lossy(&response);
                     let text = text.trim_end_matches(['\r', '\n']);
                     if text == "*" {
-                        self.io.write(b"-ERR authentication cancelled\r\n");
+                        // After SCRAM's e= the exchange has already failed: say so.
+                        if let Some(e) = session.cancel() {
+                            self.refuse(e).await;
+                        } else {
+                            self.io.write(b"-ERR authentication cancelled\r\n");
+                        }
                         return Ok(None);
                     }
                     let Some(bytes) = decode_base64(text) else {

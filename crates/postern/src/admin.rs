@@ -108,6 +108,11 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
                 if a.has_apop_secret {
                     notes.push("apop".to_string());
                 }
+                if !a.has_scram_keys {
+                    // An imported hash (or a non-ASCII password): SCRAM fails until the
+                    // next plaintext login derives the keys. The keys are never printed.
+                    notes.push("no SCRAM keys yet".to_string());
+                }
                 if let Some(q) = a.quota_bytes {
                     notes.push(format!("quota {}", human_bytes(q)));
                 }

@@ -86,6 +86,11 @@ fn importing_a_legacy_hash() {
     // SHA-512 crypt of "password" with salt "saltsalt", as /etc/shadow stores it.
     let shadow = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/\n";
     env.ok(&["user", "add", "--hash", "old@example.org"], shadow);
+    // Without the plaintext there are no SCRAM keys yet; the listing says so and never
+    // shows key material.
+    let listed = env.ok(&["user", "list"], "");
+    let line = listed.lines().find(|l| l.starts_with("old@")).unwrap();
+    assert!(line.contains("no SCRAM keys yet"), "{listed}");
     let e = env.fails(
         &["user", "add", "--hash", "bad@example.org"],
         "not-a-hash\n",

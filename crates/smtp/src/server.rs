@@ -8,8 +8,10 @@ use crate::session::{Outcome, Session, Settings, Step};
 use async_trait::async_trait;
 use base64::Engine;
 use postern_config::{Config, Service};
-use postern_directory::{AuthGate, AuthThrottle, Directory, SaslError, SaslMechanism, SaslStep};
-use postern_net::{Connection, MailStream, Refusal, SessionHandler};
+use postern_directory::{
+    AuthGate, AuthThrottle, ChannelBindings, Directory, SaslError, SaslMechanism, SaslStep,
+};
+use postern_net::{ChannelBindingKind, Connection, MailStream, Refusal, SessionHandler};
 use postern_spool::Spool;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -68,7 +70,7 @@ impl SessionHandler for SmtpServer {
                 v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
             }
         };
-        let session = Session::new(
+        let mut session = Session::new(
             self.settings.clone(),
             self.directory.clone(),
             conn.service,
@@ -78,6 +80,7 @@ impl SessionHandler for SmtpServer {
             tls_info,
             conn.tls.is_some() && conn.service != Service::Submissions,
         );
+        session.set_offer_plus(driver.channel_bindings().advertise_plus());
         driver.run(session, &conn.tls, &conn.shutdown).await;
         if let Some(mut s) = driver.stream.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), s.shutdown()).await;
@@ -178,14 +181,13 @@ impl Driver<'_> {
                     let Some(plain) = self.stream.take() else {
                         return;
                     };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(&tls.acceptor))
-                        .await
-                    {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(tls)).await {
                         Ok(Ok(s)) => {
                             let info = s.tls_info();
                             self.stream = Some(s);
                             tracing::debug!(?info, "STARTTLS done");
                             session.tls_started(info);
+                            session.set_offer_plus(self.channel_bindings().advertise_plus());
                         }
                         Ok(Err(e)) => {
                             tracing::debug!("STARTTLS handshake failed: {e}");
@@ -306,7 +308,7 @@ impl Driver<'_> {
         if let Err(e) = auth.admit_client() {
             return Some(refused(e));
         }
-        let sasl = auth.sasl(mechanism);
+        let sasl = auth.sasl(mechanism, self.channel_bindings());
         let (mut sasl, mut step) = tokio::task::spawn_blocking(move || {
             let mut sasl = sasl;
             let r = sasl.start(initial.as_deref());
@@ -332,6 +334,11 @@ impl Driver<'_> {
                         Err(_) => return None,
                     };
                     if line == b"*" {
+                        // After SCRAM's e= the exchange has already failed: say so.
+                        if let Some(e) = sasl.cancel() {
+                            step = Err(e);
+                            continue;
+                        }
                         return Some(reply::line(501, "5.0.0", "Authentication cancelled"));
                     }
                     let Ok(response) = base64::engine::general_purpose::STANDARD.decode(&line)
@@ -362,6 +369,17 @@ impl Driver<'_> {
                 }
                 Err(e) => return Some(refused(e)),
             }
+        }
+    }
+
+    /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS.
+    fn channel_bindings(&self) -> ChannelBindings {
+        match &self.stream {
+            Some(s) => ChannelBindings::new(
+                s.channel_binding(ChannelBindingKind::TlsExporter),
+                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
+            ),
+            None => ChannelBindings::none(),
         }
     }
 

@@ -77,6 +77,8 @@ pub struct Session {
     trusted: bool,
     tls_available: bool,
     tls: Option<TlsInfo>,
+    /// SCRAM-SHA-256-PLUS is advertised: the TLS channel has `tls-exporter` (TLS 1.3).
+    offer_plus: bool,
     helo: Option<String>,
     esmtp: bool,
     account: Option<String>,
@@ -114,6 +116,7 @@ impl Session {
             trusted,
             tls_available: tls_available && tls.is_none(),
             tls,
+            offer_plus: false,
             helo: None,
             esmtp: false,
             account: None,
@@ -255,11 +258,14 @@ impl Session {
         if self.tls_available {
             lines.push("STARTTLS".to_string());
         }
-        if self.account.is_none() && self.channel_secure() {
-            let mechs: Vec<&str> = postern_directory::advertised_mechanisms(true)
-                .iter()
-                .map(|m| m.name())
-                .collect();
+        // SCRAM sends no password: AUTH is offered on every channel, PLAIN and LOGIN only on
+        // secure ones (RFC 4954 §4).
+        if self.account.is_none() {
+            let mechs: Vec<&str> =
+                postern_directory::advertised_mechanisms(self.channel_secure(), self.offer_plus)
+                    .iter()
+                    .map(|m| m.name())
+                    .collect();
             lines.push(format!("AUTH {}", mechs.join(" ")));
         }
         lines.push("HELP".to_string());
@@ -688,6 +694,12 @@ impl Session {
         Step::StartTls
     }
 
+    /// Whether SCRAM-SHA-256-PLUS is advertised (the driver knows the channel: TLS 1.3 with
+    /// `tls-exporter`, RFC 9266).
+    pub fn set_offer_plus(&mut self, offer: bool) {
+        self.offer_plus = offer;
+    }
+
     /// RFC 3207 §4.2: after the handshake, forget everything the client told us.
     pub fn tls_started(&mut self, info: Option<TlsInfo>) {
         self.tls = info;
@@ -713,13 +725,6 @@ impl Session {
                 "AUTH not allowed during a mail transaction",
             ));
         }
-        if !self.channel_secure() {
-            return Step::Reply(reply::line(
-                538,
-                "5.7.11",
-                "Encryption required for requested authentication mechanism",
-            ));
-        }
         let Some(mechanism) = SaslMechanism::from_name(mechanism) else {
             return Step::Reply(reply::line(
                 504,
@@ -727,6 +732,15 @@ impl Session {
                 "Unrecognised authentication mechanism",
             ));
         };
+        // RFC 4954 §6: 538 for a plaintext mechanism without TLS, and for -PLUS, which binds
+        // to a TLS channel.
+        if !mechanism.usable(self.channel_secure(), self.tls.is_some()) {
+            return Step::Reply(reply::line(
+                538,
+                "5.7.11",
+                "Encryption required for requested authentication mechanism",
+            ));
+        }
         let initial = match initial.as_deref() {
             None => None,
             Some("=") => Some(Vec::new()),

@@ -115,12 +115,18 @@ fn ehlo_advertises_extensions_and_auth_only_when_safe() {
     ] {
         assert!(r.contains(ext), "{ext} missing in {r}");
     }
-    // Not loopback, no TLS: no AUTH offered, and AUTH is refused.
-    assert!(!r.contains("AUTH"), "{r}");
+    // Not loopback, no TLS: only SCRAM (no password on the wire) is offered; PLAIN is
+    // refused, and so is -PLUS, which needs a TLS channel to bind to.
+    assert!(r.contains("250-AUTH SCRAM-SHA-256\r\n"), "{r}");
     assert_eq!(code(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "538 5.7.1");
+    assert_eq!(code(&mut s, "AUTH SCRAM-SHA-256-PLUS"), "538 5.7.1");
+    assert!(matches!(
+        s.command(b"AUTH SCRAM-SHA-256"),
+        Step::Auth { .. }
+    ));
     // Loopback may authenticate without TLS.
     let mut s = session("127.0.0.1");
-    assert!(say(&mut s, "EHLO c").contains("AUTH PLAIN LOGIN"));
+    assert!(say(&mut s, "EHLO c").contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"));
     assert!(matches!(
         s.command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
         Step::Auth { .. }
@@ -133,7 +139,7 @@ fn ehlo_advertises_extensions_and_auth_only_when_safe() {
         "192.0.2.1",
         "[auth]\nallow_plaintext = true",
     );
-    assert!(say(&mut s, "EHLO c").contains("AUTH PLAIN LOGIN"));
+    assert!(say(&mut s, "EHLO c").contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"));
     // HELO: no extensions, no parameters.
     let mut s = session("192.0.2.1");
     assert_eq!(say(&mut s, "HELO c"), "250 mx.test\r\n");
@@ -545,11 +551,18 @@ fn starttls_resets_the_session() {
         cipher: "TLS13_AES_128_GCM_SHA256".into(),
         server_name: None,
     }));
-    // EHLO needed again; transaction forgotten; STARTTLS no longer offered; AUTH now offered.
+    // EHLO needed again; transaction forgotten; STARTTLS no longer offered; AUTH PLAIN now
+    // offered, and -PLUS where the driver says the channel has tls-exporter.
     assert_eq!(code(&mut s, "MAIL FROM:<a@remote.example>"), "503 5.5.1");
     let r = say(&mut s, "EHLO c");
     assert!(
-        !r.contains("STARTTLS") && r.contains("AUTH PLAIN LOGIN"),
+        !r.contains("STARTTLS") && r.contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"),
+        "{r}"
+    );
+    s.set_offer_plus(true);
+    let r = say(&mut s, "EHLO c");
+    assert!(
+        r.contains("AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN"),
         "{r}"
     );
     assert_eq!(code(&mut s, "STARTTLS"), "503 5.5.1");
