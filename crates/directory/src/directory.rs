@@ -202,6 +202,20 @@ fn parse_domain(input: &str) -> Result<String> {
     })
 }
 
+/// Why a syntactically valid name cannot be a local mail domain, if it cannot.
+fn not_a_mail_domain(name: &str) -> Option<&'static str> {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if name == "localhost" || name.ends_with(".localhost") {
+        Some("localhost names this machine itself (RFC 6761 §6.3), not a mail domain")
+    } else if !name.contains('.') {
+        Some("a mail domain is a fully qualified name, with at least one dot")
+    } else if last.bytes().all(|b| b.is_ascii_digit()) {
+        Some("that is an IP address, not a domain name")
+    } else {
+        None
+    }
+}
+
 /// Key of an alias entry: `local@domain` or `@domain` (catch-all).
 struct AliasKey {
     key: String,
@@ -332,6 +346,9 @@ impl Directory {
     /// Adds a local domain (U-labels or A-labels; stored in ASCII form).
     pub fn add_domain(&self, name: &str) -> Result<Domain> {
         let name = parse_domain(name)?;
+        if let Some(why) = not_a_mail_domain(&name) {
+            return Err(DirectoryError::NotAMailDomain { domain: name, why });
+        }
         let created_at = now_unix();
         let conn = self.lock();
         let inserted = conn.execute(

@@ -22,6 +22,14 @@ pub enum DirectoryError {
         /// What was wrong with it.
         source: AddressError,
     },
+    /// A valid name that cannot be a local mail domain (localhost, no dot, an IP address).
+    #[error("{domain} cannot be a local domain: {why}")]
+    NotAMailDomain {
+        /// The name, normalised.
+        domain: String,
+        /// Why not.
+        why: &'static str,
+    },
     /// The domain is already in the directory.
     #[error("domain {0} already exists")]
     DomainExists(String),

@@ -46,9 +46,25 @@ impl Context {
 pub fn domain(config: &Config, cmd: DomainCommand) -> anyhow::Result<()> {
     let ctx = Context::open(config)?;
     match cmd {
-        DomainCommand::Add { domain } => {
+        DomainCommand::Add { domain, postmaster } => {
+            if let Some(target) = &postmaster {
+                if ctx.directory.get_account(target)?.is_none() {
+                    bail!("--postmaster {target}: there is no such account (add it first)");
+                }
+            }
             let d = ctx.directory.add_domain(&domain)?;
             println!("added domain {}", d.name);
+            match &postmaster {
+                Some(target) => {
+                    for alias in role_aliases(&ctx.directory, &d.name, target)? {
+                        println!("{alias} -> {target}");
+                    }
+                }
+                None => println!(
+                    "postmaster@{0} and abuse@{0} will go to the first account added in {0}",
+                    d.name
+                ),
+            }
         }
         DomainCommand::List => {
             for d in ctx.directory.list_domains()? {
@@ -93,6 +109,10 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
                     .with_context(|| format!("creating the mailbox of {}", account.address));
             }
             println!("added {}", account.address);
+            let domain = account.address.rsplit_once('@').map_or("", |(_, d)| d);
+            for alias in role_aliases(&ctx.directory, domain, &account.address)? {
+                println!("{alias} -> {}", account.address);
+            }
         }
         UserCommand::List { domain } => {
             for a in ctx.directory.list_accounts(domain.as_deref())? {
@@ -242,6 +262,27 @@ pub fn reindex(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The addresses every mail domain must have (RFC 5321 §4.5.1 postmaster, RFC 2142 abuse):
+/// each one that is neither an account nor an alias yet becomes an alias of `target`.
+/// Returns the aliases made.
+fn role_aliases(
+    directory: &postern_directory::Directory,
+    domain: &str,
+    target: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut made = Vec::new();
+    for role in ["postmaster", "abuse"] {
+        let address = format!("{role}@{domain}");
+        if directory.get_account(&address)?.is_none()
+            && directory.alias_targets(&address)?.is_empty()
+        {
+            directory.add_alias(&address, &[target])?;
+            made.push(address);
+        }
+    }
+    Ok(made)
 }
 
 /// `500M`, `2G`, `1048576`, `1.5G` (powers of 1024), or `none` for no quota.

@@ -72,10 +72,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
-    /// Add a local domain
+    /// Add a local domain, with postmaster@ and abuse@ (RFC 5321 §4.5.1, RFC 2142) as aliases
+    /// of --postmaster, or of the domain's first account when it is added
     Add {
         /// The domain name, e.g. example.org (IDN allowed)
         domain: String,
+        /// The account that receives postmaster@ and abuse@ mail (any domain)
+        #[arg(long, value_name = "ADDRESS")]
+        postmaster: Option<String>,
     },
     /// List local domains
     List,
@@ -185,6 +189,11 @@ pub enum QueueCommand {
         /// The queue id (as `mailq` lists it)
         id: String,
     },
+    /// Give up on a message now and return it to its sender with a failure notice (DSN)
+    Bounce {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Remove a message from the queue without notice to the sender
     Delete {
         /// The queue id (as `mailq` lists it)
@@ -212,6 +221,22 @@ pub enum DkimCommand {
         #[arg(long, default_value = "postern")]
         selector: String,
     },
-    /// List the keys and their DNS records
+    /// List the keys and their DNS records (retired ones too)
     List,
+    /// Make new keys under a new selector and retire the current ones: they stop signing
+    /// but stay listed until you remove them (keep their DNS records a few days)
+    Rotate {
+        /// A local domain
+        domain: String,
+        /// The new selector prefix [default: p<YYYYMMDD>]
+        #[arg(long)]
+        selector: Option<String>,
+    },
+    /// Delete a domain's keys of one selector (e.g. postern, or postern-rsa for one algorithm)
+    Remove {
+        /// The domain
+        domain: String,
+        /// The selector or selector prefix
+        selector: String,
+    },
 }

@@ -141,7 +141,28 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
         }
     }
     print!("{}", config.to_toml());
+    // What serve would refuse, refused here too.
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        postern_net::load_or_generate(
+            Some(cert),
+            Some(key),
+            &config.generated_tls_dir(),
+            &config.hostname,
+        )?;
+    }
+    let owner = match (&config.server.user, privileges::current_uid()) {
+        (Some(user), 0) => privileges::resolve(user, config.server.group.as_deref())?.uid,
+        _ => privileges::current_uid(),
+    };
+    private_data::refuse_unsafe(&config.data_dir, owner)?;
     let mut warnings = Vec::new();
+    if !config.hostname.contains('.') {
+        warnings.push(format!(
+            "hostname {:?} is not a fully qualified domain name: other servers check the \
+             EHLO name and the certificate against it (set hostname = \"mail.example.org\")",
+            config.hostname
+        ));
+    }
     let cert = config
         .tls
         .cert
@@ -150,10 +171,6 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
     if cert.exists() {
         warnings.extend(cert_check::check_file(&cert, &config.hostname));
     }
-    let owner = match (&config.server.user, privileges::current_uid()) {
-        (Some(user), 0) => privileges::resolve(user, config.server.group.as_deref())?.uid,
-        _ => privileges::current_uid(),
-    };
     let findings = private_data::audit(&config.data_dir, owner, private_data::Depth::Everything)?;
     for f in findings.iter().take(20) {
         warnings.push(f.to_string());

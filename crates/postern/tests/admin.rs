@@ -154,6 +154,36 @@ fn check_config_prints_the_effective_configuration() {
 }
 
 #[test]
+fn check_config_refuses_what_serve_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    std::fs::write(&key, "not a key\n").unwrap();
+    let env = Env::with_config(&format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let e = env.fails(&["check-config"], "");
+    assert!(
+        e.contains("tls.cert") && e.contains("no certificate"),
+        "{e}"
+    );
+
+    // Others can write the data directory: serve would refuse, so does check-config.
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::set_permissions(
+        env.data(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let e = env.fails(&["check-config"], "");
+    assert!(e.contains("can be written by other users"), "{e}");
+}
+
+#[test]
 fn bad_configuration_is_named_and_refused() {
     let env = Env::with_config("[listen]\nimap = [\"localhost:143\"]\n");
     let e = env.fails(&["check-config"], "");
@@ -309,5 +339,71 @@ fn every_positional_argument_is_described_in_help() {
                 "{cmd:?}: {line:?} has no description"
             );
         }
+    }
+}
+
+#[test]
+fn local_domains_are_mail_domains_with_postmaster_and_abuse() {
+    let env = Env::new();
+    for (name, why) in [
+        ("localhost", "localhost names this machine"),
+        ("mail.localhost", "localhost names this machine"),
+        ("intranet", "at least one dot"),
+        ("192.0.2.1", "IP address"),
+    ] {
+        let e = env.fails(&["domain", "add", name], "");
+        assert!(e.contains(why), "{name}: {e}");
+    }
+
+    let out = env.ok(&["domain", "add", "example.org"], "");
+    assert!(out.contains("will go to the first account"), "{out}");
+    // No report address exists yet: the DNS advice asks for no reports.
+    let zone = env.ok(&["dns", "example.org"], "");
+    assert!(!zone.contains("rua="), "{zone}");
+    let out = env.ok(&["user", "add", "alice@example.org"], "pw\n");
+    assert!(
+        out.contains("postmaster@example.org -> alice@example.org"),
+        "{out}"
+    );
+    assert!(
+        out.contains("abuse@example.org -> alice@example.org"),
+        "{out}"
+    );
+    // The second account changes nothing.
+    let out = env.ok(&["user", "add", "bob@example.org"], "pw\n");
+    assert!(!out.contains("postmaster"), "{out}");
+    let zone = env.ok(&["dns", "example.org"], "");
+    assert!(zone.contains("rua=mailto:postmaster@example.org"), "{zone}");
+
+    let e = env.fails(
+        &[
+            "domain",
+            "add",
+            "example.net",
+            "--postmaster",
+            "nobody@example.org",
+        ],
+        "",
+    );
+    assert!(e.contains("no such account"), "{e}");
+    assert!(!env.ok(&["domain", "list"], "").contains("example.net"));
+    env.ok(
+        &[
+            "domain",
+            "add",
+            "example.net",
+            "--postmaster",
+            "bob@example.org",
+        ],
+        "",
+    );
+    let aliases = env.ok(&["alias", "list"], "");
+    for line in [
+        "postmaster@example.org -> alice@example.org",
+        "abuse@example.org -> alice@example.org",
+        "postmaster@example.net -> bob@example.org",
+        "abuse@example.net -> bob@example.org",
+    ] {
+        assert!(aliases.contains(line), "{line}: {aliases}");
     }
 }

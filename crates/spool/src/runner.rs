@@ -187,7 +187,10 @@ impl QueueRunner {
             for id in ids {
                 match spool.entry(&id) {
                     Ok(e) if !e.held => {
-                        if let Some(t) = e.next_due() {
+                        // Finished but not reported (a bounce by the admin, or a crash
+                        // between the verdict and the notice): due now, for the notice.
+                        let unreported = (!e.is_done()).then(now_unix);
+                        if let Some(t) = e.next_due().or(unreported) {
                             due.push((t, id));
                         }
                     }
@@ -483,6 +486,11 @@ fn record(entry: &mut QueueEntry, i: usize, outcome: Outcome, retry: &RetrySched
                     at: now,
                     reason: format!("gave up after {} attempts: {reason}", r.attempts),
                 };
+            } else if let Some(planned) = r.scheduled.take().filter(|t| *t > now) {
+                // An early attempt the admin asked for: the back-off goes on as planned.
+                r.attempts -= 1;
+                tracing::info!(%id, to = %parent.address, retry_in = planned - now, "deferred (early retry): {reason}");
+                r.next_attempt = planned;
             } else {
                 let delay = retry.delay_after(r.attempts);
                 tracing::info!(%id, to = %parent.address, retry_in = delay.as_secs(), "deferred: {reason}");

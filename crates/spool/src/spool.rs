@@ -600,13 +600,31 @@ impl Spool {
         self.retry(id)
     }
 
-    /// Makes the pending recipients of a message due now (and releases it).
+    /// Makes the pending recipients of a message due now (and releases it). The back-off is
+    /// kept: if this early attempt fails, the next one is when it was scheduled anyway.
     pub fn retry(&self, id: &QueueId) -> Result<QueueEntry, SpoolError> {
         let now = now_unix();
         self.update(id, |e| {
             e.held = false;
             for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
-                r.next_attempt = r.next_attempt.min(now);
+                make_due(r, now);
+            }
+        })
+    }
+
+    /// Returns a message to its sender now (`queue bounce`): every pending recipient fails
+    /// with `reason`, and the queue sends the RFC 3464 notice at its next pass.
+    pub fn bounce(&self, id: &QueueId, reason: &str) -> Result<QueueEntry, SpoolError> {
+        let now = now_unix();
+        self.update(id, |e| {
+            e.held = false;
+            for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
+                r.status = crate::RcptStatus::Failed {
+                    at: now,
+                    reason: reason.to_string(),
+                };
+                r.last_error = Some(reason.to_string());
+                r.next_attempt = now;
             }
         })
     }
@@ -622,7 +640,7 @@ impl Spool {
             }
             match self.update(&id, |e| {
                 for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
-                    r.next_attempt = now;
+                    make_due(r, now);
                 }
             }) {
                 Ok(_) => n += 1,
@@ -709,6 +727,14 @@ impl Spool {
                 }
             }
         }
+    }
+}
+
+/// Makes a pending recipient due at `now`, remembering when the back-off had planned it.
+fn make_due(r: &mut crate::RcptState, now: i64) {
+    if r.next_attempt > now {
+        r.scheduled = Some(r.next_attempt);
+        r.next_attempt = now;
     }
 }
 
