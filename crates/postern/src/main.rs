@@ -54,7 +54,10 @@ fn tune_allocator() {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // rustls warns about clients' TLS mistakes (an IP address sent as SNI, say): not the
+    // admin's to fix, so only its errors are shown unless POSTERN_LOG asks for more.
+    let filter = EnvFilter::try_from_env("POSTERN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rustls=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -333,6 +333,8 @@ fn every_login_path_shares_one_throttle_and_logs_each_failure() {
         })
         .count();
     assert_eq!(failures, 3, "{log:#?}");
+    // A new account's first login is no news in the log.
+    assert!(!log.iter().any(|l| l.contains("found on disk")), "{log:#?}");
     assert!(
         log.iter()
             .any(|l| l.contains("refused by the failure throttle")

@@ -18,6 +18,53 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Logs a 4xx or 5xx reply at INFO, one line with everything an admin greps for: the client,
+/// its HELO, the sender and recipient, the command and the reply. (Failed AUTH is logged by
+/// the authentication gate, in its own stable shape.)
+fn log_refusal(session: &Session, peer: IpAddr, line: &[u8], reply: &str) {
+    if !(reply.starts_with('4') || reply.starts_with('5')) {
+        return;
+    }
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end();
+    let verb = text
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+        .chars()
+        .take(12)
+        .collect::<String>();
+    if verb == "AUTH" {
+        return;
+    }
+    let argument = |prefix: &str| {
+        text.get(prefix.len()..)
+            .filter(|_| {
+                text.len() > prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+            })
+            .map(|rest| {
+                let rest = rest.trim_start();
+                let end = rest.find('>').map_or(rest.len(), |i| i + 1);
+                rest[..end].chars().take(320).collect::<String>()
+            })
+    };
+    let (helo, txn_sender) = session.log_context();
+    let from = argument("MAIL FROM:").or_else(|| txn_sender.map(str::to_string));
+    let rcpt = argument("RCPT TO:");
+    // The last line of a multi-line reply carries the code and the gist.
+    let reply = reply.trim_end().lines().last().unwrap_or("");
+    tracing::info!(
+        client = %peer,
+        helo,
+        from = from.as_deref(),
+        rcpt = rcpt.as_deref(),
+        command = %verb,
+        reply,
+        "smtp refused"
+    );
+}
+
 /// How long a client may take for the TLS handshake after STARTTLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest line accepted during an AUTH exchange (base64 of a 1 KiB identity and password, and more).
@@ -163,7 +210,11 @@ impl Driver<'_> {
                     }
                 }
             };
-            match session.command(&line) {
+            let step = session.command(&line);
+            if let Step::Reply(r) | Step::Close(r) = &step {
+                log_refusal(&session, self.peer, &line, r);
+            }
+            match step {
                 Step::Reply(r) => self.queue(&r),
                 Step::Close(r) => {
                     self.queue(&r);
@@ -243,6 +294,7 @@ impl Driver<'_> {
     async fn deliver(&mut self, session: &mut Session, outcome: Outcome) -> bool {
         match outcome {
             Outcome::Reply(r) => {
+                log_refusal(session, self.peer, b"DATA", &r);
                 if r.starts_with('5') {
                     match session.error_reply(r) {
                         Step::Reply(r) => self.queue(&r),
@@ -261,11 +313,12 @@ impl Driver<'_> {
             Outcome::Enqueue(envelope, message) => {
                 let spool = self.server.spool.clone();
                 let size = message.len();
+                let message_id = crate::message::header_value(&message, "Message-ID");
                 let env = envelope.clone();
                 let result =
                     tokio::task::spawn_blocking(move || spool.enqueue(&env, &message)).await;
                 let r = match result {
-                    Ok(r) => session.enqueued(r, &envelope, size),
+                    Ok(r) => session.enqueued(r, &envelope, size, message_id.as_deref()),
                     Err(e) => {
                         tracing::error!("spool task failed: {e}");
                         reply::line(

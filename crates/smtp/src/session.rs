@@ -608,14 +608,18 @@ impl Session {
         result: Result<QueueId, SpoolError>,
         envelope: &Envelope,
         size: usize,
+        message_id: Option<&str>,
     ) -> String {
         match result {
             Ok(id) => {
                 tracing::info!(
                     queue_id = %id,
+                    client = %self.peer,
                     sender = envelope.sender.as_deref().unwrap_or("<>"),
                     recipients = %envelope.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(","),
                     size,
+                    message_id = message_id.unwrap_or(""),
+                    tls = self.tls.as_ref().map_or("none", |t| t.version.as_str()),
                     "message queued"
                 );
                 reply::line(250, "2.0.0", &format!("Ok: queued as {id}"))
@@ -629,6 +633,15 @@ impl Session {
                 )
             }
         }
+    }
+
+    /// The HELO name and the transaction's sender, for the log line of a refusal.
+    pub fn log_context(&self) -> (&str, Option<&str>) {
+        let sender = self
+            .txn
+            .as_ref()
+            .map(|t| t.sender.as_deref().unwrap_or("<>"));
+        (self.helo.as_deref().unwrap_or(""), sender)
     }
 
     /// RFC 5321 §3.5.3 VRFY, by policy.

@@ -734,12 +734,22 @@ pub fn discover_mailboxes(
         .filter(|(n, _)| !known.contains(*n))
         .collect();
     fresh.sort();
+    let mut indexed = 0;
     for (name, dir) in fresh {
-        tracing::info!(mailbox = %name, "indexing mailbox found on disk");
+        tracing::debug!(mailbox = %name, "indexing mailbox found on disk");
         let (_, r) = index_folder(conn, name, dir, gen, events)?;
         total.added += r.added;
         total.renumbered += r.renumbered;
         total.scanned = true;
+        indexed += 1;
+    }
+    // A new account's empty folders are no news; mail that was already there is.
+    if total.added > 0 {
+        tracing::info!(
+            mailboxes = indexed,
+            messages = total.added,
+            "indexed mail found on disk"
+        );
     }
     Ok(total)
 }
