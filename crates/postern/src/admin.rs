@@ -102,13 +102,27 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
                 let pw = read_secret("password")?;
                 ctx.directory.add_account(&address, &pw)?
             };
-            // The directory entry and the Maildir come into being together.
-            if let Err(e) = ctx.store.create_account(&account.address) {
-                let _ = ctx.directory.remove_account(&account.address);
-                return Err(e)
-                    .with_context(|| format!("creating the mailbox of {}", account.address));
+            // The directory entry and the Maildir come into being together; the mail of an
+            // account removed without --purge is still there, and comes back with it.
+            let kept = ctx
+                .store
+                .account_dir(&account.address)?
+                .join("cur")
+                .is_dir();
+            if !kept {
+                if let Err(e) = ctx.store.create_account(&account.address) {
+                    let _ = ctx.directory.remove_account(&account.address);
+                    return Err(e)
+                        .with_context(|| format!("creating the mailbox of {}", account.address));
+                }
             }
             println!("added {}", account.address);
+            if kept {
+                println!(
+                    "{} has its mail back: it was kept when the account was removed",
+                    account.address
+                );
+            }
             let domain = account.address.rsplit_once('@').map_or("", |(_, d)| d);
             for alias in role_aliases(&ctx.directory, domain, &account.address)? {
                 println!("{alias} -> {}", account.address);
@@ -181,10 +195,20 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Remove { address, purge } => {
-            let account = ctx
-                .directory
-                .get_account(&address)?
-                .with_context(|| format!("no such account: {address}"))?;
+            let Some(account) = ctx.directory.get_account(&address)? else {
+                // Removed earlier without --purge: the mail may still be there.
+                let normalised = postern_directory::Address::parse(&address)
+                    .map(|a| a.to_string())
+                    .unwrap_or(address.clone());
+                if purge && ctx.store.account_dir(&normalised)?.join("cur").is_dir() {
+                    ctx.store
+                        .delete_account(&normalised)
+                        .with_context(|| format!("deleting the mail of {normalised}"))?;
+                    println!("deleted the mail left by the removed account {normalised}");
+                    return Ok(());
+                }
+                bail!("no such account: {address}");
+            };
             ctx.directory.remove_account(&account.address)?;
             if purge {
                 ctx.store

@@ -407,3 +407,30 @@ fn local_domains_are_mail_domains_with_postmaster_and_abuse() {
         assert!(aliases.contains(line), "{line}: {aliases}");
     }
 }
+
+#[test]
+fn remove_then_add_brings_the_mail_back_and_purge_works_after_a_plain_remove() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "carol@example.org"], "pw1\n");
+    let md = env.maildir("carol@example.org");
+    std::fs::write(md.join("new/1.test"), "Subject: kept\r\n\r\nx\r\n").unwrap();
+    env.ok(&["reindex", "carol@example.org"], "");
+    let out = env.ok(&["user", "remove", "carol@example.org"], "");
+    assert!(out.contains("its mail stays"), "{out}");
+    let out = env.ok(&["user", "add", "carol@example.org"], "pw2\n");
+    assert!(out.contains("has its mail back"), "{out}");
+    let list = env.ok(&["user", "list"], "");
+    assert!(list.contains("carol@example.org\t1 messages"), "{list}");
+
+    env.ok(&["user", "remove", "carol@example.org"], "");
+    let out = env.ok(&["user", "remove", "--purge", "carol@example.org"], "");
+    assert!(out.contains("deleted the mail left by"), "{out}");
+    assert!(!md.exists());
+    let e = env.fails(&["user", "remove", "--purge", "carol@example.org"], "");
+    assert!(e.contains("no such account"), "{e}");
+    // And a fresh account under the same name starts empty.
+    env.ok(&["user", "add", "carol@example.org"], "pw3\n");
+    let list = env.ok(&["user", "list"], "");
+    assert!(list.contains("carol@example.org\t0 messages"), "{list}");
+}
