@@ -243,6 +243,12 @@ fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), 
     params
         .distinguished_name
         .push(rcgen::DnType::OrganizationName, "postern self-signed");
+    // A sane validity, as clients expect of any certificate (rcgen's default runs from
+    // 1975 to 4096): from yesterday (clocks differ) for 825 days, the longest period
+    // Apple's clients accept for a TLS server certificate.
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(825);
     let key_pair = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
     let cert = params
         .self_signed(&key_pair)
@@ -289,6 +295,19 @@ mod tests {
         let a = load_or_generate(None, None, &tls_dir, "mail.example.test").unwrap();
         assert!(a.self_signed);
         let pem1 = std::fs::read(&a.cert_path).unwrap();
+        // Valid from about now for 825 days, for the hostname (not 1975 to 4096).
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem1).unwrap();
+        let cert = pem.parse_x509().unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let not_before = cert.validity().not_before.timestamp();
+        assert!(not_before <= now && not_before > now - 2 * 86_400);
+        let days = (cert.validity().not_after.timestamp() - now) / 86_400;
+        assert!((820..=825).contains(&days), "{days}");
+        let san = cert.subject_alternative_name().unwrap().unwrap();
+        assert!(san.value.general_names.iter().any(|n| matches!(
+            n,
+            x509_parser::extensions::GeneralName::DNSName("mail.example.test")
+        )));
         let b = load_or_generate(None, None, &tls_dir, "mail.example.test").unwrap();
         assert_eq!(pem1, std::fs::read(&b.cert_path).unwrap());
         use std::os::unix::fs::PermissionsExt;

@@ -326,20 +326,8 @@ pub fn dkim(config: &Config, cmd: DkimCommand) -> anyhow::Result<()> {
 
 /// Today's UTC date as YYYYMMDD, for rotated selector names.
 fn today_yyyymmdd() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}")
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// `domain`, normalised, if it is one of ours: keys for other domains would sign nothing.
