@@ -7,7 +7,8 @@
 //! * crypt(3) strings, with or without a Dovecot `{SCHEME}` prefix such as
 //!   `{SHA512-CRYPT}` or `{CRYPT}`: SHA-512-crypt (`$6$`), SHA-256-crypt (`$5$`),
 //!   yescrypt (`$y$`), bcrypt (`$2a$`, `$2b$`, `$2y$`) and MD5-crypt (`$1$`,
-//!   implemented here from its definition, module `md5_crypt`). They identify themselves and are stored without the prefix.
+//!   implemented here from its definition, module `md5_crypt`). They identify
+//!   themselves and are stored without the prefix.
 //! * Dovecot's prefixed schemes, whose body does not say what it is, so they are
 //!   stored with their `{SCHEME}` prefix: `{SSHA}`, `{SSHA256}`, `{SSHA512}`
 //!   (base64 of `H(password ‖ salt) ‖ salt`), `{SHA}`, `{SHA256}`, `{SHA512}`
@@ -460,9 +461,10 @@ fn is_crypt_b64(b: u8) -> bool {
 
 /// The digest and salt of a `{SSHA*}` or `{SHA*}` body.
 ///
-/// Dovecot's definitions (its `password-scheme.c`): the salted schemes are the
-/// base64 (RFC 4648 §4, padded) of the digest followed by a non-empty salt; the
-/// unsalted ones are the digest in base64 or, as Dovecot also accepts for
+/// Dovecot's definitions (its "Password Schemes" documentation): the salted
+/// schemes are the base64 (RFC 4648 §4, padded) of the digest followed by the salt,
+/// which must not be empty (`doveadm pw -t` refuses a bare digest as "too short");
+/// the unsalted ones are the digest in base64 or, as Dovecot also accepts for
 /// fixed-length schemes, in hex. The two encodings of one digest length have
 /// different lengths, so the choice is never ambiguous.
 fn sha_parts(scheme: HashScheme, body: &str) -> Result<(Vec<u8>, Vec<u8>)> {
