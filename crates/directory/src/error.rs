@@ -103,7 +103,7 @@ pub enum DirectoryError {
         limit: usize,
     },
     /// A stored or imported password hash uses a scheme we cannot verify.
-    #[error("unsupported password hash scheme {0:?} (supported: argon2id/argon2i/argon2d PHC, $6$, $5$, $y$, $2a$/$2b$/$2y$, with optional Dovecot {{SCHEME}} prefix)")]
+    #[error("unsupported password hash scheme {0:?} (supported: argon2id/argon2i/argon2d PHC, $6$, $5$, $y$, $2a$/$2b$/$2y$, $1$, with optional Dovecot {{SCHEME}} prefix; {{SSHA}}, {{SSHA256}}, {{SSHA512}}, {{SHA}}, {{SHA256}}, {{SHA512}}, {{PLAIN}})")]
     UnsupportedHashScheme(String),
     /// A stored or imported password hash is malformed.
     #[error("malformed password hash: {0}")]

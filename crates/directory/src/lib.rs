@@ -4,7 +4,7 @@
 //! * [`Directory`] — the SQLite-backed store of domains, accounts and aliases, with
 //!   [`Directory::resolve`] for recipients and [`Directory::authenticate`] for logins.
 //! * [`Address`] — validated, normalised `local@domain` (IDNA, case, NFC, limits).
-//! * [`password`] — argon2id hashing; verification of imported crypt(3) hashes.
+//! * [`password`] — argon2id hashing; verification of imported crypt(3) and Dovecot hashes.
 //! * [`sasl`] — PLAIN, LOGIN, SCRAM-SHA-256(-PLUS) as protocol-independent state machines.
 //! * [`scram`] — SCRAM key derivation, message syntax and channel binding types.
 //! * [`AuthThrottle`] — failure counting per account and per client network.
@@ -17,6 +17,7 @@ pub mod address;
 mod directory;
 pub mod error;
 pub mod gate;
+mod md5_crypt;
 pub mod password;
 pub mod sasl;
 mod schema;

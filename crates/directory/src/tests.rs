@@ -285,13 +285,184 @@ fn imported_hash_is_upgraded_on_login() {
         .starts_with("$argon2id$"));
 
     assert!(matches!(
-        d.set_password_hash("bob@example.org", "{PLAIN}secret"),
+        d.set_password_hash(
+            "bob@example.org",
+            "{PLAIN-MD5}5f4dcc3b5aa765d61d8327deb882cf99"
+        ),
         Err(DirectoryError::UnsupportedHashScheme(_))
     ));
     assert!(matches!(
         d.add_account_with_hash("dave@example.org", "$1$abc$def"),
+        Err(DirectoryError::MalformedHash(_))
+    ));
+    assert!(d.get_account("dave@example.org").unwrap().is_none());
+}
+
+// `openssl passwd -1 -salt saltsalt hunter2`.
+const MD5_CRYPT_HUNTER2: &str = "$1$saltsalt$ZliGyAN3DciDHEkDboonh/";
+// `doveadm pw -s SSHA512 -p hunter2` (Dovecot 2.3).
+const SSHA512_HUNTER2: &str = "{SSHA512}CQj2OMeSV1K4Kz8wNHTkkitd/XQxB8mQzPGYOt76WzM2ko/0qvubJAqUj0swnt2KpZpr9Ye4yk9Lek3zAD/HhMCf6Hw=";
+
+/// Imports `hash` for carol, checks what is stored and listed, logs in once over
+/// SASL `mechanism` and checks the account then has argon2id and SCRAM keys.
+fn import_then_login(hash: &str, stored: &str, scheme: HashScheme, mechanism: SaslMechanism) {
+    let d = Arc::new(populated());
+    d.add_account_with_hash("carol@example.org", hash).unwrap();
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .as_deref(),
+        Some(stored),
+        "{hash}"
+    );
+    let listed = d.list_accounts(Some("example.org")).unwrap();
+    let carol = listed
+        .iter()
+        .find(|a| a.address == "carol@example.org")
+        .unwrap();
+    assert_eq!(carol.hash_scheme, Some(scheme));
+    assert!(!carol.has_scram_keys);
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+
+    let login = |password: &[u8]| {
+        let mut s = SaslSession::new(mechanism, d.clone());
+        match mechanism {
+            SaslMechanism::Plain => {
+                let mut ir = b"\0carol@example.org\0".to_vec();
+                ir.extend_from_slice(password);
+                s.start(Some(&ir))
+            }
+            _ => {
+                s.start(None).unwrap();
+                s.step(b"carol@example.org").unwrap();
+                s.step(password)
+            }
+        }
+    };
+    assert!(matches!(
+        login(b"hunter3"),
+        Err(SaslError::AuthenticationFailed { .. })
+    ));
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .as_deref(),
+        Some(stored),
+        "a failed login changes nothing"
+    );
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+
+    assert!(matches!(login(b"hunter2"), Ok(SaslStep::Done(_))));
+    let upgraded = d
+        .export_password_hash("carol@example.org")
+        .unwrap()
+        .unwrap();
+    assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
+    let v = password::verify_password(b"hunter2", &upgraded, &options().password_params).unwrap();
+    assert!(v.matched && !v.needs_rehash);
+    let keys = scram_keys(&d, "carol@example.org").expect("SCRAM keys made at login");
+    assert!(keys_match(&keys, "hunter2"));
+    let carol = d.get_account("carol@example.org").unwrap().unwrap();
+    assert_eq!(carol.hash_scheme, Some(HashScheme::Argon2id));
+    assert!(carol.has_scram_keys);
+    // Still the same password afterwards, and nothing is rewritten.
+    assert!(matches!(login(b"hunter2"), Ok(SaslStep::Done(_))));
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .unwrap(),
+        upgraded
+    );
+}
+
+#[test]
+fn imported_md5_crypt_is_upgraded_at_first_login() {
+    import_then_login(
+        MD5_CRYPT_HUNTER2,
+        MD5_CRYPT_HUNTER2,
+        HashScheme::Md5Crypt,
+        SaslMechanism::Login,
+    );
+    import_then_login(
+        &format!("{{MD5-CRYPT}}{MD5_CRYPT_HUNTER2}"),
+        MD5_CRYPT_HUNTER2,
+        HashScheme::Md5Crypt,
+        SaslMechanism::Plain,
+    );
+    import_then_login(
+        &format!("{{CRYPT}}{MD5_CRYPT_HUNTER2}"),
+        MD5_CRYPT_HUNTER2,
+        HashScheme::Md5Crypt,
+        SaslMechanism::Plain,
+    );
+}
+
+#[test]
+fn imported_ssha512_is_upgraded_at_first_login() {
+    import_then_login(
+        SSHA512_HUNTER2,
+        SSHA512_HUNTER2,
+        HashScheme::Ssha512,
+        SaslMechanism::Plain,
+    );
+    import_then_login(
+        SSHA512_HUNTER2,
+        SSHA512_HUNTER2,
+        HashScheme::Ssha512,
+        SaslMechanism::Login,
+    );
+    // Python: base64.b64encode(hashlib.sha1(b"hunter2saltsalt").digest() + b"saltsalt").
+    import_then_login(
+        "{ssha}EwvBq0sMQSLLD3eOSZNmhQqOOkRzYWx0c2FsdA==",
+        "{SSHA}EwvBq0sMQSLLD3eOSZNmhQqOOkRzYWx0c2FsdA==",
+        HashScheme::Ssha,
+        SaslMechanism::Plain,
+    );
+    // Python: hashlib.sha256(b"hunter2").hexdigest().
+    import_then_login(
+        "{SHA256}f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7",
+        "{SHA256}f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7",
+        HashScheme::Sha256,
+        SaslMechanism::Login,
+    );
+}
+
+#[test]
+fn imported_plaintext_is_kept_recognisable_then_replaced() {
+    import_then_login(
+        "{CLEARTEXT}hunter2",
+        "{PLAIN}hunter2",
+        HashScheme::Plain,
+        SaslMechanism::Plain,
+    );
+    // A stored body without its prefix is not taken for a plaintext password.
+    let d = populated();
+    assert!(matches!(
+        d.set_password_hash("bob@example.org", "hunter2"),
         Err(DirectoryError::UnsupportedHashScheme(_))
     ));
+    assert!(matches!(
+        d.set_password_hash("bob@example.org", "{PLAIN}"),
+        Err(DirectoryError::MalformedHash(_))
+    ));
+    // set_password_hash takes the same schemes, and removes the old SCRAM keys.
+    d.set_password_hash("alice@example.org", "{PLAIN}hunter2")
+        .unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_none());
+    assert_eq!(
+        d.authenticate("alice@example.org", b"alice-pw").unwrap(),
+        None
+    );
+    assert!(d
+        .authenticate("alice@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    assert!(d
+        .export_password_hash("alice@example.org")
+        .unwrap()
+        .unwrap()
+        .starts_with("$argon2id$"));
+    assert!(scram_keys(&d, "alice@example.org").is_some());
 }
 
 #[test]
@@ -1100,4 +1271,43 @@ fn scram_decoy_is_stable_across_reopening() {
             .0,
         salt
     );
+}
+
+#[test]
+fn malformed_stored_legacy_hashes_fail_closed() {
+    // A hash damaged in the database (or by hand) refuses every password, including
+    // the one it once matched, and is left in place for the administrator to see.
+    let d = populated();
+    for damaged in [
+        "$1$saltsalt$ZliGyAN3DciDHEkDboonh",
+        "{SSHA512}CQj2OMeSV1K4Kz8wNHTkkitd/XQx",
+        "{SSHA512}not base64!",
+        "{SHA}87u9ZqY9S/F0eUBXjsPQEDUw4h0",
+        "{PLAIN}",
+        "CQj2OMeSV1K4Kz8wNHTkkitd/XQxB8mQzPGYOt76WzM2ko/0qvubJAqUj0swnt2KpZpr9Ye4yk9Lek3zAD/HhMCf6Hw=",
+    ] {
+        d.lock_for_tests()
+            .execute(
+                "UPDATE accounts SET password_hash = ?1 WHERE address = 'bob@example.org'",
+                [damaged],
+            )
+            .unwrap();
+        for pw in [&b"hunter2"[..], b"", damaged.as_bytes()] {
+            assert_eq!(
+                d.authenticate("bob@example.org", pw).unwrap(),
+                None,
+                "{damaged}"
+            );
+        }
+        assert_eq!(
+            d.export_password_hash("bob@example.org")
+                .unwrap()
+                .as_deref(),
+            Some(damaged)
+        );
+        assert_eq!(
+            d.get_account("bob@example.org").unwrap().unwrap().hash_scheme,
+            password::identify(damaged).ok().map(|(s, _)| s)
+        );
+    }
 }

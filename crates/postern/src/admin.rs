@@ -96,8 +96,10 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add { address, hash } => {
             let account = if hash {
+                // Not trimmed here: the directory ignores white space around a hash,
+                // but after {PLAIN} it is part of the password.
                 let h = read_secret("password hash")?;
-                ctx.directory.add_account_with_hash(&address, h.trim())?
+                ctx.directory.add_account_with_hash(&address, &h)?
             } else {
                 let pw = read_secret("password")?;
                 ctx.directory.add_account(&address, &pw)?
@@ -161,7 +163,7 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Passwd { address, hash } => {
             if hash {
                 let h = read_secret("password hash")?;
-                ctx.directory.set_password_hash(&address, h.trim())?;
+                ctx.directory.set_password_hash(&address, &h)?;
             } else {
                 let pw = read_secret("password")?;
                 ctx.directory.set_password(&address, &pw)?;

@@ -99,8 +99,11 @@ pub enum UserCommand {
     Add {
         /// The account's address, local@domain, in a local domain
         address: String,
-        /// Read an existing password hash instead of a password ($6$, $y$, $2b$, argon2 PHC; Dovecot
-        /// {SCHEME} prefixes allowed), to import users from /etc/shadow or a passwd-file
+        /// Read an existing password hash instead of a password, to import users from /etc/shadow,
+        /// a Dovecot passwd-file or a postfixadmin table: crypt(3) $6$, $5$, $y$, $2b$, $1$ or an
+        /// argon2 PHC string, with or without a Dovecot {SCHEME} prefix ({SHA512-CRYPT}, {CRYPT},
+        /// {MD5-CRYPT}, ...); or Dovecot {SSHA512}, {SSHA256}, {SSHA}, {SHA512}, {SHA256}, {SHA},
+        /// or {PLAIN} (migration only). It becomes argon2id at the user's next login
         #[arg(long)]
         hash: bool,
     },
@@ -113,7 +116,7 @@ pub enum UserCommand {
     Passwd {
         /// The account's address
         address: String,
-        /// Read an existing password hash instead of a password
+        /// Read an existing password hash instead of a password (the schemes of `user add --hash`)
         #[arg(long)]
         hash: bool,
     },

@@ -99,6 +99,99 @@ fn importing_a_legacy_hash() {
 }
 
 #[test]
+fn old_installation_hashes_log_in_over_imap_and_become_argon2id() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    // `openssl passwd -1 -salt saltsalt password`: postfixadmin's old MD5-crypt.
+    env.ok(
+        &["user", "add", "--hash", "md5@example.org"],
+        "{MD5-CRYPT}$1$saltsalt$qjXMvbEw8oaL.CzflDtaK/\n",
+    );
+    // `doveadm pw -s SSHA512 -p hunter2`.
+    let ssha512 = "{SSHA512}CQj2OMeSV1K4Kz8wNHTkkitd/XQxB8mQzPGYOt76WzM2ko/0qvubJAqUj0swnt2KpZpr9Ye4yk9Lek3zAD/HhMCf6Hw=";
+    env.ok(
+        &["user", "add", "--hash", "ssha@example.org"],
+        &format!("{ssha512}\n"),
+    );
+    // A plaintext passwd-file entry; the trailing space belongs to the password.
+    env.ok(&["user", "add", "plain@example.org"], "temporary\n");
+    env.ok(
+        &["user", "passwd", "--hash", "plain@example.org"],
+        "{CLEARTEXT}two words \n",
+    );
+    let e = env.fails(
+        &["user", "add", "--hash", "bad@example.org"],
+        "{SSHA512}c2FsdA==\n",
+    );
+    assert!(e.contains("SSHA512"), "{e}");
+
+    // What the directory stores: MD5-crypt bare (it identifies itself), the others
+    // with their prefix.
+    let db = env.data().join("directory.db");
+    let read_hashes = || {
+        common::python(
+            r#"
+import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+for a, h in c.execute("SELECT address, password_hash FROM accounts ORDER BY address"):
+    print(a + "\t" + h)
+"#,
+            &[db.display().to_string()],
+        )
+    };
+    let before = read_hashes();
+    assert!(
+        before.contains("md5@example.org\t$1$saltsalt$qjXMvbEw8oaL.CzflDtaK/\n"),
+        "{before}"
+    );
+    assert!(
+        before.contains(&format!("ssha@example.org\t{ssha512}\n")),
+        "{before}"
+    );
+    assert!(
+        before.contains("plain@example.org\t{PLAIN}two words \n"),
+        "{before}"
+    );
+    let listed = env.ok(&["user", "list"], "");
+    for user in ["md5@", "ssha@", "plain@"] {
+        let line = listed.lines().find(|l| l.starts_with(user)).unwrap();
+        assert!(line.contains("no SCRAM keys yet"), "{listed}");
+    }
+
+    let run = env.serve();
+    let login = r#"
+import imaplib, sys
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+try:
+    m.login(sys.argv[3], sys.argv[4]); print("in"); m.logout()
+except imaplib.IMAP4.error:
+    print("refused")
+"#;
+    let imap = run.addrs["imap"];
+    for (user, wrong, right) in [
+        ("md5@example.org", "passwore", "password"),
+        ("ssha@example.org", "hunter3", "hunter2"),
+        ("plain@example.org", "two words", "two words "),
+    ] {
+        let try_login = |pw: &str| common::python(login, &common::login_args(imap, user, pw));
+        assert_eq!(try_login(wrong).trim(), "refused", "{user}");
+        assert_eq!(try_login(right).trim(), "in", "{user}");
+        // Still the same password after the upgrade.
+        assert_eq!(try_login(right).trim(), "in", "{user}");
+        assert_eq!(try_login(wrong).trim(), "refused", "{user}");
+    }
+
+    let after = read_hashes();
+    for user in ["md5@", "ssha@", "plain@"] {
+        let line = after.lines().find(|l| l.starts_with(user)).unwrap();
+        assert!(line.contains("\t$argon2id$"), "{after}");
+    }
+    let listed = env.ok(&["user", "list"], "");
+    assert!(!listed.contains("no SCRAM keys yet"), "{listed}");
+    drop(run);
+}
+
+#[test]
 fn apop_secret_set_and_clear() {
     let env = Env::new();
     env.ok(&["domain", "add", "example.org"], "");
