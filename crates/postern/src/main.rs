@@ -34,10 +34,27 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("postern: {e:#}");
+            eprintln!("postern: {}", describe_error(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once: most of our errors already include their source
+/// in their message, which `{:#}` would repeat.
+pub fn describe_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Every login hashes with argon2 (19 MiB of working memory). glibc's malloc raises its mmap

@@ -173,7 +173,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 // One line, so that grep finds the cause with the refusal.
                 Err(e) => tracing::error!(
                     "SIGHUP: reload refused, the running configuration stays: {}",
-                    format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ")
+                    crate::describe_error(&e).split_whitespace().collect::<Vec<_>>().join(" ")
                 ),
             },
             _ = usr1.recv() => tracing::info!("SIGUSR1 ignored"),

@@ -264,6 +264,12 @@ fn check_config_refuses_what_serve_would_refuse() {
         "{e}"
     );
 
+    // A missing file: the cause is said once.
+    let env =
+        Env::with_config("[tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n");
+    let e = env.fails(&["check-config"], "");
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+
     // Others can write the data directory: serve would refuse, so does check-config.
     let env = Env::new();
     std::fs::create_dir_all(env.data()).unwrap();
