@@ -195,6 +195,19 @@ fn parse_address(input: &str) -> Result<Address> {
     })
 }
 
+/// New accounts and aliases get addresses SMTP can carry without quoting (RFC 5321 §4.1.2
+/// Dot-string), the same rule the SMTP parser applies to unquoted local parts.
+fn require_dot_string(address: &Address) -> Result<()> {
+    if crate::address::is_dot_string(address.local_part()) {
+        Ok(())
+    } else {
+        Err(DirectoryError::InvalidAddress {
+            input: shorten(&address.to_string()),
+            source: crate::AddressError::NotDotString,
+        })
+    }
+}
+
 fn parse_domain(input: &str) -> Result<String> {
     normalize_domain(input).map_err(|source| DirectoryError::InvalidDomain {
         input: shorten(input),
@@ -504,6 +517,7 @@ impl Directory {
         hash: &str,
         scram: Option<&ScramRow>,
     ) -> Result<Account> {
+        require_dot_string(address)?;
         let key = address.to_string();
         let created_at = now_unix();
         let mut conn = self.lock();
@@ -938,6 +952,9 @@ impl Directory {
     /// be an account. Targets are addresses, local or remote. All or nothing.
     pub fn add_alias(&self, alias: &str, targets: &[&str]) -> Result<Alias> {
         let key = parse_alias_key(alias)?;
+        if !key.key.starts_with('@') {
+            require_dot_string(&parse_address(&key.key)?)?;
+        }
         if targets.is_empty() {
             return Err(DirectoryError::NoAliasTargets);
         }
@@ -966,6 +983,12 @@ impl Directory {
                     target,
                 });
             }
+        }
+        // A loop is a mistake now, not a mystery at delivery time.
+        let mut ex = Expander::new(&tx, &self.options, key.key.clone());
+        ex.expand_alias(&key.key, None, 0)?;
+        if let Some(cycle) = ex.loops.into_iter().next() {
+            return Err(DirectoryError::AliasLoop(cycle.join(" -> ")));
         }
         let targets = alias_targets(&tx, &key.key)?;
         tx.commit()?;
@@ -1067,17 +1090,7 @@ impl Directory {
         if !domain_exists(&conn, address.domain())? {
             return Ok(Resolution::NotLocal);
         }
-        let mut ex = Expander {
-            conn: &conn,
-            options: &self.options,
-            root: address.to_string(),
-            out: Vec::new(),
-            seen_accounts: HashSet::new(),
-            seen_remote: HashSet::new(),
-            visited: HashSet::new(),
-            path: Vec::new(),
-            steps: 0,
-        };
+        let mut ex = Expander::new(&conn, &self.options, address.to_string());
         let found = ex.resolve_local(address, None, 0, lenient)?;
         if !found || ex.out.is_empty() {
             if found {
@@ -1100,10 +1113,27 @@ struct Expander<'c> {
     visited: HashSet<(String, Option<String>)>,
     /// Alias keys on the current expansion path, for loop reporting.
     path: Vec<String>,
+    /// Loops met: the path from the first alias back to itself.
+    loops: Vec<Vec<String>>,
     steps: usize,
 }
 
-impl Expander<'_> {
+impl<'c> Expander<'c> {
+    fn new(conn: &'c Connection, options: &'c DirectoryOptions, root: String) -> Self {
+        Expander {
+            conn,
+            options,
+            root,
+            out: Vec::new(),
+            seen_accounts: HashSet::new(),
+            seen_remote: HashSet::new(),
+            visited: HashSet::new(),
+            path: Vec::new(),
+            loops: Vec::new(),
+            steps: 0,
+        }
+    }
+
     fn push_local(&mut self, account: String, detail: Option<String>) {
         if self.seen_accounts.insert(account.clone()) {
             self.out.push(Destination::Local { account, detail });
@@ -1154,8 +1184,11 @@ impl Expander<'_> {
         if targets.is_empty() {
             return Ok(false);
         }
-        if self.path.iter().any(|p| p == key) {
+        if let Some(start) = self.path.iter().position(|p| p == key) {
             tracing::warn!(root = %self.root, alias = key, "alias loop ignored");
+            let mut cycle = self.path[start..].to_vec();
+            cycle.push(key.to_string());
+            self.loops.push(cycle);
             return Ok(true);
         }
         if !self

@@ -30,6 +30,9 @@ pub enum DirectoryError {
         /// Why not.
         why: &'static str,
     },
+    /// The new alias would make mail go round in circles.
+    #[error("alias loop: {0} (remove one of these targets first)")]
+    AliasLoop(String),
     /// The domain is already in the directory.
     #[error("domain {0} already exists")]
     DomainExists(String),

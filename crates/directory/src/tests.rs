@@ -775,13 +775,33 @@ fn alias_expansion_recursive_and_dedup() {
     );
 }
 
+/// Writes an alias row directly, as an older version or a hand edit could have.
+fn raw_alias(d: &Directory, alias: &str, target: &str) {
+    let domain = alias.rsplit_once('@').unwrap().1;
+    d.lock_for_tests()
+        .execute(
+            "INSERT INTO aliases (address, domain, target, created_at) VALUES (?1, ?2, ?3, 0)",
+            [alias, domain, target],
+        )
+        .unwrap();
+}
+
 #[test]
-fn alias_loops_terminate() {
+fn alias_loops_are_refused_when_made_and_terminate_if_present() {
     let d = populated();
     d.add_alias("a@example.org", &["b@example.org", "alice@example.org"])
         .unwrap();
-    d.add_alias("b@example.org", &["a@example.org", "bob@example.org"])
-        .unwrap();
+    let e = d
+        .add_alias("b@example.org", &["a@example.org", "bob@example.org"])
+        .unwrap_err();
+    assert!(
+        matches!(&e, DirectoryError::AliasLoop(p) if p == "b@example.org -> a@example.org -> b@example.org"),
+        "{e}"
+    );
+    assert!(d.alias_targets("b@example.org").unwrap().is_empty());
+    // A loop already in the database still delivers once to everyone, and terminates.
+    raw_alias(&d, "b@example.org", "a@example.org");
+    raw_alias(&d, "b@example.org", "bob@example.org");
     let got = deliver(&d, "a@example.org");
     assert_eq!(
         got,
@@ -791,8 +811,8 @@ fn alias_loops_terminate() {
         ]
     );
     // A pure loop resolves to nothing.
-    d.add_alias("x@example.org", &["y@example.org"]).unwrap();
-    d.add_alias("y@example.org", &["x@example.org"]).unwrap();
+    raw_alias(&d, "x@example.org", "y@example.org");
+    raw_alias(&d, "y@example.org", "x@example.org");
     assert_eq!(
         d.resolve(&addr("x@example.org")).unwrap(),
         Resolution::NotFound
@@ -815,7 +835,12 @@ fn alias_depth_limit() {
         deliver(&d, "l1@example.org"),
         [local("end@example.org", None)]
     );
-    d.add_alias("l0@example.org", &["l1@example.org"]).unwrap();
+    // Too deep is found when the alias is made, and at delivery for one made otherwise.
+    assert!(matches!(
+        d.add_alias("l0@example.org", &["l1@example.org"]),
+        Err(DirectoryError::AliasTooDeep { limit: 3, .. })
+    ));
+    raw_alias(&d, "l0@example.org", "l1@example.org");
     assert!(matches!(
         d.resolve(&addr("l0@example.org")),
         Err(DirectoryError::AliasTooDeep { limit: 3, .. })
@@ -832,7 +857,13 @@ fn alias_size_limit() {
     d.add_domain("example.org").unwrap();
     let targets: Vec<String> = (0..10).map(|i| format!("u{i}@remote.example")).collect();
     let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
-    d.add_alias("big@example.org", &refs).unwrap();
+    assert!(matches!(
+        d.add_alias("big@example.org", &refs),
+        Err(DirectoryError::AliasTooLarge { limit: 5, .. })
+    ));
+    for t in &targets {
+        raw_alias(&d, "big@example.org", t);
+    }
     assert!(matches!(
         d.resolve(&addr("big@example.org")),
         Err(DirectoryError::AliasTooLarge { limit: 5, .. })
@@ -867,10 +898,15 @@ fn catch_all() {
         deliver(&d, "random+x@example.org"),
         [local("bob@example.org", None)]
     );
-    // A catch-all pointing back into its own domain's unknown names terminates.
+    // A catch-all pointing back into its own domain's unknown names is a loop: refused,
+    // and one already present terminates.
     d.remove_alias("@example.org", None).unwrap();
-    d.add_alias("@example.org", &["nobody@example.org", "bob@example.org"])
-        .unwrap();
+    assert!(matches!(
+        d.add_alias("@example.org", &["nobody@example.org", "bob@example.org"]),
+        Err(DirectoryError::AliasLoop(_))
+    ));
+    raw_alias(&d, "@example.org", "nobody@example.org");
+    raw_alias(&d, "@example.org", "bob@example.org");
     assert_eq!(
         deliver(&d, "zzz@example.org"),
         [local("bob@example.org", None)]

@@ -533,3 +533,47 @@ fn remove_then_add_brings_the_mail_back_and_purge_works_after_a_plain_remove() {
     let list = env.ok(&["user", "list"], "");
     assert!(list.contains("carol@example.org\t0 messages"), "{list}");
 }
+
+#[test]
+fn addresses_smtp_cannot_carry_unquoted_and_alias_loops_are_refused_when_made() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.test"], "");
+    for bad in [
+        "a..b@example.test",
+        ".a@example.test",
+        "a.@example.test",
+        "a b@example.test",
+    ] {
+        let e = env.fails(&["user", "add", bad], "pw\n");
+        assert!(
+            e.contains("not a dot-string") || e.contains("invalid address"),
+            "{bad}: {e}"
+        );
+        let e = env.fails(&["alias", "add", bad, "x@remote.example"], "");
+        assert!(
+            e.contains("not a dot-string") || e.contains("invalid address"),
+            "{bad}: {e}"
+        );
+    }
+    env.ok(&["user", "add", "o'brien.x+y@example.test"], "pw\n");
+
+    env.ok(&["alias", "add", "a@example.test", "b@example.test"], "");
+    env.ok(
+        &[
+            "alias",
+            "add",
+            "b@example.test",
+            "c@example.test",
+            "friend@remote.example",
+        ],
+        "",
+    );
+    let e = env.fails(&["alias", "add", "c@example.test", "a@example.test"], "");
+    assert!(e.contains("alias loop"), "{e}");
+    assert!(
+        e.contains("c@example.test -> a@example.test -> b@example.test -> c@example.test"),
+        "{e}"
+    );
+    // Nothing of the refused alias was kept.
+    assert!(!env.ok(&["alias", "list"], "").contains("c@example.test ->"));
+}
