@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[command(
     name = "postern",
     version,
-    about = "A complete Internet mail system in one program"
+    about = "A complete Internet mail system in one program",
+    after_help = "Logs go to standard error at level info. POSTERN_LOG changes it: \
+                  POSTERN_LOG=debug, or any filter such as POSTERN_LOG=info,postern_smtp=debug."
 )]
 pub struct Cli {
     /// Configuration file [default: ./postern.toml, then /etc/postern/postern.toml, else built-in defaults]

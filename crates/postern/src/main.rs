@@ -11,6 +11,7 @@ mod secret;
 mod serve;
 mod server_lock;
 
+use anyhow::Context as _;
 use clap::Parser;
 use cli::{Cli, Command};
 use postern_config::Config;
@@ -175,6 +176,7 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
         _ => privileges::current_uid(),
     };
     private_data::refuse_unsafe(&config.data_dir, owner)?;
+    writable_data_dir(&config.data_dir)?;
     let mut warnings = Vec::new();
     if !config.hostname.contains('.') {
         warnings.push(format!(
@@ -191,7 +193,22 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
     if cert.exists() {
         warnings.extend(cert_check::check_file(&cert, &config.hostname));
     }
-    let findings = private_data::audit(&config.data_dir, owner, private_data::Depth::Everything)?;
+    if let Some(path) = config.relay.as_ref().and_then(|r| r.password_file.as_ref()) {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.mode() & 0o077 != 0) {
+            warnings.push(format!(
+                "relay.password_file {} can be read by other users: chmod 600 it",
+                path.display()
+            ));
+        }
+    }
+    let findings = private_data::audit(&config.data_dir, owner, private_data::Depth::Everything)
+        .with_context(|| {
+            format!(
+                "data_dir {}: checking permissions",
+                config.data_dir.display()
+            )
+        })?;
     for f in findings.iter().take(20) {
         warnings.push(f.to_string());
     }
@@ -203,6 +220,31 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
     }
     for w in &warnings {
         eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+/// serve creates and writes everything in data_dir: it (or, before the first start, the
+/// directory it will be made in) must be writable by this user.
+fn writable_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let target = if data_dir.exists() {
+        data_dir.to_path_buf()
+    } else {
+        match data_dir.ancestors().skip(1).find(|p| p.exists()) {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        }
+    };
+    let c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
+    // SAFETY: access only reads the NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        anyhow::bail!(
+            "data_dir {}: {} is not writable by user {}: {}",
+            data_dir.display(),
+            target.display(),
+            privileges::current_user_name(),
+            std::io::Error::last_os_error()
+        );
     }
     Ok(())
 }

@@ -157,7 +157,12 @@ pub fn audit(data_dir: &Path, owner: u32, depth: Depth) -> std::io::Result<Vec<F
 /// Refuses a data directory that others can write or another user owns, naming the
 /// first paths and the commands that repair them.
 pub fn refuse_unsafe(data_dir: &Path, owner: u32) -> anyhow::Result<()> {
-    let findings = audit(data_dir, owner, Depth::Directories)?;
+    let findings = audit(data_dir, owner, Depth::Directories).map_err(|e| {
+        anyhow::anyhow!(
+            "data_dir {}: cannot check its permissions: {e}",
+            data_dir.display()
+        )
+    })?;
     let fatal: Vec<&Finding> = findings.iter().filter(|f| f.is_fatal()).collect();
     if fatal.is_empty() {
         return Ok(());

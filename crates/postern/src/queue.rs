@@ -47,6 +47,7 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
             let i = id(&i)?;
             let e = patiently(|| spool.retry(&i))?;
             spool.request_wake()?;
+            tracing::info!(queue_id = %e.id, "queue retry by the administrator");
             println!(
                 "{}: {} recipient(s) due now",
                 e.id,
@@ -74,12 +75,14 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
         QueueCommand::Delete { id: i } => {
             let i = id(&i)?;
             patiently(|| spool.remove(&i))?;
+            tracing::info!(queue_id = %i, "queue delete by the administrator");
             println!("{i}: deleted");
             Ok(())
         }
         QueueCommand::Hold { id: i } => {
             let i = id(&i)?;
             let e = patiently(|| spool.hold(&i))?;
+            tracing::info!(queue_id = %e.id, "queue hold by the administrator");
             println!("{}: held", e.id);
             Ok(())
         }
@@ -87,6 +90,7 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
             let i = id(&i)?;
             let e = patiently(|| spool.release(&i))?;
             spool.request_wake()?;
+            tracing::info!(queue_id = %e.id, "queue release by the administrator");
             println!("{}: released", e.id);
             Ok(())
         }
