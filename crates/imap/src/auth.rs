@@ -22,6 +22,10 @@ impl Session {
             return no_code(Code::Unavailable, "Mail store unavailable");
         }
         tracing::info!(user = %account, "logged in");
+        // From now on an admin can end this session alone (`postern kick`).
+        let kick = self.server_shutdown.child_token();
+        self.registration = Some(self.srv.sessions.register(&account, kick.clone()));
+        self.shutdown = kick;
         self.user = Some(account);
         self.user_guard = Some(guard);
         ok_code(Code::Capability(self.capabilities()), "Logged in")

@@ -48,7 +48,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use postern_config::{Config, Service};
 use postern_directory::{AuthGate, AuthThrottle, Directory};
-use postern_net::{Connection, Refusal, SessionHandler};
+use postern_net::{Connection, Refusal, SessionHandler, Sessions};
 use postern_store::Store;
 
 /// Limits of an IMAP server (RFC 9051 §5.4, RFC 7889, RFC 7888).
@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     pub(crate) limits: ImapLimits,
     /// Shared with the servers a reload makes, so the per-account limit holds across it.
     user_conns: Arc<Mutex<HashMap<String, usize>>>,
+    /// Logged-in sessions by account, for `postern kick` (shared with POP3 by serve).
+    pub(crate) sessions: Sessions,
 }
 
 impl Inner {
@@ -166,6 +168,7 @@ impl ImapServer {
                 store,
                 limits,
                 user_conns: Arc::default(),
+                sessions: Sessions::default(),
             }),
         }
     }
@@ -175,6 +178,16 @@ impl ImapServer {
     /// The same server with a new configuration (a reload): new sessions use it, open ones
     /// keep theirs, and the per-account session counts carry over.
     pub fn reconfigured(&self, config: Arc<Config>) -> ImapServer {
+        self.derive(config, self.inner.sessions.clone())
+    }
+
+    /// The same server, registering logged-in sessions in `sessions` (so that an admin can
+    /// end them); call before it serves.
+    pub fn with_sessions(self, sessions: Sessions) -> ImapServer {
+        self.derive(self.inner.config.clone(), sessions)
+    }
+
+    fn derive(&self, config: Arc<Config>, sessions: Sessions) -> ImapServer {
         let old = &self.inner;
         ImapServer {
             inner: Arc::new(Inner {
@@ -184,6 +197,7 @@ impl ImapServer {
                 store: old.store.clone(),
                 limits: old.limits.clone(),
                 user_conns: old.user_conns.clone(),
+                sessions,
             }),
         }
     }

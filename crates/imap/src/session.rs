@@ -56,6 +56,11 @@ pub struct Session {
     pub(crate) loopback: bool,
     pub(crate) tls_ctx: Option<TlsContext>,
     pub(crate) shutdown: CancellationToken,
+    /// The server's own shutdown token: `shutdown` is a child of it after login, which an
+    /// admin's kick cancels alone.
+    pub(crate) server_shutdown: CancellationToken,
+    /// The session's entry in the registry `postern kick` uses.
+    pub(crate) registration: Option<postern_net::Registration>,
     pub(crate) user: Option<String>,
     pub(crate) user_guard: Option<UserGuard>,
     pub(crate) sel: Option<Selected>,
@@ -141,7 +146,9 @@ impl Session {
             out: Vec::with_capacity(256),
             loopback,
             tls_ctx,
+            server_shutdown: shutdown.clone(),
             shutdown,
+            registration: None,
             user: None,
             user_guard: None,
             sel: None,
@@ -504,6 +511,11 @@ impl Session {
                 }
                 Err(SessionError::Timeout) => {
                     self.data(Data::Bye(None, "Autologout; idle for too long"));
+                    let _ = self.flush().await;
+                    break;
+                }
+                Err(SessionError::Shutdown) if !self.server_shutdown.is_cancelled() => {
+                    self.data(Data::Bye(None, "Session ended by the administrator"));
                     let _ = self.flush().await;
                     break;
                 }

@@ -28,7 +28,7 @@ pub use lock::MaildropLocks;
 use async_trait::async_trait;
 use postern_config::{Config, Service};
 use postern_directory::{AuthGate, AuthThrottle, Directory};
-use postern_net::{Connection, Refusal, SessionHandler};
+use postern_net::{Connection, Refusal, SessionHandler, Sessions};
 use postern_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) settings: Pop3Settings,
     pub(crate) locks: MaildropLocks,
+    /// Sessions in TRANSACTION by account, for `postern kick` (shared with IMAP by serve).
+    pub(crate) sessions: Sessions,
 }
 
 /// The POP3 (port 110, STLS) and POP3S (port 995, implicit TLS) session handler.
@@ -110,6 +112,7 @@ impl Pop3Server {
                 store,
                 settings,
                 locks: MaildropLocks::default(),
+                sessions: Sessions::default(),
             }),
         }
     }
@@ -117,6 +120,16 @@ impl Pop3Server {
     /// The same server with a new configuration (a reload): new sessions use it, open ones
     /// keep theirs, and the maildrop locks (RFC 1939 §8) carry over.
     pub fn reconfigured(&self, config: Arc<Config>) -> Pop3Server {
+        self.derive(config, self.inner.sessions.clone())
+    }
+
+    /// The same server, registering sessions in `sessions` (so that an admin can end them);
+    /// call before it serves.
+    pub fn with_sessions(self, sessions: Sessions) -> Pop3Server {
+        self.derive(self.inner.config.clone(), sessions)
+    }
+
+    fn derive(&self, config: Arc<Config>, sessions: Sessions) -> Pop3Server {
         let old = &self.inner;
         Pop3Server {
             inner: Arc::new(Inner {
@@ -125,6 +138,7 @@ impl Pop3Server {
                 store: old.store.clone(),
                 settings: old.settings.clone(),
                 locks: old.locks.clone(),
+                sessions,
             }),
         }
     }

@@ -52,6 +52,11 @@ struct Session {
     loopback: bool,
     tls: Option<TlsContext>,
     shutdown: CancellationToken,
+    /// The server's own shutdown token: `shutdown` is a child of it once in TRANSACTION,
+    /// which an admin's kick cancels alone.
+    server_shutdown: CancellationToken,
+    /// The session's entry in the registry `postern kick` uses.
+    registration: Option<postern_net::Registration>,
     timestamp: Option<String>,
     auth_failures: u32,
     bad_commands: u32,
@@ -72,7 +77,9 @@ pub async fn run(inner: Arc<Inner>, conn: Connection) {
         io: LineIo::new(conn.stream),
         loopback,
         tls: conn.tls,
+        server_shutdown: conn.shutdown.clone(),
         shutdown: conn.shutdown,
+        registration: None,
         auth_failures: 0,
         bad_commands: 0,
         span: span.clone(),
@@ -121,9 +128,14 @@ impl Session {
                     return;
                 }
                 Next::Shutdown => {
-                    // Graceful stop: no UPDATE, deletions are kept for the next session.
-                    self.io
-                        .write(b"-ERR [SYS/TEMP] server shutting down, try again later\r\n");
+                    // Graceful stop or a kick: no UPDATE, deletions are kept for the next
+                    // session.
+                    let why: &[u8] = if self.server_shutdown.is_cancelled() {
+                        b"-ERR [SYS/TEMP] server shutting down, try again later\r\n"
+                    } else {
+                        b"-ERR session ended by the administrator\r\n"
+                    };
+                    self.io.write(why);
                     break;
                 }
             };
@@ -454,6 +466,10 @@ impl Session {
         };
         let (n, size) = maildrop.stat();
         tracing::info!(method, messages = n, "authenticated");
+        // From now on an admin can end this session alone (`postern kick`).
+        let kick = self.server_shutdown.child_token();
+        self.registration = Some(self.inner.sessions.register(&account, kick.clone()));
+        self.shutdown = kick;
         let reply = format!("+OK maildrop has {n} messages ({size} octets)\r\n");
         self.io.write(reply.as_bytes());
         *phase = Phase::Transaction {

@@ -183,6 +183,7 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Disable { address } => {
             ctx.directory.set_enabled(&address, false)?;
             println!("{address} disabled: logins are refused, mail is still accepted");
+            end_sessions(config, &address)?;
         }
         UserCommand::Enable { address } => {
             ctx.directory.set_enabled(&address, true)?;
@@ -212,6 +213,7 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
                 bail!("no such account: {address}");
             };
             ctx.directory.remove_account(&account.address)?;
+            end_sessions(config, &account.address)?;
             if purge {
                 ctx.store
                     .delete_account(&account.address)
@@ -286,6 +288,34 @@ pub fn reindex(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
             "{account}: {} mailbox(es), {} message(s), {} given new UIDs",
             r.mailboxes, r.messages, r.renumbered
         );
+    }
+    Ok(())
+}
+
+/// `postern kick`: ends the account's open sessions in the running serve.
+pub fn kick(config: &Config, address: &str) -> anyhow::Result<()> {
+    let account = postern_directory::Address::parse(address)
+        .with_context(|| format!("{address:?} is not an address"))?
+        .to_string();
+    match crate::control::kick(&config.data_dir, &account)? {
+        Some(n) => println!("ended {n} open session(s) of {account}"),
+        None => bail!(
+            "no postern serve is running on {}: nothing to end",
+            config.data_dir.display()
+        ),
+    }
+    Ok(())
+}
+
+/// After a disable or a removal: the account's open sessions end too.
+fn end_sessions(config: &Config, account: &str) -> anyhow::Result<()> {
+    let account = postern_directory::Address::parse(account)
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| account.to_string());
+    if let Some(n) = crate::control::kick(&config.data_dir, &account)? {
+        if n > 0 {
+            println!("ended {n} open session(s) of {account}");
+        }
     }
     Ok(())
 }

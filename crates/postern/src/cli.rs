@@ -65,6 +65,11 @@ pub enum Command {
         /// A local domain
         domain: String,
     },
+    /// End an account's open IMAP and POP3 sessions in the running serve
+    Kick {
+        /// The account's address
+        address: String,
+    },
     /// Rebuild mailbox indexes from the Maildir files (all accounts, or one)
     Reindex {
         /// The account to reindex

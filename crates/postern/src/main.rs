@@ -3,6 +3,7 @@
 mod admin;
 mod cert_check;
 mod cli;
+mod control;
 mod private_data;
 mod privileges;
 mod queue;
@@ -122,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dkim(cmd) => queue::dkim(&config, cmd),
         Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),
+        Command::Kick { address } => admin::kick(&config, &address),
         Command::Serve | Command::CheckConfig | Command::FixPermissions | Command::Reload => {
             unreachable!("handled above")
         }

@@ -130,7 +130,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..ThrottleConfig::default()
         })),
     };
-    let handlers = Handlers::new(&shared);
+    // IMAP and POP3 register logged-in sessions here; `postern kick` ends them.
+    let sessions = postern_net::Sessions::default();
+    let handlers = Handlers::new(&shared, &sessions);
+    let control_stop = CancellationToken::new();
+    crate::control::spawn(data_dir, sessions, control_stop.clone())?;
     let listening = bound.len();
     for (service, listener) in bound {
         tracing::info!(
@@ -185,6 +189,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .shutdown(Duration::from_secs(running.limits.shutdown_grace_secs))
         .await;
     // Sessions first (they may still be queueing mail), then the deliveries in flight.
+    control_stop.cancel();
     queue_stop.cancel();
     let _ = queue.await;
     tracing::info!("stopped");
@@ -213,19 +218,21 @@ struct Handlers {
 }
 
 impl Handlers {
-    fn new(shared: &Shared) -> Handlers {
+    fn new(shared: &Shared, sessions: &postern_net::Sessions) -> Handlers {
         let imap = ImapServer::new(
             shared.config.clone(),
             shared.directory.clone(),
             shared.store.clone(),
             shared.throttle.clone(),
-        );
+        )
+        .with_sessions(sessions.clone());
         let pop3 = Pop3Server::new(
             shared.config.clone(),
             shared.directory.clone(),
             shared.store.clone(),
             shared.throttle.clone(),
-        );
+        )
+        .with_sessions(sessions.clone());
         Handlers {
             smtp: Arc::new(Live::new(smtp_server(shared, &shared.config))),
             imap: Arc::new(Live::new(Arc::new(imap.clone()))),

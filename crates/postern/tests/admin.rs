@@ -577,3 +577,87 @@ fn addresses_smtp_cannot_carry_unquoted_and_alias_loops_are_refused_when_made() 
     // Nothing of the refused alias was kept.
     assert!(!env.ok(&["alias", "list"], "").contains("c@example.test ->"));
 }
+
+/// Logs in over IMAP and POP3, signals "in", then waits for the server to end both
+/// sessions and prints what each said.
+const HELD_SESSIONS: &str = r#"
+import imaplib, poplib, socket, sys
+host, imap_port, pop3_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+m = imaplib.IMAP4(host, imap_port)
+m.login("alice@example.org", "pw-alice")
+m.select("INBOX")
+p = poplib.POP3(host, pop3_port)
+p.user("alice@example.org"); p.pass_("pw-alice")
+print("in", flush=True)
+sys.stdin.readline()
+m.sock.settimeout(10)
+bye = m.readline().decode().strip()
+p.sock.settimeout(10)
+err = p.file.readline().decode().strip()
+print(bye)
+print(err)
+"#;
+
+fn held_sessions(run: &common::Running) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", HELD_SESSIONS])
+        .args([
+            run.addrs["imap"].ip().to_string(),
+            run.addrs["imap"].port().to_string(),
+            run.addrs["pop3"].port().to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "in");
+    child
+}
+
+fn ended(child: std::process::Child) -> String {
+    let mut child = child;
+    drop(child.stdin.take());
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}
+
+#[test]
+fn kick_disable_and_remove_end_open_sessions() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "alice@example.org"], "pw-alice\n");
+    let e = env.fails(&["kick", "alice@example.org"], "");
+    assert!(e.contains("no postern serve is running"), "{e}");
+    let run = env.serve();
+
+    let held = held_sessions(&run);
+    let out = env.ok(&["kick", "Alice@Example.org"], "");
+    assert!(
+        out.contains("ended 2 open session(s) of alice@example.org"),
+        "{out}"
+    );
+    let said = ended(held);
+    assert!(
+        said.contains("* BYE Session ended by the administrator"),
+        "{said}"
+    );
+    assert!(
+        said.contains("-ERR session ended by the administrator"),
+        "{said}"
+    );
+
+    let held = held_sessions(&run);
+    let out = env.ok(&["user", "disable", "alice@example.org"], "");
+    assert!(out.contains("ended 2 open session(s)"), "{out}");
+    assert!(ended(held).contains("* BYE Session ended"));
+
+    env.ok(&["user", "enable", "alice@example.org"], "");
+    let held = held_sessions(&run);
+    let out = env.ok(&["user", "remove", "alice@example.org"], "");
+    assert!(out.contains("ended 2 open session(s)"), "{out}");
+    assert!(ended(held).contains("* BYE Session ended"));
+}
