@@ -475,6 +475,17 @@ fn relay_attempts_from_an_untrusted_address_are_refused() {
         "{refused:#?}"
     );
     assert!(!log.iter().any(|l| l.contains("Some(")), "{log:#?}");
+    // One id tells the story: the Received header names the queue id the log uses.
+    let id = m
+        .split(" id ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == ';').next())
+        .unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("message queued") && l.contains(&format!("queue_id={id}"))),
+        "{id}: {log:#?}"
+    );
 
     // 127.0.0.1 is trusted in this configuration: it may relay (queued for the outbound side).
     let mut c = Raw::connect_from("127.0.0.1", mx);

@@ -123,7 +123,6 @@ impl SessionHandler for SmtpServer {
             conn.service,
             conn.peer.ip(),
             loopback,
-            conn.session_id,
             tls_info,
             conn.tls.is_some() && conn.service != Service::Submissions,
         );
@@ -310,13 +309,14 @@ impl Driver<'_> {
                 }
                 true
             }
-            Outcome::Enqueue(envelope, message) => {
+            Outcome::Enqueue(envelope, message, queue_id) => {
                 let spool = self.server.spool.clone();
                 let size = message.len();
                 let message_id = crate::message::header_value(&message, "Message-ID");
                 let env = envelope.clone();
                 let result =
-                    tokio::task::spawn_blocking(move || spool.enqueue(&env, &message)).await;
+                    tokio::task::spawn_blocking(move || spool.enqueue_as(queue_id, &env, &message))
+                        .await;
                 let r = match result {
                     Ok(r) => session.enqueued(r, &envelope, size, message_id.as_deref()),
                     Err(e) => {

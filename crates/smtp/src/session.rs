@@ -48,7 +48,8 @@ pub enum Step {
 #[derive(Debug)]
 pub enum Outcome {
     Reply(String),
-    Enqueue(Box<Envelope>, Vec<u8>),
+    /// Queue the message under this id (the one its `Received:` header names).
+    Enqueue(Box<Envelope>, Vec<u8>, QueueId),
 }
 
 #[derive(Debug)]
@@ -72,7 +73,6 @@ pub struct Session {
     directory: Arc<Directory>,
     service: Service,
     peer: IpAddr,
-    session_id: u64,
     loopback: bool,
     trusted: bool,
     tls_available: bool,
@@ -90,14 +90,12 @@ pub struct Session {
 
 impl Session {
     /// A new session. `tls` is set for implicit-TLS ports; `tls_available` says STARTTLS can be offered.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Arc<Settings>,
         directory: Arc<Directory>,
         service: Service,
         peer: IpAddr,
         loopback: bool,
-        session_id: u64,
         tls: Option<TlsInfo>,
         tls_available: bool,
     ) -> Session {
@@ -111,7 +109,6 @@ impl Session {
             directory,
             service,
             peer,
-            session_id,
             loopback,
             trusted,
             tls_available: tls_available && tls.is_none(),
@@ -538,7 +535,8 @@ impl Session {
             ));
         }
         self.messages += 1;
-        let id = format!("{:X}.{}", self.session_id, self.messages);
+        let queue_id = QueueId::generate();
+        let id = queue_id.to_string();
         let protocol = format!(
             "{}{}{}",
             if txn.smtputf8 {
@@ -599,7 +597,7 @@ impl Session {
             client_ip: Some(self.peer),
             helo: self.helo.clone(),
         };
-        Outcome::Enqueue(Box::new(envelope), out)
+        Outcome::Enqueue(Box::new(envelope), out, queue_id)
     }
 
     /// The spool's answer: `250` only once the message is durable.

@@ -268,10 +268,19 @@ impl Spool {
     /// Writes the message and its envelope durably and wakes the queue runner. Only after this
     /// returns may the message be acknowledged (`250`).
     pub fn enqueue(&self, envelope: &Envelope, message: &[u8]) -> Result<QueueId, SpoolError> {
+        self.enqueue_as(QueueId::generate(), envelope, message)
+    }
+
+    /// [`Spool::enqueue`] under an id made beforehand with [`QueueId::generate`].
+    pub fn enqueue_as(
+        &self,
+        id: QueueId,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<QueueId, SpoolError> {
         if envelope.recipients.is_empty() {
             return Err(SpoolError::NoRecipients);
         }
-        let id = QueueId::generate();
         let now = now_unix();
         let entry = QueueEntry {
             id: id.clone(),
