@@ -342,3 +342,36 @@ fn every_login_path_shares_one_throttle_and_logs_each_failure() {
         "{log:#?}"
     );
 }
+
+/// One handshake with `openssl s_client`, limited to `version`; returns its report.
+fn handshake(addr: std::net::SocketAddr, version: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string(), version])
+        // Let the client offer old versions at all, so that the server is what refuses.
+        .args(["-cipher", "DEFAULT@SECLEVEL=0"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn tls_below_1_2_is_refused() {
+    if !common::on_path("openssl") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl is missing under CI"
+        );
+        eprintln!("skipped: openssl is not installed (./test.sh installs it)");
+        return;
+    }
+    let env = Env::new();
+    let run = env.serve();
+    let imaps = run.addrs["imaps"];
+    for old in ["-tls1", "-tls1_1"] {
+        let r = handshake(imaps, old);
+        assert!(r.contains("Cipher is (NONE)"), "{old}: {r}");
+    }
+    assert!(handshake(imaps, "-tls1_2").contains("Protocol  : TLSv1.2"));
+    assert!(handshake(imaps, "-tls1_3").contains("Protocol  : TLSv1.3"));
+}
