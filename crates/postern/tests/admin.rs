@@ -264,6 +264,26 @@ fn check_config_refuses_what_serve_would_refuse() {
         "{e}"
     );
 
+    // A key that does not fit the certificate.
+    let make = || {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["mx.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let ((cert_a, _), (_, key_b)) = (make(), make());
+    std::fs::write(&cert, cert_a).unwrap();
+    std::fs::write(&key, key_b).unwrap();
+    let env = Env::with_config(&format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let e = env.fails(&["check-config"], "");
+    assert!(e.contains("does not fit the certificate"), "{e}");
+
     // A missing file: the cause is said once.
     let env =
         Env::with_config("[tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n");
