@@ -200,6 +200,17 @@ fn instance_a(routes: &[(&str, SocketAddr)], extra: &str) -> Env {
     env
 }
 
+/// Waits (up to 30 s) for a message containing `needle` in `account`'s mailbox; returns it.
+fn wait_for_message(env: &Env, account: &str, needle: &str) -> String {
+    wait_for(&format!("{needle} in {account}'s mailbox"), 30, || {
+        mailbox(env, account).iter().any(|m| m.contains(needle))
+    });
+    mailbox(env, account)
+        .into_iter()
+        .find(|m| m.contains(needle))
+        .unwrap()
+}
+
 #[test]
 fn two_postern_instances_relay_with_dkim_that_verifies() {
     let b = Env::new();
@@ -216,15 +227,7 @@ fn two_postern_instances_relay_with_dkim_that_verifies() {
         "bob@b.test",
         "relayed-1",
     );
-    wait_for("delivery at B", 30, || {
-        mailbox(&b, "bob@b.test")
-            .iter()
-            .any(|m| m.contains("relayed-1"))
-    });
-    let msg = mailbox(&b, "bob@b.test")
-        .into_iter()
-        .find(|m| m.contains("relayed-1"))
-        .unwrap();
+    let msg = wait_for_message(&b, "bob@b.test", "relayed-1");
     assert_eq!(msg.matches("DKIM-Signature:").count(), 2, "{msg}");
     assert!(
         msg.contains("with ESMTPS id"),
@@ -285,15 +288,7 @@ fn two_postern_instances_relay_with_dkim_that_verifies() {
         "bob@b.test",
         "relayed-2",
     );
-    wait_for("the second delivery at B", 30, || {
-        mailbox(&b, "bob@b.test")
-            .iter()
-            .any(|m| m.contains("relayed-2"))
-    });
-    let msg = mailbox(&b, "bob@b.test")
-        .into_iter()
-        .find(|m| m.contains("relayed-2"))
-        .unwrap();
+    let msg = wait_for_message(&b, "bob@b.test", "relayed-2");
     assert!(
         msg.contains("s=t2-ed25519") && msg.contains("s=t2-rsa"),
         "{msg}"

@@ -219,16 +219,7 @@ async fn held_messages_wait_until_released_by_another_process() {
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
     let t = Scripted::new(&[("a@x.test", Outcome::Deferred("451 later".into()))]);
     let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
-    let mut settings = fast();
-    settings.schedule.delays = vec![Duration::from_secs(3600)];
-    settings.rescan_interval = Duration::from_secs(3600);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), settings).run(stop.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while t.calls().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (stop, task, deadline) = start_slow_runner(&spool, &t).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The admin (another process) holds it, then flushes: a held message stays put.
     let admin = Spool::open(dir.path()).unwrap();
@@ -328,6 +319,29 @@ async fn messages_queued_before_start_or_by_another_process_are_found() {
     assert!(calls.contains(&"early@x.test".into()) && calls.contains(&"late@x.test".into()));
 }
 
+/// Starts a runner that retries hourly and rescans hourly, and waits for its first attempt.
+/// Returns its stop token, its task and a deadline 10 s out.
+async fn start_slow_runner(
+    spool: &Arc<Spool>,
+    t: &Arc<Scripted>,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+    tokio::time::Instant,
+) {
+    let mut settings = fast();
+    settings.schedule.delays = vec![Duration::from_secs(3600)];
+    settings.rescan_interval = Duration::from_secs(3600);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), settings).run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while t.calls().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (stop, task, deadline)
+}
+
 /// Waits until the runner has recorded an attempt for `id` (the admin's change is refused as
 /// Busy while the first attempt owns the message), then applies `change`.
 async fn admin_change(
@@ -401,16 +415,7 @@ async fn an_admin_bounce_returns_the_message_now() {
     let id = spool
         .enqueue(&envelope(&["a@x.test"]), b"Subject: t\r\n\r\nm\r\n")
         .unwrap();
-    let mut settings = fast();
-    settings.schedule.delays = vec![Duration::from_secs(3600)];
-    settings.rescan_interval = Duration::from_secs(3600);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), settings).run(stop.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while t.calls().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (stop, task, deadline) = start_slow_runner(&spool, &t).await;
     let admin = Spool::open(dir.path()).unwrap();
     let e = admin_change(&admin, deadline, |s| s.bounce(&id, "5.3.0 returned")).await;
     assert!(!e.recipients[0].is_pending());
