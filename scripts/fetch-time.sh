@@ -31,6 +31,7 @@ if [ "$PROTO" = pop3 ]; then
   end=$(date +%s.%N)
   n=$(grep -c '^reading message' "$W/log" || true) bytes=0
 else
+  mkdir "$W/mail"
   cat > "$W/mbsyncrc" <<RC
 IMAPAccount server
 Host $HOST
@@ -63,4 +64,4 @@ RC
 fi
 awk -v p="$PROTO" -v t="$TARGET" -v n="$n" -v b="$bytes" -v s="$start" -v e="$end" 'BEGIN {
   d = e - s; printf "fetch-time %s %s: %d msgs in %.2f s = %.1f msgs/s%s\n", p, t, n, d, n / d,
-  b > 0 ? sprintf(", %.1f MB/s", b / d / 1e6) : "" }'
+  (b > 0 ? sprintf(", %.1f MB/s", b / d / 1e6) : "") }'
