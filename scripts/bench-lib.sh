@@ -17,12 +17,14 @@ wait_port() {
 # median: the median of the numbers on stdin, one a line.
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
-# have_peer PROGRAM PACKAGE WHAT: true when PROGRAM is installed (and not in SKIP_PEERS); otherwise
-# prints "skipped: WHAT (apt-get install PACKAGE)" and is false. Postfix also needs root.
+# have_peer PROGRAM PACKAGE WHAT: true when PROGRAM (a name on PATH or a path) is installed and
+# neither it nor PACKAGE is listed in SKIP_PEERS; otherwise prints "skipped: WHAT (apt-get install
+# PACKAGE)" and is false. Postfix also needs root.
 have_peer() {
-  local prog=$1 pkg=$2 what=$3
-  case " ${SKIP_PEERS//,/ } " in *" $prog "*) echo "skipped: $what ($prog treated as missing: SKIP_PEERS)"; return 1 ;; esac
-  if ! command -v "$prog" >/dev/null 2>&1; then echo "skipped: $what (apt-get install $pkg)"; return 1; fi
+  local prog=$1 pkg=$2 what=$3 skip=${SKIP_PEERS:-} missing=
+  command -v "$prog" >/dev/null 2>&1 || missing=1
+  case " ${skip//,/ } " in *" ${prog##*/} "*|*" $pkg "*) missing=1 ;; esac
+  if [ -n "$missing" ]; then echo "skipped: $what (apt-get install $pkg)"; return 1; fi
   if [ "$prog" = postfix ] && [ "$(id -u)" != 0 ]; then echo "skipped: $what (a private Postfix needs root)"; return 1; fi
   return 0
 }
