@@ -21,8 +21,9 @@ median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 # neither it nor PACKAGE is listed in SKIP_PEERS; otherwise prints "skipped: WHAT (apt-get install
 # PACKAGE)" and is false. Postfix also needs root.
 have_peer() {
-  local prog=$1 pkg=$2 what=$3 skip=${SKIP_PEERS:-} missing=
-  command -v "$prog" >/dev/null 2>&1 || missing=1
+  local prog=$1 pkg=$2 what=$3 skip=${SKIP_PEERS:-} missing= path
+  # command -v also names a file on PATH that cannot be run: ask for an executable one.
+  path=$(command -v "$prog" 2>/dev/null) && [ -x "$path" ] || missing=1
   case " ${skip//,/ } " in *" ${prog##*/} "*|*" $pkg "*) missing=1 ;; esac
   if [ -n "$missing" ]; then echo "skipped: $what (apt-get install $pkg)"; return 1; fi
   if [ "$prog" = postfix ] && [ "$(id -u)" != 0 ]; then echo "skipped: $what (a private Postfix needs root)"; return 1; fi
