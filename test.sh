@@ -12,6 +12,7 @@ declare -A clients=(
   [mbsync]=isync
   [fetchmail]=fetchmail
   [dovecot]=dovecot-imapd
+  [openssl]=openssl
 )
 
 missing=()
@@ -34,5 +35,23 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
   [ -z "$prc" ] || $sudo rm -f /usr/sbin/policy-rc.d
 fi
+
+# Python modules the end-to-end tests import (tests/scram.rs drives SCRAM with scramp), installed for
+# the python3 the tests run. --break-system-packages is for Debian's python3 (PEP 668); the modules are
+# test-only and touch nothing of Debian's.
+py_modules=(scramp)
+for mod in "${py_modules[@]}"; do
+  if ! python3 -c "import $mod" 2>/dev/null; then
+    echo "test.sh: installing Python module $mod" >&2
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      sudo=""
+      [ "$(id -u)" = 0 ] || sudo="sudo"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-pip
+    fi
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      --break-system-packages "$mod"
+  fi
+done
 
 exec cargo test --workspace --locked "$@"

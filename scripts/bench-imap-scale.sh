@@ -5,17 +5,20 @@
 #    indexed once: by `postern reindex` and by Dovecot's first SELECT); median of 7 SELECTs.
 # 2. RSS per IDLE-ing connection with IDLERS connections open (postern: the server process;
 #    Dovecot: every process of its instance, since it runs one imap process per connection).
+# Dovecot is a private instance (scripts/start-dovecot.sh) on a free loopback port; when it is not
+# installed (Debian: dovecot-imapd) only postern's figures are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 N=${1:-100000} IDLERS=${2:-1000}
-PEERS=${PEERS:-$(cd .. && pwd)/shared/peers}
-PEERS_DIR=${PEERS_DIR:-/tmp/peers}
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p postern
 BIN=$PWD/target/release/postern
 W=$(mktemp -d /tmp/postern-scale.XXXX)
+chmod 755 "$W"   # Dovecot's mail processes (nobody, as root) reach their Maildirs through it
+PID=
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; scripts/start-dovecot.sh --stop "$W/dovecot" || true; rm -rf "$W"' EXIT
 ulimit -n 65536 2>/dev/null || true
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P=$(port)
+P=$(free_port) DP=$(free_port)
 cat > "$W/postern.toml" <<TOML
 hostname = "bench.test"
 data_dir = "$W/data"
@@ -34,12 +37,16 @@ TOML
 "$BIN" -c "$W/postern.toml" domain add bench.test >/dev/null
 USERS=$(( (IDLERS + 99) / 100 ))   # postern allows 200 sessions per user; use 100 each
 for u in big $(seq -f "idle%g" 1 "$USERS"); do echo pass | "$BIN" -c "$W/postern.toml" user add "$u@bench.test" >/dev/null; done
-"$PEERS/start-dovecot.sh" >/dev/null
-DOVE_BIG=$PEERS_DIR/mail/scalebig
-rm -rf "$DOVE_BIG"
+DOVECOT=
+if have_peer dovecot dovecot-imapd "comparison with Dovecot"; then
+  scripts/start-dovecot.sh "$W/dovecot" "$DP" >/dev/null
+  DOVECOT=$(cat "$W/dovecot/run/master.pid")
+fi
+MAILDIRS=("$W/data/mail/bench.test/big/cur")
+[ -z "$DOVECOT" ] || MAILDIRS+=("$W/dovecot/mail/scalebig/cur")
 
-echo "== writing $N messages into both Maildirs"
-python3 - "$N" "$W/data/mail/bench.test/big/cur" "$DOVE_BIG/cur" <<'PY'
+echo "== writing $N messages into ${#MAILDIRS[@]} Maildir(s)"
+python3 - "$N" "${MAILDIRS[@]}" <<'PY'
 import os, sys
 n, dirs = int(sys.argv[1]), sys.argv[2:]
 for d in dirs:
@@ -54,11 +61,10 @@ for i in range(n):
         with open(os.path.join(d, f"1700000000.M{i}P1.bench:2,{'S' if i % 3 else ''}"), "wb") as f:
             f.write(body)
 PY
-chown -R nobody:nogroup "$DOVE_BIG"
+[ -z "$DOVECOT" ] || chown -R "$(stat -c %u:%g "$W/dovecot/mail")" "$W/dovecot/mail/scalebig"
 "$BIN" -c "$W/postern.toml" reindex big@bench.test
 POSTERN_LOG=warn "$BIN" -c "$W/postern.toml" serve 2>"$W/log" & PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W" "$DOVE_BIG" "$PEERS_DIR"/mail/idler*' EXIT
-sleep 1
+wait_port "$P"
 
 select_time() { # host port user
 python3 - "$@" <<'PY'
@@ -75,16 +81,29 @@ m.logout()
 PY
 }
 echo "== SELECT of a $N-message mailbox"
-echo -n "dovecot  "; select_time 127.0.0.1 14300 scalebig
+[ -z "$DOVECOT" ] || { echo -n "dovecot  "; select_time 127.0.0.1 "$DP" scalebig; }
 echo -n "postern  "; select_time 127.0.0.1 "$P" big@bench.test
 
-idle_rss() { # label port user-prefix users pids-command
+idle_rss() { # label port user-prefix users server-pid idlers
 python3 - "$@" <<'PY'
-import socket, subprocess, sys, time
-label, port, prefix, users, pidcmd = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+import os, socket, sys, time
+label, port, prefix, users, root = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 n = int(sys.argv[6])
+def tree():
+    # the server's process and all its descendants (Dovecot's master forks a process per connection)
+    kids = {}
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(p)
+    todo, seen = [root], []
+    while todo:
+        p = todo.pop(); seen.append(p); todo.extend(kids.get(p, []))
+    return seen
 def rss_kib():
-    pids = set(subprocess.run(["bash", "-c", pidcmd], capture_output=True, text=True).stdout.split())
+    pids = tree()
     total = 0
     for p in pids:
         try:
@@ -116,5 +135,5 @@ print(f"{label}: {n} IDLE connections, RSS {before} -> {after} KiB = {(after-bef
 PY
 }
 echo "== RSS per IDLE connection"
-idle_rss dovecot 14300 idler 0 "pgrep -f 'peers-dovecot|dovecot/imap' ; pgrep -x imap; pgrep -x imap-login" "$IDLERS" || true
-idle_rss postern "$P" idle "$USERS" "echo $PID" "$IDLERS"
+[ -z "$DOVECOT" ] || idle_rss dovecot "$DP" idler 0 "$DOVECOT" "$IDLERS" || true
+idle_rss postern "$P" idle "$USERS" "$PID" "$IDLERS"

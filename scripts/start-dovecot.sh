@@ -10,6 +10,8 @@
 # processes run as nobody/nogroup, so DIR must be reachable by nobody) and as a normal user
 # (everything runs as that user). Installs dovecot-imapd with apt-get when missing and run as root,
 # without letting the package start a system Dovecot. Prints the master pid on success.
+# With POP3_PORT set, it also serves POP3 on 127.0.0.1:POP3_PORT (needs dovecot-pop3d; the same
+# users and Maildirs).
 set -euo pipefail
 usage="usage: start-dovecot.sh DIR PORT | start-dovecot.sh --stop DIR"
 if [ "${1:-}" = --stop ]; then
@@ -30,6 +32,9 @@ if ! command -v dovecot >/dev/null 2>&1; then
   { apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null 2>&1 ||
     { apt-get update -qq && apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null; }; } </dev/null
   [ -z "$prc" ] || rm -f /usr/sbin/policy-rc.d
+fi
+if [ -n "${POP3_PORT:-}" ] && [ ! -x /usr/lib/dovecot/pop3 ]; then
+  echo "start-dovecot.sh: POP3_PORT needs Dovecot's POP3 server (Debian: dovecot-pop3d)" >&2; exit 2
 fi
 mkdir -p "$DIR/run" "$DIR/state" "$DIR/mail"
 DIR=$(cd "$DIR" && pwd)
@@ -80,6 +85,18 @@ service imap-login {
 }
 $users
 CONF
+if [ -n "${POP3_PORT:-}" ]; then
+  cat >> "$DIR/dovecot.conf" <<CONF
+protocols = imap pop3
+pop3_uidl_format = %08Xu%08Xv
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $POP3_PORT
+  }
+}
+CONF
+fi
 # Dovecot keeps the standard streams it was started with: not the caller's, whose pipe would then
 # never close (a test reading this script's output would wait forever).
 dovecot -c "$DIR/dovecot.conf" </dev/null >"$DIR/dovecot.start.log" 2>&1 || {

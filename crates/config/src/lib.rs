@@ -34,6 +34,7 @@ pub struct Config {
     pub hostname: String,
     /// Where mail, indexes, the directory database, the spool and generated keys live.
     pub data_dir: PathBuf,
+    pub server: Server,
     pub listen: Listen,
     pub tls: Tls,
     pub auth: Auth,
@@ -47,6 +48,18 @@ pub struct Config {
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,
+}
+
+/// `[server]`: the process itself.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Server {
+    /// Started as root, `serve` binds its ports and then runs as this user. Unset: it keeps
+    /// the user it was started as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The group to run as; unset: the user's primary group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// `[listen]`: the socket addresses of each service. An empty list disables the service.
@@ -91,7 +104,8 @@ pub struct Tls {
 pub struct Auth {
     /// Allow passwords over an unencrypted connection from a non-loopback peer. Default false.
     pub allow_plaintext: bool,
-    /// Failed attempts per account or client address within `failure_window_secs` before refusing.
+    /// Failed attempts on one account from one client network (IPv4 /24, IPv6 /64) within
+    /// `failure_window_secs` before that network is refused for that account.
     pub max_failures: u32,
     /// The sliding window for counting authentication failures, in seconds.
     pub failure_window_secs: u64,

@@ -57,6 +57,9 @@ pub struct Relay {
     pub username: Option<String>,
     #[serde(skip_serializing)]
     pub password: Option<String>,
+    /// Where the password was read from, if from a file (kept private: 0600).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<std::path::PathBuf>,
     pub tls: RelayTls,
     pub verify_certificate: bool,
 }
@@ -93,6 +96,7 @@ pub(crate) struct RawRelay {
     domains: Option<Vec<String>>,
     username: Option<String>,
     password: Option<String>,
+    password_file: Option<std::path::PathBuf>,
     tls: Option<String>,
     verify_certificate: Option<bool>,
 }
@@ -248,7 +252,11 @@ impl RawRelay {
     /// `None` when the section is absent or has no host.
     pub(crate) fn validate(self) -> Result<Option<Relay>, ConfigError> {
         let Some(host) = self.host.map(|h| h.trim().to_string()) else {
-            if self.username.is_some() || self.password.is_some() || self.domains.is_some() {
+            if self.username.is_some()
+                || self.password.is_some()
+                || self.password_file.is_some()
+                || self.domains.is_some()
+            {
                 return Err(ConfigError::invalid(
                     "relay.host: missing (the other relay keys need it)",
                 ));
@@ -270,16 +278,44 @@ impl RawRelay {
                 )))
             }
         };
-        if self.username.is_some() != self.password.is_some() {
+        let password = match (self.password, &self.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "relay.password_file: give relay.password or relay.password_file, not both",
+                ))
+            }
+            (Some(p), None) => Some(p),
+            (None, Some(path)) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+                        key: "relay.password_file",
+                        path: path.clone(),
+                        source,
+                    })?;
+                // The file's one line; its line ending is not part of the password.
+                let line = text.lines().next().unwrap_or("").to_string();
+                if line.is_empty() {
+                    return Err(ConfigError::invalid(format!(
+                        "relay.password_file: {} is empty",
+                        path.display()
+                    )));
+                }
+                Some(line)
+            }
+            (None, None) => None,
+        };
+        if self.username.is_some() != password.is_some() {
             return Err(ConfigError::invalid(
-                "relay.password: give both relay.username and relay.password, or neither",
+                "relay.password: give both relay.username and relay.password (or \
+                 relay.password_file), or neither",
             ));
         }
         Ok(Some(Relay {
             host,
             domains: domains("relay.domains", self.domains)?,
             username: self.username,
-            password: self.password,
+            password,
+            password_file: self.password_file,
             tls,
             verify_certificate: self.verify_certificate.unwrap_or(true),
         }))

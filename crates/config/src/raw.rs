@@ -14,6 +14,8 @@ pub(crate) struct RawConfig {
     hostname: Option<String>,
     data_dir: Option<PathBuf>,
     #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
     listen: RawListen,
     #[serde(default)]
     tls: RawTls,
@@ -43,6 +45,49 @@ struct RawListen {
     imaps: Option<Vec<String>>,
     pop3: Option<Vec<String>>,
     pop3s: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    user: Option<String>,
+    group: Option<String>,
+}
+
+impl RawServer {
+    fn validate(self) -> Result<crate::Server, ConfigError> {
+        // POSIX portable user and group names, as useradd(8) accepts them.
+        let check = |key: &str, name: &str| {
+            let ok = !name.is_empty()
+                && name.len() <= 32
+                && !name.starts_with('-')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::invalid(format!(
+                    "server.{key}: {name:?} is not a user or group name"
+                )))
+            }
+        };
+        if let Some(u) = &self.user {
+            check("user", u)?;
+        }
+        if let Some(g) = &self.group {
+            check("group", g)?;
+            if self.user.is_none() {
+                return Err(ConfigError::invalid(
+                    "server.group: set server.user too (the group alone cannot drop root)",
+                ));
+            }
+        }
+        Ok(crate::Server {
+            user: self.user,
+            group: self.group,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,6 +299,7 @@ impl RawConfig {
             return Err(ConfigError::invalid("data_dir: must not be empty"));
         }
 
+        let server = self.server.validate()?;
         let listen = Listen {
             smtp: self.listen.resolve(Service::Smtp)?,
             submission: self.listen.resolve(Service::Submission)?,
@@ -343,6 +389,7 @@ impl RawConfig {
         Ok(Config {
             hostname,
             data_dir,
+            server,
             listen,
             tls,
             auth,

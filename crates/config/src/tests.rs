@@ -190,6 +190,7 @@ fn the_shipped_example_is_valid() {
     assert_eq!(c.hostname, "mail.example.org");
     assert_eq!(c.listen.submissions[0].port(), 465);
     assert_eq!(c.auth.max_failures, 10);
+    assert_eq!(c.server.user.as_deref(), Some("postern"));
 }
 
 #[test]
@@ -322,4 +323,47 @@ fn queue_outbound_and_relay_sections() {
         let err = parse(text).unwrap_err().to_string();
         assert!(err.contains(key), "{text}: {err}");
     }
+}
+
+#[test]
+fn server_user_and_group() {
+    let c = parse("[server]\nuser = \"postern\"\ngroup = \"mail\"").unwrap();
+    assert_eq!(c.server.user.as_deref(), Some("postern"));
+    assert_eq!(c.server.group.as_deref(), Some("mail"));
+    assert!(parse("").unwrap().server.user.is_none());
+    let e = parse("[server]\ngroup = \"mail\"").unwrap_err().to_string();
+    assert!(e.contains("set server.user too"), "{e}");
+    let e = parse("[server]\nuser = \"bad name\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("server.user"), "{e}");
+    assert!(parse("[server]\nuid = 5").is_err());
+}
+
+#[test]
+fn relay_password_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.secret");
+    std::fs::write(&file, "s3cret with spaces\n").unwrap();
+    let text = format!(
+        "[relay]\nhost = \"smtp.example.net:587\"\nusername = \"me\"\npassword_file = \"{}\"\n",
+        file.display()
+    );
+    let c = parse(&text).unwrap();
+    let relay = c.relay.as_ref().unwrap();
+    assert_eq!(relay.password.as_deref(), Some("s3cret with spaces"));
+    // Printed by check-config: the file's name, never the password.
+    let shown = c.to_toml();
+    assert!(
+        shown.contains("relay.secret") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+
+    let both = format!("{text}password = \"x\"\n");
+    assert!(parse(&both).unwrap_err().to_string().contains("not both"));
+    let missing = text.replace("relay.secret", "nonexistent");
+    let e = parse(&missing).unwrap_err().to_string();
+    assert!(e.contains("relay.password_file: cannot read"), "{e}");
+    std::fs::write(&file, "\n").unwrap();
+    assert!(parse(&text).unwrap_err().to_string().contains("is empty"));
 }

@@ -57,6 +57,9 @@ pub enum AddressError {
     /// The domain is not a valid (internationalised) host name.
     #[error("domain {0:?} is not a valid host name (letters, digits, hyphens and dots; IDNA labels allowed)")]
     InvalidDomain(String),
+    /// A local part that would need quoting in SMTP (refused for new accounts and aliases).
+    #[error("local part is not a dot-string (RFC 5321 §4.1.2): use letters, digits, !#$%&'*+-/=?^_`{{|}}~ and single dots between them")]
+    NotDotString,
     /// A bracketed address literal that is not an IPv4 or `IPv6:` address.
     #[error("address literal {0:?} is not a valid IPv4 or IPv6 literal (RFC 5321 §4.1.3)")]
     InvalidAddressLiteral(String),
@@ -138,6 +141,23 @@ impl std::str::FromStr for Address {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Address::parse(s)
     }
+}
+
+/// RFC 5321 §4.1.2 Dot-string of atext (RFC 6531 §3.3: plus UTF-8): a local part SMTP
+/// carries without quotes. The SMTP parser and the directory share this one rule.
+pub fn is_dot_string(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('.')
+        && !s.ends_with('.')
+        && !s.contains("..")
+        && s.chars().all(|c| {
+            c == '.' || (c.is_ascii() && is_atext(c as u8)) || (!c.is_ascii() && !c.is_control())
+        })
+}
+
+/// RFC 5322 §3.2.3 atext.
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
 }
 
 /// Splits `local@domain` at the last `@`.

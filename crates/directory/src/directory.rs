@@ -15,6 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use crate::address::{normalize_domain, normalize_remote_address, split_address, Address};
 use crate::error::{shorten, DirectoryError, Result};
 use crate::password::{self, HashScheme, PasswordParams};
+use crate::sasl::{canonical_name, ScramCredentials};
+use crate::scram;
 
 /// Settings of a [`Directory`].
 #[derive(Debug, Clone)]
@@ -83,6 +85,9 @@ pub struct Account {
     pub hash_scheme: Option<HashScheme>,
     /// Whether an APOP secret is set.
     pub has_apop_secret: bool,
+    /// Whether SCRAM-SHA-256 keys exist. They are derived from a plaintext password, so
+    /// an account whose hash was imported has none until its next plaintext login.
+    pub has_scram_keys: bool,
 }
 
 /// An alias and its targets.
@@ -133,6 +138,40 @@ pub struct Directory {
     conn: Mutex<Connection>,
     options: DirectoryOptions,
     dummy_hash: OnceLock<String>,
+    decoy_secret: OnceLock<[u8; 32]>,
+}
+
+/// salt, iterations, StoredKey, ServerKey as read from `scram_keys`.
+type ScramKeyRow = (Vec<u8>, u32, Vec<u8>, Vec<u8>);
+
+/// SCRAM keys about to be stored for an account.
+struct ScramRow {
+    salt: [u8; scram::SALT_LEN],
+    iterations: u32,
+    keys: scram::DerivedKeys,
+}
+
+/// Replaces the SCRAM-SHA-256 keys of `address` (removes them with `None`).
+fn store_scram(conn: &Connection, address: &str, row: Option<&ScramRow>) -> Result<()> {
+    conn.execute(
+        "DELETE FROM scram_keys WHERE address = ?1 AND mechanism = ?2",
+        params![address, scram::SCRAM_SHA_256],
+    )?;
+    if let Some(r) = row {
+        conn.execute(
+            "INSERT INTO scram_keys (address, mechanism, salt, iterations, stored_key, server_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                address,
+                scram::SCRAM_SHA_256,
+                &r.salt[..],
+                r.iterations,
+                &r.keys.stored_key[..],
+                &r.keys.server_key[..]
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Directory {
@@ -156,11 +195,38 @@ fn parse_address(input: &str) -> Result<Address> {
     })
 }
 
+/// New accounts and aliases get addresses SMTP can carry without quoting (RFC 5321 §4.1.2
+/// Dot-string), the same rule the SMTP parser applies to unquoted local parts.
+fn require_dot_string(address: &Address) -> Result<()> {
+    if crate::address::is_dot_string(address.local_part()) {
+        Ok(())
+    } else {
+        Err(DirectoryError::InvalidAddress {
+            input: shorten(&address.to_string()),
+            source: crate::AddressError::NotDotString,
+        })
+    }
+}
+
 fn parse_domain(input: &str) -> Result<String> {
     normalize_domain(input).map_err(|source| DirectoryError::InvalidDomain {
         input: shorten(input),
         source,
     })
+}
+
+/// Why a syntactically valid name cannot be a local mail domain, if it cannot.
+fn not_a_mail_domain(name: &str) -> Option<&'static str> {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if name == "localhost" || name.ends_with(".localhost") {
+        Some("localhost names this machine itself (RFC 6761 §6.3), not a mail domain")
+    } else if !name.contains('.') {
+        Some("a mail domain is a fully qualified name, with at least one dot")
+    } else if last.bytes().all(|b| b.is_ascii_digit()) {
+        Some("that is an IP address, not a domain name")
+    } else {
+        None
+    }
 }
 
 /// Key of an alias entry: `local@domain` or `@domain` (catch-all).
@@ -216,7 +282,8 @@ fn alias_exists(conn: &Connection, key: &str) -> Result<bool> {
 }
 
 const ACCOUNT_COLUMNS: &str = "a.address, a.local_part, a.domain, a.created_at, a.enabled, \
-     a.quota_bytes, a.password_hash, (s.address IS NOT NULL)";
+     a.quota_bytes, a.password_hash, (s.address IS NOT NULL), \
+     EXISTS (SELECT 1 FROM scram_keys k WHERE k.address = a.address)";
 
 fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     let quota: Option<i64> = r.get(5)?;
@@ -230,6 +297,7 @@ fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
         quota_bytes: quota.and_then(|q| u64::try_from(q).ok()),
         hash_scheme: password::identify(&hash).ok().map(|(s, _)| s),
         has_apop_secret: r.get(7)?,
+        has_scram_keys: r.get(8)?,
     })
 }
 
@@ -266,12 +334,18 @@ impl Directory {
             conn: Mutex::new(conn),
             options,
             dummy_hash: OnceLock::new(),
+            decoy_secret: OnceLock::new(),
         }
     }
 
     /// The options this directory was opened with.
     pub fn options(&self) -> &DirectoryOptions {
         &self.options
+    }
+
+    #[cfg(test)]
+    pub(crate) fn lock_for_tests(&self) -> MutexGuard<'_, Connection> {
+        self.lock()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -285,6 +359,9 @@ impl Directory {
     /// Adds a local domain (U-labels or A-labels; stored in ASCII form).
     pub fn add_domain(&self, name: &str) -> Result<Domain> {
         let name = parse_domain(name)?;
+        if let Some(why) = not_a_mail_domain(&name) {
+            return Err(DirectoryError::NotAMailDomain { domain: name, why });
+        }
         let created_at = now_unix();
         let conn = self.lock();
         let inserted = conn.execute(
@@ -375,6 +452,10 @@ impl Directory {
             "DELETE FROM apop_secrets WHERE address IN (SELECT address FROM accounts WHERE domain = ?1)",
             [&name],
         )?;
+        tx.execute(
+            "DELETE FROM scram_keys WHERE address IN (SELECT address FROM accounts WHERE domain = ?1)",
+            [&name],
+        )?;
         let accounts = tx.execute("DELETE FROM accounts WHERE domain = ?1", [&name])?;
         let aliases = tx.execute("DELETE FROM aliases WHERE domain = ?1", [&name])?;
         tx.execute("DELETE FROM domains WHERE name = ?1", [&name])?;
@@ -395,18 +476,48 @@ impl Directory {
             return Err(DirectoryError::EmptyPassword);
         }
         let hash = password::hash_password(password.as_bytes(), &self.options.password_params)?;
-        self.insert_account(&address, &hash)
+        let scram = self.scram_row(password.as_bytes());
+        self.insert_account(&address, &hash, scram.as_ref())
     }
 
     /// Adds an account with an existing hash (import from `/etc/shadow`, Dovecot
-    /// passwd-files, …). The hash must be of a supported scheme.
+    /// passwd-files, …). The hash must be of a supported scheme. Without the plaintext
+    /// there are no SCRAM keys: they are made at the account's first plaintext login
+    /// (PLAIN, LOGIN, IMAP LOGIN, POP3 USER/PASS); SCRAM fails for it until then.
     pub fn add_account_with_hash(&self, address: &str, hash: &str) -> Result<Account> {
         let address = parse_address(address)?;
         let (_, stored) = password::validate_hash(hash)?;
-        self.insert_account(&address, &stored)
+        self.insert_account(&address, &stored, None)
     }
 
-    fn insert_account(&self, address: &Address, hash: &str) -> Result<Account> {
+    /// The SCRAM iteration count for new keys, within the RFC 7677 §4 floor.
+    fn scram_iterations(&self) -> u32 {
+        self.options
+            .password_params
+            .scram_iterations
+            .clamp(scram::MIN_ITERATIONS, scram::MAX_ITERATIONS)
+    }
+
+    /// Fresh SCRAM keys for `password`, or `None` when it has no SCRAM form
+    /// ([`scram::normalize_password`]). CPU-heavy (PBKDF2).
+    fn scram_row(&self, password: &[u8]) -> Option<ScramRow> {
+        let password = scram::normalize_password(password)?;
+        let salt = scram::new_salt();
+        let iterations = self.scram_iterations();
+        Some(ScramRow {
+            keys: scram::derive_keys(password, &salt, iterations),
+            salt,
+            iterations,
+        })
+    }
+
+    fn insert_account(
+        &self,
+        address: &Address,
+        hash: &str,
+        scram: Option<&ScramRow>,
+    ) -> Result<Account> {
+        require_dot_string(address)?;
         let key = address.to_string();
         let created_at = now_unix();
         let mut conn = self.lock();
@@ -425,6 +536,7 @@ impl Directory {
              VALUES (?1, ?2, ?3, ?4, ?5, 1)",
             params![key, address.local_part(), address.domain(), hash, created_at],
         )?;
+        store_scram(&tx, &key, scram)?;
         tx.commit()?;
         Ok(Account {
             address: key,
@@ -435,6 +547,7 @@ impl Directory {
             quota_bytes: None,
             hash_scheme: password::identify(hash).ok().map(|(s, _)| s),
             has_apop_secret: false,
+            has_scram_keys: scram.is_some(),
         })
     }
 
@@ -477,31 +590,45 @@ impl Directory {
         Ok(())
     }
 
-    /// Sets a new password (argon2id). CPU-heavy: call from a blocking context.
+    /// Sets a new password (argon2id, and SCRAM keys). CPU-heavy: call from a
+    /// blocking context.
     pub fn set_password(&self, address: &str, password: &str) -> Result<()> {
-        parse_address(address)?;
+        let address = parse_address(address)?;
         if password.is_empty() {
             return Err(DirectoryError::EmptyPassword);
         }
         let hash = password::hash_password(password.as_bytes(), &self.options.password_params)?;
-        self.update_account(
-            address,
-            "UPDATE accounts SET password_hash = ?1 WHERE address = ?2",
-            &hash,
-        )
+        let scram = self.scram_row(password.as_bytes());
+        self.replace_password(&address.to_string(), &hash, scram.as_ref())
     }
 
     /// Stores an existing hash of a supported scheme (Dovecot prefixes are stripped).
+    /// The SCRAM keys of the old password are removed; new ones are made at the next
+    /// plaintext login.
     pub fn set_password_hash(&self, address: &str, hash: &str) -> Result<()> {
+        let address = parse_address(address)?;
         let (_, stored) = password::validate_hash(hash)?;
-        self.update_account(
-            address,
-            "UPDATE accounts SET password_hash = ?1 WHERE address = ?2",
-            &stored,
-        )
+        self.replace_password(&address.to_string(), &stored, None)
     }
 
-    /// The stored hash, for export (e.g. to another server).
+    /// The login hash and the SCRAM keys change together, in one transaction.
+    fn replace_password(&self, key: &str, hash: &str, scram: Option<&ScramRow>) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE accounts SET password_hash = ?1 WHERE address = ?2",
+            params![hash, key],
+        )?;
+        if changed == 0 {
+            return Err(DirectoryError::NoSuchAccount(key.to_string()));
+        }
+        store_scram(&tx, key, scram)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored login hash, for export (e.g. to another server). SCRAM keys are never
+    /// exported: the other server makes its own from the password.
     pub fn export_password_hash(&self, address: &str) -> Result<Option<String>> {
         let address = parse_address(address)?;
         let conn = self.lock();
@@ -540,6 +667,7 @@ impl Directory {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM apop_secrets WHERE address = ?1", [&key])?;
+        tx.execute("DELETE FROM scram_keys WHERE address = ?1", [&key])?;
         if tx.execute("DELETE FROM accounts WHERE address = ?1", [&key])? == 0 {
             return Err(DirectoryError::NoSuchAccount(key));
         }
@@ -653,10 +781,131 @@ impl Directory {
         if !verification.matched || !enabled {
             return Ok(None);
         }
+        self.ensure_scram_keys(&account, &stored, password);
         if verification.needs_rehash {
             self.upgrade_hash(&account, &stored, password);
         }
         Ok(Some(account))
+    }
+
+    /// After a successful plaintext login: derives SCRAM keys when the account has
+    /// none or weaker ones than configured (an imported hash, an older setting), unless
+    /// the password changed meanwhile. Failures are logged: the login has succeeded.
+    fn ensure_scram_keys(&self, account: &str, hash: &str, password: &[u8]) {
+        let wanted = self.scram_iterations();
+        let current: rusqlite::Result<Option<u32>> = self
+            .lock()
+            .prepare_cached(
+                "SELECT iterations FROM scram_keys WHERE address = ?1 AND mechanism = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![account, scram::SCRAM_SHA_256], |r| r.get(0))
+                    .optional()
+            });
+        match current {
+            Ok(Some(i)) if i >= wanted => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(account, error = %e, "cannot read SCRAM keys");
+                return;
+            }
+        }
+        let Some(row) = self.scram_row(password) else {
+            return;
+        };
+        let mut conn = self.lock();
+        let stored = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DirectoryError::from)
+            .and_then(|tx| {
+                let same: bool = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM accounts WHERE address = ?1 AND password_hash = ?2",
+                    )?
+                    .exists(params![account, hash])?;
+                if same {
+                    store_scram(&tx, account, Some(&row))?;
+                }
+                tx.commit()?;
+                Ok(same)
+            });
+        match stored {
+            Ok(true) => tracing::info!(account, "SCRAM-SHA-256 keys derived at login"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(account, error = %e, "could not store SCRAM keys"),
+        }
+    }
+
+    /// The SCRAM keys of an enabled account (RFC 5802 §3), for `mechanism`
+    /// (`SCRAM-SHA-256`). `None` for unknown, disabled or key-less accounts and for
+    /// invalid names: the caller then answers with [`Directory::scram_decoy`].
+    pub fn scram_credentials(
+        &self,
+        login: &str,
+        mechanism: &str,
+    ) -> Result<Option<ScramCredentials>> {
+        let Ok(address) = Address::parse(login) else {
+            return Ok(None);
+        };
+        let key = address.to_string();
+        let conn = self.lock();
+        let row: Option<ScramKeyRow> = conn
+            .prepare_cached(
+                "SELECT k.salt, k.iterations, k.stored_key, k.server_key FROM scram_keys k \
+                 JOIN accounts a ON a.address = k.address \
+                 WHERE k.address = ?1 AND k.mechanism = ?2 AND a.enabled = 1",
+            )?
+            .query_row(params![key, mechanism], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        let Some((salt, iterations, stored_key, server_key)) = row else {
+            return Ok(None);
+        };
+        if stored_key.len() != 32 || server_key.len() != 32 || salt.is_empty() {
+            tracing::warn!(account = %key, "stored SCRAM keys are unusable");
+            return Ok(None);
+        }
+        Ok(Some(ScramCredentials {
+            account: key,
+            salt,
+            iterations,
+            stored_key,
+            server_key,
+        }))
+    }
+
+    /// The decoy salt and iteration count answered for `login` when it has no SCRAM
+    /// keys: an HMAC of the name under this directory's random secret, so it is the
+    /// same at every attempt and across restarts, like a real salt.
+    pub fn scram_decoy(&self, login: &str, mechanism: &str) -> Result<(Vec<u8>, u32)> {
+        let secret = self.decoy_secret()?;
+        Ok((
+            scram::decoy_salt(&secret, mechanism, &canonical_name(login)),
+            self.scram_iterations(),
+        ))
+    }
+
+    fn decoy_secret(&self) -> Result<[u8; 32]> {
+        if let Some(s) = self.decoy_secret.get() {
+            return Ok(*s);
+        }
+        let mut fresh = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO secrets (name, value) VALUES ('scram-decoy', ?1) ON CONFLICT DO NOTHING",
+            [&fresh[..]],
+        )?;
+        let value: Vec<u8> = conn.query_row(
+            "SELECT value FROM secrets WHERE name = 'scram-decoy'",
+            [],
+            |r| r.get(0),
+        )?;
+        let secret: [u8; 32] = value.try_into().map_err(|_| {
+            DirectoryError::Corrupt("the scram-decoy secret is not 32 bytes".into())
+        })?;
+        Ok(*self.decoy_secret.get_or_init(|| secret))
     }
 
     /// Replaces `old` by a fresh argon2id hash, unless the hash changed meanwhile.
@@ -703,6 +952,9 @@ impl Directory {
     /// be an account. Targets are addresses, local or remote. All or nothing.
     pub fn add_alias(&self, alias: &str, targets: &[&str]) -> Result<Alias> {
         let key = parse_alias_key(alias)?;
+        if !key.key.starts_with('@') {
+            require_dot_string(&parse_address(&key.key)?)?;
+        }
         if targets.is_empty() {
             return Err(DirectoryError::NoAliasTargets);
         }
@@ -731,6 +983,12 @@ impl Directory {
                     target,
                 });
             }
+        }
+        // A loop is a mistake now, not a mystery at delivery time.
+        let mut ex = Expander::new(&tx, &self.options, key.key.clone());
+        ex.expand_alias(&key.key, None, 0)?;
+        if let Some(cycle) = ex.loops.into_iter().next() {
+            return Err(DirectoryError::AliasLoop(cycle.join(" -> ")));
         }
         let targets = alias_targets(&tx, &key.key)?;
         tx.commit()?;
@@ -832,17 +1090,7 @@ impl Directory {
         if !domain_exists(&conn, address.domain())? {
             return Ok(Resolution::NotLocal);
         }
-        let mut ex = Expander {
-            conn: &conn,
-            options: &self.options,
-            root: address.to_string(),
-            out: Vec::new(),
-            seen_accounts: HashSet::new(),
-            seen_remote: HashSet::new(),
-            visited: HashSet::new(),
-            path: Vec::new(),
-            steps: 0,
-        };
+        let mut ex = Expander::new(&conn, &self.options, address.to_string());
         let found = ex.resolve_local(address, None, 0, lenient)?;
         if !found || ex.out.is_empty() {
             if found {
@@ -865,10 +1113,27 @@ struct Expander<'c> {
     visited: HashSet<(String, Option<String>)>,
     /// Alias keys on the current expansion path, for loop reporting.
     path: Vec<String>,
+    /// Loops met: the path from the first alias back to itself.
+    loops: Vec<Vec<String>>,
     steps: usize,
 }
 
-impl Expander<'_> {
+impl<'c> Expander<'c> {
+    fn new(conn: &'c Connection, options: &'c DirectoryOptions, root: String) -> Self {
+        Expander {
+            conn,
+            options,
+            root,
+            out: Vec::new(),
+            seen_accounts: HashSet::new(),
+            seen_remote: HashSet::new(),
+            visited: HashSet::new(),
+            path: Vec::new(),
+            loops: Vec::new(),
+            steps: 0,
+        }
+    }
+
     fn push_local(&mut self, account: String, detail: Option<String>) {
         if self.seen_accounts.insert(account.clone()) {
             self.out.push(Destination::Local { account, detail });
@@ -919,8 +1184,11 @@ impl Expander<'_> {
         if targets.is_empty() {
             return Ok(false);
         }
-        if self.path.iter().any(|p| p == key) {
+        if let Some(start) = self.path.iter().position(|p| p == key) {
             tracing::warn!(root = %self.root, alias = key, "alias loop ignored");
+            let mut cycle = self.path[start..].to_vec();
+            cycle.push(key.to_string());
+            self.loops.push(cycle);
             return Ok(true);
         }
         if !self

@@ -22,6 +22,17 @@ pub enum DirectoryError {
         /// What was wrong with it.
         source: AddressError,
     },
+    /// A valid name that cannot be a local mail domain (localhost, no dot, an IP address).
+    #[error("{domain} cannot be a local domain: {why}")]
+    NotAMailDomain {
+        /// The name, normalised.
+        domain: String,
+        /// Why not.
+        why: &'static str,
+    },
+    /// The new alias would make mail go round in circles.
+    #[error("alias loop: {0} (remove one of these targets first)")]
+    AliasLoop(String),
     /// The domain is already in the directory.
     #[error("domain {0} already exists")]
     DomainExists(String),
@@ -95,7 +106,7 @@ pub enum DirectoryError {
         limit: usize,
     },
     /// A stored or imported password hash uses a scheme we cannot verify.
-    #[error("unsupported password hash scheme {0:?} (supported: argon2id/argon2i/argon2d PHC, $6$, $5$, $y$, $2a$/$2b$/$2y$, with optional Dovecot {{SCHEME}} prefix)")]
+    #[error("unsupported password hash scheme {0:?} (supported: argon2id/argon2i/argon2d PHC, $6$, $5$, $y$, $2a$/$2b$/$2y$, $1$, with optional Dovecot {{SCHEME}} prefix; {{SSHA}}, {{SSHA256}}, {{SSHA512}}, {{SHA}}, {{SHA256}}, {{SHA512}}, {{PLAIN}})")]
     UnsupportedHashScheme(String),
     /// A stored or imported password hash is malformed.
     #[error("malformed password hash: {0}")]

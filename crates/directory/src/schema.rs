@@ -49,6 +49,29 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX aliases_by_domain ON aliases(domain, address);
     ",
+    // Version 2.
+    "
+    -- SCRAM keys (RFC 5802 §3): derived from the plaintext password whenever one is set
+    -- or verified, so an account whose hash was imported has none until its next
+    -- PLAIN/LOGIN/USER login. One row per account and SCRAM hash (only 'SCRAM-SHA-256'
+    -- today; -PLUS uses the same keys). Never shown by the admin commands.
+    CREATE TABLE scram_keys (
+        address     TEXT NOT NULL REFERENCES accounts(address) ON DELETE CASCADE,
+        mechanism   TEXT NOT NULL,
+        salt        BLOB NOT NULL,
+        iterations  INTEGER NOT NULL CHECK (iterations >= 4096),
+        stored_key  BLOB NOT NULL,
+        server_key  BLOB NOT NULL,
+        PRIMARY KEY (address, mechanism)
+    ) WITHOUT ROWID;
+
+    -- Random keys of this directory, made on first use (e.g. 'scram-decoy', which
+    -- derives the salts answered for unknown accounts).
+    CREATE TABLE secrets (
+        name   TEXT PRIMARY KEY NOT NULL,
+        value  BLOB NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Newest schema version this build knows.

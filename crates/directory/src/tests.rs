@@ -285,13 +285,184 @@ fn imported_hash_is_upgraded_on_login() {
         .starts_with("$argon2id$"));
 
     assert!(matches!(
-        d.set_password_hash("bob@example.org", "{PLAIN}secret"),
+        d.set_password_hash(
+            "bob@example.org",
+            "{PLAIN-MD5}5f4dcc3b5aa765d61d8327deb882cf99"
+        ),
         Err(DirectoryError::UnsupportedHashScheme(_))
     ));
     assert!(matches!(
         d.add_account_with_hash("dave@example.org", "$1$abc$def"),
+        Err(DirectoryError::MalformedHash(_))
+    ));
+    assert!(d.get_account("dave@example.org").unwrap().is_none());
+}
+
+// `openssl passwd -1 -salt saltsalt hunter2`.
+const MD5_CRYPT_HUNTER2: &str = "$1$saltsalt$ZliGyAN3DciDHEkDboonh/";
+// `doveadm pw -s SSHA512 -p hunter2` (Dovecot 2.3).
+const SSHA512_HUNTER2: &str = "{SSHA512}CQj2OMeSV1K4Kz8wNHTkkitd/XQxB8mQzPGYOt76WzM2ko/0qvubJAqUj0swnt2KpZpr9Ye4yk9Lek3zAD/HhMCf6Hw=";
+
+/// Imports `hash` for carol, checks what is stored and listed, logs in once over
+/// SASL `mechanism` and checks the account then has argon2id and SCRAM keys.
+fn import_then_login(hash: &str, stored: &str, scheme: HashScheme, mechanism: SaslMechanism) {
+    let d = Arc::new(populated());
+    d.add_account_with_hash("carol@example.org", hash).unwrap();
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .as_deref(),
+        Some(stored),
+        "{hash}"
+    );
+    let listed = d.list_accounts(Some("example.org")).unwrap();
+    let carol = listed
+        .iter()
+        .find(|a| a.address == "carol@example.org")
+        .unwrap();
+    assert_eq!(carol.hash_scheme, Some(scheme));
+    assert!(!carol.has_scram_keys);
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+
+    let login = |password: &[u8]| {
+        let mut s = SaslSession::new(mechanism, d.clone());
+        match mechanism {
+            SaslMechanism::Plain => {
+                let mut ir = b"\0carol@example.org\0".to_vec();
+                ir.extend_from_slice(password);
+                s.start(Some(&ir))
+            }
+            _ => {
+                s.start(None).unwrap();
+                s.step(b"carol@example.org").unwrap();
+                s.step(password)
+            }
+        }
+    };
+    assert!(matches!(
+        login(b"hunter3"),
+        Err(SaslError::AuthenticationFailed { .. })
+    ));
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .as_deref(),
+        Some(stored),
+        "a failed login changes nothing"
+    );
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+
+    assert!(matches!(login(b"hunter2"), Ok(SaslStep::Done(_))));
+    let upgraded = d
+        .export_password_hash("carol@example.org")
+        .unwrap()
+        .unwrap();
+    assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
+    let v = password::verify_password(b"hunter2", &upgraded, &options().password_params).unwrap();
+    assert!(v.matched && !v.needs_rehash);
+    let keys = scram_keys(&d, "carol@example.org").expect("SCRAM keys made at login");
+    assert!(keys_match(&keys, "hunter2"));
+    let carol = d.get_account("carol@example.org").unwrap().unwrap();
+    assert_eq!(carol.hash_scheme, Some(HashScheme::Argon2id));
+    assert!(carol.has_scram_keys);
+    // Still the same password afterwards, and nothing is rewritten.
+    assert!(matches!(login(b"hunter2"), Ok(SaslStep::Done(_))));
+    assert_eq!(
+        d.export_password_hash("carol@example.org")
+            .unwrap()
+            .unwrap(),
+        upgraded
+    );
+}
+
+#[test]
+fn imported_md5_crypt_is_upgraded_at_first_login() {
+    import_then_login(
+        MD5_CRYPT_HUNTER2,
+        MD5_CRYPT_HUNTER2,
+        HashScheme::Md5Crypt,
+        SaslMechanism::Login,
+    );
+    import_then_login(
+        &format!("{{MD5-CRYPT}}{MD5_CRYPT_HUNTER2}"),
+        MD5_CRYPT_HUNTER2,
+        HashScheme::Md5Crypt,
+        SaslMechanism::Plain,
+    );
+    import_then_login(
+        &format!("{{CRYPT}}{MD5_CRYPT_HUNTER2}"),
+        MD5_CRYPT_HUNTER2,
+        HashScheme::Md5Crypt,
+        SaslMechanism::Plain,
+    );
+}
+
+#[test]
+fn imported_ssha512_is_upgraded_at_first_login() {
+    import_then_login(
+        SSHA512_HUNTER2,
+        SSHA512_HUNTER2,
+        HashScheme::Ssha512,
+        SaslMechanism::Plain,
+    );
+    import_then_login(
+        SSHA512_HUNTER2,
+        SSHA512_HUNTER2,
+        HashScheme::Ssha512,
+        SaslMechanism::Login,
+    );
+    // Python: base64.b64encode(hashlib.sha1(b"hunter2saltsalt").digest() + b"saltsalt").
+    import_then_login(
+        "{ssha}EwvBq0sMQSLLD3eOSZNmhQqOOkRzYWx0c2FsdA==",
+        "{SSHA}EwvBq0sMQSLLD3eOSZNmhQqOOkRzYWx0c2FsdA==",
+        HashScheme::Ssha,
+        SaslMechanism::Plain,
+    );
+    // Python: hashlib.sha256(b"hunter2").hexdigest().
+    import_then_login(
+        "{SHA256}f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7",
+        "{SHA256}f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7",
+        HashScheme::Sha256,
+        SaslMechanism::Login,
+    );
+}
+
+#[test]
+fn imported_plaintext_is_kept_recognisable_then_replaced() {
+    import_then_login(
+        "{CLEARTEXT}hunter2",
+        "{PLAIN}hunter2",
+        HashScheme::Plain,
+        SaslMechanism::Plain,
+    );
+    // A stored body without its prefix is not taken for a plaintext password.
+    let d = populated();
+    assert!(matches!(
+        d.set_password_hash("bob@example.org", "hunter2"),
         Err(DirectoryError::UnsupportedHashScheme(_))
     ));
+    assert!(matches!(
+        d.set_password_hash("bob@example.org", "{PLAIN}"),
+        Err(DirectoryError::MalformedHash(_))
+    ));
+    // set_password_hash takes the same schemes, and removes the old SCRAM keys.
+    d.set_password_hash("alice@example.org", "{PLAIN}hunter2")
+        .unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_none());
+    assert_eq!(
+        d.authenticate("alice@example.org", b"alice-pw").unwrap(),
+        None
+    );
+    assert!(d
+        .authenticate("alice@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    assert!(d
+        .export_password_hash("alice@example.org")
+        .unwrap()
+        .unwrap()
+        .starts_with("$argon2id$"));
+    assert!(scram_keys(&d, "alice@example.org").is_some());
 }
 
 #[test]
@@ -303,6 +474,7 @@ fn weak_argon2_is_upgraded_to_configured_params() {
             m_cost_kib: 128,
             t_cost: 1,
             p_cost: 1,
+            ..PasswordParams::insecure_fast_for_tests()
         },
         ..options()
     })
@@ -603,13 +775,33 @@ fn alias_expansion_recursive_and_dedup() {
     );
 }
 
+/// Writes an alias row directly, as an older version or a hand edit could have.
+fn raw_alias(d: &Directory, alias: &str, target: &str) {
+    let domain = alias.rsplit_once('@').unwrap().1;
+    d.lock_for_tests()
+        .execute(
+            "INSERT INTO aliases (address, domain, target, created_at) VALUES (?1, ?2, ?3, 0)",
+            [alias, domain, target],
+        )
+        .unwrap();
+}
+
 #[test]
-fn alias_loops_terminate() {
+fn alias_loops_are_refused_when_made_and_terminate_if_present() {
     let d = populated();
     d.add_alias("a@example.org", &["b@example.org", "alice@example.org"])
         .unwrap();
-    d.add_alias("b@example.org", &["a@example.org", "bob@example.org"])
-        .unwrap();
+    let e = d
+        .add_alias("b@example.org", &["a@example.org", "bob@example.org"])
+        .unwrap_err();
+    assert!(
+        matches!(&e, DirectoryError::AliasLoop(p) if p == "b@example.org -> a@example.org -> b@example.org"),
+        "{e}"
+    );
+    assert!(d.alias_targets("b@example.org").unwrap().is_empty());
+    // A loop already in the database still delivers once to everyone, and terminates.
+    raw_alias(&d, "b@example.org", "a@example.org");
+    raw_alias(&d, "b@example.org", "bob@example.org");
     let got = deliver(&d, "a@example.org");
     assert_eq!(
         got,
@@ -619,8 +811,8 @@ fn alias_loops_terminate() {
         ]
     );
     // A pure loop resolves to nothing.
-    d.add_alias("x@example.org", &["y@example.org"]).unwrap();
-    d.add_alias("y@example.org", &["x@example.org"]).unwrap();
+    raw_alias(&d, "x@example.org", "y@example.org");
+    raw_alias(&d, "y@example.org", "x@example.org");
     assert_eq!(
         d.resolve(&addr("x@example.org")).unwrap(),
         Resolution::NotFound
@@ -643,7 +835,12 @@ fn alias_depth_limit() {
         deliver(&d, "l1@example.org"),
         [local("end@example.org", None)]
     );
-    d.add_alias("l0@example.org", &["l1@example.org"]).unwrap();
+    // Too deep is found when the alias is made, and at delivery for one made otherwise.
+    assert!(matches!(
+        d.add_alias("l0@example.org", &["l1@example.org"]),
+        Err(DirectoryError::AliasTooDeep { limit: 3, .. })
+    ));
+    raw_alias(&d, "l0@example.org", "l1@example.org");
     assert!(matches!(
         d.resolve(&addr("l0@example.org")),
         Err(DirectoryError::AliasTooDeep { limit: 3, .. })
@@ -660,7 +857,13 @@ fn alias_size_limit() {
     d.add_domain("example.org").unwrap();
     let targets: Vec<String> = (0..10).map(|i| format!("u{i}@remote.example")).collect();
     let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
-    d.add_alias("big@example.org", &refs).unwrap();
+    assert!(matches!(
+        d.add_alias("big@example.org", &refs),
+        Err(DirectoryError::AliasTooLarge { limit: 5, .. })
+    ));
+    for t in &targets {
+        raw_alias(&d, "big@example.org", t);
+    }
     assert!(matches!(
         d.resolve(&addr("big@example.org")),
         Err(DirectoryError::AliasTooLarge { limit: 5, .. })
@@ -695,10 +898,15 @@ fn catch_all() {
         deliver(&d, "random+x@example.org"),
         [local("bob@example.org", None)]
     );
-    // A catch-all pointing back into its own domain's unknown names terminates.
+    // A catch-all pointing back into its own domain's unknown names is a loop: refused,
+    // and one already present terminates.
     d.remove_alias("@example.org", None).unwrap();
-    d.add_alias("@example.org", &["nobody@example.org", "bob@example.org"])
-        .unwrap();
+    assert!(matches!(
+        d.add_alias("@example.org", &["nobody@example.org", "bob@example.org"]),
+        Err(DirectoryError::AliasLoop(_))
+    ));
+    raw_alias(&d, "@example.org", "nobody@example.org");
+    raw_alias(&d, "@example.org", "bob@example.org");
     assert_eq!(
         deliver(&d, "zzz@example.org"),
         [local("bob@example.org", None)]
@@ -915,4 +1123,227 @@ fn concurrent_use_from_threads() {
         h.join().unwrap();
     }
     assert_eq!(d.list_accounts(None).unwrap().len(), 42);
+}
+
+// ----- SCRAM keys ----------------------------------------------------------------
+
+fn scram_keys(d: &Directory, a: &str) -> Option<sasl::ScramCredentials> {
+    d.scram_credentials(a, scram::SCRAM_SHA_256).unwrap()
+}
+
+/// Whether `password` produces the stored keys (RFC 5802 §3).
+fn keys_match(c: &sasl::ScramCredentials, password: &str) -> bool {
+    let k = scram::derive_keys(password.as_bytes(), &c.salt, c.iterations);
+    k.stored_key[..] == c.stored_key[..] && k.server_key[..] == c.server_key[..]
+}
+
+#[test]
+fn scram_keys_follow_the_password() {
+    let d = populated();
+    let alice = scram_keys(&d, "Alice@Example.org").expect("add_account stores keys");
+    assert_eq!(alice.account, "alice@example.org");
+    assert_eq!(alice.iterations, scram::MIN_ITERATIONS);
+    assert_eq!(alice.salt.len(), scram::SALT_LEN);
+    assert!(keys_match(&alice, "alice-pw"));
+    assert!(
+        d.get_account("alice@example.org")
+            .unwrap()
+            .unwrap()
+            .has_scram_keys
+    );
+
+    d.set_password("alice@example.org", "new pw").unwrap();
+    let new = scram_keys(&d, "alice@example.org").unwrap();
+    assert!(keys_match(&new, "new pw"));
+    assert_ne!(new.salt, alice.salt, "a new password gets a new salt");
+
+    // Disabled accounts have no usable keys; enabled again, they do.
+    d.set_enabled("alice@example.org", false).unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_none());
+    d.set_enabled("alice@example.org", true).unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_some());
+
+    // An imported hash replaces the password: the old keys must go.
+    d.set_password_hash(
+        "alice@example.org",
+        &format!("{{SHA512-CRYPT}}{SHA512_HUNTER2}"),
+    )
+    .unwrap();
+    assert!(scram_keys(&d, "alice@example.org").is_none());
+    assert!(
+        !d.get_account("alice@example.org")
+            .unwrap()
+            .unwrap()
+            .has_scram_keys
+    );
+
+    // Gone with the account.
+    d.remove_account("bob@example.org").unwrap();
+    assert!(scram_keys(&d, "bob@example.org").is_none());
+    let n: i64 = d
+        .lock_for_tests()
+        .query_row(
+            "SELECT count(*) FROM scram_keys WHERE address = 'bob@example.org'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(scram_keys(&d, "nobody@example.org").is_none());
+    assert!(scram_keys(&d, "not an address").is_none());
+}
+
+#[test]
+fn imported_hash_gains_scram_keys_at_first_plaintext_login() {
+    let d = populated();
+    d.add_account_with_hash("carol@example.org", SHA512_HUNTER2)
+        .unwrap();
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+    assert!(
+        !d.get_account("carol@example.org")
+            .unwrap()
+            .unwrap()
+            .has_scram_keys
+    );
+    assert_eq!(d.authenticate("carol@example.org", b"wrong").unwrap(), None);
+    assert!(
+        scram_keys(&d, "carol@example.org").is_none(),
+        "not on a failure"
+    );
+    assert!(d
+        .authenticate("carol@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    let keys = scram_keys(&d, "carol@example.org").expect("made at login");
+    assert!(keys_match(&keys, "hunter2"));
+    // Not re-derived at every login.
+    assert!(d
+        .authenticate("carol@example.org", b"hunter2")
+        .unwrap()
+        .is_some());
+    assert_eq!(scram_keys(&d, "carol@example.org").unwrap(), keys);
+}
+
+#[test]
+fn weaker_scram_keys_are_rederived_at_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let weak = Directory::open_with(&path, options()).unwrap();
+    weak.add_domain("example.org").unwrap();
+    weak.add_account("alice@example.org", "pw").unwrap();
+    drop(weak);
+    let strong = Directory::open_with(
+        &path,
+        DirectoryOptions {
+            password_params: PasswordParams {
+                scram_iterations: 5000,
+                ..PasswordParams::insecure_fast_for_tests()
+            },
+            ..options()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        scram_keys(&strong, "alice@example.org").unwrap().iterations,
+        4096
+    );
+    assert!(strong
+        .authenticate("alice@example.org", b"pw")
+        .unwrap()
+        .is_some());
+    let keys = scram_keys(&strong, "alice@example.org").unwrap();
+    assert_eq!(keys.iterations, 5000);
+    assert!(keys_match(&keys, "pw"));
+}
+
+#[test]
+fn non_ascii_passwords_get_no_scram_keys() {
+    // RFC 5802 §2.2: without SASLprep, non-ASCII passwords have no SCRAM form.
+    let d = populated();
+    d.add_account("carol@example.org", "pässwort").unwrap();
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+    assert!(d
+        .authenticate("carol@example.org", "pässwort".as_bytes())
+        .unwrap()
+        .is_some());
+    assert!(scram_keys(&d, "carol@example.org").is_none());
+}
+
+#[test]
+fn scram_decoy_is_stable_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let d = Directory::open_with(&path, options()).unwrap();
+    let (salt, iterations) = d
+        .scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
+        .unwrap();
+    assert_eq!(iterations, scram::MIN_ITERATIONS);
+    assert_eq!(
+        d.scram_decoy("NoBody@Example.ORG", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt,
+        "names are normalised like real ones"
+    );
+    assert_ne!(
+        d.scram_decoy("other@example.org", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt
+    );
+    drop(d);
+    let d = Directory::open_with(&path, options()).unwrap();
+    assert_eq!(
+        d.scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt
+    );
+    // Another directory has another secret.
+    assert_ne!(
+        mem()
+            .scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
+            .unwrap()
+            .0,
+        salt
+    );
+}
+
+#[test]
+fn malformed_stored_legacy_hashes_fail_closed() {
+    // A hash damaged in the database (or by hand) refuses every password, including
+    // the one it once matched, and is left in place for the administrator to see.
+    let d = populated();
+    for damaged in [
+        "$1$saltsalt$ZliGyAN3DciDHEkDboonh",
+        "{SSHA512}CQj2OMeSV1K4Kz8wNHTkkitd/XQx",
+        "{SSHA512}not base64!",
+        "{SHA}87u9ZqY9S/F0eUBXjsPQEDUw4h0",
+        "{PLAIN}",
+        "CQj2OMeSV1K4Kz8wNHTkkitd/XQxB8mQzPGYOt76WzM2ko/0qvubJAqUj0swnt2KpZpr9Ye4yk9Lek3zAD/HhMCf6Hw=",
+    ] {
+        d.lock_for_tests()
+            .execute(
+                "UPDATE accounts SET password_hash = ?1 WHERE address = 'bob@example.org'",
+                [damaged],
+            )
+            .unwrap();
+        for pw in [&b"hunter2"[..], b"", damaged.as_bytes()] {
+            assert_eq!(
+                d.authenticate("bob@example.org", pw).unwrap(),
+                None,
+                "{damaged}"
+            );
+        }
+        assert_eq!(
+            d.export_password_hash("bob@example.org")
+                .unwrap()
+                .as_deref(),
+            Some(damaged)
+        );
+        assert_eq!(
+            d.get_account("bob@example.org").unwrap().unwrap().hash_scheme,
+            password::identify(damaged).ok().map(|(s, _)| s)
+        );
+    }
 }

@@ -1,13 +1,22 @@
 //! Authentication failure accounting.
 //!
-//! [`AuthThrottle`] counts failed logins per account and per client network (an
-//! IPv4 address, or an IPv6 /64, since one host usually controls a whole /64) over a
-//! sliding window. Callers ask it before checking a password: it answers with a
-//! delay to apply (growing exponentially with recent failures, capped) or with
-//! `Blocked` past a limit. A success clears the account's failures (not the
-//! network's, so one valid login cannot whitewash a password-spraying client).
+//! [`AuthThrottle`] counts failed logins over a sliding window, by client network (an
+//! IPv4 /24, an IPv6 /64: one attacker usually holds a whole block) and by account:
 //!
-//! It is in memory and per process: it slows guessing down, it is not an audit log.
+//! * per account *and* source network: past `account_limit` the account is blocked,
+//!   but only for that network, so a guesser cannot lock the owner out from elsewhere
+//!   (nor colleagues behind the same NAT out of other accounts);
+//! * per source network: past `network_limit` the network is blocked whatever account
+//!   it tries (password spraying);
+//! * per account from anywhere: a distributed guess only earns a delay, never a block.
+//!
+//! Callers ask it before checking a password: it answers with a delay to apply
+//! (growing exponentially with recent failures, capped) or with `Blocked`. A success
+//! clears the account's failures from that source (not the network's, so one valid
+//! login cannot whitewash a password-spraying client).
+//!
+//! It is in memory and per process: it slows guessing down, it is not an audit log
+//! (the log line of every failure, with the client address, is; see [`crate::gate`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
@@ -82,9 +91,19 @@ impl ThrottleDecision {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Account(String),
+    /// One account, tried from one network.
+    Account(String, IpAddr),
+    /// One account, tried from anywhere: delays only.
+    AccountAnywhere(String),
+    /// One client network.
     Network(IpAddr),
 }
+
+/// How much an account's failures from all sources weigh against one source's: a
+/// distributed guess slows down without locking the owner out.
+const ANYWHERE_WEIGHT: usize = 5;
+/// The longest delay failures from elsewhere can impose on a login.
+const ANYWHERE_MAX_DELAY: Duration = Duration::from_secs(4);
 
 /// Failure counters; `Send + Sync`, share it in an `Arc`.
 #[derive(Debug)]
@@ -93,12 +112,14 @@ pub struct AuthThrottle {
     failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
 }
 
-/// IPv4 addresses (including IPv4-mapped IPv6) as they are; IPv6 by /64.
+/// The client network an address is counted in: IPv4 (including IPv4-mapped IPv6)
+/// by /24, IPv6 by /64.
 pub fn network_of(ip: IpAddr) -> IpAddr {
+    let v4_net = |v4: std::net::Ipv4Addr| IpAddr::V4((u32::from(v4) & 0xffff_ff00).into());
     match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V4(v4) => v4_net(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
+            Some(v4) => v4_net(v4),
             None => {
                 let bits = u128::from(v6) & !((1u128 << 64) - 1);
                 IpAddr::V6(Ipv6Addr::from(bits))
@@ -159,7 +180,7 @@ impl AuthThrottle {
         self.record_failure_at(account, ip, Instant::now())
     }
 
-    /// Records a success: the account's failures are forgotten.
+    /// Records a success: the account's failures from this client's network are forgotten.
     pub fn record_success(&self, account: &str, ip: IpAddr) {
         self.record_success_at(account, ip, Instant::now());
     }
@@ -184,12 +205,12 @@ impl AuthThrottle {
             if !map.contains_key(key) && map.len() >= self.config.max_tracked {
                 self.make_room(&mut map, now);
             }
-            let limit = self.limit_of(key) as usize + 1;
+            let capacity = self.capacity_of(key);
             let entry = map.entry(key.clone()).or_default();
             prune(entry, now, self.config.window);
             entry.push_back(now);
-            // Only the newest `limit` failures can matter.
-            while entry.len() > limit {
+            // Only the newest `capacity` failures can matter.
+            while entry.len() > capacity {
                 entry.pop_front();
             }
         }
@@ -197,14 +218,14 @@ impl AuthThrottle {
     }
 
     /// [`AuthThrottle::record_success`] at a given instant.
-    pub fn record_success_at(&self, account: &str, _ip: IpAddr, _now: Instant) {
+    pub fn record_success_at(&self, account: &str, ip: IpAddr, _now: Instant) {
         let mut map = self.lock();
-        map.remove(&Key::Account(account_key(account)));
+        map.remove(&Key::Account(account_key(account), network_of(ip)));
     }
 
-    /// Recent failures counted for an account (for status displays).
+    /// Recent failures counted for an account, from all sources (for status displays).
     pub fn account_failures(&self, account: &str) -> usize {
-        self.count_at(&Key::Account(account_key(account)), Instant::now())
+        self.count_at(&Key::AccountAnywhere(account_key(account)), Instant::now())
     }
 
     /// Recent failures counted for a client's network.
@@ -238,17 +259,32 @@ impl AuthThrottle {
     }
 
     fn keys(&self, account: Option<&str>, ip: IpAddr) -> Vec<Key> {
-        let mut keys = vec![Key::Network(network_of(ip))];
+        let network = network_of(ip);
+        let mut keys = vec![Key::Network(network)];
         if let Some(a) = account {
-            keys.push(Key::Account(account_key(a)));
+            let a = account_key(a);
+            keys.push(Key::Account(a.clone(), network));
+            keys.push(Key::AccountAnywhere(a));
         }
         keys
     }
 
+    /// Failures past which the key blocks (0: never blocks).
     fn limit_of(&self, key: &Key) -> u32 {
         match key {
-            Key::Account(_) => self.config.account_limit,
+            Key::Account(..) => self.config.account_limit,
+            Key::AccountAnywhere(_) => 0,
             Key::Network(_) => self.config.network_limit,
+        }
+    }
+
+    /// Most failures worth remembering for a key.
+    fn capacity_of(&self, key: &Key) -> usize {
+        match key {
+            Key::AccountAnywhere(_) => {
+                (self.config.account_limit as usize + 1).saturating_mul(ANYWHERE_WEIGHT)
+            }
+            _ => self.limit_of(key) as usize + 1,
         }
     }
 
@@ -259,7 +295,7 @@ impl AuthThrottle {
         now: Instant,
     ) -> ThrottleDecision {
         let window = self.config.window;
-        let mut worst = 0usize;
+        let mut delay = Duration::ZERO;
         let mut retry_after: Option<Duration> = None;
         for key in keys {
             let Some(q) = map.get_mut(key) else { continue };
@@ -275,12 +311,16 @@ impl AuthThrottle {
                 retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
             }
             // Network failures weigh less: a shared NAT should not delay everyone
-            // as much as attacks on a single account do.
-            let weighted = match key {
-                Key::Account(_) => count,
-                Key::Network(_) => count / 3,
+            // as much as attacks on a single account do; failures from elsewhere
+            // weigh least and their delay is capped lower.
+            let key_delay = match key {
+                Key::Account(..) => self.delay_for(count),
+                Key::Network(_) => self.delay_for(count / 3),
+                Key::AccountAnywhere(_) => self
+                    .delay_for(count / ANYWHERE_WEIGHT)
+                    .min(ANYWHERE_MAX_DELAY),
             };
-            worst = worst.max(weighted);
+            delay = delay.max(key_delay);
             if q.is_empty() {
                 map.remove(key);
             }
@@ -288,9 +328,7 @@ impl AuthThrottle {
         if let Some(retry_after) = retry_after {
             return ThrottleDecision::Blocked { retry_after };
         }
-        ThrottleDecision::Allow {
-            delay: self.delay_for(worst),
-        }
+        ThrottleDecision::Allow { delay }
     }
 
     fn delay_for(&self, failures: usize) -> Duration {
@@ -381,10 +419,10 @@ mod tests {
         assert_eq!(delays, [0, 1, 2, 4].map(Duration::from_secs).to_vec());
         let d = t.record_failure_at(a, ip("192.0.2.1"), now + Duration::from_secs(4));
         assert!(d.is_blocked());
-        // Blocked for this account from another IP too.
+        // Blocked for this account from the same /24, whatever the spelling.
         let d = t.check_at(
             Some("ALICE@Example.org"),
-            ip("198.51.100.7"),
+            ip("192.0.2.200"),
             now + Duration::from_secs(5),
         );
         assert_eq!(
@@ -393,6 +431,14 @@ mod tests {
                 retry_after: Duration::from_secs(595)
             }
         );
+        // The owner elsewhere is not locked out: at most a short delay.
+        let d = t.check_at(
+            Some("alice@example.org"),
+            ip("198.51.100.7"),
+            now + Duration::from_secs(5),
+        );
+        assert!(!d.is_blocked());
+        assert!(d.delay() <= ANYWHERE_MAX_DELAY);
         // Other accounts from a clean IP are unaffected.
         assert_eq!(
             t.check_at(Some("bob@example.org"), ip("198.51.100.7"), now)
@@ -471,11 +517,30 @@ mod tests {
             .check_at(None, ip("2001:db8:1:2:ffff::1"), now)
             .is_blocked());
         assert!(!t.check_at(None, ip("2001:db8:1:3::1"), now).is_blocked());
-        assert_eq!(network_of(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(network_of(ip("::ffff:192.0.2.1")), ip("192.0.2.0"));
+        assert_eq!(network_of(ip("192.0.2.77")), ip("192.0.2.0"));
         assert_eq!(
             network_of(ip("2001:db8::1234:5678:9abc:def0")),
             ip("2001:db8::")
         );
+    }
+
+    #[test]
+    fn distributed_guessing_delays_but_never_blocks() {
+        let t = AuthThrottle::new(cfg());
+        let now = Instant::now();
+        for i in 0..200u32 {
+            let source = IpAddr::V4((0x0a00_0000 + (i << 8)).into());
+            t.record_failure_at(Some("alice@example.org"), source, now);
+        }
+        let d = t.check_at(Some("alice@example.org"), ip("203.0.113.9"), now);
+        assert_eq!(
+            d,
+            ThrottleDecision::Allow {
+                delay: ANYWHERE_MAX_DELAY
+            }
+        );
+        assert!(t.account_failures("alice@example.org") <= 30);
     }
 
     #[test]
@@ -491,7 +556,7 @@ mod tests {
         // The very long name does not bloat keys.
         t.record_failure_at(Some(&"x".repeat(100_000)), ip("192.0.2.2"), now);
         assert!(t.lock().keys().all(|k| match k {
-            Key::Account(a) => a.len() <= 320,
+            Key::Account(a, _) | Key::AccountAnywhere(a) => a.len() <= 320,
             Key::Network(_) => true,
         }));
     }
@@ -503,7 +568,7 @@ mod tests {
         t.record_failure_at(Some("a@example.org"), ip("192.0.2.1"), now);
         assert_eq!(t.account_failures("a@example.org"), 1);
         t.purge_expired_at(now + Duration::from_secs(599));
-        assert_eq!(t.lock().len(), 2);
+        assert_eq!(t.lock().len(), 3);
         t.purge_expired_at(now + Duration::from_secs(700));
         assert!(t.lock().is_empty());
         assert_eq!(t.account_failures("a@example.org"), 0);
@@ -528,6 +593,6 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(t.account_failures("t0@example.org"), 6);
+        assert_eq!(t.account_failures("t0@example.org"), 30);
     }
 }

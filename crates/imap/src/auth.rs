@@ -1,11 +1,10 @@
 //! LOGIN (RFC 9051 §6.2.3) and AUTHENTICATE (RFC 9051 §6.2.2, SASL-IR RFC 4959).
-
-use std::sync::Arc;
+//!
+//! Both check credentials only through the session's [`postern_directory::ClientAuth`],
+//! which applies the failure throttle to every path alike.
 
 use base64::Engine;
-use postern_directory::{
-    Authenticator, SaslError, SaslMechanism, SaslSession, SaslStep, ThrottleDecision,
-};
+use postern_directory::{SaslError, SaslMechanism, SaslStep};
 
 use crate::response::{bad, no_code, ok_code, Code, Reply};
 use crate::session::{SResult, Session};
@@ -13,13 +12,8 @@ use crate::session::{SResult, Session};
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 impl Session {
-    fn throttle_check(&self, account: Option<&str>) -> ThrottleDecision {
-        self.srv.throttle.check(account, self.peer.ip())
-    }
-
     /// After a successful authentication: per-user limit, store account, state change.
     async fn logged_in(&mut self, account: String) -> Reply {
-        self.srv.throttle.record_success(&account, self.peer.ip());
         let Some(guard) = self.srv.acquire_user(&account) else {
             return no_code(Code::Limit, "Too many sessions for this account");
         };
@@ -28,15 +22,33 @@ impl Session {
             return no_code(Code::Unavailable, "Mail store unavailable");
         }
         tracing::info!(user = %account, "logged in");
+        // From now on an admin can end this session alone (`postern kick`).
+        let kick = self.server_shutdown.child_token();
+        self.registration = Some(self.srv.sessions.register(&account, kick.clone()));
+        self.shutdown = kick;
         self.user = Some(account);
         self.user_guard = Some(guard);
         ok_code(Code::Capability(self.capabilities()), "Logged in")
     }
 
-    async fn failed(&mut self, authcid: Option<&str>) -> Reply {
-        let d = self.srv.throttle.record_failure(authcid, self.peer.ip());
-        tokio::time::sleep(d.delay().max(std::time::Duration::from_millis(200))).await;
-        no_code(Code::AuthenticationFailed, "Authentication failed")
+    /// The tagged answer to an exchange that did not log in.
+    async fn refused(&mut self, error: SaslError) -> Reply {
+        match error {
+            e if e.is_auth_failure() => {
+                tokio::time::sleep(self.auth.failure_delay()).await;
+                no_code(Code::AuthenticationFailed, "Authentication failed")
+            }
+            SaslError::Throttled { .. } => no_code(
+                Code::Unavailable,
+                "Too many failed attempts, try again later",
+            ),
+            SaslError::Malformed(m) => bad(format!("Malformed response: {m}")),
+            SaslError::Directory(e) => {
+                tracing::warn!("directory error: {e}");
+                no_code(Code::Unavailable, "Authentication temporarily unavailable")
+            }
+            e => no_code(Code::AuthenticationFailed, e.to_string()),
+        }
     }
 
     /// RFC 9051 §6.2.3 LOGIN
@@ -47,29 +59,11 @@ impl Session {
         if !self.plaintext_ok() {
             return no_code(Code::PrivacyRequired, "LOGIN is disabled until STARTTLS");
         }
-        match self.throttle_check(Some(&user)) {
-            ThrottleDecision::Blocked { .. } => {
-                return no_code(
-                    Code::Unavailable,
-                    "Too many failed attempts, try again later",
-                )
-            }
-            ThrottleDecision::Allow { delay } => {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-        let dir = self.srv.directory.clone();
-        let login = user.clone();
-        let r = tokio::task::spawn_blocking(move || dir.authenticate(&login, &password)).await;
+        let auth = self.auth.clone();
+        let r = tokio::task::spawn_blocking(move || auth.login("LOGIN", &user, &password)).await;
         match r {
-            Ok(Ok(Some(account))) => self.logged_in(account).await,
-            Ok(Ok(None)) => self.failed(Some(&user)).await,
-            Ok(Err(e)) => {
-                tracing::warn!("directory error: {e}");
-                no_code(Code::Unavailable, "Authentication temporarily unavailable")
-            }
+            Ok(Ok(account)) => self.logged_in(account).await,
+            Ok(Err(e)) => self.refused(e).await,
             Err(_) => no_code(Code::ServerBug, "Authentication failed internally"),
         }
     }
@@ -92,11 +86,15 @@ impl Session {
         if mech.is_plaintext() && !self.plaintext_ok() {
             return Ok(no_code(Code::PrivacyRequired, "Use STARTTLS first"));
         }
-        if self.throttle_check(None).is_blocked() {
+        let bindings = self.channel_bindings();
+        if !mech.usable(true, bindings.any()) {
             return Ok(no_code(
-                Code::Unavailable,
-                "Too many failed attempts, try again later",
+                Code::Cannot,
+                "SCRAM-SHA-256-PLUS needs TLS (use STARTTLS or port 993)",
             ));
+        }
+        if let Err(e) = self.auth.admit_client() {
+            return Ok(self.refused(e).await);
         }
         let initial = match initial {
             None => None,
@@ -106,8 +104,7 @@ impl Session {
                 Err(_) => return Ok(bad("Invalid base64 in initial response")),
             },
         };
-        let auth: Arc<dyn Authenticator> = self.srv.directory.clone();
-        let mut sasl = SaslSession::new(mech, auth);
+        let mut sasl = self.auth.sasl(mech, bindings);
         let mut input: Option<Vec<u8>> = initial;
         let mut first = true;
         loop {
@@ -140,6 +137,10 @@ impl Session {
                         .await?;
                     let line = String::from_utf8_lossy(&line).trim_end().to_string();
                     if line == "*" {
+                        // After SCRAM's e= the exchange has already failed: say so.
+                        if let Some(e) = sasl.cancel() {
+                            return Ok(self.refused(e).await);
+                        }
                         return Ok(bad("Authentication cancelled"));
                     }
                     match B64.decode(line.as_bytes()) {
@@ -147,19 +148,7 @@ impl Session {
                         Err(_) => return Ok(bad("Invalid base64 response")),
                     }
                 }
-                Err(e) if e.is_auth_failure() => {
-                    let who = e.authcid().map(str::to_string);
-                    return Ok(self.failed(who.as_deref()).await);
-                }
-                Err(SaslError::Malformed(m)) => return Ok(bad(format!("Malformed response: {m}"))),
-                Err(SaslError::Directory(e)) => {
-                    tracing::warn!("directory error: {e}");
-                    return Ok(no_code(
-                        Code::Unavailable,
-                        "Authentication temporarily unavailable",
-                    ));
-                }
-                Err(e) => return Ok(no_code(Code::AuthenticationFailed, e.to_string())),
+                Err(e) => return Ok(self.refused(e).await),
             }
         }
     }

@@ -54,8 +54,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use postern_config::{Config, Service};
-use postern_directory::{AuthThrottle, Directory};
-use postern_net::{Connection, Refusal, SessionHandler};
+use postern_directory::{AuthGate, AuthThrottle, Directory};
+use postern_net::{Connection, Refusal, SessionHandler, Sessions};
 use postern_store::Store;
 
 /// Limits of an IMAP server (RFC 9051 §5.4, RFC 7889, RFC 7888).
@@ -98,9 +98,13 @@ pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) throttle: Arc<AuthThrottle>,
+    /// Every login passes here (throttle, failure logs).
+    pub(crate) gate: AuthGate,
     pub(crate) limits: ImapLimits,
-    user_conns: Mutex<HashMap<String, usize>>,
+    /// Shared with the servers a reload makes, so the per-account limit holds across it.
+    user_conns: Arc<Mutex<HashMap<String, usize>>>,
+    /// Logged-in sessions by account, for `postern kick` (shared with POP3 by serve).
+    pub(crate) sessions: Sessions,
 }
 
 impl Inner {
@@ -166,11 +170,41 @@ impl ImapServer {
         ImapServer {
             inner: Arc::new(Inner {
                 config,
+                gate: AuthGate::new(directory.clone(), throttle),
                 directory,
                 store,
-                throttle,
                 limits,
-                user_conns: Mutex::new(HashMap::new()),
+                user_conns: Arc::default(),
+                sessions: Sessions::default(),
+            }),
+        }
+    }
+}
+
+impl ImapServer {
+    /// The same server with a new configuration (a reload): new sessions use it, open ones
+    /// keep theirs, and the per-account session counts carry over.
+    pub fn reconfigured(&self, config: Arc<Config>) -> ImapServer {
+        self.derive(config, self.inner.sessions.clone())
+    }
+
+    /// The same server, registering logged-in sessions in `sessions` (so that an admin can
+    /// end them); call before it serves.
+    pub fn with_sessions(self, sessions: Sessions) -> ImapServer {
+        self.derive(self.inner.config.clone(), sessions)
+    }
+
+    fn derive(&self, config: Arc<Config>, sessions: Sessions) -> ImapServer {
+        let old = &self.inner;
+        ImapServer {
+            inner: Arc::new(Inner {
+                config,
+                gate: old.gate.clone(),
+                directory: old.directory.clone(),
+                store: old.store.clone(),
+                limits: old.limits.clone(),
+                user_conns: old.user_conns.clone(),
+                sessions,
             }),
         }
     }

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postern_net::{CancellationToken, MailStream, TlsContext};
+use postern_directory::{advertised_mechanisms, ChannelBindings, ClientAuth};
+use postern_net::{CancellationToken, ChannelBindingKind, MailStream, TlsContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::parser::{self, Command, CommandKind};
@@ -50,10 +51,16 @@ pub struct Session {
     pub(crate) rbuf: Vec<u8>,
     pub(crate) rpos: usize,
     pub(crate) out: Vec<u8>,
-    pub(crate) peer: SocketAddr,
+    /// This client's door to the directory (every login path, one throttle).
+    pub(crate) auth: Arc<ClientAuth>,
     pub(crate) loopback: bool,
     pub(crate) tls_ctx: Option<TlsContext>,
     pub(crate) shutdown: CancellationToken,
+    /// The server's own shutdown token: `shutdown` is a child of it after login, which an
+    /// admin's kick cancels alone.
+    pub(crate) server_shutdown: CancellationToken,
+    /// The session's entry in the registry `postern kick` uses.
+    pub(crate) registration: Option<postern_net::Registration>,
     pub(crate) user: Option<String>,
     pub(crate) user_guard: Option<UserGuard>,
     pub(crate) sel: Option<Selected>,
@@ -131,15 +138,17 @@ impl Session {
         shutdown: CancellationToken,
     ) -> Session {
         Session {
+            auth: srv.gate.client("imap", peer.ip()),
             srv,
             stream: Some(stream),
             rbuf: Vec::new(),
             rpos: 0,
             out: Vec::with_capacity(256),
-            peer,
             loopback,
             tls_ctx,
+            server_shutdown: shutdown.clone(),
             shutdown,
+            registration: None,
             user: None,
             user_guard: None,
             sel: None,
@@ -170,6 +179,18 @@ impl Session {
         self.is_tls() || self.loopback || self.srv.config.auth.allow_plaintext
     }
 
+    /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS: taken when
+    /// it is needed, so after STARTTLS it is the TLS channel's.
+    pub(crate) fn channel_bindings(&self) -> ChannelBindings {
+        match &self.stream {
+            Some(s) => ChannelBindings::new(
+                s.channel_binding(ChannelBindingKind::TlsExporter),
+                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
+            ),
+            None => ChannelBindings::none(),
+        }
+    }
+
     /// RFC 9051 §7.2.2 capability list for the current state.
     pub(crate) fn capabilities(&self) -> String {
         let mut c = String::from("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE");
@@ -177,9 +198,13 @@ impl Session {
             if !self.is_tls() && self.tls_ctx.is_some() {
                 c.push_str(" STARTTLS");
             }
-            if self.plaintext_ok() {
-                c.push_str(" AUTH=PLAIN AUTH=LOGIN");
-            } else {
+            // SCRAM sends no password, so it is offered even where LOGIN is disabled.
+            let offer_plus = self.channel_bindings().advertise_plus();
+            for m in advertised_mechanisms(self.plaintext_ok(), offer_plus) {
+                c.push_str(" AUTH=");
+                c.push_str(m.name());
+            }
+            if !self.plaintext_ok() {
                 c.push_str(" LOGINDISABLED");
             }
         } else {
@@ -486,6 +511,11 @@ impl Session {
                 }
                 Err(SessionError::Timeout) => {
                     self.data(Data::Bye(None, "Autologout; idle for too long"));
+                    let _ = self.flush().await;
+                    break;
+                }
+                Err(SessionError::Shutdown) if !self.server_shutdown.is_cancelled() => {
+                    self.data(Data::Bye(None, "Session ended by the administrator"));
                     let _ = self.flush().await;
                     break;
                 }
@@ -807,7 +837,7 @@ impl Session {
         let Some(plain) = self.stream.take() else {
             return Err(SessionError::Closed);
         };
-        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx.acceptor)).await {
+        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx)).await {
             Ok(Ok(s)) => {
                 self.stream = Some(s);
                 Ok(Reply::Sent)

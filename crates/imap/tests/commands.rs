@@ -2487,6 +2487,37 @@ async fn plaintext_refused_from_remote_peer() {
     c.finish().await;
 }
 
+/// RFC 7677: SCRAM sends no password, so it is offered (and runs) where LOGIN is disabled;
+/// -PLUS binds to TLS, so without TLS it is neither offered nor accepted (RFC 5802 §6).
+#[tokio::test]
+async fn scram_offered_without_tls_but_not_plus() {
+    let env = Env::new().await;
+    let mut c = env.connect_from("192.0.2.1:5000").await;
+    let r = c.cmd("CAPABILITY").await;
+    let caps = r.one("CAPABILITY ");
+    assert!(caps.contains(" AUTH=SCRAM-SHA-256 "), "{caps}");
+    assert!(!caps.contains("AUTH=SCRAM-SHA-256-PLUS"), "{caps}");
+    let r = c.cmd("AUTHENTICATE SCRAM-SHA-256-PLUS").await;
+    r.assert_no();
+    assert_eq!(r.code(), Some("CANNOT"), "{r:?}");
+    // The exchange starts (an empty challenge asks for the client-first message); the
+    // server-first message follows; "*" cancels before any verdict.
+    let tag = c.tag();
+    c.send(&format!("{tag} AUTHENTICATE SCRAM-SHA-256")).await;
+    assert_eq!(c.line().await.trim_end(), "+");
+    c.send(&B64.encode(format!("n,,n={USER},r=abcdef"))).await;
+    let server_first = c.line().await;
+    let server_first = B64
+        .decode(server_first.trim_end().strip_prefix("+ ").unwrap())
+        .unwrap();
+    let server_first = String::from_utf8(server_first).unwrap();
+    assert!(server_first.starts_with("r=abcdef"), "{server_first}");
+    assert!(server_first.contains(",s=") && server_first.contains(",i="));
+    c.send("*").await;
+    c.read_until_tagged(&tag).await.assert_bad();
+    c.finish().await;
+}
+
 /// RFC 9051 §4.3 quoted strings: `\"` and `\\` escapes in a LOGIN password.
 #[tokio::test]
 async fn login_quoted_escapes() {

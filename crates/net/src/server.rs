@@ -1,7 +1,7 @@
 //! The accept loop: one task per listener, one task per connection, limits, implicit TLS, shutdown.
 
 use crate::threads::SessionThreads;
-use crate::{BoundListener, ConnectionLimiter, MailStream, Refusal, TlsContext};
+use crate::{BoundListener, ConnectionLimiter, Live, MailStream, Refusal, TlsContext};
 use async_trait::async_trait;
 use postern_config::Service;
 use std::net::SocketAddr;
@@ -73,7 +73,8 @@ pub trait SessionHandler: Send + Sync + 'static {
 /// Runs listeners and their sessions, and shuts them down gracefully.
 pub struct Server {
     limiter: ConnectionLimiter,
-    tls: Option<TlsContext>,
+    /// Replaced by [`Server::set_tls`] (a reload); connections keep the one they started with.
+    tls: Arc<Live<Option<TlsContext>>>,
     graceful: CancellationToken,
     hard_stop: CancellationToken,
     tracker: TaskTracker,
@@ -85,7 +86,7 @@ impl Server {
     pub fn new(limiter: ConnectionLimiter, tls: Option<TlsContext>) -> Server {
         Server {
             limiter,
-            tls,
+            tls: Arc::new(Live::new(Arc::new(tls))),
             graceful: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -101,8 +102,23 @@ impl Server {
         Ok(self)
     }
 
+    /// The TLS identity for connections accepted from now on (after a certificate renewal).
+    pub fn set_tls(&self, tls: TlsContext) {
+        self.tls.set(Arc::new(Some(tls)));
+    }
+
     /// Starts accepting on `bound`, handing each connection to `handler`.
     pub fn spawn_listener(&self, bound: BoundListener, handler: Arc<dyn SessionHandler>) {
+        self.spawn_live_listener(bound, Arc::new(Live::new(handler)));
+    }
+
+    /// Starts accepting on `bound`, handing each connection to the handler current at accept
+    /// time: replacing it (a reload) changes new sessions only.
+    pub fn spawn_live_listener(
+        &self,
+        bound: BoundListener,
+        handler: Arc<Live<dyn SessionHandler>>,
+    ) {
         let ctx = AcceptContext {
             service: bound.service,
             local: bound.local_addr,
@@ -145,9 +161,9 @@ impl Server {
 struct AcceptContext {
     service: Service,
     local: SocketAddr,
-    handler: Arc<dyn SessionHandler>,
+    handler: Arc<Live<dyn SessionHandler>>,
     limiter: ConnectionLimiter,
-    tls: Option<TlsContext>,
+    tls: Arc<Live<Option<TlsContext>>>,
     graceful: CancellationToken,
     hard_stop: CancellationToken,
     tracker: TaskTracker,
@@ -175,15 +191,15 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
             Ok(g) => g,
             Err(why) => {
                 tracing::info!(service = %ctx.service, %peer, ?why, "connection refused");
-                let reply = ctx.handler.refusal(ctx.service, why);
+                let reply = ctx.handler.get().refusal(ctx.service, why);
                 let implicit_tls = ctx.service.implicit_tls();
-                let tls = ctx.tls.clone();
+                let tls = Option::clone(&ctx.tls.get());
                 ctx.tracker.spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(10), async move {
                         let mut stream = MailStream::Plain(tcp);
                         if implicit_tls {
                             let Some(tls) = tls else { return };
-                            let Ok(s) = stream.upgrade(&tls.acceptor).await else {
+                            let Ok(s) = stream.upgrade(&tls).await else {
                                 return;
                             };
                             stream = s;
@@ -198,8 +214,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
         };
         let session_id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("session", id = session_id, service = %ctx.service, %peer);
-        let handler = ctx.handler.clone();
-        let tls = ctx.tls.clone();
+        let handler = ctx.handler.get();
+        let tls = Option::clone(&ctx.tls.get());
         let service = ctx.service;
         let local = ctx.local;
         let graceful = ctx.graceful.clone();
@@ -231,9 +247,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
                         tracing::error!("implicit-TLS service without a TLS context");
                         return;
                     };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.upgrade(&tls.acceptor))
-                        .await
-                    {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.upgrade(tls)).await {
                         Ok(Ok(s)) => stream = s,
                         Ok(Err(e)) => {
                             tracing::debug!("TLS handshake failed: {e}");

@@ -4,19 +4,24 @@
 # 1. postern A relays to postern B: 10 concurrent smtplib submissions of 4 KB messages to A, which
 #    relays them (static route, opportunistic STARTTLS, DKIM signing) to B, which delivers into a
 #    Maildir. Throughput is end to end (first submission to last file in B's Maildir).
-# 2. postern A relays to Postfix's smtp-sink (../shared/peers/start-smtp-sink.sh), isolating the
-#    client's cost. Throughput is until A's queue is empty.
+# 2. postern A relays to Postfix's smtp-sink (scripts/start-smtp-sink.sh), isolating the client's
+#    cost. Throughput is until A's queue is empty. Skipped, saying so, when smtp-sink is not
+#    installed (Debian package postfix).
 # Prints each run and the median; CPU seconds of A (and B) during the run. Needs a release build.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-PEERS=${PEERS:-$(cd .. && pwd)/shared/peers}
+. scripts/bench-lib.sh
 N=${1:-2000} RUNS=${2:-3} CONC=${CONC:-10} SIZE=${SIZE:-4096}
 BIN=target/release/postern
 [ -x "$BIN" ] || cargo build --release -p postern
 LOAD=crates/outbound/bench/load.py
 W=$(mktemp -d /tmp/postern-obench.XXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  scripts/start-smtp-sink.sh --stop "$W/sink" || true
+  rm -rf "$W"
+}
 trap cleanup EXIT
 
 conf() { # NAME SMTP_PORT ROUTE
@@ -46,7 +51,7 @@ TOML
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-PA=14725 PB=14726 SINK=${SINK_PORT:-2526}
+PA=$(free_port) PB=$(free_port) SINK=$(free_port)
 conf b "$PB" "127.0.0.1:1"
 "$BIN" --config "$W/b.toml" domain add b.test >/dev/null 2>&1
 echo pass | "$BIN" --config "$W/b.toml" user add bob@b.test >/dev/null 2>&1
@@ -66,8 +71,8 @@ for r in $(seq "$RUNS"); do
 done
 echo "   median: $(median < "$W/r1") msg/s"
 
-if [ -x "$PEERS/start-smtp-sink.sh" ] && command -v smtp-sink >/dev/null; then
-  "$PEERS/start-smtp-sink.sh" 127.0.0.1 "$SINK" >/dev/null
+if have_peer smtp-sink postfix "postern A -> smtp-sink"; then
+  scripts/start-smtp-sink.sh "$W/sink" "$SINK" >/dev/null
   kill "$PA_PID"; wait "$PA_PID" 2>/dev/null || true
   conf a "$PA" "127.0.0.1:$SINK"
   POSTERN_LOG=warn "$BIN" --config "$W/a.toml" serve 2>"$W/a2.log" & PA_PID=$!; PIDS+=($PA_PID)
@@ -80,7 +85,5 @@ if [ -x "$PEERS/start-smtp-sink.sh" ] && command -v smtp-sink >/dev/null; then
     echo "   run $r: $line"; echo "$line" | awk '{print $1}' >> "$W/r2"
   done
   echo "   median: $(median < "$W/r2") msg/s"
-  "$PEERS/stop-smtp-sink.sh" >/dev/null 2>&1 || true
-else
-  echo "== smtp-sink not available (apt-get install postfix): skipped"
+  scripts/start-smtp-sink.sh --stop "$W/sink"
 fi

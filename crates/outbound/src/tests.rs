@@ -133,6 +133,7 @@ fn entry(rcpts: &[&str]) -> QueueEntry {
                 expanded_from: None,
                 reported: false,
                 delay_reported: false,
+                scheduled: None,
             })
             .collect(),
         delivered_accounts: Default::default(),

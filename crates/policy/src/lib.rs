@@ -29,6 +29,8 @@ pub enum PolicyError {
     Invalid(String, &'static str),
     #[error("DKIM keys for selector {0} already exist (remove them first to replace them)")]
     Exists(String),
+    #[error("no DKIM key {0}")]
+    NoSuchKey(String),
 }
 
 fn io<T>(r: std::io::Result<T>, op: &'static str, path: &Path) -> Result<T, PolicyError> {
@@ -226,6 +228,74 @@ pub fn generate(
         .collect())
 }
 
+/// Where a domain's retired keys wait: no longer used to sign, still listed, so that their
+/// DNS records stay published until mail signed with them has been verified.
+const RETIRED: &str = "retired";
+
+/// Key rotation: new key pairs under `selector`, and every key the domain signed with until
+/// now moved to `retired/`. Returns the new selectors and the names of the retired ones.
+pub fn rotate(
+    data_dir: &Path,
+    domain: &str,
+    selector: &str,
+) -> Result<(Vec<Selector>, Vec<String>), PolicyError> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let dir = key_dir(data_dir).join(&domain);
+    let old = match fs::read_dir(&dir) {
+        Ok(_) => load_domain(&dir, &domain)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return io(Err(e), "list", &dir),
+    };
+    let made = generate(data_dir, &domain, selector)?;
+    let retired_dir = dir.join(RETIRED);
+    let mut retired = Vec::new();
+    for s in old {
+        let file = format!("{}.{}", s.selector, s.algorithm.extension());
+        io(fs::create_dir_all(&retired_dir), "create", &retired_dir)?;
+        let (from, to) = (dir.join(&file), retired_dir.join(&file));
+        io(fs::rename(&from, &to), "move", &from)?;
+        retired.push(s.selector);
+    }
+    Ok((made, retired))
+}
+
+/// The retired selectors of a domain (see [`rotate`]).
+pub fn retired(data_dir: &Path, domain: &str) -> Result<Vec<Selector>, PolicyError> {
+    let dir = key_dir(data_dir).join(domain).join(RETIRED);
+    match fs::read_dir(&dir) {
+        Ok(_) => load_domain(&dir, domain),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => io(Err(e), "list", &dir),
+    }
+}
+
+/// Deletes the keys of `selector` (a full selector such as `postern-rsa`, or the prefix given
+/// to [`generate`], for both algorithms), active or retired. Returns the files removed.
+pub fn remove(data_dir: &Path, domain: &str, selector: &str) -> Result<Vec<PathBuf>, PolicyError> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if !valid_label(selector) {
+        return Err(PolicyError::Invalid(selector.into(), "selector"));
+    }
+    let dir = key_dir(data_dir).join(&domain);
+    let mut removed = Vec::new();
+    for d in [dir.clone(), dir.join(RETIRED)] {
+        for alg in [Algorithm::Ed25519, Algorithm::Rsa] {
+            let ext = alg.extension();
+            for stem in [selector.to_string(), format!("{selector}-{ext}")] {
+                let path = d.join(format!("{stem}.{ext}"));
+                if path.is_file() {
+                    io(fs::remove_file(&path), "remove", &path)?;
+                    removed.push(path);
+                }
+            }
+        }
+    }
+    if removed.is_empty() {
+        return Err(PolicyError::NoSuchKey(format!("{selector} for {domain}")));
+    }
+    Ok(removed)
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PolicyError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -368,8 +438,14 @@ pub fn from_domain(message: &[u8]) -> Option<String> {
 }
 
 /// The DNS records to publish for `domain`, in zone-file syntax. `mail_host` is this server's
-/// host name (the MX target and the SRV targets).
-pub fn dns_records(domain: &str, mail_host: &str, keys: &DkimKeys) -> String {
+/// host name (the MX target and the SRV targets); `report_to`, an address that exists, receives
+/// DMARC and TLS reports (without one, the records ask for none).
+pub fn dns_records(
+    domain: &str,
+    mail_host: &str,
+    keys: &DkimKeys,
+    report_to: Option<&str>,
+) -> String {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     let h = mail_host.trim_end_matches('.');
     let mut out = String::new();
@@ -399,16 +475,27 @@ pub fn dns_records(domain: &str, mail_host: &str, keys: &DkimKeys) -> String {
     put(
         "; DMARC (RFC 7489): a starting policy; watch the reports, then tighten to p=reject".into(),
     );
-    put(format!("_dmarc.{d}.\t\tIN TXT\t\"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{d}; adkim=r; aspf=r\""));
+    let rua = |tag: &str| report_to.map_or(String::new(), |a| format!("{tag}rua=mailto:{a}"));
+    if report_to.is_none() {
+        put(format!(
+            "; no report address yet: add an account or postmaster@{d} to receive DMARC and TLS reports"
+        ));
+    }
+    put(format!(
+        "_dmarc.{d}.\t\tIN TXT\t\"v=DMARC1; p=quarantine{}; adkim=r; aspf=r\"",
+        rua("; ")
+    ));
     put("; MTA-STS (RFC 8461): also serve https://mta-sts.DOMAIN/.well-known/mta-sts.txt containing".into());
     put(format!(
         ";   version: STSv1 / mode: testing / mx: {h} / max_age: 86400"
     ));
     put(format!("_mta-sts.{d}.\t\tIN TXT\t\"v=STSv1; id=1\""));
     put("; SMTP TLS reporting (RFC 8460)".into());
-    put(format!(
-        "_smtp._tls.{d}.\t\tIN TXT\t\"v=TLSRPTv1; rua=mailto:tls-reports@{d}\""
-    ));
+    if let Some(a) = report_to {
+        put(format!(
+            "_smtp._tls.{d}.\t\tIN TXT\t\"v=TLSRPTv1; rua=mailto:{a}\""
+        ));
+    }
     put("; Mail client autoconfiguration (RFC 6186, RFC 8314 §5.1)".into());
     for (svc, prio, port) in [
         ("_submissions._tcp", 0, 465),
@@ -547,6 +634,42 @@ impl<K, V> mail_auth::ResolverCache<K, V> for NoCache {
 mod tests {
     use super::*;
 
+    #[test]
+    fn rotate_retires_and_remove_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), "example.org", "s1").unwrap();
+        let (made, retired) = rotate(dir.path(), "example.org", "s2").unwrap();
+        assert_eq!(made.len(), 2);
+        assert_eq!(retired, ["s1-ed25519", "s1-rsa"]);
+        // Only the new keys sign; the old ones are listed as retired.
+        let keys = DkimKeys::load(dir.path()).unwrap();
+        let active: Vec<&str> = keys
+            .selectors("example.org")
+            .iter()
+            .map(|s| s.selector.as_str())
+            .collect();
+        assert_eq!(active, ["s2-ed25519", "s2-rsa"]);
+        let old: Vec<String> = super::retired(dir.path(), "example.org")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.selector)
+            .collect();
+        assert_eq!(old, ["s1-ed25519", "s1-rsa"]);
+        assert_eq!(remove(dir.path(), "example.org", "s1").unwrap().len(), 2);
+        assert!(super::retired(dir.path(), "example.org")
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            remove(dir.path(), "example.org", "s2-rsa").unwrap().len(),
+            1
+        );
+        assert!(matches!(
+            remove(dir.path(), "example.org", "s1"),
+            Err(PolicyError::NoSuchKey(_))
+        ));
+        assert!(remove(dir.path(), "example.org", "../x").is_err());
+    }
+
     #[tokio::test]
     async fn generate_sign_and_verify_both_algorithms() {
         let dir = tempfile::tempdir().unwrap();
@@ -584,17 +707,28 @@ mod tests {
         let results = verify_with_records(tampered.as_bytes(), &records).await;
         assert!(results.iter().all(|r| !r.2), "{results:?}");
         // The DNS advice names every selector, with long TXT values split.
-        let zone = dns_records("example.org", "mail.example.org", &keys);
+        let zone = dns_records(
+            "example.org",
+            "mail.example.org",
+            &keys,
+            Some("postmaster@example.org"),
+        );
         assert!(zone.contains("s1-rsa._domainkey.example.org.\tIN TXT\t( \"v=DKIM1; k=rsa; p="));
         assert!(
             zone.contains("s1-ed25519._domainkey.example.org.\tIN TXT\t\"v=DKIM1; k=ed25519; p=")
         );
         assert!(zone.contains("\"v=spf1 mx -all\""));
         assert!(
-            zone.contains("_dmarc.example.org.\t\tIN TXT\t\"v=DMARC1; p=quarantine; rua=mailto:")
+            zone.contains("_dmarc.example.org.\t\tIN TXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@example.org;")
         );
         assert!(zone.contains("_submissions._tcp.example.org.\tIN SRV\t0 1 465 mail.example.org."));
-        assert!(zone.contains("_smtp._tls.example.org."));
+        assert!(zone.contains(
+            "_smtp._tls.example.org.\t\tIN TXT\t\"v=TLSRPTv1; rua=mailto:postmaster@example.org\""
+        ));
         assert!(zone.contains("_mta-sts.example.org."));
+        // Without an address that exists, no reports are asked for.
+        let zone = dns_records("example.org", "mail.example.org", &keys, None);
+        assert!(!zone.contains("rua="), "{zone}");
+        assert!(zone.contains("no report address yet"));
     }
 }

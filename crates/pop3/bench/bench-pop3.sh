@@ -2,24 +2,31 @@
 # bench-pop3.sh [MESSAGES=10000] [ROUNDS=3]
 # POP3 download throughput, postern vs Dovecot, back to back in one run on the same mailbox content:
 #   1. builds postern (release), starts it on a free loopback port with a throw-away data_dir;
-#   2. starts the peer Dovecot (../shared/peers/start-dovecot.sh);
+#   2. starts a private Dovecot with POP3 (scripts/start-dovecot.sh) on a free loopback port;
 #   3. writes the same MESSAGES mixed-size messages (LF line ends, as an MDA writes them) into both
 #      Maildirs, reindexes postern's and warms both servers up with one UIDL session;
-#   4. for each round: bench-fetch.sh pop3 (fetchmail, keep) against postern then Dovecot, and a
-#      Python poplib loop (LIST, RETR every message, QUIT) against postern then Dovecot;
+#   4. for each round: scripts/fetch-time.sh pop3 (fetchmail, keep) against postern then Dovecot,
+#      and a Python poplib loop (LIST, RETR every message, QUIT) against postern then Dovecot;
 #   5. prints every figure and the medians.
-# Env: PEERS (default /work/shared/peers), PEERS_DIR (default /tmp/peers), POSTERN (binary to use).
+# Dovecot is skipped, saying so, unless its POP3 server is installed (Debian: dovecot-pop3d), and
+# the fetchmail figures unless fetchmail is; postern's other figures are printed either way.
+# Env: POSTERN (binary to use).
 set -euo pipefail
 N=${1:-10000}; ROUNDS=${2:-3}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../../.." && pwd)
-PEERS=${PEERS:-$ROOT/../shared/peers}; export PEERS_DIR=${PEERS_DIR:-/tmp/peers}
+. "$ROOT/scripts/bench-lib.sh"
 if [ -z "${POSTERN:-}" ]; then
   (cd "$ROOT" && cargo build --release -q -p postern); POSTERN=$ROOT/target/release/postern
 fi
 W=$(mktemp -d /tmp/bench-pop3.XXXXXX); PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$W"; }
+chmod 755 "$W"   # Dovecot's mail processes (nobody, as root) reach their Maildirs through it
+cleanup() {
+  [ -z "$PID" ] || { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; } || true
+  "$ROOT/scripts/start-dovecot.sh" --stop "$W/dovecot" || true
+  rm -rf "$W"
+}
 trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port) DPORT=$(free_port) DIPORT=$(free_port)
 cat > "$W/postern.toml" <<TOML
 hostname = "bench.test"
 data_dir = "$W/data"
@@ -65,11 +72,17 @@ P reindex bench@bench.test >/dev/null 2>&1
 POSTERN_LOG=warn "$POSTERN" --config "$W/postern.toml" serve 2>"$W/serve.log" & PID=$!
 for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$PORT),1)" 2>/dev/null && break; sleep 0.1; done
 
-# Dovecot: the same files in its Maildir for a dedicated user "pop3bench".
-"$PEERS/start-dovecot.sh" >/dev/null
-DM=$PEERS_DIR/mail/pop3bench
-rm -rf "$DM"; mkdir -p "$DM/new" "$DM/cur" "$DM/tmp"; cp "$W"/msgs/* "$DM/new/"
-chown -R nobody:nogroup "$DM"
+# Dovecot: the same files in its Maildir for the user "pop3bench".
+TARGETS=("postern 127.0.0.1:$PORT bench@bench.test")
+if have_peer dovecot dovecot-pop3d "comparison with Dovecot" &&
+   have_peer /usr/lib/dovecot/pop3 dovecot-pop3d "comparison with Dovecot"; then
+  POP3_PORT=$DPORT "$ROOT/scripts/start-dovecot.sh" "$W/dovecot" "$DIPORT" >/dev/null
+  DM=$W/dovecot/mail/pop3bench
+  mkdir -p "$DM/new" "$DM/cur" "$DM/tmp"; cp "$W"/msgs/* "$DM/new/"
+  chown -R "$(stat -c %u:%g "$W/dovecot/mail")" "$DM"
+  TARGETS+=("dovecot 127.0.0.1:$DPORT pop3bench")
+fi
+FETCHMAIL=1; have_peer fetchmail fetchmail "fetchmail downloads" || FETCHMAIL=
 
 cat > "$W/loop.py" <<'PY'
 import poplib, sys, time
@@ -84,20 +97,21 @@ d = time.perf_counter() - t0
 print(f"poplib {sys.argv[1]}: {n} msgs in {d:.2f} s = {n/d:.1f} msgs/s, {total/d/1e6:.1f} MB/s")
 PY
 # Warm-up: both servers build their indexes / size caches once.
-for t in "127.0.0.1:$PORT bench@bench.test" "127.0.0.1:11000 pop3bench"; do
-  set -- $t
+for t in "${TARGETS[@]}"; do
+  set -- $t; shift
   python3 -c 'import poplib,sys; h,p=sys.argv[1].rsplit(":",1); c=poplib.POP3(h,int(p)); c.user(sys.argv[2]); c.pass_("pass"); print(sys.argv[1], "warm-up:", c.stat()); c.uidl(); c.quit()' "$1" "$2"
 done
 
 R=$W/results; : > "$R"
 for r in $(seq "$ROUNDS"); do
   echo "--- round $r" >&2
-  for t in "postern 127.0.0.1:$PORT bench@bench.test" "dovecot 127.0.0.1:11000 pop3bench"; do
+  for t in "${TARGETS[@]}"; do
+    [ -n "$FETCHMAIL" ] || break
     set -- $t
-    line=$("$PEERS/bench-fetch.sh" pop3 "$2" "$3" pass); echo "$1 $line" >&2
+    line=$("$ROOT/scripts/fetch-time.sh" pop3 "$2" "$3" pass); echo "$1 $line" >&2
     echo "$1 fetchmail $(echo "$line" | sed -E 's/.*= ([0-9.]+) msgs\/s.*/\1/')" >> "$R"
   done
-  for t in "postern 127.0.0.1:$PORT bench@bench.test" "dovecot 127.0.0.1:11000 pop3bench"; do
+  for t in "${TARGETS[@]}"; do
     set -- $t
     line=$(python3 "$W/loop.py" "$2" "$3" pass); echo "$1 $line" >&2
     echo "$1 poplib $(echo "$line" | sed -E 's/.*= ([0-9.]+) msgs\/s.*/\1/')" >> "$R"
@@ -106,6 +120,7 @@ done
 echo "=== medians over $ROUNDS rounds, $N messages (msgs/s)"
 for client in fetchmail poplib; do
   for server in postern dovecot; do
+    grep -q "^$server $client " "$R" || continue
     awk -v s=$server -v c=$client '$1==s && $2==c {print $3}' "$R" | sort -n |
       awk -v s=$server -v c=$client '{a[NR]=$1} END {m = NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%-9s %-8s median %8.1f msgs/s  (runs: %d)\n", c, s, m, NR}'
   done

@@ -5,7 +5,7 @@
 use crate::command::Command;
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
-use postern_directory::SaslMechanism;
+use postern_directory::{advertised_mechanisms, SaslMechanism};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the channel allows, fixed per connection (it changes only with STLS).
@@ -18,6 +18,10 @@ pub struct Policy {
     pub stls_available: bool,
     /// The greeting carried an APOP timestamp (RFC 1939 §7).
     pub apop: bool,
+    /// TLS is active: SCRAM-SHA-256-PLUS can bind to it (RFC 5802 §6).
+    pub tls: bool,
+    /// SCRAM-SHA-256-PLUS is advertised: the channel has `tls-exporter` (TLS 1.3).
+    pub offer_plus: bool,
 }
 
 /// What the session must do for an AUTHORIZATION command.
@@ -99,11 +103,9 @@ impl Authorization {
             } => {
                 // RFC 1734 §2 listing, still sent by some clients before RFC 2449 CAPA existed.
                 let mut out = String::from("+OK SASL mechanisms follow\r\n");
-                if policy.plaintext_ok {
-                    for m in SaslMechanism::ALL {
-                        out.push_str(m.name());
-                        out.push_str("\r\n");
-                    }
+                for m in advertised_mechanisms(policy.plaintext_ok, policy.offer_plus) {
+                    out.push_str(m.name());
+                    out.push_str("\r\n");
                 }
                 out.push_str(".\r\n");
                 Step::Reply(out)
@@ -118,6 +120,11 @@ impl Authorization {
                 };
                 if mechanism.is_plaintext() && !policy.plaintext_ok {
                     return Step::Reply(PLAINTEXT_REFUSED.into());
+                }
+                if !mechanism.usable(true, policy.tls) {
+                    return Step::Reply(
+                        "-ERR SCRAM-SHA-256-PLUS needs TLS; use STLS or port 995\r\n".into(),
+                    );
                 }
                 // RFC 5034 §4: "=" is an empty initial response.
                 let initial_response = match initial_response.as_deref() {
@@ -197,9 +204,14 @@ pub fn capabilities(ctx: &CapaContext<'_>) -> String {
     if ctx.authorization {
         if ctx.policy.plaintext_ok {
             lines.push("USER".into());
-            let mechs: Vec<&str> = SaslMechanism::ALL.iter().map(|m| m.name()).collect();
-            lines.push(format!("SASL {}", mechs.join(" ")));
         }
+        // SCRAM sends no password: offered on every channel.
+        let mechs: Vec<&str> =
+            advertised_mechanisms(ctx.policy.plaintext_ok, ctx.policy.offer_plus)
+                .iter()
+                .map(|m| m.name())
+                .collect();
+        lines.push(format!("SASL {}", mechs.join(" ")));
         if ctx.policy.stls_available {
             lines.push("STLS".into());
         }
@@ -263,11 +275,22 @@ mod tests {
         plaintext_ok: true,
         stls_available: true,
         apop: true,
+        tls: false,
+        offer_plus: false,
     };
     const CLOSED: Policy = Policy {
         plaintext_ok: false,
         stls_available: true,
         apop: true,
+        tls: false,
+        offer_plus: false,
+    };
+    const TLS13: Policy = Policy {
+        plaintext_ok: true,
+        stls_available: false,
+        apop: true,
+        tls: true,
+        offer_plus: true,
     };
 
     fn reply(s: Step) -> String {
@@ -355,7 +378,7 @@ mod tests {
             Step::CheckApop { .. }
         ));
         assert_eq!(a.handle(Command::Stls, &CLOSED), Step::StartTls);
-        // No mechanism listed on a closed channel.
+        // Only SCRAM, which sends no password, is listed and allowed on a closed channel.
         assert_eq!(
             reply(a.handle(
                 Command::Auth {
@@ -364,7 +387,49 @@ mod tests {
                 },
                 &CLOSED
             )),
-            "+OK SASL mechanisms follow\r\n.\r\n"
+            "+OK SASL mechanisms follow\r\nSCRAM-SHA-256\r\n.\r\n"
+        );
+        assert_eq!(
+            a.handle(
+                Command::Auth {
+                    mechanism: Some("SCRAM-SHA-256".into()),
+                    initial_response: None
+                },
+                &CLOSED
+            ),
+            Step::Sasl {
+                mechanism: SaslMechanism::ScramSha256,
+                initial_response: None
+            }
+        );
+        // -PLUS needs TLS.
+        assert!(reply(a.handle(
+            Command::Auth {
+                mechanism: Some("SCRAM-SHA-256-PLUS".into()),
+                initial_response: None
+            },
+            &OPEN
+        ))
+        .starts_with("-ERR SCRAM-SHA-256-PLUS needs TLS"));
+        assert!(matches!(
+            a.handle(
+                Command::Auth {
+                    mechanism: Some("SCRAM-SHA-256-PLUS".into()),
+                    initial_response: None
+                },
+                &TLS13
+            ),
+            Step::Sasl { .. }
+        ));
+        assert_eq!(
+            reply(a.handle(
+                Command::Auth {
+                    mechanism: None,
+                    initial_response: None
+                },
+                &TLS13
+            )),
+            "+OK SASL mechanisms follow\r\nSCRAM-SHA-256-PLUS\r\nSCRAM-SHA-256\r\nPLAIN\r\nLOGIN\r\n.\r\n"
         );
     }
 
@@ -460,6 +525,8 @@ mod tests {
             plaintext_ok: true,
             stls_available: false,
             apop: false,
+            tls: false,
+            offer_plus: false,
         };
         assert!(reply(a.handle(Command::Stls, &no)).starts_with("-ERR"));
         assert!(reply(a.handle(
@@ -494,7 +561,7 @@ mod tests {
             "AUTH-RESP-CODE",
             "PIPELINING",
             "EXPIRE NEVER",
-            "SASL PLAIN LOGIN",
+            "SASL SCRAM-SHA-256 PLAIN LOGIN",
             "UTF8 USER",
             "IMPLEMENTATION postern-1",
         ] {
@@ -509,8 +576,17 @@ mod tests {
             implementation: "p",
         });
         assert!(!c.contains("\r\nUSER\r\n"));
-        assert!(!c.contains("SASL"));
+        assert!(c.contains("\r\nSASL SCRAM-SHA-256\r\n"), "{c}");
         assert!(c.contains("\r\nSTLS\r\n"));
+        let c = capabilities(&CapaContext {
+            authorization: true,
+            policy: TLS13,
+            implementation: "p",
+        });
+        assert!(
+            c.contains("\r\nSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN\r\n"),
+            "{c}"
+        );
         let c = capabilities(&CapaContext {
             authorization: false,
             policy: OPEN,

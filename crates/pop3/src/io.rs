@@ -2,10 +2,10 @@
 //! (RFC 2595 §4 STLS): input is read in large chunks and split into lines here, output is
 //! gathered and flushed when the client has nothing more queued (RFC 2449 §6.6 PIPELINING).
 
-use postern_net::MailStream;
+use postern_directory::ChannelBindings;
+use postern_net::{ChannelBindingKind, MailStream, TlsContext};
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::TlsAcceptor as Acceptor;
 
 /// One input line, or why there is none.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,13 +116,24 @@ impl LineIo {
 
     /// Flushes, then performs the server side of the TLS handshake (RFC 2595 §4). Input the
     /// client sent before the handshake is discarded (a command injection defence, RFC 3207 §6).
-    pub async fn upgrade(&mut self, acceptor: &Acceptor) -> io::Result<()> {
+    pub async fn upgrade(&mut self, tls: &TlsContext) -> io::Result<()> {
         self.flush().await?;
         self.inbuf.clear();
         self.pos = 0;
         let stream = self.stream.take().ok_or_else(lost)?;
-        self.stream = Some(stream.upgrade(acceptor).await?);
+        self.stream = Some(stream.upgrade(tls).await?);
         Ok(())
+    }
+
+    /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS.
+    pub fn channel_bindings(&self) -> ChannelBindings {
+        match &self.stream {
+            Some(s) => ChannelBindings::new(
+                s.channel_binding(ChannelBindingKind::TlsExporter),
+                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
+            ),
+            None => ChannelBindings::none(),
+        }
     }
 
     /// Whether the connection is encrypted.

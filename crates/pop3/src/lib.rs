@@ -27,8 +27,8 @@ pub use lock::MaildropLocks;
 
 use async_trait::async_trait;
 use postern_config::{Config, Service};
-use postern_directory::{AuthThrottle, Directory};
-use postern_net::{Connection, Refusal, SessionHandler};
+use postern_directory::{AuthGate, AuthThrottle, Directory};
+use postern_net::{Connection, Refusal, SessionHandler, Sessions};
 use postern_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,11 +71,13 @@ impl Default for Pop3Settings {
 /// What every POP3 session of the process shares.
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
-    pub(crate) directory: Arc<Directory>,
+    /// Every login passes here (throttle, failure logs).
+    pub(crate) gate: AuthGate,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) throttle: Arc<AuthThrottle>,
     pub(crate) settings: Pop3Settings,
     pub(crate) locks: MaildropLocks,
+    /// Sessions in TRANSACTION by account, for `postern kick` (shared with IMAP by serve).
+    pub(crate) sessions: Sessions,
 }
 
 /// The POP3 (port 110, STLS) and POP3S (port 995, implicit TLS) session handler.
@@ -106,11 +108,37 @@ impl Pop3Server {
         Pop3Server {
             inner: Arc::new(Inner {
                 config,
-                directory,
+                gate: AuthGate::new(directory, throttle),
                 store,
-                throttle,
                 settings,
                 locks: MaildropLocks::default(),
+                sessions: Sessions::default(),
+            }),
+        }
+    }
+
+    /// The same server with a new configuration (a reload): new sessions use it, open ones
+    /// keep theirs, and the maildrop locks (RFC 1939 §8) carry over.
+    pub fn reconfigured(&self, config: Arc<Config>) -> Pop3Server {
+        self.derive(config, self.inner.sessions.clone())
+    }
+
+    /// The same server, registering sessions in `sessions` (so that an admin can end them);
+    /// call before it serves.
+    pub fn with_sessions(self, sessions: Sessions) -> Pop3Server {
+        self.derive(self.inner.config.clone(), sessions)
+    }
+
+    fn derive(&self, config: Arc<Config>, sessions: Sessions) -> Pop3Server {
+        let old = &self.inner;
+        Pop3Server {
+            inner: Arc::new(Inner {
+                config,
+                gate: old.gate.clone(),
+                store: old.store.clone(),
+                settings: old.settings.clone(),
+                locks: old.locks.clone(),
+                sessions,
             }),
         }
     }

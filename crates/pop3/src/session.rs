@@ -11,12 +11,9 @@ use crate::lock::MaildropGuard;
 use crate::maildrop::{encode_message, Maildrop, Step as TransStep};
 use crate::open::{open_maildrop, MAILDROP};
 use crate::{Inner, Pop3Error};
-use postern_directory::{
-    Address, Authenticator, SaslError, SaslMechanism, SaslSession, SaslStep, ThrottleDecision,
-};
+use postern_directory::{ClientAuth, SaslError, SaslMechanism, SaslStep};
 use postern_net::{CancellationToken, Connection, TlsContext};
 use postern_store::{StoreError, UidSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -50,10 +47,16 @@ enum Next {
 struct Session {
     inner: Arc<Inner>,
     io: LineIo,
-    ip: IpAddr,
+    /// This client's door to the directory (every login path, one throttle).
+    auth: Arc<ClientAuth>,
     loopback: bool,
     tls: Option<TlsContext>,
     shutdown: CancellationToken,
+    /// The server's own shutdown token: `shutdown` is a child of it once in TRANSACTION,
+    /// which an admin's kick cancels alone.
+    server_shutdown: CancellationToken,
+    /// The session's entry in the registry `postern kick` uses.
+    registration: Option<postern_net::Registration>,
     timestamp: Option<String>,
     auth_failures: u32,
     bad_commands: u32,
@@ -69,12 +72,14 @@ pub async fn run(inner: Arc<Inner>, conn: Connection) {
             .settings
             .apop
             .then(|| apop_timestamp(&inner.config.hostname)),
+        auth: inner.gate.client("pop3", conn.peer.ip()),
         inner,
         io: LineIo::new(conn.stream),
-        ip: conn.peer.ip(),
         loopback,
         tls: conn.tls,
+        server_shutdown: conn.shutdown.clone(),
         shutdown: conn.shutdown,
+        registration: None,
         auth_failures: 0,
         bad_commands: 0,
         span: span.clone(),
@@ -89,6 +94,8 @@ impl Session {
             plaintext_ok: tls || self.loopback || self.inner.config.auth.allow_plaintext,
             stls_available: !tls && self.tls.is_some(),
             apop: self.timestamp.is_some(),
+            tls,
+            offer_plus: tls && self.io.channel_bindings().advertise_plus(),
         }
     }
 
@@ -121,9 +128,14 @@ impl Session {
                     return;
                 }
                 Next::Shutdown => {
-                    // Graceful stop: no UPDATE, deletions are kept for the next session.
-                    self.io
-                        .write(b"-ERR [SYS/TEMP] server shutting down, try again later\r\n");
+                    // Graceful stop or a kick: no UPDATE, deletions are kept for the next
+                    // session.
+                    let why: &[u8] = if self.server_shutdown.is_cancelled() {
+                        b"-ERR [SYS/TEMP] server shutting down, try again later\r\n"
+                    } else {
+                        b"-ERR session ended by the administrator\r\n"
+                    };
+                    self.io.write(why);
                     break;
                 }
             };
@@ -224,7 +236,7 @@ impl Session {
                             return Ok(Flow::Continue);
                         };
                         self.io.write(b"+OK begin TLS negotiation\r\n");
-                        self.io.upgrade(&tls.acceptor).await?;
+                        self.io.upgrade(&tls).await?;
                         // RFC 2595 §4: forget what was learned before TLS.
                         auth.reset();
                         tracing::debug!("STLS: TLS active");
@@ -283,41 +295,34 @@ impl Session {
         Flow::Continue
     }
 
-    /// Asks the throttle before a credential check; on refusal answers and returns false.
-    fn throttle_allows(&mut self, login: Option<&str>) -> bool {
-        match self.inner.throttle.check(login, self.ip) {
-            ThrottleDecision::Allow { .. } => true,
-            ThrottleDecision::Blocked { retry_after } => {
-                // RFC 3206 §4 SYS/TEMP: a temporary refusal the user cannot fix by retyping.
+    /// Answers an attempt that did not log in: `-ERR [AUTH]` after the throttle's delay
+    /// for wrong credentials, `[SYS/TEMP]` (RFC 3206 §4) for a throttled client or a
+    /// directory failure.
+    async fn refuse(&mut self, error: SaslError) {
+        self.auth_failures += 1;
+        match error {
+            e if e.is_auth_failure() => {
+                tokio::time::sleep(self.auth.failure_delay()).await;
+                self.io
+                    .write(b"-ERR [AUTH] invalid user name or password\r\n");
+            }
+            SaslError::Throttled { retry_after } => {
                 let msg = format!(
                     "-ERR [SYS/TEMP] too many failed logins, try again in {} seconds\r\n",
                     retry_after.as_secs().max(1)
                 );
                 self.io.write(msg.as_bytes());
-                self.auth_failures += 1;
-                tracing::info!(login, "login refused by the failure throttle");
-                false
+            }
+            e @ SaslError::Directory(_) => {
+                tracing::warn!("directory: {e}");
+                self.io
+                    .write(b"-ERR [SYS/TEMP] authentication is temporarily unavailable\r\n");
+            }
+            e => {
+                let msg = format!("-ERR [AUTH] {e}\r\n");
+                self.io.write(msg.as_bytes());
             }
         }
-    }
-
-    /// Records a failure, waits the throttle's delay, answers `-ERR [AUTH]` (RFC 3206 §4).
-    async fn fail_login(&mut self, login: Option<&str>, method: &str) {
-        let decision = self.inner.throttle.record_failure(login, self.ip);
-        self.auth_failures += 1;
-        tracing::info!(login, method, "authentication failed");
-        let delay = decision.delay();
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        self.io
-            .write(b"-ERR [AUTH] invalid user name or password\r\n");
-    }
-
-    fn temporary_failure(&mut self, what: &str, e: &dyn std::fmt::Display) {
-        tracing::warn!("{what}: {e}");
-        self.io
-            .write(b"-ERR [SYS/TEMP] authentication is temporarily unavailable\r\n");
     }
 
     /// RFC 1939 §7 USER/PASS.
@@ -326,21 +331,13 @@ impl Session {
         user: String,
         password: Vec<u8>,
     ) -> Result<Option<(String, &'static str)>, Pop3Error> {
-        if !self.throttle_allows(Some(&user)) {
-            return Ok(None);
-        }
-        let directory = self.inner.directory.clone();
-        let login = user.clone();
+        let auth = self.auth.clone();
         let result =
-            tokio::task::spawn_blocking(move || directory.authenticate(&login, &password)).await?;
+            tokio::task::spawn_blocking(move || auth.login("USER", &user, &password)).await?;
         match result {
-            Ok(Some(account)) => Ok(Some((account, "USER"))),
-            Ok(None) => {
-                self.fail_login(Some(&user), "USER").await;
-                Ok(None)
-            }
+            Ok(account) => Ok(Some((account, "USER"))),
             Err(e) => {
-                self.temporary_failure("directory", &e);
+                self.refuse(e).await;
                 Ok(None)
             }
         }
@@ -357,28 +354,17 @@ impl Session {
             self.io.write(b"-ERR APOP is not available\r\n");
             return Ok(None);
         };
-        if !self.throttle_allows(Some(&name)) {
-            return Ok(None);
-        }
-        let directory = self.inner.directory.clone();
-        let login = name.clone();
-        let secret = tokio::task::spawn_blocking(move || directory.apop_secret(&login)).await?;
-        let secret = match secret {
-            Ok(s) => s,
+        let auth = self.auth.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            auth.apop(&name, |secret| {
+                digest_matches(&apop_digest(&timestamp, secret), &digest)
+            })
+        })
+        .await?;
+        match result {
+            Ok(account) => Ok(Some((account, "APOP"))),
             Err(e) => {
-                self.temporary_failure("directory", &e);
-                return Ok(None);
-            }
-        };
-        let account = Address::parse(&name).ok().map(|a| a.to_string());
-        match (secret, account) {
-            (Some(secret), Some(account))
-                if digest_matches(&apop_digest(&timestamp, &secret), &digest) =>
-            {
-                Ok(Some((account, "APOP")))
-            }
-            _ => {
-                self.fail_login(Some(&name), "APOP").await;
+                self.refuse(e).await;
                 Ok(None)
             }
         }
@@ -390,11 +376,11 @@ impl Session {
         mechanism: SaslMechanism,
         initial_response: Option<Vec<u8>>,
     ) -> Result<Option<(String, &'static str)>, Pop3Error> {
-        if !self.throttle_allows(None) {
+        if let Err(e) = self.auth.admit_client() {
+            self.refuse(e).await;
             return Ok(None);
         }
-        let authenticator: Arc<dyn Authenticator> = self.inner.directory.clone();
-        let mut session = SaslSession::new(mechanism, authenticator);
+        let mut session = self.auth.sasl(mechanism, self.io.channel_bindings());
         let (s, mut result) = tokio::task::spawn_blocking(move || {
             let r = session.start(initial_response.as_deref());
             (session, r)
@@ -404,11 +390,6 @@ impl Session {
         loop {
             match result {
                 Ok(SaslStep::Done(credentials)) => {
-                    // A correct password does not lift a block (the check comes first for
-                    // USER/PASS; SASL names the account only now).
-                    if !self.throttle_allows(Some(&credentials.account)) {
-                        return Ok(None);
-                    }
                     return Ok(Some((credentials.account, mechanism.name())));
                 }
                 Ok(SaslStep::Challenge(challenge)) => {
@@ -430,7 +411,12 @@ impl Session {
                     let text = String::from_utf8_lossy(&response);
                     let text = text.trim_end_matches(['\r', '\n']);
                     if text == "*" {
-                        self.io.write(b"-ERR authentication cancelled\r\n");
+                        // After SCRAM's e= the exchange has already failed: say so.
+                        if let Some(e) = session.cancel() {
+                            self.refuse(e).await;
+                        } else {
+                            self.io.write(b"-ERR authentication cancelled\r\n");
+                        }
                         return Ok(None);
                     }
                     let Some(bytes) = decode_base64(text) else {
@@ -445,19 +431,8 @@ impl Session {
                     session = s;
                     result = r;
                 }
-                Err(e @ SaslError::Directory(_)) => {
-                    self.temporary_failure("SASL", &e);
-                    return Ok(None);
-                }
-                Err(e) if e.is_auth_failure() => {
-                    let who = e.authcid().map(str::to_owned);
-                    self.fail_login(who.as_deref(), mechanism.name()).await;
-                    return Ok(None);
-                }
                 Err(e) => {
-                    let msg = format!("-ERR [AUTH] {e}\r\n");
-                    self.io.write(msg.as_bytes());
-                    self.auth_failures += 1;
+                    self.refuse(e).await;
                     return Ok(None);
                 }
             }
@@ -471,7 +446,6 @@ impl Session {
         account: String,
         method: &str,
     ) -> Result<Flow, Pop3Error> {
-        self.inner.throttle.record_success(&account, self.ip);
         self.span.record("user", account.as_str());
         let Some(lock) = self.inner.locks.try_lock(&account) else {
             tracing::info!(method, "maildrop in use by another session");
@@ -492,6 +466,10 @@ impl Session {
         };
         let (n, size) = maildrop.stat();
         tracing::info!(method, messages = n, "authenticated");
+        // From now on an admin can end this session alone (`postern kick`).
+        let kick = self.server_shutdown.child_token();
+        self.registration = Some(self.inner.sessions.register(&account, kick.clone()));
+        self.shutdown = kick;
         let reply = format!("+OK maildrop has {n} messages ({size} octets)\r\n");
         self.io.write(reply.as_bytes());
         *phase = Phase::Transaction {

@@ -357,7 +357,8 @@ import poplib, ssl, sys
 host, port, sport, user, pw, ca = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 c = poplib.POP3(host, port)
 caps = c.capa()
-assert 'USER' not in caps and 'SASL' not in caps and 'STLS' in caps, caps
+# Only SCRAM, which sends no password, before TLS.
+assert 'USER' not in caps and caps['SASL'] == ['SCRAM-SHA-256'] and 'STLS' in caps, caps
 try:
     c.user(user); raise SystemExit('USER accepted in the clear')
 except poplib.error_proto as e:
@@ -365,7 +366,7 @@ except poplib.error_proto as e:
 ctx = ssl.create_default_context(cafile=ca)
 c.stls(ctx)
 caps = c.capa()
-assert 'USER' in caps and caps['SASL'] == ['PLAIN', 'LOGIN'] and 'STLS' not in caps, caps
+assert 'USER' in caps and caps['SASL'] == ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256', 'PLAIN', 'LOGIN'] and 'STLS' not in caps, caps
 c.user(user); c.pass_(pw)
 assert c.stat()[0] == 1
 c.quit()

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[command(
     name = "postern",
     version,
-    about = "A complete Internet mail system in one program"
+    about = "A complete Internet mail system in one program",
+    after_help = "Logs go to standard error at level info. POSTERN_LOG changes it: \
+                  POSTERN_LOG=debug, or any filter such as POSTERN_LOG=info,postern_smtp=debug."
 )]
 pub struct Cli {
     /// Configuration file [default: ./postern.toml, then /etc/postern/postern.toml, else built-in defaults]
@@ -20,6 +22,10 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// Say which configuration file and data directory the command works on
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,8 +34,15 @@ pub struct Cli {
 pub enum Command {
     /// Run every enabled listener until SIGTERM or SIGINT
     Serve,
-    /// Validate the configuration and print the effective settings
+    /// Validate the configuration, print the effective settings, and warn about what
+    /// others can read in data_dir and about the TLS certificate
     CheckConfig,
+    /// Ask the running serve to re-read its configuration, TLS certificate and DKIM keys
+    /// (as SIGHUP does); open sessions are not disturbed
+    Reload,
+    /// Make everything in data_dir private to the server's user (0700 directories, 0600
+    /// files); run as root, also give it to [server] user
+    FixPermissions,
     /// Manage the domains this server receives mail for
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -48,7 +61,15 @@ pub enum Command {
     #[command(subcommand)]
     Dkim(DkimCommand),
     /// Print the DNS records to publish for a domain (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV)
-    Dns { domain: String },
+    Dns {
+        /// A local domain
+        domain: String,
+    },
+    /// End an account's open IMAP and POP3 sessions in the running serve
+    Kick {
+        /// The account's address
+        address: String,
+    },
     /// Rebuild mailbox indexes from the Maildir files (all accounts, or one)
     Reindex {
         /// The account to reindex
@@ -58,12 +79,20 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
-    /// Add a local domain
-    Add { domain: String },
+    /// Add a local domain, with postmaster@ and abuse@ (RFC 5321 §4.5.1, RFC 2142) as aliases
+    /// of --postmaster, or of the domain's first account when it is added
+    Add {
+        /// The domain name, e.g. example.org (IDN allowed)
+        domain: String,
+        /// The account that receives postmaster@ and abuse@ mail (any domain)
+        #[arg(long, value_name = "ADDRESS")]
+        postmaster: Option<String>,
+    },
     /// List local domains
     List,
     /// Remove a local domain (refused while it has accounts or aliases, unless --force)
     Remove {
+        /// The domain name
         domain: String,
         /// Also remove its accounts and aliases from the directory (mail stays on disk)
         #[arg(long)]
@@ -75,29 +104,57 @@ pub enum DomainCommand {
 pub enum UserCommand {
     /// Create an account and its Maildir; the password comes from standard input or a prompt
     Add {
+        /// The account's address, local@domain, in a local domain
         address: String,
-        /// Read an existing password hash instead of a password ($6$, $y$, $2b$, argon2 PHC; Dovecot
-        /// {SCHEME} prefixes allowed), to import users from /etc/shadow or a passwd-file
+        /// Read an existing password hash instead of a password, to import users from /etc/shadow,
+        /// a Dovecot passwd-file or a postfixadmin table: crypt(3) $6$, $5$, $y$, $2b$, $1$ or an
+        /// argon2 PHC string, with or without a Dovecot {SCHEME} prefix ({SHA512-CRYPT}, {CRYPT},
+        /// {MD5-CRYPT}, ...); or Dovecot {SSHA512}, {SSHA256}, {SSHA}, {SHA512}, {SHA256}, {SHA},
+        /// or {PLAIN} (migration only). It becomes argon2id at the user's next login
         #[arg(long)]
         hash: bool,
     },
     /// List accounts (of one domain, or all)
-    List { domain: Option<String> },
+    List {
+        /// Only the accounts of this domain
+        domain: Option<String>,
+    },
     /// Set a new password, from standard input or a prompt
     Passwd {
+        /// The account's address
         address: String,
-        /// Read an existing password hash instead of a password
+        /// Read an existing password hash instead of a password (the schemes of `user add --hash`)
         #[arg(long)]
         hash: bool,
     },
     /// Set (or with --clear remove) the separate APOP secret used by POP3 APOP
     Apop {
+        /// The account's address
         address: String,
+        /// Remove the secret: APOP then fails for this account
         #[arg(long)]
         clear: bool,
     },
+    /// Refuse every login of an account (mail is still accepted and kept)
+    Disable {
+        /// The account's address
+        address: String,
+    },
+    /// Allow logins of a disabled account again
+    Enable {
+        /// The account's address
+        address: String,
+    },
+    /// Set the account's storage quota (e.g. 500M, 2G, 1048576), or `none`
+    Quota {
+        /// The account's address
+        address: String,
+        /// Bytes, with an optional K, M, G or T suffix (powers of 1024), or `none`
+        size: String,
+    },
     /// Remove an account; its mail stays on disk unless --purge
     Remove {
+        /// The account's address
         address: String,
         /// Also delete the account's mail
         #[arg(long)]
@@ -109,14 +166,21 @@ pub enum UserCommand {
 pub enum AliasCommand {
     /// Add targets to an alias (`@domain` is a catch-all); several targets make a list
     Add {
+        /// The alias address, or @domain for a catch-all
         alias: String,
+        /// Where its mail goes: local accounts, other aliases or remote addresses
         #[arg(required = true)]
         targets: Vec<String>,
     },
     /// List aliases and their targets
     List,
     /// Remove an alias, or only the targets named
-    Remove { alias: String, targets: Vec<String> },
+    Remove {
+        /// The alias address
+        alias: String,
+        /// Only these targets (default: all)
+        targets: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,27 +188,65 @@ pub enum QueueCommand {
     /// List queued messages (mailq style)
     List,
     /// Show one message's envelope, per-recipient state and headers
-    Show { id: String },
+    Show {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Make every deferred message due now
     Flush,
     /// Make one message's pending recipients due now
-    Retry { id: String },
+    Retry {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
+    /// Give up on a message now and return it to its sender with a failure notice (DSN)
+    Bounce {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Remove a message from the queue without notice to the sender
-    Delete { id: String },
+    Delete {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Keep a message in the queue without attempting it
-    Hold { id: String },
+    Hold {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
     /// Release a held message (it is attempted at once)
-    Release { id: String },
+    Release {
+        /// The queue id (as `mailq` lists it)
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DkimCommand {
     /// Make an Ed25519 and an RSA-2048 key pair for a domain (selectors SELECTOR-ed25519 and SELECTOR-rsa)
     Generate {
+        /// A local domain
         domain: String,
+        /// The selector prefix: keys are published at PREFIX-ed25519 and PREFIX-rsa
         #[arg(long, default_value = "postern")]
         selector: String,
     },
-    /// List the keys and their DNS records
+    /// List the keys and their DNS records (retired ones too)
     List,
+    /// Make new keys under a new selector and retire the current ones: they stop signing
+    /// but stay listed until you remove them (keep their DNS records a few days)
+    Rotate {
+        /// A local domain
+        domain: String,
+        /// The new selector prefix [default: p<YYYYMMDD>]
+        #[arg(long)]
+        selector: Option<String>,
+    },
+    /// Delete a domain's keys of one selector (e.g. postern, or postern-rsa for one algorithm)
+    Remove {
+        /// The domain
+        domain: String,
+        /// The selector or selector prefix
+        selector: String,
+    },
 }

@@ -47,6 +47,7 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
             let i = id(&i)?;
             let e = patiently(|| spool.retry(&i))?;
             spool.request_wake()?;
+            tracing::info!(queue_id = %e.id, "queue retry by the administrator");
             println!(
                 "{}: {} recipient(s) due now",
                 e.id,
@@ -54,15 +55,34 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        QueueCommand::Bounce { id: i } => {
+            let i = id(&i)?;
+            let e = patiently(|| {
+                spool.bounce(&i, "5.3.0 returned to the sender by the mail administrator")
+            })?;
+            spool.request_wake()?;
+            tracing::info!(queue_id = %e.id, "queue bounce by the administrator");
+            println!(
+                "{}: returned to {} with a delivery status notification",
+                e.id,
+                e.envelope
+                    .sender
+                    .as_deref()
+                    .unwrap_or("<> (no sender: no notice)")
+            );
+            Ok(())
+        }
         QueueCommand::Delete { id: i } => {
             let i = id(&i)?;
             patiently(|| spool.remove(&i))?;
+            tracing::info!(queue_id = %i, "queue delete by the administrator");
             println!("{i}: deleted");
             Ok(())
         }
         QueueCommand::Hold { id: i } => {
             let i = id(&i)?;
             let e = patiently(|| spool.hold(&i))?;
+            tracing::info!(queue_id = %e.id, "queue hold by the administrator");
             println!("{}: held", e.id);
             Ok(())
         }
@@ -70,6 +90,7 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
             let i = id(&i)?;
             let e = patiently(|| spool.release(&i))?;
             spool.request_wake()?;
+            tracing::info!(queue_id = %e.id, "queue release by the administrator");
             println!("{}: released", e.id);
             Ok(())
         }
@@ -93,6 +114,9 @@ fn list(spool: &Spool) -> anyhow::Result<()> {
     )?;
     let mut bytes = 0u64;
     let mut count = 0usize;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     for i in ids {
         let e = match spool.entry(&i) {
             Ok(e) => e,
@@ -122,6 +146,14 @@ fn list(spool: &Spool) -> anyhow::Result<()> {
                     if let Some(err) = &r.last_error {
                         writeln!(out, "{:>37}({})", "", one_line(err, 100))?;
                     }
+                    let next = if e.held {
+                        "held".to_string()
+                    } else if r.next_attempt <= now {
+                        "next attempt: due now".to_string()
+                    } else {
+                        format!("next attempt: {}", rfc5322_date(r.next_attempt))
+                    };
+                    writeln!(out, "{:>37}({next})", "")?;
                     writeln!(out, "{:>67}{}", "", r.recipient.address)?;
                 }
                 RcptStatus::Failed { .. } => {
@@ -223,6 +255,7 @@ fn show(spool: &Spool, i: &QueueId) -> anyhow::Result<()> {
 pub fn dkim(config: &Config, cmd: DkimCommand) -> anyhow::Result<()> {
     match cmd {
         DkimCommand::Generate { domain, selector } => {
+            let domain = local_domain(config, &domain)?;
             let made = postern_policy::generate(&config.data_dir, &domain, &selector)?;
             for s in &made {
                 println!(
@@ -236,9 +269,31 @@ pub fn dkim(config: &Config, cmd: DkimCommand) -> anyhow::Result<()> {
                 println!("  publish: {}. IN TXT \"{}\"", s.dns_name(), s.txt_record());
             }
             println!(
-                "Outbound mail from {} is signed with these keys once `serve` restarts.",
-                domain.to_ascii_lowercase()
+                "Outbound mail from {domain} is signed with these keys after `postern reload`."
             );
+            Ok(())
+        }
+        DkimCommand::Rotate { domain, selector } => {
+            let domain = local_domain(config, &domain)?;
+            let selector = selector.unwrap_or_else(|| format!("p{}", today_yyyymmdd()));
+            let (made, retired) = postern_policy::rotate(&config.data_dir, &domain, &selector)?;
+            for s in &made {
+                println!("new: {}. IN TXT \"{}\"", s.dns_name(), s.txt_record());
+            }
+            for r in &retired {
+                println!("retired: {r}._domainkey.{domain} (keep its DNS record a few days, then `postern dkim remove {domain} {r}`)");
+            }
+            println!(
+                "Publish the new records, then `postern reload`: new mail is signed with them."
+            );
+            Ok(())
+        }
+        DkimCommand::Remove { domain, selector } => {
+            let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+            for path in postern_policy::remove(&config.data_dir, &domain, &selector)? {
+                println!("removed {}", path.display());
+            }
+            println!("`postern reload` makes a running server forget them.");
             Ok(())
         }
         DkimCommand::List => {
@@ -259,10 +314,34 @@ pub fn dkim(config: &Config, cmd: DkimCommand) -> anyhow::Result<()> {
                 for s in keys.selectors(&d) {
                     println!("{}\t{:?}\t{}", s.dns_name(), s.algorithm, s.txt_record());
                 }
+                for s in postern_policy::retired(&config.data_dir, &d)? {
+                    println!(
+                        "{}\t{:?}\tretired (no longer signs)\t{}",
+                        s.dns_name(),
+                        s.algorithm,
+                        s.txt_record()
+                    );
+                }
             }
             Ok(())
         }
     }
+}
+
+/// Today's UTC date as YYYYMMDD, for rotated selector names.
+fn today_yyyymmdd() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// `domain`, normalised, if it is one of ours: keys for other domains would sign nothing.
+fn local_domain(config: &Config, domain: &str) -> anyhow::Result<String> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let directory = crate::admin::Context::open(config)?.directory;
+    if !directory.is_local_domain(&domain)? {
+        bail!("{domain} is not a local domain (add it with `postern domain add {domain}` first)");
+    }
+    Ok(domain)
 }
 
 pub fn dns(config: &Config, domain: &str) -> anyhow::Result<()> {
@@ -271,9 +350,20 @@ pub fn dns(config: &Config, domain: &str) -> anyhow::Result<()> {
         bail!("{domain:?} is not a domain name");
     }
     let keys = postern_policy::DkimKeys::load(&config.data_dir)?;
+    // Reports go to postmaster@ (RFC 5321 §4.5.1 says it exists), only if it does here.
+    let directory = crate::admin::Context::open(config)?.directory;
+    let postmaster = format!("postmaster@{domain}");
+    let report_to = match postern_directory::Address::parse(&postmaster) {
+        Ok(a) => matches!(
+            directory.resolve(&a)?,
+            postern_directory::Resolution::Deliver(_)
+        )
+        .then_some(postmaster),
+        Err(_) => None,
+    };
     print!(
         "{}",
-        postern_policy::dns_records(&domain, &config.hostname, &keys)
+        postern_policy::dns_records(&domain, &config.hostname, &keys, report_to.as_deref())
     );
     Ok(())
 }

@@ -93,7 +93,7 @@ impl Signer for DkimSigning {
             Ok(h) if !h.is_empty() => Some(h),
             Ok(_) => None,
             Err(e) => {
-                tracing::warn!(id = %entry.id, "DKIM signing failed, sending unsigned: {e}");
+                tracing::warn!(queue_id = %entry.id, "DKIM signing failed, sending unsigned: {e}");
                 None
             }
         }

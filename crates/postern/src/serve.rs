@@ -1,15 +1,18 @@
 //! `postern serve`: open the data, bind every enabled listener, run until SIGTERM/SIGINT.
 
 use crate::admin::Context as AdminContext;
+use crate::{private_data, privileges, server_lock};
 use anyhow::Context;
 use postern_config::{Config, Service, Source};
 use postern_delivery::LocalDelivery;
 use postern_directory::{AuthThrottle, Directory, ThrottleConfig};
+use postern_imap::ImapServer;
 use postern_net::CancellationToken;
-use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server, SessionHandler};
-use postern_spool::{QueueRunner, Spool};
+use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Live, Server, SessionHandler};
+use postern_pop3::Pop3Server;
+use postern_spool::{Outcome, QueueEntry, QueueRunner, Spool, Transport};
 use postern_store::MaildirStore;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -24,26 +27,84 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    // The directory and the store are opened (and created on first start) before any port is bound, so
-    // a data_dir problem stops the server with a clear message instead of failing the first session.
-    let ctx = AdminContext::open(&config)?;
+    // Started as root with [server] user: bind first, then become that user before any
+    // mail or secret is opened, so everything is created by and for that user.
+    let run_as = match &config.server.user {
+        Some(user) if privileges::current_uid() == 0 => {
+            Some(privileges::resolve(user, config.server.group.as_deref())?)
+        }
+        Some(user) => {
+            tracing::info!(
+                "server.user is {user:?} but postern was not started as root: it runs as {}",
+                privileges::current_user_name()
+            );
+            None
+        }
+        None => None,
+    };
+    let data_dir = &config.data_dir;
+    privileges::ensure_dir_for(data_dir, run_as.as_ref())?;
+
+    // As root only what needs root: a configured key is often readable by root alone, and
+    // ports below 1024. Everything in data_dir is touched after the drop, as its owner.
+    let load_tls = || {
+        postern_net::load_or_generate(
+            config.tls.cert.as_deref(),
+            config.tls.key.as_deref(),
+            &config.generated_tls_dir(),
+            &config.hostname,
+        )
+    };
+    let configured_tls = match config.tls.cert {
+        Some(_) => Some(load_tls()?),
+        None => None,
+    };
+    let policy = BindPolicy {
+        unprivileged_fallback: config.source == Source::Defaults,
+    };
+    let mut bound = Vec::new();
+    for (service, addrs) in config.enabled_services() {
+        for listener in bind_service(service, &addrs, policy).await? {
+            bound.push((service, listener));
+        }
+    }
+    match &run_as {
+        Some(who) => {
+            privileges::drop_to(who)?;
+            tracing::info!(user = %who.user, uid = who.uid, gid = who.gid, "dropped root");
+        }
+        None if privileges::current_uid() == 0 => tracing::warn!(
+            "running as root: set [server] user (e.g. \"postern\") so that serve drops root after binding"
+        ),
+        None => {}
+    }
+
+    private_data::refuse_unsafe(data_dir, privileges::current_uid())?;
+    let _lock = server_lock::acquire(data_dir)?;
+    let tls = match configured_tls {
+        Some(tls) => tls,
+        None => load_tls()?,
+    };
+    if tls.self_signed {
+        tracing::info!(cert = %tls.cert_path.display(), "using the self-signed certificate");
+    }
+
+    // The directory and the store are opened (and created on first start) before any session
+    // runs, so a data_dir problem stops the server with a clear message.
+    let ctx = AdminContext::open(&config).with_context(|| {
+        format!(
+            "as user {}: is {} reachable and writable?",
+            privileges::current_user_name(),
+            data_dir.display()
+        )
+    })?;
     tracing::info!(
         hostname = %config.hostname,
-        data_dir = %config.data_dir.display(),
+        data_dir = %data_dir.display(),
         domains = ctx.directory.list_domains()?.len(),
         "starting postern {}",
         env!("CARGO_PKG_VERSION")
     );
-
-    let tls = postern_net::load_or_generate(
-        config.tls.cert.as_deref(),
-        config.tls.key.as_deref(),
-        &config.generated_tls_dir(),
-        &config.hostname,
-    )?;
-    if tls.self_signed {
-        tracing::info!(cert = %tls.cert_path.display(), "using the self-signed certificate");
-    }
 
     let limiter = ConnectionLimiter::new(
         config.limits.max_connections,
@@ -53,10 +114,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::new(limiter, Some(tls))
         .with_session_threads(cores)
         .context("starting the session threads")?;
-    let policy = BindPolicy {
-        unprivileged_fallback: config.source == Source::Defaults,
-    };
-    let spool_dir = config.data_dir.join("spool");
+    let spool_dir = data_dir.join("spool");
     let spool = Arc::new(
         Spool::open(&spool_dir)
             .with_context(|| format!("opening the spool {}", spool_dir.display()))?,
@@ -72,31 +130,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..ThrottleConfig::default()
         })),
     };
-    let handlers = Handlers::new(&shared);
-    let mut listening = 0;
-    for (service, addrs) in config.enabled_services() {
-        for bound in bind_service(service, &addrs, policy).await? {
-            tracing::info!(
-                "{service}: listening on {}{}",
-                bound.local_addr,
-                if service.implicit_tls() { " (TLS)" } else { "" }
-            );
-            server.spawn_listener(bound, handlers.for_service(service));
-            listening += 1;
-        }
+    // IMAP and POP3 register logged-in sessions here; `postern kick` ends them.
+    let sessions = postern_net::Sessions::default();
+    let handlers = Handlers::new(&shared, &sessions);
+    let control_stop = CancellationToken::new();
+    crate::control::spawn(data_dir, sessions, control_stop.clone())?;
+    let listening = bound.len();
+    for (service, listener) in bound {
+        tracing::info!(
+            "{service}: listening on {}{}",
+            listener.local_addr,
+            if service.implicit_tls() { " (TLS)" } else { "" }
+        );
+        server.spawn_live_listener(listener, handlers.for_service(service));
     }
     if listening == 0 {
         tracing::warn!("every service is disabled in [listen]; nothing to serve");
     }
     let queue_stop = CancellationToken::new();
+    let router = Arc::new(Live::new(Arc::new(build_router(&config, &shared)?)));
     let queue = tokio::spawn(
         QueueRunner::new(
             shared.spool.clone(),
-            Arc::new(crate::router::build(
-                &config,
-                LocalDelivery::new(shared.directory.clone(), shared.store.clone()),
-                shared.directory.clone(),
-            )?),
+            Arc::new(LiveTransport(router.clone())),
             crate::router::runner_settings(&config),
         )
         .run(queue_stop.clone()),
@@ -105,15 +161,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let which = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
+    let mut usr2 = signal(SignalKind::user_defined2()).context("installing the SIGUSR2 handler")?;
+    let mut running = config.clone();
+    let which = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => match reload(&running, &server, &handlers, &shared, &router) {
+                Ok(new) => {
+                    running = new;
+                    tracing::info!("SIGHUP: configuration, TLS certificate and DKIM keys reloaded");
+                }
+                // One line, so that grep finds the cause with the refusal.
+                Err(e) => tracing::error!(
+                    "SIGHUP: reload refused, the running configuration stays: {}",
+                    crate::describe_error(&e).split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
+            },
+            _ = usr1.recv() => tracing::info!("SIGUSR1 ignored"),
+            _ = usr2.recv() => tracing::info!("SIGUSR2 ignored"),
+        }
     };
     tracing::info!(open = server.open_connections(), "{which}: shutting down");
     server
-        .shutdown(Duration::from_secs(config.limits.shutdown_grace_secs))
+        .shutdown(Duration::from_secs(running.limits.shutdown_grace_secs))
         .await;
     // Sessions first (they may still be queueing mail), then the deliveries in flight.
+    control_stop.cancel();
     queue_stop.cancel();
     let _ = queue.await;
     tracing::info!("stopped");
@@ -131,42 +207,147 @@ pub struct Shared {
     pub throttle: Arc<AuthThrottle>,
 }
 
-/// The session handler of each protocol.
+/// The session handler of each protocol, replaced for new sessions by a reload.
 struct Handlers {
-    smtp: Arc<dyn SessionHandler>,
-    imap: Arc<dyn SessionHandler>,
-    pop3: Arc<dyn SessionHandler>,
+    smtp: Arc<Live<dyn SessionHandler>>,
+    imap: Arc<Live<dyn SessionHandler>>,
+    pop3: Arc<Live<dyn SessionHandler>>,
+    /// The current IMAP and POP3 servers: a reload derives the next ones from them, keeping
+    /// their per-account session counts and maildrop locks.
+    current: Mutex<(ImapServer, Pop3Server)>,
 }
 
 impl Handlers {
-    fn new(shared: &Shared) -> Handlers {
+    fn new(shared: &Shared, sessions: &postern_net::Sessions) -> Handlers {
+        let imap = ImapServer::new(
+            shared.config.clone(),
+            shared.directory.clone(),
+            shared.store.clone(),
+            shared.throttle.clone(),
+        )
+        .with_sessions(sessions.clone());
+        let pop3 = Pop3Server::new(
+            shared.config.clone(),
+            shared.directory.clone(),
+            shared.store.clone(),
+            shared.throttle.clone(),
+        )
+        .with_sessions(sessions.clone());
         Handlers {
-            smtp: Arc::new(postern_smtp::SmtpServer::new(
-                &shared.config,
-                shared.directory.clone(),
-                shared.throttle.clone(),
-                shared.spool.clone(),
-            )),
-            imap: Arc::new(postern_imap::ImapServer::new(
-                shared.config.clone(),
-                shared.directory.clone(),
-                shared.store.clone(),
-                shared.throttle.clone(),
-            )),
-            pop3: Arc::new(postern_pop3::Pop3Server::new(
-                shared.config.clone(),
-                shared.directory.clone(),
-                shared.store.clone(),
-                shared.throttle.clone(),
-            )),
+            smtp: Arc::new(Live::new(smtp_server(shared, &shared.config))),
+            imap: Arc::new(Live::new(Arc::new(imap.clone()))),
+            pop3: Arc::new(Live::new(Arc::new(pop3.clone()))),
+            current: Mutex::new((imap, pop3)),
         }
     }
 
-    fn for_service(&self, service: Service) -> Arc<dyn SessionHandler> {
+    fn for_service(&self, service: Service) -> Arc<Live<dyn SessionHandler>> {
         match service {
             Service::Smtp | Service::Submission | Service::Submissions => self.smtp.clone(),
             Service::Imap | Service::Imaps => self.imap.clone(),
             Service::Pop3 | Service::Pop3s => self.pop3.clone(),
         }
     }
+
+    /// New sessions of every protocol run with `config` from now on.
+    fn reconfigure(&self, shared: &Shared, config: &Arc<Config>) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let imap = current.0.reconfigured(config.clone());
+        let pop3 = current.1.reconfigured(config.clone());
+        self.smtp.set(smtp_server(shared, config));
+        self.imap.set(Arc::new(imap.clone()));
+        self.pop3.set(Arc::new(pop3.clone()));
+        *current = (imap, pop3);
+    }
+}
+
+fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
+    Arc::new(postern_smtp::SmtpServer::new(
+        config,
+        shared.directory.clone(),
+        shared.throttle.clone(),
+        shared.spool.clone(),
+    ))
+}
+
+fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {
+    crate::router::build(
+        config,
+        LocalDelivery::new(shared.directory.clone(), shared.store.clone()),
+        shared.directory.clone(),
+    )
+}
+
+/// The queue's transport, replaced by a reload (new DKIM keys, routes, relay).
+struct LiveTransport(Arc<Live<crate::router::Router>>);
+
+#[async_trait::async_trait]
+impl Transport for LiveTransport {
+    async fn deliver(
+        &self,
+        entry: &QueueEntry,
+        message: Arc<[u8]>,
+        indices: &[usize],
+    ) -> Vec<Outcome> {
+        self.0.get().deliver(entry, message, indices).await
+    }
+}
+
+/// SIGHUP: reads the configuration again (from where it was read at start), the TLS
+/// certificate and key, and the DKIM keys; applies them to new connections and new
+/// deliveries, or, if any of it fails, changes nothing.
+fn reload(
+    running: &Config,
+    server: &Server,
+    handlers: &Handlers,
+    shared: &Shared,
+    router: &Live<crate::router::Router>,
+) -> anyhow::Result<Config> {
+    let path = match &running.source {
+        Source::File(p) => Some(p.as_path()),
+        Source::Defaults => None,
+    };
+    let new = Config::load(path)?;
+    new.check_files()?;
+    let tls = postern_net::load_or_generate(
+        new.tls.cert.as_deref(),
+        new.tls.key.as_deref(),
+        &new.generated_tls_dir(),
+        &new.hostname,
+    )
+    .context("loading the TLS certificate (a key readable by root only cannot be re-read after the drop; make it readable by the server's group)")?;
+    let next_router = build_router(&new, shared)?;
+    // Everything is ready: nothing below can fail.
+    for (what, changed) in [
+        ("data_dir", new.data_dir != running.data_dir),
+        (
+            "[listen]",
+            format!("{:?}", new.listen) != format!("{:?}", running.listen),
+        ),
+        (
+            "[server]",
+            format!("{:?}", new.server) != format!("{:?}", running.server),
+        ),
+        (
+            "[limits]",
+            format!("{:?}", new.limits) != format!("{:?}", running.limits),
+        ),
+        (
+            "[auth] max_failures and failure_window_secs",
+            (new.auth.max_failures, new.auth.failure_window_secs)
+                != (running.auth.max_failures, running.auth.failure_window_secs),
+        ),
+        (
+            "[queue]",
+            format!("{:?}", new.queue) != format!("{:?}", running.queue),
+        ),
+    ] {
+        if changed {
+            tracing::warn!("{what} changed: it takes effect at the next restart");
+        }
+    }
+    server.set_tls(tls);
+    handlers.reconfigure(shared, &Arc::new(new.clone()));
+    router.set(Arc::new(next_router));
+    Ok(new)
 }

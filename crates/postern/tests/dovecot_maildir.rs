@@ -182,6 +182,9 @@ fn keywords_survive_a_move_to_dovecot_and_back() {
     let back = env.maildir(USER);
     std::fs::remove_dir_all(&back).unwrap();
     copy_dir(&dovecot_dir.join("mail").join("alice"), &back);
+    // Copied with Dovecot's owner (nobody, when the tests run as root): serve would refuse a
+    // tree others own, so the admin gives it back as the README says.
+    env.ok(&["fix-permissions"], "");
     env.ok(&["reindex", USER], "");
     let running = env.serve();
     let imap = running.addrs["imap"];

@@ -200,6 +200,17 @@ fn instance_a(routes: &[(&str, SocketAddr)], extra: &str) -> Env {
     env
 }
 
+/// Waits (up to 30 s) for a message containing `needle` in `account`'s mailbox; returns it.
+fn wait_for_message(env: &Env, account: &str, needle: &str) -> String {
+    wait_for(&format!("{needle} in {account}'s mailbox"), 30, || {
+        mailbox(env, account).iter().any(|m| m.contains(needle))
+    });
+    mailbox(env, account)
+        .into_iter()
+        .find(|m| m.contains(needle))
+        .unwrap()
+}
+
 #[test]
 fn two_postern_instances_relay_with_dkim_that_verifies() {
     let b = Env::new();
@@ -216,15 +227,7 @@ fn two_postern_instances_relay_with_dkim_that_verifies() {
         "bob@b.test",
         "relayed-1",
     );
-    wait_for("delivery at B", 30, || {
-        mailbox(&b, "bob@b.test")
-            .iter()
-            .any(|m| m.contains("relayed-1"))
-    });
-    let msg = mailbox(&b, "bob@b.test")
-        .into_iter()
-        .find(|m| m.contains("relayed-1"))
-        .unwrap();
+    let msg = wait_for_message(&b, "bob@b.test", "relayed-1");
     assert_eq!(msg.matches("DKIM-Signature:").count(), 2, "{msg}");
     assert!(
         msg.contains("with ESMTPS id"),
@@ -264,6 +267,37 @@ fn two_postern_instances_relay_with_dkim_that_verifies() {
         dns.contains("t1-rsa._domainkey.a.test.") && dns.contains("v=spf1 mx -all"),
         "{dns}"
     );
+
+    // Rotation: new keys sign after a reload, without a restart; the old ones are retired.
+    let e = a.fails(&["dkim", "generate", "elsewhere.test"], "");
+    assert!(e.contains("not a local domain"), "{e}");
+    let rotated = a.ok(&["dkim", "rotate", "a.test", "--selector", "t2"], "");
+    assert!(
+        rotated.contains("retired: t1-rsa._domainkey.a.test"),
+        "{rotated}"
+    );
+    a.ok(&["reload"], "");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sa.log.try_iter().any(|l| l.contains("reloaded")) {
+        assert!(std::time::Instant::now() < deadline, "no reload logged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    submit(
+        sa.addrs["smtp"].port(),
+        "alice@a.test",
+        "bob@b.test",
+        "relayed-2",
+    );
+    let msg = wait_for_message(&b, "bob@b.test", "relayed-2");
+    assert!(
+        msg.contains("s=t2-ed25519") && msg.contains("s=t2-rsa"),
+        "{msg}"
+    );
+    assert!(!msg.contains("s=t1-"), "{msg}");
+    let list = a.ok(&["dkim", "list"], "");
+    assert_eq!(list.matches("retired").count(), 2, "{list}");
+    a.ok(&["dkim", "remove", "a.test", "t1"], "");
+    assert!(!a.ok(&["dkim", "list"], "").contains("retired"));
 }
 
 #[test]
@@ -374,10 +408,10 @@ fn a_failing_null_sender_message_makes_no_bounce() {
 
 #[test]
 fn queue_admin_hold_release_and_flush_while_serving() {
-    // Always 4xx: the message stays queued; retries are an hour apart.
+    // 4xx but for the second RCPT: a message stays queued; retries are an hour apart.
     let peer = Peer::start(
         |n| {
-            if n < 1 {
+            if n != 1 {
                 "451 4.4.1 later"
             } else {
                 "250 2.1.5 ok"
@@ -408,6 +442,8 @@ fn queue_admin_hold_release_and_flush_while_serving() {
     assert!(
         list.contains("x@slow.test")
             && list.contains("451 4.4.1 later")
+            && list.contains("(next attempt: ")
+            && !list.contains("due now")
             && list.contains("1 Request."),
         "{list}"
     );
@@ -435,6 +471,35 @@ fn queue_admin_hold_release_and_flush_while_serving() {
     assert!(a
         .fails(&["queue", "show", &id], "")
         .contains("no queued message"));
+
+    // `queue bounce` returns a deferred message to its sender now, with a DSN.
+    submit(
+        sa.addrs["smtp"].port(),
+        "alice@a.test",
+        "y@slow.test",
+        "admin-2",
+    );
+    wait_for("the attempt of the second message", 30, || {
+        peer.rcpts.load(Ordering::SeqCst) >= 3
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let list = a.ok(&["mailq"], "");
+    let id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let out = a.ok(&["queue", "bounce", &id], "");
+    assert!(out.contains("returned to alice@a.test"), "{out}");
+    wait_for("the notice in alice's mailbox", 20, || {
+        mailbox(&a, "alice@a.test")
+            .iter()
+            .any(|m| m.contains("returned to the sender by the mail administrator"))
+    });
+    wait_for("A's queue to empty again", 10, || queued(&a.data()) == 0);
 }
 
 #[test]

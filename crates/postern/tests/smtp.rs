@@ -460,6 +460,33 @@ fn relay_attempts_from_an_untrusted_address_are_refused() {
     // Only that one message exists anywhere in the spool or the mail store.
     assert!(c.cmd("QUIT").starts_with("221"));
 
+    // Every refusal is in the log at INFO, one line with all an admin greps for.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log: Vec<String> = server.log.try_iter().collect();
+    let refused: Vec<&String> = log.iter().filter(|l| l.contains("smtp refused")).collect();
+    assert!(refused.len() >= 22, "{refused:#?}");
+    assert!(
+        refused.iter().any(|l| l.contains("client=127.0.0.2")
+            && l.contains("helo=\"attacker.example\"")
+            && l.contains("from=\"spam@attacker.example\"")
+            && l.contains("rcpt=\"<victim@remote.example>\"")
+            && l.contains("command=RCPT")
+            && l.contains("reply=\"554 5.7.1")),
+        "{refused:#?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("Some(")), "{log:#?}");
+    // One id tells the story: the Received header names the queue id the log uses.
+    let id = m
+        .split(" id ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == ';').next())
+        .unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("message queued") && l.contains(&format!("queue_id={id}"))),
+        "{id}: {log:#?}"
+    );
+
     // 127.0.0.1 is trusted in this configuration: it may relay (queued for the outbound side).
     let mut c = Raw::connect_from("127.0.0.1", mx);
     c.cmd("EHLO local");

@@ -221,9 +221,45 @@ fn sanitize(s: &str, max: usize) -> String {
         .collect()
 }
 
+/// The unfolded value of the first `name:` header field (RFC 5322 §2.2.3), for logs;
+/// shortened to 200 characters.
+pub fn header_value(message: &[u8], name: &str) -> Option<String> {
+    let mut value: Option<String> = None;
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        match &mut value {
+            Some(v) if line[0] == b' ' || line[0] == b'\t' => {
+                v.push(' ');
+                v.push_str(String::from_utf8_lossy(line).trim());
+            }
+            Some(_) => break,
+            None => {
+                let text = String::from_utf8_lossy(line);
+                if let Some((field, rest)) = text.split_once(':') {
+                    if field.eq_ignore_ascii_case(name) {
+                        value = Some(rest.trim().to_string());
+                    }
+                }
+            }
+        }
+    }
+    value.map(|v| v.trim().chars().take(200).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_for_the_log() {
+        let m = b"Subject: x\r\nmessage-id:\r\n <a@b>\r\nX: y\r\n\r\nMessage-ID: <body@x>\r\n";
+        assert_eq!(header_value(m, "Message-ID").as_deref(), Some("<a@b>"));
+        assert_eq!(header_value(m, "Subject").as_deref(), Some("x"));
+        assert_eq!(header_value(b"\r\nMessage-ID: <x>", "Message-ID"), None);
+    }
 
     fn decode(input: &[u8]) -> (Option<usize>, Vec<u8>) {
         let mut d = DataDecoder::new(1 << 20);

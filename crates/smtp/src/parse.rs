@@ -5,6 +5,7 @@
 //! syntax and ignored, as RFC 5321 §4.1.1.3 and Appendix C require: the mailbox after the route is the
 //! address, so a route is never a path to another host. `%` and `!` are plain local-part characters.
 
+use postern_directory::address::is_dot_string;
 use std::fmt;
 
 /// One parsed command.
@@ -327,21 +328,6 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, &'static str> {
         local,
         domain: domain.to_string(),
     })
-}
-
-/// RFC 5321 §4.1.2 Dot-string of atext (RFC 6531 §3.3: plus UTF-8).
-fn is_dot_string(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('.')
-        && !s.ends_with('.')
-        && !s.contains("..")
-        && s.chars().all(|c| {
-            c == '.' || (c.is_ascii() && is_atext(c as u8)) || (!c.is_ascii() && !c.is_control())
-        })
-}
-
-fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
 }
 
 /// Domain (letters, digits, hyphens, dots, or UTF-8 U-labels) or `[address-literal]`; the directory

@@ -9,14 +9,61 @@ use async_trait::async_trait;
 use base64::Engine;
 use postern_config::{Config, Service};
 use postern_directory::{
-    AuthThrottle, Authenticator, Directory, SaslError, SaslMechanism, SaslSession, SaslStep,
+    AuthGate, AuthThrottle, ChannelBindings, Directory, SaslError, SaslMechanism, SaslStep,
 };
-use postern_net::{Connection, MailStream, Refusal, SessionHandler};
+use postern_net::{ChannelBindingKind, Connection, MailStream, Refusal, SessionHandler};
 use postern_spool::Spool;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Logs a 4xx or 5xx reply at INFO, one line with everything an admin greps for: the client,
+/// its HELO, the sender and recipient, the command and the reply. (Failed AUTH is logged by
+/// the authentication gate, in its own stable shape.)
+fn log_refusal(session: &Session, peer: IpAddr, line: &[u8], reply: &str) {
+    if !(reply.starts_with('4') || reply.starts_with('5')) {
+        return;
+    }
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end();
+    let verb = text
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+        .chars()
+        .take(12)
+        .collect::<String>();
+    if verb == "AUTH" {
+        return;
+    }
+    let argument = |prefix: &str| {
+        text.get(prefix.len()..)
+            .filter(|_| {
+                text.len() > prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+            })
+            .map(|rest| {
+                let rest = rest.trim_start();
+                let end = rest.find('>').map_or(rest.len(), |i| i + 1);
+                rest[..end].chars().take(320).collect::<String>()
+            })
+    };
+    let (helo, txn_sender) = session.log_context();
+    let from = argument("MAIL FROM:").or_else(|| txn_sender.map(str::to_string));
+    let rcpt = argument("RCPT TO:");
+    // The last line of a multi-line reply carries the code and the gist.
+    let reply = reply.trim_end().lines().last().unwrap_or("");
+    tracing::info!(
+        client = %peer,
+        helo,
+        from = from.as_deref(),
+        rcpt = rcpt.as_deref(),
+        command = %verb,
+        reply,
+        "smtp refused"
+    );
+}
 
 /// How long a client may take for the TLS handshake after STARTTLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,7 +75,8 @@ const AUTH_LINE_LIMIT: usize = 12 * 1024;
 pub struct SmtpServer {
     settings: Arc<Settings>,
     directory: Arc<Directory>,
-    throttle: Arc<AuthThrottle>,
+    /// Every AUTH passes here (throttle, failure logs).
+    gate: AuthGate,
     spool: Arc<Spool>,
 }
 
@@ -45,8 +93,8 @@ impl SmtpServer {
                 smtp: config.smtp.clone(),
                 allow_plaintext: config.auth.allow_plaintext,
             }),
+            gate: AuthGate::new(directory.clone(), throttle),
             directory,
-            throttle,
             spool,
         }
     }
@@ -69,16 +117,16 @@ impl SessionHandler for SmtpServer {
                 v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
             }
         };
-        let session = Session::new(
+        let mut session = Session::new(
             self.settings.clone(),
             self.directory.clone(),
             conn.service,
             conn.peer.ip(),
             loopback,
-            conn.session_id,
             tls_info,
             conn.tls.is_some() && conn.service != Service::Submissions,
         );
+        session.set_offer_plus(driver.channel_bindings().advertise_plus());
         driver.run(session, &conn.tls, &conn.shutdown).await;
         if let Some(mut s) = driver.stream.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), s.shutdown()).await;
@@ -161,7 +209,11 @@ impl Driver<'_> {
                     }
                 }
             };
-            match session.command(&line) {
+            let step = session.command(&line);
+            if let Step::Reply(r) | Step::Close(r) = &step {
+                log_refusal(&session, self.peer, &line, r);
+            }
+            match step {
                 Step::Reply(r) => self.queue(&r),
                 Step::Close(r) => {
                     self.queue(&r);
@@ -179,14 +231,13 @@ impl Driver<'_> {
                     let Some(plain) = self.stream.take() else {
                         return;
                     };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(&tls.acceptor))
-                        .await
-                    {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(tls)).await {
                         Ok(Ok(s)) => {
                             let info = s.tls_info();
                             self.stream = Some(s);
                             tracing::debug!(?info, "STARTTLS done");
                             session.tls_started(info);
+                            session.set_offer_plus(self.channel_bindings().advertise_plus());
                         }
                         Ok(Err(e)) => {
                             tracing::debug!("STARTTLS handshake failed: {e}");
@@ -242,6 +293,7 @@ impl Driver<'_> {
     async fn deliver(&mut self, session: &mut Session, outcome: Outcome) -> bool {
         match outcome {
             Outcome::Reply(r) => {
+                log_refusal(session, self.peer, b"DATA", &r);
                 if r.starts_with('5') {
                     match session.error_reply(r) {
                         Step::Reply(r) => self.queue(&r),
@@ -257,14 +309,16 @@ impl Driver<'_> {
                 }
                 true
             }
-            Outcome::Enqueue(envelope, message) => {
+            Outcome::Enqueue(envelope, message, queue_id) => {
                 let spool = self.server.spool.clone();
                 let size = message.len();
+                let message_id = crate::message::header_value(&message, "Message-ID");
                 let env = envelope.clone();
                 let result =
-                    tokio::task::spawn_blocking(move || spool.enqueue(&env, &message)).await;
+                    tokio::task::spawn_blocking(move || spool.enqueue_as(queue_id, &env, &message))
+                        .await;
                 let r = match result {
-                    Ok(r) => session.enqueued(r, &envelope, size),
+                    Ok(r) => session.enqueued(r, &envelope, size, message_id.as_deref()),
                     Err(e) => {
                         tracing::error!("spool task failed: {e}");
                         reply::line(
@@ -280,23 +334,34 @@ impl Driver<'_> {
         }
     }
 
-    /// Runs a SASL exchange (RFC 4954 §4) with throttling; `None` when the connection is lost.
+    /// Runs a SASL exchange (RFC 4954 §4) through the client's [`ClientAuth`], which
+    /// applies the failure throttle; `None` when the connection is lost.
     async fn authenticate(
         &mut self,
         session: &mut Session,
         mechanism: SaslMechanism,
         initial: Option<Vec<u8>>,
     ) -> Option<String> {
-        let throttle = self.server.throttle.clone();
-        if throttle.check(None, self.peer).is_blocked() {
-            return Some(reply::line(
+        let auth = self.server.gate.client("smtp", self.peer);
+        let refused = |e: SaslError| match e {
+            SaslError::Throttled { .. } => reply::line(
                 454,
                 "4.7.0",
                 "Too many failed authentications, try again later",
-            ));
+            ),
+            SaslError::Malformed(why) => reply::line(501, "5.5.2", why),
+            SaslError::UnsupportedMechanism(_) => {
+                reply::line(504, "5.5.4", "Unrecognised authentication mechanism")
+            }
+            e => {
+                tracing::warn!(error = %e, "authentication error");
+                reply::line(454, "4.7.0", "Temporary authentication failure")
+            }
+        };
+        if let Err(e) = auth.admit_client() {
+            return Some(refused(e));
         }
-        let authenticator: Arc<dyn Authenticator> = self.server.directory.clone();
-        let sasl = SaslSession::new(mechanism, authenticator);
+        let sasl = auth.sasl(mechanism, self.channel_bindings());
         let (mut sasl, mut step) = tokio::task::spawn_blocking(move || {
             let mut sasl = sasl;
             let r = sasl.start(initial.as_deref());
@@ -322,6 +387,11 @@ impl Driver<'_> {
                         Err(_) => return None,
                     };
                     if line == b"*" {
+                        // After SCRAM's e= the exchange has already failed: say so.
+                        if let Some(e) = sasl.cancel() {
+                            step = Err(e);
+                            continue;
+                        }
                         return Some(reply::line(501, "5.0.0", "Authentication cancelled"));
                     }
                     let Ok(response) = base64::engine::general_purpose::STANDARD.decode(&line)
@@ -338,51 +408,31 @@ impl Driver<'_> {
                     step = r;
                 }
                 Ok(SaslStep::Done(credentials)) => {
-                    let account = credentials.account;
-                    if throttle.check(Some(&account), self.peer).is_blocked() {
-                        return Some(reply::line(
-                            454,
-                            "4.7.0",
-                            "Too many failed authentications, try again later",
-                        ));
-                    }
-                    throttle.record_success(&account, self.peer);
-                    session.authenticated(account);
+                    session.authenticated(credentials.account);
                     return Some(reply::line(235, "2.7.0", "Authentication successful"));
                 }
                 Err(e) if e.is_auth_failure() => {
-                    let next = throttle.record_failure(e.authcid(), self.peer);
-                    tracing::info!(login = e.authcid().unwrap_or(""), "authentication failed");
-                    let delay = if next.is_blocked() {
-                        throttle.config().max_delay
-                    } else {
-                        next.delay()
-                    };
                     self.flush().await.ok()?;
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(auth.failure_delay()).await;
                     return Some(reply::line(
                         535,
                         "5.7.8",
                         "Authentication credentials invalid",
                     ));
                 }
-                Err(SaslError::Malformed(why)) => return Some(reply::line(501, "5.5.2", why)),
-                Err(SaslError::UnsupportedMechanism(_)) => {
-                    return Some(reply::line(
-                        504,
-                        "5.5.4",
-                        "Unrecognised authentication mechanism",
-                    ))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "authentication error");
-                    return Some(reply::line(
-                        454,
-                        "4.7.0",
-                        "Temporary authentication failure",
-                    ));
-                }
+                Err(e) => return Some(refused(e)),
             }
+        }
+    }
+
+    /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS.
+    fn channel_bindings(&self) -> ChannelBindings {
+        match &self.stream {
+            Some(s) => ChannelBindings::new(
+                s.channel_binding(ChannelBindingKind::TlsExporter),
+                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
+            ),
+            None => ChannelBindings::none(),
         }
     }
 

@@ -48,7 +48,8 @@ pub enum Step {
 #[derive(Debug)]
 pub enum Outcome {
     Reply(String),
-    Enqueue(Box<Envelope>, Vec<u8>),
+    /// Queue the message under this id (the one its `Received:` header names).
+    Enqueue(Box<Envelope>, Vec<u8>, QueueId),
 }
 
 #[derive(Debug)]
@@ -72,11 +73,12 @@ pub struct Session {
     directory: Arc<Directory>,
     service: Service,
     peer: IpAddr,
-    session_id: u64,
     loopback: bool,
     trusted: bool,
     tls_available: bool,
     tls: Option<TlsInfo>,
+    /// SCRAM-SHA-256-PLUS is advertised: the TLS channel has `tls-exporter` (TLS 1.3).
+    offer_plus: bool,
     helo: Option<String>,
     esmtp: bool,
     account: Option<String>,
@@ -88,14 +90,12 @@ pub struct Session {
 
 impl Session {
     /// A new session. `tls` is set for implicit-TLS ports; `tls_available` says STARTTLS can be offered.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Arc<Settings>,
         directory: Arc<Directory>,
         service: Service,
         peer: IpAddr,
         loopback: bool,
-        session_id: u64,
         tls: Option<TlsInfo>,
         tls_available: bool,
     ) -> Session {
@@ -109,11 +109,11 @@ impl Session {
             directory,
             service,
             peer,
-            session_id,
             loopback,
             trusted,
             tls_available: tls_available && tls.is_none(),
             tls,
+            offer_plus: false,
             helo: None,
             esmtp: false,
             account: None,
@@ -255,11 +255,14 @@ impl Session {
         if self.tls_available {
             lines.push("STARTTLS".to_string());
         }
-        if self.account.is_none() && self.channel_secure() {
-            let mechs: Vec<&str> = postern_directory::advertised_mechanisms(true)
-                .iter()
-                .map(|m| m.name())
-                .collect();
+        // SCRAM sends no password: AUTH is offered on every channel, PLAIN and LOGIN only on
+        // secure ones (RFC 4954 §4).
+        if self.account.is_none() {
+            let mechs: Vec<&str> =
+                postern_directory::advertised_mechanisms(self.channel_secure(), self.offer_plus)
+                    .iter()
+                    .map(|m| m.name())
+                    .collect();
             lines.push(format!("AUTH {}", mechs.join(" ")));
         }
         lines.push("HELP".to_string());
@@ -532,7 +535,8 @@ impl Session {
             ));
         }
         self.messages += 1;
-        let id = format!("{:X}.{}", self.session_id, self.messages);
+        let queue_id = QueueId::generate();
+        let id = queue_id.to_string();
         let protocol = format!(
             "{}{}{}",
             if txn.smtputf8 {
@@ -593,7 +597,7 @@ impl Session {
             client_ip: Some(self.peer),
             helo: self.helo.clone(),
         };
-        Outcome::Enqueue(Box::new(envelope), out)
+        Outcome::Enqueue(Box::new(envelope), out, queue_id)
     }
 
     /// The spool's answer: `250` only once the message is durable.
@@ -602,14 +606,18 @@ impl Session {
         result: Result<QueueId, SpoolError>,
         envelope: &Envelope,
         size: usize,
+        message_id: Option<&str>,
     ) -> String {
         match result {
             Ok(id) => {
                 tracing::info!(
                     queue_id = %id,
+                    client = %self.peer,
                     sender = envelope.sender.as_deref().unwrap_or("<>"),
                     recipients = %envelope.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(","),
                     size,
+                    message_id = message_id.unwrap_or(""),
+                    tls = self.tls.as_ref().map_or("none", |t| t.version.as_str()),
                     "message queued"
                 );
                 reply::line(250, "2.0.0", &format!("Ok: queued as {id}"))
@@ -623,6 +631,15 @@ impl Session {
                 )
             }
         }
+    }
+
+    /// The HELO name and the transaction's sender, for the log line of a refusal.
+    pub fn log_context(&self) -> (&str, Option<&str>) {
+        let sender = self
+            .txn
+            .as_ref()
+            .map(|t| t.sender.as_deref().unwrap_or("<>"));
+        (self.helo.as_deref().unwrap_or(""), sender)
     }
 
     /// RFC 5321 §3.5.3 VRFY, by policy.
@@ -688,6 +705,12 @@ impl Session {
         Step::StartTls
     }
 
+    /// Whether SCRAM-SHA-256-PLUS is advertised (the driver knows the channel: TLS 1.3 with
+    /// `tls-exporter`, RFC 9266).
+    pub fn set_offer_plus(&mut self, offer: bool) {
+        self.offer_plus = offer;
+    }
+
     /// RFC 3207 §4.2: after the handshake, forget everything the client told us.
     pub fn tls_started(&mut self, info: Option<TlsInfo>) {
         self.tls = info;
@@ -713,13 +736,6 @@ impl Session {
                 "AUTH not allowed during a mail transaction",
             ));
         }
-        if !self.channel_secure() {
-            return Step::Reply(reply::line(
-                538,
-                "5.7.11",
-                "Encryption required for requested authentication mechanism",
-            ));
-        }
         let Some(mechanism) = SaslMechanism::from_name(mechanism) else {
             return Step::Reply(reply::line(
                 504,
@@ -727,6 +743,15 @@ impl Session {
                 "Unrecognised authentication mechanism",
             ));
         };
+        // RFC 4954 §6: 538 for a plaintext mechanism without TLS, and for -PLUS, which binds
+        // to a TLS channel.
+        if !mechanism.usable(self.channel_secure(), self.tls.is_some()) {
+            return Step::Reply(reply::line(
+                538,
+                "5.7.11",
+                "Encryption required for requested authentication mechanism",
+            ));
+        }
         let initial = match initial.as_deref() {
             None => None,
             Some("=") => Some(Vec::new()),

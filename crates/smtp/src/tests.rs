@@ -59,7 +59,6 @@ fn session_with(service: Service, peer: &str, extra: &str) -> Session {
         service,
         peer,
         peer.is_loopback(),
-        7,
         None,
         true,
     )
@@ -92,7 +91,7 @@ fn data(s: &mut Session, body: &[u8]) -> Outcome {
 
 fn enqueued(outcome: Outcome) -> (Envelope, Vec<u8>) {
     match outcome {
-        Outcome::Enqueue(e, m) => (*e, m),
+        Outcome::Enqueue(e, m, _) => (*e, m),
         Outcome::Reply(r) => panic!("not enqueued: {r}"),
     }
 }
@@ -115,12 +114,18 @@ fn ehlo_advertises_extensions_and_auth_only_when_safe() {
     ] {
         assert!(r.contains(ext), "{ext} missing in {r}");
     }
-    // Not loopback, no TLS: no AUTH offered, and AUTH is refused.
-    assert!(!r.contains("AUTH"), "{r}");
+    // Not loopback, no TLS: only SCRAM (no password on the wire) is offered; PLAIN is
+    // refused, and so is -PLUS, which needs a TLS channel to bind to.
+    assert!(r.contains("250-AUTH SCRAM-SHA-256\r\n"), "{r}");
     assert_eq!(code(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "538 5.7.1");
+    assert_eq!(code(&mut s, "AUTH SCRAM-SHA-256-PLUS"), "538 5.7.1");
+    assert!(matches!(
+        s.command(b"AUTH SCRAM-SHA-256"),
+        Step::Auth { .. }
+    ));
     // Loopback may authenticate without TLS.
     let mut s = session("127.0.0.1");
-    assert!(say(&mut s, "EHLO c").contains("AUTH PLAIN LOGIN"));
+    assert!(say(&mut s, "EHLO c").contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"));
     assert!(matches!(
         s.command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
         Step::Auth { .. }
@@ -133,7 +138,7 @@ fn ehlo_advertises_extensions_and_auth_only_when_safe() {
         "192.0.2.1",
         "[auth]\nallow_plaintext = true",
     );
-    assert!(say(&mut s, "EHLO c").contains("AUTH PLAIN LOGIN"));
+    assert!(say(&mut s, "EHLO c").contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"));
     // HELO: no extensions, no parameters.
     let mut s = session("192.0.2.1");
     assert_eq!(say(&mut s, "HELO c"), "250 mx.test\r\n");
@@ -395,7 +400,15 @@ fn envelope_keeps_dsn_body_and_session_facts() {
     assert_eq!(env.helo.as_deref(), Some("client.example"));
     assert_eq!(env.authenticated, None);
     let text = String::from_utf8(msg).unwrap();
-    assert!(text.starts_with("Received: from client.example ([192.0.2.1])\r\n\tby mx.test (postern) with UTF8SMTP id 7.1"), "{text}");
+    let head =
+        "Received: from client.example ([192.0.2.1])\r\n\tby mx.test (postern) with UTF8SMTP id ";
+    assert!(text.starts_with(head), "{text}");
+    // The id is a queue id: the one the message is queued under (see the server tests).
+    let id: String = text[head.len()..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ';')
+        .collect();
+    assert!(postern_spool::QueueId::parse(&id).is_some(), "{id}");
     assert!(text.ends_with("Subject: hi\r\n\r\n.body\r\n"), "{text}");
     // MX does not add Message-ID or Date.
     assert!(!text.contains("Message-ID:"));
@@ -545,11 +558,18 @@ fn starttls_resets_the_session() {
         cipher: "TLS13_AES_128_GCM_SHA256".into(),
         server_name: None,
     }));
-    // EHLO needed again; transaction forgotten; STARTTLS no longer offered; AUTH now offered.
+    // EHLO needed again; transaction forgotten; STARTTLS no longer offered; AUTH PLAIN now
+    // offered, and -PLUS where the driver says the channel has tls-exporter.
     assert_eq!(code(&mut s, "MAIL FROM:<a@remote.example>"), "503 5.5.1");
     let r = say(&mut s, "EHLO c");
     assert!(
-        !r.contains("STARTTLS") && r.contains("AUTH PLAIN LOGIN"),
+        !r.contains("STARTTLS") && r.contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"),
+        "{r}"
+    );
+    s.set_offer_plus(true);
+    let r = say(&mut s, "EHLO c");
+    assert!(
+        r.contains("AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN"),
         "{r}"
     );
     assert_eq!(code(&mut s, "STARTTLS"), "503 5.5.1");

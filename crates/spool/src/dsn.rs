@@ -370,6 +370,7 @@ mod tests {
             expanded_from: None,
             reported: false,
             delay_reported: false,
+            scheduled: None,
         };
         QueueEntry {
             id: QueueId::parse("0123ABCD").unwrap(),

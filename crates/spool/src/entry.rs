@@ -43,6 +43,11 @@ pub struct RcptState {
     /// A delay warning (RFC 3464 Action: delayed) was queued.
     #[serde(default)]
     pub delay_reported: bool,
+    /// When the back-off had scheduled the next attempt before an admin asked for one now
+    /// (`queue retry`): a failed early attempt goes back to that time instead of backing
+    /// off further.
+    #[serde(default)]
+    pub scheduled: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +71,7 @@ impl RcptState {
             expanded_from,
             reported: false,
             delay_reported: false,
+            scheduled: None,
         }
     }
 

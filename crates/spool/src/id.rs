@@ -11,7 +11,9 @@ pub struct QueueId(String);
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl QueueId {
-    pub(crate) fn generate() -> QueueId {
+    /// A new id, before the message is queued: SMTP puts it in the `Received:` header, so
+    /// that one id names the message in the header, the log and the queue.
+    pub fn generate() -> QueueId {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

@@ -62,6 +62,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -857,6 +858,8 @@ fn zeroed_file(path: &Path, size: u64) -> Result<File, SpoolError> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(crate::spool::PRIVATE_FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .ctx("create", path)?;
     let zeros = vec![0u8; 1 << 20];

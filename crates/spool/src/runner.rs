@@ -187,12 +187,15 @@ impl QueueRunner {
             for id in ids {
                 match spool.entry(&id) {
                     Ok(e) if !e.held => {
-                        if let Some(t) = e.next_due() {
+                        // Finished but not reported (a bounce by the admin, or a crash
+                        // between the verdict and the notice): due now, for the notice.
+                        let unreported = (!e.is_done()).then(now_unix);
+                        if let Some(t) = e.next_due().or(unreported) {
                             due.push((t, id));
                         }
                     }
                     Ok(_) => {}
-                    Err(err) => tracing::error!(%id, "skipping queued message: {err}"),
+                    Err(err) => tracing::error!(queue_id = %id, "skipping queued message: {err}"),
                 }
             }
             Ok::<_, crate::SpoolError>(due)
@@ -235,11 +238,11 @@ async fn process(
         Ok(Ok(v)) => v,
         Ok(Err(crate::SpoolError::NotFound(_))) => return None, // deleted by the admin
         Ok(Err(e)) => {
-            tracing::error!(%id, "cannot load queued message: {e}");
+            tracing::error!(queue_id = %id, "cannot load queued message: {e}");
             return Some(now_unix() + 300);
         }
         Err(e) => {
-            tracing::error!(%id, "cannot load queued message: {e}");
+            tracing::error!(queue_id = %id, "cannot load queued message: {e}");
             return Some(now_unix() + 300);
         }
     };
@@ -282,15 +285,15 @@ async fn process(
             };
             match queued {
                 Ok(Ok(dsn_id)) => {
-                    tracing::info!(%id, dsn = %dsn_id, to = ?entry.envelope.sender, "delivery status notification queued");
+                    tracing::info!(queue_id = %id, dsn = %dsn_id, to = entry.envelope.sender.as_deref().unwrap_or("<>"), "delivery status notification queued");
                     reports.mark(&mut entry);
                 }
                 Ok(Err(e)) => {
-                    tracing::error!(%id, "queueing the delivery status notification: {e}");
+                    tracing::error!(queue_id = %id, "queueing the delivery status notification: {e}");
                     dsn_failed = true;
                 }
                 Err(e) => {
-                    tracing::error!(%id, "queueing the delivery status notification: {e}");
+                    tracing::error!(queue_id = %id, "queueing the delivery status notification: {e}");
                     dsn_failed = true;
                 }
             }
@@ -327,8 +330,8 @@ async fn process(
     };
     match saved {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(%id, "recording delivery state: {e}"),
-        Err(e) => tracing::error!(%id, "recording delivery state: {e}"),
+        Ok(Err(e)) => tracing::error!(queue_id = %id, "recording delivery state: {e}"),
+        Err(e) => tracing::error!(queue_id = %id, "recording delivery state: {e}"),
     }
     if dsn_failed {
         return Some(next.unwrap_or(i64::MAX).min(now_unix() + 300));
@@ -447,7 +450,7 @@ fn record(entry: &mut QueueEntry, i: usize, outcome: Outcome, retry: &RetrySched
             accounts,
             forward,
         } => {
-            tracing::info!(%id, to = %parent.address, "delivered: {note}");
+            tracing::info!(queue_id = %id, to = %parent.address, "delivered: {note}");
             let r = &mut entry.recipients[i];
             r.attempts += 1;
             r.status = RcptStatus::Delivered { at: now, note };
@@ -478,20 +481,25 @@ fn record(entry: &mut QueueEntry, i: usize, outcome: Outcome, retry: &RetrySched
             let r = &mut entry.recipients[i];
             r.attempts += 1;
             if retry.expired(age) {
-                tracing::warn!(%id, to = %parent.address, "giving up: {reason}");
+                tracing::warn!(queue_id = %id, to = %parent.address, "giving up: {reason}");
                 r.status = RcptStatus::Failed {
                     at: now,
                     reason: format!("gave up after {} attempts: {reason}", r.attempts),
                 };
+            } else if let Some(planned) = r.scheduled.take().filter(|t| *t > now) {
+                // An early attempt the admin asked for: the back-off goes on as planned.
+                r.attempts -= 1;
+                tracing::info!(queue_id = %id, to = %parent.address, retry_in = planned - now, "deferred (early retry): {reason}");
+                r.next_attempt = planned;
             } else {
                 let delay = retry.delay_after(r.attempts);
-                tracing::info!(%id, to = %parent.address, retry_in = delay.as_secs(), "deferred: {reason}");
+                tracing::info!(queue_id = %id, to = %parent.address, retry_in = delay.as_secs(), "deferred: {reason}");
                 r.next_attempt = now + i64::try_from(delay.as_secs()).unwrap_or(3600);
             }
             r.last_error = Some(reason);
         }
         Outcome::Failed(reason) => {
-            tracing::warn!(%id, to = %parent.address, "failed: {reason}");
+            tracing::warn!(queue_id = %id, to = %parent.address, "failed: {reason}");
             let r = &mut entry.recipients[i];
             r.attempts += 1;
             r.status = RcptStatus::Failed {

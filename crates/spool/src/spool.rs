@@ -27,6 +27,7 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -105,7 +106,7 @@ impl Spool {
     pub(crate) fn open_with(root: PathBuf, limits: Limits) -> Result<Spool, SpoolError> {
         for sub in ["q", "state", "tmp", "journal"] {
             let d = root.join(sub);
-            fs::create_dir_all(&d).ctx("create", &d)?;
+            private_dir_all(&d).ctx("create", &d)?;
         }
         let journal_dir = root.join("journal");
         let lock_path = journal_dir.join("lock");
@@ -114,6 +115,8 @@ impl Spool {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(PRIVATE_FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
         {
             Ok(f) => Some(f),
@@ -249,12 +252,7 @@ impl Spool {
     fn write_q(&self, entry: &QueueEntry, header: &[u8], message: &[u8]) -> Result<(), SpoolError> {
         let tmp = self.root.join("tmp").join(format!("{}.q", entry.id));
         let written = (|| -> Result<(), SpoolError> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)
-                .ctx("create", &tmp)?;
+            let mut f = private_file(&tmp).ctx("create", &tmp)?;
             f.write_all(header).ctx("write", &tmp)?;
             f.write_all(b"\n").ctx("write", &tmp)?;
             f.write_all(message).ctx("write", &tmp)?;
@@ -270,10 +268,19 @@ impl Spool {
     /// Writes the message and its envelope durably and wakes the queue runner. Only after this
     /// returns may the message be acknowledged (`250`).
     pub fn enqueue(&self, envelope: &Envelope, message: &[u8]) -> Result<QueueId, SpoolError> {
+        self.enqueue_as(QueueId::generate(), envelope, message)
+    }
+
+    /// [`Spool::enqueue`] under an id made beforehand with [`QueueId::generate`].
+    pub fn enqueue_as(
+        &self,
+        id: QueueId,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<QueueId, SpoolError> {
         if envelope.recipients.is_empty() {
             return Err(SpoolError::NoRecipients);
         }
-        let id = QueueId::generate();
         let now = now_unix();
         let entry = QueueEntry {
             id: id.clone(),
@@ -500,7 +507,7 @@ impl Spool {
             path: dst.clone(),
             message: e.to_string(),
         })?;
-        let mut f = File::create(&tmp).ctx("create", &tmp)?;
+        let mut f = private_file(&tmp).ctx("create", &tmp)?;
         f.write_all(&bytes).ctx("write", &tmp)?;
         f.sync_all().ctx("fsync", &tmp)?;
         fs::rename(&tmp, &dst).ctx("rename", &tmp)?;
@@ -602,13 +609,31 @@ impl Spool {
         self.retry(id)
     }
 
-    /// Makes the pending recipients of a message due now (and releases it).
+    /// Makes the pending recipients of a message due now (and releases it). The back-off is
+    /// kept: if this early attempt fails, the next one is when it was scheduled anyway.
     pub fn retry(&self, id: &QueueId) -> Result<QueueEntry, SpoolError> {
         let now = now_unix();
         self.update(id, |e| {
             e.held = false;
             for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
-                r.next_attempt = r.next_attempt.min(now);
+                make_due(r, now);
+            }
+        })
+    }
+
+    /// Returns a message to its sender now (`queue bounce`): every pending recipient fails
+    /// with `reason`, and the queue sends the RFC 3464 notice at its next pass.
+    pub fn bounce(&self, id: &QueueId, reason: &str) -> Result<QueueEntry, SpoolError> {
+        let now = now_unix();
+        self.update(id, |e| {
+            e.held = false;
+            for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
+                r.status = crate::RcptStatus::Failed {
+                    at: now,
+                    reason: reason.to_string(),
+                };
+                r.last_error = Some(reason.to_string());
+                r.next_attempt = now;
             }
         })
     }
@@ -624,7 +649,7 @@ impl Spool {
             }
             match self.update(&id, |e| {
                 for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
-                    r.next_attempt = now;
+                    make_due(r, now);
                 }
             }) {
                 Ok(_) => n += 1,
@@ -712,6 +737,38 @@ impl Spool {
             }
         }
     }
+}
+
+/// Makes a pending recipient due at `now`, remembering when the back-off had planned it.
+fn make_due(r: &mut crate::RcptState, now: i64) {
+    if r.next_attempt > now {
+        r.scheduled = Some(r.next_attempt);
+        r.next_attempt = now;
+    }
+}
+
+/// Mode of every spool directory: queued mail of all users is private whatever the umask.
+pub(crate) const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of every spool file.
+pub(crate) const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// `mkdir -p` with mode 0700.
+pub(crate) fn private_dir_all(path: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(path)
+}
+
+/// Creates or truncates a file for writing, mode 0600, without following a symlink.
+pub(crate) fn private_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 #[cfg(test)]

@@ -296,11 +296,35 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
     f.sync_all().ctx("fsync directory", dir)
 }
 
-/// Creates `path` with `data`, fsyncs it and optionally sets its mtime. Fails if it exists.
+/// Mode of every directory the store creates: mail is private whatever the umask.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of every file the store creates.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// `mkdir` with mode 0700. Fails if it exists.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(path)
+}
+
+/// `mkdir -p` with mode 0700 for every directory it creates.
+pub fn create_private_dir_all(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(path)
+}
+
+/// Creates `path` with `data`, fsyncs it and optionally sets its mtime. Fails if it exists
+/// (O_EXCL: a planted symlink is not followed either).
 pub fn write_new_file(path: &Path, data: &[u8], mtime: Option<SystemTime>) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .ctx("create", path)?;
     f.write_all(data).ctx("write", path)?;

@@ -392,10 +392,10 @@ fn make_maildir(
 ) -> Result<()> {
     let staging = root.join(format!("{STAGING_PREFIX}{}", gen.unique()));
     let build = || -> Result<()> {
-        fs::create_dir(&staging).ctx("create directory", &staging)?;
+        crate::maildir::create_private_dir(&staging).ctx("create directory", &staging)?;
         for sub in ["cur", "new", "tmp"] {
             let d = staging.join(sub);
-            fs::create_dir(&d).ctx("create directory", &d)?;
+            crate::maildir::create_private_dir(&d).ctx("create directory", &d)?;
         }
         if folder {
             maildir::write_new_file(&staging.join(MAILDIRFOLDER), b"", None)?;
@@ -505,7 +505,7 @@ impl MaildirStore {
     /// new message file names, as the Maildir convention asks.
     pub fn open(root: impl Into<PathBuf>, hostname: &str) -> Result<MaildirStore> {
         let root = root.into();
-        fs::create_dir_all(&root).ctx("create directory", &root)?;
+        crate::maildir::create_private_dir_all(&root).ctx("create directory", &root)?;
         Ok(MaildirStore {
             inner: Arc::new(Inner {
                 root,
@@ -618,17 +618,17 @@ impl MaildirStore {
             return Err(StoreError::AccountExists(account.to_owned()));
         }
         let domain_dir = root.parent().unwrap_or(&self.inner.root).to_path_buf();
-        fs::create_dir_all(&domain_dir).ctx("create directory", &domain_dir)?;
+        crate::maildir::create_private_dir_all(&domain_dir).ctx("create directory", &domain_dir)?;
         let gen = &self.inner.gen;
         let staging = domain_dir.join(format!(".{STAGING_PREFIX}{}", gen.unique()));
         let build = || -> Result<()> {
             let base = u32::try_from(maildir::unix_secs(SystemTime::now()))
                 .unwrap_or(1)
                 .clamp(1, u32::MAX - 16);
-            fs::create_dir(&staging).ctx("create directory", &staging)?;
+            crate::maildir::create_private_dir(&staging).ctx("create directory", &staging)?;
             for sub in ["cur", "new", "tmp"] {
                 let d = staging.join(sub);
-                fs::create_dir(&d).ctx("create directory", &d)?;
+                crate::maildir::create_private_dir(&d).ctx("create directory", &d)?;
             }
             let inbox = MetaFile {
                 uidvalidity: base,

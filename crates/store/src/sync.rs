@@ -146,7 +146,7 @@ fn list(dir: &Path) -> Result<Vec<Entry>> {
         let rd = match fs::read_dir(&d) {
             Ok(rd) => rd,
             Err(e) if is_not_found(&e) => {
-                fs::create_dir_all(&d).ctx("create directory", &d)?;
+                crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
                 continue;
             }
             Err(e) => return Err(StoreError::io("read directory", d, e)),
@@ -649,7 +649,7 @@ pub fn index_folder(
 ) -> Result<(MailboxRow, SyncReport)> {
     for sub in ["cur", "new", "tmp"] {
         let d = dir.join(sub);
-        fs::create_dir_all(&d).ctx("create directory", &d)?;
+        crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
     }
     clean_tmp(dir);
     let meta = MetaFile::load(dir);
@@ -734,12 +734,22 @@ pub fn discover_mailboxes(
         .filter(|(n, _)| !known.contains(*n))
         .collect();
     fresh.sort();
+    let mut indexed = 0;
     for (name, dir) in fresh {
-        tracing::info!(mailbox = %name, "indexing mailbox found on disk");
+        tracing::debug!(mailbox = %name, "indexing mailbox found on disk");
         let (_, r) = index_folder(conn, name, dir, gen, events)?;
         total.added += r.added;
         total.renumbered += r.renumbered;
         total.scanned = true;
+        indexed += 1;
+    }
+    // A new account's empty folders are no news; mail that was already there is.
+    if total.added > 0 {
+        tracing::info!(
+            mailboxes = indexed,
+            messages = total.added,
+            "indexed mail found on disk"
+        );
     }
     Ok(total)
 }

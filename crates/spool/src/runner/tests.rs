@@ -219,16 +219,7 @@ async fn held_messages_wait_until_released_by_another_process() {
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
     let t = Scripted::new(&[("a@x.test", Outcome::Deferred("451 later".into()))]);
     let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
-    let mut settings = fast();
-    settings.schedule.delays = vec![Duration::from_secs(3600)];
-    settings.rescan_interval = Duration::from_secs(3600);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), settings).run(stop.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while t.calls().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (stop, task, deadline) = start_slow_runner(&spool, &t).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The admin (another process) holds it, then flushes: a held message stays put.
     let admin = Spool::open(dir.path()).unwrap();
@@ -326,4 +317,119 @@ async fn messages_queued_before_start_or_by_another_process_are_found() {
     task.await.unwrap();
     let calls: Vec<String> = t.calls().into_iter().map(|(a, _)| a).collect();
     assert!(calls.contains(&"early@x.test".into()) && calls.contains(&"late@x.test".into()));
+}
+
+/// Starts a runner that retries hourly and rescans hourly, and waits for its first attempt.
+/// Returns its stop token, its task and a deadline 10 s out.
+async fn start_slow_runner(
+    spool: &Arc<Spool>,
+    t: &Arc<Scripted>,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+    tokio::time::Instant,
+) {
+    let mut settings = fast();
+    settings.schedule.delays = vec![Duration::from_secs(3600)];
+    settings.rescan_interval = Duration::from_secs(3600);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), settings).run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while t.calls().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (stop, task, deadline)
+}
+
+/// Waits until the runner has recorded an attempt for `id` (the admin's change is refused as
+/// Busy while the first attempt owns the message), then applies `change`.
+async fn admin_change(
+    admin: &Spool,
+    deadline: tokio::time::Instant,
+    mut change: impl FnMut(&Spool) -> Result<QueueEntry, crate::SpoolError>,
+) -> QueueEntry {
+    loop {
+        match change(admin) {
+            Err(crate::SpoolError::Busy(_)) => {
+                assert!(tokio::time::Instant::now() < deadline);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => return r.unwrap(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_admin_retry_that_fails_keeps_the_planned_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[
+        ("a@x.test", Outcome::Deferred("451 later".into())),
+        ("a@x.test", Outcome::Deferred("451 still later".into())),
+    ]);
+    let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
+    let mut settings = fast();
+    settings.schedule.delays = vec![Duration::from_secs(600), Duration::from_secs(6000)];
+    settings.rescan_interval = Duration::from_secs(3600);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(QueueRunner::new(spool.clone(), t.clone(), settings).run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let admin = Spool::open(dir.path()).unwrap();
+    // After the first deferral the next attempt is planned 600 s out.
+    let first = loop {
+        let e = admin_change(&admin, deadline, |s| s.entry(&id)).await;
+        if e.recipients[0].attempts == 1 {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let planned = first.recipients[0].next_attempt;
+    admin_change(&admin, deadline, |s| s.retry(&id)).await;
+    admin.request_wake().unwrap();
+    while t.calls().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "retry not noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = loop {
+        let e = admin.entry(&id).unwrap();
+        if e.recipients[0].last_error.as_deref() == Some("451 still later") {
+            break e;
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    stop.cancel();
+    task.await.unwrap();
+    // Not 6000 s out: the early attempt did not count as a step of the back-off.
+    assert_eq!(after.recipients[0].next_attempt, planned);
+    assert_eq!(after.recipients[0].attempts, 1);
+    assert_eq!(after.recipients[0].scheduled, None);
+}
+
+#[tokio::test]
+async fn an_admin_bounce_returns_the_message_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
+    let t = Scripted::new(&[("a@x.test", Outcome::Deferred("451 later".into()))]);
+    let id = spool
+        .enqueue(&envelope(&["a@x.test"]), b"Subject: t\r\n\r\nm\r\n")
+        .unwrap();
+    let (stop, task, deadline) = start_slow_runner(&spool, &t).await;
+    let admin = Spool::open(dir.path()).unwrap();
+    let e = admin_change(&admin, deadline, |s| s.bounce(&id, "5.3.0 returned")).await;
+    assert!(!e.recipients[0].is_pending());
+    admin.request_wake().unwrap();
+    while !bounce_of(&t).contains(&"s@example.net".to_string()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no notice to the sender"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    // Tried once, then no more attempts: the notice went to the sender instead.
+    assert_eq!(bounce_of(&t), ["a@x.test", "s@example.net"]);
+    assert!(spool.entry(&id).is_err());
 }
