@@ -99,6 +99,9 @@ impl Authenticator for FakeAuthenticator {
     }
 }
 
+/// The SCRAM server nonce the `sasl` target uses (seeds echo it: `r=<client nonce>fuzz`).
+pub const FUZZ_NONCE: &str = "fuzz";
+
 /// Longest exchange a mechanism may have: more challenges than this is a loop.
 const MAX_ROUNDS: usize = 16;
 
@@ -121,7 +124,9 @@ pub fn sasl(data: &[u8]) {
     let mechanisms = SaslMechanism::ALL;
     let mechanism = mechanisms[usize::from(mode & 0x7f) % mechanisms.len()];
     let mut messages = rest.split(|&b| b == b'\n');
-    let mut s = SaslSession::new(mechanism, Arc::new(FakeAuthenticator));
+    // A fixed server nonce, so that the fuzzer can echo it and reach SCRAM's final message.
+    let mut s =
+        SaslSession::new(mechanism, Arc::new(FakeAuthenticator)).with_server_nonce(FUZZ_NONCE);
     assert_eq!(s.mechanism(), mechanism);
     let initial = if mode & 0x80 != 0 {
         Some(messages.next().unwrap_or_default())

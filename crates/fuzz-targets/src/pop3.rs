@@ -8,7 +8,7 @@ use postern_pop3::command::{parse, Command};
 /// AUTHORIZATION state ([`Authorization::handle`]).
 ///
 /// Input: the first octet picks the channel policy (plaintext allowed, STLS available, APOP
-/// offered); the rest is lines split at LF. Checks: no panic; a parsed command written back in
+/// offered, TLS active, SCRAM-SHA-256-PLUS offered); the rest is lines split at LF. Checks: no panic; a parsed command written back in
 /// its canonical form parses to the same command; every reply of the AUTHORIZATION state is one
 /// `+OK`/`-ERR` line (RFC 1939 §3) ending in CRLF with no CR or LF of the client's inside.
 pub fn pop3_command(data: &[u8]) {
@@ -19,6 +19,8 @@ pub fn pop3_command(data: &[u8]) {
         plaintext_ok: mode & 1 != 0,
         stls_available: mode & 2 != 0,
         apop: mode & 4 != 0,
+        tls: mode & 8 != 0,
+        offer_plus: mode & 16 != 0,
     };
     let mut auth = Authorization::default();
     for line in rest.split(|&b| b == b'\n') {

@@ -215,7 +215,6 @@ pub fn smtp_session(data: &[u8]) {
         service,
         peer,
         loopback,
-        1,
         tls,
         mode & 0x08 == 0,
     );
@@ -310,7 +309,7 @@ pub fn smtp_session(data: &[u8]) {
                     }
                 }
             }
-            Outcome::Enqueue(envelope, message) => {
+            Outcome::Enqueue(envelope, message, id) => {
                 let n = envelope.recipients.len();
                 assert!(
                     (1..=w.settings.smtp.max_recipients).contains(&n),
@@ -322,8 +321,10 @@ pub fn smtp_session(data: &[u8]) {
                     "a {} octet message passed the {max_size} octet limit",
                     message.len()
                 );
-                let id = QueueId::parse("0123456789ABCDEF").expect("queue id");
-                check_reply(&s.enqueued(Ok(id), &envelope, message.len()));
+                // The id the Received header names is a queue id.
+                assert!(QueueId::parse(id.as_str()).is_some(), "{id}");
+                let message_id = postern_smtp::message::header_value(&message, "Message-ID");
+                check_reply(&s.enqueued(Ok(id), &envelope, message.len(), message_id.as_deref()));
             }
         }
     }
