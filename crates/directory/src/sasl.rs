@@ -348,8 +348,7 @@ pub struct SaslSession {
     authenticator: Arc<dyn Authenticator>,
     state: State,
     bindings: ChannelBindings,
-    /// A fixed SCRAM server nonce, for the RFC test vectors.
-    #[cfg(test)]
+    /// A fixed SCRAM server nonce, for the RFC test vectors and the fuzzer only.
     server_nonce: Option<String>,
 }
 
@@ -374,7 +373,6 @@ impl SaslSession {
             authenticator,
             state: State::New,
             bindings: ChannelBindings::none(),
-            #[cfg(test)]
             server_nonce: None,
         }
     }
@@ -386,8 +384,10 @@ impl SaslSession {
         self
     }
 
-    #[cfg(test)]
-    fn with_server_nonce(mut self, nonce: &str) -> Self {
+    /// A fixed SCRAM server nonce instead of a random one: for test vectors and the fuzzer,
+    /// which must be able to echo it. Never for a real exchange (RFC 5802 §9).
+    #[doc(hidden)]
+    pub fn with_server_nonce(mut self, nonce: &str) -> Self {
         self.server_nonce = Some(nonce.to_string());
         self
     }
@@ -451,10 +451,7 @@ impl SaslSession {
     /// RFC 5802 §5.1 client-first-message → server-first-message.
     fn scram_first(&mut self, msg: &[u8]) -> Result<SaslStep, SaslError> {
         self.state = State::Finished;
-        #[cfg(test)]
         let server_nonce = self.server_nonce.as_deref();
-        #[cfg(not(test))]
-        let server_nonce = None;
         let params = scram::ScramParams {
             plus: self.mechanism.needs_channel_binding(),
             bindings: &self.bindings,

@@ -39,6 +39,13 @@ mod session;
 mod store_cmds;
 
 pub use parser::lexer::Lexer;
+/// SEARCH, SORT and THREAD over message text, for the fuzz targets (`postern-fuzz-targets`);
+/// not an API.
+#[doc(hidden)]
+pub use search::{
+    base_subject_of, body_has, casemap, compare as search_compare, decode_text, header_has,
+    sent_day, sort_info_of, thread_ordered_subject, thread_references, ThreadItem,
+};
 pub use session::SessionError;
 
 use std::collections::HashMap;

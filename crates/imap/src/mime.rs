@@ -1465,3 +1465,98 @@ mod conformance {
         assert!(s.ends_with(" NIL NIL (\"en\") NIL)"), "{s}");
     }
 }
+
+/// Property tests of RFC 2047 decoding. The server has no encoder (it only reads encoded words),
+/// so the tests encode, as RFC 2047 §4 and §5 describe, and check that the decoding that SEARCH,
+/// SORT and THREAD use gives the text back.
+#[cfg(test)]
+mod rfc2047_proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// RFC 2047 §4.2 "Q": letters and digits as they are, space as "_", the rest "=XX".
+    fn q(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|&b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                b' ' => "_".to_string(),
+                _ => format!("={b:02X}"),
+            })
+            .collect()
+    }
+
+    /// `text` as encoded words of at most ~60 octets each (§2: at most 75), split on character
+    /// boundaries (§5 (3)), in `charset` (UTF-8, or ISO-8859-1 for text it can hold), B or Q per
+    /// word as `kinds` says, separated by linear white space (§6.2: ignored between words).
+    fn encode_words(text: &str, latin1: bool, kinds: &[bool]) -> String {
+        let charset = if latin1 { "iso-8859-1" } else { "utf-8" };
+        let bytes_of = |s: &str| -> Vec<u8> {
+            if latin1 {
+                s.chars().map(|c| c as u32 as u8).collect()
+            } else {
+                s.as_bytes().to_vec()
+            }
+        };
+        let mut words = Vec::new();
+        let mut chunk = String::new();
+        for c in text.chars() {
+            chunk.push(c);
+            if bytes_of(&chunk).len() >= 15 {
+                words.push(std::mem::take(&mut chunk));
+            }
+        }
+        if !chunk.is_empty() {
+            words.push(chunk);
+        }
+        let engine = base64::engine::general_purpose::STANDARD;
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let b = bytes_of(w);
+                if kinds[i % kinds.len()] {
+                    format!("=?{charset}?B?{}?=", engine.encode(&b))
+                } else {
+                    format!("=?{charset}?q?{}?=", q(&b))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(if kinds[0] { " " } else { "\t " })
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 àéïöüßÀÉ€日本語😀.,:;!?'\"()=_<>@-]{1,50}".prop_filter(
+            "surrounding white space is not part of a header value",
+            |s| s.trim() == s,
+        )
+    }
+
+    proptest! {
+        /// UTF-8 text, encoded in B and Q words, decodes to itself (`decode_words`, and
+        /// `decode_text` of SEARCH, which also checks the charset).
+        #[test]
+        fn utf8_words_decode_to_the_text(s in text(), kinds in proptest::collection::vec(any::<bool>(), 1..4)) {
+            let encoded = encode_words(&s, false, &kinds);
+            prop_assert_eq!(decode_words(&encoded), s.clone(), "{}", encoded);
+            prop_assert_eq!(crate::search::decode_text(&encoded), s, "{}", encoded);
+        }
+
+        /// ISO-8859-1 words are converted from their charset.
+        #[test]
+        fn latin1_words_decode_to_the_text(
+            s in "[a-zA-Z0-9 àéïöüßÀÉ.,;!?()=_-]{1,40}".prop_filter("trimmed", |s| s.trim() == s),
+            kinds in proptest::collection::vec(any::<bool>(), 1..4),
+        ) {
+            let encoded = encode_words(&s, true, &kinds);
+            prop_assert_eq!(decode_words(&encoded), s, "{}", encoded);
+        }
+
+        /// Ordinary text before an encoded word keeps its white space (§6.2).
+        #[test]
+        fn text_before_a_word_is_kept(prefix in "[A-Za-z]{1,8}:?", s in text()) {
+            let encoded = format!("{prefix} {}", encode_words(&s, false, &[true]));
+            prop_assert_eq!(decode_words(&encoded), format!("{prefix} {s}"), "{}", encoded);
+        }
+    }
+}

@@ -463,3 +463,83 @@ mod tests {
         assert_eq!(to_crlf(b"a\r\n".to_vec()), b"a\r\n");
     }
 }
+
+/// Property tests: every string the response layer writes (quoted, literal, `literal8`, `NIL`)
+/// reads back with the command parser's [`crate::Lexer`] as the same octets, so what the server
+/// sends and what it would accept agree (RFC 9051 §4.3).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::Lexer;
+    use proptest::prelude::*;
+
+    /// Octets biased towards the ones quoting cares about, and long enough to cross the
+    /// 1024-octet quoting limit.
+    fn octets() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => 0x20u8..0x7f,
+                1 => prop::sample::select(vec![b'"', b'\\', b'\r', b'\n', 0u8, 0x80, 0xc3, 0xa9, b'{', b'}']),
+                1 => any::<u8>(),
+            ],
+            0..1100,
+        )
+    }
+
+    proptest! {
+        /// `string` (quoted when safe, else a literal) reads back as `string` and `astring`; a NUL
+        /// comes back as 0x80, the one change a `literal` makes (RFC 9051 §9: no NUL in `CHAR8`).
+        #[test]
+        fn strings_read_back(v in octets()) {
+            let mut out = Vec::new();
+            string(&mut out, &v);
+            let expected: Vec<u8> = v.iter().map(|&b| if b == 0 { 0x80 } else { b }).collect();
+            let mut lx = Lexer::new(&out);
+            prop_assert_eq!(lx.string(), Ok(expected.clone()));
+            prop_assert!(lx.at_end());
+            let mut lx = Lexer::new(&out);
+            prop_assert_eq!(lx.astring(), Ok(expected.clone()));
+            let mut lx = Lexer::new(&out);
+            prop_assert_eq!(lx.nstring(), Ok(Some(expected)));
+            // Quoted output is one line; anything else is a literal with its exact size.
+            if out.first() == Some(&b'"') {
+                prop_assert!(!out.contains(&b'\r') && !out.contains(&b'\n'));
+            } else {
+                let head = format!("{{{}}}\r\n", v.len());
+                prop_assert!(out.starts_with(head.as_bytes()));
+                prop_assert_eq!(out.len(), head.len() + v.len());
+            }
+        }
+
+        /// `string_utf8` quotes UTF-8 text (RFC 9051 `quoted` with `UTF8-char`) and reads back.
+        #[test]
+        fn utf8_strings_read_back(s in "[^\\x00]{0,40}|[^\\x00]{1020,1030}") {
+            let mut out = Vec::new();
+            string_utf8(&mut out, s.as_bytes());
+            let mut lx = Lexer::new(&out);
+            prop_assert_eq!(lx.string(), Ok(s.clone().into_bytes()));
+            prop_assert!(lx.at_end());
+        }
+
+        /// `literal8` carries any octet, NUL included (RFC 3516 §4.3).
+        #[test]
+        fn literal8_reads_back(v in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut out = Vec::new();
+            literal8(&mut out, &v);
+            let mut lx = Lexer::new(&out);
+            prop_assert_eq!(lx.literal8(), Ok(v));
+            prop_assert!(lx.at_end());
+        }
+
+        /// `nstring` writes `NIL` for nothing and a string otherwise.
+        #[test]
+        fn nstrings_read_back(v in proptest::option::of(octets())) {
+            let v: Option<Vec<u8>> = v.map(|v| v.into_iter().filter(|&b| b != 0).collect());
+            let mut out = Vec::new();
+            nstring(&mut out, v.as_deref());
+            let mut lx = Lexer::new(&out);
+            prop_assert_eq!(lx.nstring(), Ok(v));
+            prop_assert!(lx.at_end());
+        }
+    }
+}

@@ -1135,8 +1135,14 @@ pub fn thread_references(items: Vec<ThreadItem>) -> Forest {
         let refs: Vec<usize> = it.refs.iter().map(|r| container_of(r, &mut cs)).collect();
         for w in refs.windows(2) {
             let (p, k) = (w[0], w[1]);
-            // A container without children cannot be an ancestor: no walk needed.
-            if cs[k].parent.is_none() && (cs[k].children.is_empty() || !is_ancestor(&cs, k, p)) {
+            // RFC 5256 §4 (1)(A): no link that would make a loop. A reference repeated back to
+            // back ("<a> <a>") would make a container its own parent, cutting it and its
+            // replies off every root. Otherwise, a container without children cannot be an
+            // ancestor: no walk needed.
+            if p != k
+                && cs[k].parent.is_none()
+                && (cs[k].children.is_empty() || !is_ancestor(&cs, k, p))
+            {
                 set_parent(&mut cs, k, Some(p));
             }
         }
@@ -1547,6 +1553,14 @@ mod tests {
         ];
         let r = thread_references(items).render();
         assert!(r == "(2 1)" || r == "(1 2)", "{r}");
+        // A reference repeated back to back is no self-link (found by the imap_search fuzz
+        // target: message 2 and its thread were lost).
+        let items = vec![
+            it(1, 10, "x", "<1@x>", &[]),
+            it(2, 20, "y", "<2@x>", &["<1@x>", "<1@x>"]),
+            it(3, 30, "z", "<3@x>", &["<0@x>", "<0@x>", "<2@x>"]),
+        ];
+        assert_eq!(thread_references(items).render(), "(1 2 3)");
         assert_eq!(thread_references(Vec::new()).render(), "");
     }
 

@@ -152,3 +152,52 @@ mod proptests {
         assert_eq!(decode(b"&2D3cAA-").as_deref(), Some("\u{1f400}"));
     }
 }
+
+/// Random printable ASCII rarely contains a base64 section that decodes; these generate them.
+#[cfg(test)]
+mod section_proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Names built of `&...-` sections (valid, padded, odd-length, stray bits, surrogates)
+        /// and plain characters: the decoder accepts exactly the canonical spellings, i.e. what
+        /// it accepts re-encodes to the same octets, and no accepted name has two spellings.
+        #[test]
+        fn only_canonical_sections_decode(
+            parts in proptest::collection::vec("&[A-Za-z0-9+,=]{0,10}-|&-|[ -%'-~]{1,3}", 0..6),
+        ) {
+            let name = parts.concat();
+            if let Some(d) = decode(name.as_bytes()) {
+                prop_assert_eq!(encode(&d), name);
+            }
+        }
+
+        /// Encoded names are canonical: two sections never follow each other, and a section
+        /// never encodes printable ASCII (RFC 3501 §5.1.3 "MUST be represented by itself").
+        #[test]
+        fn encoding_is_canonical(s in "\\PC{0,20}") {
+            let e = encode(&s);
+            let b = e.as_bytes();
+            let (mut i, mut after_section) = (0, false);
+            while i < b.len() {
+                if b[i] != b'&' {
+                    after_section = false;
+                    i += 1;
+                    continue;
+                }
+                let end = i + 1 + b[i + 1..].iter().position(|&c| c == b'-').unwrap();
+                if end > i + 1 {
+                    prop_assert!(!after_section, "two sections in a row: {}", e);
+                    let bytes = engine().decode(&b[i + 1..end]).unwrap();
+                    for u in bytes.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+                        prop_assert!(!(0x20..0x7f).contains(&u), "ASCII in a section: {}", e);
+                    }
+                }
+                after_section = end > i + 1;
+                i = end + 1;
+            }
+            prop_assert_eq!(decode(e.as_bytes()), Some(s));
+        }
+    }
+}

@@ -689,3 +689,61 @@ mod tests {
         assert!(read_reply(&mut junk, "p", "x").await.is_err());
     }
 }
+
+/// Property tests of the DATA writer (RFC 5321 §4.5.2); the server's decoder reads it back in
+/// `postern-fuzz-targets` (which depends on both crates) and its `smtp_data` fuzz target.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The receiver's side of §4.5.2, written plainly over CRLF lines: up to the "." line, a
+    /// leading dot removed. `None` if the data is not CRLF lines ending with "." CRLF.
+    fn unstuff(wire: &[u8]) -> Option<Vec<u8>> {
+        let body = wire.strip_suffix(b"\r\n")?;
+        let mut out = Vec::new();
+        let mut lines = body.split(|&b| b == b'\n').peekable();
+        while let Some(line) = lines.next() {
+            let line = if lines.peek().is_some() {
+                line.strip_suffix(b"\r")?
+            } else {
+                line
+            };
+            if line == b"." {
+                return lines.peek().is_none().then_some(out);
+            }
+            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+            out.extend_from_slice(b"\r\n");
+        }
+        None
+    }
+
+    proptest! {
+        /// Any message, stuffed, is CRLF lines whose only "." line is the last one, and
+        /// unstuffs to the message with canonical line ends (bare LF as CRLF, a final CRLF).
+        #[test]
+        fn stuffing_is_undone_by_unstuffing(message in proptest::collection::vec(
+            prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), any::<u8>()], 0..80)) {
+            let wire = dot_stuff(&message);
+            let mut canonical = Vec::new();
+            let mut prev = 0u8;
+            for &b in &message {
+                if b == b'\n' && prev != b'\r' {
+                    canonical.push(b'\r');
+                }
+                canonical.push(b);
+                prev = b;
+            }
+            if !message.is_empty() && prev != b'\n' {
+                canonical.extend_from_slice(b"\r\n");
+            }
+            prop_assert_eq!(unstuff(&wire), Some(canonical));
+            // No bare LF on the wire (RFC 5321 §2.3.8).
+            for (i, &b) in wire.iter().enumerate() {
+                if b == b'\n' {
+                    prop_assert!(i > 0 && wire[i - 1] == b'\r');
+                }
+            }
+        }
+    }
+}

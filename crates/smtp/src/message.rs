@@ -366,3 +366,79 @@ mod tests {
         assert_eq!(r.matches("\r\n").count(), r.matches("\r\n\t").count() + 1);
     }
 }
+
+/// Property tests of the DATA decoder against dot-stuffing as RFC 5321 §4.5.2 describes it (the
+/// outbound client's own stuffing is checked against this decoder in `postern-fuzz-targets`,
+/// which depends on both crates).
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The sender's side of §4.5.2, written plainly: CRLF lines, a leading "." doubled, then
+    /// "." CRLF. Returns the stuffed data and the message the receiver must store.
+    fn stuff(lines: &[String]) -> (Vec<u8>, Vec<u8>) {
+        let mut wire = Vec::new();
+        let mut message = Vec::new();
+        for l in lines {
+            if l.starts_with('.') {
+                wire.push(b'.');
+            }
+            wire.extend_from_slice(l.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+            message.extend_from_slice(l.as_bytes());
+            message.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b".\r\n");
+        (wire, message)
+    }
+
+    /// Feeds `wire` in pieces of the given sizes (cycled); returns where the data ended.
+    fn feed_in_pieces(d: &mut DataDecoder, wire: &[u8], sizes: &[usize]) -> Option<usize> {
+        let mut at = 0;
+        for &n in sizes.iter().cycle() {
+            if at >= wire.len() {
+                return None;
+            }
+            let piece = &wire[at..(at + n).min(wire.len())];
+            if let Some(k) = d.feed(piece) {
+                return Some(at + k);
+            }
+            at += piece.len();
+        }
+        None
+    }
+
+    proptest! {
+        /// Stuffed lines (with dots, lone dots, CRs and LFs-free text) decode to the message,
+        /// the end found exactly after the terminator, however the input is split.
+        #[test]
+        fn unstuffing_inverts_stuffing(
+            lines in proptest::collection::vec("(\\.{0,3})([ -~\\r\u{e9}]{0,12})", 0..12),
+            sizes in proptest::collection::vec(1usize..9, 1..4),
+            next in "[A-Z]{0,6}",
+        ) {
+            // A line must not end in CR: CR LF would then be its end.
+            let lines: Vec<String> = lines.into_iter().map(|l| l.trim_end_matches('\r').to_string()).collect();
+            let (mut wire, message) = stuff(&lines);
+            let end = wire.len();
+            wire.extend_from_slice(next.as_bytes());
+            let mut d = DataDecoder::new(1 << 20);
+            prop_assert_eq!(feed_in_pieces(&mut d, &wire, &sizes), Some(end));
+            prop_assert!(!d.too_big());
+            prop_assert_eq!(d.into_message(), message);
+        }
+
+        /// Over the limit: counted, reported, and what is kept is a prefix of the message.
+        #[test]
+        fn the_limit_keeps_a_prefix(lines in proptest::collection::vec("[ -~]{0,20}", 0..8), limit in 0u64..200) {
+            let (wire, message) = stuff(&lines);
+            let mut d = DataDecoder::new(limit);
+            prop_assert_eq!(d.feed(&wire), Some(wire.len()));
+            prop_assert_eq!(d.too_big(), message.len() as u64 > limit);
+            let kept = d.into_message();
+            prop_assert!(message.starts_with(&kept));
+            prop_assert!(kept.len() as u64 <= limit);
+        }
+    }
+}

@@ -181,6 +181,76 @@ fn parse(buf: &[u8]) -> (Vec<Rec>, usize) {
     (out, at)
 }
 
+/// One record of a segment, as [`read_segment`] understood it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum SegmentRecord {
+    /// An entry record: the queue entry, and where its message lies in the segment's bytes.
+    Entry {
+        id: QueueId,
+        entry: Box<QueueEntry>,
+        message: std::ops::Range<usize>,
+    },
+    /// A done record: the message left the journal.
+    Done(QueueId),
+    /// A record that passed its CRC but could not be understood.
+    Bad,
+}
+
+/// What the bytes of one segment file hold (I/O-free, so it can be fuzzed: the journal is
+/// read back from disk after a crash).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SegmentRead {
+    /// The valid records, in file order.
+    pub records: Vec<SegmentRecord>,
+    /// Where the valid records end.
+    pub end: usize,
+    /// Whether anything but zeros (the unused, preallocated space) follows them.
+    pub torn: bool,
+}
+
+/// Decodes the bytes of one segment file: its valid records up to the first torn or corrupt
+/// one.
+#[doc(hidden)]
+pub fn read_segment(buf: &[u8]) -> SegmentRead {
+    let (records, end) = parse(buf);
+    // Zeros after the last record are the segment's unused, preallocated space.
+    let torn = buf[end..].iter().any(|&b| b != 0);
+    let records = records
+        .into_iter()
+        .map(|rec| {
+            let payload = &buf[rec.payload.clone()];
+            if rec.kind == KIND_DONE {
+                return match std::str::from_utf8(payload).ok().and_then(QueueId::parse) {
+                    Some(id) => SegmentRecord::Done(id),
+                    None => SegmentRecord::Bad,
+                };
+            }
+            let decoded = payload
+                .get(..4)
+                .map(|n| u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize)
+                .and_then(|json_len| {
+                    let json = payload.get(4..4 + json_len)?;
+                    let entry: QueueEntry = serde_json::from_slice(json).ok()?;
+                    let id = checked_id(entry.id.clone())?;
+                    Some((id, entry, json_len))
+                });
+            let Some((id, entry, json_len)) = decoded else {
+                return SegmentRecord::Bad;
+            };
+            let record_start = rec.payload.start - HEADER;
+            let msg_off = record_start + message_offset(json_len) as usize;
+            SegmentRecord::Entry {
+                id,
+                entry: Box::new(entry),
+                message: msg_off..rec.payload.end,
+            }
+        })
+        .collect();
+    SegmentRead { records, end, torn }
+}
+
 /// A queue id exactly as we generate them (so it is safe as a file name).
 fn checked_id(id: QueueId) -> Option<QueueId> {
     (QueueId::parse(id.as_str()).as_ref() == Some(&id)).then_some(id)
@@ -253,49 +323,30 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, SpoolError> {
         let path = segment_path(dir, no);
         let mut buf = Vec::new();
         (&*file).read_to_end(&mut buf).ctx("read", &path)?;
-        let (records, end) = parse(&buf);
-        // Zeros after the last record are the segment's unused, preallocated space.
-        if buf[end..].iter().any(|&b| b != 0) {
-            out.torn.push((no, end as u64, buf.len() as u64));
+        let segment = read_segment(&buf);
+        if segment.torn {
+            out.torn.push((no, segment.end as u64, buf.len() as u64));
         }
         let mut bad = false;
-        for rec in records {
-            let payload = &buf[rec.payload.clone()];
-            if rec.kind == KIND_DONE {
-                match std::str::from_utf8(payload).ok().and_then(QueueId::parse) {
-                    Some(id) => {
-                        out.live.remove(&id);
-                    }
-                    None => bad = true,
+        for record in segment.records {
+            match record {
+                SegmentRecord::Done(id) => {
+                    out.live.remove(&id);
                 }
-                continue;
+                SegmentRecord::Entry { id, entry, message } => {
+                    out.live.insert(
+                        id,
+                        Located {
+                            segment: no,
+                            file: file.clone(),
+                            entry: *entry,
+                            msg_off: message.start as u64,
+                            msg_len: message.len() as u64,
+                        },
+                    );
+                }
+                SegmentRecord::Bad => bad = true,
             }
-            let decoded = payload
-                .get(..4)
-                .map(|n| u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize)
-                .and_then(|json_len| {
-                    let json = payload.get(4..4 + json_len)?;
-                    let entry: QueueEntry = serde_json::from_slice(json).ok()?;
-                    let id = checked_id(entry.id.clone())?;
-                    Some((id, entry, json_len))
-                });
-            let Some((id, entry, json_len)) = decoded else {
-                bad = true;
-                continue;
-            };
-            let record_start = rec.payload.start - HEADER;
-            let msg_off = record_start as u64 + message_offset(json_len);
-            let msg_len = (rec.payload.end as u64) - msg_off;
-            out.live.insert(
-                id,
-                Located {
-                    segment: no,
-                    file: file.clone(),
-                    entry,
-                    msg_off,
-                    msg_len,
-                },
-            );
         }
         if bad {
             out.bad.push(no);

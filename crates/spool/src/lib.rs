@@ -33,6 +33,9 @@ pub use entry::{QueueEntry, RcptState, RcptStatus};
 pub use envelope::{BodyType, Envelope, Notify, Recipient, Ret};
 pub use error::SpoolError;
 pub use id::QueueId;
+/// The segment reader, for the fuzz target (`postern-fuzz-targets`); not an API.
+#[doc(hidden)]
+pub use journal::{read_segment, SegmentRead, SegmentRecord};
 pub use runner::{DsnSettings, Outcome, QueueRunner, RunnerSettings, Transport};
 pub use schedule::RetrySchedule;
 pub use spool::Spool;

@@ -510,3 +510,91 @@ mod tests {
         assert_eq!(MetaFile::parse("0\n"), None);
     }
 }
+
+/// Property tests: the file name is the truth for flags (DESIGN principle 2), so flags → info
+/// part → flags must be the identity.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::types::Flag;
+    use proptest::prelude::*;
+
+    /// The folder numbering the properties use: letters a, b, d (c unused).
+    const NUMBERING: &str = "0 $Junk\n1 work\n3 Later\n";
+    const NUMBERED: [&str; 3] = ["$Junk", "work", "Later"];
+
+    fn flags(system: u8, forwarded: bool, numbered: u8, unnumbered: &[String]) -> Flags {
+        let mut f = Flags::from_system(SystemFlags::from_bits_truncate(system));
+        if forwarded {
+            f.insert(Flag::Keyword(FORWARDED_KEYWORD.into()));
+        }
+        for (i, k) in NUMBERED.iter().enumerate() {
+            if numbered & (1 << i) != 0 {
+                f.insert(Flag::Keyword((*k).into()));
+            }
+        }
+        for k in unnumbered {
+            f.insert(Flag::Keyword(k.clone()));
+        }
+        f
+    }
+
+    proptest! {
+        /// Flags → `file_name` → `parse_name` + `parse_info` → `merge_info` gives the flags back:
+        /// system flags and `$Forwarded` from their letters, numbered keywords from theirs, the
+        /// others from the index; letters we do not interpret survive unchanged.
+        #[test]
+        fn flags_survive_the_file_name(
+            system in any::<u8>(),
+            forwarded in any::<bool>(),
+            numbered in 0u8..8,
+            unnumbered in proptest::collection::vec("[A-Za-z][A-Za-z0-9_]{0,8}", 0..3),
+            extra in "[A-CEG-OQU-Z0-9!#%&+=_~-]{0,4}",
+            base in "[0-9]{10}\\.M[0-9]{1,6}P[0-9]{1,5}\\.[a-z]{1,8}(,S=[0-9]{1,6})?(,U=[1-9][0-9]{0,5})?",
+        ) {
+            let kw = KeywordLetters::parse(NUMBERING);
+            // Unnumbered keywords must not collide with numbered ones or $Forwarded.
+            let unnumbered: Vec<String> = unnumbered
+                .into_iter()
+                .filter(|k| !kw.has_letter(k) && !k.eq_ignore_ascii_case(FORWARDED_KEYWORD))
+                .collect();
+            let f = flags(system, forwarded, numbered, &unnumbered);
+            let extra = {
+                let mut v: Vec<char> = extra.chars().collect();
+                v.sort_unstable();
+                v.dedup();
+                v.into_iter().collect::<String>()
+            };
+            let name = file_name(&base, &f, &extra, &kw);
+            let parsed = parse_name(&name);
+            prop_assert_eq!(parsed.base, base.as_str());
+            let info = parse_info(parsed.info);
+            prop_assert_eq!(&info.extra, &extra);
+            prop_assert_eq!(info.system, f.system());
+            prop_assert_eq!(info.forwarded, forwarded);
+            // What the index knows: only the unnumbered keywords (and stale numbered ones,
+            // which the letters override).
+            let index = flags(0, !forwarded, !numbered & 7, &unnumbered);
+            prop_assert_eq!(merge_info(&index, &info, &kw), f);
+            // Writing the same flags again gives the same name (one spelling per flag set).
+            prop_assert_eq!(file_name(parsed.base, &merge_info(&index, &info, &kw), &info.extra, &kw), name);
+        }
+
+        /// Any info part parses without panicking, and what it parses to writes back as letters
+        /// in ASCII order that parse to the same thing.
+        #[test]
+        fn info_parts_normalise(letters in "[ -~]{0,20}") {
+            let kw = KeywordLetters::parse(NUMBERING);
+            let info = parse_info(Some(&format!("2,{letters}")));
+            let f = merge_info(&Flags::default(), &info, &kw);
+            let written = info_for(&f, &info.extra, &kw);
+            let again = parse_info(Some(&written));
+            prop_assert_eq!(again.system, info.system);
+            prop_assert_eq!(again.forwarded, info.forwarded);
+            prop_assert_eq!(&again.extra, &info.extra);
+            let mut sorted: Vec<char> = written[2..].chars().collect();
+            sorted.sort_unstable();
+            prop_assert_eq!(written[2..].chars().collect::<Vec<_>>(), sorted);
+        }
+    }
+}
