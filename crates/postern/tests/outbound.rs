@@ -200,6 +200,12 @@ fn instance_a(routes: &[(&str, SocketAddr)], extra: &str) -> Env {
     env
 }
 
+/// The queue id of the first message `mailq` lists (its line after the header).
+fn first_queue_id(mailq: &str) -> String {
+    let line = mailq.lines().nth(1).expect("mailq lists a message");
+    line.split_whitespace().next().unwrap().to_string()
+}
+
 /// Waits (up to 30 s) for a message containing `needle` in `account`'s mailbox; returns it.
 fn wait_for_message(env: &Env, account: &str, needle: &str) -> String {
     wait_for(&format!("{needle} in {account}'s mailbox"), 30, || {
@@ -447,14 +453,7 @@ fn queue_admin_hold_release_and_flush_while_serving() {
             && list.contains("1 Request."),
         "{list}"
     );
-    let id = list
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let id = first_queue_id(&list);
     let show = a.ok(&["queue", "show", &id], "");
     assert!(
         show.contains("Subject: admin-1") && show.contains("pending"),
@@ -484,14 +483,7 @@ fn queue_admin_hold_release_and_flush_while_serving() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let list = a.ok(&["mailq"], "");
-    let id = list
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let id = first_queue_id(&list);
     let out = a.ok(&["queue", "bounce", &id], "");
     assert!(out.contains("returned to alice@a.test"), "{out}");
     wait_for("the notice in alice's mailbox", 20, || {
