@@ -4,11 +4,14 @@
 //! with no file at all the built-in defaults apply. Every key is optional. Unknown keys are errors, so a
 //! typo never silently falls back to a default.
 
+mod access;
+mod check;
 mod error;
 mod outbound;
 mod raw;
 mod service;
 
+pub use access::{Imap, Pop3};
 pub use error::ConfigError;
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use service::Service;
@@ -41,6 +44,8 @@ pub struct Config {
     pub limits: Limits,
     pub mail: Mail,
     pub smtp: Smtp,
+    pub imap: Imap,
+    pub pop3: Pop3,
     pub queue: Queue,
     pub outbound: Outbound,
     #[serde(skip_serializing_if = "Option::is_none")]

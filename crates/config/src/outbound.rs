@@ -1,5 +1,6 @@
 //! `[queue]`, `[outbound]` and `[relay]`: retries and notifications, the SMTP client, the smarthost.
 
+use crate::check::{domain_ok, domains, host_port, positive};
 use crate::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,26 +43,64 @@ pub struct Outbound {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RelayTls {
-    Starttls,
+    /// STARTTLS (RFC 3207) required, typically port 587.
+    StartTls,
+    /// Implicit TLS (RFC 8314), typically port 465.
     Implicit,
+    /// Plaintext (only sensible on loopback); AUTH is then refused.
     None,
 }
 
-/// `[relay]`: a smarthost for all (or some) outbound mail.
-#[derive(Debug, Clone, Serialize)]
+/// `[relay]`: a smarthost for all (or some) outbound mail. The outbound client uses this type
+/// as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relay {
-    /// `host:port`.
+    /// Host name or address literal, without the port.
     pub host: String,
+    /// TCP port (the file writes `host:port`).
+    pub port: u16,
     /// Only these destination domains are relayed; empty means all.
     pub domains: Vec<String>,
+    /// SASL identity for AUTH at the relay.
     pub username: Option<String>,
-    #[serde(skip_serializing)]
+    /// Never printed by `check-config`.
     pub password: Option<String>,
     /// Where the password was read from, if from a file (kept private: 0600).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<std::path::PathBuf>,
+    /// How the connection is protected.
     pub tls: RelayTls,
+    /// Verify the relay's certificate against the system's roots.
     pub verify_certificate: bool,
+}
+
+impl Relay {
+    /// `host:port` as written in the file (an IPv6 literal in brackets).
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl Serialize for Relay {
+    /// The `[relay]` section as the file writes it, the password left out.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Relay", 6)?;
+        s.serialize_field("host", &self.host_port())?;
+        s.serialize_field("domains", &self.domains)?;
+        if let Some(user) = &self.username {
+            s.serialize_field("username", user)?;
+        }
+        if let Some(path) = &self.password_file {
+            s.serialize_field("password_file", path)?;
+        }
+        s.serialize_field("tls", &self.tls)?;
+        s.serialize_field("verify_certificate", &self.verify_certificate)?;
+        s.end()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,60 +140,6 @@ pub(crate) struct RawRelay {
     verify_certificate: Option<bool>,
 }
 
-fn nonzero<T: PartialEq + Default + Copy>(
-    key: &str,
-    v: Option<T>,
-    default: T,
-) -> Result<T, ConfigError> {
-    match v {
-        Some(v) if v == T::default() => Err(ConfigError::invalid(format!(
-            "{key}: must be greater than zero"
-        ))),
-        Some(v) => Ok(v),
-        None => Ok(default),
-    }
-}
-
-/// `host:port` with a non-zero port (a `[v6]:port` literal is fine).
-fn host_port_ok(s: &str) -> bool {
-    let (host, port) = match s.strip_prefix('[') {
-        Some(rest) => match rest.split_once("]:") {
-            Some((h, p)) => (h, p),
-            None => return false,
-        },
-        None => match s.rsplit_once(':') {
-            Some(hp) => hp,
-            None => return false,
-        },
-    };
-    !host.is_empty()
-        && !host.contains(char::is_whitespace)
-        && port.parse::<u16>().is_ok_and(|p| p > 0)
-}
-
-fn domain_ok(d: &str) -> bool {
-    !d.is_empty()
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
-        })
-}
-
-fn domains(key: &str, list: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
-    let mut out = Vec::new();
-    for (i, d) in list.unwrap_or_default().into_iter().enumerate() {
-        let d = d.trim().trim_end_matches('.').to_lowercase();
-        if !domain_ok(&d) {
-            return Err(ConfigError::invalid(format!(
-                "{key}[{i}]: {d:?} is not a domain name"
-            )));
-        }
-        out.push(d);
-    }
-    Ok(out)
-}
-
 impl RawQueue {
     pub(crate) fn validate(self) -> Result<Queue, ConfigError> {
         let retry_delays_secs = match self.retry_delays_secs {
@@ -173,14 +158,14 @@ impl RawQueue {
         };
         Ok(Queue {
             retry_delays_secs,
-            give_up_after_secs: nonzero(
+            give_up_after_secs: positive(
                 "queue.give_up_after_secs",
                 self.give_up_after_secs,
                 5 * 24 * 3600,
             )?,
             delay_warning_secs: self.delay_warning_secs.unwrap_or(4 * 3600),
-            concurrency: nonzero("queue.concurrency", self.concurrency, 64)?,
-            rescan_interval_secs: nonzero(
+            concurrency: positive("queue.concurrency", self.concurrency, 64)?,
+            rescan_interval_secs: positive(
                 "queue.rescan_interval_secs",
                 self.rescan_interval_secs,
                 60,
@@ -192,15 +177,15 @@ impl RawQueue {
 impl RawOutbound {
     pub(crate) fn validate(self) -> Result<Outbound, ConfigError> {
         let helo_name = match self.helo_name {
-            Some(h) if !crate::raw::hostname_valid(h.trim()) => {
+            Some(h) if !crate::check::hostname(h.trim()) => {
                 return Err(ConfigError::invalid(format!(
                     "outbound.helo_name: {h:?} is not a valid host name"
                 )))
             }
             other => other.map(|h| h.trim().to_ascii_lowercase()),
         };
-        let max_connections = nonzero("outbound.max_connections", self.max_connections, 64)?;
-        let max_connections_per_host = nonzero(
+        let max_connections = positive("outbound.max_connections", self.max_connections, 64)?;
+        let max_connections_per_host = positive(
             "outbound.max_connections_per_host",
             self.max_connections_per_host,
             8,
@@ -218,7 +203,7 @@ impl RawOutbound {
                     "outbound.routes: {domain:?} is not a domain name"
                 )));
             }
-            if !host_port_ok(target.trim()) {
+            if host_port(target.trim()).is_none() {
                 return Err(ConfigError::invalid(format!(
                     "outbound.routes.\"{domain}\": {target:?} is not host:port (e.g. \"mx.example.org:25\" or \"[::1]:2525\")"
                 )));
@@ -229,13 +214,13 @@ impl RawOutbound {
             helo_name,
             max_connections,
             max_connections_per_host,
-            max_messages_per_connection: nonzero(
+            max_messages_per_connection: positive(
                 "outbound.max_messages_per_connection",
                 self.max_messages_per_connection,
                 100,
             )?,
             idle_timeout_secs: self.idle_timeout_secs.unwrap_or(5),
-            connect_timeout_secs: nonzero(
+            connect_timeout_secs: positive(
                 "outbound.connect_timeout_secs",
                 self.connect_timeout_secs,
                 30,
@@ -263,13 +248,13 @@ impl RawRelay {
             }
             return Ok(None);
         };
-        if !host_port_ok(&host) {
+        let Some((host_name, port)) = host_port(&host) else {
             return Err(ConfigError::invalid(format!(
                 "relay.host: {host:?} is not host:port (e.g. \"smtp.example.net:587\")"
             )));
-        }
+        };
         let tls = match self.tls.as_deref() {
-            None | Some("starttls") => RelayTls::Starttls,
+            None | Some("starttls") => RelayTls::StartTls,
             Some("implicit") => RelayTls::Implicit,
             Some("none") => RelayTls::None,
             Some(other) => {
@@ -311,7 +296,8 @@ impl RawRelay {
             ));
         }
         Ok(Some(Relay {
-            host,
+            host: host_name,
+            port,
             domains: domains("relay.domains", self.domains)?,
             username: self.username,
             password,

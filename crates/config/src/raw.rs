@@ -1,5 +1,6 @@
 //! The file as written: every key optional, unknown keys refused. `validate` turns it into [`Config`].
 
+use crate::check::positive;
 use crate::{
     Auth, Config, ConfigError, ExpnPolicy, Limits, Listen, Mail, Network, Service, Smtp, Source,
     Tls, VrfyPolicy,
@@ -27,6 +28,10 @@ pub(crate) struct RawConfig {
     mail: RawMail,
     #[serde(default)]
     smtp: RawSmtp,
+    #[serde(default)]
+    imap: crate::access::RawImap,
+    #[serde(default)]
+    pop3: crate::access::RawPop3,
     #[serde(default)]
     queue: crate::outbound::RawQueue,
     #[serde(default)]
@@ -264,26 +269,12 @@ fn default_hostname() -> String {
 
 /// RFC 1123 host name: dot-separated labels of letters, digits and hyphens, no label starting or
 /// ending with a hyphen, at most 63 octets a label and 253 in all.
-fn valid_hostname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
-
 impl RawConfig {
     pub(crate) fn validate(self, source: Source) -> Result<Config, ConfigError> {
         let hostname = match self.hostname {
             Some(h) => {
                 let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
-                if !valid_hostname(&h) {
+                if !crate::check::hostname(&h) {
                     return Err(ConfigError::invalid(format!(
                         "hostname: {h:?} is not a valid host name (letters, digits, '-' and '.')"
                     )));
@@ -399,33 +390,12 @@ impl RawConfig {
                 hierarchy_separator,
             },
             smtp,
+            imap: self.imap.validate()?,
+            pop3: self.pop3.validate()?,
             queue: self.queue.validate()?,
             outbound: self.outbound.validate()?,
             relay: self.relay.validate()?,
             source,
         })
     }
-}
-
-fn positive<T: PartialEq + Default + Copy>(
-    key: &str,
-    value: Option<T>,
-    default: T,
-) -> Result<T, ConfigError> {
-    match value {
-        Some(v) if v == T::default() => Err(ConfigError::invalid(format!(
-            "{key}: must be greater than zero"
-        ))),
-        Some(v) => Ok(v),
-        None => Ok(default),
-    }
-}
-
-pub(crate) fn hostname_valid(name: &str) -> bool {
-    valid_hostname(name)
-}
-
-#[cfg(test)]
-pub(crate) fn hostname_ok(name: &str) -> bool {
-    valid_hostname(name)
 }

@@ -177,10 +177,10 @@ fn unprivileged_port_rule() {
 
 #[test]
 fn hostname_rules() {
-    assert!(raw::hostname_ok("localhost"));
-    assert!(raw::hostname_ok("mail.example.org"));
-    assert!(!raw::hostname_ok("a..b"));
-    assert!(!raw::hostname_ok("a_b.org"));
+    assert!(check::hostname("localhost"));
+    assert!(check::hostname("mail.example.org"));
+    assert!(!check::hostname("a..b"));
+    assert!(!check::hostname("a_b.org"));
 }
 
 #[test]
@@ -191,6 +191,8 @@ fn the_shipped_example_is_valid() {
     assert_eq!(c.listen.submissions[0].port(), 465);
     assert_eq!(c.auth.max_failures, 10);
     assert_eq!(c.server.user.as_deref(), Some("postern"));
+    assert_eq!(c.imap.append_limit, 64 * 1024 * 1024);
+    assert_eq!(c.pop3.max_bad_commands, 20);
 }
 
 #[test]
@@ -300,10 +302,18 @@ fn queue_outbound_and_relay_sections() {
     assert_eq!(c.outbound.routes["b.test"], "127.0.0.1:2525");
     let relay = c.relay.as_ref().unwrap();
     assert_eq!(relay.tls, RelayTls::Implicit);
+    assert_eq!((relay.host.as_str(), relay.port), ("smtp.example.net", 465));
     assert!(
         !c.to_toml().contains("\"p\""),
         "the relay password is never printed"
     );
+    // What check-config prints reads back as the same relay.
+    let again = parse(&c.to_toml().replace("[relay]", "[relay]\npassword = \"p\"")).unwrap();
+    assert_eq!(again.relay.as_ref(), Some(relay));
+    let v6 = parse("[relay]\nhost = \"[2001:db8::1]:587\"").unwrap();
+    let v6 = v6.relay.unwrap();
+    assert_eq!((v6.host.as_str(), v6.port), ("2001:db8::1", 587));
+    assert_eq!(v6.host_port(), "[2001:db8::1]:587");
 
     for (text, key) in [
         ("[queue]\nretry_delays_secs = []", "queue.retry_delays_secs"),
@@ -366,4 +376,43 @@ fn relay_password_from_a_file() {
     assert!(e.contains("relay.password_file: cannot read"), "{e}");
     std::fs::write(&file, "\n").unwrap();
     assert!(parse(&text).unwrap_err().to_string().contains("is empty"));
+}
+
+#[test]
+fn imap_and_pop3_sections() {
+    let c = parse("").unwrap();
+    assert_eq!(c.imap.max_connections_per_user, 200);
+    assert_eq!(c.imap.append_limit, 64 * 1024 * 1024);
+    assert_eq!(c.imap.idle_timeout_secs, 1800);
+    assert_eq!(c.pop3.idle_timeout_secs, 600);
+    assert!(c.pop3.apop);
+    let c = parse(
+        "[imap]\nmax_connections_per_user = 5\nappend_limit = 1000\nidle_timeout_secs = 3600\n\
+         [pop3]\nidle_timeout_secs = 900\napop = false\nmax_auth_failures = 2\n",
+    )
+    .unwrap();
+    assert_eq!(c.imap.max_connections_per_user, 5);
+    assert_eq!(c.imap.append_limit, 1000);
+    assert_eq!(c.imap.idle_timeout_secs, 3600);
+    assert_eq!(c.pop3.idle_timeout_secs, 900);
+    assert!(!c.pop3.apop);
+    assert_eq!(c.pop3.max_auth_failures, 2);
+    for (text, words) in [
+        (
+            "[imap]\nidle_timeout_secs = 60",
+            "imap.idle_timeout_secs: 60 is below the 1800 that RFC 9051 §5.4 requires",
+        ),
+        (
+            "[pop3]\nidle_timeout_secs = 599",
+            "pop3.idle_timeout_secs: 599 is below the 600 that RFC 1939 §3 requires",
+        ),
+        (
+            "[imap]\nmax_connections_per_user = 0",
+            "imap.max_connections_per_user: must be greater than zero",
+        ),
+        ("[imap]\nappend_limt = 1", "unknown field `append_limt`"),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(words), "{text}: {e}");
+    }
 }

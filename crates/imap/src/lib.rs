@@ -94,6 +94,20 @@ impl Default for ImapLimits {
     }
 }
 
+impl ImapLimits {
+    /// The limits `[imap]` sets; the rest keep their defaults.
+    pub fn from_config(config: &Config) -> ImapLimits {
+        let imap = &config.imap;
+        ImapLimits {
+            append_limit: imap.append_limit,
+            autologout: Duration::from_secs(imap.idle_timeout_secs),
+            login_timeout: Duration::from_secs(imap.login_timeout_secs),
+            max_per_user: imap.max_connections_per_user,
+            ..ImapLimits::default()
+        }
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) directory: Arc<Directory>,
@@ -149,14 +163,15 @@ pub struct ImapServer {
 }
 
 impl ImapServer {
-    /// A server with default limits.
+    /// A server with the limits of `config`'s `[imap]` section.
     pub fn new(
         config: Arc<Config>,
         directory: Arc<Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
     ) -> ImapServer {
-        ImapServer::with_limits(config, directory, store, throttle, ImapLimits::default())
+        let limits = ImapLimits::from_config(&config);
+        ImapServer::with_limits(config, directory, store, throttle, limits)
     }
 
     /// A server with explicit limits.
@@ -182,10 +197,14 @@ impl ImapServer {
 }
 
 impl ImapServer {
-    /// The same server with a new configuration (a reload): new sessions use it, open ones
-    /// keep theirs, and the per-account session counts carry over.
+    /// The same server with a new configuration (a reload): new sessions use it and its
+    /// `[imap]` limits, open ones keep theirs, and the per-account session counts carry over.
     pub fn reconfigured(&self, config: Arc<Config>) -> ImapServer {
-        self.derive(config, self.inner.sessions.clone())
+        let mut next = self.derive(config, self.inner.sessions.clone());
+        if let Some(inner) = Arc::get_mut(&mut next.inner) {
+            inner.limits = ImapLimits::from_config(&inner.config);
+        }
+        next
     }
 
     /// The same server, registering logged-in sessions in `sessions` (so that an admin can

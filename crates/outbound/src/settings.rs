@@ -4,30 +4,8 @@ use crate::client::Timeouts;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// How the smarthost connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RelayTls {
-    /// STARTTLS (RFC 3207) required, typically port 587.
-    StartTls,
-    /// Implicit TLS (RFC 8314), typically port 465.
-    Implicit,
-    /// Plaintext (only sensible on loopback); AUTH is then refused.
-    None,
-}
-
-/// A smarthost that takes some or all outbound mail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Relay {
-    pub host: String,
-    pub port: u16,
-    /// Only these destination domains go through it; empty means all.
-    pub domains: Vec<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub tls: RelayTls,
-    /// Verify the relay's certificate against the system's roots.
-    pub verify_certificate: bool,
-}
+/// The smarthost: the configuration's own type, so that a new `[relay]` key needs no copy here.
+pub use postern_config::{Relay, RelayTls};
 
 #[derive(Debug, Clone)]
 pub struct Settings {

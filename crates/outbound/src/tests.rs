@@ -307,6 +307,7 @@ async fn the_relay_takes_everything_after_auth() {
         domains: Vec::new(),
         username: Some("user".into()),
         password: Some("pass".into()),
+        password_file: None,
         tls,
         verify_certificate: false,
     };

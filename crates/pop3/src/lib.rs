@@ -68,6 +68,20 @@ impl Default for Pop3Settings {
     }
 }
 
+impl Pop3Settings {
+    /// The settings `[pop3]` sets; the rest keep their defaults.
+    pub fn from_config(config: &Config) -> Pop3Settings {
+        let pop3 = &config.pop3;
+        Pop3Settings {
+            idle_timeout: Duration::from_secs(pop3.idle_timeout_secs),
+            apop: pop3.apop,
+            max_auth_failures: pop3.max_auth_failures,
+            max_bad_commands: pop3.max_bad_commands,
+            ..Pop3Settings::default()
+        }
+    }
+}
+
 /// What every POP3 session of the process shares.
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
@@ -87,14 +101,15 @@ pub struct Pop3Server {
 }
 
 impl Pop3Server {
-    /// A server with the default [`Pop3Settings`].
+    /// A server with the settings of `config`'s `[pop3]` section.
     pub fn new(
         config: Arc<Config>,
         directory: Arc<Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
     ) -> Pop3Server {
-        Pop3Server::with_settings(config, directory, store, throttle, Pop3Settings::default())
+        let settings = Pop3Settings::from_config(&config);
+        Pop3Server::with_settings(config, directory, store, throttle, settings)
     }
 
     /// A server with explicit settings.
@@ -117,10 +132,18 @@ impl Pop3Server {
         }
     }
 
-    /// The same server with a new configuration (a reload): new sessions use it, open ones
-    /// keep theirs, and the maildrop locks (RFC 1939 §8) carry over.
+    /// The same server with a new configuration (a reload): new sessions use it and its
+    /// `[pop3]` settings, open ones keep theirs, and the maildrop locks (RFC 1939 §8) carry over.
     pub fn reconfigured(&self, config: Arc<Config>) -> Pop3Server {
-        self.derive(config, self.inner.sessions.clone())
+        let mut next = self.derive(config, self.inner.sessions.clone());
+        if let Some(inner) = Arc::get_mut(&mut next.inner) {
+            let trust_loopback = inner.settings.trust_loopback;
+            inner.settings = Pop3Settings {
+                trust_loopback,
+                ..Pop3Settings::from_config(&inner.config)
+            };
+        }
+        next
     }
 
     /// The same server, registering sessions in `sessions` (so that an admin can end them);

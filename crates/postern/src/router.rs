@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use postern_config::Config;
 use postern_delivery::LocalDelivery;
 use postern_directory::Directory;
-use postern_outbound::{Outbound, Relay, RelayTls, Settings, Signer, Timeouts};
+use postern_outbound::{Outbound, Settings, Signer, Timeouts};
 use postern_policy::DkimKeys;
 use postern_spool::{DsnSettings, Outcome, QueueEntry, RetrySchedule, RunnerSettings, Transport};
 use std::collections::HashMap;
@@ -134,33 +134,13 @@ pub fn outbound_settings(config: &Config) -> anyhow::Result<Settings> {
             })?;
         routes.insert(domain.clone(), (host, port));
     }
-    let relay = match &config.relay {
-        None => None,
-        Some(r) => {
-            let (host, port) = postern_outbound::route::parse_host_port(&r.host, 587)
-                .ok_or_else(|| anyhow::anyhow!("relay.host: {:?} is not host:port", r.host))?;
-            Some(Relay {
-                host,
-                port,
-                domains: r.domains.clone(),
-                username: r.username.clone(),
-                password: r.password.clone(),
-                tls: match r.tls {
-                    postern_config::RelayTls::Starttls => RelayTls::StartTls,
-                    postern_config::RelayTls::Implicit => RelayTls::Implicit,
-                    postern_config::RelayTls::None => RelayTls::None,
-                },
-                verify_certificate: r.verify_certificate,
-            })
-        }
-    };
     Ok(Settings {
         helo_name: o
             .helo_name
             .clone()
             .unwrap_or_else(|| config.hostname.clone()),
         routes,
-        relay,
+        relay: config.relay.clone(),
         require_tls: o.require_tls.clone(),
         verify_required_tls: o.verify_required_tls,
         max_connections: o.max_connections,

@@ -152,3 +152,68 @@ fn reload_applies_to_new_connections_and_keeps_the_old_ones() {
     let e = env.fails(&["reload"], "");
     assert!(e.contains("no postern serve is running"), "{e}");
 }
+
+/// Opens two IMAP sessions of one account and reports, one word each: the second login's
+/// answer, the APPENDLIMIT new sessions see, and whether the POP3 greeting offers APOP.
+const SETTINGS_PROBE: &str = r#"
+import imaplib, poplib, sys
+host, imap_port, pop3_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+first = imaplib.IMAP4(host, imap_port)
+first.login("alice@example.org", "pw-alice")
+second = imaplib.IMAP4(host, imap_port)
+try:
+    second.login("alice@example.org", "pw-alice")
+    print("second-login-ok")
+except imaplib.IMAP4.error as e:
+    print("second-login-refused" if "LIMIT" in str(e) else "second-login-other:" + str(e))
+typ, data = first.capability()
+limit = [c for c in data[0].decode().split() if c.startswith("APPENDLIMIT=")]
+print(limit[0] if limit else "no-appendlimit")
+greeting = poplib.POP3(host, pop3_port).getwelcome().decode()
+print("apop" if "<" in greeting else "no-apop")
+first.logout()
+"#;
+
+fn probe_settings(run: &common::Running) -> Vec<String> {
+    let out = common::python(
+        SETTINGS_PROBE,
+        &[
+            run.addrs["imap"].ip().to_string(),
+            run.addrs["imap"].port().to_string(),
+            run.addrs["pop3"].port().to_string(),
+        ],
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+/// `[imap]` and `[pop3]` reach the servers, at start and on reload.
+#[test]
+fn imap_and_pop3_sections_apply_at_start_and_on_reload() {
+    let env = Env::with_config(
+        "[imap]\nmax_connections_per_user = 1\nappend_limit = 1000\n[pop3]\napop = false\n",
+    );
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "alice@example.org"], "pw-alice\n");
+    env.ok(&["user", "apop", "alice@example.org"], "apop-secret\n");
+    let run = env.serve();
+    assert_eq!(
+        probe_settings(&run),
+        ["second-login-refused", "APPENDLIMIT=1000", "no-apop"]
+    );
+
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let text = text
+        .replace(
+            "max_connections_per_user = 1",
+            "max_connections_per_user = 2",
+        )
+        .replace("append_limit = 1000", "append_limit = 2000")
+        .replace("apop = false", "apop = true");
+    std::fs::write(&env.config, text).unwrap();
+    env.ok(&["reload"], "");
+    wait_for_log(&run, "reloaded");
+    assert_eq!(
+        probe_settings(&run),
+        ["second-login-ok", "APPENDLIMIT=2000", "apop"]
+    );
+}
