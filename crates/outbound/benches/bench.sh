@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Outbound relay benchmark, reproducible on one machine (loopback only):
-#   crates/outbound/bench/bench.sh [MESSAGES=2000] [RUNS=3]
+#   crates/outbound/benches/bench.sh [MESSAGES=2000] [RUNS=3]
 # 1. postern A relays to postern B: 10 concurrent smtplib submissions of 4 KB messages to A, which
 #    relays them (static route, opportunistic STARTTLS, DKIM signing) to B, which delivers into a
 #    Maildir. Throughput is end to end (first submission to last file in B's Maildir).
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../../.."
 N=${1:-2000} RUNS=${2:-3} CONC=${CONC:-10} SIZE=${SIZE:-4096}
 BIN=target/release/postern
 [ -x "$BIN" ] || cargo build --release -p postern
-LOAD=crates/outbound/bench/load.py
+LOAD=crates/outbound/benches/load.py
 W=$(mktemp -d /tmp/postern-obench.XXXX)
 PIDS=()
 cleanup() {

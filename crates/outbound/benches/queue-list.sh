@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How long `postern queue list` takes with a large queue:
-#   crates/outbound/bench/queue-list.sh [ENTRIES=100000]
+#   crates/outbound/benches/queue-list.sh [ENTRIES=100000]
 # Queues one real message with postern (held, so nothing is attempted), copies its spool file under
 # ENTRIES fresh queue ids (no delivery), then times `queue list` and `mailq | tail -1`.
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproducible IMAP benchmark: postern vs the reference Dovecot, back to back, same machine.
-#   crates/imap/bench/bench.sh [SECS=10] [CLIENTS=4]
+#   crates/imap/benches/bench.sh [SECS=10] [CLIENTS=4]
 # Needs a release build (built when missing). Prints scripts/imap-load.py commands/s for both
 # servers, then the mbsync full sync (scripts/fetch-time.sh imap) of $SYNC_MSGS messages for both:
 # $ROUNDS rounds each (default 3), alternating which server goes first, and the medians.
