@@ -3,6 +3,9 @@
 //! The file is looked up as `--config FILE`, else `./postern.toml`, else `/etc/postern/postern.toml`;
 //! with no file at all the built-in defaults apply. Every key is optional. Unknown keys are errors, so a
 //! typo never silently falls back to a default.
+//!
+//! Depends on no other postern crate and does no I/O beyond reading the file (and a relay
+//! password file): every crate may depend on it, so it must never depend on one of them.
 
 mod access;
 mod check;

@@ -11,6 +11,8 @@
 //! their limits.
 //!
 //! [`TARGETS`] lists them all, by the name used for the fuzz binary and the corpus folder.
+//!
+//! A test-only crate: nothing may depend on it.
 
 mod directory;
 mod imap;

@@ -5,6 +5,9 @@
 //! Recipients of one message that share a domain go in one transaction; connections are kept
 //! open briefly and reused for the next message to the same host; concurrency is limited in total
 //! and per destination host.
+//!
+//! Depends on `config` (the relay settings) and `spool` (the queue's transport shape) only; it
+//! must never depend on the server crates (smtp, imap, pop3), the store or the directory.
 
 pub mod client;
 pub mod route;

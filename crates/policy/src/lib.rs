@@ -3,6 +3,9 @@
 //!
 //! Keys live in `data_dir/dkim/<domain>/<selector>.ed25519` (PKCS#8 DER) and
 //! `data_dir/dkim/<domain>/<selector>.rsa` (PKCS#1 DER), readable by the owner only.
+//!
+//! Used by the binary's router; it must never depend on a protocol server crate (smtp, imap,
+//! pop3) nor on the store: a check sees a message and DNS, not sessions or mailboxes.
 
 use base64::Engine;
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};

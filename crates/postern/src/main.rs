@@ -1,4 +1,7 @@
 //! postern: SMTP, IMAP, POP3, local delivery and the mail store in one program.
+//!
+//! The binary is wiring: CLI, configuration, the choice of backends (SQLite directory, Maildir
+//! store, file spool) and signals. Protocol logic lives in the library crates, never here.
 
 mod admin;
 mod cert_check;
