@@ -39,6 +39,16 @@ pub struct Outbound {
     pub routes: BTreeMap<String, String>,
 }
 
+impl Outbound {
+    /// The static routes as (domain, host, port); every target was checked at load.
+    pub fn route_targets(&self) -> impl Iterator<Item = (&str, String, u16)> {
+        self.routes.iter().filter_map(|(domain, target)| {
+            let (host, port) = host_port(target.trim())?;
+            Some((domain.as_str(), host, port))
+        })
+    }
+}
+
 /// How the connection to the smarthost is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

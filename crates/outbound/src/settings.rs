@@ -31,6 +31,35 @@ pub struct Settings {
     pub timeouts: Timeouts,
 }
 
+impl Settings {
+    /// The settings `[outbound]` and `[relay]` give; the EHLO name defaults to `hostname`.
+    pub fn from_config(config: &postern_config::Config) -> Settings {
+        let o = &config.outbound;
+        Settings {
+            helo_name: o
+                .helo_name
+                .clone()
+                .unwrap_or_else(|| config.hostname.clone()),
+            routes: o
+                .route_targets()
+                .map(|(domain, host, port)| (domain.to_string(), (host, port)))
+                .collect(),
+            relay: config.relay.clone(),
+            require_tls: o.require_tls.clone(),
+            verify_required_tls: o.verify_required_tls,
+            max_connections: o.max_connections,
+            max_connections_per_host: o.max_connections_per_host,
+            max_messages_per_connection: o.max_messages_per_connection,
+            idle_timeout: Duration::from_secs(o.idle_timeout_secs),
+            ipv6: o.ipv6,
+            timeouts: Timeouts {
+                connect: Duration::from_secs(o.connect_timeout_secs),
+                ..Timeouts::default()
+            },
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Settings {
         Settings {

@@ -397,3 +397,26 @@ async fn a_broken_starttls_falls_back_to_plaintext_only_where_allowed() {
 fn xtext_encodes_plus_equals_and_controls() {
     assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
 }
+
+#[test]
+fn settings_from_the_configuration() {
+    let config = postern_config::Config::from_toml(
+        "hostname = \"mx.example.org\"\n\
+         [outbound]\nmax_connections = 7\nmax_connections_per_host = 2\n\
+         [outbound.routes]\n\"b.test\" = \"127.0.0.1:2525\"\n\"c.test\" = \"[::1]:25\"\n\
+         [relay]\nhost = \"smart.example.net:465\"\ntls = \"implicit\"\n",
+        postern_config::Source::Defaults,
+    )
+    .unwrap();
+    let s = Settings::from_config(&config);
+    assert_eq!(s.helo_name, "mx.example.org");
+    assert_eq!(s.max_connections, 7);
+    assert_eq!(s.routes["b.test"], ("127.0.0.1".to_string(), 2525));
+    assert_eq!(s.routes["c.test"], ("::1".to_string(), 25));
+    let relay = s.relay.unwrap();
+    assert_eq!(
+        (relay.host.as_str(), relay.port),
+        ("smart.example.net", 465)
+    );
+    assert_eq!(relay.tls, RelayTls::Implicit);
+}

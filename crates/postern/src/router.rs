@@ -5,10 +5,9 @@ use async_trait::async_trait;
 use postern_config::Config;
 use postern_delivery::LocalDelivery;
 use postern_directory::Directory;
-use postern_outbound::{Outbound, Settings, Signer, Timeouts};
+use postern_outbound::{Outbound, Settings, Signer};
 use postern_policy::DkimKeys;
 use postern_spool::{DsnSettings, Outcome, QueueEntry, RetrySchedule, RunnerSettings, Transport};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,45 +122,13 @@ pub fn runner_settings(config: &Config) -> RunnerSettings {
     }
 }
 
-/// The SMTP client's settings from `[outbound]` and `[relay]`.
-pub fn outbound_settings(config: &Config) -> anyhow::Result<Settings> {
-    let o = &config.outbound;
-    let mut routes = HashMap::new();
-    for (domain, target) in &o.routes {
-        let (host, port) =
-            postern_outbound::route::parse_host_port(target, 25).ok_or_else(|| {
-                anyhow::anyhow!("outbound.routes.\"{domain}\": {target:?} is not host:port")
-            })?;
-        routes.insert(domain.clone(), (host, port));
-    }
-    Ok(Settings {
-        helo_name: o
-            .helo_name
-            .clone()
-            .unwrap_or_else(|| config.hostname.clone()),
-        routes,
-        relay: config.relay.clone(),
-        require_tls: o.require_tls.clone(),
-        verify_required_tls: o.verify_required_tls,
-        max_connections: o.max_connections,
-        max_connections_per_host: o.max_connections_per_host,
-        max_messages_per_connection: o.max_messages_per_connection,
-        idle_timeout: Duration::from_secs(o.idle_timeout_secs),
-        ipv6: o.ipv6,
-        timeouts: Timeouts {
-            connect: Duration::from_secs(o.connect_timeout_secs),
-            ..Timeouts::default()
-        },
-    })
-}
-
 /// The whole transport: local delivery, plus the SMTP client with DNS and DKIM.
 pub fn build(
     config: &Config,
     local: LocalDelivery,
     directory: Arc<Directory>,
 ) -> anyhow::Result<Router> {
-    let settings = outbound_settings(config)?;
+    let settings = Settings::from_config(config);
     let resolver: Arc<dyn postern_outbound::Resolver> =
         match postern_outbound::DnsResolver::from_system() {
             Ok(r) => Arc::new(r),
