@@ -1,12 +1,16 @@
 //! Network plumbing shared by every protocol: binding listeners, TLS (configured or self-signed),
 //! plaintext/TLS streams with in-place STARTTLS upgrade, connection limits, and an accept loop with
-//! graceful shutdown. Protocol crates implement [`SessionHandler`]; nothing here knows SMTP or IMAP
-//! beyond the one-line refusal each protocol sends when a limit is hit.
+//! graceful shutdown, and [`LineIo`], the one connection I/O layer (lines, literals, pipelining,
+//! STARTTLS) every line protocol reads and writes through. Protocol crates implement
+//! [`SessionHandler`]; nothing here knows SMTP or IMAP beyond the one-line refusal each protocol
+//! sends when a limit is hit.
 
 mod bind;
 mod error;
 mod limits;
+mod line_io;
 mod live;
+mod peer;
 mod server;
 mod sessions;
 mod stream;
@@ -17,7 +21,9 @@ mod unavailable;
 pub use bind::{bind_service, BindPolicy, BoundListener};
 pub use error::NetError;
 pub use limits::{ConnectionGuard, ConnectionLimiter, Refusal};
+pub use line_io::{trim_eol, IoSettings, LineError, LineIo, LongLine, HANDSHAKE_TIMEOUT};
 pub use live::Live;
+pub use peer::{is_loopback, CleartextPolicy};
 pub use server::{Connection, Server, SessionHandler};
 pub use sessions::{Registration, Sessions};
 pub use stream::{ChannelBindingKind, MailStream, TlsInfo};

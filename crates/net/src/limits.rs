@@ -15,6 +15,20 @@ pub enum Refusal {
     ShuttingDown,
 }
 
+impl Refusal {
+    /// The reason in words, the same for every protocol; each wraps it in its own syntax
+    /// (SMTP `421 4.7.0`, IMAP `* BYE [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`).
+    pub fn text(self) -> &'static str {
+        match self {
+            Refusal::TooManyConnections => "too many connections, try again later",
+            Refusal::TooManyFromAddress => {
+                "too many connections from your address, try again later"
+            }
+            Refusal::ShuttingDown => "shutting down, try again later",
+        }
+    }
+}
+
 /// Counts open connections; cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub struct ConnectionLimiter {

@@ -1,7 +1,9 @@
 //! The accept loop: one task per listener, one task per connection, limits, implicit TLS, shutdown.
 
 use crate::threads::SessionThreads;
-use crate::{BoundListener, ConnectionLimiter, Live, MailStream, Refusal, TlsContext};
+use crate::{
+    BoundListener, ConnectionLimiter, Live, MailStream, Refusal, TlsContext, HANDSHAKE_TIMEOUT,
+};
 use async_trait::async_trait;
 use postern_config::Service;
 use std::net::SocketAddr;
@@ -12,9 +14,6 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
-
-/// How long a client may take to finish the TLS handshake on an implicit-TLS port.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An accepted socket on its way to the runtime that will serve it.
 enum Socket {
@@ -51,12 +50,7 @@ pub struct Connection {
 impl Connection {
     /// Whether the client connects from the loopback interface (a local program).
     pub fn peer_is_loopback(&self) -> bool {
-        match self.peer.ip() {
-            std::net::IpAddr::V4(v4) => v4.is_loopback(),
-            std::net::IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-        }
+        crate::is_loopback(&self.peer.ip())
     }
 }
 

@@ -48,11 +48,7 @@ impl SessionHandler for Unavailable {
 
 /// Each protocol's "come back later" line for a connection turned away by a limit.
 pub fn refusal_line(service: Service, hostname: &str, why: Refusal) -> Vec<u8> {
-    let text = match why {
-        Refusal::TooManyConnections => "too many connections, try again later",
-        Refusal::TooManyFromAddress => "too many connections from your address, try again later",
-        Refusal::ShuttingDown => "shutting down, try again later",
-    };
+    let text = why.text();
     match service {
         // RFC 5321 §3.8 / RFC 3463: 4.7.0 other security / policy status.
         Service::Smtp | Service::Submission | Service::Submissions => {
