@@ -16,7 +16,6 @@
 pub mod authorization;
 pub mod command;
 mod error;
-mod io;
 pub mod lock;
 pub mod maildrop;
 mod open;
@@ -180,13 +179,6 @@ impl SessionHandler for Pop3Server {
 
     fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
         // RFC 3206 §4 SYS/TEMP: a temporary condition; try again later.
-        let text = match why {
-            Refusal::TooManyConnections => "too many connections, try again later",
-            Refusal::TooManyFromAddress => {
-                "too many connections from your address, try again later"
-            }
-            Refusal::ShuttingDown => "shutting down, try again later",
-        };
-        format!("-ERR [SYS/TEMP] {text}\r\n").into_bytes()
+        format!("-ERR [SYS/TEMP] {}\r\n", why.text()).into_bytes()
     }
 }

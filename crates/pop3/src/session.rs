@@ -6,13 +6,15 @@ use crate::authorization::{
     Authorization, CapaContext, Policy, Step as AuthStep,
 };
 use crate::command::{self, Command, ParseError};
-use crate::io::{Input, LineIo};
 use crate::lock::MaildropGuard;
 use crate::maildrop::{encode_message, Maildrop, Step as TransStep};
 use crate::open::{open_maildrop, MAILDROP};
 use crate::{Inner, Pop3Error};
-use postern_directory::{ClientAuth, SaslError, SaslMechanism, SaslStep};
-use postern_net::{CancellationToken, Connection, TlsContext};
+use postern_directory::{ChannelBindings, ClientAuth, SaslError, SaslMechanism, SaslStep};
+use postern_net::{
+    CancellationToken, ChannelBindingKind, CleartextPolicy, Connection, IoSettings, LineError,
+    LineIo, TlsContext,
+};
 use postern_store::{StoreError, UidSet};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -49,7 +51,8 @@ struct Session {
     io: LineIo,
     /// This client's door to the directory (every login path, one throttle).
     auth: Arc<ClientAuth>,
-    loopback: bool,
+    /// When passwords may be sent (TLS, trusted loopback, or the admin's choice).
+    cleartext: CleartextPolicy,
     tls: Option<TlsContext>,
     shutdown: CancellationToken,
     /// The server's own shutdown token: `shutdown` is a child of it once in TRANSACTION,
@@ -66,7 +69,14 @@ struct Session {
 /// Runs a session to its end.
 pub async fn run(inner: Arc<Inner>, conn: Connection) {
     let span = tracing::info_span!("pop3", user = tracing::field::Empty);
-    let loopback = inner.settings.trust_loopback && conn.peer_is_loopback();
+    let cleartext = CleartextPolicy {
+        trust_loopback: inner.settings.trust_loopback,
+        allow_plaintext: inner.config.auth.allow_plaintext,
+    };
+    let io_settings = IoSettings {
+        write_timeout: inner.settings.idle_timeout,
+        ..IoSettings::default()
+    };
     let session = Session {
         timestamp: inner
             .settings
@@ -74,8 +84,8 @@ pub async fn run(inner: Arc<Inner>, conn: Connection) {
             .then(|| apop_timestamp(&inner.config.hostname)),
         auth: inner.gate.client("pop3", conn.peer.ip()),
         inner,
-        io: LineIo::new(conn.stream),
-        loopback,
+        io: LineIo::new(conn.stream, conn.peer, io_settings),
+        cleartext,
         tls: conn.tls,
         server_shutdown: conn.shutdown.clone(),
         shutdown: conn.shutdown,
@@ -91,12 +101,21 @@ impl Session {
     fn policy(&self) -> Policy {
         let tls = self.io.is_tls();
         Policy {
-            plaintext_ok: tls || self.loopback || self.inner.config.auth.allow_plaintext,
+            plaintext_ok: self.cleartext.allows(tls, &self.io.peer().ip()),
             stls_available: !tls && self.tls.is_some(),
             apop: self.timestamp.is_some(),
             tls,
-            offer_plus: tls && self.io.channel_bindings().advertise_plus(),
+            offer_plus: tls && self.channel_bindings().advertise_plus(),
         }
+    }
+
+    /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS.
+    fn channel_bindings(&self) -> ChannelBindings {
+        ChannelBindings::new(
+            self.io.channel_binding(ChannelBindingKind::TlsExporter),
+            self.io
+                .channel_binding(ChannelBindingKind::TlsServerEndPoint),
+        )
     }
 
     async fn main(mut self) {
@@ -192,12 +211,12 @@ impl Session {
         }
         let read = tokio::select! {
             _ = self.shutdown.cancelled(), if !self.io.has_buffered_input() => return Next::Shutdown,
-            r = tokio::time::timeout(idle, self.io.read_line(max)) => r,
+            r = tokio::time::timeout(idle, self.io.read_line_raw(max, idle)) => r,
         };
         match read {
-            Ok(Ok(Input::Line(l))) => Next::Line(l),
-            Ok(Ok(Input::TooLong)) => Next::TooLong,
-            Ok(Ok(Input::Closed)) | Ok(Err(_)) => Next::Gone,
+            Ok(Ok(l)) => Next::Line(l.to_vec()),
+            Ok(Err(LineError::TooLong)) => Next::TooLong,
+            Ok(Err(_)) => Next::Gone,
             Err(_) => {
                 tracing::debug!("idle timeout (RFC 1939 §3 autologout)");
                 Next::Gone
@@ -236,7 +255,11 @@ impl Session {
                             return Ok(Flow::Continue);
                         };
                         self.io.write(b"+OK begin TLS negotiation\r\n");
-                        self.io.upgrade(&tls).await?;
+                        // RFC 2595 §4: what the client pipelined after STLS is dropped.
+                        self.io
+                            .starttls(&tls)
+                            .await
+                            .map_err(|e| Pop3Error::Io(std::io::Error::other(e)))?;
                         // RFC 2595 §4: forget what was learned before TLS.
                         auth.reset();
                         tracing::debug!("STLS: TLS active");
@@ -380,7 +403,7 @@ impl Session {
             self.refuse(e).await;
             return Ok(None);
         }
-        let mut session = self.auth.sasl(mechanism, self.io.channel_bindings());
+        let mut session = self.auth.sasl(mechanism, self.channel_bindings());
         let (s, mut result) = tokio::task::spawn_blocking(move || {
             let r = session.start(initial_response.as_deref());
             (session, r)
