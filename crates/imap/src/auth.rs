@@ -26,6 +26,7 @@ impl Session {
         let kick = self.server_shutdown.child_token();
         self.registration = Some(self.srv.sessions.register(&account, kick.clone()));
         self.shutdown = kick;
+        self.io.set_stop(Some(self.shutdown.clone()));
         self.user = Some(account);
         self.user_guard = Some(guard);
         ok_code(Code::Capability(self.capabilities()), "Logged in")
@@ -128,9 +129,9 @@ impl Session {
             match step {
                 Ok(SaslStep::Done(creds)) => return Ok(self.logged_in(creds.account).await),
                 Ok(SaslStep::Challenge(c)) => {
-                    self.out.extend_from_slice(b"+ ");
-                    self.out.extend_from_slice(B64.encode(&c).as_bytes());
-                    self.out.extend_from_slice(b"\r\n");
+                    self.io.write(b"+ ");
+                    self.io.write(B64.encode(&c).as_bytes());
+                    self.io.write(b"\r\n");
                     self.flush().await?;
                     let line = self
                         .read_line(self.srv.limits.max_line, self.srv.limits.login_timeout)

@@ -416,7 +416,7 @@ impl Session {
                     )
                     .await
                 {
-                    Ok(line) => self.out.extend_from_slice(&line),
+                    Ok(line) => self.io.write(&line),
                     Err(reply) => return Ok(reply),
                 }
                 self.maybe_flush().await?;

@@ -77,6 +77,10 @@ pub struct ImapLimits {
     pub max_per_user: usize,
     /// How often an IDLE session looks for changes made by other programs.
     pub idle_poll: Duration,
+    /// Treat loopback peers as a protected channel for passwords (local programs, a webmail
+    /// on the same host), as POP3's setting of the same name. Tests turn it off to see the
+    /// remote policy.
+    pub trust_loopback: bool,
 }
 
 impl Default for ImapLimits {
@@ -90,6 +94,7 @@ impl Default for ImapLimits {
             login_timeout: Duration::from_secs(180),
             max_per_user: 200,
             idle_poll: Duration::from_millis(1000),
+            trust_loopback: true,
         }
     }
 }
@@ -202,7 +207,11 @@ impl ImapServer {
     pub fn reconfigured(&self, config: Arc<Config>) -> ImapServer {
         let mut next = self.derive(config, self.inner.sessions.clone());
         if let Some(inner) = Arc::get_mut(&mut next.inner) {
-            inner.limits = ImapLimits::from_config(&inner.config);
+            let trust_loopback = inner.limits.trust_loopback;
+            inner.limits = ImapLimits {
+                trust_loopback,
+                ..ImapLimits::from_config(&inner.config)
+            };
         }
         next
     }
@@ -232,12 +241,10 @@ impl ImapServer {
 #[async_trait]
 impl SessionHandler for ImapServer {
     async fn handle(&self, conn: Connection) {
-        let loopback = conn.peer_is_loopback();
         let mut s = session::Session::new(
             self.inner.clone(),
             conn.stream,
             conn.peer,
-            loopback,
             conn.tls,
             conn.shutdown,
         );
@@ -246,13 +253,6 @@ impl SessionHandler for ImapServer {
 
     fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
         // RFC 9051 §7.1.5: BYE as the greeting.
-        let text = match why {
-            Refusal::TooManyConnections => "too many connections, try again later",
-            Refusal::TooManyFromAddress => {
-                "too many connections from your address, try again later"
-            }
-            Refusal::ShuttingDown => "shutting down, try again later",
-        };
-        format!("* BYE [UNAVAILABLE] {text}\r\n").into_bytes()
+        format!("* BYE [UNAVAILABLE] {}\r\n", why.text()).into_bytes()
     }
 }

@@ -175,7 +175,7 @@ impl Session {
             line.extend_from_slice(format!(" (\"CHILDINFO\" ({}))", tags.join(" ")).as_bytes());
         }
         line.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&line);
+        self.io.write(&line);
     }
 
     /// RFC 9051 §6.3.9 LIST with RFC 5258 options.
@@ -245,7 +245,7 @@ impl Session {
                     let mut line = b"* STATUS ".to_vec();
                     self.mailbox_out(&mut line, &e.name);
                     line.extend_from_slice(format!(" ({body})\r\n").as_bytes());
-                    self.out.extend_from_slice(&line);
+                    self.io.write(&line);
                 }
             }
             self.maybe_flush().await?;
@@ -303,7 +303,7 @@ impl Session {
                 let mut line = b"* STATUS ".to_vec();
                 self.mailbox_out(&mut line, &name);
                 line.extend_from_slice(format!(" ({body})\r\n").as_bytes());
-                self.out.extend_from_slice(&line);
+                self.io.write(&line);
                 ok("STATUS completed")
             }
             Err(e) => store_no(&e),

@@ -56,7 +56,7 @@ impl Session {
         let mut line = b"* QUOTAROOT ".to_vec();
         self.mailbox_out(&mut line, &name);
         line.extend_from_slice(b" \"\"\r\n");
-        self.out.extend_from_slice(&line);
+        self.io.write(&line);
         match self.quota_response().await {
             Ok(()) => ok("GETQUOTAROOT completed"),
             Err(r) => r,

@@ -149,7 +149,7 @@ impl Session {
             line.extend_from_slice(b"\" ");
             self.mailbox_out(&mut line, &name);
             line.extend_from_slice(b"\r\n");
-            self.out.extend_from_slice(&line);
+            self.io.write(&line);
         }
         for l in resync_lines {
             self.untagged(&l);
@@ -417,7 +417,7 @@ impl Session {
 
     /// RFC 2177 IDLE: `+ idling`, then updates as they happen until `DONE`.
     pub(crate) async fn idle(&mut self, _tag: &str) -> SResult<Reply> {
-        self.out.extend_from_slice(b"+ idling\r\n");
+        self.io.write(b"+ idling\r\n");
         if self.sel.is_some() {
             self.pump(true).await?;
         }
@@ -442,18 +442,11 @@ impl Session {
             // Wait for input, an event, or the poll tick (other programs' Maildir changes).
             let wait = poll.min(deadline - now);
             let got_event = {
-                let Session {
-                    stream,
-                    rbuf,
-                    rpos,
-                    shutdown,
-                    sel,
-                    ..
-                } = self;
+                let Session { io, sel, .. } = self;
                 tokio::select! {
-                    r = crate::session::fill_from(stream, rbuf, rpos, shutdown, wait) => match r {
-                        Ok(()) | Err(SessionError::Timeout) => false,
-                        Err(e) => return Err(e),
+                    r = io.fill(wait) => match r {
+                        Ok(()) | Err(postern_net::LineError::Timeout) => false,
+                        Err(e) => return Err(crate::session::net_err(e)),
                     },
                     ev = next_event(sel) => {
                         if let Some(s) = sel.as_mut() {

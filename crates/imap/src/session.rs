@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postern_directory::{advertised_mechanisms, ChannelBindings, ClientAuth};
-use postern_net::{CancellationToken, ChannelBindingKind, MailStream, TlsContext};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use postern_net::{
+    trim_eol, CancellationToken, ChannelBindingKind, CleartextPolicy, IoSettings, LineError,
+    LineIo, LongLine, MailStream, TlsContext,
+};
 
 use crate::parser::{self, Command, CommandKind};
 use crate::response::{self, bad, bad_code, no_code, ok, Code, Data, Reply};
@@ -36,6 +38,20 @@ pub enum SessionError {
 
 pub type SResult<T> = Result<T, SessionError>;
 
+/// A stop in the connection layer, in the session's terms.
+pub(crate) fn net_err(e: LineError) -> SessionError {
+    match e {
+        LineError::TooLong => SessionError::LineTooLong,
+        LineError::Closed => SessionError::Closed,
+        LineError::Timeout => SessionError::Timeout,
+        LineError::Stopped => SessionError::Shutdown,
+        LineError::Io(e) => SessionError::Io(e),
+    }
+}
+
+/// How long a literal's octets may take to arrive, and the client to read our output.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// RFC 9051 §3 connection states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -47,13 +63,10 @@ pub enum State {
 /// One IMAP connection.
 pub struct Session {
     pub(crate) srv: Arc<Inner>,
-    pub(crate) stream: Option<MailStream>,
-    pub(crate) rbuf: Vec<u8>,
-    pub(crate) rpos: usize,
-    pub(crate) out: Vec<u8>,
+    /// The connection: input buffer, gathered output, TLS.
+    pub(crate) io: LineIo,
     /// This client's door to the directory (every login path, one throttle).
     pub(crate) auth: Arc<ClientAuth>,
-    pub(crate) loopback: bool,
     pub(crate) tls_ctx: Option<TlsContext>,
     pub(crate) shutdown: CancellationToken,
     /// The server's own shutdown token: `shutdown` is a child of it after login, which an
@@ -92,59 +105,29 @@ fn replace_saved_key(key: &mut parser::SearchKey, uids: &parser::SeqSet) {
     }
 }
 
-const READ_CHUNK: usize = 4096;
-
-/// Reads more input into `rbuf` (compacting it first).
-pub(crate) async fn fill_from(
-    stream: &mut Option<MailStream>,
-    rbuf: &mut Vec<u8>,
-    rpos: &mut usize,
-    shutdown: &CancellationToken,
-    timeout: Duration,
-) -> SResult<()> {
-    if *rpos > 0 {
-        // Keep only the unread tail (a pipelining client may never leave the buffer empty).
-        rbuf.drain(..*rpos);
-        *rpos = 0;
-        if rbuf.is_empty() && rbuf.capacity() > 64 * 1024 {
-            *rbuf = Vec::new();
-        }
-    }
-    let Some(stream) = stream.as_mut() else {
-        return Err(SessionError::Closed);
-    };
-    let mut chunk = [0u8; READ_CHUNK];
-    let n = tokio::select! {
-        _ = shutdown.cancelled() => return Err(SessionError::Shutdown),
-        r = tokio::time::timeout(timeout, stream.read(&mut chunk)) => match r {
-            Err(_) => return Err(SessionError::Timeout),
-            Ok(r) => r?,
-        },
-    };
-    if n == 0 {
-        return Err(SessionError::Closed);
-    }
-    rbuf.extend_from_slice(&chunk[..n]);
-    Ok(())
-}
-
 impl Session {
     pub(crate) fn new(
         srv: Arc<Inner>,
         stream: MailStream,
         peer: SocketAddr,
-        loopback: bool,
         tls_ctx: Option<TlsContext>,
         shutdown: CancellationToken,
     ) -> Session {
+        let settings = IoSettings {
+            read_chunk: 4096,
+            write_timeout: TRANSFER_TIMEOUT,
+            // Pipelined responses are held back up to this much (RFC 9051 §5.5).
+            pipeline_limit: 64 * 1024,
+            // A too long command line ends the session with BYE: no need to read to its end.
+            long_line: LongLine::Stop,
+            ..IoSettings::default()
+        };
+        let mut io = LineIo::new(stream, peer, settings);
+        io.set_stop(Some(shutdown.clone()));
         Session {
             auth: srv.gate.client("imap", peer.ip()),
             srv,
-            stream: Some(stream),
-            rbuf: Vec::new(),
-            rpos: 0,
-            out: Vec::with_capacity(256),
-            loopback,
+            io,
             tls_ctx,
             server_shutdown: shutdown.clone(),
             shutdown,
@@ -171,24 +154,26 @@ impl Session {
     }
 
     pub(crate) fn is_tls(&self) -> bool {
-        self.stream.as_ref().is_some_and(MailStream::is_tls)
+        self.io.is_tls()
     }
 
-    /// Passwords may be sent: TLS, loopback, or allowed by the admin (RFC 9051 §11.1).
+    /// Passwords may be sent: TLS, trusted loopback, or allowed by the admin (RFC 9051 §11.1).
     pub(crate) fn plaintext_ok(&self) -> bool {
-        self.is_tls() || self.loopback || self.srv.config.auth.allow_plaintext
+        CleartextPolicy {
+            trust_loopback: self.srv.limits.trust_loopback,
+            allow_plaintext: self.srv.config.auth.allow_plaintext,
+        }
+        .allows(self.is_tls(), &self.io.peer().ip())
     }
 
     /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS: taken when
     /// it is needed, so after STARTTLS it is the TLS channel's.
     pub(crate) fn channel_bindings(&self) -> ChannelBindings {
-        match &self.stream {
-            Some(s) => ChannelBindings::new(
-                s.channel_binding(ChannelBindingKind::TlsExporter),
-                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
-            ),
-            None => ChannelBindings::none(),
-        }
+        ChannelBindings::new(
+            self.io.channel_binding(ChannelBindingKind::TlsExporter),
+            self.io
+                .channel_binding(ChannelBindingKind::TlsServerEndPoint),
+        )
     }
 
     /// RFC 9051 §7.2.2 capability list for the current state.
@@ -227,36 +212,19 @@ impl Session {
     }
 
     pub(crate) fn untagged(&mut self, line: &str) {
-        self.out.extend_from_slice(b"* ");
-        self.out.extend_from_slice(line.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+        let out = self.io.out_mut();
+        out.extend_from_slice(b"* ");
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 
     pub(crate) async fn flush(&mut self) -> SResult<()> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            return Err(SessionError::Closed);
-        };
-        let r = tokio::time::timeout(Duration::from_secs(300), async {
-            stream.write_all(&self.out).await?;
-            stream.flush().await
-        })
-        .await;
-        self.out.clear();
-        if self.out.capacity() > 256 * 1024 {
-            self.out = Vec::with_capacity(256);
-        }
-        match r {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(SessionError::Timeout),
-        }
+        self.io.flush().await.map_err(net_err)
     }
 
     /// Flushes when the output buffer is large (long FETCH responses).
     pub(crate) async fn maybe_flush(&mut self) -> SResult<()> {
-        if self.out.len() > 128 * 1024 {
+        if self.io.out_len() > 128 * 1024 {
             self.flush().await?;
         }
         Ok(())
@@ -264,68 +232,27 @@ impl Session {
 
     // ----- input ----------------------------------------------------------------------------
 
-    async fn fill(&mut self, timeout: Duration) -> SResult<()> {
-        // Whatever waits for the client first sends what the client waits for.
-        self.flush().await?;
-        fill_from(
-            &mut self.stream,
-            &mut self.rbuf,
-            &mut self.rpos,
-            &self.shutdown,
-            timeout,
-        )
-        .await
-    }
-
     /// Whether a complete line is buffered.
     pub(crate) fn has_line(&self) -> bool {
-        self.rbuf[self.rpos..].contains(&b'\n')
+        self.io.has_line()
     }
 
-    /// Reads one line including its LF (at most `max` octets).
+    /// Reads one line including its LF (at most `max` octets). Waiting for it writes the
+    /// gathered output first, and ends at shutdown.
     pub(crate) async fn read_line(&mut self, max: usize, timeout: Duration) -> SResult<Vec<u8>> {
-        loop {
-            if let Some(i) = self.rbuf[self.rpos..].iter().position(|&b| b == b'\n') {
-                let line = self.rbuf[self.rpos..self.rpos + i + 1].to_vec();
-                self.rpos += i + 1;
-                if line.len() > max {
-                    return Err(SessionError::LineTooLong);
-                }
-                return Ok(line);
-            }
-            if self.rbuf.len() - self.rpos > max {
-                return Err(SessionError::LineTooLong);
-            }
-            self.fill(timeout).await?;
-        }
+        let line = self.io.read_line_raw(max, timeout).await.map_err(net_err)?;
+        Ok(line.to_vec())
     }
 
     async fn read_exact_into(&mut self, n: usize, dst: &mut Vec<u8>) -> SResult<()> {
-        let mut need = n;
-        while need > 0 {
-            if self.rpos == self.rbuf.len() {
-                self.fill(Duration::from_secs(300)).await?;
-            }
-            let take = need.min(self.rbuf.len() - self.rpos);
-            dst.extend_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
-            self.rpos += take;
-            need -= take;
-        }
-        Ok(())
+        self.io
+            .read_exact_into(n as u64, dst, TRANSFER_TIMEOUT)
+            .await
+            .map_err(net_err)
     }
 
     async fn skip_exact(&mut self, n: u64) -> SResult<()> {
-        let mut need = n;
-        while need > 0 {
-            if self.rpos == self.rbuf.len() {
-                self.fill(Duration::from_secs(300)).await?;
-            }
-            let avail = (self.rbuf.len() - self.rpos) as u64;
-            let take = need.min(avail);
-            self.rpos += take as usize;
-            need -= take;
-        }
-        Ok(())
+        self.io.skip(n, TRANSFER_TIMEOUT).await.map_err(net_err)
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -344,10 +271,10 @@ impl Session {
         let mut first_line: Option<Vec<u8>> = None;
         loop {
             let t = self.idle_timeout();
-            let line = self.read_line(max_line, t).await?;
-            cmd.extend_from_slice(&line);
-            let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            let line = self.io.read_line_raw(max_line, t).await.map_err(net_err)?;
+            let start = cmd.len();
+            cmd.extend_from_slice(line);
+            let body = trim_eol(&cmd[start..]);
             if first_line.is_none() {
                 first_line = Some(body.to_vec());
             }
@@ -372,9 +299,8 @@ impl Session {
                     self.skip_exact(lit.len).await?;
                     self.discard_rest_of_command().await?;
                 }
-                self.out.extend_from_slice(
-                    format!("{tag} BAD literal8 is only allowed in APPEND\r\n").as_bytes(),
-                );
+                self.io
+                    .write(format!("{tag} BAD literal8 is only allowed in APPEND\r\n").as_bytes());
                 return Ok(None);
             }
             let too_big = lit.len > limit
@@ -388,8 +314,7 @@ impl Session {
                         self.skip_exact(lit.len).await?;
                         self.discard_rest_of_command().await?;
                         let refusal = no_code(Code::TooBig, "literal too large").tagged(&tag);
-                        self.out
-                            .extend_from_slice(refusal.unwrap_or_default().as_bytes());
+                        self.io.write(refusal.unwrap_or_default().as_bytes());
                         return Ok(None);
                     }
                     self.data(Data::Bye(Some(Code::TooBig), "literal too large"));
@@ -403,11 +328,11 @@ impl Session {
                     bad_code(Code::TooBig, "literal too large")
                 };
                 let line = refusal.tagged(&tag).unwrap_or_default();
-                self.out.extend_from_slice(line.as_bytes());
+                self.io.write(line.as_bytes());
                 return Ok(None);
             }
             if !lit.non_sync {
-                self.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                self.io.write(b"+ Ready for literal data\r\n");
                 self.flush().await?;
             }
             self.read_exact_into(lit.len as usize, &mut cmd).await?;
@@ -418,21 +343,15 @@ impl Session {
     async fn discard_rest_of_command(&mut self) -> SResult<()> {
         loop {
             let line = self
-                .read_line(self.srv.limits.max_line, Duration::from_secs(300))
-                .await?;
-            let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            let body = body.strip_suffix(b"\r").unwrap_or(body);
-            match parser::literal_at_end(body) {
+                .io
+                .read_line_raw(self.srv.limits.max_line, TRANSFER_TIMEOUT)
+                .await
+                .map_err(net_err)?;
+            match parser::literal_at_end(trim_eol(line)) {
                 Some(l) if l.non_sync => self.skip_exact(l.len).await?,
                 _ => return Ok(()),
             }
         }
-    }
-
-    /// Discards everything buffered (RFC 9051 §6.2.1 after STARTTLS).
-    pub(crate) fn discard_input(&mut self) {
-        self.rbuf.clear();
-        self.rpos = 0;
     }
 
     // ----- mailbox names --------------------------------------------------------------------
@@ -539,9 +458,7 @@ impl Session {
                 }
             }
         }
-        if let Some(s) = self.stream.as_mut() {
-            let _ = s.shutdown().await;
-        }
+        self.io.shutdown().await;
     }
 
     async fn one_command(&mut self) -> SResult<()> {
@@ -554,8 +471,7 @@ impl Session {
             Err((tag, e)) => {
                 let tag = tag.unwrap_or_else(|| "*".into());
                 let text = e.to_string().replace(['\r', '\n'], " ");
-                self.out
-                    .extend_from_slice(format!("{tag} BAD {text}\r\n").as_bytes());
+                self.io.write(format!("{tag} BAD {text}\r\n").as_bytes());
                 return self.flush().await;
             }
         };
@@ -566,7 +482,7 @@ impl Session {
         let Some(line) = reply.tagged(&tag) else {
             return self.flush().await;
         };
-        self.out.extend_from_slice(line.as_bytes());
+        self.io.write(line.as_bytes());
         self.flush_unless_pipelined().await
     }
 
@@ -574,7 +490,7 @@ impl Session {
     /// pipelining): then its response joins this one in one write, up to a bound. Reading
     /// flushes before it waits, so nothing is held back from a client that is waiting.
     async fn flush_unless_pipelined(&mut self) -> SResult<()> {
-        if self.has_line() && self.out.len() < 64 * 1024 {
+        if self.has_line() && self.io.out_len() < 64 * 1024 {
             return Ok(());
         }
         self.flush().await
@@ -643,8 +559,8 @@ impl Session {
             }
             C::Logout => {
                 self.data(Data::Bye(None, "Logging out"));
-                self.out
-                    .extend_from_slice(format!("{tag} OK LOGOUT completed\r\n").as_bytes());
+                self.io
+                    .write(format!("{tag} OK LOGOUT completed\r\n").as_bytes());
                 self.flush().await?;
                 return Err(SessionError::Logout);
             }
@@ -830,20 +746,10 @@ impl Session {
         let Some(ctx) = self.tls_ctx.clone() else {
             return Ok(no_code(Code::Unavailable, "TLS is not available"));
         };
-        self.out
-            .extend_from_slice(format!("{tag} OK Begin TLS negotiation now\r\n").as_bytes());
-        self.flush().await?;
-        self.discard_input();
-        let Some(plain) = self.stream.take() else {
-            return Err(SessionError::Closed);
-        };
-        match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&ctx)).await {
-            Ok(Ok(s)) => {
-                self.stream = Some(s);
-                Ok(Reply::Sent)
-            }
-            Ok(Err(e)) => Err(SessionError::Io(e)),
-            Err(_) => Err(SessionError::Timeout),
-        }
+        self.io
+            .write(format!("{tag} OK Begin TLS negotiation now\r\n").as_bytes());
+        // RFC 9051 §6.2.1: what the client pipelined after STARTTLS is discarded.
+        self.io.starttls(&ctx).await.map_err(net_err)?;
+        Ok(Reply::Sent)
     }
 }
