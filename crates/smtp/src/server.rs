@@ -11,12 +11,13 @@ use postern_config::{Config, Service};
 use postern_directory::{
     AuthGate, AuthThrottle, ChannelBindings, Directory, SaslError, SaslMechanism, SaslStep,
 };
-use postern_net::{ChannelBindingKind, Connection, MailStream, Refusal, SessionHandler};
+use postern_net::{
+    ChannelBindingKind, Connection, IoSettings, LineError, LineIo, Refusal, SessionHandler,
+};
 use postern_spool::Spool;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Logs a 4xx or 5xx reply at INFO, one line with everything an admin greps for: the client,
 /// its HELO, the sender and recipient, the command and the reply. (Failed AUTH is logged by
@@ -65,8 +66,6 @@ fn log_refusal(session: &Session, peer: IpAddr, line: &[u8], reply: &str) {
     );
 }
 
-/// How long a client may take for the TLS handshake after STARTTLS.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest line accepted during an AUTH exchange (base64 of a 1 KiB identity and password, and more).
 const AUTH_LINE_LIMIT: usize = 12 * 1024;
 
@@ -103,20 +102,17 @@ impl SmtpServer {
 #[async_trait]
 impl SessionHandler for SmtpServer {
     async fn handle(&self, conn: Connection) {
+        let io_settings = IoSettings {
+            write_timeout: Duration::from_secs(self.settings.smtp.command_timeout_secs),
+            ..IoSettings::default()
+        };
         let mut driver = Driver {
             server: self,
-            stream: Some(conn.stream),
-            rbuf: Vec::with_capacity(4096),
-            wbuf: Vec::with_capacity(1024),
+            io: LineIo::new(conn.stream, conn.peer, io_settings),
             peer: conn.peer.ip(),
         };
-        let tls_info = driver.stream.as_ref().and_then(MailStream::tls_info);
-        let loopback = match conn.peer.ip() {
-            IpAddr::V4(v4) => v4.is_loopback(),
-            IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-        };
+        let tls_info = driver.io.tls_info();
+        let loopback = postern_net::is_loopback(&conn.peer.ip());
         let mut session = Session::new(
             self.settings.clone(),
             self.directory.clone(),
@@ -128,20 +124,12 @@ impl SessionHandler for SmtpServer {
         );
         session.set_offer_plus(driver.channel_bindings().advertise_plus());
         driver.run(session, &conn.tls, &conn.shutdown).await;
-        if let Some(mut s) = driver.stream.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), s.shutdown()).await;
-        }
+        driver.io.shutdown().await;
     }
 
     fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
-        let text = match why {
-            Refusal::TooManyConnections => "too many connections, try again later",
-            Refusal::TooManyFromAddress => {
-                "too many connections from your address, try again later"
-            }
-            Refusal::ShuttingDown => "shutting down, try again later",
-        };
         // RFC 5321 §3.1: a 421 greeting; RFC 3463 4.7.0 (policy).
+        let text = why.text();
         reply::line(421, "4.7.0", &format!("{} {text}", self.settings.hostname)).into_bytes()
     }
 }
@@ -153,12 +141,20 @@ enum ReadError {
     TooLong,
 }
 
+impl From<LineError> for ReadError {
+    fn from(e: LineError) -> ReadError {
+        match e {
+            LineError::TooLong => ReadError::TooLong,
+            LineError::Timeout => ReadError::Timeout,
+            LineError::Closed | LineError::Stopped | LineError::Io(_) => ReadError::Closed,
+        }
+    }
+}
+
 struct Driver<'a> {
     server: &'a SmtpServer,
-    /// `None` only after a failed TLS handshake consumed it.
-    stream: Option<MailStream>,
-    rbuf: Vec<u8>,
-    wbuf: Vec<u8>,
+    /// The connection; replies gather in it until the driver waits for the client.
+    io: LineIo,
     peer: IpAddr,
 }
 
@@ -223,28 +219,16 @@ impl Driver<'_> {
                 Step::StartTls => {
                     let Some(tls) = tls else { return };
                     self.queue(&reply::line(220, "2.0.0", "Ready to start TLS"));
-                    if self.flush().await.is_err() {
-                        return;
-                    }
                     // RFC 3207 §4.2: anything the client pipelined after STARTTLS is discarded.
-                    self.rbuf.clear();
-                    let Some(plain) = self.stream.take() else {
-                        return;
-                    };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, plain.upgrade(tls)).await {
-                        Ok(Ok(s)) => {
-                            let info = s.tls_info();
-                            self.stream = Some(s);
+                    match self.io.starttls(tls).await {
+                        Ok(_) => {
+                            let info = self.io.tls_info();
                             tracing::debug!(?info, "STARTTLS done");
                             session.tls_started(info);
                             session.set_offer_plus(self.channel_bindings().advertise_plus());
                         }
-                        Ok(Err(e)) => {
-                            tracing::debug!("STARTTLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!("STARTTLS handshake timed out");
+                        Err(e) => {
+                            tracing::debug!("STARTTLS failed: {e}");
                             return;
                         }
                     }
@@ -427,105 +411,41 @@ impl Driver<'_> {
 
     /// The connection's channel binding data (RFC 5056), for SCRAM-SHA-256-PLUS.
     fn channel_bindings(&self) -> ChannelBindings {
-        match &self.stream {
-            Some(s) => ChannelBindings::new(
-                s.channel_binding(ChannelBindingKind::TlsExporter),
-                s.channel_binding(ChannelBindingKind::TlsServerEndPoint),
-            ),
-            None => ChannelBindings::none(),
-        }
+        ChannelBindings::new(
+            self.io.channel_binding(ChannelBindingKind::TlsExporter),
+            self.io
+                .channel_binding(ChannelBindingKind::TlsServerEndPoint),
+        )
     }
 
     fn queue(&mut self, text: &str) {
-        self.wbuf.extend_from_slice(text.as_bytes());
+        self.io.write(text.as_bytes());
     }
 
     async fn flush(&mut self) -> Result<(), ReadError> {
-        if self.wbuf.is_empty() {
-            return Ok(());
-        }
-        let timeout = Duration::from_secs(self.settings().smtp.command_timeout_secs);
-        let stream = self.stream.as_mut().ok_or(ReadError::Closed)?;
-        let wbuf = &self.wbuf;
-        let write = async {
-            stream.write_all(wbuf).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(timeout, write).await {
-            Ok(Ok(())) => {
-                self.wbuf.clear();
-                Ok(())
-            }
-            Ok(Err(_)) => Err(ReadError::Closed),
-            Err(_) => Err(ReadError::Timeout),
-        }
+        self.io.flush().await.map_err(ReadError::from)
     }
 
-    /// Reads more input; replies are flushed first, since we are about to wait for the client.
-    async fn fill(&mut self, timeout: Duration) -> Result<(), ReadError> {
-        self.flush().await?;
-        let stream = self.stream.as_mut().ok_or(ReadError::Closed)?;
-        let mut chunk = [0u8; 16 * 1024];
-        match tokio::time::timeout(timeout, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => Err(ReadError::Closed),
-            Ok(Ok(n)) => {
-                self.rbuf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-            Err(_) => Err(ReadError::Timeout),
-        }
-    }
-
-    /// One line without its line ending (CRLF, or a bare LF: RFC 5321 §2.3.8 leniency for commands).
+    /// One line without its line end (CRLF, or a bare LF: RFC 5321 §2.3.8 leniency for commands).
     /// A line longer than `limit` is consumed up to its end and reported as [`ReadError::TooLong`].
+    /// Waiting for it sends the replies gathered so far (RFC 2920 §3.2).
     async fn read_line(&mut self, limit: usize, timeout: Duration) -> Result<Vec<u8>, ReadError> {
-        let mut scanned = 0;
-        let mut discarding = false;
-        loop {
-            if let Some(pos) = self.rbuf[scanned..].iter().position(|&b| b == b'\n') {
-                let end = scanned + pos;
-                let mut line: Vec<u8> = self.rbuf.drain(..=end).collect();
-                if discarding {
-                    return Err(ReadError::TooLong);
-                }
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if line.len() + 2 > limit {
-                    return Err(ReadError::TooLong);
-                }
-                return Ok(line);
-            }
-            if self.rbuf.len() > limit {
-                // Too long: drop what we have and the rest of the line as it arrives.
-                self.rbuf.clear();
-                discarding = true;
-            }
-            scanned = self.rbuf.len();
-            self.fill(timeout).await?;
+        match self.io.read_line(limit, timeout).await {
+            Ok(line) => Ok(line.to_vec()),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The DATA phase; `None` when the connection is lost or times out.
     async fn read_data(&mut self, mut decoder: DataDecoder) -> Option<DataDecoder> {
         let timeout = Duration::from_secs(self.settings().smtp.data_timeout_secs);
-        loop {
-            if !self.rbuf.is_empty() {
-                if let Some(n) = decoder.feed(&self.rbuf) {
-                    self.rbuf.drain(..n);
-                    return Some(decoder);
-                }
-                self.rbuf.clear();
+        match self.io.feed(timeout, |input| decoder.feed(input)).await {
+            Ok(()) => Some(decoder),
+            Err(LineError::Timeout) => {
+                self.say_timeout().await;
+                None
             }
-            match self.fill(timeout).await {
-                Ok(()) => {}
-                Err(ReadError::Timeout) => {
-                    self.say_timeout().await;
-                    return None;
-                }
-                Err(_) => return None,
-            }
+            Err(_) => None,
         }
     }
 
@@ -545,27 +465,18 @@ impl Driver<'_> {
         let timeout = Duration::from_secs(self.settings().smtp.data_timeout_secs);
         let keep = size <= room;
         let mut data = Vec::with_capacity(if keep { size.min(1 << 20) as usize } else { 0 });
-        let mut remaining = size;
-        loop {
-            let take = (self.rbuf.len() as u64).min(remaining) as usize;
-            if take > 0 {
-                if keep {
-                    data.extend_from_slice(&self.rbuf[..take]);
-                }
-                self.rbuf.drain(..take);
-                remaining -= take as u64;
+        let read = if keep {
+            self.io.read_exact_into(size, &mut data, timeout).await
+        } else {
+            self.io.skip(size, timeout).await
+        };
+        match read {
+            Ok(()) => Some(data),
+            Err(LineError::Timeout) => {
+                self.say_timeout().await;
+                None
             }
-            if remaining == 0 {
-                return Some(data);
-            }
-            match self.fill(timeout).await {
-                Ok(()) => {}
-                Err(ReadError::Timeout) => {
-                    self.say_timeout().await;
-                    return None;
-                }
-                Err(_) => return None,
-            }
+            Err(_) => None,
         }
     }
 }
