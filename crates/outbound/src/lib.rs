@@ -180,17 +180,7 @@ async fn reap(inner: Weak<Inner>) {
 }
 
 /// RFC 3461 §4 xtext encoding.
-pub fn xtext(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("+{b:02X}"));
-        }
-    }
-    out
-}
+pub use postern_mail::xtext::encode as xtext;
 
 /// The outcome a reply stands for, keeping the remote's text (with its enhanced code).
 fn outcome_for(reply: &Reply, hop: &Hop, note_suffix: &str) -> Outcome {

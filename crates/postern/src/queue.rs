@@ -5,7 +5,8 @@
 use crate::cli::{DkimCommand, QueueCommand};
 use anyhow::{bail, Context};
 use postern_config::Config;
-use postern_spool::{rfc5322_date, QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
+use postern_mail::date::rfc5322 as rfc5322_date;
+use postern_spool::{QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
 use std::io::Write;
 
 fn open(config: &Config) -> anyhow::Result<Spool> {

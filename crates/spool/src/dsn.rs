@@ -1,8 +1,9 @@
 //! Delivery status notifications (RFC 3464): a `multipart/report` (RFC 6522) with a human part,
 //! a `message/delivery-status` part, and the original message or its headers as RET asks.
 
-use crate::date::rfc5322_date;
 use crate::{BodyType, Envelope, Notify, QueueEntry, Recipient, Ret};
+use postern_mail::date::rfc5322 as rfc5322_date;
+use postern_mail::{header, wire, EnhancedCode};
 
 /// Marks a delivery note when the next hop took over DSN duties (RFC 3461 §4.1): no success
 /// notice is sent from here.
@@ -50,18 +51,7 @@ pub struct DsnItem {
 
 /// The first RFC 3463 enhanced status code (`class.subject.detail`) in `text`.
 pub fn enhanced_code(text: &str) -> Option<String> {
-    text.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ':' || c == ',')
-        .find(|w| {
-            let parts: Vec<&str> = w.split('.').collect();
-            parts.len() == 3
-                && matches!(parts[0], "2" | "4" | "5")
-                && (1..=3).contains(&parts[1].len())
-                && (1..=3).contains(&parts[2].len())
-                && parts[1..]
-                    .iter()
-                    .all(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_string)
+    EnhancedCode::find_in(text).map(|c| c.to_string())
 }
 
 /// The RFC 3464 §2.3.4 Status for an item.
@@ -103,35 +93,10 @@ fn clean(text: &str) -> String {
     s
 }
 
-/// The header section of a message (up to and including the blank line, or all of it).
-fn header_section(message: &[u8]) -> &[u8] {
-    let mut i = 0;
-    while i < message.len() {
-        if message[i..].starts_with(b"\r\n") {
-            return &message[..i + 2];
-        }
-        if message[i] == b'\n' {
-            return &message[..i + 1];
-        }
-        match message[i..].iter().position(|&b| b == b'\n') {
-            Some(p) => i += p + 1,
-            None => return message,
-        }
-    }
-    message
-}
-
+/// `text` with CRLF line ends and a final CRLF.
 fn push_crlf(out: &mut Vec<u8>, text: &[u8]) {
-    // Normalises bare LF to CRLF.
-    let mut prev = 0u8;
-    for &b in text {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    if prev != b'\n' && !text.is_empty() {
+    out.extend_from_slice(&wire::to_crlf(text));
+    if !text.is_empty() && !text.ends_with(b"\n") {
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -308,7 +273,7 @@ pub fn compose(
         line(&mut out, "Content-Type: text/rfc822-headers");
         line(&mut out, "Content-Description: Message headers");
         line(&mut out, "");
-        push_crlf(&mut out, header_section(message));
+        push_crlf(&mut out, header::header_section(message));
     }
     line(&mut out, "");
     line(&mut out, &format!("--{boundary}--"));

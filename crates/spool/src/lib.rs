@@ -10,7 +10,6 @@
 //! holds files being written. A live journal entry or a `q/` file is what makes a message
 //! queued. See the `spool` and `journal` modules for the details.
 
-mod date;
 mod dirsync;
 mod dsn;
 mod entry;
@@ -24,7 +23,6 @@ mod runner;
 mod schedule;
 mod spool;
 
-pub use date::{civil_utc, rfc5322_date, Civil};
 pub use dsn::{
     compose as compose_dsn, enhanced_code, envelope_for as dsn_envelope, Action, DsnItem,
     NOTE_DSN_PASSED_ON, NOTE_RELAYED,
