@@ -6,6 +6,7 @@ use crate::cli::{DkimCommand, QueueCommand};
 use anyhow::{bail, Context};
 use postern_config::Config;
 use postern_mail::date::rfc5322 as rfc5322_date;
+use postern_mail::{EnhancedCode, Status};
 use postern_spool::{QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
 use std::io::Write;
 
@@ -59,7 +60,13 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
         QueueCommand::Bounce { id: i } => {
             let i = id(&i)?;
             let e = patiently(|| {
-                spool.bounce(&i, "5.3.0 returned to the sender by the mail administrator")
+                spool.bounce(
+                    &i,
+                    &Status::new(
+                        EnhancedCode::new(5, 3, 0),
+                        "returned to the sender by the mail administrator",
+                    ),
+                )
             })?;
             spool.request_wake()?;
             tracing::info!(queue_id = %e.id, "queue bounce by the administrator");
@@ -145,7 +152,7 @@ fn list(spool: &Spool) -> anyhow::Result<()> {
             match &r.status {
                 RcptStatus::Pending => {
                     if let Some(err) = &r.last_error {
-                        writeln!(out, "{:>37}({})", "", one_line(err, 100))?;
+                        writeln!(out, "{:>37}({})", "", one_line(&err.text, 100))?;
                     }
                     let next = if e.held {
                         "held".to_string()
@@ -238,7 +245,7 @@ fn show(spool: &Spool, i: &QueueId) -> anyhow::Result<()> {
             println!("      expanded from <{from}>");
         }
         if let (RcptStatus::Pending, Some(err)) = (&r.status, &r.last_error) {
-            println!("      last error: {}", one_line(err, 400));
+            println!("      last error: {}", one_line(&err.text, 400));
         }
     }
     let message = spool.message(i)?;

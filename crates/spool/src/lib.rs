@@ -24,8 +24,8 @@ mod schedule;
 mod spool;
 
 pub use dsn::{
-    compose as compose_dsn, enhanced_code, envelope_for as dsn_envelope, Action, DsnItem,
-    NOTE_DSN_PASSED_ON, NOTE_RELAYED,
+    compose as compose_dsn, envelope_for as dsn_envelope, Action, DsnItem, NOTE_DSN_PASSED_ON,
+    NOTE_RELAYED,
 };
 pub use entry::{QueueEntry, RcptState, RcptStatus};
 pub use envelope::{BodyType, Envelope, Notify, Recipient, Ret};
