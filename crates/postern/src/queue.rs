@@ -7,12 +7,16 @@ use anyhow::{bail, Context};
 use postern_config::Config;
 use postern_mail::date::rfc5322 as rfc5322_date;
 use postern_mail::{EnhancedCode, Status};
-use postern_spool::{QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
+use postern_spool::{Queue, QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
 use std::io::Write;
+use std::sync::Arc;
 
-fn open(config: &Config) -> anyhow::Result<Spool> {
+/// The queue the commands work on: the file spool under `data_dir`.
+fn open(config: &Config) -> anyhow::Result<Arc<dyn Queue>> {
     let dir = config.data_dir.join("spool");
-    Spool::open(&dir).with_context(|| format!("opening the spool {}", dir.display()))
+    let spool =
+        Spool::open(&dir).with_context(|| format!("opening the spool {}", dir.display()))?;
+    Ok(Arc::new(spool))
 }
 
 /// Runs a change, waiting while the message is in its first delivery attempt (the running
@@ -37,8 +41,8 @@ fn id(text: &str) -> anyhow::Result<QueueId> {
 pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
     let spool = open(config)?;
     match cmd {
-        QueueCommand::List => list(&spool),
-        QueueCommand::Show { id: i } => show(&spool, &id(&i)?),
+        QueueCommand::List => list(spool.as_ref()),
+        QueueCommand::Show { id: i } => show(spool.as_ref(), &id(&i)?),
         QueueCommand::Flush => {
             let n = spool.flush()?;
             spool.request_wake()?;
@@ -107,7 +111,7 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
 
 /// The mailq layout: id (`!` held), size, arrival, sender; then each unfinished recipient with
 /// its last error.
-fn list(spool: &Spool) -> anyhow::Result<()> {
+fn list(spool: &dyn Queue) -> anyhow::Result<()> {
     let ids = spool.ids()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -198,7 +202,7 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-fn show(spool: &Spool, i: &QueueId) -> anyhow::Result<()> {
+fn show(spool: &dyn Queue, i: &QueueId) -> anyhow::Result<()> {
     let e: QueueEntry = spool.entry(i)?;
     let env = &e.envelope;
     println!(

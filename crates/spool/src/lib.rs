@@ -19,6 +19,7 @@ mod id;
 mod journal;
 #[cfg(test)]
 mod journal_tests;
+mod queue;
 mod runner;
 mod schedule;
 mod spool;
@@ -34,6 +35,7 @@ pub use id::QueueId;
 /// The segment reader, for the fuzz target (`postern-fuzz-targets`); not an API.
 #[doc(hidden)]
 pub use journal::{read_segment, SegmentRead, SegmentRecord};
+pub use queue::Queue;
 pub use runner::{DsnSettings, Outcome, QueueRunner, RunnerSettings, Transport};
 pub use schedule::RetrySchedule;
 pub use spool::Spool;

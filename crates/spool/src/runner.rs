@@ -2,7 +2,7 @@
 //! retries temporary failures with back-off, and keeps permanent failures for the bounce.
 
 use crate::spool::now_unix;
-use crate::{QueueEntry, QueueId, RcptState, RcptStatus, Recipient, RetrySchedule, Spool};
+use crate::{Queue, QueueEntry, QueueId, RcptState, RcptStatus, Recipient, RetrySchedule};
 use async_trait::async_trait;
 use postern_mail::{EnhancedCode, Status};
 use std::collections::{BTreeSet, HashSet};
@@ -86,8 +86,9 @@ impl Default for RunnerSettings {
     }
 }
 
+/// The queue manager: delivers what is due from a [`Queue`] through a [`Transport`].
 pub struct QueueRunner {
-    spool: Arc<Spool>,
+    spool: Arc<dyn Queue>,
     transport: Arc<dyn Transport>,
     settings: RunnerSettings,
 }
@@ -96,7 +97,12 @@ pub struct QueueRunner {
 type Schedule = BTreeSet<(i64, QueueId)>;
 
 impl QueueRunner {
-    pub fn new(spool: Arc<Spool>, transport: Arc<dyn Transport>, settings: RunnerSettings) -> Self {
+    /// A runner over `spool` (any [`Queue`]; the file [`crate::Spool`] today).
+    pub fn new(
+        spool: Arc<dyn Queue>,
+        transport: Arc<dyn Transport>,
+        settings: RunnerSettings,
+    ) -> Self {
         QueueRunner {
             spool,
             transport,
@@ -221,7 +227,7 @@ impl QueueRunner {
 
 /// One pass over one message: deliver what is due, record it, and say when to come back.
 async fn process(
-    spool: &Arc<Spool>,
+    spool: &Arc<dyn Queue>,
     transport: &dyn Transport,
     settings: &RunnerSettings,
     id: &QueueId,

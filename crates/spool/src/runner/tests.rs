@@ -1,5 +1,5 @@
 use super::*;
-use crate::{BodyType, Envelope, Notify, Recipient};
+use crate::{BodyType, Envelope, Notify, Recipient, Spool};
 use std::sync::Mutex;
 
 /// A transport that answers from a script per address and records every call.
