@@ -253,14 +253,17 @@ fn show(spool: &dyn Queue, i: &QueueId) -> anyhow::Result<()> {
         }
     }
     let message = spool.message(i)?;
-    let end = message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-        .or_else(|| message.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
-        .unwrap_or(message.len());
+    // The header section without the empty line that ends it.
+    let head = postern_mail::header::header_section(&message);
+    let end = if head.ends_with(b"\n\r\n") || head == b"\r\n" {
+        head.len() - 2
+    } else if head.ends_with(b"\n\n") || head == b"\n" {
+        head.len() - 1
+    } else {
+        head.len()
+    };
     println!("Headers:");
-    print!("{}", String::from_utf8_lossy(&message[..end]));
+    print!("{}", String::from_utf8_lossy(&head[..end]));
     Ok(())
 }
 
