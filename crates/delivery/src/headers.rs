@@ -24,11 +24,7 @@ pub fn has_delivered_to(message: &[u8], address: &str) -> bool {
 /// The lines of the header section (up to the first empty line), unfolded enough for a
 /// single-line field such as Delivered-To.
 fn header_lines(message: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
-    message
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .take_while(|l| !l.is_empty())
-        .map(String::from_utf8_lossy)
+    postern_mail::header::lines(message).map(String::from_utf8_lossy)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod headers;
 
 use headers::{has_delivered_to, trace_headers};
 use postern_directory::{Address, Destination, Directory, Resolution};
+use postern_mail::{EnhancedCode, Status};
 use postern_spool::Outcome;
 use postern_store::{Store, StoreError};
 use std::collections::BTreeSet;
@@ -42,7 +43,12 @@ impl LocalDelivery {
     ) -> Outcome {
         let address = match Address::parse(rcpt) {
             Ok(a) => a,
-            Err(e) => return Outcome::Failed(format!("5.1.3 <{rcpt}>: bad address: {e}")),
+            Err(e) => {
+                return Outcome::Failed(Status::new(
+                    EnhancedCode::new(5, 1, 3),
+                    format!("<{rcpt}>: bad address: {e}"),
+                ))
+            }
         };
         let directory = self.directory.clone();
         let lookup = address.clone();
@@ -50,16 +56,35 @@ impl LocalDelivery {
         let destinations = match resolved {
             Ok(Ok(Resolution::Deliver(d))) => d,
             Ok(Ok(Resolution::NotFound)) => {
-                return Outcome::Failed(format!("5.1.1 <{address}>: no such user here"))
+                return Outcome::Failed(Status::new(
+                    EnhancedCode::new(5, 1, 1),
+                    format!("<{address}>: no such user here"),
+                ))
             }
             Ok(Ok(Resolution::NotLocal)) => {
-                return Outcome::Failed(format!("5.1.2 <{address}>: the domain is no longer local"))
+                return Outcome::Failed(Status::new(
+                    EnhancedCode::new(5, 1, 2),
+                    format!("<{address}>: the domain is no longer local"),
+                ))
             }
             Ok(Err(e)) if is_alias_limit(&e) => {
-                return Outcome::Failed(format!("5.3.0 <{address}>: {e}"))
+                return Outcome::Failed(Status::new(
+                    EnhancedCode::new(5, 3, 0),
+                    format!("<{address}>: {e}"),
+                ))
             }
-            Ok(Err(e)) => return Outcome::Deferred(format!("4.3.0 directory unavailable: {e}")),
-            Err(e) => return Outcome::Deferred(format!("4.3.0 directory unavailable: {e}")),
+            Ok(Err(e)) => {
+                return Outcome::Deferred(Status::new(
+                    EnhancedCode::new(4, 3, 0),
+                    format!("directory unavailable: {e}"),
+                ))
+            }
+            Err(e) => {
+                return Outcome::Deferred(Status::new(
+                    EnhancedCode::new(4, 3, 0),
+                    format!("directory unavailable: {e}"),
+                ))
+            }
         };
 
         match self.direct_account(&address, &destinations) {
@@ -68,7 +93,10 @@ impl LocalDelivery {
                     .await
             }
             None => Outcome::Delivered {
-                note: format!("expanded to {} destination(s)", destinations.len()),
+                note: Status::with_text(
+                    EnhancedCode::SUCCESS,
+                    format!("expanded to {} destination(s)", destinations.len()),
+                ),
                 accounts: Vec::new(),
                 forward: destinations
                     .iter()
@@ -127,14 +155,20 @@ impl LocalDelivery {
         let delivered_to = address.to_string();
         if already.contains(account) {
             return Outcome::Delivered {
-                note: format!("duplicate: {account} already has this message"),
+                note: Status::with_text(
+                    EnhancedCode::SUCCESS,
+                    format!("duplicate: {account} already has this message"),
+                ),
                 accounts: Vec::new(),
                 forward: Vec::new(),
             };
         }
         if has_delivered_to(message, &delivered_to) {
             // RFC 5321 §6.3: a message that already passed through this mailbox is looping.
-            return Outcome::Failed(format!("5.4.6 <{delivered_to}>: mail forwarding loop"));
+            return Outcome::Failed(Status::new(
+                EnhancedCode::new(5, 4, 6),
+                format!("<{delivered_to}>: mail forwarding loop"),
+            ));
         }
         if let Some(failure) = self.over_quota(account, message.len() as u64).await {
             return failure;
@@ -148,19 +182,25 @@ impl LocalDelivery {
         .await;
         match stored {
             Ok(a) => Outcome::Delivered {
-                note: format!("stored in {account} INBOX as UID {}", a.uid),
+                note: Status::with_text(
+                    EnhancedCode::SUCCESS,
+                    format!("stored in {account} INBOX as UID {}", a.uid),
+                ),
                 accounts: vec![account.to_string()],
                 forward: Vec::new(),
             },
-            Err(StoreError::MessageTooLarge(n)) => Outcome::Failed(format!(
-                "5.3.4 <{delivered_to}>: message too large for the mailbox ({n} bytes)"
+            Err(StoreError::MessageTooLarge(n)) => Outcome::Failed(Status::new(
+                EnhancedCode::new(5, 3, 4),
+                format!("<{delivered_to}>: message too large for the mailbox ({n} bytes)"),
             )),
-            Err(e) if e.is_client_error() => {
-                Outcome::Failed(format!("5.2.0 <{delivered_to}>: cannot store: {e}"))
-            }
-            Err(e) => {
-                Outcome::Deferred(format!("4.2.0 <{delivered_to}>: mailbox unavailable: {e}"))
-            }
+            Err(e) if e.is_client_error() => Outcome::Failed(Status::new(
+                EnhancedCode::new(5, 2, 0),
+                format!("<{delivered_to}>: cannot store: {e}"),
+            )),
+            Err(e) => Outcome::Deferred(Status::new(
+                EnhancedCode::new(4, 2, 0),
+                format!("<{delivered_to}>: mailbox unavailable: {e}"),
+            )),
         }
     }
 
@@ -171,31 +211,38 @@ impl LocalDelivery {
         let quota = match tokio::task::spawn_blocking(move || directory.get_account(&name)).await {
             Ok(Ok(Some(a))) => a.quota_bytes?,
             Ok(Ok(None)) => {
-                return Some(Outcome::Failed(format!(
-                    "5.1.1 <{account}>: no such user here"
+                return Some(Outcome::Failed(Status::new(
+                    EnhancedCode::new(5, 1, 1),
+                    format!("<{account}>: no such user here"),
                 )))
             }
             Ok(Err(e)) => {
-                return Some(Outcome::Deferred(format!(
-                    "4.3.0 directory unavailable: {e}"
+                return Some(Outcome::Deferred(Status::new(
+                    EnhancedCode::new(4, 3, 0),
+                    format!("directory unavailable: {e}"),
                 )))
             }
             Err(e) => {
-                return Some(Outcome::Deferred(format!(
-                    "4.3.0 directory unavailable: {e}"
+                return Some(Outcome::Deferred(Status::new(
+                    EnhancedCode::new(4, 3, 0),
+                    format!("directory unavailable: {e}"),
                 )))
             }
         };
         match self.store.quota_usage(account).await {
             Ok(usage) if usage.bytes.saturating_add(size) > quota => {
-                Some(Outcome::Failed(format!(
-                    "5.2.2 <{account}>: mailbox full ({} of {} bytes used)",
-                    usage.bytes, quota
+                Some(Outcome::Failed(Status::new(
+                    EnhancedCode::new(5, 2, 2),
+                    format!(
+                        "<{account}>: mailbox full ({} of {} bytes used)",
+                        usage.bytes, quota
+                    ),
                 )))
             }
             Ok(_) => None,
-            Err(e) => Some(Outcome::Deferred(format!(
-                "4.2.0 <{account}>: mailbox unavailable: {e}"
+            Err(e) => Some(Outcome::Deferred(Status::new(
+                EnhancedCode::new(4, 2, 0),
+                format!("<{account}>: mailbox unavailable: {e}"),
             ))),
         }
     }

@@ -141,7 +141,7 @@ async fn unknown_user_loop_duplicate_and_quota() {
         .deliver(None, "ghost@example.org", MSG, "K1", &BTreeSet::new())
         .await;
     assert!(
-        matches!(&o, Outcome::Failed(r) if r.starts_with("5.1.1")),
+        matches!(&o, Outcome::Failed(r) if r.text.starts_with("5.1.1")),
         "{o:?}"
     );
 
@@ -151,7 +151,7 @@ async fn unknown_user_loop_duplicate_and_quota() {
         .deliver(None, "alice@example.org", looped, "K1", &BTreeSet::new())
         .await;
     assert!(
-        matches!(&o, Outcome::Failed(r) if r.starts_with("5.4.6")),
+        matches!(&o, Outcome::Failed(r) if r.text.starts_with("5.4.6")),
         "{o:?}"
     );
 
@@ -171,7 +171,7 @@ async fn unknown_user_loop_duplicate_and_quota() {
         .deliver(None, "alice@example.org", MSG, "K1", &BTreeSet::new())
         .await;
     assert!(
-        matches!(&o, Outcome::Failed(r) if r.starts_with("5.2.2")),
+        matches!(&o, Outcome::Failed(r) if r.text.starts_with("5.2.2")),
         "{o:?}"
     );
 }

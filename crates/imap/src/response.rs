@@ -71,22 +71,7 @@ pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
 
 /// Converts LF line endings to CRLF (messages are presented with CRLF, RFC 9051 §2.3.4).
 pub fn to_crlf(data: Vec<u8>) -> Vec<u8> {
-    let bare = data
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' && (i == 0 || data[i - 1] != b'\r'))
-        .count();
-    if bare == 0 {
-        return data;
-    }
-    let mut out = Vec::with_capacity(data.len() + bare);
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' && (i == 0 || data[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
+    postern_mail::wire::into_crlf(data)
 }
 
 // ----- the typed response layer ---------------------------------------------------------------

@@ -534,27 +534,7 @@ fn truncate(s: &str) -> String {
 
 /// RFC 5321 §4.5.2 transparency: a leading dot is doubled; line ends become CRLF; the message
 /// ends with `CRLF.CRLF`.
-pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 8);
-    let mut at_line_start = true;
-    let mut prev = 0u8;
-    for &b in message {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-        prev = b;
-    }
-    if !message.is_empty() && !at_line_start {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
-}
+pub use postern_mail::wire::dot_stuff;
 
 async fn handshake(
     tcp: TcpStream,

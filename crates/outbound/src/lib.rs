@@ -18,6 +18,7 @@ pub use route::{DnsResolver, Mx, MxAnswer, NoResolver, Resolver};
 pub use settings::{Relay, RelayTls, Settings};
 
 use client::{Conn, SessionError};
+use postern_mail::{EnhancedCode, Status};
 use postern_spool::{BodyType, Outcome, QueueEntry, Ret};
 use route::{Hop, Plan, RouteError};
 use std::collections::{BTreeMap, HashMap};
@@ -143,7 +144,10 @@ impl Outbound {
         out.into_iter()
             .map(|o| {
                 o.unwrap_or_else(|| {
-                    Outcome::Deferred("4.3.0 internal error in outbound delivery".into())
+                    Outcome::Deferred(Status::new(
+                        EnhancedCode::new(4, 3, 0),
+                        "internal error in outbound delivery",
+                    ))
                 })
             })
             .collect()
@@ -180,16 +184,25 @@ async fn reap(inner: Weak<Inner>) {
 }
 
 /// RFC 3461 §4 xtext encoding.
-pub fn xtext(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("+{b:02X}"));
-        }
-    }
-    out
+pub use postern_mail::xtext::encode as xtext;
+
+/// The status a reply stands for: the remote's text as it is, and the enhanced code it names
+/// when that code's class agrees with the reply code's (RFC 3463 §2), else the class's `x.0.0`.
+fn reply_status(reply: &Reply, text: String) -> Status {
+    let default = match reply.code {
+        200..=399 => EnhancedCode::SUCCESS,
+        400..=499 => EnhancedCode::TEMPORARY,
+        _ => EnhancedCode::PERMANENT,
+    };
+    let code = EnhancedCode::find_in(&reply.lines.join(" "))
+        .filter(|c| c.class == default.class)
+        .unwrap_or(default);
+    Status::with_text(code, text)
+}
+
+/// A status from one of this crate's own diagnostics (they start with their code).
+fn own_status(text: String, default: EnhancedCode) -> Status {
+    Status::from_text(text, default)
 }
 
 /// The outcome a reply stands for, keeping the remote's text (with its enhanced code).
@@ -197,12 +210,12 @@ fn outcome_for(reply: &Reply, hop: &Hop, note_suffix: &str) -> Outcome {
     let text = format!("{} [{}] said: {}", hop.host, hop.addr.ip(), reply.text());
     match reply.code {
         200..=399 => Outcome::Delivered {
-            note: format!("{text}{note_suffix}"),
+            note: reply_status(reply, format!("{text}{note_suffix}")),
             accounts: Vec::new(),
             forward: Vec::new(),
         },
-        400..=499 => Outcome::Deferred(text),
-        _ => Outcome::Failed(text),
+        400..=499 => Outcome::Deferred(reply_status(reply, text)),
+        _ => Outcome::Failed(reply_status(reply, text)),
     }
 }
 
@@ -274,8 +287,12 @@ impl Inner {
         let all = |o: Outcome| vec![o; idx.len()];
         let plan = match route::plan(&self.settings, self.resolver.as_ref(), domain).await {
             Ok(p) => p,
-            Err(RouteError::Temporary(e)) => return all(Outcome::Deferred(e)),
-            Err(RouteError::Permanent(e)) => return all(Outcome::Failed(e)),
+            Err(RouteError::Temporary(e)) => {
+                return all(Outcome::Deferred(own_status(e, EnhancedCode::TEMPORARY)))
+            }
+            Err(RouteError::Permanent(e)) => {
+                return all(Outcome::Failed(own_status(e, EnhancedCode::PERMANENT)))
+            }
         };
         let mut last = format!("4.4.1 no host for {domain} could be reached");
         for hop in &plan.hops {
@@ -303,7 +320,7 @@ impl Inner {
                 }
             }
         }
-        all(Outcome::Deferred(last))
+        all(Outcome::Deferred(own_status(last, EnhancedCode::TEMPORARY)))
     }
 
     /// One host: a pooled connection if there is one, else a new one.
@@ -358,9 +375,9 @@ impl Inner {
             r.text()
         );
         if r.is_permanent() {
-            HopResult::Done(vec![Outcome::Failed(text); n])
+            HopResult::Done(vec![Outcome::Failed(reply_status(&r, text)); n])
         } else {
-            HopResult::Done(vec![Outcome::Deferred(text); n])
+            HopResult::Done(vec![Outcome::Deferred(reply_status(&r, text)); n])
         }
     }
 
@@ -463,10 +480,13 @@ impl Inner {
             || rcpts.iter().any(|r| !r.address.is_ascii());
         if needs_utf8 && !caps.smtputf8 {
             return Ok(vec![
-                Outcome::Failed(format!(
-                    "5.6.7 {} [{}] does not support SMTPUTF8, which this message needs (RFC 6531)",
-                    hop.host,
-                    hop.addr.ip()
+                Outcome::Failed(Status::new(
+                    EnhancedCode::new(5, 6, 7),
+                    format_args!(
+                        "{} [{}] does not support SMTPUTF8, which this message needs (RFC 6531)",
+                        hop.host,
+                        hop.addr.ip()
+                    )
                 ));
                 idx.len()
             ]);
@@ -474,11 +494,14 @@ impl Inner {
         if let Some(limit) = caps.size.filter(|&n| n > 0) {
             if data.len() as u64 > limit {
                 return Ok(vec![
-                    Outcome::Failed(format!(
-                        "5.3.4 message of {} bytes exceeds the {limit} bytes {} [{}] accepts (RFC 1870)",
-                        data.len(),
-                        hop.host,
-                        hop.addr.ip()
+                    Outcome::Failed(Status::new(
+                        EnhancedCode::new(5, 3, 4),
+                        format_args!(
+                            "message of {} bytes exceeds the {limit} bytes {} [{}] accepts (RFC 1870)",
+                            data.len(),
+                            hop.host,
+                            hop.addr.ip()
+                        )
                     ));
                     idx.len()
                 ]);

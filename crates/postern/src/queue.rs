@@ -5,12 +5,18 @@
 use crate::cli::{DkimCommand, QueueCommand};
 use anyhow::{bail, Context};
 use postern_config::Config;
-use postern_spool::{rfc5322_date, QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
+use postern_mail::date::rfc5322 as rfc5322_date;
+use postern_mail::{EnhancedCode, Status};
+use postern_spool::{Queue, QueueEntry, QueueId, RcptStatus, Spool, SpoolError};
 use std::io::Write;
+use std::sync::Arc;
 
-fn open(config: &Config) -> anyhow::Result<Spool> {
+/// The queue the commands work on: the file spool under `data_dir`.
+fn open(config: &Config) -> anyhow::Result<Arc<dyn Queue>> {
     let dir = config.data_dir.join("spool");
-    Spool::open(&dir).with_context(|| format!("opening the spool {}", dir.display()))
+    let spool =
+        Spool::open(&dir).with_context(|| format!("opening the spool {}", dir.display()))?;
+    Ok(Arc::new(spool))
 }
 
 /// Runs a change, waiting while the message is in its first delivery attempt (the running
@@ -35,8 +41,8 @@ fn id(text: &str) -> anyhow::Result<QueueId> {
 pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
     let spool = open(config)?;
     match cmd {
-        QueueCommand::List => list(&spool),
-        QueueCommand::Show { id: i } => show(&spool, &id(&i)?),
+        QueueCommand::List => list(spool.as_ref()),
+        QueueCommand::Show { id: i } => show(spool.as_ref(), &id(&i)?),
         QueueCommand::Flush => {
             let n = spool.flush()?;
             spool.request_wake()?;
@@ -58,7 +64,13 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
         QueueCommand::Bounce { id: i } => {
             let i = id(&i)?;
             let e = patiently(|| {
-                spool.bounce(&i, "5.3.0 returned to the sender by the mail administrator")
+                spool.bounce(
+                    &i,
+                    &Status::new(
+                        EnhancedCode::new(5, 3, 0),
+                        "returned to the sender by the mail administrator",
+                    ),
+                )
             })?;
             spool.request_wake()?;
             tracing::info!(queue_id = %e.id, "queue bounce by the administrator");
@@ -99,7 +111,7 @@ pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
 
 /// The mailq layout: id (`!` held), size, arrival, sender; then each unfinished recipient with
 /// its last error.
-fn list(spool: &Spool) -> anyhow::Result<()> {
+fn list(spool: &dyn Queue) -> anyhow::Result<()> {
     let ids = spool.ids()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -144,7 +156,7 @@ fn list(spool: &Spool) -> anyhow::Result<()> {
             match &r.status {
                 RcptStatus::Pending => {
                     if let Some(err) = &r.last_error {
-                        writeln!(out, "{:>37}({})", "", one_line(err, 100))?;
+                        writeln!(out, "{:>37}({})", "", one_line(&err.text, 100))?;
                     }
                     let next = if e.held {
                         "held".to_string()
@@ -190,7 +202,7 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-fn show(spool: &Spool, i: &QueueId) -> anyhow::Result<()> {
+fn show(spool: &dyn Queue, i: &QueueId) -> anyhow::Result<()> {
     let e: QueueEntry = spool.entry(i)?;
     let env = &e.envelope;
     println!(
@@ -237,18 +249,21 @@ fn show(spool: &Spool, i: &QueueId) -> anyhow::Result<()> {
             println!("      expanded from <{from}>");
         }
         if let (RcptStatus::Pending, Some(err)) = (&r.status, &r.last_error) {
-            println!("      last error: {}", one_line(err, 400));
+            println!("      last error: {}", one_line(&err.text, 400));
         }
     }
     let message = spool.message(i)?;
-    let end = message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-        .or_else(|| message.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
-        .unwrap_or(message.len());
+    // The header section without the empty line that ends it.
+    let head = postern_mail::header::header_section(&message);
+    let end = if head.ends_with(b"\n\r\n") || head == b"\r\n" {
+        head.len() - 2
+    } else if head.ends_with(b"\n\n") || head == b"\n" {
+        head.len() - 1
+    } else {
+        head.len()
+    };
     println!("Headers:");
-    print!("{}", String::from_utf8_lossy(&message[..end]));
+    print!("{}", String::from_utf8_lossy(&head[..end]));
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use postern_config::Config;
 use postern_delivery::LocalDelivery;
 use postern_directory::Directory;
+use postern_mail::{EnhancedCode, Status};
 use postern_outbound::{Outbound, Settings, Signer};
 use postern_policy::DkimKeys;
 use postern_spool::{DsnSettings, Outcome, QueueEntry, RetrySchedule, RunnerSettings, Transport};
@@ -50,8 +51,9 @@ impl Transport for Router {
                     remote_pos.push(pos);
                     None
                 }
-                Err(e) => Some(Outcome::Deferred(format!(
-                    "4.3.0 directory unavailable: {e}"
+                Err(e) => Some(Outcome::Deferred(Status::new(
+                    EnhancedCode::new(4, 3, 0),
+                    format_args!("directory unavailable: {e}"),
                 ))),
             };
         }
@@ -62,7 +64,11 @@ impl Transport for Router {
             }
         }
         out.into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::Deferred("4.3.0 no outcome".into())))
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Outcome::Deferred(Status::new(EnhancedCode::new(4, 3, 0), "no outcome"))
+                })
+            })
             .collect()
     }
 }

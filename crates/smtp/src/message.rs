@@ -1,6 +1,8 @@
 //! I/O-free message handling: the DATA decoder (dot-unstuffing, terminator, line endings), header
 //! inspection (loop detection, missing Message-ID/Date) and the trace header we prepend.
 
+use postern_mail::header;
+
 /// Streaming decoder of the DATA phase (RFC 5321 §4.1.1.4, §4.5.2).
 ///
 /// * Only `CRLF . CRLF` ends the data. A lone `.` followed by a bare LF (`LF . LF`, `CRLF . LF`) does
@@ -104,32 +106,9 @@ impl DataDecoder {
     }
 }
 
-/// The header section of a message: everything before the first empty line (RFC 5322 §2.1).
-fn header_section(message: &[u8]) -> &[u8] {
-    let mut start = 0;
-    while start < message.len() {
-        let end = message[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(message.len(), |p| start + p + 1);
-        let line = &message[start..end];
-        if line == b"\r\n" || line == b"\n" {
-            return &message[..start];
-        }
-        start = end;
-    }
-    message
-}
-
-/// Header field names at the start of lines of the header section, lower-cased.
+/// Header field names of the header section (RFC 5322 §2.2).
 fn field_names(message: &[u8]) -> impl Iterator<Item = &[u8]> {
-    header_section(message)
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.is_empty() && line[0] != b' ' && line[0] != b'\t')
-        .filter_map(|line| {
-            let colon = line.iter().position(|&b| b == b':')?;
-            Some(line[..colon].trim_ascii_end())
-        })
+    header::fields(message).map(|f| f.name)
 }
 
 /// Number of `Received:` fields (RFC 5321 §6.3 loop detection).
@@ -144,20 +123,8 @@ pub fn has_field(message: &[u8], name: &str) -> bool {
     field_names(message).any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
 }
 
-/// RFC 5322 §3.3 date-time for a Unix time, in UTC (`Tue, 1 Jul 2025 10:00:00 +0000`).
-pub fn rfc5322_date(unix: i64) -> String {
-    let c = postern_spool::civil_utc(unix);
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        c.weekday,
-        c.day,
-        c.month_name(),
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    )
-}
+/// RFC 5322 §3.3 date-time for a Unix time, in UTC (`Tue, 01 Jul 2025 10:00:00 +0000`).
+pub use postern_mail::date::rfc5322 as rfc5322_date;
 
 /// Current Unix time in seconds.
 pub fn now_unix() -> i64 {
@@ -224,29 +191,13 @@ fn sanitize(s: &str, max: usize) -> String {
 /// The unfolded value of the first `name:` header field (RFC 5322 §2.2.3), for logs;
 /// shortened to 200 characters.
 pub fn header_value(message: &[u8], name: &str) -> Option<String> {
-    let mut value: Option<String> = None;
-    for line in message.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        match &mut value {
-            Some(v) if line[0] == b' ' || line[0] == b'\t' => {
-                v.push(' ');
-                v.push_str(String::from_utf8_lossy(line).trim());
-            }
-            Some(_) => break,
-            None => {
-                let text = String::from_utf8_lossy(line);
-                if let Some((field, rest)) = text.split_once(':') {
-                    if field.eq_ignore_ascii_case(name) {
-                        value = Some(rest.trim().to_string());
-                    }
-                }
-            }
-        }
-    }
-    value.map(|v| v.trim().chars().take(200).collect())
+    let field = header::fields(message).find(|f| f.is(name))?;
+    let value = String::from_utf8_lossy(field.raw_value)
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(value.trim().chars().take(200).collect())
 }
 
 #[cfg(test)]
@@ -334,11 +285,11 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
         assert_eq!(
             rfc5322_date(1_751_364_245),
-            "Tue, 1 Jul 2025 10:04:05 +0000"
+            "Tue, 01 Jul 2025 10:04:05 +0000"
         );
     }
 

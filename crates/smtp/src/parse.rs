@@ -384,31 +384,7 @@ fn parse_params(text: &str) -> Result<Vec<Param>, ParseError> {
 }
 
 /// RFC 3461 §4: xtext decoding (`+XX` hex escapes); `None` if malformed.
-pub fn xtext_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'+' {
-            let hex = s.get(i + 1..i + 3)?;
-            if !hex
-                .bytes()
-                .all(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(&h))
-            {
-                return None;
-            }
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else if (33..=126).contains(&b) && b != b'=' {
-            out.push(b);
-            i += 1;
-        } else {
-            return None;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+pub use postern_mail::xtext::decode as xtext_decode;
 
 #[cfg(test)]
 mod tests {

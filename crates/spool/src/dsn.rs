@@ -1,8 +1,9 @@
 //! Delivery status notifications (RFC 3464): a `multipart/report` (RFC 6522) with a human part,
 //! a `message/delivery-status` part, and the original message or its headers as RET asks.
 
-use crate::date::rfc5322_date;
 use crate::{BodyType, Envelope, Notify, QueueEntry, Recipient, Ret};
+use postern_mail::date::rfc5322 as rfc5322_date;
+use postern_mail::{header, wire, EnhancedCode, Status};
 
 /// Marks a delivery note when the next hop took over DSN duties (RFC 3461 §4.1): no success
 /// notice is sent from here.
@@ -43,45 +44,24 @@ impl Action {
 pub struct DsnItem {
     /// Index into `entry.recipients`.
     pub index: usize,
+    /// What the report says happened.
     pub action: Action,
     /// The reason or delivery note as the transport gave it.
-    pub text: String,
+    pub status: Status,
 }
 
-/// The first RFC 3463 enhanced status code (`class.subject.detail`) in `text`.
-pub fn enhanced_code(text: &str) -> Option<String> {
-    text.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ':' || c == ',')
-        .find(|w| {
-            let parts: Vec<&str> = w.split('.').collect();
-            parts.len() == 3
-                && matches!(parts[0], "2" | "4" | "5")
-                && (1..=3).contains(&parts[1].len())
-                && (1..=3).contains(&parts[2].len())
-                && parts[1..]
-                    .iter()
-                    .all(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_string)
-}
-
-/// The RFC 3464 §2.3.4 Status for an item.
-fn status_for(item: &DsnItem) -> String {
-    let code = enhanced_code(&item.text);
+/// The RFC 3464 §2.3.4 Status for an item: its code when the class fits the action, else the
+/// class's generic code (RFC 3463 5.4.7 for a failure whose cause was temporary).
+fn status_for(item: &DsnItem) -> EnhancedCode {
+    let code = item.status.code;
     match item.action {
-        Action::Failed => match code {
-            Some(c) if c.starts_with('5') => c,
-            // A temporary error that lasted too long (RFC 3463 X.4.7).
-            Some(_) => "5.4.7".into(),
-            None => "5.0.0".into(),
-        },
-        Action::Delayed => match code {
-            Some(c) if c.starts_with('4') => c,
-            _ => "4.0.0".into(),
-        },
-        _ => match code {
-            Some(c) if c.starts_with('2') => c,
-            _ => "2.0.0".into(),
-        },
+        Action::Failed if code.is_permanent() => code,
+        Action::Failed if code.is_temporary() => EnhancedCode::EXPIRED,
+        Action::Failed => EnhancedCode::PERMANENT,
+        Action::Delayed if code.is_temporary() => code,
+        Action::Delayed => EnhancedCode::TEMPORARY,
+        _ if code.is_success() => code,
+        _ => EnhancedCode::SUCCESS,
     }
 }
 
@@ -103,35 +83,10 @@ fn clean(text: &str) -> String {
     s
 }
 
-/// The header section of a message (up to and including the blank line, or all of it).
-fn header_section(message: &[u8]) -> &[u8] {
-    let mut i = 0;
-    while i < message.len() {
-        if message[i..].starts_with(b"\r\n") {
-            return &message[..i + 2];
-        }
-        if message[i] == b'\n' {
-            return &message[..i + 1];
-        }
-        match message[i..].iter().position(|&b| b == b'\n') {
-            Some(p) => i += p + 1,
-            None => return message,
-        }
-    }
-    message
-}
-
+/// `text` with CRLF line ends and a final CRLF.
 fn push_crlf(out: &mut Vec<u8>, text: &[u8]) {
-    // Normalises bare LF to CRLF.
-    let mut prev = 0u8;
-    for &b in text {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    if prev != b'\n' && !text.is_empty() {
+    out.extend_from_slice(&wire::to_crlf(text));
+    if !text.is_empty() && !text.ends_with(b"\n") {
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -206,7 +161,7 @@ pub fn compose(
             Action::Expanded => "was expanded and delivered to the members of",
         };
         line(&mut out, &format!("Your message {what} <{}>:", clean(rcpt)));
-        line(&mut out, &format!("    {}", clean(&item.text)));
+        line(&mut out, &format!("    {}", clean(&item.status.text)));
         line(&mut out, "");
     }
     if items.iter().any(|i| i.action == Action::Delayed) {
@@ -260,8 +215,9 @@ pub fn compose(
         );
         line(&mut out, &format!("Action: {}", item.action.as_str()));
         line(&mut out, &format!("Status: {}", status_for(item)));
-        let remote = item.text.split_once(" said: ").or_else(|| {
-            let (host, rest) = item.text.split_once(" said after ")?;
+        let text = &item.status.text;
+        let remote = text.split_once(" said: ").or_else(|| {
+            let (host, rest) = text.split_once(" said after ")?;
             Some((host, rest.split_once(": ")?.1))
         });
         if let Some((host, said)) = remote {
@@ -271,7 +227,7 @@ pub fn compose(
         } else {
             line(
                 &mut out,
-                &format!("Diagnostic-Code: X-Postern; {}", clean(&item.text)),
+                &format!("Diagnostic-Code: X-Postern; {}", clean(text)),
             );
         }
         line(
@@ -308,7 +264,7 @@ pub fn compose(
         line(&mut out, "Content-Type: text/rfc822-headers");
         line(&mut out, "Content-Description: Message headers");
         line(&mut out, "");
-        push_crlf(&mut out, header_section(message));
+        push_crlf(&mut out, header::header_section(message));
     }
     line(&mut out, "");
     line(&mut out, &format!("--{boundary}--"));
@@ -382,7 +338,7 @@ mod tests {
                     r1,
                     RcptStatus::Failed {
                         at: 0,
-                        reason: "x".into(),
+                        reason: Status::new(EnhancedCode::PERMANENT, "x"),
                     },
                 ),
                 st(r2, RcptStatus::Pending),
@@ -402,12 +358,15 @@ mod tests {
             DsnItem {
                 index: 0,
                 action: Action::Failed,
-                text: "mx.remote.test [127.0.0.1] said: 550 5.1.1 no such user".into(),
+                status: Status::with_text(
+                    EnhancedCode::new(5, 1, 1),
+                    "mx.remote.test [127.0.0.1] said: 550 5.1.1 no such user",
+                ),
             },
             DsnItem {
                 index: 1,
                 action: Action::Delayed,
-                text: "4.4.1 connection refused".into(),
+                status: Status::new(EnhancedCode::new(4, 4, 1), "connection refused"),
             },
         ];
         let dsn = compose(
@@ -471,7 +430,7 @@ mod tests {
         let items = [DsnItem {
             index: 1,
             action: Action::Delivered,
-            text: "delivered to INBOX".into(),
+            status: Status::with_text(EnhancedCode::SUCCESS, "delivered to INBOX"),
         }];
         let dsn = compose(&e, MSG, &items, "mail.local.test", 1_700_000_100, 0);
         let text = String::from_utf8(dsn.clone()).unwrap();
@@ -488,9 +447,12 @@ mod tests {
         let item = DsnItem {
             index: 0,
             action: Action::Failed,
-            text: "gave up after 9 attempts: 4.4.1 connection refused".into(),
+            status: Status::from_text(
+                "gave up after 9 attempts: 4.4.1 connection refused",
+                EnhancedCode::PERMANENT,
+            ),
         };
-        assert_eq!(status_for(&item), "5.4.7");
+        assert_eq!(status_for(&item).to_string(), "5.4.7");
         let mut env = entry(None).envelope;
         let dsn_env = envelope_for(&env, b"x").unwrap();
         assert_eq!(dsn_env.sender, None);
@@ -506,10 +468,5 @@ mod tests {
             rfc5322_date(1_709_210_096),
             "Thu, 29 Feb 2024 12:34:56 +0000"
         );
-        assert_eq!(
-            enhanced_code("x said: 550 5.7.1 denied"),
-            Some("5.7.1".into())
-        );
-        assert_eq!(enhanced_code("nothing 1.2.3 here"), None);
     }
 }

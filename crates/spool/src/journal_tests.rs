@@ -155,7 +155,7 @@ fn saving_a_fresh_message_promotes_it() {
     let mut e = spool.entry(&id).unwrap();
     e.recipients[0].status = RcptStatus::Delivered {
         at: 1,
-        note: "ok".into(),
+        note: postern_mail::Status::with_text(postern_mail::EnhancedCode::SUCCESS, "ok"),
     };
     spool.save(&e).unwrap();
     assert_eq!(q_files(root), vec![id.to_string()]);

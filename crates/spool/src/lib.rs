@@ -10,7 +10,6 @@
 //! holds files being written. A live journal entry or a `q/` file is what makes a message
 //! queued. See the `spool` and `journal` modules for the details.
 
-mod date;
 mod dirsync;
 mod dsn;
 mod entry;
@@ -20,14 +19,14 @@ mod id;
 mod journal;
 #[cfg(test)]
 mod journal_tests;
+mod queue;
 mod runner;
 mod schedule;
 mod spool;
 
-pub use date::{civil_utc, rfc5322_date, Civil};
 pub use dsn::{
-    compose as compose_dsn, enhanced_code, envelope_for as dsn_envelope, Action, DsnItem,
-    NOTE_DSN_PASSED_ON, NOTE_RELAYED,
+    compose as compose_dsn, envelope_for as dsn_envelope, Action, DsnItem, NOTE_DSN_PASSED_ON,
+    NOTE_RELAYED,
 };
 pub use entry::{QueueEntry, RcptState, RcptStatus};
 pub use envelope::{BodyType, Envelope, Notify, Recipient, Ret};
@@ -36,6 +35,7 @@ pub use id::QueueId;
 /// The segment reader, for the fuzz target (`postern-fuzz-targets`); not an API.
 #[doc(hidden)]
 pub use journal::{read_segment, SegmentRead, SegmentRecord};
+pub use queue::Queue;
 pub use runner::{DsnSettings, Outcome, QueueRunner, RunnerSettings, Transport};
 pub use schedule::RetrySchedule;
 pub use spool::Spool;

@@ -2,8 +2,9 @@
 //! retries temporary failures with back-off, and keeps permanent failures for the bounce.
 
 use crate::spool::now_unix;
-use crate::{QueueEntry, QueueId, RcptState, RcptStatus, Recipient, RetrySchedule, Spool};
+use crate::{Queue, QueueEntry, QueueId, RcptState, RcptStatus, Recipient, RetrySchedule};
 use async_trait::async_trait;
+use postern_mail::{EnhancedCode, Status};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,14 +31,17 @@ pub enum Outcome {
     /// Done. `accounts` are the local mailboxes that now have a copy; `forward` are remote
     /// addresses an alias expanded to, which join the message as new recipients.
     Delivered {
-        note: String,
+        /// What the transport says it did (class 2).
+        note: Status,
+        /// Local mailboxes that now have a copy.
         accounts: Vec<String>,
+        /// Remote addresses an alias expanded to.
         forward: Vec<String>,
     },
     /// Try again later (4xx, connection trouble, a store that is briefly unavailable).
-    Deferred(String),
+    Deferred(Status),
     /// Never going to work (5xx, no such mailbox, over quota).
-    Failed(String),
+    Failed(Status),
 }
 
 #[derive(Debug, Clone)]
@@ -82,8 +86,9 @@ impl Default for RunnerSettings {
     }
 }
 
+/// The queue manager: delivers what is due from a [`Queue`] through a [`Transport`].
 pub struct QueueRunner {
-    spool: Arc<Spool>,
+    spool: Arc<dyn Queue>,
     transport: Arc<dyn Transport>,
     settings: RunnerSettings,
 }
@@ -92,7 +97,12 @@ pub struct QueueRunner {
 type Schedule = BTreeSet<(i64, QueueId)>;
 
 impl QueueRunner {
-    pub fn new(spool: Arc<Spool>, transport: Arc<dyn Transport>, settings: RunnerSettings) -> Self {
+    /// A runner over `spool` (any [`Queue`]; the file [`crate::Spool`] today).
+    pub fn new(
+        spool: Arc<dyn Queue>,
+        transport: Arc<dyn Transport>,
+        settings: RunnerSettings,
+    ) -> Self {
         QueueRunner {
             spool,
             transport,
@@ -217,7 +227,7 @@ impl QueueRunner {
 
 /// One pass over one message: deliver what is due, record it, and say when to come back.
 async fn process(
-    spool: &Arc<Spool>,
+    spool: &Arc<dyn Queue>,
     transport: &dyn Transport,
     settings: &RunnerSettings,
     id: &QueueId,
@@ -386,10 +396,9 @@ fn reports_due(
                         items.push(DsnItem {
                             index: i,
                             action: Action::Delayed,
-                            text: r
-                                .last_error
-                                .clone()
-                                .unwrap_or_else(|| "4.0.0 not yet delivered".into()),
+                            status: r.last_error.clone().unwrap_or_else(|| {
+                                Status::new(EnhancedCode::TEMPORARY, "not yet delivered")
+                            }),
                         });
                     }
                 }
@@ -401,17 +410,19 @@ fn reports_due(
                     items.push(DsnItem {
                         index: i,
                         action: Action::Failed,
-                        text: reason.clone(),
+                        status: reason.clone(),
                     });
                 }
             }
             RcptStatus::Delivered { note, .. } => {
                 indices.push(i);
-                if notify.success && !null_sender && !note.contains(crate::dsn::NOTE_DSN_PASSED_ON)
+                if notify.success
+                    && !null_sender
+                    && !note.text.contains(crate::dsn::NOTE_DSN_PASSED_ON)
                 {
-                    let action = if note.contains(crate::dsn::NOTE_RELAYED) {
+                    let action = if note.text.contains(crate::dsn::NOTE_RELAYED) {
                         Action::Relayed
-                    } else if note.starts_with("expanded to") {
+                    } else if note.text.starts_with("expanded to") {
                         Action::Expanded
                     } else {
                         Action::Delivered
@@ -419,7 +430,7 @@ fn reports_due(
                     items.push(DsnItem {
                         index: i,
                         action,
-                        text: note.clone(),
+                        status: note.clone(),
                     });
                 }
             }
@@ -482,9 +493,13 @@ fn record(entry: &mut QueueEntry, i: usize, outcome: Outcome, retry: &RetrySched
             r.attempts += 1;
             if retry.expired(age) {
                 tracing::warn!(queue_id = %id, to = %parent.address, "giving up: {reason}");
+                // RFC 3463 5.4.7: a temporary failure that lasted too long.
                 r.status = RcptStatus::Failed {
                     at: now,
-                    reason: format!("gave up after {} attempts: {reason}", r.attempts),
+                    reason: Status::with_text(
+                        EnhancedCode::EXPIRED,
+                        format!("gave up after {} attempts: {reason}", r.attempts),
+                    ),
                 };
             } else if let Some(planned) = r.scheduled.take().filter(|t| *t > now) {
                 // An early attempt the admin asked for: the back-off goes on as planned.

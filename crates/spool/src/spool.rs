@@ -23,6 +23,7 @@ use crate::dirsync::DirSync;
 use crate::error::IoContext;
 use crate::journal::{self, Journal, Limits, Removal};
 use crate::{Envelope, QueueEntry, QueueId, RcptState, SpoolError};
+use postern_mail::Status;
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -623,16 +624,16 @@ impl Spool {
 
     /// Returns a message to its sender now (`queue bounce`): every pending recipient fails
     /// with `reason`, and the queue sends the RFC 3464 notice at its next pass.
-    pub fn bounce(&self, id: &QueueId, reason: &str) -> Result<QueueEntry, SpoolError> {
+    pub fn bounce(&self, id: &QueueId, reason: &Status) -> Result<QueueEntry, SpoolError> {
         let now = now_unix();
         self.update(id, |e| {
             e.held = false;
             for r in e.recipients.iter_mut().filter(|r| r.is_pending()) {
                 r.status = crate::RcptStatus::Failed {
                     at: now,
-                    reason: reason.to_string(),
+                    reason: reason.clone(),
                 };
-                r.last_error = Some(reason.to_string());
+                r.last_error = Some(reason.clone());
                 r.next_attempt = now;
             }
         })
@@ -806,7 +807,7 @@ mod tests {
         assert!(!e.is_finished());
         e.recipients[0].status = RcptStatus::Delivered {
             at: 1,
-            note: "ok".into(),
+            note: postern_mail::Status::with_text(postern_mail::EnhancedCode::SUCCESS, "ok"),
         };
         spool.save(&e).unwrap();
         // A reopened spool (a restart) sees the saved state.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{BodyType, Envelope, Notify, Recipient};
+use crate::{BodyType, Envelope, Notify, Recipient, Spool};
 use std::sync::Mutex;
 
 /// A transport that answers from a script per address and records every call.
@@ -41,7 +41,10 @@ impl Transport for Scripted {
             out.push(match pos {
                 Some(p) => script.remove(p).1,
                 None => Outcome::Delivered {
-                    note: "ok".into(),
+                    note: postern_mail::Status::with_text(
+                        postern_mail::EnhancedCode::SUCCESS,
+                        "ok",
+                    ),
                     accounts: vec![addr.clone()],
                     forward: vec![],
                 },
@@ -125,8 +128,8 @@ async fn deferred_recipients_are_retried_and_failures_bounced() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
     let t = Scripted::new(&[
-        ("a@x.test", Outcome::Deferred("451 try later".into())),
-        ("b@x.test", Outcome::Failed("550 5.1.1 no such user".into())),
+        ("a@x.test", Outcome::Deferred(temp("451 try later"))),
+        ("b@x.test", Outcome::Failed(perm("550 5.1.1 no such user"))),
     ]);
     let id = spool
         .enqueue(
@@ -155,10 +158,10 @@ async fn a_null_sender_failure_makes_no_bounce_and_a_bounce_never_bounces() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
     let t = Scripted::new(&[
-        ("b@x.test", Outcome::Failed("550 5.1.1 no such user".into())),
+        ("b@x.test", Outcome::Failed(perm("550 5.1.1 no such user"))),
         (
             "s@example.net",
-            Outcome::Failed("550 5.1.1 sender gone too".into()),
+            Outcome::Failed(perm("550 5.1.1 sender gone too")),
         ),
     ]);
     let mut env = envelope(&["b@x.test"]);
@@ -169,7 +172,7 @@ async fn a_null_sender_failure_makes_no_bounce_and_a_bounce_never_bounces() {
     t.script
         .lock()
         .unwrap()
-        .push(("b@x.test".into(), Outcome::Failed("550 5.1.1 again".into())));
+        .push(("b@x.test".into(), Outcome::Failed(perm("550 5.1.1 again"))));
     run_until(&spool, t.clone(), fast(), |s| s.ids().unwrap().is_empty()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let calls = bounce_of(&t);
@@ -186,8 +189,8 @@ async fn delay_warning_once_then_success_notice() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
     let t = Scripted::new(&[
-        ("a@x.test", Outcome::Deferred("451 4.3.0 try later".into())),
-        ("a@x.test", Outcome::Deferred("451 4.3.0 try later".into())),
+        ("a@x.test", Outcome::Deferred(temp("451 4.3.0 try later"))),
+        ("a@x.test", Outcome::Deferred(temp("451 4.3.0 try later"))),
     ]);
     let mut env = envelope(&["a@x.test"]);
     env.recipients[0].notify = Notify {
@@ -217,7 +220,7 @@ async fn delay_warning_once_then_success_notice() {
 async fn held_messages_wait_until_released_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
-    let t = Scripted::new(&[("a@x.test", Outcome::Deferred("451 later".into()))]);
+    let t = Scripted::new(&[("a@x.test", Outcome::Deferred(temp("451 later")))]);
     let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
     let (stop, task, deadline) = start_slow_runner(&spool, &t).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -256,7 +259,7 @@ async fn held_messages_wait_until_released_by_another_process() {
 async fn giving_up_turns_deferral_into_failure() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
-    let t = Scripted::new(&[("a@x.test", Outcome::Deferred("connection refused".into()))]);
+    let t = Scripted::new(&[("a@x.test", Outcome::Deferred(temp("connection refused")))]);
     let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
     let mut settings = fast();
     settings.schedule.give_up_after = Duration::ZERO;
@@ -273,7 +276,7 @@ async fn alias_forwards_join_the_message_and_duplicates_are_visible() {
     let t = Scripted::new(&[(
         "list@x.test",
         Outcome::Delivered {
-            note: "expanded".into(),
+            note: postern_mail::Status::with_text(postern_mail::EnhancedCode::SUCCESS, "expanded"),
             accounts: vec!["alice@x.test".into()],
             forward: vec!["far@remote.test".into()],
         },
@@ -365,8 +368,8 @@ async fn an_admin_retry_that_fails_keeps_the_planned_back_off() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
     let t = Scripted::new(&[
-        ("a@x.test", Outcome::Deferred("451 later".into())),
-        ("a@x.test", Outcome::Deferred("451 still later".into())),
+        ("a@x.test", Outcome::Deferred(temp("451 later"))),
+        ("a@x.test", Outcome::Deferred(temp("451 still later"))),
     ]);
     let id = spool.enqueue(&envelope(&["a@x.test"]), b"m").unwrap();
     let mut settings = fast();
@@ -393,7 +396,7 @@ async fn an_admin_retry_that_fails_keeps_the_planned_back_off() {
     }
     let after = loop {
         let e = admin.entry(&id).unwrap();
-        if e.recipients[0].last_error.as_deref() == Some("451 still later") {
+        if e.recipients[0].last_error.as_ref().map(|s| s.text.as_str()) == Some("451 still later") {
             break e;
         }
         assert!(tokio::time::Instant::now() < deadline);
@@ -411,13 +414,13 @@ async fn an_admin_retry_that_fails_keeps_the_planned_back_off() {
 async fn an_admin_bounce_returns_the_message_now() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(dir.path()).unwrap());
-    let t = Scripted::new(&[("a@x.test", Outcome::Deferred("451 later".into()))]);
+    let t = Scripted::new(&[("a@x.test", Outcome::Deferred(temp("451 later")))]);
     let id = spool
         .enqueue(&envelope(&["a@x.test"]), b"Subject: t\r\n\r\nm\r\n")
         .unwrap();
     let (stop, task, deadline) = start_slow_runner(&spool, &t).await;
     let admin = Spool::open(dir.path()).unwrap();
-    let e = admin_change(&admin, deadline, |s| s.bounce(&id, "5.3.0 returned")).await;
+    let e = admin_change(&admin, deadline, |s| s.bounce(&id, &perm("5.3.0 returned"))).await;
     assert!(!e.recipients[0].is_pending());
     admin.request_wake().unwrap();
     while !bounce_of(&t).contains(&"s@example.net".to_string()) {
@@ -432,4 +435,14 @@ async fn an_admin_bounce_returns_the_message_now() {
     // Tried once, then no more attempts: the notice went to the sender instead.
     assert_eq!(bounce_of(&t), ["a@x.test", "s@example.net"]);
     assert!(spool.entry(&id).is_err());
+}
+
+/// A temporary status from a reply text (its code, or 4.0.0).
+fn temp(text: &str) -> postern_mail::Status {
+    postern_mail::Status::from_text(text, postern_mail::EnhancedCode::TEMPORARY)
+}
+
+/// A permanent status from a reply text (its code, or 5.0.0).
+fn perm(text: &str) -> postern_mail::Status {
+    postern_mail::Status::from_text(text, postern_mail::EnhancedCode::PERMANENT)
 }
