@@ -5,9 +5,9 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
+use postern_store::maildir::MaildirStore;
 use postern_store::{
-    FlagOp, Flags, MailboxEvent, MaildirStore, MessagePart, SpecialUse, StoreError, SystemFlags,
-    UidSet,
+    FlagOp, Flags, MailboxEvent, MessagePart, SpecialUse, StoreError, SystemFlags, UidSet,
 };
 
 #[test]

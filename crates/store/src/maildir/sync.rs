@@ -24,13 +24,14 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 
-use crate::error::{IoContext, Result, StoreError};
-use crate::index::{self, FileRow, MailboxRow, NewMessage};
-use crate::keywords::KeywordLetters;
-use crate::maildir::{
-    self, base_with_fields, is_not_found, merge_info, parse_info, parse_name, unix_nanos,
-    unix_secs, MetaFile, NameGen,
+use crate::error::{Result, StoreError};
+use crate::maildir::files::{
+    self as maildir, base_with_fields, is_not_found, merge_info, parse_info, parse_name,
+    unix_nanos, unix_secs, MetaFile, NameGen,
 };
+use crate::maildir::files::{io_at, IoContext};
+use crate::maildir::index::{self, FileRow, MailboxRow, NewMessage};
+use crate::maildir::keywords::KeywordLetters;
 use crate::names;
 use crate::types::{Flags, MailboxEvent};
 
@@ -146,10 +147,10 @@ fn list(dir: &Path) -> Result<Vec<Entry>> {
         let rd = match fs::read_dir(&d) {
             Ok(rd) => rd,
             Err(e) if is_not_found(&e) => {
-                crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
+                crate::maildir::files::create_private_dir_all(&d).ctx("create directory", &d)?;
                 continue;
             }
-            Err(e) => return Err(StoreError::io("read directory", d, e)),
+            Err(e) => return Err(io_at("read directory", d, e)),
         };
         for ent in rd {
             let ent = ent.ctx("read directory", &d)?;
@@ -281,7 +282,7 @@ impl Ctx<'_> {
                 Ok(true)
             }
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(StoreError::io("rename", src, e)),
+            Err(e) => Err(io_at("rename", src, e)),
         }
     }
 
@@ -452,7 +453,7 @@ fn adopt(
             Ok(md) if md.is_file() => md,
             Ok(_) => continue,
             Err(e) if is_not_found(&e) => continue,
-            Err(e) => return Err(StoreError::io("stat", path, e)),
+            Err(e) => return Err(io_at("stat", path, e)),
         };
         let p = parse_name(&e.name);
         let wire_size = match p.wire_size {
@@ -460,7 +461,7 @@ fn adopt(
             None => match maildir::file_wire_size(&path) {
                 Ok(w) => w,
                 Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(StoreError::io("read", path, e)),
+                Err(e) => return Err(io_at("read", path, e)),
             },
         };
         cands.push(Newcomer {
@@ -649,7 +650,7 @@ pub fn index_folder(
 ) -> Result<(MailboxRow, SyncReport)> {
     for sub in ["cur", "new", "tmp"] {
         let d = dir.join(sub);
-        crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
+        crate::maildir::files::create_private_dir_all(&d).ctx("create directory", &d)?;
     }
     clean_tmp(dir);
     let meta = MetaFile::load(dir);
