@@ -1365,6 +1365,7 @@ impl MaildirStore {
                 let uid = next_uid(&mut mb)?;
                 mb.highestmodseq += 1;
                 let modseq = mb.highestmodseq;
+                sync::keep_modseq_hint(&dir, &mb, gen)?;
                 let wire_size = maildir::wire_size(data);
                 let base = base_with_fields(&unique, size, wire_size, uid);
                 let mut kw = KeywordLetters::load(&dir);
@@ -1497,6 +1498,7 @@ impl MaildirStore {
                     sync::after_own_change(&mut mb, &dir, was_current)?;
                 }
                 if modseq.is_some() {
+                    sync::keep_modseq_hint(&dir, &mb, gen)?;
                     index::update_mailbox(tx, &mb)?;
                 }
                 Ok(out)
@@ -1845,6 +1847,7 @@ fn transfer(
     };
     mbs[di].highestmodseq += 1;
     let dst_modseq = mbs[di].highestmodseq;
+    sync::keep_modseq_hint(&dst_dir, &mbs[di], gen)?;
     let mut created: Vec<PathBuf> = Vec::new();
     let mut kw = KeywordLetters::load(&dst_dir);
     let r = (|| -> Result<()> {

@@ -192,6 +192,7 @@ fn commit(
             let uid = next_uid(&mut mb)?;
             mb.highestmodseq += 1;
             let modseq = mb.highestmodseq;
+            sync::keep_modseq_hint(&dir, &mb, gen)?;
             // Maildir: a file in new/ carries no info part.
             let rel = format!(
                 "new/{}",
