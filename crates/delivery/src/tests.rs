@@ -1,6 +1,6 @@
 use super::*;
 use postern_directory::{DirectoryOptions, PasswordParams};
-use postern_store::MaildirStore;
+use postern_store::maildir::MaildirStore;
 
 struct Fixture {
     _dir: tempfile::TempDir,

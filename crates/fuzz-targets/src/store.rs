@@ -1,8 +1,7 @@
 //! The Maildir store's readers of names and small files found on disk.
 
-use postern_store::keywords::KeywordLetters;
-use postern_store::maildir::{
-    file_name, merge_info, parse_info, parse_name, valid_delivery_key, MetaFile,
+use postern_store::maildir::internals::{
+    file_name, merge_info, parse_info, parse_name, valid_delivery_key, KeywordLetters, MetaFile,
 };
 use postern_store::names::{
     account_relpath, canonical_mailbox, decode_folder_dir, folder_dir_name,

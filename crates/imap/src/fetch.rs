@@ -207,18 +207,6 @@ fn section_name(part: &[u32], text: &SectionText) -> String {
 }
 
 impl Session {
-    /// The CRLF-normalised message.
-    pub(crate) async fn load_message(&self, uid: u32) -> Option<Vec<u8>> {
-        let sel = self.sel.as_ref()?;
-        let data = self
-            .srv
-            .store
-            .fetch(self.account(), &sel.name, uid)
-            .await
-            .ok()?;
-        Some(to_crlf(data))
-    }
-
     /// What each message of a FETCH needs read: the whole message for body items, the header
     /// for header-only items (RFC822.SIZE is known from the store).
     fn load_plan(&self, idx: &[usize], need: Needs) -> Vec<PlanItem> {

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
-use postern_store::SystemFlags;
+use postern_store::search::Day as StoreDay;
+use postern_store::{MessageMeta, SearchKey as StoreKey, SystemFlags, TextMatcher, UidSet};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::mime;
@@ -11,37 +12,6 @@ use crate::parser::{days_from_civil, Day, SearchKey, SearchReturn, SortKey};
 use crate::response::{bad, no_code, ok, to_crlf, Code, Data, Reply};
 use crate::selected::{set_string, Msg};
 use crate::session::{SResult, Session};
-
-#[derive(Default, Clone, Copy)]
-struct Needs {
-    header: bool,
-    full: bool,
-    size: bool,
-}
-
-fn key_needs(k: &SearchKey, n: &mut Needs) {
-    use SearchKey as K;
-    match k {
-        K::Bcc(_)
-        | K::Cc(_)
-        | K::From(_)
-        | K::To(_)
-        | K::Subject(_)
-        | K::Header(..)
-        | K::SentBefore(_)
-        | K::SentOn(_)
-        | K::SentSince(_) => n.header = true,
-        K::Body(_) | K::Text(_) => n.full = true,
-        K::Larger(_) | K::Smaller(_) => n.size = true,
-        K::Not(k) => key_needs(k, n),
-        K::Or(a, b) => {
-            key_needs(a, n);
-            key_needs(b, n);
-        }
-        K::And(v) => v.iter().for_each(|k| key_needs(k, n)),
-        _ => {}
-    }
-}
 
 fn uses_modseq(k: &SearchKey) -> bool {
     match k {
@@ -95,21 +65,6 @@ pub fn casemap(s: &str) -> String {
         })
         .nfd()
         .collect()
-}
-
-struct Ctx<'a> {
-    seq: u32,
-    max_seq: u32,
-    max_uid: u32,
-    m: &'a Msg,
-    size: u64,
-    header: Option<&'a [u8]>,
-    full: Option<&'a [u8]>,
-    now: i64,
-}
-
-fn day_of(t: i64) -> i64 {
-    t.div_euclid(86400)
 }
 
 /// RFC 9051 §6.4.4 / RFC 3501 §6.4.4 SENTBEFORE, SENTON, SENTSINCE: the date of the `Date:`
@@ -293,67 +248,88 @@ fn part_text(full: &[u8], p: &mime::Part) -> String {
     }
 }
 
-fn eval(k: &SearchKey, c: &Ctx) -> bool {
+/// The IMAP text matching the store's SEARCH calls back into: RFC 2047 words, MIME parts and
+/// charsets decoded, compared under i;unicode-casemap.
+struct ImapText;
+
+impl TextMatcher for ImapText {
+    fn header_has(&self, header: &[u8], field: &str, needle: &str) -> bool {
+        header_has(header, field, needle)
+    }
+    fn body_has(&self, message: &[u8], needle: &str, with_headers: bool) -> bool {
+        body_has(message, needle, with_headers)
+    }
+    fn sent_day(&self, header: &[u8]) -> StoreDay {
+        sent_day(header)
+    }
+}
+
+/// The store's form of an IMAP search key: sequence numbers and `*` resolved against the
+/// session's view `msgs` (ascending UIDs), the negative keys written as negations.
+fn store_key(k: &SearchKey, msgs: &[Msg]) -> StoreKey {
     use SearchKey as K;
-    let f = &c.m.flags;
+    use StoreKey as S;
+    let not = |k: StoreKey| S::Not(Box::new(k));
+    let header = |f: &str, s: &str| S::Header(f.to_owned(), s.to_owned());
     match k {
-        K::All => true,
-        K::Answered => f.has(SystemFlags::ANSWERED),
-        K::Deleted => f.has(SystemFlags::DELETED),
-        K::Draft => f.has(SystemFlags::DRAFT),
-        K::Flagged => f.has(SystemFlags::FLAGGED),
-        K::Seen => f.has(SystemFlags::SEEN),
-        K::Unanswered => !f.has(SystemFlags::ANSWERED),
-        K::Undeleted => !f.has(SystemFlags::DELETED),
-        K::Undraft => !f.has(SystemFlags::DRAFT),
-        K::Unflagged => !f.has(SystemFlags::FLAGGED),
-        K::Unseen => !f.has(SystemFlags::SEEN),
-        K::Recent => c.m.recent,
-        K::New => c.m.recent && !f.has(SystemFlags::SEEN),
-        K::Old => !c.m.recent,
-        K::Keyword(kw) => f.has_keyword(kw),
-        K::Unkeyword(kw) => !f.has_keyword(kw),
-        // RFC 9051 §6.4.4: the internal date's date; the store keeps Unix seconds and FETCH
-        // INTERNALDATE shows them in +0000, so the day is the UTC one.
-        K::Before(d) => day_of(c.m.internal_date) < *d,
-        K::On(d) => day_of(c.m.internal_date) == *d,
-        K::Since(d) => day_of(c.m.internal_date) >= *d,
-        K::Older(s) => c.m.internal_date <= c.now - *s as i64,
-        K::Younger(s) => c.m.internal_date >= c.now - *s as i64,
-        K::SentBefore(d) | K::SentOn(d) | K::SentSince(d) => {
-            let day = c.header.map_or(0, sent_day);
-            match k {
-                K::SentBefore(_) => day < *d,
-                K::SentOn(_) => day == *d,
-                _ => day >= *d,
+        K::All => S::All,
+        K::Answered => S::Flag(SystemFlags::ANSWERED),
+        K::Deleted => S::Flag(SystemFlags::DELETED),
+        K::Draft => S::Flag(SystemFlags::DRAFT),
+        K::Flagged => S::Flag(SystemFlags::FLAGGED),
+        K::Seen => S::Flag(SystemFlags::SEEN),
+        K::Unanswered => not(S::Flag(SystemFlags::ANSWERED)),
+        K::Undeleted => not(S::Flag(SystemFlags::DELETED)),
+        K::Undraft => not(S::Flag(SystemFlags::DRAFT)),
+        K::Unflagged => not(S::Flag(SystemFlags::FLAGGED)),
+        K::Unseen => not(S::Flag(SystemFlags::SEEN)),
+        K::Recent => S::Recent,
+        K::New => S::And(vec![S::Recent, not(S::Flag(SystemFlags::SEEN))]),
+        K::Old => not(S::Recent),
+        K::Keyword(kw) => S::Keyword(kw.clone()),
+        K::Unkeyword(kw) => not(S::Keyword(kw.clone())),
+        K::Before(d) => S::Before(*d),
+        K::On(d) => S::On(*d),
+        K::Since(d) => S::Since(*d),
+        K::Older(s) => S::Older(*s),
+        K::Younger(s) => S::Younger(*s),
+        K::SentBefore(d) => S::SentBefore(*d),
+        K::SentOn(d) => S::SentOn(*d),
+        K::SentSince(d) => S::SentSince(*d),
+        K::Larger(n) => S::Larger(*n),
+        K::Smaller(n) => S::Smaller(*n),
+        K::Uid(set) => {
+            let mut uids = UidSet::new();
+            for (a, b) in set.resolve(msgs.last().map_or(0, |m| m.uid)) {
+                uids.insert_range(a, b);
             }
+            S::Uid(uids)
         }
-        K::Larger(n) => c.size > *n,
-        K::Smaller(n) => c.size < *n,
-        K::Uid(set) => set
-            .resolve(c.max_uid)
-            .iter()
-            .any(|&(a, b)| a <= c.m.uid && c.m.uid <= b),
-        K::Seq(set) => set
-            .resolve(c.max_seq)
-            .iter()
-            .any(|&(a, b)| a <= c.seq && c.seq <= b),
-        K::Modseq(n) => c.m.modseq >= *n,
-        K::Bcc(s) => c.header.is_some_and(|h| header_has(h, "bcc", s)),
-        K::Cc(s) => c.header.is_some_and(|h| header_has(h, "cc", s)),
-        K::From(s) => c.header.is_some_and(|h| header_has(h, "from", s)),
-        K::To(s) => c.header.is_some_and(|h| header_has(h, "to", s)),
-        K::Subject(s) => c.header.is_some_and(|h| header_has(h, "subject", s)),
-        K::Header(name, s) => c
-            .header
-            .is_some_and(|h| header_has(h, &name.to_ascii_lowercase(), s)),
-        K::Body(s) | K::Text(s) => c
-            .full
-            .is_some_and(|full| body_has(full, s, matches!(k, K::Text(_)))),
-        K::BadCharset(_) => false,
-        K::Not(k) => !eval(k, c),
-        K::Or(a, b) => eval(a, c) || eval(b, c),
-        K::And(v) => v.iter().all(|k| eval(k, c)),
+        K::Seq(set) => {
+            // Sequence ranges of this session's view are UID ranges of the same messages.
+            let mut uids = UidSet::new();
+            for (a, b) in set.resolve(msgs.len() as u32) {
+                let (a, b) = (a.max(1) as usize, (b as usize).min(msgs.len()));
+                if a <= b {
+                    uids.insert_range(msgs[a - 1].uid, msgs[b - 1].uid);
+                }
+            }
+            S::Uid(uids)
+        }
+        K::Modseq(n) => S::Modseq(*n),
+        K::Bcc(s) => header("bcc", s),
+        K::Cc(s) => header("cc", s),
+        K::From(s) => header("from", s),
+        K::To(s) => header("to", s),
+        K::Subject(s) => header("subject", s),
+        K::Header(name, s) => header(&name.to_ascii_lowercase(), s),
+        K::Body(s) => S::Body(s.clone()),
+        K::Text(s) => S::Text(s.clone()),
+        // Answered before evaluation (`bad_charset`); nested it matches nothing.
+        K::BadCharset(_) => not(S::All),
+        K::Not(k) => not(store_key(k, msgs)),
+        K::Or(a, b) => S::Or(Box::new(store_key(a, msgs)), Box::new(store_key(b, msgs))),
+        K::And(v) => S::And(v.iter().map(|k| store_key(k, msgs)).collect()),
     }
 }
 
@@ -447,72 +423,40 @@ pub fn base_subject_of(subject: &str) -> (String, bool) {
 }
 
 impl Session {
-    /// Messages (indexes) matching `key`, in sequence order.
+    /// Messages (indexes) matching `key`, in sequence order: the store evaluates the key over
+    /// this session's view of the mailbox.
     async fn matching(&mut self, key: &SearchKey) -> Vec<usize> {
-        let mut need = Needs::default();
-        key_needs(key, &mut need);
         let Some(sel) = self.sel.as_ref() else {
             return Vec::new();
         };
-        let msgs = sel.msgs.clone();
+        let key = store_key(key, &sel.msgs);
+        let metas: Vec<MessageMeta> = sel
+            .msgs
+            .iter()
+            .map(|m| MessageMeta {
+                uid: m.uid,
+                flags: m.flags.clone(),
+                modseq: m.modseq,
+                internal_date: m.internal_date,
+                size: m.size,
+                wire_size: m.wire_size,
+                recent: m.recent,
+            })
+            .collect();
         let name = sel.name.clone();
         let account = self.account().to_string();
-        let max_seq = msgs.len() as u32;
-        let max_uid = msgs.last().map_or(0, |m| m.uid);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let mut out = Vec::new();
-        for (i, m) in msgs.iter().enumerate() {
-            let full = if need.full {
-                self.load_message(m.uid).await
-            } else {
-                None
-            };
-            let header = if need.header && full.is_none() {
-                self.srv
-                    .store
-                    .fetch_header(&account, &name, m.uid)
-                    .await
-                    .ok()
-                    .map(to_crlf)
-            } else {
-                None
-            };
-            let hdr_slice: Option<&[u8]> = match (&full, &header) {
-                (Some(f), _) => {
-                    let end = f
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .map_or(f.len(), |p| p + 4);
-                    Some(&f[..end])
-                }
-                (_, Some(h)) => Some(h),
-                _ => None,
-            };
-            let size = if need.size {
-                match &full {
-                    Some(f) => f.len() as u64,
-                    None => m.wire_size,
-                }
-            } else {
-                m.size
-            };
-            let ctx = Ctx {
-                seq: i as u32 + 1,
-                max_seq,
-                max_uid,
-                m,
-                size,
-                header: hdr_slice,
-                full: full.as_deref(),
-                now,
-            };
-            if eval(key, &ctx) {
-                out.push(i);
-            }
-        }
-        out
+        let uids = self
+            .srv
+            .store
+            .search(&account, &name, &metas, &key, &ImapText)
+            .await
+            .unwrap_or_default();
+        let Some(sel) = self.sel.as_ref() else {
+            return Vec::new();
+        };
+        uids.iter()
+            .filter_map(|&u| sel.msgs.binary_search_by_key(&u, |m| m.uid).ok())
+            .collect()
     }
 
     /// RFC 9051 §6.4.4 SEARCH / RFC 4731 ESEARCH

@@ -465,7 +465,7 @@ impl Session {
             if let Some(sel) = &self.sel {
                 let (a, m) = (self.account().to_string(), sel.name.clone());
                 if !got_event {
-                    let _ = self.srv.store.sync_mailbox(&a, &m).await;
+                    let _ = self.srv.store.refresh(&a, &m).await;
                 }
             }
             if self.sel.is_some() {

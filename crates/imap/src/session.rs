@@ -553,7 +553,7 @@ impl Session {
             C::Noop | C::Check => {
                 if let Some(sel) = &self.sel {
                     let (a, m) = (self.account().to_string(), sel.name.clone());
-                    let _ = self.srv.store.sync_mailbox(&a, &m).await;
+                    let _ = self.srv.store.refresh(&a, &m).await;
                 }
                 ok("NOOP completed")
             }

@@ -8,7 +8,8 @@ use postern_directory::{
 };
 use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server};
 use postern_pop3::{Pop3Server, Pop3Settings};
-use postern_store::{FlagOp, Flags, MailboxEvent, MaildirStore, SystemFlags, UidSet};
+use postern_store::maildir::MaildirStore;
+use postern_store::{FlagOp, Flags, MailboxEvent, SystemFlags, UidSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Output;

@@ -7,7 +7,7 @@ use crate::secret::read_secret;
 use anyhow::{bail, Context as _};
 use postern_config::Config;
 use postern_directory::{Directory, DirectoryOptions};
-use postern_store::MaildirStore;
+use postern_store::maildir::MaildirStore;
 
 /// The directory and the store of one data directory.
 pub struct Context {

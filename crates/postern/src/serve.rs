@@ -11,7 +11,7 @@ use postern_net::CancellationToken;
 use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Live, Server, SessionHandler};
 use postern_pop3::Pop3Server;
 use postern_spool::{Outcome, QueueEntry, QueueRunner, Spool, Transport};
-use postern_store::MaildirStore;
+use postern_store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -200,7 +200,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 pub struct Shared {
     pub config: Arc<Config>,
     pub directory: Arc<Directory>,
-    pub store: Arc<MaildirStore>,
+    /// The mail store, as the backend-neutral trait the protocol servers use.
+    pub store: Arc<dyn Store>,
     /// The durable queue every accepted message goes to before its `250`.
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.

@@ -6,7 +6,8 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use postern_store::{FlagOp, Flags, MaildirStore, SystemFlags, UidSet};
+use postern_store::maildir::MaildirStore;
+use postern_store::{FlagOp, Flags, SystemFlags, UidSet};
 
 const ACCT: &str = "bench@example.org";
 const APPENDS: usize = 2000;

@@ -1,27 +1,65 @@
-//! The backend-neutral async interface: [`Store`].
-//!
-//! Protocol crates hold an `Arc<dyn Store>`. Signatures carry no file paths: accounts are ids
-//! (`alice@example.org`), mailboxes canonical `/`-separated names, messages UIDs within a
-//! mailbox. The Maildir backend runs its synchronous core on tokio's blocking pool; a
-//! PostgreSQL backend can implement the same trait.
+//! The backend-neutral async interface: [`Store`], and the contract every backend keeps.
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::error::{Result, StoreError};
-use crate::store::MaildirStore;
+use crate::error::Result;
+use crate::search::{self, SearchKey, TextMatcher};
 use crate::types::{
     AppendOutcome, Changes, CopyOutcome, FlagOp, Flags, FlagsOutcome, MailboxEvent, MailboxInfo,
-    MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart, QuotaUsage, ReindexReport,
-    SpecialUse, UidSet,
+    MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart, QuotaUsage, SpecialUse, UidSet,
 };
 
-/// A mail store. See [`MaildirStore`] for the semantics of each operation.
+/// A mail store: accounts, their mailboxes and messages. Protocol crates hold an
+/// `Arc<dyn Store>` and know nothing else of the backend (Maildir + SQLite today, PostgreSQL
+/// later).
+///
+/// # Names
+/// Signatures carry no file paths. Accounts are ids (`alice@example.org`); mailboxes are
+/// UTF-8 names with `/` as the hierarchy separator and `INBOX` matched case-insensitively
+/// (RFC 9051 §5.1, see [`crate::names`]); messages are UIDs within a mailbox. A name that is
+/// not valid is refused with [`StoreError::InvalidMailboxName`] /
+/// [`StoreError::InvalidAccount`](crate::StoreError::InvalidAccount), never touched.
+///
+/// # The contract every backend keeps
+/// * **UIDs** (RFC 9051 §2.3.1.1): within one UIDVALIDITY a mailbox's UIDs are strictly
+///   ascending in the order messages were added and are never reused, not even after an
+///   expunge, a restart, a crash or a rebuild of whatever index the backend keeps. UIDNEXT is
+///   above every UID ever assigned. When a backend cannot keep this (its data was lost), it
+///   gives the mailbox a new, larger UIDVALIDITY.
+/// * **MODSEQs** (RFC 7162 §3.1): every change to a message (added, flags changed, expunged)
+///   gets a MODSEQ strictly above every MODSEQ the mailbox has shown before, including after
+///   a crash; HIGHESTMODSEQ never goes backwards. [`Store::changes_since`] reports every change
+///   above the given MODSEQ (or says that it cannot, so the client resynchronises).
+/// * **Durability**: a method that changes mail ([`Store::append`], [`Store::deliver`],
+///   [`Store::copy`], [`Store::move_messages`], [`Store::expunge`],
+///   [`Store::remove_messages`], mailbox and account operations) returns `Ok` only once the
+///   change survives a machine crash (DESIGN principle 1: acknowledged means durable). Flag
+///   changes and `\Recent` claims may lose their last moments to a machine crash, but never
+///   break the MODSEQ rule above.
+/// * **Atomicity**: each call is all or nothing as other callers see it; COPY and MOVE of a
+///   set of messages happen together or not at all (RFC 9051 §6.4.7, RFC 6851 §3.3).
+/// * **Concurrency**: every method may be called at once from many tasks, sessions and
+///   processes on the same account and mailbox. Each observes a consistent state; concurrent
+///   appends get distinct UIDs; `\Recent` is given to exactly one claimant (RFC 3501 §2.3.2).
+/// * **Notifications**: after a change has been made durable, the backend sends its
+///   [`MailboxEvent`]s to the receivers from [`Store::subscribe`] of that mailbox in this
+///   process. Changes made elsewhere (other processes, other programs) become
+///   events once [`Store::refresh`] (or any call that reads the mailbox) has seen them.
+/// * **Errors** are [`StoreError`](crate::StoreError)s: the semantic variants say what the
+///   caller did wrong; `Io`, `Backend`, `Corrupt` and `Task` are the system's fault
+///   ([`StoreError::is_client_error`](crate::StoreError::is_client_error)).
+///
+/// Methods that read a mailbox first take in changes made outside this process, so what they
+/// return is current when they return.
+///
+/// [`StoreError::InvalidMailboxName`]: crate::StoreError::InvalidMailboxName
 #[async_trait]
 pub trait Store: Send + Sync {
     /// True if the account has a mail store.
     async fn account_exists(&self, account: &str) -> Result<bool>;
-    /// Creates an account with INBOX and the default SPECIAL-USE folders.
+    /// Creates an account with INBOX and the default SPECIAL-USE folders (RFC 6154); fails with
+    /// `AccountExists` if it has one.
     async fn create_account(&self, account: &str) -> Result<()>;
     /// Creates the account if missing; true if created.
     async fn ensure_account(&self, account: &str) -> Result<bool>;
@@ -37,32 +75,42 @@ pub trait Store: Send + Sync {
         mailbox: &str,
         special_use: Option<SpecialUse>,
     ) -> Result<()>;
-    /// RFC 9051 §6.3.6 RENAME (children follow; INBOX moves its messages).
+    /// RFC 9051 §6.3.6 RENAME: children follow; renaming INBOX moves its messages into a new
+    /// mailbox and leaves INBOX empty.
     async fn rename_mailbox(&self, account: &str, from: &str, to: &str) -> Result<()>;
-    /// RFC 9051 §6.3.5 DELETE; fails with [`StoreError::HasChildren`] if there are children.
+    /// RFC 9051 §6.3.5 DELETE; fails with `HasChildren` if there are children.
     async fn delete_mailbox(&self, account: &str, mailbox: &str) -> Result<()>;
     /// Deletes a mailbox and everything below it (admin); returns the deleted names.
     async fn delete_mailbox_recursive(&self, account: &str, mailbox: &str) -> Result<Vec<String>>;
-    /// RFC 9051 §6.3.7 SUBSCRIBE / §6.3.8 UNSUBSCRIBE.
+    /// RFC 9051 §6.3.7 SUBSCRIBE / §6.3.8 UNSUBSCRIBE (the name need not exist).
     async fn set_subscribed(&self, account: &str, mailbox: &str, subscribed: bool) -> Result<()>;
     /// The subscription list (names need not exist).
     async fn list_subscriptions(&self, account: &str) -> Result<Vec<String>>;
 
     /// RFC 9051 §6.3.11 STATUS counters.
     async fn status(&self, account: &str, mailbox: &str) -> Result<MailboxStatus>;
-    /// RFC 9051 §6.3.2 SELECT / §6.3.3 EXAMINE snapshot.
+    /// RFC 9051 §6.3.2 SELECT / §6.3.3 EXAMINE snapshot: every message in UID order. With
+    /// `claim_recent` the caller takes the `\Recent` marks (RFC 3501 §2.3.2): no later claim
+    /// sees them.
     async fn select(
         &self,
         account: &str,
         mailbox: &str,
         claim_recent: bool,
     ) -> Result<MailboxSnapshot>;
-    /// Picks up changes made by other programs and broadcasts them.
-    async fn sync_mailbox(&self, account: &str, mailbox: &str) -> Result<()>;
-    /// RFC 7162 §3.1.4 CHANGEDSINCE / §3.2.5 QRESYNC data.
+    /// Takes in changes made to the mailbox outside this process (other postern processes,
+    /// other programs writing the backend's data) and sends them as events to
+    /// [`Store::subscribe`]rs. IMAP calls it when polling (NOOP, IDLE). A backend that sees
+    /// every change as it happens needs to do nothing: the default does nothing.
+    async fn refresh(&self, account: &str, mailbox: &str) -> Result<()> {
+        let _ = (account, mailbox);
+        Ok(())
+    }
+    /// RFC 7162 §3.1.4 CHANGEDSINCE / §3.2.5 QRESYNC data: messages changed and UIDs expunged
+    /// after `modseq`.
     async fn changes_since(&self, account: &str, mailbox: &str, modseq: u64) -> Result<Changes>;
 
-    /// RFC 9051 §6.3.12 APPEND (durable before it returns).
+    /// RFC 9051 §6.3.12 APPEND: a new message with the next UID; durable before it returns.
     async fn append(
         &self,
         account: &str,
@@ -71,7 +119,9 @@ pub trait Store: Send + Sync {
         flags: Flags,
         internal_date: Option<i64>,
     ) -> Result<AppendOutcome>;
-    /// Final delivery, idempotent by `key`: see [`MaildirStore::deliver`].
+    /// Final delivery, idempotent by `key` (letters, digits, `-`, `_`, at most 64): a second
+    /// delivery with the same key into the same mailbox returns the first one's outcome and
+    /// adds nothing (a retried queue run never duplicates mail). Durable before it returns.
     async fn deliver(
         &self,
         account: &str,
@@ -79,9 +129,9 @@ pub trait Store: Send + Sync {
         data: Vec<u8>,
         key: &str,
     ) -> Result<AppendOutcome>;
-    /// The whole message.
+    /// The whole message, as stored.
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>>;
-    /// The header section including the blank line that ends it.
+    /// The header section including the blank line that ends it (RFC 5322 §2.1).
     async fn fetch_header(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>>;
     /// Many messages (or their headers) at once, in the order of `uids`; `None` for a UID
     /// that is not there.
@@ -92,8 +142,8 @@ pub trait Store: Send + Sync {
         uids: Vec<u32>,
         part: MessagePart,
     ) -> Result<Vec<Option<Vec<u8>>>>;
-    /// Messages with a UID above `after`; with `claim_recent` the caller takes their
-    /// `\Recent` marks: see [`MaildirStore::messages_after`].
+    /// Messages with a UID above `after`, in UID order; with `claim_recent` the caller takes
+    /// their `\Recent` marks (as [`Store::select`] does).
     async fn messages_after(
         &self,
         account: &str,
@@ -104,7 +154,9 @@ pub trait Store: Send + Sync {
     /// Metadata of one message.
     async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta>;
 
-    /// RFC 9051 §6.4.6 STORE with RFC 7162 §3.1.3 UNCHANGEDSINCE.
+    /// RFC 9051 §6.4.6 STORE with RFC 7162 §3.1.3 UNCHANGEDSINCE: messages whose MODSEQ is
+    /// above `unchanged_since` are left alone and reported as failed. Each changed message gets
+    /// a new MODSEQ.
     async fn store_flags(
         &self,
         account: &str,
@@ -114,15 +166,17 @@ pub trait Store: Send + Sync {
         flags: Flags,
         unchanged_since: Option<u64>,
     ) -> Result<FlagsOutcome>;
-    /// RFC 9051 §6.4.3 EXPUNGE / RFC 4315 UID EXPUNGE (only `\Deleted` messages).
+    /// RFC 9051 §6.4.3 EXPUNGE / RFC 4315 UID EXPUNGE: removes the `\Deleted` messages (of
+    /// `uids`, if given); returns their UIDs ascending.
     async fn expunge(&self, account: &str, mailbox: &str, uids: Option<UidSet>)
         -> Result<Vec<u32>>;
-    /// Removes messages whatever their flags (POP3 QUIT).
+    /// Removes messages whatever their flags (POP3 QUIT, RFC 1939 §6); returns the removed UIDs.
     async fn remove_messages(&self, account: &str, mailbox: &str, uids: UidSet)
         -> Result<Vec<u32>>;
-    /// RFC 9051 §6.4.7 COPY with RFC 4315 COPYUID data.
+    /// RFC 9051 §6.4.7 COPY with RFC 4315 COPYUID data; the copies get new UIDs in the
+    /// target.
     async fn copy(&self, account: &str, from: &str, uids: UidSet, to: &str) -> Result<CopyOutcome>;
-    /// RFC 6851 MOVE.
+    /// RFC 6851 MOVE: COPY, then expunge from the source.
     async fn move_messages(
         &self,
         account: &str,
@@ -133,254 +187,27 @@ pub trait Store: Send + Sync {
 
     /// RFC 9208 usage of the account.
     async fn quota_usage(&self, account: &str) -> Result<QuotaUsage>;
-    /// Rebuilds the account's index from its mail files.
-    async fn reindex(&self, account: &str) -> Result<ReindexReport>;
 
-    /// The change stream of a mailbox (events after this call).
+    /// RFC 9051 §6.4.4 SEARCH evaluated by the store: the UIDs, ascending, of the `candidates`
+    /// that match `key`.
+    ///
+    /// `candidates` are the caller's view of the mailbox, in UID order, with the flags, MODSEQ
+    /// and `\Recent` the caller's session sees (an IMAP session may still show messages that
+    /// were expunged, RFC 9051 §7.5.1); a backend answers for those messages only and takes
+    /// flags from them. Text keys that need the message (header fields, body, sent date) are
+    /// judged by `text` (the protocol's MIME decoding); it sees each message with CRLF line
+    /// ends. The default reads the messages one by one; a database backend can do better.
+    async fn search(
+        &self,
+        account: &str,
+        mailbox: &str,
+        candidates: &[MessageMeta],
+        key: &SearchKey,
+        text: &dyn TextMatcher,
+    ) -> Result<Vec<u32>> {
+        search::search_by_message(self, account, mailbox, candidates, key, text).await
+    }
+
+    /// The change stream of a mailbox (events after this call; see the contract above).
     fn subscribe(&self, account: &str, mailbox: &str) -> Result<broadcast::Receiver<MailboxEvent>>;
-}
-
-/// Reads up to this many bytes of message files run on the calling task (see
-/// [`MaildirStore::try_fetch_many_now`]); larger ones go to the blocking pool.
-const INLINE_BYTES: u64 = 256 * 1024;
-
-impl MaildirStore {
-    /// One message read on the calling task, when [`MaildirStore::try_fetch_many_now`] can.
-    fn try_fetch_one_now(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uid: u32,
-        part: MessagePart,
-    ) -> Option<Vec<u8>> {
-        self.try_fetch_many_now(account, mailbox, &[uid], part, INLINE_BYTES)?
-            .ok()?
-            .pop()?
-    }
-
-    async fn blocking<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&MaildirStore) -> Result<T> + Send + 'static,
-    {
-        let s = self.clone();
-        match tokio::task::spawn_blocking(move || f(&s)).await {
-            Ok(r) => r,
-            Err(e) => Err(StoreError::Task(e.to_string())),
-        }
-    }
-}
-
-#[async_trait]
-impl Store for MaildirStore {
-    async fn account_exists(&self, account: &str) -> Result<bool> {
-        let a = account.to_owned();
-        self.blocking(move |s| s.account_exists(&a)).await
-    }
-    async fn create_account(&self, account: &str) -> Result<()> {
-        let a = account.to_owned();
-        self.blocking(move |s| s.create_account(&a)).await
-    }
-    async fn ensure_account(&self, account: &str) -> Result<bool> {
-        let a = account.to_owned();
-        self.blocking(move |s| s.ensure_account(&a)).await
-    }
-    async fn delete_account(&self, account: &str) -> Result<()> {
-        let a = account.to_owned();
-        self.blocking(move |s| s.delete_account(&a)).await
-    }
-    async fn list_mailboxes(&self, account: &str) -> Result<Vec<MailboxInfo>> {
-        if let Some(list) = self.try_list_now(account) {
-            return Ok(list);
-        }
-        let a = account.to_owned();
-        self.blocking(move |s| s.list_mailboxes(&a)).await
-    }
-    async fn create_mailbox(
-        &self,
-        account: &str,
-        mailbox: &str,
-        special_use: Option<SpecialUse>,
-    ) -> Result<()> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.create_mailbox(&a, &m, special_use))
-            .await
-    }
-    async fn rename_mailbox(&self, account: &str, from: &str, to: &str) -> Result<()> {
-        let (a, f, t) = (account.to_owned(), from.to_owned(), to.to_owned());
-        self.blocking(move |s| s.rename_mailbox(&a, &f, &t)).await
-    }
-    async fn delete_mailbox(&self, account: &str, mailbox: &str) -> Result<()> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.delete_mailbox(&a, &m)).await
-    }
-    async fn delete_mailbox_recursive(&self, account: &str, mailbox: &str) -> Result<Vec<String>> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.delete_mailbox_recursive(&a, &m))
-            .await
-    }
-    async fn set_subscribed(&self, account: &str, mailbox: &str, subscribed: bool) -> Result<()> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.set_subscribed(&a, &m, subscribed))
-            .await
-    }
-    async fn list_subscriptions(&self, account: &str) -> Result<Vec<String>> {
-        let a = account.to_owned();
-        self.blocking(move |s| s.list_subscriptions(&a)).await
-    }
-    async fn status(&self, account: &str, mailbox: &str) -> Result<MailboxStatus> {
-        if let Some(st) = self.try_status_now(account, mailbox) {
-            return Ok(st);
-        }
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.status(&a, &m)).await
-    }
-    async fn select(
-        &self,
-        account: &str,
-        mailbox: &str,
-        claim_recent: bool,
-    ) -> Result<MailboxSnapshot> {
-        if let Some(snap) = self.try_select_now(account, mailbox, claim_recent) {
-            return Ok(snap);
-        }
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.select(&a, &m, claim_recent)).await
-    }
-    async fn sync_mailbox(&self, account: &str, mailbox: &str) -> Result<()> {
-        if self.try_sync_now(account, mailbox).is_some() {
-            return Ok(());
-        }
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.sync_mailbox(&a, &m)).await
-    }
-    async fn changes_since(&self, account: &str, mailbox: &str, modseq: u64) -> Result<Changes> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.changes_since(&a, &m, modseq))
-            .await
-    }
-    async fn append(
-        &self,
-        account: &str,
-        mailbox: &str,
-        data: Vec<u8>,
-        flags: Flags,
-        internal_date: Option<i64>,
-    ) -> Result<AppendOutcome> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.append(&a, &m, &data, &flags, internal_date))
-            .await
-    }
-    async fn deliver(
-        &self,
-        account: &str,
-        mailbox: &str,
-        data: Vec<u8>,
-        key: &str,
-    ) -> Result<AppendOutcome> {
-        let (a, m, k) = (account.to_owned(), mailbox.to_owned(), key.to_owned());
-        self.blocking(move |s| s.deliver(&a, &m, &data, &k)).await
-    }
-    async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
-        if let Some(d) = self.try_fetch_one_now(account, mailbox, uid, MessagePart::Full) {
-            return Ok(d);
-        }
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.fetch(&a, &m, uid)).await
-    }
-    async fn fetch_header(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
-        if let Some(d) = self.try_fetch_one_now(account, mailbox, uid, MessagePart::Header) {
-            return Ok(d);
-        }
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.fetch_header(&a, &m, uid)).await
-    }
-    async fn fetch_many(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uids: Vec<u32>,
-        part: MessagePart,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
-        if let Some(r) = self.try_fetch_many_now(account, mailbox, &uids, part, INLINE_BYTES) {
-            return r;
-        }
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.fetch_many(&a, &m, &uids, part))
-            .await
-    }
-    async fn messages_after(
-        &self,
-        account: &str,
-        mailbox: &str,
-        after: u32,
-        claim_recent: bool,
-    ) -> Result<Vec<MessageMeta>> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.messages_after(&a, &m, after, claim_recent))
-            .await
-    }
-    async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.message_meta(&a, &m, uid)).await
-    }
-    async fn store_flags(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uids: UidSet,
-        op: FlagOp,
-        flags: Flags,
-        unchanged_since: Option<u64>,
-    ) -> Result<FlagsOutcome> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.store_flags(&a, &m, &uids, op, &flags, unchanged_since))
-            .await
-    }
-    async fn expunge(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uids: Option<UidSet>,
-    ) -> Result<Vec<u32>> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.expunge(&a, &m, uids.as_ref()))
-            .await
-    }
-    async fn remove_messages(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uids: UidSet,
-    ) -> Result<Vec<u32>> {
-        let (a, m) = (account.to_owned(), mailbox.to_owned());
-        self.blocking(move |s| s.remove_messages(&a, &m, &uids))
-            .await
-    }
-    async fn copy(&self, account: &str, from: &str, uids: UidSet, to: &str) -> Result<CopyOutcome> {
-        let (a, f, t) = (account.to_owned(), from.to_owned(), to.to_owned());
-        self.blocking(move |s| s.copy(&a, &f, &uids, &t)).await
-    }
-    async fn move_messages(
-        &self,
-        account: &str,
-        from: &str,
-        uids: UidSet,
-        to: &str,
-    ) -> Result<CopyOutcome> {
-        let (a, f, t) = (account.to_owned(), from.to_owned(), to.to_owned());
-        self.blocking(move |s| s.move_messages(&a, &f, &uids, &t))
-            .await
-    }
-    async fn quota_usage(&self, account: &str) -> Result<QuotaUsage> {
-        let a = account.to_owned();
-        self.blocking(move |s| s.quota_usage(&a)).await
-    }
-    async fn reindex(&self, account: &str) -> Result<ReindexReport> {
-        let a = account.to_owned();
-        self.blocking(move |s| s.reindex(&a)).await
-    }
-    fn subscribe(&self, account: &str, mailbox: &str) -> Result<broadcast::Receiver<MailboxEvent>> {
-        MaildirStore::subscribe(self, account, mailbox)
-    }
 }

@@ -1,7 +1,6 @@
 //! The store's error type.
 
 use std::io;
-use std::path::PathBuf;
 
 /// Everything that can go wrong in the mail store.
 ///
@@ -59,21 +58,22 @@ pub enum StoreError {
     /// A delivery key that is not safe in a file name.
     #[error("invalid delivery key {0:?} (letters, digits, '-' and '_', at most 64)")]
     InvalidDeliveryKey(String),
-    /// A file-system operation failed.
-    #[error("{op} {path}: {source}")]
+    /// An I/O operation of the backend failed.
+    #[error("{op} {target}: {source}")]
     Io {
-        /// What was being done.
+        /// What was being done ("read message", "rename", ...).
         op: &'static str,
-        /// On which path.
-        path: PathBuf,
+        /// On what, as a logical name (a message, a mailbox, "index"), never a file path.
+        target: String,
         /// The underlying error.
         #[source]
         source: io::Error,
     },
-    /// The SQLite index failed.
-    #[error("index: {0}")]
-    Index(#[from] rusqlite::Error),
-    /// The index contains something impossible (it can be rebuilt with `reindex`).
+    /// The backend's own machinery (a database, a driver) failed.
+    #[error("store backend: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend's data contains something impossible (the Maildir index can be rebuilt
+    /// with `reindex`).
     #[error("index corrupt: {0}")]
     Corrupt(String),
     /// A blocking task panicked or was cancelled.
@@ -85,12 +85,18 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    /// An [`StoreError::Io`] on the logical `target`.
+    pub fn io(op: &'static str, target: impl Into<String>, source: io::Error) -> Self {
         StoreError::Io {
             op,
-            path: path.into(),
+            target: target.into(),
             source,
         }
+    }
+
+    /// A [`StoreError::Backend`] wrapping the backend's own error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Box::new(e))
     }
 
     pub(crate) fn bad_name(name: &str, reason: &'static str) -> Self {
@@ -112,7 +118,7 @@ impl StoreError {
         !matches!(
             self,
             StoreError::Io { .. }
-                | StoreError::Index(_)
+                | StoreError::Backend(_)
                 | StoreError::Corrupt(_)
                 | StoreError::Task(_)
         )
@@ -125,15 +131,4 @@ fn truncate(s: &str) -> String {
         out.push('…');
     }
     out
-}
-
-/// Adds path context to `io::Result`s.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T>;
-}
-
-impl<T> IoContext<T> for io::Result<T> {
-    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T> {
-        self.map_err(|e| StoreError::io(op, path, e))
-    }
 }

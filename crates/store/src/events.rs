@@ -7,7 +7,7 @@
 //!
 //! Other processes (another postern, the admin CLI, procmail, mutt) cannot reach these
 //! channels: their changes become events when this process next syncs the mailbox, so an IMAP
-//! IDLE loop should call `sync_mailbox` every few seconds besides waiting on its receiver.
+//! IDLE loop should call `Store::refresh` every few seconds besides waiting on its receiver.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

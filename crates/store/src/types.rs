@@ -318,11 +318,13 @@ impl Flags {
     }
 
     /// The keywords joined by spaces (index storage form).
+    #[cfg(feature = "maildir")]
     pub(crate) fn keywords_joined(&self) -> String {
         self.keywords.join(" ")
     }
 
     /// From the index storage form; invalid words are dropped.
+    #[cfg(feature = "maildir")]
     pub(crate) fn from_stored(bits: u8, keywords: &str) -> Flags {
         let mut f = Flags::from_system(SystemFlags::from_bits_truncate(bits));
         for k in keywords.split(' ').filter(|k| valid_keyword(k)) {
@@ -338,7 +340,7 @@ fn cmp_ci(a: &str, b: &str) -> std::cmp::Ordering {
         .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
-/// How [`crate::MaildirStore::store_flags`] combines the given flags with the current ones
+/// How [`crate::maildir::MaildirStore::store_flags`] combines the given flags with the current ones
 /// (RFC 9051 §6.4.6 `FLAGS`, `+FLAGS`, `-FLAGS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlagOp {
@@ -600,7 +602,7 @@ pub struct MailboxStatus {
     pub highestmodseq: u64,
 }
 
-/// One entry of [`crate::MaildirStore::list_mailboxes`] (RFC 9051 §7.3.1 LIST attributes).
+/// One entry of [`crate::maildir::MaildirStore::list_mailboxes`] (RFC 9051 §7.3.1 LIST attributes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MailboxInfo {
     /// Canonical name, `/`-separated.
@@ -645,7 +647,7 @@ pub struct FlagChange {
     pub modseq: u64,
 }
 
-/// Result of [`crate::MaildirStore::store_flags`].
+/// Result of [`crate::maildir::MaildirStore::store_flags`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlagsOutcome {
     /// Messages whose flags changed, ascending UID.
@@ -676,7 +678,7 @@ pub struct QuotaUsage {
     pub messages: u64,
 }
 
-/// What [`crate::MaildirStore::reindex`] did.
+/// What [`crate::maildir::MaildirStore::reindex`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReindexReport {
     /// Mailboxes found.
@@ -715,4 +717,18 @@ pub enum MailboxEvent {
     /// The mailbox was deleted, renamed, or re-indexed: sessions must close it
     /// (RFC 9051 §7.1 `BYE` or a fresh SELECT).
     Invalidated,
+}
+
+/// The size of a message as IMAP and POP3 send it: every bare LF becomes CRLF (RFC 9051
+/// RFC822.SIZE, RFC 1939 §11). Dovecot calls this the virtual size and keeps it as `,W=`.
+pub fn wire_size(data: &[u8]) -> u64 {
+    let mut bare = 0u64;
+    let mut prev = 0u8;
+    for &b in data {
+        if b == b'\n' && prev != b'\r' {
+            bare += 1;
+        }
+        prev = b;
+    }
+    data.len() as u64 + bare
 }

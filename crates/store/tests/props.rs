@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 
 use common::*;
-use postern_store::{FlagOp, Flags, MaildirStore, SystemFlags, UidSet};
+use postern_store::maildir::MaildirStore;
+use postern_store::{FlagOp, Flags, SystemFlags, UidSet};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -166,7 +167,7 @@ proptest! {
                     let files = files_in(&cur_dir(&s, b));
                     if let Some(name) = pick(&files, i) {
                         let base = name.split(':').next().unwrap();
-                        let info = postern_store::maildir::info_for(&sys(f), "", &Default::default());
+                        let info = postern_store::maildir::internals::info_for(&sys(f), "", &Default::default());
                         fs::rename(
                             cur_dir(&s, b).join(name),
                             cur_dir(&s, b).join(format!("{base}:{info}")),

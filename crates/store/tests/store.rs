@@ -5,9 +5,9 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
+use postern_store::maildir::MaildirStore;
 use postern_store::{
-    FlagOp, Flags, MailboxEvent, MaildirStore, MessagePart, SpecialUse, StoreError, SystemFlags,
-    UidSet,
+    FlagOp, Flags, MailboxEvent, MessagePart, SpecialUse, StoreError, SystemFlags, UidSet,
 };
 
 #[test]
@@ -632,6 +632,51 @@ fn crash_during_append_leaves_consistent_store() {
     s2.status(ACCT, "INBOX").unwrap();
     assert!(!stale.exists());
     assert!(fresh.exists());
+}
+
+/// The HIGHESTMODSEQ a rebuilt index starts from is the folder's hint or the millisecond
+/// clock, whichever is higher. Changes made faster than one per millisecond after a rebuild
+/// outran the clock, and a second rebuild went back in MODSEQ (RFC 7162 §3.1): the flaky
+/// `uids_and_modseqs_are_monotonic` property. Every change now keeps the hint ahead.
+#[test]
+fn hint_stays_ahead_of_modseq_so_rebuilds_never_go_back() {
+    let (_t, s) = setup();
+    let root = inbox_dir(&s);
+    let hint_modseq = || -> u64 {
+        let text = fs::read_to_string(root.join("postern-uidvalidity")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("highestmodseq "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let rebuild = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = fs::remove_file(root.join(format!("postern-index.sqlite{suffix}")));
+        }
+        s.reindex(ACCT).unwrap();
+    };
+    s.append(ACCT, "INBOX", &msg(1), &Flags::default(), None)
+        .unwrap();
+    rebuild();
+    let mut seen = 0;
+    for i in 0..20u32 {
+        let op = if i % 2 == 0 {
+            FlagOp::Add
+        } else {
+            FlagOp::Remove
+        };
+        s.store_flags(ACCT, "INBOX", &UidSet::all(), op, &flags(&["\\Seen"]), None)
+            .unwrap();
+        if i % 5 == 0 {
+            s.append(ACCT, "INBOX", &msg(2), &Flags::default(), None)
+                .unwrap();
+        }
+        seen = s.status(ACCT, "INBOX").unwrap().highestmodseq;
+        assert!(hint_modseq() >= seen, "hint behind HIGHESTMODSEQ {seen}");
+    }
+    rebuild();
+    assert!(s.status(ACCT, "INBOX").unwrap().highestmodseq >= seen);
 }
 
 #[test]

@@ -15,7 +15,8 @@ use postern_directory::{
 };
 use postern_imap::{ImapLimits, ImapServer};
 use postern_net::{CancellationToken, Connection, MailStream, SessionHandler};
-use postern_store::{MaildirStore, Store};
+use postern_store::maildir::MaildirStore;
+use postern_store::Store;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 pub const USER: &str = "alice@example.org";

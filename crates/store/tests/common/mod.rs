@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use postern_store::{Flags, MaildirStore};
+use postern_store::maildir::MaildirStore;
+use postern_store::Flags;
 
 pub const ACCT: &str = "alice@example.org";
 

@@ -10,23 +10,25 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::error::{IoContext, Result, StoreError};
+use crate::error::{Result, StoreError};
 use crate::events::EventHub;
-use crate::held::{self, Held, HeldFiles, Leaving};
-use crate::index::{self, FileRow, MailboxRow, NewMessage};
-use crate::keywords::KeywordLetters;
-use crate::maildir::{
-    self, base_with_fields, from_unix_secs, is_not_found, parse_info, parse_name, MetaFile,
-    NameGen, MAILDIRFOLDER,
+use crate::maildir::files::{
+    self as maildir, base_with_fields, from_unix_secs, is_not_found, parse_info, parse_name,
+    MetaFile, NameGen, MAILDIRFOLDER,
 };
+use crate::maildir::files::{io_at, IoContext};
+use crate::maildir::held::{self, HeldFiles, Leaving};
+use crate::maildir::index::{self, FileRow, MailboxRow, NewMessage};
+use crate::maildir::keywords::KeywordLetters;
+use crate::maildir::openers;
+use crate::maildir::sync::{self, mailbox_dir, EventLog};
 use crate::names::{self, canonical_mailbox, is_descendant, is_inbox, INBOX};
-use crate::openers;
-use crate::sync::{self, mailbox_dir, EventLog};
 use crate::types::{
     AppendOutcome, Changes, CopyOutcome, FlagChange, FlagOp, Flags, FlagsOutcome, MailboxEvent,
     MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart, QuotaUsage,
     ReindexReport, SpecialUse, SystemFlags, UidSet,
 };
+use crate::Held;
 
 mod deliver;
 
@@ -392,10 +394,10 @@ fn make_maildir(
 ) -> Result<()> {
     let staging = root.join(format!("{STAGING_PREFIX}{}", gen.unique()));
     let build = || -> Result<()> {
-        crate::maildir::create_private_dir(&staging).ctx("create directory", &staging)?;
+        crate::maildir::files::create_private_dir(&staging).ctx("create directory", &staging)?;
         for sub in ["cur", "new", "tmp"] {
             let d = staging.join(sub);
-            crate::maildir::create_private_dir(&d).ctx("create directory", &d)?;
+            crate::maildir::files::create_private_dir(&d).ctx("create directory", &d)?;
         }
         if folder {
             maildir::write_new_file(&staging.join(MAILDIRFOLDER), b"", None)?;
@@ -407,7 +409,7 @@ fn make_maildir(
         )?;
         maildir::fsync_dir(&staging)?;
         if dir.exists() {
-            return Err(StoreError::io(
+            return Err(io_at(
                 "create",
                 dir,
                 std::io::Error::from(std::io::ErrorKind::AlreadyExists),
@@ -505,7 +507,7 @@ impl MaildirStore {
     /// new message file names, as the Maildir convention asks.
     pub fn open(root: impl Into<PathBuf>, hostname: &str) -> Result<MaildirStore> {
         let root = root.into();
-        crate::maildir::create_private_dir_all(&root).ctx("create directory", &root)?;
+        crate::maildir::files::create_private_dir_all(&root).ctx("create directory", &root)?;
         Ok(MaildirStore {
             inner: Arc::new(Inner {
                 root,
@@ -618,17 +620,19 @@ impl MaildirStore {
             return Err(StoreError::AccountExists(account.to_owned()));
         }
         let domain_dir = root.parent().unwrap_or(&self.inner.root).to_path_buf();
-        crate::maildir::create_private_dir_all(&domain_dir).ctx("create directory", &domain_dir)?;
+        crate::maildir::files::create_private_dir_all(&domain_dir)
+            .ctx("create directory", &domain_dir)?;
         let gen = &self.inner.gen;
         let staging = domain_dir.join(format!(".{STAGING_PREFIX}{}", gen.unique()));
         let build = || -> Result<()> {
             let base = u32::try_from(maildir::unix_secs(SystemTime::now()))
                 .unwrap_or(1)
                 .clamp(1, u32::MAX - 16);
-            crate::maildir::create_private_dir(&staging).ctx("create directory", &staging)?;
+            crate::maildir::files::create_private_dir(&staging)
+                .ctx("create directory", &staging)?;
             for sub in ["cur", "new", "tmp"] {
                 let d = staging.join(sub);
-                crate::maildir::create_private_dir(&d).ctx("create directory", &d)?;
+                crate::maildir::files::create_private_dir(&d).ctx("create directory", &d)?;
             }
             let inbox = MetaFile {
                 uidvalidity: base,
@@ -1143,7 +1147,7 @@ impl MaildirStore {
                 match File::open(&path) {
                     Ok(f) => return Ok(f),
                     Err(e) if is_not_found(&e) => continue,
-                    Err(e) => return Err(StoreError::io("open", path, e)),
+                    Err(e) => return Err(io_at("open", path, e)),
                 }
             }
             Err(StoreError::MessageNotFound(uid))
@@ -1155,7 +1159,7 @@ impl MaildirStore {
         let mut f = self.open_message(account, name, uid)?;
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)
-            .map_err(|e| StoreError::io("read message", PathBuf::from(format!("uid {uid}")), e))?;
+            .map_err(|e| StoreError::io("read message", format!("uid {uid}"), e))?;
         Ok(buf)
     }
 
@@ -1163,8 +1167,7 @@ impl MaildirStore {
     /// (RFC 5322 §2.1; RFC 9051 BODY[HEADER]). A message without a body is returned whole.
     pub fn fetch_header(&self, account: &str, name: &str, uid: u32) -> Result<Vec<u8>> {
         let f = self.open_message(account, name, uid)?;
-        read_header(f)
-            .map_err(|e| StoreError::io("read message", PathBuf::from(format!("uid {uid}")), e))
+        read_header(f).map_err(|e| StoreError::io("read message", format!("uid {uid}"), e))
     }
 
     /// Many messages of one mailbox at once (a bulk FETCH): one index transaction for all
@@ -1197,7 +1200,7 @@ impl MaildirStore {
                 }
                 .ok(),
                 Err(e) => {
-                    return Err(StoreError::io(
+                    return Err(io_at(
                         "read message",
                         PathBuf::from(format!("uid {uid}")),
                         e,
@@ -1362,6 +1365,7 @@ impl MaildirStore {
                 let uid = next_uid(&mut mb)?;
                 mb.highestmodseq += 1;
                 let modseq = mb.highestmodseq;
+                sync::keep_modseq_hint(&dir, &mb, gen)?;
                 let wire_size = maildir::wire_size(data);
                 let base = base_with_fields(&unique, size, wire_size, uid);
                 let mut kw = KeywordLetters::load(&dir);
@@ -1494,6 +1498,7 @@ impl MaildirStore {
                     sync::after_own_change(&mut mb, &dir, was_current)?;
                 }
                 if modseq.is_some() {
+                    sync::keep_modseq_hint(&dir, &mb, gen)?;
                     index::update_mailbox(tx, &mb)?;
                 }
                 Ok(out)
@@ -1594,7 +1599,7 @@ impl MaildirStore {
     }
 
     /// What keeps a leaving message readable for the sessions that still show it: a hard
-    /// link when some session listens to its mailbox (see [`crate::held`]).
+    /// link when some session listens to its mailbox (see [`crate::maildir::held`]).
     fn holder<'a>(
         &'a self,
         account: &'a str,
@@ -1780,7 +1785,7 @@ fn rename_for_flags(
     match fs::rename(&src, dir.join(&target)) {
         Ok(()) => Ok(Some((target, true))),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(StoreError::io("rename", src, e)),
+        Err(e) => Err(io_at("rename", src, e)),
     }
 }
 
@@ -1842,6 +1847,7 @@ fn transfer(
     };
     mbs[di].highestmodseq += 1;
     let dst_modseq = mbs[di].highestmodseq;
+    sync::keep_modseq_hint(&dst_dir, &mbs[di], gen)?;
     let mut created: Vec<PathBuf> = Vec::new();
     let mut kw = KeywordLetters::load(&dst_dir);
     let r = (|| -> Result<()> {
@@ -1866,7 +1872,7 @@ fn transfer(
                 match fs::rename(&src_path, &dst_path) {
                     Ok(()) => true,
                     Err(e) if is_not_found(&e) => false,
-                    Err(e) => return Err(StoreError::io("rename", src_path, e)),
+                    Err(e) => return Err(io_at("rename", src_path, e)),
                 }
             } else {
                 link_or_copy(&src_path, &dst_path, &dst_dir, gen)?
@@ -1942,7 +1948,7 @@ fn link_or_copy(src: &Path, dst: &Path, dst_dir: &Path, gen: &NameGen) -> Result
     let data = match fs::read(src) {
         Ok(d) => d,
         Err(e) if is_not_found(&e) => return Ok(false),
-        Err(e) => return Err(StoreError::io("read", src, e)),
+        Err(e) => return Err(io_at("read", src, e)),
     };
     let mtime = fs::metadata(src).and_then(|m| m.modified()).ok();
     let tmp = dst_dir.join("tmp").join(gen.unique());
@@ -1952,7 +1958,7 @@ fn link_or_copy(src: &Path, dst: &Path, dst_dir: &Path, gen: &NameGen) -> Result
     }
     if let Err(e) = fs::rename(&tmp, dst) {
         remove_quietly(&tmp);
-        return Err(StoreError::io("rename", tmp, e));
+        return Err(io_at("rename", tmp, e));
     }
     Ok(true)
 }

@@ -267,7 +267,7 @@ pub fn next_uidvalidity(conn: &Connection) -> Result<u32> {
         .optional()?;
     let max_used: Option<i64> =
         conn.query_row("SELECT MAX(uidvalidity) FROM mailboxes", [], |r| r.get(0))?;
-    let now = crate::maildir::unix_secs(std::time::SystemTime::now());
+    let now = crate::maildir::files::unix_secs(std::time::SystemTime::now());
     let floor = last.unwrap_or(0).max(max_used.unwrap_or(0)) + 1;
     let mut v = now.max(floor);
     if v > i64::from(u32::MAX) {
@@ -420,7 +420,7 @@ pub struct NewMessage<'a> {
     pub modseq: u64,
     pub internal_date: i64,
     pub size: u64,
-    /// Size with CRLF line ends (see [`crate::maildir::wire_size`]).
+    /// Size with CRLF line ends (see [`crate::maildir::files::wire_size`]).
     pub wire_size: u64,
     pub fname: &'a str,
     pub recent: bool,

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::maildir::{write_atomic, NameGen};
+use crate::maildir::files::{write_atomic, NameGen};
 use crate::types::{Flags, FORWARDED_KEYWORD};
 
 /// The keyword numbering file of a folder.

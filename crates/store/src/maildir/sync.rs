@@ -24,13 +24,14 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 
-use crate::error::{IoContext, Result, StoreError};
-use crate::index::{self, FileRow, MailboxRow, NewMessage};
-use crate::keywords::KeywordLetters;
-use crate::maildir::{
-    self, base_with_fields, is_not_found, merge_info, parse_info, parse_name, unix_nanos,
-    unix_secs, MetaFile, NameGen,
+use crate::error::{Result, StoreError};
+use crate::maildir::files::{
+    self as maildir, base_with_fields, is_not_found, merge_info, parse_info, parse_name,
+    unix_nanos, unix_secs, MetaFile, NameGen,
 };
+use crate::maildir::files::{io_at, IoContext};
+use crate::maildir::index::{self, FileRow, MailboxRow, NewMessage};
+use crate::maildir::keywords::KeywordLetters;
 use crate::names;
 use crate::types::{Flags, MailboxEvent};
 
@@ -146,10 +147,10 @@ fn list(dir: &Path) -> Result<Vec<Entry>> {
         let rd = match fs::read_dir(&d) {
             Ok(rd) => rd,
             Err(e) if is_not_found(&e) => {
-                crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
+                crate::maildir::files::create_private_dir_all(&d).ctx("create directory", &d)?;
                 continue;
             }
-            Err(e) => return Err(StoreError::io("read directory", d, e)),
+            Err(e) => return Err(io_at("read directory", d, e)),
         };
         for ent in rd {
             let ent = ent.ctx("read directory", &d)?;
@@ -281,7 +282,7 @@ impl Ctx<'_> {
                 Ok(true)
             }
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(StoreError::io("rename", src, e)),
+            Err(e) => Err(io_at("rename", src, e)),
         }
     }
 
@@ -411,6 +412,7 @@ pub fn sync_mailbox(
         maildir::fsync_dir(&dir.join("new"))?;
     }
     let report = cx.report;
+    let advanced = cx.modseq.is_some();
     // The state read before the scan: a change made during the scan leaves the disk newer than it.
     mb.new_mtime = Some(t_new);
     mb.cur_mtime = Some(t_cur);
@@ -419,6 +421,9 @@ pub fn sync_mailbox(
         index::prune_tombstones(conn, mb, index::TOMBSTONES_KEPT)?;
     }
     index::update_mailbox(conn, mb)?;
+    if advanced {
+        keep_modseq_hint(dir, mb, gen)?;
+    }
     if report.added + report.changed + report.expunged > 0 {
         tracing::debug!(mailbox = %mb.name, ?report, "maildir sync");
     }
@@ -452,7 +457,7 @@ fn adopt(
             Ok(md) if md.is_file() => md,
             Ok(_) => continue,
             Err(e) if is_not_found(&e) => continue,
-            Err(e) => return Err(StoreError::io("stat", path, e)),
+            Err(e) => return Err(io_at("stat", path, e)),
         };
         let p = parse_name(&e.name);
         let wire_size = match p.wire_size {
@@ -460,7 +465,7 @@ fn adopt(
             None => match maildir::file_wire_size(&path) {
                 Ok(w) => w,
                 Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(StoreError::io("read", path, e)),
+                Err(e) => return Err(io_at("read", path, e)),
             },
         };
         cands.push(Newcomer {
@@ -546,8 +551,6 @@ fn adopt(
     Ok(())
 }
 
-/// Writes the mailbox's `postern-uidvalidity` with the current UIDNEXT and HIGHESTMODSEQ so a
-/// rebuilt index never reuses an expunged UID or goes back in MODSEQ.
 /// UIDs and MODSEQs a rewritten hint reserves ahead of the mailbox (see [`reserve_meta_hint`]).
 const HINT_UID_RESERVE: u32 = 1_000;
 const HINT_MODSEQ_RESERVE: u64 = 100_000;
@@ -566,23 +569,82 @@ pub fn reserve_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<(
             return Ok(());
         }
     }
-    MetaFile {
-        uidvalidity: mb.uidvalidity,
-        uidnext: mb.uidnext.saturating_add(HINT_UID_RESERVE),
-        highestmodseq: mb.highestmodseq.saturating_add(HINT_MODSEQ_RESERVE),
-        special_use: mb.special_use,
-    }
-    .store(dir, gen)
+    store_hint(
+        dir,
+        &MetaFile {
+            uidvalidity: mb.uidvalidity,
+            uidnext: mb.uidnext.saturating_add(HINT_UID_RESERVE),
+            highestmodseq: mb.highestmodseq.saturating_add(HINT_MODSEQ_RESERVE),
+            special_use: mb.special_use,
+        },
+        gen,
+    )
 }
 
+/// Writes the mailbox's `postern-uidvalidity` with the current UIDNEXT and HIGHESTMODSEQ so a
+/// rebuilt index never reuses an expunged UID or goes back in MODSEQ.
 pub fn write_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
-    MetaFile {
-        uidvalidity: mb.uidvalidity,
-        uidnext: mb.uidnext,
-        highestmodseq: mb.highestmodseq,
-        special_use: mb.special_use,
+    store_hint(
+        dir,
+        &MetaFile {
+            uidvalidity: mb.uidvalidity,
+            uidnext: mb.uidnext,
+            highestmodseq: mb.highestmodseq,
+            special_use: mb.special_use,
+        },
+        gen,
+    )
+}
+
+/// The HIGHESTMODSEQ each folder's hint holds, as this process last wrote or read it:
+/// directory → (UIDVALIDITY, HIGHESTMODSEQ). Spares [`keep_modseq_hint`] a read per change.
+fn known_hints() -> std::sync::MutexGuard<'static, HashMap<PathBuf, (u32, u64)>> {
+    static HINTS: std::sync::OnceLock<std::sync::Mutex<HashMap<PathBuf, (u32, u64)>>> =
+        std::sync::OnceLock::new();
+    HINTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn store_hint(dir: &Path, hint: &MetaFile, gen: &NameGen) -> Result<()> {
+    hint.store(dir, gen)?;
+    known_hints().insert(dir.to_path_buf(), (hint.uidvalidity, hint.highestmodseq));
+    Ok(())
+}
+
+/// After a change raised the mailbox's HIGHESTMODSEQ: keeps its hint at or above it, so that an
+/// index rebuilt from the files never goes back in MODSEQ (RFC 7162 §3.1). A rebuilt index
+/// starts from the hint or the millisecond clock, whichever is higher; the clock alone is not
+/// enough once changes have come faster than one per millisecond since the last rebuild. The
+/// hint is rewritten (two fsyncs) only when the mailbox has passed it, and then reserves
+/// [`HINT_MODSEQ_RESERVE`] ahead; UIDs keep what the hint already had.
+pub fn keep_modseq_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
+    if let Some(&(v, h)) = known_hints().get(dir) {
+        if v == mb.uidvalidity && h >= mb.highestmodseq {
+            return Ok(());
+        }
     }
-    .store(dir, gen)
+    let hint = MetaFile::load(dir).filter(|h| h.uidvalidity == mb.uidvalidity);
+    if let Some(h) = hint
+        .as_ref()
+        .filter(|h| h.highestmodseq >= mb.highestmodseq)
+    {
+        known_hints().insert(dir.to_path_buf(), (h.uidvalidity, h.highestmodseq));
+        return Ok(());
+    }
+    store_hint(
+        dir,
+        &MetaFile {
+            uidvalidity: mb.uidvalidity,
+            uidnext: hint
+                .as_ref()
+                .map_or(mb.uidnext, |h| h.uidnext.max(mb.uidnext)),
+            highestmodseq: mb.highestmodseq.saturating_add(HINT_MODSEQ_RESERVE),
+            special_use: mb.special_use,
+        },
+        gen,
+    )
 }
 
 /// Removes files in `tmp/` older than [`TMP_MAX_AGE`]; returns how many.
@@ -649,7 +711,7 @@ pub fn index_folder(
 ) -> Result<(MailboxRow, SyncReport)> {
     for sub in ["cur", "new", "tmp"] {
         let d = dir.join(sub);
-        crate::maildir::create_private_dir_all(&d).ctx("create directory", &d)?;
+        crate::maildir::files::create_private_dir_all(&d).ctx("create directory", &d)?;
     }
     clean_tmp(dir);
     let meta = MetaFile::load(dir);

@@ -8,11 +8,12 @@
 //! so an error reaches only the delivery that caused it; the keys make those retries safe.
 
 use super::{check_size, find_mailbox, lock, next_uid, remove_quietly, MaildirStore};
-use crate::error::{IoContext, Result, StoreError};
-use crate::index::{self, NewMessage};
-use crate::maildir::{self, base_with_fields};
+use crate::error::{Result, StoreError};
+use crate::maildir::files::IoContext;
+use crate::maildir::files::{self as maildir, base_with_fields};
+use crate::maildir::index::{self, NewMessage};
+use crate::maildir::sync::{self, mailbox_dir, EventLog};
 use crate::names::canonical_mailbox;
-use crate::sync::{self, mailbox_dir, EventLog};
 use crate::types::{AppendOutcome, Flags, MailboxEvent};
 use rusqlite::Transaction;
 use std::collections::{BTreeMap, HashMap};
@@ -191,6 +192,7 @@ fn commit(
             let uid = next_uid(&mut mb)?;
             mb.highestmodseq += 1;
             let modseq = mb.highestmodseq;
+            sync::keep_modseq_hint(&dir, &mb, gen)?;
             // Maildir: a file in new/ carries no info part.
             let rel = format!(
                 "new/{}",

@@ -10,9 +10,33 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{IoContext, Result};
-use crate::keywords::KeywordLetters;
+use crate::error::{Result, StoreError};
+use crate::maildir::keywords::KeywordLetters;
 use crate::types::{Flags, SpecialUse, SystemFlags, FORWARDED_KEYWORD};
+
+/// An I/O error on `path`, named logically: errors leave the store without file paths (the
+/// last component says which file or folder; the full path goes to the debug log).
+pub(crate) fn io_at(op: &'static str, path: impl AsRef<Path>, source: io::Error) -> StoreError {
+    let path = path.as_ref();
+    tracing::debug!(op, path = %path.display(), error = %source, "store I/O error");
+    let target = match path.file_name() {
+        Some(n) if n == crate::maildir::index::INDEX_FILE => "index".to_owned(),
+        Some(n) => n.to_string_lossy().into_owned(),
+        None => "store".to_owned(),
+    };
+    StoreError::io(op, target, source)
+}
+
+/// Adds logical context to `io::Result`s (see [`io_at`]).
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| io_at(op, path, e))
+    }
+}
 
 /// Name of the per-folder metadata file that keeps UIDVALIDITY (and hints) beside the mail.
 pub const META_FILE: &str = "postern-uidvalidity";
@@ -74,7 +98,7 @@ pub struct ParsedName<'a> {
     pub uid: Option<u32>,
     /// The `,W=` field: the size with CRLF line ends (see [`wire_size`]), as Dovecot writes it.
     pub wire_size: Option<u64>,
-    /// The `,K=` field: the delivery key of a message placed by [`crate::MaildirStore::deliver`].
+    /// The `,K=` field: the delivery key of a message placed by [`MaildirStore::deliver`](crate::maildir::MaildirStore::deliver).
     pub key: Option<&'a str>,
     /// The info part after `:` (e.g. `2,FS`), if any.
     pub info: Option<&'a str>,
@@ -144,19 +168,7 @@ pub fn base_with_fields(base: &str, size: u64, wire_size: u64, uid: u32) -> Stri
     out
 }
 
-/// The size of a message as IMAP and POP3 send it: every bare LF becomes CRLF (RFC 9051
-/// RFC822.SIZE, RFC 1939 §11). Dovecot calls this the virtual size and keeps it as `,W=`.
-pub fn wire_size(data: &[u8]) -> u64 {
-    let mut bare = 0u64;
-    let mut prev = 0u8;
-    for &b in data {
-        if b == b'\n' && prev != b'\r' {
-            bare += 1;
-        }
-        prev = b;
-    }
-    data.len() as u64 + bare
-}
+pub(crate) use crate::types::wire_size;
 
 /// [`wire_size`] of a file, read in chunks.
 pub fn file_wire_size(path: &Path) -> std::io::Result<u64> {
@@ -341,7 +353,7 @@ pub fn write_atomic(path: &Path, data: &[u8], gen: &NameGen) -> Result<()> {
     write_new_file(&tmp, data, None)?;
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
-        return Err(crate::error::StoreError::io("rename", path, e));
+        return Err(io_at("rename", path, e));
     }
     fsync_dir(dir)
 }

@@ -93,8 +93,8 @@ mod tests {
     #[test]
     fn a_vanished_opener_raises_modseqs_once() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::index::open(dir.path(), true).unwrap();
-        crate::index::insert_mailbox(&conn, "INBOX", 1, 1, 7, None, 0).unwrap();
+        let conn = crate::maildir::index::open(dir.path(), true).unwrap();
+        crate::maildir::index::insert_mailbox(&conn, "INBOX", 1, 1, 7, None, 0).unwrap();
         let modseq = |c: &Connection| -> i64 {
             c.query_row("SELECT highestmodseq FROM mailboxes", [], |r| r.get(0))
                 .unwrap()
