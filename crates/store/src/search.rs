@@ -150,22 +150,6 @@ fn eval(k: &SearchKey, c: &Ctx<'_>) -> bool {
     }
 }
 
-/// Bare LFs become CRLF: text is matched in the form the protocols send.
-fn to_crlf(data: Vec<u8>) -> Vec<u8> {
-    if !data.contains(&b'\n') {
-        return data;
-    }
-    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
-    let mut prev = 0u8;
-    for &b in &data {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
-}
 
 /// The default [`Store::search`]: reads what the key needs of each candidate (nothing, the
 /// header, or the whole message) and evaluates it. A message that cannot be read matches no
@@ -186,7 +170,7 @@ pub async fn search_by_message<S: Store + ?Sized>(
     let mut out = Vec::new();
     for m in candidates {
         let full = if need.full {
-            store.fetch(account, mailbox, m.uid).await.ok().map(to_crlf)
+            store.fetch(account, mailbox, m.uid).await.ok().map(postern_mail::wire::into_crlf)
         } else {
             None
         };
@@ -195,7 +179,7 @@ pub async fn search_by_message<S: Store + ?Sized>(
                 .fetch_header(account, mailbox, m.uid)
                 .await
                 .ok()
-                .map(to_crlf)
+                .map(postern_mail::wire::into_crlf)
         } else {
             None
         };
@@ -321,9 +305,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn crlf() {
-        assert_eq!(to_crlf(b"a\nb\r\nc".to_vec()), b"a\r\nb\r\nc".to_vec());
-        assert_eq!(to_crlf(b"abc".to_vec()), b"abc".to_vec());
-    }
 }

@@ -721,14 +721,4 @@ pub enum MailboxEvent {
 
 /// The size of a message as IMAP and POP3 send it: every bare LF becomes CRLF (RFC 9051
 /// RFC822.SIZE, RFC 1939 §11). Dovecot calls this the virtual size and keeps it as `,W=`.
-pub fn wire_size(data: &[u8]) -> u64 {
-    let mut bare = 0u64;
-    let mut prev = 0u8;
-    for &b in data {
-        if b == b'\n' && prev != b'\r' {
-            bare += 1;
-        }
-        prev = b;
-    }
-    data.len() as u64 + bare
-}
+pub use postern_mail::wire::wire_size;
