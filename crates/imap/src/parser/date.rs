@@ -4,7 +4,7 @@
 pub type Day = i64;
 
 /// RFC 9051 §9 `date-time` "dd-Mon-yyyy hh:mm:ss +zzzz" → Unix seconds.
-pub fn parse_date_time(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_date_time(s: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(s).ok()?.trim_start();
     let (date, rest) = s.split_once(' ')?;
     let (time, zone) = rest.split_once(' ')?;
@@ -32,7 +32,7 @@ const MONTHS: [&str; 12] = [
 
 /// "d-Mon-yyyy" → days since epoch.
 /// RFC 9051 §9: date-day = 1*2DIGIT, date-year = 4DIGIT.
-pub fn parse_date_str(s: &str) -> Option<Day> {
+pub(crate) fn parse_date_str(s: &str) -> Option<Day> {
     let mut p = s.split('-');
     let day = p.next()?.trim_start();
     let mon = p.next()?.to_ascii_lowercase();
@@ -56,7 +56,7 @@ pub fn parse_date_str(s: &str) -> Option<Day> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -67,7 +67,7 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// (year, month, day) of days since epoch.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719468;
     let era = if z >= 0 { z } else { z - 146096 } / 146097;
     let doe = z - era * 146097;
@@ -81,7 +81,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Unix seconds → RFC 9051 `date-time` in UTC ("02-Jan-2006 15:04:05 +0000").
-pub fn format_date_time(t: i64) -> String {
+pub(crate) fn format_date_time(t: i64) -> String {
     let days = t.div_euclid(86400);
     let secs = t.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
