@@ -40,17 +40,29 @@ pub struct Config {
     pub hostname: String,
     /// Where mail, indexes, the directory database, the spool and generated keys live.
     pub data_dir: PathBuf,
+    /// `[server]`: the user and group the process runs as.
     pub server: Server,
+    /// `[listen]`: the socket addresses of each service.
     pub listen: Listen,
+    /// `[tls]`: certificate and key, or a generated self-signed pair.
     pub tls: Tls,
+    /// `[auth]`: plaintext-password policy and failure throttling.
     pub auth: Auth,
+    /// `[limits]`: connection limits shared by every listener.
     pub limits: Limits,
+    /// `[mail]`: plus-addressing and the IMAP hierarchy separator.
     pub mail: Mail,
+    /// `[smtp]`: SMTP server policy and limits.
     pub smtp: Smtp,
+    /// `[imap]`: IMAP server limits.
     pub imap: Imap,
+    /// `[pop3]`: POP3 server limits.
     pub pop3: Pop3,
+    /// `[queue]`: retries, bounces and delay warnings.
     pub queue: Queue,
+    /// `[outbound]`: the SMTP client.
     pub outbound: Outbound,
+    /// `[relay]`: the smarthost; `None` when the section is absent (mail goes by MX).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<Relay>,
     /// Not part of the file: where this configuration came from.
@@ -73,12 +85,19 @@ pub struct Server {
 /// `[listen]`: the socket addresses of each service. An empty list disables the service.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listen {
+    /// SMTP for incoming mail (RFC 5321); default `[::]:25`.
     pub smtp: Vec<SocketAddr>,
+    /// Message submission with STARTTLS (RFC 6409); default `[::]:587`.
     pub submission: Vec<SocketAddr>,
+    /// Message submission over implicit TLS (RFC 8314); default `[::]:465`.
     pub submissions: Vec<SocketAddr>,
+    /// IMAP with STARTTLS (RFC 9051); default `[::]:143`.
     pub imap: Vec<SocketAddr>,
+    /// IMAP over implicit TLS (RFC 8314); default `[::]:993`.
     pub imaps: Vec<SocketAddr>,
+    /// POP3 with STLS (RFC 1939, RFC 2595); default `[::]:110`.
     pub pop3: Vec<SocketAddr>,
+    /// POP3 over implicit TLS (RFC 8314); default `[::]:995`.
     pub pop3s: Vec<SocketAddr>,
 }
 
@@ -101,8 +120,10 @@ impl Listen {
 /// into `data_dir/tls/` on first start.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Tls {
+    /// The certificate chain, leaf first (PEM file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert: Option<PathBuf>,
+    /// The private key of the leaf certificate (PEM file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<PathBuf>,
 }
@@ -193,7 +214,9 @@ pub enum ExpnPolicy {
 /// An IP network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`, or a single address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Network {
+    /// The network address as written (bits past the prefix are ignored when matching).
     pub addr: std::net::IpAddr,
+    /// The prefix length in bits: at most 32 for IPv4, 128 for IPv6.
     pub prefix: u8,
 }
 

@@ -25,11 +25,17 @@ pub struct Queue {
 pub struct Outbound {
     /// Name given in EHLO; defaults to `hostname`.
     pub helo_name: Option<String>,
+    /// Connections open at once, in total (default 64).
     pub max_connections: usize,
+    /// Connections open at once to one destination host (default 8).
     pub max_connections_per_host: usize,
+    /// Messages sent over one connection before it is closed (default 100; 1: no reuse).
     pub max_messages_per_connection: u32,
+    /// Seconds an idle connection is kept open for another message (default 5).
     pub idle_timeout_secs: u64,
+    /// Seconds to wait for a TCP connection to be established (default 30).
     pub connect_timeout_secs: u64,
+    /// Also try the IPv6 addresses of a destination (default true).
     pub ipv6: bool,
     /// Domains whose mail must go over TLS: never in plaintext.
     pub require_tls: Vec<String>,

@@ -267,8 +267,6 @@ fn default_hostname() -> String {
     }
 }
 
-/// RFC 1123 host name: dot-separated labels of letters, digits and hyphens, no label starting or
-/// ending with a hyphen, at most 63 octets a label and 253 in all.
 impl RawConfig {
     pub(crate) fn validate(self, source: Source) -> Result<Config, ConfigError> {
         let hostname = match self.hostname {

@@ -22,6 +22,7 @@ pub enum Service {
 }
 
 impl Service {
+    /// Every service, in declaration order (the order of [`crate::Config::enabled_services`]).
     pub const ALL: [Service; 7] = [
         Service::Smtp,
         Service::Submission,

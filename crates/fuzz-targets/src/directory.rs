@@ -100,7 +100,7 @@ impl Authenticator for FakeAuthenticator {
 }
 
 /// The SCRAM server nonce the `sasl` target uses (seeds echo it: `r=<client nonce>fuzz`).
-pub const FUZZ_NONCE: &str = "fuzz";
+pub(crate) const FUZZ_NONCE: &str = "fuzz";
 
 /// Longest exchange a mechanism may have: more challenges than this is a loop.
 const MAX_ROUNDS: usize = 16;

@@ -10,7 +10,7 @@ use crate::response::{bad, no_code, ok, store_no, Code, Reply};
 use crate::session::{SResult, Session};
 
 /// Wildcard match of RFC 9051 §6.3.9: `*` matches anything, `%` anything but the separator.
-pub fn pattern_match(pattern: &[char], name: &[char]) -> bool {
+pub(crate) fn pattern_match(pattern: &[char], name: &[char]) -> bool {
     match pattern.split_first() {
         None => name.is_empty(),
         Some(('*', rest)) => (0..=name.len()).any(|i| pattern_match(rest, &name[i..])),
@@ -326,7 +326,7 @@ const STATUS_ITEMS: [&str; 9] = [
 
 /// One LIST response: name, attributes, RFC 5258 CHILDINFO tags, and whether it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListEntry {
+pub(crate) struct ListEntry {
     pub name: String,
     pub attrs: Vec<String>,
     pub childinfo: Vec<&'static str>,
@@ -356,7 +356,7 @@ fn is_below(name: &str, parent: &str) -> bool {
 ///   themselves).
 /// - RETURN (SUBSCRIBED) adds `\Subscribed`; children and special-use attributes are always
 ///   given (RFC 5258 §4, RFC 6154 §3 allow it).
-pub fn list_entries(
+pub(crate) fn list_entries(
     boxes: &[MailboxInfo],
     subs: &[String],
     pats: &[String],
@@ -456,7 +456,11 @@ pub fn list_entries(
 /// RFC 3501 §6.3.9 LSUB: subscriptions matching `pat` (`\Noselect` when the mailbox is gone)
 /// and, for one that does not match, its unsubscribed hierarchy levels that do, as
 /// `\Noselect` ("foo/bar" subscribed, "foo" not: `LSUB "" %` returns "foo" \Noselect).
-pub fn lsub_entries(subs: &[String], existing: &HashSet<&str>, pat: &str) -> Vec<(String, bool)> {
+pub(crate) fn lsub_entries(
+    subs: &[String],
+    existing: &HashSet<&str>,
+    pat: &str,
+) -> Vec<(String, bool)> {
     let subscribed: HashSet<&str> = subs.iter().map(String::as_str).collect();
     let mut out: BTreeMap<String, bool> = BTreeMap::new();
     for s in subs {

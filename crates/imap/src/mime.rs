@@ -20,8 +20,9 @@ pub struct Part {
     pub header: Range<usize>,
     /// The body.
     pub body: Range<usize>,
-    /// Lower-case media type and subtype.
+    /// Lower-case media type (`text`, `multipart`, ...).
     pub ctype: String,
+    /// Lower-case media subtype (`plain`, `mixed`, ...).
     pub subtype: String,
     /// Content-Type parameters.
     pub params: Vec<(String, String)>,
@@ -174,7 +175,7 @@ fn split_multipart(data: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<Rang
 }
 
 /// Iterates over unfolded header fields: (lower-case name, raw field bytes incl. CRLF).
-pub fn fields(hdr: &[u8]) -> Vec<(String, Range<usize>)> {
+pub(crate) fn fields(hdr: &[u8]) -> Vec<(String, Range<usize>)> {
     let mut out: Vec<(String, Range<usize>)> = Vec::new();
     let mut i = 0;
     while i < hdr.len() {
@@ -222,7 +223,7 @@ pub fn header_value(hdr: &[u8], name: &str) -> Option<Vec<u8>> {
 
 type Params = Vec<(String, String)>;
 
-/// The raw value of the first field `name` (lower-case), as [`fields`] delimits it: the
+/// The raw value of the first field `name` (lower-case), as `fields` delimits it: the
 /// octets after the colon, line breaks included. Scans without allocating (FETCH calls it
 /// several times per MIME part).
 fn raw_value<'a>(hdr: &'a [u8], name: &str) -> Option<&'a [u8]> {
@@ -556,13 +557,20 @@ impl<'a> Lexer<'a> {
 /// from these agree with what ENVELOPE shows, as Dovecot's do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addr {
+    /// One mailbox (RFC 5322 §3.4 `mailbox`).
     Mailbox {
+        /// The display name, or the trailing comment when there is no phrase.
         name: Option<Vec<u8>>,
+        /// The obsolete source route (RFC 5322 §4.4 `obs-route`), without its final `:`.
         adl: Option<Vec<u8>>,
+        /// The local part (`MISSING_MAILBOX` if absent).
         mailbox: Vec<u8>,
+        /// The domain (`MISSING_DOMAIN` if absent, `SYNTAX_ERROR` in an unclosed `<...>`).
         host: Vec<u8>,
     },
+    /// The start of a group (RFC 5322 §3.4 `group`): its display name.
     GroupStart(Vec<u8>),
+    /// The end of a group.
     GroupEnd,
 }
 
@@ -774,7 +782,7 @@ pub fn section_bytes(
 }
 
 /// The header fields whose names are (or, with `not`, are not) in `names`, plus the blank line.
-pub fn filter_header(hdr: &[u8], names: &[String], not: bool) -> Vec<u8> {
+pub(crate) fn filter_header(hdr: &[u8], names: &[String], not: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, r) in fields(hdr) {
         if names.contains(&name) != not {
@@ -785,11 +793,11 @@ pub fn filter_header(hdr: &[u8], names: &[String], not: bool) -> Vec<u8> {
     out
 }
 
-/// Decoded content of a part for `BINARY[...]` (RFC 3516); `Err` for an unknown encoding.
 /// An unknown Content-Transfer-Encoding (RFC 3516 `[UNKNOWN-CTE]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownCte;
 
+/// Decoded content of a part for `BINARY[...]` (RFC 3516); `Err` for an unknown encoding.
 pub fn decoded(data: &[u8], part: &Part) -> Result<Vec<u8>, UnknownCte> {
     let body = &data[part.body.clone()];
     let cte = transfer_encoding(&data[part.header.clone()]);
@@ -1157,7 +1165,7 @@ pub fn decoded_field(hdr: &[u8], name: &str) -> Vec<String> {
 }
 
 /// Best-effort RFC 2047 decoding of a header value (falls back to the raw text).
-pub fn decode_words(v: &str) -> String {
+pub(crate) fn decode_words(v: &str) -> String {
     let fake = format!("Subject: {}\r\n\r\n", v.trim());
     MessageParser::new()
         .parse_headers(fake.as_bytes())

@@ -21,7 +21,7 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Appends `s` as a quoted string, allowing UTF-8 (RFC 9051 `quoted` with `UTF8-char`), or a
 /// literal when it contains CR/LF or is long.
-pub fn string_utf8(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn string_utf8(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() < 1024
         && std::str::from_utf8(s).is_ok()
         && s.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0)
@@ -42,7 +42,7 @@ pub fn string_utf8(out: &mut Vec<u8>, s: &[u8]) {
 /// Appends `{n}\r\n<bytes>`. RFC 9051 §4.3 / §9: a `literal` never carries NUL, so each NUL
 /// is sent as 0x80, as Dovecot does; the size stays the same (RFC822.SIZE still agrees).
 /// Raw bytes go in a [`literal8`].
-pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
     let start = out.len();
     out.extend_from_slice(s);
@@ -56,13 +56,13 @@ pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Appends `~{n}\r\n<bytes>` (RFC 3516 §4.3 `literal8`, for BINARY[] data): any octet.
-pub fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn literal8(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("~{{{}}}\r\n", s.len()).as_bytes());
     out.extend_from_slice(s);
 }
 
 /// Appends `NIL` or the string.
-pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
+pub(crate) fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
     match s {
         Some(s) => string(out, s),
         None => out.extend_from_slice(b"NIL"),
@@ -70,7 +70,7 @@ pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
 }
 
 /// Converts LF line endings to CRLF (messages are presented with CRLF, RFC 9051 §2.3.4).
-pub fn to_crlf(data: Vec<u8>) -> Vec<u8> {
+pub(crate) fn to_crlf(data: Vec<u8>) -> Vec<u8> {
     postern_mail::wire::into_crlf(data)
 }
 

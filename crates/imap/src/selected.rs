@@ -13,7 +13,7 @@ use crate::response::{Code, Data, SYSTEM_FLAGS};
 
 /// One message as this session knows it.
 #[derive(Debug, Clone)]
-pub struct Msg {
+pub(crate) struct Msg {
     pub uid: u32,
     pub flags: Flags,
     pub modseq: u64,
@@ -40,7 +40,7 @@ impl From<MessageMeta> for Msg {
 }
 
 /// State of the selected mailbox.
-pub struct Selected {
+pub(crate) struct Selected {
     /// Canonical name.
     pub name: String,
     pub readonly: bool,
@@ -66,19 +66,19 @@ pub struct Selected {
 
 impl Selected {
     /// Sequence number (1-based) of a UID.
-    pub fn seq_of(&self, uid: u32) -> Option<usize> {
+    pub(crate) fn seq_of(&self, uid: u32) -> Option<usize> {
         self.msgs
             .binary_search_by_key(&uid, |m| m.uid)
             .ok()
             .map(|i| i + 1)
     }
 
-    pub fn max_uid(&self) -> u32 {
+    pub(crate) fn max_uid(&self) -> u32 {
         self.msgs.last().map_or(0, |m| m.uid)
     }
 
     /// Resolves a UID set (`*` = largest UID) to existing messages' indexes.
-    pub fn uid_indexes(&self, set: &SeqSet) -> Vec<usize> {
+    pub(crate) fn uid_indexes(&self, set: &SeqSet) -> Vec<usize> {
         let ranges = set.resolve(self.max_uid());
         let mut out: Vec<usize> = Vec::new();
         for (a, b) in ranges {
@@ -92,7 +92,7 @@ impl Selected {
     }
 
     /// Resolves a sequence set; `Err` if a number exceeds the message count.
-    pub fn seq_indexes(&self, set: &SeqSet) -> Result<Vec<usize>, ()> {
+    pub(crate) fn seq_indexes(&self, set: &SeqSet) -> Result<Vec<usize>, ()> {
         let n = self.msgs.len() as u32;
         let ranges = set.resolve(n);
         let mut out = Vec::new();
@@ -107,12 +107,12 @@ impl Selected {
         Ok(out)
     }
 
-    pub fn uid_set(&self, idx: &[usize]) -> UidSet {
+    pub(crate) fn uid_set(&self, idx: &[usize]) -> UidSet {
         idx.iter().map(|&i| self.msgs[i].uid).collect()
     }
 
     /// Notes another session's expunge of a message, if this session still shows it.
-    pub fn defer_expunge(&mut self, uid: u32, held: Option<Held>) {
+    pub(crate) fn defer_expunge(&mut self, uid: u32, held: Option<Held>) {
         if self.seq_of(uid).is_none() || self.deferred_expunges.contains(&uid) {
             return;
         }
@@ -123,19 +123,19 @@ impl Selected {
     }
 
     /// Adds the keywords of `flags` the client has not been told of; true if there were any.
-    pub fn learn_keywords<'a>(&mut self, flags: impl Iterator<Item = &'a Flags>) -> bool {
+    pub(crate) fn learn_keywords<'a>(&mut self, flags: impl Iterator<Item = &'a Flags>) -> bool {
         learn(&mut self.keywords, flags)
     }
 
     /// Learns the keywords of every message in the view (at SELECT), without copying flags.
-    pub fn learn_all_keywords(&mut self) -> bool {
+    pub(crate) fn learn_all_keywords(&mut self) -> bool {
         learn(&mut self.keywords, self.msgs.iter().map(|m| &m.flags))
     }
 
     /// RFC 3501 §7.2.6: before FETCH responses show the messages `uids` and those from index
     /// `from` on, the FLAGS and PERMANENTFLAGS responses to send if they use a keyword the
     /// client has not been told of.
-    pub fn announce_keywords<'a>(
+    pub(crate) fn announce_keywords<'a>(
         &mut self,
         uids: impl IntoIterator<Item = &'a u32>,
         from: usize,
@@ -170,7 +170,7 @@ fn learn<'a>(known: &mut Vec<String>, flags: impl Iterator<Item = &'a Flags>) ->
 
 impl Selected {
     /// The FLAGS response and the PERMANENTFLAGS response code (RFC 9051 §7.3.5, §7.1).
-    pub fn flags_responses(&self) -> (String, String) {
+    pub(crate) fn flags_responses(&self) -> (String, String) {
         let flags = Data::Flags(&self.keywords).render();
         let permanent = if self.readonly {
             Data::Ok(Code::PermanentFlags(String::new()), "Read-only mailbox").render()
@@ -185,7 +185,7 @@ impl Selected {
 }
 
 /// Renders UIDs or numbers as an IMAP sequence set ("1:3,5"), sorted and without repeats.
-pub fn set_string(nums: impl IntoIterator<Item = u32>) -> String {
+pub(crate) fn set_string(nums: impl IntoIterator<Item = u32>) -> String {
     let mut v: Vec<u32> = nums.into_iter().collect();
     v.sort_unstable();
     v.dedup();
@@ -194,7 +194,7 @@ pub fn set_string(nums: impl IntoIterator<Item = u32>) -> String {
 
 /// Renders numbers in the order given, joining consecutive runs into ranges: RFC 4315 COPYUID
 /// pairs the source and destination UID sets by position, so their order must be kept.
-pub fn ordered_set_string(nums: impl IntoIterator<Item = u32>) -> String {
+pub(crate) fn ordered_set_string(nums: impl IntoIterator<Item = u32>) -> String {
     let v: Vec<u32> = nums.into_iter().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -218,7 +218,7 @@ pub fn ordered_set_string(nums: impl IntoIterator<Item = u32>) -> String {
     out
 }
 
-pub fn flags_string(f: &Flags, recent: bool) -> String {
+pub(crate) fn flags_string(f: &Flags, recent: bool) -> String {
     let mut names = f.names();
     if recent {
         names.push("\\Recent".into());

@@ -16,22 +16,37 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// Why a DKIM key operation failed, worded for the administrator.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// A file or directory under `data_dir/dkim` could not be read, written or moved.
     #[error("{op} {path}: {source}")]
     Io {
+        /// What was being done: `list`, `create`, `read`, `write`, `fsync`, `move`, `remove`.
         op: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// A key file exists but does not hold a usable key.
     #[error("DKIM key {path}: {message}")]
-    Key { path: PathBuf, message: String },
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What mail-auth said about it.
+        message: String,
+    },
+    /// Key generation or signing failed in mail-auth.
     #[error("DKIM: {0}")]
     Dkim(String),
+    /// A refused domain or selector name: (the name, `"domain"` or `"selector"`).
     #[error("{0:?} is not a valid {1}")]
     Invalid(String, &'static str),
+    /// `generate` would overwrite the key files of this selector.
     #[error("DKIM keys for selector {0} already exist (remove them first to replace them)")]
     Exists(String),
+    /// `remove` found no key of this selector (`<selector> for <domain>`).
     #[error("no DKIM key {0}")]
     NoSuchKey(String),
 }
@@ -45,7 +60,7 @@ fn io<T>(r: std::io::Result<T>, op: &'static str, path: &Path) -> Result<T, Poli
 }
 
 /// The headers signed when present (RFC 6376 §5.4.1's recommendations).
-pub const SIGNED_HEADERS: &[&str] = &[
+pub(crate) const SIGNED_HEADERS: &[&str] = &[
     "From",
     "Reply-To",
     "Subject",
@@ -78,8 +93,8 @@ impl Algorithm {
             Algorithm::Rsa => "rsa",
         }
     }
-    /// The `k=` tag of the DNS record.
-    pub fn k_tag(self) -> &'static str {
+    /// The `k=` tag of the DNS record (RFC 6376 §3.6.1).
+    pub(crate) fn k_tag(self) -> &'static str {
         match self {
             Algorithm::Ed25519 => "ed25519",
             Algorithm::Rsa => "rsa",
@@ -94,8 +109,11 @@ enum Key {
 
 /// One loaded key.
 pub struct Selector {
+    /// The signing domain (`d=`).
     pub domain: String,
+    /// The selector (`s=`): the key file's name without its extension, e.g. `postern-ed25519`.
     pub selector: String,
+    /// The key's algorithm, from the file's extension.
     pub algorithm: Algorithm,
     key: Key,
     public: Vec<u8>,
@@ -406,6 +424,7 @@ impl DkimKeys {
         Ok(DkimKeys { by_domain })
     }
 
+    /// Whether no domain has a key (then nothing is signed).
     pub fn is_empty(&self) -> bool {
         self.by_domain.is_empty()
     }

@@ -9,8 +9,11 @@ use super::CommandKind;
 /// One message of APPEND (RFC 9051 §9 `append-message`; several with RFC 3502 MULTIAPPEND).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendMessage {
+    /// The flags to set on the message (`\Seen`, keywords); empty if none were given.
     pub flags: Vec<String>,
+    /// The internal date (RFC 9051 `date-time`) as Unix seconds; `None`: now.
     pub date: Option<i64>,
+    /// The message octets as sent.
     pub data: Vec<u8>,
     /// Sent as an RFC 3516 `literal8`.
     pub binary: bool,

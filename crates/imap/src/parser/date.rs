@@ -4,7 +4,7 @@
 pub type Day = i64;
 
 /// RFC 9051 §9 `date-time` "dd-Mon-yyyy hh:mm:ss +zzzz" → Unix seconds.
-pub fn parse_date_time(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_date_time(s: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(s).ok()?.trim_start();
     let (date, rest) = s.split_once(' ')?;
     let (time, zone) = rest.split_once(' ')?;
@@ -32,7 +32,7 @@ const MONTHS: [&str; 12] = [
 
 /// "d-Mon-yyyy" → days since epoch.
 /// RFC 9051 §9: date-day = 1*2DIGIT, date-year = 4DIGIT.
-pub fn parse_date_str(s: &str) -> Option<Day> {
+pub(crate) fn parse_date_str(s: &str) -> Option<Day> {
     let mut p = s.split('-');
     let day = p.next()?.trim_start();
     let mon = p.next()?.to_ascii_lowercase();
@@ -55,10 +55,10 @@ pub fn parse_date_str(s: &str) -> Option<Day> {
     Some(days_from_civil(y, m, d))
 }
 
-pub use postern_mail::date::{civil_from_days, days_from_civil};
+pub(crate) use postern_mail::date::{civil_from_days, days_from_civil};
 
 /// Unix seconds → RFC 9051 `date-time` in UTC ("02-Jan-2006 15:04:05 +0000").
-pub fn format_date_time(t: i64) -> String {
+pub(crate) fn format_date_time(t: i64) -> String {
     let days = t.div_euclid(86400);
     let secs = t.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);

@@ -9,44 +9,70 @@ use super::CommandKind;
 /// Part of a BODY[...] section (RFC 9051 §6.4.5, §9 `section-text` / `section-msgtext`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SectionText {
+    /// No text specifier: the whole part (`BODY[]`, `BODY[1.2]`).
     Full,
+    /// `HEADER`: the header, with the blank line that ends it.
     Header,
+    /// `HEADER.FIELDS (...)`: only these fields (names lower-cased).
     HeaderFields(Vec<String>),
+    /// `HEADER.FIELDS.NOT (...)`: every field but these (names lower-cased).
     HeaderFieldsNot(Vec<String>),
+    /// `TEXT`: the body, without the header.
     Text,
+    /// `MIME`: the MIME header of a part (only after a part number).
     Mime,
 }
 
 /// A section specification: part path plus text specifier (RFC 9051 §9 `section-spec`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
+    /// The part path, 1-based (`1.2` is `[1, 2]`); empty: the message itself.
     pub part: Vec<u32>,
+    /// What of that part.
     pub text: SectionText,
 }
 
 /// RFC 9051 §6.4.5 fetch data items.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchAtt {
+    /// `ENVELOPE`: the parsed header fields (RFC 9051 §7.5.2).
     Envelope,
+    /// `FLAGS`.
     Flags,
+    /// `INTERNALDATE`.
     InternalDate,
+    /// `RFC822.SIZE`: the size in octets with CRLF line endings.
     Rfc822Size,
+    /// `RFC822`: the whole message, like `BODY[]` (sets `\Seen`).
     Rfc822,
+    /// `RFC822.HEADER`: like `BODY.PEEK[HEADER]`.
     Rfc822Header,
+    /// `RFC822.TEXT`: like `BODY[TEXT]` (sets `\Seen`).
     Rfc822Text,
+    /// `UID`.
     Uid,
+    /// `BODY` without a section: the non-extensible BODYSTRUCTURE.
     Body,
+    /// `BODYSTRUCTURE`: the MIME structure with extension data.
     BodyStructure,
+    /// `MODSEQ`: the message's mod-sequence (RFC 7162 CONDSTORE).
     Modseq,
+    /// `BODY[section]<partial>` / `BODY.PEEK[...]`.
     BodySection {
+        /// Which part, and what of it.
         section: Section,
+        /// `<start.length>` in octets, if given.
         partial: Option<(u32, u32)>,
+        /// `BODY.PEEK`: do not set `\Seen`.
         peek: bool,
     },
     /// RFC 3516 BINARY[...] / BINARY.PEEK
     Binary {
+        /// The part path, 1-based; empty: the message itself.
         part: Vec<u32>,
+        /// `<start.length>` in octets of the decoded content, if given.
         partial: Option<(u32, u32)>,
+        /// `BINARY.PEEK`: do not set `\Seen`.
         peek: bool,
     },
     /// RFC 3516 BINARY.SIZE[...]

@@ -11,26 +11,39 @@ use super::CommandKind;
 /// LIST return options (RFC 5258 §3.2, RFC 5819 §2 STATUS, RFC 6154 §3 SPECIAL-USE).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListReturn {
+    /// `SUBSCRIBED`: mark subscribed mailboxes `\Subscribed`.
     pub subscribed: bool,
+    /// `CHILDREN`: add `\HasChildren` / `\HasNoChildren`.
     pub children: bool,
+    /// `SPECIAL-USE`: show special-use attributes.
     pub special_use: bool,
+    /// `STATUS (...)` (RFC 5819): the status items, upper-cased, for each listed mailbox.
     pub status: Option<Vec<String>>,
 }
 
 /// LIST selection options (RFC 5258 §3.1, RFC 6154 §3 SPECIAL-USE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ListSelect {
+    /// `SUBSCRIBED`: list subscribed mailboxes (existing or not).
     pub subscribed: bool,
+    /// `REMOTE`: include remote mailboxes (accepted; this server has none).
     pub remote: bool,
+    /// `RECURSIVEMATCH`: also list parents with matching children, with `CHILDINFO` (needs
+    /// another selection option).
     pub recursive_match: bool,
+    /// `SPECIAL-USE`: only mailboxes with a special-use attribute.
     pub special_use: bool,
 }
 
 /// RFC 7162 §3.2.5 QRESYNC parameters of SELECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Qresync {
+    /// The UIDVALIDITY the client last knew; nothing is resynchronised if it changed.
     pub uidvalidity: u32,
+    /// The last mod-sequence the client knew: changes after it are reported.
     pub modseq: u64,
+    /// The UIDs the client knows, to limit VANISHED; `None`: all. (The optional
+    /// sequence-match data is parsed and not kept.)
     pub known_uids: Option<SeqSet>,
 }
 

@@ -18,9 +18,8 @@ mod seqset;
 mod store;
 
 pub use append::AppendMessage;
-pub use date::{
-    civil_from_days, days_from_civil, format_date_time, parse_date_str, parse_date_time, Day,
-};
+pub use date::Day;
+pub(crate) use date::{days_from_civil, format_date_time};
 pub use error::ParseError;
 pub use fetch::{FetchAtt, Section, SectionText};
 pub use lexer::Lexer;
@@ -44,11 +43,18 @@ pub enum CommandKind {
     StartTls,
     /// RFC 9051 §6.2.2 AUTHENTICATE, RFC 4959 §3 SASL-IR initial response
     Authenticate {
+        /// The SASL mechanism name, upper-cased.
         mechanism: String,
+        /// The initial response as sent (still base64; `=` for an empty one).
         initial: Option<Vec<u8>>,
     },
     /// RFC 9051 §6.2.3 LOGIN
-    Login { user: String, password: Vec<u8> },
+    Login {
+        /// The user name (an astring that must be UTF-8).
+        user: String,
+        /// The password octets.
+        password: Vec<u8>,
+    },
     /// RFC 9051 §6.3.1 ENABLE (RFC 5161 §3.1)
     Enable(Vec<String>),
     /// RFC 2971 §3.1 ID (arguments validated and ignored)
@@ -57,14 +63,20 @@ pub enum CommandKind {
     Namespace,
     /// RFC 9051 §6.3.2 SELECT / §6.3.3 EXAMINE, RFC 7162 §3.1.8 CONDSTORE and §3.2.5 QRESYNC
     Select {
+        /// The mailbox name as sent, not yet decoded.
         mailbox: Vec<u8>,
+        /// EXAMINE: select read-only.
         examine: bool,
+        /// The `(CONDSTORE)` parameter was given.
         condstore: bool,
+        /// The `(QRESYNC (...))` parameter, if given.
         qresync: Option<Qresync>,
     },
     /// RFC 9051 §6.3.4 CREATE, RFC 6154 §3 USE
     Create {
+        /// The mailbox name as sent, not yet decoded.
         mailbox: Vec<u8>,
+        /// The special-use attributes of `USE (...)` (`\Sent`, ...); empty without one.
         special_use: Vec<String>,
     },
     /// RFC 9051 §6.3.5 DELETE
@@ -77,25 +89,36 @@ pub enum CommandKind {
     Unsubscribe(Vec<u8>),
     /// RFC 9051 §6.3.9 LIST, RFC 5258 §3 LIST-EXTENDED, RFC 5819 LIST-STATUS
     List {
+        /// Selection options (RFC 5258 §3.1).
         select: ListSelect,
+        /// The reference name as sent.
         reference: Vec<u8>,
+        /// The mailbox patterns as sent (`*` and `%` wildcards); one unless extended.
         patterns: Vec<Vec<u8>>,
+        /// Return options (RFC 5258 §3.2).
         ret: ListReturn,
+        /// The command used an RFC 5258 form (selection options, a pattern list or RETURN).
         extended: bool,
     },
     /// RFC 3501 §6.3.9 LSUB
     Lsub {
+        /// The reference name as sent.
         reference: Vec<u8>,
+        /// The mailbox pattern as sent.
         pattern: Vec<u8>,
     },
     /// RFC 9051 §6.3.11 STATUS
     Status {
+        /// The mailbox name as sent, not yet decoded.
         mailbox: Vec<u8>,
+        /// The status data items asked for, upper-cased (`MESSAGES`, `UIDNEXT`, ...).
         items: Vec<String>,
     },
     /// RFC 9051 §6.3.12 APPEND, RFC 3502 MULTIAPPEND, RFC 3516 §4.4 literal8
     Append {
+        /// The mailbox name as sent, not yet decoded.
         mailbox: Vec<u8>,
+        /// The messages, in order; more than one with MULTIAPPEND.
         messages: Vec<AppendMessage>,
     },
     /// RFC 9051 §6.3.13 IDLE (RFC 2177)
@@ -107,48 +130,76 @@ pub enum CommandKind {
     /// RFC 9051 §6.4.2 UNSELECT (RFC 3691)
     Unselect,
     /// RFC 9051 §6.4.3 EXPUNGE; with `uids`, §6.4.9 UID EXPUNGE (RFC 4315 §2.1)
-    Expunge { uids: Option<SeqSet> },
+    Expunge {
+        /// UID EXPUNGE: only these UIDs; `None` for plain EXPUNGE.
+        uids: Option<SeqSet>,
+    },
     /// RFC 9051 §6.4.4 SEARCH (and §6.4.9 UID SEARCH), RFC 4731 / RFC 5182 RETURN
     Search {
+        /// UID SEARCH: answer with UIDs.
         uid: bool,
+        /// The RETURN options (RFC 4731, RFC 5182 SAVE); `None` without RETURN.
         ret: Option<SearchReturn>,
+        /// The criteria, several keys ANDed into one.
         key: SearchKey,
     },
     /// RFC 9051 §6.4.5 FETCH (and UID FETCH), RFC 7162 §3.1.4 CHANGEDSINCE, §3.2.6 VANISHED
     Fetch {
+        /// UID FETCH: `set` holds UIDs.
         uid: bool,
+        /// The messages, by sequence number or UID.
         set: SeqSet,
+        /// The data items asked for, macros (ALL, FAST, FULL) expanded.
         atts: Vec<FetchAtt>,
+        /// The CHANGEDSINCE modifier: only messages with a greater mod-sequence.
         changed_since: Option<u64>,
+        /// The VANISHED modifier (UID FETCH with CHANGEDSINCE only).
         vanished: bool,
     },
     /// RFC 9051 §6.4.6 STORE (and UID STORE), RFC 7162 §3.1.3 UNCHANGEDSINCE
     Store {
+        /// UID STORE: `set` holds UIDs.
         uid: bool,
+        /// The messages, by sequence number or UID.
         set: SeqSet,
+        /// Replace, add or remove.
         op: StoreOp,
+        /// `.SILENT`: no untagged FETCH of the new flags.
         silent: bool,
+        /// The flags as sent (`\Seen`, keywords).
         flags: Vec<String>,
+        /// The UNCHANGEDSINCE modifier: only messages whose mod-sequence is not greater.
         unchanged_since: Option<u64>,
     },
     /// RFC 9051 §6.4.7 COPY / §6.4.8 MOVE (RFC 6851), and their UID forms
     Copy {
+        /// UID COPY / UID MOVE: `set` holds UIDs.
         uid: bool,
+        /// The messages, by sequence number or UID.
         set: SeqSet,
+        /// The destination mailbox name as sent, not yet decoded.
         mailbox: Vec<u8>,
+        /// MOVE rather than COPY.
         is_move: bool,
     },
     /// RFC 5256 §3 SORT (and UID SORT), RFC 5267 §3.2 ESORT RETURN
     Sort {
+        /// UID SORT: answer with UIDs.
         uid: bool,
+        /// The sort keys in priority order, each with its REVERSE flag `(reverse, key)`.
         criteria: Vec<(bool, SortKey)>,
+        /// The search criteria selecting the messages.
         key: SearchKey,
+        /// The RETURN options (RFC 5267 §3.2); `None` without RETURN.
         ret: Option<SearchReturn>,
     },
     /// RFC 5256 §3 THREAD (and UID THREAD)
     Thread {
+        /// UID THREAD: answer with UIDs.
         uid: bool,
+        /// REFERENCES rather than ORDEREDSUBJECT (RFC 5256 §4).
         references: bool,
+        /// The search criteria selecting the messages.
         key: SearchKey,
     },
     /// RFC 9208 §4.2.1 GETQUOTA
@@ -162,14 +213,18 @@ pub enum CommandKind {
 /// A complete command: RFC 9051 §9 `command` = tag SP (command-any / ...) CRLF.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
+    /// The client's tag, echoed in the tagged reply.
     pub tag: String,
+    /// The command and its arguments.
     pub kind: CommandKind,
 }
 
 /// Where a literal announcement ends a line (RFC 9051 §4.3, RFC 7888): `{n}`, `{n+}`, `~{n}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiteralHead {
+    /// The announced length in octets.
     pub len: u64,
+    /// `{n+}`: a non-synchronising literal (RFC 7888), sent without waiting for `+`.
     pub non_sync: bool,
     /// `~{n}`: RFC 3516 `literal8`.
     pub literal8: bool,

@@ -12,42 +12,80 @@ use super::CommandKind;
 /// RFC 9051 §6.4.4 search keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SearchKey {
+    /// `ALL`: every message.
     All,
+    /// `ANSWERED`: `\Answered` set.
     Answered,
+    /// `BCC <string>`: the Bcc field contains the string.
     Bcc(String),
+    /// `BEFORE <date>`: internal date (its day) earlier than the date.
     Before(Day),
+    /// `BODY <string>`: the body (after the header) contains the string.
     Body(String),
+    /// `CC <string>`: the Cc field contains the string.
     Cc(String),
+    /// `DELETED`: `\Deleted` set.
     Deleted,
+    /// `DRAFT`: `\Draft` set.
     Draft,
+    /// `FLAGGED`: `\Flagged` set.
     Flagged,
+    /// `FROM <string>`: the From field contains the string.
     From(String),
+    /// `HEADER <field-name> <string>`: that field contains the string (an empty string: the
+    /// field exists).
     Header(String, String),
+    /// `KEYWORD <flag>`: the keyword is set.
     Keyword(String),
+    /// `LARGER <n>`: RFC822.SIZE greater than n octets.
     Larger(u64),
+    /// `NEW`: recent and not seen (RFC 3501).
     New,
+    /// `NOT <key>`.
     Not(Box<SearchKey>),
+    /// `OLD`: not recent (RFC 3501).
     Old,
+    /// `ON <date>`: internal date (its day) on the date.
     On(Day),
+    /// `OR <key> <key>`.
     Or(Box<SearchKey>, Box<SearchKey>),
+    /// `RECENT`: `\Recent` (RFC 3501).
     Recent,
+    /// `SEEN`: `\Seen` set.
     Seen,
+    /// `SENTBEFORE <date>`: the Date field's day earlier than the date.
     SentBefore(Day),
+    /// `SENTON <date>`: the Date field's day is the date.
     SentOn(Day),
+    /// `SENTSINCE <date>`: the Date field's day on or after the date.
     SentSince(Day),
+    /// `SINCE <date>`: internal date (its day) on or after the date.
     Since(Day),
+    /// `SMALLER <n>`: RFC822.SIZE less than n octets.
     Smaller(u64),
+    /// `SUBJECT <string>`: the Subject field contains the string.
     Subject(String),
+    /// `TEXT <string>`: the header or body contains the string.
     Text(String),
+    /// `TO <string>`: the To field contains the string.
     To(String),
+    /// `UID <sequence-set>`.
     Uid(SeqSet),
+    /// `UNANSWERED`: `\Answered` not set.
     Unanswered,
+    /// `UNDELETED`: `\Deleted` not set.
     Undeleted,
+    /// `UNDRAFT`: `\Draft` not set.
     Undraft,
+    /// `UNFLAGGED`: `\Flagged` not set.
     Unflagged,
+    /// `UNKEYWORD <flag>`: the keyword is not set.
     Unkeyword(String),
+    /// `UNSEEN`: `\Seen` not set.
     Unseen,
+    /// A bare `<sequence-set>` of message sequence numbers.
     Seq(SeqSet),
+    /// Several keys side by side or in parentheses: all must match.
     And(Vec<SearchKey>),
     /// RFC 7162 §3.1.5
     Modseq(u64),
@@ -68,24 +106,38 @@ fn supported_charset(cs: &[u8]) -> bool {
 /// RFC 4731 / RFC 9051 §6.4.4 search return options (RFC 5182 §2 SAVE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchReturn {
+    /// `MIN`: the lowest matching number.
     pub min: bool,
+    /// `MAX`: the highest matching number.
     pub max: bool,
+    /// `ALL`: every matching number, as a sequence set (also what `RETURN ()` means).
     pub all: bool,
+    /// `COUNT`: how many match.
     pub count: bool,
+    /// `SAVE` (RFC 5182 §2.1): keep the result for `$`.
     pub save: bool,
 }
 
 /// Sort criteria (RFC 5256 §3 `sort-key`, RFC 5957 DISPLAYFROM / DISPLAYTO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
+    /// `ARRIVAL`: internal date.
     Arrival,
+    /// `CC`: first Cc mailbox (local part).
     Cc,
+    /// `DATE`: the Date field (internal date when it is missing or invalid).
     Date,
+    /// `FROM`: first From mailbox (local part).
     From,
+    /// `SIZE`: RFC822.SIZE.
     Size,
+    /// `SUBJECT`: the base subject (RFC 5256 §2.1).
     Subject,
+    /// `TO`: first To mailbox (local part).
     To,
+    /// `DISPLAYFROM` (RFC 5957): display name of the first From address, else its address.
     DisplayFrom,
+    /// `DISPLAYTO` (RFC 5957): display name of the first To address, else its address.
     DisplayTo,
 }
 
