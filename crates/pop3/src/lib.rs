@@ -104,7 +104,7 @@ impl Pop3Server {
     /// A server with the settings of `config`'s `[pop3]` section.
     pub fn new(
         config: Arc<Config>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
     ) -> Pop3Server {
@@ -115,7 +115,7 @@ impl Pop3Server {
     /// A server with explicit settings.
     pub fn with_settings(
         config: Arc<Config>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
         settings: Pop3Settings,

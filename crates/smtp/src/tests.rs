@@ -1,11 +1,12 @@
 //! Session state machine tests (no sockets) and driver tests over loopback TCP.
 
+use crate::check::Verdict;
 use crate::message::DataDecoder;
-use crate::session::{Outcome, Session, Settings, Step};
+use crate::session::{Answer, Lookup, Outcome, Session, Settings, Step};
 use crate::SmtpServer;
 use postern_config::{Config, Service, Source};
 use postern_directory::{
-    AuthThrottle, Directory, DirectoryOptions, PasswordParams, ThrottleConfig,
+    AuthThrottle, DirectoryOptions, PasswordParams, SqliteDirectory, ThrottleConfig,
 };
 use postern_net::{Connection, MailStream, SessionHandler};
 use postern_spool::{BodyType, Envelope, Notify, Ret, Spool};
@@ -13,8 +14,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-fn directory() -> Arc<Directory> {
-    let dir = Directory::open_in_memory(DirectoryOptions {
+fn directory() -> Arc<SqliteDirectory> {
+    let dir = SqliteDirectory::open_in_memory(DirectoryOptions {
         password_params: PasswordParams::insecure_fast_for_tests(),
         ..DirectoryOptions::default()
     })
@@ -51,11 +52,58 @@ fn settings(extra: &str) -> Arc<Settings> {
     })
 }
 
+std::thread_local! {
+    /// The directory the sessions of this test ask (each test runs on its own thread).
+    static DIR: std::cell::RefCell<Option<Arc<SqliteDirectory>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Answers a session's lookup from the test's directory, synchronously.
+fn answer(lookup: &Lookup) -> Answer {
+    let d = DIR
+        .with(|d| d.borrow().clone())
+        .expect("a session was made");
+    match lookup {
+        Lookup::Resolve(a) => Answer::Resolution(d.resolve(a).map_err(|e| e.to_string())),
+        Lookup::Expand(a) => Answer::Resolution(d.expand(a).map_err(|e| e.to_string())),
+        Lookup::PostmasterDomain(h) => Answer::Domain(if d.is_local_domain(h).unwrap() {
+            h.clone()
+        } else {
+            d.list_domains()
+                .unwrap()
+                .first()
+                .map_or_else(|| h.clone(), |x| x.name.clone())
+        }),
+    }
+}
+
+/// Answers lookups (and checks, accepting) until the session asks for something else.
+fn drive(s: &mut Session, mut step: Step) -> Step {
+    loop {
+        step = match step {
+            Step::Lookup(l) => s.answer(answer(&l)),
+            Step::Check(_) => s.checked(Verdict::Accept),
+            other => return other,
+        };
+    }
+}
+
+/// A command line, its lookups answered.
+trait Run {
+    fn run(&mut self, line: &[u8]) -> Step;
+}
+
+impl Run for Session {
+    fn run(&mut self, line: &[u8]) -> Step {
+        let step = self.command(line);
+        drive(self, step)
+    }
+}
+
 fn session_with(service: Service, peer: &str, extra: &str) -> Session {
     let peer: IpAddr = peer.parse().unwrap();
+    DIR.with(|d| *d.borrow_mut() = Some(directory()));
     Session::new(
         settings(extra),
-        directory(),
         service,
         peer,
         peer.is_loopback(),
@@ -70,7 +118,7 @@ fn session(peer: &str) -> Session {
 
 /// Sends a command, returns the reply text.
 fn say(s: &mut Session, line: &str) -> String {
-    match s.command(line.as_bytes()) {
+    match s.run(line.as_bytes()) {
         Step::Reply(r) | Step::Close(r) => r,
         other => format!("{other:?}"),
     }
@@ -82,7 +130,7 @@ fn code(s: &mut Session, line: &str) -> String {
 
 /// Runs DATA with `body` (wire form, terminator included) and returns the outcome.
 fn data(s: &mut Session, body: &[u8]) -> Outcome {
-    let Step::Data(mut decoder) = s.command(b"DATA") else {
+    let Step::Data(mut decoder) = s.run(b"DATA") else {
         panic!("DATA refused")
     };
     assert!(decoder.feed(body).is_some(), "terminator not found");
@@ -93,6 +141,7 @@ fn enqueued(outcome: Outcome) -> (Envelope, Vec<u8>) {
     match outcome {
         Outcome::Enqueue(e, m, _) => (*e, m),
         Outcome::Reply(r) => panic!("not enqueued: {r}"),
+        Outcome::Check(..) => panic!("no checks configured"),
     }
 }
 
@@ -119,15 +168,12 @@ fn ehlo_advertises_extensions_and_auth_only_when_safe() {
     assert!(r.contains("250-AUTH SCRAM-SHA-256\r\n"), "{r}");
     assert_eq!(code(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "538 5.7.1");
     assert_eq!(code(&mut s, "AUTH SCRAM-SHA-256-PLUS"), "538 5.7.1");
-    assert!(matches!(
-        s.command(b"AUTH SCRAM-SHA-256"),
-        Step::Auth { .. }
-    ));
+    assert!(matches!(s.run(b"AUTH SCRAM-SHA-256"), Step::Auth { .. }));
     // Loopback may authenticate without TLS.
     let mut s = session("127.0.0.1");
     assert!(say(&mut s, "EHLO c").contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"));
     assert!(matches!(
-        s.command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
+        s.run(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
         Step::Auth { .. }
     ));
     assert_eq!(code(&mut s, "AUTH CRAM-MD5"), "504 5.5.4");
@@ -310,9 +356,9 @@ fn limits_recipients_size_and_errors() {
     // max_bad_commands = 5: the fifth error is followed by 421 and the close.
     // One error so far (the 552).
     for _ in 0..3 {
-        assert!(matches!(s.command(b"BOGUS"), Step::Reply(_)));
+        assert!(matches!(s.run(b"BOGUS"), Step::Reply(_)));
     }
-    match s.command(b"BOGUS") {
+    match s.run(b"BOGUS") {
         Step::Close(r) => assert!(
             r.starts_with("500 5.5.2") && r.contains("\r\n421 4.7.0"),
             "{r}"
@@ -323,7 +369,7 @@ fn limits_recipients_size_and_errors() {
     say(&mut s, "NOOP");
     say(&mut s, "NOOP");
     say(&mut s, "NOOP");
-    assert!(matches!(s.command(b"NOOP"), Step::Close(r) if r.starts_with("421 4.7.0")));
+    assert!(matches!(s.run(b"NOOP"), Step::Close(r) if r.starts_with("421 4.7.0")));
 }
 
 #[test]
@@ -335,7 +381,7 @@ fn message_size_is_checked_during_data() {
     let big = format!("Subject: x\r\n\r\n{}\r\n.\r\n", "y".repeat(200));
     match data(&mut s, big.as_bytes()) {
         Outcome::Reply(r) => assert!(r.starts_with("552 5.3.4"), "{r}"),
-        Outcome::Enqueue(..) => panic!("too big a message accepted"),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!("too big a message accepted"),
     }
     // The transaction is gone.
     assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
@@ -458,7 +504,7 @@ fn mail_loops_are_refused() {
     body.push_str("\r\nbody\r\n.\r\n");
     match data(&mut s, body.as_bytes()) {
         Outcome::Reply(r) => assert!(r.starts_with("554 5.4.6"), "{r}"),
-        Outcome::Enqueue(..) => panic!("loop accepted"),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!("loop accepted"),
     }
 }
 
@@ -487,7 +533,7 @@ fn bdat_chunks_and_binarymime() {
     // RFC 3030 §3: BINARYMIME cannot use DATA.
     assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
     assert_eq!(
-        s.command(b"BDAT 5"),
+        s.run(b"BDAT 5"),
         Step::Bdat {
             size: 5,
             last: false
@@ -495,7 +541,7 @@ fn bdat_chunks_and_binarymime() {
     );
     match s.bdat_chunk(5, b"Sub: ".to_vec(), false) {
         Outcome::Reply(r) => assert!(r.starts_with("250 2.0.0"), "{r}"),
-        Outcome::Enqueue(..) => panic!(),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!(),
     }
     let (env, msg) = enqueued(s.bdat_chunk(6, b"x\r\n\r\n.".to_vec(), true));
     assert_eq!(env.body, BodyType::BinaryMime);
@@ -503,7 +549,7 @@ fn bdat_chunks_and_binarymime() {
     // BDAT without a transaction: the chunk is consumed and refused.
     match s.bdat_chunk(3, b"abc".to_vec(), true) {
         Outcome::Reply(r) => assert!(r.starts_with("503 5.5.1"), "{r}"),
-        Outcome::Enqueue(..) => panic!(),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!(),
     }
     // Too big across chunks.
     let mut s = session_with(Service::Smtp, "192.0.2.1", "max_message_size = 10");
@@ -552,7 +598,7 @@ fn starttls_resets_the_session() {
     let mut s = session("192.0.2.1");
     say(&mut s, "EHLO c");
     say(&mut s, "MAIL FROM:<a@remote.example>");
-    assert_eq!(s.command(b"STARTTLS"), Step::StartTls);
+    assert_eq!(s.run(b"STARTTLS"), Step::StartTls);
     s.tls_started(Some(postern_net::TlsInfo {
         version: "TLSv1.3".into(),
         cipher: "TLS13_AES_128_GCM_SHA256".into(),
