@@ -639,6 +639,15 @@ struct Harness {
 
 /// Starts an SmtpServer on 127.0.0.1:0 (service `service`), serving every accepted connection.
 async fn harness(service: Service, extra: &str) -> Harness {
+    harness_with(service, extra, |s| s).await
+}
+
+/// [`harness`] with a server changed by `customize` (checks, sink).
+async fn harness_with(
+    service: Service,
+    extra: &str,
+    customize: impl FnOnce(SmtpServer) -> SmtpServer,
+) -> Harness {
     let spool_dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(spool_dir.path().join("spool")).unwrap());
     let server = SmtpServer::new(
@@ -652,6 +661,7 @@ async fn harness(service: Service, extra: &str) -> Harness {
         })),
         spool,
     );
+    let server = customize(server);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -860,4 +870,168 @@ async fn idle_timeout_says_421() {
 fn decoder_limit_is_the_configured_size() {
     let d = DataDecoder::new(1);
     assert!(!d.too_big());
+}
+
+/// Refuses bob at RCPT (RFC 5321 §4.1.1.3 with a policy reply).
+struct RejectBob;
+
+#[async_trait::async_trait]
+impl crate::Check for RejectBob {
+    fn name(&self) -> &str {
+        "reject-bob"
+    }
+
+    async fn rcpt(&self, _: &crate::Context, recipient: &str) -> Verdict {
+        if recipient.starts_with("bob@") {
+            Verdict::reject(550, "5.7.1", "bob does not take mail from you")
+        } else {
+            Verdict::Accept
+        }
+    }
+}
+
+/// Greylists every message at DATA.
+struct GreylistData;
+
+#[async_trait::async_trait]
+impl crate::Check for GreylistData {
+    fn name(&self) -> &str {
+        "greylist"
+    }
+
+    async fn data(&self, ctx: &crate::Context, envelope: &Envelope, message: &[u8]) -> Verdict {
+        assert_eq!(envelope.recipients.len(), 1);
+        assert!(message.starts_with(b"Received: "));
+        assert!(ctx.helo.as_deref() == Some("c"));
+        Verdict::tempfail(451, "4.7.1", "Greylisted, try again later")
+    }
+}
+
+/// Keeps what it is given, in memory.
+#[derive(Default)]
+struct MemorySink(std::sync::Mutex<Vec<(Envelope, Vec<u8>)>>);
+
+#[async_trait::async_trait]
+impl crate::Sink for MemorySink {
+    async fn accept(
+        &self,
+        id: postern_spool::QueueId,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Result<postern_spool::QueueId, crate::SinkError> {
+        self.0.lock().unwrap().push((envelope.clone(), message));
+        Ok(id)
+    }
+}
+
+#[tokio::test]
+async fn a_check_rejects_at_rcpt_and_another_tempfails_at_data() {
+    let checks = crate::Checks::new()
+        .with(Arc::new(RejectBob))
+        .with(Arc::new(GreylistData));
+    let h = harness_with(Service::Smtp, "", |s| s.with_checks(checks)).await;
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("EHLO c").await;
+    assert!(c
+        .cmd("MAIL FROM:<a@remote.example>")
+        .await
+        .starts_with("250 2.1.0"));
+    let r = c.cmd("RCPT TO:<bob@example.org>").await;
+    assert!(r.starts_with("550 5.7.1 bob does not take mail"), "{r}");
+    // The directory still decides first: an unknown user is the directory's 550 5.1.1.
+    assert!(c
+        .cmd("RCPT TO:<nobody@example.org>")
+        .await
+        .starts_with("550 5.1.1"));
+    assert!(c
+        .cmd("RCPT TO:<alice@example.org>")
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(b"Subject: t\r\n\r\nhi\r\n.\r\n").await;
+    let r = c.reply().await;
+    assert!(r.starts_with("451 4.7.1 Greylisted"), "{r}");
+    assert!(spooled(&h).is_empty(), "a refused message was spooled");
+    // The transaction is over: a new one may start.
+    assert!(c
+        .cmd("MAIL FROM:<a@remote.example>")
+        .await
+        .starts_with("250 2.1.0"));
+    assert!(c.cmd("QUIT").await.starts_with("221 2.0.0"));
+}
+
+#[tokio::test]
+async fn a_connect_check_refuses_before_the_greeting() {
+    struct Blocklist;
+    #[async_trait::async_trait]
+    impl crate::Check for Blocklist {
+        fn name(&self) -> &str {
+            "dnsbl"
+        }
+        async fn connect(&self, ctx: &crate::Context) -> Verdict {
+            assert!(ctx.peer.is_loopback());
+            Verdict::reject(554, "5.7.1", "Listed")
+        }
+    }
+    let checks = crate::Checks::new().with(Arc::new(Blocklist));
+    let h = harness_with(Service::Smtp, "", |s| s.with_checks(checks)).await;
+    let tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("554 5.7.1 Listed"), "{line}");
+}
+
+#[tokio::test]
+async fn accepted_mail_goes_to_the_configured_sink() {
+    let sink = Arc::new(MemorySink::default());
+    let to_server: Arc<dyn crate::Sink> = sink.clone();
+    let h = harness_with(Service::Smtp, "", |s| s.with_sink(to_server)).await;
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("EHLO c").await;
+    c.cmd("MAIL FROM:<a@remote.example>").await;
+    c.cmd("RCPT TO:<staff@example.org>").await;
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(b"Subject: t\r\n\r\nhi\r\n.\r\n").await;
+    assert!(c.reply().await.starts_with("250 2.0.0 Ok: queued as "));
+    let got = sink.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.recipients[0].address, "staff@example.org");
+    assert!(got[0].1.ends_with(b"Subject: t\r\n\r\nhi\r\n"));
+    assert!(spooled(&h).is_empty(), "the spool is not the sink here");
+}
+
+#[test]
+fn without_checks_the_session_never_asks_for_them() {
+    let mut s = session("192.0.2.1");
+    assert!(matches!(s.start(), Step::Reply(r) if r.starts_with("220 mx.test")));
+    s.command(b"EHLO c");
+    assert!(
+        matches!(s.command(b"MAIL FROM:<a@remote.example>"), Step::Reply(r) if r.starts_with("250"))
+    );
+    assert!(matches!(
+        s.command(b"RCPT TO:<alice@example.org>"),
+        Step::Lookup(Lookup::Resolve(_))
+    ));
+}
+
+#[test]
+fn with_checks_the_session_asks_at_each_stage() {
+    let mut s = session("192.0.2.1");
+    s.set_checks(true);
+    assert_eq!(s.start(), Step::Check(crate::Stage::Connect));
+    assert!(matches!(s.checked(Verdict::Accept), Step::Reply(r) if r.starts_with("220 mx.test")));
+    s.command(b"EHLO c");
+    assert_eq!(
+        s.command(b"MAIL FROM:<a@remote.example>"),
+        Step::Check(crate::Stage::Mail {
+            sender: Some("a@remote.example".into())
+        })
+    );
+    assert!(matches!(
+        s.checked(Verdict::tempfail(450, "4.7.1", "Slow down")),
+        Step::Reply(r) if r.starts_with("450 4.7.1")
+    ));
+    // Refused: no transaction.
+    assert!(say(&mut s, "RCPT TO:<alice@example.org>").starts_with("503"));
 }

@@ -1347,3 +1347,63 @@ fn malformed_stored_legacy_hashes_fail_closed() {
         );
     }
 }
+
+#[test]
+fn file_backed_reads_use_the_pool_and_see_committed_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Arc::new(
+        SqliteDirectory::open_with(
+            tmp.path().join("directory.db"),
+            DirectoryOptions {
+                read_connections: 2,
+                ..options()
+            },
+        )
+        .unwrap(),
+    );
+    d.add_domain("example.org").unwrap();
+    d.add_account("alice@example.org", "pw").unwrap();
+    let alice = Address::parse("alice@example.org").unwrap();
+    // More readers at once than connections: they wait for each other, none fails.
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let d = d.clone();
+            let alice = alice.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    assert!(matches!(d.resolve(&alice).unwrap(), Resolution::Deliver(_)));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // A write through the writer is seen by the next read through a reader.
+    d.add_account("bob@example.org", "pw").unwrap();
+    let bob = Address::parse("bob@example.org").unwrap();
+    assert!(matches!(d.resolve(&bob).unwrap(), Resolution::Deliver(_)));
+    // Readers cannot write.
+    let reader = d.read();
+    assert!(reader
+        .execute(
+            "DELETE FROM accounts WHERE address = 'alice@example.org'",
+            []
+        )
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_trait_answers_from_blocking_threads() {
+    let d: Arc<dyn Directory> = Arc::new(populated());
+    let alice = Address::parse("alice@example.org").unwrap();
+    assert!(matches!(
+        d.resolve(&alice).await.unwrap(),
+        Resolution::Deliver(_)
+    ));
+    assert!(d.is_local_domain("EXAMPLE.org").await.unwrap());
+    assert!(!d.is_local_domain("remote.test").await.unwrap());
+    assert_eq!(d.domains().await.unwrap()[0].name, "example.org");
+    assert!(d.account("alice@example.org").await.unwrap().is_some());
+    assert_eq!(d.subaddress_separator(), Some('+'));
+}
