@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 /// The local delivery agent.
 pub struct LocalDelivery {
-    directory: Arc<Directory>,
+    directory: Arc<dyn Directory>,
     store: Arc<dyn Store>,
 }
 
 impl LocalDelivery {
-    pub fn new(directory: Arc<Directory>, store: Arc<dyn Store>) -> LocalDelivery {
+    pub fn new(directory: Arc<dyn Directory>, store: Arc<dyn Store>) -> LocalDelivery {
         LocalDelivery { directory, store }
     }
 
@@ -50,33 +50,24 @@ impl LocalDelivery {
                 ))
             }
         };
-        let directory = self.directory.clone();
-        let lookup = address.clone();
-        let resolved = tokio::task::spawn_blocking(move || directory.resolve(&lookup)).await;
-        let destinations = match resolved {
-            Ok(Ok(Resolution::Deliver(d))) => d,
-            Ok(Ok(Resolution::NotFound)) => {
+        let destinations = match self.directory.resolve(&address).await {
+            Ok(Resolution::Deliver(d)) => d,
+            Ok(Resolution::NotFound) => {
                 return Outcome::Failed(Status::new(
                     EnhancedCode::new(5, 1, 1),
                     format!("<{address}>: no such user here"),
                 ))
             }
-            Ok(Ok(Resolution::NotLocal)) => {
+            Ok(Resolution::NotLocal) => {
                 return Outcome::Failed(Status::new(
                     EnhancedCode::new(5, 1, 2),
                     format!("<{address}>: the domain is no longer local"),
                 ))
             }
-            Ok(Err(e)) if is_alias_limit(&e) => {
+            Err(e) if is_alias_limit(&e) => {
                 return Outcome::Failed(Status::new(
                     EnhancedCode::new(5, 3, 0),
                     format!("<{address}>: {e}"),
-                ))
-            }
-            Ok(Err(e)) => {
-                return Outcome::Deferred(Status::new(
-                    EnhancedCode::new(4, 3, 0),
-                    format!("directory unavailable: {e}"),
                 ))
             }
             Err(e) => {
@@ -114,8 +105,7 @@ impl LocalDelivery {
         };
         let base = match self
             .directory
-            .options()
-            .subaddress_separator
+            .subaddress_separator()
             .and_then(|sep| address.split_detail(sep))
         {
             Some((user, _)) => format!("{user}@{}", address.domain()),
@@ -133,7 +123,7 @@ impl LocalDelivery {
                 detail: Some(detail),
             } => match (
                 account.rsplit_once('@'),
-                self.directory.options().subaddress_separator,
+                self.directory.subaddress_separator(),
             ) {
                 (Some((user, domain)), Some(sep)) => format!("{user}{sep}{detail}@{domain}"),
                 _ => account.clone(),
@@ -206,20 +196,12 @@ impl LocalDelivery {
 
     /// RFC 3463 5.2.2 when the account has a quota the message would exceed.
     async fn over_quota(&self, account: &str, size: u64) -> Option<Outcome> {
-        let directory = self.directory.clone();
-        let name = account.to_string();
-        let quota = match tokio::task::spawn_blocking(move || directory.get_account(&name)).await {
-            Ok(Ok(Some(a))) => a.quota_bytes?,
-            Ok(Ok(None)) => {
+        let quota = match self.directory.account(account).await {
+            Ok(Some(a)) => a.quota_bytes?,
+            Ok(None) => {
                 return Some(Outcome::Failed(Status::new(
                     EnhancedCode::new(5, 1, 1),
                     format!("<{account}>: no such user here"),
-                )))
-            }
-            Ok(Err(e)) => {
-                return Some(Outcome::Deferred(Status::new(
-                    EnhancedCode::new(4, 3, 0),
-                    format!("directory unavailable: {e}"),
                 )))
             }
             Err(e) => {

@@ -1,18 +1,18 @@
 use super::*;
-use postern_directory::{DirectoryOptions, PasswordParams};
+use postern_directory::{DirectoryOptions, PasswordParams, SqliteDirectory};
 use postern_store::maildir::MaildirStore;
 
 struct Fixture {
     _dir: tempfile::TempDir,
     store: MaildirStore,
-    directory: Arc<Directory>,
+    directory: Arc<SqliteDirectory>,
     lda: LocalDelivery,
 }
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let directory = Arc::new(
-        Directory::open_in_memory(DirectoryOptions {
+        SqliteDirectory::open_in_memory(DirectoryOptions {
             password_params: PasswordParams::insecure_fast_for_tests(),
             ..DirectoryOptions::default()
         })

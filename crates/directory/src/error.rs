@@ -131,17 +131,17 @@ pub enum DirectoryError {
     /// The database holds a value that does not make sense.
     #[error("corrupt directory database: {0}")]
     Corrupt(String),
-    /// The database file could not be opened.
+    /// The database could not be opened.
     #[error("cannot open directory database {}: {source}", path.display())]
     Open {
-        /// The file.
+        /// The file (or the place the backend names).
         path: std::path::PathBuf,
-        /// SQLite's reason.
-        source: rusqlite::Error,
+        /// The backend's reason.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// SQLite reported an error.
+    /// The backend (database, network) reported an error.
     #[error("directory database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Shortens hostile or huge input before it is put into an error message.

@@ -27,13 +27,13 @@ use crate::Directory;
 /// The directory and the failure throttle, shared by every listener.
 #[derive(Debug, Clone)]
 pub struct AuthGate {
-    directory: Arc<Directory>,
+    directory: Arc<dyn Directory>,
     throttle: Arc<AuthThrottle>,
 }
 
 impl AuthGate {
     /// A gate in front of `directory`, counting failures in `throttle`.
-    pub fn new(directory: Arc<Directory>, throttle: Arc<AuthThrottle>) -> Self {
+    pub fn new(directory: Arc<dyn Directory>, throttle: Arc<AuthThrottle>) -> Self {
         AuthGate {
             directory,
             throttle,
@@ -62,7 +62,7 @@ impl AuthGate {
 /// CPU-heavy (argon2id): call them from a blocking context.
 #[derive(Debug)]
 pub struct ClientAuth {
-    directory: Arc<Directory>,
+    directory: Arc<dyn Directory>,
     throttle: Arc<AuthThrottle>,
     protocol: &'static str,
     ip: IpAddr,
@@ -173,7 +173,7 @@ impl Authenticator for ClientAuth {
         authcid: &str,
         mechanism: &str,
     ) -> Result<Option<ScramCredentials>, DirectoryError> {
-        Authenticator::scram_credentials(&*self.directory, authcid, mechanism)
+        self.directory.scram_credentials(authcid, mechanism)
     }
 
     fn scram_decoy(
@@ -215,14 +215,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
     use crate::sasl::SaslStep;
-    use crate::{DirectoryOptions, PasswordParams, ThrottleConfig};
+    use crate::{DirectoryOptions, PasswordParams, SqliteDirectory, ThrottleConfig};
 
     fn gate(account_limit: u32) -> AuthGate {
-        let dir = Directory::open_in_memory(DirectoryOptions {
+        let dir = SqliteDirectory::open_in_memory(DirectoryOptions {
             password_params: PasswordParams::insecure_fast_for_tests(),
             ..DirectoryOptions::default()
         })

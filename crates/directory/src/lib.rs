@@ -1,8 +1,10 @@
 //! The postern directory: local domains, accounts, aliases, password hashing,
 //! SASL mechanisms and authentication throttling.
 //!
-//! * [`Directory`] — the SQLite-backed store of domains, accounts and aliases, with
-//!   [`Directory::resolve`] for recipients and [`Directory::authenticate`] for logins.
+//! * [`Directory`] — the trait protocols use: [`Directory::resolve`] for recipients,
+//!   [`Directory::authenticate`] and friends for logins, account lookups.
+//! * `SqliteDirectory` (feature `sqlite`, on by default) — the embedded implementation:
+//!   domains, accounts and aliases in one SQLite file, plus the admin operations.
 //! * [`Address`] — validated, normalised `local@domain` (IDNA, case, NFC, limits).
 //! * [`password`] — argon2id hashing; verification of imported crypt(3) and Dovecot hashes.
 //! * [`sasl`] — PLAIN, LOGIN, SCRAM-SHA-256(-PLUS) as protocol-independent state machines.
@@ -10,8 +12,9 @@
 //! * [`AuthThrottle`] — failure counting per account and per client network.
 //! * [`AuthGate`] — the one door every login of every protocol passes (throttle, logs).
 //!
-//! The API is synchronous. Password hashing and verification are CPU-heavy; async
-//! callers run them in `spawn_blocking`.
+//! Lookups of the trait are async; password hashing and verification are CPU-heavy
+//! and synchronous, so async callers run them in `spawn_blocking`. Protocol crates
+//! depend on this crate without the `sqlite` feature and so never link SQLite.
 
 pub mod address;
 mod directory;
@@ -20,12 +23,10 @@ pub mod gate;
 mod md5_crypt;
 pub mod password;
 pub mod sasl;
-mod schema;
 pub mod scram;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 pub mod throttle;
-
-#[cfg(test)]
-mod tests;
 
 pub use address::{Address, AddressError};
 pub use directory::{
@@ -38,6 +39,7 @@ pub use sasl::{
     advertised_mechanisms, Authenticator, Credentials, SaslError, SaslMechanism, SaslSession,
     SaslStep,
 };
-pub use schema::SCHEMA_VERSION;
 pub use scram::{ChannelBindingType, ChannelBindings};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{schema::SCHEMA_VERSION, SqliteDirectory};
 pub use throttle::{AuthThrottle, ThrottleConfig, ThrottleDecision};

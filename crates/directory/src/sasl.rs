@@ -158,7 +158,8 @@ impl fmt::Debug for ScramCredentials {
 }
 
 /// What a SASL session needs from the account directory. Implemented by
-/// [`crate::Directory`]; tests may supply their own.
+/// `SqliteDirectory` and, for any [`crate::Directory`], by [`crate::ClientAuth`];
+/// tests may supply their own.
 pub trait Authenticator: Send + Sync {
     /// Checks a plaintext password. Returns the normalised account on success,
     /// `None` on failure (unknown account, disabled, wrong password). CPU-heavy.
@@ -213,32 +214,6 @@ pub trait Authenticator: Send + Sync {
     /// on success, `None` on failure. The default forgets it.
     fn outcome(&self, authcid: &str, account: Option<&str>) {
         let _ = (authcid, account);
-    }
-}
-
-impl Authenticator for crate::Directory {
-    fn verify_plain(
-        &self,
-        authcid: &str,
-        password: &[u8],
-    ) -> Result<Option<String>, DirectoryError> {
-        self.authenticate(authcid, password)
-    }
-
-    fn scram_credentials(
-        &self,
-        authcid: &str,
-        mechanism: &str,
-    ) -> Result<Option<ScramCredentials>, DirectoryError> {
-        crate::Directory::scram_credentials(self, authcid, mechanism)
-    }
-
-    fn scram_decoy(
-        &self,
-        authcid: &str,
-        mechanism: &str,
-    ) -> Result<(Vec<u8>, u32), DirectoryError> {
-        crate::Directory::scram_decoy(self, authcid, mechanism)
     }
 }
 

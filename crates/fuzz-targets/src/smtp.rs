@@ -6,12 +6,13 @@ use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use postern_config::{Config, Service, Source};
-use postern_directory::{Directory, DirectoryOptions, PasswordParams, SaslSession, SaslStep};
+use postern_directory::{DirectoryOptions, PasswordParams, SaslSession, SaslStep, SqliteDirectory};
 use postern_net::TlsInfo;
 use postern_outbound::client::dot_stuff;
 use postern_smtp::message::DataDecoder;
 use postern_smtp::parse::{parse_command, parse_mailbox, xtext_decode, Command, Param};
-use postern_smtp::session::{Outcome, Session, Settings, Step};
+use postern_smtp::session::{Answer, Lookup, Outcome, Session, Settings, Step};
+use postern_smtp::Verdict;
 use postern_spool::QueueId;
 
 use crate::directory::FakeAuthenticator;
@@ -141,7 +142,7 @@ fn check_reply(r: &str) {
 
 struct SessionWorld {
     settings: Arc<Settings>,
-    directory: Arc<Directory>,
+    directory: Arc<SqliteDirectory>,
 }
 
 fn world() -> &'static SessionWorld {
@@ -154,7 +155,7 @@ fn world() -> &'static SessionWorld {
             Source::Defaults,
         )
         .expect("fuzz SMTP configuration");
-        let directory = Directory::open_in_memory(DirectoryOptions {
+        let directory = SqliteDirectory::open_in_memory(DirectoryOptions {
             password_params: PasswordParams::insecure_fast_for_tests(),
             ..DirectoryOptions::default()
         })
@@ -211,7 +212,6 @@ pub fn smtp_session(data: &[u8]) {
     let tls = (service == Service::Submissions).then(tls_info);
     let mut s = Session::new(
         w.settings.clone(),
-        w.directory.clone(),
         service,
         peer,
         loopback,
@@ -226,9 +226,12 @@ pub fn smtp_session(data: &[u8]) {
             s.error_reply(reply(500, "5.5.2", "Line too long"))
         } else {
             check_command_line(line);
-            s.command(line)
+            let step = s.command(line);
+            settle(&w.directory, &mut s, step)
         };
         let outcome = match step {
+            // `settle` answered these.
+            Step::Lookup(_) | Step::Check(_) => return,
             Step::Reply(r) => {
                 check_reply(&r);
                 continue;
@@ -326,7 +329,30 @@ pub fn smtp_session(data: &[u8]) {
                 let message_id = postern_smtp::message::header_value(&message, "Message-ID");
                 check_reply(&s.enqueued(Ok(id), &envelope, message.len(), message_id.as_deref()));
             }
+            Outcome::Check(..) => panic!("no checks are configured"),
         }
+    }
+}
+
+/// Answers the session's lookups from the directory, synchronously, as the driver does.
+fn settle(d: &SqliteDirectory, s: &mut Session, mut step: Step) -> Step {
+    loop {
+        step = match step {
+            Step::Lookup(l) => s.answer(match &l {
+                Lookup::Resolve(a) => Answer::Resolution(d.resolve(a).map_err(|e| e.to_string())),
+                Lookup::Expand(a) => Answer::Resolution(d.expand(a).map_err(|e| e.to_string())),
+                Lookup::PostmasterDomain(h) => Answer::Domain(match d.is_local_domain(h) {
+                    Ok(true) => h.clone(),
+                    _ => d
+                        .list_domains()
+                        .ok()
+                        .and_then(|l| l.into_iter().next())
+                        .map_or_else(|| h.clone(), |x| x.name),
+                }),
+            }),
+            Step::Check(_) => s.checked(Verdict::Accept),
+            other => return other,
+        };
     }
 }
 

@@ -115,7 +115,7 @@ impl ImapLimits {
 
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
-    pub(crate) directory: Arc<Directory>,
+    pub(crate) directory: Arc<dyn Directory>,
     pub(crate) store: Arc<dyn Store>,
     /// Every login passes here (throttle, failure logs).
     pub(crate) gate: AuthGate,
@@ -171,7 +171,7 @@ impl ImapServer {
     /// A server with the limits of `config`'s `[imap]` section.
     pub fn new(
         config: Arc<Config>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
     ) -> ImapServer {
@@ -182,7 +182,7 @@ impl ImapServer {
     /// A server with explicit limits.
     pub fn with_limits(
         config: Arc<Config>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
         limits: ImapLimits,

@@ -7,16 +7,13 @@ use crate::session::Session;
 impl Session {
     /// The account's storage quota in bytes, if the administrator set one.
     pub(crate) async fn quota_limit(&self) -> Option<u64> {
-        let directory = self.srv.directory.clone();
-        let account = self.account().to_string();
-        match tokio::task::spawn_blocking(move || directory.get_account(&account)).await {
-            Ok(Ok(Some(a))) => a.quota_bytes,
-            Ok(Ok(None)) => None,
-            Ok(Err(e)) => {
+        match self.srv.directory.account(self.account()).await {
+            Ok(Some(a)) => a.quota_bytes,
+            Ok(None) => None,
+            Err(e) => {
                 tracing::warn!("directory error reading the quota: {e}");
                 None
             }
-            Err(_) => None,
         }
     }
 

@@ -103,7 +103,7 @@ impl Pop3Server {
     /// A server with the settings of `config`'s `[pop3]` section.
     pub fn new(
         config: Arc<Config>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
     ) -> Pop3Server {
@@ -114,7 +114,7 @@ impl Pop3Server {
     /// A server with explicit settings.
     pub fn with_settings(
         config: Arc<Config>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn Directory>,
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
         settings: Pop3Settings,

@@ -4,7 +4,7 @@
 
 use postern_config::{Config, Service, Source};
 use postern_directory::{
-    AuthThrottle, Directory, DirectoryOptions, PasswordParams, ThrottleConfig,
+    AuthThrottle, DirectoryOptions, PasswordParams, SqliteDirectory, ThrottleConfig,
 };
 use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server};
 use postern_pop3::{Pop3Server, Pop3Settings};
@@ -26,7 +26,7 @@ const APOP_SECRET: &str = "tanstaaf";
 struct Harness {
     dir: tempfile::TempDir,
     store: Arc<MaildirStore>,
-    directory: Arc<Directory>,
+    directory: Arc<SqliteDirectory>,
     pop3: SocketAddr,
     pop3s: SocketAddr,
     ca: PathBuf,
@@ -49,7 +49,7 @@ impl Harness {
             Source::Defaults,
         )
         .unwrap();
-        let directory = Directory::open_with(
+        let directory = SqliteDirectory::open_with(
             dir.path().join("directory.sqlite"),
             DirectoryOptions {
                 password_params: PasswordParams::insecure_fast_for_tests(),

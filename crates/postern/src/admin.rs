@@ -6,12 +6,12 @@ use crate::cli::{AliasCommand, DomainCommand, UserCommand};
 use crate::secret::read_secret;
 use anyhow::{bail, Context as _};
 use postern_config::Config;
-use postern_directory::{Directory, DirectoryOptions};
+use postern_directory::{DirectoryOptions, SqliteDirectory};
 use postern_store::maildir::MaildirStore;
 
 /// The directory and the store of one data directory.
 pub struct Context {
-    pub directory: Directory,
+    pub directory: SqliteDirectory,
     pub store: MaildirStore,
 }
 
@@ -34,7 +34,7 @@ impl Context {
             ..DirectoryOptions::default()
         };
         let db = config.directory_db();
-        let directory = Directory::open_with(&db, options)
+        let directory = SqliteDirectory::open_with(&db, options)
             .with_context(|| format!("opening the directory {}", db.display()))?;
         let root = config.mail_root();
         let store = MaildirStore::open(&root, &config.hostname)
@@ -324,7 +324,7 @@ fn end_sessions(config: &Config, account: &str) -> anyhow::Result<()> {
 /// each one that is neither an account nor an alias yet becomes an alias of `target`.
 /// Returns the aliases made.
 fn role_aliases(
-    directory: &postern_directory::Directory,
+    directory: &SqliteDirectory,
     domain: &str,
     target: &str,
 ) -> anyhow::Result<Vec<String>> {

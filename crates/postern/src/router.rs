@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use postern_config::Config;
 use postern_delivery::LocalDelivery;
-use postern_directory::Directory;
+use postern_directory::{Directory, SqliteDirectory};
 use postern_mail::{EnhancedCode, Status};
 use postern_outbound::{Outbound, Settings, Signer};
 use postern_policy::DkimKeys;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub struct Router {
     pub local: LocalDelivery,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<dyn Directory>,
     pub outbound: Outbound,
 }
 
@@ -35,7 +35,7 @@ impl Transport for Router {
         for (pos, &i) in indices.iter().enumerate() {
             let rcpt = &entry.recipients[i].recipient.address;
             let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
-            out[pos] = match self.directory.is_local_domain(domain) {
+            out[pos] = match self.directory.is_local_domain(domain).await {
                 Ok(true) => {
                     let o = self
                         .local
@@ -78,7 +78,8 @@ impl Transport for Router {
 /// when it is local and has keys.
 pub struct DkimSigning {
     pub keys: DkimKeys,
-    pub directory: Arc<Directory>,
+    /// The concrete backend: `Signer::sign` is synchronous (called off the runtime threads).
+    pub directory: Arc<SqliteDirectory>,
 }
 
 impl Signer for DkimSigning {
@@ -132,7 +133,7 @@ pub fn runner_settings(config: &Config) -> RunnerSettings {
 pub fn build(
     config: &Config,
     local: LocalDelivery,
-    directory: Arc<Directory>,
+    directory: Arc<SqliteDirectory>,
 ) -> anyhow::Result<Router> {
     let settings = Settings::from_config(config);
     let resolver: Arc<dyn postern_outbound::Resolver> =

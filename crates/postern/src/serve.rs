@@ -5,7 +5,7 @@ use crate::{private_data, privileges, server_lock};
 use anyhow::Context;
 use postern_config::{Config, Service, Source};
 use postern_delivery::LocalDelivery;
-use postern_directory::{AuthThrottle, Directory, ThrottleConfig};
+use postern_directory::{AuthThrottle, SqliteDirectory, ThrottleConfig};
 use postern_imap::ImapServer;
 use postern_net::CancellationToken;
 use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Live, Server, SessionHandler};
@@ -199,7 +199,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// What every protocol server shares within one `serve` process.
 pub struct Shared {
     pub config: Arc<Config>,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<SqliteDirectory>,
     /// The mail store, as the backend-neutral trait the protocol servers use.
     pub store: Arc<dyn Store>,
     /// The durable queue every accepted message goes to before its `250`.

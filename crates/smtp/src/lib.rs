@@ -4,17 +4,25 @@
 //! * [`session`] — the I/O-free session state machine: policy (relay control, AUTH, limits), the
 //!   envelope, the trace header.
 //! * [`message`] — the DATA decoder (dot-stuffing, terminator, bare LF) and header helpers.
-//! * [`SmtpServer`] — the async driver over a [`postern_net::Connection`], handing accepted mail to
-//!   the [`postern_spool::Spool`] before answering `250`.
+//! * [`check`] — policy hooks ([`Check`]) on the connect, MAIL, RCPT and DATA stages.
+//! * [`sink`] — where accepted mail goes ([`Sink`]; [`SpoolSink`] for SMTP and sendmail).
+//! * [`SmtpServer`] — the async driver over a [`postern_net::Connection`], answering the
+//!   session's lookups and checks (`steps`) and handing accepted mail to its [`Sink`] before
+//!   answering `250`.
 
+pub mod check;
 pub mod message;
 pub mod parse;
 mod reply;
 mod server;
 pub mod session;
+pub mod sink;
+pub mod steps;
 
+pub use check::{Check, Checks, Context, Stage, Verdict};
 pub use server::SmtpServer;
-pub use session::{Outcome, Session, Settings, Step};
+pub use session::{Answer, Lookup, Outcome, Session, Settings, SinkError, Step};
+pub use sink::{Sink, SpoolSink};
 
 #[cfg(test)]
 mod tests;

@@ -2,9 +2,11 @@
 //! replies. Replies are batched while more pipelined input is already buffered and flushed before the
 //! driver would wait for the client (RFC 2920 §3.2).
 
+use crate::check::Checks;
 use crate::message::DataDecoder;
 use crate::reply;
 use crate::session::{Outcome, Session, Settings, Step};
+use crate::sink::{Sink, SpoolSink};
 use async_trait::async_trait;
 use base64::Engine;
 use postern_config::{Config, Service};
@@ -14,7 +16,7 @@ use postern_directory::{
 use postern_net::{
     ChannelBindingKind, Connection, IoSettings, LineError, LineIo, Refusal, SessionHandler,
 };
-use postern_spool::Spool;
+use postern_spool::Queue;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,18 +75,22 @@ const AUTH_LINE_LIMIT: usize = 12 * 1024;
 #[derive(Clone)]
 pub struct SmtpServer {
     settings: Arc<Settings>,
-    directory: Arc<Directory>,
+    pub(crate) directory: Arc<dyn Directory>,
     /// Every AUTH passes here (throttle, failure logs).
     gate: AuthGate,
-    spool: Arc<Spool>,
+    /// Where accepted mail goes.
+    sink: Arc<dyn Sink>,
+    /// Policy checks on the SMTP stages (none: every stage accepts).
+    pub(crate) checks: Checks,
 }
 
 impl SmtpServer {
+    /// A server handing accepted mail to the `spool`, without checks.
     pub fn new(
         config: &Config,
-        directory: Arc<Directory>,
+        directory: Arc<dyn Directory>,
         throttle: Arc<AuthThrottle>,
-        spool: Arc<Spool>,
+        spool: Arc<dyn Queue>,
     ) -> SmtpServer {
         SmtpServer {
             settings: Arc::new(Settings {
@@ -94,8 +100,21 @@ impl SmtpServer {
             }),
             gate: AuthGate::new(directory.clone(), throttle),
             directory,
-            spool,
+            sink: Arc::new(SpoolSink(spool)),
+            checks: Checks::new(),
         }
+    }
+
+    /// The same server handing accepted mail to `sink` instead.
+    pub fn with_sink(mut self, sink: Arc<dyn Sink>) -> SmtpServer {
+        self.sink = sink;
+        self
+    }
+
+    /// The same server running `checks` on every session.
+    pub fn with_checks(mut self, checks: Checks) -> SmtpServer {
+        self.checks = checks;
+        self
     }
 }
 
@@ -115,7 +134,6 @@ impl SessionHandler for SmtpServer {
         let loopback = postern_net::is_loopback(&conn.peer.ip());
         let mut session = Session::new(
             self.settings.clone(),
-            self.directory.clone(),
             conn.service,
             conn.peer.ip(),
             loopback,
@@ -123,6 +141,7 @@ impl SessionHandler for SmtpServer {
             conn.tls.is_some() && conn.service != Service::Submissions,
         );
         session.set_offer_plus(driver.channel_bindings().advertise_plus());
+        session.set_checks(!self.checks.is_empty());
         driver.run(session, &conn.tls, &conn.shutdown).await;
         driver.io.shutdown().await;
     }
@@ -169,7 +188,16 @@ impl Driver<'_> {
         tls: &Option<postern_net::TlsContext>,
         shutdown: &postern_net::CancellationToken,
     ) {
-        self.queue(&session.greeting());
+        let first = session.start();
+        match crate::steps::settle(self.server, &mut session, first).await {
+            Step::Reply(r) => self.queue(&r),
+            Step::Close(r) => {
+                self.queue(&r);
+                let _ = self.flush().await;
+                return;
+            }
+            _ => return,
+        }
         let command_timeout = Duration::from_secs(self.settings().smtp.command_timeout_secs);
         let line_limit = self.settings().smtp.max_line_length;
         loop {
@@ -206,11 +234,14 @@ impl Driver<'_> {
                 }
             };
             let step = session.command(&line);
+            let step = crate::steps::settle(self.server, &mut session, step).await;
             if let Step::Reply(r) | Step::Close(r) = &step {
                 log_refusal(&session, self.peer, &line, r);
             }
             match step {
                 Step::Reply(r) => self.queue(&r),
+                // `settle` answered these.
+                Step::Lookup(_) | Step::Check(_) => return,
                 Step::Close(r) => {
                     self.queue(&r);
                     let _ = self.flush().await;
@@ -275,6 +306,7 @@ impl Driver<'_> {
 
     /// Spools a finished message (in a blocking thread: it fsyncs) and queues the reply.
     async fn deliver(&mut self, session: &mut Session, outcome: Outcome) -> bool {
+        let outcome = crate::steps::data_outcome(self.server, session, outcome).await;
         match outcome {
             Outcome::Reply(r) => {
                 log_refusal(session, self.peer, b"DATA", &r);
@@ -294,25 +326,16 @@ impl Driver<'_> {
                 true
             }
             Outcome::Enqueue(envelope, message, queue_id) => {
-                let spool = self.server.spool.clone();
                 let size = message.len();
                 let message_id = crate::message::header_value(&message, "Message-ID");
-                let env = envelope.clone();
-                let result =
-                    tokio::task::spawn_blocking(move || spool.enqueue_as(queue_id, &env, &message))
-                        .await;
-                let r = match result {
-                    Ok(r) => session.enqueued(r, &envelope, size, message_id.as_deref()),
-                    Err(e) => {
-                        tracing::error!("spool task failed: {e}");
-                        reply::line(
-                            451,
-                            "4.3.0",
-                            "Cannot queue the message now, try again later",
-                        )
-                    }
-                };
+                let result = self.server.sink.accept(queue_id, &envelope, message).await;
+                let r = session.enqueued(result, &envelope, size, message_id.as_deref());
                 self.queue(&r);
+                true
+            }
+            // `data_outcome` ran the checks.
+            Outcome::Check(..) => {
+                self.queue(&reply::line(451, "4.3.0", "Try again later"));
                 true
             }
         }

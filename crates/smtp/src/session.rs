@@ -1,17 +1,19 @@
 //! The SMTP session state machine, free of I/O: a command line in, a [`Step`] out. The async driver
 //! (`server.rs`) does the reading, writing, TLS, SASL exchanges and spooling the steps ask for.
 //!
-//! Directory lookups (recipient resolution, VRFY/EXPN) are synchronous indexed SQLite reads; they run
-//! inline.
+//! The session never calls the directory or a policy check itself: it asks its driver with a
+//! [`Step::Lookup`] (answered by [`Session::answer`]) or a [`Step::Check`] (answered by
+//! [`Session::checked`]), so the state machine stays free of I/O and of any backend.
 
+use crate::check::{Stage, Verdict};
 use crate::message::{self, DataDecoder, Trace};
 use crate::parse::{parse_command, xtext_decode, Command, Mailbox, Param, ParseError};
 use crate::reply;
 use base64::Engine;
 use postern_config::{ExpnPolicy, Service, Smtp as SmtpConfig, VrfyPolicy};
-use postern_directory::{Address, Destination, Directory, Resolution, SaslMechanism};
+use postern_directory::{Address, Destination, Resolution, SaslMechanism};
 use postern_net::TlsInfo;
-use postern_spool::{BodyType, Envelope, Notify, QueueId, Recipient, Ret, SpoolError};
+use postern_spool::{BodyType, Envelope, Notify, QueueId, Recipient, Ret};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -42,6 +44,55 @@ pub enum Step {
     Data(Box<DataDecoder>),
     /// Read exactly `size` octets (RFC 3030 §2), then call [`Session::bdat_chunk`].
     Bdat { size: u64, last: bool },
+    /// Ask the directory, then call [`Session::answer`].
+    Lookup(Lookup),
+    /// Run the configured checks of this stage, then call [`Session::checked`].
+    Check(Stage),
+}
+
+/// A directory question of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Resolve a recipient (RCPT, VRFY, the sender check of MAIL).
+    Resolve(Address),
+    /// Expand an address for EXPN (RFC 5321 §3.5.2): exact accounts and aliases only.
+    Expand(Address),
+    /// RFC 5321 §4.1.1.3: the domain `<Postmaster>` means: `hostname` if it is a local domain,
+    /// else the first local domain (else `hostname`).
+    PostmasterDomain(String),
+}
+
+/// The driver's answer to a [`Lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// For [`Lookup::Resolve`] and [`Lookup::Expand`]; `Err` holds the reason for the log.
+    Resolution(Result<Resolution, String>),
+    /// For [`Lookup::PostmasterDomain`].
+    Domain(String),
+}
+
+/// Error of a [`crate::Sink`] as the session sees it.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the session was doing when it asked its driver.
+#[derive(Debug)]
+enum Pending {
+    /// The connect checks, before the greeting.
+    Connect,
+    /// MAIL waits for the sender's resolution (does the login own it?).
+    MailOwner(Transaction),
+    /// MAIL waits for its checks.
+    MailCheck(Transaction),
+    /// RCPT `<Postmaster>` waits for its domain.
+    RcptDomain(Mailbox, Notify, Option<String>),
+    /// RCPT waits for the recipient's resolution.
+    RcptResolve(Mailbox, Notify, Option<String>),
+    /// RCPT waits for its checks.
+    RcptCheck(String, Notify, Option<String>),
+    /// VRFY waits for the resolution.
+    Vrfy(Address),
+    /// EXPN waits for the expansion.
+    Expn,
 }
 
 /// After the message data: reply at once, or spool this and then call [`Session::enqueued`].
@@ -50,6 +101,8 @@ pub enum Outcome {
     Reply(String),
     /// Queue the message under this id (the one its `Received:` header names).
     Enqueue(Box<Envelope>, Vec<u8>, QueueId),
+    /// Run the DATA checks on this message, then call [`Session::data_checked`].
+    Check(Box<Envelope>, Vec<u8>, QueueId),
 }
 
 #[derive(Debug)]
@@ -70,7 +123,6 @@ struct Transaction {
 #[derive(Debug)]
 pub struct Session {
     settings: Arc<Settings>,
-    directory: Arc<Directory>,
     service: Service,
     peer: IpAddr,
     loopback: bool,
@@ -86,13 +138,15 @@ pub struct Session {
     messages: u32,
     commands: u32,
     errors: u32,
+    /// Checks are configured: ask for them at each stage.
+    checks: bool,
+    pending: Option<Pending>,
 }
 
 impl Session {
     /// A new session. `tls` is set for implicit-TLS ports; `tls_available` says STARTTLS can be offered.
     pub fn new(
         settings: Arc<Settings>,
-        directory: Arc<Directory>,
         service: Service,
         peer: IpAddr,
         loopback: bool,
@@ -106,7 +160,6 @@ impl Session {
             .any(|n| n.contains(peer));
         Session {
             settings,
-            directory,
             service,
             peer,
             loopback,
@@ -121,7 +174,53 @@ impl Session {
             messages: 0,
             commands: 0,
             errors: 0,
+            checks: false,
+            pending: None,
         }
+    }
+
+    /// Whether the driver has checks to run: the session then asks with [`Step::Check`] at
+    /// connect, MAIL, RCPT and ([`Outcome::Check`]) DATA. Without, it behaves as before.
+    pub fn set_checks(&mut self, on: bool) {
+        self.checks = on;
+    }
+
+    /// The first step of the connection: the connect checks if any, else the greeting.
+    pub fn start(&mut self) -> Step {
+        if self.checks {
+            self.pending = Some(Pending::Connect);
+            return Step::Check(Stage::Connect);
+        }
+        Step::Reply(self.greeting())
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> IpAddr {
+        self.peer
+    }
+
+    /// The service (MX, submission) of this session.
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// The HELO/EHLO name, if one was given.
+    pub fn helo(&self) -> Option<&str> {
+        self.helo.as_deref()
+    }
+
+    /// Whether the channel is TLS.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The sender of the open transaction (`Some("")` for `<>`), if one is open.
+    pub fn sender(&self) -> Option<&str> {
+        let txn = match &self.pending {
+            Some(Pending::MailCheck(t)) => Some(t),
+            _ => self.txn.as_ref(),
+        };
+        txn.map(|t| t.sender.as_deref().unwrap_or(""))
     }
 
     /// RFC 5321 §4.2: the opening `220`.
@@ -206,8 +305,8 @@ impl Session {
         match cmd {
             Command::Ehlo(name) => self.hello(name, true),
             Command::Helo(name) => self.hello(name, false),
-            Command::Mail { sender, params } => Step::Reply(self.mail(sender, params)),
-            Command::Rcpt { recipient, params } => Step::Reply(self.rcpt(recipient, params)),
+            Command::Mail { sender, params } => self.mail(sender, params),
+            Command::Rcpt { recipient, params } => self.rcpt(recipient, params),
             Command::Data => self.data(),
             Command::Bdat { size, last } => Step::Bdat { size, last },
             Command::Rset => {
@@ -225,8 +324,8 @@ impl Session {
                 "2.0.0",
                 "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN STARTTLS AUTH (RFC 5321)",
             )),
-            Command::Vrfy(arg) => Step::Reply(self.vrfy(&arg)),
-            Command::Expn(arg) => Step::Reply(self.expn(&arg)),
+            Command::Vrfy(arg) => self.vrfy(&arg),
+            Command::Expn(arg) => self.expn(&arg),
             Command::StartTls => self.starttls(),
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial),
         }
@@ -271,15 +370,43 @@ impl Session {
 
     /// RFC 5321 §4.1.1.2 MAIL, with SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531),
     /// RET/ENVID (RFC 3461) and AUTH= (RFC 4954 §5).
-    fn mail(&mut self, sender: Option<Mailbox>, params: Vec<Param>) -> String {
+    fn mail(&mut self, sender: Option<Mailbox>, params: Vec<Param>) -> Step {
+        match self.mail_transaction(sender, params) {
+            Err(reply) => Step::Reply(reply),
+            Ok((txn, None)) => self.mail_accept(txn),
+            Ok((txn, Some(address))) => {
+                self.pending = Some(Pending::MailOwner(txn));
+                Step::Lookup(Lookup::Resolve(address))
+            }
+        }
+    }
+
+    /// MAIL's checks if any, else its `250`.
+    fn mail_accept(&mut self, txn: Transaction) -> Step {
+        if self.checks {
+            let sender = txn.sender.clone();
+            self.pending = Some(Pending::MailCheck(txn));
+            return Step::Check(Stage::Mail { sender });
+        }
+        self.txn = Some(txn);
+        Step::Reply(reply::line(250, "2.1.0", "Ok"))
+    }
+
+    /// MAIL's syntax and limits: the transaction, and the sender address when the
+    /// directory must say whether the authenticated account owns it.
+    fn mail_transaction(
+        &mut self,
+        sender: Option<Mailbox>,
+        params: Vec<Param>,
+    ) -> Result<(Transaction, Option<Address>), String> {
         if self.helo.is_none() {
-            return reply::line(503, "5.5.1", "Send EHLO or HELO first");
+            return Err(reply::line(503, "5.5.1", "Send EHLO or HELO first"));
         }
         if self.txn.is_some() {
-            return reply::line(503, "5.5.1", "Nested MAIL command");
+            return Err(reply::line(503, "5.5.1", "Nested MAIL command"));
         }
         if self.submission() && self.account.is_none() {
-            return reply::line(530, "5.7.0", "Authentication required");
+            return Err(reply::line(530, "5.7.0", "Authentication required"));
         }
         let mut txn = Transaction {
             sender: None,
@@ -292,7 +419,7 @@ impl Session {
             chunk_size: 0,
         };
         if !params.is_empty() && !self.esmtp {
-            return reply::line(555, "5.5.4", "Parameters need EHLO");
+            return Err(reply::line(555, "5.5.4", "Parameters need EHLO"));
         }
         for p in params {
             let value = p.value.as_deref();
@@ -303,14 +430,14 @@ impl Session {
                         .ok()
                         .filter(|_| v.bytes().all(|b| b.is_ascii_digit()))
                     else {
-                        return reply::line(501, "5.5.4", "Bad SIZE value");
+                        return Err(reply::line(501, "5.5.4", "Bad SIZE value"));
                     };
                     if size > self.settings.smtp.max_message_size {
-                        return reply::line(
+                        return Err(reply::line(
                             552,
                             "5.3.4",
                             "Message size exceeds fixed maximum message size",
-                        );
+                        ));
                     }
                 }
                 ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => {
@@ -327,42 +454,37 @@ impl Session {
                 ("RET", Some(v)) if v.eq_ignore_ascii_case("HDRS") => txn.ret = Some(Ret::Headers),
                 ("ENVID", Some(v)) => match xtext_decode(v) {
                     Some(id) if id.len() <= 100 => txn.envid = Some(id),
-                    _ => return reply::line(501, "5.5.4", "Bad ENVID value"),
+                    _ => return Err(reply::line(501, "5.5.4", "Bad ENVID value")),
                 },
                 // RFC 4954 §5: accepted; we do not trust another server's claim.
                 ("AUTH", Some(_)) => {}
-                _ => return reply::line(555, "5.5.4", "Unsupported MAIL parameter"),
+                _ => return Err(reply::line(555, "5.5.4", "Unsupported MAIL parameter")),
             }
         }
         if let Some(s) = &sender {
             if s.is_utf8() && !txn.smtputf8 {
-                return reply::line(553, "5.6.7", "Non-ASCII sender needs SMTPUTF8");
+                return Err(reply::line(553, "5.6.7", "Non-ASCII sender needs SMTPUTF8"));
             }
             let Ok(address) = Address::new(&s.local, &s.domain) else {
-                return reply::line(553, "5.1.7", "Bad sender address");
+                return Err(reply::line(553, "5.1.7", "Bad sender address"));
             };
+            txn.sender = Some(s.to_string());
             if let Some(account) = &self.account {
-                if self.settings.smtp.sender_must_match_login && !self.owns(account, &address) {
-                    return reply::line(
-                        553,
-                        "5.7.1",
-                        "Sender address is not owned by the authenticated user",
-                    );
+                if self.settings.smtp.sender_must_match_login && address.to_string() != *account {
+                    return Ok((txn, Some(address)));
                 }
             }
-            txn.sender = Some(s.to_string());
         }
-        self.txn = Some(txn);
-        reply::line(250, "2.1.0", "Ok")
+        Ok((txn, None))
     }
 
-    /// Whether `address` belongs to `account`: the account itself, or an address (alias,
+    /// Whether the sender belongs to the authenticated account: an address (alias,
     /// plus-address) that resolves to that account alone.
-    fn owns(&self, account: &str, address: &Address) -> bool {
-        if address.to_string() == account {
-            return true;
-        }
-        match self.directory.resolve(address) {
+    fn owns(&self, resolution: &Result<Resolution, String>) -> bool {
+        let Some(account) = &self.account else {
+            return false;
+        };
+        match resolution {
             Ok(Resolution::Deliver(dests)) => dests
                 .iter()
                 .all(|d| matches!(d, Destination::Local { account: a, .. } if a == account)),
@@ -372,15 +494,15 @@ impl Session {
 
     /// RFC 5321 §4.1.1.3 RCPT, with NOTIFY and ORCPT (RFC 3461 §4.1, §4.2). Relay control: the domain
     /// must be local, else the client must be authenticated or trusted.
-    fn rcpt(&mut self, mut recipient: Mailbox, params: Vec<Param>) -> String {
+    fn rcpt(&mut self, recipient: Mailbox, params: Vec<Param>) -> Step {
         let Some(txn) = &self.txn else {
-            return reply::line(503, "5.5.1", "Need MAIL before RCPT");
+            return Step::Reply(reply::line(503, "5.5.1", "Need MAIL before RCPT"));
         };
         if txn.recipients.len() >= self.settings.smtp.max_recipients {
-            return reply::line(452, "4.5.3", "Too many recipients");
+            return Step::Reply(reply::line(452, "4.5.3", "Too many recipients"));
         }
         if !params.is_empty() && !self.esmtp {
-            return reply::line(555, "5.5.4", "Parameters need EHLO");
+            return Step::Reply(reply::line(555, "5.5.4", "Parameters need EHLO"));
         }
         let mut notify = Notify::default();
         let mut orcpt = None;
@@ -388,7 +510,7 @@ impl Session {
             match (p.keyword.as_str(), p.value.as_deref()) {
                 ("NOTIFY", Some(v)) => match parse_notify(v) {
                     Some(n) => notify = n,
-                    None => return reply::line(501, "5.5.4", "Bad NOTIFY value"),
+                    None => return Step::Reply(reply::line(501, "5.5.4", "Bad NOTIFY value")),
                 },
                 ("ORCPT", Some(v)) => {
                     let decoded = v.split_once(';').and_then(|(kind, addr)| {
@@ -400,50 +522,77 @@ impl Session {
                     });
                     match decoded {
                         Some(o) => orcpt = Some(o),
-                        None => return reply::line(501, "5.5.4", "Bad ORCPT value"),
+                        None => return Step::Reply(reply::line(501, "5.5.4", "Bad ORCPT value")),
                     }
                 }
-                _ => return reply::line(555, "5.5.4", "Unsupported RCPT parameter"),
+                _ => return Step::Reply(reply::line(555, "5.5.4", "Unsupported RCPT parameter")),
             }
         }
         if recipient.is_utf8() && !txn.smtputf8 {
-            return reply::line(553, "5.6.7", "Non-ASCII recipient needs SMTPUTF8");
+            return Step::Reply(reply::line(
+                553,
+                "5.6.7",
+                "Non-ASCII recipient needs SMTPUTF8",
+            ));
         }
         if recipient.domain.is_empty() {
             // RFC 5321 §4.1.1.3: "<Postmaster>" means our postmaster: at our host name if that is a
             // local domain, else at the first local domain.
             let host = self.hostname().to_string();
-            recipient.domain = match self.directory.is_local_domain(&host) {
-                Ok(true) => host,
-                _ => self
-                    .directory
-                    .list_domains()
-                    .ok()
-                    .and_then(|d| d.into_iter().next())
-                    .map_or(host, |d| d.name),
-            };
+            self.pending = Some(Pending::RcptDomain(recipient, notify, orcpt));
+            return Step::Lookup(Lookup::PostmasterDomain(host));
         }
+        self.rcpt_resolve(recipient, notify, orcpt)
+    }
+
+    /// RCPT: asks for the recipient's resolution.
+    fn rcpt_resolve(&mut self, recipient: Mailbox, notify: Notify, orcpt: Option<String>) -> Step {
         let Ok(address) = Address::new(&recipient.local, &recipient.domain) else {
-            return reply::line(501, "5.1.3", "Bad recipient address");
+            return Step::Reply(reply::line(501, "5.1.3", "Bad recipient address"));
         };
-        match self.directory.resolve(&address) {
+        self.pending = Some(Pending::RcptResolve(recipient, notify, orcpt));
+        Step::Lookup(Lookup::Resolve(address))
+    }
+
+    /// RCPT: the resolution decides (relay control), then the checks if any.
+    fn rcpt_resolved(
+        &mut self,
+        recipient: Mailbox,
+        notify: Notify,
+        orcpt: Option<String>,
+        resolution: Result<Resolution, String>,
+    ) -> Step {
+        match resolution {
             Ok(Resolution::Deliver(_)) => {}
             Ok(Resolution::NotFound) => {
-                return reply::line(550, "5.1.1", "No such user here");
+                return Step::Reply(reply::line(550, "5.1.1", "No such user here"));
             }
             Ok(Resolution::NotLocal) => {
                 if self.account.is_none() && !self.trusted {
-                    return reply::line(554, "5.7.1", "Relay access denied");
+                    return Step::Reply(reply::line(554, "5.7.1", "Relay access denied"));
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "recipient lookup failed");
-                return reply::line(451, "4.3.0", "Temporary lookup failure, try again later");
+                return Step::Reply(reply::line(
+                    451,
+                    "4.3.0",
+                    "Temporary lookup failure, try again later",
+                ));
             }
         }
         let address = recipient.to_string();
+        if self.checks {
+            self.pending = Some(Pending::RcptCheck(address.clone(), notify, orcpt));
+            return Step::Check(Stage::Rcpt { recipient: address });
+        }
+        self.rcpt_accept(address, notify, orcpt)
+    }
+
+    /// RCPT accepted: the recipient joins the transaction.
+    fn rcpt_accept(&mut self, address: String, notify: Notify, orcpt: Option<String>) -> Step {
         let Some(txn) = &mut self.txn else {
-            return reply::line(503, "5.5.1", "Need MAIL before RCPT");
+            return Step::Reply(reply::line(503, "5.5.1", "Need MAIL before RCPT"));
         };
         if !txn.recipients.iter().any(|r| r.address == address) {
             txn.recipients.push(Recipient {
@@ -452,7 +601,7 @@ impl Session {
                 orcpt,
             });
         }
-        reply::line(250, "2.1.5", "Ok")
+        Step::Reply(reply::line(250, "2.1.5", "Ok"))
     }
 
     /// RFC 5321 §4.1.1.4 DATA.
@@ -597,13 +746,31 @@ impl Session {
             client_ip: Some(self.peer),
             helo: self.helo.clone(),
         };
+        if self.checks {
+            return Outcome::Check(Box::new(envelope), out, queue_id);
+        }
         Outcome::Enqueue(Box::new(envelope), out, queue_id)
     }
 
-    /// The spool's answer: `250` only once the message is durable.
+    /// The verdict of the DATA checks on a message of [`Outcome::Check`]: enqueue it, or the
+    /// refusal (the transaction is over either way, RFC 5321 §4.1.1.4).
+    pub fn data_checked(
+        &mut self,
+        verdict: Verdict,
+        envelope: Box<Envelope>,
+        message: Vec<u8>,
+        queue_id: QueueId,
+    ) -> Outcome {
+        match verdict {
+            Verdict::Accept => Outcome::Enqueue(envelope, message, queue_id),
+            Verdict::Reject(r) | Verdict::Tempfail(r) => Outcome::Reply(r),
+        }
+    }
+
+    /// The sink's answer: `250` only once the message is durable.
     pub fn enqueued(
         &mut self,
-        result: Result<QueueId, SpoolError>,
+        result: Result<QueueId, SinkError>,
         envelope: &Envelope,
         size: usize,
         message_id: Option<&str>,
@@ -643,41 +810,46 @@ impl Session {
     }
 
     /// RFC 5321 §3.5.3 VRFY, by policy.
-    fn vrfy(&mut self, arg: &str) -> String {
-        let ambiguous = || {
-            reply::line(
-                252,
-                "2.5.2",
-                "Cannot VRFY user, but will accept message and attempt delivery",
-            )
-        };
+    fn vrfy(&mut self, arg: &str) -> Step {
         match self.settings.smtp.vrfy {
-            VrfyPolicy::Off => reply::line(502, "5.5.1", "VRFY is disabled"),
-            VrfyPolicy::Ambiguous => ambiguous(),
-            VrfyPolicy::Authenticated if self.account.is_none() => ambiguous(),
+            VrfyPolicy::Off => Step::Reply(reply::line(502, "5.5.1", "VRFY is disabled")),
+            VrfyPolicy::Ambiguous => Step::Reply(vrfy_ambiguous()),
+            VrfyPolicy::Authenticated if self.account.is_none() => Step::Reply(vrfy_ambiguous()),
             VrfyPolicy::Authenticated => match lookup_arg(arg) {
-                None => reply::line(501, "5.1.3", "Bad address"),
-                Some(address) => match self.directory.resolve(&address) {
-                    Ok(Resolution::Deliver(_)) => {
-                        reply::line(250, "2.1.5", &format!("<{address}>"))
-                    }
-                    Ok(Resolution::NotFound) => reply::line(550, "5.1.1", "No such user here"),
-                    Ok(Resolution::NotLocal) => ambiguous(),
-                    Err(_) => reply::line(451, "4.3.0", "Temporary lookup failure"),
-                },
+                None => Step::Reply(reply::line(501, "5.1.3", "Bad address")),
+                Some(address) => {
+                    self.pending = Some(Pending::Vrfy(address.clone()));
+                    Step::Lookup(Lookup::Resolve(address))
+                }
             },
         }
     }
 
+    /// VRFY's answer.
+    fn vrfy_resolved(address: &Address, resolution: Result<Resolution, String>) -> String {
+        match resolution {
+            Ok(Resolution::Deliver(_)) => reply::line(250, "2.1.5", &format!("<{address}>")),
+            Ok(Resolution::NotFound) => reply::line(550, "5.1.1", "No such user here"),
+            Ok(Resolution::NotLocal) => vrfy_ambiguous(),
+            Err(_) => reply::line(451, "4.3.0", "Temporary lookup failure"),
+        }
+    }
+
     /// RFC 5321 §3.5.3 EXPN, by policy: only authenticated clients, if at all.
-    fn expn(&mut self, arg: &str) -> String {
+    fn expn(&mut self, arg: &str) -> Step {
         if self.settings.smtp.expn == ExpnPolicy::Off || self.account.is_none() {
-            return reply::line(502, "5.5.1", "EXPN is not available");
+            return Step::Reply(reply::line(502, "5.5.1", "EXPN is not available"));
         }
         let Some(address) = lookup_arg(arg) else {
-            return reply::line(501, "5.1.3", "Bad address");
+            return Step::Reply(reply::line(501, "5.1.3", "Bad address"));
         };
-        match self.directory.expand(&address) {
+        self.pending = Some(Pending::Expn);
+        Step::Lookup(Lookup::Expand(address))
+    }
+
+    /// EXPN's answer.
+    fn expn_resolved(resolution: Result<Resolution, String>) -> String {
+        match resolution {
             Ok(Resolution::Deliver(dests)) => {
                 let lines: Vec<String> = dests
                     .iter()
@@ -692,6 +864,71 @@ impl Session {
             Ok(Resolution::NotLocal) => reply::line(550, "5.1.2", "Not a local domain"),
             Err(_) => reply::line(451, "4.3.0", "Temporary lookup failure"),
         }
+    }
+
+    /// The driver's answer to the last [`Step::Lookup`]; the next step.
+    pub fn answer(&mut self, answer: Answer) -> Step {
+        let step = match (self.pending.take(), answer) {
+            (Some(Pending::MailOwner(txn)), Answer::Resolution(r)) => {
+                if self.owns(&r) {
+                    self.mail_accept(txn)
+                } else {
+                    Step::Reply(reply::line(
+                        553,
+                        "5.7.1",
+                        "Sender address is not owned by the authenticated user",
+                    ))
+                }
+            }
+            (Some(Pending::RcptDomain(mut rcpt, notify, orcpt)), Answer::Domain(d)) => {
+                rcpt.domain = d;
+                self.rcpt_resolve(rcpt, notify, orcpt)
+            }
+            (Some(Pending::RcptResolve(rcpt, notify, orcpt)), Answer::Resolution(r)) => {
+                self.rcpt_resolved(rcpt, notify, orcpt, r)
+            }
+            (Some(Pending::Vrfy(address)), Answer::Resolution(r)) => {
+                Step::Reply(Self::vrfy_resolved(&address, r))
+            }
+            (Some(Pending::Expn), Answer::Resolution(r)) => Step::Reply(Self::expn_resolved(r)),
+            (pending, answer) => {
+                tracing::error!(?pending, ?answer, "directory answer out of turn");
+                Step::Reply(reply::line(451, "4.3.0", "Temporary lookup failure"))
+            }
+        };
+        self.count_errors(step)
+    }
+
+    /// The verdict of the checks of the last [`Step::Check`]; the next step.
+    pub fn checked(&mut self, verdict: Verdict) -> Step {
+        let step = match (self.pending.take(), verdict) {
+            (Some(Pending::Connect), Verdict::Accept) => Step::Reply(self.greeting()),
+            // RFC 5321 §3.1: a refused connection is answered instead of the greeting; the
+            // client may only QUIT, so we close.
+            (Some(Pending::Connect), Verdict::Reject(r) | Verdict::Tempfail(r)) => Step::Close(r),
+            (Some(Pending::MailCheck(txn)), Verdict::Accept) => {
+                self.txn = Some(txn);
+                Step::Reply(reply::line(250, "2.1.0", "Ok"))
+            }
+            (Some(Pending::RcptCheck(address, notify, orcpt)), Verdict::Accept) => {
+                self.rcpt_accept(address, notify, orcpt)
+            }
+            (Some(Pending::MailCheck(_) | Pending::RcptCheck(..)), Verdict::Reject(r)) => {
+                Step::Reply(r)
+            }
+            (Some(Pending::MailCheck(_) | Pending::RcptCheck(..)), Verdict::Tempfail(r)) => {
+                Step::Reply(r)
+            }
+            (pending, verdict) => {
+                tracing::error!(?pending, ?verdict, "check verdict out of turn");
+                Step::Reply(reply::line(
+                    451,
+                    "4.3.0",
+                    "Temporary failure, try again later",
+                ))
+            }
+        };
+        self.count_errors(step)
     }
 
     /// RFC 3207 §4 STARTTLS.
@@ -789,6 +1026,15 @@ fn parse_notify(v: &str) -> Option<Notify> {
         }
     }
     Some(n)
+}
+
+/// RFC 5321 §3.5.3: `252` when VRFY will not say.
+fn vrfy_ambiguous() -> String {
+    reply::line(
+        252,
+        "2.5.2",
+        "Cannot VRFY user, but will accept message and attempt delivery",
+    )
 }
 
 /// A VRFY/EXPN argument: `<addr>`, `addr` or `Name <addr>`.

@@ -1,11 +1,12 @@
 //! Session state machine tests (no sockets) and driver tests over loopback TCP.
 
+use crate::check::Verdict;
 use crate::message::DataDecoder;
-use crate::session::{Outcome, Session, Settings, Step};
+use crate::session::{Answer, Lookup, Outcome, Session, Settings, Step};
 use crate::SmtpServer;
 use postern_config::{Config, Service, Source};
 use postern_directory::{
-    AuthThrottle, Directory, DirectoryOptions, PasswordParams, ThrottleConfig,
+    AuthThrottle, DirectoryOptions, PasswordParams, SqliteDirectory, ThrottleConfig,
 };
 use postern_net::{Connection, MailStream, SessionHandler};
 use postern_spool::{BodyType, Envelope, Notify, Ret, Spool};
@@ -13,8 +14,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-fn directory() -> Arc<Directory> {
-    let dir = Directory::open_in_memory(DirectoryOptions {
+fn directory() -> Arc<SqliteDirectory> {
+    let dir = SqliteDirectory::open_in_memory(DirectoryOptions {
         password_params: PasswordParams::insecure_fast_for_tests(),
         ..DirectoryOptions::default()
     })
@@ -51,11 +52,58 @@ fn settings(extra: &str) -> Arc<Settings> {
     })
 }
 
+std::thread_local! {
+    /// The directory the sessions of this test ask (each test runs on its own thread).
+    static DIR: std::cell::RefCell<Option<Arc<SqliteDirectory>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Answers a session's lookup from the test's directory, synchronously.
+fn answer(lookup: &Lookup) -> Answer {
+    let d = DIR
+        .with(|d| d.borrow().clone())
+        .expect("a session was made");
+    match lookup {
+        Lookup::Resolve(a) => Answer::Resolution(d.resolve(a).map_err(|e| e.to_string())),
+        Lookup::Expand(a) => Answer::Resolution(d.expand(a).map_err(|e| e.to_string())),
+        Lookup::PostmasterDomain(h) => Answer::Domain(if d.is_local_domain(h).unwrap() {
+            h.clone()
+        } else {
+            d.list_domains()
+                .unwrap()
+                .first()
+                .map_or_else(|| h.clone(), |x| x.name.clone())
+        }),
+    }
+}
+
+/// Answers lookups (and checks, accepting) until the session asks for something else.
+fn drive(s: &mut Session, mut step: Step) -> Step {
+    loop {
+        step = match step {
+            Step::Lookup(l) => s.answer(answer(&l)),
+            Step::Check(_) => s.checked(Verdict::Accept),
+            other => return other,
+        };
+    }
+}
+
+/// A command line, its lookups answered.
+trait Run {
+    fn run(&mut self, line: &[u8]) -> Step;
+}
+
+impl Run for Session {
+    fn run(&mut self, line: &[u8]) -> Step {
+        let step = self.command(line);
+        drive(self, step)
+    }
+}
+
 fn session_with(service: Service, peer: &str, extra: &str) -> Session {
     let peer: IpAddr = peer.parse().unwrap();
+    DIR.with(|d| *d.borrow_mut() = Some(directory()));
     Session::new(
         settings(extra),
-        directory(),
         service,
         peer,
         peer.is_loopback(),
@@ -70,7 +118,7 @@ fn session(peer: &str) -> Session {
 
 /// Sends a command, returns the reply text.
 fn say(s: &mut Session, line: &str) -> String {
-    match s.command(line.as_bytes()) {
+    match s.run(line.as_bytes()) {
         Step::Reply(r) | Step::Close(r) => r,
         other => format!("{other:?}"),
     }
@@ -82,7 +130,7 @@ fn code(s: &mut Session, line: &str) -> String {
 
 /// Runs DATA with `body` (wire form, terminator included) and returns the outcome.
 fn data(s: &mut Session, body: &[u8]) -> Outcome {
-    let Step::Data(mut decoder) = s.command(b"DATA") else {
+    let Step::Data(mut decoder) = s.run(b"DATA") else {
         panic!("DATA refused")
     };
     assert!(decoder.feed(body).is_some(), "terminator not found");
@@ -93,6 +141,7 @@ fn enqueued(outcome: Outcome) -> (Envelope, Vec<u8>) {
     match outcome {
         Outcome::Enqueue(e, m, _) => (*e, m),
         Outcome::Reply(r) => panic!("not enqueued: {r}"),
+        Outcome::Check(..) => panic!("no checks configured"),
     }
 }
 
@@ -119,15 +168,12 @@ fn ehlo_advertises_extensions_and_auth_only_when_safe() {
     assert!(r.contains("250-AUTH SCRAM-SHA-256\r\n"), "{r}");
     assert_eq!(code(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "538 5.7.1");
     assert_eq!(code(&mut s, "AUTH SCRAM-SHA-256-PLUS"), "538 5.7.1");
-    assert!(matches!(
-        s.command(b"AUTH SCRAM-SHA-256"),
-        Step::Auth { .. }
-    ));
+    assert!(matches!(s.run(b"AUTH SCRAM-SHA-256"), Step::Auth { .. }));
     // Loopback may authenticate without TLS.
     let mut s = session("127.0.0.1");
     assert!(say(&mut s, "EHLO c").contains("AUTH SCRAM-SHA-256 PLAIN LOGIN"));
     assert!(matches!(
-        s.command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
+        s.run(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
         Step::Auth { .. }
     ));
     assert_eq!(code(&mut s, "AUTH CRAM-MD5"), "504 5.5.4");
@@ -310,9 +356,9 @@ fn limits_recipients_size_and_errors() {
     // max_bad_commands = 5: the fifth error is followed by 421 and the close.
     // One error so far (the 552).
     for _ in 0..3 {
-        assert!(matches!(s.command(b"BOGUS"), Step::Reply(_)));
+        assert!(matches!(s.run(b"BOGUS"), Step::Reply(_)));
     }
-    match s.command(b"BOGUS") {
+    match s.run(b"BOGUS") {
         Step::Close(r) => assert!(
             r.starts_with("500 5.5.2") && r.contains("\r\n421 4.7.0"),
             "{r}"
@@ -323,7 +369,7 @@ fn limits_recipients_size_and_errors() {
     say(&mut s, "NOOP");
     say(&mut s, "NOOP");
     say(&mut s, "NOOP");
-    assert!(matches!(s.command(b"NOOP"), Step::Close(r) if r.starts_with("421 4.7.0")));
+    assert!(matches!(s.run(b"NOOP"), Step::Close(r) if r.starts_with("421 4.7.0")));
 }
 
 #[test]
@@ -335,7 +381,7 @@ fn message_size_is_checked_during_data() {
     let big = format!("Subject: x\r\n\r\n{}\r\n.\r\n", "y".repeat(200));
     match data(&mut s, big.as_bytes()) {
         Outcome::Reply(r) => assert!(r.starts_with("552 5.3.4"), "{r}"),
-        Outcome::Enqueue(..) => panic!("too big a message accepted"),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!("too big a message accepted"),
     }
     // The transaction is gone.
     assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
@@ -458,7 +504,7 @@ fn mail_loops_are_refused() {
     body.push_str("\r\nbody\r\n.\r\n");
     match data(&mut s, body.as_bytes()) {
         Outcome::Reply(r) => assert!(r.starts_with("554 5.4.6"), "{r}"),
-        Outcome::Enqueue(..) => panic!("loop accepted"),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!("loop accepted"),
     }
 }
 
@@ -487,7 +533,7 @@ fn bdat_chunks_and_binarymime() {
     // RFC 3030 §3: BINARYMIME cannot use DATA.
     assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
     assert_eq!(
-        s.command(b"BDAT 5"),
+        s.run(b"BDAT 5"),
         Step::Bdat {
             size: 5,
             last: false
@@ -495,7 +541,7 @@ fn bdat_chunks_and_binarymime() {
     );
     match s.bdat_chunk(5, b"Sub: ".to_vec(), false) {
         Outcome::Reply(r) => assert!(r.starts_with("250 2.0.0"), "{r}"),
-        Outcome::Enqueue(..) => panic!(),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!(),
     }
     let (env, msg) = enqueued(s.bdat_chunk(6, b"x\r\n\r\n.".to_vec(), true));
     assert_eq!(env.body, BodyType::BinaryMime);
@@ -503,7 +549,7 @@ fn bdat_chunks_and_binarymime() {
     // BDAT without a transaction: the chunk is consumed and refused.
     match s.bdat_chunk(3, b"abc".to_vec(), true) {
         Outcome::Reply(r) => assert!(r.starts_with("503 5.5.1"), "{r}"),
-        Outcome::Enqueue(..) => panic!(),
+        Outcome::Enqueue(..) | Outcome::Check(..) => panic!(),
     }
     // Too big across chunks.
     let mut s = session_with(Service::Smtp, "192.0.2.1", "max_message_size = 10");
@@ -552,7 +598,7 @@ fn starttls_resets_the_session() {
     let mut s = session("192.0.2.1");
     say(&mut s, "EHLO c");
     say(&mut s, "MAIL FROM:<a@remote.example>");
-    assert_eq!(s.command(b"STARTTLS"), Step::StartTls);
+    assert_eq!(s.run(b"STARTTLS"), Step::StartTls);
     s.tls_started(Some(postern_net::TlsInfo {
         version: "TLSv1.3".into(),
         cipher: "TLS13_AES_128_GCM_SHA256".into(),
@@ -593,6 +639,15 @@ struct Harness {
 
 /// Starts an SmtpServer on 127.0.0.1:0 (service `service`), serving every accepted connection.
 async fn harness(service: Service, extra: &str) -> Harness {
+    harness_with(service, extra, |s| s).await
+}
+
+/// [`harness`] with a server changed by `customize` (checks, sink).
+async fn harness_with(
+    service: Service,
+    extra: &str,
+    customize: impl FnOnce(SmtpServer) -> SmtpServer,
+) -> Harness {
     let spool_dir = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(spool_dir.path().join("spool")).unwrap());
     let server = SmtpServer::new(
@@ -606,6 +661,7 @@ async fn harness(service: Service, extra: &str) -> Harness {
         })),
         spool,
     );
+    let server = customize(server);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -814,4 +870,168 @@ async fn idle_timeout_says_421() {
 fn decoder_limit_is_the_configured_size() {
     let d = DataDecoder::new(1);
     assert!(!d.too_big());
+}
+
+/// Refuses bob at RCPT (RFC 5321 §4.1.1.3 with a policy reply).
+struct RejectBob;
+
+#[async_trait::async_trait]
+impl crate::Check for RejectBob {
+    fn name(&self) -> &str {
+        "reject-bob"
+    }
+
+    async fn rcpt(&self, _: &crate::Context, recipient: &str) -> Verdict {
+        if recipient.starts_with("bob@") {
+            Verdict::reject(550, "5.7.1", "bob does not take mail from you")
+        } else {
+            Verdict::Accept
+        }
+    }
+}
+
+/// Greylists every message at DATA.
+struct GreylistData;
+
+#[async_trait::async_trait]
+impl crate::Check for GreylistData {
+    fn name(&self) -> &str {
+        "greylist"
+    }
+
+    async fn data(&self, ctx: &crate::Context, envelope: &Envelope, message: &[u8]) -> Verdict {
+        assert_eq!(envelope.recipients.len(), 1);
+        assert!(message.starts_with(b"Received: "));
+        assert!(ctx.helo.as_deref() == Some("c"));
+        Verdict::tempfail(451, "4.7.1", "Greylisted, try again later")
+    }
+}
+
+/// Keeps what it is given, in memory.
+#[derive(Default)]
+struct MemorySink(std::sync::Mutex<Vec<(Envelope, Vec<u8>)>>);
+
+#[async_trait::async_trait]
+impl crate::Sink for MemorySink {
+    async fn accept(
+        &self,
+        id: postern_spool::QueueId,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Result<postern_spool::QueueId, crate::SinkError> {
+        self.0.lock().unwrap().push((envelope.clone(), message));
+        Ok(id)
+    }
+}
+
+#[tokio::test]
+async fn a_check_rejects_at_rcpt_and_another_tempfails_at_data() {
+    let checks = crate::Checks::new()
+        .with(Arc::new(RejectBob))
+        .with(Arc::new(GreylistData));
+    let h = harness_with(Service::Smtp, "", |s| s.with_checks(checks)).await;
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("EHLO c").await;
+    assert!(c
+        .cmd("MAIL FROM:<a@remote.example>")
+        .await
+        .starts_with("250 2.1.0"));
+    let r = c.cmd("RCPT TO:<bob@example.org>").await;
+    assert!(r.starts_with("550 5.7.1 bob does not take mail"), "{r}");
+    // The directory still decides first: an unknown user is the directory's 550 5.1.1.
+    assert!(c
+        .cmd("RCPT TO:<nobody@example.org>")
+        .await
+        .starts_with("550 5.1.1"));
+    assert!(c
+        .cmd("RCPT TO:<alice@example.org>")
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(b"Subject: t\r\n\r\nhi\r\n.\r\n").await;
+    let r = c.reply().await;
+    assert!(r.starts_with("451 4.7.1 Greylisted"), "{r}");
+    assert!(spooled(&h).is_empty(), "a refused message was spooled");
+    // The transaction is over: a new one may start.
+    assert!(c
+        .cmd("MAIL FROM:<a@remote.example>")
+        .await
+        .starts_with("250 2.1.0"));
+    assert!(c.cmd("QUIT").await.starts_with("221 2.0.0"));
+}
+
+#[tokio::test]
+async fn a_connect_check_refuses_before_the_greeting() {
+    struct Blocklist;
+    #[async_trait::async_trait]
+    impl crate::Check for Blocklist {
+        fn name(&self) -> &str {
+            "dnsbl"
+        }
+        async fn connect(&self, ctx: &crate::Context) -> Verdict {
+            assert!(ctx.peer.is_loopback());
+            Verdict::reject(554, "5.7.1", "Listed")
+        }
+    }
+    let checks = crate::Checks::new().with(Arc::new(Blocklist));
+    let h = harness_with(Service::Smtp, "", |s| s.with_checks(checks)).await;
+    let tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("554 5.7.1 Listed"), "{line}");
+}
+
+#[tokio::test]
+async fn accepted_mail_goes_to_the_configured_sink() {
+    let sink = Arc::new(MemorySink::default());
+    let to_server: Arc<dyn crate::Sink> = sink.clone();
+    let h = harness_with(Service::Smtp, "", |s| s.with_sink(to_server)).await;
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("EHLO c").await;
+    c.cmd("MAIL FROM:<a@remote.example>").await;
+    c.cmd("RCPT TO:<staff@example.org>").await;
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(b"Subject: t\r\n\r\nhi\r\n.\r\n").await;
+    assert!(c.reply().await.starts_with("250 2.0.0 Ok: queued as "));
+    let got = sink.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.recipients[0].address, "staff@example.org");
+    assert!(got[0].1.ends_with(b"Subject: t\r\n\r\nhi\r\n"));
+    assert!(spooled(&h).is_empty(), "the spool is not the sink here");
+}
+
+#[test]
+fn without_checks_the_session_never_asks_for_them() {
+    let mut s = session("192.0.2.1");
+    assert!(matches!(s.start(), Step::Reply(r) if r.starts_with("220 mx.test")));
+    s.command(b"EHLO c");
+    assert!(
+        matches!(s.command(b"MAIL FROM:<a@remote.example>"), Step::Reply(r) if r.starts_with("250"))
+    );
+    assert!(matches!(
+        s.command(b"RCPT TO:<alice@example.org>"),
+        Step::Lookup(Lookup::Resolve(_))
+    ));
+}
+
+#[test]
+fn with_checks_the_session_asks_at_each_stage() {
+    let mut s = session("192.0.2.1");
+    s.set_checks(true);
+    assert_eq!(s.start(), Step::Check(crate::Stage::Connect));
+    assert!(matches!(s.checked(Verdict::Accept), Step::Reply(r) if r.starts_with("220 mx.test")));
+    s.command(b"EHLO c");
+    assert_eq!(
+        s.command(b"MAIL FROM:<a@remote.example>"),
+        Step::Check(crate::Stage::Mail {
+            sender: Some("a@remote.example".into())
+        })
+    );
+    assert!(matches!(
+        s.checked(Verdict::tempfail(450, "4.7.1", "Slow down")),
+        Step::Reply(r) if r.starts_with("450 4.7.1")
+    ));
+    // Refused: no transaction.
+    assert!(say(&mut s, "RCPT TO:<alice@example.org>").starts_with("503"));
 }

@@ -507,11 +507,8 @@ impl Spool {
         // at once, and a shared temporary name would make one of the renames fail.
         static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = (self.root.join("tmp")).join(format!(
-            "{}.{}.{n}.state",
-            entry.id,
-            std::process::id()
-        ));
+        let tmp =
+            (self.root.join("tmp")).join(format!("{}.{}.{n}.state", entry.id, std::process::id()));
         let bytes = serde_json::to_vec(entry).map_err(|e| SpoolError::Corrupt {
             path: dst.clone(),
             message: e.to_string(),

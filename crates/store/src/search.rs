@@ -150,7 +150,6 @@ fn eval(k: &SearchKey, c: &Ctx<'_>) -> bool {
     }
 }
 
-
 /// The default [`Store::search`]: reads what the key needs of each candidate (nothing, the
 /// header, or the whole message) and evaluates it. A message that cannot be read matches no
 /// text key.
@@ -170,7 +169,11 @@ pub async fn search_by_message<S: Store + ?Sized>(
     let mut out = Vec::new();
     for m in candidates {
         let full = if need.full {
-            store.fetch(account, mailbox, m.uid).await.ok().map(postern_mail::wire::into_crlf)
+            store
+                .fetch(account, mailbox, m.uid)
+                .await
+                .ok()
+                .map(postern_mail::wire::into_crlf)
         } else {
             None
         };
@@ -304,5 +307,4 @@ mod tests {
             Vec::<u32>::new()
         );
     }
-
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use postern_config::{Config, Service, Source};
 use postern_directory::{
-    AuthThrottle, Directory, DirectoryOptions, PasswordParams, ThrottleConfig,
+    AuthThrottle, DirectoryOptions, PasswordParams, SqliteDirectory, ThrottleConfig,
 };
 use postern_imap::{ImapLimits, ImapServer};
 use postern_net::{CancellationToken, Connection, MailStream, SessionHandler};
@@ -32,7 +32,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub server: ImapServer,
     pub store: Arc<MaildirStore>,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<SqliteDirectory>,
     next_id: AtomicU64,
 }
 
@@ -68,7 +68,7 @@ impl Env {
             Source::Defaults,
         )
         .expect("config");
-        let directory = Directory::open_with(
+        let directory = SqliteDirectory::open_with(
             dir.path().join("directory.db"),
             DirectoryOptions {
                 password_params: PasswordParams::insecure_fast_for_tests(),

@@ -11,8 +11,8 @@ fn options() -> DirectoryOptions {
     }
 }
 
-fn mem() -> Directory {
-    Directory::open_in_memory(options()).unwrap()
+fn mem() -> SqliteDirectory {
+    SqliteDirectory::open_in_memory(options()).unwrap()
 }
 
 fn addr(s: &str) -> Address {
@@ -26,7 +26,7 @@ fn local(account: &str, detail: Option<&str>) -> Destination {
     }
 }
 
-fn deliver(d: &Directory, a: &str) -> Vec<Destination> {
+fn deliver(d: &SqliteDirectory, a: &str) -> Vec<Destination> {
     match d.resolve(&addr(a)).unwrap() {
         Resolution::Deliver(v) => v,
         other => panic!("{a}: {other:?}"),
@@ -34,7 +34,7 @@ fn deliver(d: &Directory, a: &str) -> Vec<Destination> {
 }
 
 /// example.org with alice and bob.
-fn populated() -> Directory {
+fn populated() -> SqliteDirectory {
     let d = mem();
     d.add_domain("example.org").unwrap();
     d.add_account("alice@example.org", "alice-pw").unwrap();
@@ -45,7 +45,7 @@ fn populated() -> Directory {
 #[test]
 fn directory_is_send_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<Directory>();
+    assert_send_sync::<SqliteDirectory>();
 }
 
 #[test]
@@ -469,7 +469,7 @@ fn imported_plaintext_is_kept_recognisable_then_replaced() {
 fn weak_argon2_is_upgraded_to_configured_params() {
     let d = populated();
     let weak = password::hash_password(b"pw", &PasswordParams::insecure_fast_for_tests()).unwrap();
-    let strong = Directory::open_in_memory(DirectoryOptions {
+    let strong = SqliteDirectory::open_in_memory(DirectoryOptions {
         password_params: PasswordParams {
             m_cost_kib: 128,
             t_cost: 1,
@@ -693,7 +693,7 @@ fn plus_addressing() {
 
 #[test]
 fn custom_and_disabled_separator() {
-    let d = Directory::open_in_memory(DirectoryOptions {
+    let d = SqliteDirectory::open_in_memory(DirectoryOptions {
         subaddress_separator: Some('-'),
         ..options()
     })
@@ -709,7 +709,7 @@ fn custom_and_disabled_separator() {
         Resolution::NotFound
     );
 
-    let off = Directory::open_in_memory(DirectoryOptions {
+    let off = SqliteDirectory::open_in_memory(DirectoryOptions {
         subaddress_separator: None,
         ..options()
     })
@@ -776,7 +776,7 @@ fn alias_expansion_recursive_and_dedup() {
 }
 
 /// Writes an alias row directly, as an older version or a hand edit could have.
-fn raw_alias(d: &Directory, alias: &str, target: &str) {
+fn raw_alias(d: &SqliteDirectory, alias: &str, target: &str) {
     let domain = alias.rsplit_once('@').unwrap().1;
     d.lock_for_tests()
         .execute(
@@ -821,7 +821,7 @@ fn alias_loops_are_refused_when_made_and_terminate_if_present() {
 
 #[test]
 fn alias_depth_limit() {
-    let d = Directory::open_in_memory(DirectoryOptions {
+    let d = SqliteDirectory::open_in_memory(DirectoryOptions {
         max_alias_depth: 3,
         ..options()
     })
@@ -849,7 +849,7 @@ fn alias_depth_limit() {
 
 #[test]
 fn alias_size_limit() {
-    let d = Directory::open_in_memory(DirectoryOptions {
+    let d = SqliteDirectory::open_in_memory(DirectoryOptions {
         max_alias_expansion: 5,
         ..options()
     })
@@ -996,8 +996,8 @@ fn dangling_targets_are_skipped() {
 fn file_database_sees_changes_from_another_handle() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("directory.sqlite");
-    let server = Directory::open_with(&path, options()).unwrap();
-    let cli = Directory::open_with(&path, options()).unwrap();
+    let server = SqliteDirectory::open_with(&path, options()).unwrap();
+    let cli = SqliteDirectory::open_with(&path, options()).unwrap();
     cli.add_domain("example.org").unwrap();
     assert!(server.is_local_domain("example.org").unwrap());
     cli.add_account("alice@example.org", "pw").unwrap();
@@ -1022,7 +1022,7 @@ fn file_database_sees_changes_from_another_handle() {
     drop(server);
     drop(cli);
     // Reopening keeps the data and the schema version.
-    let again = Directory::open_with(&path, options()).unwrap();
+    let again = SqliteDirectory::open_with(&path, options()).unwrap();
     assert_eq!(again.list_accounts(None).unwrap().len(), 1);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let v: i64 = conn
@@ -1039,17 +1039,17 @@ fn file_database_sees_changes_from_another_handle() {
 fn refuses_newer_schema_and_foreign_files() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no/such/dir/db.sqlite");
-    let e = Directory::open_with(&missing, options()).unwrap_err();
+    let e = SqliteDirectory::open_with(&missing, options()).unwrap_err();
     assert!(matches!(e, DirectoryError::Open { .. }));
     assert!(e.to_string().contains("no/such/dir"), "{e}");
     let newer = dir.path().join("newer.sqlite");
-    Directory::open_with(&newer, options()).unwrap();
+    SqliteDirectory::open_with(&newer, options()).unwrap();
     rusqlite::Connection::open(&newer)
         .unwrap()
         .execute_batch("PRAGMA user_version = 99")
         .unwrap();
     assert!(matches!(
-        Directory::open_with(&newer, options()),
+        SqliteDirectory::open_with(&newer, options()),
         Err(DirectoryError::SchemaTooNew { found: 99, .. })
     ));
     let foreign = dir.path().join("foreign.sqlite");
@@ -1058,7 +1058,7 @@ fn refuses_newer_schema_and_foreign_files() {
         .execute_batch("CREATE TABLE t (x)")
         .unwrap();
     assert!(matches!(
-        Directory::open_with(&foreign, options()),
+        SqliteDirectory::open_with(&foreign, options()),
         Err(DirectoryError::Corrupt(_))
     ));
 }
@@ -1127,7 +1127,7 @@ fn concurrent_use_from_threads() {
 
 // ----- SCRAM keys ----------------------------------------------------------------
 
-fn scram_keys(d: &Directory, a: &str) -> Option<sasl::ScramCredentials> {
+fn scram_keys(d: &SqliteDirectory, a: &str) -> Option<sasl::ScramCredentials> {
     d.scram_credentials(a, scram::SCRAM_SHA_256).unwrap()
 }
 
@@ -1228,11 +1228,11 @@ fn imported_hash_gains_scram_keys_at_first_plaintext_login() {
 fn weaker_scram_keys_are_rederived_at_login() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.db");
-    let weak = Directory::open_with(&path, options()).unwrap();
+    let weak = SqliteDirectory::open_with(&path, options()).unwrap();
     weak.add_domain("example.org").unwrap();
     weak.add_account("alice@example.org", "pw").unwrap();
     drop(weak);
-    let strong = Directory::open_with(
+    let strong = SqliteDirectory::open_with(
         &path,
         DirectoryOptions {
             password_params: PasswordParams {
@@ -1273,7 +1273,7 @@ fn non_ascii_passwords_get_no_scram_keys() {
 fn scram_decoy_is_stable_across_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.db");
-    let d = Directory::open_with(&path, options()).unwrap();
+    let d = SqliteDirectory::open_with(&path, options()).unwrap();
     let (salt, iterations) = d
         .scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
         .unwrap();
@@ -1292,7 +1292,7 @@ fn scram_decoy_is_stable_across_reopening() {
         salt
     );
     drop(d);
-    let d = Directory::open_with(&path, options()).unwrap();
+    let d = SqliteDirectory::open_with(&path, options()).unwrap();
     assert_eq!(
         d.scram_decoy("nobody@example.org", scram::SCRAM_SHA_256)
             .unwrap()
@@ -1346,4 +1346,64 @@ fn malformed_stored_legacy_hashes_fail_closed() {
             password::identify(damaged).ok().map(|(s, _)| s)
         );
     }
+}
+
+#[test]
+fn file_backed_reads_use_the_pool_and_see_committed_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Arc::new(
+        SqliteDirectory::open_with(
+            tmp.path().join("directory.db"),
+            DirectoryOptions {
+                read_connections: 2,
+                ..options()
+            },
+        )
+        .unwrap(),
+    );
+    d.add_domain("example.org").unwrap();
+    d.add_account("alice@example.org", "pw").unwrap();
+    let alice = Address::parse("alice@example.org").unwrap();
+    // More readers at once than connections: they wait for each other, none fails.
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let d = d.clone();
+            let alice = alice.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    assert!(matches!(d.resolve(&alice).unwrap(), Resolution::Deliver(_)));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // A write through the writer is seen by the next read through a reader.
+    d.add_account("bob@example.org", "pw").unwrap();
+    let bob = Address::parse("bob@example.org").unwrap();
+    assert!(matches!(d.resolve(&bob).unwrap(), Resolution::Deliver(_)));
+    // Readers cannot write.
+    let reader = d.read();
+    assert!(reader
+        .execute(
+            "DELETE FROM accounts WHERE address = 'alice@example.org'",
+            []
+        )
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_trait_answers_from_blocking_threads() {
+    let d: Arc<dyn Directory> = Arc::new(populated());
+    let alice = Address::parse("alice@example.org").unwrap();
+    assert!(matches!(
+        d.resolve(&alice).await.unwrap(),
+        Resolution::Deliver(_)
+    ));
+    assert!(d.is_local_domain("EXAMPLE.org").await.unwrap());
+    assert!(!d.is_local_domain("remote.test").await.unwrap());
+    assert_eq!(d.domains().await.unwrap()[0].name, "example.org");
+    assert!(d.account("alice@example.org").await.unwrap().is_some());
+    assert_eq!(d.subaddress_separator(), Some('+'));
 }
