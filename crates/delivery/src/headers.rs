@@ -2,7 +2,7 @@
 
 /// `Return-Path:` (RFC 5321 §4.4: the reverse-path, added by the final delivery) and
 /// `Delivered-To:` (the address delivered to; detects forwarding loops).
-pub fn trace_headers(sender: Option<&str>, delivered_to: &str) -> Vec<u8> {
+pub(crate) fn trace_headers(sender: Option<&str>, delivered_to: &str) -> Vec<u8> {
     format!(
         "Return-Path: <{}>\r\nDelivered-To: {delivered_to}\r\n",
         sender.unwrap_or("")
@@ -11,7 +11,7 @@ pub fn trace_headers(sender: Option<&str>, delivered_to: &str) -> Vec<u8> {
 }
 
 /// Whether the message's header section already has `Delivered-To: <address>`.
-pub fn has_delivered_to(message: &[u8], address: &str) -> bool {
+pub(crate) fn has_delivered_to(message: &[u8], address: &str) -> bool {
     header_lines(message).any(|line| {
         let Some((name, value)) = line.split_once(':') else {
             return false;

@@ -20,6 +20,7 @@ pub struct LocalDelivery {
 }
 
 impl LocalDelivery {
+    /// Delivery that resolves recipients in `directory` and stores into `store`.
     pub fn new(directory: Arc<dyn Directory>, store: Arc<dyn Store>) -> LocalDelivery {
         LocalDelivery { directory, store }
     }

@@ -19,18 +19,22 @@ mod backend {
 
     use postern_directory::{Address, Directory, DirectoryOptions, Resolution, SqliteDirectory};
 
-    pub type Dir = SqliteDirectory;
+    pub(crate) type Dir = SqliteDirectory;
 
-    pub fn open(path: &Path, options: DirectoryOptions) -> Dir {
+    pub(crate) fn open(path: &Path, options: DirectoryOptions) -> Dir {
         SqliteDirectory::open_with(path, options).unwrap()
     }
 
-    pub async fn resolve(dir: &Arc<Dir>, address: &Address) -> Resolution {
+    pub(crate) async fn resolve(dir: &Arc<Dir>, address: &Address) -> Resolution {
         let dir: &dyn Directory = &**dir;
         dir.resolve(address).await.unwrap()
     }
 
-    pub async fn authenticate(dir: &Arc<Dir>, login: String, password: &'static [u8]) -> bool {
+    pub(crate) async fn authenticate(
+        dir: &Arc<Dir>,
+        login: String,
+        password: &'static [u8],
+    ) -> bool {
         let dir: Arc<dyn Directory> = dir.clone();
         tokio::task::spawn_blocking(move || dir.authenticate(&login, password).unwrap().is_some())
             .await
@@ -152,5 +156,11 @@ fn authenticate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, resolve, authenticate);
+// criterion_group! writes an undocumented `pub fn benches`.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group!(benches, resolve, authenticate);
+}
+use group::benches;
 criterion_main!(benches);

@@ -8,6 +8,7 @@ use crate::parser::{format_date_time, FetchAtt, SectionText, SeqSet};
 use crate::response::{bad, literal, literal8, no_code, ok, to_crlf, Code, Data, Reply};
 use crate::selected::{flags_string, set_string, Msg};
 use crate::session::{SResult, Session};
+use postern_mail::header::header_section;
 
 /// What a FETCH needs to read from the store.
 #[derive(Default, Clone, Copy)]
@@ -135,17 +136,6 @@ async fn load_items(
         }
     }
     out
-}
-
-/// The header section of a CRLF message: up to and including the empty line that ends it.
-fn header_section(message: &[u8]) -> &[u8] {
-    if message.starts_with(b"\r\n") {
-        return &message[..2];
-    }
-    match message.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => &message[..i + 4],
-        None => message,
-    }
 }
 
 fn sets_seen(a: &FetchAtt) -> bool {
@@ -331,12 +321,8 @@ impl Session {
                     {
                         if let Some(sel) = self.sel.as_mut() {
                             for ch in outcome.updated {
-                                if let Some(seq) = sel.seq_of(ch.uid) {
-                                    let m = &mut sel.msgs[seq - 1];
-                                    m.flags = ch.flags;
-                                    m.modseq = ch.modseq;
-                                    sel.highestmodseq = sel.highestmodseq.max(ch.modseq);
-                                    seen_changed.push(ch.uid);
+                                if let Some(uid) = sel.apply_own_change(ch) {
+                                    seen_changed.push(uid);
                                 }
                             }
                         }
@@ -610,13 +596,6 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn header_section_ends_after_the_blank_line() {
-        assert_eq!(header_section(b"A: b\r\n\r\nbody"), b"A: b\r\n\r\n");
-        assert_eq!(header_section(b"\r\nbody"), b"\r\n");
-        assert_eq!(header_section(b"A: b\r\n"), b"A: b\r\n");
-    }
 
     #[test]
     fn binary_decodes_parts_and_keeps_the_whole_message() {

@@ -2,30 +2,25 @@
 
 /// Appends `s` as a quoted string or, if it cannot be quoted, a literal.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
-    let quotable = s.len() < 1024
-        && s.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0)
-        && (s.is_ascii() || std::str::from_utf8(s).is_ok());
-    if quotable && s.is_ascii() {
-        out.push(b'"');
-        for &b in s {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        literal(out, s);
-    }
+    quoted_or_literal(out, s, false);
 }
 
 /// Appends `s` as a quoted string, allowing UTF-8 (RFC 9051 `quoted` with `UTF8-char`), or a
 /// literal when it contains CR/LF or is long.
 pub(crate) fn string_utf8(out: &mut Vec<u8>, s: &[u8]) {
-    if s.len() < 1024
-        && std::str::from_utf8(s).is_ok()
+    quoted_or_literal(out, s, true);
+}
+
+/// A `quoted` for short text without CR, LF or NUL (ASCII only unless `utf8`), else a literal.
+fn quoted_or_literal(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
+    let quotable = s.len() < 1024
         && s.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0)
-    {
+        && if utf8 {
+            std::str::from_utf8(s).is_ok()
+        } else {
+            s.is_ascii()
+        };
+    if quotable {
         out.push(b'"');
         for &b in s {
             if b == b'"' || b == b'\\' {

@@ -467,11 +467,7 @@ impl Session {
         ret: Option<SearchReturn>,
         key: SearchKey,
     ) -> SResult<Reply> {
-        if let Some(r) = bad_charset(&key) {
-            if ret.is_some_and(|r| r.save) {
-                // RFC 5182 §2.1: a failed SAVE search empties the search result variable.
-                self.saved.clear();
-            }
+        if let Some(r) = self.refuse_charset(&key, ret.as_ref()) {
             return Ok(r);
         }
         let hits = self.matching(&key).await;
@@ -778,11 +774,7 @@ impl Session {
         key: SearchKey,
         ret: Option<SearchReturn>,
     ) -> SResult<Reply> {
-        if let Some(r) = bad_charset(&key) {
-            if ret.is_some_and(|r| r.save) {
-                // RFC 5182 §2.1: a failed SAVE search empties the search result variable.
-                self.saved.clear();
-            }
+        if let Some(r) = self.refuse_charset(&key, ret.as_ref()) {
             return Ok(r);
         }
         let hits = self.matching(&key).await;
@@ -921,7 +913,9 @@ pub struct ThreadItem {
     pub subject: String,
     /// The subject was a reply or forward (RFC 5256 §2.1).
     pub reply: bool,
+    /// The message's Message-ID, without angle brackets (RFC 5256 §4 step 1).
     pub id: String,
+    /// The parent candidates from References, else In-Reply-To, oldest first (RFC 5256 §4 step 1.A).
     pub refs: Vec<String>,
 }
 
@@ -1249,6 +1243,18 @@ pub fn thread_references(items: Vec<ThreadItem>) -> Forest {
         nums: cs.iter().map(|c| c.msg.map(|i| items[i].num)).collect(),
         children: cs.into_iter().map(|c| c.children).collect(),
         roots: root,
+    }
+}
+
+impl Session {
+    /// The NO for a CHARSET the search cannot use; a SAVE search that fails this way empties the
+    /// saved result (RFC 5182 §2.1).
+    fn refuse_charset(&mut self, key: &SearchKey, ret: Option<&SearchReturn>) -> Option<Reply> {
+        let reply = bad_charset(key)?;
+        if ret.is_some_and(|r| r.save) {
+            self.saved.clear();
+        }
+        Some(reply)
     }
 }
 

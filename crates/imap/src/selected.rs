@@ -73,6 +73,17 @@ impl Selected {
             .map(|i| i + 1)
     }
 
+    /// Takes a flag change this session made itself (STORE, FETCH setting `\Seen`): the
+    /// message's flags and MODSEQ, and HIGHESTMODSEQ. The UID, unless it is not in the view.
+    pub(crate) fn apply_own_change(&mut self, ch: postern_store::FlagChange) -> Option<u32> {
+        let seq = self.seq_of(ch.uid)?;
+        let m = &mut self.msgs[seq - 1];
+        m.flags = ch.flags;
+        m.modseq = ch.modseq;
+        self.highestmodseq = self.highestmodseq.max(ch.modseq);
+        Some(ch.uid)
+    }
+
     pub(crate) fn max_uid(&self) -> u32 {
         self.msgs.last().map_or(0, |m| m.uid)
     }

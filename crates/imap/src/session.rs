@@ -20,23 +20,30 @@ use crate::{utf7, Inner, UserGuard};
 /// How a session ends or a read fails.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// Reading from or writing to the connection failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The client closed the connection (EOF).
     #[error("client closed the connection")]
     Closed,
+    /// No command within the autologout time (RFC 9051 §5.4).
     #[error("autologout timer expired")]
     Timeout,
+    /// The server is shutting down; the session says BYE.
     #[error("server shutting down")]
     Shutdown,
+    /// The client sent a line longer than the limit and the connection cannot recover.
     #[error("line too long")]
     LineTooLong,
+    /// The client logged out (RFC 9051 §6.1.3).
     #[error("logout")]
     Logout,
+    /// The selected mailbox was deleted or renamed elsewhere, so the session must end (RFC 9051 §7.1.5 BYE).
     #[error("selected mailbox became unavailable")]
     MailboxGone,
 }
 
-pub type SResult<T> = Result<T, SessionError>;
+pub(crate) type SResult<T> = Result<T, SessionError>;
 
 /// A stop in the connection layer, in the session's terms.
 pub(crate) fn net_err(e: LineError) -> SessionError {
@@ -54,14 +61,14 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// RFC 9051 §3 connection states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     NotAuthenticated,
     Authenticated,
     Selected,
 }
 
 /// One IMAP connection.
-pub struct Session {
+pub(crate) struct Session {
     pub(crate) srv: Arc<Inner>,
     /// The connection: input buffer, gathered output, TLS.
     pub(crate) io: LineIo,

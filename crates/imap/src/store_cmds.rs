@@ -77,12 +77,8 @@ impl Session {
         };
         let mut changed = std::collections::HashSet::new();
         for ch in outcome.updated {
-            if let Some(seq) = sel.seq_of(ch.uid) {
-                let m = &mut sel.msgs[seq - 1];
-                m.flags = ch.flags;
-                m.modseq = ch.modseq;
-                sel.highestmodseq = sel.highestmodseq.max(ch.modseq);
-                changed.insert(ch.uid);
+            if let Some(uid) = sel.apply_own_change(ch) {
+                changed.insert(uid);
             }
         }
         let mut lines = Vec::new();

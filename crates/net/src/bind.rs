@@ -17,7 +17,9 @@ pub struct BindPolicy {
 /// A bound listener and the service it serves.
 #[derive(Debug)]
 pub struct BoundListener {
+    /// The service this listener accepts for.
     pub service: Service,
+    /// The bound socket, not yet accepting.
     pub listener: TcpListener,
     /// The address actually bound (port 0 resolved; fallbacks applied).
     pub local_addr: SocketAddr,

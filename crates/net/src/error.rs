@@ -15,33 +15,54 @@ fn privileged_port_hint(addr: &SocketAddr, source: &std::io::Error) -> &'static 
     }
 }
 
+/// Why a listener or the TLS identity could not be set up; each message names the config key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    /// A listen address could not be bound (busy port, missing privilege, unknown address).
     #[error(
         "listen.{service}: cannot listen on {addr}: {source}{}",
         privileged_port_hint(addr, source)
     )]
     Bind {
+        /// The service's config key, as in `listen.<service>` (e.g. `smtp`).
         service: &'static str,
+        /// The address last tried (after any IPv4 or unprivileged-port fallback).
         addr: SocketAddr,
+        /// The error from `bind`.
         source: std::io::Error,
     },
+    /// A certificate or key file could not be read.
     #[error("{key}: cannot read {path}: {source}")]
     TlsFile {
+        /// The config key that names the file: `tls.cert` or `tls.key`.
         key: &'static str,
+        /// The file that could not be read.
         path: PathBuf,
+        /// The error from reading it.
         source: std::io::Error,
     },
+    /// A certificate or key file was read but is unusable (not PEM, empty, key not matching the certificate).
     #[error("{key}: {path}: {message}")]
     TlsContent {
+        /// The config key that names the file: `tls.cert` or `tls.key`.
         key: &'static str,
+        /// The file at fault.
         path: PathBuf,
+        /// What is wrong with its content.
         message: String,
     },
+    /// The self-signed certificate and key could not be generated or written.
     #[error("cannot generate a self-signed certificate in {dir}: {message}")]
-    Generate { dir: PathBuf, message: String },
+    Generate {
+        /// The directory the pair was to be written into.
+        dir: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// rustls refused the TLS configuration.
     #[error("TLS: {0}")]
     Tls(#[from] rustls::Error),
+    /// Any other I/O error (e.g. reading a bound listener's local address).
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }

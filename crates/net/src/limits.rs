@@ -65,6 +65,8 @@ fn group(ip: IpAddr) -> IpAddr {
 }
 
 impl ConnectionLimiter {
+    /// A limiter allowing `max_total` open connections in all, and `max_per_ip` from one client
+    /// address (IPv6 addresses counted per /64).
     pub fn new(max_total: usize, max_per_ip: usize) -> ConnectionLimiter {
         ConnectionLimiter {
             inner: Arc::default(),

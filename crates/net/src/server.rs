@@ -34,9 +34,13 @@ impl Socket {
 /// One accepted client, handed to a protocol's [`SessionHandler`].
 #[derive(Debug)]
 pub struct Connection {
+    /// The client's stream: plaintext, or TLS already on implicit-TLS services.
     pub stream: MailStream,
+    /// The client's address.
     pub peer: SocketAddr,
+    /// The listener's local address the client connected to.
     pub local: SocketAddr,
+    /// The service of the listener that accepted the connection.
     pub service: Service,
     /// Unique within this process; also in the connection's tracing span.
     pub session_id: u64,
@@ -77,6 +81,8 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server that admits connections within `limiter`, with `tls` as its initial TLS identity
+    /// (replaceable by [`Server::set_tls`]). It accepts nothing until a listener is spawned.
     pub fn new(limiter: ConnectionLimiter, tls: Option<TlsContext>) -> Server {
         Server {
             limiter,

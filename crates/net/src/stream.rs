@@ -25,8 +25,11 @@ const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
 /// A client connection. Protocol sessions read and write through it without caring which it is.
 #[derive(Debug)]
 pub enum MailStream {
+    /// A plaintext TCP connection.
     Plain(TcpStream),
+    /// A TCP connection with TLS on it (implicit TLS, or after STARTTLS/STLS).
     Tls {
+        /// The TLS session over the TCP socket.
         stream: Box<TlsStream<TcpStream>>,
         /// The certificate's `tls-server-end-point` binding (RFC 5929 §4.1).
         server_end_point: Option<Arc<[u8]>>,
@@ -68,6 +71,7 @@ impl MailStream {
         }
     }
 
+    /// Whether TLS is active on this connection.
     pub fn is_tls(&self) -> bool {
         matches!(self, MailStream::Tls { .. })
     }
@@ -125,6 +129,7 @@ impl MailStream {
         })
     }
 
+    /// The client's address; an error on an in-memory stream, which has none.
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
         match self {
             MailStream::Plain(tcp) => tcp.peer_addr(),

@@ -12,6 +12,7 @@ use tokio_rustls::TlsAcceptor;
 /// What every TLS-speaking listener shares.
 #[derive(Clone)]
 pub struct TlsContext {
+    /// Performs server-side handshakes with the loaded certificate and key.
     pub acceptor: TlsAcceptor,
     /// The certificate chain file in use (configured or generated), for logs and clients' CA files.
     pub cert_path: PathBuf,

@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 /// Refuses every session in the protocol's terms.
 #[derive(Debug, Clone)]
 pub struct Unavailable {
+    /// The server's name, given in SMTP replies (RFC 5321 §4.2).
     pub hostname: String,
 }
 
@@ -47,7 +48,7 @@ impl SessionHandler for Unavailable {
 }
 
 /// Each protocol's "come back later" line for a connection turned away by a limit.
-pub fn refusal_line(service: Service, hostname: &str, why: Refusal) -> Vec<u8> {
+pub(crate) fn refusal_line(service: Service, hostname: &str, why: Refusal) -> Vec<u8> {
     let text = why.text();
     match service {
         // RFC 5321 §3.8 / RFC 3463: 4.7.0 other security / policy status.

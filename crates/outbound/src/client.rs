@@ -21,6 +21,7 @@ const MAX_REPLY_LINES: usize = 100;
 /// RFC 5321 §4.5.3.2 timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
+    /// TCP connect (not in RFC 5321; ours): 30 seconds by default.
     pub connect: Duration,
     /// §4.5.3.2.1 initial 220 message: 5 minutes.
     pub greeting: Duration,
@@ -50,14 +51,18 @@ impl Default for Timeouts {
 /// One SMTP reply (RFC 5321 §4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The three-digit reply code (200..=599; the same on every line).
     pub code: u16,
+    /// The text of each line, after the code and its separator, without CRLF.
     pub lines: Vec<String>,
 }
 
 impl Reply {
+    /// A 2xx or 3xx reply.
     pub fn is_positive(&self) -> bool {
         (200..400).contains(&self.code)
     }
+    /// A 5xx reply (permanent negative completion).
     pub fn is_permanent(&self) -> bool {
         self.code >= 500
     }
@@ -121,14 +126,21 @@ impl AsyncWrite for Stream {
 pub struct Capabilities {
     /// False after a HELO fallback: no extensions at all.
     pub esmtp: bool,
+    /// RFC 3207 STARTTLS.
     pub starttls: bool,
+    /// RFC 2920 PIPELINING.
     pub pipelining: bool,
     /// RFC 1870 SIZE; `Some(0)` means no fixed limit.
     pub size: Option<u64>,
+    /// RFC 6152 8BITMIME.
     pub eightbitmime: bool,
+    /// RFC 6531 SMTPUTF8.
     pub smtputf8: bool,
+    /// RFC 3461 DSN.
     pub dsn: bool,
+    /// RFC 4954 AUTH with the PLAIN mechanism (RFC 4616).
     pub auth_plain: bool,
+    /// RFC 4954 AUTH with the LOGIN mechanism.
     pub auth_login: bool,
 }
 
@@ -169,9 +181,13 @@ impl Capabilities {
 /// An open SMTP connection after the greeting.
 pub struct Conn {
     io: BufReader<Stream>,
+    /// The peer as named in logs and errors: `host [addr:port]`.
     pub peer: String,
+    /// What the last EHLO reply announced (none before EHLO; reset by STARTTLS).
     pub caps: Capabilities,
+    /// The connection is encrypted (implicit TLS or after STARTTLS).
     pub tls: bool,
+    /// The timeouts each stage is held to.
     pub timeouts: Timeouts,
     /// Transactions done on this connection.
     pub transactions: u32,
@@ -183,6 +199,7 @@ pub enum SessionError {
     /// A reply that refuses the whole session or transaction (4xx/5xx to greeting, EHLO, MAIL,
     /// DATA...).
     Reply(Reply, &'static str),
+    /// The connection failed, timed out, or the peer broke the protocol.
     Io(OutboundError),
 }
 

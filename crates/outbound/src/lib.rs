@@ -29,18 +29,28 @@ use tokio::sync::Semaphore;
 
 pub use postern_spool::{NOTE_DSN_PASSED_ON, NOTE_RELAYED};
 
+/// Connection-level failures of the SMTP client and its resolver. The `String` naming the peer
+/// is `host [addr:port]`.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
+    /// An I/O error during a stage (`"connect"`, a command name...) with a peer.
     #[error("{0} to {1}: {2}")]
     Io(&'static str, String, std::io::Error),
+    /// A stage with a peer took longer than its timeout (see [`Timeouts`]).
     #[error("{0} to {1}: timed out")]
     Timeout(&'static str, String),
+    /// The peer closed the connection during a stage, before a complete reply.
     #[error("{1} closed the connection during {0}")]
     Closed(&'static str, String),
+    /// The peer broke the protocol (a malformed or overlong reply, data pipelined after
+    /// STARTTLS...): the peer, then what it did.
     #[error("{0}: {1}")]
     Protocol(String, String),
+    /// The TLS handshake with a peer failed (including certificate verification): the peer,
+    /// then the error.
     #[error("TLS with {0} failed: {1}")]
     Tls(String, String),
+    /// The system resolver could not be set up.
     #[error("DNS resolver: {0}")]
     Dns(String),
 }

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 /// One MX record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mx {
+    /// Lower is tried first (RFC 5321 §5.1).
     pub preference: u16,
+    /// The mail exchanger's host name (`.` or empty for a null MX, RFC 7505).
     pub exchange: String,
 }
 
@@ -39,6 +41,7 @@ pub enum DnsError {
 /// The DNS lookups routing needs; tests supply their own.
 #[async_trait]
 pub trait Resolver: Send + Sync {
+    /// The MX records of `domain`, or why there are none.
     async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError>;
     /// A and AAAA addresses; an empty list when the name has none.
     async fn addresses(&self, host: &str) -> Result<(Vec<IpAddr>, Duration), DnsError>;
@@ -179,6 +182,7 @@ pub fn is_null_mx(records: &[Mx]) -> bool {
 pub struct Hop {
     /// Host name (for TLS SNI and logs).
     pub host: String,
+    /// The address and port to connect to.
     pub addr: SocketAddr,
 }
 

@@ -7,12 +7,15 @@ use std::time::Duration;
 /// The smarthost: the configuration's own type, so that a new `[relay]` key needs no copy here.
 pub use postern_config::{Relay, RelayTls};
 
+/// The outbound client's settings (`[outbound]` and `[relay]` of the configuration).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The name given in EHLO.
     pub helo_name: String,
     /// Static routes: lower-case domain to (host, port); they win over the relay and MX.
     pub routes: HashMap<String, (String, u16)>,
+    /// The smarthost for domains without a static route (all of them, or only those in its
+    /// `domains`); `None`: deliver to the MX hosts.
     pub relay: Option<Relay>,
     /// Domains whose mail must go over TLS (no plaintext fallback).
     pub require_tls: Vec<String>,
@@ -28,6 +31,7 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Try IPv6 addresses as well as IPv4.
     pub ipv6: bool,
+    /// SMTP client timeouts (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
 }
 

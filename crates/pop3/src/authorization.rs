@@ -30,12 +30,24 @@ pub enum Step {
     /// Send this line (with CRLF).
     Reply(String),
     /// RFC 1939 §7 PASS: verify `password` for `user`.
-    CheckPassword { user: String, password: Vec<u8> },
+    CheckPassword {
+        /// The name from USER.
+        user: String,
+        /// The password as sent, raw bytes.
+        password: Vec<u8>,
+    },
     /// RFC 1939 §7 APOP: compare `digest` with MD5(timestamp + the user's APOP secret).
-    CheckApop { name: String, digest: String },
+    CheckApop {
+        /// The mailbox name.
+        name: String,
+        /// The 32 hex digits the client sent.
+        digest: String,
+    },
     /// RFC 5034 §4: run a SASL exchange (`initial_response` already base64-decoded).
     Sasl {
+        /// The mechanism the client chose.
         mechanism: SaslMechanism,
+        /// The initial response (RFC 4954 style, RFC 5034 §4), decoded; `None` when absent.
         initial_response: Option<Vec<u8>>,
     },
     /// RFC 2595 §4: answer `+OK`, then start the TLS handshake.

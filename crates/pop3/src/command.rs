@@ -19,10 +19,17 @@ pub enum Command {
     /// RFC 1939 §7 PASS string (raw bytes: the directory checks them).
     Pass(Vec<u8>),
     /// RFC 1939 §7 APOP name digest.
-    Apop { name: String, digest: String },
+    Apop {
+        /// The mailbox name.
+        name: String,
+        /// MD5 of the greeting's timestamp and the shared secret, 32 hex digits.
+        digest: String,
+    },
     /// RFC 5034 §4 AUTH mechanism [initial-response]; without a mechanism, the RFC 1734 listing.
     Auth {
+        /// The SASL mechanism name; `None` asks for the list.
         mechanism: Option<String>,
+        /// The initial response as sent, still base64 (RFC 5034 §4).
         initial_response: Option<String>,
     },
     /// RFC 2595 §4 STLS.
@@ -44,7 +51,12 @@ pub enum Command {
     /// RFC 1939 §5 RSET.
     Rset,
     /// RFC 1939 §7 TOP msg n.
-    Top { msg: u32, lines: u32 },
+    Top {
+        /// The message number.
+        msg: u32,
+        /// How many body lines to send after the header.
+        lines: u32,
+    },
     /// RFC 1939 §7 UIDL [msg].
     Uidl(Option<u32>),
     /// RFC 1939 §5/§6 QUIT.

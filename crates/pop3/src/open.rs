@@ -6,11 +6,11 @@ use crate::Pop3Error;
 use postern_store::Store;
 
 /// The mailbox POP3 serves (RFC 1939 §1: the maildrop).
-pub const MAILDROP: &str = "INBOX";
+pub(crate) const MAILDROP: &str = "INBOX";
 
 /// Opens the account's maildrop. A final line without a line end gets its CRLF from the
 /// multi-line framing and is not counted, as Dovecot counts it.
-pub async fn open_maildrop(store: &dyn Store, account: &str) -> Result<Maildrop, Pop3Error> {
+pub(crate) async fn open_maildrop(store: &dyn Store, account: &str) -> Result<Maildrop, Pop3Error> {
     let snapshot = store.select(account, MAILDROP, false).await?;
     let entries = snapshot
         .messages

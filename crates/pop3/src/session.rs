@@ -67,7 +67,7 @@ struct Session {
 }
 
 /// Runs a session to its end.
-pub async fn run(inner: Arc<Inner>, conn: Connection) {
+pub(crate) async fn run(inner: Arc<Inner>, conn: Connection) {
     let span = tracing::info_span!("pop3", user = tracing::field::Empty);
     let cleartext = CleartextPolicy {
         trust_loopback: inner.settings.trust_loopback,

@@ -10,14 +10,14 @@ use postern_directory::{DirectoryOptions, SqliteDirectory};
 use postern_store::maildir::MaildirStore;
 
 /// The directory and the store of one data directory.
-pub struct Context {
+pub(crate) struct Context {
     pub directory: SqliteDirectory,
     pub store: MaildirStore,
 }
 
 impl Context {
     /// Opens both, creating the data directory on first use.
-    pub fn open(config: &Config) -> anyhow::Result<Context> {
+    pub(crate) fn open(config: &Config) -> anyhow::Result<Context> {
         if config.source == postern_config::Source::Defaults && !config.data_dir.exists() {
             bail!(
                 "no configuration file (looked for ./postern.toml and /etc/postern/postern.toml) \
@@ -43,7 +43,7 @@ impl Context {
     }
 }
 
-pub fn domain(config: &Config, cmd: DomainCommand) -> anyhow::Result<()> {
+pub(crate) fn domain(config: &Config, cmd: DomainCommand) -> anyhow::Result<()> {
     let ctx = Context::open(config)?;
     match cmd {
         DomainCommand::Add { domain, postmaster } => {
@@ -91,7 +91,7 @@ pub fn domain(config: &Config, cmd: DomainCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
+pub(crate) fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
     let ctx = Context::open(config)?;
     match cmd {
         UserCommand::Add { address, hash } => {
@@ -231,7 +231,7 @@ pub fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn alias(config: &Config, cmd: AliasCommand) -> anyhow::Result<()> {
+pub(crate) fn alias(config: &Config, cmd: AliasCommand) -> anyhow::Result<()> {
     let ctx = Context::open(config)?;
     match cmd {
         AliasCommand::Add { alias, targets } => {
@@ -263,7 +263,7 @@ pub fn alias(config: &Config, cmd: AliasCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn reindex(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn reindex(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
     let ctx = Context::open(config)?;
     let accounts: Vec<String> = match address {
         Some(a) => vec![
@@ -293,7 +293,7 @@ pub fn reindex(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// `postern kick`: ends the account's open sessions in the running serve.
-pub fn kick(config: &Config, address: &str) -> anyhow::Result<()> {
+pub(crate) fn kick(config: &Config, address: &str) -> anyhow::Result<()> {
     let account = postern_directory::Address::parse(address)
         .with_context(|| format!("{address:?} is not an address"))?
         .to_string();

@@ -37,7 +37,7 @@ fn name_matches(pattern: &str, hostname: &str) -> bool {
 
 /// Warnings about the certificate chain in `pem` (its first certificate) for `hostname`,
 /// as of `now` (Unix seconds).
-pub fn warnings(pem: &[u8], hostname: &str, now: i64) -> Vec<String> {
+pub(crate) fn warnings(pem: &[u8], hostname: &str, now: i64) -> Vec<String> {
     let mut out = Vec::new();
     let parsed = match parse_x509_pem(pem) {
         Ok((_, pem)) => pem,
@@ -103,7 +103,7 @@ pub fn warnings(pem: &[u8], hostname: &str, now: i64) -> Vec<String> {
 }
 
 /// Reads `path` and returns its warnings (or why it cannot be read).
-pub fn check_file(path: &Path, hostname: &str) -> Vec<String> {
+pub(crate) fn check_file(path: &Path, hostname: &str) -> Vec<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

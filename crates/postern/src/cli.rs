@@ -11,7 +11,7 @@ use std::path::PathBuf;
     after_help = "Logs go to standard error at level info. POSTERN_LOG changes it: \
                   POSTERN_LOG=debug, or any filter such as POSTERN_LOG=info,postern_smtp=debug."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file [default: ./postern.toml, then /etc/postern/postern.toml, else built-in defaults]
     #[arg(
         long,
@@ -31,7 +31,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run every enabled listener until SIGTERM or SIGINT
     Serve,
     /// Validate the configuration, print the effective settings, and warn about what
@@ -78,7 +78,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DomainCommand {
+pub(crate) enum DomainCommand {
     /// Add a local domain, with postmaster@ and abuse@ (RFC 5321 §4.5.1, RFC 2142) as aliases
     /// of --postmaster, or of the domain's first account when it is added
     Add {
@@ -101,7 +101,7 @@ pub enum DomainCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum UserCommand {
+pub(crate) enum UserCommand {
     /// Create an account and its Maildir; the password comes from standard input or a prompt
     Add {
         /// The account's address, local@domain, in a local domain
@@ -163,7 +163,7 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AliasCommand {
+pub(crate) enum AliasCommand {
     /// Add targets to an alias (`@domain` is a catch-all); several targets make a list
     Add {
         /// The alias address, or @domain for a catch-all
@@ -184,7 +184,7 @@ pub enum AliasCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum QueueCommand {
+pub(crate) enum QueueCommand {
     /// List queued messages (mailq style)
     List,
     /// Show one message's envelope, per-recipient state and headers
@@ -222,7 +222,7 @@ pub enum QueueCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DkimCommand {
+pub(crate) enum DkimCommand {
     /// Make an Ed25519 and an RSA-2048 key pair for a domain (selectors SELECTOR-ed25519 and SELECTOR-rsa)
     Generate {
         /// A local domain

@@ -17,13 +17,17 @@ const SOCKET: &str = "control.sock";
 const MAX_REQUEST: usize = 1024;
 
 /// The socket's path in a data directory.
-pub fn path_in(data_dir: &Path) -> PathBuf {
+pub(crate) fn path_in(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET)
 }
 
 /// Starts answering on `data_dir/control.sock` until `stop`. The caller holds the server
 /// lock, so a socket file found there is a stale one and is replaced.
-pub fn spawn(data_dir: &Path, sessions: Sessions, stop: CancellationToken) -> anyhow::Result<()> {
+pub(crate) fn spawn(
+    data_dir: &Path,
+    sessions: Sessions,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let path = path_in(data_dir);
     match std::fs::remove_file(&path) {
         Ok(()) => {}
@@ -83,7 +87,7 @@ fn handle(request: &str, sessions: &Sessions) -> String {
 
 /// Sends `request` to the running serve of `data_dir`. `Ok(None)` when no serve answers
 /// (none runs, or it predates the socket).
-pub fn request(data_dir: &Path, request: &str) -> anyhow::Result<Option<String>> {
+pub(crate) fn request(data_dir: &Path, request: &str) -> anyhow::Result<Option<String>> {
     let path = path_in(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
         Ok(s) => s,
@@ -110,7 +114,7 @@ pub fn request(data_dir: &Path, request: &str) -> anyhow::Result<Option<String>>
 
 /// Ends the open IMAP and POP3 sessions of `account` in the running serve, if one runs;
 /// returns how many there were.
-pub fn kick(data_dir: &Path, account: &str) -> anyhow::Result<Option<usize>> {
+pub(crate) fn kick(data_dir: &Path, account: &str) -> anyhow::Result<Option<usize>> {
     Ok(match request(data_dir, &format!("kick {account}"))? {
         Some(reply) => Some(
             reply

@@ -17,7 +17,7 @@ const GROUP_OTHER: u32 = 0o077;
 const GROUP_OTHER_WRITE: u32 = 0o022;
 
 /// Makes every file and directory the process creates private (0600 / 0700).
-pub fn restrict_umask() {
+pub(crate) fn restrict_umask() {
     // SAFETY: umask only changes the calling process's file mode creation mask.
     unsafe {
         libc::umask(0o077);
@@ -26,7 +26,7 @@ pub fn restrict_umask() {
 
 /// What is wrong with one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
+pub(crate) enum Problem {
     /// A directory or file others may write: refused at start.
     WritableByOthers,
     /// Others may read it (mail, secrets): a warning.
@@ -41,7 +41,7 @@ pub enum Problem {
 
 /// One finding of [`audit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub path: PathBuf,
     pub mode: u32,
     pub problem: Problem,
@@ -49,7 +49,7 @@ pub struct Finding {
 
 impl Finding {
     /// Whether `serve` must refuse to start because of it.
-    pub fn is_fatal(&self) -> bool {
+    pub(crate) fn is_fatal(&self) -> bool {
         matches!(
             self.problem,
             Problem::WritableByOthers
@@ -85,7 +85,7 @@ impl std::fmt::Display for Finding {
 
 /// Which paths [`audit`] looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
+pub(crate) enum Depth {
     /// Directories only: cheap enough for every start, and what an attacker needs to write.
     Directories,
     /// Every file too.
@@ -99,7 +99,7 @@ fn may_be_public(data_dir: &Path, path: &Path) -> bool {
 
 /// Walks `data_dir` without following symlinks and reports every path that others can
 /// write or read, or that another user than `owner` owns. A missing `data_dir` is clean.
-pub fn audit(data_dir: &Path, owner: u32, depth: Depth) -> std::io::Result<Vec<Finding>> {
+pub(crate) fn audit(data_dir: &Path, owner: u32, depth: Depth) -> std::io::Result<Vec<Finding>> {
     let mut findings = Vec::new();
     let meta = match fs::symlink_metadata(data_dir) {
         Ok(m) => m,
@@ -156,7 +156,7 @@ pub fn audit(data_dir: &Path, owner: u32, depth: Depth) -> std::io::Result<Vec<F
 
 /// Refuses a data directory that others can write or another user owns, naming the
 /// first paths and the commands that repair them.
-pub fn refuse_unsafe(data_dir: &Path, owner: u32) -> anyhow::Result<()> {
+pub(crate) fn refuse_unsafe(data_dir: &Path, owner: u32) -> anyhow::Result<()> {
     let findings = audit(data_dir, owner, Depth::Directories).map_err(|e| {
         anyhow::anyhow!(
             "data_dir {}: cannot check its permissions: {e}",
@@ -187,7 +187,7 @@ pub fn refuse_unsafe(data_dir: &Path, owner: u32) -> anyhow::Result<()> {
 
 /// What [`fix`] changed.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Repairs {
+pub(crate) struct Repairs {
     pub modes: usize,
     pub owners: usize,
     /// Findings it cannot repair (symlinks, files of other users when not root).
@@ -197,7 +197,11 @@ pub struct Repairs {
 /// Removes group and other permissions everywhere under `data_dir` (the generated
 /// certificate keeps its read bits), and, when `chown_to` is given (root fixing a
 /// server that drops to a user), gives every path to that user and group.
-pub fn fix(data_dir: &Path, owner: u32, chown_to: Option<(u32, u32)>) -> std::io::Result<Repairs> {
+pub(crate) fn fix(
+    data_dir: &Path,
+    owner: u32,
+    chown_to: Option<(u32, u32)>,
+) -> std::io::Result<Repairs> {
     let mut repairs = Repairs::default();
     let expected_owner = chown_to.map_or(owner, |(uid, _)| uid);
     for finding in audit(data_dir, expected_owner, Depth::Everything)? {

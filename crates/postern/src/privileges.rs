@@ -9,20 +9,20 @@ use std::ffi::{CStr, CString};
 
 /// A resolved user and group to run as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunAs {
+pub(crate) struct RunAs {
     pub user: String,
     pub uid: u32,
     pub gid: u32,
 }
 
 /// The real user id of the process.
-pub fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
 }
 
 /// Looks up `user` (and `group`, else the user's primary group) in the system databases.
-pub fn resolve(user: &str, group: Option<&str>) -> anyhow::Result<RunAs> {
+pub(crate) fn resolve(user: &str, group: Option<&str>) -> anyhow::Result<RunAs> {
     let (uid, primary_gid) = lookup_user(user)?.ok_or_else(|| {
         anyhow::anyhow!(
             "server.user: there is no user {user:?} on this system; create it \
@@ -103,7 +103,7 @@ fn os_error(what: &str) -> anyhow::Error {
 /// Creates `dir` if it is missing and, when the process will become `who`, gives the new
 /// directory to `who` (root creates it: its parent is often writable by root only).
 /// Returns whether it was created.
-pub fn ensure_dir_for(dir: &std::path::Path, who: Option<&RunAs>) -> anyhow::Result<bool> {
+pub(crate) fn ensure_dir_for(dir: &std::path::Path, who: Option<&RunAs>) -> anyhow::Result<bool> {
     if dir.exists() {
         return Ok(false);
     }
@@ -117,7 +117,7 @@ pub fn ensure_dir_for(dir: &std::path::Path, who: Option<&RunAs>) -> anyhow::Res
 }
 
 /// Becomes `who` for good: no supplementary groups, real/effective/saved ids all changed.
-pub fn drop_to(who: &RunAs) -> anyhow::Result<()> {
+pub(crate) fn drop_to(who: &RunAs) -> anyhow::Result<()> {
     // SAFETY: plain system calls on integers; glibc applies them to every thread.
     unsafe {
         if libc::setgroups(0, std::ptr::null()) != 0 {
@@ -138,7 +138,7 @@ pub fn drop_to(who: &RunAs) -> anyhow::Result<()> {
 }
 
 /// The name of the user the process runs as, for logs.
-pub fn current_user_name() -> String {
+pub(crate) fn current_user_name() -> String {
     let uid = current_uid();
     let mut buf = vec![0u8; 16 * 1024];
     // SAFETY: as in lookup_user.

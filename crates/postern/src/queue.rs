@@ -38,7 +38,7 @@ fn id(text: &str) -> anyhow::Result<QueueId> {
         .with_context(|| format!("{text:?} is not a queue id"))
 }
 
-pub fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
+pub(crate) fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
     let spool = open(config)?;
     match cmd {
         QueueCommand::List => list(spool.as_ref()),
@@ -267,7 +267,7 @@ fn show(spool: &dyn Queue, i: &QueueId) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn dkim(config: &Config, cmd: DkimCommand) -> anyhow::Result<()> {
+pub(crate) fn dkim(config: &Config, cmd: DkimCommand) -> anyhow::Result<()> {
     match cmd {
         DkimCommand::Generate { domain, selector } => {
             let domain = local_domain(config, &domain)?;
@@ -359,7 +359,7 @@ fn local_domain(config: &Config, domain: &str) -> anyhow::Result<String> {
     Ok(domain)
 }
 
-pub fn dns(config: &Config, domain: &str) -> anyhow::Result<()> {
+pub(crate) fn dns(config: &Config, domain: &str) -> anyhow::Result<()> {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     if domain.is_empty() || !domain.contains('.') {
         bail!("{domain:?} is not a domain name");

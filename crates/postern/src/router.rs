@@ -12,7 +12,7 @@ use postern_spool::{DsnSettings, Outcome, QueueEntry, RetrySchedule, RunnerSetti
 use std::sync::Arc;
 use std::time::Duration;
 
-pub struct Router {
+pub(crate) struct Router {
     pub local: LocalDelivery,
     pub directory: Arc<dyn Directory>,
     pub outbound: Outbound,
@@ -76,7 +76,7 @@ impl Transport for Router {
 /// DKIM-signs mail that this server originates: submitted by an authenticated user, by a local
 /// program (no client address, or loopback), or a notification of ours; for the `From:` domain
 /// when it is local and has keys.
-pub struct DkimSigning {
+pub(crate) struct DkimSigning {
     pub keys: DkimKeys,
     /// The concrete backend: `Signer::sign` is synchronous (called off the runtime threads).
     pub directory: Arc<SqliteDirectory>,
@@ -107,7 +107,7 @@ impl Signer for DkimSigning {
 }
 
 /// The queue runner's settings from `[queue]`.
-pub fn runner_settings(config: &Config) -> RunnerSettings {
+pub(crate) fn runner_settings(config: &Config) -> RunnerSettings {
     let q = &config.queue;
     RunnerSettings {
         schedule: RetrySchedule {
@@ -130,7 +130,7 @@ pub fn runner_settings(config: &Config) -> RunnerSettings {
 }
 
 /// The whole transport: local delivery, plus the SMTP client with DNS and DKIM.
-pub fn build(
+pub(crate) fn build(
     config: &Config,
     local: LocalDelivery,
     directory: Arc<SqliteDirectory>,

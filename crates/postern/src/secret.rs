@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal};
 
 /// Reads one secret. At a terminal it is asked for twice to catch typos.
-pub fn read_secret(what: &str) -> anyhow::Result<String> {
+pub(crate) fn read_secret(what: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let mut line = String::new();

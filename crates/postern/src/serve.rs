@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
-pub fn run(config: Config) -> anyhow::Result<()> {
+pub(crate) fn run(config: Config) -> anyhow::Result<()> {
     config.check_files()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -197,7 +197,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// What every protocol server shares within one `serve` process.
-pub struct Shared {
+pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub directory: Arc<SqliteDirectory>,
     /// The mail store, as the backend-neutral trait the protocol servers use.

@@ -11,17 +11,17 @@ use std::path::{Path, PathBuf};
 
 /// The held lock; dropping it (or exiting) releases it.
 #[derive(Debug)]
-pub struct ServerLock {
+pub(crate) struct ServerLock {
     _file: File,
 }
 
 /// The lock file's path for a data directory.
-pub fn path_in(data_dir: &Path) -> PathBuf {
+pub(crate) fn path_in(data_dir: &Path) -> PathBuf {
     data_dir.join("postern.pid")
 }
 
 /// Takes the lock or says which process holds it.
-pub fn acquire(data_dir: &Path) -> anyhow::Result<ServerLock> {
+pub(crate) fn acquire(data_dir: &Path) -> anyhow::Result<ServerLock> {
     let path = path_in(data_dir);
     let mut file = OpenOptions::new()
         .read(true)
@@ -60,7 +60,7 @@ pub fn acquire(data_dir: &Path) -> anyhow::Result<ServerLock> {
 }
 
 /// The PID of the `serve` holding the lock of `data_dir`, if one runs.
-pub fn running_pid(data_dir: &Path) -> anyhow::Result<Option<u32>> {
+pub(crate) fn running_pid(data_dir: &Path) -> anyhow::Result<Option<u32>> {
     let path = path_in(data_dir);
     let mut file = match OpenOptions::new()
         .read(true)

@@ -52,3 +52,25 @@ fn every_dependency_version_is_declared_by_the_workspace() {
         strays.join("\n")
     );
 }
+
+#[test]
+fn every_crate_takes_the_workspace_lints() {
+    let mut strays = Vec::new();
+    for manifest in members() {
+        let doc: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let inherits = doc
+            .get("lints")
+            .and_then(|l| l.get("workspace"))
+            .and_then(toml::Value::as_bool)
+            == Some(true);
+        if !inherits {
+            strays.push(manifest.display().to_string());
+        }
+    }
+    assert!(
+        strays.is_empty(),
+        "add `[lints] workspace = true` to:\n{}",
+        strays.join("\n")
+    );
+}

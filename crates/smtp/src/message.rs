@@ -31,6 +31,7 @@ enum State {
 }
 
 impl DataDecoder {
+    /// A decoder at the start of the data that stores at most `limit` octets of the decoded message.
     pub fn new(limit: u64) -> DataDecoder {
         DataDecoder {
             // The terminator may follow the DATA command's line directly (empty message).
@@ -136,16 +137,23 @@ pub fn now_unix() -> i64 {
 /// Facts for the `Received:` header (RFC 5321 §4.4).
 #[derive(Debug)]
 pub struct Trace<'a> {
+    /// The name the client gave in HELO/EHLO, if any (`from` clause; `unknown` when absent).
     pub helo: Option<&'a str>,
+    /// The client's IP address, shown as an address literal in the `from` clause.
     pub client_ip: std::net::IpAddr,
+    /// This server's name, in the `by` clause.
     pub hostname: &'a str,
     /// `SMTP`, `ESMTP`, `ESMTPS`, `ESMTPA`, `ESMTPSA`, `UTF8SMTPS`... (RFC 3848, RFC 6531 §3.7.3).
     pub protocol: String,
+    /// The TLS version and cipher suite (e.g. `TLSv1.3`, `TLS13_AES_256_GCM_SHA384`), or `None` without TLS.
     pub tls: Option<(&'a str, &'a str)>,
+    /// Whether the client authenticated (AUTH, RFC 4954); the identity itself is not shown.
     pub authenticated: bool,
+    /// The message's queue id, in the `id` clause.
     pub id: &'a str,
     /// Named in `for` only when the message has exactly one recipient (no disclosure of the others).
     pub single_recipient: Option<&'a str>,
+    /// The time of receipt as an RFC 5322 §3.3 date-time (see [`rfc5322_date`]).
     pub date: String,
 }
 

@@ -17,18 +17,27 @@ pub enum Command {
     Helo(String),
     /// RFC 5321 §4.1.1.2.
     Mail {
+        /// The reverse-path; `None` for the null path `<>` (bounces, RFC 5321 §4.5.5).
         sender: Option<Mailbox>,
+        /// The Mail-parameters, in the order given.
         params: Vec<Param>,
     },
     /// RFC 5321 §4.1.1.3.
     Rcpt {
+        /// The forward-path (any source route dropped).
         recipient: Mailbox,
+        /// The Rcpt-parameters, in the order given.
         params: Vec<Param>,
     },
     /// RFC 5321 §4.1.1.4.
     Data,
     /// RFC 3030 §2.
-    Bdat { size: u64, last: bool },
+    Bdat {
+        /// The chunk's length in octets.
+        size: u64,
+        /// `LAST` was given: this chunk ends the message.
+        last: bool,
+    },
     /// RFC 5321 §4.1.1.5.
     Rset,
     /// RFC 5321 §4.1.1.6.
@@ -45,7 +54,9 @@ pub enum Command {
     StartTls,
     /// RFC 4954 §4: mechanism and the optional initial response (still base64, `=` for empty).
     Auth {
+        /// The SASL mechanism name as the client wrote it.
         mechanism: String,
+        /// The initial response, still base64 (`=` for an empty one); `None` when not given.
         initial: Option<String>,
     },
 }
@@ -67,7 +78,9 @@ pub enum ParseError {
 /// An RFC 5321 Mailbox: the local part as its content (unquoted) and the domain as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailbox {
+    /// The local part, unquoted and unescaped.
     pub local: String,
+    /// The domain or address literal (`[192.0.2.1]`), as written.
     pub domain: String,
 }
 
@@ -99,7 +112,9 @@ impl fmt::Display for Mailbox {
 /// An ESMTP parameter (RFC 5321 §4.1.2 Mail-parameters / Rcpt-parameters), keyword upper-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
+    /// The keyword, upper-cased (e.g. `SIZE`, `BODY`, `NOTIFY`).
     pub keyword: String,
+    /// The value after `=` as written (xtext not decoded); `None` for a bare keyword.
     pub value: Option<String>,
 }
 

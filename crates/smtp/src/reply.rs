@@ -2,7 +2,7 @@
 //! (RFC 2034 §4, RFC 3463).
 
 /// `code status text` + CRLF; `status` may be empty (greeting, HELO, EHLO first line).
-pub fn line(code: u16, status: &str, text: &str) -> String {
+pub(crate) fn line(code: u16, status: &str, text: &str) -> String {
     if status.is_empty() {
         format!("{code} {text}\r\n")
     } else {
@@ -11,7 +11,7 @@ pub fn line(code: u16, status: &str, text: &str) -> String {
 }
 
 /// A multi-line reply without enhanced codes (EHLO, RFC 5321 §4.2.1).
-pub fn multiline(code: u16, lines: &[String]) -> String {
+pub(crate) fn multiline(code: u16, lines: &[String]) -> String {
     let mut out = String::new();
     for (i, l) in lines.iter().enumerate() {
         let sep = if i + 1 == lines.len() { ' ' } else { '-' };
@@ -21,7 +21,7 @@ pub fn multiline(code: u16, lines: &[String]) -> String {
 }
 
 /// A multi-line reply with the enhanced code on every line (RFC 2034 §4).
-pub fn multiline_enhanced(code: u16, status: &str, lines: &[String]) -> String {
+pub(crate) fn multiline_enhanced(code: u16, status: &str, lines: &[String]) -> String {
     let with: Vec<String> = lines.iter().map(|l| format!("{status} {l}")).collect();
     multiline(code, &with)
 }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 /// What a session needs to know about the server, shared by every session.
 #[derive(Debug)]
 pub struct Settings {
+    /// The server's name: in the greeting, the EHLO reply and the `Received:` header.
     pub hostname: String,
+    /// The `[smtp]` section of the configuration.
     pub smtp: SmtpConfig,
     /// `[auth] allow_plaintext`: passwords over unencrypted non-loopback connections.
     pub allow_plaintext: bool,
@@ -37,13 +39,20 @@ pub enum Step {
     StartTls,
     /// Run the SASL exchange (RFC 4954 §4), then call [`Session::authenticated`] on success.
     Auth {
+        /// The mechanism the client chose.
         mechanism: SaslMechanism,
+        /// The initial response, base64-decoded (empty for `=`); `None` when the client sent none.
         initial: Option<Vec<u8>>,
     },
     /// Send `354` and read the message into a [`DataDecoder`], then call [`Session::finish_data`].
     Data(Box<DataDecoder>),
     /// Read exactly `size` octets (RFC 3030 §2), then call [`Session::bdat_chunk`].
-    Bdat { size: u64, last: bool },
+    Bdat {
+        /// The chunk's length in octets.
+        size: u64,
+        /// The chunk ends the message (`LAST`).
+        last: bool,
+    },
     /// Ask the directory, then call [`Session::answer`].
     Lookup(Lookup),
     /// Run the configured checks of this stage, then call [`Session::checked`].
@@ -98,6 +107,7 @@ enum Pending {
 /// After the message data: reply at once, or spool this and then call [`Session::enqueued`].
 #[derive(Debug)]
 pub enum Outcome {
+    /// Send this reply (the message is refused or the transaction is not complete).
     Reply(String),
     /// Queue the message under this id (the one its `Received:` header names).
     Enqueue(Box<Envelope>, Vec<u8>, QueueId),

@@ -20,10 +20,15 @@ const MAX_DIAGNOSTIC: usize = 900;
 /// RFC 3464 §2.3.3 Action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// The message could not be delivered to the recipient (a bounce).
     Failed,
+    /// Delivery has not succeeded yet and will be retried (a delay warning).
     Delayed,
+    /// Delivered to the recipient's mailbox.
     Delivered,
+    /// Handed to a host that does not support DSN: no further notice will come.
     Relayed,
+    /// Delivered to an alias (a list) and passed on to its members.
     Expanded,
 }
 

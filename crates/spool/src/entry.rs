@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 /// One message in the queue, as stored in `env/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEntry {
+    /// The message's queue id (also its file name).
     pub id: QueueId,
+    /// The SMTP envelope as accepted.
     pub envelope: Envelope,
     /// Arrival time, Unix seconds.
     pub arrived: i64,
@@ -29,8 +31,11 @@ pub struct QueueEntry {
 /// The delivery state of one recipient of a queued message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RcptState {
+    /// The recipient, with its DSN parameters.
     pub recipient: Recipient,
+    /// Where its delivery stands.
     pub status: RcptStatus,
+    /// Delivery attempts made so far for this recipient.
     pub attempts: u32,
     /// Unix seconds of the next attempt while `Pending`.
     pub next_attempt: i64,

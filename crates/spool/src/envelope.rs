@@ -8,6 +8,7 @@ use std::net::IpAddr;
 pub struct Envelope {
     /// The reverse-path; `None` is the null sender `<>` (bounces, auto-replies).
     pub sender: Option<String>,
+    /// The forward-paths (RCPT TO), in the order given; never empty once queued.
     pub recipients: Vec<Recipient>,
     /// RFC 3461 §4.3 RET.
     pub ret: Option<Ret>,
@@ -19,13 +20,16 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// The account that submitted the message (SMTP AUTH), if any.
     pub authenticated: Option<String>,
+    /// The SMTP client's address; `None` for local submission (`sendmail`, DSNs).
     pub client_ip: Option<IpAddr>,
+    /// The name the client gave in HELO/EHLO, if any.
     pub helo: Option<String>,
 }
 
 /// One RCPT TO.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
+    /// The forward-path's mailbox, without angle brackets.
     pub address: String,
     /// RFC 3461 §4.1 NOTIFY.
     pub notify: Notify,
@@ -47,8 +51,11 @@ impl Recipient {
 /// RFC 3461 §4.1: when to send a DSN. `NOTIFY=NEVER` is all false.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notify {
+    /// `SUCCESS`: report delivery.
     pub success: bool,
+    /// `FAILURE`: report a permanent failure.
     pub failure: bool,
+    /// `DELAY`: report a long delay (a delay warning).
     pub delay: bool,
 }
 
@@ -64,6 +71,7 @@ impl Default for Notify {
 }
 
 impl Notify {
+    /// `NOTIFY=NEVER`: no DSN at all.
     pub const NEVER: Notify = Notify {
         success: false,
         failure: false,
@@ -74,15 +82,20 @@ impl Notify {
 /// RFC 3461 §4.3: how much of the message a DSN returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ret {
+    /// `RET=FULL`: the whole message.
     Full,
+    /// `RET=HDRS`: only its headers.
     Headers,
 }
 
 /// RFC 6152 / RFC 3030 body type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum BodyType {
+    /// `BODY=7BIT` or no BODY parameter (RFC 5321).
     #[default]
     SevenBit,
+    /// `BODY=8BITMIME` (RFC 6152).
     EightBitMime,
+    /// `BODY=BINARYMIME` (RFC 3030).
     BinaryMime,
 }

@@ -1,17 +1,30 @@
 use std::path::PathBuf;
 
+/// What can go wrong reading or changing the spool.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
+    /// A filesystem operation on the spool failed.
     #[error("spool: {op} {path}: {source}")]
     Io {
+        /// What was being done (`"create"`, `"open"`, `"rename"`, ...).
         op: &'static str,
+        /// The file or directory it was done to.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
+    /// A queue entry's JSON could not be parsed (or serialised).
     #[error("spool: {path}: unreadable envelope: {message}")]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The `q/<id>` or `state/<id>` file concerned.
+        path: PathBuf,
+        /// The JSON error.
+        message: String,
+    },
+    /// No message with this queue id is in the spool (never was, or already gone).
     #[error("spool: no queued message {0}")]
     NotFound(String),
+    /// An enqueue was asked for with an envelope that has no recipients.
     #[error("spool: an envelope needs at least one recipient")]
     NoRecipients,
     /// The message is in its first delivery attempt, in the journal of another process (the

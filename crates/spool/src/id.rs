@@ -33,6 +33,7 @@ impl QueueId {
         ok.then(|| QueueId(s.to_ascii_uppercase()))
     }
 
+    /// The id as text (upper-case hex), as used in file names and logs.
     pub fn as_str(&self) -> &str {
         &self.0
     }

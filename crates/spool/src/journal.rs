@@ -889,6 +889,10 @@ fn remove_spares(dir: &Path) {
     }
 }
 
+/// The spool and its journal together, on real files.
+#[cfg(test)]
+mod spool_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,6 @@ mod envelope;
 mod error;
 mod id;
 mod journal;
-#[cfg(test)]
-mod journal_tests;
 mod queue;
 mod runner;
 mod schedule;

@@ -44,8 +44,10 @@ pub enum Outcome {
     Failed(Status),
 }
 
+/// How the queue runner works: retries, parallelism, polling and DSNs.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
+    /// Back-off and give-up time for temporary failures.
     pub schedule: RetrySchedule,
     /// Messages processed at once.
     pub concurrency: usize,
@@ -53,6 +55,7 @@ pub struct RunnerSettings {
     pub rescan_interval: Duration,
     /// How often the wake-up file of queue administration (`postern queue flush`) is looked for.
     pub wake_poll: Duration,
+    /// How bounces and delay warnings are made.
     pub dsn: DsnSettings,
 }
 

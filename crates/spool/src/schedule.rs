@@ -6,7 +6,10 @@ use std::time::Duration;
 /// `give_up_after` has passed since arrival.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule {
+    /// The delay after the 1st, 2nd, ... failed attempt; the last one repeats.
     pub delays: Vec<Duration>,
+    /// Time since arrival after which a temporary failure becomes permanent (the
+    /// recipient fails with RFC 3463 5.4.7).
     pub give_up_after: Duration,
 }
 

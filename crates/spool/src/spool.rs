@@ -38,6 +38,8 @@ use tokio::sync::Notify;
 /// removed when older than this.
 const STALE: Duration = Duration::from_secs(24 * 3600);
 
+/// An open spool directory (see the module docs for its layout): enqueues, lists, updates
+/// and removes queued messages.
 pub struct Spool {
     root: PathBuf,
     arrivals: Mutex<Vec<QueueId>>,
@@ -230,6 +232,7 @@ impl Spool {
         Journal::start(dir.clone(), limits, next)
     }
 
+    /// The spool directory this was opened on.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -778,10 +781,11 @@ pub(crate) fn private_file(path: &Path) -> std::io::Result<File> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{BodyType, RcptStatus, Recipient};
 
+    /// An envelope from sender@example.net to `rcpts`, as the spool tests use.
     pub(crate) fn envelope(rcpts: &[&str]) -> Envelope {
         Envelope {
             sender: Some("sender@example.net".into()),

@@ -1,3 +1,6 @@
+//! The store through its public API: delivery, APPEND, flags, COPY/MOVE, EXPUNGE, mailbox
+//! names, external changes to the Maildir, and crash leftovers.
+
 mod common;
 
 use std::collections::HashSet;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{DirectoryError, Result};
 
 /// `PRAGMA application_id` of a postern directory database ("PSTD").
-pub const APPLICATION_ID: i64 = 0x5053_5444;
+pub(crate) const APPLICATION_ID: i64 = 0x5053_5444;
 
 /// Migration `i` upgrades schema version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -78,7 +78,7 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Sets connection pragmas and brings the schema up to date.
-pub fn prepare(conn: &mut Connection, file_backed: bool) -> Result<()> {
+pub(crate) fn prepare(conn: &mut Connection, file_backed: bool) -> Result<()> {
     if file_backed {
         // journal_mode answers with a row; WAL lets the CLI write while the
         // server reads.

@@ -19,16 +19,16 @@ use postern_store::maildir::MaildirStore;
 use postern_store::Store;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
-pub const USER: &str = "alice@example.org";
-pub const PASS: &str = "correct horse";
-pub const USER2: &str = "bob@example.org";
-pub const PASS2: &str = "battery staple";
+pub(crate) const USER: &str = "alice@example.org";
+pub(crate) const PASS: &str = "correct horse";
+pub(crate) const USER2: &str = "bob@example.org";
+pub(crate) const PASS2: &str = "battery staple";
 
 /// How long any single read may wait before the test fails (instead of hanging).
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One server with its store and directory.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
     pub server: ImapServer,
     pub store: Arc<MaildirStore>,
@@ -37,7 +37,7 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn new() -> Env {
+    pub(crate) async fn new() -> Env {
         Env::with_limits(ImapLimits {
             idle_poll: Duration::from_millis(100),
             ..ImapLimits::default()
@@ -45,16 +45,16 @@ impl Env {
         .await
     }
 
-    pub async fn with_limits(limits: ImapLimits) -> Env {
+    pub(crate) async fn with_limits(limits: ImapLimits) -> Env {
         Env::with(limits, ThrottleConfig::default()).await
     }
 
-    pub async fn with(limits: ImapLimits, throttle: ThrottleConfig) -> Env {
+    pub(crate) async fn with(limits: ImapLimits, throttle: ThrottleConfig) -> Env {
         Env::build(limits, throttle, "").await
     }
 
     /// A server whose configuration file ends with `extra_toml`.
-    pub async fn with_config(extra_toml: &str) -> Env {
+    pub(crate) async fn with_config(extra_toml: &str) -> Env {
         Env::build(ImapLimits::default(), ThrottleConfig::default(), extra_toml).await
     }
 
@@ -101,11 +101,11 @@ impl Env {
     }
 
     /// A new session from a loopback peer; the greeting is read and returned in `greeting`.
-    pub async fn connect(&self) -> Client {
+    pub(crate) async fn connect(&self) -> Client {
         self.connect_from("127.0.0.1:40000").await
     }
 
-    pub async fn connect_from(&self, peer: &str) -> Client {
+    pub(crate) async fn connect_from(&self, peer: &str) -> Client {
         let (client_half, server_half) = tokio::io::duplex(4 * 1024 * 1024);
         let peer: SocketAddr = peer.parse().expect("peer address");
         let conn = Connection {
@@ -130,11 +130,11 @@ impl Env {
     }
 
     /// A session logged in as alice.
-    pub async fn login(&self) -> Client {
+    pub(crate) async fn login(&self) -> Client {
         self.login_as(USER, PASS).await
     }
 
-    pub async fn login_as(&self, user: &str, pass: &str) -> Client {
+    pub(crate) async fn login_as(&self, user: &str, pass: &str) -> Client {
         let mut c = self.connect().await;
         let r = c.cmd(&format!("LOGIN \"{user}\" \"{pass}\"")).await;
         assert!(r.tagged.starts_with("OK"), "login failed: {r:?}");
@@ -145,37 +145,37 @@ impl Env {
 /// The responses to one command: the untagged and continuation lines, and the tagged line
 /// without its tag.
 #[derive(Debug, Clone)]
-pub struct Resp {
+pub(crate) struct Resp {
     pub untagged: Vec<String>,
     pub tagged: String,
 }
 
 impl Resp {
     /// The tagged status: OK, NO or BAD.
-    pub fn status(&self) -> &str {
+    pub(crate) fn status(&self) -> &str {
         self.tagged.split(' ').next().unwrap_or_default()
     }
 
     #[track_caller]
-    pub fn assert_ok(&self) -> &Self {
+    pub(crate) fn assert_ok(&self) -> &Self {
         assert_eq!(self.status(), "OK", "expected OK: {self:?}");
         self
     }
 
     #[track_caller]
-    pub fn assert_no(&self) -> &Self {
+    pub(crate) fn assert_no(&self) -> &Self {
         assert_eq!(self.status(), "NO", "expected NO: {self:?}");
         self
     }
 
     #[track_caller]
-    pub fn assert_bad(&self) -> &Self {
+    pub(crate) fn assert_bad(&self) -> &Self {
         assert_eq!(self.status(), "BAD", "expected BAD: {self:?}");
         self
     }
 
     /// Untagged lines starting with `prefix` (after "* ").
-    pub fn lines(&self, prefix: &str) -> Vec<&str> {
+    pub(crate) fn lines(&self, prefix: &str) -> Vec<&str> {
         self.untagged
             .iter()
             .filter_map(|l| l.strip_prefix("* "))
@@ -185,14 +185,14 @@ impl Resp {
 
     /// The one untagged line starting with `prefix`.
     #[track_caller]
-    pub fn one(&self, prefix: &str) -> &str {
+    pub(crate) fn one(&self, prefix: &str) -> &str {
         let l = self.lines(prefix);
         assert_eq!(l.len(), 1, "expected one '* {prefix}' line: {self:?}");
         l[0]
     }
 
     /// The response code of the tagged line, e.g. `APPENDUID 1 2`.
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         let rest = self.tagged.split_once(' ')?.1;
         let rest = rest.strip_prefix('[')?;
         Some(&rest[..rest.find(']')?])
@@ -200,7 +200,7 @@ impl Resp {
 }
 
 /// An IMAP client over an in-memory stream.
-pub struct Client {
+pub(crate) struct Client {
     io: BufReader<DuplexStream>,
     next_tag: u32,
     pub greeting: String,
@@ -208,37 +208,37 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn tag(&mut self) -> String {
+    pub(crate) fn tag(&mut self) -> String {
         let t = format!("t{}", self.next_tag);
         self.next_tag += 1;
         t
     }
 
     /// Writes raw bytes.
-    pub async fn send_raw(&mut self, data: &[u8]) {
+    pub(crate) async fn send_raw(&mut self, data: &[u8]) {
         let w = self.io.get_mut();
         w.write_all(data).await.expect("write");
         w.flush().await.expect("flush");
     }
 
     /// Writes one line, adding CRLF.
-    pub async fn send(&mut self, line: &str) {
+    pub(crate) async fn send(&mut self, line: &str) {
         self.send_raw(format!("{line}\r\n").as_bytes()).await;
     }
 
     /// Reads one response line with the literals it carries, without the final CRLF.
-    pub async fn line(&mut self) -> String {
+    pub(crate) async fn line(&mut self) -> String {
         String::from_utf8_lossy(&self.line_bytes().await).into_owned()
     }
 
-    pub async fn line_bytes(&mut self) -> Vec<u8> {
+    pub(crate) async fn line_bytes(&mut self) -> Vec<u8> {
         tokio::time::timeout(READ_TIMEOUT, self.read_response())
             .await
             .expect("timed out waiting for the server")
     }
 
     /// Reads one line with a short timeout; `None` if nothing arrives.
-    pub async fn try_line(&mut self, wait: Duration) -> Option<String> {
+    pub(crate) async fn try_line(&mut self, wait: Duration) -> Option<String> {
         match tokio::time::timeout(wait, self.read_response()).await {
             Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
             Err(_) => None,
@@ -272,7 +272,7 @@ impl Client {
     }
 
     /// Whether the server closed the connection (reads EOF within a short time).
-    pub async fn closed(&mut self) -> bool {
+    pub(crate) async fn closed(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(
             tokio::time::timeout(Duration::from_secs(5), self.io.read(&mut b)).await,
@@ -281,7 +281,7 @@ impl Client {
     }
 
     /// Reads lines until the tagged response for `tag`.
-    pub async fn read_until_tagged(&mut self, tag: &str) -> Resp {
+    pub(crate) async fn read_until_tagged(&mut self, tag: &str) -> Resp {
         let mut untagged = Vec::new();
         loop {
             let l = self.line().await;
@@ -297,7 +297,7 @@ impl Client {
 
     /// Sends one command line and reads its responses. The command must not carry
     /// synchronising literals (see [`Client::cmd_parts`]).
-    pub async fn cmd(&mut self, text: &str) -> Resp {
+    pub(crate) async fn cmd(&mut self, text: &str) -> Resp {
         let tag = self.tag();
         self.send(&format!("{tag} {text}")).await;
         let r = self.read_until_tagged(&tag).await;
@@ -311,7 +311,7 @@ impl Client {
     /// Sends a command made of `parts`, each but the last ending in a synchronising literal
     /// `{n}` whose data begins the next part: waits for the continuation request before each
     /// literal. If the server answers with a tagged response instead, that is returned.
-    pub async fn cmd_parts(&mut self, parts: &[&[u8]]) -> Resp {
+    pub(crate) async fn cmd_parts(&mut self, parts: &[&[u8]]) -> Resp {
         let tag = self.tag();
         let mut first = format!("{tag} ").into_bytes();
         first.extend_from_slice(parts[0]);
@@ -346,7 +346,7 @@ impl Client {
 
     /// APPEND with a synchronising literal: `args` goes between the mailbox and the literal
     /// (flags and date, or empty).
-    pub async fn append(&mut self, mailbox: &str, args: &str, message: &[u8]) -> Resp {
+    pub(crate) async fn append(&mut self, mailbox: &str, args: &str, message: &[u8]) -> Resp {
         let head = if args.is_empty() {
             format!("APPEND {mailbox} {{{}}}", message.len())
         } else {
@@ -356,21 +356,21 @@ impl Client {
     }
 
     /// LOGOUT: the BYE and the tagged OK.
-    pub async fn cmd_logout(&mut self) -> Resp {
+    pub(crate) async fn cmd_logout(&mut self) -> Resp {
         let tag = self.tag();
         self.send(&format!("{tag} LOGOUT")).await;
         self.read_until_tagged(&tag).await
     }
 
     /// Selects a mailbox, asserting success.
-    pub async fn select(&mut self, mailbox: &str) -> Resp {
+    pub(crate) async fn select(&mut self, mailbox: &str) -> Resp {
         let r = self.cmd(&format!("SELECT {mailbox}")).await;
         r.assert_ok();
         r
     }
 
     /// Closes the client side and waits for the session task to end.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         let _ = self.io.get_mut().shutdown().await;
         if let Some(t) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
@@ -389,7 +389,7 @@ fn literal_len(line: &[u8]) -> Option<usize> {
 }
 
 /// A small RFC 5322 message with CRLF line ends.
-pub fn message(subject: &str, from: &str, body: &str) -> Vec<u8> {
+pub(crate) fn message(subject: &str, from: &str, body: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: bob@example.net\r\nSubject: {subject}\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\nMessage-ID: <{}@example.org>\r\n\r\n{body}\r\n",
         subject.replace(' ', ".")

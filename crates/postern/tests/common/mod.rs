@@ -5,19 +5,19 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
 }
 
 impl Env {
     /// A data directory and a configuration listening on loopback, port 0 for every service.
-    pub fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env::with_config("")
     }
 
     /// As `new`, with `extra` TOML appended (a `[listen]` section in it replaces the default one).
-    pub fn with_config(extra: &str) -> Env {
+    pub(crate) fn with_config(extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("postern.toml");
         let data = dir.path().join("data");
@@ -46,17 +46,17 @@ impl Env {
         Env { dir, config }
     }
 
-    pub fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
     /// Where an account's Maildir lives (documented in the README).
-    pub fn maildir(&self, address: &str) -> PathBuf {
+    pub(crate) fn maildir(&self, address: &str) -> PathBuf {
         let (local, domain) = address.rsplit_once('@').unwrap();
         self.data().join("mail").join(domain).join(local)
     }
 
-    pub fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_postern"));
         c.arg("--config")
             .arg(&self.config)
@@ -66,12 +66,12 @@ impl Env {
     }
 
     /// Runs `postern ARGS` with `stdin` as standard input.
-    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+    pub(crate) fn run(&self, args: &[&str], stdin: &str) -> Output {
         run_command(self.command().args(args), stdin)
     }
 
     /// Runs and insists on success; returns standard output.
-    pub fn ok(&self, args: &[&str], stdin: &str) -> String {
+    pub(crate) fn ok(&self, args: &[&str], stdin: &str) -> String {
         let out = self.run(args, stdin);
         assert!(
             out.status.success(),
@@ -82,14 +82,14 @@ impl Env {
     }
 
     /// Runs and insists on failure; returns standard error.
-    pub fn fails(&self, args: &[&str], stdin: &str) -> String {
+    pub(crate) fn fails(&self, args: &[&str], stdin: &str) -> String {
         let out = self.run(args, stdin);
         assert!(!out.status.success(), "postern {args:?} should fail");
         String::from_utf8(out.stderr).unwrap()
     }
 }
 
-pub fn run_command(cmd: &mut Command, stdin: &str) -> Output {
+pub(crate) fn run_command(cmd: &mut Command, stdin: &str) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -102,7 +102,7 @@ pub fn run_command(cmd: &mut Command, stdin: &str) -> Output {
 }
 
 /// A running `postern serve`, killed when dropped (also when a test panics).
-pub struct Running {
+pub(crate) struct Running {
     pub child: std::process::Child,
     /// Listening address of each service, read from the log (port 0 resolved).
     pub addrs: std::collections::HashMap<String, std::net::SocketAddr>,
@@ -120,7 +120,7 @@ impl Drop for Running {
 impl Env {
     /// Starts `serve` and waits for "ready", collecting every listener's address from the log.
     /// With `POSTERN_TEST_LOG` set, the server's log is echoed to the test's output.
-    pub fn serve(&self) -> Running {
+    pub(crate) fn serve(&self) -> Running {
         use std::io::{BufRead, BufReader};
         let mut child = self
             .command()
@@ -166,7 +166,7 @@ impl Env {
 
 /// Whether a program is installed: on PATH, or in /usr/sbin or /sbin, where Debian puts daemons
 /// such as dovecot (not on every user's PATH).
-pub fn on_path(cmd: &str) -> bool {
+pub(crate) fn on_path(cmd: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
@@ -175,7 +175,7 @@ pub fn on_path(cmd: &str) -> bool {
 
 /// Runs `python3 -c script args...` (killed after 60 s); panics with its output unless it
 /// succeeds, and returns its standard output.
-pub fn python(script: &str, args: &[String]) -> String {
+pub(crate) fn python(script: &str, args: &[String]) -> String {
     let mut child = std::process::Command::new("python3")
         .arg("-c")
         .arg(script)
@@ -223,7 +223,7 @@ fn wait_timeout(child: &mut std::process::Child, t: std::time::Duration) -> std:
 }
 
 /// The arguments the IMAP client scripts take: host, port, user, password.
-pub fn login_args(addr: std::net::SocketAddr, user: &str, pass: &str) -> Vec<String> {
+pub(crate) fn login_args(addr: std::net::SocketAddr, user: &str, pass: &str) -> Vec<String> {
     vec![
         addr.ip().to_string(),
         addr.port().to_string(),

@@ -39,9 +39,9 @@ impl<T> IoContext<T> for io::Result<T> {
 }
 
 /// Name of the per-folder metadata file that keeps UIDVALIDITY (and hints) beside the mail.
-pub const META_FILE: &str = "postern-uidvalidity";
+pub(super) const META_FILE: &str = "postern-uidvalidity";
 /// Maildir++ marker file in every folder directory.
-pub const MAILDIRFOLDER: &str = "maildirfolder";
+pub(super) const MAILDIRFOLDER: &str = "maildirfolder";
 
 /// Generates unique Maildir base names: `<secs>.M<usecs>P<pid>Q<counter>.<host>`.
 #[derive(Debug)]
@@ -153,7 +153,7 @@ pub fn valid_delivery_key(key: &str) -> bool {
 
 /// Rebuilds a base with the given size (`S=`), wire size (`W=`) and uid (`U=`) fields; other
 /// fields are kept.
-pub fn base_with_fields(base: &str, size: u64, wire_size: u64, uid: u32) -> String {
+pub(super) fn base_with_fields(base: &str, size: u64, wire_size: u64, uid: u32) -> String {
     let mut parts = base.split(',');
     let mut out = String::with_capacity(base.len() + 36);
     out.push_str(parts.next().unwrap_or(base));
@@ -171,7 +171,7 @@ pub fn base_with_fields(base: &str, size: u64, wire_size: u64, uid: u32) -> Stri
 pub(crate) use crate::types::wire_size;
 
 /// [`wire_size`] of a file, read in chunks.
-pub fn file_wire_size(path: &Path) -> std::io::Result<u64> {
+pub(super) fn file_wire_size(path: &Path) -> std::io::Result<u64> {
     let mut f = File::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let (mut total, mut prev) = (0u64, 0u8);
@@ -303,24 +303,24 @@ pub fn merge_info(index: &Flags, info: &InfoFlags, kw: &KeywordLetters) -> Flags
 }
 
 /// fsyncs a directory so renames and unlinks in it are durable.
-pub fn fsync_dir(dir: &Path) -> Result<()> {
+pub(super) fn fsync_dir(dir: &Path) -> Result<()> {
     let f = File::open(dir).ctx("open directory", dir)?;
     f.sync_all().ctx("fsync directory", dir)
 }
 
 /// Mode of every directory the store creates: mail is private whatever the umask.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
+pub(super) const PRIVATE_DIR_MODE: u32 = 0o700;
 /// Mode of every file the store creates.
-pub const PRIVATE_FILE_MODE: u32 = 0o600;
+pub(super) const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// `mkdir` with mode 0700. Fails if it exists.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(path)
 }
 
 /// `mkdir -p` with mode 0700 for every directory it creates.
-pub fn create_private_dir_all(path: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir_all(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()
         .recursive(true)
@@ -330,7 +330,7 @@ pub fn create_private_dir_all(path: &Path) -> std::io::Result<()> {
 
 /// Creates `path` with `data`, fsyncs it and optionally sets its mtime. Fails if it exists
 /// (O_EXCL: a planted symlink is not followed either).
-pub fn write_new_file(path: &Path, data: &[u8], mtime: Option<SystemTime>) -> Result<()> {
+pub(super) fn write_new_file(path: &Path, data: &[u8], mtime: Option<SystemTime>) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = OpenOptions::new()
         .write(true)
@@ -347,7 +347,7 @@ pub fn write_new_file(path: &Path, data: &[u8], mtime: Option<SystemTime>) -> Re
 }
 
 /// Atomically replaces `path` with `data` (write a sibling, fsync, rename, fsync dir).
-pub fn write_atomic(path: &Path, data: &[u8], gen: &NameGen) -> Result<()> {
+pub(super) fn write_atomic(path: &Path, data: &[u8], gen: &NameGen) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".postern-tmp-{}", gen.unique()));
     write_new_file(&tmp, data, None)?;
@@ -423,7 +423,7 @@ impl MetaFile {
 }
 
 /// Seconds since the Unix epoch of a `SystemTime` (negative before 1970).
-pub fn unix_secs(t: SystemTime) -> i64 {
+pub(super) fn unix_secs(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
@@ -431,7 +431,7 @@ pub fn unix_secs(t: SystemTime) -> i64 {
 }
 
 /// Nanoseconds since the epoch (for directory change detection).
-pub fn unix_nanos(t: SystemTime) -> i64 {
+pub(super) fn unix_nanos(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         Err(_) => 0,
@@ -439,7 +439,7 @@ pub fn unix_nanos(t: SystemTime) -> i64 {
 }
 
 /// The `SystemTime` of Unix seconds.
-pub fn from_unix_secs(secs: i64) -> SystemTime {
+pub(super) fn from_unix_secs(secs: i64) -> SystemTime {
     if secs >= 0 {
         UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs())
     } else {
@@ -448,7 +448,7 @@ pub fn from_unix_secs(secs: i64) -> SystemTime {
 }
 
 /// True if an I/O error means "it is not there".
-pub fn is_not_found(e: &io::Error) -> bool {
+pub(super) fn is_not_found(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound
 }
 

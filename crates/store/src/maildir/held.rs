@@ -24,7 +24,7 @@ use crate::maildir::files::NameGen;
 use crate::Held;
 
 /// The hold directory inside an account directory.
-pub const HELD_DIR: &str = "postern-expunged";
+pub(super) const HELD_DIR: &str = "postern-expunged";
 
 /// Links older than this are removed by the periodic sweep (no session lives that long
 /// without reporting an expunge: the autologout timer is 30 minutes).

@@ -14,10 +14,10 @@ use crate::error::{Result, StoreError};
 use crate::types::{Flags, MessageMeta, SpecialUse};
 
 /// File name of the index database inside the account directory.
-pub const INDEX_FILE: &str = "postern-index.sqlite";
+pub(super) const INDEX_FILE: &str = "postern-index.sqlite";
 const SCHEMA_VERSION: i64 = 2;
 /// How long a writer waits for another process's transaction.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(
@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS openers(
 ";
 
 /// A second, read-only connection to an existing index (WAL readers never wait for the writer).
-pub fn open_reader(account_dir: &Path) -> Result<Connection> {
+pub(super) fn open_reader(account_dir: &Path) -> Result<Connection> {
     let path = account_dir.join(INDEX_FILE);
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&path, flags)?;
@@ -81,7 +81,7 @@ pub fn open_reader(account_dir: &Path) -> Result<Connection> {
 }
 
 /// Opens (creating if needed) the index of an account directory.
-pub fn open(account_dir: &Path, create: bool) -> Result<Connection> {
+pub(super) fn open(account_dir: &Path, create: bool) -> Result<Connection> {
     let path = account_dir.join(INDEX_FILE);
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
@@ -135,7 +135,7 @@ pub fn open(account_dir: &Path, create: bool) -> Result<Connection> {
 
 /// A mailbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailboxRow {
+pub(super) struct MailboxRow {
     pub id: i64,
     pub name: String,
     pub uidvalidity: u32,
@@ -162,7 +162,7 @@ fn u64_col(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
 }
 
 /// Converts a u64 to the signed SQLite integer (mod-sequences stay far below 2^63).
-pub fn sql_u64(v: u64) -> i64 {
+pub(super) fn sql_u64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -187,7 +187,7 @@ fn mailbox_from_row(r: &Row<'_>) -> rusqlite::Result<MailboxRow> {
 }
 
 /// The row of a mailbox by canonical name.
-pub fn mailbox(conn: &Connection, name: &str) -> Result<Option<MailboxRow>> {
+pub(super) fn mailbox(conn: &Connection, name: &str) -> Result<Option<MailboxRow>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {MAILBOX_COLS} FROM mailboxes WHERE name = ?1"
     ))?;
@@ -195,7 +195,7 @@ pub fn mailbox(conn: &Connection, name: &str) -> Result<Option<MailboxRow>> {
 }
 
 /// All mailboxes, sorted by name.
-pub fn mailboxes(conn: &Connection) -> Result<Vec<MailboxRow>> {
+pub(super) fn mailboxes(conn: &Connection) -> Result<Vec<MailboxRow>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {MAILBOX_COLS} FROM mailboxes ORDER BY name"
     ))?;
@@ -204,7 +204,7 @@ pub fn mailboxes(conn: &Connection) -> Result<Vec<MailboxRow>> {
 }
 
 /// Inserts a mailbox row and returns its id.
-pub fn insert_mailbox(
+pub(super) fn insert_mailbox(
     conn: &Connection,
     name: &str,
     uidvalidity: u32,
@@ -229,7 +229,7 @@ pub fn insert_mailbox(
 }
 
 /// Writes back the counters and sync state of a mailbox row.
-pub fn update_mailbox(conn: &Connection, mb: &MailboxRow) -> Result<()> {
+pub(super) fn update_mailbox(conn: &Connection, mb: &MailboxRow) -> Result<()> {
     let mut st = conn.prepare_cached(
         "UPDATE mailboxes SET uidnext=?2, highestmodseq=?3, new_mtime=?4, cur_mtime=?5,
          special_use=?6, exact_since=?7, scan_due=?8 WHERE id=?1",
@@ -248,7 +248,7 @@ pub fn update_mailbox(conn: &Connection, mb: &MailboxRow) -> Result<()> {
 }
 
 /// Removes a mailbox with its messages and tombstones.
-pub fn delete_mailbox(conn: &Connection, id: i64) -> Result<()> {
+pub(super) fn delete_mailbox(conn: &Connection, id: i64) -> Result<()> {
     conn.execute("DELETE FROM messages WHERE mailbox_id=?1", [id])?;
     conn.execute("DELETE FROM tombstones WHERE mailbox_id=?1", [id])?;
     conn.execute("DELETE FROM mailboxes WHERE id=?1", [id])?;
@@ -257,7 +257,7 @@ pub fn delete_mailbox(conn: &Connection, id: i64) -> Result<()> {
 
 /// A fresh UIDVALIDITY for this account: the current time in seconds, but always above every
 /// value handed out before (RFC 9051 §2.3.1.1: a new mailbox with an old name needs a new one).
-pub fn next_uidvalidity(conn: &Connection) -> Result<u32> {
+pub(super) fn next_uidvalidity(conn: &Connection) -> Result<u32> {
     let last: Option<i64> = conn
         .query_row(
             "SELECT value FROM meta WHERE key='last_uidvalidity'",
@@ -285,7 +285,7 @@ pub fn next_uidvalidity(conn: &Connection) -> Result<u32> {
 }
 
 /// Records that `v` is used, so [`next_uidvalidity`] never hands it out again.
-pub fn note_uidvalidity(conn: &Connection, v: u32) -> Result<()> {
+pub(super) fn note_uidvalidity(conn: &Connection, v: u32) -> Result<()> {
     conn.execute(
         "INSERT INTO meta(key, value) VALUES('last_uidvalidity', ?1)
          ON CONFLICT(key) DO UPDATE SET value=MAX(value, excluded.value)",
@@ -296,7 +296,7 @@ pub fn note_uidvalidity(conn: &Connection, v: u32) -> Result<()> {
 
 /// The columns of a message row needed to sync and rename.
 #[derive(Debug, Clone)]
-pub struct FileRow {
+pub(super) struct FileRow {
     pub uid: u32,
     pub flags: Flags,
     pub modseq: u64,
@@ -331,7 +331,7 @@ fn wire_col(r: &Row<'_>, col: usize, size_col: usize) -> rusqlite::Result<u64> {
 }
 
 /// Messages whose wire size is not known yet: (mailbox id, uid, file name).
-pub fn unknown_wire_sizes(conn: &Connection) -> Result<Vec<(i64, u32, String)>> {
+pub(super) fn unknown_wire_sizes(conn: &Connection) -> Result<Vec<(i64, u32, String)>> {
     let mut st =
         conn.prepare_cached("SELECT mailbox_id, uid, fname FROM messages WHERE wsize<0")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, u32_col(r, 1)?, r.get(2)?)))?;
@@ -339,21 +339,26 @@ pub fn unknown_wire_sizes(conn: &Connection) -> Result<Vec<(i64, u32, String)>> 
 }
 
 /// Records a message's wire size.
-pub fn set_wire_size(conn: &Connection, mailbox_id: i64, uid: u32, wire_size: u64) -> Result<()> {
+pub(super) fn set_wire_size(
+    conn: &Connection,
+    mailbox_id: i64,
+    uid: u32,
+    wire_size: u64,
+) -> Result<()> {
     conn.prepare_cached("UPDATE messages SET wsize=?3 WHERE mailbox_id=?1 AND uid=?2")?
         .execute(params![mailbox_id, i64::from(uid), sql_u64(wire_size)])?;
     Ok(())
 }
 
 /// uid and file name of every message of a mailbox (the cheap listing a sync compares).
-pub fn scan_rows(conn: &Connection, mailbox_id: i64) -> Result<Vec<(u32, String)>> {
+pub(super) fn scan_rows(conn: &Connection, mailbox_id: i64) -> Result<Vec<(u32, String)>> {
     let mut st = conn.prepare_cached("SELECT uid, fname FROM messages WHERE mailbox_id=?1")?;
     let rows = st.query_map([mailbox_id], |r| Ok((u32_col(r, 0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// File rows for the messages of `uids` ranges.
-pub fn file_rows_in(
+pub(super) fn file_rows_in(
     conn: &Connection,
     mailbox_id: i64,
     ranges: &[(u32, u32)],
@@ -373,7 +378,11 @@ pub fn file_rows_in(
 }
 
 /// One file row by uid.
-pub fn file_row_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<FileRow>> {
+pub(super) fn file_row_by_uid(
+    conn: &Connection,
+    mailbox_id: i64,
+    uid: u32,
+) -> Result<Option<FileRow>> {
     let mut st = conn.prepare_cached(
         "SELECT uid, sysflags, keywords, modseq, fname, size, internaldate, wsize FROM messages
          WHERE mailbox_id=?1 AND uid=?2",
@@ -388,7 +397,11 @@ fn fname_size(r: &Row<'_>) -> rusqlite::Result<(String, u64)> {
 }
 
 /// The file name and size of a message (the fetch path: no flag decoding).
-pub fn file_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<(String, u64)>> {
+pub(super) fn file_by_uid(
+    conn: &Connection,
+    mailbox_id: i64,
+    uid: u32,
+) -> Result<Option<(String, u64)>> {
     let mut st =
         conn.prepare_cached("SELECT fname, size FROM messages WHERE mailbox_id=?1 AND uid=?2")?;
     Ok(st
@@ -398,7 +411,7 @@ pub fn file_by_uid(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Optio
 
 /// The file name and size of a message by mailbox name: one statement, so a lone read
 /// needs no explicit transaction.
-pub fn file_by_name_uid(
+pub(super) fn file_by_name_uid(
     conn: &Connection,
     mailbox: &str,
     uid: u32,
@@ -414,7 +427,7 @@ pub fn file_by_name_uid(
 
 /// A message row to insert.
 #[derive(Debug, Clone)]
-pub struct NewMessage<'a> {
+pub(super) struct NewMessage<'a> {
     pub uid: u32,
     pub flags: &'a Flags,
     pub modseq: u64,
@@ -429,7 +442,7 @@ pub struct NewMessage<'a> {
 }
 
 /// Inserts a message row.
-pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) -> Result<()> {
+pub(super) fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) -> Result<()> {
     let mut st = conn.prepare_cached(
         "INSERT INTO messages(mailbox_id, uid, sysflags, keywords, modseq, internaldate, size,
          fname, recent, dkey, wsize) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -451,7 +464,11 @@ pub fn insert_message(conn: &Connection, mailbox_id: i64, m: &NewMessage<'_>) ->
 }
 
 /// The UID and MODSEQ of the message placed with delivery key `key`, if any.
-pub fn message_by_key(conn: &Connection, mailbox_id: i64, key: &str) -> Result<Option<(u32, u64)>> {
+pub(super) fn message_by_key(
+    conn: &Connection,
+    mailbox_id: i64,
+    key: &str,
+) -> Result<Option<(u32, u64)>> {
     // Without statistics the planner prefers the primary key (a scan of the whole mailbox
     // per delivery); the partial index answers in one probe.
     let mut st = conn.prepare_cached(
@@ -466,7 +483,7 @@ pub fn message_by_key(conn: &Connection, mailbox_id: i64, key: &str) -> Result<O
 }
 
 /// Updates flags, modseq and file name of a message.
-pub fn update_flags(
+pub(super) fn update_flags(
     conn: &Connection,
     mailbox_id: i64,
     uid: u32,
@@ -490,7 +507,12 @@ pub fn update_flags(
 }
 
 /// Updates only the file name (the file moved, its flags did not change).
-pub fn update_fname(conn: &Connection, mailbox_id: i64, uid: u32, fname: &str) -> Result<()> {
+pub(super) fn update_fname(
+    conn: &Connection,
+    mailbox_id: i64,
+    uid: u32,
+    fname: &str,
+) -> Result<()> {
     let mut st =
         conn.prepare_cached("UPDATE messages SET fname=?3 WHERE mailbox_id=?1 AND uid=?2")?;
     st.execute(params![mailbox_id, i64::from(uid), fname])?;
@@ -498,7 +520,7 @@ pub fn update_fname(conn: &Connection, mailbox_id: i64, uid: u32, fname: &str) -
 }
 
 /// Deletes a message row and records its tombstone.
-pub fn expunge_row(conn: &Connection, mailbox_id: i64, uid: u32, modseq: u64) -> Result<()> {
+pub(super) fn expunge_row(conn: &Connection, mailbox_id: i64, uid: u32, modseq: u64) -> Result<()> {
     let mut del = conn.prepare_cached("DELETE FROM messages WHERE mailbox_id=?1 AND uid=?2")?;
     del.execute(params![mailbox_id, i64::from(uid)])?;
     let mut ins = conn.prepare_cached(
@@ -526,7 +548,7 @@ fn meta_from_row(r: &Row<'_>) -> rusqlite::Result<MessageMeta> {
 }
 
 /// Every message of a mailbox, ascending uid.
-pub fn messages(conn: &Connection, mailbox_id: i64) -> Result<Vec<MessageMeta>> {
+pub(super) fn messages(conn: &Connection, mailbox_id: i64) -> Result<Vec<MessageMeta>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {META_COLS} FROM messages WHERE mailbox_id=?1 ORDER BY uid"
     ))?;
@@ -535,7 +557,7 @@ pub fn messages(conn: &Connection, mailbox_id: i64) -> Result<Vec<MessageMeta>> 
 }
 
 /// One message.
-pub fn message(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<MessageMeta>> {
+pub(super) fn message(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<MessageMeta>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {META_COLS} FROM messages WHERE mailbox_id=?1 AND uid=?2"
     ))?;
@@ -545,7 +567,7 @@ pub fn message(conn: &Connection, mailbox_id: i64, uid: u32) -> Result<Option<Me
 }
 
 /// Messages with modseq above `since`, ascending uid.
-pub fn messages_changed_since(
+pub(super) fn messages_changed_since(
     conn: &Connection,
     mailbox_id: i64,
     since: u64,
@@ -562,7 +584,7 @@ pub fn messages_changed_since(
 }
 
 /// Tombstoned uids with modseq above `since`, ascending.
-pub fn vanished_since(conn: &Connection, mailbox_id: i64, since: u64) -> Result<Vec<u32>> {
+pub(super) fn vanished_since(conn: &Connection, mailbox_id: i64, since: u64) -> Result<Vec<u32>> {
     let mut st = conn.prepare_cached(
         "SELECT uid FROM tombstones WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid",
     )?;
@@ -571,12 +593,12 @@ pub fn vanished_since(conn: &Connection, mailbox_id: i64, since: u64) -> Result<
 }
 
 /// Tombstones kept per mailbox for RFC 7162 VANISHED (EARLIER).
-pub const TOMBSTONES_KEPT: u32 = 10_000;
+pub(super) const TOMBSTONES_KEPT: u32 = 10_000;
 
 /// Drops all but the newest `keep` tombstones of a mailbox and raises its `exact_since`, so
 /// that a client resynchronising from before the cut gets every UID that is not there
 /// instead (RFC 7162 §3.2.5.2 allows that); clients from after it still get exact answers.
-pub fn prune_tombstones(conn: &Connection, mb: &mut MailboxRow, keep: u32) -> Result<()> {
+pub(super) fn prune_tombstones(conn: &Connection, mb: &mut MailboxRow, keep: u32) -> Result<()> {
     let mut st = conn.prepare_cached(
         "SELECT modseq FROM tombstones WHERE mailbox_id=?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2",
     )?;
@@ -592,7 +614,7 @@ pub fn prune_tombstones(conn: &Connection, mb: &mut MailboxRow, keep: u32) -> Re
 }
 
 /// Every uid of a mailbox, ascending.
-pub fn uids(conn: &Connection, mailbox_id: i64) -> Result<Vec<u32>> {
+pub(super) fn uids(conn: &Connection, mailbox_id: i64) -> Result<Vec<u32>> {
     let mut st =
         conn.prepare_cached("SELECT uid FROM messages WHERE mailbox_id=?1 ORDER BY uid")?;
     let rows = st.query_map([mailbox_id], |r| u32_col(r, 0))?;
@@ -600,7 +622,7 @@ pub fn uids(conn: &Connection, mailbox_id: i64) -> Result<Vec<u32>> {
 }
 
 /// (messages, unseen, deleted, recent, size) of a mailbox.
-pub fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32, u64)> {
+pub(super) fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32, u64)> {
     let mut st = conn.prepare_cached(
         "SELECT COUNT(*), COALESCE(SUM((sysflags & 1) = 0), 0),
                 COALESCE(SUM((sysflags & 8) != 0), 0), COALESCE(SUM(recent), 0),
@@ -619,7 +641,7 @@ pub fn counts(conn: &Connection, mailbox_id: i64) -> Result<(u32, u32, u32, u32,
 }
 
 /// Whether a mailbox has at least `n` messages (stops reading at the `n`th, unlike COUNT).
-pub fn has_at_least(conn: &Connection, mailbox_id: i64, n: usize) -> Result<bool> {
+pub(super) fn has_at_least(conn: &Connection, mailbox_id: i64, n: usize) -> Result<bool> {
     let Some(offset) = n.checked_sub(1) else {
         return Ok(true);
     };
@@ -631,7 +653,11 @@ pub fn has_at_least(conn: &Connection, mailbox_id: i64, n: usize) -> Result<bool
 }
 
 /// The messages with a UID above `after`, in UID order.
-pub fn messages_after(conn: &Connection, mailbox_id: i64, after: u32) -> Result<Vec<MessageMeta>> {
+pub(super) fn messages_after(
+    conn: &Connection,
+    mailbox_id: i64,
+    after: u32,
+) -> Result<Vec<MessageMeta>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {META_COLS} FROM messages WHERE mailbox_id=?1 AND uid>?2 ORDER BY uid"
     ))?;
@@ -640,7 +666,7 @@ pub fn messages_after(conn: &Connection, mailbox_id: i64, after: u32) -> Result<
 }
 
 /// Clears the recent marks of the messages with a UID above `after`.
-pub fn clear_recent_after(conn: &Connection, mailbox_id: i64, after: u32) -> Result<usize> {
+pub(super) fn clear_recent_after(conn: &Connection, mailbox_id: i64, after: u32) -> Result<usize> {
     Ok(conn.execute(
         "UPDATE messages SET recent=0 WHERE mailbox_id=?1 AND uid>?2 AND recent!=0",
         params![mailbox_id, i64::from(after)],
@@ -648,7 +674,7 @@ pub fn clear_recent_after(conn: &Connection, mailbox_id: i64, after: u32) -> Res
 }
 
 /// Clears the recent mark of every message in a mailbox; returns how many were recent.
-pub fn clear_recent(conn: &Connection, mailbox_id: i64) -> Result<usize> {
+pub(super) fn clear_recent(conn: &Connection, mailbox_id: i64) -> Result<usize> {
     Ok(conn.execute(
         "UPDATE messages SET recent=0 WHERE mailbox_id=?1 AND recent!=0",
         [mailbox_id],
@@ -656,7 +682,7 @@ pub fn clear_recent(conn: &Connection, mailbox_id: i64) -> Result<usize> {
 }
 
 /// (bytes, messages) over the whole account.
-pub fn usage(conn: &Connection) -> Result<(u64, u64)> {
+pub(super) fn usage(conn: &Connection) -> Result<(u64, u64)> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages",
         [],
@@ -665,14 +691,14 @@ pub fn usage(conn: &Connection) -> Result<(u64, u64)> {
 }
 
 /// Subscribed names, sorted.
-pub fn subscriptions(conn: &Connection) -> Result<Vec<String>> {
+pub(super) fn subscriptions(conn: &Connection) -> Result<Vec<String>> {
     let mut st = conn.prepare_cached("SELECT name FROM subscriptions ORDER BY name")?;
     let rows = st.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Adds or removes a subscription; returns true if something changed.
-pub fn set_subscribed(conn: &Connection, name: &str, on: bool) -> Result<bool> {
+pub(super) fn set_subscribed(conn: &Connection, name: &str, on: bool) -> Result<bool> {
     let n = if on {
         conn.execute(
             "INSERT OR IGNORE INTO subscriptions(name) VALUES(?1)",

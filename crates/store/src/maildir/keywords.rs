@@ -14,7 +14,7 @@ use crate::maildir::files::{write_atomic, NameGen};
 use crate::types::{Flags, FORWARDED_KEYWORD};
 
 /// The keyword numbering file of a folder.
-pub const KEYWORDS_FILE: &str = "dovecot-keywords";
+pub(super) const KEYWORDS_FILE: &str = "dovecot-keywords";
 
 /// Letters `a` to `z`.
 const LETTERS: usize = 26;

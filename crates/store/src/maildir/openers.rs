@@ -19,7 +19,7 @@ use crate::error::Result;
 
 /// How far MODSEQs jump after an unclean close: far more changes than SQLite keeps in the part
 /// of its write-ahead log that is not yet synced (a checkpoint syncs it every 1,000 pages).
-pub const CRASH_MARGIN: u64 = 1_000_000;
+pub(super) const CRASH_MARGIN: u64 = 1_000_000;
 
 /// This process, as recorded: its pid and a token that a later process with the same pid does
 /// not share.
@@ -42,7 +42,7 @@ fn alive(pid: i64) -> bool {
 /// Registers this process as an opener of the index in `conn`, inside the caller's write
 /// transaction, after raising MODSEQs if an earlier opener went away without closing.
 /// Returns how many such openers were found.
-pub fn register(conn: &Connection) -> Result<usize> {
+pub(super) fn register(conn: &Connection) -> Result<usize> {
     let (pid, token) = me();
     let rows: Vec<(i64, i64)> = conn
         .prepare("SELECT pid, token FROM openers")?
@@ -73,7 +73,7 @@ pub fn register(conn: &Connection) -> Result<usize> {
 }
 
 /// Undoes one [`register`] of this process (its index handle closes cleanly).
-pub fn unregister(conn: &Connection) -> Result<()> {
+pub(super) fn unregister(conn: &Connection) -> Result<()> {
     let (pid, token) = me();
     conn.execute(
         "UPDATE openers SET opened = opened - 1 WHERE pid=?1 AND token=?2",

@@ -44,7 +44,7 @@ pub const DEFAULT_FOLDERS: [(&str, SpecialUse); 5] = [
 /// Largest message the store accepts (a guard; the protocol layers enforce their own limits).
 pub const MAX_MESSAGE_SIZE: u64 = 1 << 31;
 /// File (in the account directory) that keeps the subscription list beside the mail.
-pub const SUBSCRIPTIONS_FILE: &str = "postern-subscriptions";
+pub(super) const SUBSCRIPTIONS_FILE: &str = "postern-subscriptions";
 /// How many idle account handles (each an open SQLite connection) are kept.
 const ACCOUNT_CACHE: usize = 256;
 /// Spare read-only index connections kept per account (one per session thread is typical).
@@ -312,17 +312,19 @@ fn find_mailbox(
     events: &mut EventLog,
 ) -> Result<(MailboxRow, PathBuf)> {
     let canon = canonical_mailbox(name)?;
-    let dir = mailbox_dir(root, &canon);
-    if let Some(mb) = index::mailbox(tx, &canon)? {
-        if dir.join("cur").is_dir() {
-            return Ok((mb, dir));
-        }
+    if let Some(found) = indexed(tx, root, &canon)? {
+        return Ok(found);
     }
     sync::discover_mailboxes(tx, root, gen, events)?;
-    match index::mailbox(tx, &canon)? {
-        Some(mb) if dir.join("cur").is_dir() => Ok((mb, dir)),
-        _ => Err(StoreError::MailboxNotFound(canon)),
-    }
+    indexed(tx, root, &canon)?.ok_or(StoreError::MailboxNotFound(canon))
+}
+
+/// The mailbox's row and folder, if it is indexed and its folder is there.
+fn indexed(tx: &Connection, root: &Path, canon: &str) -> Result<Option<(MailboxRow, PathBuf)>> {
+    let dir = mailbox_dir(root, canon);
+    Ok(index::mailbox(tx, canon)?
+        .filter(|_| dir.join("cur").is_dir())
+        .map(|mb| (mb, dir)))
 }
 
 /// Finds a mailbox without syncing: a read transaction if it is indexed, a write transaction
@@ -333,12 +335,7 @@ fn lookup(
     gen: &NameGen,
     events: &mut EventLog,
 ) -> Result<(MailboxRow, PathBuf)> {
-    let found = a.read(|tx, root| {
-        let dir = mailbox_dir(root, canon);
-        Ok(index::mailbox(tx, canon)?
-            .filter(|_| dir.join("cur").is_dir())
-            .map(|mb| (mb, dir)))
-    })?;
+    let found = a.read(|tx, root| indexed(tx, root, canon))?;
     match found {
         Some(v) => Ok(v),
         None => a.write(|tx, root| find_mailbox(tx, root, canon, gen, events)),

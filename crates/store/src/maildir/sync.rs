@@ -39,16 +39,16 @@ use crate::types::{Flags, MailboxEvent};
 /// within the same timestamp tick would go unnoticed.
 const MTIME_TRUST_AGE: Duration = Duration::from_secs(2);
 /// Files in `tmp/` older than this are leftovers of crashed deliveries (Maildir spec: 36 hours).
-pub const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 3600);
+pub(super) const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 3600);
 /// Highest `,U=` value adopted from a file name; larger ones are renumbered so that one stray
 /// file cannot exhaust the UID space.
-pub const MAX_ADOPTED_UID: u32 = 0x7fff_ffff;
+pub(super) const MAX_ADOPTED_UID: u32 = 0x7fff_ffff;
 
 /// Events produced by an operation, emitted after its transaction commits.
-pub type EventLog = Vec<(String, MailboxEvent)>;
+pub(super) type EventLog = Vec<(String, MailboxEvent)>;
 
 /// The directory of a mailbox inside an account directory.
-pub fn mailbox_dir(account_root: &Path, canonical: &str) -> PathBuf {
+pub(super) fn mailbox_dir(account_root: &Path, canonical: &str) -> PathBuf {
     match names::folder_dir_name(canonical) {
         Some(d) => account_root.join(d),
         None => account_root.to_path_buf(),
@@ -95,7 +95,7 @@ fn dir_mtimes(dir: &Path) -> Result<(i64, i64)> {
 
 /// True if the recorded directory state matches the disk (no scan needed). A recorded state that
 /// was young when taken is trusted only until its `scan_due` deadline.
-pub fn is_current(mb: &MailboxRow, dir: &Path) -> Result<bool> {
+pub(super) fn is_current(mb: &MailboxRow, dir: &Path) -> Result<bool> {
     let (Some(n), Some(c)) = (mb.new_mtime, mb.cur_mtime) else {
         return Ok(false);
     };
@@ -121,7 +121,7 @@ fn young_deadline(mtimes: [i64; 2]) -> Option<i64> {
 }
 
 /// Call inside the write transaction before changing a mailbox's directories ourselves.
-pub fn before_own_change(mb: &MailboxRow, dir: &Path) -> Result<bool> {
+pub(super) fn before_own_change(mb: &MailboxRow, dir: &Path) -> Result<bool> {
     is_current(mb, dir)
 }
 
@@ -130,7 +130,7 @@ pub fn before_own_change(mb: &MailboxRow, dir: &Path) -> Result<bool> {
 /// current after it, so the new mtimes are recorded and the next access needs no scan; an earlier
 /// pending re-check deadline is kept so continuous activity cannot postpone it. Otherwise the
 /// recorded state already differs from the disk and the next access scans.
-pub fn after_own_change(mb: &mut MailboxRow, dir: &Path, was_current: bool) -> Result<()> {
+pub(super) fn after_own_change(mb: &mut MailboxRow, dir: &Path, was_current: bool) -> Result<()> {
     if was_current {
         let (n, c) = dir_mtimes(dir)?;
         mb.new_mtime = Some(n);
@@ -319,7 +319,7 @@ impl Ctx<'_> {
 
 /// What a sync found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SyncReport {
+pub(super) struct SyncReport {
     /// New messages indexed.
     pub added: usize,
     /// Of those, how many got a UID other than their `,U=`.
@@ -335,7 +335,7 @@ pub struct SyncReport {
 /// Brings one mailbox's index rows in line with its directory. Must run inside an IMMEDIATE
 /// transaction; updates `mb` (and its row). With `trust_uids` (used when a mailbox is indexed
 /// from scratch) every `,U=` in a file name is kept, duplicates aside.
-pub fn sync_mailbox(
+pub(super) fn sync_mailbox(
     conn: &Connection,
     dir: &Path,
     mb: &mut MailboxRow,
@@ -559,7 +559,7 @@ const HINT_MODSEQ_RESERVE: u64 = 100_000;
 /// rebuilt index never reuses a UID or a MODSEQ (RFC 9051 §2.3.1.1, RFC 7162 §3.1). The hint
 /// is rewritten (two fsyncs) only when the mailbox has passed it, and then reserves room ahead,
 /// so that an expunge rarely pays for it; a rebuilt index may skip the reserved values.
-pub fn reserve_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
+pub(super) fn reserve_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
     if let Some(h) = MetaFile::load(dir) {
         if h.uidvalidity == mb.uidvalidity
             && h.uidnext >= mb.uidnext
@@ -583,7 +583,7 @@ pub fn reserve_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<(
 
 /// Writes the mailbox's `postern-uidvalidity` with the current UIDNEXT and HIGHESTMODSEQ so a
 /// rebuilt index never reuses an expunged UID or goes back in MODSEQ.
-pub fn write_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
+pub(super) fn write_meta_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
     store_hint(
         dir,
         &MetaFile {
@@ -619,7 +619,7 @@ fn store_hint(dir: &Path, hint: &MetaFile, gen: &NameGen) -> Result<()> {
 /// enough once changes have come faster than one per millisecond since the last rebuild. The
 /// hint is rewritten (two fsyncs) only when the mailbox has passed it, and then reserves
 /// [`HINT_MODSEQ_RESERVE`] ahead; UIDs keep what the hint already had.
-pub fn keep_modseq_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
+pub(super) fn keep_modseq_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()> {
     if let Some(&(v, h)) = known_hints().get(dir) {
         if v == mb.uidvalidity && h >= mb.highestmodseq {
             return Ok(());
@@ -648,7 +648,7 @@ pub fn keep_modseq_hint(dir: &Path, mb: &MailboxRow, gen: &NameGen) -> Result<()
 }
 
 /// Removes files in `tmp/` older than [`TMP_MAX_AGE`]; returns how many.
-pub fn clean_tmp(dir: &Path) -> usize {
+pub(super) fn clean_tmp(dir: &Path) -> usize {
     let tmp = dir.join("tmp");
     let Ok(rd) = fs::read_dir(&tmp) else {
         return 0;
@@ -675,12 +675,12 @@ pub fn clean_tmp(dir: &Path) -> usize {
 /// A mod-sequence floor for mailboxes indexed from scratch: milliseconds since the epoch,
 /// which is above any counter that advanced less than once per millisecond since 1970, so a
 /// client's cached HIGHESTMODSEQ (RFC 7162) stays below the rebuilt one.
-pub fn modseq_floor() -> u64 {
+pub(super) fn modseq_floor() -> u64 {
     u64::try_from(unix_nanos(SystemTime::now()) / 1_000_000).unwrap_or(1)
 }
 
 /// The Maildir++ folders present on disk: canonical name → directory (INBOX is the root).
-pub fn folders_on_disk(account_root: &Path) -> Result<HashMap<String, PathBuf>> {
+pub(super) fn folders_on_disk(account_root: &Path) -> Result<HashMap<String, PathBuf>> {
     let mut out = HashMap::new();
     out.insert(names::INBOX.to_owned(), account_root.to_path_buf());
     let rd = fs::read_dir(account_root).ctx("read directory", account_root)?;
@@ -702,7 +702,7 @@ pub fn folders_on_disk(account_root: &Path) -> Result<HashMap<String, PathBuf>> 
 
 /// Creates a mailbox row for a folder found on disk and indexes its files, keeping the
 /// UIDVALIDITY of its metadata file when it does not clash with another mailbox.
-pub fn index_folder(
+pub(super) fn index_folder(
     conn: &Connection,
     name: &str,
     dir: &Path,
@@ -756,7 +756,7 @@ pub fn index_folder(
 /// Reconciles the mailbox rows with the folders on disk (inside an IMMEDIATE transaction).
 /// Whether the folders on disk are exactly the indexed mailboxes, each with its indexed
 /// UIDVALIDITY: then [`discover_mailboxes`] would change nothing.
-pub fn folders_match(account_root: &Path, rows: &[MailboxRow]) -> Result<bool> {
+pub(super) fn folders_match(account_root: &Path, rows: &[MailboxRow]) -> Result<bool> {
     let on_disk = folders_on_disk(account_root)?;
     if on_disk.len() != rows.len() {
         return Ok(false);
@@ -767,7 +767,7 @@ pub fn folders_match(account_root: &Path, rows: &[MailboxRow]) -> Result<bool> {
     }))
 }
 
-pub fn discover_mailboxes(
+pub(super) fn discover_mailboxes(
     conn: &Connection,
     account_root: &Path,
     gen: &NameGen,

@@ -1,24 +1,12 @@
 //! The spool with its journal, on real files.
 
 use crate::journal::{self, Limits};
-use crate::{BodyType, Envelope, QueueId, RcptStatus, Recipient, Spool, SpoolError};
+use crate::{QueueId, RcptStatus, Spool, SpoolError};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-fn envelope(rcpts: &[&str]) -> Envelope {
-    Envelope {
-        sender: Some("sender@example.net".into()),
-        recipients: rcpts.iter().map(|r| Recipient::new(*r)).collect(),
-        ret: None,
-        envid: None,
-        body: BodyType::EightBitMime,
-        smtputf8: false,
-        authenticated: None,
-        client_ip: None,
-        helo: Some("client.example.net".into()),
-    }
-}
+use crate::spool::tests::envelope;
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
