@@ -15,6 +15,7 @@
 # after a previous run's clean-up, pays for their deletions. As root, each server therefore gets
 # a fresh ext4 of its own (a loop-mounted image, journal on, the default options): postern's
 # data_dir, and Postfix's queue and Maildirs. FRESH_FS=0 turns this off.
+# NO_BUILD=1 skips `cargo build --release`; POSTERN_BIN overrides the binary (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -22,7 +23,7 @@ MSGS=${1:-2000} SESS=${2:-10} ROUNDS=${3:-3}
 SIZE=${SIZE:-4096}
 
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p postern
-BIN=$PWD/target/release/postern
+BIN=${POSTERN_BIN:-$PWD/target/release/postern}
 WORK=$(mktemp -d)
 chmod 755 "$WORK" # the peers run as other users
 MOUNTS=()
