@@ -251,8 +251,7 @@ impl SessionHandler for ImapServer {
         s.run().await;
     }
 
-    fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
-        // RFC 9051 §7.1.5: BYE as the greeting.
-        format!("* BYE [UNAVAILABLE] {}\r\n", why.text()).into_bytes()
+    fn refusal(&self, service: Service, why: Refusal) -> Vec<u8> {
+        why.line(service, "")
     }
 }

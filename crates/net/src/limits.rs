@@ -1,5 +1,6 @@
 //! Connection limits: in total and per client address.
 
+use postern_config::Service;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,22 @@ impl Refusal {
                 "too many connections from your address, try again later"
             }
             Refusal::ShuttingDown => "shutting down, try again later",
+        }
+    }
+
+    /// The whole "come back later" line of `service`'s protocol, for a connection turned away
+    /// before its greeting: SMTP a 421 greeting (RFC 5321 §3.8, RFC 3463 4.7.0 policy), IMAP a
+    /// BYE greeting (RFC 9051 §7.1.5), POP3 `-ERR [SYS/TEMP]` (RFC 3206 §4).
+    pub fn line(self, service: Service, hostname: &str) -> Vec<u8> {
+        let text = self.text();
+        match service {
+            Service::Smtp | Service::Submission | Service::Submissions => {
+                format!("421 4.7.0 {hostname} {text}\r\n").into_bytes()
+            }
+            Service::Imap | Service::Imaps => {
+                format!("* BYE [UNAVAILABLE] {text}\r\n").into_bytes()
+            }
+            Service::Pop3 | Service::Pop3s => format!("-ERR [SYS/TEMP] {text}\r\n").into_bytes(),
         }
     }
 }

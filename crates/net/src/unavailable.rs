@@ -43,20 +43,7 @@ impl SessionHandler for Unavailable {
     }
 
     fn refusal(&self, service: Service, why: Refusal) -> Vec<u8> {
-        refusal_line(service, &self.hostname, why)
-    }
-}
-
-/// Each protocol's "come back later" line for a connection turned away by a limit.
-pub(crate) fn refusal_line(service: Service, hostname: &str, why: Refusal) -> Vec<u8> {
-    let text = why.text();
-    match service {
-        // RFC 5321 §3.8 / RFC 3463: 4.7.0 other security / policy status.
-        Service::Smtp | Service::Submission | Service::Submissions => {
-            format!("421 4.7.0 {hostname} {text}\r\n").into_bytes()
-        }
-        Service::Imap | Service::Imaps => format!("* BYE [UNAVAILABLE] {text}\r\n").into_bytes(),
-        Service::Pop3 | Service::Pop3s => format!("-ERR [SYS/TEMP] {text}\r\n").into_bytes(),
+        why.line(service, &self.hostname)
     }
 }
 

@@ -210,11 +210,6 @@ fn reply_status(reply: &Reply, text: String) -> Status {
     Status::with_text(code, text)
 }
 
-/// A status from one of this crate's own diagnostics (they start with their code).
-fn own_status(text: String, default: EnhancedCode) -> Status {
-    Status::from_text(text, default)
-}
-
 /// The outcome a reply stands for, keeping the remote's text (with its enhanced code).
 fn outcome_for(reply: &Reply, hop: &Hop, note_suffix: &str) -> Outcome {
     let text = format!("{} [{}] said: {}", hop.host, hop.addr.ip(), reply.text());
@@ -298,10 +293,16 @@ impl Inner {
         let plan = match route::plan(&self.settings, self.resolver.as_ref(), domain).await {
             Ok(p) => p,
             Err(RouteError::Temporary(e)) => {
-                return all(Outcome::Deferred(own_status(e, EnhancedCode::TEMPORARY)))
+                return all(Outcome::Deferred(Status::from_text(
+                    e,
+                    EnhancedCode::TEMPORARY,
+                )))
             }
             Err(RouteError::Permanent(e)) => {
-                return all(Outcome::Failed(own_status(e, EnhancedCode::PERMANENT)))
+                return all(Outcome::Failed(Status::from_text(
+                    e,
+                    EnhancedCode::PERMANENT,
+                )))
             }
         };
         let mut last = format!("4.4.1 no host for {domain} could be reached");
@@ -330,7 +331,10 @@ impl Inner {
                 }
             }
         }
-        all(Outcome::Deferred(own_status(last, EnhancedCode::TEMPORARY)))
+        all(Outcome::Deferred(Status::from_text(
+            last,
+            EnhancedCode::TEMPORARY,
+        )))
     }
 
     /// One host: a pooled connection if there is one, else a new one.

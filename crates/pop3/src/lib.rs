@@ -177,8 +177,7 @@ impl SessionHandler for Pop3Server {
         session::run(self.inner.clone(), conn).await;
     }
 
-    fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
-        // RFC 3206 §4 SYS/TEMP: a temporary condition; try again later.
-        format!("-ERR [SYS/TEMP] {}\r\n", why.text()).into_bytes()
+    fn refusal(&self, service: Service, why: Refusal) -> Vec<u8> {
+        why.line(service, "")
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use postern_config::Service;
+use postern_mail::EnhancedCode;
 use postern_spool::Envelope;
 
 use crate::reply;
@@ -42,14 +43,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// A permanent refusal: `code` 5xx, `enhanced` an RFC 3463 code such as `5.7.1`.
-    pub fn reject(code: u16, enhanced: &str, text: &str) -> Verdict {
-        Verdict::Reject(reply::line(code, enhanced, text))
+    /// A permanent refusal: `code` 5xx, `enhanced` its RFC 3463 code (e.g. 5.7.1).
+    pub fn reject(code: u16, enhanced: EnhancedCode, text: &str) -> Verdict {
+        Verdict::Reject(reply::line(code, &enhanced.to_string(), text))
     }
 
-    /// A temporary refusal: `code` 4xx, `enhanced` an RFC 3463 code such as `4.7.1`.
-    pub fn tempfail(code: u16, enhanced: &str, text: &str) -> Verdict {
-        Verdict::Tempfail(reply::line(code, enhanced, text))
+    /// A temporary refusal: `code` 4xx, `enhanced` its RFC 3463 code (e.g. 4.7.1).
+    pub fn tempfail(code: u16, enhanced: EnhancedCode, text: &str) -> Verdict {
+        Verdict::Tempfail(reply::line(code, &enhanced.to_string(), text))
     }
 }
 

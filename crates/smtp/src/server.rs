@@ -146,27 +146,8 @@ impl SessionHandler for SmtpServer {
         driver.io.shutdown().await;
     }
 
-    fn refusal(&self, _service: Service, why: Refusal) -> Vec<u8> {
-        // RFC 5321 §3.1: a 421 greeting; RFC 3463 4.7.0 (policy).
-        let text = why.text();
-        reply::line(421, "4.7.0", &format!("{} {text}", self.settings.hostname)).into_bytes()
-    }
-}
-
-/// Why reading stopped.
-enum ReadError {
-    Closed,
-    Timeout,
-    TooLong,
-}
-
-impl From<LineError> for ReadError {
-    fn from(e: LineError) -> ReadError {
-        match e {
-            LineError::TooLong => ReadError::TooLong,
-            LineError::Timeout => ReadError::Timeout,
-            LineError::Closed | LineError::Stopped | LineError::Io(_) => ReadError::Closed,
-        }
+    fn refusal(&self, service: Service, why: Refusal) -> Vec<u8> {
+        why.line(service, &self.settings.hostname)
     }
 }
 
@@ -213,12 +194,12 @@ impl Driver<'_> {
             };
             let line = match line {
                 Ok(l) => l,
-                Err(ReadError::Closed) => return,
-                Err(ReadError::Timeout) => {
+                Err(LineError::Closed | LineError::Stopped | LineError::Io(_)) => return,
+                Err(LineError::Timeout) => {
                     self.say_timeout().await;
                     return;
                 }
-                Err(ReadError::TooLong) => {
+                Err(LineError::TooLong) => {
                     match session.error_reply(reply::line(500, "5.5.2", "Line too long")) {
                         Step::Reply(r) => {
                             self.queue(&r);
@@ -384,7 +365,7 @@ impl Driver<'_> {
                     self.queue(&format!("334 {encoded}\r\n"));
                     let line = match self.read_line(AUTH_LINE_LIMIT, timeout).await {
                         Ok(l) => l,
-                        Err(ReadError::TooLong) => {
+                        Err(LineError::TooLong) => {
                             return Some(reply::line(
                                 500,
                                 "5.5.6",
@@ -445,18 +426,15 @@ impl Driver<'_> {
         self.io.write(text.as_bytes());
     }
 
-    async fn flush(&mut self) -> Result<(), ReadError> {
-        self.io.flush().await.map_err(ReadError::from)
+    async fn flush(&mut self) -> Result<(), LineError> {
+        self.io.flush().await
     }
 
     /// One line without its line end (CRLF, or a bare LF: RFC 5321 §2.3.8 leniency for commands).
-    /// A line longer than `limit` is consumed up to its end and reported as [`ReadError::TooLong`].
+    /// A line longer than `limit` is consumed up to its end and reported as [`LineError::TooLong`].
     /// Waiting for it sends the replies gathered so far (RFC 2920 §3.2).
-    async fn read_line(&mut self, limit: usize, timeout: Duration) -> Result<Vec<u8>, ReadError> {
-        match self.io.read_line(limit, timeout).await {
-            Ok(line) => Ok(line.to_vec()),
-            Err(e) => Err(e.into()),
-        }
+    async fn read_line(&mut self, limit: usize, timeout: Duration) -> Result<Vec<u8>, LineError> {
+        Ok(self.io.read_line(limit, timeout).await?.to_vec())
     }
 
     /// The DATA phase; `None` when the connection is lost or times out.

@@ -883,7 +883,11 @@ impl crate::Check for RejectBob {
 
     async fn rcpt(&self, _: &crate::Context, recipient: &str) -> Verdict {
         if recipient.starts_with("bob@") {
-            Verdict::reject(550, "5.7.1", "bob does not take mail from you")
+            Verdict::reject(
+                550,
+                postern_mail::EnhancedCode::new(5, 7, 1),
+                "bob does not take mail from you",
+            )
         } else {
             Verdict::Accept
         }
@@ -903,7 +907,11 @@ impl crate::Check for GreylistData {
         assert_eq!(envelope.recipients.len(), 1);
         assert!(message.starts_with(b"Received: "));
         assert!(ctx.helo.as_deref() == Some("c"));
-        Verdict::tempfail(451, "4.7.1", "Greylisted, try again later")
+        Verdict::tempfail(
+            451,
+            postern_mail::EnhancedCode::new(4, 7, 1),
+            "Greylisted, try again later",
+        )
     }
 }
 
@@ -970,7 +978,7 @@ async fn a_connect_check_refuses_before_the_greeting() {
         }
         async fn connect(&self, ctx: &crate::Context) -> Verdict {
             assert!(ctx.peer.is_loopback());
-            Verdict::reject(554, "5.7.1", "Listed")
+            Verdict::reject(554, postern_mail::EnhancedCode::new(5, 7, 1), "Listed")
         }
     }
     let checks = crate::Checks::new().with(Arc::new(Blocklist));
@@ -1029,7 +1037,7 @@ fn with_checks_the_session_asks_at_each_stage() {
         })
     );
     assert!(matches!(
-        s.checked(Verdict::tempfail(450, "4.7.1", "Slow down")),
+        s.checked(Verdict::tempfail(450, postern_mail::EnhancedCode::new(4, 7, 1), "Slow down")),
         Step::Reply(r) if r.starts_with("450 4.7.1")
     ));
     // Refused: no transaction.
