@@ -7,10 +7,11 @@ use std::sync::{Arc, OnceLock};
 use base64::Engine;
 use postern_config::{Config, Service, Source};
 use postern_directory::{DirectoryOptions, PasswordParams, SaslSession, SaslStep, SqliteDirectory};
+use postern_mail::wire::dot_stuff;
+use postern_mail::xtext::decode as xtext_decode;
 use postern_net::TlsInfo;
-use postern_outbound::client::dot_stuff;
 use postern_smtp::message::DataDecoder;
-use postern_smtp::parse::{parse_command, parse_mailbox, xtext_decode, Command, Param};
+use postern_smtp::parse::{parse_command, parse_mailbox, Command, Param};
 use postern_smtp::session::{Answer, Lookup, Outcome, Session, Settings, Step};
 use postern_smtp::Verdict;
 use postern_spool::QueueId;
@@ -378,7 +379,7 @@ fn take_line<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
 }
 
 /// The DATA decoder (RFC 5321 §4.1.1.4, §4.5.2) on its own and against the outbound client's
-/// dot-stuffing ([`postern_outbound::client::dot_stuff`]).
+/// dot-stuffing ([`postern_mail::wire::dot_stuff`]).
 ///
 /// Checks: no panic; feeding the input in chunks (sizes taken from the first octet) gives the
 /// same terminator position and message as feeding it at once; a decoder with a small limit

@@ -3,7 +3,7 @@
 //! depends on both `postern-outbound` and `postern-smtp`; the `smtp_data` fuzz target checks the
 //! same on the fuzzer's inputs.
 
-use postern_outbound::client::dot_stuff;
+use postern_mail::wire::dot_stuff;
 use postern_smtp::message::DataDecoder;
 use proptest::prelude::*;
 

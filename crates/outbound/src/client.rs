@@ -551,7 +551,7 @@ fn truncate(s: &str) -> String {
 
 /// RFC 5321 §4.5.2 transparency: a leading dot is doubled; line ends become CRLF; the message
 /// ends with `CRLF.CRLF`.
-pub use postern_mail::wire::dot_stuff;
+use postern_mail::wire::dot_stuff;
 
 async fn handshake(
     tcp: TcpStream,

@@ -194,7 +194,7 @@ async fn reap(inner: Weak<Inner>) {
 }
 
 /// RFC 3461 §4 xtext encoding.
-pub use postern_mail::xtext::encode as xtext;
+use postern_mail::xtext::encode as xtext;
 
 /// The status a reply stands for: the remote's text as it is, and the enhanced code it names
 /// when that code's class agrees with the reply code's (RFC 3463 §2), else the class's `x.0.0`.

@@ -400,7 +400,7 @@ mod tests {
                 2
             };
             assert_eq!(
-                postern_store::wire_size(data) + framing,
+                postern_mail::wire::wire_size(data) + framing,
                 transmitted_size(data),
                 "{data:?}"
             );

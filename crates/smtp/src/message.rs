@@ -124,9 +124,6 @@ pub fn has_field(message: &[u8], name: &str) -> bool {
     field_names(message).any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
 }
 
-/// RFC 5322 §3.3 date-time for a Unix time, in UTC (`Tue, 01 Jul 2025 10:00:00 +0000`).
-pub use postern_mail::date::rfc5322 as rfc5322_date;
-
 /// Current Unix time in seconds.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
@@ -153,7 +150,7 @@ pub struct Trace<'a> {
     pub id: &'a str,
     /// Named in `for` only when the message has exactly one recipient (no disclosure of the others).
     pub single_recipient: Option<&'a str>,
-    /// The time of receipt as an RFC 5322 §3.3 date-time (see [`rfc5322_date`]).
+    /// The time of receipt as an RFC 5322 §3.3 date-time (see [`postern_mail::date::rfc5322`]).
     pub date: String,
 }
 
@@ -211,6 +208,7 @@ pub fn header_value(message: &[u8], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postern_mail::date::rfc5322 as rfc5322_date;
 
     #[test]
     fn header_values_for_the_log() {

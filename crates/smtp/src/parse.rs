@@ -398,12 +398,10 @@ fn parse_params(text: &str) -> Result<Vec<Param>, ParseError> {
     Ok(out)
 }
 
-/// RFC 3461 §4: xtext decoding (`+XX` hex escapes); `None` if malformed.
-pub use postern_mail::xtext::decode as xtext_decode;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postern_mail::xtext::decode as xtext_decode;
 
     fn mb(local: &str, domain: &str) -> Mailbox {
         Mailbox {

@@ -7,11 +7,12 @@
 
 use crate::check::{Stage, Verdict};
 use crate::message::{self, DataDecoder, Trace};
-use crate::parse::{parse_command, xtext_decode, Command, Mailbox, Param, ParseError};
+use crate::parse::{parse_command, Command, Mailbox, Param, ParseError};
 use crate::reply;
 use base64::Engine;
 use postern_config::{ExpnPolicy, Service, Smtp as SmtpConfig, VrfyPolicy};
 use postern_directory::{Address, Destination, Resolution, SaslMechanism};
+use postern_mail::xtext::decode as xtext_decode;
 use postern_net::TlsInfo;
 use postern_spool::{BodyType, Envelope, Notify, QueueId, Recipient, Ret};
 use std::net::IpAddr;
@@ -722,7 +723,7 @@ impl Session {
             authenticated: self.account.is_some(),
             id: &id,
             single_recipient: single,
-            date: message::rfc5322_date(now),
+            date: postern_mail::date::rfc5322(now),
         });
         let mut out = Vec::with_capacity(received.len() + data.len() + 128);
         out.extend_from_slice(received.as_bytes());
@@ -730,7 +731,7 @@ impl Session {
             // RFC 6409 §8.2, §8.3: complete the message.
             if !message::has_field(&data, "date") {
                 out.extend_from_slice(
-                    format!("Date: {}\r\n", message::rfc5322_date(now)).as_bytes(),
+                    format!("Date: {}\r\n", postern_mail::date::rfc5322(now)).as_bytes(),
                 );
             }
             if !message::has_field(&data, "message-id") {

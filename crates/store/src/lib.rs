@@ -33,7 +33,7 @@ pub use error::{Result, StoreError};
 pub use held::Held;
 pub use search::{SearchKey, TextMatcher};
 pub use types::{
-    wire_size, AppendOutcome, Changes, CopyOutcome, Flag, FlagChange, FlagOp, Flags, FlagsOutcome,
+    AppendOutcome, Changes, CopyOutcome, Flag, FlagChange, FlagOp, Flags, FlagsOutcome,
     MailboxEvent, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart,
     QuotaUsage, ReindexReport, SpecialUse, SystemFlags, UidSet, FORWARDED_KEYWORD, MAX_KEYWORD_LEN,
 };
