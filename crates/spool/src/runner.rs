@@ -118,6 +118,9 @@ impl QueueRunner {
         let mut schedule = Schedule::new();
         let mut known: HashSet<QueueId> = HashSet::new();
         let mut in_flight: HashSet<QueueId> = HashSet::new();
+        // In flight when the admin asked for a re-read: looked at again as soon as they finish,
+        // since the admin's change may have landed after the attempt read the entry.
+        let mut recheck: HashSet<QueueId> = HashSet::new();
         let mut tasks: JoinSet<(QueueId, Option<i64>)> = JoinSet::new();
         self.rescan(&mut schedule, &mut known).await;
         let mut next_rescan = tokio::time::Instant::now() + self.settings.rescan_interval;
@@ -164,9 +167,13 @@ impl QueueRunner {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok((id, next)) = done {
                         in_flight.remove(&id);
-                        match next {
-                            Some(t) => { schedule.insert((t, id)); }
-                            None => { known.remove(&id); }
+                        if recheck.remove(&id) {
+                            schedule.insert((now_unix(), id));
+                        } else {
+                            match next {
+                                Some(t) => { schedule.insert((t, id)); }
+                                None => { known.remove(&id); }
+                            }
                         }
                     }
                 }
@@ -176,6 +183,7 @@ impl QueueRunner {
                         tracing::info!("queue wake-up requested: re-reading the spool");
                         schedule.clear();
                         known.retain(|id| in_flight.contains(id));
+                        recheck.extend(in_flight.iter().cloned());
                         self.rescan(&mut schedule, &mut known).await;
                     }
                 }
