@@ -25,12 +25,14 @@ mod held;
 #[cfg(feature = "maildir")]
 pub mod maildir;
 pub mod names;
+pub mod scripts;
 pub mod search;
 mod types;
 
 pub use api::Store;
 pub use error::{Result, StoreError};
 pub use held::Held;
+pub use scripts::{ScriptInfo, ScriptStore};
 pub use search::{SearchKey, TextMatcher};
 pub use types::{
     AppendOutcome, Changes, CopyOutcome, Flag, FlagChange, FlagOp, Flags, FlagsOutcome,
