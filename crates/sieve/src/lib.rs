@@ -9,6 +9,9 @@
 
 use std::sync::Arc;
 
+#[allow(dead_code)]
+mod ext;
+
 /// Limits that keep one script from costing more than it should. Defaults are safe; the
 /// `[sieve]` config section overrides them. A script that exceeds a limit at run time fails into
 /// implicit keep (see [`Outcome::error`]).
