@@ -9,7 +9,7 @@ pub(crate) fn decode(s: &str) -> Result<String, String> {
     let mut out: Vec<u8> = Vec::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
-        out.extend_from_slice(rest[..start].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..start]);
         let candidate = &rest[start..];
         match sequence(candidate)? {
             Some((decoded, used)) => {
