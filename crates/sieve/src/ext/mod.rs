@@ -1,5 +1,6 @@
 //! Helpers for the Sieve extensions that look inside the message or build new ones: pure
 //! functions over bytes and strings that the interpreter calls. Each module is one extension.
 
+pub(crate) mod body;
 pub(crate) mod date;
 pub(crate) mod encoded;
