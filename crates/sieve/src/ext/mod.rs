@@ -3,4 +3,6 @@
 
 pub(crate) mod body;
 pub(crate) mod date;
+pub(crate) mod editheader;
 pub(crate) mod encoded;
+pub(crate) mod headers;
