@@ -27,12 +27,50 @@ pub(crate) fn field(name: &str, value: &str, line_end: &str) -> String {
         .chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
         .collect();
-    let text = if flat.is_ascii() {
-        flat
-    } else {
-        encode_words(&flat)
-    };
-    fold(&format!("{name}: {text}"), line_end)
+    fold(&format!("{name}: {}", encode_text(&flat)), line_end)
+}
+
+/// RFC 2047 §5(1) for unstructured text: ASCII words stay as they are, each run of words with
+/// non-ASCII characters (and the blanks inside the run) becomes encoded words, so a reader
+/// gets the same text back.
+pub(crate) fn encode_text(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut run = String::new();
+    // Blanks seen since the last word, held back until we know whether they join a run.
+    let mut blanks = String::new();
+    for piece in text.split_inclusive([' ', '\t']) {
+        let word = piece.trim_end_matches([' ', '\t']);
+        let trailing = &piece[word.len()..];
+        if word.is_empty() {
+            blanks.push_str(trailing);
+            continue;
+        }
+        if word.is_ascii() {
+            if !run.is_empty() {
+                out.push_str(&encode_words(&run));
+                run.clear();
+            }
+            out.push_str(&blanks);
+            out.push_str(word);
+        } else {
+            if run.is_empty() {
+                out.push_str(&blanks);
+            } else {
+                run.push_str(&blanks);
+            }
+            run.push_str(word);
+        }
+        blanks.clear();
+        blanks.push_str(trailing);
+    }
+    if !run.is_empty() {
+        out.push_str(&encode_words(&run));
+    }
+    out.push_str(&blanks);
+    out
 }
 
 /// RFC 2047 §4.2 "Q" encoded words in UTF-8 for `text`, each at most 75 characters (§2),
@@ -158,6 +196,27 @@ mod tests {
         assert_eq!(field("A", "b\r\nc\nd", "\n"), "A: b c d\n");
         let long = "x".repeat(100);
         assert_eq!(field("S", &long, "\n"), format!("S: {long}\n"));
+    }
+
+    /// RFC 2047 §5(1): only the non-ASCII words are encoded; runs share one encoding.
+    #[test]
+    fn text_encoding() {
+        assert_eq!(
+            encode_text("Auto: héllo there"),
+            "Auto: =?UTF-8?Q?h=C3=A9llo?= there"
+        );
+        assert_eq!(
+            encode_text("été  à Paris"),
+            "=?UTF-8?Q?=C3=A9t=C3=A9__=C3=A0?= Paris"
+        );
+        assert_eq!(encode_text("x  é  y "), "x  =?UTF-8?Q?=C3=A9?=  y ");
+        for text in ["a é b", "éé", " lead é", "plain"] {
+            assert_eq!(
+                decode_value(encode_text(text).as_bytes()),
+                text.trim(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -6,3 +6,4 @@ pub(crate) mod date;
 pub(crate) mod editheader;
 pub(crate) mod encoded;
 pub(crate) mod headers;
+pub(crate) mod vacation;
