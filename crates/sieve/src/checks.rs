@@ -44,6 +44,31 @@ pub(crate) fn valid_redirect_address(address: &str) -> bool {
             .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ',' | '(' | ')'))
 }
 
+/// RFC 5228 §5.1: the address test applies to fields that hold addresses; these are the
+/// ones Pigeonhole accepts (checked against its sieve-test).
+pub(crate) fn is_address_header(name: &str) -> bool {
+    const ADDRESS_HEADERS: [&str; 17] = [
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "resent-from",
+        "resent-sender",
+        "resent-reply-to",
+        "resent-to",
+        "resent-cc",
+        "resent-bcc",
+        "delivered-to",
+        "errors-to",
+        "x-original-to",
+        "mail-followup-to",
+        "mail-reply-to",
+    ];
+    ADDRESS_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
 /// RFC 5322 §3.6.8 field-name: printable ASCII but `:`, at least one character.
 pub(crate) fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')

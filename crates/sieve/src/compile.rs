@@ -923,6 +923,16 @@ impl Compiler {
                 let part = tags.part.unwrap_or(AddressPart::All);
                 let (names, np) = args.string_list("header names")?;
                 let names = self.values(names, np)?;
+                if name == "address" {
+                    for n in names.iter().filter(|n| !n.expand) {
+                        if !checks::is_address_header(&n.text) {
+                            return Err(np.error(format!(
+                                "specified header '{}' is not allowed for the address test",
+                                n.text
+                            )));
+                        }
+                    }
+                }
                 if name == "envelope" {
                     for n in &names {
                         // Pigeonhole's envelope parts: from, to, auth (and orig_to).

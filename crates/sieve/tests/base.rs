@@ -237,7 +237,7 @@ fn limits_fail_safe() {
     let e = o.error.expect("too many redirects");
     assert_eq!(e.line, 1);
     assert!(o.implicit_keep && o.actions.is_empty());
-    let o = run("redirect \"a@x.org\"; redirect \"A@x.org\";");
+    let o = run("redirect \"a@x.org\"; redirect \"a@X.org\";");
     assert_eq!(o.actions.len(), 1);
     let big = "x".repeat(Limits::default().max_script_bytes + 1);
     assert!(compile(&big, &Limits::default())
@@ -372,6 +372,8 @@ fn compile_errors() {
     );
     assert!(compile_error("elsif true {}").contains("must follow"));
     assert!(compile_error("redirect \"not an address\";").contains("invalid"));
+    assert!(compile_error("if address \"subject\" \"x\" {}")
+        .contains("not allowed for the address test"));
     assert!(compile_error("if envelope \"from\" \"x\" {}").contains("'envelope' extension"));
     assert!(
         compile_error("require \"envelope\"; if envelope \"bogus\" \"x\" {}")
@@ -458,4 +460,31 @@ fn editheader() {
     let edited = String::from_utf8_lossy(edited.as_deref().unwrap()).into_owned();
     assert!(edited.starts_with("X-Filtered: yes\r\n"), "{edited}");
     assert!(!edited.contains("X-Spam-Score"));
+}
+
+/// RFC 5228 §2.10.3 as Pigeonhole's sieve-test resolves duplicates: the later store's flags
+/// replace the earlier ones, the duplicate does not cancel the implicit keep, and
+/// `fileinto :copy "INBOX"` leaves the implicit keep beside the explicit keep.
+#[test]
+fn duplicate_stores_as_pigeonhole() {
+    let o = run("require [\"fileinto\", \"imap4flags\"]; fileinto :flags \"a\" \"X\"; fileinto :flags \"b\" \"X\";");
+    assert!(matches!(&o.actions[..], [Action::FileInto { flags, .. }] if flags == &["b"]));
+    let o = run("require [\"fileinto\", \"copy\"]; fileinto :copy \"X\"; fileinto \"X\";");
+    assert!(matches!(
+        &o.actions[..],
+        [Action::FileInto { copy: true, .. }]
+    ));
+    assert!(o.implicit_keep);
+    let o = run("require [\"fileinto\", \"copy\"]; fileinto :copy \"INBOX\";");
+    assert!(matches!(&o.actions[..], [Action::Keep { .. }]));
+    assert!(o.implicit_keep);
+    // Pigeonhole's conflict wording, at the line of the second action.
+    let o = run("require \"reject\";\nreject \"no\";\nkeep;");
+    let e = o.error.unwrap();
+    assert_eq!(e.line, 3);
+    assert!(
+        e.message
+            .contains("the store action (line 3) tries to deliver"),
+        "{e:?}"
+    );
 }
