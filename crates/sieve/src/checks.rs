@@ -85,15 +85,11 @@ pub(crate) fn header_name(name: &str, command: &str, pos: Pos) -> Result<(), Com
     }
 }
 
-/// RFC 5435 §3.2: the method of `notify` must be one we support and be valid.
+/// RFC 5435 §3.2: the method of `notify` must be one we support (`mailto`, RFC 5436) and
+/// a valid URI of it.
 pub(crate) fn notify_method(uri: &str) -> Result<(), String> {
-    let scheme = uri.split(':').next().unwrap_or_default();
-    if !scheme.eq_ignore_ascii_case("mailto") || !uri.contains(':') {
-        return Err(format!(
-            "notify: invalid or unsupported notify method '{uri}'"
-        ));
-    }
-    Ok(())
+    ext::mailto::valid_method(uri)
+        .map_err(|e| format!("notify: invalid notify method '{uri}': {e}"))
 }
 
 /// RFC 5260 §4.2 date-part names.

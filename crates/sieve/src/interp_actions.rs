@@ -115,7 +115,7 @@ impl Run<'_> {
     /// RFC 5435 §3: a notification through a valid method.
     pub(crate) fn notify(&mut self, n: &NotifyCmd, scope: &Scope) -> Result<()> {
         let method = self.expand(&n.method, scope);
-        if let Err(e) = crate::checks::notify_method(&method) {
+        if let Err(e) = ext::mailto::valid_method(&method) {
             return Err(self.error(format!("notify: invalid method '{method}': {e}")));
         }
         let importance = match n.importance.as_ref().map(|i| self.expand(i, scope)) {
@@ -147,14 +147,12 @@ impl Run<'_> {
 
     /// RFC 5435 §5: `valid_notify_method`.
     pub(crate) fn valid_notify_method(&self, uri: &str) -> bool {
-        crate::checks::notify_method(uri).is_ok()
+        ext::mailto::valid_method(uri).is_ok()
     }
 
     /// RFC 5435 §6: `notify_method_capability`.
     pub(crate) fn notify_capability(&self, uri: &str, capability: &str) -> Option<String> {
-        // RFC 5436 §7: for mailto, whether the recipient is online is not known: "maybe".
-        (crate::checks::notify_method(uri).is_ok() && capability.eq_ignore_ascii_case("online"))
-            .then(|| "maybe".to_string())
+        ext::mailto::capability(uri, capability)
     }
 }
 

@@ -488,3 +488,38 @@ fn duplicate_stores_as_pigeonhole() {
         "{e:?}"
     );
 }
+
+/// RFC 5435 §3, §5–§6 and RFC 5436: notify, valid_notify_method, notify_method_capability.
+#[test]
+fn enotify() {
+    let s = "require [\"enotify\", \"variables\"];
+        if valid_notify_method \"mailto:me@example.org\" {
+            set :encodeurl \"s\" \"New mail & more\";
+            notify :importance \"1\" :message \"hi\" \"mailto:me@example.org?subject=${s}\";
+        }
+        if notify_method_capability \"mailto:me@example.org\" \"online\" \"maybe\" {
+            notify \"mailto:me@example.org?subject=${s}\";
+        }";
+    let o = run(s);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(
+        o.actions.len(),
+        1,
+        "the same notification is sent once: {:?}",
+        o.actions
+    );
+    let Action::Notify(n) = &o.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        n.method,
+        "mailto:me@example.org?subject=New%20mail%20%26%20more"
+    );
+    assert_eq!(n.importance, 1);
+    assert_eq!(n.message.as_deref(), Some("hi"));
+    assert!(o.implicit_keep);
+    assert!(
+        compile_error("require \"enotify\"; notify \"xmpp:me@example.org\";")
+            .contains("notify method")
+    );
+}
