@@ -219,7 +219,7 @@ impl Compiler {
                 );
             if !known {
                 return Err(pos.error(format!(
-                    "require command: unknown Sieve capability '{name}'"
+                    "require command: unknown Sieve capability `{name}'"
                 )));
             }
             self.required.insert(lower);
@@ -301,12 +301,14 @@ impl Compiler {
         let Some(ext) = command_extension(name) else {
             return Err(node.pos.error(format!("unknown command '{name}'")));
         };
-        if let Some(ext) = ext {
-            self.need(ext, &format!("the '{name}' command"), node.pos)?;
+        if let Some(ext) = ext.filter(|e| !self.has(e)) {
+            return Err(node.pos.error(format!(
+                "unknown command '{name}' (it requires the '{ext}' extension)"
+            )));
         }
         if name == "require" {
             return Err(node.pos.error(
-                "require command: the require command can only be placed at top level at the beginning of the file",
+                "require commands can only be placed at top level at the beginning of the file",
             ));
         }
         let line = node.pos.line;
@@ -826,8 +828,10 @@ impl Compiler {
         let Some(ext) = test_extension(name) else {
             return Err(node.pos.error(format!("unknown test '{name}'")));
         };
-        if let Some(ext) = ext {
-            self.need(ext, &format!("the '{name}' test"), node.pos)?;
+        if let Some(ext) = ext.filter(|e| !self.has(e)) {
+            return Err(node.pos.error(format!(
+                "unknown test '{name}' (it requires the '{ext}' extension)"
+            )));
         }
         match name {
             "not" => {
@@ -935,11 +939,11 @@ impl Compiler {
                 }
                 if name == "envelope" {
                     for n in &names {
-                        // Pigeonhole's envelope parts: from, to, auth (and orig_to).
+                        // Pigeonhole's envelope parts: from, to, auth.
                         if !n.expand
                             && !matches!(
                                 n.text.to_ascii_lowercase().as_str(),
-                                "from" | "to" | "auth" | "orig_to"
+                                "from" | "to" | "auth"
                             )
                         {
                             return Err(np.error(format!(

@@ -47,6 +47,8 @@ pub(crate) struct Run<'a> {
     include_stack: Vec<(IncludeLocation, String)>,
     pub(crate) duplicate_marks: Vec<DuplicateMark>,
     pub(crate) line: u32,
+    /// The line of the vacation command that ran, 0 = none yet (one per run, RFC 5230 §4).
+    pub(crate) vacation_line: u32,
 }
 
 /// Variables as [`Lookup`] sees them: the script's own, or the run's globals.
@@ -90,6 +92,7 @@ pub(crate) fn run(script: &Script, message: &[u8], ctx: &Context, host: &mut dyn
         include_stack: Vec::new(),
         duplicate_marks: Vec::new(),
         line: 0,
+        vacation_line: 0,
     };
     match run.script(&script.program) {
         Ok(_) => {
@@ -590,7 +593,6 @@ impl Run<'_> {
                     let address = match n.to_ascii_lowercase().as_str() {
                         "from" => Some(env.from.clone()),
                         "to" => Some(env.to.clone()),
-                        "orig_to" => Some(env.orig_to.clone().unwrap_or_else(|| env.to.clone())),
                         "auth" => env.auth.clone(),
                         _ => None,
                     };
@@ -828,7 +830,9 @@ fn split_flags(values: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for v in values {
         for f in v.split_whitespace() {
-            let f = canonical_flag(f);
+            let Some(f) = canonical_flag(f) else {
+                continue;
+            };
             if !out.iter().any(|o| o.eq_ignore_ascii_case(&f)) {
                 out.push(f);
             }
@@ -837,13 +841,17 @@ fn split_flags(values: &[String]) -> Vec<String> {
     out
 }
 
-/// IMAP system flags as clients write them (`\seen` → `\Seen`); keywords as given.
-fn canonical_flag(flag: &str) -> String {
+/// IMAP system flags as clients write them (`\seen` → `\Seen`); keywords as given. Other
+/// `\` names are no settable flag (RFC 3501 §2.3.2): `None`, and Pigeonhole ignores them too.
+fn canonical_flag(flag: &str) -> Option<String> {
     const SYSTEM: [&str; 5] = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"];
+    if !flag.starts_with('\\') {
+        return Some(flag.to_string());
+    }
     SYSTEM
         .iter()
         .find(|s| s.eq_ignore_ascii_case(flag))
-        .map_or_else(|| flag.to_string(), |s| (*s).to_string())
+        .map(|s| (*s).to_string())
 }
 
 /// RFC 5232 §3.1–§3.3: setflag replaces, addflag adds (no duplicates, case-insensitive),
@@ -874,7 +882,7 @@ mod tests {
     /// RFC 5232 §3 examples of flag list handling.
     #[test]
     fn flag_lists() {
-        let a = split_flags(&["\\seen  $Label".into(), "\\SEEN foo".into()]);
+        let a = split_flags(&["\\seen  $Label \\Bogus".into(), "\\SEEN foo".into()]);
         assert_eq!(a, ["\\Seen", "$Label", "foo"]);
         let b = apply_flags(a.clone(), vec!["FOO".into()], FlagOp::Remove);
         assert_eq!(b, ["\\Seen", "$Label"]);

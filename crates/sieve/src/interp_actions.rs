@@ -74,13 +74,13 @@ impl Run<'_> {
     /// RFC 5230 §4: a reply is recorded only when every rule of §4.5–§4.6 and RFC 3834 allows
     /// it and none was sent to this sender under this handle within the period.
     pub(crate) fn vacation(&mut self, v: &VacationCmd, scope: &Scope) -> Result<()> {
-        if self
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::Vacation(_)))
-        {
-            return Err(self.error("duplicate vacation action not allowed"));
+        if self.vacation_line != 0 {
+            return Err(self.error(format!(
+                "duplicate vacation action not allowed (previously triggered one was here: line {})",
+                self.vacation_line
+            )));
         }
+        self.vacation_line = self.line;
         let subject = v.subject.as_ref().map(|s| self.expand(s, scope));
         let from = v.from.as_ref().map(|s| self.expand(s, scope));
         let reason = self.expand(&v.reason, scope);

@@ -360,8 +360,12 @@ fn encoded_character() {
 #[test]
 fn compile_errors() {
     assert_eq!(compile_error("foo;"), "unknown command 'foo'");
+    assert_eq!(
+        compile_error("keep;\nfileinto \"x\";"),
+        "unknown command 'fileinto' (it requires the 'fileinto' extension)"
+    );
     assert!(compile_error("fileinto \"x\";").contains("'fileinto' extension"));
-    assert!(compile_error("require \"nonsense\";").contains("unknown Sieve capability 'nonsense'"));
+    assert!(compile_error("require \"nonsense\";").contains("unknown Sieve capability `nonsense'"));
     assert!(compile_error("keep; require \"fileinto\";").contains("beginning of the file"));
     assert!(compile_error("if bogus { }").contains("unknown test 'bogus'"));
     assert!(compile_error("if header :contains \"a\" { }").contains("string list"));
@@ -388,7 +392,7 @@ fn compile_errors() {
     );
     let e = compile("keep;\nif true {\n  stop\n}", &Limits::default()).unwrap_err();
     assert_eq!(
-        (e.line, e.message.contains("expected ';'")),
+        (e.line, e.message.contains("expected end of command ';'")),
         (4, true),
         "{e:?}"
     );
