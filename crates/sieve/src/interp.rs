@@ -573,7 +573,16 @@ impl Run<'_> {
                 let mut values = Vec::new();
                 for n in &names {
                     for field in select(message::raw_values(self.message(), n), *index) {
-                        for a in message::addresses(&field) {
+                        let found = message::addresses(&field);
+                        if found.is_empty() && !field.trim().is_empty() {
+                            // RFC 5228 §2.7.4: a value that is no address list is still
+                            // seen whole by :all (as Pigeonhole does), never by the parts.
+                            if *part == AddressPart::All {
+                                values.push(field.trim().to_string());
+                            }
+                            continue;
+                        }
+                        for a in found {
                             values.extend(self.address_part(&a, *part));
                         }
                     }
@@ -782,8 +791,10 @@ impl Run<'_> {
                     MatchKind::Contains => cmp.contains(value, key),
                     MatchKind::Value(rel) => rel.holds(cmp.order(value, key)),
                     MatchKind::Matches => match crate::matching::glob_match(key, value, cmp) {
-                        Some(captures) => {
+                        Some(mut captures) => {
                             if scope.variables_enabled {
+                                // RFC 5229 §3.2: ${0} to ${9}; later wildcards are not kept.
+                                captures.truncate(10);
                                 scope.matches = captures;
                             }
                             true

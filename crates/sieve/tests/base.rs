@@ -527,3 +527,24 @@ fn enotify() {
             .contains("notify method")
     );
 }
+
+/// RFC 5228 §2.7.4 as Pigeonhole reads it: a field with no address in it (an empty group) is
+/// seen whole by `:all`; RFC 5229 §3.2 wildcards as Pigeonhole assigns them.
+#[test]
+fn address_fallback_and_wildcards() {
+    let msg = "To: a@x.org, b@y.org\r\nCc: undisclosed-recipients:;\r\nSubject: hello\r\n\r\nb\r\n";
+    let s = "require [\"fileinto\", \"variables\"];
+        if address :matches :all \"cc\" \"*\" { fileinto \"[${1}]\"; }
+        if address :domain :matches \"cc\" \"*\" { fileinto \"never\"; }
+        if header :matches \"subject\" \"?*?*\" { fileinto \"${1}|${2}|${3}|${4}\"; }";
+    let o = run_on(s, msg, &mut TestHost::default());
+    let boxes: Vec<_> = o
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::FileInto { mailbox, .. } => Some(mailbox.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(boxes, ["[undisclosed-recipients:;]", "h||e|llo"]);
+}
