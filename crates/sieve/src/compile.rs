@@ -768,7 +768,10 @@ impl Compiler {
                 }
                 "index" if accepts.index => {
                     args.tag();
-                    self.need("index", "the :index tag", p)?;
+                    // RFC 5293 §5 gives deleteheader its own :index; elsewhere it is RFC 5260's.
+                    if owner != "deleteheader" {
+                        self.need("index", "the :index tag", p)?;
+                    }
                     let n = args.number("index")?;
                     if n == 0 {
                         return Err(p.error(":index must be 1 or more"));
@@ -777,7 +780,9 @@ impl Compiler {
                 }
                 "last" if accepts.index => {
                     args.tag();
-                    self.need("index", "the :last tag", p)?;
+                    if owner != "deleteheader" {
+                        self.need("index", "the :last tag", p)?;
+                    }
                     tags.last = true;
                 }
                 _ => break,
