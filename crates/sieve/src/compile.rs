@@ -222,6 +222,10 @@ impl Compiler {
                     "require command: unknown Sieve capability `{name}'"
                 )));
             }
+            // RFC 6131 §2: vacation-seconds implies vacation.
+            if lower == "vacation-seconds" {
+                self.required.insert("vacation".to_string());
+            }
             self.required.insert(lower);
         }
         // Pigeonhole: `include` with `global` needs variables too; the rest stands alone.

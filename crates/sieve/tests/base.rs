@@ -562,3 +562,35 @@ fn address_fallback_and_wildcards() {
         .collect();
     assert_eq!(boxes, ["[undisclosed-recipients:;]", "h||e|llo"]);
 }
+
+/// RFC 5260 §4 date on a repeated field: without :index only the first occurrence counts (as
+/// in Pigeonhole); with :index (RFC 5260 §6) the chosen one.
+#[test]
+fn date_on_repeated_fields() {
+    let msg = "Received: by a; Thu, 03 Dec 2026 10:00:03 +0100\r\n\
+        Received: by b; Thu, 03 Dec 2026 03:59:59 -0500\r\n\r\nbody\r\n";
+    let t = |test: &str| {
+        !run_on(
+            &format!("require [\"date\", \"index\"]; if {test} {{ discard; }}"),
+            msg,
+            &mut TestHost::default(),
+        )
+        .implicit_keep
+    };
+    assert!(t("date :zone \"+0000\" \"received\" \"hour\" \"09\""));
+    assert!(!t("date :zone \"+0000\" \"received\" \"hour\" \"08\""));
+    assert!(t(
+        "date :index 1 :last :zone \"+0000\" \"received\" \"hour\" \"08\""
+    ));
+    assert!(t("date :originalzone \"received\" \"zone\" \"+0100\""));
+}
+
+/// RFC 6131 §2: requiring vacation-seconds enables vacation.
+#[test]
+fn vacation_seconds_implies_vacation() {
+    assert!(compile(
+        "require \"vacation-seconds\"; vacation :seconds 3600 \"x\";",
+        &Limits::default()
+    )
+    .is_ok());
+}
