@@ -75,11 +75,9 @@ impl Run<'_> {
             return false;
         };
         let period = period.unwrap_or(DUPLICATE_DEFAULT_PERIOD);
-        let already_marked = self
-            .duplicate_marks
-            .iter()
-            .any(|m| m.handle == handle && m.id == id);
-        let seen = already_marked || self.host.duplicate_seen(&handle, &id, period);
+        // §3: ids met earlier in this same run are not duplicates; every test with the same
+        // arguments gives the same answer, in included scripts too.
+        let seen = self.host.duplicate_seen(&handle, &id, period);
         if !seen || last {
             self.duplicate_marks
                 .retain(|m| !(m.handle == handle && m.id == id));

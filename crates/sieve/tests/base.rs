@@ -306,6 +306,14 @@ fn include() {
 #[test]
 fn duplicate() {
     let mut host = TestHost::default();
+    // §3: an id met earlier in the same run is not a duplicate; one mark is recorded.
+    let o = run_on(
+        "require \"duplicate\"; if duplicate { discard; } if duplicate { discard; }",
+        MESSAGE,
+        &mut host,
+    );
+    assert!(o.implicit_keep);
+    assert_eq!(o.duplicate_marks.len(), 1);
     let o = run_on(
         "require \"duplicate\"; if duplicate { discard; }",
         MESSAGE,
