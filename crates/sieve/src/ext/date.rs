@@ -276,6 +276,23 @@ mod tests {
         );
     }
 
+    /// The corpus's 22-odd-dates.eml, with the values Pigeonhole's sieve-test gives.
+    #[test]
+    fn odd_forms_as_pigeonhole() {
+        let part = |v: &str, p: &str, z: Zone| header_part(v, p, &z).unwrap();
+        let date = "Fri, 31 Dec 2016 23:59:60 -0000";
+        assert_eq!(part(date, "time", Zone::Original), "23:59:59");
+        assert_eq!(part(date, "zone", Zone::Original), "+0000");
+        assert_eq!(
+            part("Mon, 03 Dec 2026 03:59 +1345", "iso8601", Zone::Original),
+            "2026-12-03T03:59:00+13:45"
+        );
+        assert_eq!(
+            part("1 Jan 70 00:00:00 UT", "std11", Zone::Fixed(-720)),
+            "Wed, 31 Dec 1969 12:00:00 -1200"
+        );
+    }
+
     #[test]
     fn obsolete_zones_and_failures() {
         assert_eq!(
