@@ -150,7 +150,7 @@ mod tests {
         // Multi-line text (compile errors) goes as a literal.
         assert_eq!(
             r(Status::No, None, "line 1: a\r\nline 2: b"),
-            "NO {18}\r\nline 1: a\r\nline 2: b\r\n"
+            "NO {20}\r\nline 1: a\r\nline 2: b\r\n"
         );
     }
 }
