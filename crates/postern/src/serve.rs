@@ -11,7 +11,7 @@ use postern_net::CancellationToken;
 use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Live, Server, SessionHandler};
 use postern_pop3::Pop3Server;
 use postern_spool::{Outcome, QueueEntry, QueueRunner, Spool, Transport};
-use postern_store::Store;
+use postern_store::{ScriptStore, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -122,7 +122,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shared = Shared {
         config: Arc::new(config.clone()),
         directory: Arc::new(ctx.directory),
-        store: Arc::new(ctx.store),
+        store: Arc::new(ctx.store.clone()),
+        scripts: Arc::new(ctx.store),
         spool,
         throttle: Arc::new(AuthThrottle::new(ThrottleConfig {
             account_limit: config.auth.max_failures,
@@ -202,6 +203,9 @@ pub(crate) struct Shared {
     pub directory: Arc<SqliteDirectory>,
     /// The mail store, as the backend-neutral trait the protocol servers use.
     pub store: Arc<dyn Store>,
+    /// The accounts' Sieve scripts (the same store: scripts live with the account), for
+    /// delivery and ManageSieve.
+    pub scripts: Arc<dyn ScriptStore>,
     /// The durable queue every accepted message goes to before its `250`.
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.
@@ -213,6 +217,7 @@ struct Handlers {
     smtp: Arc<Live<dyn SessionHandler>>,
     imap: Arc<Live<dyn SessionHandler>>,
     pop3: Arc<Live<dyn SessionHandler>>,
+    managesieve: Arc<Live<dyn SessionHandler>>,
     /// The current IMAP and POP3 servers: a reload derives the next ones from them, keeping
     /// their per-account session counts and maildrop locks.
     current: Mutex<(ImapServer, Pop3Server)>,
@@ -238,6 +243,7 @@ impl Handlers {
             smtp: Arc::new(Live::new(smtp_server(shared, &shared.config))),
             imap: Arc::new(Live::new(Arc::new(imap.clone()))),
             pop3: Arc::new(Live::new(Arc::new(pop3.clone()))),
+            managesieve: Arc::new(Live::new(managesieve_server(shared, &shared.config))),
             current: Mutex::new((imap, pop3)),
         }
     }
@@ -247,6 +253,7 @@ impl Handlers {
             Service::Smtp | Service::Submission | Service::Submissions => self.smtp.clone(),
             Service::Imap | Service::Imaps => self.imap.clone(),
             Service::Pop3 | Service::Pop3s => self.pop3.clone(),
+            Service::ManageSieve => self.managesieve.clone(),
         }
     }
 
@@ -258,6 +265,7 @@ impl Handlers {
         self.smtp.set(smtp_server(shared, config));
         self.imap.set(Arc::new(imap.clone()));
         self.pop3.set(Arc::new(pop3.clone()));
+        self.managesieve.set(managesieve_server(shared, config));
         *current = (imap, pop3);
     }
 }
@@ -268,6 +276,16 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
         shared.directory.clone(),
         shared.throttle.clone(),
         shared.spool.clone(),
+    ))
+}
+
+/// ManageSieve keeps no state across sessions: a reload simply starts a new server.
+fn managesieve_server(shared: &Shared, config: &Arc<Config>) -> Arc<dyn SessionHandler> {
+    Arc::new(postern_managesieve::ManageSieveServer::new(
+        config.clone(),
+        shared.directory.clone(),
+        shared.scripts.clone(),
+        shared.throttle.clone(),
     ))
 }
 
