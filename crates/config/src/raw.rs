@@ -38,6 +38,8 @@ pub(crate) struct RawConfig {
     outbound: crate::outbound::RawOutbound,
     #[serde(default)]
     relay: crate::outbound::RawRelay,
+    #[serde(default)]
+    sieve: crate::sieve::RawSieve,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -393,6 +395,7 @@ impl RawConfig {
             queue: self.queue.validate()?,
             outbound: self.outbound.validate()?,
             relay: self.relay.validate()?,
+            sieve: self.sieve.validate()?,
             source,
         })
     }
