@@ -11,7 +11,7 @@ use postern_net::CancellationToken;
 use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Live, Server, SessionHandler};
 use postern_pop3::Pop3Server;
 use postern_spool::{Outcome, QueueEntry, QueueRunner, Spool, Transport};
-use postern_store::Store;
+use postern_store::{ScriptStore, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -122,7 +122,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shared = Shared {
         config: Arc::new(config.clone()),
         directory: Arc::new(ctx.directory),
-        store: Arc::new(ctx.store),
+        store: Arc::new(ctx.store.clone()),
+        scripts: Arc::new(ctx.store),
         spool,
         throttle: Arc::new(AuthThrottle::new(ThrottleConfig {
             account_limit: config.auth.max_failures,
@@ -202,6 +203,11 @@ pub(crate) struct Shared {
     pub directory: Arc<SqliteDirectory>,
     /// The mail store, as the backend-neutral trait the protocol servers use.
     pub store: Arc<dyn Store>,
+    /// The accounts' Sieve scripts (the same store: scripts live with the account), for
+    /// delivery and ManageSieve.
+    // Read by the ManageSieve listener and Sieve delivery, which land in later commits.
+    #[allow(dead_code)]
+    pub scripts: Arc<dyn ScriptStore>,
     /// The durable queue every accepted message goes to before its `250`.
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.

@@ -76,6 +76,23 @@ pub enum StoreError {
     /// with `reindex`).
     #[error("index corrupt: {0}")]
     Corrupt(String),
+    /// A Sieve script name that cannot be stored (RFC 5804 §1.6).
+    #[error("invalid script name {name:?}: {reason}")]
+    InvalidScriptName {
+        /// The offending name (possibly truncated).
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// No Sieve script with this name (RFC 5804 §1.3 code NONEXISTENT).
+    #[error("script {0:?} does not exist")]
+    ScriptNotFound(String),
+    /// A rename onto a Sieve script name that exists (RFC 5804 §1.3 code ALREADYEXISTS).
+    #[error("script {0:?} already exists")]
+    ScriptExists(String),
+    /// Deleting the active Sieve script (RFC 5804 §2.10 code ACTIVE).
+    #[error("script {0:?} is active")]
+    ScriptActive(String),
     /// A blocking task panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),
@@ -101,6 +118,13 @@ impl StoreError {
 
     pub(crate) fn bad_name(name: &str, reason: &'static str) -> Self {
         StoreError::InvalidMailboxName {
+            name: truncate(name),
+            reason,
+        }
+    }
+
+    pub(crate) fn bad_script_name(name: &str, reason: &'static str) -> Self {
+        StoreError::InvalidScriptName {
             name: truncate(name),
             reason,
         }

@@ -24,6 +24,35 @@ fn is_control(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
 }
 
+/// Longest Sieve script name RFC 5804 §1.6 allows, in octets.
+pub const MAX_SCRIPT_NAME_LEN: usize = 1024;
+
+/// Checks a Sieve script name: RFC 5804 §1.6 (not empty, at most 1024 octets, no control
+/// characters, no U+2028/U+2029), and what storing it as a file needs: no `/`, and no leading
+/// `.` so that it never names a hidden file (the vacation script and temporary files are
+/// dot-files).
+pub fn check_script_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(StoreError::bad_script_name(name, "empty name"));
+    }
+    if name.len() > MAX_SCRIPT_NAME_LEN {
+        return Err(StoreError::bad_script_name(name, "name too long"));
+    }
+    if name.chars().any(is_control) {
+        return Err(StoreError::bad_script_name(
+            name,
+            "control character in name",
+        ));
+    }
+    if name.contains('/') {
+        return Err(StoreError::bad_script_name(name, "'/' in name"));
+    }
+    if name.starts_with('.') {
+        return Err(StoreError::bad_script_name(name, "name starts with '.'"));
+    }
+    Ok(())
+}
+
 /// Validates a mailbox name and returns its canonical form (`INBOX` upper-cased when it is the
 /// first component).
 pub fn canonical_mailbox(name: &str) -> Result<String> {
@@ -232,6 +261,39 @@ pub fn account_relpath(account: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_names_per_rfc5804_1_6() {
+        for ok in [
+            "main",
+            "Vacation rules",
+            "été",
+            "a.sieve",
+            &"x".repeat(1024),
+        ] {
+            assert!(check_script_name(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "..",
+            "a/b",
+            "tab\there",
+            "nul\0",
+            "del\u{7f}",
+            "c1\u{85}",
+            "line\u{2028}sep",
+            &"x".repeat(1025),
+        ] {
+            assert!(
+                matches!(
+                    check_script_name(bad),
+                    Err(StoreError::InvalidScriptName { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn canonical_names() {

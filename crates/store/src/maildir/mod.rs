@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::api::Store;
 use crate::error::{Result, StoreError};
+use crate::scripts::ScriptStore;
 
 mod backend;
 mod files;
@@ -21,6 +22,7 @@ mod held;
 mod index;
 mod keywords;
 mod openers;
+mod scripts;
 mod store;
 mod sync;
 
@@ -35,6 +37,16 @@ pub fn open(root: impl Into<PathBuf>, hostname: &str) -> Result<MaildirStore> {
 /// [`open`], as the backend-neutral trait object the servers hold.
 pub fn open_shared(root: impl Into<PathBuf>, hostname: &str) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(open(root, hostname)?))
+}
+
+/// [`open`], as the trait objects the servers hold: the mail store and the Sieve scripts
+/// (one store behind both, so scripts live with the account).
+pub fn open_shared_with_scripts(
+    root: impl Into<PathBuf>,
+    hostname: &str,
+) -> Result<(Arc<dyn Store>, Arc<dyn ScriptStore>)> {
+    let store = open(root, hostname)?;
+    Ok((Arc::new(store.clone()), Arc::new(store)))
 }
 
 /// SQLite errors leave the backend as [`StoreError::Backend`].

@@ -179,6 +179,8 @@ struct Inner {
     snapshot_budget: Arc<AtomicUsize>,
     /// Spare read-only index connections per account (see `MaildirStore::with_reader`).
     readers: RwLock<HashMap<String, Arc<Readers>>>,
+    /// Serialises changes to Sieve scripts (check-then-rename sequences, see `scripts.rs`).
+    scripts: Mutex<()>,
 }
 
 /// An account's spare read-only index connections.
@@ -515,6 +517,7 @@ impl MaildirStore {
                 batches: deliver::Batches::default(),
                 snapshot_budget: Arc::new(AtomicUsize::new(0)),
                 readers: RwLock::new(HashMap::new()),
+                scripts: Mutex::new(()),
             }),
         })
     }
@@ -527,6 +530,16 @@ impl MaildirStore {
     /// The directory of an account (for admin tools; protocol code never needs it).
     pub fn account_dir(&self, account: &str) -> Result<PathBuf> {
         Ok(self.inner.root.join(names::account_relpath(account)?))
+    }
+
+    /// The generator of unique names, for temporary files beside the mail.
+    pub(super) fn name_gen(&self) -> &NameGen {
+        &self.inner.gen
+    }
+
+    /// Held while Sieve scripts change, so that two changes of one store do not interleave.
+    pub(super) fn lock_scripts(&self) -> MutexGuard<'_, ()> {
+        lock(&self.inner.scripts)
     }
 
     fn account(&self, id: &str) -> Result<Arc<Mutex<Account>>> {
