@@ -1,10 +1,10 @@
-//! The messages delivery sends for a script: vacation replies (RFC 5230 §5, RFC 3834 §3) and
-//! `mailto:` notifications (RFC 5436 §2.7). Same signatures as the interpreter crate's
-//! `compose_vacation` / `compose_notification`, which replace these once they land there.
+//! The `mailto:` notification message delivery sends for enotify (RFC 5436 §2.7). Same
+//! signature as the interpreter crate's planned `compose_notification`, which replaces this
+//! once it lands there (vacation replies already come from `postern_sieve::compose_vacation`).
 
 use base64::Engine;
 use postern_mail::header::field_value;
-use postern_sieve::{Envelope, Notify, Vacation};
+use postern_sieve::{Envelope, Notify};
 
 /// RFC 2047 §4.1 B-encoding for a header text that is not plain ASCII.
 fn encode_word(text: &str) -> String {
@@ -30,54 +30,6 @@ fn field(out: &mut String, name: &str, value: &str) {
     out.push_str(": ");
     out.push_str(value);
     out.push_str("\r\n");
-}
-
-/// The vacation reply to `original` (RFC 5230 §5, RFC 3834 §3.1).
-pub(crate) fn vacation(
-    v: &Vacation,
-    original: &[u8],
-    from: &str,
-    date: &str,
-    message_id: &str,
-) -> Vec<u8> {
-    let mut h = String::new();
-    field(&mut h, "From", from);
-    field(&mut h, "To", &v.to);
-    // RFC 5230 §5.3 / RFC 3834 §3.1.5: "Auto:" and the original subject by default.
-    let subject = v.subject.clone().unwrap_or_else(|| {
-        format!(
-            "Auto: {}",
-            field_value(original, "Subject").unwrap_or_default()
-        )
-    });
-    field(&mut h, "Subject", &encode_word(subject.trim()));
-    field(&mut h, "Date", date);
-    field(&mut h, "Message-ID", message_id);
-    // RFC 5230 §5.6 / RFC 3834 §3.1.3-3.1.4: threading.
-    if let Some(id) = field_value(original, "Message-ID") {
-        field(&mut h, "In-Reply-To", &id);
-        let refs = match field_value(original, "References") {
-            Some(r) => format!("{r} {id}"),
-            None => id,
-        };
-        field(&mut h, "References", &refs);
-    }
-    // RFC 3834 §3.1.7 / RFC 5230 §5.1.
-    field(&mut h, "Auto-Submitted", "auto-replied (vacation)");
-    field(&mut h, "MIME-Version", "1.0");
-    if v.mime {
-        // RFC 5230 §4.6 `:mime`: the reason is a MIME entity with its own header.
-        h.push_str(&crlf(v.reason.trim_start_matches(['\r', '\n'])));
-    } else {
-        field(&mut h, "Content-Type", "text/plain; charset=utf-8");
-        field(&mut h, "Content-Transfer-Encoding", "8bit");
-        h.push_str("\r\n");
-        h.push_str(&crlf(&v.reason));
-    }
-    if !h.ends_with("\r\n") {
-        h.push_str("\r\n");
-    }
-    h.into_bytes()
 }
 
 /// Decodes RFC 3986 percent-escapes (as RFC 6068 mailto URIs use them).
@@ -183,40 +135,6 @@ pub(crate) fn notification(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vac() -> Vacation {
-        Vacation {
-            to: "bob@x.test".into(),
-            from: None,
-            subject: None,
-            reason: "I am away.\nBack soon.".into(),
-            mime: false,
-            handle: "h".into(),
-            period: 86_400,
-        }
-    }
-
-    #[test]
-    fn vacation_reply_threads_and_is_marked_auto_replied() {
-        let orig = b"From: bob@x.test\r\nSubject: Lunch?\r\nMessage-ID: <1@x.test>\r\n\r\nhi\r\n";
-        let r = vacation(
-            &vac(),
-            orig,
-            "alice@example.org",
-            "Thu, 3 Dec 2026 09:00:00 +0000",
-            "<r@h>",
-        );
-        let r = String::from_utf8(r).unwrap();
-        assert!(r.contains("Subject: Auto: Lunch?\r\n"), "{r}");
-        assert!(r.contains("In-Reply-To: <1@x.test>\r\n"));
-        assert!(r.contains("References: <1@x.test>\r\n"));
-        assert!(r.contains("Auto-Submitted: auto-replied (vacation)\r\n"));
-        assert!(r.contains("\r\n\r\nI am away.\r\nBack soon."));
-        let mut v = vac();
-        v.subject = Some("Abwesend – Urlaub".into());
-        let r = String::from_utf8(vacation(&v, orig, "a@b", "d", "<m@h>")).unwrap();
-        assert!(r.contains("Subject: =?UTF-8?B?"), "{r}");
-    }
 
     #[test]
     fn notification_from_a_mailto_uri() {

@@ -4,7 +4,7 @@
 //! reached through the runtime handle.
 
 use super::tracker::{TrackKind, Tracker};
-use postern_sieve::{IncludeLocation, Limits, Script};
+use postern_sieve::{IncludeLocation, Script, ScriptCache};
 use postern_store::ScriptStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,18 +15,20 @@ pub(crate) struct DeliveryHost {
     pub(crate) account: String,
     pub(crate) scripts: Arc<dyn ScriptStore>,
     pub(crate) tracker: Arc<dyn Tracker>,
+    pub(crate) cache: Arc<ScriptCache>,
     pub(crate) global_dir: Option<PathBuf>,
     /// The account's mailbox names as the store spells them (`/` hierarchy).
     pub(crate) mailboxes: Vec<String>,
     /// The hierarchy separator scripts use (`[mail] hierarchy_separator`).
     pub(crate) separator: char,
-    pub(crate) limits: Limits,
     pub(crate) now: i64,
 }
 
 impl DeliveryHost {
     fn compile(&self, source: &str, what: &str) -> Result<Arc<Script>, String> {
-        super::compile(source, &self.limits).map_err(|e| format!("included script {what}: {e}"))
+        self.cache
+            .get_or_compile(source)
+            .map_err(|e| format!("included script {what}: {e}"))
     }
 }
 

@@ -12,7 +12,7 @@ pub(crate) use perform::perform;
 pub(crate) use sequence::Filtered;
 
 use host::DeliveryHost;
-use postern_sieve::{CompileError, Context, Envelope, Limits, Script};
+use postern_sieve::{Context, Envelope, Limits, ScriptCache};
 use postern_spool::Queue;
 use postern_store::{ScriptStore, Store};
 use sequence::SequenceScript;
@@ -37,6 +37,8 @@ pub struct SieveSetup {
     pub separator: char,
     /// This host's name, for the Message-IDs of replies and notifications.
     pub hostname: String,
+    /// Compiled scripts, shared by every delivery (built with [`SieveSetup::limits`]).
+    pub cache: Arc<ScriptCache>,
 }
 
 impl SieveSetup {
@@ -51,12 +53,6 @@ impl SieveSetup {
             max_regex_bytes: c.max_regex_bytes,
         }
     }
-}
-
-/// Compiles a script. The one place delivery compiles, so that the shared compiled-script
-/// cache plugs in here.
-pub(crate) fn compile(source: &str, limits: &Limits) -> Result<Arc<Script>, CompileError> {
-    postern_sieve::compile(source, limits).map(Arc::new)
 }
 
 /// The recipient a sequence runs for.
@@ -110,17 +106,17 @@ pub(crate) async fn filter(
         now,
         // Local time is not known without a time-zone database: currentdate uses UTC.
         zone_offset_minutes: 0,
-        limits: limits.clone(),
+        limits,
     };
     let mut host = DeliveryHost {
         runtime: tokio::runtime::Handle::current(),
         account: rcpt.account.to_string(),
         scripts: setup.scripts.clone(),
         tracker: setup.tracker.clone(),
+        cache: setup.cache.clone(),
         global_dir: setup.config.global_dir.clone(),
         mailboxes,
         separator: setup.separator,
-        limits,
         now,
     };
     let message = message.to_vec();

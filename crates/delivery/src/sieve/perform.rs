@@ -286,11 +286,10 @@ async fn side_effects(
                 if already_done(setup, rcpt, key, &effect, now) {
                     continue;
                 }
-                let from = v.from.clone().unwrap_or_else(|| rcpt.address.to_string());
-                let reply = super::compose::vacation(
+                let reply = postern_sieve::compose_vacation(
                     v,
                     message,
-                    &from,
+                    rcpt.address,
                     &postern_mail::date::rfc5322(now),
                     &message_id(setup),
                 );

@@ -69,7 +69,7 @@ pub(crate) fn run(
                 break;
             }
         };
-        let compiled = match super::compile(source, &context.limits) {
+        let compiled = match host.cache.get_or_compile(source) {
             Ok(c) => c,
             Err(e) => {
                 result.error = Some(failure(format!("does not compile: {e}")));

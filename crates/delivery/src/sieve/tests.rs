@@ -157,6 +157,7 @@ fn fixture() -> Fixture {
         config: postern_config::Sieve::default(),
         separator: '/',
         hostname: "mx.test".into(),
+        cache: Arc::new(ScriptCache::new(postern_sieve::Limits::default(), 16)),
     };
     Fixture {
         _dir: dir,
@@ -208,10 +209,10 @@ impl Fixture {
             account: ALICE.into(),
             scripts: self.scripts.clone(),
             tracker: self.setup.tracker.clone(),
+            cache: self.setup.cache.clone(),
             global_dir: None,
             mailboxes: Vec::new(),
             separator: '/',
-            limits: self.setup.limits(),
             now: unix_now(),
         }
     }
@@ -481,6 +482,7 @@ async fn a_broken_script_keeps_in_inbox() {
         config: postern_config::Sieve::default(),
         separator: '/',
         hostname: "mx.test".into(),
+        cache: f.setup.cache.clone(),
     });
     let o = lda
         .deliver(Some("bob@remote.test"), ALICE, MSG, "Q9", &BTreeSet::new())
