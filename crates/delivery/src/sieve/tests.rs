@@ -492,3 +492,107 @@ async fn a_broken_script_keeps_in_inbox() {
     assert_eq!(snap.messages.len(), 1);
     assert!(f.queued().is_empty());
 }
+
+impl Fixture {
+    fn lda(&self) -> LocalDelivery {
+        let store: Arc<dyn Store> = Arc::new(self.store.clone());
+        LocalDelivery::new(self.directory.clone(), store).with_sieve(SieveSetup {
+            scripts: self.scripts.clone(),
+            queue: self.spool.clone(),
+            tracker: self.setup.tracker.clone(),
+            srs: self.setup.srs.clone(),
+            config: postern_config::Sieve::default(),
+            separator: '/',
+            hostname: "mx.test".into(),
+            cache: self.setup.cache.clone(),
+        })
+    }
+
+    async fn activate(&self, source: &str) {
+        self.scripts
+            .put_script(ALICE, "main", source)
+            .await
+            .unwrap();
+        self.scripts
+            .activate_script(ALICE, Some("main"))
+            .await
+            .unwrap();
+    }
+}
+
+/// A real script end to end through `deliver`: RFC 5228 §4.1 fileinto with RFC 5232 flags.
+#[tokio::test]
+async fn script_files_into_a_folder_with_flags() {
+    let f = fixture();
+    f.activate(
+        r#"require ["fileinto", "imap4flags", "mailbox"];
+if header :contains "subject" "hello" {
+    fileinto :create :flags ["\\Seen", "$greeting"] "Greetings";
+}"#,
+    )
+    .await;
+    let o = f
+        .lda()
+        .deliver(Some("bob@remote.test"), ALICE, MSG, "S1", &BTreeSet::new())
+        .await;
+    assert!(matches!(o, Outcome::Delivered { .. }), "{o:?}");
+    let snap = f.store.select(ALICE, "Greetings", false).unwrap();
+    assert_eq!(snap.messages.len(), 1);
+    assert!(snap.messages[0].flags.has(SystemFlags::SEEN));
+    assert!(snap.messages[0].flags.has_keyword("$greeting"));
+    assert!(f
+        .store
+        .select(ALICE, "INBOX", false)
+        .unwrap()
+        .messages
+        .is_empty());
+}
+
+/// RFC 5230 §4.2 through the interpreter: one reply per sender per period.
+#[tokio::test]
+async fn script_vacation_replies_once_per_sender() {
+    let f = fixture();
+    f.scripts
+        .set_vacation_script(
+            ALICE,
+            Some(r#"require "vacation"; vacation :days 7 :subject "Away" "Back on Monday.";"#),
+        )
+        .await
+        .unwrap();
+    let lda = f.lda();
+    for key in ["V1", "V2"] {
+        let o = lda
+            .deliver(Some("bob@remote.test"), ALICE, MSG, key, &BTreeSet::new())
+            .await;
+        assert!(matches!(o, Outcome::Delivered { .. }), "{o:?}");
+    }
+    let q = f.queued();
+    assert_eq!(q.len(), 1, "one reply for two messages from one sender");
+    assert_eq!(q[0].0.envelope.recipients[0].address, "bob@remote.test");
+    // Both messages were kept (the vacation script does not cancel the implicit keep).
+    assert_eq!(
+        f.store
+            .select(ALICE, "INBOX", false)
+            .unwrap()
+            .messages
+            .len(),
+        2
+    );
+}
+
+/// A reject from a real script: the recipient fails with 5.7.1.
+#[tokio::test]
+async fn script_reject_fails_the_recipient() {
+    let f = fixture();
+    f.activate(r#"require "reject"; reject "no thanks";"#).await;
+    let o = f
+        .lda()
+        .deliver(Some("bob@remote.test"), ALICE, MSG, "R1", &BTreeSet::new())
+        .await;
+    match o {
+        Outcome::Failed(s) => {
+            assert!(s.to_string().contains("5.7.1") && s.to_string().contains("no thanks"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
