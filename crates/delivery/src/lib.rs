@@ -1,9 +1,15 @@
 //! Local delivery: one call that takes a message and an envelope recipient and puts the message
 //! in the right mailbox — alias and catch-all expansion, plus-addressing, loop detection, quota,
 //! duplicate suppression, and the `Return-Path:` / `Delivered-To:` trace headers. The queue
-//! runner, the `deliver` LDA command and fetch all use it; Sieve joins here.
+//! runner, the `deliver` LDA command and fetch all use it. With a [`SieveSetup`], the account's
+//! Sieve scripts decide where the message goes ([`sieve`]).
 
 mod headers;
+pub mod sieve;
+
+pub use sieve::srs::Srs;
+pub use sieve::tracker::{FileTracker, TrackKind, Tracker};
+pub use sieve::SieveSetup;
 
 use headers::{has_delivered_to, trace_headers};
 use postern_directory::{Address, Destination, Directory, Resolution};
@@ -17,12 +23,23 @@ use std::sync::Arc;
 pub struct LocalDelivery {
     directory: Arc<dyn Directory>,
     store: Arc<dyn Store>,
+    sieve: Option<SieveSetup>,
 }
 
 impl LocalDelivery {
     /// Delivery that resolves recipients in `directory` and stores into `store`.
     pub fn new(directory: Arc<dyn Directory>, store: Arc<dyn Store>) -> LocalDelivery {
-        LocalDelivery { directory, store }
+        LocalDelivery {
+            directory,
+            store,
+            sieve: None,
+        }
+    }
+
+    /// Runs the accounts' Sieve scripts at delivery (unless `[sieve] enabled` is false).
+    pub fn with_sieve(mut self, setup: SieveSetup) -> LocalDelivery {
+        self.sieve = Some(setup);
+        self
     }
 
     /// Delivers `message` from `sender` (`None` = `<>`) to the local address `rcpt`. `key`
@@ -163,6 +180,31 @@ impl LocalDelivery {
         }
         if let Some(failure) = self.over_quota(account, message.len() as u64).await {
             return failure;
+        }
+        if let Some(setup) = self.sieve.as_ref().filter(|s| s.config.enabled) {
+            if let Err(e) = self.store.ensure_account(account).await {
+                return Outcome::Deferred(Status::new(
+                    EnhancedCode::new(4, 2, 0),
+                    format!("<{delivered_to}>: mailbox unavailable: {e}"),
+                ));
+            }
+            let rcpt = sieve::Recipient {
+                account,
+                address: &delivered_to,
+                sender,
+            };
+            let delimiter = self.directory.subaddress_separator();
+            let filtered = sieve::filter(setup, &self.store, delimiter, &rcpt, message).await;
+            return sieve::perform(
+                setup,
+                &self.store,
+                &self.directory,
+                &rcpt,
+                message,
+                key,
+                filtered,
+            )
+            .await;
         }
         let mut content = trace_headers(sender, &delivered_to);
         content.extend_from_slice(message);
