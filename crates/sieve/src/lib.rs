@@ -9,6 +9,22 @@
 
 use std::sync::Arc;
 
+mod cache;
+mod checks;
+mod compile;
+mod ext;
+mod interp;
+mod interp_actions;
+mod interp_ext;
+mod lexer;
+mod matching;
+mod message;
+mod parser;
+mod program;
+mod variables;
+
+pub use cache::ScriptCache;
+
 /// Limits that keep one script from costing more than it should. Defaults are safe; the
 /// `[sieve]` config section overrides them. A script that exceeds a limit at run time fails into
 /// implicit keep (see [`Outcome::error`]).
@@ -62,17 +78,24 @@ impl std::error::Error for CompileError {}
 /// share between threads and runs.
 #[derive(Debug)]
 pub struct Script {
-    _private: (),
+    program: program::Program,
 }
 
 /// Compiles `source` (RFC 5228 §2 grammar) under `limits`.
 pub fn compile(source: &str, limits: &Limits) -> Result<Script, CompileError> {
-    let _ = (source, limits);
-    Err(CompileError {
-        line: 1,
-        column: 1,
-        message: "the Sieve compiler is being written".into(),
-    })
+    if source.len() > limits.max_script_bytes {
+        return Err(CompileError {
+            line: 1,
+            column: 1,
+            message: format!(
+                "script is too large (max {} bytes)",
+                limits.max_script_bytes
+            ),
+        });
+    }
+    let nodes = parser::parse(source)?;
+    let program = compile::compile_program(&nodes, limits)?;
+    Ok(Script { program })
 }
 
 /// The SMTP envelope of the message being filtered (RFC 5228 §5.4, RFC 5233).
@@ -257,11 +280,34 @@ pub struct Outcome {
 
 /// Runs `script` on `message` (the raw RFC 5322 message, CRLF or LF line ends).
 pub fn execute(script: &Script, message: &[u8], context: &Context, host: &mut dyn Host) -> Outcome {
-    let _ = (script, message, context, host);
-    Outcome {
-        implicit_keep: true,
-        ..Outcome::default()
-    }
+    interp::run(script, message, context, host)
+}
+
+/// The vacation reply for `v` to `original` (RFC 5230 §5, RFC 3834 §3), CRLF line ends: the
+/// From is `:from` when the script gave it, else `from` (the user's address); `date` and
+/// `message_id` are the caller's. Local delivery queues it to `v.to`.
+pub fn compose_vacation(
+    v: &Vacation,
+    original: &[u8],
+    from: &str,
+    date: &str,
+    message_id: &str,
+) -> Vec<u8> {
+    ext::vacation::compose(v, original, from, date, message_id)
+}
+
+/// The notification message for `n` (RFC 5436 §2.7) about `original`: its recipients and
+/// the message (CRLF line ends), or `None` when the method yields no recipient. `from`,
+/// `date` and `message_id` are the caller's; local delivery queues it.
+pub fn compose_notification(
+    n: &Notify,
+    original: &[u8],
+    envelope: &Envelope,
+    from: &str,
+    date: &str,
+    message_id: &str,
+) -> Option<(Vec<String>, Vec<u8>)> {
+    ext::mailto::compose_notification(n, original, envelope, from, date, message_id)
 }
 
 /// The extensions this implementation supports, as named in `require` and advertised in
