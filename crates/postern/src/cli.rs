@@ -75,6 +75,35 @@ pub(crate) enum Command {
         /// The account to reindex
         address: Option<String>,
     },
+    /// Sieve filters: try a script on a message
+    #[command(subcommand)]
+    Sieve(SieveCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SieveCommand {
+    /// Run a script on a message without delivering it and print the actions it would take,
+    /// like Pigeonhole's sieve-test (includes come from the script's directory; only INBOX
+    /// exists; no vacation or duplicate history)
+    Test(SieveTestArgs),
+}
+
+/// Arguments of `postern sieve test`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SieveTestArgs {
+    /// Print one JSON object instead of text for a person
+    #[arg(long)]
+    pub json: bool,
+    /// The envelope sender (MAIL FROM); empty for the null sender
+    #[arg(long, value_name = "ADDR")]
+    pub from: String,
+    /// The envelope recipient (the account the script belongs to, with its +detail if any)
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// The Sieve script
+    pub script: PathBuf,
+    /// The message (RFC 5322, as it would be delivered)
+    pub message: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
