@@ -602,3 +602,21 @@ fn vacation_seconds_implies_vacation() {
     )
     .is_ok());
 }
+
+/// Pigeonhole's words for tags of extensions not required, unknown tags where a positional
+/// argument was due, and a forgotten semicolon.
+#[test]
+fn compile_errors_in_pigeonhole_words() {
+    assert_eq!(
+        compile_error("require \"fileinto\";\nfileinto :copy \"x\";"),
+        "unknown tagged argument ':copy' (it requires the 'copy' extension)"
+    );
+    assert_eq!(
+        compile_error("require \"date\"; if currentdate :originalzone \"year\" \"2026\" {}"),
+        "unknown tagged argument ':originalzone' for the currentdate test"
+    );
+    assert_eq!(
+        compile_error("keep\nstop;"),
+        "missing semicolon ';' after keep command"
+    );
+}
