@@ -49,6 +49,9 @@ pub(crate) struct Run<'a> {
     pub(crate) line: u32,
     /// The line of the vacation command that ran, 0 = none yet (one per run, RFC 5230 §4).
     pub(crate) vacation_line: u32,
+    /// Body texts already extracted, per transform (cleared when editheader changes the
+    /// message).
+    pub(crate) body_cache: Vec<(crate::ext::body::BodyTransform, Arc<Vec<String>>)>,
 }
 
 /// Variables as [`Lookup`] sees them: the script's own, or the run's globals.
@@ -93,6 +96,7 @@ pub(crate) fn run(script: &Script, message: &[u8], ctx: &Context, host: &mut dyn
         duplicate_marks: Vec::new(),
         line: 0,
         vacation_line: 0,
+        body_cache: Vec::new(),
     };
     match run.script(&script.program) {
         Ok(_) => {
@@ -658,7 +662,7 @@ impl Run<'_> {
                 keys,
             } => {
                 let values = self.body_texts(transform, scope);
-                self.matches(scope, spec, &values, keys)?
+                self.matches(scope, spec, values.as_slice(), keys)?
             }
             Test::Date {
                 spec,

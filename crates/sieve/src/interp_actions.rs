@@ -29,6 +29,7 @@ impl Run<'_> {
         }
         let edited = ext::editheader::add_header(self.message(), name, value, last);
         self.edited = Some(Arc::from(edited));
+        self.body_cache.clear();
         Ok(())
     }
 
@@ -66,6 +67,7 @@ impl Run<'_> {
         let edited = ext::editheader::delete_header(self.message(), name, index, &keep);
         if edited.as_slice() != self.message() {
             self.edited = Some(Arc::from(edited));
+            self.body_cache.clear();
         }
         Ok(())
     }
