@@ -184,6 +184,7 @@ impl Run<'_> {
     }
 
     fn set_variable(&mut self, scope: &mut Scope, name: &str, value: String) {
+        let value = variables::truncate(value, variables::MAX_VARIABLE_BYTES);
         if let Some(g) = name.strip_prefix("global.") {
             self.globals.insert(g.to_string(), value);
         } else if scope.globals_declared.contains(name) {

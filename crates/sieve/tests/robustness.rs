@@ -54,3 +54,18 @@ proptest! {
         }
     }
 }
+
+/// RFC 5229 §3 allows a size limit, and one is needed: doubling a variable 60 times would
+/// otherwise take 2^60 bytes.
+#[test]
+fn variables_cannot_grow_without_bound() {
+    let mut script = String::from("require [\"variables\", \"fileinto\"]; set \"x\" \"ab\";\n");
+    for _ in 0..60 {
+        script.push_str("set \"x\" \"${x}${x}\";\n");
+    }
+    script.push_str("set :length \"n\" \"${x}\"; fileinto \"${n}\";");
+    let o = run(&script);
+    assert!(
+        matches!(&o.actions[..], [postern_sieve::Action::FileInto { mailbox, .. }] if mailbox == "4000")
+    );
+}
