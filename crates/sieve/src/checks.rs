@@ -74,6 +74,10 @@ pub(crate) fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
 }
 
+/// The largest value addheader may add (Pigeonhole's `sieve_editheader_max_header_size`
+/// default), so edits cannot inflate the message.
+pub(crate) const MAX_HEADER_VALUE_BYTES: usize = 2048;
+
 /// RFC 5293 §4–§5: the field name of addheader/deleteheader must be a valid one.
 pub(crate) fn header_name(name: &str, command: &str, pos: Pos) -> Result<(), CompileError> {
     if valid_header_name(name) {

@@ -515,6 +515,12 @@ impl Compiler {
                     checks::header_name(&field.text, "addheader", p)?;
                 }
                 let (value, vp) = args.string("value")?;
+                if !value.contains("${") && value.len() > checks::MAX_HEADER_VALUE_BYTES {
+                    return Err(vp.error(format!(
+                        "addheader command: specified header value is too large ({} bytes)",
+                        value.len()
+                    )));
+                }
                 Cmd::AddHeader {
                     name: field,
                     value: self.value(value, vp)?,

@@ -27,6 +27,12 @@ impl Run<'_> {
                 "addheader: specified field name '{name}' is invalid"
             )));
         }
+        if value.len() > crate::checks::MAX_HEADER_VALUE_BYTES {
+            return Err(self.error(format!(
+                "addheader action: the specified header value is too large ({} bytes)",
+                value.len()
+            )));
+        }
         let edited = ext::editheader::add_header(self.message(), name, value, last);
         self.edited = Some(Arc::from(edited));
         self.body_cache.clear();

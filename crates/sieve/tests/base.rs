@@ -620,3 +620,18 @@ fn compile_errors_in_pigeonhole_words() {
         "missing semicolon ';' after keep command"
     );
 }
+
+/// An oversized addheader value does not compile, or (built from variables) fails the run
+/// safely: the message is kept as it came.
+#[test]
+fn addheader_size_limit() {
+    let big = "x".repeat(3000);
+    let constant = format!("require \"editheader\"; addheader \"X-Big\" \"{big}\";");
+    assert!(compile_error(&constant).contains("too large"));
+    let half = "y".repeat(1500);
+    let o = run(&format!(
+        "require [\"editheader\", \"variables\"]; set \"v\" \"{half}\"; addheader \"X-Big\" \"${{v}}${{v}}\";"
+    ));
+    assert!(o.error.unwrap().message.contains("too large"));
+    assert!(o.implicit_keep && o.implicit_keep_edited.is_none());
+}
