@@ -390,7 +390,8 @@ impl Run<'_> {
         self.check_conflict(&action)?;
         if self.actions.len() >= self.ctx.limits.max_actions {
             return Err(self.error(format!(
-                "total number of actions exceeds policy limit ({})",
+                "total number of actions exceeds policy limit ({} > {})",
+                self.actions.len() + 1,
                 self.ctx.limits.max_actions
             )));
         }
@@ -504,7 +505,8 @@ impl Run<'_> {
         }
         if count >= self.ctx.limits.max_redirects {
             return Err(self.error(format!(
-                "number of redirect actions exceeds policy limit ({})",
+                "number of redirect actions exceeds policy limit ({} > {})",
+                count + 1,
                 self.ctx.limits.max_redirects
             )));
         }

@@ -235,6 +235,10 @@ fn reject_and_conflicts() {
 fn limits_fail_safe() {
     let o = run("redirect \"a@x.org\"; redirect \"b@x.org\"; redirect \"c@x.org\"; redirect \"d@x.org\"; redirect \"e@x.org\";");
     let e = o.error.expect("too many redirects");
+    assert_eq!(
+        e.message,
+        "number of redirect actions exceeds policy limit (5 > 4)"
+    );
     assert_eq!(e.line, 1);
     assert!(o.implicit_keep && o.actions.is_empty());
     let o = run("redirect \"a@x.org\"; redirect \"a@X.org\";");
@@ -634,4 +638,21 @@ fn addheader_size_limit() {
     ));
     assert!(o.error.unwrap().message.contains("too large"));
     assert!(o.implicit_keep && o.implicit_keep_edited.is_none());
+}
+
+/// `max_actions`: one action too many fails the run into the implicit keep.
+#[test]
+fn action_limit() {
+    let mut script = String::from("require \"fileinto\";\n");
+    for i in 0..33 {
+        script.push_str(&format!("fileinto \"box{i}\";\n"));
+    }
+    let o = run(&script);
+    let e = o.error.expect("too many actions");
+    assert_eq!(e.line, 34);
+    assert_eq!(
+        e.message,
+        "total number of actions exceeds policy limit (33 > 32)"
+    );
+    assert!(o.actions.is_empty() && o.implicit_keep);
 }
