@@ -17,8 +17,15 @@ pub(crate) fn variable_name(name: &str, pos: Pos) -> Result<String, CompileError
             && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     let last = parts.pop().unwrap_or_default();
-    let namespace_ok = parts.is_empty() || parts == ["global"];
-    if !ok_ident(last) || !namespace_ok {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(pos.error("cannot assign to match variable"));
+    }
+    if let Some(first) = parts.first().filter(|&&n| n != "global") {
+        return Err(pos.error(format!(
+            "referring to variable in unknown namespace '{first}'"
+        )));
+    }
+    if !ok_ident(last) || parts.len() > 1 {
         return Err(pos.error(format!("invalid variable name '{name}'")));
     }
     Ok(lower)
@@ -133,7 +140,14 @@ mod tests {
         assert_eq!(variable_name("Foo_1", p).unwrap(), "foo_1");
         assert_eq!(variable_name("global.x", p).unwrap(), "global.x");
         assert!(variable_name("1a", p).is_err());
-        assert!(variable_name("other.x", p).is_err());
+        assert_eq!(
+            variable_name("other.x", p).unwrap_err().message,
+            "referring to variable in unknown namespace 'other'"
+        );
+        assert_eq!(
+            variable_name("1", p).unwrap_err().message,
+            "cannot assign to match variable"
+        );
         assert!(variable_name("", p).is_err());
     }
 
