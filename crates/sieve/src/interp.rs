@@ -590,7 +590,7 @@ impl Run<'_> {
                             continue;
                         }
                         for a in found {
-                            values.extend(self.address_part(&a, *part));
+                            values.extend(self.part_or_counted(&a, *part, spec));
                         }
                     }
                 }
@@ -620,7 +620,7 @@ impl Run<'_> {
                                 values.push(String::new());
                             }
                         } else {
-                            values.extend(self.address_part(&a, *part));
+                            values.extend(self.part_or_counted(&a, *part, spec));
                         }
                     }
                 }
@@ -722,6 +722,22 @@ impl Run<'_> {
                 self.matches(scope, spec, &values, keys)?
             }
         })
+    }
+
+    /// The part of `address` to compare; with `:count` every address counts, even one
+    /// without that part (RFC 5231 §4.2 counts addresses; Pigeonhole agrees).
+    fn part_or_counted(
+        &self,
+        address: &str,
+        part: AddressPart,
+        spec: &MatchSpec,
+    ) -> Option<String> {
+        let value = self.address_part(address, part);
+        if matches!(spec.kind, MatchKind::Count(_)) {
+            Some(value.unwrap_or_default())
+        } else {
+            value
+        }
     }
 
     /// RFC 5228 §2.7.4 and RFC 5233 §4: one part of an address; `None` when the part does

@@ -108,6 +108,15 @@ fn address_parts() {
     assert!(t("envelope :user \"to\" \"me\""));
     assert!(!t("envelope :detail \"from\" \"\""));
     assert!(t("envelope :domain \"from\" \"example.com\""));
+    // RFC 5231 §4.2: :count counts addresses, with or without the part.
+    assert!(!t("address :detail :matches \"from\" \"*\""));
+    let t2 = |test: &str| {
+        !run(&format!(
+            "require [\"subaddress\", \"relational\"]; if {test} {{ discard; }}"
+        ))
+        .implicit_keep
+    };
+    assert!(t2("address :detail :count \"eq\" \"from\" \"1\""));
 }
 
 /// RFC 5228 §5.9 size.
