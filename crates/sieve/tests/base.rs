@@ -388,6 +388,11 @@ fn compile_errors() {
     assert!(compile_error("fileinto \"x\";").contains("'fileinto' extension"));
     assert!(compile_error("require \"nonsense\";").contains("unknown Sieve capability `nonsense'"));
     assert!(compile_error("keep; require \"fileinto\";").contains("beginning of the file"));
+    assert!(compile_error("require \"FILEINTO\";").contains("unknown Sieve capability"));
+    assert!(
+        compile_error("require \"envelope\"; if envelope :all \"auth\" \"x\" {}")
+            .contains("non-address envelope part 'auth'")
+    );
     assert!(compile_error("if bogus { }").contains("unknown test 'bogus'"));
     assert!(compile_error("if header :contains \"a\" { }").contains("string list"));
     assert!(compile_error("keep :bogus;").contains("unknown tagged argument ':bogus'"));
