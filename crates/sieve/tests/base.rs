@@ -670,3 +670,29 @@ fn action_limit() {
     );
     assert!(o.actions.is_empty() && o.implicit_keep);
 }
+
+/// RFC 6609 §3.2: nesting beyond `max_include_depth` fails safely; `stop` in an included
+/// script ends the whole run (§3.3: only `return` is local).
+#[test]
+fn include_depth_and_stop() {
+    let mut host = TestHost::default();
+    for i in 0..12 {
+        host.scripts.insert(
+            format!("s{i}"),
+            format!("require \"include\"; include \"s{}\";", i + 1),
+        );
+    }
+    host.scripts.insert("s12".into(), "keep;".into());
+    let o = run_on("require \"include\"; include \"s0\";", MESSAGE, &mut host);
+    assert!(o.error.unwrap().message.contains("nesting too deep"));
+    host.scripts.insert(
+        "stopper".into(),
+        "require \"fileinto\"; fileinto \"A\"; stop;".into(),
+    );
+    let o = run_on(
+        "require [\"include\", \"fileinto\"]; include \"stopper\"; fileinto \"B\";",
+        MESSAGE,
+        &mut host,
+    );
+    assert_eq!(fileinto(&o), ["A"]);
+}
