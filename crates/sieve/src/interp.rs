@@ -808,6 +808,14 @@ impl Run<'_> {
                 }
                 return Ok(false);
             }
+            MatchKind::Contains if cmp == crate::matching::Comparator::AsciiCasemap => {
+                // The common case of long bodies: fold each text once, not once per key.
+                let keys: Vec<String> = key_texts.iter().map(|k| k.to_ascii_lowercase()).collect();
+                return Ok(values.iter().any(|v| {
+                    let v = v.to_ascii_lowercase();
+                    keys.iter().any(|k| v.contains(k.as_str()))
+                }));
+            }
             _ => {}
         }
         for value in values {
