@@ -76,6 +76,17 @@ pub(crate) fn is_address_header(name: &str) -> bool {
     ADDRESS_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// RFC 5230 §4.3: `:from` is a mailbox, with or without a display name
+/// (`Name <local@domain>` or `local@domain`).
+pub(crate) fn valid_from_address(from: &str) -> bool {
+    let address = match (from.rfind('<'), from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &from[open + 1..close],
+        (None, None) => from,
+        _ => return false,
+    };
+    valid_redirect_address(address)
+}
+
 /// RFC 5322 §3.6.8 field-name: printable ASCII but `:`, at least one character.
 pub(crate) fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
@@ -156,6 +167,10 @@ mod tests {
         assert!(valid_redirect_address("a@example.org"));
         assert!(!valid_redirect_address("Bob <a@example.org>"));
         assert!(!valid_redirect_address("nobody"));
+        assert!(valid_from_address("Me <me@example.org>"));
+        assert!(valid_from_address("me@example.org"));
+        assert!(!valid_from_address("not an address"));
+        assert!(!valid_from_address("Me <me@example.org"));
         assert!(build_regex("(a", Comparator::Octet, 1 << 20).is_err());
         assert!(build_regex("a{1000}{1000}", Comparator::Octet, 1 << 16).is_err());
         assert!(build_regex("^a.*b$", Comparator::Octet, 1 << 20).is_ok());

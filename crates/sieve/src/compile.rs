@@ -635,6 +635,11 @@ impl Compiler {
                 }
                 "from" => {
                     let (s, sp) = args.string("from")?;
+                    if !s.contains("${") && !checks::valid_from_address(&s) {
+                        return Err(sp.error(format!(
+                            "specified :from address '{s}' is invalid for vacation action"
+                        )));
+                    }
                     v.from = Some(self.value(s, sp)?);
                 }
                 "addresses" => {
