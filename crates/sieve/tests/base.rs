@@ -438,6 +438,19 @@ fn vacation() {
     assert_eq!(v.to, "sender@example.com");
     assert_eq!(v.subject.as_deref(), Some("Away"));
     assert_eq!(v.period, 3 * 86_400);
+    // Pigeonhole's periods: at least a day (:seconds too), no upper bound.
+    for (args, period) in [
+        (":days 0", 86_400),
+        (":seconds 10", 86_400),
+        (":days 100", 8_640_000),
+    ] {
+        let s = format!("require \"vacation-seconds\"; vacation {args} \"x\";");
+        let o = run_on(&s, &personal, &mut TestHost::default());
+        assert!(
+            matches!(&o.actions[..], [Action::Vacation(v)] if v.period == period),
+            "{args}"
+        );
+    }
     assert!(
         o.implicit_keep,
         "vacation does not cancel the implicit keep"
