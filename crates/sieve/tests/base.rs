@@ -350,6 +350,11 @@ fn duplicate() {
     );
     assert_eq!(o.duplicate_marks[0].period, 60);
     assert_eq!(o.duplicate_marks[0].handle, "h");
+    // Pigeonhole's periods: 12 hours by default, 2 days at most.
+    let o = run("require \"duplicate\"; if duplicate { discard; }");
+    assert_eq!(o.duplicate_marks[0].period, 12 * 3600);
+    let o = run("require \"duplicate\"; if duplicate :seconds 9999999 { discard; }");
+    assert_eq!(o.duplicate_marks[0].period, 2 * 86_400);
 }
 
 /// RFC 5260 §6: :index and :last.
