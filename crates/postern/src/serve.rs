@@ -4,7 +4,7 @@ use crate::admin::Context as AdminContext;
 use crate::{private_data, privileges, server_lock};
 use anyhow::Context;
 use postern_config::{Config, Service, Source};
-use postern_delivery::LocalDelivery;
+use postern_delivery::{FileTracker, LocalDelivery, ScriptCache, SieveSetup, Srs, Tracker};
 use postern_directory::{AuthThrottle, SqliteDirectory, ThrottleConfig};
 use postern_imap::ImapServer;
 use postern_net::CancellationToken;
@@ -119,7 +119,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Spool::open(&spool_dir)
             .with_context(|| format!("opening the spool {}", spool_dir.display()))?,
     );
+    // Sieve's secrets and memory live in the data directory like the others: the SRS key
+    // (0600) and the per-account tracker (vacation replies, duplicate marks, side effects).
+    let srs_key = data_dir.join("srs.key");
+    let srs = Arc::new(
+        Srs::load_or_create(&srs_key)
+            .with_context(|| format!("reading or creating {}", srs_key.display()))?,
+    );
     let shared = Shared {
+        sieve_tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
+        srs,
         config: Arc::new(config.clone()),
         directory: Arc::new(ctx.directory),
         store: Arc::new(ctx.store.clone()),
@@ -205,9 +214,11 @@ pub(crate) struct Shared {
     pub store: Arc<dyn Store>,
     /// The accounts' Sieve scripts (the same store: scripts live with the account), for
     /// delivery and ManageSieve.
-    // Read by the ManageSieve listener and Sieve delivery, which land in later commits.
-    #[allow(dead_code)]
     pub scripts: Arc<dyn ScriptStore>,
+    /// What Sieve delivery remembers between messages.
+    pub sieve_tracker: Arc<dyn Tracker>,
+    /// The sender rewriting of redirects to remote domains.
+    pub srs: Arc<Srs>,
     /// The durable queue every accepted message goes to before its `250`.
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.
@@ -280,9 +291,28 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {
     crate::router::build(
         config,
-        LocalDelivery::new(shared.directory.clone(), shared.store.clone()),
+        LocalDelivery::new(shared.directory.clone(), shared.store.clone())
+            .with_sieve(sieve_setup(config, shared)),
         shared.directory.clone(),
     )
+}
+
+/// Sieve at delivery with `[sieve]` of `config` (a reload builds a new one, and with it a
+/// new compiled-script cache under the new limits).
+fn sieve_setup(config: &Config, shared: &Shared) -> SieveSetup {
+    SieveSetup {
+        scripts: shared.scripts.clone(),
+        queue: shared.spool.clone(),
+        tracker: shared.sieve_tracker.clone(),
+        srs: shared.srs.clone(),
+        config: config.sieve.clone(),
+        separator: config.mail.hierarchy_separator,
+        hostname: config.hostname.clone(),
+        cache: Arc::new(ScriptCache::new(
+            postern_delivery::sieve::limits(&config.sieve),
+            1024,
+        )),
+    }
 }
 
 /// The queue's transport, replaced by a reload (new DKIM keys, routes, relay).

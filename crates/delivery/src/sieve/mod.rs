@@ -44,14 +44,18 @@ pub struct SieveSetup {
 impl SieveSetup {
     /// The interpreter's limits from `[sieve]`.
     pub fn limits(&self) -> Limits {
-        let c = &self.config;
-        Limits {
-            max_script_bytes: c.max_script_bytes,
-            max_actions: c.max_actions,
-            max_redirects: c.max_redirects,
-            max_include_depth: c.max_include_depth,
-            max_regex_bytes: c.max_regex_bytes,
-        }
+        limits(&self.config)
+    }
+}
+
+/// The interpreter's limits from a `[sieve]` section.
+pub fn limits(c: &postern_config::Sieve) -> Limits {
+    Limits {
+        max_script_bytes: c.max_script_bytes,
+        max_actions: c.max_actions,
+        max_redirects: c.max_redirects,
+        max_include_depth: c.max_include_depth,
+        max_regex_bytes: c.max_regex_bytes,
     }
 }
 
