@@ -117,6 +117,33 @@ impl LocalDelivery {
         }
     }
 
+    /// RFC 5429 §2.1-§2.2: whether the recipient's scripts reject this message, decided before
+    /// the SMTP `250` so the refusal can be a `550` in the dialogue instead of a DSN later.
+    /// Only looks (nothing is stored, queued or recorded); `Some(reason)` when the sequence
+    /// rejects and keeps no copy. `None` whenever in doubt: delivery then decides as usual.
+    pub async fn sieve_rejects(
+        &self,
+        sender: Option<&str>,
+        rcpt: &str,
+        message: &[u8],
+    ) -> Option<String> {
+        let setup = self.sieve.as_ref().filter(|s| s.config.enabled)?;
+        let address = Address::parse(rcpt).ok()?;
+        let Ok(Resolution::Deliver(destinations)) = self.directory.resolve(&address).await else {
+            return None;
+        };
+        let account = self.direct_account(&address, &destinations)?;
+        let delivered_to = address.to_string();
+        let recipient = sieve::Recipient {
+            account: &account,
+            address: &delivered_to,
+            sender,
+        };
+        let delimiter = self.directory.subaddress_separator();
+        let filtered = sieve::filter(setup, &self.store, delimiter, &recipient, message).await;
+        sieve::reject_reason(&filtered)
+    }
+
     /// The account when `address` reaches exactly one account that is the address itself
     /// (possibly with a detail), rather than through an alias or catch-all.
     fn direct_account(&self, address: &Address, destinations: &[Destination]) -> Option<String> {

@@ -14,6 +14,7 @@ mod router;
 mod secret;
 mod serve;
 mod server_lock;
+mod sieve_check;
 
 use anyhow::Context as _;
 use clap::Parser;

@@ -280,12 +280,20 @@ impl Handlers {
 }
 
 fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
-    Arc::new(postern_smtp::SmtpServer::new(
+    let server = postern_smtp::SmtpServer::new(
         config,
         shared.directory.clone(),
         shared.throttle.clone(),
         shared.spool.clone(),
-    ))
+    );
+    if !config.sieve.enabled {
+        return Arc::new(server);
+    }
+    let reject = crate::sieve_check::SieveReject {
+        local: LocalDelivery::new(shared.directory.clone(), shared.store.clone())
+            .with_sieve(sieve_setup(config, shared)),
+    };
+    Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
 }
 
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {

@@ -244,3 +244,47 @@ m.logout()
     assert!(out.contains("INBOX 1"), "{out}");
     assert!(out.contains("please forward"), "{out}");
 }
+
+/// RFC 5429 §2.2: a single local recipient whose script rejects gets a `550 5.7.1` at DATA,
+/// with the reason; nothing is queued or stored.
+#[test]
+fn ereject_refuses_in_the_smtp_dialogue() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", ALICE], &format!("{PASS}\n"));
+    let server = env.serve();
+    let store: Arc<dyn ScriptStore> =
+        Arc::new(MaildirStore::open(env.data().join("mail"), "mx.test").unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        store
+            .put_script(
+                ALICE,
+                "no-spam",
+                r#"require "ereject"; if header :contains "subject" "spam" { ereject "No spam here."; }"#,
+            )
+            .await
+            .unwrap();
+        store.activate_script(ALICE, Some("no-spam")).await.unwrap();
+    });
+    let out = python(
+        r#"
+import smtplib, sys
+msg = "From: bob@remote.test\r\nTo: alice@example.org\r\nSubject: {}\r\n\r\nbody\r\n"
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    try:
+        s.sendmail("bob@remote.test", ["alice@example.org"], msg.format("cheap spam"))
+        print("accepted")
+    except smtplib.SMTPDataError as e:
+        print("refused", e.smtp_code, e.smtp_error.decode())
+    s.sendmail("bob@remote.test", ["alice@example.org"], msg.format("hello"))
+    print("second accepted")
+"#,
+        &[server.addrs["smtp"].port().to_string()],
+    );
+    assert!(out.contains("refused 550 5.7.1 No spam here."), "{out}");
+    assert!(out.contains("second accepted"), "{out}");
+}

@@ -8,7 +8,7 @@ mod sequence;
 pub mod srs;
 pub mod tracker;
 
-pub(crate) use perform::perform;
+pub(crate) use perform::{perform, reject_reason};
 pub(crate) use sequence::Filtered;
 
 use host::DeliveryHost;

@@ -596,3 +596,35 @@ async fn script_reject_fails_the_recipient() {
         other => panic!("{other:?}"),
     }
 }
+
+/// RFC 5429 §2.2: the reject is known before the `250`, and looking changes nothing.
+#[tokio::test]
+async fn reject_is_known_before_the_250() {
+    let f = fixture();
+    let lda = f.lda();
+    assert_eq!(
+        lda.sieve_rejects(Some("bob@remote.test"), ALICE, MSG).await,
+        None
+    );
+    f.activate(r#"require "ereject"; if header :is "subject" "hello" { ereject "go away"; }"#)
+        .await;
+    assert_eq!(
+        lda.sieve_rejects(Some("bob@remote.test"), ALICE, MSG)
+            .await
+            .as_deref(),
+        Some("go away")
+    );
+    let other = b"Subject: something else\r\n\r\nbody\r\n";
+    assert_eq!(
+        lda.sieve_rejects(Some("bob@remote.test"), ALICE, other)
+            .await,
+        None
+    );
+    assert!(f
+        .store
+        .select(ALICE, "INBOX", false)
+        .unwrap()
+        .messages
+        .is_empty());
+    assert!(f.queued().is_empty());
+}
