@@ -44,10 +44,39 @@ pub(crate) fn valid_redirect_address(address: &str) -> bool {
             .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ',' | '(' | ')'))
 }
 
+/// RFC 5228 §5.1: the address test applies to fields that hold addresses; these are the
+/// ones Pigeonhole accepts (checked against its sieve-test).
+pub(crate) fn is_address_header(name: &str) -> bool {
+    const ADDRESS_HEADERS: [&str; 17] = [
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "resent-from",
+        "resent-sender",
+        "resent-reply-to",
+        "resent-to",
+        "resent-cc",
+        "resent-bcc",
+        "delivered-to",
+        "errors-to",
+        "x-original-to",
+        "mail-followup-to",
+        "mail-reply-to",
+    ];
+    ADDRESS_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
 /// RFC 5322 §3.6.8 field-name: printable ASCII but `:`, at least one character.
 pub(crate) fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
 }
+
+/// The largest value addheader may add (Pigeonhole's `sieve_editheader_max_header_size`
+/// default), so edits cannot inflate the message.
+pub(crate) const MAX_HEADER_VALUE_BYTES: usize = 2048;
 
 /// RFC 5293 §4–§5: the field name of addheader/deleteheader must be a valid one.
 pub(crate) fn header_name(name: &str, command: &str, pos: Pos) -> Result<(), CompileError> {
@@ -60,15 +89,11 @@ pub(crate) fn header_name(name: &str, command: &str, pos: Pos) -> Result<(), Com
     }
 }
 
-/// RFC 5435 §3.2: the method of `notify` must be one we support and be valid.
+/// RFC 5435 §3.2: the method of `notify` must be one we support (`mailto`, RFC 5436) and
+/// a valid URI of it.
 pub(crate) fn notify_method(uri: &str) -> Result<(), String> {
-    let scheme = uri.split(':').next().unwrap_or_default();
-    if !scheme.eq_ignore_ascii_case("mailto") || !uri.contains(':') {
-        return Err(format!(
-            "notify: invalid or unsupported notify method '{uri}'"
-        ));
-    }
-    Ok(())
+    ext::mailto::valid_method(uri)
+        .map_err(|e| format!("notify: invalid notify method '{uri}': {e}"))
 }
 
 /// RFC 5260 §4.2 date-part names.

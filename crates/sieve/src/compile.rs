@@ -113,6 +113,12 @@ impl Args {
     }
 
     fn missing(&self, what: &str) -> CompileError {
+        if let Some(Arg::Tag(t, p)) = self.items.front() {
+            return p.error(format!(
+                "unknown tagged argument ':{t}' for {}",
+                self.where_()
+            ));
+        }
         self.next_pos()
             .error(format!("{} expects {what} as argument", self.where_()))
     }
@@ -200,6 +206,17 @@ impl Compiler {
         }
     }
 
+    /// A tag of an extension that was not required: unknown, as Pigeonhole says it.
+    fn need_tag(&self, ext: &str, tag: &str, pos: Pos) -> Result<(), CompileError> {
+        if self.has(ext) {
+            Ok(())
+        } else {
+            Err(pos.error(format!(
+                "unknown tagged argument ':{tag}' (it requires the '{ext}' extension)"
+            )))
+        }
+    }
+
     /// RFC 5228 §3.2: `require <capabilities: string-list>`; an unknown capability is an error.
     fn require(&mut self, node: &CommandNode) -> Result<(), CompileError> {
         if node.block.is_some() || !node.tests.is_empty() {
@@ -219,8 +236,12 @@ impl Compiler {
                 );
             if !known {
                 return Err(pos.error(format!(
-                    "require command: unknown Sieve capability '{name}'"
+                    "require command: unknown Sieve capability `{name}'"
                 )));
+            }
+            // RFC 6131 §2: vacation-seconds implies vacation.
+            if lower == "vacation-seconds" {
+                self.required.insert("vacation".to_string());
             }
             self.required.insert(lower);
         }
@@ -301,12 +322,14 @@ impl Compiler {
         let Some(ext) = command_extension(name) else {
             return Err(node.pos.error(format!("unknown command '{name}'")));
         };
-        if let Some(ext) = ext {
-            self.need(ext, &format!("the '{name}' command"), node.pos)?;
+        if let Some(ext) = ext.filter(|e| !self.has(e)) {
+            return Err(node.pos.error(format!(
+                "unknown command '{name}' (it requires the '{ext}' extension)"
+            )));
         }
         if name == "require" {
             return Err(node.pos.error(
-                "require command: the require command can only be placed at top level at the beginning of the file",
+                "require commands can only be placed at top level at the beginning of the file",
             ));
         }
         let line = node.pos.line;
@@ -327,7 +350,10 @@ impl Compiler {
                 .error(format!("the {name} command takes no block (expected ';')")));
         }
         if !node.tests.is_empty() {
-            return Err(node.pos.error(format!("the {name} command takes no tests")));
+            // `keep stop;` parses as keep with a test: what is missing is the semicolon.
+            return Err(node
+                .pos
+                .error(format!("missing semicolon ';' after {name} command")));
         }
         let mut args = Args::new(&node.args, name, "command", node.pos);
         let kind = self.command_kind(name, &mut args, node.pos)?;
@@ -356,11 +382,11 @@ impl Compiler {
                     match tag.as_str() {
                         "flags" => flags = Some(self.flags_tag(args, p)?),
                         "copy" => {
-                            self.need("copy", "the :copy tag", p)?;
+                            self.need_tag("copy", "copy", p)?;
                             copy = true;
                         }
                         "create" => {
-                            self.need("mailbox", "the :create tag", p)?;
+                            self.need_tag("mailbox", "create", p)?;
                             create = true;
                         }
                         _ => return Err(unknown_tag(&tag, "fileinto", p)),
@@ -379,7 +405,7 @@ impl Compiler {
                 while let Some((tag, p)) = args.tag() {
                     match tag.as_str() {
                         "copy" => {
-                            self.need("copy", "the :copy tag", p)?;
+                            self.need_tag("copy", "copy", p)?;
                             copy = true;
                         }
                         _ => return Err(unknown_tag(&tag, "redirect", p)),
@@ -489,6 +515,12 @@ impl Compiler {
                     checks::header_name(&field.text, "addheader", p)?;
                 }
                 let (value, vp) = args.string("value")?;
+                if !value.contains("${") && value.len() > checks::MAX_HEADER_VALUE_BYTES {
+                    return Err(vp.error(format!(
+                        "addheader command: specified header value is too large ({} bytes)",
+                        value.len()
+                    )));
+                }
                 Cmd::AddHeader {
                     name: field,
                     value: self.value(value, vp)?,
@@ -533,7 +565,7 @@ impl Compiler {
 
     /// `:flags <list-of-flags>` (RFC 5232 §5).
     fn flags_tag(&self, args: &mut Args, p: Pos) -> Result<Vec<Value>, CompileError> {
-        self.need("imap4flags", "the :flags tag", p)?;
+        self.need_tag("imap4flags", "flags", p)?;
         let (list, lp) = args.string_list("flags")?;
         self.values(list, lp)
     }
@@ -550,11 +582,11 @@ impl Compiler {
                 "quotewildcard" => Modifier::QuoteWildcard,
                 "length" => Modifier::Length,
                 "quoteregex" => {
-                    self.need("regex", "the :quoteregex modifier", p)?;
+                    self.need_tag("regex", "quoteregex", p)?;
                     Modifier::QuoteRegex
                 }
                 "encodeurl" => {
-                    self.need("enotify", "the :encodeurl modifier", p)?;
+                    self.need_tag("enotify", "encodeurl", p)?;
                     Modifier::EncodeUrl
                 }
                 _ => return Err(unknown_tag(&tag, "set", p)),
@@ -595,7 +627,7 @@ impl Compiler {
             match tag.as_str() {
                 "days" => v.period = Some(args.number("days")?.saturating_mul(86_400)),
                 "seconds" => {
-                    self.need("vacation-seconds", "the :seconds tag", p)?;
+                    self.need_tag("vacation-seconds", "seconds", p)?;
                     v.period = Some(args.number("seconds")?);
                 }
                 "subject" => {
@@ -722,12 +754,12 @@ impl Compiler {
                 }
                 "regex" if accepts.matching => {
                     args.tag();
-                    self.need("regex", "the :regex match type", p)?;
+                    self.need_tag("regex", "regex", p)?;
                     set_kind(&mut tags, MatchKind::Regex)?;
                 }
                 "value" | "count" if accepts.matching => {
                     args.tag();
-                    self.need("relational", &format!("the :{tag} match type"), p)?;
+                    self.need_tag("relational", &tag, p)?;
                     let (rel, rp) = args.string("relational operator")?;
                     let Some(r) = Relation::from_name(&rel) else {
                         return Err(rp.error(format!("invalid relational match '{rel}'")));
@@ -754,7 +786,7 @@ impl Compiler {
                 }
                 "user" | "detail" if accepts.address => {
                     args.tag();
-                    self.need("subaddress", &format!("the :{tag} address part"), p)?;
+                    self.need_tag("subaddress", &tag, p)?;
                     set_part(
                         &mut tags,
                         if tag == "user" {
@@ -766,7 +798,10 @@ impl Compiler {
                 }
                 "index" if accepts.index => {
                     args.tag();
-                    self.need("index", "the :index tag", p)?;
+                    // RFC 5293 §5 gives deleteheader its own :index; elsewhere it is RFC 5260's.
+                    if owner != "deleteheader" {
+                        self.need_tag("index", "index", p)?;
+                    }
                     let n = args.number("index")?;
                     if n == 0 {
                         return Err(p.error(":index must be 1 or more"));
@@ -775,7 +810,9 @@ impl Compiler {
                 }
                 "last" if accepts.index => {
                     args.tag();
-                    self.need("index", "the :last tag", p)?;
+                    if owner != "deleteheader" {
+                        self.need_tag("index", "last", p)?;
+                    }
                     tags.last = true;
                 }
                 _ => break,
@@ -826,8 +863,10 @@ impl Compiler {
         let Some(ext) = test_extension(name) else {
             return Err(node.pos.error(format!("unknown test '{name}'")));
         };
-        if let Some(ext) = ext {
-            self.need(ext, &format!("the '{name}' test"), node.pos)?;
+        if let Some(ext) = ext.filter(|e| !self.has(e)) {
+            return Err(node.pos.error(format!(
+                "unknown test '{name}' (it requires the '{ext}' extension)"
+            )));
         }
         match name {
             "not" => {
@@ -923,13 +962,23 @@ impl Compiler {
                 let part = tags.part.unwrap_or(AddressPart::All);
                 let (names, np) = args.string_list("header names")?;
                 let names = self.values(names, np)?;
+                if name == "address" {
+                    for n in names.iter().filter(|n| !n.expand) {
+                        if !checks::is_address_header(&n.text) {
+                            return Err(np.error(format!(
+                                "specified header '{}' is not allowed for the address test",
+                                n.text
+                            )));
+                        }
+                    }
+                }
                 if name == "envelope" {
                     for n in &names {
-                        // Pigeonhole's envelope parts: from, to, auth (and orig_to).
+                        // Pigeonhole's envelope parts: from, to, auth.
                         if !n.expand
                             && !matches!(
                                 n.text.to_ascii_lowercase().as_str(),
-                                "from" | "to" | "auth" | "orig_to"
+                                "from" | "to" | "auth"
                             )
                         {
                             return Err(np.error(format!(

@@ -37,6 +37,8 @@ pub(crate) struct Run<'a> {
     pub(crate) ctx: &'a Context,
     pub(crate) host: &'a mut dyn Host,
     pub(crate) actions: Vec<Action>,
+    /// The line each action came from (for conflict messages).
+    action_lines: Vec<u32>,
     pub(crate) implicit_keep: bool,
     /// imap4flags' internal variable (RFC 5232 §3), in the order flags were added.
     pub(crate) flags: Vec<String>,
@@ -45,6 +47,11 @@ pub(crate) struct Run<'a> {
     include_stack: Vec<(IncludeLocation, String)>,
     pub(crate) duplicate_marks: Vec<DuplicateMark>,
     pub(crate) line: u32,
+    /// The line of the vacation command that ran, 0 = none yet (one per run, RFC 5230 §4).
+    pub(crate) vacation_line: u32,
+    /// Body texts already extracted, per transform (cleared when editheader changes the
+    /// message).
+    pub(crate) body_cache: Vec<(crate::ext::body::BodyTransform, Arc<Vec<String>>)>,
 }
 
 /// Variables as [`Lookup`] sees them: the script's own, or the run's globals.
@@ -80,6 +87,7 @@ pub(crate) fn run(script: &Script, message: &[u8], ctx: &Context, host: &mut dyn
         ctx,
         host,
         actions: Vec::new(),
+        action_lines: Vec::new(),
         implicit_keep: true,
         flags: Vec::new(),
         globals: HashMap::new(),
@@ -87,16 +95,12 @@ pub(crate) fn run(script: &Script, message: &[u8], ctx: &Context, host: &mut dyn
         include_stack: Vec::new(),
         duplicate_marks: Vec::new(),
         line: 0,
+        vacation_line: 0,
+        body_cache: Vec::new(),
     };
-    let result = run
-        .script(&script.program)
-        .and_then(|_| run.check_conflicts());
-    match result {
-        Ok(()) => {
-            // An explicit keep already stores into INBOX: the implicit keep would be the same
-            // delivery (RFC 5228 §2.10.3: duplicate deliveries are merged).
-            let explicit_keep = run.actions.iter().any(|a| matches!(a, Action::Keep { .. }));
-            let implicit_keep = run.implicit_keep && !explicit_keep;
+    match run.script(&script.program) {
+        Ok(_) => {
+            let implicit_keep = run.implicit_keep;
             Outcome {
                 implicit_keep,
                 implicit_keep_flags: if implicit_keep {
@@ -180,6 +184,7 @@ impl Run<'_> {
     }
 
     fn set_variable(&mut self, scope: &mut Scope, name: &str, value: String) {
+        let value = variables::truncate(value, variables::MAX_VARIABLE_BYTES);
         if let Some(g) = name.strip_prefix("global.") {
             self.globals.insert(g.to_string(), value);
         } else if scope.globals_declared.contains(name) {
@@ -218,8 +223,9 @@ impl Run<'_> {
             Cmd::Return => return Ok(Flow::Return),
             Cmd::Keep { flags } => {
                 let flags = self.action_flags(flags.as_deref(), scope);
-                self.add_keep(flags)?;
-                self.implicit_keep = false;
+                if self.add_keep(flags)? {
+                    self.implicit_keep = false;
+                }
             }
             Cmd::Discard => {
                 // RFC 5228 §4.4: cancels the implicit keep; explicit deliveries stand.
@@ -235,17 +241,14 @@ impl Run<'_> {
                 create,
             } => {
                 let mailbox = self.expand(mailbox, scope);
-                if mailbox.is_empty() {
-                    return Err(self.error("fileinto: the mailbox name is empty"));
-                }
                 let flags = self.action_flags(flags.as_deref(), scope);
-                if mailbox.eq_ignore_ascii_case("INBOX") {
+                let added = if mailbox.eq_ignore_ascii_case("INBOX") {
                     // `fileinto "INBOX"` is the keep action (reported as such).
-                    self.add_keep(flags)?;
+                    self.add_keep(flags)?
                 } else {
-                    self.add_fileinto(mailbox, flags, *copy, *create)?;
-                }
-                if !copy {
+                    self.add_fileinto(mailbox, flags, *copy, *create)?
+                };
+                if added && !copy {
                     self.implicit_keep = false;
                 }
             }
@@ -256,8 +259,7 @@ impl Run<'_> {
                         self.error(format!("specified redirect address '{address}' is invalid"))
                     );
                 }
-                self.add_redirect(address, *copy)?;
-                if !copy {
+                if self.add_redirect(address, *copy)? && !copy {
                     self.implicit_keep = false;
                 }
             }
@@ -383,21 +385,59 @@ impl Run<'_> {
         }
     }
 
-    /// Adds an action, enforcing `max_actions`.
+    /// Adds an action, enforcing `max_actions` and the reject conflicts.
     pub(crate) fn push(&mut self, action: Action) -> Result<()> {
+        self.check_conflict(&action)?;
         if self.actions.len() >= self.ctx.limits.max_actions {
             return Err(self.error(format!(
-                "total number of actions exceeds policy limit ({})",
+                "total number of actions exceeds policy limit ({} > {})",
+                self.actions.len() + 1,
                 self.ctx.limits.max_actions
             )));
         }
         self.actions.push(action);
+        self.action_lines.push(self.line);
         Ok(())
     }
 
-    /// RFC 5228 §2.10.3 / §4.1: storing into the same mailbox twice is done once; the flags
-    /// of both are merged (RFC 5232 §5: each store sets its own flags on the one message).
-    fn add_keep(&mut self, flags: Vec<String>) -> Result<()> {
+    /// RFC 5429 §2.1, as Pigeonhole applies it: reject/ereject cannot be combined with an
+    /// action that delivers the message (keep, fileinto, redirect, even with `:copy`) nor with
+    /// vacation, which also answers the sender; nor with a second reject. Whichever comes
+    /// second fails the run (implicit keep), with Pigeonhole's wording.
+    fn check_conflict(&self, new: &Action) -> Result<()> {
+        let is_reject = |a: &Action| matches!(a, Action::Reject { .. });
+        if is_reject(new) && self.actions.iter().any(is_reject) {
+            return Err(self.error("duplicate reject/ereject action not allowed"));
+        }
+        for (old, line) in self.actions.iter().zip(&self.action_lines) {
+            let other = match (is_reject(new), is_reject(old)) {
+                (true, false) => (old, *line),
+                (false, true) => (new, self.line),
+                _ => continue,
+            };
+            let why = match other.0 {
+                Action::Keep { .. } | Action::FileInto { .. } => "the store action",
+                Action::Redirect { .. } => "the redirect action",
+                Action::Vacation(_) => "the vacation action",
+                _ => continue,
+            };
+            let effect = if matches!(other.0, Action::Vacation(_)) {
+                "also sends a response to the sender"
+            } else {
+                "tries to deliver the message"
+            };
+            return Err(self.error(format!(
+                "reject/ereject action conflicts with other action: {why} (line {}) {effect}",
+                other.1
+            )));
+        }
+        Ok(())
+    }
+
+    /// RFC 5228 §2.10.3: storing into INBOX twice is done once. As in Pigeonhole, the later
+    /// action's flags replace the earlier ones and the duplicate changes nothing else (it
+    /// does not cancel the implicit keep). Returns whether a new action was added.
+    fn add_keep(&mut self, flags: Vec<String>) -> Result<bool> {
         let edited = self.edited.clone();
         for action in &mut self.actions {
             if let Action::Keep {
@@ -405,37 +445,38 @@ impl Run<'_> {
                 edited: e,
             } = action
             {
-                *f = apply_flags(std::mem::take(f), flags, FlagOp::Add);
+                *f = flags;
                 *e = edited;
-                return Ok(());
+                return Ok(false);
             }
         }
-        self.push(Action::Keep { flags, edited })
+        self.push(Action::Keep { flags, edited })?;
+        Ok(true)
     }
 
+    /// RFC 5228 §4.1: the same mailbox twice is stored once (see [`Run::add_keep`]).
     fn add_fileinto(
         &mut self,
         mailbox: String,
         flags: Vec<String>,
         copy: bool,
         create: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let edited = self.edited.clone();
         for action in &mut self.actions {
             if let Action::FileInto {
                 mailbox: m,
                 flags: f,
-                copy: c,
                 create: cr,
                 edited: e,
+                ..
             } = action
             {
                 if *m == mailbox {
-                    *f = apply_flags(std::mem::take(f), flags, FlagOp::Add);
-                    *c &= copy;
+                    *f = flags;
                     *cr |= create;
                     *e = edited;
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
@@ -445,30 +486,27 @@ impl Run<'_> {
             copy,
             create,
             edited,
-        })
+        })?;
+        Ok(true)
     }
 
-    /// RFC 5228 §4.2: redirecting twice to one address sends once; `max_redirects` bounds
-    /// the distinct ones.
-    fn add_redirect(&mut self, address: String, copy: bool) -> Result<()> {
+    /// RFC 5228 §4.2: redirecting twice to one address sends once (the domain compared
+    /// without case, the local part exactly, as Pigeonhole does); `max_redirects` bounds the
+    /// distinct ones. Returns whether a new action was added.
+    fn add_redirect(&mut self, address: String, copy: bool) -> Result<bool> {
         let mut count = 0;
-        for action in &mut self.actions {
-            if let Action::Redirect {
-                address: a,
-                copy: c,
-                ..
-            } = action
-            {
-                if a.eq_ignore_ascii_case(&address) {
-                    *c &= copy;
-                    return Ok(());
+        for action in &self.actions {
+            if let Action::Redirect { address: a, .. } = action {
+                if same_address(a, &address) {
+                    return Ok(false);
                 }
                 count += 1;
             }
         }
         if count >= self.ctx.limits.max_redirects {
             return Err(self.error(format!(
-                "number of redirect actions exceeds policy limit ({})",
+                "number of redirect actions exceeds policy limit ({} > {})",
+                count + 1,
                 self.ctx.limits.max_redirects
             )));
         }
@@ -477,34 +515,8 @@ impl Run<'_> {
             address,
             copy,
             edited,
-        })
-    }
-
-    /// RFC 5429 §2.1 and Pigeonhole: reject/ereject cannot be combined with an action that
-    /// delivers the message (keep, fileinto, redirect, with or without `:copy`) nor with
-    /// vacation, which also answers the sender. Such a run is an error (implicit keep).
-    fn check_conflicts(&mut self) -> Result<()> {
-        if !self
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::Reject { .. }))
-        {
-            return Ok(());
-        }
-        for action in &self.actions {
-            let other = match action {
-                Action::Keep { .. } => "keep",
-                Action::FileInto { .. } => "fileinto",
-                Action::Redirect { .. } => "redirect",
-                Action::Vacation(_) => "vacation",
-                _ => continue,
-            };
-            return Err(RuntimeError {
-                line: self.line,
-                message: format!("reject action conflicts with other action: the {other} action"),
-            });
-        }
-        Ok(())
+        })?;
+        Ok(true)
     }
 
     fn test(&mut self, test: &Test, scope: &mut Scope) -> Result<bool> {
@@ -568,7 +580,16 @@ impl Run<'_> {
                 let mut values = Vec::new();
                 for n in &names {
                     for field in select(message::raw_values(self.message(), n), *index) {
-                        for a in message::addresses(&field) {
+                        let found = message::addresses(&field);
+                        if found.is_empty() && !field.trim().is_empty() {
+                            // RFC 5228 §2.7.4: a value that is no address list is still
+                            // seen whole by :all (as Pigeonhole does), never by the parts.
+                            if *part == AddressPart::All {
+                                values.push(field.trim().to_string());
+                            }
+                            continue;
+                        }
+                        for a in found {
                             values.extend(self.address_part(&a, *part));
                         }
                     }
@@ -588,7 +609,6 @@ impl Run<'_> {
                     let address = match n.to_ascii_lowercase().as_str() {
                         "from" => Some(env.from.clone()),
                         "to" => Some(env.to.clone()),
-                        "orig_to" => Some(env.orig_to.clone().unwrap_or_else(|| env.to.clone())),
                         "auth" => env.auth.clone(),
                         _ => None,
                     };
@@ -645,7 +665,7 @@ impl Run<'_> {
                 keys,
             } => {
                 let values = self.body_texts(transform, scope);
-                self.matches(scope, spec, &values, keys)?
+                self.matches(scope, spec, values.as_slice(), keys)?
             }
             Test::Date {
                 spec,
@@ -657,8 +677,11 @@ impl Run<'_> {
             } => {
                 let header = self.expand(header, scope);
                 let part = self.expand(part, scope);
+                // RFC 5260 §6 picks the field with :index; without it Pigeonhole reads only
+                // the first occurrence, and so do we.
+                let index = index.or(Some(Index { n: 1, last: false }));
                 let values: Vec<String> =
-                    select(message::raw_values(self.message(), &header), *index)
+                    select(message::raw_values(self.message(), &header), index)
                         .iter()
                         .filter_map(|v| self.date_part(v, &part, zone))
                         .collect();
@@ -778,8 +801,10 @@ impl Run<'_> {
                     MatchKind::Contains => cmp.contains(value, key),
                     MatchKind::Value(rel) => rel.holds(cmp.order(value, key)),
                     MatchKind::Matches => match crate::matching::glob_match(key, value, cmp) {
-                        Some(captures) => {
+                        Some(mut captures) => {
                             if scope.variables_enabled {
+                                // RFC 5229 §3.2: ${0} to ${9}; later wildcards are not kept.
+                                captures.truncate(10);
                                 scope.matches = captures;
                             }
                             true
@@ -795,6 +820,13 @@ impl Run<'_> {
         }
         Ok(false)
     }
+}
+
+/// Local parts compared exactly, domains without case (RFC 5321 §2.4).
+fn same_address(a: &str, b: &str) -> bool {
+    let (la, da) = message::split_address(a);
+    let (lb, db) = message::split_address(b);
+    la == lb && da.map(str::to_ascii_lowercase) == db.map(str::to_ascii_lowercase)
 }
 
 /// RFC 5260 §6 `:index`: only the Nth field (from the end with `:last`).
@@ -819,7 +851,9 @@ fn split_flags(values: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for v in values {
         for f in v.split_whitespace() {
-            let f = canonical_flag(f);
+            let Some(f) = canonical_flag(f) else {
+                continue;
+            };
             if !out.iter().any(|o| o.eq_ignore_ascii_case(&f)) {
                 out.push(f);
             }
@@ -828,13 +862,17 @@ fn split_flags(values: &[String]) -> Vec<String> {
     out
 }
 
-/// IMAP system flags as clients write them (`\seen` → `\Seen`); keywords as given.
-fn canonical_flag(flag: &str) -> String {
+/// IMAP system flags as clients write them (`\seen` → `\Seen`); keywords as given. Other
+/// `\` names are no settable flag (RFC 3501 §2.3.2): `None`, and Pigeonhole ignores them too.
+fn canonical_flag(flag: &str) -> Option<String> {
     const SYSTEM: [&str; 5] = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"];
+    if !flag.starts_with('\\') {
+        return Some(flag.to_string());
+    }
     SYSTEM
         .iter()
         .find(|s| s.eq_ignore_ascii_case(flag))
-        .map_or_else(|| flag.to_string(), |s| (*s).to_string())
+        .map(|s| (*s).to_string())
 }
 
 /// RFC 5232 §3.1–§3.3: setflag replaces, addflag adds (no duplicates, case-insensitive),
@@ -865,7 +903,7 @@ mod tests {
     /// RFC 5232 §3 examples of flag list handling.
     #[test]
     fn flag_lists() {
-        let a = split_flags(&["\\seen  $Label".into(), "\\SEEN foo".into()]);
+        let a = split_flags(&["\\seen  $Label \\Bogus".into(), "\\SEEN foo".into()]);
         assert_eq!(a, ["\\Seen", "$Label", "foo"]);
         let b = apply_flags(a.clone(), vec!["FOO".into()], FlagOp::Remove);
         assert_eq!(b, ["\\Seen", "$Label"]);

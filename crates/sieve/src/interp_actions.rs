@@ -19,19 +19,23 @@ const VACATION_MAX_PERIOD: u64 = 60 * 86_400;
 type Result<T> = std::result::Result<T, RuntimeError>;
 
 impl Run<'_> {
-    /// RFC 5293 §4: adds a field at the top (or the end with `:last`). A protected or invalid
-    /// field is left alone (§6: "MUST NOT … Received"; Pigeonhole ignores such edits).
+    /// RFC 5293 §4: adds a field at the top (or the end with `:last`). Adding Received or
+    /// Auto-Submitted is allowed (RFC 5293 §7 protects them from deletion; Pigeonhole agrees).
     pub(crate) fn add_header(&mut self, name: &str, value: &str, last: bool) -> Result<()> {
         if !ext::editheader::valid_name(name) {
             return Err(self.error(format!(
                 "addheader: specified field name '{name}' is invalid"
             )));
         }
-        if ext::editheader::is_protected(name) {
-            return Ok(());
+        if value.len() > crate::checks::MAX_HEADER_VALUE_BYTES {
+            return Err(self.error(format!(
+                "addheader action: the specified header value is too large ({} bytes)",
+                value.len()
+            )));
         }
         let edited = ext::editheader::add_header(self.message(), name, value, last);
         self.edited = Some(Arc::from(edited));
+        self.body_cache.clear();
         Ok(())
     }
 
@@ -50,6 +54,8 @@ impl Run<'_> {
                 "deleteheader: specified field name '{name}' is invalid"
             )));
         }
+        // RFC 5293 §7: Received and Auto-Submitted are never deleted (Pigeonhole warns and
+        // goes on).
         if ext::editheader::is_protected(name) {
             return Ok(());
         }
@@ -67,6 +73,7 @@ impl Run<'_> {
         let edited = ext::editheader::delete_header(self.message(), name, index, &keep);
         if edited.as_slice() != self.message() {
             self.edited = Some(Arc::from(edited));
+            self.body_cache.clear();
         }
         Ok(())
     }
@@ -74,13 +81,13 @@ impl Run<'_> {
     /// RFC 5230 §4: a reply is recorded only when every rule of §4.5–§4.6 and RFC 3834 allows
     /// it and none was sent to this sender under this handle within the period.
     pub(crate) fn vacation(&mut self, v: &VacationCmd, scope: &Scope) -> Result<()> {
-        if self
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::Vacation(_)))
-        {
-            return Err(self.error("duplicate vacation action not allowed"));
+        if self.vacation_line != 0 {
+            return Err(self.error(format!(
+                "duplicate vacation action not allowed (previously triggered one was here: line {})",
+                self.vacation_line
+            )));
         }
+        self.vacation_line = self.line;
         let subject = v.subject.as_ref().map(|s| self.expand(s, scope));
         let from = v.from.as_ref().map(|s| self.expand(s, scope));
         let reason = self.expand(&v.reason, scope);
@@ -115,7 +122,7 @@ impl Run<'_> {
     /// RFC 5435 §3: a notification through a valid method.
     pub(crate) fn notify(&mut self, n: &NotifyCmd, scope: &Scope) -> Result<()> {
         let method = self.expand(&n.method, scope);
-        if let Err(e) = crate::checks::notify_method(&method) {
+        if let Err(e) = ext::mailto::valid_method(&method) {
             return Err(self.error(format!("notify: invalid method '{method}': {e}")));
         }
         let importance = match n.importance.as_ref().map(|i| self.expand(i, scope)) {
@@ -147,14 +154,12 @@ impl Run<'_> {
 
     /// RFC 5435 §5: `valid_notify_method`.
     pub(crate) fn valid_notify_method(&self, uri: &str) -> bool {
-        crate::checks::notify_method(uri).is_ok()
+        ext::mailto::valid_method(uri).is_ok()
     }
 
     /// RFC 5435 §6: `notify_method_capability`.
     pub(crate) fn notify_capability(&self, uri: &str, capability: &str) -> Option<String> {
-        // RFC 5436 §7: for mailto, whether the recipient is online is not known: "maybe".
-        (crate::checks::notify_method(uri).is_ok() && capability.eq_ignore_ascii_case("online"))
-            .then(|| "maybe".to_string())
+        ext::mailto::capability(uri, capability)
     }
 }
 

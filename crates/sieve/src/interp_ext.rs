@@ -2,6 +2,8 @@
 //! duplicate. Each method turns compiled arguments into the `ext` call and its result into
 //! values to match or marks to record.
 
+use std::sync::Arc;
+
 use crate::ext;
 use crate::interp::{Run, Scope};
 use crate::program::{DuplicateId, Transform, Value, ZoneArg};
@@ -11,8 +13,9 @@ use crate::DuplicateMark;
 const DUPLICATE_DEFAULT_PERIOD: u64 = 14 * 86_400;
 
 impl Run<'_> {
-    /// RFC 5173 §5: the texts the body test matches against.
-    pub(crate) fn body_texts(&self, transform: &Transform, scope: &Scope) -> Vec<String> {
+    /// RFC 5173 §5: the texts the body test matches against. Extracting them parses the
+    /// MIME structure, so each transform's result is kept for the run (until an edit).
+    pub(crate) fn body_texts(&mut self, transform: &Transform, scope: &Scope) -> Arc<Vec<String>> {
         let transform = match transform {
             Transform::Raw => ext::body::BodyTransform::Raw,
             Transform::Text => ext::body::BodyTransform::Text,
@@ -20,7 +23,12 @@ impl Run<'_> {
                 ext::body::BodyTransform::Content(self.expand_all(types, scope))
             }
         };
-        ext::body::extract(self.message(), &transform)
+        if let Some((_, texts)) = self.body_cache.iter().find(|(t, _)| *t == transform) {
+            return Arc::clone(texts);
+        }
+        let texts = Arc::new(ext::body::extract(self.message(), &transform));
+        self.body_cache.push((transform, Arc::clone(&texts)));
+        texts
     }
 
     fn zone(&self, zone: &ZoneArg) -> ext::date::Zone {
@@ -75,11 +83,9 @@ impl Run<'_> {
             return false;
         };
         let period = period.unwrap_or(DUPLICATE_DEFAULT_PERIOD);
-        let already_marked = self
-            .duplicate_marks
-            .iter()
-            .any(|m| m.handle == handle && m.id == id);
-        let seen = already_marked || self.host.duplicate_seen(&handle, &id, period);
+        // §3: ids met earlier in this same run are not duplicates; every test with the same
+        // arguments gives the same answer, in included scripts too.
+        let seen = self.host.duplicate_seen(&handle, &id, period);
         if !seen || last {
             self.duplicate_marks
                 .retain(|m| !(m.handle == handle && m.id == id));

@@ -57,7 +57,7 @@ impl Token {
             Token::RightBrace => "'}'".into(),
             Token::Comma => "','".into(),
             Token::Semicolon => "';'".into(),
-            Token::End => "end of script".into(),
+            Token::End => "end of file".into(),
         }
     }
 }
@@ -234,10 +234,20 @@ impl<'a> Lexer<'a> {
         let mut s = String::new();
         loop {
             match self.bump() {
-                None => return Err(pos.error("unexpected end of script (unterminated string)")),
+                None => {
+                    return Err(self.pos().error(format!(
+                        "end of file before end of quoted string started at line {}",
+                        pos.line
+                    )))
+                }
                 Some('"') => return Ok(Token::Str(s)),
                 Some('\\') => match self.bump() {
-                    None => return Err(pos.error("unexpected end of script (unterminated string)")),
+                    None => {
+                        return Err(self.pos().error(format!(
+                            "end of file before end of quoted string started at line {}",
+                            pos.line
+                        )))
+                    }
                     Some(c) => s.push(c),
                 },
                 Some(c) => s.push(c),
@@ -286,7 +296,10 @@ impl<'a> Lexer<'a> {
                 return Ok(Token::Str(out));
             }
             if !ended {
-                return Err(pos.error("unexpected end of script (unterminated multi-line string)"));
+                return Err(self.pos().error(format!(
+                    "end of file before end of multi-line string started at line {}",
+                    pos.line
+                )));
             }
             out.push_str(
                 content
@@ -355,6 +368,10 @@ mod tests {
         assert_eq!(t[2].0, Token::Tag("over".into()));
         assert_eq!(t[2].1, Pos { line: 2, column: 3 });
         let e = Lexer::new("\"abc").tokenize().unwrap_err();
-        assert!(e.message.contains("unexpected end of script"), "{e:?}");
+        assert!(
+            e.message
+                .starts_with("end of file before end of quoted string"),
+            "{e:?}"
+        );
     }
 }

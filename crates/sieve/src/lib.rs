@@ -12,7 +12,6 @@ use std::sync::Arc;
 mod cache;
 mod checks;
 mod compile;
-#[allow(dead_code)]
 mod ext;
 mod interp;
 mod interp_actions;
@@ -295,6 +294,20 @@ pub fn compose_vacation(
     message_id: &str,
 ) -> Vec<u8> {
     ext::vacation::compose(v, original, from, date, message_id)
+}
+
+/// The notification message for `n` (RFC 5436 §2.7) about `original`: its recipients and
+/// the message (CRLF line ends), or `None` when the method yields no recipient. `from`,
+/// `date` and `message_id` are the caller's; local delivery queues it.
+pub fn compose_notification(
+    n: &Notify,
+    original: &[u8],
+    envelope: &Envelope,
+    from: &str,
+    date: &str,
+    message_id: &str,
+) -> Option<(Vec<String>, Vec<u8>)> {
+    ext::mailto::compose_notification(n, original, envelope, from, date, message_id)
 }
 
 /// The extensions this implementation supports, as named in `require` and advertised in

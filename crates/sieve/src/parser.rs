@@ -79,14 +79,10 @@ impl Parser {
 
     fn unexpected(&self, expected: &str) -> CompileError {
         let (token, pos) = self.peek();
-        if *token == Token::End {
-            pos.error(format!("unexpected end of script (expected {expected})"))
-        } else {
-            pos.error(format!(
-                "expected {expected}, but found {}",
-                token.describe()
-            ))
-        }
+        pos.error(format!(
+            "expected {expected}, but found {}",
+            token.describe()
+        ))
     }
 
     fn commands(&mut self, depth: usize) -> Result<Vec<CommandNode>, CompileError> {
@@ -126,9 +122,9 @@ impl Parser {
                 Some(body)
             }
             _ => {
-                return Err(self.unexpected(&format!(
-                    "';' or '{{' after the arguments of command '{name}'"
-                )))
+                return Err(
+                    self.unexpected("end of command ';' or the beginning of a compound block '{'")
+                )
             }
         };
         Ok(CommandNode {
@@ -257,9 +253,12 @@ mod tests {
     #[test]
     fn errors_say_what_was_expected() {
         let e = parse("keep").unwrap_err();
-        assert!(e.message.starts_with("unexpected end of script"), "{e:?}");
+        assert_eq!(
+            e.message,
+            "expected end of command ';' or the beginning of a compound block '{', but found end of file"
+        );
         let e = parse("keep\n}").unwrap_err();
-        assert!(e.message.contains("expected ';'"), "{e:?}");
+        assert!(e.message.contains("expected end of command ';'"), "{e:?}");
         assert_eq!(e.line, 2);
         let e = parse("if true { keep;").unwrap_err();
         assert!(e.message.contains("'}'"), "{e:?}");

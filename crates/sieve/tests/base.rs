@@ -235,9 +235,13 @@ fn reject_and_conflicts() {
 fn limits_fail_safe() {
     let o = run("redirect \"a@x.org\"; redirect \"b@x.org\"; redirect \"c@x.org\"; redirect \"d@x.org\"; redirect \"e@x.org\";");
     let e = o.error.expect("too many redirects");
+    assert_eq!(
+        e.message,
+        "number of redirect actions exceeds policy limit (5 > 4)"
+    );
     assert_eq!(e.line, 1);
     assert!(o.implicit_keep && o.actions.is_empty());
-    let o = run("redirect \"a@x.org\"; redirect \"A@x.org\";");
+    let o = run("redirect \"a@x.org\"; redirect \"a@X.org\";");
     assert_eq!(o.actions.len(), 1);
     let big = "x".repeat(Limits::default().max_script_bytes + 1);
     assert!(compile(&big, &Limits::default())
@@ -306,6 +310,14 @@ fn include() {
 #[test]
 fn duplicate() {
     let mut host = TestHost::default();
+    // §3: an id met earlier in the same run is not a duplicate; one mark is recorded.
+    let o = run_on(
+        "require \"duplicate\"; if duplicate { discard; } if duplicate { discard; }",
+        MESSAGE,
+        &mut host,
+    );
+    assert!(o.implicit_keep);
+    assert_eq!(o.duplicate_marks.len(), 1);
     let o = run_on(
         "require \"duplicate\"; if duplicate { discard; }",
         MESSAGE,
@@ -360,8 +372,12 @@ fn encoded_character() {
 #[test]
 fn compile_errors() {
     assert_eq!(compile_error("foo;"), "unknown command 'foo'");
+    assert_eq!(
+        compile_error("keep;\nfileinto \"x\";"),
+        "unknown command 'fileinto' (it requires the 'fileinto' extension)"
+    );
     assert!(compile_error("fileinto \"x\";").contains("'fileinto' extension"));
-    assert!(compile_error("require \"nonsense\";").contains("unknown Sieve capability 'nonsense'"));
+    assert!(compile_error("require \"nonsense\";").contains("unknown Sieve capability `nonsense'"));
     assert!(compile_error("keep; require \"fileinto\";").contains("beginning of the file"));
     assert!(compile_error("if bogus { }").contains("unknown test 'bogus'"));
     assert!(compile_error("if header :contains \"a\" { }").contains("string list"));
@@ -372,6 +388,8 @@ fn compile_errors() {
     );
     assert!(compile_error("elsif true {}").contains("must follow"));
     assert!(compile_error("redirect \"not an address\";").contains("invalid"));
+    assert!(compile_error("if address \"subject\" \"x\" {}")
+        .contains("not allowed for the address test"));
     assert!(compile_error("if envelope \"from\" \"x\" {}").contains("'envelope' extension"));
     assert!(
         compile_error("require \"envelope\"; if envelope \"bogus\" \"x\" {}")
@@ -386,7 +404,7 @@ fn compile_errors() {
     );
     let e = compile("keep;\nif true {\n  stop\n}", &Limits::default()).unwrap_err();
     assert_eq!(
-        (e.line, e.message.contains("expected ';'")),
+        (e.line, e.message.contains("expected end of command ';'")),
         (4, true),
         "{e:?}"
     );
@@ -437,13 +455,15 @@ fn vacation() {
     assert!(o.error.is_some() && o.implicit_keep);
 }
 
-/// RFC 5293 §4–§5: addheader/deleteheader; tests see the edits; Received is protected.
+/// RFC 5293 §4–§5, §7: addheader/deleteheader; tests see the edits; Received cannot be
+/// deleted, protected fields can be added (as in Pigeonhole).
 #[test]
 fn editheader() {
     let s = "require [\"editheader\", \"fileinto\"];
         addheader \"X-Filtered\" \"yes\";
         deleteheader :contains \"x-spam-score\" \"7\";
         deleteheader \"received\";
+        addheader :last \"Auto-Submitted\" \"no\";
         if allof (header :is \"x-filtered\" \"yes\", not exists \"x-spam-score\", exists \"received\") {
             fileinto \"Edited\";
         }";
@@ -458,4 +478,181 @@ fn editheader() {
     let edited = String::from_utf8_lossy(edited.as_deref().unwrap()).into_owned();
     assert!(edited.starts_with("X-Filtered: yes\r\n"), "{edited}");
     assert!(!edited.contains("X-Spam-Score"));
+    assert!(
+        edited.contains("Auto-Submitted: no\r\n"),
+        "adding is allowed: {edited}"
+    );
+    // RFC 5293 §5: deleteheader has its own :index, without the index extension.
+    let msg = "X-M: one\r\nX-M: two\r\n\r\nb\r\n";
+    let o = run_on(
+        "require [\"editheader\"]; deleteheader :index 1 \"x-m\"; if header :is \"x-m\" \"one\" { discard; }",
+        msg,
+        &mut TestHost::default(),
+    );
+    assert!(o.implicit_keep, "{o:?}");
+}
+
+/// RFC 5228 §2.10.3 as Pigeonhole's sieve-test resolves duplicates: the later store's flags
+/// replace the earlier ones, the duplicate does not cancel the implicit keep, and
+/// `fileinto :copy "INBOX"` leaves the implicit keep beside the explicit keep.
+#[test]
+fn duplicate_stores_as_pigeonhole() {
+    let o = run("require [\"fileinto\", \"imap4flags\"]; fileinto :flags \"a\" \"X\"; fileinto :flags \"b\" \"X\";");
+    assert!(matches!(&o.actions[..], [Action::FileInto { flags, .. }] if flags == &["b"]));
+    let o = run("require [\"fileinto\", \"copy\"]; fileinto :copy \"X\"; fileinto \"X\";");
+    assert!(matches!(
+        &o.actions[..],
+        [Action::FileInto { copy: true, .. }]
+    ));
+    assert!(o.implicit_keep);
+    let o = run("require [\"fileinto\", \"copy\"]; fileinto :copy \"INBOX\";");
+    assert!(matches!(&o.actions[..], [Action::Keep { .. }]));
+    assert!(o.implicit_keep);
+    // Pigeonhole's conflict wording, at the line of the second action.
+    let o = run("require \"reject\";\nreject \"no\";\nkeep;");
+    let e = o.error.unwrap();
+    assert_eq!(e.line, 3);
+    assert!(
+        e.message
+            .contains("the store action (line 3) tries to deliver"),
+        "{e:?}"
+    );
+}
+
+/// RFC 5435 §3, §5–§6 and RFC 5436: notify, valid_notify_method, notify_method_capability.
+#[test]
+fn enotify() {
+    let s = "require [\"enotify\", \"variables\"];
+        if valid_notify_method \"mailto:me@example.org\" {
+            set :encodeurl \"s\" \"New mail & more\";
+            notify :importance \"1\" :message \"hi\" \"mailto:me@example.org?subject=${s}\";
+        }
+        if notify_method_capability \"mailto:me@example.org\" \"online\" \"maybe\" {
+            notify \"mailto:me@example.org?subject=${s}\";
+        }";
+    let o = run(s);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(
+        o.actions.len(),
+        1,
+        "the same notification is sent once: {:?}",
+        o.actions
+    );
+    let Action::Notify(n) = &o.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        n.method,
+        "mailto:me@example.org?subject=New%20mail%20%26%20more"
+    );
+    assert_eq!(n.importance, 1);
+    assert_eq!(n.message.as_deref(), Some("hi"));
+    assert!(o.implicit_keep);
+    assert!(
+        compile_error("require \"enotify\"; notify \"xmpp:me@example.org\";")
+            .contains("notify method")
+    );
+}
+
+/// RFC 5228 §2.7.4 as Pigeonhole reads it: a field with no address in it (an empty group) is
+/// seen whole by `:all`; RFC 5229 §3.2 wildcards as Pigeonhole assigns them.
+#[test]
+fn address_fallback_and_wildcards() {
+    let msg = "To: a@x.org, b@y.org\r\nCc: undisclosed-recipients:;\r\nSubject: hello\r\n\r\nb\r\n";
+    let s = "require [\"fileinto\", \"variables\"];
+        if address :matches :all \"cc\" \"*\" { fileinto \"[${1}]\"; }
+        if address :domain :matches \"cc\" \"*\" { fileinto \"never\"; }
+        if header :matches \"subject\" \"?*?*\" { fileinto \"${1}|${2}|${3}|${4}\"; }";
+    let o = run_on(s, msg, &mut TestHost::default());
+    let boxes: Vec<_> = o
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::FileInto { mailbox, .. } => Some(mailbox.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(boxes, ["[undisclosed-recipients:;]", "h||e|llo"]);
+}
+
+/// RFC 5260 §4 date on a repeated field: without :index only the first occurrence counts (as
+/// in Pigeonhole); with :index (RFC 5260 §6) the chosen one.
+#[test]
+fn date_on_repeated_fields() {
+    let msg = "Received: by a; Thu, 03 Dec 2026 10:00:03 +0100\r\n\
+        Received: by b; Thu, 03 Dec 2026 03:59:59 -0500\r\n\r\nbody\r\n";
+    let t = |test: &str| {
+        !run_on(
+            &format!("require [\"date\", \"index\"]; if {test} {{ discard; }}"),
+            msg,
+            &mut TestHost::default(),
+        )
+        .implicit_keep
+    };
+    assert!(t("date :zone \"+0000\" \"received\" \"hour\" \"09\""));
+    assert!(!t("date :zone \"+0000\" \"received\" \"hour\" \"08\""));
+    assert!(t(
+        "date :index 1 :last :zone \"+0000\" \"received\" \"hour\" \"08\""
+    ));
+    assert!(t("date :originalzone \"received\" \"zone\" \"+0100\""));
+}
+
+/// RFC 6131 §2: requiring vacation-seconds enables vacation.
+#[test]
+fn vacation_seconds_implies_vacation() {
+    assert!(compile(
+        "require \"vacation-seconds\"; vacation :seconds 3600 \"x\";",
+        &Limits::default()
+    )
+    .is_ok());
+}
+
+/// Pigeonhole's words for tags of extensions not required, unknown tags where a positional
+/// argument was due, and a forgotten semicolon.
+#[test]
+fn compile_errors_in_pigeonhole_words() {
+    assert_eq!(
+        compile_error("require \"fileinto\";\nfileinto :copy \"x\";"),
+        "unknown tagged argument ':copy' (it requires the 'copy' extension)"
+    );
+    assert_eq!(
+        compile_error("require \"date\"; if currentdate :originalzone \"year\" \"2026\" {}"),
+        "unknown tagged argument ':originalzone' for the currentdate test"
+    );
+    assert_eq!(
+        compile_error("keep\nstop;"),
+        "missing semicolon ';' after keep command"
+    );
+}
+
+/// An oversized addheader value does not compile, or (built from variables) fails the run
+/// safely: the message is kept as it came.
+#[test]
+fn addheader_size_limit() {
+    let big = "x".repeat(3000);
+    let constant = format!("require \"editheader\"; addheader \"X-Big\" \"{big}\";");
+    assert!(compile_error(&constant).contains("too large"));
+    let half = "y".repeat(1500);
+    let o = run(&format!(
+        "require [\"editheader\", \"variables\"]; set \"v\" \"{half}\"; addheader \"X-Big\" \"${{v}}${{v}}\";"
+    ));
+    assert!(o.error.unwrap().message.contains("too large"));
+    assert!(o.implicit_keep && o.implicit_keep_edited.is_none());
+}
+
+/// `max_actions`: one action too many fails the run into the implicit keep.
+#[test]
+fn action_limit() {
+    let mut script = String::from("require \"fileinto\";\n");
+    for i in 0..33 {
+        script.push_str(&format!("fileinto \"box{i}\";\n"));
+    }
+    let o = run(&script);
+    let e = o.error.expect("too many actions");
+    assert_eq!(e.line, 34);
+    assert_eq!(
+        e.message,
+        "total number of actions exceeds policy limit (33 > 32)"
+    );
+    assert!(o.actions.is_empty() && o.implicit_keep);
 }

@@ -6,4 +6,5 @@ pub(crate) mod date;
 pub(crate) mod editheader;
 pub(crate) mod encoded;
 pub(crate) mod headers;
+pub(crate) mod mailto;
 pub(crate) mod vacation;
