@@ -1,7 +1,6 @@
 //! Sieve at local delivery: the script sequence, the host the interpreter asks, the durable
 //! tracker, SRS for redirects, and performing the actions on the store and the queue.
 
-mod compose;
 mod host;
 mod perform;
 mod sequence;

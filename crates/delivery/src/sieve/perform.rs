@@ -337,7 +337,7 @@ async fn side_effects(
                     auth: None,
                 };
                 let from = n.from.clone().unwrap_or_else(|| rcpt.address.to_string());
-                if let Some((to, body)) = super::compose::notification(
+                if let Some((to, body)) = postern_sieve::compose_notification(
                     n,
                     message,
                     &envelope,

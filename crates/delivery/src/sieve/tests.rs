@@ -628,3 +628,35 @@ async fn reject_is_known_before_the_250() {
         .is_empty());
     assert!(f.queued().is_empty());
 }
+
+/// RFC 5435/5436: a mailto notification is queued from `<>`, once per delivery.
+#[tokio::test]
+async fn notify_queues_a_mailto_notification_once() {
+    let f = fixture();
+    let notify = || Filtered {
+        actions: vec![Action::Notify(postern_sieve::Notify {
+            method: "mailto:alice@mobile.test".into(),
+            from: None,
+            importance: 2,
+            options: Vec::new(),
+            message: Some("New mail from Bob".into()),
+        })],
+        ..Filtered::keep()
+    };
+    f.perform(notify(), "N1").await;
+    f.perform(notify(), "N1").await;
+    let q = f.queued();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].0.envelope.sender, None);
+    assert_eq!(q[0].0.envelope.recipients[0].address, "alice@mobile.test");
+    let text = String::from_utf8_lossy(&q[0].1).into_owned();
+    assert!(text.contains("Auto-Submitted: auto-notified"), "{text}");
+    assert_eq!(
+        f.store
+            .select(ALICE, "INBOX", false)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+}
