@@ -13,6 +13,7 @@ declare -A clients=(
   [fetchmail]=fetchmail
   [dovecot]=dovecot-imapd
   [openssl]=openssl
+  [sieve-connect]=sieve-connect
 )
 
 missing=()

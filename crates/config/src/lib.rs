@@ -10,6 +10,7 @@
 mod access;
 mod check;
 mod error;
+mod managesieve;
 mod outbound;
 mod raw;
 mod service;
@@ -17,6 +18,7 @@ mod sieve;
 
 pub use access::{Imap, Pop3};
 pub use error::ConfigError;
+pub use managesieve::ManageSieve;
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use service::Service;
 pub use sieve::Sieve;
@@ -60,6 +62,8 @@ pub struct Config {
     pub imap: Imap,
     /// `[pop3]`: POP3 server limits.
     pub pop3: Pop3,
+    /// `[managesieve]`: ManageSieve server limits and script quotas.
+    pub managesieve: ManageSieve,
     /// `[queue]`: retries, bounces and delay warnings.
     pub queue: Queue,
     /// `[outbound]`: the SMTP client.
@@ -103,6 +107,8 @@ pub struct Listen {
     pub pop3: Vec<SocketAddr>,
     /// POP3 over implicit TLS (RFC 8314); default `[::]:995`.
     pub pop3s: Vec<SocketAddr>,
+    /// ManageSieve with STARTTLS (RFC 5804); default `[::]:4190`.
+    pub managesieve: Vec<SocketAddr>,
 }
 
 impl Listen {
@@ -116,6 +122,7 @@ impl Listen {
             Service::Imaps => &self.imaps,
             Service::Pop3 => &self.pop3,
             Service::Pop3s => &self.pop3s,
+            Service::ManageSieve => &self.managesieve,
         }
     }
 }

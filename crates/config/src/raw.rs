@@ -33,6 +33,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pop3: crate::access::RawPop3,
     #[serde(default)]
+    managesieve: crate::managesieve::RawManageSieve,
+    #[serde(default)]
     queue: crate::outbound::RawQueue,
     #[serde(default)]
     outbound: crate::outbound::RawOutbound,
@@ -52,6 +54,7 @@ struct RawListen {
     imaps: Option<Vec<String>>,
     pop3: Option<Vec<String>>,
     pop3s: Option<Vec<String>>,
+    managesieve: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +227,7 @@ impl RawListen {
             Service::Imaps => self.imaps.as_ref(),
             Service::Pop3 => self.pop3.as_ref(),
             Service::Pop3s => self.pop3s.as_ref(),
+            Service::ManageSieve => self.managesieve.as_ref(),
         }
     }
 
@@ -299,6 +303,7 @@ impl RawConfig {
             imaps: self.listen.resolve(Service::Imaps)?,
             pop3: self.listen.resolve(Service::Pop3)?,
             pop3s: self.listen.resolve(Service::Pop3s)?,
+            managesieve: self.listen.resolve(Service::ManageSieve)?,
         };
         // One address cannot serve two protocols.
         let mut seen: Vec<(SocketAddr, Service)> = Vec::new();
@@ -392,6 +397,7 @@ impl RawConfig {
             smtp,
             imap: self.imap.validate()?,
             pop3: self.pop3.validate()?,
+            managesieve: self.managesieve.validate()?,
             queue: self.queue.validate()?,
             outbound: self.outbound.validate()?,
             relay: self.relay.validate()?,

@@ -19,11 +19,13 @@ pub enum Service {
     Pop3,
     /// POP3 over implicit TLS (RFC 8314).
     Pop3s,
+    /// ManageSieve (RFC 5804) with STARTTLS.
+    ManageSieve,
 }
 
 impl Service {
     /// Every service, in declaration order (the order of [`crate::Config::enabled_services`]).
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Smtp,
         Service::Submission,
         Service::Submissions,
@@ -31,6 +33,7 @@ impl Service {
         Service::Imaps,
         Service::Pop3,
         Service::Pop3s,
+        Service::ManageSieve,
     ];
 
     /// The `[listen]` key naming this service.
@@ -43,6 +46,7 @@ impl Service {
             Service::Imaps => "imaps",
             Service::Pop3 => "pop3",
             Service::Pop3s => "pop3s",
+            Service::ManageSieve => "managesieve",
         }
     }
 
@@ -56,6 +60,7 @@ impl Service {
             Service::Imaps => 993,
             Service::Pop3 => 110,
             Service::Pop3s => 995,
+            Service::ManageSieve => 4190,
         }
     }
 

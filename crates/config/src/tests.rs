@@ -34,6 +34,7 @@ fn full_example_from_the_docs_parses() {
         imaps = ["[::]:993"]
         pop3 = []
         pop3s = ["[::]:995"]
+        managesieve = ["[::]:4190"]
         [tls]
         cert = "/etc/postern/fullchain.pem"
         key = "/etc/postern/key.pem"
@@ -45,8 +46,30 @@ fn full_example_from_the_docs_parses() {
     assert!(c.listen.pop3.is_empty());
     let enabled = c.enabled_services();
     assert!(!enabled.contains_key(&Service::Pop3));
-    assert_eq!(enabled.len(), 6);
+    assert_eq!(enabled.len(), 7);
+    assert_eq!(c.listen.managesieve, ["[::]:4190".parse().unwrap()]);
     assert_eq!(c.tls.key, Some(PathBuf::from("/etc/postern/key.pem")));
+}
+
+#[test]
+fn managesieve_defaults_and_quotas() {
+    let c = parse("").unwrap();
+    assert_eq!(c.listen.managesieve, ["[::]:4190".parse().unwrap()]);
+    assert_eq!(c.managesieve.max_scripts, 20);
+    assert_eq!(c.managesieve.max_script_size, 1024 * 1024);
+    let c = parse("[managesieve]\nmax_scripts = 3\nmax_script_size = 5000").unwrap();
+    assert_eq!(
+        (c.managesieve.max_scripts, c.managesieve.max_script_size),
+        (3, 5000)
+    );
+    let e = parse("[managesieve]\nmax_scripts = 0")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("managesieve.max_scripts"), "{e}");
+    let e = parse("[managesieve]\nidle_timeout_secs = 10")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("managesieve.idle_timeout_secs"), "{e}");
 }
 
 #[test]

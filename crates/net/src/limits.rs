@@ -42,6 +42,8 @@ impl Refusal {
                 format!("* BYE [UNAVAILABLE] {text}\r\n").into_bytes()
             }
             Service::Pop3 | Service::Pop3s => format!("-ERR [SYS/TEMP] {text}\r\n").into_bytes(),
+            // RFC 5804 §1.3 TRYLATER, §2.1.1 BYE.
+            Service::ManageSieve => format!("BYE (TRYLATER) \"{text}\"\r\n").into_bytes(),
         }
     }
 }

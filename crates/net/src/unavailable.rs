@@ -38,6 +38,13 @@ impl SessionHandler for Unavailable {
                     .write_all(b"-ERR [SYS/PERM] POP3 service not available here\r\n")
                     .await;
             }
+            Service::ManageSieve => {
+                // RFC 5804 §1.2: BYE as greeting, then close.
+                let _ = conn
+                    .stream
+                    .write_all(b"BYE \"ManageSieve service not available here\"\r\n")
+                    .await;
+            }
         }
         let _ = conn.stream.shutdown().await;
     }

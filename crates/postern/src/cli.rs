@@ -75,6 +75,11 @@ pub(crate) enum Command {
         /// The account to reindex
         address: Option<String>,
     },
+    /// Manage an account's Sieve scripts, as ManageSieve does
+    #[command(subcommand)]
+    Sieve(crate::sieve_admin::SieveCommand),
+    /// Turn an account's vacation auto-reply on or off (its own scripts are left alone)
+    Vacation(crate::sieve_admin::VacationArgs),
 }
 
 #[derive(Debug, Subcommand)]

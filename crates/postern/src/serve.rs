@@ -230,6 +230,7 @@ struct Handlers {
     smtp: Arc<Live<dyn SessionHandler>>,
     imap: Arc<Live<dyn SessionHandler>>,
     pop3: Arc<Live<dyn SessionHandler>>,
+    managesieve: Arc<Live<dyn SessionHandler>>,
     /// The current IMAP and POP3 servers: a reload derives the next ones from them, keeping
     /// their per-account session counts and maildrop locks.
     current: Mutex<(ImapServer, Pop3Server)>,
@@ -255,6 +256,7 @@ impl Handlers {
             smtp: Arc::new(Live::new(smtp_server(shared, &shared.config))),
             imap: Arc::new(Live::new(Arc::new(imap.clone()))),
             pop3: Arc::new(Live::new(Arc::new(pop3.clone()))),
+            managesieve: Arc::new(Live::new(managesieve_server(shared, &shared.config))),
             current: Mutex::new((imap, pop3)),
         }
     }
@@ -264,6 +266,7 @@ impl Handlers {
             Service::Smtp | Service::Submission | Service::Submissions => self.smtp.clone(),
             Service::Imap | Service::Imaps => self.imap.clone(),
             Service::Pop3 | Service::Pop3s => self.pop3.clone(),
+            Service::ManageSieve => self.managesieve.clone(),
         }
     }
 
@@ -275,6 +278,7 @@ impl Handlers {
         self.smtp.set(smtp_server(shared, config));
         self.imap.set(Arc::new(imap.clone()));
         self.pop3.set(Arc::new(pop3.clone()));
+        self.managesieve.set(managesieve_server(shared, config));
         *current = (imap, pop3);
     }
 }
@@ -294,6 +298,16 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
             .with_sieve(sieve_setup(config, shared)),
     };
     Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
+}
+
+/// ManageSieve keeps no state across sessions: a reload simply starts a new server.
+fn managesieve_server(shared: &Shared, config: &Arc<Config>) -> Arc<dyn SessionHandler> {
+    Arc::new(postern_managesieve::ManageSieveServer::new(
+        config.clone(),
+        shared.directory.clone(),
+        shared.scripts.clone(),
+        shared.throttle.clone(),
+    ))
 }
 
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {

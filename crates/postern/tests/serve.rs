@@ -60,6 +60,7 @@ fn serve_listens_speaks_tls_allows_admin_and_stops_on_sigterm() {
         "imaps",
         "pop3",
         "pop3s",
+        "managesieve",
     ] {
         assert!(
             running.addrs.contains_key(service),
@@ -130,7 +131,7 @@ fn serve_refuses_to_start_on_a_busy_address() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap();
     let env = Env::with_config(&format!(
-        "[listen]\nsmtp = []\nsubmission = []\nsubmissions = []\nimap = [\"{addr}\"]\nimaps = []\npop3 = []\npop3s = []\n"
+        "[listen]\nsmtp = []\nsubmission = []\nsubmissions = []\nimap = [\"{addr}\"]\nimaps = []\npop3 = []\npop3s = []\nmanagesieve = []\n"
     ));
     let e = env.fails(&["serve"], "");
     assert!(

@@ -32,6 +32,7 @@ impl Env {
                 "imaps",
                 "pop3",
                 "pop3s",
+                "managesieve",
             ]
             .iter()
             .map(|s| format!("{s} = [\"127.0.0.1:0\"]\n"))
