@@ -9,7 +9,7 @@ pub mod sieve;
 
 /// The compiled-script cache a [`SieveSetup`] holds (re-exported for the wiring).
 pub use postern_sieve::ScriptCache;
-pub use sieve::srs::Srs;
+pub use sieve::srs::{Srs, SrsDirectory};
 pub use sieve::tracker::{FileTracker, TrackKind, Tracker};
 pub use sieve::SieveSetup;
 

@@ -4,7 +4,9 @@ use crate::admin::Context as AdminContext;
 use crate::{private_data, privileges, server_lock};
 use anyhow::Context;
 use postern_config::{Config, Service, Source};
-use postern_delivery::{FileTracker, LocalDelivery, ScriptCache, SieveSetup, Srs, Tracker};
+use postern_delivery::{
+    FileTracker, LocalDelivery, ScriptCache, SieveSetup, Srs, SrsDirectory, Tracker,
+};
 use postern_directory::{AuthThrottle, SqliteDirectory, ThrottleConfig};
 use postern_imap::ImapServer;
 use postern_net::CancellationToken;
@@ -286,7 +288,7 @@ impl Handlers {
 fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
     let server = postern_smtp::SmtpServer::new(
         config,
-        shared.directory.clone(),
+        mail_directory(shared),
         shared.throttle.clone(),
         shared.spool.clone(),
     );
@@ -294,7 +296,7 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
         return Arc::new(server);
     }
     let reject = crate::sieve_check::SieveReject {
-        local: LocalDelivery::new(shared.directory.clone(), shared.store.clone())
+        local: LocalDelivery::new(mail_directory(shared), shared.store.clone())
             .with_sieve(sieve_setup(config, shared)),
     };
     Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
@@ -313,10 +315,19 @@ fn managesieve_server(shared: &Shared, config: &Arc<Config>) -> Arc<dyn SessionH
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {
     crate::router::build(
         config,
-        LocalDelivery::new(shared.directory.clone(), shared.store.clone())
+        LocalDelivery::new(mail_directory(shared), shared.store.clone())
             .with_sieve(sieve_setup(config, shared)),
         shared.directory.clone(),
     )
+}
+
+/// The directory recipients are resolved in (SMTP RCPT, local delivery): the accounts and
+/// aliases, plus the SRS0 addresses of our redirects, so their bounces reach the sender.
+fn mail_directory(shared: &Shared) -> Arc<dyn postern_directory::Directory> {
+    Arc::new(SrsDirectory::new(
+        shared.directory.clone(),
+        shared.srs.clone(),
+    ))
 }
 
 /// Sieve at delivery with `[sieve]` of `config` (a reload builds a new one, and with it a

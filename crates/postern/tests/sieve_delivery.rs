@@ -220,6 +220,21 @@ fn scripts_file_flag_redirect_and_answer_once() {
     );
     assert!(redirects[0].data.contains("Subject: please forward"));
 
+    // A bounce to that SRS address goes back to the original sender.
+    python(
+        r#"
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.sendmail("", [sys.argv[2]], "From: MAILER-DAEMON@remote.test\r\nSubject: bounce of the redirect\r\n\r\nundeliverable\r\n")
+"#,
+        &[smtp.port().to_string(), redirects[0].from.clone()],
+    );
+    wait_for("the bounce back at the original sender", 30, || {
+        peer.received()
+            .iter()
+            .any(|m| m.to == ["bob@remote.test"] && m.data.contains("bounce of the redirect"))
+    });
+
     // The filed message and its flags, and the redirected copy kept in INBOX, over IMAP.
     let out = python(
         r#"

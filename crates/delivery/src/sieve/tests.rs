@@ -660,3 +660,28 @@ async fn notify_queues_a_mailto_notification_once() {
         1
     );
 }
+
+/// A bounce to the SRS address of a redirect resolves to the original sender; a forged or
+/// foreign one resolves as the directory says (no such user).
+#[tokio::test]
+async fn srs_bounces_resolve_to_the_original_sender() {
+    use postern_directory::{Address, Destination, Directory, Resolution};
+    let f = fixture();
+    let dir = super::srs::SrsDirectory::new(f.directory.clone(), f.setup.srs.clone());
+    let srs = f
+        .setup
+        .srs
+        .forward("Bob@remote.test", "example.org", unix_now());
+    let got = dir.resolve(&Address::parse(&srs).unwrap()).await.unwrap();
+    assert_eq!(
+        got,
+        Resolution::Deliver(vec![Destination::Remote("bob@remote.test".into())])
+    );
+    let forged = Address::parse("SRS0=abcd=AA=remote.test=eve@example.org").unwrap();
+    assert_eq!(dir.resolve(&forged).await.unwrap(), Resolution::NotFound);
+    let alice = Address::parse(ALICE).unwrap();
+    assert!(matches!(
+        dir.resolve(&alice).await.unwrap(),
+        Resolution::Deliver(_)
+    ));
+}
