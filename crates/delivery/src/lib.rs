@@ -140,8 +140,7 @@ impl LocalDelivery {
             sender,
         };
         let delimiter = self.directory.subaddress_separator();
-        let filtered = sieve::filter(setup, &self.store, delimiter, &recipient, message).await;
-        sieve::reject_reason(&filtered)
+        sieve::rejects(setup, &self.store, delimiter, &recipient, message).await
     }
 
     /// The account when `address` reaches exactly one account that is the address itself

@@ -7,7 +7,8 @@ mod sequence;
 pub mod srs;
 pub mod tracker;
 
-pub(crate) use perform::{perform, reject_reason};
+pub(crate) use perform::perform;
+use perform::reject_reason;
 pub(crate) use sequence::Filtered;
 
 use host::DeliveryHost;
@@ -85,6 +86,42 @@ pub(crate) async fn filter(
     message: &[u8],
 ) -> Filtered {
     let scripts = load_sequence(setup, rcpt.account).await;
+    run_sequence(setup, store, delimiter, rcpt, message, scripts).await
+}
+
+/// RFC 5429 §2.2: the reject reason when the recipient's scripts reject `message` and keep no
+/// copy, decided before the SMTP `250`. Only looks. Scripts that cannot reject (no `reject`
+/// and no `include` in their text: the extension must be required where it is used) are not
+/// run, so most mail pays for one run only, at delivery.
+pub(crate) async fn rejects(
+    setup: &SieveSetup,
+    store: &Arc<dyn Store>,
+    delimiter: Option<char>,
+    rcpt: &Recipient<'_>,
+    message: &[u8],
+) -> Option<String> {
+    let scripts = load_sequence(setup, rcpt.account).await;
+    let may_reject = scripts.iter().any(|s| {
+        s.source.as_ref().is_ok_and(|text| {
+            let text = text.to_ascii_lowercase();
+            text.contains("reject") || text.contains("include")
+        })
+    });
+    if !may_reject {
+        return None;
+    }
+    let filtered = run_sequence(setup, store, delimiter, rcpt, message, scripts).await;
+    reject_reason(&filtered)
+}
+
+async fn run_sequence(
+    setup: &SieveSetup,
+    store: &Arc<dyn Store>,
+    delimiter: Option<char>,
+    rcpt: &Recipient<'_>,
+    message: &[u8],
+    scripts: Vec<SequenceScript>,
+) -> Filtered {
     if scripts.is_empty() {
         return Filtered::keep();
     }
