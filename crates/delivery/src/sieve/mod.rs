@@ -67,6 +67,10 @@ pub(crate) struct Recipient<'a> {
     pub(crate) address: &'a str,
     /// MAIL FROM; `None` for `<>`.
     pub(crate) sender: Option<&'a str>,
+    /// The original recipient before alias expansion, if known.
+    pub(crate) orig_to: Option<&'a str>,
+    /// The authenticated submitter, if any.
+    pub(crate) auth: Option<&'a str>,
 }
 
 /// Now, in seconds since the Unix epoch.
@@ -138,8 +142,8 @@ async fn run_sequence(
         envelope: Envelope {
             from: rcpt.sender.unwrap_or("").to_string(),
             to: rcpt.address.to_string(),
-            orig_to: None,
-            auth: None,
+            orig_to: rcpt.orig_to.map(str::to_string),
+            auth: rcpt.auth.map(str::to_string),
         },
         recipient_delimiter: delimiter,
         user_addresses: user_addresses(rcpt),

@@ -176,6 +176,8 @@ impl Fixture {
             account: ALICE,
             address: ALICE,
             sender: Some("bob@remote.test"),
+            orig_to: None,
+            auth: None,
         };
         perform(
             &self.setup,
@@ -684,4 +686,53 @@ async fn srs_bounces_resolve_to_the_original_sender() {
         dir.resolve(&alice).await.unwrap(),
         Resolution::Deliver(_)
     ));
+}
+
+/// RFC 5228 §5.4 `envelope "auth"`: the submitter the queue knows reaches the script.
+#[tokio::test]
+async fn envelope_auth_reaches_the_script() {
+    let f = fixture();
+    f.activate(
+        r#"require ["envelope", "fileinto", "mailbox"];
+if envelope :is "auth" "carol@example.org" { fileinto :create "FromCarol"; }"#,
+    )
+    .await;
+    let info = crate::EnvelopeInfo {
+        orig_rcpt: None,
+        auth: Some("carol@example.org".into()),
+    };
+    let lda = f.lda();
+    lda.deliver_with(
+        Some("carol@example.org"),
+        ALICE,
+        MSG,
+        "A1",
+        &BTreeSet::new(),
+        &info,
+    )
+    .await;
+    lda.deliver(
+        Some("carol@example.org"),
+        ALICE,
+        MSG,
+        "A2",
+        &BTreeSet::new(),
+    )
+    .await;
+    assert_eq!(
+        f.store
+            .select(ALICE, "FromCarol", false)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.store
+            .select(ALICE, "INBOX", false)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
 }
