@@ -228,10 +228,10 @@ impl Compiler {
         let (names, pos) = args.string_list("capabilities")?;
         args.finish()?;
         for name in names {
-            let lower = name.to_ascii_lowercase();
-            let known = EXTENSIONS.contains(&lower.as_str())
+            // Capability names are compared exactly, as Pigeonhole does (`FILEINTO` is unknown).
+            let known = EXTENSIONS.contains(&name.as_str())
                 || matches!(
-                    lower.as_str(),
+                    name.as_str(),
                     "comparator-i;octet" | "comparator-i;ascii-casemap"
                 );
             if !known {
@@ -240,12 +240,11 @@ impl Compiler {
                 )));
             }
             // RFC 6131 §2: vacation-seconds implies vacation.
-            if lower == "vacation-seconds" {
+            if name == "vacation-seconds" {
                 self.required.insert("vacation".to_string());
             }
-            self.required.insert(lower);
+            self.required.insert(name);
         }
-        // Pigeonhole: `include` with `global` needs variables too; the rest stands alone.
         Ok(())
     }
 
@@ -636,6 +635,11 @@ impl Compiler {
                 }
                 "from" => {
                     let (s, sp) = args.string("from")?;
+                    if !s.contains("${") && !checks::valid_from_address(&s) {
+                        return Err(sp.error(format!(
+                            "specified :from address '{s}' is invalid for vacation action"
+                        )));
+                    }
                     v.from = Some(self.value(s, sp)?);
                 }
                 "addresses" => {
@@ -973,6 +977,21 @@ impl Compiler {
                     }
                 }
                 if name == "envelope" {
+                    // Pigeonhole: "auth" is no address, so no address part may be named for it.
+                    if let Some(explicit) = tags.part {
+                        if names.iter().any(|n| n.text.eq_ignore_ascii_case("auth")) {
+                            let tag = match explicit {
+                                AddressPart::All => "all",
+                                AddressPart::LocalPart => "localpart",
+                                AddressPart::Domain => "domain",
+                                AddressPart::User => "user",
+                                AddressPart::Detail => "detail",
+                            };
+                            return Err(np.error(format!(
+                                "address part ':{tag}' specified while non-address envelope part 'auth' is tested with the envelope test"
+                            )));
+                        }
+                    }
                     for n in &names {
                         // Pigeonhole's envelope parts: from, to, auth.
                         if !n.expand

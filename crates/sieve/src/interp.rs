@@ -590,7 +590,7 @@ impl Run<'_> {
                             continue;
                         }
                         for a in found {
-                            values.extend(self.address_part(&a, *part));
+                            values.extend(self.part_or_counted(&a, *part, spec));
                         }
                     }
                 }
@@ -620,7 +620,7 @@ impl Run<'_> {
                                 values.push(String::new());
                             }
                         } else {
-                            values.extend(self.address_part(&a, *part));
+                            values.extend(self.part_or_counted(&a, *part, spec));
                         }
                     }
                 }
@@ -724,6 +724,22 @@ impl Run<'_> {
         })
     }
 
+    /// The part of `address` to compare; with `:count` every address counts, even one
+    /// without that part (RFC 5231 §4.2 counts addresses; Pigeonhole agrees).
+    fn part_or_counted(
+        &self,
+        address: &str,
+        part: AddressPart,
+        spec: &MatchSpec,
+    ) -> Option<String> {
+        let value = self.address_part(address, part);
+        if matches!(spec.kind, MatchKind::Count(_)) {
+            Some(value.unwrap_or_default())
+        } else {
+            value
+        }
+    }
+
     /// RFC 5228 §2.7.4 and RFC 5233 §4: one part of an address; `None` when the part does
     /// not exist (no domain, no detail).
     fn address_part(&self, address: &str, part: AddressPart) -> Option<String> {
@@ -791,6 +807,14 @@ impl Run<'_> {
                     }
                 }
                 return Ok(false);
+            }
+            MatchKind::Contains if cmp == crate::matching::Comparator::AsciiCasemap => {
+                // The common case of long bodies: fold each text once, not once per key.
+                let keys: Vec<String> = key_texts.iter().map(|k| k.to_ascii_lowercase()).collect();
+                return Ok(values.iter().any(|v| {
+                    let v = v.to_ascii_lowercase();
+                    keys.iter().any(|k| v.contains(k.as_str()))
+                }));
             }
             _ => {}
         }

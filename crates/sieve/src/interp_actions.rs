@@ -10,11 +10,10 @@ use crate::interp::{Run, Scope};
 use crate::program::{Index, Keys, MatchSpec, NotifyCmd, VacationCmd};
 use crate::{Action, Notify, RuntimeError, Vacation};
 
-/// RFC 5230 §4.1 and Pigeonhole's defaults: 7 days when not given, at least 1 day
-/// (`sieve_vacation_min_period`), at most 60 days (`sieve_vacation_max_period`).
+/// RFC 5230 §4.1 and Pigeonhole's defaults (checked with sieve-test): 7 days when not
+/// given, at least 1 day (`sieve_vacation_min_period`, `:seconds` included), no maximum.
 const VACATION_DEFAULT_PERIOD: u64 = 7 * 86_400;
 const VACATION_MIN_PERIOD: u64 = 86_400;
-const VACATION_MAX_PERIOD: u64 = 60 * 86_400;
 
 type Result<T> = std::result::Result<T, RuntimeError>;
 
@@ -100,7 +99,7 @@ impl Run<'_> {
         let period = v
             .period
             .unwrap_or(VACATION_DEFAULT_PERIOD)
-            .clamp(VACATION_MIN_PERIOD, VACATION_MAX_PERIOD);
+            .max(VACATION_MIN_PERIOD);
         if ext::vacation::check(self.message(), &self.ctx.envelope, &addresses).is_err() {
             return Ok(());
         }

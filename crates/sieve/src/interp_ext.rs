@@ -9,8 +9,11 @@ use crate::interp::{Run, Scope};
 use crate::program::{DuplicateId, Transform, Value, ZoneArg};
 use crate::DuplicateMark;
 
-/// RFC 7352 §3.3: without `:seconds`, Pigeonhole's default period (14 days).
-const DUPLICATE_DEFAULT_PERIOD: u64 = 14 * 86_400;
+/// RFC 7352 §3.3 leaves the periods to the implementation: Pigeonhole's defaults are 12 hours
+/// without `:seconds` (`sieve_duplicate_default_period`) and at most 2 days
+/// (`sieve_duplicate_max_period`, which its sieve-test reports when exceeded).
+const DUPLICATE_DEFAULT_PERIOD: u64 = 12 * 3600;
+const DUPLICATE_MAX_PERIOD: u64 = 2 * 86_400;
 
 impl Run<'_> {
     /// RFC 5173 §5: the texts the body test matches against. Extracting them parses the
@@ -82,7 +85,9 @@ impl Run<'_> {
         let Some(id) = id.map(|i| i.trim().to_string()).filter(|i| !i.is_empty()) else {
             return false;
         };
-        let period = period.unwrap_or(DUPLICATE_DEFAULT_PERIOD);
+        let period = period
+            .unwrap_or(DUPLICATE_DEFAULT_PERIOD)
+            .min(DUPLICATE_MAX_PERIOD);
         // §3: ids met earlier in this same run are not duplicates; every test with the same
         // arguments gives the same answer, in included scripts too.
         let seen = self.host.duplicate_seen(&handle, &id, period);

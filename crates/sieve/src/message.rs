@@ -136,4 +136,44 @@ mod tests {
         );
         assert_eq!(addresses("\"a,b\"@example.org"), ["\"a,b\"@example.org"]);
     }
+
+    /// Any field text: the parser answers without panicking, and never with white space
+    /// inside an address.
+    #[test]
+    fn any_text_parses() {
+        for text in [
+            "",
+            "<",
+            ">",
+            "\"",
+            "(",
+            "a@",
+            "@b",
+            ":;",
+            "<<a@b>>",
+            "\"\\",
+            "(((",
+            "a:b:c;d",
+            "<@route:a@b>",
+            "é <ü@x>",
+            ",,,",
+            ";",
+            "\"a\" <",
+            "g: <a@b>, (c) d@e ;",
+        ] {
+            for a in addresses(text) {
+                assert!(!a.chars().any(char::is_whitespace), "{text:?} gave {a:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Random field text never panics the address parser.
+        #[test]
+        fn addresses_never_panic(text in "\\PC{0,120}") {
+            for a in addresses(&text) {
+                proptest::prop_assert!(!a.is_empty());
+            }
+        }
+    }
 }
