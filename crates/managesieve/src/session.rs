@@ -517,8 +517,12 @@ impl Session {
                 Ok(SaslStep::Done(credentials)) => {
                     return Ok(self.logged_in(credentials.account, mech, None));
                 }
-                // RFC 5804 §2.1: SCRAM's server-final goes with the OK as `(SASL "...")`.
-                Ok(SaslStep::Challenge(c)) if is_scram && c.starts_with(b"v=") => {
+                // RFC 5804 §2.1: SCRAM's server-final goes with the OK as `(SASL "...")`, and
+                // its error form (`e=`, RFC 5802 §7) with the NO.
+                Ok(SaslStep::Challenge(c))
+                    if is_scram && (c.starts_with(b"v=") || c.starts_with(b"e=")) =>
+                {
+                    let data = Some(Code::Sasl(encode_base64(&c)));
                     let (_, r) = tokio::task::spawn_blocking(move || {
                         let r = session.step(b"");
                         (session, r)
@@ -527,12 +531,12 @@ impl Session {
                     .map_err(|_| Stop::Gone)?;
                     return match r {
                         Ok(SaslStep::Done(credentials)) => {
-                            Ok(self.logged_in(credentials.account, mech, Some(encode_base64(&c))))
+                            Ok(self.logged_in(credentials.account, mech, data))
                         }
                         Ok(SaslStep::Challenge(_)) => Ok(self
-                            .refuse(SaslError::Malformed("unexpected challenge"))
+                            .refuse_with(SaslError::Malformed("unexpected challenge"), data)
                             .await),
-                        Err(e) => Ok(self.refuse(e).await),
+                        Err(e) => Ok(self.refuse_with(e, data).await),
                     };
                 }
                 Ok(SaslStep::Challenge(challenge)) => {
@@ -571,23 +575,29 @@ impl Session {
         }
     }
 
-    fn logged_in(&mut self, account: String, mech: SaslMechanism, sasl: Option<String>) -> Flow {
+    fn logged_in(&mut self, account: String, mech: SaslMechanism, sasl: Option<Code>) -> Flow {
         self.span.record("user", account.as_str());
         tracing::info!(method = mech.name(), "authenticated");
         self.account = Some(account);
         self.auth_failures = 0;
-        self.reply(Status::Ok, sasl.map(Code::Sasl), "Authenticate completed");
+        self.reply(Status::Ok, sasl, "Authenticate completed");
         Flow::Continue
     }
 
     /// Answers a failed login: after the throttle's delay for wrong credentials, TRYLATER
     /// for a throttled client or a directory failure; closes past the per-session limit.
     async fn refuse(&mut self, error: SaslError) -> Flow {
+        self.refuse_with(error, None).await
+    }
+
+    /// [`Session::refuse`], with the mechanism's last words (`NO (SASL "...")`) for a
+    /// failed credential check.
+    async fn refuse_with(&mut self, error: SaslError, sasl: Option<Code>) -> Flow {
         self.auth_failures += 1;
         match error {
             e if e.is_auth_failure() => {
                 tokio::time::sleep(self.auth.failure_delay()).await;
-                self.reply(Status::No, None, "Authentication failed");
+                self.reply(Status::No, sasl, "Authentication failed");
             }
             SaslError::Throttled { retry_after } => {
                 let text = format!(
