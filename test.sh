@@ -13,6 +13,7 @@ declare -A clients=(
   [fetchmail]=fetchmail
   [dovecot]=dovecot-imapd
   [openssl]=openssl
+  [sieve-test]=dovecot-sieve
 )
 
 missing=()
