@@ -222,6 +222,10 @@ impl Compiler {
                     "require command: unknown Sieve capability `{name}'"
                 )));
             }
+            // RFC 6131 §2: vacation-seconds implies vacation.
+            if lower == "vacation-seconds" {
+                self.required.insert("vacation".to_string());
+            }
             self.required.insert(lower);
         }
         // Pigeonhole: `include` with `global` needs variables too; the rest stands alone.
@@ -768,7 +772,10 @@ impl Compiler {
                 }
                 "index" if accepts.index => {
                     args.tag();
-                    self.need("index", "the :index tag", p)?;
+                    // RFC 5293 §5 gives deleteheader its own :index; elsewhere it is RFC 5260's.
+                    if owner != "deleteheader" {
+                        self.need("index", "the :index tag", p)?;
+                    }
                     let n = args.number("index")?;
                     if n == 0 {
                         return Err(p.error(":index must be 1 or more"));
@@ -777,7 +784,9 @@ impl Compiler {
                 }
                 "last" if accepts.index => {
                     args.tag();
-                    self.need("index", "the :last tag", p)?;
+                    if owner != "deleteheader" {
+                        self.need("index", "the :last tag", p)?;
+                    }
                     tags.last = true;
                 }
                 _ => break,

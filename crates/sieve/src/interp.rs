@@ -670,8 +670,11 @@ impl Run<'_> {
             } => {
                 let header = self.expand(header, scope);
                 let part = self.expand(part, scope);
+                // RFC 5260 §6 picks the field with :index; without it Pigeonhole reads only
+                // the first occurrence, and so do we.
+                let index = index.or(Some(Index { n: 1, last: false }));
                 let values: Vec<String> =
-                    select(message::raw_values(self.message(), &header), *index)
+                    select(message::raw_values(self.message(), &header), index)
                         .iter()
                         .filter_map(|v| self.date_part(v, &part, zone))
                         .collect();

@@ -19,16 +19,13 @@ const VACATION_MAX_PERIOD: u64 = 60 * 86_400;
 type Result<T> = std::result::Result<T, RuntimeError>;
 
 impl Run<'_> {
-    /// RFC 5293 §4: adds a field at the top (or the end with `:last`). A protected or invalid
-    /// field is left alone (§6: "MUST NOT … Received"; Pigeonhole ignores such edits).
+    /// RFC 5293 §4: adds a field at the top (or the end with `:last`). Adding Received or
+    /// Auto-Submitted is allowed (RFC 5293 §7 protects them from deletion; Pigeonhole agrees).
     pub(crate) fn add_header(&mut self, name: &str, value: &str, last: bool) -> Result<()> {
         if !ext::editheader::valid_name(name) {
             return Err(self.error(format!(
                 "addheader: specified field name '{name}' is invalid"
             )));
-        }
-        if ext::editheader::is_protected(name) {
-            return Ok(());
         }
         let edited = ext::editheader::add_header(self.message(), name, value, last);
         self.edited = Some(Arc::from(edited));
@@ -50,6 +47,8 @@ impl Run<'_> {
                 "deleteheader: specified field name '{name}' is invalid"
             )));
         }
+        // RFC 5293 §7: Received and Auto-Submitted are never deleted (Pigeonhole warns and
+        // goes on).
         if ext::editheader::is_protected(name) {
             return Ok(());
         }

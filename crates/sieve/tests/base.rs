@@ -443,13 +443,15 @@ fn vacation() {
     assert!(o.error.is_some() && o.implicit_keep);
 }
 
-/// RFC 5293 §4–§5: addheader/deleteheader; tests see the edits; Received is protected.
+/// RFC 5293 §4–§5, §7: addheader/deleteheader; tests see the edits; Received cannot be
+/// deleted, protected fields can be added (as in Pigeonhole).
 #[test]
 fn editheader() {
     let s = "require [\"editheader\", \"fileinto\"];
         addheader \"X-Filtered\" \"yes\";
         deleteheader :contains \"x-spam-score\" \"7\";
         deleteheader \"received\";
+        addheader :last \"Auto-Submitted\" \"no\";
         if allof (header :is \"x-filtered\" \"yes\", not exists \"x-spam-score\", exists \"received\") {
             fileinto \"Edited\";
         }";
@@ -464,6 +466,18 @@ fn editheader() {
     let edited = String::from_utf8_lossy(edited.as_deref().unwrap()).into_owned();
     assert!(edited.starts_with("X-Filtered: yes\r\n"), "{edited}");
     assert!(!edited.contains("X-Spam-Score"));
+    assert!(
+        edited.contains("Auto-Submitted: no\r\n"),
+        "adding is allowed: {edited}"
+    );
+    // RFC 5293 §5: deleteheader has its own :index, without the index extension.
+    let msg = "X-M: one\r\nX-M: two\r\n\r\nb\r\n";
+    let o = run_on(
+        "require [\"editheader\"]; deleteheader :index 1 \"x-m\"; if header :is \"x-m\" \"one\" { discard; }",
+        msg,
+        &mut TestHost::default(),
+    );
+    assert!(o.implicit_keep, "{o:?}");
 }
 
 /// RFC 5228 §2.10.3 as Pigeonhole's sieve-test resolves duplicates: the later store's flags
@@ -547,4 +561,36 @@ fn address_fallback_and_wildcards() {
         })
         .collect();
     assert_eq!(boxes, ["[undisclosed-recipients:;]", "h||e|llo"]);
+}
+
+/// RFC 5260 §4 date on a repeated field: without :index only the first occurrence counts (as
+/// in Pigeonhole); with :index (RFC 5260 §6) the chosen one.
+#[test]
+fn date_on_repeated_fields() {
+    let msg = "Received: by a; Thu, 03 Dec 2026 10:00:03 +0100\r\n\
+        Received: by b; Thu, 03 Dec 2026 03:59:59 -0500\r\n\r\nbody\r\n";
+    let t = |test: &str| {
+        !run_on(
+            &format!("require [\"date\", \"index\"]; if {test} {{ discard; }}"),
+            msg,
+            &mut TestHost::default(),
+        )
+        .implicit_keep
+    };
+    assert!(t("date :zone \"+0000\" \"received\" \"hour\" \"09\""));
+    assert!(!t("date :zone \"+0000\" \"received\" \"hour\" \"08\""));
+    assert!(t(
+        "date :index 1 :last :zone \"+0000\" \"received\" \"hour\" \"08\""
+    ));
+    assert!(t("date :originalzone \"received\" \"zone\" \"+0100\""));
+}
+
+/// RFC 6131 §2: requiring vacation-seconds enables vacation.
+#[test]
+fn vacation_seconds_implies_vacation() {
+    assert!(compile(
+        "require \"vacation-seconds\"; vacation :seconds 3600 \"x\";",
+        &Limits::default()
+    )
+    .is_ok());
 }

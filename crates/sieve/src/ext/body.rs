@@ -500,3 +500,43 @@ aGlkZGVu\r\n\
         assert_eq!(extract(m, &BodyTransform::Text).len(), 2);
     }
 }
+#[cfg(test)]
+mod corpus_tests {
+    use super::{extract, BodyTransform};
+
+    fn corpus(name: &str) -> Vec<u8> {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        std::fs::read(format!("{dir}/tests/corpus/messages/{name}.eml")).unwrap()
+    }
+
+    fn contains(message: &[u8], transform: BodyTransform, needle: &str) -> bool {
+        extract(message, &transform)
+            .iter()
+            .any(|t| t.contains(needle))
+    }
+
+    fn content(t: &str) -> BodyTransform {
+        BodyTransform::Content(vec![t.to_string()])
+    }
+
+    /// RFC 5173 §5 on a multipart/mixed with an attachment and a nested message: each
+    /// answer here is what Pigeonhole's sieve-test gives for `body … :contains`.
+    #[test]
+    fn nested_parts_as_pigeonhole_sees_them() {
+        let m = corpus("13-attachment-nested");
+        assert!(contains(&m, BodyTransform::Text, "We pay within"));
+        assert!(contains(&m, content("message"), "Subject: Payment"));
+        assert!(!contains(&m, content("message"), "We pay"));
+        assert!(contains(&m, content("multipart"), "Prologue text"));
+        assert!(contains(&m, content("multipart"), "Epilogue text"));
+        assert!(!contains(&m, content("multipart"), "Please find"));
+        assert!(contains(&m, content(""), "%PDF"));
+        assert!(contains(&m, content("application"), "PDF-1.4"));
+        assert!(!contains(&m, BodyTransform::Text, "Prologue"));
+        assert!(contains(&m, content("text"), "Please find"));
+        assert!(contains(&m, content("text/plain"), "We pay"));
+        assert!(contains(&m, BodyTransform::Raw, "JVBERi0"));
+        let bounce = corpus("14-bounce");
+        assert!(contains(&bounce, content("message"), "Reporting-MTA"));
+    }
+}

@@ -46,8 +46,11 @@ pub(crate) fn parse_zone(s: &str) -> Option<i32> {
 /// not match this field). For `Received`-like values the date-time is what follows the last
 /// `;` (RFC 5321 §4.4), as Pigeonhole reads it.
 pub(crate) fn header_part(value: &str, part: &str, zone: &Zone) -> Option<String> {
-    let text = value.rsplit(';').next().unwrap_or(value);
-    let unix = parse_rfc5322(text)?;
+    let after_semicolon = value.rsplit(';').next().unwrap_or(value);
+    let (text, unix) = match parse_rfc5322(value) {
+        Some(unix) => (value, unix),
+        None => (after_semicolon, parse_rfc5322(after_semicolon)?),
+    };
     let offset = match zone {
         Zone::Local(minutes) | Zone::Fixed(minutes) => *minutes,
         Zone::Original => original_offset(text)?,
@@ -229,9 +232,19 @@ mod tests {
         );
     }
 
-    /// The date in a Received field follows its last semicolon (RFC 5321 §4.4).
+    /// The date in a Received field follows its last semicolon (RFC 5321 §4.4); a
+    /// semicolon inside a Date comment does not cut the date.
     #[test]
     fn received_fields() {
+        assert_eq!(
+            header_part(
+                "Tue, 1 Apr 1997 09:06:31 -0800 (PST; x)",
+                "zone",
+                &Zone::Original
+            )
+            .as_deref(),
+            Some("-0800")
+        );
         let received = "from x by y with ESMTP id 1; Wed, 2 Apr 1997 18:06:31 +0200";
         assert_eq!(
             header_part(received, "iso8601", &Zone::Original).as_deref(),

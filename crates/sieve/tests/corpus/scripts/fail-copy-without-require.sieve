@@ -1,0 +1,3 @@
+# RFC 3894 §3: :copy needs require "copy".
+require "fileinto";
+fileinto :copy "Folder";

@@ -1,0 +1,2 @@
+# RFC 5229 §5: the string test needs require "variables".
+if string :is "a" "a" { keep; }

@@ -1,0 +1,3 @@
+# RFC 5490 §3.2: fileinto :create.
+require ["fileinto", "mailbox"];
+fileinto :create "New/Folder";

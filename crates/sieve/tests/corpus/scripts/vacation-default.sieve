@@ -1,0 +1,3 @@
+# RFC 5230 §4: vacation with every default (subject "Auto: ...", period, handle).
+require "vacation";
+vacation "Away this week.";
