@@ -10,8 +10,8 @@ use postern_directory::{
 };
 use postern_imap::parser::{literal_at_end, ParseError};
 use postern_net::{
-    trim_eol, ChannelBindingKind, CleartextPolicy, Connection, IoSettings, LineError, LineIo,
-    TlsContext,
+    trim_eol, CancellationToken, ChannelBindingKind, CleartextPolicy, Connection, IoSettings,
+    LineError, LineIo, Registration, TlsContext,
 };
 use postern_store::names::check_script_name;
 use postern_store::StoreError;
@@ -62,6 +62,11 @@ struct Session {
     tls: Option<TlsContext>,
     /// The authenticated account (RFC 5804 §1.2: the authenticated state).
     account: Option<String>,
+    /// The server's shutdown; after login the connection stops on a child of it that an
+    /// admin's kick cancels alone.
+    server_shutdown: CancellationToken,
+    /// The logged-in session's entry in the registry `postern kick` uses.
+    registration: Option<Registration>,
     auth_failures: u32,
     bad_commands: u32,
     span: tracing::Span,
@@ -79,7 +84,7 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: Connection) {
         allow_plaintext: inner.config.auth.allow_plaintext,
     };
     let mut io = LineIo::new(conn.stream, conn.peer, IoSettings::default());
-    io.set_stop(Some(conn.shutdown));
+    io.set_stop(Some(conn.shutdown.clone()));
     let session = Session {
         auth: inner.gate.client("managesieve", conn.peer.ip()),
         inner,
@@ -87,6 +92,8 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: Connection) {
         cleartext,
         tls: conn.tls,
         account: None,
+        server_shutdown: conn.shutdown,
+        registration: None,
         auth_failures: 0,
         bad_commands: 0,
         span: span.clone(),
@@ -198,11 +205,7 @@ impl Session {
                 Ok(r) => r,
                 Err(Stop::Gone) => return,
                 Err(Stop::Shutdown) => {
-                    self.reply(
-                        Status::Bye,
-                        Some(Code::TryLater),
-                        "server shutting down, try again later",
-                    );
+                    self.say_bye();
                     break;
                 }
             };
@@ -215,7 +218,7 @@ impl Session {
                             Ok(flow) => flow,
                             Err(Stop::Gone) => return,
                             Err(Stop::Shutdown) => {
-                                self.reply(Status::Bye, Some(Code::TryLater), "shutting down");
+                                self.say_bye();
                                 break;
                             }
                         }
@@ -238,6 +241,19 @@ impl Session {
             }
         }
         self.io.shutdown().await;
+    }
+
+    /// RFC 5804 §1.3 BYE when the server stops or an admin ends the session.
+    fn say_bye(&mut self) {
+        if self.server_shutdown.is_cancelled() {
+            self.reply(
+                Status::Bye,
+                Some(Code::TryLater),
+                "server shutting down, try again later",
+            );
+        } else {
+            self.reply(Status::Bye, None, "session ended by the administrator");
+        }
     }
 
     fn bad_command(&mut self) -> Flow {
@@ -374,6 +390,8 @@ impl Session {
             Command::Unauthenticate => {
                 // RFC 5804 §2.14.1: back to the non-authenticated state.
                 self.account = None;
+                self.registration = None;
+                self.io.set_stop(Some(self.server_shutdown.clone()));
                 self.span.record("user", "");
                 self.reply(Status::Ok, None, "Unauthenticate completed");
             }
@@ -578,6 +596,10 @@ impl Session {
     fn logged_in(&mut self, account: String, mech: SaslMechanism, sasl: Option<Code>) -> Flow {
         self.span.record("user", account.as_str());
         tracing::info!(method = mech.name(), "authenticated");
+        // From now on an admin can end this session alone (`postern kick`).
+        let kick = self.server_shutdown.child_token();
+        self.registration = Some(self.inner.sessions.register(&account, kick.clone()));
+        self.io.set_stop(Some(kick));
         self.account = Some(account);
         self.auth_failures = 0;
         self.reply(Status::Ok, sasl, "Authenticate completed");

@@ -8,7 +8,7 @@ use postern_directory::{
     AuthThrottle, DirectoryOptions, PasswordParams, SqliteDirectory, ThrottleConfig,
 };
 use postern_managesieve::{ManageSieveServer, ManageSieveSettings};
-use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server};
+use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server, Sessions};
 use postern_store::maildir::MaildirStore;
 use postern_store::ScriptStore;
 use std::net::SocketAddr;
@@ -24,6 +24,7 @@ const FILTER: &str = "require [\"fileinto\"];\r\nif header :contains \"subject\"
 struct Harness {
     _dir: tempfile::TempDir,
     store: MaildirStore,
+    sessions: Sessions,
     addr: SocketAddr,
     _server: Server,
 }
@@ -60,6 +61,8 @@ impl Harness {
             Arc::new(AuthThrottle::new(ThrottleConfig::default())),
             settings,
         );
+        let sessions = Sessions::default();
+        let handler = handler.with_sessions(sessions.clone());
         let server = Server::new(ConnectionLimiter::new(100, 100), Some(tls));
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let bound = bind_service(Service::ManageSieve, &[loopback], BindPolicy::default())
@@ -71,6 +74,7 @@ impl Harness {
         Harness {
             _dir: dir,
             store,
+            sessions,
             addr,
             _server: server,
         }
@@ -423,4 +427,24 @@ async fn bad_commands_and_noop_tag() {
     assert_eq!(c.line().await, "BYE \"too many invalid commands\"\r\n");
     let mut rest = String::new();
     assert_eq!(c.r.read_line(&mut rest).await.unwrap(), 0, "closed: {rest}");
+}
+
+#[tokio::test]
+async fn an_admin_kick_ends_logged_in_sessions_only() {
+    let h = Harness::new(ManageSieveSettings::default()).await;
+    let mut anonymous = h.connect().await;
+    let mut c = h.logged_in().await;
+    assert_eq!(h.sessions.count(USER), 1);
+    assert_eq!(h.sessions.kick(USER), 1);
+    assert_eq!(
+        c.line().await,
+        "BYE \"session ended by the administrator\"\r\n"
+    );
+    // A session that has not logged in is nobody's: it goes on.
+    assert_eq!(anonymous.cmd("NOOP\r\n").await, "OK \"NOOP completed\"\r\n");
+    // UNAUTHENTICATE leaves the registry.
+    let mut c = h.logged_in().await;
+    assert_eq!(h.sessions.count(USER), 1);
+    c.cmd("UNAUTHENTICATE\r\n").await;
+    assert_eq!(h.sessions.count(USER), 0);
 }

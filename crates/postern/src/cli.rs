@@ -65,7 +65,7 @@ pub(crate) enum Command {
         /// A local domain
         domain: String,
     },
-    /// End an account's open IMAP and POP3 sessions in the running serve
+    /// End an account's open IMAP, POP3 and ManageSieve sessions in the running serve
     Kick {
         /// The account's address
         address: String,
