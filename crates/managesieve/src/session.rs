@@ -398,8 +398,7 @@ impl Session {
             Command::HaveSpace { name, size } => self.have_space(&account, &name, size).await,
             Command::PutScript { name, script } => self.put_script(&account, &name, script).await,
             Command::CheckScript(script) => {
-                if let Some(source) = self.validate(&script) {
-                    drop(source);
+                if self.validate(&script).is_some() {
                     self.reply(Status::Ok, None, "script is valid");
                 }
             }
@@ -433,6 +432,9 @@ impl Session {
                 }
             }
             Command::RenameScript { old, new } => {
+                if !self.name_ok(&new) {
+                    return Ok(Flow::Continue);
+                }
                 match self.inner.scripts.rename_script(&account, &old, &new).await {
                     Ok(()) => self.reply(Status::Ok, None, "RENAMESCRIPT completed"),
                     Err(e) => self.store_failed(&e),
@@ -672,10 +674,27 @@ impl Session {
         }
     }
 
-    /// RFC 5804 §2.5 HAVESPACE: whether a script of this name and size would fit.
-    async fn have_space(&mut self, account: &str, name: &str, size: u64) {
+    /// RFC 5804 §1.6: a name the store takes, in Net-Unicode (NFC, RFC 5198) so that two
+    /// spellings of one name never make two scripts. `false` when refused (the NO is queued).
+    fn name_ok(&mut self, name: &str) -> bool {
         if let Err(e) = check_script_name(name) {
             self.store_failed(&e);
+            return false;
+        }
+        if !unicode_normalization::is_nfc(name) {
+            self.reply(
+                Status::No,
+                None,
+                "invalid script name: not in Unicode normalization form C (RFC 5804 §1.6)",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// RFC 5804 §2.5 HAVESPACE: whether a script of this name and size would fit.
+    async fn have_space(&mut self, account: &str, name: &str, size: u64) {
+        if !self.name_ok(name) {
             return;
         }
         if size > self.inner.settings.max_script_size {
@@ -712,8 +731,7 @@ impl Session {
 
     /// RFC 5804 §2.6 PUTSCRIPT: validated, then stored (replacing one of that name).
     async fn put_script(&mut self, account: &str, name: &str, script: Vec<u8>) {
-        if let Err(e) = check_script_name(name) {
-            self.store_failed(&e);
+        if !self.name_ok(name) {
             return;
         }
         let Some(source) = self.validate(&script) else {

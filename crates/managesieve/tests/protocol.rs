@@ -305,6 +305,13 @@ async fn invalid_scripts_are_refused_with_their_line() {
         r.starts_with("NO ") && r.contains("invalid script name"),
         "{r}"
     );
+    // RFC 5804 §1.6: names are NFC; "e" + U+0301 is the decomposed "é".
+    let r = c.cmd("PUTSCRIPT \"cafe\u{301}\" \"keep;\"\r\n").await;
+    assert!(r.starts_with("NO ") && r.contains("normalization"), "{r}");
+    assert_eq!(
+        c.cmd("PUTSCRIPT \"caf\u{e9}\" \"keep;\"\r\n").await,
+        "OK \"PUTSCRIPT completed\"\r\n"
+    );
 }
 
 #[tokio::test]
