@@ -32,8 +32,10 @@ enum Flow {
 
 /// Why the session cannot go on.
 enum Stop {
-    /// Closed, timed out, or an I/O error: nothing more can be said.
+    /// Closed, or an I/O error: nothing more can be said.
     Gone,
+    /// The client said nothing for the login or idle timeout: say BYE (as IMAP's autologout).
+    Timeout,
     /// The server is shutting down: say BYE.
     Shutdown,
 }
@@ -42,6 +44,7 @@ impl From<LineError> for Stop {
     fn from(e: LineError) -> Self {
         match e {
             LineError::Stopped => Stop::Shutdown,
+            LineError::Timeout => Stop::Timeout,
             _ => Stop::Gone,
         }
     }
@@ -204,6 +207,10 @@ impl Session {
             let read = match self.read_command().await {
                 Ok(r) => r,
                 Err(Stop::Gone) => return,
+                Err(Stop::Timeout) => {
+                    self.timed_out();
+                    break;
+                }
                 Err(Stop::Shutdown) => {
                     self.say_bye();
                     break;
@@ -217,6 +224,10 @@ impl Session {
                         match self.dispatch(cmd).await {
                             Ok(flow) => flow,
                             Err(Stop::Gone) => return,
+                            Err(Stop::Timeout) => {
+                                self.timed_out();
+                                break;
+                            }
                             Err(Stop::Shutdown) => {
                                 self.say_bye();
                                 break;
@@ -241,6 +252,12 @@ impl Session {
             }
         }
         self.io.shutdown().await;
+    }
+
+    /// RFC 5804 §1.2 BYE for a client that stayed silent too long.
+    fn timed_out(&mut self) {
+        tracing::debug!("timeout");
+        self.reply(Status::Bye, None, "disconnected for inactivity");
     }
 
     /// RFC 5804 §1.3 BYE when the server stops or an admin ends the session.

@@ -455,3 +455,16 @@ async fn an_admin_kick_ends_logged_in_sessions_only() {
     c.cmd("UNAUTHENTICATE\r\n").await;
     assert_eq!(h.sessions.count(USER), 0);
 }
+
+#[tokio::test]
+async fn silent_clients_are_logged_out() {
+    let h = Harness::new(ManageSieveSettings {
+        login_timeout: std::time::Duration::from_millis(300),
+        ..ManageSieveSettings::default()
+    })
+    .await;
+    let mut c = h.connect().await;
+    assert_eq!(c.line().await, "BYE \"disconnected for inactivity\"\r\n");
+    let mut rest = String::new();
+    assert_eq!(c.r.read_line(&mut rest).await.unwrap(), 0, "closed: {rest}");
+}
