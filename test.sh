@@ -14,6 +14,7 @@ declare -A clients=(
   [dovecot]=dovecot-imapd
   [openssl]=openssl
   [sieve-connect]=sieve-connect
+  [sieve-test]=dovecot-sieve
 )
 
 missing=()

@@ -65,7 +65,7 @@ pub(crate) enum Command {
         /// A local domain
         domain: String,
     },
-    /// End an account's open IMAP and POP3 sessions in the running serve
+    /// End an account's open IMAP, POP3 and ManageSieve sessions in the running serve
     Kick {
         /// The account's address
         address: String,
@@ -75,11 +75,41 @@ pub(crate) enum Command {
         /// The account to reindex
         address: Option<String>,
     },
-    /// Manage an account's Sieve scripts, as ManageSieve does
+    /// Sieve filters: an account's scripts (as ManageSieve manages them), and trying a script
+    /// on a message
     #[command(subcommand)]
-    Sieve(crate::sieve_admin::SieveCommand),
+    Sieve(SieveCommand),
     /// Turn an account's vacation auto-reply on or off (its own scripts are left alone)
     Vacation(crate::sieve_admin::VacationArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SieveCommand {
+    /// Run a script on a message without delivering it and print the actions it would take,
+    /// like Pigeonhole's sieve-test (includes come from the script's directory; only INBOX
+    /// exists; no vacation or duplicate history)
+    Test(SieveTestArgs),
+    /// list, get, put, activate, deactivate, delete: an account's stored scripts
+    #[command(flatten)]
+    Admin(crate::sieve_admin::SieveAdminCommand),
+}
+
+/// Arguments of `postern sieve test`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SieveTestArgs {
+    /// Print one JSON object instead of text for a person
+    #[arg(long)]
+    pub json: bool,
+    /// The envelope sender (MAIL FROM); empty for the null sender
+    #[arg(long, value_name = "ADDR")]
+    pub from: String,
+    /// The envelope recipient (the account the script belongs to, with its +detail if any)
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// The Sieve script
+    pub script: PathBuf,
+    /// The message (RFC 5322, as it would be delivered)
+    pub message: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

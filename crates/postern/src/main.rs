@@ -16,6 +16,7 @@ mod serve;
 mod server_lock;
 mod sieve_admin;
 mod sieve_check;
+mod sieve_test;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -107,6 +108,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => return check_config(&config),
         Command::FixPermissions => return fix_permissions(&config),
         Command::Reload => return reload(&config),
+        // Touches nothing in data_dir: runs as whoever calls it.
+        Command::Sieve(cli::SieveCommand::Test(args)) => return sieve_test::run(&config, &args),
         _ => {}
     }
     // Admin commands create files beside the running server (a new account's Maildir, the
@@ -129,9 +132,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),
         Command::Kick { address } => admin::kick(&config, &address),
-        Command::Sieve(cmd) => sieve_admin::sieve(&config, cmd),
+        Command::Sieve(cli::SieveCommand::Admin(cmd)) => sieve_admin::sieve(&config, cmd),
         Command::Vacation(args) => sieve_admin::vacation(&config, args),
-        Command::Serve | Command::CheckConfig | Command::FixPermissions | Command::Reload => {
+        Command::Serve
+        | Command::CheckConfig
+        | Command::FixPermissions
+        | Command::Reload
+        | Command::Sieve(cli::SieveCommand::Test(_)) => {
             unreachable!("handled above")
         }
     }

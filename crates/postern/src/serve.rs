@@ -142,7 +142,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..ThrottleConfig::default()
         })),
     };
-    // IMAP and POP3 register logged-in sessions here; `postern kick` ends them.
+    // IMAP, POP3 and ManageSieve register logged-in sessions here; `postern kick` ends them.
     let sessions = postern_net::Sessions::default();
     let handlers = Handlers::new(&shared, &sessions);
     let control_stop = CancellationToken::new();
@@ -233,6 +233,8 @@ struct Handlers {
     imap: Arc<Live<dyn SessionHandler>>,
     pop3: Arc<Live<dyn SessionHandler>>,
     managesieve: Arc<Live<dyn SessionHandler>>,
+    /// Logged-in sessions of every protocol, for `postern kick`.
+    sessions: postern_net::Sessions,
     /// The current IMAP and POP3 servers: a reload derives the next ones from them, keeping
     /// their per-account session counts and maildrop locks.
     current: Mutex<(ImapServer, Pop3Server)>,
@@ -258,7 +260,12 @@ impl Handlers {
             smtp: Arc::new(Live::new(smtp_server(shared, &shared.config))),
             imap: Arc::new(Live::new(Arc::new(imap.clone()))),
             pop3: Arc::new(Live::new(Arc::new(pop3.clone()))),
-            managesieve: Arc::new(Live::new(managesieve_server(shared, &shared.config))),
+            managesieve: Arc::new(Live::new(managesieve_server(
+                shared,
+                &shared.config,
+                sessions,
+            ))),
+            sessions: sessions.clone(),
             current: Mutex::new((imap, pop3)),
         }
     }
@@ -280,7 +287,8 @@ impl Handlers {
         self.smtp.set(smtp_server(shared, config));
         self.imap.set(Arc::new(imap.clone()));
         self.pop3.set(Arc::new(pop3.clone()));
-        self.managesieve.set(managesieve_server(shared, config));
+        self.managesieve
+            .set(managesieve_server(shared, config, &self.sessions));
         *current = (imap, pop3);
     }
 }
@@ -303,13 +311,20 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
 }
 
 /// ManageSieve keeps no state across sessions: a reload simply starts a new server.
-fn managesieve_server(shared: &Shared, config: &Arc<Config>) -> Arc<dyn SessionHandler> {
-    Arc::new(postern_managesieve::ManageSieveServer::new(
-        config.clone(),
-        shared.directory.clone(),
-        shared.scripts.clone(),
-        shared.throttle.clone(),
-    ))
+fn managesieve_server(
+    shared: &Shared,
+    config: &Arc<Config>,
+    sessions: &postern_net::Sessions,
+) -> Arc<dyn SessionHandler> {
+    Arc::new(
+        postern_managesieve::ManageSieveServer::new(
+            config.clone(),
+            shared.directory.clone(),
+            shared.scripts.clone(),
+            shared.throttle.clone(),
+        )
+        .with_sessions(sessions.clone()),
+    )
 }
 
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {

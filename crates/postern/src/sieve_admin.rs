@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// `postern sieve ...`: the account's Sieve scripts.
 #[derive(Debug, Subcommand)]
-pub(crate) enum SieveCommand {
+pub(crate) enum SieveAdminCommand {
     /// List the account's scripts; the active one is marked
     List {
         /// The account's address
@@ -123,9 +123,9 @@ fn limits(config: &Config) -> postern_sieve::Limits {
     }
 }
 
-pub(crate) fn sieve(config: &Config, cmd: SieveCommand) -> anyhow::Result<()> {
+pub(crate) fn sieve(config: &Config, cmd: SieveAdminCommand) -> anyhow::Result<()> {
     match cmd {
-        SieveCommand::List { address } => {
+        SieveAdminCommand::List { address } => {
             let (ctx, account) = open_for(config, &address)?;
             for s in ctx.store.list_scripts(&account)? {
                 let mark = if s.active { "  (active)" } else { "" };
@@ -135,14 +135,14 @@ pub(crate) fn sieve(config: &Config, cmd: SieveCommand) -> anyhow::Result<()> {
                 println!("vacation is on (postern vacation {account} --off ends it)");
             }
         }
-        SieveCommand::Get { address, name } => {
+        SieveAdminCommand::Get { address, name } => {
             let (ctx, account) = open_for(config, &address)?;
             match ctx.store.get_script(&account, &name)? {
                 Some(source) => print!("{source}"),
                 None => bail!("{account} has no script {name:?}"),
             }
         }
-        SieveCommand::Put {
+        SieveAdminCommand::Put {
             address,
             name,
             file,
@@ -155,17 +155,17 @@ pub(crate) fn sieve(config: &Config, cmd: SieveCommand) -> anyhow::Result<()> {
             ctx.store.put_script(&account, &name, &source)?;
             println!("stored script {name:?} for {account}");
         }
-        SieveCommand::Activate { address, name } => {
+        SieveAdminCommand::Activate { address, name } => {
             let (ctx, account) = open_for(config, &address)?;
             ctx.store.activate_script(&account, Some(&name))?;
             println!("{name:?} is now the active script of {account}");
         }
-        SieveCommand::Deactivate { address } => {
+        SieveAdminCommand::Deactivate { address } => {
             let (ctx, account) = open_for(config, &address)?;
             ctx.store.activate_script(&account, None)?;
             println!("{account} has no active script");
         }
-        SieveCommand::Delete { address, name } => {
+        SieveAdminCommand::Delete { address, name } => {
             let (ctx, account) = open_for(config, &address)?;
             ctx.store.delete_script(&account, &name)?;
             println!("deleted script {name:?} of {account}");

@@ -238,3 +238,62 @@ fn sieve_and_vacation_commands() {
     let list = env.ok(&["sieve", "list", USER], "");
     assert!(!list.contains("main") && list.contains("spare"), "{list}");
 }
+
+/// RFC 5804 §2.1 with SCRAM-SHA-256 (RFC 7677) from Python's `scramp`: the initial response,
+/// one challenge as a string, and the server-final message in `OK (SASL "...")`, whose
+/// signature the client checks. A wrong password fails with `NO (SASL "e=invalid-proof")`.
+const SCRAM: &str = r#"
+import base64, re, socket, sys
+import scramp
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+def response(f):
+    lines = []
+    while True:
+        line = f.readline().decode()
+        assert line, 'connection closed: %r' % lines
+        lines.append(line)
+        if re.match(r'^(OK|NO|BYE)\b', line):
+            return lines
+
+def login(password):
+    s = socket.create_connection((host, port))
+    f = s.makefile('rb')
+    greeting = response(f)
+    sasl = [l for l in greeting if l.startswith('"SASL"')][0]
+    assert 'SCRAM-SHA-256' in sasl, greeting
+    c = scramp.ScramClient(['SCRAM-SHA-256'], user, password)
+    first = base64.b64encode(c.get_client_first().encode()).decode()
+    s.sendall(('AUTHENTICATE "SCRAM-SHA-256" "%s"\r\n' % first).encode())
+    challenge = f.readline().decode().strip()
+    assert challenge.startswith('"'), challenge
+    c.set_server_first(base64.b64decode(challenge.strip('"')).decode())
+    final = base64.b64encode(c.get_client_final().encode()).decode()
+    s.sendall(('"%s"\r\n' % final).encode())
+    end = response(f)[-1]
+    if end.startswith('OK'):
+        m = re.match(r'^OK \(SASL "([^"]*)"\)', end)
+        assert m, end
+        c.set_server_final(base64.b64decode(m.group(1)).decode())  # checks v=
+        s.sendall(b'LISTSCRIPTS\r\n')
+        assert response(f)[-1].startswith('OK'), 'LISTSCRIPTS'
+    s.close()
+    return end
+
+assert login(pw).startswith('OK'), 'scram login'
+end = login('wrong password')
+m = re.match(r'^NO \(SASL "([^"]*)"\)', end)
+assert m and base64.b64decode(m.group(1)) == b'e=invalid-proof', end
+print('managesieve scram ok')
+"#;
+
+#[test]
+fn scram_sha_256_over_managesieve() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", USER], &format!("{PASS}\n"));
+    let server = env.serve();
+    let port = server.addrs["managesieve"].port().to_string();
+    let out = common::python(SCRAM, &["127.0.0.1".into(), port, USER.into(), PASS.into()]);
+    assert!(out.contains("managesieve scram ok"), "{out}");
+}
