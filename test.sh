@@ -13,6 +13,8 @@ declare -A clients=(
   [fetchmail]=fetchmail
   [dovecot]=dovecot-imapd
   [openssl]=openssl
+  [sieve-connect]=sieve-connect
+  [sieve-test]=dovecot-sieve
 )
 
 missing=()

@@ -181,6 +181,23 @@ pop3 = {
 for k, v in pop3.items():
     put("pop3_command", k, v)
 
+# ---- ManageSieve: one command, literals inlined (RFC 5804 §2 examples) ----------------------
+managesieve = {
+    "capability": "CAPABILITY\r\n",
+    "authenticate-ir": 'AUTHENTICATE "PLAIN" "' + b64(b"\0alice@example.org\0secret") + '"\r\n',
+    "authenticate": 'Authenticate "DIGEST-MD5"\r\n',
+    "putscript": 'Putscript "foo" {31+}\r\n#comment\r\nInvalidSieveCommand\r\n\r\n',
+    "putscript-sync": 'PUTSCRIPT {4}\r\nmain {5}\r\nkeep;\r\n',
+    "havespace": 'HAVESPACE "myscript" 999999\r\n',
+    "setactive-empty": 'SETACTIVE ""\r\n',
+    "rename": 'RENAMESCRIPT "old" "new"\r\n',
+    "noop-tag": 'NOOP "STARTTLS-SYNC-42"\r\n',
+    "checkscript": 'CHECKSCRIPT "require \\"fileinto\\"; fileinto \\"x\\";"\r\n',
+    "sasl-response": '{8+}\r\nAGEAYgBj\r\n',
+}
+for k, v in managesieve.items():
+    put("managesieve_command", k, v)
+
 # ---- SASL: first octet = mechanism index (0 PLAIN, 1 LOGIN) + 0x80 initial response ---------
 sasl = {
     "plain-ir": bytes([0x80]) + b"\0alice@example.org\0secret",

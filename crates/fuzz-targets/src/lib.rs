@@ -16,6 +16,7 @@
 
 mod directory;
 mod imap;
+mod managesieve;
 mod pop3;
 mod smtp;
 mod spool;
@@ -23,6 +24,7 @@ mod store;
 
 pub use directory::{address, sasl};
 pub use imap::{imap_command, imap_mime, imap_search};
+pub use managesieve::managesieve_command;
 pub use pop3::pop3_command;
 pub use smtp::{smtp_command, smtp_data, smtp_session};
 pub use spool::spool_journal;
@@ -38,6 +40,7 @@ pub const TARGETS: &[Target] = &[
     ("smtp_data", smtp_data),
     ("imap_command", imap_command),
     ("pop3_command", pop3_command),
+    ("managesieve_command", managesieve_command),
     ("sasl", sasl),
     ("imap_mime", imap_mime),
     ("imap_search", imap_search),

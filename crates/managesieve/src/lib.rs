@@ -17,7 +17,7 @@ mod session;
 use async_trait::async_trait;
 use postern_config::{Config, Service};
 use postern_directory::{AuthGate, AuthThrottle, Directory};
-use postern_net::{Connection, Refusal, SessionHandler};
+use postern_net::{Connection, Refusal, SessionHandler, Sessions};
 use postern_store::ScriptStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +92,8 @@ pub(crate) struct Inner {
     pub(crate) gate: AuthGate,
     pub(crate) scripts: Arc<dyn ScriptStore>,
     pub(crate) settings: ManageSieveSettings,
+    /// Logged-in sessions by account, for `postern kick` (shared with IMAP and POP3 by serve).
+    pub(crate) sessions: Sessions,
 }
 
 /// The ManageSieve (port 4190, STARTTLS) session handler.
@@ -126,6 +128,22 @@ impl ManageSieveServer {
                 gate: AuthGate::new(directory, throttle),
                 scripts,
                 settings,
+                sessions: Sessions::default(),
+            }),
+        }
+    }
+
+    /// The same server, registering logged-in sessions in `sessions` (so that an admin can end
+    /// them: `postern kick`, and disabling or removing the account); call before it serves.
+    pub fn with_sessions(self, sessions: Sessions) -> ManageSieveServer {
+        let old = &self.inner;
+        ManageSieveServer {
+            inner: Arc::new(Inner {
+                config: old.config.clone(),
+                gate: old.gate.clone(),
+                scripts: old.scripts.clone(),
+                settings: old.settings.clone(),
+                sessions,
             }),
         }
     }
@@ -145,6 +163,7 @@ impl ManageSieveServer {
                 gate: old.gate.clone(),
                 scripts: old.scripts.clone(),
                 settings,
+                sessions: old.sessions.clone(),
             }),
         }
     }

@@ -10,8 +10,8 @@ use postern_directory::{
 };
 use postern_imap::parser::{literal_at_end, ParseError};
 use postern_net::{
-    trim_eol, ChannelBindingKind, CleartextPolicy, Connection, IoSettings, LineError, LineIo,
-    TlsContext,
+    trim_eol, CancellationToken, ChannelBindingKind, CleartextPolicy, Connection, IoSettings,
+    LineError, LineIo, Registration, TlsContext,
 };
 use postern_store::names::check_script_name;
 use postern_store::StoreError;
@@ -32,8 +32,10 @@ enum Flow {
 
 /// Why the session cannot go on.
 enum Stop {
-    /// Closed, timed out, or an I/O error: nothing more can be said.
+    /// Closed, or an I/O error: nothing more can be said.
     Gone,
+    /// The client said nothing for the login or idle timeout: say BYE (as IMAP's autologout).
+    Timeout,
     /// The server is shutting down: say BYE.
     Shutdown,
 }
@@ -42,6 +44,7 @@ impl From<LineError> for Stop {
     fn from(e: LineError) -> Self {
         match e {
             LineError::Stopped => Stop::Shutdown,
+            LineError::Timeout => Stop::Timeout,
             _ => Stop::Gone,
         }
     }
@@ -62,6 +65,11 @@ struct Session {
     tls: Option<TlsContext>,
     /// The authenticated account (RFC 5804 §1.2: the authenticated state).
     account: Option<String>,
+    /// The server's shutdown; after login the connection stops on a child of it that an
+    /// admin's kick cancels alone.
+    server_shutdown: CancellationToken,
+    /// The logged-in session's entry in the registry `postern kick` uses.
+    registration: Option<Registration>,
     auth_failures: u32,
     bad_commands: u32,
     span: tracing::Span,
@@ -79,7 +87,7 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: Connection) {
         allow_plaintext: inner.config.auth.allow_plaintext,
     };
     let mut io = LineIo::new(conn.stream, conn.peer, IoSettings::default());
-    io.set_stop(Some(conn.shutdown));
+    io.set_stop(Some(conn.shutdown.clone()));
     let session = Session {
         auth: inner.gate.client("managesieve", conn.peer.ip()),
         inner,
@@ -87,6 +95,8 @@ pub(crate) async fn run(inner: Arc<Inner>, conn: Connection) {
         cleartext,
         tls: conn.tls,
         account: None,
+        server_shutdown: conn.shutdown,
+        registration: None,
         auth_failures: 0,
         bad_commands: 0,
         span: span.clone(),
@@ -197,12 +207,12 @@ impl Session {
             let read = match self.read_command().await {
                 Ok(r) => r,
                 Err(Stop::Gone) => return,
+                Err(Stop::Timeout) => {
+                    self.timed_out();
+                    break;
+                }
                 Err(Stop::Shutdown) => {
-                    self.reply(
-                        Status::Bye,
-                        Some(Code::TryLater),
-                        "server shutting down, try again later",
-                    );
+                    self.say_bye();
                     break;
                 }
             };
@@ -214,8 +224,12 @@ impl Session {
                         match self.dispatch(cmd).await {
                             Ok(flow) => flow,
                             Err(Stop::Gone) => return,
+                            Err(Stop::Timeout) => {
+                                self.timed_out();
+                                break;
+                            }
                             Err(Stop::Shutdown) => {
-                                self.reply(Status::Bye, Some(Code::TryLater), "shutting down");
+                                self.say_bye();
                                 break;
                             }
                         }
@@ -238,6 +252,25 @@ impl Session {
             }
         }
         self.io.shutdown().await;
+    }
+
+    /// RFC 5804 §1.2 BYE for a client that stayed silent too long.
+    fn timed_out(&mut self) {
+        tracing::debug!("timeout");
+        self.reply(Status::Bye, None, "disconnected for inactivity");
+    }
+
+    /// RFC 5804 §1.3 BYE when the server stops or an admin ends the session.
+    fn say_bye(&mut self) {
+        if self.server_shutdown.is_cancelled() {
+            self.reply(
+                Status::Bye,
+                Some(Code::TryLater),
+                "server shutting down, try again later",
+            );
+        } else {
+            self.reply(Status::Bye, None, "session ended by the administrator");
+        }
     }
 
     fn bad_command(&mut self) -> Flow {
@@ -374,14 +407,15 @@ impl Session {
             Command::Unauthenticate => {
                 // RFC 5804 §2.14.1: back to the non-authenticated state.
                 self.account = None;
+                self.registration = None;
+                self.io.set_stop(Some(self.server_shutdown.clone()));
                 self.span.record("user", "");
                 self.reply(Status::Ok, None, "Unauthenticate completed");
             }
             Command::HaveSpace { name, size } => self.have_space(&account, &name, size).await,
             Command::PutScript { name, script } => self.put_script(&account, &name, script).await,
             Command::CheckScript(script) => {
-                if let Some(source) = self.validate(&script) {
-                    drop(source);
+                if self.validate(&script).is_some() {
                     self.reply(Status::Ok, None, "script is valid");
                 }
             }
@@ -415,6 +449,9 @@ impl Session {
                 }
             }
             Command::RenameScript { old, new } => {
+                if !self.name_ok(&new) {
+                    return Ok(Flow::Continue);
+                }
                 match self.inner.scripts.rename_script(&account, &old, &new).await {
                     Ok(()) => self.reply(Status::Ok, None, "RENAMESCRIPT completed"),
                     Err(e) => self.store_failed(&e),
@@ -517,8 +554,12 @@ impl Session {
                 Ok(SaslStep::Done(credentials)) => {
                     return Ok(self.logged_in(credentials.account, mech, None));
                 }
-                // RFC 5804 §2.1: SCRAM's server-final goes with the OK as `(SASL "...")`.
-                Ok(SaslStep::Challenge(c)) if is_scram && c.starts_with(b"v=") => {
+                // RFC 5804 §2.1: SCRAM's server-final goes with the OK as `(SASL "...")`, and
+                // its error form (`e=`, RFC 5802 §7) with the NO.
+                Ok(SaslStep::Challenge(c))
+                    if is_scram && (c.starts_with(b"v=") || c.starts_with(b"e=")) =>
+                {
+                    let data = Some(Code::Sasl(encode_base64(&c)));
                     let (_, r) = tokio::task::spawn_blocking(move || {
                         let r = session.step(b"");
                         (session, r)
@@ -527,12 +568,12 @@ impl Session {
                     .map_err(|_| Stop::Gone)?;
                     return match r {
                         Ok(SaslStep::Done(credentials)) => {
-                            Ok(self.logged_in(credentials.account, mech, Some(encode_base64(&c))))
+                            Ok(self.logged_in(credentials.account, mech, data))
                         }
                         Ok(SaslStep::Challenge(_)) => Ok(self
-                            .refuse(SaslError::Malformed("unexpected challenge"))
+                            .refuse_with(SaslError::Malformed("unexpected challenge"), data)
                             .await),
-                        Err(e) => Ok(self.refuse(e).await),
+                        Err(e) => Ok(self.refuse_with(e, data).await),
                     };
                 }
                 Ok(SaslStep::Challenge(challenge)) => {
@@ -571,23 +612,33 @@ impl Session {
         }
     }
 
-    fn logged_in(&mut self, account: String, mech: SaslMechanism, sasl: Option<String>) -> Flow {
+    fn logged_in(&mut self, account: String, mech: SaslMechanism, sasl: Option<Code>) -> Flow {
         self.span.record("user", account.as_str());
         tracing::info!(method = mech.name(), "authenticated");
+        // From now on an admin can end this session alone (`postern kick`).
+        let kick = self.server_shutdown.child_token();
+        self.registration = Some(self.inner.sessions.register(&account, kick.clone()));
+        self.io.set_stop(Some(kick));
         self.account = Some(account);
         self.auth_failures = 0;
-        self.reply(Status::Ok, sasl.map(Code::Sasl), "Authenticate completed");
+        self.reply(Status::Ok, sasl, "Authenticate completed");
         Flow::Continue
     }
 
     /// Answers a failed login: after the throttle's delay for wrong credentials, TRYLATER
     /// for a throttled client or a directory failure; closes past the per-session limit.
     async fn refuse(&mut self, error: SaslError) -> Flow {
+        self.refuse_with(error, None).await
+    }
+
+    /// [`Session::refuse`], with the mechanism's last words (`NO (SASL "...")`) for a
+    /// failed credential check.
+    async fn refuse_with(&mut self, error: SaslError, sasl: Option<Code>) -> Flow {
         self.auth_failures += 1;
         match error {
             e if e.is_auth_failure() => {
                 tokio::time::sleep(self.auth.failure_delay()).await;
-                self.reply(Status::No, None, "Authentication failed");
+                self.reply(Status::No, sasl, "Authentication failed");
             }
             SaslError::Throttled { retry_after } => {
                 let text = format!(
@@ -640,10 +691,27 @@ impl Session {
         }
     }
 
-    /// RFC 5804 §2.5 HAVESPACE: whether a script of this name and size would fit.
-    async fn have_space(&mut self, account: &str, name: &str, size: u64) {
+    /// RFC 5804 §1.6: a name the store takes, in Net-Unicode (NFC, RFC 5198) so that two
+    /// spellings of one name never make two scripts. `false` when refused (the NO is queued).
+    fn name_ok(&mut self, name: &str) -> bool {
         if let Err(e) = check_script_name(name) {
             self.store_failed(&e);
+            return false;
+        }
+        if !unicode_normalization::is_nfc(name) {
+            self.reply(
+                Status::No,
+                None,
+                "invalid script name: not in Unicode normalization form C (RFC 5804 §1.6)",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// RFC 5804 §2.5 HAVESPACE: whether a script of this name and size would fit.
+    async fn have_space(&mut self, account: &str, name: &str, size: u64) {
+        if !self.name_ok(name) {
             return;
         }
         if size > self.inner.settings.max_script_size {
@@ -680,8 +748,7 @@ impl Session {
 
     /// RFC 5804 §2.6 PUTSCRIPT: validated, then stored (replacing one of that name).
     async fn put_script(&mut self, account: &str, name: &str, script: Vec<u8>) {
-        if let Err(e) = check_script_name(name) {
-            self.store_failed(&e);
+        if !self.name_ok(name) {
             return;
         }
         let Some(source) = self.validate(&script) else {

@@ -8,7 +8,7 @@ use postern_directory::{
     AuthThrottle, DirectoryOptions, PasswordParams, SqliteDirectory, ThrottleConfig,
 };
 use postern_managesieve::{ManageSieveServer, ManageSieveSettings};
-use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server};
+use postern_net::{bind_service, BindPolicy, ConnectionLimiter, Server, Sessions};
 use postern_store::maildir::MaildirStore;
 use postern_store::ScriptStore;
 use std::net::SocketAddr;
@@ -24,6 +24,7 @@ const FILTER: &str = "require [\"fileinto\"];\r\nif header :contains \"subject\"
 struct Harness {
     _dir: tempfile::TempDir,
     store: MaildirStore,
+    sessions: Sessions,
     addr: SocketAddr,
     _server: Server,
 }
@@ -60,6 +61,8 @@ impl Harness {
             Arc::new(AuthThrottle::new(ThrottleConfig::default())),
             settings,
         );
+        let sessions = Sessions::default();
+        let handler = handler.with_sessions(sessions.clone());
         let server = Server::new(ConnectionLimiter::new(100, 100), Some(tls));
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let bound = bind_service(Service::ManageSieve, &[loopback], BindPolicy::default())
@@ -71,6 +74,7 @@ impl Harness {
         Harness {
             _dir: dir,
             store,
+            sessions,
             addr,
             _server: server,
         }
@@ -301,6 +305,13 @@ async fn invalid_scripts_are_refused_with_their_line() {
         r.starts_with("NO ") && r.contains("invalid script name"),
         "{r}"
     );
+    // RFC 5804 §1.6: names are NFC; "e" + U+0301 is the decomposed "é".
+    let r = c.cmd("PUTSCRIPT \"cafe\u{301}\" \"keep;\"\r\n").await;
+    assert!(r.starts_with("NO ") && r.contains("normalization"), "{r}");
+    assert_eq!(
+        c.cmd("PUTSCRIPT \"caf\u{e9}\" \"keep;\"\r\n").await,
+        "OK \"PUTSCRIPT completed\"\r\n"
+    );
 }
 
 #[tokio::test]
@@ -421,6 +432,39 @@ async fn bad_commands_and_noop_tag() {
     let r = c.cmd("\r\n").await;
     assert_eq!(r, "NO \"syntax error: expected a command\"\r\n");
     assert_eq!(c.line().await, "BYE \"too many invalid commands\"\r\n");
+    let mut rest = String::new();
+    assert_eq!(c.r.read_line(&mut rest).await.unwrap(), 0, "closed: {rest}");
+}
+
+#[tokio::test]
+async fn an_admin_kick_ends_logged_in_sessions_only() {
+    let h = Harness::new(ManageSieveSettings::default()).await;
+    let mut anonymous = h.connect().await;
+    let mut c = h.logged_in().await;
+    assert_eq!(h.sessions.count(USER), 1);
+    assert_eq!(h.sessions.kick(USER), 1);
+    assert_eq!(
+        c.line().await,
+        "BYE \"session ended by the administrator\"\r\n"
+    );
+    // A session that has not logged in is nobody's: it goes on.
+    assert_eq!(anonymous.cmd("NOOP\r\n").await, "OK \"NOOP completed\"\r\n");
+    // UNAUTHENTICATE leaves the registry.
+    let mut c = h.logged_in().await;
+    assert_eq!(h.sessions.count(USER), 1);
+    c.cmd("UNAUTHENTICATE\r\n").await;
+    assert_eq!(h.sessions.count(USER), 0);
+}
+
+#[tokio::test]
+async fn silent_clients_are_logged_out() {
+    let h = Harness::new(ManageSieveSettings {
+        login_timeout: std::time::Duration::from_millis(300),
+        ..ManageSieveSettings::default()
+    })
+    .await;
+    let mut c = h.connect().await;
+    assert_eq!(c.line().await, "BYE \"disconnected for inactivity\"\r\n");
     let mut rest = String::new();
     assert_eq!(c.r.read_line(&mut rest).await.unwrap(), 0, "closed: {rest}");
 }

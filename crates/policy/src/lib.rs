@@ -529,6 +529,8 @@ pub fn dns_records(
     ] {
         put(format!("{svc}.{d}.\tIN SRV\t{prio} 1 {port} {h}."));
     }
+    // RFC 5804 §1.8: where a client finds ManageSieve.
+    put(format!("_sieve._tcp.{d}.\t\tIN SRV\t0 1 4190 {h}."));
     put(format!("autoconfig.{d}.\t\tIN CNAME\t{h}."));
     out
 }
@@ -744,6 +746,7 @@ mod tests {
             zone.contains("_dmarc.example.org.\t\tIN TXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@example.org;")
         );
         assert!(zone.contains("_submissions._tcp.example.org.\tIN SRV\t0 1 465 mail.example.org."));
+        assert!(zone.contains("_sieve._tcp.example.org.\t\tIN SRV\t0 1 4190 mail.example.org."));
         assert!(zone.contains(
             "_smtp._tls.example.org.\t\tIN TXT\t\"v=TLSRPTv1; rua=mailto:postmaster@example.org\""
         ));

@@ -65,7 +65,7 @@ pub(crate) enum Command {
         /// A local domain
         domain: String,
     },
-    /// End an account's open IMAP and POP3 sessions in the running serve
+    /// End an account's open IMAP, POP3 and ManageSieve sessions in the running serve
     Kick {
         /// The account's address
         address: String,
@@ -75,9 +75,12 @@ pub(crate) enum Command {
         /// The account to reindex
         address: Option<String>,
     },
-    /// Sieve filters: try a script on a message
+    /// Sieve filters: an account's scripts (as ManageSieve manages them), and trying a script
+    /// on a message
     #[command(subcommand)]
     Sieve(SieveCommand),
+    /// Turn an account's vacation auto-reply on or off (its own scripts are left alone)
+    Vacation(crate::sieve_admin::VacationArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +89,9 @@ pub(crate) enum SieveCommand {
     /// like Pigeonhole's sieve-test (includes come from the script's directory; only INBOX
     /// exists; no vacation or duplicate history)
     Test(SieveTestArgs),
+    /// list, get, put, activate, deactivate, delete: an account's stored scripts
+    #[command(flatten)]
+    Admin(crate::sieve_admin::SieveAdminCommand),
 }
 
 /// Arguments of `postern sieve test`.

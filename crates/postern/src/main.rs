@@ -14,6 +14,8 @@ mod router;
 mod secret;
 mod serve;
 mod server_lock;
+mod sieve_admin;
+mod sieve_check;
 mod sieve_test;
 
 use anyhow::Context as _;
@@ -130,6 +132,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),
         Command::Kick { address } => admin::kick(&config, &address),
+        Command::Sieve(cli::SieveCommand::Admin(cmd)) => sieve_admin::sieve(&config, cmd),
+        Command::Vacation(args) => sieve_admin::vacation(&config, args),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

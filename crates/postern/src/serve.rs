@@ -4,7 +4,9 @@ use crate::admin::Context as AdminContext;
 use crate::{private_data, privileges, server_lock};
 use anyhow::Context;
 use postern_config::{Config, Service, Source};
-use postern_delivery::LocalDelivery;
+use postern_delivery::{
+    FileTracker, LocalDelivery, ScriptCache, SieveSetup, Srs, SrsDirectory, Tracker,
+};
 use postern_directory::{AuthThrottle, SqliteDirectory, ThrottleConfig};
 use postern_imap::ImapServer;
 use postern_net::CancellationToken;
@@ -119,7 +121,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Spool::open(&spool_dir)
             .with_context(|| format!("opening the spool {}", spool_dir.display()))?,
     );
+    // Sieve's secrets and memory live in the data directory like the others: the SRS key
+    // (0600) and the per-account tracker (vacation replies, duplicate marks, side effects).
+    let srs_key = data_dir.join("srs.key");
+    let srs = Arc::new(
+        Srs::load_or_create(&srs_key)
+            .with_context(|| format!("reading or creating {}", srs_key.display()))?,
+    );
     let shared = Shared {
+        sieve_tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
+        srs,
         config: Arc::new(config.clone()),
         directory: Arc::new(ctx.directory),
         store: Arc::new(ctx.store.clone()),
@@ -131,7 +142,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..ThrottleConfig::default()
         })),
     };
-    // IMAP and POP3 register logged-in sessions here; `postern kick` ends them.
+    // IMAP, POP3 and ManageSieve register logged-in sessions here; `postern kick` ends them.
     let sessions = postern_net::Sessions::default();
     let handlers = Handlers::new(&shared, &sessions);
     let control_stop = CancellationToken::new();
@@ -206,6 +217,10 @@ pub(crate) struct Shared {
     /// The accounts' Sieve scripts (the same store: scripts live with the account), for
     /// delivery and ManageSieve.
     pub scripts: Arc<dyn ScriptStore>,
+    /// What Sieve delivery remembers between messages.
+    pub sieve_tracker: Arc<dyn Tracker>,
+    /// The sender rewriting of redirects to remote domains.
+    pub srs: Arc<Srs>,
     /// The durable queue every accepted message goes to before its `250`.
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.
@@ -218,6 +233,8 @@ struct Handlers {
     imap: Arc<Live<dyn SessionHandler>>,
     pop3: Arc<Live<dyn SessionHandler>>,
     managesieve: Arc<Live<dyn SessionHandler>>,
+    /// Logged-in sessions of every protocol, for `postern kick`.
+    sessions: postern_net::Sessions,
     /// The current IMAP and POP3 servers: a reload derives the next ones from them, keeping
     /// their per-account session counts and maildrop locks.
     current: Mutex<(ImapServer, Pop3Server)>,
@@ -243,7 +260,12 @@ impl Handlers {
             smtp: Arc::new(Live::new(smtp_server(shared, &shared.config))),
             imap: Arc::new(Live::new(Arc::new(imap.clone()))),
             pop3: Arc::new(Live::new(Arc::new(pop3.clone()))),
-            managesieve: Arc::new(Live::new(managesieve_server(shared, &shared.config))),
+            managesieve: Arc::new(Live::new(managesieve_server(
+                shared,
+                &shared.config,
+                sessions,
+            ))),
+            sessions: sessions.clone(),
             current: Mutex::new((imap, pop3)),
         }
     }
@@ -265,36 +287,80 @@ impl Handlers {
         self.smtp.set(smtp_server(shared, config));
         self.imap.set(Arc::new(imap.clone()));
         self.pop3.set(Arc::new(pop3.clone()));
-        self.managesieve.set(managesieve_server(shared, config));
+        self.managesieve
+            .set(managesieve_server(shared, config, &self.sessions));
         *current = (imap, pop3);
     }
 }
 
 fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
-    Arc::new(postern_smtp::SmtpServer::new(
+    let server = postern_smtp::SmtpServer::new(
         config,
-        shared.directory.clone(),
+        mail_directory(shared),
         shared.throttle.clone(),
         shared.spool.clone(),
-    ))
+    );
+    if !config.sieve.enabled {
+        return Arc::new(server);
+    }
+    let reject = crate::sieve_check::SieveReject {
+        local: LocalDelivery::new(mail_directory(shared), shared.store.clone())
+            .with_sieve(sieve_setup(config, shared)),
+    };
+    Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
 }
 
 /// ManageSieve keeps no state across sessions: a reload simply starts a new server.
-fn managesieve_server(shared: &Shared, config: &Arc<Config>) -> Arc<dyn SessionHandler> {
-    Arc::new(postern_managesieve::ManageSieveServer::new(
-        config.clone(),
-        shared.directory.clone(),
-        shared.scripts.clone(),
-        shared.throttle.clone(),
-    ))
+fn managesieve_server(
+    shared: &Shared,
+    config: &Arc<Config>,
+    sessions: &postern_net::Sessions,
+) -> Arc<dyn SessionHandler> {
+    Arc::new(
+        postern_managesieve::ManageSieveServer::new(
+            config.clone(),
+            shared.directory.clone(),
+            shared.scripts.clone(),
+            shared.throttle.clone(),
+        )
+        .with_sessions(sessions.clone()),
+    )
 }
 
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {
     crate::router::build(
         config,
-        LocalDelivery::new(shared.directory.clone(), shared.store.clone()),
+        LocalDelivery::new(mail_directory(shared), shared.store.clone())
+            .with_sieve(sieve_setup(config, shared)),
         shared.directory.clone(),
     )
+}
+
+/// The directory recipients are resolved in (SMTP RCPT, local delivery): the accounts and
+/// aliases, plus the SRS0 addresses of our redirects, so their bounces reach the sender.
+fn mail_directory(shared: &Shared) -> Arc<dyn postern_directory::Directory> {
+    Arc::new(SrsDirectory::new(
+        shared.directory.clone(),
+        shared.srs.clone(),
+    ))
+}
+
+/// Sieve at delivery with `[sieve]` of `config` (a reload builds a new one, and with it a
+/// new compiled-script cache under the new limits).
+fn sieve_setup(config: &Config, shared: &Shared) -> SieveSetup {
+    SieveSetup {
+        scripts: shared.scripts.clone(),
+        queue: shared.spool.clone(),
+        tracker: shared.sieve_tracker.clone(),
+        srs: shared.srs.clone(),
+        config: config.sieve.clone(),
+        separator: config.mail.hierarchy_separator,
+        hostname: config.hostname.clone(),
+        cache: Arc::new(ScriptCache::new(
+            postern_delivery::sieve::limits(&config.sieve),
+            1024,
+        )),
+    }
 }
 
 /// The queue's transport, replaced by a reload (new DKIM keys, routes, relay).

@@ -1,7 +1,6 @@
 //! Sieve at local delivery: the script sequence, the host the interpreter asks, the durable
 //! tracker, SRS for redirects, and performing the actions on the store and the queue.
 
-mod compose;
 mod host;
 mod perform;
 mod sequence;
@@ -9,6 +8,7 @@ pub mod srs;
 pub mod tracker;
 
 pub(crate) use perform::perform;
+use perform::reject_reason;
 pub(crate) use sequence::Filtered;
 
 use host::DeliveryHost;
@@ -44,14 +44,18 @@ pub struct SieveSetup {
 impl SieveSetup {
     /// The interpreter's limits from `[sieve]`.
     pub fn limits(&self) -> Limits {
-        let c = &self.config;
-        Limits {
-            max_script_bytes: c.max_script_bytes,
-            max_actions: c.max_actions,
-            max_redirects: c.max_redirects,
-            max_include_depth: c.max_include_depth,
-            max_regex_bytes: c.max_regex_bytes,
-        }
+        limits(&self.config)
+    }
+}
+
+/// The interpreter's limits from a `[sieve]` section.
+pub fn limits(c: &postern_config::Sieve) -> Limits {
+    Limits {
+        max_script_bytes: c.max_script_bytes,
+        max_actions: c.max_actions,
+        max_redirects: c.max_redirects,
+        max_include_depth: c.max_include_depth,
+        max_regex_bytes: c.max_regex_bytes,
     }
 }
 
@@ -63,6 +67,10 @@ pub(crate) struct Recipient<'a> {
     pub(crate) address: &'a str,
     /// MAIL FROM; `None` for `<>`.
     pub(crate) sender: Option<&'a str>,
+    /// The original recipient before alias expansion, if known.
+    pub(crate) orig_to: Option<&'a str>,
+    /// The authenticated submitter, if any.
+    pub(crate) auth: Option<&'a str>,
 }
 
 /// Now, in seconds since the Unix epoch.
@@ -82,6 +90,42 @@ pub(crate) async fn filter(
     message: &[u8],
 ) -> Filtered {
     let scripts = load_sequence(setup, rcpt.account).await;
+    run_sequence(setup, store, delimiter, rcpt, message, scripts).await
+}
+
+/// RFC 5429 §2.2: the reject reason when the recipient's scripts reject `message` and keep no
+/// copy, decided before the SMTP `250`. Only looks. Scripts that cannot reject (no `reject`
+/// and no `include` in their text: the extension must be required where it is used) are not
+/// run, so most mail pays for one run only, at delivery.
+pub(crate) async fn rejects(
+    setup: &SieveSetup,
+    store: &Arc<dyn Store>,
+    delimiter: Option<char>,
+    rcpt: &Recipient<'_>,
+    message: &[u8],
+) -> Option<String> {
+    let scripts = load_sequence(setup, rcpt.account).await;
+    let may_reject = scripts.iter().any(|s| {
+        s.source.as_ref().is_ok_and(|text| {
+            let text = text.to_ascii_lowercase();
+            text.contains("reject") || text.contains("include")
+        })
+    });
+    if !may_reject {
+        return None;
+    }
+    let filtered = run_sequence(setup, store, delimiter, rcpt, message, scripts).await;
+    reject_reason(&filtered)
+}
+
+async fn run_sequence(
+    setup: &SieveSetup,
+    store: &Arc<dyn Store>,
+    delimiter: Option<char>,
+    rcpt: &Recipient<'_>,
+    message: &[u8],
+    scripts: Vec<SequenceScript>,
+) -> Filtered {
     if scripts.is_empty() {
         return Filtered::keep();
     }
@@ -98,8 +142,8 @@ pub(crate) async fn filter(
         envelope: Envelope {
             from: rcpt.sender.unwrap_or("").to_string(),
             to: rcpt.address.to_string(),
-            orig_to: None,
-            auth: None,
+            orig_to: rcpt.orig_to.map(str::to_string),
+            auth: rcpt.auth.map(str::to_string),
         },
         recipient_delimiter: delimiter,
         user_addresses: user_addresses(rcpt),

@@ -91,6 +91,17 @@ pub(crate) async fn perform(
     }
 }
 
+/// The reason of a reject that stands: the sequence rejects and no copy is stored.
+pub(crate) fn reject_reason(filtered: &Filtered) -> Option<String> {
+    if !copies(filtered, '/').is_empty() {
+        return None;
+    }
+    filtered.actions.iter().find_map(|a| match a {
+        Action::Reject { reason, .. } => Some(one_line(reason)),
+        _ => None,
+    })
+}
+
 /// The copies to store: explicit keeps and fileintos in script order, then the implicit keep;
 /// one per mailbox (RFC 5228 §2.10.3: a message is filed once into each mailbox), flags merged.
 fn copies(filtered: &Filtered, separator: char) -> Vec<Copy> {
@@ -326,7 +337,7 @@ async fn side_effects(
                     auth: None,
                 };
                 let from = n.from.clone().unwrap_or_else(|| rcpt.address.to_string());
-                if let Some((to, body)) = super::compose::notification(
+                if let Some((to, body)) = postern_sieve::compose_notification(
                     n,
                     message,
                     &envelope,

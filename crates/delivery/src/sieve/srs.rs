@@ -9,6 +9,7 @@
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
+use postern_directory::{Address, Destination, Directory, Resolution, Result as DirResult};
 use sha2::Sha256;
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -113,18 +114,103 @@ impl Srs {
     pub fn reverse(&self, address: &str, now: i64) -> Option<String> {
         let (local, _) = address.rsplit_once('@')?;
         let rest = local
-            .strip_prefix("SRS0=")
-            .or_else(|| local.strip_prefix("srs0="))?;
+            .get(..5)
+            .filter(|p| p.eq_ignore_ascii_case("SRS0="))
+            .map(|_| &local[5..])?;
         let mut parts = rest.splitn(4, '=');
         let (hash, stamp, domain, orig_local) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if hash != self.hash(stamp, domain, orig_local) || domain.is_empty() {
+        // Directories lower-case local parts (RFC 5321 §2.4 allows it), so the hash is compared
+        // without case, as SRS implementations do.
+        if !hash.eq_ignore_ascii_case(&self.hash(stamp, domain, orig_local)) || domain.is_empty() {
             return None;
         }
         let then = stamp_value(stamp)?;
         let today = day_number(now) % 1024;
         let age = (today + 1024 - then) % 1024;
         (age <= MAX_AGE_DAYS).then(|| format!("{orig_local}@{domain}"))
+    }
+}
+
+/// The directory as SMTP and local delivery see it, plus SRS bounces: an SRS0 address of ours
+/// whose hash and age are right resolves to the original sender (a remote destination), so a
+/// bounce of a redirected message reaches whoever sent it. Everything else is the inner
+/// directory's answer.
+#[derive(Debug)]
+pub struct SrsDirectory {
+    inner: std::sync::Arc<dyn Directory>,
+    srs: std::sync::Arc<Srs>,
+}
+
+impl std::fmt::Debug for Srs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Srs { key: <secret> }")
+    }
+}
+
+impl SrsDirectory {
+    /// `inner` with SRS0 addresses of ours resolved by `srs`.
+    pub fn new(inner: std::sync::Arc<dyn Directory>, srs: std::sync::Arc<Srs>) -> SrsDirectory {
+        SrsDirectory { inner, srs }
+    }
+
+    async fn srs_resolution(&self, address: &Address) -> DirResult<Option<Resolution>> {
+        let local = address.local_part();
+        if !local
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("SRS0="))
+        {
+            return Ok(None);
+        }
+        if !self.inner.is_local_domain(address.domain()).await? {
+            return Ok(None);
+        }
+        let now = super::unix_now();
+        Ok(self
+            .srs
+            .reverse(&address.to_string(), now)
+            .map(|original| Resolution::Deliver(vec![Destination::Remote(original)])))
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for SrsDirectory {
+    async fn resolve(&self, address: &Address) -> DirResult<Resolution> {
+        match self.srs_resolution(address).await? {
+            Some(r) => Ok(r),
+            None => self.inner.resolve(address).await,
+        }
+    }
+    async fn expand(&self, address: &Address) -> DirResult<Resolution> {
+        self.inner.expand(address).await
+    }
+    async fn is_local_domain(&self, name: &str) -> DirResult<bool> {
+        self.inner.is_local_domain(name).await
+    }
+    async fn domains(&self) -> DirResult<Vec<postern_directory::Domain>> {
+        self.inner.domains().await
+    }
+    async fn account(&self, address: &str) -> DirResult<Option<postern_directory::Account>> {
+        self.inner.account(address).await
+    }
+    fn subaddress_separator(&self) -> Option<char> {
+        self.inner.subaddress_separator()
+    }
+    fn authenticate(&self, login: &str, password: &[u8]) -> DirResult<Option<String>> {
+        self.inner.authenticate(login, password)
+    }
+    fn apop_secret(&self, name: &str) -> DirResult<Option<String>> {
+        self.inner.apop_secret(name)
+    }
+    fn scram_credentials(
+        &self,
+        login: &str,
+        mechanism: &str,
+    ) -> DirResult<Option<postern_directory::sasl::ScramCredentials>> {
+        self.inner.scram_credentials(login, mechanism)
+    }
+    fn scram_decoy(&self, login: &str, mechanism: &str) -> DirResult<(Vec<u8>, u32)> {
+        self.inner.scram_decoy(login, mechanism)
     }
 }
 

@@ -176,6 +176,8 @@ impl Fixture {
             account: ALICE,
             address: ALICE,
             sender: Some("bob@remote.test"),
+            orig_to: None,
+            auth: None,
         };
         perform(
             &self.setup,
@@ -595,4 +597,142 @@ async fn script_reject_fails_the_recipient() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// RFC 5429 §2.2: the reject is known before the `250`, and looking changes nothing.
+#[tokio::test]
+async fn reject_is_known_before_the_250() {
+    let f = fixture();
+    let lda = f.lda();
+    assert_eq!(
+        lda.sieve_rejects(Some("bob@remote.test"), ALICE, MSG).await,
+        None
+    );
+    f.activate(r#"require "ereject"; if header :is "subject" "hello" { ereject "go away"; }"#)
+        .await;
+    assert_eq!(
+        lda.sieve_rejects(Some("bob@remote.test"), ALICE, MSG)
+            .await
+            .as_deref(),
+        Some("go away")
+    );
+    let other = b"Subject: something else\r\n\r\nbody\r\n";
+    assert_eq!(
+        lda.sieve_rejects(Some("bob@remote.test"), ALICE, other)
+            .await,
+        None
+    );
+    assert!(f
+        .store
+        .select(ALICE, "INBOX", false)
+        .unwrap()
+        .messages
+        .is_empty());
+    assert!(f.queued().is_empty());
+}
+
+/// RFC 5435/5436: a mailto notification is queued from `<>`, once per delivery.
+#[tokio::test]
+async fn notify_queues_a_mailto_notification_once() {
+    let f = fixture();
+    let notify = || Filtered {
+        actions: vec![Action::Notify(postern_sieve::Notify {
+            method: "mailto:alice@mobile.test".into(),
+            from: None,
+            importance: 2,
+            options: Vec::new(),
+            message: Some("New mail from Bob".into()),
+        })],
+        ..Filtered::keep()
+    };
+    f.perform(notify(), "N1").await;
+    f.perform(notify(), "N1").await;
+    let q = f.queued();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].0.envelope.sender, None);
+    assert_eq!(q[0].0.envelope.recipients[0].address, "alice@mobile.test");
+    let text = String::from_utf8_lossy(&q[0].1).into_owned();
+    assert!(text.contains("Auto-Submitted: auto-notified"), "{text}");
+    assert_eq!(
+        f.store
+            .select(ALICE, "INBOX", false)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+}
+
+/// A bounce to the SRS address of a redirect resolves to the original sender; a forged or
+/// foreign one resolves as the directory says (no such user).
+#[tokio::test]
+async fn srs_bounces_resolve_to_the_original_sender() {
+    use postern_directory::{Address, Destination, Directory, Resolution};
+    let f = fixture();
+    let dir = super::srs::SrsDirectory::new(f.directory.clone(), f.setup.srs.clone());
+    let srs = f
+        .setup
+        .srs
+        .forward("Bob@remote.test", "example.org", unix_now());
+    let got = dir.resolve(&Address::parse(&srs).unwrap()).await.unwrap();
+    assert_eq!(
+        got,
+        Resolution::Deliver(vec![Destination::Remote("bob@remote.test".into())])
+    );
+    let forged = Address::parse("SRS0=abcd=AA=remote.test=eve@example.org").unwrap();
+    assert_eq!(dir.resolve(&forged).await.unwrap(), Resolution::NotFound);
+    let alice = Address::parse(ALICE).unwrap();
+    assert!(matches!(
+        dir.resolve(&alice).await.unwrap(),
+        Resolution::Deliver(_)
+    ));
+}
+
+/// RFC 5228 §5.4 `envelope "auth"`: the submitter the queue knows reaches the script.
+#[tokio::test]
+async fn envelope_auth_reaches_the_script() {
+    let f = fixture();
+    f.activate(
+        r#"require ["envelope", "fileinto", "mailbox"];
+if envelope :is "auth" "carol@example.org" { fileinto :create "FromCarol"; }"#,
+    )
+    .await;
+    let info = crate::EnvelopeInfo {
+        orig_rcpt: None,
+        auth: Some("carol@example.org".into()),
+    };
+    let lda = f.lda();
+    lda.deliver_with(
+        Some("carol@example.org"),
+        ALICE,
+        MSG,
+        "A1",
+        &BTreeSet::new(),
+        &info,
+    )
+    .await;
+    lda.deliver(
+        Some("carol@example.org"),
+        ALICE,
+        MSG,
+        "A2",
+        &BTreeSet::new(),
+    )
+    .await;
+    assert_eq!(
+        f.store
+            .select(ALICE, "FromCarol", false)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.store
+            .select(ALICE, "INBOX", false)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
 }

@@ -1,0 +1,6 @@
+require ["fileinto", "envelope", "subaddress"];
+if address :domain :is "from" "example.com" { fileinto "Dotcom"; }
+if address :localpart :matches ["to", "cc"] "user*" { fileinto "ToBob"; }
+if envelope :detail "to" "lists" { fileinto "Detail"; }
+if envelope :user "to" "user" { fileinto "User"; }
+if address :all :is "from" "alice@example.org" { fileinto "Alice"; }

@@ -1,0 +1,3 @@
+require ["body", "fileinto"];
+if body :text :contains "invoice" { fileinto "Invoices"; }
+if body :raw :contains "<b>" { fileinto "Html"; }

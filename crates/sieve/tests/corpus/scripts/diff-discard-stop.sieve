@@ -1,0 +1,3 @@
+if header :is "precedence" ["bulk", "junk"] { discard; stop; }
+if size :over 300 { discard; }
+keep;

@@ -1,0 +1,8 @@
+require ["fileinto", "imap4flags"];
+# Work mail is filed and flagged; everything else stays in INBOX.
+if header :contains "subject" "project" {
+    addflag "\\Flagged";
+    fileinto "Work";
+} elsif header :contains "subject" "release" {
+    fileinto :flags ["\\Seen", "$Lists"] "Lists";
+}

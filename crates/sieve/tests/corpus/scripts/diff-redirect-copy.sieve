@@ -1,0 +1,3 @@
+require "copy";
+if header :contains "from" "alice" { redirect :copy "archive@example.org"; }
+if header :contains "from" "carol" { redirect "carol-box@example.org"; }

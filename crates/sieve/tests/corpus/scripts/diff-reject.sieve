@@ -1,0 +1,6 @@
+require "reject";
+if exists "list-id" { reject text:
+Lists are not welcome here.
+Please stop.
+.
+; }

@@ -1,0 +1,2 @@
+require ["spamtest"];
+keep;

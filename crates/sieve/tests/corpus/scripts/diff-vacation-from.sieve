@@ -1,0 +1,6 @@
+require ["vacation", "fileinto"];
+fileinto "Seen";
+vacation :from "user@example.net" :addresses ["user@example.net", "robert@example.net"] text:
+Away.
+.
+;

@@ -1,0 +1,2 @@
+require "vacation";
+vacation :days 1 :subject "Away until Monday" "I am away; I will read your mail when I am back.";
