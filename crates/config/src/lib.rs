@@ -14,12 +14,14 @@ mod managesieve;
 mod outbound;
 mod raw;
 mod service;
+mod sieve;
 
 pub use access::{Imap, Pop3};
 pub use error::ConfigError;
 pub use managesieve::ManageSieve;
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use service::Service;
+pub use sieve::Sieve;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -69,6 +71,8 @@ pub struct Config {
     /// `[relay]`: the smarthost; `None` when the section is absent (mail goes by MX).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<Relay>,
+    /// `[sieve]`: filtering at local delivery.
+    pub sieve: Sieve,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

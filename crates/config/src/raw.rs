@@ -40,6 +40,8 @@ pub(crate) struct RawConfig {
     outbound: crate::outbound::RawOutbound,
     #[serde(default)]
     relay: crate::outbound::RawRelay,
+    #[serde(default)]
+    sieve: crate::sieve::RawSieve,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -399,6 +401,7 @@ impl RawConfig {
             queue: self.queue.validate()?,
             outbound: self.outbound.validate()?,
             relay: self.relay.validate()?,
+            sieve: self.sieve.validate()?,
             source,
         })
     }

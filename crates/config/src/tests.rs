@@ -439,3 +439,32 @@ fn imap_and_pop3_sections() {
         assert!(e.contains(words), "{text}: {e}");
     }
 }
+
+#[test]
+fn sieve_defaults_are_safe() {
+    let c = parse("").unwrap();
+    assert!(c.sieve.enabled);
+    assert_eq!(c.sieve.max_redirects, 4);
+    assert_eq!(c.sieve.vacation_default_period_secs, 7 * 86_400);
+    assert!(!c.sieve.fileinto_creates_folders);
+    assert!(c.sieve.before.is_empty() && c.sieve.global_dir.is_none());
+}
+
+#[test]
+fn sieve_section_is_read_and_checked() {
+    let c = parse(
+        "[sieve]\nbefore = [\"/etc/postern/before.sieve\"]\nglobal_dir = \"/etc/postern/sieve\"\nmax_redirects = 0\nfileinto_creates_folders = true\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.sieve.before,
+        [std::path::PathBuf::from("/etc/postern/before.sieve")]
+    );
+    assert_eq!(c.sieve.max_redirects, 0);
+    assert!(c.sieve.fileinto_creates_folders);
+    let e = parse("[sieve]\nvacation_min_period_secs = 100\nvacation_default_period_secs = 50\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("vacation periods"), "{e}");
+    assert!(parse("[sieve]\nmax_actions = 0\n").is_err());
+    assert!(parse("[sieve]\nsieve_before = []\n").is_err());
+}

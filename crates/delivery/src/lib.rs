@@ -1,9 +1,17 @@
 //! Local delivery: one call that takes a message and an envelope recipient and puts the message
 //! in the right mailbox — alias and catch-all expansion, plus-addressing, loop detection, quota,
 //! duplicate suppression, and the `Return-Path:` / `Delivered-To:` trace headers. The queue
-//! runner, the `deliver` LDA command and fetch all use it; Sieve joins here.
+//! runner, the `deliver` LDA command and fetch all use it. With a [`SieveSetup`], the account's
+//! Sieve scripts decide where the message goes ([`sieve`]).
 
 mod headers;
+pub mod sieve;
+
+/// The compiled-script cache a [`SieveSetup`] holds (re-exported for the wiring).
+pub use postern_sieve::ScriptCache;
+pub use sieve::srs::{Srs, SrsDirectory};
+pub use sieve::tracker::{FileTracker, TrackKind, Tracker};
+pub use sieve::SieveSetup;
 
 use headers::{has_delivered_to, trace_headers};
 use postern_directory::{Address, Destination, Directory, Resolution};
@@ -13,16 +21,36 @@ use postern_store::{Store, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// What the queue knows of a recipient beyond its address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvelopeInfo {
+    /// The original recipient (RFC 3461 ORCPT, `rfc822;` prefix removed), when it differs.
+    pub orig_rcpt: Option<String>,
+    /// The account that submitted the message (SMTP AUTH), if any.
+    pub auth: Option<String>,
+}
+
 /// The local delivery agent.
 pub struct LocalDelivery {
     directory: Arc<dyn Directory>,
     store: Arc<dyn Store>,
+    sieve: Option<SieveSetup>,
 }
 
 impl LocalDelivery {
     /// Delivery that resolves recipients in `directory` and stores into `store`.
     pub fn new(directory: Arc<dyn Directory>, store: Arc<dyn Store>) -> LocalDelivery {
-        LocalDelivery { directory, store }
+        LocalDelivery {
+            directory,
+            store,
+            sieve: None,
+        }
+    }
+
+    /// Runs the accounts' Sieve scripts at delivery (unless `[sieve] enabled` is false).
+    pub fn with_sieve(mut self, setup: SieveSetup) -> LocalDelivery {
+        self.sieve = Some(setup);
+        self
     }
 
     /// Delivers `message` from `sender` (`None` = `<>`) to the local address `rcpt`. `key`
@@ -41,6 +69,28 @@ impl LocalDelivery {
         message: &[u8],
         key: &str,
         already: &BTreeSet<String>,
+    ) -> Outcome {
+        self.deliver_with(
+            sender,
+            rcpt,
+            message,
+            key,
+            already,
+            &EnvelopeInfo::default(),
+        )
+        .await
+    }
+
+    /// [`LocalDelivery::deliver`] with what the queue knows beyond the address, for Sieve's
+    /// `envelope` test (RFC 5228 §5.4 "to" with `:orig`, RFC 5228 §5.4 "auth").
+    pub async fn deliver_with(
+        &self,
+        sender: Option<&str>,
+        rcpt: &str,
+        message: &[u8],
+        key: &str,
+        already: &BTreeSet<String>,
+        info: &EnvelopeInfo,
     ) -> Outcome {
         let address = match Address::parse(rcpt) {
             Ok(a) => a,
@@ -80,8 +130,16 @@ impl LocalDelivery {
         };
 
         match self.direct_account(&address, &destinations) {
+            Some(account) if already.contains(&account) => Outcome::Delivered {
+                note: Status::with_text(
+                    EnhancedCode::SUCCESS,
+                    format!("duplicate: {account} already has this message"),
+                ),
+                accounts: Vec::new(),
+                forward: Vec::new(),
+            },
             Some(account) => {
-                self.to_mailbox(sender, &address, &account, message, key, already)
+                self.to_mailbox(sender, &address, &account, message, key, info)
                     .await
             }
             None => Outcome::Delivered {
@@ -96,6 +154,34 @@ impl LocalDelivery {
                     .collect(),
             },
         }
+    }
+
+    /// RFC 5429 §2.1-§2.2: whether the recipient's scripts reject this message, decided before
+    /// the SMTP `250` so the refusal can be a `550` in the dialogue instead of a DSN later.
+    /// Only looks (nothing is stored, queued or recorded); `Some(reason)` when the sequence
+    /// rejects and keeps no copy. `None` whenever in doubt: delivery then decides as usual.
+    pub async fn sieve_rejects(
+        &self,
+        sender: Option<&str>,
+        rcpt: &str,
+        message: &[u8],
+    ) -> Option<String> {
+        let setup = self.sieve.as_ref().filter(|s| s.config.enabled)?;
+        let address = Address::parse(rcpt).ok()?;
+        let Ok(Resolution::Deliver(destinations)) = self.directory.resolve(&address).await else {
+            return None;
+        };
+        let account = self.direct_account(&address, &destinations)?;
+        let delivered_to = address.to_string();
+        let recipient = sieve::Recipient {
+            account: &account,
+            address: &delivered_to,
+            sender,
+            orig_to: None,
+            auth: None,
+        };
+        let delimiter = self.directory.subaddress_separator();
+        sieve::rejects(setup, &self.store, delimiter, &recipient, message).await
     }
 
     /// The account when `address` reaches exactly one account that is the address itself
@@ -141,19 +227,9 @@ impl LocalDelivery {
         account: &str,
         message: &[u8],
         key: &str,
-        already: &BTreeSet<String>,
+        info: &EnvelopeInfo,
     ) -> Outcome {
         let delivered_to = address.to_string();
-        if already.contains(account) {
-            return Outcome::Delivered {
-                note: Status::with_text(
-                    EnhancedCode::SUCCESS,
-                    format!("duplicate: {account} already has this message"),
-                ),
-                accounts: Vec::new(),
-                forward: Vec::new(),
-            };
-        }
         if has_delivered_to(message, &delivered_to) {
             // RFC 5321 §6.3: a message that already passed through this mailbox is looping.
             return Outcome::Failed(Status::new(
@@ -163,6 +239,33 @@ impl LocalDelivery {
         }
         if let Some(failure) = self.over_quota(account, message.len() as u64).await {
             return failure;
+        }
+        if let Some(setup) = self.sieve.as_ref().filter(|s| s.config.enabled) {
+            if let Err(e) = self.store.ensure_account(account).await {
+                return Outcome::Deferred(Status::new(
+                    EnhancedCode::new(4, 2, 0),
+                    format!("<{delivered_to}>: mailbox unavailable: {e}"),
+                ));
+            }
+            let rcpt = sieve::Recipient {
+                account,
+                address: &delivered_to,
+                sender,
+                orig_to: info.orig_rcpt.as_deref(),
+                auth: info.auth.as_deref(),
+            };
+            let delimiter = self.directory.subaddress_separator();
+            let filtered = sieve::filter(setup, &self.store, delimiter, &rcpt, message).await;
+            return sieve::perform(
+                setup,
+                &self.store,
+                &self.directory,
+                &rcpt,
+                message,
+                key,
+                filtered,
+            )
+            .await;
         }
         let mut content = trace_headers(sender, &delivered_to);
         content.extend_from_slice(message);

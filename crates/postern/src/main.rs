@@ -15,6 +15,7 @@ mod secret;
 mod serve;
 mod server_lock;
 mod sieve_admin;
+mod sieve_check;
 mod sieve_test;
 
 use anyhow::Context as _;

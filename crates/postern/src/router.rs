@@ -37,9 +37,23 @@ impl Transport for Router {
             let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
             out[pos] = match self.directory.is_local_domain(domain).await {
                 Ok(true) => {
+                    let info = postern_delivery::EnvelopeInfo {
+                        orig_rcpt: entry.recipients[i]
+                            .recipient
+                            .orcpt
+                            .as_deref()
+                            .map(|o| {
+                                o.get(..7)
+                                    .filter(|p| p.eq_ignore_ascii_case("rfc822;"))
+                                    .map_or(o, |_| &o[7..])
+                                    .to_string()
+                            })
+                            .filter(|o| !o.eq_ignore_ascii_case(rcpt)),
+                        auth: entry.envelope.authenticated.clone(),
+                    };
                     let o = self
                         .local
-                        .deliver(sender, rcpt, &message, entry.id.as_str(), &already)
+                        .deliver_with(sender, rcpt, &message, entry.id.as_str(), &already, &info)
                         .await;
                     if let Outcome::Delivered { accounts, .. } = &o {
                         already.extend(accounts.iter().cloned());

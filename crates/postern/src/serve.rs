@@ -4,7 +4,9 @@ use crate::admin::Context as AdminContext;
 use crate::{private_data, privileges, server_lock};
 use anyhow::Context;
 use postern_config::{Config, Service, Source};
-use postern_delivery::LocalDelivery;
+use postern_delivery::{
+    FileTracker, LocalDelivery, ScriptCache, SieveSetup, Srs, SrsDirectory, Tracker,
+};
 use postern_directory::{AuthThrottle, SqliteDirectory, ThrottleConfig};
 use postern_imap::ImapServer;
 use postern_net::CancellationToken;
@@ -119,7 +121,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Spool::open(&spool_dir)
             .with_context(|| format!("opening the spool {}", spool_dir.display()))?,
     );
+    // Sieve's secrets and memory live in the data directory like the others: the SRS key
+    // (0600) and the per-account tracker (vacation replies, duplicate marks, side effects).
+    let srs_key = data_dir.join("srs.key");
+    let srs = Arc::new(
+        Srs::load_or_create(&srs_key)
+            .with_context(|| format!("reading or creating {}", srs_key.display()))?,
+    );
     let shared = Shared {
+        sieve_tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
+        srs,
         config: Arc::new(config.clone()),
         directory: Arc::new(ctx.directory),
         store: Arc::new(ctx.store.clone()),
@@ -206,6 +217,10 @@ pub(crate) struct Shared {
     /// The accounts' Sieve scripts (the same store: scripts live with the account), for
     /// delivery and ManageSieve.
     pub scripts: Arc<dyn ScriptStore>,
+    /// What Sieve delivery remembers between messages.
+    pub sieve_tracker: Arc<dyn Tracker>,
+    /// The sender rewriting of redirects to remote domains.
+    pub srs: Arc<Srs>,
     /// The durable queue every accepted message goes to before its `250`.
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.
@@ -279,12 +294,20 @@ impl Handlers {
 }
 
 fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
-    Arc::new(postern_smtp::SmtpServer::new(
+    let server = postern_smtp::SmtpServer::new(
         config,
-        shared.directory.clone(),
+        mail_directory(shared),
         shared.throttle.clone(),
         shared.spool.clone(),
-    ))
+    );
+    if !config.sieve.enabled {
+        return Arc::new(server);
+    }
+    let reject = crate::sieve_check::SieveReject {
+        local: LocalDelivery::new(mail_directory(shared), shared.store.clone())
+            .with_sieve(sieve_setup(config, shared)),
+    };
+    Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
 }
 
 /// ManageSieve keeps no state across sessions: a reload simply starts a new server.
@@ -307,9 +330,37 @@ fn managesieve_server(
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {
     crate::router::build(
         config,
-        LocalDelivery::new(shared.directory.clone(), shared.store.clone()),
+        LocalDelivery::new(mail_directory(shared), shared.store.clone())
+            .with_sieve(sieve_setup(config, shared)),
         shared.directory.clone(),
     )
+}
+
+/// The directory recipients are resolved in (SMTP RCPT, local delivery): the accounts and
+/// aliases, plus the SRS0 addresses of our redirects, so their bounces reach the sender.
+fn mail_directory(shared: &Shared) -> Arc<dyn postern_directory::Directory> {
+    Arc::new(SrsDirectory::new(
+        shared.directory.clone(),
+        shared.srs.clone(),
+    ))
+}
+
+/// Sieve at delivery with `[sieve]` of `config` (a reload builds a new one, and with it a
+/// new compiled-script cache under the new limits).
+fn sieve_setup(config: &Config, shared: &Shared) -> SieveSetup {
+    SieveSetup {
+        scripts: shared.scripts.clone(),
+        queue: shared.spool.clone(),
+        tracker: shared.sieve_tracker.clone(),
+        srs: shared.srs.clone(),
+        config: config.sieve.clone(),
+        separator: config.mail.hierarchy_separator,
+        hostname: config.hostname.clone(),
+        cache: Arc::new(ScriptCache::new(
+            postern_delivery::sieve::limits(&config.sieve),
+            1024,
+        )),
+    }
 }
 
 /// The queue's transport, replaced by a reload (new DKIM keys, routes, relay).

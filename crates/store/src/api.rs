@@ -129,6 +129,32 @@ pub trait Store: Send + Sync {
         data: Vec<u8>,
         key: &str,
     ) -> Result<AppendOutcome>;
+    /// [`Store::deliver`] with IMAP flags and keywords set on the stored message (Sieve's
+    /// imap4flags, RFC 5232 §5), idempotent by `key` the same way. The default delivers and
+    /// then adds the flags (not atomic: a crash between leaves the message unflagged); a
+    /// backend that can store both at once overrides it.
+    async fn deliver_flagged(
+        &self,
+        account: &str,
+        mailbox: &str,
+        data: Vec<u8>,
+        key: &str,
+        flags: Flags,
+    ) -> Result<AppendOutcome> {
+        let outcome = self.deliver(account, mailbox, data, key).await?;
+        if !flags.is_empty() {
+            self.store_flags(
+                account,
+                mailbox,
+                UidSet::single(outcome.uid),
+                FlagOp::Add,
+                flags,
+                None,
+            )
+            .await?;
+        }
+        Ok(outcome)
+    }
     /// The whole message, as stored.
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>>;
     /// The header section including the blank line that ends it (RFC 5322 §2.1).

@@ -974,6 +974,37 @@ fn delivery_is_idempotent_by_key_and_lands_in_new() {
     ));
 }
 
+/// A delivery with flags (Sieve imap4flags) lands in cur/ with its info part, keeps them
+/// through a reindex, and stays idempotent by key.
+#[test]
+fn flagged_delivery_lands_in_cur_with_flags() {
+    let (_t, s) = setup();
+    let root = inbox_dir(&s);
+    let f = flags(&["\\Seen", "$label1"]);
+    let first = s.deliver_flagged(ACCT, "INBOX", &msg(1), "F1", &f).unwrap();
+    let again = s.deliver_flagged(ACCT, "INBOX", &msg(1), "F1", &f).unwrap();
+    assert_eq!(first, again, "the same key stores no second copy");
+    assert!(files_in(&root.join("new")).is_empty());
+    let cur = files_in(&root.join("cur"));
+    assert_eq!(cur.len(), 1);
+    assert!(
+        cur[0].contains(",K=F1,") && cur[0].contains(":2,"),
+        "{cur:?}"
+    );
+    let check = |s: &MaildirStore| {
+        let snap = s.select(ACCT, "INBOX", false).unwrap();
+        assert_eq!(snap.messages.len(), 1);
+        assert!(snap.messages[0].flags.has(SystemFlags::SEEN));
+        assert!(snap.messages[0].flags.has_keyword("$label1"));
+    };
+    check(&s);
+    std::fs::remove_file(root.join("postern-index.sqlite")).unwrap();
+    let _ = std::fs::remove_file(root.join("postern-index.sqlite-wal"));
+    let _ = std::fs::remove_file(root.join("postern-index.sqlite-shm"));
+    s.reindex(ACCT).unwrap();
+    check(&s);
+}
+
 /// Concurrent deliveries share group commits and still get distinct UIDs; two deliveries with
 /// one key racing each other store one copy.
 #[test]

@@ -153,6 +153,18 @@ impl Store for MaildirStore {
         let (a, m, k) = (account.to_owned(), mailbox.to_owned(), key.to_owned());
         self.blocking(move |s| s.deliver(&a, &m, &data, &k)).await
     }
+    async fn deliver_flagged(
+        &self,
+        account: &str,
+        mailbox: &str,
+        data: Vec<u8>,
+        key: &str,
+        flags: Flags,
+    ) -> Result<AppendOutcome> {
+        let (a, m, k) = (account.to_owned(), mailbox.to_owned(), key.to_owned());
+        self.blocking(move |s| s.deliver_flagged(&a, &m, &data, &k, &flags))
+            .await
+    }
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {
         if let Some(d) = self.try_fetch_one_now(account, mailbox, uid, MessagePart::Full) {
             return Ok(d);

@@ -1438,7 +1438,21 @@ impl MaildirStore {
         data: &[u8],
         key: &str,
     ) -> Result<AppendOutcome> {
-        deliver::deliver(self, account, name, data, key)
+        deliver::deliver(self, account, name, data, key, &Flags::new())
+    }
+
+    /// [`Self::deliver`] with flags and keywords set on the stored message (Sieve's
+    /// imap4flags, RFC 5232 §5): a flagged message goes to `cur/` with its info part, in the
+    /// same group commit.
+    pub fn deliver_flagged(
+        &self,
+        account: &str,
+        name: &str,
+        data: &[u8],
+        key: &str,
+        flags: &Flags,
+    ) -> Result<AppendOutcome> {
+        deliver::deliver(self, account, name, data, key, flags)
     }
 
     /// Changes the flags of the messages in `uids` (RFC 9051 §6.4.6 STORE). With

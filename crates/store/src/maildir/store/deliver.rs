@@ -12,6 +12,7 @@ use crate::error::{Result, StoreError};
 use crate::maildir::files::IoContext;
 use crate::maildir::files::{self as maildir, base_with_fields};
 use crate::maildir::index::{self, NewMessage};
+use crate::maildir::keywords::KeywordLetters;
 use crate::maildir::sync::{self, mailbox_dir, EventLog};
 use crate::names::canonical_mailbox;
 use crate::types::{AppendOutcome, Flags, MailboxEvent};
@@ -35,6 +36,8 @@ pub(super) struct Pending {
     wire_size: u64,
     date: i64,
     key: String,
+    /// Flags and keywords the message is stored with (Sieve imap4flags, RFC 5232 §5).
+    flags: Flags,
     result: Mutex<Option<Result<AppendOutcome>>>,
 }
 
@@ -44,6 +47,7 @@ pub(super) fn deliver(
     name: &str,
     data: &[u8],
     key: &str,
+    flags: &Flags,
 ) -> Result<AppendOutcome> {
     if !maildir::valid_delivery_key(key) {
         return Err(StoreError::InvalidDeliveryKey(
@@ -78,6 +82,7 @@ pub(super) fn deliver(
         wire_size: maildir::wire_size(data),
         date: maildir::unix_secs(mtime),
         key: key.to_string(),
+        flags: flags.clone(),
         result: Mutex::new(None),
     });
     lock(&store.inner.batches.0)
@@ -163,7 +168,6 @@ fn commit(
         by_mailbox.entry(p.canon.as_str()).or_default().push(i);
     }
     let mut results: Vec<Option<AppendOutcome>> = vec![None; batch.len()];
-    let no_flags = Flags::new();
     for (canon, items) in by_mailbox {
         let (mut mb, dir) = find_mailbox(tx, root, canon, gen, ev)?;
         // A delivery that crashed after its rename is adopted here, key included.
@@ -193,18 +197,24 @@ fn commit(
             mb.highestmodseq += 1;
             let modseq = mb.highestmodseq;
             sync::keep_modseq_hint(&dir, &mb, gen)?;
-            // Maildir: a file in new/ carries no info part.
-            let rel = format!(
-                "new/{}",
-                base_with_fields(&p.unique, p.size, p.wire_size, uid)
-            );
+            let base = base_with_fields(&p.unique, p.size, p.wire_size, uid);
+            let rel = if p.flags.is_empty() {
+                // Maildir: a file in new/ carries no info part.
+                format!("new/{base}")
+            } else {
+                // Flags live in the info part, which only cur/ names carry, so that a
+                // rebuilt index (and mutt) sees them too.
+                let mut kw = KeywordLetters::load(&dir);
+                kw.assign(&dir, &p.flags, gen)?;
+                format!("cur/{}", maildir::file_name(&base, &p.flags, "", &kw))
+            };
             fs::rename(&p.tmp, dir.join(&rel)).ctx("rename", &p.tmp)?;
             index::insert_message(
                 tx,
                 mb.id,
                 &NewMessage {
                     uid,
-                    flags: &no_flags,
+                    flags: &p.flags,
                     modseq,
                     internal_date: p.date,
                     size: p.size,
@@ -228,6 +238,7 @@ fn commit(
         }
         if placed > 0 || deduplicated {
             dirs.push(dir.join("new"));
+            dirs.push(dir.join("cur"));
         }
         index::update_mailbox(tx, &mb)?;
     }

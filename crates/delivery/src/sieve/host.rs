@@ -1,0 +1,140 @@
+//! The [`Host`] that local delivery gives the interpreter: the account's mailboxes, its
+//! scripts and the global ones for `include`, and the durable tracker for `duplicate` and
+//! vacation. Runs on a blocking thread (the interpreter is synchronous); the async store is
+//! reached through the runtime handle.
+
+use super::tracker::{TrackKind, Tracker};
+use postern_sieve::{IncludeLocation, Script, ScriptCache};
+use postern_store::ScriptStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a run on behalf of one account may see.
+pub(crate) struct DeliveryHost {
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) account: String,
+    pub(crate) scripts: Arc<dyn ScriptStore>,
+    pub(crate) tracker: Arc<dyn Tracker>,
+    pub(crate) cache: Arc<ScriptCache>,
+    pub(crate) global_dir: Option<PathBuf>,
+    /// The account's mailbox names as the store spells them (`/` hierarchy).
+    pub(crate) mailboxes: Vec<String>,
+    /// The hierarchy separator scripts use (`[mail] hierarchy_separator`).
+    pub(crate) separator: char,
+    pub(crate) now: i64,
+}
+
+impl DeliveryHost {
+    fn compile(&self, source: &str, what: &str) -> Result<Arc<Script>, String> {
+        self.cache
+            .get_or_compile(source)
+            .map_err(|e| format!("included script {what}: {e}"))
+    }
+}
+
+/// A mailbox name as a script gives it, in the store's form (`/` hierarchy).
+pub(crate) fn store_mailbox_name(name: &str, separator: char) -> String {
+    if separator == '/' {
+        name.to_string()
+    } else {
+        name.replace(separator, "/")
+    }
+}
+
+/// Whether `name` is a safe file name for a global script (RFC 6609 §3.2: names are plain;
+/// nothing may reach outside the global directory).
+fn plain_script_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255
+}
+
+impl postern_sieve::Host for DeliveryHost {
+    /// RFC 5490 §3.1 `mailboxexists`; INBOX matched case-insensitively (RFC 9051 §5.1).
+    fn mailbox_exists(&self, name: &str) -> bool {
+        let name = store_mailbox_name(name, self.separator);
+        self.mailboxes.iter().any(|m| {
+            m == &name || (m.eq_ignore_ascii_case("INBOX") && name.eq_ignore_ascii_case("INBOX"))
+        })
+    }
+
+    /// RFC 6609 §3.2: `:personal` from the account's scripts, `:global` from `global_dir`.
+    fn include(&mut self, name: &str, location: IncludeLocation) -> Result<Arc<Script>, String> {
+        match location {
+            IncludeLocation::Personal => {
+                let found = self
+                    .runtime
+                    .block_on(self.scripts.get_script(&self.account, name))
+                    .map_err(|e| format!("cannot read script {name:?}: {e}"))?;
+                let source = found.ok_or_else(|| format!("no personal script {name:?}"))?;
+                self.compile(&source, name)
+            }
+            IncludeLocation::Global => {
+                let dir = self
+                    .global_dir
+                    .as_ref()
+                    .ok_or_else(|| "no global script directory is configured".to_string())?;
+                if !plain_script_name(name) {
+                    return Err(format!("invalid global script name {name:?}"));
+                }
+                let path = dir.join(format!("{name}.sieve"));
+                let source = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read global script {name:?}: {e}"))?;
+                self.compile(&source, name)
+            }
+        }
+    }
+
+    /// RFC 7352 §3: looks only; marks are recorded after the message is stored.
+    fn duplicate_seen(&self, handle: &str, id: &str, _period: u64) -> bool {
+        match self
+            .tracker
+            .seen(&self.account, TrackKind::Duplicate, handle, id, self.now)
+        {
+            Ok(seen) => seen,
+            Err(e) => {
+                // Unknown is treated as "not seen": the message is delivered, not dropped.
+                tracing::warn!(account = %self.account, "sieve duplicate tracker: {e}");
+                false
+            }
+        }
+    }
+
+    /// RFC 5230 §4.2: replies are tracked per handle and sender.
+    fn vacation_replied(&self, handle: &str, sender: &str, _period: u64) -> bool {
+        let key = sender.to_ascii_lowercase();
+        match self
+            .tracker
+            .seen(&self.account, TrackKind::Vacation, handle, &key, self.now)
+        {
+            Ok(seen) => seen,
+            Err(e) => {
+                // Unknown is treated as "replied": better one reply too few than a reply storm.
+                tracing::warn!(account = %self.account, "sieve vacation tracker: {e}");
+                true
+            }
+        }
+    }
+}
+
+/// A vacation period within the configured bounds (RFC 5230 §4.1: the site may impose them).
+pub(crate) fn clamp_period(period: u64, (min, max): (u64, u64)) -> u64 {
+    period.clamp(min, max.max(min))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_periods() {
+        assert_eq!(store_mailbox_name("Lists.rust", '.'), "Lists/rust");
+        assert_eq!(store_mailbox_name("Lists/rust", '/'), "Lists/rust");
+        assert!(plain_script_name("spam"));
+        assert!(!plain_script_name("../spam"));
+        assert!(!plain_script_name(".hidden"));
+        assert_eq!(clamp_period(60, (86_400, 864_000)), 86_400);
+        assert_eq!(clamp_period(10_000_000, (86_400, 864_000)), 864_000);
+    }
+}
