@@ -331,9 +331,8 @@ impl Session {
                 );
                 return Ok(Read::Refused);
             }
-            let n = usize::try_from(lit.len).map_err(|_| Stop::Gone)?;
             self.io
-                .read_exact_into(n as u64, &mut cmd, TRANSFER_TIMEOUT)
+                .read_exact_into(lit.len, &mut cmd, TRANSFER_TIMEOUT)
                 .await?;
         }
     }

@@ -479,6 +479,17 @@ mod tests {
         assert_eq!(mode(&acct.join("sieve")), 0o700);
         // The Maildir was created with the account: scripts live with the account.
         assert!(s.account_exists(ACCOUNT).unwrap());
+        // Neither sieve/ nor the .dovecot.sieve link is taken for a Maildir++ folder.
+        let names: Vec<String> = s
+            .list_mailboxes(ACCOUNT)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.to_lowercase().contains("sieve")),
+            "{names:?}"
+        );
     }
 
     #[test]
