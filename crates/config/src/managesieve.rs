@@ -1,16 +1,14 @@
-//! `[managesieve]`: the ManageSieve server (RFC 5804) and its per-account quotas.
+//! `[managesieve]`: the ManageSieve server (RFC 5804). Its quotas (scripts per account, script
+//! size) are `[sieve]`'s `max_scripts` and `max_script_bytes`: one limit for delivery, the
+//! admin commands and ManageSieve alike.
 
 use crate::check::{at_least, positive};
 use crate::ConfigError;
 use serde::{Deserialize, Serialize};
 
-/// `[managesieve]`: ManageSieve limits (RFC 5804 §1.3 QUOTA/MAXSCRIPTS, QUOTA/MAXSIZE).
+/// `[managesieve]`: ManageSieve session limits.
 #[derive(Debug, Clone, Serialize)]
 pub struct ManageSieve {
-    /// Scripts one account may keep (RFC 5804 §2.6 QUOTA/MAXSCRIPTS past it).
-    pub max_scripts: usize,
-    /// Largest script, in octets (RFC 5804 §2.6 QUOTA/MAXSIZE past it).
-    pub max_script_size: u64,
     /// Inactivity before the session is closed (as IMAP's autologout: at least 30 minutes).
     pub idle_timeout_secs: u64,
     /// Time to log in before the session is closed.
@@ -24,8 +22,6 @@ pub struct ManageSieve {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawManageSieve {
-    max_scripts: Option<usize>,
-    max_script_size: Option<u64>,
     idle_timeout_secs: Option<u64>,
     login_timeout_secs: Option<u64>,
     max_auth_failures: Option<u32>,
@@ -35,12 +31,6 @@ pub(crate) struct RawManageSieve {
 impl RawManageSieve {
     pub(crate) fn validate(self) -> Result<ManageSieve, ConfigError> {
         Ok(ManageSieve {
-            max_scripts: positive("managesieve.max_scripts", self.max_scripts, 20)?,
-            max_script_size: positive(
-                "managesieve.max_script_size",
-                self.max_script_size,
-                1024 * 1024,
-            )?,
             idle_timeout_secs: at_least(
                 "managesieve.idle_timeout_secs",
                 self.idle_timeout_secs,

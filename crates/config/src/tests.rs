@@ -52,20 +52,17 @@ fn full_example_from_the_docs_parses() {
 }
 
 #[test]
-fn managesieve_defaults_and_quotas() {
+fn managesieve_defaults() {
     let c = parse("").unwrap();
     assert_eq!(c.listen.managesieve, ["[::]:4190".parse().unwrap()]);
-    assert_eq!(c.managesieve.max_scripts, 20);
-    assert_eq!(c.managesieve.max_script_size, 1024 * 1024);
-    let c = parse("[managesieve]\nmax_scripts = 3\nmax_script_size = 5000").unwrap();
-    assert_eq!(
-        (c.managesieve.max_scripts, c.managesieve.max_script_size),
-        (3, 5000)
-    );
-    let e = parse("[managesieve]\nmax_scripts = 0")
+    assert_eq!(c.managesieve.idle_timeout_secs, 30 * 60);
+    let c = parse("[managesieve]\nlogin_timeout_secs = 60").unwrap();
+    assert_eq!(c.managesieve.login_timeout_secs, 60);
+    // The quotas are [sieve]'s: one limit for every way scripts arrive.
+    let e = parse("[managesieve]\nmax_scripts = 3")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("managesieve.max_scripts"), "{e}");
+    assert!(e.contains("max_scripts"), "{e}");
     let e = parse("[managesieve]\nidle_timeout_secs = 10")
         .unwrap_err()
         .to_string();

@@ -65,18 +65,24 @@ impl Default for ManageSieveSettings {
 }
 
 impl ManageSieveSettings {
-    /// The settings `[managesieve]` sets; the rest keep their defaults.
+    /// The settings `[managesieve]` sets, with the quotas and compile limits of `[sieve]`
+    /// (the same for delivery, the admin commands and ManageSieve); the rest keep their
+    /// defaults.
     pub fn from_config(config: &Config) -> ManageSieveSettings {
         let m = &config.managesieve;
+        let s = &config.sieve;
         let sieve_limits = postern_sieve::Limits {
-            max_script_bytes: usize::try_from(m.max_script_size).unwrap_or(usize::MAX),
-            ..postern_sieve::Limits::default()
+            max_script_bytes: s.max_script_bytes,
+            max_actions: s.max_actions,
+            max_redirects: s.max_redirects,
+            max_include_depth: s.max_include_depth,
+            max_regex_bytes: s.max_regex_bytes,
         };
         ManageSieveSettings {
             idle_timeout: Duration::from_secs(m.idle_timeout_secs),
             login_timeout: Duration::from_secs(m.login_timeout_secs),
-            max_scripts: m.max_scripts,
-            max_script_size: m.max_script_size,
+            max_scripts: s.max_scripts,
+            max_script_size: u64::try_from(s.max_script_bytes).unwrap_or(u64::MAX),
             max_auth_failures: m.max_auth_failures,
             max_bad_commands: m.max_bad_commands,
             sieve_limits,

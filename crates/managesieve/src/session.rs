@@ -185,6 +185,8 @@ impl Session {
             lines.push(("OWNER", Some(user.clone())));
         }
         lines.push(("VERSION", Some("1.0".into())));
+        // RFC 5804 §2.14.1: the extension is announced by this capability.
+        lines.push(("UNAUTHENTICATE", None));
         for (name, value) in lines {
             let out = self.io.out_mut();
             string(out, name.as_bytes());

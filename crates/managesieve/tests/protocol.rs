@@ -182,6 +182,7 @@ async fn greeting_capabilities() {
         "\"STARTTLS\"\r\n",
         "\"MAXREDIRECTS\" \"",
         "\"VERSION\" \"1.0\"",
+        "\"UNAUTHENTICATE\"\r\n",
     ] {
         assert!(caps.contains(want), "{want} missing: {caps}");
     }

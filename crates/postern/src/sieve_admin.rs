@@ -115,12 +115,9 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
     Ok(v)
 }
 
-/// The limits scripts are checked under: the `[managesieve]` size, the interpreter's others.
+/// The limits scripts are checked under: `[sieve]`'s, as delivery runs them.
 fn limits(config: &Config) -> postern_sieve::Limits {
-    postern_sieve::Limits {
-        max_script_bytes: usize::try_from(config.managesieve.max_script_size).unwrap_or(usize::MAX),
-        ..postern_sieve::Limits::default()
-    }
+    postern_delivery::sieve::limits(&config.sieve)
 }
 
 pub(crate) fn sieve(config: &Config, cmd: SieveAdminCommand) -> anyhow::Result<()> {
