@@ -17,8 +17,15 @@ pub(crate) fn variable_name(name: &str, pos: Pos) -> Result<String, CompileError
             && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     let last = parts.pop().unwrap_or_default();
-    let namespace_ok = parts.is_empty() || parts == ["global"];
-    if !ok_ident(last) || !namespace_ok {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(pos.error("cannot assign to match variable"));
+    }
+    if let Some(first) = parts.first().filter(|&&n| n != "global") {
+        return Err(pos.error(format!(
+            "referring to variable in unknown namespace '{first}'"
+        )));
+    }
+    if !ok_ident(last) || parts.len() > 1 {
         return Err(pos.error(format!("invalid variable name '{name}'")));
     }
     Ok(lower)
@@ -69,10 +76,25 @@ pub(crate) fn is_address_header(name: &str) -> bool {
     ADDRESS_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// RFC 5230 §4.3: `:from` is a mailbox, with or without a display name
+/// (`Name <local@domain>` or `local@domain`).
+pub(crate) fn valid_from_address(from: &str) -> bool {
+    let address = match (from.rfind('<'), from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &from[open + 1..close],
+        (None, None) => from,
+        _ => return false,
+    };
+    valid_redirect_address(address)
+}
+
 /// RFC 5322 §3.6.8 field-name: printable ASCII but `:`, at least one character.
 pub(crate) fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
 }
+
+/// The largest value addheader may add (Pigeonhole's `sieve_editheader_max_header_size`
+/// default), so edits cannot inflate the message.
+pub(crate) const MAX_HEADER_VALUE_BYTES: usize = 2048;
 
 /// RFC 5293 §4–§5: the field name of addheader/deleteheader must be a valid one.
 pub(crate) fn header_name(name: &str, command: &str, pos: Pos) -> Result<(), CompileError> {
@@ -129,7 +151,14 @@ mod tests {
         assert_eq!(variable_name("Foo_1", p).unwrap(), "foo_1");
         assert_eq!(variable_name("global.x", p).unwrap(), "global.x");
         assert!(variable_name("1a", p).is_err());
-        assert!(variable_name("other.x", p).is_err());
+        assert_eq!(
+            variable_name("other.x", p).unwrap_err().message,
+            "referring to variable in unknown namespace 'other'"
+        );
+        assert_eq!(
+            variable_name("1", p).unwrap_err().message,
+            "cannot assign to match variable"
+        );
         assert!(variable_name("", p).is_err());
     }
 
@@ -138,6 +167,10 @@ mod tests {
         assert!(valid_redirect_address("a@example.org"));
         assert!(!valid_redirect_address("Bob <a@example.org>"));
         assert!(!valid_redirect_address("nobody"));
+        assert!(valid_from_address("Me <me@example.org>"));
+        assert!(valid_from_address("me@example.org"));
+        assert!(!valid_from_address("not an address"));
+        assert!(!valid_from_address("Me <me@example.org"));
         assert!(build_regex("(a", Comparator::Octet, 1 << 20).is_err());
         assert!(build_regex("a{1000}{1000}", Comparator::Octet, 1 << 16).is_err());
         assert!(build_regex("^a.*b$", Comparator::Octet, 1 << 20).is_ok());

@@ -113,6 +113,12 @@ impl Args {
     }
 
     fn missing(&self, what: &str) -> CompileError {
+        if let Some(Arg::Tag(t, p)) = self.items.front() {
+            return p.error(format!(
+                "unknown tagged argument ':{t}' for {}",
+                self.where_()
+            ));
+        }
         self.next_pos()
             .error(format!("{} expects {what} as argument", self.where_()))
     }
@@ -200,6 +206,17 @@ impl Compiler {
         }
     }
 
+    /// A tag of an extension that was not required: unknown, as Pigeonhole says it.
+    fn need_tag(&self, ext: &str, tag: &str, pos: Pos) -> Result<(), CompileError> {
+        if self.has(ext) {
+            Ok(())
+        } else {
+            Err(pos.error(format!(
+                "unknown tagged argument ':{tag}' (it requires the '{ext}' extension)"
+            )))
+        }
+    }
+
     /// RFC 5228 §3.2: `require <capabilities: string-list>`; an unknown capability is an error.
     fn require(&mut self, node: &CommandNode) -> Result<(), CompileError> {
         if node.block.is_some() || !node.tests.is_empty() {
@@ -211,10 +228,10 @@ impl Compiler {
         let (names, pos) = args.string_list("capabilities")?;
         args.finish()?;
         for name in names {
-            let lower = name.to_ascii_lowercase();
-            let known = EXTENSIONS.contains(&lower.as_str())
+            // Capability names are compared exactly, as Pigeonhole does (`FILEINTO` is unknown).
+            let known = EXTENSIONS.contains(&name.as_str())
                 || matches!(
-                    lower.as_str(),
+                    name.as_str(),
                     "comparator-i;octet" | "comparator-i;ascii-casemap"
                 );
             if !known {
@@ -223,12 +240,11 @@ impl Compiler {
                 )));
             }
             // RFC 6131 §2: vacation-seconds implies vacation.
-            if lower == "vacation-seconds" {
+            if name == "vacation-seconds" {
                 self.required.insert("vacation".to_string());
             }
-            self.required.insert(lower);
+            self.required.insert(name);
         }
-        // Pigeonhole: `include` with `global` needs variables too; the rest stands alone.
         Ok(())
     }
 
@@ -333,7 +349,10 @@ impl Compiler {
                 .error(format!("the {name} command takes no block (expected ';')")));
         }
         if !node.tests.is_empty() {
-            return Err(node.pos.error(format!("the {name} command takes no tests")));
+            // `keep stop;` parses as keep with a test: what is missing is the semicolon.
+            return Err(node
+                .pos
+                .error(format!("missing semicolon ';' after {name} command")));
         }
         let mut args = Args::new(&node.args, name, "command", node.pos);
         let kind = self.command_kind(name, &mut args, node.pos)?;
@@ -362,11 +381,11 @@ impl Compiler {
                     match tag.as_str() {
                         "flags" => flags = Some(self.flags_tag(args, p)?),
                         "copy" => {
-                            self.need("copy", "the :copy tag", p)?;
+                            self.need_tag("copy", "copy", p)?;
                             copy = true;
                         }
                         "create" => {
-                            self.need("mailbox", "the :create tag", p)?;
+                            self.need_tag("mailbox", "create", p)?;
                             create = true;
                         }
                         _ => return Err(unknown_tag(&tag, "fileinto", p)),
@@ -385,7 +404,7 @@ impl Compiler {
                 while let Some((tag, p)) = args.tag() {
                     match tag.as_str() {
                         "copy" => {
-                            self.need("copy", "the :copy tag", p)?;
+                            self.need_tag("copy", "copy", p)?;
                             copy = true;
                         }
                         _ => return Err(unknown_tag(&tag, "redirect", p)),
@@ -495,6 +514,12 @@ impl Compiler {
                     checks::header_name(&field.text, "addheader", p)?;
                 }
                 let (value, vp) = args.string("value")?;
+                if !value.contains("${") && value.len() > checks::MAX_HEADER_VALUE_BYTES {
+                    return Err(vp.error(format!(
+                        "addheader command: specified header value is too large ({} bytes)",
+                        value.len()
+                    )));
+                }
                 Cmd::AddHeader {
                     name: field,
                     value: self.value(value, vp)?,
@@ -539,7 +564,7 @@ impl Compiler {
 
     /// `:flags <list-of-flags>` (RFC 5232 §5).
     fn flags_tag(&self, args: &mut Args, p: Pos) -> Result<Vec<Value>, CompileError> {
-        self.need("imap4flags", "the :flags tag", p)?;
+        self.need_tag("imap4flags", "flags", p)?;
         let (list, lp) = args.string_list("flags")?;
         self.values(list, lp)
     }
@@ -556,11 +581,11 @@ impl Compiler {
                 "quotewildcard" => Modifier::QuoteWildcard,
                 "length" => Modifier::Length,
                 "quoteregex" => {
-                    self.need("regex", "the :quoteregex modifier", p)?;
+                    self.need_tag("regex", "quoteregex", p)?;
                     Modifier::QuoteRegex
                 }
                 "encodeurl" => {
-                    self.need("enotify", "the :encodeurl modifier", p)?;
+                    self.need_tag("enotify", "encodeurl", p)?;
                     Modifier::EncodeUrl
                 }
                 _ => return Err(unknown_tag(&tag, "set", p)),
@@ -601,7 +626,7 @@ impl Compiler {
             match tag.as_str() {
                 "days" => v.period = Some(args.number("days")?.saturating_mul(86_400)),
                 "seconds" => {
-                    self.need("vacation-seconds", "the :seconds tag", p)?;
+                    self.need_tag("vacation-seconds", "seconds", p)?;
                     v.period = Some(args.number("seconds")?);
                 }
                 "subject" => {
@@ -610,6 +635,11 @@ impl Compiler {
                 }
                 "from" => {
                     let (s, sp) = args.string("from")?;
+                    if !s.contains("${") && !checks::valid_from_address(&s) {
+                        return Err(sp.error(format!(
+                            "specified :from address '{s}' is invalid for vacation action"
+                        )));
+                    }
                     v.from = Some(self.value(s, sp)?);
                 }
                 "addresses" => {
@@ -728,12 +758,12 @@ impl Compiler {
                 }
                 "regex" if accepts.matching => {
                     args.tag();
-                    self.need("regex", "the :regex match type", p)?;
+                    self.need_tag("regex", "regex", p)?;
                     set_kind(&mut tags, MatchKind::Regex)?;
                 }
                 "value" | "count" if accepts.matching => {
                     args.tag();
-                    self.need("relational", &format!("the :{tag} match type"), p)?;
+                    self.need_tag("relational", &tag, p)?;
                     let (rel, rp) = args.string("relational operator")?;
                     let Some(r) = Relation::from_name(&rel) else {
                         return Err(rp.error(format!("invalid relational match '{rel}'")));
@@ -760,7 +790,7 @@ impl Compiler {
                 }
                 "user" | "detail" if accepts.address => {
                     args.tag();
-                    self.need("subaddress", &format!("the :{tag} address part"), p)?;
+                    self.need_tag("subaddress", &tag, p)?;
                     set_part(
                         &mut tags,
                         if tag == "user" {
@@ -774,7 +804,7 @@ impl Compiler {
                     args.tag();
                     // RFC 5293 §5 gives deleteheader its own :index; elsewhere it is RFC 5260's.
                     if owner != "deleteheader" {
-                        self.need("index", "the :index tag", p)?;
+                        self.need_tag("index", "index", p)?;
                     }
                     let n = args.number("index")?;
                     if n == 0 {
@@ -785,7 +815,7 @@ impl Compiler {
                 "last" if accepts.index => {
                     args.tag();
                     if owner != "deleteheader" {
-                        self.need("index", "the :last tag", p)?;
+                        self.need_tag("index", "last", p)?;
                     }
                     tags.last = true;
                 }
@@ -947,6 +977,21 @@ impl Compiler {
                     }
                 }
                 if name == "envelope" {
+                    // Pigeonhole: "auth" is no address, so no address part may be named for it.
+                    if let Some(explicit) = tags.part {
+                        if names.iter().any(|n| n.text.eq_ignore_ascii_case("auth")) {
+                            let tag = match explicit {
+                                AddressPart::All => "all",
+                                AddressPart::LocalPart => "localpart",
+                                AddressPart::Domain => "domain",
+                                AddressPart::User => "user",
+                                AddressPart::Detail => "detail",
+                            };
+                            return Err(np.error(format!(
+                                "address part ':{tag}' specified while non-address envelope part 'auth' is tested with the envelope test"
+                            )));
+                        }
+                    }
                     for n in &names {
                         // Pigeonhole's envelope parts: from, to, auth.
                         if !n.expand

@@ -49,6 +49,9 @@ pub(crate) struct Run<'a> {
     pub(crate) line: u32,
     /// The line of the vacation command that ran, 0 = none yet (one per run, RFC 5230 §4).
     pub(crate) vacation_line: u32,
+    /// Body texts already extracted, per transform (cleared when editheader changes the
+    /// message).
+    pub(crate) body_cache: Vec<(crate::ext::body::BodyTransform, Arc<Vec<String>>)>,
 }
 
 /// Variables as [`Lookup`] sees them: the script's own, or the run's globals.
@@ -93,6 +96,7 @@ pub(crate) fn run(script: &Script, message: &[u8], ctx: &Context, host: &mut dyn
         duplicate_marks: Vec::new(),
         line: 0,
         vacation_line: 0,
+        body_cache: Vec::new(),
     };
     match run.script(&script.program) {
         Ok(_) => {
@@ -180,6 +184,7 @@ impl Run<'_> {
     }
 
     fn set_variable(&mut self, scope: &mut Scope, name: &str, value: String) {
+        let value = variables::truncate(value, variables::MAX_VARIABLE_BYTES);
         if let Some(g) = name.strip_prefix("global.") {
             self.globals.insert(g.to_string(), value);
         } else if scope.globals_declared.contains(name) {
@@ -385,7 +390,8 @@ impl Run<'_> {
         self.check_conflict(&action)?;
         if self.actions.len() >= self.ctx.limits.max_actions {
             return Err(self.error(format!(
-                "total number of actions exceeds policy limit ({})",
+                "total number of actions exceeds policy limit ({} > {})",
+                self.actions.len() + 1,
                 self.ctx.limits.max_actions
             )));
         }
@@ -499,7 +505,8 @@ impl Run<'_> {
         }
         if count >= self.ctx.limits.max_redirects {
             return Err(self.error(format!(
-                "number of redirect actions exceeds policy limit ({})",
+                "number of redirect actions exceeds policy limit ({} > {})",
+                count + 1,
                 self.ctx.limits.max_redirects
             )));
         }
@@ -583,7 +590,7 @@ impl Run<'_> {
                             continue;
                         }
                         for a in found {
-                            values.extend(self.address_part(&a, *part));
+                            values.extend(self.part_or_counted(&a, *part, spec));
                         }
                     }
                 }
@@ -613,7 +620,7 @@ impl Run<'_> {
                                 values.push(String::new());
                             }
                         } else {
-                            values.extend(self.address_part(&a, *part));
+                            values.extend(self.part_or_counted(&a, *part, spec));
                         }
                     }
                 }
@@ -658,7 +665,7 @@ impl Run<'_> {
                 keys,
             } => {
                 let values = self.body_texts(transform, scope);
-                self.matches(scope, spec, &values, keys)?
+                self.matches(scope, spec, values.as_slice(), keys)?
             }
             Test::Date {
                 spec,
@@ -715,6 +722,22 @@ impl Run<'_> {
                 self.matches(scope, spec, &values, keys)?
             }
         })
+    }
+
+    /// The part of `address` to compare; with `:count` every address counts, even one
+    /// without that part (RFC 5231 §4.2 counts addresses; Pigeonhole agrees).
+    fn part_or_counted(
+        &self,
+        address: &str,
+        part: AddressPart,
+        spec: &MatchSpec,
+    ) -> Option<String> {
+        let value = self.address_part(address, part);
+        if matches!(spec.kind, MatchKind::Count(_)) {
+            Some(value.unwrap_or_default())
+        } else {
+            value
+        }
     }
 
     /// RFC 5228 §2.7.4 and RFC 5233 §4: one part of an address; `None` when the part does
@@ -784,6 +807,14 @@ impl Run<'_> {
                     }
                 }
                 return Ok(false);
+            }
+            MatchKind::Contains if cmp == crate::matching::Comparator::AsciiCasemap => {
+                // The common case of long bodies: fold each text once, not once per key.
+                let keys: Vec<String> = key_texts.iter().map(|k| k.to_ascii_lowercase()).collect();
+                return Ok(values.iter().any(|v| {
+                    let v = v.to_ascii_lowercase();
+                    keys.iter().any(|k| v.contains(k.as_str()))
+                }));
             }
             _ => {}
         }

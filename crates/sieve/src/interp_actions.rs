@@ -10,11 +10,10 @@ use crate::interp::{Run, Scope};
 use crate::program::{Index, Keys, MatchSpec, NotifyCmd, VacationCmd};
 use crate::{Action, Notify, RuntimeError, Vacation};
 
-/// RFC 5230 §4.1 and Pigeonhole's defaults: 7 days when not given, at least 1 day
-/// (`sieve_vacation_min_period`), at most 60 days (`sieve_vacation_max_period`).
+/// RFC 5230 §4.1 and Pigeonhole's defaults (checked with sieve-test): 7 days when not
+/// given, at least 1 day (`sieve_vacation_min_period`, `:seconds` included), no maximum.
 const VACATION_DEFAULT_PERIOD: u64 = 7 * 86_400;
 const VACATION_MIN_PERIOD: u64 = 86_400;
-const VACATION_MAX_PERIOD: u64 = 60 * 86_400;
 
 type Result<T> = std::result::Result<T, RuntimeError>;
 
@@ -27,8 +26,15 @@ impl Run<'_> {
                 "addheader: specified field name '{name}' is invalid"
             )));
         }
+        if value.len() > crate::checks::MAX_HEADER_VALUE_BYTES {
+            return Err(self.error(format!(
+                "addheader action: the specified header value is too large ({} bytes)",
+                value.len()
+            )));
+        }
         let edited = ext::editheader::add_header(self.message(), name, value, last);
         self.edited = Some(Arc::from(edited));
+        self.body_cache.clear();
         Ok(())
     }
 
@@ -66,6 +72,7 @@ impl Run<'_> {
         let edited = ext::editheader::delete_header(self.message(), name, index, &keep);
         if edited.as_slice() != self.message() {
             self.edited = Some(Arc::from(edited));
+            self.body_cache.clear();
         }
         Ok(())
     }
@@ -92,7 +99,7 @@ impl Run<'_> {
         let period = v
             .period
             .unwrap_or(VACATION_DEFAULT_PERIOD)
-            .clamp(VACATION_MIN_PERIOD, VACATION_MAX_PERIOD);
+            .max(VACATION_MIN_PERIOD);
         if ext::vacation::check(self.message(), &self.ctx.envelope, &addresses).is_err() {
             return Ok(());
         }

@@ -2,17 +2,23 @@
 //! duplicate. Each method turns compiled arguments into the `ext` call and its result into
 //! values to match or marks to record.
 
+use std::sync::Arc;
+
 use crate::ext;
 use crate::interp::{Run, Scope};
 use crate::program::{DuplicateId, Transform, Value, ZoneArg};
 use crate::DuplicateMark;
 
-/// RFC 7352 §3.3: without `:seconds`, Pigeonhole's default period (14 days).
-const DUPLICATE_DEFAULT_PERIOD: u64 = 14 * 86_400;
+/// RFC 7352 §3.3 leaves the periods to the implementation: Pigeonhole's defaults are 12 hours
+/// without `:seconds` (`sieve_duplicate_default_period`) and at most 2 days
+/// (`sieve_duplicate_max_period`, which its sieve-test reports when exceeded).
+const DUPLICATE_DEFAULT_PERIOD: u64 = 12 * 3600;
+const DUPLICATE_MAX_PERIOD: u64 = 2 * 86_400;
 
 impl Run<'_> {
-    /// RFC 5173 §5: the texts the body test matches against.
-    pub(crate) fn body_texts(&self, transform: &Transform, scope: &Scope) -> Vec<String> {
+    /// RFC 5173 §5: the texts the body test matches against. Extracting them parses the
+    /// MIME structure, so each transform's result is kept for the run (until an edit).
+    pub(crate) fn body_texts(&mut self, transform: &Transform, scope: &Scope) -> Arc<Vec<String>> {
         let transform = match transform {
             Transform::Raw => ext::body::BodyTransform::Raw,
             Transform::Text => ext::body::BodyTransform::Text,
@@ -20,7 +26,12 @@ impl Run<'_> {
                 ext::body::BodyTransform::Content(self.expand_all(types, scope))
             }
         };
-        ext::body::extract(self.message(), &transform)
+        if let Some((_, texts)) = self.body_cache.iter().find(|(t, _)| *t == transform) {
+            return Arc::clone(texts);
+        }
+        let texts = Arc::new(ext::body::extract(self.message(), &transform));
+        self.body_cache.push((transform, Arc::clone(&texts)));
+        texts
     }
 
     fn zone(&self, zone: &ZoneArg) -> ext::date::Zone {
@@ -74,12 +85,12 @@ impl Run<'_> {
         let Some(id) = id.map(|i| i.trim().to_string()).filter(|i| !i.is_empty()) else {
             return false;
         };
-        let period = period.unwrap_or(DUPLICATE_DEFAULT_PERIOD);
-        let already_marked = self
-            .duplicate_marks
-            .iter()
-            .any(|m| m.handle == handle && m.id == id);
-        let seen = already_marked || self.host.duplicate_seen(&handle, &id, period);
+        let period = period
+            .unwrap_or(DUPLICATE_DEFAULT_PERIOD)
+            .min(DUPLICATE_MAX_PERIOD);
+        // §3: ids met earlier in this same run are not duplicates; every test with the same
+        // arguments gives the same answer, in included scripts too.
+        let seen = self.host.duplicate_seen(&handle, &id, period);
         if !seen || last {
             self.duplicate_marks
                 .retain(|m| !(m.handle == handle && m.id == id));

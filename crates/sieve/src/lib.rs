@@ -6,6 +6,17 @@
 //! exist, was this message seen before, the text of an included script, the time) comes through
 //! [`Host`] and [`Context`]; the caller (local delivery, `postern sieve test`, ManageSieve's
 //! CHECKSCRIPT) performs the actions.
+//!
+//! Semantics follow Pigeonhole (Dovecot's `sieve-test` is the reference):
+//! - The implicit keep (RFC 5228 §2.10.2) is cancelled by keep, fileinto and redirect without
+//!   `:copy`, reject/ereject and discard; vacation and notify leave it.
+//! - Storing into one mailbox twice (or keep twice) is one action: the later one's flags win and
+//!   the duplicate changes nothing else. `fileinto "INBOX"` is [`Action::Keep`]. Redirecting
+//!   twice to one address (domain compared without case) sends once.
+//! - reject/ereject with keep, fileinto, redirect (even `:copy`) or vacation, a second reject,
+//!   a second vacation, and exceeding [`Limits`] are run-time errors: [`Outcome::error`] is set,
+//!   the actions are dropped and the implicit keep stores into INBOX, so nothing is lost.
+//! - Variables hold at most 4000 bytes and addheader values 2048 (Pigeonhole's defaults).
 
 use std::sync::Arc;
 

@@ -37,6 +37,8 @@ impl Comparator {
     pub(crate) fn order(self, a: &str, b: &str) -> Ordering {
         match self {
             Comparator::Octet => a.as_bytes().cmp(b.as_bytes()),
+            // Pigeonhole folds to lower case for ordering (so `_` sorts before `a`); RFC 4790
+            // §9.2 speaks of upper case, but the reference decides what scripts see.
             Comparator::AsciiCasemap => a
                 .bytes()
                 .map(|c| c.to_ascii_lowercase())
@@ -265,6 +267,15 @@ mod tests {
         assert_eq!(n.order("abc", "99999"), Ordering::Greater);
         assert!(n.equal("x", "y"));
         assert!(n.equal("12abc", "12"));
+    }
+
+    /// i;ascii-casemap ordering as Pigeonhole's sieve-test shows it: `"_x"` is not above `"a"`.
+    #[test]
+    fn casemap_ordering() {
+        let c = Comparator::AsciiCasemap;
+        assert_eq!(c.order("_x", "a"), Ordering::Less);
+        assert_eq!(c.order("ABC", "abd"), Ordering::Less);
+        assert_eq!(c.order("abc", "ABC"), Ordering::Equal);
     }
 
     /// RFC 5231 §4 relations.

@@ -4,11 +4,12 @@
 use postern_mail::header;
 
 /// The values of every field called `name`, in order, unfolded and trimmed, with RFC 2047
-/// encoded words decoded (RFC 5228 §5.7: "comparisons are done on the decoded values").
+/// encoded words decoded in any charset mail-parser knows (RFC 5228 §2.7.2: comparisons
+/// are done on the decoded values).
 pub(crate) fn header_values(message: &[u8], name: &str) -> Vec<String> {
     header::fields(message)
         .filter(|f| f.is(name))
-        .map(|f| decode_words(&f.value()))
+        .map(|f| crate::ext::headers::decode_value(f.raw_value))
         .collect()
 }
 
@@ -18,123 +19,6 @@ pub(crate) fn raw_values(message: &[u8], name: &str) -> Vec<String> {
         .filter(|f| f.is(name))
         .map(|f| f.value())
         .collect()
-}
-
-/// RFC 2047 §2–§6: `=?charset?B|Q?text?=` words decoded; white space between two adjacent
-/// encoded words dropped (§6.2). Unknown charsets stay encoded.
-pub(crate) fn decode_words(value: &str) -> String {
-    if !value.contains("=?") {
-        return value.to_string();
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    let mut pending_space = String::new();
-    let mut last_was_word = false;
-    while !rest.is_empty() {
-        if let Some((decoded, used)) = rest.strip_prefix("=?").and_then(encoded_word) {
-            if !last_was_word {
-                out.push_str(&pending_space);
-            }
-            pending_space.clear();
-            out.push_str(&decoded);
-            rest = &rest[used + 2..];
-            last_was_word = true;
-            continue;
-        }
-        let c = rest.chars().next().unwrap_or(' ');
-        rest = &rest[c.len_utf8()..];
-        if c == ' ' || c == '\t' {
-            pending_space.push(c);
-            continue;
-        }
-        out.push_str(&pending_space);
-        pending_space.clear();
-        out.push(c);
-        last_was_word = false;
-    }
-    out.push_str(&pending_space);
-    out
-}
-
-/// One encoded word after its `=?`: the decoded text and how many bytes it used.
-fn encoded_word(s: &str) -> Option<(String, usize)> {
-    let (charset, rest) = s.split_once('?')?;
-    let (encoding, rest) = rest.split_once('?')?;
-    let end = rest.find("?=")?;
-    let text = &rest[..end];
-    let used = charset.len() + encoding.len() + end + 4;
-    if text.contains(' ') {
-        return None;
-    }
-    let bytes = match encoding {
-        "B" | "b" => base64_decode(text)?,
-        "Q" | "q" => q_decode(text),
-        _ => return None,
-    };
-    let charset = charset
-        .split('*')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let decoded = match charset.as_str() {
-        "utf-8" | "us-ascii" | "utf8" => String::from_utf8_lossy(&bytes).into_owned(),
-        "iso-8859-1" | "latin1" | "windows-1252" | "iso-8859-15" => {
-            bytes.iter().map(|&b| char::from(b)).collect()
-        }
-        _ => return None,
-    };
-    Some((decoded, used))
-}
-
-fn q_decode(text: &str) -> Vec<u8> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'_' => out.push(b' '),
-            b'=' if i + 2 < b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'='),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// The addresses in an address-list field value (RFC 5322 §3.4): display names, comments,
@@ -232,22 +116,6 @@ pub(crate) fn split_address(address: &str) -> (&str, Option<&str>) {
 mod tests {
     use super::*;
 
-    /// RFC 2047 §8 examples.
-    #[test]
-    fn encoded_words() {
-        assert_eq!(
-            decode_words("=?ISO-8859-1?Q?Andr=E9?= Pirard"),
-            "André Pirard"
-        );
-        assert_eq!(
-            decode_words("(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)"),
-            "(ab)"
-        );
-        assert_eq!(decode_words("=?UTF-8?B?w6lsw6g=?="), "élè");
-        assert_eq!(decode_words("=?utf-8?q?a_b?= c"), "a b c");
-        assert_eq!(decode_words("plain =? text"), "plain =? text");
-    }
-
     /// RFC 5322 §3.4 address lists, §A.1.3 groups.
     #[test]
     fn address_lists() {
@@ -267,5 +135,45 @@ mod tests {
             ["pete@silly.test"]
         );
         assert_eq!(addresses("\"a,b\"@example.org"), ["\"a,b\"@example.org"]);
+    }
+
+    /// Any field text: the parser answers without panicking, and never with white space
+    /// inside an address.
+    #[test]
+    fn any_text_parses() {
+        for text in [
+            "",
+            "<",
+            ">",
+            "\"",
+            "(",
+            "a@",
+            "@b",
+            ":;",
+            "<<a@b>>",
+            "\"\\",
+            "(((",
+            "a:b:c;d",
+            "<@route:a@b>",
+            "é <ü@x>",
+            ",,,",
+            ";",
+            "\"a\" <",
+            "g: <a@b>, (c) d@e ;",
+        ] {
+            for a in addresses(text) {
+                assert!(!a.chars().any(char::is_whitespace), "{text:?} gave {a:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Random field text never panics the address parser.
+        #[test]
+        fn addresses_never_panic(text in "\\PC{0,120}") {
+            for a in addresses(&text) {
+                proptest::prop_assert!(!a.is_empty());
+            }
+        }
     }
 }

@@ -10,12 +10,41 @@ pub(crate) trait Lookup {
     fn match_variable(&self, n: usize) -> Option<&str>;
 }
 
+/// The longest value a variable holds (Pigeonhole's `sieve_variables_max_variable_size`
+/// default): RFC 5229 §3 lets implementations limit it, and without a limit a few lines of
+/// `set "x" "${x}${x}"` would double a string until memory runs out.
+pub(crate) const MAX_VARIABLE_BYTES: usize = 4000;
+
+/// The longest string an expansion produces (a long key list of references cannot grow
+/// without bound either).
+const MAX_EXPANDED_BYTES: usize = 1 << 20;
+
+/// `value` cut to at most `max` bytes, at a character boundary.
+pub(crate) fn truncate(mut value: String, max: usize) -> String {
+    if value.len() > max {
+        let mut cut = max;
+        while !value.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        value.truncate(cut);
+    }
+    value
+}
+
 /// RFC 5229 §3: replaces every `${name}` and `${N}` by its value (unset ones by the empty
-/// string). A `${` that does not start a valid reference stays as written.
+/// string). A `${` that does not start a valid reference stays as written. The result is
+/// capped at [`MAX_EXPANDED_BYTES`].
 pub(crate) fn expand(text: &str, vars: &dyn Lookup) -> String {
+    truncate(expand_all(text, vars), MAX_EXPANDED_BYTES)
+}
+
+fn expand_all(text: &str, vars: &dyn Lookup) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
+        if out.len() > MAX_EXPANDED_BYTES {
+            return out;
+        }
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
@@ -120,6 +149,13 @@ mod tests {
         assert_eq!(expand("${unknown}x", &vars), "x");
         assert_eq!(expand("${01} ${2}", &vars), "one ");
         assert_eq!(expand("${", &vars), "${");
+    }
+
+    /// Values are cut at a character boundary.
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate("aé".into(), 2), "a");
+        assert_eq!(truncate("abc".into(), 5), "abc");
     }
 
     /// RFC 5229 §4.1 examples: precedence order.

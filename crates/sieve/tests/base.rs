@@ -108,6 +108,15 @@ fn address_parts() {
     assert!(t("envelope :user \"to\" \"me\""));
     assert!(!t("envelope :detail \"from\" \"\""));
     assert!(t("envelope :domain \"from\" \"example.com\""));
+    // RFC 5231 §4.2: :count counts addresses, with or without the part.
+    assert!(!t("address :detail :matches \"from\" \"*\""));
+    let t2 = |test: &str| {
+        !run(&format!(
+            "require [\"subaddress\", \"relational\"]; if {test} {{ discard; }}"
+        ))
+        .implicit_keep
+    };
+    assert!(t2("address :detail :count \"eq\" \"from\" \"1\""));
 }
 
 /// RFC 5228 §5.9 size.
@@ -235,6 +244,10 @@ fn reject_and_conflicts() {
 fn limits_fail_safe() {
     let o = run("redirect \"a@x.org\"; redirect \"b@x.org\"; redirect \"c@x.org\"; redirect \"d@x.org\"; redirect \"e@x.org\";");
     let e = o.error.expect("too many redirects");
+    assert_eq!(
+        e.message,
+        "number of redirect actions exceeds policy limit (5 > 4)"
+    );
     assert_eq!(e.line, 1);
     assert!(o.implicit_keep && o.actions.is_empty());
     let o = run("redirect \"a@x.org\"; redirect \"a@X.org\";");
@@ -306,6 +319,14 @@ fn include() {
 #[test]
 fn duplicate() {
     let mut host = TestHost::default();
+    // §3: an id met earlier in the same run is not a duplicate; one mark is recorded.
+    let o = run_on(
+        "require \"duplicate\"; if duplicate { discard; } if duplicate { discard; }",
+        MESSAGE,
+        &mut host,
+    );
+    assert!(o.implicit_keep);
+    assert_eq!(o.duplicate_marks.len(), 1);
     let o = run_on(
         "require \"duplicate\"; if duplicate { discard; }",
         MESSAGE,
@@ -329,6 +350,11 @@ fn duplicate() {
     );
     assert_eq!(o.duplicate_marks[0].period, 60);
     assert_eq!(o.duplicate_marks[0].handle, "h");
+    // Pigeonhole's periods: 12 hours by default, 2 days at most.
+    let o = run("require \"duplicate\"; if duplicate { discard; }");
+    assert_eq!(o.duplicate_marks[0].period, 12 * 3600);
+    let o = run("require \"duplicate\"; if duplicate :seconds 9999999 { discard; }");
+    assert_eq!(o.duplicate_marks[0].period, 2 * 86_400);
 }
 
 /// RFC 5260 §6: :index and :last.
@@ -367,6 +393,11 @@ fn compile_errors() {
     assert!(compile_error("fileinto \"x\";").contains("'fileinto' extension"));
     assert!(compile_error("require \"nonsense\";").contains("unknown Sieve capability `nonsense'"));
     assert!(compile_error("keep; require \"fileinto\";").contains("beginning of the file"));
+    assert!(compile_error("require \"FILEINTO\";").contains("unknown Sieve capability"));
+    assert!(
+        compile_error("require \"envelope\"; if envelope :all \"auth\" \"x\" {}")
+            .contains("non-address envelope part 'auth'")
+    );
     assert!(compile_error("if bogus { }").contains("unknown test 'bogus'"));
     assert!(compile_error("if header :contains \"a\" { }").contains("string list"));
     assert!(compile_error("keep :bogus;").contains("unknown tagged argument ':bogus'"));
@@ -412,6 +443,19 @@ fn vacation() {
     assert_eq!(v.to, "sender@example.com");
     assert_eq!(v.subject.as_deref(), Some("Away"));
     assert_eq!(v.period, 3 * 86_400);
+    // Pigeonhole's periods: at least a day (:seconds too), no upper bound.
+    for (args, period) in [
+        (":days 0", 86_400),
+        (":seconds 10", 86_400),
+        (":days 100", 8_640_000),
+    ] {
+        let s = format!("require \"vacation-seconds\"; vacation {args} \"x\";");
+        let o = run_on(&s, &personal, &mut TestHost::default());
+        assert!(
+            matches!(&o.actions[..], [Action::Vacation(v)] if v.period == period),
+            "{args}"
+        );
+    }
     assert!(
         o.implicit_keep,
         "vacation does not cancel the implicit keep"
@@ -593,4 +637,80 @@ fn vacation_seconds_implies_vacation() {
         &Limits::default()
     )
     .is_ok());
+}
+
+/// Pigeonhole's words for tags of extensions not required, unknown tags where a positional
+/// argument was due, and a forgotten semicolon.
+#[test]
+fn compile_errors_in_pigeonhole_words() {
+    assert_eq!(
+        compile_error("require \"fileinto\";\nfileinto :copy \"x\";"),
+        "unknown tagged argument ':copy' (it requires the 'copy' extension)"
+    );
+    assert_eq!(
+        compile_error("require \"date\"; if currentdate :originalzone \"year\" \"2026\" {}"),
+        "unknown tagged argument ':originalzone' for the currentdate test"
+    );
+    assert_eq!(
+        compile_error("keep\nstop;"),
+        "missing semicolon ';' after keep command"
+    );
+}
+
+/// An oversized addheader value does not compile, or (built from variables) fails the run
+/// safely: the message is kept as it came.
+#[test]
+fn addheader_size_limit() {
+    let big = "x".repeat(3000);
+    let constant = format!("require \"editheader\"; addheader \"X-Big\" \"{big}\";");
+    assert!(compile_error(&constant).contains("too large"));
+    let half = "y".repeat(1500);
+    let o = run(&format!(
+        "require [\"editheader\", \"variables\"]; set \"v\" \"{half}\"; addheader \"X-Big\" \"${{v}}${{v}}\";"
+    ));
+    assert!(o.error.unwrap().message.contains("too large"));
+    assert!(o.implicit_keep && o.implicit_keep_edited.is_none());
+}
+
+/// `max_actions`: one action too many fails the run into the implicit keep.
+#[test]
+fn action_limit() {
+    let mut script = String::from("require \"fileinto\";\n");
+    for i in 0..33 {
+        script.push_str(&format!("fileinto \"box{i}\";\n"));
+    }
+    let o = run(&script);
+    let e = o.error.expect("too many actions");
+    assert_eq!(e.line, 34);
+    assert_eq!(
+        e.message,
+        "total number of actions exceeds policy limit (33 > 32)"
+    );
+    assert!(o.actions.is_empty() && o.implicit_keep);
+}
+
+/// RFC 6609 §3.2: nesting beyond `max_include_depth` fails safely; `stop` in an included
+/// script ends the whole run (§3.3: only `return` is local).
+#[test]
+fn include_depth_and_stop() {
+    let mut host = TestHost::default();
+    for i in 0..12 {
+        host.scripts.insert(
+            format!("s{i}"),
+            format!("require \"include\"; include \"s{}\";", i + 1),
+        );
+    }
+    host.scripts.insert("s12".into(), "keep;".into());
+    let o = run_on("require \"include\"; include \"s0\";", MESSAGE, &mut host);
+    assert!(o.error.unwrap().message.contains("nesting too deep"));
+    host.scripts.insert(
+        "stopper".into(),
+        "require \"fileinto\"; fileinto \"A\"; stop;".into(),
+    );
+    let o = run_on(
+        "require [\"include\", \"fileinto\"]; include \"stopper\"; fileinto \"B\";",
+        MESSAGE,
+        &mut host,
+    );
+    assert_eq!(fileinto(&o), ["A"]);
 }

@@ -449,6 +449,16 @@ The epilogue.\r\n";
         assert_eq!(html_to_text("a < b"), "a < b");
     }
 
+    /// RFC 5173 §5.2: text is converted to UTF-8 from its charset, multi-byte ones included.
+    #[test]
+    fn charsets_become_utf8() {
+        // "日本語" in ISO-2022-JP, as Japanese mail is usually sent.
+        let jp = b"Content-Type: text/plain; charset=ISO-2022-JP\r\n\r\n\x1b$BF|K\\8l\x1b(B\r\n";
+        assert_eq!(extract(jp, &BodyTransform::Text), vec!["日本語\r\n"]);
+        let win = b"Content-Type: text/plain; charset=windows-1252\r\n\r\n\x93quoted\x94 \x80\r\n";
+        assert_eq!(extract(win, &BodyTransform::Text), vec!["“quoted” €\r\n"]);
+    }
+
     /// A message without Content-Type is text/plain (RFC 2045 §5.2).
     #[test]
     fn plain_message() {

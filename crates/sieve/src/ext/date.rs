@@ -55,7 +55,16 @@ pub(crate) fn header_part(value: &str, part: &str, zone: &Zone) -> Option<String
         Zone::Local(minutes) | Zone::Fixed(minutes) => *minutes,
         Zone::Original => original_offset(text)?,
     };
-    format_part(unix, offset, part)
+    format_part(unix - i64::from(is_leap_second(text)), offset, part)
+}
+
+/// Whether the time of day is a leap second (`23:59:60`, RFC 5322 §3.3). Pigeonhole shows it
+/// as second 59 of the same minute rather than rolling over into the next one.
+fn is_leap_second(text: &str) -> bool {
+    strip_comments(text)
+        .split_ascii_whitespace()
+        .find(|w| w.contains(':'))
+        .is_some_and(|time| time.split(':').nth(2) == Some("60"))
 }
 
 /// RFC 5260 §5: the date-part `part` of `now` (Unix seconds). `:zone` gives a fixed zone and
@@ -249,6 +258,38 @@ mod tests {
         assert_eq!(
             header_part(received, "iso8601", &Zone::Original).as_deref(),
             Some("1997-04-02T18:06:31+02:00")
+        );
+    }
+
+    /// A leap second stays in its minute, as Pigeonhole's sieve-test shows it.
+    #[test]
+    fn leap_second() {
+        let leap = "03 Dec 2026 03:59:60 +0000";
+        assert_eq!(
+            header_part(leap, "time", &Zone::Original).as_deref(),
+            Some("03:59:59")
+        );
+        let end = "31 Dec 2016 23:59:60 +0000";
+        assert_eq!(
+            header_part(end, "date", &Zone::Original).as_deref(),
+            Some("2016-12-31")
+        );
+    }
+
+    /// The corpus's 22-odd-dates.eml, with the values Pigeonhole's sieve-test gives.
+    #[test]
+    fn odd_forms_as_pigeonhole() {
+        let part = |v: &str, p: &str, z: Zone| header_part(v, p, &z).unwrap();
+        let date = "Fri, 31 Dec 2016 23:59:60 -0000";
+        assert_eq!(part(date, "time", Zone::Original), "23:59:59");
+        assert_eq!(part(date, "zone", Zone::Original), "+0000");
+        assert_eq!(
+            part("Mon, 03 Dec 2026 03:59 +1345", "iso8601", Zone::Original),
+            "2026-12-03T03:59:00+13:45"
+        );
+        assert_eq!(
+            part("1 Jan 70 00:00:00 UT", "std11", Zone::Fixed(-720)),
+            "Wed, 31 Dec 1969 12:00:00 -1200"
         );
     }
 

@@ -146,6 +146,8 @@ pub(crate) fn compose(
         .unwrap_or_default();
     let subject = match &v.subject {
         Some(s) => s.clone(),
+        // Pigeonhole's wording when the original has no subject.
+        None if original_subject.is_empty() => "Automated reply".to_string(),
         None => format!("Auto: {original_subject}"),
     };
     let mut out = String::new();
@@ -199,8 +201,9 @@ pub(crate) fn compose(
 /// name, as Pigeonhole does), else the bare `<address>`.
 fn reply_to_display(original: &[u8], to: &str) -> String {
     for field in fields(original).filter(|f| f.is("from")) {
-        if addresses(&field).iter().any(|a| a.eq_ignore_ascii_case(to)) {
-            return field.value();
+        let value = field.value();
+        if value.contains('<') && addresses(&field).iter().any(|a| a.eq_ignore_ascii_case(to)) {
+            return value;
         }
     }
     angle(to)
@@ -413,6 +416,14 @@ I am away\r\nback Monday\r\n";
         assert!(text.ends_with(
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nJe suis absent\r\n"
         ));
+        // No original subject: Pigeonhole's "Automated reply"; a bare From gets brackets.
+        let bare = b"From: sender@example.org\r\n\r\nbody";
+        let text =
+            String::from_utf8(compose(&vacation(None, "x", false), bare, "u@x", "D", "i")).unwrap();
+        assert!(
+            text.contains("\r\nTo: <sender@example.org>\r\nSubject: Automated reply\r\n"),
+            "{text}"
+        );
         // A non-ASCII plain reason is 8bit UTF-8.
         let text = String::from_utf8(compose(
             &vacation(None, "Été", false),

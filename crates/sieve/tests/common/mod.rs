@@ -1,4 +1,6 @@
 //! A test host and helpers shared by the integration tests.
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
