@@ -98,7 +98,8 @@ echo pw | P user add bench@peers.test >/dev/null
 echo pw | P user add plain@peers.test >/dev/null
 P sieve put bench@peers.test bench "$WORK/bench.sieve" >/dev/null
 P sieve activate bench@peers.test bench >/dev/null
-POSTERN_LOG=warn P serve 2>"$WORK/serve.log" &
+# The binary itself, not the P function, goes to the background: $! must be its pid for cleanup.
+POSTERN_LOG=warn "$BIN" -c "$WORK/postern.toml" serve 2>"$WORK/serve.log" &
 PID=$!
 wait_port "$SMTP_PORT" 30 || { cat "$WORK/serve.log" >&2; exit 1; }
 
