@@ -33,7 +33,8 @@ pub(crate) enum Problem {
     ReadableByOthers,
     /// It belongs to another user than the one the server runs as.
     ForeignOwner { uid: u32 },
-    /// A symbolic link inside the data directory (postern creates none).
+    /// A symbolic link inside the data directory other than an account's active-Sieve-script
+    /// link (the only ones postern creates).
     Symlink,
     /// A directory the server's user cannot list.
     Unreadable,
@@ -77,7 +78,10 @@ impl std::fmt::Display for Finding {
                     "{p} belongs to uid {uid}, not to the user postern runs as"
                 )
             }
-            Problem::Symlink => write!(f, "{p} is a symbolic link (postern creates none)"),
+            Problem::Symlink => write!(
+                f,
+                "{p} is a symbolic link (postern creates none but the active Sieve script's)"
+            ),
             Problem::Unreadable => write!(f, "{p} cannot be listed by this user"),
         }
     }
@@ -95,6 +99,23 @@ pub(crate) enum Depth {
 /// Whether a file may stay readable: the generated TLS certificate is public anyway.
 fn may_be_public(data_dir: &Path, path: &Path) -> bool {
     path == data_dir.join("tls").join("cert.pem")
+}
+
+/// Whether `path` is the link the store marks an account's active Sieve script with
+/// (Pigeonhole's `~/.dovecot.sieve -> sieve/NAME.sieve`): named so, and pointing, relatively,
+/// at a plain name inside the account's own `sieve/` directory. Anything else is suspect.
+fn is_active_script_link(path: &Path) -> bool {
+    if path.file_name() != Some(std::ffi::OsStr::new(".dovecot.sieve")) {
+        return false;
+    }
+    let Ok(target) = fs::read_link(path) else {
+        return false;
+    };
+    let parts: Vec<_> = target.components().collect();
+    matches!(
+        parts.as_slice(),
+        [std::path::Component::Normal(dir), std::path::Component::Normal(_)] if *dir == "sieve"
+    )
 }
 
 /// Walks `data_dir` without following symlinks and reports every path that others can
@@ -116,7 +137,9 @@ pub(crate) fn audit(data_dir: &Path, owner: u32, depth: Depth) -> std::io::Resul
             problem,
         };
         if kind.is_symlink() {
-            findings.push(found(Problem::Symlink));
+            if !is_active_script_link(&path) {
+                findings.push(found(Problem::Symlink));
+            }
             continue;
         }
         if meta.uid() != owner {
@@ -241,6 +264,33 @@ mod tests {
 
     fn chmod(p: &Path, mode: u32) {
         fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn only_the_active_sieve_script_link_is_accepted() {
+        let t = tempfile::tempdir().unwrap();
+        let acct = t.path().join("mail/example.org/alice");
+        fs::create_dir_all(acct.join("sieve")).unwrap();
+        let link = acct.join(".dovecot.sieve");
+        std::os::unix::fs::symlink("sieve/main.sieve", &link).unwrap();
+        assert!(is_active_script_link(&link));
+        assert!(audit(t.path(), uid(), Depth::Directories)
+            .unwrap()
+            .iter()
+            .all(|f| f.problem != Problem::Symlink));
+        for hostile in [
+            "/etc/passwd",
+            "../../../etc/passwd",
+            "sieve/../../x",
+            "sieve",
+        ] {
+            fs::remove_file(&link).unwrap();
+            std::os::unix::fs::symlink(hostile, &link).unwrap();
+            assert!(!is_active_script_link(&link), "{hostile}");
+        }
+        let other = acct.join("sieve/other.sieve");
+        std::os::unix::fs::symlink("main.sieve", &other).unwrap();
+        assert!(!is_active_script_link(&other));
     }
 
     #[test]

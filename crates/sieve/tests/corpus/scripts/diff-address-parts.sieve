@@ -1,3 +1,4 @@
+# diff: address parts (a case of the differential test against Pigeonhole)
 require ["fileinto", "envelope", "subaddress"];
 if address :domain :is "from" "example.com" { fileinto "Dotcom"; }
 if address :localpart :matches ["to", "cc"] "user*" { fileinto "ToBob"; }

@@ -1,1 +1,2 @@
+# diff: bad require (a case of the differential test against Pigeonhole)
 if true { fileinto "Nope"; }

@@ -1,3 +1,4 @@
+# diff: fileinto flags (a case of the differential test against Pigeonhole)
 require ["fileinto", "imap4flags"];
 # Work mail is filed and flagged; everything else stays in INBOX.
 if header :contains "subject" "project" {

@@ -1,3 +1,4 @@
+# diff: implicit keep flags (a case of the differential test against Pigeonhole)
 require "imap4flags";
 setflag "\\Seen";
 addflag "$Reviewed";

@@ -1,3 +1,4 @@
+# diff: variables (a case of the differential test against Pigeonhole)
 require ["fileinto", "variables"];
 if header :matches "subject" "[*] *" {
     set :lower "list" "${1}";
