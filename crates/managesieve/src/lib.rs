@@ -77,6 +77,9 @@ impl ManageSieveSettings {
             max_redirects: s.max_redirects,
             max_include_depth: s.max_include_depth,
             max_regex_bytes: s.max_regex_bytes,
+            vacation_min_period: s.vacation_min_period_secs,
+            vacation_default_period: s.vacation_default_period_secs,
+            vacation_max_period: s.vacation_max_period_secs,
         };
         ManageSieveSettings {
             idle_timeout: Duration::from_secs(m.idle_timeout_secs),

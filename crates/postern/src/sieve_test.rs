@@ -21,6 +21,7 @@ pub(crate) fn run(config: &Config, args: &SieveTestArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.script.display()))?;
     let message = std::fs::read(&args.message)
         .with_context(|| format!("cannot read {}", args.message.display()))?;
+    // Pigeonhole's defaults, as sieve-test runs with (the corpus differential test compares).
     let limits = Limits::default();
     let script = match postern_sieve::compile(&source, &limits) {
         Ok(script) => script,
@@ -34,6 +35,7 @@ pub(crate) fn run(config: &Config, args: &SieveTestArgs) -> anyhow::Result<()> {
             anyhow::bail!("{}: line {}: {}", args.script.display(), e.line, e.message);
         }
     };
+    let now = now();
     let context = Context {
         envelope: Envelope {
             from: strip_brackets(&args.from).to_string(),
@@ -43,8 +45,8 @@ pub(crate) fn run(config: &Config, args: &SieveTestArgs) -> anyhow::Result<()> {
         },
         recipient_delimiter: config.mail.recipient_delimiter.chars().next(),
         user_addresses: vec![strip_brackets(&args.to).to_string()],
-        now: now(),
-        zone_offset_minutes: local_zone_offset_minutes(),
+        now,
+        zone_offset_minutes: postern_delivery::sieve::local_zone_offset_minutes(now),
         limits: limits.clone(),
     };
     let dir = args
@@ -76,21 +78,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// The local zone's offset now, for currentdate's default zone (RFC 5260 §4.1: the local time
-/// zone of the server), as sieve-test uses it.
-fn local_zone_offset_minutes() -> i32 {
-    let t: libc::time_t = now() as libc::time_t;
-    // SAFETY: localtime_r writes only into the tm we own; a zeroed tm is a valid value.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call; localtime_r is the thread-safe variant.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if ok {
-        (tm.tm_gmtoff / 60) as i32
-    } else {
-        0
-    }
 }
 
 /// The world as sieve-test sees it with an empty mail store.

@@ -303,3 +303,55 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
     assert!(out.contains("refused 550 5.7.1 No spam here."), "{out}");
     assert!(out.contains("second accepted"), "{out}");
 }
+
+/// RFC 5260 §4.1, §5: `currentdate` without `:zone` is in the server's local zone (the C
+/// library's, from `TZ`); with `:zone` in the one given. POSIX `TZ` strings need no zone
+/// database: `IST-5:30` is +0530, `EST5` is -0500.
+#[test]
+fn sieve_test_currentdate_uses_the_local_zone() {
+    let env = Env::new();
+    let script = env.dir.path().join("zone.sieve");
+    std::fs::write(
+        &script,
+        r#"require ["date", "variables", "fileinto"];
+if currentdate :matches "zone" "*" { set "local" "${1}"; }
+if currentdate :zone "+0000" :matches "zone" "*" { set "utc" "${1}"; }
+fileinto "local-${local}";
+fileinto "utc-${utc}";
+"#,
+    )
+    .unwrap();
+    let message = env.dir.path().join("m.eml");
+    std::fs::write(
+        &message,
+        "From: bob@remote.test\r\nSubject: hi\r\n\r\nbody\r\n",
+    )
+    .unwrap();
+    for (tz, zone) in [("IST-5:30", "+0530"), ("EST5", "-0500"), ("UTC0", "+0000")] {
+        let out = common::run_command(
+            env.command().env("TZ", tz).args([
+                "sieve",
+                "test",
+                "--json",
+                "--from",
+                "bob@remote.test",
+                "--to",
+                ALICE,
+                script.to_str().unwrap(),
+                message.to_str().unwrap(),
+            ]),
+            "",
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "TZ={tz}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("local-{zone}")),
+            "TZ={tz}: {stdout}"
+        );
+        assert!(stdout.contains("utc-+0000"), "TZ={tz}: {stdout}");
+    }
+}

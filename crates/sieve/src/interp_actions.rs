@@ -10,11 +10,6 @@ use crate::interp::{Run, Scope};
 use crate::program::{Index, Keys, MatchSpec, NotifyCmd, VacationCmd};
 use crate::{Action, Notify, RuntimeError, Vacation};
 
-/// RFC 5230 §4.1 and Pigeonhole's defaults (checked with sieve-test): 7 days when not
-/// given, at least 1 day (`sieve_vacation_min_period`, `:seconds` included), no maximum.
-const VACATION_DEFAULT_PERIOD: u64 = 7 * 86_400;
-const VACATION_MIN_PERIOD: u64 = 86_400;
-
 type Result<T> = std::result::Result<T, RuntimeError>;
 
 impl Run<'_> {
@@ -96,10 +91,9 @@ impl Run<'_> {
             Some(h) => self.expand(h, scope),
             None => default_handle(subject.as_deref(), from.as_deref(), v.mime, &reason),
         };
-        let period = v
-            .period
-            .unwrap_or(VACATION_DEFAULT_PERIOD)
-            .max(VACATION_MIN_PERIOD);
+        // RFC 5230 §4.1 / RFC 6131 §2: the site's default and bounds (Pigeonhole's defaults
+        // in `Limits::default`: 7 days when not given, at least 1 day, no maximum).
+        let period = self.ctx.limits.vacation_period(v.period);
         if ext::vacation::check(self.message(), &self.ctx.envelope, &addresses).is_err() {
             return Ok(());
         }

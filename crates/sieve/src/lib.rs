@@ -51,6 +51,30 @@ pub struct Limits {
     pub max_include_depth: usize,
     /// Largest compiled regular expression (`:regex`), in bytes of the engine's program.
     pub max_regex_bytes: usize,
+    /// Shortest vacation period, in seconds: a `:days` or `:seconds` below it is raised to it
+    /// (RFC 5230 §4.1 lets the site set a minimum; RFC 6131 §2 lets `:seconds` go below a
+    /// day only as far as the site allows). Pigeonhole's `sieve_vacation_min_period`: 1 day.
+    pub vacation_min_period: u64,
+    /// The vacation period when the script gives neither `:days` nor `:seconds`, in seconds
+    /// (RFC 5230 §4.1 suggests 7 days; Pigeonhole's `sieve_vacation_default_period`). Kept
+    /// within the minimum and maximum.
+    pub vacation_default_period: u64,
+    /// Longest vacation period, in seconds: a longer one is lowered to it (RFC 5230 §4.1).
+    /// `u64::MAX` is no maximum, as Pigeonhole's default `sieve_vacation_max_period = 0`.
+    pub vacation_max_period: u64,
+}
+
+impl Limits {
+    /// The tracking period of a vacation reply (RFC 5230 §4.1, RFC 6131 §2): what the script
+    /// asked for (`requested`, in seconds) or the default, clamped into the site's bounds.
+    /// A maximum below the minimum counts as the minimum.
+    pub fn vacation_period(&self, requested: Option<u64>) -> u64 {
+        let min = self.vacation_min_period;
+        let max = self.vacation_max_period.max(min);
+        requested
+            .unwrap_or(self.vacation_default_period)
+            .clamp(min, max)
+    }
 }
 
 impl Default for Limits {
@@ -61,6 +85,9 @@ impl Default for Limits {
             max_redirects: 4,
             max_include_depth: 10,
             max_regex_bytes: 1 << 20,
+            vacation_min_period: 86_400,
+            vacation_default_period: 7 * 86_400,
+            vacation_max_period: u64::MAX,
         }
     }
 }
@@ -232,7 +259,8 @@ pub struct Vacation {
     /// The handle replies are tracked under (RFC 5230 §4.2; derived from the arguments when
     /// the script gives no `:handle`).
     pub handle: String,
-    /// The tracking period in seconds (`:days` × 86400 or `:seconds`, clamped to the limits).
+    /// The tracking period in seconds (`:days` × 86400 or `:seconds`, else
+    /// [`Limits::vacation_default_period`], clamped by [`Limits::vacation_period`]).
     pub period: u64,
 }
 

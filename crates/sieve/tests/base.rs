@@ -429,6 +429,50 @@ fn compile_errors() {
     );
 }
 
+/// RFC 5230 §4.1 / RFC 6131 §2: the site's default period and bounds come from [`Limits`].
+#[test]
+fn vacation_periods_from_limits() {
+    let personal = MESSAGE.replace("List-Id", "X-Not-List");
+    let limits = Limits {
+        vacation_min_period: 60,
+        vacation_default_period: 3600,
+        vacation_max_period: 10 * 86_400,
+        ..Limits::default()
+    };
+    let mut ctx = context();
+    ctx.limits = limits.clone();
+    for (args, period) in [
+        ("", 3600),
+        (":seconds 10", 60),
+        (":seconds 120", 120),
+        (":days 2", 2 * 86_400),
+        (":days 100", 10 * 86_400),
+    ] {
+        let s = format!("require \"vacation-seconds\"; vacation {args} \"x\";");
+        let script = compile(&s, &limits).unwrap();
+        let o =
+            postern_sieve::execute(&script, personal.as_bytes(), &ctx, &mut TestHost::default());
+        assert!(
+            matches!(&o.actions[..], [Action::Vacation(v)] if v.period == period),
+            "{args}: {:?}",
+            o.actions
+        );
+    }
+    // Pigeonhole's defaults: 7 days, at least 1 day, no maximum.
+    let d = Limits::default();
+    assert_eq!(d.vacation_period(None), 7 * 86_400);
+    assert_eq!(d.vacation_period(Some(1)), 86_400);
+    assert_eq!(d.vacation_period(Some(400 * 86_400)), 400 * 86_400);
+    // A maximum below the minimum counts as the minimum.
+    let odd = Limits {
+        vacation_min_period: 100,
+        vacation_default_period: 100,
+        vacation_max_period: 10,
+        ..Limits::default()
+    };
+    assert_eq!(odd.vacation_period(Some(5000)), 100);
+}
+
 /// RFC 5230 §4: a reply is due for personal mail; the tracker and the §4.5–§4.6 rules stop it.
 #[test]
 fn vacation() {

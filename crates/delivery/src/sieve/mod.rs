@@ -56,6 +56,29 @@ pub fn limits(c: &postern_config::Sieve) -> Limits {
         max_redirects: c.max_redirects,
         max_include_depth: c.max_include_depth,
         max_regex_bytes: c.max_regex_bytes,
+        vacation_min_period: c.vacation_min_period_secs,
+        vacation_default_period: c.vacation_default_period_secs,
+        vacation_max_period: c.vacation_max_period_secs,
+    }
+}
+
+/// The local time zone's offset from UTC at `now` (seconds since the epoch), in minutes east:
+/// currentdate's and date's default zone (RFC 5260 §4.1, §5: "the local time zone" of the
+/// server). Taken from the C library (`TZ`, else `/etc/localtime`), so daylight saving time at
+/// `now` is included; 0 (UTC) if the library cannot tell.
+pub fn local_zone_offset_minutes(now: i64) -> i32 {
+    // `time_t` is 64 bits wide on every target postern builds for.
+    #[allow(clippy::unnecessary_cast)]
+    let t = now as libc::time_t;
+    // SAFETY: a zeroed `tm` is a valid value (integers and a null zone-name pointer).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the thread-safe variant and
+    // writes only into `tm`.
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok {
+        i32::try_from(tm.tm_gmtoff / 60).unwrap_or(0)
+    } else {
+        0
     }
 }
 
@@ -148,8 +171,7 @@ async fn run_sequence(
         recipient_delimiter: delimiter,
         user_addresses: user_addresses(rcpt),
         now,
-        // Local time is not known without a time-zone database: currentdate uses UTC.
-        zone_offset_minutes: 0,
+        zone_offset_minutes: local_zone_offset_minutes(now),
         limits,
     };
     let mut host = DeliveryHost {

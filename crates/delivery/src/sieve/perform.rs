@@ -7,7 +7,7 @@
 //! failure queues nothing twice. (A crash between queuing and recording can repeat one side
 //! effect: at least once, never lost.)
 
-use super::host::{clamp_period, store_mailbox_name};
+use super::host::store_mailbox_name;
 use super::sequence::Filtered;
 use super::tracker::TrackKind;
 use super::{unix_now, Recipient, SieveSetup};
@@ -306,13 +306,8 @@ async fn side_effects(
                 );
                 // RFC 5230 §5.1 / RFC 3834 §3.3: auto-replies go out with the null sender.
                 enqueue(setup, None, vec![v.to.clone()], reply).await?;
-                let period = clamp_period(
-                    v.period,
-                    (
-                        setup.config.vacation_min_period_secs,
-                        setup.config.vacation_max_period_secs,
-                    ),
-                );
+                // The interpreter already applied `[sieve]`'s bounds (see `super::limits`).
+                let period = v.period;
                 if let Err(e) = setup.tracker.record(
                     rcpt.account,
                     TrackKind::Vacation,

@@ -736,3 +736,21 @@ if envelope :is "auth" "carol@example.org" { fileinto :create "FromCarol"; }"#,
         1
     );
 }
+
+/// RFC 5230 §4.1: `[sieve]`'s vacation periods reach the interpreter's limits, so a script
+/// without `:days` gets the configured default and every period stays within the bounds.
+#[test]
+fn limits_carry_the_vacation_periods() {
+    let config = postern_config::Sieve {
+        vacation_min_period_secs: 600,
+        vacation_default_period_secs: 3 * 86_400,
+        vacation_max_period_secs: 30 * 86_400,
+        max_redirects: 2,
+        ..postern_config::Sieve::default()
+    };
+    let l = limits(&config);
+    assert_eq!(l.max_redirects, 2);
+    assert_eq!(l.vacation_period(None), 3 * 86_400);
+    assert_eq!(l.vacation_period(Some(60)), 600);
+    assert_eq!(l.vacation_period(Some(90 * 86_400)), 30 * 86_400);
+}
