@@ -297,3 +297,117 @@ fn scram_sha_256_over_managesieve() {
     let out = common::python(SCRAM, &["127.0.0.1".into(), port, USER.into(), PASS.into()]);
     assert!(out.contains("managesieve scram ok"), "{out}");
 }
+
+/// Files `[list]` mail into Lists, read and labelled; tags mail from example.net in INBOX.
+const E2E_FILTER: &str = "require [\"fileinto\", \"imap4flags\", \"mailbox\"];\nif header :contains \"subject\" \"[list]\" {\n  fileinto :create :flags [\"\\\\Seen\", \"$list\"] \"Lists\";\n} elsif address :domain \"from\" \"example.net\" {\n  addflag \"$friends\";\n}\n";
+
+/// The whole path with independent clients (issue #14): sieve-connect uploads and activates
+/// over STARTTLS (RFC 5804), Python's smtplib sends, the script files and flags at delivery
+/// (RFC 5228 §4.1, RFC 5490 §3.2, RFC 5232), imaplib reads folders and flags back. Then
+/// `serve` starts again with the script active: the data-dir audit accepts the
+/// `.dovecot.sieve` link.
+#[test]
+fn uploaded_script_files_smtp_mail_read_over_imap() {
+    assert!(
+        common::on_path("sieve-connect"),
+        "sieve-connect is not installed (apt-get install sieve-connect; test.sh does)"
+    );
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", USER], &format!("{PASS}\n"));
+    let server = env.serve();
+    let local = env.dir.path().join("e2e.sieve");
+    std::fs::write(&local, E2E_FILTER).unwrap();
+    let sieve = server.addrs["managesieve"];
+    ok(
+        sieve_connect(
+            &env,
+            sieve,
+            &[
+                "--upload",
+                "--localsieve",
+                local.to_str().unwrap(),
+                "--remotesieve",
+                "e2e",
+            ],
+        ),
+        "--upload",
+    );
+    ok(
+        sieve_connect(&env, sieve, &["--activate", "--remotesieve", "e2e"]),
+        "--activate",
+    );
+
+    let smtp_port = server.addrs["smtp"].port().to_string();
+    common::python(
+        r#"
+import smtplib, sys
+def msg(frm, subject):
+    return ("From: %s\r\nTo: Erin <erin@example.org>\r\nSubject: %s\r\n"
+            "Message-ID: <%s@remote.test>\r\n\r\nHello Erin.\r\n" % (frm, subject, subject.replace(' ', '-').strip('[]')))
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.sendmail("bob@remote.test", ["erin@example.org"], msg("bob@remote.test", "[list] release notes"))
+    s.sendmail("fred@example.net", ["erin@example.org"], msg("Fred <fred@example.net>", "lunch"))
+    s.sendmail("bob@remote.test", ["erin@example.org"], msg("bob@remote.test", "plain"))
+"#,
+        &[smtp_port],
+    );
+
+    // Delivery runs after the SMTP reply: wait until all three are stored, then read back.
+    let out = common::python(
+        r#"
+import imaplib, sys, time
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+m.login(sys.argv[3], sys.argv[4])
+deadline = time.time() + 30
+while True:
+    lists = m.select('Lists')
+    inbox = m.select('INBOX')
+    if lists[0] == 'OK' and lists[1][0] == b'1' and inbox[1][0] == b'2':
+        break
+    assert time.time() < deadline, (lists, inbox)
+    time.sleep(0.2)
+m.select('Lists')
+typ, data = m.fetch('1', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+print('LISTS', data)
+m.select('INBOX')
+for i in (1, 2):
+    typ, data = m.fetch(str(i), '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+    print('INBOX', data)
+m.logout()
+"#,
+        &common::login_args(server.addrs["imap"], USER, PASS),
+    );
+    let line = |prefix: &str, subject: &str| {
+        out.lines()
+            .find(|l| l.starts_with(prefix) && l.contains(subject))
+            .unwrap_or_else(|| panic!("no {prefix} {subject}: {out}"))
+            .to_string()
+    };
+    let listed = line("LISTS", "[list] release notes");
+    assert!(
+        listed.contains("\\\\Seen") && listed.contains("$list"),
+        "{listed}"
+    );
+    let lunch = line("INBOX", "lunch");
+    assert!(
+        lunch.contains("$friends") && !lunch.contains("\\\\Seen"),
+        "{lunch}"
+    );
+    let plain = line("INBOX", "plain");
+    assert!(
+        !plain.contains("$friends") && !plain.contains("$list"),
+        "{plain}"
+    );
+
+    // serve starts with the active script's link in the data directory.
+    drop(server);
+    assert!(std::fs::symlink_metadata(env.maildir(USER).join(".dovecot.sieve")).is_ok());
+    let again = env.serve();
+    assert!(again.addrs.contains_key("managesieve"));
+    let listed = ok(
+        sieve_connect(&env, again.addrs["managesieve"], &["--list"]),
+        "--list",
+    );
+    assert!(listed.contains("e2e"), "{listed}");
+}
