@@ -355,3 +355,51 @@ fileinto "utc-${utc}";
         assert!(stdout.contains("utc-+0000"), "TZ={tz}: {stdout}");
     }
 }
+
+/// RFC 5260 §4.1 at delivery: `postern serve` gives scripts the local zone (here `TZ`), so
+/// `currentdate "zone"` files into a folder named after it.
+#[test]
+fn delivery_currentdate_uses_the_local_zone() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", ALICE], &format!("{PASS}\n"));
+    let server = env.serve_with_env(&[("TZ", "IST-5:30")]);
+    let store: Arc<dyn ScriptStore> =
+        Arc::new(MaildirStore::open(env.data().join("mail"), "mx.test").unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        store
+            .put_script(
+                ALICE,
+                "zone",
+                r#"require ["date", "variables", "fileinto", "mailbox"];
+if currentdate :matches "zone" "*" { fileinto :create "zone${1}"; }
+"#,
+            )
+            .await
+            .unwrap();
+        store.activate_script(ALICE, Some("zone")).await.unwrap();
+    });
+    send(server.addrs["smtp"].port(), "what time");
+    let out = python(
+        r#"
+import imaplib, sys, time
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+m.login(sys.argv[3], sys.argv[4])
+deadline = time.time() + 30
+while True:
+    typ, data = m.select('"zone+0530"')
+    if typ == 'OK' and data[0] == b'1':
+        break
+    assert time.time() < deadline, (typ, data, m.list())
+    time.sleep(0.2)
+print('filed', data[0].decode())
+m.logout()
+"#,
+        &login_args(server.addrs["imap"], ALICE, PASS),
+    );
+    assert!(out.contains("filed 1"), "{out}");
+}

@@ -122,9 +122,15 @@ impl Env {
     /// Starts `serve` and waits for "ready", collecting every listener's address from the log.
     /// With `POSTERN_TEST_LOG` set, the server's log is echoed to the test's output.
     pub(crate) fn serve(&self) -> Running {
+        self.serve_with_env(&[])
+    }
+
+    /// As `serve`, with these environment variables set for the server (e.g. `TZ`).
+    pub(crate) fn serve_with_env(&self, vars: &[(&str, &str)]) -> Running {
         use std::io::{BufRead, BufReader};
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        command.envs(vars.iter().copied());
+        let mut child = command
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
