@@ -5,9 +5,9 @@
 
 use super::tracker::{TrackKind, Tracker};
 use postern_sieve::{IncludeLocation, Script, ScriptCache};
-use postern_store::ScriptStore;
+use postern_store::{ScriptStore, Store};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What a run on behalf of one account may see.
 pub(crate) struct DeliveryHost {
@@ -17,11 +17,43 @@ pub(crate) struct DeliveryHost {
     pub(crate) tracker: Arc<dyn Tracker>,
     pub(crate) cache: Arc<ScriptCache>,
     pub(crate) global_dir: Option<PathBuf>,
-    /// The account's mailbox names as the store spells them (`/` hierarchy).
-    pub(crate) mailboxes: Vec<String>,
+    /// The account's mailboxes, listed on the first `mailboxexists` only (most scripts never
+    /// ask, and listing reads the account's folders on disk).
+    pub(crate) mailboxes: Mailboxes,
     /// The hierarchy separator scripts use (`[mail] hierarchy_separator`).
     pub(crate) separator: char,
     pub(crate) now: i64,
+}
+
+/// The account's mailbox names as the store spells them (`/` hierarchy), listed once, when
+/// first needed.
+pub(crate) struct Mailboxes {
+    store: Arc<dyn Store>,
+    listed: OnceLock<Vec<String>>,
+}
+
+impl Mailboxes {
+    /// Mailboxes of the account to be listed from `store` when first asked for.
+    pub(crate) fn lazy(store: Arc<dyn Store>) -> Mailboxes {
+        Mailboxes {
+            store,
+            listed: OnceLock::new(),
+        }
+    }
+
+    /// The names, listed now if not yet (blocking: call it on a blocking thread). A store that
+    /// cannot list gives no names: the script sees no mailbox, and the message is not lost.
+    fn names(&self, runtime: &tokio::runtime::Handle, account: &str) -> &[String] {
+        self.listed.get_or_init(
+            || match runtime.block_on(self.store.list_mailboxes(account)) {
+                Ok(list) => list.into_iter().map(|m| m.name).collect(),
+                Err(e) => {
+                    tracing::warn!(account = %account, "sieve: cannot list mailboxes: {e}");
+                    Vec::new()
+                }
+            },
+        )
+    }
 }
 
 impl DeliveryHost {
@@ -54,7 +86,8 @@ impl postern_sieve::Host for DeliveryHost {
     /// RFC 5490 §3.1 `mailboxexists`; INBOX matched case-insensitively (RFC 9051 §5.1).
     fn mailbox_exists(&self, name: &str) -> bool {
         let name = store_mailbox_name(name, self.separator);
-        self.mailboxes.iter().any(|m| {
+        let names = self.mailboxes.names(&self.runtime, &self.account);
+        names.iter().any(|m| {
             m == &name || (m.eq_ignore_ascii_case("INBOX") && name.eq_ignore_ascii_case("INBOX"))
         })
     }

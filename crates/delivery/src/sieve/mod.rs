@@ -152,13 +152,6 @@ async fn run_sequence(
     if scripts.is_empty() {
         return Filtered::keep();
     }
-    let mailboxes = match store.list_mailboxes(rcpt.account).await {
-        Ok(list) => list.into_iter().map(|m| m.name).collect(),
-        Err(e) => {
-            tracing::warn!(account = %rcpt.account, "sieve: cannot list mailboxes: {e}");
-            Vec::new()
-        }
-    };
     let now = unix_now();
     let limits = setup.limits();
     let context = Context {
@@ -181,7 +174,7 @@ async fn run_sequence(
         tracker: setup.tracker.clone(),
         cache: setup.cache.clone(),
         global_dir: setup.config.global_dir.clone(),
-        mailboxes,
+        mailboxes: host::Mailboxes::lazy(store.clone()),
         separator: setup.separator,
         now,
     };

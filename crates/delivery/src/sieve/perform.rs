@@ -176,35 +176,34 @@ async fn store_copy(
     copy: &Copy,
 ) -> Step<String> {
     let mut mailbox = copy.mailbox.clone();
-    if mailbox != "INBOX" {
-        let exists = match store.list_mailboxes(rcpt.account).await {
-            Ok(list) => list.iter().any(|m| m.name == mailbox),
-            Err(e) => return Err(deferred(rcpt, &e)),
-        };
-        if !exists {
-            if copy.create || setup.config.fileinto_creates_folders {
-                // RFC 5490 §3.2 `:create`.
-                match store.create_mailbox(rcpt.account, &mailbox, None).await {
-                    Ok(()) | Err(StoreError::MailboxExists(_)) => {}
-                    Err(e) if e.is_client_error() => {
-                        tracing::warn!(account = %rcpt.account, "sieve: cannot create {mailbox:?} ({e}); kept in INBOX");
-                        mailbox = "INBOX".into();
-                    }
-                    Err(e) => return Err(deferred(rcpt, &e)),
-                }
-            } else {
-                tracing::warn!(account = %rcpt.account, "sieve: fileinto {mailbox:?}: no such folder; kept in INBOX");
-                mailbox = "INBOX".into();
-            }
-        }
-    }
     let mut content = trace_headers(rcpt.sender, rcpt.address);
     content.extend_from_slice(copy.edited.as_deref().unwrap_or(message));
     let flags = store_flags(&copy.flags, rcpt.account);
-    let stored = match store
+    // The folder is not looked up first: delivery finds it (or says it is missing) in its own
+    // index lookup, so the usual case, an existing folder, costs no listing of the account.
+    let mut stored = store
         .deliver_flagged(rcpt.account, &mailbox, content.clone(), key, flags.clone())
-        .await
-    {
+        .await;
+    if mailbox != "INBOX" && matches!(stored, Err(StoreError::MailboxNotFound(_))) {
+        if copy.create || setup.config.fileinto_creates_folders {
+            // RFC 5490 §3.2 `:create`.
+            match store.create_mailbox(rcpt.account, &mailbox, None).await {
+                Ok(()) | Err(StoreError::MailboxExists(_)) => {}
+                Err(e) if e.is_client_error() => {
+                    tracing::warn!(account = %rcpt.account, "sieve: cannot create {mailbox:?} ({e}); kept in INBOX");
+                    mailbox = "INBOX".into();
+                }
+                Err(e) => return Err(deferred(rcpt, &e)),
+            }
+        } else {
+            tracing::warn!(account = %rcpt.account, "sieve: fileinto {mailbox:?}: no such folder; kept in INBOX");
+            mailbox = "INBOX".into();
+        }
+        stored = store
+            .deliver_flagged(rcpt.account, &mailbox, content.clone(), key, flags.clone())
+            .await;
+    }
+    let stored = match stored {
         Err(e) if e.is_client_error() && mailbox != "INBOX" && !is_size(&e) => {
             tracing::warn!(account = %rcpt.account, "sieve: cannot file into {mailbox:?} ({e}); kept in INBOX");
             mailbox = "INBOX".into();

@@ -213,7 +213,7 @@ impl Fixture {
             tracker: self.setup.tracker.clone(),
             cache: self.setup.cache.clone(),
             global_dir: None,
-            mailboxes: Vec::new(),
+            mailboxes: host::Mailboxes::lazy(Arc::new(self.store.clone())),
             separator: '/',
             now: unix_now(),
         }
@@ -461,6 +461,35 @@ async fn duplicate_marks_are_recorded_after_storing() {
     )
     .await;
     assert!(host.duplicate_seen("", "<m1@remote.test>", 3600));
+}
+
+/// RFC 5490 §3.1 `mailboxexists`: the host lists the account's mailboxes on the first
+/// question only, and answers from that list (INBOX in any case).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailboxexists_lists_the_account_once_when_asked() {
+    let f = fixture();
+    f.store.create_mailbox(ALICE, "Work", None).unwrap();
+    let host = f.host();
+    let store = f.store.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let before = (
+            host.mailbox_exists("Work"),
+            host.mailbox_exists("inbox"),
+            host.mailbox_exists("Nope"),
+        );
+        // Listed once: a folder created after the first question is not seen by this run.
+        store.create_mailbox(ALICE, "Later", None).unwrap();
+        (before, host.mailbox_exists("Later"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers, ((true, true, false), false));
+    // The next run lists again and sees it.
+    let host = f.host();
+    let later = tokio::task::spawn_blocking(move || host.mailbox_exists("Later"))
+        .await
+        .unwrap();
+    assert!(later);
 }
 
 /// A script that does not compile keeps the message in INBOX (and logs; nothing is lost).

@@ -13,9 +13,12 @@
 //! script. Listing skips dot-files (the vacation script, temporary files) and anything that is
 //! not a `*.sieve` file.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 
@@ -155,6 +158,79 @@ fn read_script(path: &Path, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// Which version of a script file was read: every change postern makes renames a new file over
+/// the old one (a new inode), and an edit in place changes the size or the times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// Most script files remembered; past it the cache starts over (one entry per account with an
+/// active or vacation script).
+const MAX_CACHED_TEXTS: usize = 4096;
+
+/// Script texts by file, kept while the file's [`Stamp`] stays the same: delivery needs the
+/// active and the vacation script for every message, and a `stat` is cheaper than a read and
+/// needs no blocking thread.
+#[derive(Debug, Default)]
+pub(super) struct ScriptTexts(Mutex<HashMap<PathBuf, (Stamp, String)>>);
+
+impl ScriptTexts {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (Stamp, String)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The text of `path` if it is known and the file unchanged: `Some(None)` when there is no
+    /// such file, `None` when the file must be read.
+    fn cached(&self, path: &Path) -> Option<Option<String>> {
+        match fs::metadata(path) {
+            Ok(m) => {
+                let stamp = Stamp::of(&m);
+                self.map()
+                    .get(path)
+                    .filter(|(s, _)| *s == stamp)
+                    .map(|(_, text)| Some(text.clone()))
+            }
+            Err(e) if is_not_found(&e) => {
+                self.map().remove(path);
+                Some(None)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// [`read_script`], remembering the text with the stamp the file had before the read (a
+    /// change during the read gives a newer stamp, so the next lookup reads again).
+    fn read(&self, path: &Path, name: &str) -> Result<Option<String>> {
+        let before = fs::metadata(path).ok().map(|m| Stamp::of(&m));
+        let text = read_script(path, name)?;
+        if let (Some(stamp), Some(text)) = (before, &text) {
+            let mut map = self.map();
+            if map.len() >= MAX_CACHED_TEXTS {
+                map.clear();
+            }
+            map.insert(path.to_owned(), (stamp, text.clone()));
+        }
+        Ok(text)
+    }
+}
+
 /// A script name that is valid and fits in a file name.
 fn check_name(name: &str) -> Result<()> {
     check_script_name(name)?;
@@ -283,7 +359,24 @@ impl MaildirStore {
                 Ok(read_script(&p.link, ADOPTED_NAME)?.map(|s| (ADOPTED_NAME.to_owned(), s)))
             }
             // A dangling link (the file removed by hand) means no active script.
-            Active::Script(name) => Ok(read_script(&p.file(&name), &name)?.map(|s| (name, s))),
+            Active::Script(name) => Ok(self
+                .script_texts()
+                .read(&p.file(&name), &name)?
+                .map(|s| (name, s))),
+        }
+    }
+
+    /// [`Self::active_script`] without reading a file: `None` when the text is not cached
+    /// unchanged (or anything is unusual), and the blocking path must answer.
+    fn active_script_now(&self, account: &str) -> Option<Result<Option<(String, String)>>> {
+        let p = self.script_paths(account).ok()?;
+        match p.active().ok()? {
+            Active::None => Some(Ok(None)),
+            Active::RegularFile => None,
+            Active::Script(name) => {
+                let text = self.script_texts().cached(&p.file(&name))?;
+                Some(Ok(text.map(|t| (name, t))))
+            }
         }
     }
 
@@ -359,7 +452,16 @@ impl MaildirStore {
     /// The vacation script that `postern vacation` keeps; `None` when vacation is off.
     pub fn vacation_script(&self, account: &str) -> Result<Option<String>> {
         let p = self.script_paths(account)?;
-        read_script(&p.dir.join(VACATION_FILE), "vacation")
+        self.script_texts()
+            .read(&p.dir.join(VACATION_FILE), "vacation")
+    }
+
+    /// [`Self::vacation_script`] without reading a file, as [`Self::active_script_now`].
+    fn vacation_script_now(&self, account: &str) -> Option<Result<Option<String>>> {
+        let p = self.script_paths(account).ok()?;
+        self.script_texts()
+            .cached(&p.dir.join(VACATION_FILE))
+            .map(Ok)
     }
 
     /// Sets (`Some`) or removes (`None`) the vacation script; the user's scripts are untouched.
@@ -410,6 +512,10 @@ impl ScriptStore for MaildirStore {
         self.scripts_blocking(move |s| s.get_script(&a, &n)).await
     }
     async fn active_script(&self, account: &str) -> Result<Option<(String, String)>> {
+        // Delivery asks for every message: a cached unchanged text needs no blocking thread.
+        if let Some(found) = self.active_script_now(account) {
+            return found;
+        }
         let a = account.to_owned();
         self.scripts_blocking(move |s| s.active_script(&a)).await
     }
@@ -434,6 +540,9 @@ impl ScriptStore for MaildirStore {
             .await
     }
     async fn vacation_script(&self, account: &str) -> Result<Option<String>> {
+        if let Some(found) = self.vacation_script_now(account) {
+            return found;
+        }
         let a = account.to_owned();
         self.scripts_blocking(move |s| s.vacation_script(&a)).await
     }
@@ -490,6 +599,50 @@ mod tests {
             names.iter().all(|n| !n.to_lowercase().contains("sieve")),
             "{names:?}"
         );
+    }
+
+    /// Delivery's cached texts follow every change: a replacement (new file renamed in), an
+    /// edit in place, a switch of the active script, vacation set and removed.
+    #[test]
+    fn cached_texts_follow_every_change() {
+        let (_t, s) = store();
+        assert_eq!(s.active_script_now(ACCOUNT).unwrap().unwrap(), None);
+        s.put_script(ACCOUNT, "main", "keep;\n").unwrap();
+        s.activate_script(ACCOUNT, Some("main")).unwrap();
+        // Not read yet: the blocking path must answer, then the text is cached.
+        assert!(s.active_script_now(ACCOUNT).is_none());
+        let keep = Some(("main".to_string(), "keep;\n".to_string()));
+        assert_eq!(s.active_script(ACCOUNT).unwrap(), keep);
+        assert_eq!(s.active_script_now(ACCOUNT).unwrap().unwrap(), keep);
+
+        s.put_script(ACCOUNT, "main", "discard;\n").unwrap();
+        assert!(s.active_script_now(ACCOUNT).is_none());
+        assert_eq!(s.active_script(ACCOUNT).unwrap().unwrap().1, "discard;\n");
+
+        let file = s.account_dir(ACCOUNT).unwrap().join("sieve/main.sieve");
+        fs::write(&file, "stop;\n").unwrap();
+        assert_eq!(s.active_script(ACCOUNT).unwrap().unwrap().1, "stop;\n");
+
+        s.put_script(ACCOUNT, "other", FILTER).unwrap();
+        s.activate_script(ACCOUNT, Some("other")).unwrap();
+        assert_eq!(s.active_script(ACCOUNT).unwrap().unwrap().1, FILTER);
+        s.activate_script(ACCOUNT, None).unwrap();
+        assert_eq!(s.active_script_now(ACCOUNT).unwrap().unwrap(), None);
+
+        assert_eq!(s.vacation_script_now(ACCOUNT).unwrap().unwrap(), None);
+        s.set_vacation_script(ACCOUNT, Some("vacation \"away\";\n"))
+            .unwrap();
+        assert_eq!(
+            s.vacation_script(ACCOUNT).unwrap().as_deref(),
+            Some("vacation \"away\";\n")
+        );
+        assert_eq!(
+            s.vacation_script_now(ACCOUNT).unwrap().unwrap().as_deref(),
+            Some("vacation \"away\";\n")
+        );
+        s.set_vacation_script(ACCOUNT, None).unwrap();
+        assert_eq!(s.vacation_script_now(ACCOUNT).unwrap().unwrap(), None);
+        assert_eq!(s.vacation_script(ACCOUNT).unwrap(), None);
     }
 
     #[test]

@@ -181,6 +181,8 @@ struct Inner {
     readers: RwLock<HashMap<String, Arc<Readers>>>,
     /// Serialises changes to Sieve scripts (check-then-rename sequences, see `scripts.rs`).
     scripts: Mutex<()>,
+    /// Script texts delivery reads for every message, kept while their files are unchanged.
+    script_texts: super::scripts::ScriptTexts,
 }
 
 /// An account's spare read-only index connections.
@@ -518,6 +520,7 @@ impl MaildirStore {
                 snapshot_budget: Arc::new(AtomicUsize::new(0)),
                 readers: RwLock::new(HashMap::new()),
                 scripts: Mutex::new(()),
+                script_texts: super::scripts::ScriptTexts::default(),
             }),
         })
     }
@@ -535,6 +538,11 @@ impl MaildirStore {
     /// The generator of unique names, for temporary files beside the mail.
     pub(super) fn name_gen(&self) -> &NameGen {
         &self.inner.gen
+    }
+
+    /// The cache of script texts (see `scripts.rs`).
+    pub(super) fn script_texts(&self) -> &super::scripts::ScriptTexts {
+        &self.inner.script_texts
     }
 
     /// Held while Sieve scripts change, so that two changes of one store do not interleave.
