@@ -347,6 +347,20 @@ impl Config {
                 })?;
             }
         }
+        for w in &self.notify.webhook {
+            for (key, path) in [
+                ("notify.webhook.secret_file", Some(&w.secret_file)),
+                ("notify.webhook.ca_file", w.ca_file.as_ref()),
+            ] {
+                if let Some(path) = path {
+                    std::fs::File::open(path).map_err(|source| ConfigError::Unreadable {
+                        key,
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+            }
+        }
         Ok(())
     }
 

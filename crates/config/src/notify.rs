@@ -435,6 +435,20 @@ retries = 0
     }
 
     #[test]
+    fn webhook_files_are_checked() {
+        let c = Config::from_toml(
+            "[[notify.webhook]]\nurl = \"http://h.test/\"\nsecret_file = \"/nonexistent/postern.secret\"",
+            Source::Defaults,
+        )
+        .unwrap();
+        let e = c.check_files().unwrap_err().to_string();
+        assert!(
+            e.starts_with("notify.webhook.secret_file: cannot read /nonexistent/postern.secret"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn urls() {
         let u = WebhookUrl::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!((u.tls, u.port, u.path.as_str()), (false, 8080, "/"));
