@@ -176,6 +176,18 @@ impl Hub {
         }
     }
 
+    /// Runs every hook that applies to `mail.account` once, now, one after the other (not
+    /// through the queue), and returns each hook's description and outcome: `postern notify
+    /// test`. Webhooks retry as configured.
+    pub async fn test(&self, mail: NewMail) -> Vec<(String, Result<String, String>)> {
+        let event = Event::new(mail);
+        let mut out = Vec::new();
+        for hook in self.hooks_for(&event.mail.account) {
+            out.push(self.hooks.execute(hook, &event).await);
+        }
+        out
+    }
+
     /// The hooks that run for `account`.
     fn hooks_for(&self, account: &str) -> Vec<Hook> {
         let mut out = Vec::new();
@@ -251,12 +263,27 @@ impl Notifier for Hub {
 impl Hooks {
     async fn run(&self, hook: Hook, event: &Event) {
         let account = &event.mail.account;
-        let (what, result) = match hook {
+        let (what, result) = self.execute(hook, event).await;
+        match result {
+            Ok(note) => tracing::debug!(
+                %account, mailbox = %event.mail.mailbox, uid = event.mail.uid,
+                "notify: {what}: {note}"
+            ),
+            Err(reason) => tracing::info!(
+                %account, mailbox = %event.mail.mailbox, uid = event.mail.uid,
+                "notify: {what} failed: {reason}"
+            ),
+        }
+    }
+
+    /// Runs one hook for `event`: what it is, and how it went.
+    async fn execute(&self, hook: Hook, event: &Event) -> (String, Result<String, String>) {
+        match hook {
             Hook::Command(i) => {
                 let c = &self.commands[i];
                 let result = match self.slots.acquire().await {
                     Ok(_slot) => c.run(event).await,
-                    Err(_) => return,
+                    Err(_) => Err("shutting down".into()),
                 };
                 (format!("command {}", c.program.display()), result)
             }
@@ -268,23 +295,13 @@ impl Hooks {
                 )
             }
             Hook::Comsat => {
-                let Some(c) = &self.comsat else { return };
-                let result = match self.slots.acquire().await {
-                    Ok(_slot) => c.notify(event).await,
-                    Err(_) => return,
+                let result = match (&self.comsat, self.slots.acquire().await) {
+                    (Some(c), Ok(_slot)) => c.notify(event).await,
+                    (None, _) => Err("comsat is off".into()),
+                    (_, Err(_)) => Err("shutting down".into()),
                 };
                 ("comsat".to_string(), result)
             }
-        };
-        match result {
-            Ok(note) => tracing::debug!(
-                %account, mailbox = %event.mail.mailbox, uid = event.mail.uid,
-                "notify: {what}: {note}"
-            ),
-            Err(reason) => tracing::info!(
-                %account, mailbox = %event.mail.mailbox, uid = event.mail.uid,
-                "notify: {what} failed: {reason}"
-            ),
         }
     }
 }

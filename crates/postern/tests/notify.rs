@@ -358,3 +358,101 @@ m.logout()
         other => panic!("the hung webhook's connection ended early: {other:?}"),
     }
 }
+
+fn wait_for_log(run: &common::Running, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(line) = run.log.recv_timeout(Duration::from_millis(200)) {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+    panic!("no log line with {needle:?}");
+}
+
+/// A webhook the receiver refuses (wrong secret: 401) is logged once at INFO with the reason,
+/// not retried; a reload re-reads the secret file and the next message is accepted.
+#[test]
+fn a_refused_webhook_is_logged_and_a_reload_rereads_the_secret() {
+    let hooks = tempfile::tempdir().unwrap();
+    let dir = hooks.path();
+    let right = dir.join("receiver.secret");
+    std::fs::write(&right, "the right secret\n").unwrap();
+    let (_receiver, port) = receiver(dir, &right);
+    let ours = dir.join("postern.secret");
+    std::fs::write(&ours, "a stale secret\n").unwrap();
+    let env = Env::with_config(&format!(
+        "[[notify.webhook]]\nurl = \"http://127.0.0.1:{port}/\"\nsecret_file = \"{}\"\nretries = 3\n",
+        ours.display()
+    ));
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", ALICE], &format!("{PASS}\n"));
+    let server = env.serve();
+    send(server.addrs["smtp"].port(), &[ALICE], "one");
+    let line = wait_for_log(&server, "notify: webhook");
+    assert!(line.contains("INFO"), "{line}");
+    assert!(line.contains("failed: 401"), "{line}");
+    assert!(line.contains(ALICE), "{line}");
+    let got = requests(dir);
+    assert_eq!(got.len(), 1, "a 4xx is not retried: {got:#?}");
+    assert_eq!(got[0]["valid"], false);
+
+    std::fs::copy(&right, &ours).unwrap();
+    env.ok(&["reload"], "");
+    wait_for_log(&server, "reloaded");
+    send(server.addrs["smtp"].port(), &[ALICE], "two");
+    wait_for("the second request", 60, || requests(dir).len() == 2);
+    let got = requests(dir);
+    assert_eq!(got[1]["valid"], true, "{got:#?}");
+    assert_eq!(got[1]["body"]["subject"], "two");
+    assert_eq!(got[1]["body"]["uid"], 2);
+}
+
+/// `postern notify test ADDRESS` runs each applicable hook once and reports it; a failing one
+/// makes it exit non-zero with the reason.
+#[test]
+fn notify_test_tries_the_hooks() {
+    let hooks = tempfile::tempdir().unwrap();
+    let dir = hooks.path();
+    let script = dir.join("hook.sh");
+    let out = dir.join("env.txt");
+    executable(
+        &script,
+        &format!("#!/bin/sh\nenv > \"{}\"\n", out.display()),
+    );
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "k\n").unwrap();
+    // A port nobody listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let env = Env::with_config(&format!(
+        "[[notify.command]]\nprogram = \"{}\"\n[[notify.webhook]]\nurl = \"http://{closed}/\"\nsecret_file = \"{}\"\nretries = 0\naccounts = [\"@example.net\"]\n",
+        script.display(),
+        secret.display()
+    ));
+    let ok = env.ok(&["notify", "test", ALICE, "--subject", "try; $(me)"], "");
+    assert_eq!(
+        ok.trim(),
+        format!("command {}: ok (exit status 0)", script.display())
+    );
+    let vars = env_file(&out);
+    assert_eq!(var(&vars, "POSTERN_SUBJECT"), "try; $(me)");
+    assert_eq!(var(&vars, "POSTERN_ACCOUNT"), ALICE);
+
+    let run = env.run(&["notify", "test", "bob@example.net"], "");
+    assert!(!run.status.success());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stdout.contains("command ") && stdout.contains(": ok"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("webhook http://{closed}/: FAILED: ")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("1 of 2 hook(s) failed"), "{stderr}");
+}
