@@ -12,7 +12,8 @@ use std::path::PathBuf;
 pub struct Notify {
     /// Hooks (commands, webhook requests, comsat datagrams) running at once, over all hooks.
     pub max_running: usize,
-    /// Events waiting for a free slot; beyond this, new events are dropped (one warning per burst).
+    /// Notifications (one per hook and message) waiting for a free slot, or for a webhook's
+    /// next retry; beyond this, new ones are dropped (one warning per burst).
     pub queue_size: usize,
     /// Send the comsat datagram (`user@offset:path`) to the biff listener on 127.0.0.1.
     /// Default false.

@@ -12,8 +12,10 @@
 //!
 //! Delivery never waits for a hook: [`Hub::new_mail`] counts the event, spawns its work on the
 //! runtime and returns. At most `max_running` hooks run at once (a fair semaphore: first come,
-//! first run); at most `queue_size` more wait. Beyond that, events are dropped, with one
-//! warning when dropping starts and one line with the count when it ends (not one per event).
+//! first run); at most `queue_size` more notifications (one per hook and message) wait, for a
+//! slot or for a webhook's next retry. Beyond that, notifications are dropped, with one warning
+//! when dropping starts and one line with the count when it ends (not one per event).
+//! Notifications are not durable: those waiting when serve stops are lost (the mail is not).
 //! Each failed hook is logged at INFO with its reason, each success at DEBUG.
 
 pub mod command;
