@@ -45,6 +45,11 @@ class Hook(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 server = http.server.HTTPServer(('127.0.0.1', 0), Hook)
+if len(sys.argv) > 5:
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 with open(port_file + '.tmp', 'w') as f:
     f.write(str(server.server_address[1]))
 os.rename(port_file + '.tmp', port_file)
@@ -71,6 +76,11 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 /// Starts the Python receiver; returns it and its port.
 fn receiver(dir: &Path, secret: &Path) -> (Child, u16) {
+    receiver_with(dir, secret, &[])
+}
+
+/// The receiver, over TLS (Python's ssl, that is OpenSSL) with `tls` = [certificate, key].
+fn receiver_with(dir: &Path, secret: &Path, tls: &[&Path]) -> (Child, u16) {
     let port_file = dir.join("port");
     let child = std::process::Command::new("python3")
         .arg("-c")
@@ -78,6 +88,7 @@ fn receiver(dir: &Path, secret: &Path) -> (Child, u16) {
         .arg(&port_file)
         .arg(dir.join("requests.jsonl"))
         .arg(secret)
+        .args(tls)
         .spawn()
         .expect("python3 runs");
     let child = Child(child);
@@ -455,4 +466,59 @@ fn notify_test_tries_the_hooks() {
         "{stdout}"
     );
     assert!(stderr.contains("1 of 2 hook(s) failed"), "{stderr}");
+}
+
+/// HTTPS to an OpenSSL server (Python's ssl) whose certificate comes from a private CA given
+/// as `ca_file`: the request arrives, signed; without the CA the certificate is refused.
+#[test]
+fn webhook_over_https_with_a_private_ca() {
+    let hooks = tempfile::tempdir().unwrap();
+    let dir = hooks.path();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "postern test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let (cert, key, ca_file) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("ca.pem"),
+    );
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "tls secret\n").unwrap();
+    let (_receiver, port) = receiver_with(dir, &secret, &[&cert, &key]);
+
+    let hook = |ca: &str| {
+        Env::with_config(&format!(
+            "[[notify.webhook]]\nurl = \"https://localhost:{port}/tls\"\nsecret_file = \"{}\"\nretries = 0\n{ca}",
+            secret.display()
+        ))
+    };
+    let env = hook(&format!("ca_file = \"{}\"\n", ca_file.display()));
+    let out = env.ok(&["notify", "test", ALICE], "");
+    assert!(out.contains("webhook https://localhost:"), "{out}");
+    assert!(out.contains(": ok (204"), "{out}");
+    let got = requests(dir);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["valid"], true);
+    assert_eq!(got[0]["path"], "/tls");
+    assert_eq!(got[0]["body"]["subject"], "postern notify test");
+
+    let env = hook("");
+    let run = env.run(&["notify", "test", ALICE], "");
+    assert!(!run.status.success());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("FAILED: TLS: "), "{stdout}");
+    assert_eq!(requests(dir).len(), 1);
 }
