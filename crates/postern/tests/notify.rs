@@ -320,7 +320,9 @@ fn a_hung_webhook_does_not_hold_delivery() {
     send(server.addrs["smtp"].port(), &[ALICE], "first");
 
     // The hook's request arrives (so the message was stored) ...
-    let (mut conn, _) = hung.accept().unwrap();
+    hung.set_nonblocking(true).unwrap();
+    let mut conn = accept_within(&hung, 60);
+    conn.set_nonblocking(false).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let mut head = Vec::new();
@@ -345,7 +347,7 @@ fn a_hung_webhook_does_not_hold_delivery() {
     // is delivered too, all while this connection waits.
     wait_for("the queue to empty", 60, || spool_empty(&env));
     send(server.addrs["smtp"].port(), &[ALICE], "second");
-    let (_second, _) = hung.accept().unwrap();
+    let _second = accept_within(&hung, 60);
     wait_for("the queue to empty again", 60, || spool_empty(&env));
     let out = python(
         r#"
@@ -368,6 +370,16 @@ m.logout()
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the hung webhook's connection ended early: {other:?}"),
     }
+}
+
+/// The next connection on a non-blocking listener, within `secs`.
+fn accept_within(listener: &TcpListener, secs: u64) -> std::net::TcpStream {
+    let mut conn = None;
+    wait_for("the webhook's connection", secs, || {
+        conn = listener.accept().ok().map(|(c, _)| c);
+        conn.is_some()
+    });
+    conn.unwrap()
 }
 
 fn wait_for_log(run: &common::Running, needle: &str) -> String {
