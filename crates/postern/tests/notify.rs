@@ -534,3 +534,57 @@ fn webhook_over_https_with_a_private_ca() {
     assert!(stdout.contains("FAILED: TLS: "), "{stdout}");
     assert_eq!(requests(dir).len(), 1);
 }
+
+/// Sieve's fileinto and keep each store a copy: each is announced with its own mailbox.
+#[test]
+fn sieve_copies_are_announced_with_their_folder() {
+    use postern_store::ScriptStore;
+    let hooks = tempfile::tempdir().unwrap();
+    let dir = hooks.path();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "sieve secret\n").unwrap();
+    let (_receiver, port) = receiver(dir, &secret);
+    let env = Env::with_config(&format!(
+        "[[notify.webhook]]\nurl = \"http://127.0.0.1:{port}/\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    ));
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", ALICE], &format!("{PASS}\n"));
+    let server = env.serve();
+    // Put through the store while serving, as ManageSieve does.
+    let store: std::sync::Arc<dyn ScriptStore> = std::sync::Arc::new(
+        postern_store::maildir::MaildirStore::open(env.data().join("mail"), "mx.test").unwrap(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        store
+            .put_script(
+                ALICE,
+                "filters",
+                r#"require ["fileinto", "mailbox", "copy"];
+if header :contains "subject" "rust" { fileinto :copy :create "Lists/rust"; }
+"#,
+            )
+            .await
+            .unwrap();
+        store.activate_script(ALICE, Some("filters")).await.unwrap();
+    });
+    send(server.addrs["smtp"].port(), &[ALICE], "rust news");
+    wait_for("two webhook requests", 60, || requests(dir).len() == 2);
+    let got = requests(dir);
+    let mut mailboxes: Vec<String> = got
+        .iter()
+        .map(|r| {
+            assert_eq!(r["valid"], true);
+            assert_eq!(r["body"]["subject"], "rust news");
+            r["body"]["mailbox"].as_str().unwrap().to_string()
+        })
+        .collect();
+    mailboxes.sort();
+    assert_eq!(mailboxes, ["INBOX", "Lists/rust"]);
+    // Two copies, two events: each with its own id.
+    assert_ne!(got[0]["delivery"], got[1]["delivery"]);
+}
