@@ -2,7 +2,8 @@
 //! INBOX, every Sieve `keep` and `fileinto`), a [`Notifier`] is told. The implementations
 //! (commands, webhooks, comsat) live in the `postern-notify` crate; this module only defines the
 //! event and calls the hook. A notifier never delays or fails a delivery: `new_mail` queues the
-//! event and returns.
+//! event and returns. Announcements are at least once: a delivery retried after a temporary
+//! failure (the store is idempotent by queue id) announces the copies it stores again.
 
 use postern_store::Store;
 use std::path::PathBuf;
