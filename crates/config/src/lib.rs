@@ -11,6 +11,7 @@ mod access;
 mod check;
 mod error;
 mod managesieve;
+mod notify;
 mod outbound;
 mod raw;
 mod service;
@@ -19,6 +20,7 @@ mod sieve;
 pub use access::{Imap, Pop3};
 pub use error::ConfigError;
 pub use managesieve::ManageSieve;
+pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use service::Service;
 pub use sieve::Sieve;
@@ -73,6 +75,8 @@ pub struct Config {
     pub relay: Option<Relay>,
     /// `[sieve]`: filtering at local delivery.
     pub sieve: Sieve,
+    /// `[notify]`: new-mail hooks (commands, webhooks, comsat).
+    pub notify: Notify,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,
@@ -341,6 +345,20 @@ impl Config {
                     path: path.clone(),
                     source,
                 })?;
+            }
+        }
+        for w in &self.notify.webhook {
+            for (key, path) in [
+                ("notify.webhook.secret_file", Some(&w.secret_file)),
+                ("notify.webhook.ca_file", w.ca_file.as_ref()),
+            ] {
+                if let Some(path) = path {
+                    std::fs::File::open(path).map_err(|source| ConfigError::Unreadable {
+                        key,
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
             }
         }
         Ok(())

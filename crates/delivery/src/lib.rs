@@ -2,11 +2,14 @@
 //! in the right mailbox — alias and catch-all expansion, plus-addressing, loop detection, quota,
 //! duplicate suppression, and the `Return-Path:` / `Delivered-To:` trace headers. The queue
 //! runner, the `deliver` LDA command and fetch all use it. With a [`SieveSetup`], the account's
-//! Sieve scripts decide where the message goes ([`sieve`]).
+//! Sieve scripts decide where the message goes ([`sieve`]). With a [`Notifier`], every message
+//! stored is announced to the new-mail hooks ([`notify`]).
 
 mod headers;
+pub mod notify;
 pub mod sieve;
 
+pub use notify::{NewMail, Notifier};
 /// The compiled-script cache a [`SieveSetup`] holds (re-exported for the wiring).
 pub use postern_sieve::ScriptCache;
 pub use sieve::srs::{Srs, SrsDirectory};
@@ -35,6 +38,7 @@ pub struct LocalDelivery {
     directory: Arc<dyn Directory>,
     store: Arc<dyn Store>,
     sieve: Option<SieveSetup>,
+    notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl LocalDelivery {
@@ -44,12 +48,19 @@ impl LocalDelivery {
             directory,
             store,
             sieve: None,
+            notifier: None,
         }
     }
 
     /// Runs the accounts' Sieve scripts at delivery (unless `[sieve] enabled` is false).
     pub fn with_sieve(mut self, setup: SieveSetup) -> LocalDelivery {
         self.sieve = Some(setup);
+        self
+    }
+
+    /// Tells `notifier` of every message stored (INBOX deliveries, Sieve keeps and fileintos).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> LocalDelivery {
+        self.notifier = Some(notifier);
         self
     }
 
@@ -264,16 +275,29 @@ impl LocalDelivery {
                 message,
                 key,
                 filtered,
+                self.notifier.as_ref(),
             )
             .await;
         }
         let mut content = trace_headers(sender, &delivered_to);
         content.extend_from_slice(message);
+        let size = content.len() as u64;
         let stored = async {
             self.store.ensure_account(account).await?;
             self.store.deliver(account, "INBOX", content, key).await
         }
         .await;
+        if let Ok(a) = &stored {
+            let stored = notify::Stored {
+                account,
+                mailbox: "INBOX",
+                uid: a.uid,
+                sender,
+                size,
+                message,
+            };
+            notify::announce(self.notifier.as_ref(), &self.store, stored).await;
+        }
         match stored {
             Ok(a) => Outcome::Delivered {
                 note: Status::with_text(

@@ -188,3 +188,55 @@ async fn a_retried_delivery_stores_no_second_copy() {
     }
     assert_eq!(inbox(&f, "alice@example.org").len(), 1);
 }
+
+/// A notifier that keeps the events (for the tests of the new-mail hook).
+#[derive(Default)]
+pub(crate) struct Recorder(std::sync::Mutex<Vec<NewMail>>);
+
+impl Recorder {
+    pub(crate) fn events(&self) -> Vec<NewMail> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Notifier for Recorder {
+    fn new_mail(&self, event: NewMail) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+/// A plain delivery announces the message stored in INBOX; an alias expansion (nothing stored)
+/// and a duplicate announce nothing.
+#[tokio::test]
+async fn plain_delivery_is_announced() {
+    let f = fixture();
+    let recorder = Arc::new(Recorder::default());
+    let lda = LocalDelivery::new(f.directory.clone(), Arc::new(f.store.clone()))
+        .with_notifier(recorder.clone());
+    let msg = b"From: s@remote.test\r\nSubject: =?UTF-8?B?SGVsbG8gd29ybGQ=?=\r\n\r\nbody\r\n";
+    let o = lda
+        .deliver(
+            Some("s@remote.test"),
+            "alice@example.org",
+            msg,
+            "N1",
+            &BTreeSet::new(),
+        )
+        .await;
+    delivered(&o);
+    let events = recorder.events();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e.account, "alice@example.org");
+    assert_eq!(e.mailbox, "INBOX");
+    assert_eq!(e.subject.as_deref(), Some("Hello world"));
+    assert_eq!(e.sender.as_deref(), Some("s@remote.test"));
+    let stored = f.store.fetch("alice@example.org", "INBOX", e.uid).unwrap();
+    assert_eq!(stored.len() as u64, e.size);
+    assert_eq!(std::fs::read(e.path.as_ref().unwrap()).unwrap(), stored);
+
+    let already = BTreeSet::from(["alice@example.org".to_string()]);
+    lda.deliver(None, "alice@example.org", msg, "N2", &already)
+        .await;
+    assert_eq!(recorder.events().len(), 1);
+}

@@ -81,6 +81,9 @@ pub(crate) enum Command {
     Sieve(SieveCommand),
     /// Turn an account's vacation auto-reply on or off (its own scripts are left alone)
     Vacation(crate::sieve_admin::VacationArgs),
+    /// New-mail hooks ([notify]): try them on an account
+    #[command(subcommand)]
+    Notify(crate::notify_cmd::NotifyCommand),
 }
 
 #[derive(Debug, Subcommand)]

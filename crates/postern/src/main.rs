@@ -7,6 +7,7 @@ mod admin;
 mod cert_check;
 mod cli;
 mod control;
+mod notify_cmd;
 mod private_data;
 mod privileges;
 mod queue;
@@ -134,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kick { address } => admin::kick(&config, &address),
         Command::Sieve(cli::SieveCommand::Admin(cmd)) => sieve_admin::sieve(&config, cmd),
         Command::Vacation(args) => sieve_admin::vacation(&config, args),
+        Command::Notify(cmd) => notify_cmd::run(&config, cmd),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

@@ -328,12 +328,13 @@ fn managesieve_server(
 }
 
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {
-    crate::router::build(
-        config,
-        LocalDelivery::new(mail_directory(shared), shared.store.clone())
-            .with_sieve(sieve_setup(config, shared)),
-        shared.directory.clone(),
-    )
+    let mut local = LocalDelivery::new(mail_directory(shared), shared.store.clone())
+        .with_sieve(sieve_setup(config, shared));
+    // [notify]: the new-mail hooks, built anew (secrets re-read) at each start and reload.
+    if let Some(hub) = postern_notify::Hub::from_config(&config.notify)? {
+        local = local.with_notifier(hub);
+    }
+    crate::router::build(config, local, shared.directory.clone())
 }
 
 /// The directory recipients are resolved in (SMTP RCPT, local delivery): the accounts and

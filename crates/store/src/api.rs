@@ -177,6 +177,18 @@ pub trait Store: Send + Sync {
         after: u32,
         claim_recent: bool,
     ) -> Result<Vec<MessageMeta>>;
+    /// The file holding a message, for a backend that keeps one file per message (Maildir),
+    /// so that programs outside postern (new-mail hooks, biff) can read it. `None` for a
+    /// backend without such files, or a UID that is not there. Read only.
+    async fn message_path(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid: u32,
+    ) -> Result<Option<std::path::PathBuf>> {
+        let _ = (account, mailbox, uid);
+        Ok(None)
+    }
     /// Metadata of one message.
     async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta>;
 

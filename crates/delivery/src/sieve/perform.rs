@@ -12,6 +12,7 @@ use super::sequence::Filtered;
 use super::tracker::TrackKind;
 use super::{unix_now, Recipient, SieveSetup};
 use crate::headers::trace_headers;
+use crate::notify::{announce, Notifier, Stored};
 use postern_directory::Directory;
 use postern_mail::{EnhancedCode, Status};
 use postern_sieve::Action;
@@ -30,7 +31,10 @@ struct Copy {
 /// Where performing stopped, as the queue should see it.
 type Step<T> = Result<T, Outcome>;
 
-/// Performs `filtered` for `rcpt`; `key` is the queue id.
+/// Performs `filtered` for `rcpt`; `key` is the queue id. Each copy stored is announced to
+/// `notifier`.
+// The arguments are the delivery's context, passed through as they are.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn perform(
     setup: &SieveSetup,
     store: &Arc<dyn Store>,
@@ -39,11 +43,12 @@ pub(crate) async fn perform(
     message: &[u8],
     key: &str,
     filtered: Filtered,
+    notifier: Option<&Arc<dyn Notifier>>,
 ) -> Outcome {
     let copies = copies(&filtered, setup.separator);
     let mut notes = Vec::new();
     for copy in &copies {
-        match store_copy(setup, store, rcpt, message, key, copy).await {
+        match store_copy(setup, store, rcpt, message, key, copy, notifier).await {
             Ok(note) => notes.push(note),
             Err(outcome) => return outcome,
         }
@@ -174,10 +179,13 @@ async fn store_copy(
     message: &[u8],
     key: &str,
     copy: &Copy,
+    notifier: Option<&Arc<dyn Notifier>>,
 ) -> Step<String> {
     let mut mailbox = copy.mailbox.clone();
     let mut content = trace_headers(rcpt.sender, rcpt.address);
-    content.extend_from_slice(copy.edited.as_deref().unwrap_or(message));
+    let body = copy.edited.as_deref().unwrap_or(message);
+    content.extend_from_slice(body);
+    let size = content.len() as u64;
     let flags = store_flags(&copy.flags, rcpt.account);
     // The folder is not looked up first: delivery finds it (or says it is missing) in its own
     // index lookup, so the usual case, an existing folder, costs no listing of the account.
@@ -214,10 +222,21 @@ async fn store_copy(
         other => other,
     };
     match stored {
-        Ok(a) => Ok(format!(
-            "stored in {} {mailbox} as UID {}",
-            rcpt.account, a.uid
-        )),
+        Ok(a) => {
+            let stored = Stored {
+                account: rcpt.account,
+                mailbox: &mailbox,
+                uid: a.uid,
+                sender: rcpt.sender,
+                size,
+                message: body,
+            };
+            announce(notifier, store, stored).await;
+            Ok(format!(
+                "stored in {} {mailbox} as UID {}",
+                rcpt.account, a.uid
+            ))
+        }
         Err(StoreError::MessageTooLarge(n)) => Err(Outcome::Failed(Status::new(
             EnhancedCode::new(5, 3, 4),
             format!(

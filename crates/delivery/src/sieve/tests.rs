@@ -171,6 +171,15 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     async fn perform(&self, filtered: Filtered, key: &str) -> Outcome {
+        self.perform_notified(filtered, key, None).await
+    }
+
+    async fn perform_notified(
+        &self,
+        filtered: Filtered,
+        key: &str,
+        notifier: Option<&Arc<dyn crate::Notifier>>,
+    ) -> Outcome {
         let store: Arc<dyn Store> = Arc::new(self.store.clone());
         let rcpt = Recipient {
             account: ALICE,
@@ -187,6 +196,7 @@ impl Fixture {
             MSG,
             key,
             filtered,
+            notifier,
         )
         .await
     }
@@ -782,4 +792,42 @@ fn limits_carry_the_vacation_periods() {
     assert_eq!(l.vacation_period(None), 3 * 86_400);
     assert_eq!(l.vacation_period(Some(60)), 600);
     assert_eq!(l.vacation_period(Some(90 * 86_400)), 30 * 86_400);
+}
+
+/// Every copy stored (a fileinto and the keep) is announced to the new-mail hook, with the
+/// mailbox it went into, its UID and its file; a message not stored is not announced.
+#[tokio::test]
+async fn stored_copies_are_announced() {
+    let f = fixture();
+    let notifier = Arc::new(crate::tests::Recorder::default());
+    let hook: Arc<dyn crate::Notifier> = notifier.clone();
+    f.perform_notified(
+        Filtered {
+            actions: vec![Action::FileInto {
+                mailbox: "Lists/rust".into(),
+                flags: Vec::new(),
+                copy: true,
+                create: true,
+                edited: None,
+            }],
+            ..Filtered::keep()
+        },
+        "QN1",
+        Some(&hook),
+    )
+    .await;
+    let events = notifier.events();
+    let mailboxes: Vec<_> = events.iter().map(|e| e.mailbox.as_str()).collect();
+    assert_eq!(mailboxes, ["Lists/rust", "INBOX"]);
+    for e in &events {
+        assert_eq!(e.account, ALICE);
+        assert_eq!(e.sender.as_deref(), Some("bob@remote.test"));
+        let path = e.path.as_ref().expect("the Maildir file");
+        let on_disk = std::fs::read(path).unwrap();
+        assert_eq!(on_disk.len() as u64, e.size);
+        assert_eq!(f.store.fetch(ALICE, &e.mailbox, e.uid).unwrap(), on_disk);
+    }
+    f.perform_notified(only(vec![Action::Discard]), "QN2", Some(&hook))
+        .await;
+    assert_eq!(notifier.events().len(), 2);
 }

@@ -204,6 +204,15 @@ impl Store for MaildirStore {
         self.blocking(move |s| s.messages_after(&a, &m, after, claim_recent))
             .await
     }
+    async fn message_path(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid: u32,
+    ) -> Result<Option<std::path::PathBuf>> {
+        let (a, m) = (account.to_owned(), mailbox.to_owned());
+        self.blocking(move |s| s.message_path(&a, &m, uid)).await
+    }
     async fn message_meta(&self, account: &str, mailbox: &str, uid: u32) -> Result<MessageMeta> {
         let (a, m) = (account.to_owned(), mailbox.to_owned());
         self.blocking(move |s| s.message_meta(&a, &m, uid)).await

@@ -1141,6 +1141,16 @@ impl MaildirStore {
         })
     }
 
+    /// The file holding a message, for programs outside postern that read it (new-mail hooks,
+    /// biff); `None` when the mailbox has no such UID.
+    pub fn message_path(&self, account: &str, name: &str, uid: u32) -> Result<Option<PathBuf>> {
+        let canon = canonical_mailbox(name)?;
+        self.with(account, |a, gen, ev| {
+            let (mb, dir) = lookup(a, &canon, gen, ev)?;
+            Ok(index::file_by_uid(&a.conn, mb.id, uid)?.map(|(fname, _)| dir.join(fname)))
+        })
+    }
+
     /// Opens a message's file, syncing once if it moved (another program changed its flags).
     fn open_message(&self, account: &str, name: &str, uid: u32) -> Result<File> {
         let canon = canonical_mailbox(name)?;
