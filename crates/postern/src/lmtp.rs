@@ -221,7 +221,10 @@ pub(crate) fn spawn_socket(
     handler: Arc<Live<dyn SessionHandler>>,
 ) {
     let (listener, path) = bound;
-    tracing::info!("lmtp: listening on {}", path.display());
+    tracing::info!(
+        "lmtp: accepting connections on the Unix socket {}",
+        path.display()
+    );
     let max = config.lmtp.max_connections;
     server.spawn_unix_listener(
         listener,
