@@ -26,9 +26,12 @@
 //! takes messages from other processes as `q/` files. Postfix's master.cf:
 //!
 //! ```text
-//! postern unix - n n - - pipe flags=DRhu user=postern
+//! postern unix - n n - - pipe flags=hu user=postern
 //!   argv=/usr/bin/postern deliver -f ${sender} -a ${original_recipient} -d ${recipient}
 //! ```
+//!
+//! Without pipe's `D` and `R` flags: delivery writes `Return-Path:` and `Delivered-To:` itself,
+//! and a `Delivered-To:` naming the recipient already is how it recognises a forwarding loop.
 
 use crate::lmtp::LocalSink;
 use crate::privileges;
@@ -279,7 +282,7 @@ fn not_owner(dir: &Path, owner: Option<u32>) -> String {
     let whose = owner.map_or(String::new(), |uid| format!(" (it belongs to uid {uid})"));
     format!(
         "user {} (uid {}) may not deliver into {}{whose}: run postern deliver as the server user, \
-         e.g. in Postfix's master.cf: flags=DRhu user=postern argv=/usr/bin/postern deliver \
+         e.g. in Postfix's master.cf: flags=hu user=postern argv=/usr/bin/postern deliver \
          -f ${{sender}} -a ${{original_recipient}} -d ${{recipient}}",
         privileges::current_user_name(),
         privileges::current_uid(),
