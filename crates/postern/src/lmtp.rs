@@ -186,6 +186,12 @@ pub(crate) fn server(
     directory: Arc<dyn postern_directory::Directory>,
     sink: LocalSink,
 ) -> Arc<dyn SessionHandler> {
+    // LMTP asks no password and runs no SMTP-time checks: whoever reaches it delivers locally.
+    for addr in config.listen.lmtp.iter().filter(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            "listen.lmtp: {addr} is not a loopback address; LMTP has no authentication, so              only let the MTA that uses it reach this port (firewall), or use [lmtp] socket"
+        );
+    }
     Arc::new(SmtpServer::lmtp(config, directory, Arc::new(sink)))
 }
 
