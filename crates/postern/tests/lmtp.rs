@@ -410,6 +410,16 @@ struct Postfix {
 
 impl Postfix {
     fn start(root: &Path, transport: &str) -> Result<Postfix, String> {
+        Postfix::start_with(root, transport, "", "")
+    }
+
+    /// [`Postfix::start`] with lines added to main.cf and master.cf.
+    fn start_with(
+        root: &Path,
+        transport: &str,
+        main_extra: &str,
+        master_extra: &str,
+    ) -> Result<Postfix, String> {
         let dir = root.join(format!("postfix-{}", transport.replace([':', '/'], "_")));
         let conf = dir.join("conf");
         let queue = dir.join("queue");
@@ -451,7 +461,8 @@ impl Postfix {
                  local_transport = error:local delivery disabled in the test instance\n\
                  default_transport = error:outbound delivery disabled in the test instance\n\
                  relay_transport = error:relay disabled in the test instance\n\
-                 notify_classes =\n",
+                 notify_classes =\n\
+                 {main_extra}\n",
                 queue = queue.display(),
                 data = data.display(),
                 log = log.display(),
@@ -482,7 +493,8 @@ impl Postfix {
                  lmtp      unix - - n - - lmtp\n\
                  anvil     unix - - n - 1 anvil\n\
                  scache    unix - - n - 1 scache\n\
-                 postlog   unix-dgram n - n - 1 postlogd\n"
+                 postlog   unix-dgram n - n - 1 postlogd\n\
+                 {master_extra}\n"
             ),
         )
         .unwrap();
@@ -623,4 +635,75 @@ fn postfix_hands_mail_over_lmtp_on_tcp_and_the_unix_socket() {
         assert!(nobody.contains("550 5.1.1"), "{nobody}");
     }
     drop(server);
+}
+
+#[test]
+fn postfix_pipes_into_postern_deliver() {
+    if !on_path("postconf") || !on_path("postfix") || !on_path("python3") {
+        eprintln!("skipped: Postfix or python3 is not installed (test.sh installs them)");
+        return;
+    }
+    if !unsafe_is_root() {
+        eprintln!("skipped: a private Postfix instance must be started as root");
+        return;
+    }
+    let (env, _) = lmtp_env("");
+    // pipe(8) never runs a command as root: the data directory belongs to nobody, as it would
+    // to the server user, and the LDA runs as that user.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(env.data())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let master = format!(
+        "postern unix - n n - - pipe flags=hu user=nobody argv={} --config {} deliver -f ${{sender}} -a ${{original_recipient}} -d ${{recipient}}",
+        env!("CARGO_BIN_EXE_postern"),
+        env.config.display()
+    );
+    let postfix = match Postfix::start_with(
+        env.dir.path(),
+        "postern:",
+        "postern_destination_recipient_limit = 1",
+        &master,
+    ) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipped: Postfix cannot run here: {why}");
+            return;
+        }
+    };
+    send_through_postfix(postfix.port, "piped");
+    wait_for("Postfix logs both results of the pipe", 60, || {
+        let log = postfix.log();
+        log.contains("to=<nobody@example.org>") && log.contains("to=<alice@example.org>")
+    });
+    let log = postfix.log();
+    let line = |who: &str| {
+        log.lines()
+            .find(|l| l.contains(&format!("to=<{who}>")) && l.contains("status="))
+            .unwrap_or_else(|| panic!("{log}"))
+            .to_string()
+    };
+    assert!(
+        line("alice@example.org").contains("status=sent (delivered via postern service)"),
+        "{log}"
+    );
+    let nobody = line("nobody@example.org");
+    assert!(nobody.contains("status=bounced"), "{nobody}");
+    assert!(nobody.contains("5.1.1"), "{nobody}");
+    let inbox = messages(&env, "alice@example.org", "");
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    let text = &inbox[0].1;
+    assert!(
+        text.starts_with(
+            "Return-Path: <sender@remote.test>\r\nDelivered-To: alice@example.org\r\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("(postern deliver, uid 65534)"), "{text}");
+    assert!(text.contains("by relay.postfix.test (Postfix)"), "{text}");
 }
