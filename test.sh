@@ -15,6 +15,7 @@ declare -A clients=(
   [openssl]=openssl
   [sieve-connect]=sieve-connect
   [sieve-test]=dovecot-sieve
+  [postconf]=postfix
 )
 
 missing=()
@@ -28,6 +29,9 @@ if ((${#missing[@]})); then
   # Package scripts must not start system daemons (dovecot-core would start a Dovecot on 143):
   # the tests start their own, on ports they pick.
   prc=""
+  # postfix: 'No configuration', so the package never sets up a system MTA on port 25 (the LMTP
+  # test starts a private instance of its own).
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d

@@ -10,6 +10,7 @@
 mod access;
 mod check;
 mod error;
+mod lmtp;
 mod managesieve;
 mod notify;
 mod outbound;
@@ -19,6 +20,7 @@ mod sieve;
 
 pub use access::{Imap, Pop3};
 pub use error::ConfigError;
+pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
@@ -66,6 +68,8 @@ pub struct Config {
     pub pop3: Pop3,
     /// `[managesieve]`: ManageSieve server limits and script quotas.
     pub managesieve: ManageSieve,
+    /// `[lmtp]`: the LMTP Unix socket and session limits.
+    pub lmtp: Lmtp,
     /// `[queue]`: retries, bounces and delay warnings.
     pub queue: Queue,
     /// `[outbound]`: the SMTP client.
@@ -113,6 +117,8 @@ pub struct Listen {
     pub pop3s: Vec<SocketAddr>,
     /// ManageSieve with STARTTLS (RFC 5804); default `[::]:4190`.
     pub managesieve: Vec<SocketAddr>,
+    /// LMTP (RFC 2033) for another MTA's local delivery; default none.
+    pub lmtp: Vec<SocketAddr>,
 }
 
 impl Listen {
@@ -127,6 +133,7 @@ impl Listen {
             Service::Pop3 => &self.pop3,
             Service::Pop3s => &self.pop3s,
             Service::ManageSieve => &self.managesieve,
+            Service::Lmtp => &self.lmtp,
         }
     }
 }

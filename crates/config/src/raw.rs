@@ -44,6 +44,7 @@ pub(crate) struct RawConfig {
     sieve: crate::sieve::RawSieve,
     #[serde(default)]
     notify: crate::notify::RawNotify,
+    lmtp: crate::lmtp::RawLmtp,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +58,7 @@ struct RawListen {
     pop3: Option<Vec<String>>,
     pop3s: Option<Vec<String>>,
     managesieve: Option<Vec<String>>,
+    lmtp: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,11 +232,15 @@ impl RawListen {
             Service::Pop3 => self.pop3.as_ref(),
             Service::Pop3s => self.pop3s.as_ref(),
             Service::ManageSieve => self.managesieve.as_ref(),
+            Service::Lmtp => self.lmtp.as_ref(),
         }
     }
 
     fn resolve(&self, service: Service) -> Result<Vec<SocketAddr>, ConfigError> {
         let Some(list) = self.get(service) else {
+            if !service.enabled_by_default() {
+                return Ok(Vec::new());
+            }
             // The default: every address, IPv6 and (dual-stack) IPv4, on the standard port.
             return Ok(vec![SocketAddr::from((
                 std::net::Ipv6Addr::UNSPECIFIED,
@@ -306,6 +312,7 @@ impl RawConfig {
             pop3: self.listen.resolve(Service::Pop3)?,
             pop3s: self.listen.resolve(Service::Pop3s)?,
             managesieve: self.listen.resolve(Service::ManageSieve)?,
+            lmtp: self.listen.resolve(Service::Lmtp)?,
         };
         // One address cannot serve two protocols.
         let mut seen: Vec<(SocketAddr, Service)> = Vec::new();
@@ -400,6 +407,7 @@ impl RawConfig {
             imap: self.imap.validate()?,
             pop3: self.pop3.validate()?,
             managesieve: self.managesieve.validate()?,
+            lmtp: self.lmtp.validate()?,
             queue: self.queue.validate()?,
             outbound: self.outbound.validate()?,
             relay: self.relay.validate()?,

@@ -21,11 +21,13 @@ pub enum Service {
     Pop3s,
     /// ManageSieve (RFC 5804) with STARTTLS.
     ManageSieve,
+    /// LMTP (RFC 2033): local delivery for another MTA; off unless `[listen] lmtp` is set.
+    Lmtp,
 }
 
 impl Service {
     /// Every service, in declaration order (the order of [`crate::Config::enabled_services`]).
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Smtp,
         Service::Submission,
         Service::Submissions,
@@ -34,6 +36,7 @@ impl Service {
         Service::Pop3,
         Service::Pop3s,
         Service::ManageSieve,
+        Service::Lmtp,
     ];
 
     /// The `[listen]` key naming this service.
@@ -47,6 +50,7 @@ impl Service {
             Service::Pop3 => "pop3",
             Service::Pop3s => "pop3s",
             Service::ManageSieve => "managesieve",
+            Service::Lmtp => "lmtp",
         }
     }
 
@@ -61,7 +65,14 @@ impl Service {
             Service::Pop3 => 110,
             Service::Pop3s => 995,
             Service::ManageSieve => 4190,
+            Service::Lmtp => 24,
         }
+    }
+
+    /// Whether the service listens when `[listen]` does not name it: every service but LMTP,
+    /// which only serves another MTA that is configured to use it.
+    pub fn enabled_by_default(self) -> bool {
+        self != Service::Lmtp
     }
 
     /// Whether the connection starts with a TLS handshake (RFC 8314) rather than plaintext.

@@ -70,6 +70,7 @@ fn wire_form(cmd: &Command) -> String {
     match cmd {
         Command::Ehlo(n) => format!("EHLO {n}"),
         Command::Helo(n) => format!("HELO {n}"),
+        Command::Lhlo(n) => format!("LHLO {n}"),
         Command::Mail { sender, params: p } => format!(
             "MAIL FROM:<{}>{}",
             sender.as_ref().map(|m| m.to_string()).unwrap_or_default(),
@@ -331,6 +332,7 @@ pub fn smtp_session(data: &[u8]) {
                 check_reply(&s.enqueued(Ok(id), &envelope, message.len(), message_id.as_deref()));
             }
             Outcome::Check(..) => panic!("no checks are configured"),
+            Outcome::Deliver(..) => panic!("an SMTP session never delivers itself"),
         }
     }
 }

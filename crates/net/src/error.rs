@@ -31,6 +31,16 @@ pub enum NetError {
         /// The error from `bind`.
         source: std::io::Error,
     },
+    /// A Unix socket could not be set up (its directory, a live server on it, permissions).
+    #[error("{key}: cannot listen on {path}: {message}")]
+    UnixBind {
+        /// The config key that names the socket (e.g. `lmtp.socket`).
+        key: &'static str,
+        /// The socket's path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A certificate or key file could not be read.
     #[error("{key}: cannot read {path}: {source}")]
     TlsFile {

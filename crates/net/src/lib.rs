@@ -18,13 +18,13 @@ mod threads;
 mod tls;
 mod unavailable;
 
-pub use bind::{bind_service, BindPolicy, BoundListener};
+pub use bind::{bind_service, bind_unix, BindPolicy, BoundListener, SocketAccess};
 pub use error::NetError;
 pub use limits::{ConnectionGuard, ConnectionLimiter, Refusal};
 pub use line_io::{trim_eol, IoSettings, LineError, LineIo, LongLine, HANDSHAKE_TIMEOUT};
 pub use live::Live;
 pub use peer::{is_loopback, CleartextPolicy};
-pub use server::{Connection, Server, SessionHandler};
+pub use server::{Connection, Server, SessionHandler, UNIX_PEER};
 pub use sessions::{Registration, Sessions};
 pub use stream::{ChannelBindingKind, MailStream, TlsInfo};
 pub use tls::{load_or_generate, TlsContext};

@@ -35,7 +35,7 @@ impl Refusal {
     pub fn line(self, service: Service, hostname: &str) -> Vec<u8> {
         let text = self.text();
         match service {
-            Service::Smtp | Service::Submission | Service::Submissions => {
+            Service::Smtp | Service::Submission | Service::Submissions | Service::Lmtp => {
                 format!("421 4.7.0 {hostname} {text}\r\n").into_bytes()
             }
             Service::Imap | Service::Imaps => {

@@ -2,7 +2,8 @@
 
 use crate::threads::SessionThreads;
 use crate::{
-    BoundListener, ConnectionLimiter, Live, MailStream, Refusal, TlsContext, HANDSHAKE_TIMEOUT,
+    BoundListener, ConnectionGuard, ConnectionLimiter, Live, MailStream, Refusal, TlsContext,
+    HANDSHAKE_TIMEOUT,
 };
 use async_trait::async_trait;
 use postern_config::Service;
@@ -19,26 +20,44 @@ use tracing::Instrument;
 enum Socket {
     Tokio(tokio::net::TcpStream),
     Std(std::net::TcpStream),
+    TokioUnix(tokio::net::UnixStream),
+    StdUnix(std::os::unix::net::UnixStream),
 }
 
 impl Socket {
-    /// The socket registered with the current runtime.
-    fn into_tokio(self) -> std::io::Result<tokio::net::TcpStream> {
-        match self {
-            Socket::Tokio(t) => Ok(t),
-            Socket::Std(s) => tokio::net::TcpStream::from_std(s),
-        }
+    /// The socket as a std socket, to move it to another runtime.
+    fn into_std(self) -> std::io::Result<Socket> {
+        Ok(match self {
+            Socket::Tokio(t) => Socket::Std(t.into_std()?),
+            Socket::TokioUnix(u) => Socket::StdUnix(u.into_std()?),
+            other => other,
+        })
+    }
+
+    /// The socket registered with the current runtime, as a plaintext stream.
+    fn into_stream(self) -> std::io::Result<MailStream> {
+        Ok(match self {
+            Socket::Tokio(t) => MailStream::Plain(t),
+            Socket::Std(s) => MailStream::Plain(tokio::net::TcpStream::from_std(s)?),
+            Socket::TokioUnix(u) => MailStream::Unix(u),
+            Socket::StdUnix(u) => MailStream::Unix(tokio::net::UnixStream::from_std(u)?),
+        })
     }
 }
+
+/// The address a Unix-socket client is known by (its peer and local address in a
+/// [`Connection`]): it is a process on this machine, so loopback, port 0.
+pub const UNIX_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// One accepted client, handed to a protocol's [`SessionHandler`].
 #[derive(Debug)]
 pub struct Connection {
     /// The client's stream: plaintext, or TLS already on implicit-TLS services.
     pub stream: MailStream,
-    /// The client's address.
+    /// The client's address ([`UNIX_PEER`] on a Unix socket).
     pub peer: SocketAddr,
-    /// The listener's local address the client connected to.
+    /// The listener's local address the client connected to ([`UNIX_PEER`] on a Unix socket).
     pub local: SocketAddr,
     /// The service of the listener that accepted the connection.
     pub service: Service,
@@ -134,6 +153,33 @@ impl Server {
         self.tracker.spawn(accept_loop(bound.listener, ctx));
     }
 
+    /// Starts accepting on the Unix stream socket `listener` (bound at `path`) for `service`,
+    /// admitting at most what `limiter` allows (every client counts as [`UNIX_PEER`]). Each
+    /// connection's stream is [`MailStream::Unix`]. The socket file is removed when the
+    /// listener stops.
+    pub fn spawn_unix_listener(
+        &self,
+        listener: tokio::net::UnixListener,
+        path: std::path::PathBuf,
+        service: Service,
+        handler: Arc<Live<dyn SessionHandler>>,
+        limiter: ConnectionLimiter,
+    ) {
+        let ctx = AcceptContext {
+            service,
+            local: UNIX_PEER,
+            handler,
+            limiter,
+            tls: self.tls.clone(),
+            graceful: self.graceful.clone(),
+            hard_stop: self.hard_stop.clone(),
+            tracker: self.tracker.clone(),
+            next_session: self.next_session.clone(),
+            threads: self.threads.clone(),
+        };
+        self.tracker.spawn(unix_accept_loop(listener, path, ctx));
+    }
+
     /// Open connections now.
     pub fn open_connections(&self) -> usize {
         self.limiter.open()
@@ -212,75 +258,120 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: AcceptContext) {
                 continue;
             }
         };
-        let session_id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("session", id = session_id, service = %ctx.service, %peer);
-        let handler = ctx.handler.get();
-        let tls = Option::clone(&ctx.tls.get());
-        let service = ctx.service;
-        let local = ctx.local;
-        let graceful = ctx.graceful.clone();
-        let hard_stop = ctx.hard_stop.clone();
-        // A socket moves to a session thread's runtime as a std socket and is registered there.
-        let (tcp, on) = match &ctx.threads {
-            Some(threads) => match tcp.into_std() {
-                Ok(std_tcp) => (Socket::Std(std_tcp), Some(threads.pick().clone())),
-                Err(e) => {
-                    tracing::warn!(%peer, "handing the connection over failed: {e}");
-                    continue;
-                }
-            },
-            None => (Socket::Tokio(tcp), None),
-        };
-        let session = ctx.tracker.track_future(
-            async move {
-                let _guard = guard;
-                let tcp = match tcp.into_tokio() {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!("registering the connection failed: {e}");
-                        return;
-                    }
-                };
-                let mut stream = MailStream::Plain(tcp);
-                if service.implicit_tls() {
-                    let Some(tls) = &tls else {
-                        tracing::error!("implicit-TLS service without a TLS context");
-                        return;
-                    };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.upgrade(tls)).await {
-                        Ok(Ok(s)) => stream = s,
-                        Ok(Err(e)) => {
-                            tracing::debug!("TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!("TLS handshake timed out");
-                            return;
-                        }
-                    }
-                }
-                tracing::debug!("connected");
-                let conn = Connection {
-                    stream,
-                    peer,
-                    local,
-                    service,
-                    session_id,
-                    tls,
-                    shutdown: graceful,
-                };
-                tokio::select! {
-                    _ = handler.handle(conn) => {}
-                    _ = hard_stop.cancelled() => tracing::debug!("closed by shutdown"),
-                }
-                tracing::debug!("disconnected");
-            }
-            .instrument(span),
-        );
-        match on {
-            Some(rt) => drop(rt.spawn(session)),
-            None => drop(tokio::spawn(session)),
-        }
+        start_session(&ctx, Socket::Tokio(tcp), peer, guard);
     }
     tracing::debug!(service = %ctx.service, addr = %ctx.local, "listener closed");
+}
+
+/// Runs the session of an admitted connection, on a session thread when the server has them.
+fn start_session(ctx: &AcceptContext, socket: Socket, peer: SocketAddr, guard: ConnectionGuard) {
+    let session_id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("session", id = session_id, service = %ctx.service, %peer);
+    let handler = ctx.handler.get();
+    let tls = Option::clone(&ctx.tls.get());
+    let service = ctx.service;
+    let local = ctx.local;
+    let graceful = ctx.graceful.clone();
+    let hard_stop = ctx.hard_stop.clone();
+    // A socket moves to a session thread's runtime as a std socket and is registered there.
+    let (socket, on) = match &ctx.threads {
+        Some(threads) => match socket.into_std() {
+            Ok(std_socket) => (std_socket, Some(threads.pick().clone())),
+            Err(e) => {
+                tracing::warn!(%peer, "handing the connection over failed: {e}");
+                return;
+            }
+        },
+        None => (socket, None),
+    };
+    let session = ctx.tracker.track_future(
+        async move {
+            let _guard = guard;
+            let mut stream = match socket.into_stream() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("registering the connection failed: {e}");
+                    return;
+                }
+            };
+            if service.implicit_tls() {
+                let Some(tls) = &tls else {
+                    tracing::error!("implicit-TLS service without a TLS context");
+                    return;
+                };
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.upgrade(tls)).await {
+                    Ok(Ok(s)) => stream = s,
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                }
+            }
+            tracing::debug!("connected");
+            let conn = Connection {
+                stream,
+                peer,
+                local,
+                service,
+                session_id,
+                tls,
+                shutdown: graceful,
+            };
+            tokio::select! {
+                _ = handler.handle(conn) => {}
+                _ = hard_stop.cancelled() => tracing::debug!("closed by shutdown"),
+            }
+            tracing::debug!("disconnected");
+        }
+        .instrument(span),
+    );
+    match on {
+        Some(rt) => drop(rt.spawn(session)),
+        None => drop(tokio::spawn(session)),
+    }
+}
+
+/// The accept loop of a Unix stream socket: as [`accept_loop`], without TLS.
+async fn unix_accept_loop(
+    listener: tokio::net::UnixListener,
+    path: std::path::PathBuf,
+    ctx: AcceptContext,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.graceful.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(service = %ctx.service, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let guard = match ctx.limiter.try_acquire(UNIX_PEER.ip()) {
+            Ok(g) => g,
+            Err(why) => {
+                tracing::info!(service = %ctx.service, socket = %path.display(), ?why, "connection refused");
+                let reply = ctx.handler.get().refusal(ctx.service, why);
+                ctx.tracker.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), async move {
+                        let mut stream = MailStream::Unix(stream);
+                        let _ = stream.write_all(&reply).await;
+                        let _ = stream.shutdown().await;
+                    })
+                    .await;
+                });
+                continue;
+            }
+        };
+        start_session(&ctx, Socket::TokioUnix(stream), UNIX_PEER, guard);
+    }
+    let _ = std::fs::remove_file(&path);
+    tracing::debug!(service = %ctx.service, socket = %path.display(), "listener closed");
 }

@@ -34,6 +34,9 @@ pub enum MailStream {
         /// The certificate's `tls-server-end-point` binding (RFC 5929 §4.1).
         server_end_point: Option<Arc<[u8]>>,
     },
+    /// A Unix stream socket (a local program, e.g. an MTA's LMTP client). No TLS: the kernel
+    /// carries the data, and the socket file's permissions say who may connect.
+    Unix(tokio::net::UnixStream),
     /// An in-process pipe (`tokio::io::duplex`): drives a protocol session without sockets,
     /// as the per-command tests do. It cannot be upgraded to TLS.
     Memory(tokio::io::DuplexStream),
@@ -67,6 +70,10 @@ impl MailStream {
             MailStream::Memory(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "TLS over an in-memory stream",
+            )),
+            MailStream::Unix(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS over a Unix socket",
             )),
         }
     }
@@ -129,14 +136,14 @@ impl MailStream {
         })
     }
 
-    /// The client's address; an error on an in-memory stream, which has none.
+    /// The client's address; an error on an in-memory stream or a Unix socket, which have none.
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
         match self {
             MailStream::Plain(tcp) => tcp.peer_addr(),
             MailStream::Tls { stream, .. } => stream.get_ref().0.peer_addr(),
-            MailStream::Memory(_) => Err(io::Error::new(
+            MailStream::Memory(_) | MailStream::Unix(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "an in-memory stream has no peer address",
+                "an in-memory stream or a Unix socket has no peer IP address",
             )),
         }
     }
@@ -152,6 +159,7 @@ impl AsyncRead for MailStream {
             MailStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MailStream::Tls { stream: s, .. } => Pin::new(s.as_mut()).poll_read(cx, buf),
             MailStream::Memory(s) => Pin::new(s).poll_read(cx, buf),
+            MailStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -166,6 +174,7 @@ impl AsyncWrite for MailStream {
             MailStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MailStream::Tls { stream: s, .. } => Pin::new(s.as_mut()).poll_write(cx, buf),
             MailStream::Memory(s) => Pin::new(s).poll_write(cx, buf),
+            MailStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -178,6 +187,7 @@ impl AsyncWrite for MailStream {
             MailStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             MailStream::Tls { stream: s, .. } => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             MailStream::Memory(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            MailStream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -186,6 +196,7 @@ impl AsyncWrite for MailStream {
             MailStream::Plain(s) => s.is_write_vectored(),
             MailStream::Tls { stream: s, .. } => s.is_write_vectored(),
             MailStream::Memory(s) => s.is_write_vectored(),
+            MailStream::Unix(s) => s.is_write_vectored(),
         }
     }
 
@@ -194,6 +205,7 @@ impl AsyncWrite for MailStream {
             MailStream::Plain(s) => Pin::new(s).poll_flush(cx),
             MailStream::Tls { stream: s, .. } => Pin::new(s.as_mut()).poll_flush(cx),
             MailStream::Memory(s) => Pin::new(s).poll_flush(cx),
+            MailStream::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -202,6 +214,7 @@ impl AsyncWrite for MailStream {
             MailStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MailStream::Tls { stream: s, .. } => Pin::new(s.as_mut()).poll_shutdown(cx),
             MailStream::Memory(s) => Pin::new(s).poll_shutdown(cx),
+            MailStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -21,7 +21,7 @@ const SMTP_IDLE: Duration = Duration::from_secs(300);
 impl SessionHandler for Unavailable {
     async fn handle(&self, mut conn: Connection) {
         match conn.service {
-            Service::Smtp | Service::Submission | Service::Submissions => {
+            Service::Smtp | Service::Submission | Service::Submissions | Service::Lmtp => {
                 smtp_no_service(&mut conn, &self.hostname).await;
             }
             Service::Imap | Service::Imaps => {

@@ -57,6 +57,9 @@ pub(crate) enum Command {
     Queue(QueueCommand),
     /// List the mail queue, like sendmail's mailq
     Mailq,
+    /// Deliver a message from standard input to local recipients, as the queue would (an LDA
+    /// for another MTA's pipe transport or mailbox_command); exits with sysexits codes
+    Deliver(crate::deliver::DeliverArgs),
     /// Manage DKIM signing keys
     #[command(subcommand)]
     Dkim(DkimCommand),

@@ -8,6 +8,8 @@ mod cert_check;
 mod cli;
 mod control;
 mod notify_cmd;
+mod deliver;
+mod lmtp;
 mod private_data;
 mod privileges;
 mod queue;
@@ -27,7 +29,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // The LDA's usage errors are sysexits' EX_USAGE, as MTAs expect.
+        Err(e) if e.use_stderr() && deliver::invoked(&std::env::args().collect::<Vec<_>>()) => {
+            return deliver::usage_error(&e)
+        }
+        Err(e) => e.exit(),
+    };
     if !matches!(cli.command, Command::Serve) {
         // A command whose output goes to `head` ends quietly when the pipe closes, as Unix
         // tools do, instead of panicking in println!. serve keeps ignoring SIGPIPE.
@@ -39,6 +48,10 @@ fn main() -> ExitCode {
     // Mail, the spool, keys and the directory database are created private (0600/0700),
     // whatever umask the process was started with.
     private_data::restrict_umask();
+    // The LDA speaks sysexits codes and keeps its own quiet log.
+    if let Command::Deliver(args) = &cli.command {
+        return deliver::main(cli.config.as_deref(), args);
+    }
     init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,7 +153,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::CheckConfig
         | Command::FixPermissions
         | Command::Reload
-        | Command::Sieve(cli::SieveCommand::Test(_)) => {
+        | Command::Sieve(cli::SieveCommand::Test(_))
+        | Command::Deliver(_) => {
             unreachable!("handled above")
         }
     }

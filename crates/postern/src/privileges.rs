@@ -71,7 +71,7 @@ fn lookup_user(name: &str) -> anyhow::Result<Option<(u32, u32)>> {
     Ok((!result.is_null()).then_some((pw.pw_uid, pw.pw_gid)))
 }
 
-fn lookup_group(name: &str) -> anyhow::Result<Option<u32>> {
+pub(crate) fn lookup_group(name: &str) -> anyhow::Result<Option<u32>> {
     let cname = CString::new(name)?;
     let mut buf = vec![0u8; 64 * 1024];
     // SAFETY: as in lookup_user.

@@ -70,6 +70,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             bound.push((service, listener));
         }
     }
+    // The LMTP Unix socket is bound like the ports (as root when started so), owned by the
+    // server user.
+    let lmtp_socket = crate::lmtp::bind_socket(&config, run_as.as_ref())?;
     match &run_as {
         Some(who) => {
             privileges::drop_to(who)?;
@@ -156,6 +159,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
         server.spawn_live_listener(listener, handlers.for_service(service));
     }
+    if let Some(bound) = lmtp_socket {
+        crate::lmtp::spawn_socket(&server, &config, bound, handlers.lmtp.clone());
+    }
     if listening == 0 {
         tracing::warn!("every service is disabled in [listen]; nothing to serve");
     }
@@ -233,6 +239,8 @@ struct Handlers {
     imap: Arc<Live<dyn SessionHandler>>,
     pop3: Arc<Live<dyn SessionHandler>>,
     managesieve: Arc<Live<dyn SessionHandler>>,
+    /// LMTP, on `[listen] lmtp` and the `[lmtp] socket`.
+    lmtp: Arc<Live<dyn SessionHandler>>,
     /// Logged-in sessions of every protocol, for `postern kick`.
     sessions: postern_net::Sessions,
     /// The current IMAP and POP3 servers: a reload derives the next ones from them, keeping
@@ -265,6 +273,7 @@ impl Handlers {
                 &shared.config,
                 sessions,
             ))),
+            lmtp: Arc::new(Live::new(lmtp_server(shared, &shared.config))),
             sessions: sessions.clone(),
             current: Mutex::new((imap, pop3)),
         }
@@ -276,6 +285,7 @@ impl Handlers {
             Service::Imap | Service::Imaps => self.imap.clone(),
             Service::Pop3 | Service::Pop3s => self.pop3.clone(),
             Service::ManageSieve => self.managesieve.clone(),
+            Service::Lmtp => self.lmtp.clone(),
         }
     }
 
@@ -289,6 +299,7 @@ impl Handlers {
         self.pop3.set(Arc::new(pop3.clone()));
         self.managesieve
             .set(managesieve_server(shared, config, &self.sessions));
+        self.lmtp.set(lmtp_server(shared, config));
         *current = (imap, pop3);
     }
 }
@@ -308,6 +319,20 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
             .with_sieve(sieve_setup(config, shared)),
     };
     Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
+}
+
+/// LMTP: each recipient through local delivery with the queue's setup (aliases, Sieve, quota);
+/// alias forwards into the spool.
+fn lmtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
+    crate::lmtp::server(
+        config,
+        mail_directory(shared),
+        crate::lmtp::LocalSink::new(
+            LocalDelivery::new(mail_directory(shared), shared.store.clone())
+                .with_sieve(sieve_setup(config, shared)),
+            shared.spool.clone(),
+        ),
+    )
 }
 
 /// ManageSieve keeps no state across sessions: a reload simply starts a new server.
@@ -422,6 +447,20 @@ fn reload(
             "[auth] max_failures and failure_window_secs",
             (new.auth.max_failures, new.auth.failure_window_secs)
                 != (running.auth.max_failures, running.auth.failure_window_secs),
+        ),
+        (
+            "[lmtp] socket, socket_mode, socket_group and max_connections",
+            (
+                &new.lmtp.socket,
+                new.lmtp.socket_mode,
+                &new.lmtp.socket_group,
+                new.lmtp.max_connections,
+            ) != (
+                &running.lmtp.socket,
+                running.lmtp.socket_mode,
+                &running.lmtp.socket_group,
+                running.lmtp.max_connections,
+            ),
         ),
         (
             "[queue]",

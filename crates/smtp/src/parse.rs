@@ -15,6 +15,8 @@ pub enum Command {
     Ehlo(String),
     /// RFC 5321 §4.1.1.1.
     Helo(String),
+    /// RFC 2033 §4.1: LMTP's greeting command, EHLO's twin (an unknown command in SMTP).
+    Lhlo(String),
     /// RFC 5321 §4.1.1.2.
     Mail {
         /// The reverse-path; `None` for the null path `<>` (bounces, RFC 5321 §4.5.5).
@@ -135,7 +137,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
         }
     };
     match verb.as_str() {
-        "EHLO" | "HELO" => {
+        "EHLO" | "HELO" | "LHLO" => {
             let name = rest_trimmed;
             if name.is_empty() {
                 return Err(ParseError::Syntax(
@@ -147,10 +149,10 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
             }
             // RFC 5321 §4.1.1.1 wants one Domain or address-literal; keep only the first word.
             let name = name.split_whitespace().next().unwrap_or(name).to_string();
-            Ok(if verb == "EHLO" {
-                Command::Ehlo(name)
-            } else {
-                Command::Helo(name)
+            Ok(match verb.as_str() {
+                "EHLO" => Command::Ehlo(name),
+                "LHLO" => Command::Lhlo(name),
+                _ => Command::Helo(name),
             })
         }
         "MAIL" => {
@@ -419,6 +421,10 @@ mod tests {
         assert_eq!(
             parse("EHLO client.example"),
             Ok(Command::Ehlo("client.example".into()))
+        );
+        assert_eq!(
+            parse("lhlo mta.example"),
+            Ok(Command::Lhlo("mta.example".into()))
         );
         assert_eq!(
             parse("helo [192.0.2.1]"),

@@ -14,7 +14,8 @@ use postern_directory::{
     AuthGate, AuthThrottle, ChannelBindings, Directory, SaslError, SaslMechanism, SaslStep,
 };
 use postern_net::{
-    ChannelBindingKind, Connection, IoSettings, LineError, LineIo, Refusal, SessionHandler,
+    ChannelBindingKind, Connection, IoSettings, LineError, LineIo, MailStream, Refusal,
+    SessionHandler,
 };
 use postern_spool::Queue;
 use std::net::IpAddr;
@@ -105,6 +106,34 @@ impl SmtpServer {
         }
     }
 
+    /// An LMTP server (RFC 2033) for the `lmtp` service: sessions answer LHLO, accept local
+    /// recipients only and hand each message to `sink`'s [`Sink::deliver_each`]. The limits
+    /// are `[smtp]`'s, with `[lmtp]`'s message size, recipient count and timeouts. No AUTH is
+    /// offered, so the throttle is its own.
+    pub fn lmtp(config: &Config, directory: Arc<dyn Directory>, sink: Arc<dyn Sink>) -> SmtpServer {
+        let mut smtp = config.smtp.clone();
+        if let Some(size) = config.lmtp.max_message_size {
+            smtp.max_message_size = size;
+        }
+        smtp.max_recipients = config.lmtp.max_recipients;
+        smtp.command_timeout_secs = config.lmtp.command_timeout_secs;
+        smtp.data_timeout_secs = config.lmtp.data_timeout_secs;
+        SmtpServer {
+            settings: Arc::new(Settings {
+                hostname: config.hostname.clone(),
+                smtp,
+                allow_plaintext: false,
+            }),
+            gate: AuthGate::new(
+                directory.clone(),
+                Arc::new(AuthThrottle::new(Default::default())),
+            ),
+            directory,
+            sink,
+            checks: Checks::new(),
+        }
+    }
+
     /// The same server handing accepted mail to `sink` instead.
     pub fn with_sink(mut self, sink: Arc<dyn Sink>) -> SmtpServer {
         self.sink = sink;
@@ -121,6 +150,8 @@ impl SmtpServer {
 #[async_trait]
 impl SessionHandler for SmtpServer {
     async fn handle(&self, conn: Connection) {
+        // No TLS over a Unix socket: STARTTLS is not offered there.
+        let unix = matches!(conn.stream, MailStream::Unix(_));
         let io_settings = IoSettings {
             write_timeout: Duration::from_secs(self.settings.smtp.command_timeout_secs),
             ..IoSettings::default()
@@ -138,7 +169,7 @@ impl SessionHandler for SmtpServer {
             conn.peer.ip(),
             loopback,
             tls_info,
-            conn.tls.is_some() && conn.service != Service::Submissions,
+            conn.tls.is_some() && conn.service != Service::Submissions && !unix,
         );
         session.set_offer_plus(driver.channel_bindings().advertise_plus());
         session.set_checks(!self.checks.is_empty());
@@ -311,6 +342,17 @@ impl Driver<'_> {
                 let message_id = crate::message::header_value(&message, "Message-ID");
                 let result = self.server.sink.accept(queue_id, &envelope, message).await;
                 let r = session.enqueued(result, &envelope, size, message_id.as_deref());
+                self.queue(&r);
+                true
+            }
+            Outcome::Deliver(envelope, message, queue_id) => {
+                let size = message.len();
+                let results = self
+                    .server
+                    .sink
+                    .deliver_each(queue_id, &envelope, message)
+                    .await;
+                let r = session.delivered(&envelope, results, size);
                 self.queue(&r);
                 true
             }

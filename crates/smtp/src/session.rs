@@ -13,6 +13,7 @@ use base64::Engine;
 use postern_config::{ExpnPolicy, Service, Smtp as SmtpConfig, VrfyPolicy};
 use postern_directory::{Address, Destination, Resolution, SaslMechanism};
 use postern_mail::xtext::decode as xtext_decode;
+use postern_mail::{EnhancedCode, Status};
 use postern_net::TlsInfo;
 use postern_spool::{BodyType, Envelope, Notify, QueueId, Recipient, Ret};
 use std::net::IpAddr;
@@ -114,6 +115,9 @@ pub enum Outcome {
     Enqueue(Box<Envelope>, Vec<u8>, QueueId),
     /// Run the DATA checks on this message, then call [`Session::data_checked`].
     Check(Box<Envelope>, Vec<u8>, QueueId),
+    /// LMTP (RFC 2033 §4.2): deliver the message to each recipient now, then call
+    /// [`Session::delivered`] with one status per recipient.
+    Deliver(Box<Envelope>, Vec<u8>, QueueId),
 }
 
 #[derive(Debug)]
@@ -234,13 +238,30 @@ impl Session {
         txn.map(|t| t.sender.as_deref().unwrap_or(""))
     }
 
-    /// RFC 5321 §4.2: the opening `220`.
+    /// RFC 5321 §4.2: the opening `220` (RFC 2033 §4: the same in LMTP, which it names).
     pub fn greeting(&self) -> String {
+        let protocol = if self.lmtp() { "LMTP" } else { "ESMTP" };
         reply::line(
             220,
             "",
-            &format!("{} ESMTP postern", self.settings.hostname),
+            &format!("{} {protocol} postern", self.settings.hostname),
         )
+    }
+
+    /// Whether this is an LMTP session (RFC 2033): LHLO, local recipients only, one reply per
+    /// recipient after the message.
+    pub fn lmtp(&self) -> bool {
+        self.service == Service::Lmtp
+    }
+
+    /// In LMTP, a refusal of the whole message after its data is said once for each accepted
+    /// recipient (RFC 2033 §4.2: the client waits for as many replies); in SMTP once.
+    fn for_each_rcpt(&self, reply: String, accepted: usize) -> String {
+        if self.lmtp() && accepted > 1 {
+            reply.repeat(accepted)
+        } else {
+            reply
+        }
     }
 
     /// The authenticated account, if any.
@@ -270,6 +291,17 @@ impl Session {
                 "4.7.0",
                 &format!("{} too many commands, closing connection", self.hostname()),
             ));
+        }
+        // LHLO is LMTP's alone: in SMTP it stays an unknown command, whatever follows it.
+        let lhlo = line.len() >= 4
+            && line[..4].eq_ignore_ascii_case(b"LHLO")
+            && line.get(4).is_none_or(|&b| b == b' ' || b == b'\t');
+        if lhlo && !self.lmtp() {
+            return self.count_errors(Step::Reply(reply::line(
+                500,
+                "5.5.2",
+                "Command not recognised",
+            )));
         }
         let step = match parse_command(line) {
             Ok(cmd) => self.dispatch(cmd),
@@ -314,8 +346,16 @@ impl Session {
 
     fn dispatch(&mut self, cmd: Command) -> Step {
         match cmd {
+            // RFC 2033 §4.1: HELO and EHLO are refused in LMTP.
+            Command::Ehlo(_) | Command::Helo(_) if self.lmtp() => Step::Reply(reply::line(
+                500,
+                "5.5.1",
+                "This is LMTP: use LHLO (RFC 2033)",
+            )),
             Command::Ehlo(name) => self.hello(name, true),
             Command::Helo(name) => self.hello(name, false),
+            Command::Lhlo(name) if self.lmtp() => self.lhlo(name),
+            Command::Lhlo(_) => Step::Reply(reply::line(500, "5.5.2", "Command not recognised")),
             Command::Mail { sender, params } => self.mail(sender, params),
             Command::Rcpt { recipient, params } => self.rcpt(recipient, params),
             Command::Data => self.data(),
@@ -330,6 +370,11 @@ impl Session {
                 "2.0.0",
                 &format!("{} closing connection", self.hostname()),
             )),
+            Command::Help if self.lmtp() => Step::Reply(reply::line(
+                214,
+                "2.0.0",
+                "Commands: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS (RFC 2033)",
+            )),
             Command::Help => Step::Reply(reply::line(
                 214,
                 "2.0.0",
@@ -338,8 +383,35 @@ impl Session {
             Command::Vrfy(arg) => self.vrfy(&arg),
             Command::Expn(arg) => self.expn(&arg),
             Command::StartTls => self.starttls(),
+            // A local delivery agent trusts its socket, not passwords.
+            Command::Auth { .. } if self.lmtp() => Step::Reply(reply::line(
+                502,
+                "5.5.1",
+                "AUTH is not available in LMTP",
+            )),
             Command::Auth { mechanism, initial } => self.auth(&mechanism, initial),
         }
+    }
+
+    /// RFC 2033 §4.1 LHLO: EHLO's reply with LMTP's extensions (RFC 2033 §5: PIPELINING and
+    /// ENHANCEDSTATUSCODES; 8BITMIME, SMTPUTF8, CHUNKING and SIZE as in SMTP).
+    fn lhlo(&mut self, name: String) -> Step {
+        self.txn = None;
+        self.helo = Some(name);
+        self.esmtp = true;
+        let mut lines = vec![
+            self.hostname().to_string(),
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.settings.smtp.max_message_size),
+            "8BITMIME".to_string(),
+            "CHUNKING".to_string(),
+            "SMTPUTF8".to_string(),
+            "ENHANCEDSTATUSCODES".to_string(),
+        ];
+        if self.tls_available {
+            lines.push("STARTTLS".to_string());
+        }
+        Step::Reply(reply::multiline(250, &lines))
     }
 
     /// RFC 5321 §4.1.1.1 EHLO/HELO; EHLO lists the extensions (RFC 5321 §4.1.4 resets the transaction).
@@ -578,6 +650,14 @@ impl Session {
             Ok(Resolution::NotFound) => {
                 return Step::Reply(reply::line(550, "5.1.1", "No such user here"));
             }
+            // RFC 2033 §4.2: LMTP delivers here or nowhere.
+            Ok(Resolution::NotLocal) if self.lmtp() => {
+                return Step::Reply(reply::line(
+                    550,
+                    "5.1.2",
+                    &format!("<{recipient}> not a local domain"),
+                ));
+            }
             Ok(Resolution::NotLocal) => {
                 if self.account.is_none() && !self.trusted {
                     return Step::Reply(reply::line(554, "5.7.1", "Relay access denied"));
@@ -621,7 +701,9 @@ impl Session {
             return Step::Reply(reply::line(503, "5.5.1", "Need MAIL and RCPT before DATA"));
         };
         if txn.recipients.is_empty() {
-            return Step::Reply(reply::line(554, "5.5.1", "No valid recipients"));
+            // RFC 2033 §4.2: 503 in LMTP.
+            let code = if self.lmtp() { 503 } else { 554 };
+            return Step::Reply(reply::line(code, "5.5.1", "No valid recipients"));
         }
         if txn.body == BodyType::BinaryMime || txn.chunks.is_some() {
             // RFC 3030 §3: BINARYMIME needs BDAT; DATA may not follow BDAT.
@@ -635,11 +717,14 @@ impl Session {
     /// The end of DATA: check size and loops, build the spooled message.
     pub fn finish_data(&mut self, decoder: DataDecoder) -> Outcome {
         if decoder.too_big() {
-            self.txn = None;
-            return Outcome::Reply(reply::line(
-                552,
-                "5.3.4",
-                "Message size exceeds fixed maximum message size",
+            let accepted = self.txn.take().map_or(0, |t| t.recipients.len());
+            return Outcome::Reply(self.for_each_rcpt(
+                reply::line(
+                    552,
+                    "5.3.4",
+                    "Message size exceeds fixed maximum message size",
+                ),
+                accepted,
             ));
         }
         self.finish_message(decoder.into_message())
@@ -659,16 +744,24 @@ impl Session {
         };
         if txn.recipients.is_empty() {
             self.txn = None;
-            return Outcome::Reply(reply::line(554, "5.5.1", "No valid recipients"));
+            let code = if self.lmtp() { 503 } else { 554 };
+            return Outcome::Reply(reply::line(code, "5.5.1", "No valid recipients"));
         }
         txn.chunk_size = txn.chunk_size.saturating_add(size);
         if txn.chunk_size > max {
+            let accepted = txn.recipients.len();
             self.txn = None;
-            return Outcome::Reply(reply::line(
+            let r = reply::line(
                 552,
                 "5.3.4",
                 "Message size exceeds fixed maximum message size",
-            ));
+            );
+            // RFC 2033 §4.2 with RFC 3030: the last chunk is answered per recipient.
+            return Outcome::Reply(if last {
+                self.for_each_rcpt(r, accepted)
+            } else {
+                r
+            });
         }
         let chunks = txn.chunks.get_or_insert_with(Vec::new);
         chunks.extend_from_slice(&data);
@@ -688,18 +781,20 @@ impl Session {
             return Outcome::Reply(reply::line(503, "5.5.1", "No transaction"));
         };
         if message::received_count(&data) > self.settings.smtp.max_received_headers {
-            return Outcome::Reply(reply::line(
-                554,
-                "5.4.6",
-                "Too many Received headers: mail loop",
+            return Outcome::Reply(self.for_each_rcpt(
+                reply::line(554, "5.4.6", "Too many Received headers: mail loop"),
+                txn.recipients.len(),
             ));
         }
         self.messages += 1;
         let queue_id = QueueId::generate();
         let id = queue_id.to_string();
+        // RFC 3848 §2 (LMTP, LMTPS), RFC 6531 §3.7.3 (UTF8SMTP).
         let protocol = format!(
             "{}{}{}",
-            if txn.smtputf8 {
+            if self.lmtp() {
+                "LMTP"
+            } else if txn.smtputf8 {
                 "UTF8SMTP"
             } else if self.esmtp {
                 "ESMTP"
@@ -757,6 +852,9 @@ impl Session {
             client_ip: Some(self.peer),
             helo: self.helo.clone(),
         };
+        if self.lmtp() {
+            return Outcome::Deliver(Box::new(envelope), out, queue_id);
+        }
         if self.checks {
             return Outcome::Check(Box::new(envelope), out, queue_id);
         }
@@ -773,6 +871,7 @@ impl Session {
         queue_id: QueueId,
     ) -> Outcome {
         match verdict {
+            Verdict::Accept if self.lmtp() => Outcome::Deliver(envelope, message, queue_id),
             Verdict::Accept => Outcome::Enqueue(envelope, message, queue_id),
             Verdict::Reject(r) | Verdict::Tempfail(r) => Outcome::Reply(r),
         }
@@ -809,6 +908,33 @@ impl Session {
                 )
             }
         }
+    }
+
+    /// RFC 2033 §4.2: after the message, one reply per accepted recipient, in RCPT order, each
+    /// saying how that recipient's delivery went (`250 2.0.0 <a@b> stored in ...`,
+    /// `452 4.2.2 <b@b> mailbox full`, `550 5.7.1 <c@b> rejected by Sieve: ...`).
+    pub fn delivered(&mut self, envelope: &Envelope, results: Vec<Status>, size: usize) -> String {
+        let mut out = String::new();
+        let mut results = results.into_iter();
+        for rcpt in &envelope.recipients {
+            let status = results.next().unwrap_or_else(|| {
+                tracing::error!(to = %rcpt.address, "the sink gave no result for this recipient");
+                Status::new(
+                    EnhancedCode::new(4, 3, 0),
+                    "delivery result missing, try again later",
+                )
+            });
+            tracing::info!(
+                client = %self.peer,
+                from = envelope.sender.as_deref().unwrap_or("<>"),
+                to = %rcpt.address,
+                size,
+                status = %status.text,
+                "lmtp delivery"
+            );
+            out.push_str(&rcpt_reply(&rcpt.address, &status));
+        }
+        out
     }
 
     /// The HELO name and the transaction's sender, for the log line of a refusal.
@@ -1016,6 +1142,46 @@ impl Session {
         tracing::info!(account = %account, "authenticated");
         self.account = Some(account);
     }
+}
+
+/// The SMTP reply code of an enhanced status code (RFC 3463 §3 subjects to RFC 5321 §4.2.3
+/// codes): storage trouble is 452/552, other failures 451/550 (554 for a loop), success 250.
+pub fn reply_code(code: EnhancedCode) -> u16 {
+    match (code.class, code.subject, code.detail) {
+        (2, _, _) => 250,
+        (4, 2, 2) | (4, 3, 1) | (4, 5, 3) => 452,
+        (4, _, _) => 451,
+        (5, 2, 2) | (5, 2, 3) | (5, 3, 4) => 552,
+        (5, 4, 6) => 554,
+        _ => 550,
+    }
+}
+
+/// One recipient's reply after LMTP's data: `code status <address> text`, where the text is the
+/// status's own without its leading code and any `<address>:` it starts with.
+pub fn rcpt_reply(address: &str, status: &Status) -> String {
+    let code = status.code;
+    let mut text = status.text.trim();
+    let shown = code.to_string();
+    if let Some(rest) = text.strip_prefix(shown.as_str()) {
+        text = rest.trim_start();
+    }
+    let bracketed = format!("<{address}>");
+    if let Some(rest) = text.strip_prefix(bracketed.as_str()) {
+        text = rest.trim_start_matches(':').trim_start();
+    }
+    // One line: a reply text has no line breaks.
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(400)
+        .collect();
+    let text = if text.is_empty() {
+        "done"
+    } else {
+        text.as_str()
+    };
+    reply::line(reply_code(code), &shown, &format!("{bracketed} {text}"))
 }
 
 /// RFC 3461 §4.1: `NEVER` alone, or any of `SUCCESS`, `FAILURE`, `DELAY`.

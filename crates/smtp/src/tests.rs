@@ -142,6 +142,7 @@ fn enqueued(outcome: Outcome) -> (Envelope, Vec<u8>) {
         Outcome::Enqueue(e, m, _) => (*e, m),
         Outcome::Reply(r) => panic!("not enqueued: {r}"),
         Outcome::Check(..) => panic!("no checks configured"),
+        Outcome::Deliver(..) => panic!("an SMTP session does not deliver"),
     }
 }
 
@@ -381,7 +382,9 @@ fn message_size_is_checked_during_data() {
     let big = format!("Subject: x\r\n\r\n{}\r\n.\r\n", "y".repeat(200));
     match data(&mut s, big.as_bytes()) {
         Outcome::Reply(r) => assert!(r.starts_with("552 5.3.4"), "{r}"),
-        Outcome::Enqueue(..) | Outcome::Check(..) => panic!("too big a message accepted"),
+        Outcome::Enqueue(..) | Outcome::Check(..) | Outcome::Deliver(..) => {
+            panic!("too big a message accepted")
+        }
     }
     // The transaction is gone.
     assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
@@ -504,7 +507,7 @@ fn mail_loops_are_refused() {
     body.push_str("\r\nbody\r\n.\r\n");
     match data(&mut s, body.as_bytes()) {
         Outcome::Reply(r) => assert!(r.starts_with("554 5.4.6"), "{r}"),
-        Outcome::Enqueue(..) | Outcome::Check(..) => panic!("loop accepted"),
+        Outcome::Enqueue(..) | Outcome::Check(..) | Outcome::Deliver(..) => panic!("loop accepted"),
     }
 }
 
@@ -541,7 +544,7 @@ fn bdat_chunks_and_binarymime() {
     );
     match s.bdat_chunk(5, b"Sub: ".to_vec(), false) {
         Outcome::Reply(r) => assert!(r.starts_with("250 2.0.0"), "{r}"),
-        Outcome::Enqueue(..) | Outcome::Check(..) => panic!(),
+        Outcome::Enqueue(..) | Outcome::Check(..) | Outcome::Deliver(..) => panic!(),
     }
     let (env, msg) = enqueued(s.bdat_chunk(6, b"x\r\n\r\n.".to_vec(), true));
     assert_eq!(env.body, BodyType::BinaryMime);
@@ -549,7 +552,7 @@ fn bdat_chunks_and_binarymime() {
     // BDAT without a transaction: the chunk is consumed and refused.
     match s.bdat_chunk(3, b"abc".to_vec(), true) {
         Outcome::Reply(r) => assert!(r.starts_with("503 5.5.1"), "{r}"),
-        Outcome::Enqueue(..) | Outcome::Check(..) => panic!(),
+        Outcome::Enqueue(..) | Outcome::Check(..) | Outcome::Deliver(..) => panic!(),
     }
     // Too big across chunks.
     let mut s = session_with(Service::Smtp, "192.0.2.1", "max_message_size = 10");
@@ -1042,4 +1045,279 @@ fn with_checks_the_session_asks_at_each_stage() {
     ));
     // Refused: no transaction.
     assert!(say(&mut s, "RCPT TO:<alice@example.org>").starts_with("503"));
+}
+
+// ----- LMTP (RFC 2033) ------------------------------------------------------------------------
+
+fn lmtp_session() -> Session {
+    session_with(Service::Lmtp, "127.0.0.1", "")
+}
+
+#[test]
+fn lmtp_answers_lhlo_and_refuses_helo_and_ehlo() {
+    let mut s = lmtp_session();
+    assert!(s.greeting().starts_with("220 mx.test LMTP"));
+    // RFC 2033 §4.1.
+    assert_eq!(code(&mut s, "EHLO c"), "500 5.5.1");
+    assert_eq!(code(&mut s, "HELO c"), "500 5.5.1");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@b.example>"), "503 5.5.1");
+    let r = say(&mut s, "LHLO mta.example");
+    assert!(r.starts_with("250-mx.test\r\n"), "{r}");
+    for ext in [
+        "PIPELINING",
+        "ENHANCEDSTATUSCODES",
+        "8BITMIME",
+        "SMTPUTF8",
+        "CHUNKING",
+        "SIZE ",
+        "STARTTLS",
+    ] {
+        assert!(r.contains(ext), "{ext} missing: {r}");
+    }
+    assert!(!r.contains("AUTH"), "{r}");
+    assert!(!r.contains("DSN"), "{r}");
+    assert_eq!(code(&mut s, "AUTH PLAIN AGFAYg=="), "502 5.5.1");
+    assert!(say(&mut s, "HELP").contains("LHLO"));
+}
+
+#[test]
+fn smtp_still_does_not_know_lhlo() {
+    let mut s = session("192.0.2.1");
+    assert_eq!(
+        say(&mut s, "LHLO c"),
+        "500 5.5.2 Command not recognised\r\n"
+    );
+    assert_eq!(say(&mut s, "LHLO"), "500 5.5.2 Command not recognised\r\n");
+    assert!(!say(&mut s, "EHLO c").contains("LMTP"));
+}
+
+#[test]
+fn lmtp_takes_local_recipients_only() {
+    let mut s = lmtp_session();
+    say(&mut s, "LHLO mta");
+    assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@remote.example>"), "250 2.1.0");
+    // Loopback is trusted to relay in SMTP; LMTP never relays.
+    let r = say(&mut s, "RCPT TO:<x@remote.example>");
+    assert_eq!(r, "550 5.1.2 <x@remote.example> not a local domain\r\n");
+    assert_eq!(code(&mut s, "RCPT TO:<nobody@example.org>"), "550 5.1.1");
+    // RFC 2033 §4.2: DATA without an accepted recipient is 503.
+    assert_eq!(code(&mut s, "DATA"), "503 5.5.1");
+    assert_eq!(code(&mut s, "RCPT TO:<bob@example.org>"), "250 2.1.5");
+    assert_eq!(code(&mut s, "RCPT TO:<staff@example.org>"), "250 2.1.5");
+    let Outcome::Deliver(envelope, message, id) = data(&mut s, b"Subject: t\r\n\r\nhi\r\n.\r\n")
+    else {
+        panic!("not handed to delivery")
+    };
+    let rcpts: Vec<&str> = envelope
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(rcpts, ["bob@example.org", "staff@example.org"]);
+    let text = String::from_utf8_lossy(&message);
+    assert!(
+        text.starts_with("Received: from mta ([127.0.0.1])"),
+        "{text}"
+    );
+    assert!(text.contains("with LMTP id "), "{text}");
+    assert!(text.contains(&id.to_string()), "{text}");
+    assert!(text.ends_with("Subject: t\r\n\r\nhi\r\n"), "{text}");
+}
+
+#[test]
+fn lmtp_replies_once_per_recipient_in_rcpt_order() {
+    use postern_mail::{EnhancedCode, Status};
+    let mut s = lmtp_session();
+    say(&mut s, "LHLO mta");
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    say(&mut s, "RCPT TO:<bob@example.org>");
+    say(&mut s, "RCPT TO:<info@example.org>");
+    let Outcome::Deliver(envelope, _, _) = data(&mut s, b"\r\nhi\r\n.\r\n") else {
+        panic!("not handed to delivery")
+    };
+    let replies = s.delivered(
+        &envelope,
+        vec![
+            Status::with_text(
+                EnhancedCode::SUCCESS,
+                "stored in alice@example.org INBOX as UID 7",
+            ),
+            Status::new(
+                EnhancedCode::new(5, 2, 2),
+                "<bob@example.org>: mailbox full (10 of 10 bytes used)",
+            ),
+            Status::new(
+                EnhancedCode::new(4, 2, 0),
+                "<info@example.org>: mailbox unavailable: locked",
+            ),
+        ],
+        3,
+    );
+    assert_eq!(
+        replies,
+        "250 2.0.0 <alice@example.org> stored in alice@example.org INBOX as UID 7\r\n\
+         552 5.2.2 <bob@example.org> mailbox full (10 of 10 bytes used)\r\n\
+         451 4.2.0 <info@example.org> mailbox unavailable: locked\r\n"
+    );
+    // A sink that says too little: the missing ones are temporary failures, never silence.
+    let short = s.delivered(&envelope, Vec::new(), 3);
+    assert_eq!(short.matches("451 4.3.0").count(), 3, "{short}");
+}
+
+#[test]
+fn lmtp_refuses_a_whole_message_once_per_recipient() {
+    let mut s = session_with(Service::Lmtp, "127.0.0.1", "max_message_size = 100");
+    say(&mut s, "LHLO mta");
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    say(&mut s, "RCPT TO:<bob@example.org>");
+    let big = format!("Subject: x\r\n\r\n{}\r\n.\r\n", "y".repeat(200));
+    let Outcome::Reply(r) = data(&mut s, big.as_bytes()) else {
+        panic!("too big a message accepted")
+    };
+    assert_eq!(r.matches("552 5.3.4").count(), 2, "{r}");
+    // BDAT: a middle chunk is answered once, the last one per recipient.
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    say(&mut s, "RCPT TO:<bob@example.org>");
+    let Outcome::Reply(r) = s.bdat_chunk(10, b"Subject: x".to_vec(), false) else {
+        panic!()
+    };
+    assert!(r.starts_with("250 2.0.0 10 octets"), "{r}");
+    let Outcome::Reply(r) = s.bdat_chunk(200, Vec::new(), true) else {
+        panic!()
+    };
+    assert_eq!(r.matches("552 5.3.4").count(), 2, "{r}");
+}
+
+#[test]
+fn reply_codes_follow_the_enhanced_codes() {
+    use crate::session::{rcpt_reply, reply_code};
+    use postern_mail::{EnhancedCode, Status};
+    assert_eq!(reply_code(EnhancedCode::new(2, 0, 0)), 250);
+    assert_eq!(reply_code(EnhancedCode::new(4, 2, 2)), 452);
+    assert_eq!(reply_code(EnhancedCode::new(4, 3, 0)), 451);
+    assert_eq!(reply_code(EnhancedCode::new(5, 2, 2)), 552);
+    assert_eq!(reply_code(EnhancedCode::new(5, 7, 1)), 550);
+    assert_eq!(reply_code(EnhancedCode::new(5, 1, 1)), 550);
+    let st = Status::new(
+        EnhancedCode::new(5, 7, 1),
+        "rejected by Sieve: go away\r\nnow",
+    );
+    assert_eq!(
+        rcpt_reply("a@b.example", &st),
+        "550 5.7.1 <a@b.example> rejected by Sieve: go away  now\r\n"
+    );
+}
+
+/// Says, for each recipient, what a real local delivery would: stored, full, or try later.
+#[derive(Default)]
+struct PerRecipientSink(std::sync::Mutex<Vec<Vec<u8>>>);
+
+#[async_trait::async_trait]
+impl crate::Sink for PerRecipientSink {
+    async fn accept(
+        &self,
+        _id: postern_spool::QueueId,
+        _envelope: &Envelope,
+        _message: Vec<u8>,
+    ) -> Result<postern_spool::QueueId, crate::SinkError> {
+        Err("LMTP only".into())
+    }
+
+    async fn deliver_each(
+        &self,
+        _id: postern_spool::QueueId,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Vec<postern_mail::Status> {
+        use postern_mail::{EnhancedCode, Status};
+        self.0.lock().unwrap().push(message);
+        envelope
+            .recipients
+            .iter()
+            .map(|r| match r.address.as_str() {
+                "bob@example.org" => Status::new(
+                    EnhancedCode::new(4, 2, 2),
+                    format!("<{}>: mailbox full", r.address),
+                ),
+                a => Status::with_text(EnhancedCode::SUCCESS, format!("stored in {a} INBOX")),
+            })
+            .collect()
+    }
+}
+
+async fn lmtp_harness(sink: Option<Arc<dyn crate::Sink>>) -> Harness {
+    harness_with(Service::Lmtp, "", move |s| match sink {
+        Some(sink) => s.with_sink(sink),
+        None => s,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn lmtp_pipelined_over_the_wire_gets_one_reply_per_recipient() {
+    let sink = Arc::new(PerRecipientSink::default());
+    let h = lmtp_harness(Some(sink.clone())).await;
+    let mut c = Client::connect(h.addr).await;
+    assert!(c.cmd("LHLO mta").await.contains("PIPELINING"));
+    c.send(
+        b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nRCPT TO:<x@remote.example>\r\n\
+          RCPT TO:<bob@example.org>\r\nRCPT TO:<nobody@example.org>\r\nDATA\r\n",
+    )
+    .await;
+    assert!(c.reply().await.starts_with("250 2.1.0"));
+    assert!(c.reply().await.starts_with("250 2.1.5"));
+    assert!(c.reply().await.starts_with("550 5.1.2"));
+    assert!(c.reply().await.starts_with("250 2.1.5"));
+    assert!(c.reply().await.starts_with("550 5.1.1"));
+    assert!(c.reply().await.starts_with("354"));
+    c.send(b"Subject: t\r\n\r\nhi\r\n.\r\nNOOP\r\n").await;
+    assert_eq!(
+        c.reply().await,
+        "250 2.0.0 <alice@example.org> stored in alice@example.org INBOX\r\n"
+    );
+    assert_eq!(
+        c.reply().await,
+        "452 4.2.2 <bob@example.org> mailbox full\r\n"
+    );
+    assert!(c.reply().await.starts_with("250 2.0.0 Ok"));
+    // BDAT: one reply per chunk, then per recipient after the last.
+    c.cmd("MAIL FROM:<>").await;
+    c.cmd("RCPT TO:<alice@example.org>").await;
+    c.cmd("RCPT TO:<staff@example.org>").await;
+    c.send(b"BDAT 5\r\nSubje").await;
+    assert!(c.reply().await.starts_with("250 2.0.0 5 octets"));
+    c.send(b"BDAT 13 LAST\r\nct: t\r\n\r\nhi\r\n").await;
+    assert!(c.reply().await.starts_with("250 2.0.0 <alice@example.org>"));
+    assert!(c.reply().await.starts_with("250 2.0.0 <staff@example.org>"));
+    let got = sink.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    assert!(got[1].ends_with(b"Subject: t\r\n\r\nhi\r\n"));
+    assert!(c.cmd("QUIT").await.starts_with("221 2.0.0"));
+}
+
+#[tokio::test]
+async fn lmtp_into_the_spool_sink_reports_each_recipient_queued() {
+    let h = lmtp_harness(None).await;
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("LHLO mta").await;
+    c.cmd("MAIL FROM:<a@remote.example>").await;
+    c.cmd("RCPT TO:<alice@example.org>").await;
+    c.cmd("RCPT TO:<bob@example.org>").await;
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(b"Subject: t\r\n\r\nhi\r\n.\r\n").await;
+    let a = c.reply().await;
+    let b = c.reply().await;
+    assert!(
+        a.starts_with("250 2.0.0 <alice@example.org> queued as "),
+        "{a}"
+    );
+    assert!(
+        b.starts_with("250 2.0.0 <bob@example.org> queued as "),
+        "{b}"
+    );
+    assert_eq!(spooled(&h).len(), 1);
 }
