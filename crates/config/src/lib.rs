@@ -8,6 +8,7 @@
 //! password file): every crate may depend on it, so it must never depend on one of them.
 
 mod access;
+mod aliases;
 mod check;
 mod error;
 mod managesieve;
@@ -17,6 +18,7 @@ mod service;
 mod sieve;
 
 pub use access::{Imap, Pop3};
+pub use aliases::Aliases;
 pub use error::ConfigError;
 pub use managesieve::ManageSieve;
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
@@ -73,6 +75,8 @@ pub struct Config {
     pub relay: Option<Relay>,
     /// `[sieve]`: filtering at local delivery.
     pub sieve: Sieve,
+    /// `[aliases]`: the aliases(5) file `newaliases` imports; command and file targets.
+    pub aliases: Aliases,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

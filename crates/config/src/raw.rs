@@ -42,6 +42,8 @@ pub(crate) struct RawConfig {
     relay: crate::outbound::RawRelay,
     #[serde(default)]
     sieve: crate::sieve::RawSieve,
+    #[serde(default)]
+    aliases: crate::aliases::RawAliases,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -402,6 +404,7 @@ impl RawConfig {
             outbound: self.outbound.validate()?,
             relay: self.relay.validate()?,
             sieve: self.sieve.validate()?,
+            aliases: self.aliases.validate()?,
             source,
         })
     }

@@ -41,5 +41,5 @@ pub use sasl::{
 };
 pub use scram::{ChannelBindingType, ChannelBindings};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{schema::SCHEMA_VERSION, SqliteDirectory};
+pub use sqlite::{schema::SCHEMA_VERSION, FileAlias, FileAliasError, FileImport, SqliteDirectory};
 pub use throttle::{AuthThrottle, ThrottleConfig, ThrottleDecision};

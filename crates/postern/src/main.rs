@@ -4,9 +4,11 @@
 //! store, file spool) and signals. Protocol logic lives in the library crates, never here.
 
 mod admin;
+mod aliases_file;
 mod cert_check;
 mod cli;
 mod control;
+mod mailq;
 mod private_data;
 mod privileges;
 mod queue;
@@ -127,7 +129,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => admin::user(&config, cmd),
         Command::Alias(cmd) => admin::alias(&config, cmd),
         Command::Queue(cmd) => queue::run(&config, cmd),
-        Command::Mailq => queue::run(&config, cli::QueueCommand::List),
+        Command::Mailq => mailq::run(&config),
+        Command::Newaliases { file } => aliases_file::run(&config, file.as_deref()),
         Command::Dkim(cmd) => queue::dkim(&config, cmd),
         Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),

@@ -331,7 +331,8 @@ fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::route
     crate::router::build(
         config,
         LocalDelivery::new(mail_directory(shared), shared.store.clone())
-            .with_sieve(sieve_setup(config, shared)),
+            .with_sieve(sieve_setup(config, shared))
+            .with_alias_targets(postern_delivery::AliasTargets::from_config(&config.aliases)),
         shared.directory.clone(),
     )
 }

@@ -10,6 +10,7 @@
 //! connection. The [`Directory`] trait methods run the SQLite work in
 //! `tokio::task::spawn_blocking`, so async callers never block a runtime thread.
 
+mod alias_file;
 mod pool;
 pub(crate) mod schema;
 #[cfg(test)]
@@ -32,6 +33,8 @@ use crate::password;
 use crate::sasl::{canonical_name, Authenticator, ScramCredentials};
 use crate::scram;
 use pool::{Pool, ReadGuard};
+
+pub use alias_file::{FileAlias, FileAliasError, FileImport};
 
 /// The SQLite directory: a handle on the database. `Send + Sync`, and cheap to
 /// clone (clones share the connections); share it in an `Arc`.
@@ -1192,13 +1195,40 @@ impl<'c> Expander<'c> {
                     limit: self.options.max_alias_expansion,
                 });
             }
-            self.expand_target(&target, detail, depth + 1)?;
+            self.expand_target(key, &target, detail, depth + 1)?;
         }
         self.path.pop();
         Ok(true)
     }
 
-    fn expand_target(&mut self, target: &str, detail: Option<&str>, depth: usize) -> Result<()> {
+    fn expand_target(
+        &mut self,
+        alias: &str,
+        target: &str,
+        detail: Option<&str>,
+        depth: usize,
+    ) -> Result<()> {
+        // aliases(5) command and file targets (only `newaliases` stores them).
+        if let Some(command) = target.strip_prefix('|') {
+            let d = Destination::Command {
+                alias: alias.to_string(),
+                command: command.to_string(),
+            };
+            if !self.out.contains(&d) {
+                self.out.push(d);
+            }
+            return Ok(());
+        }
+        if target.starts_with('/') {
+            let d = Destination::File {
+                alias: alias.to_string(),
+                path: target.to_string(),
+            };
+            if !self.out.contains(&d) {
+                self.out.push(d);
+            }
+            return Ok(());
+        }
         let Ok(addr) = Address::parse(target) else {
             tracing::warn!(root = %self.root, target, "invalid alias target skipped");
             return Ok(());
