@@ -17,6 +17,7 @@
 //! depend on this crate without the `sqlite` feature and so never link SQLite.
 
 pub mod address;
+pub mod aliases_file;
 mod directory;
 pub mod error;
 pub mod gate;
