@@ -412,4 +412,22 @@ mod tests {
             ]
         );
     }
+
+    proptest::proptest! {
+        /// Any text made of the format's own characters parses or fails with a line that
+        /// exists; never a panic.
+        #[test]
+        fn never_panics(text in "[a-z:,|/\"\\ \t\n#@.]{0,200}") {
+            let lines = text.lines().count();
+            match parse(&text, Path::new("/f")) {
+                Ok(entries) => {
+                    for e in entries {
+                        proptest::prop_assert!(!e.targets.is_empty());
+                        proptest::prop_assert!(e.line >= 1 && e.line <= lines);
+                    }
+                }
+                Err(e) => proptest::prop_assert!(e.line >= 1 && e.line <= lines.max(1)),
+            }
+        }
+    }
 }
