@@ -96,6 +96,9 @@ pub struct Alias {
     pub domain: String,
     /// Targets, sorted.
     pub targets: Vec<String>,
+    /// Where its entries came from: `None` for `postern alias add`, else `file:PATH`, the
+    /// aliases(5) file `postern newaliases` imported them from.
+    pub source: Option<String>,
 }
 
 impl Alias {

@@ -210,7 +210,13 @@ for m in box:
     assert!(out.contains("3 aliases imported, 1 removed"), "{out}");
     let list = env.ok(&["alias", "list"], "");
     assert!(!list.contains("staff@example.org"), "{list}");
-    assert!(list.contains("team@example.org"), "{list}");
+    assert!(
+        list.contains(&format!(
+            "team@example.org -> alice@example.org, bob@example.org  (from {}",
+            file.display()
+        )),
+        "{list}"
+    );
     assert!(
         list.contains("admin@example.org -> bob@example.org"),
         "{list}"

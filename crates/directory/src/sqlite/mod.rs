@@ -921,11 +921,19 @@ impl SqliteDirectory {
             return Err(DirectoryError::AliasLoop(cycle.join(" -> ")));
         }
         let targets = alias_targets(&tx, &key.key)?;
+        let source: Option<String> = tx
+            .query_row(
+                "SELECT source FROM aliases WHERE address = ?1 AND source IS NOT NULL LIMIT 1",
+                [&key.key],
+                |r| r.get(0),
+            )
+            .optional()?;
         tx.commit()?;
         Ok(Alias {
             address: key.key,
             domain: key.domain,
             targets,
+            source,
         })
     }
 
@@ -936,6 +944,11 @@ impl SqliteDirectory {
         let conn = self.lock();
         let removed = match target {
             None => conn.execute("DELETE FROM aliases WHERE address = ?1", [&key.key])?,
+            // A command or file target (from an aliases(5) file) is stored as written.
+            Some(t) if alias_file::is_program_or_file(t) => conn.execute(
+                "DELETE FROM aliases WHERE address = ?1 AND target = ?2",
+                params![key.key, t],
+            )?,
             Some(t) => {
                 // Match both the normalised form and the text as given, in case the
                 // target's domain changed between local and remote since it was added.
@@ -962,7 +975,7 @@ impl SqliteDirectory {
         let domain = domain.map(parse_domain).transpose()?;
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
-            "SELECT address, domain, target FROM aliases WHERE ?1 IS NULL OR domain = ?1 \
+            "SELECT address, domain, target, source FROM aliases WHERE ?1 IS NULL OR domain = ?1 \
              ORDER BY domain, address, target",
         )?;
         let mut rows = stmt.query([domain])?;
@@ -970,12 +983,19 @@ impl SqliteDirectory {
         while let Some(r) = rows.next()? {
             let address: String = r.get(0)?;
             let target: String = r.get(2)?;
+            let source: Option<String> = r.get(3)?;
             match out.last_mut() {
-                Some(last) if last.address == address => last.targets.push(target),
+                Some(last) if last.address == address => {
+                    last.targets.push(target);
+                    if last.source.is_none() {
+                        last.source = source;
+                    }
+                }
                 _ => out.push(Alias {
                     address,
                     domain: r.get(1)?,
                     targets: vec![target],
+                    source,
                 }),
             }
         }

@@ -1480,6 +1480,23 @@ fn file_aliases_replace_only_their_own_entries() {
         d.alias_targets("admin@example.org").unwrap(),
         ["alice@example.org"]
     );
+    let listed = d.list_aliases(Some("example.org")).unwrap();
+    let source = |a: &str| {
+        listed
+            .iter()
+            .find(|x| x.address == a)
+            .unwrap()
+            .source
+            .clone()
+    };
+    assert_eq!(source("admin@example.org"), None);
+    assert_eq!(source("log@example.org").as_deref(), Some(src));
+    // One command target removed by its text, as `alias remove` is given it.
+    assert_eq!(
+        d.remove_alias("log@example.org", Some("|/usr/bin/logger -t mail"))
+            .unwrap(),
+        1
+    );
 
     // Import again without staff: it is removed, the others stay.
     let r = d
