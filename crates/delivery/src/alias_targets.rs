@@ -260,6 +260,13 @@ pub(crate) async fn run_command(
     if command.is_empty() {
         return Err(failed((5, 3, 5), format!("<{}>: empty command", job.alias)));
     }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        tracing::warn!(
+            alias = job.alias,
+            "running an alias command as root (set [server] user)"
+        );
+    }
     let mut cmd = if needs_shell(command) {
         let mut c = tokio::process::Command::new("/bin/sh");
         c.arg("-c").arg(command);

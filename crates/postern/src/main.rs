@@ -212,6 +212,16 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
     if cert.exists() {
         warnings.extend(cert_check::check_file(&cert, &config.hostname));
     }
+    if (config.aliases.allow_commands || config.aliases.allow_files)
+        && config.server.user.is_none()
+        && privileges::current_uid() == 0
+    {
+        warnings.push(
+            "[aliases] allows command or file targets and serve would run as root (no [server] \
+             user): they would run and write as root"
+                .to_string(),
+        );
+    }
     if let Some(path) = config.relay.as_ref().and_then(|r| r.password_file.as_ref()) {
         use std::os::unix::fs::MetadataExt;
         if std::fs::metadata(path).is_ok_and(|m| m.mode() & 0o077 != 0) {
