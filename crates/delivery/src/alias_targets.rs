@@ -523,6 +523,7 @@ pub(crate) async fn append_file(
 }
 
 fn append_blocking(path: &str, entry: &[u8]) -> std::io::Result<()> {
+    let existed = std::fs::symlink_metadata(path).is_ok();
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -545,6 +546,12 @@ fn append_blocking(path: &str, entry: &[u8]) -> std::io::Result<()> {
         let _ = file.set_len(size);
         let _ = file.sync_all();
         return Err(e);
+    }
+    if !existed {
+        // A new file's name must be durable too.
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
     }
     // Closing the file releases both locks.
     Ok(())
