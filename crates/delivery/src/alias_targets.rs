@@ -6,7 +6,8 @@
 //! with Unix line endings. aliases(5) commands are shell command lines, and Postfix's
 //! local(8) runs them with `/bin/sh -c`; we do the same when the line has shell syntax
 //! (quotes, `$`, redirections, pipes, globs ...) and otherwise execute it directly, split at
-//! white space, without a shell. What keeps this safe: the command line is only ever the
+//! white space, without a shell (so, as with Postfix, a lone shell builtin such as `exit 75`
+//! is "not found": write it with shell syntax). What keeps this safe: the command line is only ever the
 //! admin's text from the aliases file; nothing from the message or the envelope is put into
 //! it. The envelope reaches the command only in environment variables (`SENDER`,
 //! `RECIPIENT`, `ORIGINAL_RECIPIENT`, `LOCAL`, `DOMAIN`, `EXTENSION`, `ALIAS`, `QUEUE_ID`)
