@@ -288,3 +288,15 @@ maildir = {
 }
 for k, v in maildir.items():
     put("maildir_name", k, v)
+
+# ---- aliases(5) files (postern newaliases) ----------------------------------------------------
+aliases_files = {
+    "debian": "# See man 5 aliases for format\npostmaster:    root\n",
+    "full": "# comment\n\npostmaster: root\nstaff: alice, bob@example.net,\n\t\"john smith\"@example.net\n"
+            "  # inside\n  , carol\nlog: |/usr/bin/logger -t mail, \"|/usr/local/bin/filter --x, y\"\n"
+            "archive: /var/mail/archive\nteam: :include:/etc/mail/team.list\n\"Quoted.Name\": dave\n",
+    "errors": "  orphan\na: b\nnocolon here\nb:\na: again\nc: \"unbalanced\nd: |\ne: :include:relative\n",
+    "include": "# the team\nalice\nbob, carol\n|/bin/true\n",
+}
+for k, v in aliases_files.items():
+    put("aliases_file", k, v)

@@ -8,6 +8,7 @@
 //! password file): every crate may depend on it, so it must never depend on one of them.
 
 mod access;
+mod aliases;
 mod check;
 mod error;
 mod lmtp;
@@ -19,6 +20,7 @@ mod service;
 mod sieve;
 
 pub use access::{Imap, Pop3};
+pub use aliases::Aliases;
 pub use error::ConfigError;
 pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
@@ -81,6 +83,8 @@ pub struct Config {
     pub sieve: Sieve,
     /// `[notify]`: new-mail hooks (commands, webhooks, comsat).
     pub notify: Notify,
+    /// `[aliases]`: the aliases(5) file `newaliases` imports; command and file targets.
+    pub aliases: Aliases,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

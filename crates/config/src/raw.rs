@@ -44,7 +44,10 @@ pub(crate) struct RawConfig {
     sieve: crate::sieve::RawSieve,
     #[serde(default)]
     notify: crate::notify::RawNotify,
+    #[serde(default)]
     lmtp: crate::lmtp::RawLmtp,
+    #[serde(default)]
+    aliases: crate::aliases::RawAliases,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -413,6 +416,7 @@ impl RawConfig {
             relay: self.relay.validate()?,
             sieve: self.sieve.validate()?,
             notify: self.notify.validate()?,
+            aliases: self.aliases.validate()?,
             source,
         })
     }

@@ -5,11 +5,13 @@
 //! Sieve scripts decide where the message goes ([`sieve`]). With a [`Notifier`], every message
 //! stored is announced to the new-mail hooks ([`notify`]).
 
+mod alias_targets;
 mod headers;
 pub mod notify;
 pub mod sieve;
 
 pub use notify::{NewMail, Notifier};
+pub use alias_targets::AliasTargets;
 /// The compiled-script cache a [`SieveSetup`] holds (re-exported for the wiring).
 pub use postern_sieve::ScriptCache;
 pub use sieve::srs::{Srs, SrsDirectory};
@@ -39,6 +41,7 @@ pub struct LocalDelivery {
     store: Arc<dyn Store>,
     sieve: Option<SieveSetup>,
     notifier: Option<Arc<dyn Notifier>>,
+    alias_targets: AliasTargets,
 }
 
 impl LocalDelivery {
@@ -49,7 +52,15 @@ impl LocalDelivery {
             store,
             sieve: None,
             notifier: None,
+            alias_targets: AliasTargets::default(),
         }
+    }
+
+    /// Whether aliases(5) `|command` and `/file` targets are performed, and how
+    /// (`[aliases]`); by default they fail permanently.
+    pub fn with_alias_targets(mut self, settings: AliasTargets) -> LocalDelivery {
+        self.alias_targets = settings;
+        self
     }
 
     /// Runs the accounts' Sieve scripts at delivery (unless `[sieve] enabled` is false).
@@ -153,17 +164,99 @@ impl LocalDelivery {
                 self.to_mailbox(sender, &address, &account, message, key, info)
                     .await
             }
-            None => Outcome::Delivered {
-                note: Status::with_text(
-                    EnhancedCode::SUCCESS,
-                    format!("expanded to {} destination(s)", destinations.len()),
-                ),
-                accounts: Vec::new(),
-                forward: destinations
+            None => {
+                let performed = match self
+                    .alias_programs(sender, &address, &destinations, message, key, info)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(failure) => return failure,
+                };
+                let forward: Vec<String> = destinations
                     .iter()
+                    .filter(|d| matches!(d, Destination::Local { .. } | Destination::Remote(_)))
                     .map(|d| self.destination_address(d))
-                    .collect(),
-            },
+                    .collect();
+                let mut note = format!("expanded to {} destination(s)", destinations.len());
+                for p in performed {
+                    note.push_str("; ");
+                    note.push_str(&p);
+                }
+                Outcome::Delivered {
+                    note: Status::with_text(EnhancedCode::SUCCESS, note),
+                    accounts: Vec::new(),
+                    forward,
+                }
+            }
+        }
+    }
+
+    /// Performs the aliases(5) command and file targets among `destinations`, in order
+    /// ([`alias_targets`]). The first temporary failure defers the whole alias (so nothing is
+    /// forwarded twice); otherwise the first permanent failure fails it.
+    async fn alias_programs(
+        &self,
+        sender: Option<&str>,
+        address: &Address,
+        destinations: &[Destination],
+        message: &[u8],
+        key: &str,
+        info: &EnvelopeInfo,
+    ) -> Result<Vec<String>, Outcome> {
+        let recipient = address.to_string();
+        let extension = self
+            .directory
+            .subaddress_separator()
+            .and_then(|sep| address.split_detail(sep))
+            .map(|(_, detail)| detail.to_string());
+        let mut done = Vec::new();
+        let mut permanent = None;
+        for d in destinations {
+            let (alias, result) = match d {
+                Destination::Command { alias, command } => {
+                    let job = alias_targets::Job {
+                        sender,
+                        recipient: &recipient,
+                        alias,
+                        original: info.orig_rcpt.as_deref(),
+                        extension: extension.as_deref(),
+                        queue_id: key,
+                    };
+                    let r = alias_targets::run_command(&self.alias_targets, command, &job, message)
+                        .await;
+                    (alias, r)
+                }
+                Destination::File { alias, path } => {
+                    let job = alias_targets::Job {
+                        sender,
+                        recipient: &recipient,
+                        alias,
+                        original: info.orig_rcpt.as_deref(),
+                        extension: extension.as_deref(),
+                        queue_id: key,
+                    };
+                    let r =
+                        alias_targets::append_file(&self.alias_targets, path, &job, message).await;
+                    (alias, r)
+                }
+                Destination::Local { .. } | Destination::Remote(_) => continue,
+            };
+            match result {
+                Ok(what) => {
+                    tracing::info!(queue_id = key, alias = %alias, "{what}");
+                    done.push(what);
+                }
+                Err(o @ Outcome::Deferred(_)) => return Err(o),
+                Err(o) => {
+                    if permanent.is_none() {
+                        permanent = Some(o);
+                    }
+                }
+            }
+        }
+        match permanent {
+            Some(o) => Err(o),
+            None => Ok(done),
         }
     }
 
@@ -228,6 +321,8 @@ impl LocalDelivery {
             },
             Destination::Local { account, .. } => account.clone(),
             Destination::Remote(a) => a.clone(),
+            // Performed at the alias itself, never forwarded (see `alias_programs`).
+            Destination::Command { alias, .. } | Destination::File { alias, .. } => alias.clone(),
         }
     }
 

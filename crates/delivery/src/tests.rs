@@ -239,4 +239,100 @@ async fn plain_delivery_is_announced() {
     lda.deliver(None, "alice@example.org", msg, "N2", &already)
         .await;
     assert_eq!(recorder.events().len(), 1);
+/// aliases(5) command and file targets: performed at the alias, its addresses forwarded; a
+/// temporary failure defers the alias as a whole, a permanent one fails it; off by default.
+#[tokio::test]
+async fn alias_command_and_file_targets() {
+    let f = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let mbox = work.path().join("box");
+    let cmd = format!("|cat > {}", out.display());
+    f.directory
+        .replace_file_aliases(
+            "file:/etc/aliases",
+            &[
+                postern_directory::FileAlias {
+                    address: "both@example.org".into(),
+                    targets: vec![cmd, mbox.display().to_string(), "bob".into()],
+                },
+                postern_directory::FileAlias {
+                    address: "busy@example.org".into(),
+                    targets: vec!["|echo busy >&2; exit 75".into(), "bob@example.org".into()],
+                },
+                postern_directory::FileAlias {
+                    address: "broken@example.org".into(),
+                    targets: vec!["|echo no such list >&2; exit 67".into()],
+                },
+            ],
+        )
+        .unwrap_err();
+    // "bob" is not an address: the caller (newaliases) completes bare names.
+    f.directory
+        .replace_file_aliases(
+            "file:/etc/aliases",
+            &[
+                postern_directory::FileAlias {
+                    address: "both@example.org".into(),
+                    targets: vec![
+                        format!("|cat > {}", out.display()),
+                        mbox.display().to_string(),
+                        "bob@example.org".into(),
+                    ],
+                },
+                postern_directory::FileAlias {
+                    address: "busy@example.org".into(),
+                    targets: vec!["|echo busy >&2; exit 75".into(), "bob@example.org".into()],
+                },
+                postern_directory::FileAlias {
+                    address: "broken@example.org".into(),
+                    targets: vec!["|echo no such list >&2; exit 67".into()],
+                },
+            ],
+        )
+        .unwrap();
+    let none = BTreeSet::new();
+    // Off by default: a permanent failure, nothing run.
+    let o = f
+        .lda
+        .deliver(Some("s@remote.test"), "both@example.org", MSG, "Q1", &none)
+        .await;
+    assert!(matches!(o, Outcome::Failed(_)), "{o:?}");
+    assert!(!out.exists());
+
+    let lda = LocalDelivery::new(f.directory.clone(), Arc::new(f.store.clone()))
+        .with_alias_targets(AliasTargets {
+            allow_commands: true,
+            allow_files: true,
+            command_timeout: std::time::Duration::from_secs(30),
+        });
+    let o = lda
+        .deliver(Some("s@remote.test"), "both@example.org", MSG, "Q2", &none)
+        .await;
+    let (accounts, forward) = delivered(&o);
+    assert!(accounts.is_empty());
+    assert_eq!(forward, ["bob@example.org"]);
+    let piped = std::fs::read_to_string(&out).unwrap();
+    assert!(piped.starts_with("Return-Path: <s@remote.test>\nDelivered-To: both@example.org\n"));
+    let boxed = std::fs::read_to_string(&mbox).unwrap();
+    assert!(boxed.starts_with("From s@remote.test "), "{boxed}");
+    assert!(boxed.ends_with("body\n\n"), "{boxed}");
+
+    let o = lda
+        .deliver(Some("s@remote.test"), "busy@example.org", MSG, "Q3", &none)
+        .await;
+    assert!(matches!(o, Outcome::Deferred(_)), "{o:?}");
+    let o = lda
+        .deliver(
+            Some("s@remote.test"),
+            "broken@example.org",
+            MSG,
+            "Q4",
+            &none,
+        )
+        .await;
+    match o {
+        Outcome::Failed(s) => assert!(s.text.contains("no such list"), "{}", s.text),
+        other => panic!("{other:?}"),
+    }
 }

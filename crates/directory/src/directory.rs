@@ -96,6 +96,9 @@ pub struct Alias {
     pub domain: String,
     /// Targets, sorted.
     pub targets: Vec<String>,
+    /// Where its entries came from: `None` for `postern alias add`, else `file:PATH`, the
+    /// aliases(5) file `postern newaliases` imported them from.
+    pub source: Option<String>,
 }
 
 impl Alias {
@@ -117,6 +120,22 @@ pub enum Destination {
     },
     /// A remote address (local part as configured, domain in ASCII form).
     Remote(String),
+    /// aliases(5) `|command`: the message is piped to a command line run as the server's
+    /// user (only imported by `newaliases`, and only when `[aliases] allow_commands`).
+    Command {
+        /// The alias whose target this is (`local@domain`).
+        alias: String,
+        /// The command line, without the leading `|`.
+        command: String,
+    },
+    /// aliases(5) `/path/file`: the message is appended to an mbox file (only imported by
+    /// `newaliases`, and only when `[aliases] allow_files`).
+    File {
+        /// The alias whose target this is (`local@domain`).
+        alias: String,
+        /// The absolute path of the file.
+        path: String,
+    },
 }
 
 /// Result of [`Directory::resolve`] and [`Directory::expand`].

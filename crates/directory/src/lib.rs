@@ -17,6 +17,7 @@
 //! depend on this crate without the `sqlite` feature and so never link SQLite.
 
 pub mod address;
+pub mod aliases_file;
 mod directory;
 pub mod error;
 pub mod gate;
@@ -41,5 +42,5 @@ pub use sasl::{
 };
 pub use scram::{ChannelBindingType, ChannelBindings};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{schema::SCHEMA_VERSION, SqliteDirectory};
+pub use sqlite::{schema::SCHEMA_VERSION, FileAlias, FileAliasError, FileImport, SqliteDirectory};
 pub use throttle::{AuthThrottle, ThrottleConfig, ThrottleDecision};

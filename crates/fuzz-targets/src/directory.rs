@@ -172,3 +172,40 @@ pub fn sasl(data: &[u8]) {
     );
     assert!(matches!(s.step(b"more"), Err(SaslError::Finished)));
 }
+
+/// aliases(5) files (`postern newaliases`): never panics; every entry has a name without white
+/// space, at least one target, and lines that exist in the input, in order; names are unique.
+pub fn aliases_file(data: &[u8]) {
+    use postern_directory::aliases_file::{parse, parse_include, Target};
+    let text = String::from_utf8_lossy(data);
+    let lines = text.lines().count();
+    let file = std::path::Path::new("/etc/aliases");
+    match parse(&text, file) {
+        Ok(entries) => {
+            let mut names = std::collections::HashSet::new();
+            let mut last = 0;
+            for e in &entries {
+                assert!(
+                    !e.name.is_empty() && !e.name.contains(char::is_whitespace),
+                    "{e:?}"
+                );
+                assert!(names.insert(e.name.clone()), "{e:?}");
+                assert!(e.line > last && e.line <= lines, "{e:?}");
+                last = e.line;
+                assert!(!e.targets.is_empty(), "{e:?}");
+                for (t, line) in &e.targets {
+                    assert!(*line >= e.line && *line <= lines, "{e:?}");
+                    match t {
+                        Target::Address(a) => assert!(!a.is_empty(), "{e:?}"),
+                        Target::Command(c) => assert!(!c.trim().is_empty(), "{e:?}"),
+                        Target::File(p) | Target::Include(p) => assert!(p.is_absolute(), "{e:?}"),
+                    }
+                }
+            }
+        }
+        Err(e) => assert!(e.line >= 1 && e.line <= lines.max(1), "{e}"),
+    }
+    if let Ok(targets) = parse_include(&text, file) {
+        assert!(targets.iter().all(|(_, l)| *l >= 1 && *l <= lines));
+    }
+}

@@ -22,7 +22,7 @@ mod smtp;
 mod spool;
 mod store;
 
-pub use directory::{address, sasl};
+pub use directory::{address, aliases_file, sasl};
 pub use imap::{imap_command, imap_mime, imap_search};
 pub use managesieve::managesieve_command;
 pub use pop3::pop3_command;
@@ -45,6 +45,7 @@ pub const TARGETS: &[Target] = &[
     ("imap_mime", imap_mime),
     ("imap_search", imap_search),
     ("address", address),
+    ("aliases_file", aliases_file),
     ("spool_journal", spool_journal),
     ("maildir_name", maildir_name),
 ];

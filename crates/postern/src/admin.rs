@@ -241,7 +241,14 @@ pub(crate) fn alias(config: &Config, cmd: AliasCommand) -> anyhow::Result<()> {
         }
         AliasCommand::List => {
             for a in ctx.directory.list_aliases(None)? {
-                println!("{} -> {}", a.address, a.targets.join(", "));
+                match a.source.as_deref().and_then(|s| s.strip_prefix("file:")) {
+                    Some(file) => println!(
+                        "{} -> {}  (from {file}; `postern newaliases` manages it)",
+                        a.address,
+                        a.targets.join(", ")
+                    ),
+                    None => println!("{} -> {}", a.address, a.targets.join(", ")),
+                }
             }
         }
         AliasCommand::Remove { alias, targets } => {

@@ -55,11 +55,18 @@ pub(crate) enum Command {
     /// Inspect and manage the mail queue (works while serve runs)
     #[command(subcommand)]
     Queue(QueueCommand),
-    /// List the mail queue, like sendmail's mailq
+    /// List the mail queue in Postfix's mailq format (for scripts that parse it)
     Mailq,
     /// Deliver a message from standard input to local recipients, as the queue would (an LDA
     /// for another MTA's pipe transport or mailbox_command); exits with sysexits codes
     Deliver(crate::deliver::DeliverArgs),
+    /// Import a classic aliases(5) file (default [aliases] file, /etc/aliases) into the
+    /// directory: the file's aliases are replaced, aliases made with `alias add` are kept
+    Newaliases {
+        /// The aliases file to import instead of [aliases] file
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
     /// Manage DKIM signing keys
     #[command(subcommand)]
     Dkim(DkimCommand),

@@ -375,10 +375,16 @@ async fn deliver(
             16,
         )),
     };
-    let sink = LocalSink::new(
-        LocalDelivery::new(directory, store).with_sieve(sieve),
-        spool.clone(),
-    );
+    let mut local = LocalDelivery::new(directory, store)
+        .with_sieve(sieve)
+        .with_alias_targets(postern_delivery::AliasTargets::from_config(&config.aliases));
+    // [notify]: the same new-mail hooks as serve's deliveries; waited for before exiting.
+    let hub = postern_notify::Hub::from_config(&config.notify)
+        .map_err(|e| fail(ex::CONFIG, format!("[notify]: {e}")))?;
+    if let Some(hub) = &hub {
+        local = local.with_notifier(hub.clone());
+    }
+    let sink = LocalSink::new(local, spool.clone());
     let id = QueueId::generate();
     let single = (recipients.len() == 1).then(|| recipients[0].address.clone());
     let envelope = Envelope {
@@ -400,6 +406,12 @@ async fn deliver(
         // next rescan.
         if let Err(e) = spool.request_wake() {
             tracing::warn!("cannot wake the queue runner: {e}");
+        }
+    }
+    if let Some(hub) = hub {
+        // Hooks have their own timeouts; this bounds the wait for all of them together.
+        if !hub.wait_idle(std::time::Duration::from_secs(60)).await {
+            tracing::warn!("new-mail hooks still running after 60 s; not waiting for them");
         }
     }
     Ok(statuses)

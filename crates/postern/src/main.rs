@@ -4,12 +4,14 @@
 //! store, file spool) and signals. Protocol logic lives in the library crates, never here.
 
 mod admin;
+mod aliases_file;
 mod cert_check;
 mod cli;
 mod control;
 mod notify_cmd;
 mod deliver;
 mod lmtp;
+mod mailq;
 mod private_data;
 mod privileges;
 mod queue;
@@ -141,7 +143,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => admin::user(&config, cmd),
         Command::Alias(cmd) => admin::alias(&config, cmd),
         Command::Queue(cmd) => queue::run(&config, cmd),
-        Command::Mailq => queue::run(&config, cli::QueueCommand::List),
+        Command::Mailq => mailq::run(&config),
+        Command::Newaliases { file } => aliases_file::run(&config, file.as_deref()),
         Command::Dkim(cmd) => queue::dkim(&config, cmd),
         Command::Dns { domain } => queue::dns(&config, &domain),
         Command::Reindex { address } => admin::reindex(&config, address.as_deref()),
@@ -224,6 +227,16 @@ fn check_config(config: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| config.generated_tls_dir().join("cert.pem"));
     if cert.exists() {
         warnings.extend(cert_check::check_file(&cert, &config.hostname));
+    }
+    if (config.aliases.allow_commands || config.aliases.allow_files)
+        && config.server.user.is_none()
+        && privileges::current_uid() == 0
+    {
+        warnings.push(
+            "[aliases] allows command or file targets and serve would run as root (no [server] \
+             user): they would run and write as root"
+                .to_string(),
+        );
     }
     if let Some(path) = config.relay.as_ref().and_then(|r| r.password_file.as_ref()) {
         use std::os::unix::fs::MetadataExt;

@@ -324,14 +324,18 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
 /// LMTP: each recipient through local delivery with the queue's setup (aliases, Sieve, quota);
 /// alias forwards into the spool.
 fn lmtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
+    // The router's local delivery was built from the same config first and refused it if the
+    // hooks could not be set up, so this only fails if a hook's file changed in between.
+    let local = local_delivery(config, shared).unwrap_or_else(|e| {
+        tracing::warn!("lmtp: new-mail hooks not available: {e:#}");
+        LocalDelivery::new(mail_directory(shared), shared.store.clone())
+            .with_sieve(sieve_setup(config, shared))
+            .with_alias_targets(postern_delivery::AliasTargets::from_config(&config.aliases))
+    });
     crate::lmtp::server(
         config,
         mail_directory(shared),
-        crate::lmtp::LocalSink::new(
-            LocalDelivery::new(mail_directory(shared), shared.store.clone())
-                .with_sieve(sieve_setup(config, shared)),
-            shared.spool.clone(),
-        ),
+        crate::lmtp::LocalSink::new(local, shared.spool.clone()),
     )
 }
 
@@ -353,13 +357,20 @@ fn managesieve_server(
 }
 
 fn build_router(config: &Config, shared: &Shared) -> anyhow::Result<crate::router::Router> {
+    let local = local_delivery(config, shared)?;
+    crate::router::build(config, local, shared.directory.clone())
+}
+
+/// Local delivery as the queue and LMTP run it: Sieve, `[aliases]` command and file targets,
+/// and the `[notify]` new-mail hooks (built anew, secrets re-read, at each start and reload).
+fn local_delivery(config: &Config, shared: &Shared) -> anyhow::Result<LocalDelivery> {
     let mut local = LocalDelivery::new(mail_directory(shared), shared.store.clone())
-        .with_sieve(sieve_setup(config, shared));
-    // [notify]: the new-mail hooks, built anew (secrets re-read) at each start and reload.
+        .with_sieve(sieve_setup(config, shared))
+        .with_alias_targets(postern_delivery::AliasTargets::from_config(&config.aliases));
     if let Some(hub) = postern_notify::Hub::from_config(&config.notify)? {
         local = local.with_notifier(hub);
     }
-    crate::router::build(config, local, shared.directory.clone())
+    Ok(local)
 }
 
 /// The directory recipients are resolved in (SMTP RCPT, local delivery): the accounts and

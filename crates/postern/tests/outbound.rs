@@ -444,7 +444,8 @@ fn queue_admin_hold_release_and_flush_while_serving() {
         peer.rcpts.load(Ordering::SeqCst) == 1
     });
     std::thread::sleep(Duration::from_millis(300));
-    let list = a.ok(&["mailq"], "");
+    // `queue list` is the listing with next attempt times (`mailq` is Postfix's format).
+    let list = a.ok(&["queue", "list"], "");
     assert!(
         list.contains("x@slow.test")
             && list.contains("451 4.4.1 later")

@@ -993,8 +993,18 @@ impl Session {
                     .map(|d| match d {
                         Destination::Local { account, .. } => format!("<{account}>"),
                         Destination::Remote(r) => format!("<{r}>"),
+                        // A command or file target is local delivery at the alias itself;
+                        // its command line or path is not for the client to see.
+                        Destination::Command { alias, .. } | Destination::File { alias, .. } => {
+                            format!("<{alias}>")
+                        }
                     })
-                    .collect();
+                    .fold(Vec::new(), |mut v: Vec<String>, l| {
+                        if !v.contains(&l) {
+                            v.push(l);
+                        }
+                        v
+                    });
                 reply::multiline_enhanced(250, "2.1.5", &lines)
             }
             Ok(Resolution::NotFound) => reply::line(550, "5.1.1", "No such user or list here"),

@@ -10,6 +10,7 @@
 //! connection. The [`Directory`] trait methods run the SQLite work in
 //! `tokio::task::spawn_blocking`, so async callers never block a runtime thread.
 
+mod alias_file;
 mod pool;
 pub(crate) mod schema;
 #[cfg(test)]
@@ -32,6 +33,8 @@ use crate::password;
 use crate::sasl::{canonical_name, Authenticator, ScramCredentials};
 use crate::scram;
 use pool::{Pool, ReadGuard};
+
+pub use alias_file::{FileAlias, FileAliasError, FileImport};
 
 /// The SQLite directory: a handle on the database. `Send + Sync`, and cheap to
 /// clone (clones share the connections); share it in an `Arc`.
@@ -918,11 +921,19 @@ impl SqliteDirectory {
             return Err(DirectoryError::AliasLoop(cycle.join(" -> ")));
         }
         let targets = alias_targets(&tx, &key.key)?;
+        let source: Option<String> = tx
+            .query_row(
+                "SELECT source FROM aliases WHERE address = ?1 AND source IS NOT NULL LIMIT 1",
+                [&key.key],
+                |r| r.get(0),
+            )
+            .optional()?;
         tx.commit()?;
         Ok(Alias {
             address: key.key,
             domain: key.domain,
             targets,
+            source,
         })
     }
 
@@ -933,6 +944,11 @@ impl SqliteDirectory {
         let conn = self.lock();
         let removed = match target {
             None => conn.execute("DELETE FROM aliases WHERE address = ?1", [&key.key])?,
+            // A command or file target (from an aliases(5) file) is stored as written.
+            Some(t) if alias_file::is_program_or_file(t) => conn.execute(
+                "DELETE FROM aliases WHERE address = ?1 AND target = ?2",
+                params![key.key, t],
+            )?,
             Some(t) => {
                 // Match both the normalised form and the text as given, in case the
                 // target's domain changed between local and remote since it was added.
@@ -959,7 +975,7 @@ impl SqliteDirectory {
         let domain = domain.map(parse_domain).transpose()?;
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
-            "SELECT address, domain, target FROM aliases WHERE ?1 IS NULL OR domain = ?1 \
+            "SELECT address, domain, target, source FROM aliases WHERE ?1 IS NULL OR domain = ?1 \
              ORDER BY domain, address, target",
         )?;
         let mut rows = stmt.query([domain])?;
@@ -967,12 +983,19 @@ impl SqliteDirectory {
         while let Some(r) = rows.next()? {
             let address: String = r.get(0)?;
             let target: String = r.get(2)?;
+            let source: Option<String> = r.get(3)?;
             match out.last_mut() {
-                Some(last) if last.address == address => last.targets.push(target),
+                Some(last) if last.address == address => {
+                    last.targets.push(target);
+                    if last.source.is_none() {
+                        last.source = source;
+                    }
+                }
                 _ => out.push(Alias {
                     address,
                     domain: r.get(1)?,
                     targets: vec![target],
+                    source,
                 }),
             }
         }
@@ -1192,13 +1215,40 @@ impl<'c> Expander<'c> {
                     limit: self.options.max_alias_expansion,
                 });
             }
-            self.expand_target(&target, detail, depth + 1)?;
+            self.expand_target(key, &target, detail, depth + 1)?;
         }
         self.path.pop();
         Ok(true)
     }
 
-    fn expand_target(&mut self, target: &str, detail: Option<&str>, depth: usize) -> Result<()> {
+    fn expand_target(
+        &mut self,
+        alias: &str,
+        target: &str,
+        detail: Option<&str>,
+        depth: usize,
+    ) -> Result<()> {
+        // aliases(5) command and file targets (only `newaliases` stores them).
+        if let Some(command) = target.strip_prefix('|') {
+            let d = Destination::Command {
+                alias: alias.to_string(),
+                command: command.to_string(),
+            };
+            if !self.out.contains(&d) {
+                self.out.push(d);
+            }
+            return Ok(());
+        }
+        if target.starts_with('/') {
+            let d = Destination::File {
+                alias: alias.to_string(),
+                path: target.to_string(),
+            };
+            if !self.out.contains(&d) {
+                self.out.push(d);
+            }
+            return Ok(());
+        }
         let Ok(addr) = Address::parse(target) else {
             tracing::warn!(root = %self.root, target, "invalid alias target skipped");
             return Ok(());

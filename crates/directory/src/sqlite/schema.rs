@@ -72,6 +72,14 @@ const MIGRATIONS: &[&str] = &[
         value  BLOB NOT NULL
     ) WITHOUT ROWID;
     ",
+    // Version 3.
+    "
+    -- Where an alias entry came from: NULL for `postern alias add` (and domain add), else
+    -- 'file:' and the path of the aliases(5) file `postern newaliases` imported it from.
+    -- newaliases replaces exactly the entries of its file and never touches the others.
+    ALTER TABLE aliases ADD COLUMN source TEXT;
+    CREATE INDEX aliases_by_source ON aliases(source) WHERE source IS NOT NULL;
+    ",
 ];
 
 /// Newest schema version this build knows.

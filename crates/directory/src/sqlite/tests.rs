@@ -1407,3 +1407,147 @@ async fn the_trait_answers_from_blocking_threads() {
     assert!(d.account("alice@example.org").await.unwrap().is_some());
     assert_eq!(d.subaddress_separator(), Some('+'));
 }
+
+fn fa(address: &str, targets: &[&str]) -> FileAlias {
+    FileAlias {
+        address: address.into(),
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+#[test]
+fn file_aliases_replace_only_their_own_entries() {
+    let d = populated();
+    d.add_alias("admin@example.org", &["alice@example.org"])
+        .unwrap();
+    let src = "file:/etc/aliases";
+    let r = d
+        .replace_file_aliases(
+            src,
+            &[
+                fa(
+                    "staff@example.org",
+                    &["alice@example.org", "bob@example.org", "x@remote.test"],
+                ),
+                fa(
+                    "log@example.org",
+                    &["|/usr/bin/logger -t mail", "/var/mail/archive"],
+                ),
+                fa("admin@example.org", &["bob@example.org"]),
+                fa("alice@example.org", &["bob@example.org"]),
+                fa("ghost@example.org", &["nobody@example.org"]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        r.imported,
+        ["staff@example.org", "log@example.org", "ghost@example.org"]
+    );
+    assert_eq!(
+        r.skipped.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert!(
+        r.skipped[0].1.contains("postern alias add"),
+        "{:?}",
+        r.skipped
+    );
+    assert!(r.skipped[1].1.contains("is an account"));
+    assert_eq!(r.dangling, [(4, "nobody@example.org".to_string())]);
+    assert_eq!(
+        deliver(&d, "staff@example.org"),
+        [
+            local("alice@example.org", None),
+            local("bob@example.org", None),
+            Destination::Remote("x@remote.test".into())
+        ]
+    );
+    assert_eq!(
+        deliver(&d, "log@example.org"),
+        [
+            Destination::File {
+                alias: "log@example.org".into(),
+                path: "/var/mail/archive".into()
+            },
+            Destination::Command {
+                alias: "log@example.org".into(),
+                command: "/usr/bin/logger -t mail".into()
+            },
+        ]
+    );
+    // The admin's alias is untouched.
+    assert_eq!(
+        d.alias_targets("admin@example.org").unwrap(),
+        ["alice@example.org"]
+    );
+    let listed = d.list_aliases(Some("example.org")).unwrap();
+    let source = |a: &str| {
+        listed
+            .iter()
+            .find(|x| x.address == a)
+            .unwrap()
+            .source
+            .clone()
+    };
+    assert_eq!(source("admin@example.org"), None);
+    assert_eq!(source("log@example.org").as_deref(), Some(src));
+    // One command target removed by its text, as `alias remove` is given it.
+    assert_eq!(
+        d.remove_alias("log@example.org", Some("|/usr/bin/logger -t mail"))
+            .unwrap(),
+        1
+    );
+
+    // Import again without staff: it is removed, the others stay.
+    let r = d
+        .replace_file_aliases(src, &[fa("log@example.org", &["alice@example.org"])])
+        .unwrap();
+    assert_eq!(r.imported, ["log@example.org"]);
+    assert_eq!(r.removed, ["ghost@example.org", "staff@example.org"]);
+    assert_eq!(
+        d.resolve(&addr("staff@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+    assert_eq!(
+        deliver(&d, "log@example.org"),
+        [local("alice@example.org", None)]
+    );
+    assert_eq!(
+        d.alias_targets("admin@example.org").unwrap(),
+        ["alice@example.org"]
+    );
+}
+
+#[test]
+fn file_alias_loops_and_bad_entries_change_nothing() {
+    let d = populated();
+    let src = "file:/etc/aliases";
+    d.replace_file_aliases(src, &[fa("keep@example.org", &["alice@example.org"])])
+        .unwrap();
+    let e = d
+        .replace_file_aliases(
+            src,
+            &[
+                fa("a@example.org", &["b@example.org"]),
+                fa("b@example.org", &["a@example.org"]),
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(e.error, DirectoryError::AliasLoop(_)), "{e}");
+    assert_eq!(e.index, Some(0));
+    let e = d
+        .replace_file_aliases(src, &[fa("x@elsewhere.test", &["alice@example.org"])])
+        .unwrap_err();
+    assert!(matches!(e.error, DirectoryError::NoSuchDomain(_)), "{e}");
+    // Still the first import.
+    assert_eq!(
+        deliver(&d, "keep@example.org"),
+        [local("alice@example.org", None)]
+    );
+    assert_eq!(
+        d.resolve(&addr("a@example.org")).unwrap(),
+        Resolution::NotFound
+    );
+    // `alias add` still refuses command targets: only an import may store them.
+    assert!(d.add_alias("p@example.org", &["|/bin/true"]).is_err());
+}
