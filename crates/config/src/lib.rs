@@ -13,6 +13,7 @@ mod error;
 mod managesieve;
 mod outbound;
 mod raw;
+mod sendmail;
 mod service;
 mod sieve;
 
@@ -20,6 +21,7 @@ pub use access::{Imap, Pop3};
 pub use error::ConfigError;
 pub use managesieve::ManageSieve;
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
+pub use sendmail::Sendmail;
 pub use service::Service;
 pub use sieve::Sieve;
 
@@ -73,6 +75,8 @@ pub struct Config {
     pub relay: Option<Relay>,
     /// `[sieve]`: filtering at local delivery.
     pub sieve: Sieve,
+    /// `[sendmail]`: local submission with the `sendmail` command.
+    pub sendmail: Sendmail,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

@@ -42,6 +42,8 @@ pub(crate) struct RawConfig {
     relay: crate::outbound::RawRelay,
     #[serde(default)]
     sieve: crate::sieve::RawSieve,
+    #[serde(default)]
+    sendmail: crate::sendmail::RawSendmail,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -381,6 +383,7 @@ impl RawConfig {
         };
 
         let smtp = self.smtp.validate()?;
+        let sendmail = self.sendmail.validate(server.user.as_deref())?;
 
         Ok(Config {
             hostname,
@@ -402,6 +405,7 @@ impl RawConfig {
             outbound: self.outbound.validate()?,
             relay: self.relay.validate()?,
             sieve: self.sieve.validate()?,
+            sendmail,
             source,
         })
     }

@@ -17,6 +17,7 @@ mod server_lock;
 mod sieve_admin;
 mod sieve_check;
 mod sieve_test;
+mod submit;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -25,8 +26,21 @@ use postern_config::Config;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // sendmail, mailq, newaliases (by name, or `postern sendmail`): no logging, no runtime.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = submit::dispatch(&args) {
+        return code;
+    }
     tune_allocator();
     let cli = Cli::parse();
+    if let Command::Sendmail { args } = &cli.command {
+        return submit::client::main(
+            "sendmail",
+            submit::options::Mode::Deliver,
+            args,
+            cli.config.clone(),
+        );
+    }
     if !matches!(cli.command, Command::Serve) {
         // A command whose output goes to `head` ends quietly when the pipe closes, as Unix
         // tools do, instead of panicking in println!. serve keeps ignoring SIGPIPE.
@@ -108,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => return check_config(&config),
         Command::FixPermissions => return fix_permissions(&config),
         Command::Reload => return reload(&config),
+        Command::InstallLinks { dir, force } => return submit::links::install(&dir, force),
         // Touches nothing in data_dir: runs as whoever calls it.
         Command::Sieve(cli::SieveCommand::Test(args)) => return sieve_test::run(&config, &args),
         _ => {}
@@ -138,6 +153,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::CheckConfig
         | Command::FixPermissions
         | Command::Reload
+        | Command::Sendmail { .. }
+        | Command::InstallLinks { .. }
         | Command::Sieve(cli::SieveCommand::Test(_)) => {
             unreachable!("handled above")
         }
