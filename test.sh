@@ -15,6 +15,8 @@ declare -A clients=(
   [openssl]=openssl
   [sieve-connect]=sieve-connect
   [sieve-test]=dovecot-sieve
+  [bsd-mailx]=bsd-mailx
+  [mutt]=mutt
 )
 
 missing=()
