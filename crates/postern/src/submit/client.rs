@@ -52,7 +52,8 @@ pub(crate) fn main(
         Mode::Deliver => deliver(&config, &opts),
         Mode::Smtp => super::bs::run(&config, &opts),
         Mode::Mailq => mailq(&config),
-        Mode::Newaliases => return newaliases(args, opts.config.or(config_path)),
+        // -bi, -I: sendmail's other options mean nothing to newaliases.
+        Mode::Newaliases => return newaliases(&[], opts.config.or(config_path)),
         Mode::Flush => flush(&config),
         Mode::Nothing => Ok(()),
     };
@@ -303,7 +304,7 @@ fn newaliases(args: &[String], config: Option<PathBuf>) -> ExitCode {
         argv.push(c.to_string_lossy().into_owned());
     }
     argv.push("newaliases".into());
-    argv.extend(args.iter().filter(|a| !a.starts_with("-bi")).cloned());
+    argv.extend(args.iter().cloned());
     use clap::Parser as _;
     match crate::cli::Cli::try_parse_from(&argv) {
         Ok(cli) => {
