@@ -299,6 +299,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pickup_queues_sets_aside_and_waits() {
+        use super::super::request::Rcpt;
+        let t = tempfile::tempdir().unwrap();
+        let data = t.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let config = Config::from_toml(
+            &format!(
+                "hostname = \"h.example\"\ndata_dir = {:?}\n",
+                data.display()
+            ),
+            postern_config::Source::Defaults,
+        )
+        .unwrap();
+        super::super::server::prepare_public(&data).unwrap();
+        let spool = postern_spool::Spool::open(data.join("spool")).unwrap();
+        let req = Request {
+            recipients: vec![Rcpt {
+                address: "bob@else.example".into(),
+                notify: None,
+            }],
+            message: b"Subject: dropped\n\nbody\n".to_vec(),
+            ..Request::default()
+        };
+        let dir = super::super::maildrop_dir(&data);
+        let good = write(&config, &req).unwrap();
+        let mode = std::fs::metadata(dir.join(&good)).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o604);
+        // A hard link to a file elsewhere would lend that file's owner: set aside.
+        let outside = t.path().join("someone-elses");
+        std::fs::write(&outside, req.encode()).unwrap();
+        std::fs::hard_link(&outside, dir.join(random_hex())).unwrap();
+        // A link to a file elsewhere: removed, never followed.
+        std::os::unix::fs::symlink("/etc/passwd", dir.join(random_hex())).unwrap();
+        // A client still writing: left alone.
+        let writing = format!("{}.tmp", random_hex());
+        std::fs::write(dir.join(&writing), "half").unwrap();
+
+        let scan = pickup(&config, &spool);
+        assert_eq!(scan.queued, 1, "{scan:?}");
+        assert_eq!(scan.set_aside, 2, "{scan:?}");
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [writing]);
+        let ids = Queue::ids(&spool).unwrap();
+        assert_eq!(ids.len(), 1);
+        let msg = Queue::message(&spool, &ids[0]).unwrap();
+        let text = String::from_utf8(msg).unwrap();
+        assert!(text.contains("Subject: dropped\r\n"), "{text}");
+        let kept = std::fs::read_dir(super::super::maildrop_bad_dir(&data))
+            .unwrap()
+            .count();
+        assert_eq!(
+            kept, 1,
+            "the hard link's content is kept, the symlink is not"
+        );
+        assert!(outside.exists());
+    }
+
+    #[test]
     fn names() {
         assert!(ready_name(&random_hex()));
         assert!(!ready_name("0123"));
