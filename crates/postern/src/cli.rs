@@ -81,9 +81,11 @@ pub(crate) enum Command {
     Sieve(SieveCommand),
     /// Turn an account's vacation auto-reply on or off (its own scripts are left alone)
     Vacation(crate::sieve_admin::VacationArgs),
-    /// Send a message from standard input, as Postfix's sendmail(1) (also run when postern is
-    /// called as `sendmail`, `mailq` or `newaliases`): `postern sendmail [-t] [-i] [-f SENDER]
-    /// [-F NAME] [-N NOTIFY] [-R full|hdrs] [-V ENVID] [-bs|-bp|-bi] [--] [RECIPIENT...]`
+    /// Send a message from standard input, as Postfix's sendmail(1)
+    ///
+    /// Also what postern does when called as `sendmail`, `mailq` or `newaliases`:
+    /// `postern sendmail [-t] [-i] [-f SENDER] [-F NAME] [-N NOTIFY] [-R full|hdrs] [-V ENVID]
+    /// [-bs|-bp|-bi] [--] [RECIPIENT...]`
     #[command(disable_help_flag = true)]
     Sendmail {
         /// sendmail's own options and the recipients

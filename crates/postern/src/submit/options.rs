@@ -109,6 +109,9 @@ pub(crate) fn parse(args: &[String], mut mode: Mode) -> Result<Options, Usage> {
         if !arg.starts_with('-') || arg == "-" {
             break;
         }
+        if arg.starts_with("--") {
+            return Err(Usage(format!("unknown option {arg}")));
+        }
         let flags: Vec<char> = arg[1..].chars().collect();
         let mut k = 0;
         while k < flags.len() {
@@ -327,5 +330,9 @@ mod tests {
             assert!(p(bad).is_err(), "{bad:?}");
         }
         assert_eq!(p(&["-k"]).unwrap_err(), Usage("unknown option -k".into()));
+        assert_eq!(
+            p(&["--help"]).unwrap_err(),
+            Usage("unknown option --help".into())
+        );
     }
 }
