@@ -50,8 +50,8 @@ pop3 = []
 pop3s = []
 managesieve = []
 TOML
-"$BIN" -c "$WORK/postern.toml" domain add peers.test >/dev/null
-echo pw | "$BIN" -c "$WORK/postern.toml" user add bench@peers.test >/dev/null
+POSTERN_LOG=warn "$BIN" -c "$WORK/postern.toml" domain add peers.test >/dev/null
+echo pw | POSTERN_LOG=warn "$BIN" -c "$WORK/postern.toml" user add bench@peers.test >/dev/null
 POSTERN_LOG=warn "$BIN" -c "$WORK/postern.toml" serve 2>"$WORK/serve.log" &
 PID=$!
 for _ in $(seq 100); do [ -S "$DATA/public/submit.sock" ] && break; sleep 0.1; done
