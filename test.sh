@@ -16,6 +16,8 @@ declare -A clients=(
   [sieve-connect]=sieve-connect
   [sieve-test]=dovecot-sieve
   [postconf]=postfix
+  [bsd-mailx]=bsd-mailx
+  [mutt]=mutt
 )
 
 missing=()

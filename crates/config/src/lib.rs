@@ -16,6 +16,7 @@ mod managesieve;
 mod notify;
 mod outbound;
 mod raw;
+mod sendmail;
 mod service;
 mod sieve;
 
@@ -26,6 +27,7 @@ pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
+pub use sendmail::Sendmail;
 pub use service::Service;
 pub use sieve::Sieve;
 
@@ -85,6 +87,8 @@ pub struct Config {
     pub notify: Notify,
     /// `[aliases]`: the aliases(5) file `newaliases` imports; command and file targets.
     pub aliases: Aliases,
+    /// `[sendmail]`: local submission with the `sendmail` command.
+    pub sendmail: Sendmail,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

@@ -48,6 +48,8 @@ pub(crate) struct RawConfig {
     lmtp: crate::lmtp::RawLmtp,
     #[serde(default)]
     aliases: crate::aliases::RawAliases,
+    #[serde(default)]
+    sendmail: crate::sendmail::RawSendmail,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -393,6 +395,7 @@ impl RawConfig {
         };
 
         let smtp = self.smtp.validate()?;
+        let sendmail = self.sendmail.validate(server.user.as_deref())?;
 
         Ok(Config {
             hostname,
@@ -417,6 +420,7 @@ impl RawConfig {
             sieve: self.sieve.validate()?,
             notify: self.notify.validate()?,
             aliases: self.aliases.validate()?,
+            sendmail,
             source,
         })
     }

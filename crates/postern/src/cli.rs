@@ -94,6 +94,26 @@ pub(crate) enum Command {
     /// New-mail hooks ([notify]): try them on an account
     #[command(subcommand)]
     Notify(crate::notify_cmd::NotifyCommand),
+    /// Send a message from standard input, as Postfix's sendmail(1)
+    ///
+    /// Also what postern does when called as `sendmail`, `mailq` or `newaliases`:
+    /// `postern sendmail [-t] [-i] [-f SENDER] [-F NAME] [-N NOTIFY] [-R full|hdrs] [-V ENVID]
+    /// [-bs|-bp|-bi] [--] [RECIPIENT...]`
+    #[command(disable_help_flag = true)]
+    Sendmail {
+        /// sendmail's own options and the recipients
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Link `sendmail`, `mailq` and `newaliases` in DIR to this executable
+    InstallLinks {
+        /// Where the links go
+        #[arg(default_value = "/usr/sbin")]
+        dir: std::path::PathBuf,
+        /// Replace files there that are not already links to postern (another MTA's sendmail)
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,7 @@ mod server_lock;
 mod sieve_admin;
 mod sieve_check;
 mod sieve_test;
+mod submit;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -30,6 +31,11 @@ use postern_config::Config;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // sendmail, mailq, newaliases (by name, or `postern sendmail`): no logging, no runtime.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = submit::dispatch(&args) {
+        return code;
+    }
     tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -39,6 +45,14 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    if let Command::Sendmail { args } = &cli.command {
+        return submit::client::main(
+            "sendmail",
+            submit::options::Mode::Deliver,
+            args,
+            cli.config.clone(),
+        );
+    }
     if !matches!(cli.command, Command::Serve) {
         // A command whose output goes to `head` ends quietly when the pipe closes, as Unix
         // tools do, instead of panicking in println!. serve keeps ignoring SIGPIPE.
@@ -124,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => return check_config(&config),
         Command::FixPermissions => return fix_permissions(&config),
         Command::Reload => return reload(&config),
+        Command::InstallLinks { dir, force } => return submit::links::install(&dir, force),
         // Touches nothing in data_dir: runs as whoever calls it.
         Command::Sieve(cli::SieveCommand::Test(args)) => return sieve_test::run(&config, &args),
         _ => {}
@@ -157,7 +172,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::FixPermissions
         | Command::Reload
         | Command::Sieve(cli::SieveCommand::Test(_))
-        | Command::Deliver(_) => {
+        | Command::Deliver(_)
+        | Command::Sendmail { .. }
+        | Command::InstallLinks { .. } => {
             unreachable!("handled above")
         }
     }

@@ -101,6 +101,22 @@ fn may_be_public(data_dir: &Path, path: &Path) -> bool {
     path == data_dir.join("tls").join("cert.pem")
 }
 
+/// What local users may reach for `sendmail` (see `crate::submit`), and nothing more:
+/// `data_dir` and `data_dir/public` may be searched by others (0711, no listing), the maildrop
+/// is 1733 (others create files, cannot list), the socket 0666. Returns the mode bits allowed
+/// beyond the owner's for `path`, or `None` for every other path.
+fn public_allowance(data_dir: &Path, path: &Path) -> Option<u32> {
+    if path == data_dir || path == crate::submit::public_dir(data_dir) {
+        Some(0o011)
+    } else if path == crate::submit::maildrop_dir(data_dir) {
+        Some(0o1033)
+    } else if path == crate::submit::socket_path(data_dir) {
+        Some(0o066)
+    } else {
+        None
+    }
+}
+
 /// Whether `path` is the link the store marks an account's active Sieve script with
 /// (Pigeonhole's `~/.dovecot.sieve -> sieve/NAME.sieve`): named so, and pointing, relatively,
 /// at a plain name inside the account's own `sieve/` directory. Anything else is suspect.
@@ -145,6 +161,20 @@ pub(crate) fn audit(data_dir: &Path, owner: u32, depth: Depth) -> std::io::Resul
         if meta.uid() != owner {
             findings.push(found(Problem::ForeignOwner { uid: meta.uid() }));
         }
+        let allowed = public_allowance(data_dir, &path);
+        if path == crate::submit::maildrop_dir(data_dir) {
+            // Exactly 1733 (or stricter): its files are the local users' own, checked one by
+            // one when the server picks them up; the audit does not descend.
+            let others = mode & 0o7077;
+            if others & !0o1033 != 0 || (others & 0o022 != 0 && others & 0o1000 == 0) {
+                findings.push(found(Problem::WritableByOthers));
+            }
+            continue;
+        }
+        let mode = match allowed {
+            Some(bits) => mode & !bits,
+            None => mode,
+        };
         if mode & GROUP_OTHER_WRITE != 0 {
             findings.push(found(Problem::WritableByOthers));
         } else if mode & GROUP_OTHER != 0 && !may_be_public(data_dir, &path) {
@@ -241,8 +271,13 @@ pub(crate) fn fix(
             Problem::WritableByOthers | Problem::ReadableByOthers => {
                 let keep = if may_be_public(data_dir, path) {
                     0o7644
+                } else if path == &crate::submit::maildrop_dir(data_dir) {
+                    // Back to exactly 1733: sendmail needs it when serve is not running.
+                    fs::set_permissions(path, fs::Permissions::from_mode(0o1733))?;
+                    repairs.modes += 1;
+                    continue;
                 } else {
-                    0o7700
+                    0o7700 | public_allowance(data_dir, path).unwrap_or(0)
                 };
                 let mode = finding.mode & keep & 0o7777;
                 fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
@@ -342,6 +377,50 @@ mod tests {
         fs::remove_file(data.join("mail/link")).unwrap();
         assert!(audit(&data, uid(), Depth::Everything).unwrap().is_empty());
         refuse_unsafe(&data, uid()).unwrap();
+    }
+
+    #[test]
+    fn the_public_part_for_sendmail_and_nothing_more() {
+        let t = tempfile::tempdir().unwrap();
+        let data = t.path().join("data");
+        fs::create_dir_all(data.join("spool")).unwrap();
+        chmod(&data.join("spool"), 0o700);
+        crate::submit::server::prepare_public(&data).unwrap();
+        let sock = crate::submit::socket_path(&data);
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        chmod(&sock, 0o666);
+        // A user's file in the maildrop is not the audit's business.
+        fs::write(crate::submit::maildrop_dir(&data).join("x"), "m").unwrap();
+        chmod(&crate::submit::maildrop_dir(&data).join("x"), 0o644);
+        assert_eq!(audit(&data, uid(), Depth::Everything).unwrap(), []);
+        refuse_unsafe(&data, uid()).unwrap();
+
+        // More than that is found, and fixed back to the layout.
+        let drop = crate::submit::maildrop_dir(&data);
+        for bad in [0o1777, 0o733, 0o3733] {
+            chmod(&drop, bad);
+            assert!(refuse_unsafe(&data, uid()).is_err(), "{bad:o}");
+        }
+        chmod(&crate::submit::public_dir(&data), 0o755);
+        chmod(&data, 0o775);
+        chmod(&data.join("spool"), 0o711);
+        let found = audit(&data, uid(), Depth::Everything).unwrap();
+        assert_eq!(found.len(), 4, "{found:?}");
+        fix(&data, uid(), None).unwrap();
+        assert_eq!(fs::metadata(&drop).unwrap().mode() & 0o7777, 0o1733);
+        assert_eq!(fs::metadata(&data).unwrap().mode() & 0o7777, 0o711);
+        assert_eq!(
+            fs::metadata(crate::submit::public_dir(&data))
+                .unwrap()
+                .mode()
+                & 0o7777,
+            0o711
+        );
+        assert_eq!(
+            fs::metadata(data.join("spool")).unwrap().mode() & 0o7777,
+            0o700
+        );
+        assert_eq!(audit(&data, uid(), Depth::Everything).unwrap(), []);
     }
 
     #[test]

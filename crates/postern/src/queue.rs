@@ -112,9 +112,16 @@ pub(crate) fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()> {
 /// The mailq layout: id (`!` held), size, arrival, sender; then each unfinished recipient with
 /// its last error.
 fn list(spool: &dyn Queue) -> anyhow::Result<()> {
-    let ids = spool.ids()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    list_to(spool, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The listing of [`list`], written to `out` (`sendmail -bp` through the submit socket).
+pub(crate) fn list_to(spool: &dyn Queue, out: &mut dyn Write) -> anyhow::Result<()> {
+    let ids = spool.ids()?;
     if ids.is_empty() {
         writeln!(out, "Mail queue is empty")?;
         return Ok(());

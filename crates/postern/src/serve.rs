@@ -150,6 +150,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let handlers = Handlers::new(&shared, &sessions);
     let control_stop = CancellationToken::new();
     crate::control::spawn(data_dir, sessions, control_stop.clone())?;
+    // sendmail: data_dir/public/submit.sock and the maildrop (see crate::submit).
+    crate::submit::server::spawn(
+        shared.config.clone(),
+        shared.spool.clone(),
+        control_stop.clone(),
+    )?;
     let listening = bound.len();
     for (service, listener) in bound {
         tracing::info!(

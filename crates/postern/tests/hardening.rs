@@ -74,10 +74,21 @@ fn nothing_in_data_dir_is_readable_by_others_with_umask_022() {
 
     let data = env.data();
     let cert = data.join("tls/cert.pem");
+    // The sendmail part local users reach, exactly so (see crate::submit).
+    let public = [
+        (data.clone(), 0o711),
+        (data.join("public"), 0o711),
+        (data.join("public/maildrop"), 0o1733),
+        (data.join("public/submit.sock"), 0o666),
+    ];
     let mut seen = 0;
     for (path, meta) in walk(&data) {
         seen += 1;
         if path == cert {
+            continue;
+        }
+        if let Some((_, mode)) = public.iter().find(|(p, _)| *p == path) {
+            assert_eq!(meta.mode() & 0o7777, *mode, "{}", path.display());
             continue;
         }
         assert_eq!(
