@@ -15,6 +15,7 @@ declare -A clients=(
   [openssl]=openssl
   [sieve-connect]=sieve-connect
   [sieve-test]=dovecot-sieve
+  [mutt]=mutt
 )
 
 missing=()

@@ -81,6 +81,11 @@ pub(crate) enum Command {
     Sieve(SieveCommand),
     /// Turn an account's vacation auto-reply on or off (its own scripts are left alone)
     Vacation(crate::sieve_admin::VacationArgs),
+    /// Import mail into an account from an mbox file or a Maildir tree (resumable)
+    #[command(subcommand)]
+    Import(crate::transfer_cmd::ImportCommand),
+    /// Export an account's mail as mbox files or a Maildir++ tree
+    Export(crate::transfer_cmd::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]

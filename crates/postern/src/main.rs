@@ -17,6 +17,7 @@ mod server_lock;
 mod sieve_admin;
 mod sieve_check;
 mod sieve_test;
+mod transfer_cmd;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -134,6 +135,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kick { address } => admin::kick(&config, &address),
         Command::Sieve(cli::SieveCommand::Admin(cmd)) => sieve_admin::sieve(&config, cmd),
         Command::Vacation(args) => sieve_admin::vacation(&config, args),
+        Command::Import(cmd) => transfer_cmd::import(&config, cmd),
+        Command::Export(args) => transfer_cmd::export(&config, args),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

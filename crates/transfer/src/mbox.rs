@@ -15,9 +15,10 @@
 //! * **mboxcl2**: `Content-Length:` only; body lines are not quoted at all.
 //!
 //! [`Variant::Auto`] reads all of them: a message whose `Content-Length:` lands exactly on the
-//! next `From ` line (or the end of the file) is cut there; any other message ends at the next
-//! `From ` line with a readable date; both are unquoted the mboxrd way (one `>` off
-//! `>+From `), which is right for mboxrd and for mboxo except for its ambiguous lines.
+//! next `From ` line (or the end of the file) is cut there and not unquoted, as mboxcl2 (mutt
+//! writes `Content-Length:` and leaves `From ` lines alone); any other message ends at the next
+//! `From ` line with a readable date and is unquoted the mboxrd way (one `>` off `>+From `),
+//! which is right for mboxrd and for mboxo except for its ambiguous lines.
 //!
 //! Flags, as Dovecot's mbox and mutt write them: `Status:` `R` → `\Seen`, `O` → not
 //! `\Recent` (a message without `O` is new); `X-Status:` `A` `\Answered`, `F` `\Flagged`,
@@ -433,10 +434,10 @@ fn unquote(data: &[u8], variant: Variant, cut_by_length: bool) -> Vec<u8> {
         Variant::Mboxcl2 => return data.to_vec(),
         Variant::Mboxo | Variant::Mboxcl => false,
         Variant::Mboxrd => true,
-        // Content-Length cut or not, auto unquotes the reversible way.
+        // Cut by a right Content-Length: the writer needed no quoting (mboxcl2, mutt).
+        Variant::Auto if cut_by_length => return data.to_vec(),
         Variant::Auto => true,
     };
-    let _ = cut_by_length;
     let mut out = Vec::with_capacity(data.len());
     for line in data.split_inclusive(|&b| b == b'\n') {
         let quoted = if rd {
