@@ -38,7 +38,11 @@ pub fn mbox_file(data: &[u8]) {
             last = Some(offset);
             if let Item::Message { message, .. } = item {
                 assert!(message.data.len() as u64 <= MAX);
-                assert!(message.flags.keywords.iter().all(|k| postern_transfer::valid_keyword(k)));
+                assert!(message
+                    .flags
+                    .keywords
+                    .iter()
+                    .all(|k| postern_transfer::valid_keyword(k)));
                 if variant == Variant::Mboxrd && message.data.ends_with(b"\n") {
                     let mut w = MboxWriter::new(Vec::new());
                     w.write(&message).expect("writing to memory");
@@ -59,7 +63,10 @@ pub fn mbox_file(data: &[u8]) {
     let _ = parse_uidlist(&text);
     let letters = parse_keywords(&text);
     let flags = parse_info(Some(&text), &letters);
-    assert!(flags.keywords.iter().all(|k| postern_transfer::valid_keyword(k)));
+    assert!(flags
+        .keywords
+        .iter()
+        .all(|k| postern_transfer::valid_keyword(k)));
     let decoded = decode_mutf7(&text);
     assert_eq!(decode_mutf7(&encode_mutf7(&decoded)), decoded);
 }

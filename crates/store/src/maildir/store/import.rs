@@ -32,6 +32,40 @@ struct Staged {
     date: i64,
 }
 
+/// Writes a message to the mailbox's `tmp/` under a fresh unique name (with its key), dated
+/// with its internal date; fsynced only if `synced` (a batch is flushed at once instead).
+fn stage(
+    gen: &maildir::NameGen,
+    dir: &std::path::Path,
+    m: &ImportMessage,
+    synced: bool,
+) -> Result<Staged> {
+    let unique = match &m.key {
+        Some(k) => format!("{},K={k}", gen.unique()),
+        None => gen.unique(),
+    };
+    let tmp = dir.join("tmp").join(&unique);
+    let mtime = m
+        .internal_date
+        .map_or_else(std::time::SystemTime::now, from_unix_secs);
+    let written = if synced {
+        maildir::write_new_file(&tmp, &m.data, Some(mtime))
+    } else {
+        maildir::write_new_file_unsynced(&tmp, &m.data, mtime)
+    };
+    if let Err(e) = written {
+        remove_quietly(&tmp);
+        return Err(e);
+    }
+    Ok(Staged {
+        tmp,
+        unique,
+        size: m.data.len() as u64,
+        wire_size: maildir::wire_size(&m.data),
+        date: maildir::unix_secs(mtime),
+    })
+}
+
 impl MaildirStore {
     /// [`crate::Store::import`]: see its contract. Refuses the whole batch (storing nothing)
     /// if one message is too large or has an invalid key.
@@ -79,26 +113,13 @@ impl MaildirStore {
                     staged.push(None);
                     continue;
                 }
-                let unique = match &m.key {
-                    Some(k) => format!("{},K={k}", gen.unique()),
-                    None => gen.unique(),
-                };
-                let tmp = dir.join("tmp").join(&unique);
-                let mtime = m
-                    .internal_date
-                    .map_or_else(std::time::SystemTime::now, from_unix_secs);
-                if let Err(e) = maildir::write_new_file_unsynced(&tmp, &m.data, mtime) {
-                    remove_quietly(&tmp);
-                    cleanup(&staged);
-                    return Err(e);
+                match stage(gen, &dir, m, false) {
+                    Ok(st) => staged.push(Some(st)),
+                    Err(e) => {
+                        cleanup(&staged);
+                        return Err(e);
+                    }
                 }
-                staged.push(Some(Staged {
-                    tmp,
-                    unique,
-                    size: m.data.len() as u64,
-                    wire_size: maildir::wire_size(&m.data),
-                    date: maildir::unix_secs(mtime),
-                }));
             }
             // The data of every file of the batch reaches the disk before any is renamed.
             if let Err(e) = maildir::sync_filesystem(&dir) {
@@ -106,6 +127,7 @@ impl MaildirStore {
                 return Err(e);
             }
             let mut placed: Vec<PathBuf> = Vec::new();
+            let mut lately: Vec<PathBuf> = Vec::new();
             let mut new_events = Vec::new();
             let r = a.write(|tx, root| {
                 let (mut mb, dir) = find_mailbox(tx, root, &canon, gen, ev)?;
@@ -135,9 +157,16 @@ impl MaildirStore {
                         });
                         continue;
                     }
-                    let Some(st) = st else {
-                        // Seen before the transaction, gone now (expunged meanwhile): skip.
-                        continue;
+                    let late;
+                    let st = match st {
+                        Some(st) => st,
+                        None => {
+                            // Its key was there before the transaction and is gone now (the
+                            // message was expunged meanwhile): store it after all, synced alone.
+                            late = stage(gen, &dir, m, true)?;
+                            lately.push(late.tmp.clone());
+                            &late
+                        }
                     };
                     let uid = match m.uid {
                         Some(u) if u >= mb.uidnext && u <= MAX_ADOPTED_UID => {
@@ -204,6 +233,9 @@ impl MaildirStore {
                         remove_quietly(p);
                     }
                     cleanup(&staged);
+                    for p in &lately {
+                        remove_quietly(p);
+                    }
                     Err(e)
                 }
             }
