@@ -609,3 +609,72 @@ fn bad_input_is_refused_in_plain_words() {
     );
     assert!(err.contains("not empty"), "{err}");
 }
+
+/// A Maildir++ tree written by Python's mailbox module: MaildirMessage flags and subdirs,
+/// a folder, file dates.
+const PY_MAILDIR: &str = r#"
+import mailbox, sys
+md = mailbox.Maildir(sys.argv[1], create=True)
+specs = [('cur', 'S', 'seen'), ('cur', 'FRP', 'flagged, replied, passed'), ('new', '', 'new'),
+         ('cur', 'DT', 'draft, trashed')]
+for i, (sub, flags, subject) in enumerate(specs):
+    m = mailbox.MaildirMessage('Subject: %s\n\nbody %d\n' % (subject, i))
+    m.set_subdir(sub)
+    if flags:
+        m.set_flags(flags)
+    m.set_date(1_500_000_000 + i * 86400)
+    md.add(m)
+sub = md.add_folder('Archive.2019')
+m = mailbox.MaildirMessage('Subject: archived\n\nold\n')
+m.set_subdir('cur'); m.set_flags('S'); m.set_date(1_400_000_000)
+sub.add(m)
+"#;
+
+#[test]
+fn python_mailbox_maildir_imports_with_flags_folders_and_dates() {
+    let env = env_with_users(&[ALICE]);
+    let src = env.dir.path().join("py-maildir");
+    python(PY_MAILDIR, &[src.display().to_string()]);
+    let out = env.ok(
+        &[
+            "import",
+            "maildir",
+            src.to_str().unwrap(),
+            ALICE,
+            "--folder-prefix",
+            "Py",
+        ],
+        "",
+    );
+    assert!(out.contains("imported 5 message(s)"), "{out}");
+    let running = env.serve();
+    let d = dump(running.addrs["imap"], ALICE, &["Py", "Py/Archive/2019"]);
+    let inbox: Vec<(String, String)> = d["Py"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m[1].to_string(), m[2].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        inbox,
+        [
+            (
+                r#"["\\Seen"]"#.to_owned(),
+                "14-Jul-2017 02:40:00 +0000".to_owned()
+            ),
+            (
+                r#"["$Forwarded","\\Answered","\\Flagged"]"#.to_owned(),
+                "15-Jul-2017 02:40:00 +0000".to_owned()
+            ),
+            ("[]".to_owned(), "16-Jul-2017 02:40:00 +0000".to_owned()),
+            (
+                r#"["\\Deleted","\\Draft"]"#.to_owned(),
+                "17-Jul-2017 02:40:00 +0000".to_owned()
+            ),
+        ]
+    );
+    let archived = &d["Py/Archive/2019"]["messages"][0];
+    assert_eq!(archived[1].to_string(), r#"["\\Seen"]"#);
+    let body = String::from_utf8(hex(archived[3].as_str().unwrap())).unwrap();
+    assert_eq!(body, "Subject: archived\r\n\r\nold\r\n");
+}
