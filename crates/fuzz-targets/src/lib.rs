@@ -21,6 +21,7 @@ mod pop3;
 mod smtp;
 mod spool;
 mod store;
+mod transfer;
 
 pub use directory::{address, aliases_file, sasl};
 pub use imap::{imap_command, imap_mime, imap_search};
@@ -29,6 +30,7 @@ pub use pop3::pop3_command;
 pub use smtp::{smtp_command, smtp_data, smtp_session};
 pub use spool::spool_journal;
 pub use store::maildir_name;
+pub use transfer::mbox_file;
 
 /// A fuzz target: its name (the fuzz binary and the corpus folder) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -48,4 +50,5 @@ pub const TARGETS: &[Target] = &[
     ("aliases_file", aliases_file),
     ("spool_journal", spool_journal),
     ("maildir_name", maildir_name),
+    ("mbox_file", mbox_file),
 ];

@@ -114,6 +114,11 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Import mail into an account from an mbox file or a Maildir tree (resumable)
+    #[command(subcommand)]
+    Import(crate::transfer_cmd::ImportCommand),
+    /// Export an account's mail as mbox files or a Maildir++ tree
+    Export(crate::transfer_cmd::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,7 @@ mod sieve_admin;
 mod sieve_check;
 mod sieve_test;
 mod submit;
+mod transfer_cmd;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -167,6 +168,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sieve(cli::SieveCommand::Admin(cmd)) => sieve_admin::sieve(&config, cmd),
         Command::Vacation(args) => sieve_admin::vacation(&config, args),
         Command::Notify(cmd) => notify_cmd::run(&config, cmd),
+        Command::Import(cmd) => transfer_cmd::import(&config, cmd),
+        Command::Export(args) => transfer_cmd::export(&config, args),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

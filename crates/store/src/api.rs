@@ -6,8 +6,9 @@ use tokio::sync::broadcast;
 use crate::error::Result;
 use crate::search::{self, SearchKey, TextMatcher};
 use crate::types::{
-    AppendOutcome, Changes, CopyOutcome, FlagOp, Flags, FlagsOutcome, MailboxEvent, MailboxInfo,
-    MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart, QuotaUsage, SpecialUse, UidSet,
+    AppendOutcome, Changes, CopyOutcome, FlagOp, Flags, FlagsOutcome, ImportMessage, ImportOutcome,
+    MailboxEvent, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart,
+    QuotaUsage, SpecialUse, UidSet,
 };
 
 /// A mail store: accounts, their mailboxes and messages. Protocol crates hold an
@@ -154,6 +155,60 @@ pub trait Store: Send + Sync {
             .await?;
         }
         Ok(outcome)
+    }
+    /// Bulk import (`postern import`): stores `messages` in order, each with its flags,
+    /// internal date, `\Recent` state and, when it is not below UIDNEXT, its own UID; a message
+    /// whose [`ImportMessage::key`] is already in the mailbox is skipped (reported with
+    /// `existed`). Durable before it returns, like [`Store::append`], but a backend may make
+    /// the whole batch durable at once (one flush for many messages). Results are in the
+    /// order of `messages`. The batch is all or nothing as other callers see it. The default
+    /// stores the messages one by one (keys through [`Store::deliver_flagged`], without the
+    /// given internal date and UID).
+    async fn import(
+        &self,
+        account: &str,
+        mailbox: &str,
+        messages: Vec<ImportMessage>,
+    ) -> Result<Vec<ImportOutcome>> {
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            let appended = match &m.key {
+                Some(k) => {
+                    self.deliver_flagged(account, mailbox, m.data, k, m.flags)
+                        .await?
+                }
+                None => {
+                    self.append(account, mailbox, m.data, m.flags, m.internal_date)
+                        .await?
+                }
+            };
+            out.push(ImportOutcome {
+                appended,
+                existed: false,
+            });
+        }
+        Ok(out)
+    }
+
+    /// For an import that keeps its source's UIDs: gives an empty mailbox (no messages) the
+    /// source's UIDVALIDITY, so IMAP clients that knew the source mailbox need not download it
+    /// again (RFC 9051 §2.3.1.1), and raises its UIDNEXT to at least `uidnext`. An importer
+    /// calls it with `uidnext` 1 before importing with [`ImportMessage::uid`]s (which must not
+    /// be below UIDNEXT), and with the source's UIDNEXT after, so that UIDs the source used
+    /// and expunged are not given again. Returns false,
+    /// changing nothing, when that would break the UID contract: the mailbox holds messages
+    /// (unless it already has this UIDVALIDITY: a resumed import), another mailbox of the
+    /// account holding messages uses that UIDVALIDITY (an empty one is given a new
+    /// UIDVALIDITY instead), or the backend cannot. The default returns false.
+    async fn adopt_uidvalidity(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uidvalidity: u32,
+        uidnext: u32,
+    ) -> Result<bool> {
+        let _ = (account, mailbox, uidvalidity, uidnext);
+        Ok(false)
     }
     /// The whole message, as stored.
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>>;

@@ -36,6 +36,7 @@ pub use scripts::{ScriptInfo, ScriptStore};
 pub use search::{SearchKey, TextMatcher};
 pub use types::{
     AppendOutcome, Changes, CopyOutcome, Flag, FlagChange, FlagOp, Flags, FlagsOutcome,
-    MailboxEvent, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart,
-    QuotaUsage, ReindexReport, SpecialUse, SystemFlags, UidSet, FORWARDED_KEYWORD, MAX_KEYWORD_LEN,
+    ImportMessage, ImportOutcome, MailboxEvent, MailboxInfo, MailboxSnapshot, MailboxStatus,
+    MessageMeta, MessagePart, QuotaUsage, ReindexReport, SpecialUse, SystemFlags, UidSet,
+    FORWARDED_KEYWORD, MAX_KEYWORD_LEN,
 };

@@ -626,6 +626,36 @@ pub struct AppendOutcome {
     pub modseq: u64,
 }
 
+/// One message for [`crate::Store::import`] (`postern import`): stored with the flags,
+/// internal date and, where possible, the UID it had in its source.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportMessage {
+    /// The message.
+    pub data: Vec<u8>,
+    /// Flags and keywords to store it with.
+    pub flags: Flags,
+    /// INTERNALDATE (RFC 9051 §2.3.3), Unix seconds; now if `None`.
+    pub internal_date: Option<i64>,
+    /// Whether the message is `\Recent` (new in its source) after the import.
+    pub recent: bool,
+    /// The UID to give it: honoured if it is at or above the mailbox's UIDNEXT (so UIDs stay
+    /// ascending and unused, RFC 9051 §2.3.1.1); otherwise the next UID is given.
+    pub uid: Option<u32>,
+    /// An idempotency key (letters, digits, `-`, `_`, at most 64), as for
+    /// [`crate::Store::deliver`]: a message whose key is already in the mailbox is not stored
+    /// again, so an interrupted import can be run again without duplicates.
+    pub key: Option<String>,
+}
+
+/// What [`crate::Store::import`] did with one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// UIDVALIDITY, UID and MODSEQ of the stored message.
+    pub appended: AppendOutcome,
+    /// True if the key was already there: nothing was stored, `appended` is the earlier copy.
+    pub existed: bool,
+}
+
 /// Result of a copy or move (RFC 4315 §3 COPYUID, RFC 6851 §4.3).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CopyOutcome {

@@ -8,8 +8,9 @@ use crate::api::Store;
 use crate::error::{Result, StoreError};
 use crate::maildir::MaildirStore;
 use crate::types::{
-    AppendOutcome, Changes, CopyOutcome, FlagOp, Flags, FlagsOutcome, MailboxEvent, MailboxInfo,
-    MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart, QuotaUsage, SpecialUse, UidSet,
+    AppendOutcome, Changes, CopyOutcome, FlagOp, Flags, FlagsOutcome, ImportMessage, ImportOutcome,
+    MailboxEvent, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageMeta, MessagePart,
+    QuotaUsage, SpecialUse, UidSet,
 };
 
 /// Reads up to this many bytes of message files run on the calling task (see
@@ -163,6 +164,26 @@ impl Store for MaildirStore {
     ) -> Result<AppendOutcome> {
         let (a, m, k) = (account.to_owned(), mailbox.to_owned(), key.to_owned());
         self.blocking(move |s| s.deliver_flagged(&a, &m, &data, &k, &flags))
+            .await
+    }
+    async fn import(
+        &self,
+        account: &str,
+        mailbox: &str,
+        messages: Vec<ImportMessage>,
+    ) -> Result<Vec<ImportOutcome>> {
+        let (a, m) = (account.to_owned(), mailbox.to_owned());
+        self.blocking(move |s| s.import(&a, &m, messages)).await
+    }
+    async fn adopt_uidvalidity(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uidvalidity: u32,
+        uidnext: u32,
+    ) -> Result<bool> {
+        let (a, m) = (account.to_owned(), mailbox.to_owned());
+        self.blocking(move |s| s.adopt_uidvalidity(&a, &m, uidvalidity, uidnext))
             .await
     }
     async fn fetch(&self, account: &str, mailbox: &str, uid: u32) -> Result<Vec<u8>> {

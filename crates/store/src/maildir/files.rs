@@ -346,6 +346,42 @@ pub(super) fn write_new_file(path: &Path, data: &[u8], mtime: Option<SystemTime>
     f.sync_all().ctx("fsync", path)
 }
 
+/// [`write_new_file`] without the fsync: for batches made durable at once (see
+/// [`sync_filesystem`]).
+pub(super) fn write_new_file_unsynced(path: &Path, data: &[u8], mtime: SystemTime) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ctx("create", path)?;
+    f.write_all(data).ctx("write", path)?;
+    f.set_modified(mtime).ctx("set mtime", path)
+}
+
+/// Flushes every file written on the filesystem holding `dir` in one call (`syncfs` on
+/// Linux; one `sync` elsewhere): a batch of new files costs one flush, not one fsync each.
+pub(super) fn sync_filesystem(dir: &Path) -> Result<()> {
+    let f = File::open(dir).ctx("open", dir)?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs on a descriptor we own, open for the whole call.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(io_at("syncfs", dir, io::Error::last_os_error()));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        drop(f);
+        // SAFETY: sync takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+    Ok(())
+}
+
 /// Atomically replaces `path` with `data` (write a sibling, fsync, rename, fsync dir).
 pub(super) fn write_atomic(path: &Path, data: &[u8], gen: &NameGen) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));

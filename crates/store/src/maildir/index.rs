@@ -294,6 +294,31 @@ pub(super) fn note_uidvalidity(conn: &Connection, v: u32) -> Result<()> {
     Ok(())
 }
 
+/// Gives a mailbox another UIDVALIDITY (an import keeping its source's UIDs); the old
+/// UIDVALIDITY's tombstones go with it.
+pub(super) fn set_uidvalidity(conn: &Connection, mailbox_id: i64, v: u32) -> Result<()> {
+    conn.execute(
+        "UPDATE mailboxes SET uidvalidity=?2 WHERE id=?1",
+        params![mailbox_id, i64::from(v)],
+    )?;
+    conn.execute("DELETE FROM tombstones WHERE mailbox_id=?1", [mailbox_id])?;
+    note_uidvalidity(conn, v)
+}
+
+/// Whether a mailbox other than `mailbox_id` has UIDVALIDITY `v`.
+pub(super) fn uidvalidity_used_elsewhere(
+    conn: &Connection,
+    mailbox_id: i64,
+    v: u32,
+) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM mailboxes WHERE uidvalidity=?1 AND id!=?2",
+        params![i64::from(v), mailbox_id],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
 /// The columns of a message row needed to sync and rename.
 #[derive(Debug, Clone)]
 pub(super) struct FileRow {

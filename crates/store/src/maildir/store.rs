@@ -31,6 +31,7 @@ use crate::types::{
 use crate::Held;
 
 mod deliver;
+mod import;
 
 /// Folders every new account gets, with their RFC 6154 roles.
 pub const DEFAULT_FOLDERS: [(&str, SpecialUse); 5] = [
