@@ -10,8 +10,8 @@ mod headers;
 pub mod notify;
 pub mod sieve;
 
-pub use notify::{NewMail, Notifier};
 pub use alias_targets::AliasTargets;
+pub use notify::{NewMail, Notifier};
 /// The compiled-script cache a [`SieveSetup`] holds (re-exported for the wiring).
 pub use postern_sieve::ScriptCache;
 pub use sieve::srs::{Srs, SrsDirectory};

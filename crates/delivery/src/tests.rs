@@ -239,6 +239,8 @@ async fn plain_delivery_is_announced() {
     lda.deliver(None, "alice@example.org", msg, "N2", &already)
         .await;
     assert_eq!(recorder.events().len(), 1);
+}
+
 /// aliases(5) command and file targets: performed at the alias, its addresses forwarded; a
 /// temporary failure defers the alias as a whole, a permanent one fails it; off by default.
 #[tokio::test]

@@ -268,7 +268,7 @@ fn mailq(config: &Config) -> Result<(), Refusal> {
         }
         Err(_) if owns_spool(config) => {
             become_server_user(config)?;
-            crate::queue::run(config, crate::cli::QueueCommand::List)
+            crate::mailq::run(config)
                 .map_err(|e| Refusal::new(EX_TEMPFAIL, crate::describe_error(&e)))
         }
         Err(e) => Err(Refusal::new(
@@ -316,10 +316,6 @@ fn newaliases(args: &[String], config: Option<PathBuf>) -> ExitCode {
                     ExitCode::from(super::EX_SOFTWARE)
                 }
             }
-        }
-        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
-            eprintln!("newaliases: this postern has no newaliases command");
-            ExitCode::from(EX_UNAVAILABLE)
         }
         Err(e) => {
             let _ = e.print();

@@ -60,14 +60,9 @@ pub(crate) fn prepare_public(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The queue listing `MAILQ` answers with.
-// The lead replaces this with `crate::mailq::render(queue, now)` (Postfix's format) at merge.
+/// The queue listing `MAILQ` answers with: Postfix's mailq format, as `postern mailq` prints it.
 fn mailq_listing(queue: &dyn Queue) -> String {
-    let mut out = Vec::new();
-    match crate::queue::list_to(queue, &mut out) {
-        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
-        Err(e) => format!("error {EX_TEMPFAIL} cannot list the queue: {e}\n"),
-    }
+    crate::mailq::render(queue, std::time::SystemTime::now())
 }
 
 /// Starts the socket and the maildrop scans (at once, every `[sendmail]
