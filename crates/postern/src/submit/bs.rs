@@ -174,7 +174,8 @@ fn finish(
 ) -> String {
     let (envelope, message) = match outcome {
         Outcome::Reply(r) => return r,
-        Outcome::Enqueue(e, m, _) | Outcome::Check(e, m, _) => (e, m),
+        // Deliver is LMTP's; this session is SMTP, so it never comes, but it is a message too.
+        Outcome::Enqueue(e, m, _) | Outcome::Check(e, m, _) | Outcome::Deliver(e, m, _) => (e, m),
     };
     // The session's own Received field (a network view: "from HELO ([127.0.0.1])") is
     // replaced by the local submission's.
