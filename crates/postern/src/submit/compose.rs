@@ -28,14 +28,14 @@ pub(crate) fn trusted(config: &Config, who: &Identity) -> bool {
         .sendmail
         .trusted_groups
         .iter()
-        .any(|g| match super::users::group_id(g) {
+        .any(|g| match crate::privileges::lookup_group(g) {
             Ok(Some(gid)) => who.groups.contains(&gid),
             Ok(None) => {
                 tracing::warn!("sendmail.trusted_groups: there is no group {g:?}");
                 false
             }
             Err(e) => {
-                tracing::warn!("sendmail.trusted_groups: looking up {g:?}: {e}");
+                tracing::warn!("sendmail.trusted_groups: {e}");
                 false
             }
         })

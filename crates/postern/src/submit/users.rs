@@ -97,29 +97,6 @@ fn group_list(login: &str, gid: u32) -> std::io::Result<Vec<u32>> {
     }
 }
 
-/// A group's id by name; `None` when there is no such group.
-pub(crate) fn group_id(name: &str) -> std::io::Result<Option<u32>> {
-    let cname = CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: a zeroed group is a valid out-parameter.
-    let mut gr: libc::group = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call; buf's length is given.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            cname.as_ptr(),
-            &mut gr,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc));
-    }
-    Ok((!result.is_null()).then_some(gr.gr_gid))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +117,5 @@ mod tests {
         let root = by_uid(0, true).unwrap().unwrap();
         assert_eq!(root.login, "root");
         assert!(root.groups.contains(&0));
-        assert_eq!(group_id("root").unwrap(), Some(0));
-        assert_eq!(group_id("no-such-group-here").unwrap(), None);
     }
 }
