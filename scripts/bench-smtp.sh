@@ -94,10 +94,16 @@ run() { # target maildir -> "accepted delivered" msgs/s
   awk -v n="$MSGS" -v g="$got" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {printf "%.1f %.1f\n", n/(b-a), g/(c-a)}'
 }
 
-: > "$WORK/p"; : > "$WORK/f"
+: > "$WORK/p"; : > "$WORK/f"; : > "$WORK/c"
+# postern's CPU (user + system, every thread, in clock ticks): a figure the machine's other load
+# moves far less than msgs/s.
+cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+TICKS=$(getconf CLK_TCK)
 for r in $(seq "$ROUNDS"); do
+  c0=$(cpu)
   p=$(run "127.0.0.1:$SMTP_PORT" "$DATA/mail/peers.test/bench")
   echo "$p" >> "$WORK/p"
+  awk -v t="$(( $(cpu) - c0 ))" -v hz="$TICKS" -v n="$MSGS" 'BEGIN {printf "%.1f\n", t / hz * 1000000 / n}' >> "$WORK/c"
   if [ -n "$POSTFIX" ]; then
     f=$(run "127.0.0.1:$PF_PORT" "$POSTFIX/mail/bench")
     echo "round $r: postern accepted/delivered $p msgs/s | postfix $f msgs/s"
@@ -107,6 +113,7 @@ for r in $(seq "$ROUNDS"); do
   fi
 done
 pa=$(cut -d' ' -f1 "$WORK/p" | median); pd=$(cut -d' ' -f2 "$WORK/p" | median)
+echo "median postern CPU per message (receive, queue, deliver): $(median < "$WORK/c") µs"
 if [ -n "$POSTFIX" ]; then
   fa=$(cut -d' ' -f1 "$WORK/f" | median); fd=$(cut -d' ' -f2 "$WORK/f" | median)
   echo "median accepted:  postern $pa msgs/s, postfix $fa msgs/s, ratio $(awk -v a="$pa" -v b="$fa" 'BEGIN{printf "%.2f", a/b}')"

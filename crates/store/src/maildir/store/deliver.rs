@@ -152,7 +152,7 @@ fn commit_durably(
     })
 }
 
-/// Places a batch inside one transaction; results in batch order, and the `new/` directories
+/// Places a batch inside one transaction; results in batch order, and the `new/` and `cur/` directories
 /// that must be fsynced before any of it counts as delivered (also those of deliveries found
 /// already placed: their earlier attempt may have failed before its fsync).
 fn commit(
@@ -175,6 +175,9 @@ fn commit(
         let was_current = sync::before_own_change(&mb, &dir)?;
         let mut placed = 0usize;
         let mut deduplicated = false;
+        // Which of new/ and cur/ received a file: only those need their fsync (cur/ only for
+        // flagged deliveries, so plain mail pays for one directory, as before Sieve's flags).
+        let (mut into_new, mut into_cur) = (false, false);
         let mut keys: HashMap<&str, (u32, u64)> = HashMap::new();
         for i in items {
             let p = &batch[i];
@@ -200,12 +203,14 @@ fn commit(
             let base = base_with_fields(&p.unique, p.size, p.wire_size, uid);
             let rel = if p.flags.is_empty() {
                 // Maildir: a file in new/ carries no info part.
+                into_new = true;
                 format!("new/{base}")
             } else {
                 // Flags live in the info part, which only cur/ names carry, so that a
                 // rebuilt index (and mutt) sees them too.
                 let mut kw = KeywordLetters::load(&dir);
                 kw.assign(&dir, &p.flags, gen)?;
+                into_cur = true;
                 format!("cur/{}", maildir::file_name(&base, &p.flags, "", &kw))
             };
             fs::rename(&p.tmp, dir.join(&rel)).ctx("rename", &p.tmp)?;
@@ -236,8 +241,11 @@ fn commit(
         if placed > 0 {
             sync::after_own_change(&mut mb, &dir, was_current)?;
         }
-        if placed > 0 || deduplicated {
+        // A delivery found already placed may have failed before its fsync, in either one.
+        if into_new || deduplicated {
             dirs.push(dir.join("new"));
+        }
+        if into_cur || deduplicated {
             dirs.push(dir.join("cur"));
         }
         index::update_mailbox(tx, &mb)?;
