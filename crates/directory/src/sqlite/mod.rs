@@ -1,9 +1,10 @@
 //! The SQLite implementation of [`Directory`]: domains, accounts, aliases and
 //! password checks, kept in one SQLite file (WAL mode).
 //!
-//! There is no in-process cache: every lookup reads the database, so a change made
-//! by `postern` admin commands (another process, thanks to WAL mode) is seen by the
-//! running server on its next lookup.
+//! The answers of the hot lookups (resolve, is_local_domain, account) are cached in
+//! memory ([`cache`]) and dropped whenever the database changes (SQLite's
+//! `data_version`), so a change made by `postern` admin commands (another process,
+//! thanks to WAL mode) is still seen by the running server on its next lookup.
 //!
 //! Reads go through a small pool of read connections (WAL lets readers run beside
 //! each other and beside the one writer); writes go through the one writer
@@ -11,6 +12,7 @@
 //! `tokio::task::spawn_blocking`, so async callers never block a runtime thread.
 
 mod alias_file;
+mod cache;
 mod pool;
 pub(crate) mod schema;
 #[cfg(test)]
@@ -32,6 +34,7 @@ use crate::error::{shorten, DirectoryError, Result};
 use crate::password;
 use crate::sasl::{canonical_name, Authenticator, ScramCredentials};
 use crate::scram;
+use cache::{Answer, Kind, LookupCache};
 use pool::{Pool, ReadGuard};
 
 pub use alias_file::{FileAlias, FileAliasError, FileImport};
@@ -44,6 +47,8 @@ pub struct SqliteDirectory {
     options: Arc<DirectoryOptions>,
     dummy_hash: Arc<OnceLock<String>>,
     decoy_secret: Arc<OnceLock<[u8; 32]>>,
+    /// Answers of the hot lookups, dropped whenever the database changes.
+    cache: Arc<LookupCache>,
 }
 
 /// salt, iterations, StoredKey, ServerKey as read from `scram_keys`.
@@ -230,7 +235,7 @@ impl SqliteDirectory {
             options.read_connections,
             options.busy_timeout,
         );
-        Ok(Self::from_pool(pool, options))
+        Ok(Self::from_pool(pool, options, Some(path)))
     }
 
     /// A private in-memory directory (for tests of other crates). It has no read
@@ -239,15 +244,16 @@ impl SqliteDirectory {
         let mut conn = Connection::open_in_memory()?;
         schema::prepare(&mut conn, false)?;
         let pool = Pool::new(conn, None, 0, options.busy_timeout);
-        Ok(Self::from_pool(pool, options))
+        Ok(Self::from_pool(pool, options, None))
     }
 
-    fn from_pool(pool: Pool, options: DirectoryOptions) -> Self {
+    fn from_pool(pool: Pool, options: DirectoryOptions, path: Option<&Path>) -> Self {
         SqliteDirectory {
             pool: Arc::new(pool),
             options: Arc::new(options),
             dummy_hash: Arc::new(OnceLock::new()),
             decoy_secret: Arc::new(OnceLock::new()),
+            cache: Arc::new(LookupCache::new(path)),
         }
     }
 
@@ -1057,9 +1063,21 @@ impl SqliteDirectory {
 #[async_trait]
 impl Directory for SqliteDirectory {
     async fn resolve(&self, address: &Address) -> Result<Resolution> {
+        let key = address.to_string();
+        let stamp = self.cache.stamp();
+        if let Some(Answer::Resolve(r)) =
+            stamp.and_then(|st| self.cache.get(st, Kind::Resolve, &key))
+        {
+            return Ok(r);
+        }
         let address = address.clone();
-        self.blocking(move |d| SqliteDirectory::resolve(d, &address))
-            .await
+        let found = self
+            .blocking(move |d| SqliteDirectory::resolve(d, &address))
+            .await?;
+        if let Some(st) = stamp {
+            self.cache.put(st, key, Answer::Resolve(found.clone()));
+        }
+        Ok(found)
     }
 
     async fn expand(&self, address: &Address) -> Result<Resolution> {
@@ -1069,9 +1087,21 @@ impl Directory for SqliteDirectory {
     }
 
     async fn is_local_domain(&self, name: &str) -> Result<bool> {
-        let name = name.to_string();
-        self.blocking(move |d| SqliteDirectory::is_local_domain(d, &name))
-            .await
+        let stamp = self.cache.stamp();
+        if let Some(Answer::Domain(local)) =
+            stamp.and_then(|st| self.cache.get(st, Kind::Domain, name))
+        {
+            return Ok(local);
+        }
+        let key = name.to_string();
+        let lookup = key.clone();
+        let local = self
+            .blocking(move |d| SqliteDirectory::is_local_domain(d, &lookup))
+            .await?;
+        if let Some(st) = stamp {
+            self.cache.put(st, key, Answer::Domain(local));
+        }
+        Ok(local)
     }
 
     async fn domains(&self) -> Result<Vec<Domain>> {
@@ -1079,9 +1109,21 @@ impl Directory for SqliteDirectory {
     }
 
     async fn account(&self, address: &str) -> Result<Option<Account>> {
-        let address = address.to_string();
-        self.blocking(move |d| SqliteDirectory::get_account(d, &address))
-            .await
+        let stamp = self.cache.stamp();
+        if let Some(Answer::Account(a)) =
+            stamp.and_then(|st| self.cache.get(st, Kind::Account, address))
+        {
+            return Ok(a);
+        }
+        let key = address.to_string();
+        let lookup = key.clone();
+        let account = self
+            .blocking(move |d| SqliteDirectory::get_account(d, &lookup))
+            .await?;
+        if let Some(st) = stamp {
+            self.cache.put(st, key, Answer::Account(account.clone()));
+        }
+        Ok(account)
     }
 
     fn subaddress_separator(&self) -> Option<char> {

@@ -1551,3 +1551,34 @@ fn file_alias_loops_and_bad_entries_change_nothing() {
     // `alias add` still refuses command targets: only an import may store them.
     assert!(d.add_alias("p@example.org", &["|/bin/true"]).is_err());
 }
+
+/// The lookup cache never answers differently from the database: a change committed by another
+/// handle (another process, like `postern user add` beside `serve`) is seen at the next lookup.
+#[tokio::test]
+async fn cached_lookups_see_changes_made_by_another_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("dir.db");
+    let server = SqliteDirectory::open_with(&path, options()).unwrap();
+    let admin = SqliteDirectory::open_with(&path, options()).unwrap();
+    let d: Arc<dyn Directory> = Arc::new(server.clone());
+    let bob = addr("bob@example.org");
+
+    // Misses, then hits, of every cached kind.
+    for _ in 0..2 {
+        assert!(!d.is_local_domain("example.org").await.unwrap());
+        assert_eq!(d.resolve(&bob).await.unwrap(), Resolution::NotLocal);
+        assert_eq!(d.account("bob@example.org").await.unwrap(), None);
+    }
+    admin.add_domain("example.org").unwrap();
+    assert!(d.is_local_domain("example.org").await.unwrap());
+    assert_eq!(d.resolve(&bob).await.unwrap(), Resolution::NotFound);
+    admin.add_account("bob@example.org", "pw").unwrap();
+    assert!(matches!(d.resolve(&bob).await.unwrap(), Resolution::Deliver(_)));
+    assert!(d.account("bob@example.org").await.unwrap().unwrap().enabled);
+    admin.set_enabled("bob@example.org", false).unwrap();
+    assert!(!d.account("bob@example.org").await.unwrap().unwrap().enabled);
+    // A change through the server's own handle is seen too.
+    server.remove_account("bob@example.org").unwrap();
+    assert_eq!(d.resolve(&bob).await.unwrap(), Resolution::NotFound);
+    assert_eq!(d.account("bob@example.org").await.unwrap(), None);
+}
