@@ -10,6 +10,7 @@
 mod access;
 mod aliases;
 mod check;
+mod dns;
 mod error;
 mod lmtp;
 mod managesieve;
@@ -22,6 +23,7 @@ mod sieve;
 
 pub use access::{Imap, Pop3};
 pub use aliases::Aliases;
+pub use dns::Dns;
 pub use error::ConfigError;
 pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
@@ -89,6 +91,8 @@ pub struct Config {
     pub aliases: Aliases,
     /// `[sendmail]`: local submission with the `sendmail` command.
     pub sendmail: Sendmail,
+    /// `[dns]`: the resolver every lookup goes through.
+    pub dns: Dns,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

@@ -50,6 +50,8 @@ pub(crate) struct RawConfig {
     aliases: crate::aliases::RawAliases,
     #[serde(default)]
     sendmail: crate::sendmail::RawSendmail,
+    #[serde(default)]
+    dns: crate::dns::RawDns,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -421,6 +423,7 @@ impl RawConfig {
             notify: self.notify.validate()?,
             aliases: self.aliases.validate()?,
             sendmail,
+            dns: self.dns.validate()?,
             source,
         })
     }

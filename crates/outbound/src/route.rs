@@ -60,10 +60,12 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(300);
 impl DnsResolver {
     /// The system's resolver configuration (/etc/resolv.conf).
     pub fn from_system() -> Result<DnsResolver, crate::OutboundError> {
-        let inner = TokioResolver::builder_tokio()
-            .map_err(|e| crate::OutboundError::Dns(e.to_string()))?
-            .build()
-            .map_err(|e| crate::OutboundError::Dns(e.to_string()))?;
+        DnsResolver::from_config(&postern_config::Dns::default())
+    }
+
+    /// The resolver of `[dns]`, the one every lookup of the server uses.
+    pub fn from_config(dns: &postern_config::Dns) -> Result<DnsResolver, crate::OutboundError> {
+        let inner = postern_dns::resolver(dns).map_err(crate::OutboundError::Dns)?;
         Ok(DnsResolver {
             inner,
             mx_cache: Mutex::new(HashMap::new()),

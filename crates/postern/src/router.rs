@@ -151,7 +151,7 @@ pub(crate) fn build(
 ) -> anyhow::Result<Router> {
     let settings = Settings::from_config(config);
     let resolver: Arc<dyn postern_outbound::Resolver> =
-        match postern_outbound::DnsResolver::from_system() {
+        match postern_outbound::DnsResolver::from_config(&config.dns) {
             Ok(r) => Arc::new(r),
             Err(e) => {
                 tracing::warn!(

@@ -2,9 +2,16 @@
 //! connection, MAIL, each RCPT and the message, and answer with a [`Verdict`]. DNSBL, SPF,
 //! DKIM, DMARC, greylisting and rate limits live here as `Check`s. [`Checks`] runs a list in
 //! order; the first verdict that is not [`Verdict::Accept`] wins. No checks: today's behaviour.
+//!
+//! Checks that judge rather than decide (SPF for DMARC later, a DNSBL weight, a score) write
+//! [`Findings`]: what was found on the connection (connect stage) stays for the whole session,
+//! what was found on a transaction is dropped at the next MAIL. After every DATA check accepted
+//! a message, [`Check::edit`] lets each check change it (an `Authentication-Results:` field, a
+//! verdict header) before it is queued.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use postern_config::Service;
@@ -54,6 +61,70 @@ impl Verdict {
     }
 }
 
+/// One contribution to a message's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// The check that scored (its [`Check::name`]).
+    pub check: String,
+    /// Points: positive is suspicious, negative is trusted.
+    pub points: f64,
+    /// Why, in words for the log and the verdict header.
+    pub reason: String,
+}
+
+/// What checks found, for later stages and for the message's header.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    /// RFC 8601 §2.7 method results, in the order found (`spf=pass smtp.mailfrom=example.org`).
+    pub results: Vec<String>,
+    /// Score contributions.
+    pub scores: Vec<Score>,
+    /// What a check keeps for a later stage (the SPF result for DMARC), by key.
+    pub notes: BTreeMap<String, String>,
+}
+
+/// The findings of one session: of its connection (kept until it closes) and of its current
+/// transaction (cleared when MAIL starts a new one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionFindings {
+    /// Found at connect (client address, reverse DNS, DNSBL).
+    pub connection: Findings,
+    /// Found since the last MAIL.
+    pub transaction: Findings,
+}
+
+impl SessionFindings {
+    /// Every score of the connection and the transaction.
+    pub fn scores(&self) -> impl Iterator<Item = &Score> {
+        self.connection
+            .scores
+            .iter()
+            .chain(self.transaction.scores.iter())
+    }
+
+    /// The total score.
+    pub fn total(&self) -> f64 {
+        self.scores().map(|s| s.points).sum()
+    }
+
+    /// Every method result, the connection's first.
+    pub fn results(&self) -> impl Iterator<Item = &String> {
+        self.connection
+            .results
+            .iter()
+            .chain(self.transaction.results.iter())
+    }
+
+    /// A note of the transaction, else of the connection.
+    pub fn note(&self, key: &str) -> Option<&str> {
+        self.transaction
+            .notes
+            .get(key)
+            .or_else(|| self.connection.notes.get(key))
+            .map(String::as_str)
+    }
+}
+
 /// What a check knows of the session.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -69,6 +140,8 @@ pub struct Context {
     pub tls: bool,
     /// The transaction's sender (`""` for `<>`), once MAIL was accepted.
     pub sender: Option<String>,
+    /// What the checks found so far (shared with the session: writes are kept).
+    pub findings: Arc<Mutex<SessionFindings>>,
 }
 
 impl Context {
@@ -81,7 +154,14 @@ impl Context {
             account: session.account().map(str::to_string),
             tls: session.tls(),
             sender: session.sender().map(str::to_string),
+            findings: session.findings(),
         }
+    }
+
+    /// Runs `f` on the findings (a poisoned lock is taken over: findings are plain data).
+    pub fn with_findings<T>(&self, f: impl FnOnce(&mut SessionFindings) -> T) -> T {
+        let mut guard = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
     }
 }
 
@@ -114,6 +194,12 @@ pub trait Check: Send + Sync {
     async fn data(&self, ctx: &Context, envelope: &Envelope, message: &[u8]) -> Verdict {
         let _ = (ctx, envelope, message);
         Verdict::Accept
+    }
+
+    /// After every check accepted the message at DATA: changes it before it is queued (adds
+    /// header fields at the top, removes forged ones). Runs in the order of the checks.
+    async fn edit(&self, ctx: &Context, envelope: &Envelope, message: &mut Vec<u8>) {
+        let _ = (ctx, envelope, message);
     }
 }
 
@@ -162,14 +248,18 @@ impl Checks {
         Verdict::Accept
     }
 
-    /// Runs the DATA checks in order; the first refusal wins.
-    pub async fn data(&self, ctx: &Context, envelope: &Envelope, message: &[u8]) -> Verdict {
+    /// Runs the DATA checks in order; the first refusal wins. When all accept, every check
+    /// may then [`Check::edit`] the message.
+    pub async fn data(&self, ctx: &Context, envelope: &Envelope, message: &mut Vec<u8>) -> Verdict {
         for check in &self.0 {
             let verdict = check.data(ctx, envelope, message).await;
             if verdict != Verdict::Accept {
                 tracing::info!(check = check.name(), ?verdict, "check refused the message");
                 return verdict;
             }
+        }
+        for check in &self.0 {
+            check.edit(ctx, envelope, message).await;
         }
         Verdict::Accept
     }

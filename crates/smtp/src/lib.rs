@@ -19,7 +19,7 @@ pub mod session;
 pub mod sink;
 pub mod steps;
 
-pub use check::{Check, Checks, Context, Stage, Verdict};
+pub use check::{Check, Checks, Context, Findings, Score, SessionFindings, Stage, Verdict};
 pub use server::SmtpServer;
 pub use session::{Answer, Lookup, Outcome, Session, Settings, SinkError, Step};
 pub use sink::{Sink, SpoolSink};

@@ -5,7 +5,7 @@
 //! [`Step::Lookup`] (answered by [`Session::answer`]) or a [`Step::Check`] (answered by
 //! [`Session::checked`]), so the state machine stays free of I/O and of any backend.
 
-use crate::check::{Stage, Verdict};
+use crate::check::{Findings, SessionFindings, Stage, Verdict};
 use crate::message::{self, DataDecoder, Trace};
 use crate::parse::{parse_command, Command, Mailbox, Param, ParseError};
 use crate::reply;
@@ -155,6 +155,8 @@ pub struct Session {
     errors: u32,
     /// Checks are configured: ask for them at each stage.
     checks: bool,
+    /// What the checks found (connection and current transaction).
+    findings: Arc<std::sync::Mutex<SessionFindings>>,
     pending: Option<Pending>,
 }
 
@@ -190,6 +192,7 @@ impl Session {
             commands: 0,
             errors: 0,
             checks: false,
+            findings: Arc::default(),
             pending: None,
         }
     }
@@ -212,6 +215,11 @@ impl Session {
     /// The client's address.
     pub fn peer(&self) -> IpAddr {
         self.peer
+    }
+
+    /// What the checks found on this session (shared: checks write into it).
+    pub fn findings(&self) -> Arc<std::sync::Mutex<SessionFindings>> {
+        Arc::clone(&self.findings)
     }
 
     /// The service (MX, submission) of this session.
@@ -467,6 +475,11 @@ impl Session {
     /// MAIL's checks if any, else its `250`.
     fn mail_accept(&mut self, txn: Transaction) -> Step {
         if self.checks {
+            // A new transaction: what was found on the previous one no longer applies.
+            self.findings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .transaction = Findings::default();
             let sender = txn.sender.clone();
             self.pending = Some(Pending::MailCheck(txn));
             return Step::Check(Stage::Mail { sender });

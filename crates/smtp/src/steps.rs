@@ -33,10 +33,10 @@ pub(crate) async fn data_outcome(
     outcome: Outcome,
 ) -> Outcome {
     match outcome {
-        Outcome::Check(envelope, message, id) => {
+        Outcome::Check(envelope, mut message, id) => {
             let verdict = server
                 .checks
-                .data(&Context::of(session), &envelope, &message)
+                .data(&Context::of(session), &envelope, &mut message)
                 .await;
             session.data_checked(verdict, envelope, message, id)
         }

@@ -1321,3 +1321,93 @@ async fn lmtp_into_the_spool_sink_reports_each_recipient_queued() {
     );
     assert_eq!(spooled(&h).len(), 1);
 }
+
+/// Findings carry from stage to stage: the connection's for the session, the transaction's
+/// until the next MAIL; `edit` adds a header field from them to the message that is queued.
+#[tokio::test]
+async fn findings_reach_data_and_edit_adds_a_header_field() {
+    struct Judge;
+    #[async_trait::async_trait]
+    impl crate::Check for Judge {
+        fn name(&self) -> &str {
+            "judge"
+        }
+        async fn connect(&self, ctx: &crate::Context) -> Verdict {
+            ctx.with_findings(|f| {
+                f.connection.results.push("iprev=pass".into());
+                f.connection.scores.push(crate::Score {
+                    check: "judge".into(),
+                    points: -1.0,
+                    reason: "known client".into(),
+                });
+            });
+            Verdict::Accept
+        }
+        async fn mail(&self, ctx: &crate::Context, sender: Option<&str>) -> Verdict {
+            ctx.with_findings(|f| {
+                assert!(
+                    f.transaction.notes.is_empty(),
+                    "a previous transaction leaked"
+                );
+                f.transaction
+                    .notes
+                    .insert("sender".into(), sender.unwrap_or("").into());
+                f.transaction.scores.push(crate::Score {
+                    check: "judge".into(),
+                    points: 3.5,
+                    reason: "sender".into(),
+                });
+            });
+            Verdict::Accept
+        }
+        async fn data(&self, ctx: &crate::Context, _: &Envelope, _: &[u8]) -> Verdict {
+            let total = ctx.with_findings(|f| f.total());
+            assert_eq!(total, 2.5);
+            Verdict::Accept
+        }
+        async fn edit(&self, ctx: &crate::Context, _: &Envelope, message: &mut Vec<u8>) {
+            let field = ctx.with_findings(|f| {
+                format!(
+                    "X-Judge: {}; sender={}; score={}\r\n",
+                    f.results().cloned().collect::<Vec<_>>().join("; "),
+                    f.note("sender").unwrap_or("?"),
+                    f.total()
+                )
+            });
+            message.splice(0..0, field.into_bytes());
+        }
+    }
+    let sink = Arc::new(MemorySink::default());
+    let to_server: Arc<dyn crate::Sink> = sink.clone();
+    let checks = crate::Checks::new().with(Arc::new(Judge));
+    let h = harness_with(Service::Smtp, "", |s| {
+        s.with_checks(checks).with_sink(to_server)
+    })
+    .await;
+    let mut c = Client::connect(h.addr).await;
+    c.cmd("EHLO c").await;
+    for sender in ["a@remote.example", "b@remote.example"] {
+        assert!(c
+            .cmd(&format!("MAIL FROM:<{sender}>"))
+            .await
+            .starts_with("250"));
+        assert!(c
+            .cmd("RCPT TO:<alice@example.org>")
+            .await
+            .starts_with("250"));
+        assert!(c.cmd("DATA").await.starts_with("354"));
+        c.send(b"Subject: t\r\n\r\nhi\r\n.\r\n").await;
+        assert!(c.reply().await.starts_with("250 2.0.0"));
+    }
+    let got = sink.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    for (message, sender) in got.iter().map(|g| &g.1).zip(["a", "b"]) {
+        let expected =
+            format!("X-Judge: iprev=pass; sender={sender}@remote.example; score=2.5\r\nReceived: ");
+        assert!(
+            message.starts_with(expected.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(message)
+        );
+    }
+}

@@ -1573,7 +1573,10 @@ async fn cached_lookups_see_changes_made_by_another_process() {
     assert!(d.is_local_domain("example.org").await.unwrap());
     assert_eq!(d.resolve(&bob).await.unwrap(), Resolution::NotFound);
     admin.add_account("bob@example.org", "pw").unwrap();
-    assert!(matches!(d.resolve(&bob).await.unwrap(), Resolution::Deliver(_)));
+    assert!(matches!(
+        d.resolve(&bob).await.unwrap(),
+        Resolution::Deliver(_)
+    ));
     assert!(d.account("bob@example.org").await.unwrap().unwrap().enabled);
     admin.set_enabled("bob@example.org", false).unwrap();
     assert!(!d.account("bob@example.org").await.unwrap().unwrap().enabled);

@@ -1,0 +1,77 @@
+//! `[dns]`: the one resolver every lookup goes through (MX routing, and the inbound checks:
+//! SPF, DKIM keys, DMARC, DNSBLs). Default: the system's (`/etc/resolv.conf`); tests and
+//! operators with a local resolver name theirs.
+
+use crate::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// `[dns]`: which name servers to ask, and how patiently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dns {
+    /// Name servers as `IP:PORT` (`[::1]:53` for IPv6), asked in order; empty: the system's
+    /// (`/etc/resolv.conf`).
+    pub nameservers: Vec<SocketAddr>,
+    /// Seconds to wait for one answer.
+    pub timeout_secs: u64,
+    /// Tries per query and server.
+    pub attempts: usize,
+    /// Answers kept in the resolver's cache (by TTL).
+    pub cache_size: u64,
+}
+
+impl Default for Dns {
+    fn default() -> Dns {
+        Dns {
+            nameservers: Vec::new(),
+            timeout_secs: 5,
+            attempts: 2,
+            cache_size: 8192,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    nameservers: Option<Vec<String>>,
+    timeout_secs: Option<u64>,
+    attempts: Option<usize>,
+    cache_size: Option<u64>,
+}
+
+impl RawDns {
+    pub(crate) fn validate(self) -> Result<Dns, ConfigError> {
+        let d = Dns::default();
+        let mut nameservers = Vec::new();
+        for text in self.nameservers.unwrap_or_default() {
+            let addr = text
+                .parse::<SocketAddr>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| {
+                    ConfigError::invalid(format!(
+                        "dns.nameservers: {text:?} is not IP:PORT (e.g. \"127.0.0.1:53\" or \"[::1]:53\")"
+                    ))
+                })?;
+            nameservers.push(addr);
+        }
+        let timeout_secs = self.timeout_secs.unwrap_or(d.timeout_secs);
+        if timeout_secs == 0 || timeout_secs > 60 {
+            return Err(ConfigError::invalid(
+                "dns.timeout_secs must be between 1 and 60",
+            ));
+        }
+        let attempts = self.attempts.unwrap_or(d.attempts);
+        if attempts == 0 || attempts > 10 {
+            return Err(ConfigError::invalid(
+                "dns.attempts must be between 1 and 10",
+            ));
+        }
+        Ok(Dns {
+            nameservers,
+            timeout_secs,
+            attempts,
+            cache_size: self.cache_size.unwrap_or(d.cache_size),
+        })
+    }
+}
