@@ -16,6 +16,7 @@ mod lmtp;
 mod managesieve;
 mod notify;
 mod outbound;
+mod policy;
 mod raw;
 mod sendmail;
 mod service;
@@ -29,6 +30,7 @@ pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
+pub use policy::Policy;
 pub use sendmail::Sendmail;
 pub use service::Service;
 pub use sieve::Sieve;
@@ -93,6 +95,8 @@ pub struct Config {
     pub sendmail: Sendmail,
     /// `[dns]`: the resolver every lookup goes through.
     pub dns: Dns,
+    /// `[policy]`: the inbound checks of the MX and their verdict.
+    pub policy: Policy,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,

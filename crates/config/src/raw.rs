@@ -52,6 +52,8 @@ pub(crate) struct RawConfig {
     sendmail: crate::sendmail::RawSendmail,
     #[serde(default)]
     dns: crate::dns::RawDns,
+    #[serde(default)]
+    policy: crate::policy::RawPolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -424,6 +426,7 @@ impl RawConfig {
             aliases: self.aliases.validate()?,
             sendmail,
             dns: self.dns.validate()?,
+            policy: self.policy.validate()?,
             source,
         })
     }
