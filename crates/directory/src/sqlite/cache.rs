@@ -23,7 +23,7 @@ const MAX_ENTRIES: usize = 50_000;
 
 /// The cached answers, valid for one `data_version` of the database.
 #[derive(Default)]
-struct Entries {
+pub(super) struct Entries {
     version: i64,
     resolve: HashMap<String, Resolution>,
     domains: HashMap<String, bool>,
@@ -48,24 +48,28 @@ impl Entries {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Stamp(i64);
 
-/// One kind of cached answer.
-pub(super) enum Kind {
-    /// [`crate::Directory::resolve`], by the address as written by `Address`'s `Display`.
-    Resolve,
-    /// [`crate::Directory::is_local_domain`], by name as given.
-    Domain,
-    /// [`crate::Directory::account`], by address as given.
-    Account,
+/// A kind of answer the cache keeps, each in a map of its own.
+pub(super) trait Cached: Clone + Send + 'static {
+    /// This kind's map.
+    fn slot(entries: &mut Entries) -> &mut HashMap<String, Self>;
 }
 
-/// A cached answer of one [`Kind`].
-pub(super) enum Answer {
-    /// A resolution.
-    Resolve(Resolution),
-    /// Whether a domain is local.
-    Domain(bool),
-    /// An account, or none.
-    Account(Option<Account>),
+impl Cached for Resolution {
+    fn slot(entries: &mut Entries) -> &mut HashMap<String, Self> {
+        &mut entries.resolve
+    }
+}
+
+impl Cached for bool {
+    fn slot(entries: &mut Entries) -> &mut HashMap<String, Self> {
+        &mut entries.domains
+    }
+}
+
+impl Cached for Option<Account> {
+    fn slot(entries: &mut Entries) -> &mut HashMap<String, Self> {
+        &mut entries.accounts
+    }
 }
 
 /// The cache of one database file. Without a file (an in-memory directory) it is off.
@@ -119,20 +123,16 @@ impl LookupCache {
     }
 
     /// The answer cached for `key` under `stamp`'s version.
-    pub(super) fn get(&self, stamp: Stamp, kind: Kind, key: &str) -> Option<Answer> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn get<T: Cached>(&self, stamp: Stamp, key: &str) -> Option<T> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.version != stamp.0 {
             return None;
         }
-        match kind {
-            Kind::Resolve => entries.resolve.get(key).cloned().map(Answer::Resolve),
-            Kind::Domain => entries.domains.get(key).copied().map(Answer::Domain),
-            Kind::Account => entries.accounts.get(key).cloned().map(Answer::Account),
-        }
+        T::slot(&mut entries).get(key).cloned()
     }
 
     /// Keeps `answer` for `key`, unless the database changed since `stamp`.
-    pub(super) fn put(&self, stamp: Stamp, key: String, answer: Answer) {
+    pub(super) fn put<T: Cached>(&self, stamp: Stamp, key: String, answer: T) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.version != stamp.0 {
             return;
@@ -140,16 +140,6 @@ impl LookupCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear(stamp.0);
         }
-        match answer {
-            Answer::Resolve(r) => {
-                entries.resolve.insert(key, r);
-            }
-            Answer::Domain(d) => {
-                entries.domains.insert(key, d);
-            }
-            Answer::Account(a) => {
-                entries.accounts.insert(key, a);
-            }
-        }
+        T::slot(&mut entries).insert(key, answer);
     }
 }

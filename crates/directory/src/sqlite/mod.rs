@@ -34,7 +34,7 @@ use crate::error::{shorten, DirectoryError, Result};
 use crate::password;
 use crate::sasl::{canonical_name, Authenticator, ScramCredentials};
 use crate::scram;
-use cache::{Answer, Kind, LookupCache};
+use cache::{Cached, LookupCache};
 use pool::{Pool, ReadGuard};
 
 pub use alias_file::{FileAlias, FileAliasError, FileImport};
@@ -288,6 +288,24 @@ impl SqliteDirectory {
         tokio::task::spawn_blocking(move || work(&this))
             .await
             .map_err(|e| DirectoryError::Backend(Box::new(e)))?
+    }
+
+    /// A hot lookup: answered from the cache when the database has not changed since it was
+    /// cached, else by `work` in a blocking thread (and then cached).
+    async fn cached<T, F>(&self, key: &str, work: F) -> Result<T>
+    where
+        T: Cached,
+        F: FnOnce(&SqliteDirectory) -> Result<T> + Send + 'static,
+    {
+        let stamp = self.cache.stamp();
+        if let Some(found) = stamp.and_then(|st| self.cache.get::<T>(st, key)) {
+            return Ok(found);
+        }
+        let found = self.blocking(work).await?;
+        if let Some(st) = stamp {
+            self.cache.put(st, key.to_string(), found.clone());
+        }
+        Ok(found)
     }
 
     // ----- domains -------------------------------------------------------------
@@ -1063,21 +1081,11 @@ impl SqliteDirectory {
 #[async_trait]
 impl Directory for SqliteDirectory {
     async fn resolve(&self, address: &Address) -> Result<Resolution> {
-        let key = address.to_string();
-        let stamp = self.cache.stamp();
-        if let Some(Answer::Resolve(r)) =
-            stamp.and_then(|st| self.cache.get(st, Kind::Resolve, &key))
-        {
-            return Ok(r);
-        }
-        let address = address.clone();
-        let found = self
-            .blocking(move |d| SqliteDirectory::resolve(d, &address))
-            .await?;
-        if let Some(st) = stamp {
-            self.cache.put(st, key, Answer::Resolve(found.clone()));
-        }
-        Ok(found)
+        let a = address.clone();
+        self.cached(&address.to_string(), move |d| {
+            SqliteDirectory::resolve(d, &a)
+        })
+        .await
     }
 
     async fn expand(&self, address: &Address) -> Result<Resolution> {
@@ -1087,21 +1095,9 @@ impl Directory for SqliteDirectory {
     }
 
     async fn is_local_domain(&self, name: &str) -> Result<bool> {
-        let stamp = self.cache.stamp();
-        if let Some(Answer::Domain(local)) =
-            stamp.and_then(|st| self.cache.get(st, Kind::Domain, name))
-        {
-            return Ok(local);
-        }
-        let key = name.to_string();
-        let lookup = key.clone();
-        let local = self
-            .blocking(move |d| SqliteDirectory::is_local_domain(d, &lookup))
-            .await?;
-        if let Some(st) = stamp {
-            self.cache.put(st, key, Answer::Domain(local));
-        }
-        Ok(local)
+        let n = name.to_string();
+        self.cached(name, move |d| SqliteDirectory::is_local_domain(d, &n))
+            .await
     }
 
     async fn domains(&self) -> Result<Vec<Domain>> {
@@ -1109,21 +1105,9 @@ impl Directory for SqliteDirectory {
     }
 
     async fn account(&self, address: &str) -> Result<Option<Account>> {
-        let stamp = self.cache.stamp();
-        if let Some(Answer::Account(a)) =
-            stamp.and_then(|st| self.cache.get(st, Kind::Account, address))
-        {
-            return Ok(a);
-        }
-        let key = address.to_string();
-        let lookup = key.clone();
-        let account = self
-            .blocking(move |d| SqliteDirectory::get_account(d, &lookup))
-            .await?;
-        if let Some(st) = stamp {
-            self.cache.put(st, key, Answer::Account(account.clone()));
-        }
-        Ok(account)
+        let a = address.to_string();
+        self.cached(address, move |d| SqliteDirectory::get_account(d, &a))
+            .await
     }
 
     fn subaddress_separator(&self) -> Option<char> {
