@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -35,6 +36,10 @@ struct Script {
     /// Closes the connection instead of answering the n-th RETR (1-based).
     hang_up_at_retr: Option<usize>,
     quit_error: bool,
+    /// Offers STLS (RFC 2595) with this certificate.
+    tls: Option<TlsAcceptor>,
+    /// Sends a second line right after STLS's +OK, before the handshake.
+    inject_after_stls: bool,
 }
 
 impl Default for Script {
@@ -54,6 +59,8 @@ impl Default for Script {
             lie_about_size: false,
             hang_up_at_retr: None,
             quit_error: false,
+            tls: None,
+            inject_after_stls: false,
         }
     }
 }
@@ -85,7 +92,18 @@ impl Fake {
                 };
                 let (script, mb, lg) = (script.clone(), mb.clone(), lg.clone());
                 tokio::spawn(async move {
-                    let _ = serve(sock, script, mb, lg).await;
+                    let Ok(Some(tcp)) = serve(sock, false, &script, &mb, &lg).await else {
+                        return;
+                    };
+                    let Some(acceptor) = script.tls.clone() else {
+                        return;
+                    };
+                    match acceptor.accept(tcp).await {
+                        Ok(tls) => {
+                            let _ = serve(tls, true, &script, &mb, &lg).await;
+                        }
+                        Err(e) => lg.lock().unwrap().push(format!("handshake failed: {e}")),
+                    }
                 });
             }
         });
@@ -127,16 +145,21 @@ fn stuffed(body: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn serve(
-    sock: tokio::net::TcpStream,
-    script: Script,
-    mailbox: Arc<Mutex<Vec<Msg>>>,
-    log: Log,
-) -> std::io::Result<()> {
-    let (r, mut w) = sock.into_split();
-    let mut r = BufReader::new(r);
-    w.write_all(format!("{}\r\n", script.greeting).as_bytes())
-        .await?;
+/// Serves one connection; `Ok(Some(stream))` when the client asked for STLS (the caller runs
+/// the TLS handshake and serves again, `tls` set).
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    tls: bool,
+    script: &Script,
+    mailbox: &Mutex<Vec<Msg>>,
+    log: &Log,
+) -> std::io::Result<Option<S>> {
+    let mut r = BufReader::new(stream);
+    if !tls {
+        r.get_mut()
+            .write_all(format!("{}\r\n", script.greeting).as_bytes())
+            .await?;
+    }
     let snapshot: Vec<Msg> = mailbox.lock().unwrap().clone();
     let mut deleted: HashSet<usize> = HashSet::new();
     let mut user = None;
@@ -145,7 +168,7 @@ async fn serve(
     loop {
         let mut line = String::new();
         if r.read_line(&mut line).await? == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let line = line.trim_end().to_string();
         let pipelined = !r.buffer().is_empty();
@@ -158,8 +181,13 @@ async fn serve(
         } else {
             line.clone()
         };
-        log.lock().unwrap().push(if pipelined && verb == "RETR" {
+        let logged = if pipelined && verb == "RETR" {
             format!("{logged} (pipelined)")
+        } else {
+            logged
+        };
+        log.lock().unwrap().push(if tls {
+            format!("{logged} [tls]")
         } else {
             logged
         });
@@ -168,9 +196,21 @@ async fn serve(
             (n >= 1 && n <= snapshot.len() && !deleted.contains(&(n - 1))).then_some(n - 1)
         };
         let reply: Vec<u8> = match verb.as_str() {
+            "STLS" if script.tls.is_some() && !tls => {
+                let go = if script.inject_after_stls {
+                    &b"+OK Begin TLS\r\n+OK injected\r\n"[..]
+                } else {
+                    &b"+OK Begin TLS\r\n"[..]
+                };
+                r.get_mut().write_all(go).await?;
+                return Ok(Some(r.into_inner()));
+            }
             "CAPA" => match &script.capa {
                 Some(lines) => {
                     let mut out = String::from("+OK\r\n");
+                    if script.tls.is_some() && !tls {
+                        out.push_str("STLS\r\n");
+                    }
                     for l in lines {
                         out.push_str(l);
                         out.push_str("\r\n");
@@ -240,7 +280,7 @@ async fn serve(
                 Some(i) => {
                     retrs += 1;
                     if script.hang_up_at_retr == Some(retrs) {
-                        return Ok(());
+                        return Ok(None);
                     }
                     let mut out = b"+OK message follows\r\n".to_vec();
                     out.extend_from_slice(&stuffed(&snapshot[i].body));
@@ -257,19 +297,20 @@ async fn serve(
             },
             "QUIT" => {
                 if script.quit_error {
-                    w.write_all(b"-ERR [SYS/TEMP] some deleted messages not removed\r\n")
+                    r.get_mut()
+                        .write_all(b"-ERR [SYS/TEMP] some deleted messages not removed\r\n")
                         .await?;
-                    return Ok(());
+                    return Ok(None);
                 }
                 let gone: HashSet<String> =
                     deleted.iter().map(|i| snapshot[*i].uid.clone()).collect();
                 mailbox.lock().unwrap().retain(|m| !gone.contains(&m.uid));
-                w.write_all(b"+OK bye\r\n").await?;
-                return Ok(());
+                r.get_mut().write_all(b"+OK bye\r\n").await?;
+                return Ok(None);
             }
             _ => b"-ERR unknown command\r\n".to_vec(),
         };
-        w.write_all(&reply).await?;
+        r.get_mut().write_all(&reply).await?;
     }
 }
 
@@ -422,12 +463,28 @@ async fn sync_with(
     inbox: &MemInbox,
     cancel: CancellationToken,
 ) -> Result<RunReport, FetchError> {
-    let connector = Connector::new(None).unwrap();
+    sync_through(
+        &Connector::new(None).unwrap(),
+        account,
+        state,
+        inbox,
+        cancel,
+    )
+    .await
+}
+
+async fn sync_through(
+    connector: &Connector,
+    account: &FetchAccount,
+    state: &MemState,
+    inbox: &MemInbox,
+    cancel: CancellationToken,
+) -> Result<RunReport, FetchError> {
     let password = Secret::new(PASSWORD);
     let run = Run {
         account,
         password: &password,
-        connector: &connector,
+        connector,
         state,
         inbox,
         progress: &NoProgress,
@@ -1087,4 +1144,95 @@ async fn a_silent_server_times_out() {
     assert_eq!(e.kind, ErrorKind::Network);
     assert!(e.message.contains("did not answer CAPA"), "{e}");
     server.abort();
+}
+
+/// A certificate for `localhost` and a file holding it (the private CA of the account).
+fn tls_server(dir: &std::path::Path) -> (TlsAcceptor, std::path::PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, cert.pem()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    (TlsAcceptor::from(Arc::new(config)), ca_file)
+}
+
+fn tls_account(port: u16) -> FetchAccount {
+    let mut acct = account(port, FetchOptions::default());
+    acct.url = RemoteUrl::parse(&format!("pop3://bob@localhost:{port}")).unwrap();
+    acct.options.allow_plaintext = false;
+    acct
+}
+
+#[tokio::test]
+async fn stls_upgrades_verifies_the_certificate_and_asks_capa_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acceptor, ca_file) = tls_server(dir.path());
+    let log = Log::default();
+    let script = Script {
+        tls: Some(acceptor),
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(3), log.clone()).await;
+    let acct = tls_account(fake.port);
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    let trusted = Connector::new(Some(&ca_file)).unwrap();
+    let report = sync_through(&trusted, &acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.fetched, 3);
+    let log = log.lock().unwrap().clone();
+    // CAPA in the clear, STLS, CAPA again over TLS (RFC 2595 §4), and the login only then.
+    assert_eq!(log[..3], ["CAPA", "STLS", "CAPA [tls]"]);
+    assert!(log.contains(&"PASS **** [tls]".to_string()), "{log:#?}");
+    assert!(!log.contains(&"PASS ****".to_string()), "{log:#?}");
+}
+
+#[tokio::test]
+async fn stls_with_an_untrusted_certificate_or_injected_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acceptor, ca_file) = tls_server(dir.path());
+    let log = Log::default();
+    let script = Script {
+        tls: Some(acceptor.clone()),
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    let acct = tls_account(fake.port);
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    // The system's roots only: the self-signed certificate is not trusted.
+    if let Ok(untrusted) = Connector::new(None) {
+        let e = sync_through(&untrusted, &acct, &state, &inbox, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Tls, "{e}");
+        assert!(e.message.contains("localhost"), "{e}");
+        assert!(fake.commands("PASS").is_empty() && fake.commands("USER").is_empty());
+    }
+
+    // A line after STLS's +OK was sent before TLS: a man in the middle's, refused.
+    let log = Log::default();
+    let script = Script {
+        tls: Some(acceptor),
+        inject_after_stls: true,
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    let acct = tls_account(fake.port);
+    let trusted = Connector::new(Some(&ca_file)).unwrap();
+    let e = sync_through(&trusted, &acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
+    assert!(e.message.contains("after its +OK to STLS"), "{e}");
+    assert!(fake.commands("PASS").is_empty());
 }
