@@ -23,6 +23,7 @@ pub mod connect;
 mod error;
 pub mod inbox;
 mod pace;
+pub mod pop3;
 pub mod state;
 
 pub use account::{
