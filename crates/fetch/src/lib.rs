@@ -21,6 +21,7 @@
 pub mod account;
 pub mod connect;
 mod error;
+pub mod imap;
 pub mod inbox;
 mod pace;
 pub mod pop3;
