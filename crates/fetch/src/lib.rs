@@ -20,6 +20,7 @@
 
 pub mod account;
 pub mod connect;
+pub mod db;
 mod error;
 pub mod imap;
 pub mod inbox;
