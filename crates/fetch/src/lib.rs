@@ -59,3 +59,12 @@ pub struct Run<'a> {
     /// Cancelled at shutdown: a run stops between messages, everything delivered recorded.
     pub cancel: CancellationToken,
 }
+
+/// One retrieval pass over an account's folders, by its URL's protocol: [`pop3::sync`] or
+/// [`imap::sync`].
+pub async fn run_once(run: &Run<'_>) -> Result<RunReport, FetchError> {
+    match run.account.url.protocol {
+        Protocol::Pop3 => pop3::sync(run).await,
+        Protocol::Imap => imap::sync(run).await,
+    }
+}
