@@ -635,6 +635,10 @@ async fn fetch(
     let mut issued: HashSet<u32> = HashSet::new();
 
     loop {
+        // Cancelled: no new message is started; what runs finishes and is recorded.
+        if run.cancel.is_cancelled() {
+            stop = true;
+        }
         // Keep WINDOW body fetches in flight.
         while !stop && in_flight.len() < WINDOW {
             let Some(chunk) = chunks.pop_front() else {
