@@ -723,15 +723,15 @@ async fn fetch(
                             }
                         }
                     }
-                    Ok(super::response::Response::Untagged(Untagged::Fetch(_, items))) => {
+                    Ok(super::response::Response::Untagged(Untagged::Fetch(_, mut items))) => {
                         let uid = attr(&items, "UID").and_then(Value::number).map(|u| u as u32);
                         let body = items.iter().position(|(n, _)| n == "BODY[]");
                         if let (Some(uid), Some(i)) = (uid, body) {
                             if !issued.remove(&uid) {
                                 continue; // not asked for, or already delivered
                             }
-                            let raw = match &items[i].1 {
-                                Value::Str(b) => b.clone(),
+                            let raw = match std::mem::replace(&mut items[i].1, Value::Nil) {
+                                Value::Str(b) => b,
                                 _ => continue, // NIL: expunged meanwhile
                             };
                             let size = meta.get(&uid).map_or(raw.len() as u64, |m| m.0);

@@ -9,7 +9,7 @@ use crate::{
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 type Script = dyn Fn(&str) -> String + Send + Sync;
@@ -21,8 +21,21 @@ struct Fake {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// A connection the fake serves: TCP, or TLS after STARTTLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 impl Fake {
     async fn start(greeting: &str, script: Arc<Script>) -> Fake {
+        Fake::start_tls(greeting, script, None).await
+    }
+
+    /// With `tls`, a STARTTLS the script answers with OK is followed by a handshake.
+    async fn start_tls(
+        greeting: &str,
+        script: Arc<Script>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Fake {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -30,40 +43,60 @@ impl Fake {
         let log2 = log.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = l.accept().await {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                let (script, log) = (script.clone(), log2.clone());
+                let (script, log, tls) = (script.clone(), log2.clone(), tls.clone());
                 let greeting = greeting.clone();
                 tokio::spawn(async move {
-                    let _ = w.write_all(greeting.as_bytes()).await;
-                    let mut line = String::new();
-                    let mut last_tag = String::new();
-                    while r.read_line(&mut line).await.unwrap_or(0) > 0 {
-                        let l = line.trim_end().to_string();
-                        line.clear();
-                        // A line without a space continues the last command (SASL).
-                        let (tag, cmd) = match l.split_once(' ') {
-                            Some((t, c)) => (t.to_string(), c.to_string()),
-                            None => (last_tag.clone(), format!("+{l}")),
-                        };
-                        last_tag = tag.clone();
-                        let cmd = cmd.as_str();
-                        log.lock().unwrap().push(cmd.to_string());
-                        let out = script(cmd)
-                            .split_inclusive("\r\n")
-                            .map(|l| match l.strip_prefix("TAG ") {
-                                Some(rest) => format!("{tag} {rest}"),
-                                None => l.to_string(),
-                            })
-                            .collect::<String>();
-                        if w.write_all(out.as_bytes()).await.is_err() || cmd == "LOGOUT" {
-                            break;
+                    let mut io: Box<dyn Io> = Box::new(s);
+                    let _ = io.write_all(greeting.as_bytes()).await;
+                    while let Some(plain) = Fake::session(io, &script, &log).await {
+                        let Some(tls) = &tls else { break };
+                        match tls.accept(plain).await {
+                            Ok(t) => io = Box::new(t),
+                            Err(_) => break,
                         }
                     }
                 });
             }
         });
         Fake { port, log }
+    }
+
+    /// Serves commands; returns the connection when STARTTLS was accepted.
+    async fn session(
+        io: Box<dyn Io>,
+        script: &Arc<Script>,
+        log: &Mutex<Vec<String>>,
+    ) -> Option<Box<dyn Io>> {
+        let mut r = BufReader::new(io);
+        let mut line = String::new();
+        let mut last_tag = String::new();
+        while r.read_line(&mut line).await.unwrap_or(0) > 0 {
+            let l = line.trim_end().to_string();
+            line.clear();
+            // A line without a space continues the last command (SASL).
+            let (tag, cmd) = match l.split_once(' ') {
+                Some((t, c)) => (t.to_string(), c.to_string()),
+                None => (last_tag.clone(), format!("+{l}")),
+            };
+            last_tag = tag.clone();
+            let cmd = cmd.as_str();
+            log.lock().unwrap().push(cmd.to_string());
+            let reply = script(cmd);
+            let out = reply
+                .split_inclusive("\r\n")
+                .map(|l| match l.strip_prefix("TAG ") {
+                    Some(rest) => format!("{tag} {rest}"),
+                    None => l.to_string(),
+                })
+                .collect::<String>();
+            if r.get_mut().write_all(out.as_bytes()).await.is_err() || cmd == "LOGOUT" {
+                return None;
+            }
+            if cmd == "STARTTLS" && reply.starts_with("TAG OK") {
+                return Some(r.into_inner());
+            }
+        }
+        None
     }
 
     fn log(&self) -> Vec<String> {
@@ -561,4 +594,61 @@ async fn bye_is_a_remote_error_with_its_text() {
     .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Remote, "{e}");
     assert!(e.message.contains("Server shutting down"), "{e}");
+}
+
+#[tokio::test]
+async fn starttls_upgrades_verifies_the_certificate_and_logs_in_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = postern_net::load_or_generate(None, None, dir.path(), "localhost").unwrap();
+    let inner = mailbox(vec![(1, msg("t@x", "over TLS"))]);
+    let script: Arc<Script> = Arc::new(move |cmd: &str| match cmd {
+        "STARTTLS" => "TAG OK Begin TLS negotiation now\r\n".into(),
+        other => inner(other),
+    });
+    // Before TLS: STARTTLS and no login; after it (CAPABILITY asked again), AUTH=PLAIN.
+    let fake = Fake::start_tls(
+        "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n",
+        script,
+        Some(ctx.acceptor.clone()),
+    )
+    .await;
+    let acct = account(fake.port, "imap", FetchOptions::default());
+
+    // The self-signed certificate is refused until its CA is configured.
+    let e = run_sync(
+        &acct,
+        &MemState::default(),
+        &MemInbox::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Tls, "{e}");
+
+    let connector = Connector::new(Some(&ctx.cert_path)).unwrap();
+    let password = Secret::new("secret");
+    let (state, inbox) = (MemState::default(), MemInbox::default());
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &NoProgress,
+        cancel: CancellationToken::new(),
+    };
+    let r = super::sync(&run).await.unwrap();
+    assert_eq!(r.fetched, 1);
+    let log = fake.log();
+    let tls_at = log.iter().rposition(|c| c == "STARTTLS").unwrap();
+    let auth_at = log
+        .iter()
+        .rposition(|c| c.starts_with("AUTHENTICATE"))
+        .unwrap();
+    assert!(tls_at < auth_at, "{log:?}");
+    assert_eq!(
+        log[tls_at + 1],
+        "CAPABILITY",
+        "capabilities asked again over TLS: {log:?}"
+    );
 }
