@@ -367,41 +367,41 @@ impl Client {
                     }
                     return Ok(r);
                 }
-                Parsed::Incomplete(Incomplete::Bytes(n)) => self.start + n,
-                Parsed::Incomplete(Incomplete::Line(_)) => self.buf.len() + 1,
+                Parsed::Incomplete(Incomplete::Bytes(n)) => n,
+                Parsed::Incomplete(Incomplete::Line(_)) => self.buf.len() - self.start + 1,
             };
-            while self.buf.len() < need {
+            // `need` counts from `start`, which compaction moves.
+            while self.buf.len() - self.start < need {
                 self.fill(limit, need).await?;
             }
         }
     }
 
-    /// Reads more bytes (at least one), growing the buffer towards `need`.
+    /// Reads more bytes (at least one) towards `need` bytes after `start`, or compacts the
+    /// buffer.
     async fn fill(&mut self, limit: Duration, need: usize) -> Result<(), FetchError> {
         if self.start > 0 && self.start * 2 >= self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
             return Ok(());
         }
-        let have = self.buf.len();
-        let want = (need.saturating_sub(have)).clamp(64 * 1024, 4 * 1024 * 1024);
-        self.buf.resize(have + want, 0);
+        let have = self.buf.len() - self.start;
+        let want = need.saturating_sub(have).clamp(64 * 1024, 4 * 1024 * 1024);
+        self.buf.reserve(want);
         let Some(io) = self.stream.as_mut() else {
-            self.buf.truncate(have);
             return Err(self.closed());
         };
-        let r = tokio::time::timeout(limit, io.read(&mut self.buf[have..])).await;
+        // `read_buf` appends only what it read: cancelling it (IDLE's select) loses nothing.
+        let r = tokio::time::timeout(limit, io.read_buf(&mut self.buf)).await;
         let n = match r {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
-                self.buf.truncate(have);
                 return Err(FetchError::network(format!(
                     "reading from {}: {e}",
                     self.url
                 )));
             }
             Err(_) => {
-                self.buf.truncate(have);
                 return Err(FetchError::network(format!(
                     "{} sent nothing for {} s",
                     self.url,
@@ -409,7 +409,6 @@ impl Client {
                 )));
             }
         };
-        self.buf.truncate(have + n);
         if n == 0 {
             return Err(FetchError::network(format!(
                 "{} closed the connection",

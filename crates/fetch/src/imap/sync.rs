@@ -635,6 +635,10 @@ async fn fetch(
     let mut issued: HashSet<u32> = HashSet::new();
 
     loop {
+        // Cancelled: no new message is started; what runs finishes and is recorded.
+        if run.cancel.is_cancelled() {
+            stop = true;
+        }
         // Keep WINDOW body fetches in flight.
         while !stop && in_flight.len() < WINDOW {
             let Some(chunk) = chunks.pop_front() else {
@@ -719,15 +723,15 @@ async fn fetch(
                             }
                         }
                     }
-                    Ok(super::response::Response::Untagged(Untagged::Fetch(_, items))) => {
+                    Ok(super::response::Response::Untagged(Untagged::Fetch(_, mut items))) => {
                         let uid = attr(&items, "UID").and_then(Value::number).map(|u| u as u32);
                         let body = items.iter().position(|(n, _)| n == "BODY[]");
                         if let (Some(uid), Some(i)) = (uid, body) {
                             if !issued.remove(&uid) {
                                 continue; // not asked for, or already delivered
                             }
-                            let raw = match &items[i].1 {
-                                Value::Str(b) => b.clone(),
+                            let raw = match std::mem::replace(&mut items[i].1, Value::Nil) {
+                                Value::Str(b) => b,
                                 _ => continue, // NIL: expunged meanwhile
                             };
                             let size = meta.get(&uid).map_or(raw.len() as u64, |m| m.0);
