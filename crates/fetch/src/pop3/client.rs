@@ -157,6 +157,28 @@ fn valid_uid(uid: &str) -> bool {
     (1..=70).contains(&uid.len()) && uid.bytes().all(|b| (0x21..0x7f).contains(&b))
 }
 
+/// RFC 1939 §7: a unique-id listing, `msg-number SP unique-id`.
+pub(crate) fn parse_uidl_line(line: &[u8]) -> Option<(u32, String)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut words = text.split(' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some(n), Some(uid), None) if valid_uid(uid) => {
+            let n = n.parse::<u32>().ok().filter(|n| *n > 0)?;
+            Some((n, uid.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// RFC 1939 §5: a scan listing, `msg-number SP size`, possibly followed by more information.
+pub(crate) fn parse_list_line(line: &[u8]) -> Option<Listed> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut words = text.split(' ');
+    let number = words.next()?.parse::<u32>().ok().filter(|n| *n > 0)?;
+    let size = words.next()?.parse::<u64>().ok()?;
+    Some(Listed { number, size })
+}
+
 /// One listed message: its number in this session and its size (RFC 1939 §5 LIST).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Listed {
@@ -365,20 +387,13 @@ impl Client {
         let lines = self.read_multiline("UIDL").await?;
         let mut out = Vec::with_capacity(lines.len());
         for line in lines {
-            let text = String::from_utf8_lossy(&line);
-            let mut words = text.split_ascii_whitespace();
-            let parsed = match (words.next(), words.next(), words.next()) {
-                (Some(n), Some(uid), None) if valid_uid(uid) => {
-                    n.parse::<u32>().ok().map(|n| (n, uid.to_string()))
-                }
-                _ => None,
-            };
-            match parsed {
+            match parse_uidl_line(&line) {
                 Some(entry) => out.push(entry),
                 None => {
                     return Err(FetchError::protocol(format!(
-                        "{} sent a bad UIDL line: {text:?}",
-                        self.url
+                        "{} sent a bad UIDL line: {:?}",
+                        self.url,
+                        String::from_utf8_lossy(&line)
                     )))
                 }
             }
@@ -395,22 +410,13 @@ impl Client {
         let lines = self.read_multiline("LIST").await?;
         let mut out = Vec::with_capacity(lines.len());
         for line in lines {
-            let text = String::from_utf8_lossy(&line);
-            let mut words = text.split_ascii_whitespace();
-            let parsed = match (words.next(), words.next()) {
-                (Some(n), Some(size)) => n
-                    .parse::<u32>()
-                    .ok()
-                    .zip(size.parse::<u64>().ok())
-                    .map(|(number, size)| Listed { number, size }),
-                _ => None,
-            };
-            match parsed {
+            match parse_list_line(&line) {
                 Some(entry) => out.push(entry),
                 None => {
                     return Err(FetchError::protocol(format!(
-                        "{} sent a bad LIST line: {text:?}",
-                        self.url
+                        "{} sent a bad LIST line: {:?}",
+                        self.url,
+                        String::from_utf8_lossy(&line)
                     )))
                 }
             }

@@ -3,7 +3,10 @@
 //! state's records and the inbox's deliveries, so their order can be checked), and can be told
 //! to misbehave.
 
-use super::client::{apop_digest, apop_timestamp, error_kind, Capabilities, Client, Reply};
+use super::client::{
+    apop_digest, apop_timestamp, error_kind, parse_list_line, parse_uidl_line, Capabilities,
+    Client, Listed, Reply,
+};
 use crate::account::{FetchAccount, FetchOptions, Origin, RemoteUrl, Secret};
 use crate::connect::Connector;
 use crate::error::{ErrorKind, FetchError};
@@ -562,6 +565,55 @@ fn capabilities_of_rfc_2449() {
     assert!(c.known && c.stls && c.pipelining && c.uidl && c.user && c.resp_codes);
     assert!(!c.auth_resp_code);
     assert_eq!(c.sasl, ["PLAIN", "LOGIN"]);
+}
+
+#[test]
+fn uidl_and_list_lines() {
+    assert_eq!(
+        parse_uidl_line(b"1 0000000158d1b3a6"),
+        Some((1, "0000000158d1b3a6".into()))
+    );
+    assert_eq!(
+        parse_uidl_line(b"12 QhdPYR:00WBw1Ph7x7"),
+        Some((12, "QhdPYR:00WBw1Ph7x7".into()))
+    );
+    for bad in [
+        &b"1"[..],
+        b"0 abc",
+        b"x abc",
+        b"1 abc def",
+        b"1  abc",
+        b"-1 abc",
+        b"1 caf\xc3\xa9",
+        b"1 \x7f",
+    ] {
+        assert_eq!(
+            parse_uidl_line(bad),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // RFC 1939 §7: at most 70 characters.
+    assert!(parse_uidl_line(format!("1 {}", "a".repeat(70)).as_bytes()).is_some());
+    assert!(parse_uidl_line(format!("1 {}", "a".repeat(71)).as_bytes()).is_none());
+    assert_eq!(
+        parse_list_line(b"2 320"),
+        Some(Listed {
+            number: 2,
+            size: 320
+        })
+    );
+    assert_eq!(
+        parse_list_line(b"3 200 more info"),
+        Some(Listed {
+            number: 3,
+            size: 200
+        })
+    );
+    for bad in [&b"2"[..], b"0 10", b"2 -1", b"2 x", b""] {
+        assert_eq!(parse_list_line(bad), None);
+    }
 }
 
 #[tokio::test]
