@@ -11,6 +11,7 @@ mod access;
 mod aliases;
 mod check;
 mod error;
+mod fetch;
 mod lmtp;
 mod managesieve;
 mod notify;
@@ -23,6 +24,10 @@ mod sieve;
 pub use access::{Imap, Pop3};
 pub use aliases::Aliases;
 pub use error::ConfigError;
+pub use fetch::{
+    Fetch, FetchAccountConfig, FetchEnvelope, FetchFolders,
+    MIN_INTERVAL_SECS as FETCH_MIN_INTERVAL_SECS,
+};
 pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
@@ -89,6 +94,8 @@ pub struct Config {
     pub aliases: Aliases,
     /// `[sendmail]`: local submission with the `sendmail` command.
     pub sendmail: Sendmail,
+    /// `[fetch]`: retrieval from remote POP3/IMAP mailboxes.
+    pub fetch: Fetch,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,
@@ -374,6 +381,16 @@ impl Config {
                         source,
                     })?;
                 }
+            }
+        }
+        for a in &self.fetch.account {
+            fetch::check_password_file(a)?;
+            if let Some(ca) = &a.ca_file {
+                std::fs::File::open(ca).map_err(|source| ConfigError::Unreadable {
+                    key: "fetch.account.ca_file",
+                    path: ca.clone(),
+                    source,
+                })?;
             }
         }
         Ok(())

@@ -50,6 +50,8 @@ pub(crate) struct RawConfig {
     aliases: crate::aliases::RawAliases,
     #[serde(default)]
     sendmail: crate::sendmail::RawSendmail,
+    #[serde(default)]
+    fetch: crate::fetch::RawFetch,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -421,6 +423,7 @@ impl RawConfig {
             notify: self.notify.validate()?,
             aliases: self.aliases.validate()?,
             sendmail,
+            fetch: self.fetch.validate()?,
             source,
         })
     }

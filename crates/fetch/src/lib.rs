@@ -22,8 +22,10 @@ pub mod account;
 pub mod connect;
 pub mod db;
 mod error;
+pub mod imap;
 pub mod inbox;
 mod pace;
+pub mod pop3;
 pub mod state;
 
 pub use account::{

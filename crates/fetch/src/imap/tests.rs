@@ -1,0 +1,1 @@
+//! Sync and watch against scripted fake servers on loopback.
