@@ -59,7 +59,7 @@ max_commands = 100000
 [fetch]
 enabled = false
 TOML
-P() { "$BIN" -c "$CONF" "$@"; }
+P() { POSTERN_LOG=warn "$BIN" -c "$CONF" "$@"; }
 P domain add peers.test >/dev/null
 POSTERN_LOG=warn "$BIN" -c "$CONF" serve 2>"$WORK/serve.log" &
 PID=$!
