@@ -597,6 +597,11 @@ c.logout()
         appended.elapsed()
     );
     assert!(message_ids(&env, ALICE).contains(&"Message-ID: <pushed@remote.example>".to_string()));
+    // serve watches the account: a CLI run waits for it a while, then leaves it to serve.
+    let out = fetch_ok(&env, &["fetch", "run"]);
+    assert!(out.contains("skipped: serve is fetching it"), "{out}");
+    let list = env.ok(&["fetch", "list"], "");
+    assert!(list.contains("fetched 2 messages"), "{list}");
 }
 
 #[test]
@@ -742,4 +747,27 @@ fn a_wrong_password_backs_off_and_never_shows() {
     let out = env.run(&["fetch", "run"], "");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("failed: auth"));
+}
+
+#[test]
+fn serve_refuses_a_configuration_account_of_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "x\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let env = local_env(&format!(
+        "[[fetch.account]]\nname = \"ghost\"\nlocal = \"ghost@example.org\"\n\
+         url = \"imaps://g@127.0.0.1:1\"\npassword_file = \"{}\"\n",
+        pw.display()
+    ));
+    let err = env.fails(&["serve"], "");
+    assert!(
+        err.contains("ghost@example.org is not a local account"),
+        "{err}"
+    );
+    // A password file others can read is refused by check-config as by serve.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = env.fails(&["check-config"], "");
+    assert!(err.contains("chmod 600"), "{err}");
 }

@@ -517,6 +517,31 @@ impl CliProgress {
     }
 }
 
+/// How long `fetch run` waits for serve's run of an account to end.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits up to [`LOCK_WAIT`] for the lock of an account another process holds (serve's poll
+/// ends soon; its IDLE watch does not).
+async fn wait_for_lock(
+    config: &Config,
+    id: &str,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<super::AccountLock>> {
+    eprintln!("postern: {id}: serve (or another fetch run) is fetching it now; waiting");
+    let start = std::time::Instant::now();
+    while start.elapsed() < LOCK_WAIT && !cancel.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let data_dir = config.data_dir.clone();
+        let id = id.to_string();
+        if let Some(lock) =
+            tokio::task::spawn_blocking(move || lock_account(&data_dir, &id, false)).await??
+        {
+            return Ok(Some(lock));
+        }
+    }
+    Ok(None)
+}
+
 async fn fetch_now(config: &Config, target: Option<&str>) -> anyhow::Result<()> {
     let (engine, spool) = open_engine(config)?;
     let (accounts, broken) = all_accounts(config, engine.db.as_ref())?;
@@ -572,22 +597,18 @@ async fn fetch_now(config: &Config, target: Option<&str>) -> anyhow::Result<()> 
             tokio::task::spawn_blocking(move || lock_account(&data_dir, &id, false)).await??;
         let _lock = match lock {
             Some(l) => l,
-            None => {
-                eprintln!(
-                    "postern: {}: serve (or another fetch run) is fetching it now; waiting",
-                    account.id
-                );
-                let data_dir = config.data_dir.clone();
-                let id = account.id.clone();
-                let waited = tokio::select! {
-                    l = tokio::task::spawn_blocking(move || lock_account(&data_dir, &id, true)) => l??,
-                    _ = cancel.cancelled() => None,
-                };
-                match waited {
-                    Some(l) => l,
-                    None => break,
+            None => match wait_for_lock(config, &account.id, &cancel).await? {
+                Some(l) => l,
+                None if cancel.is_cancelled() => break,
+                None => {
+                    println!(
+                        "{} ({}): skipped: serve is fetching it (an IMAP account it watches \
+                         with IDLE stays current by itself)",
+                        account.id, account.url
+                    );
+                    continue;
                 }
-            }
+            },
         };
         let progress = CliProgress::new();
         let outcome = run_account(&engine, account, &progress, cancel.clone()).await;
