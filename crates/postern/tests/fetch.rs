@@ -771,3 +771,61 @@ fn serve_refuses_a_configuration_account_of_nobody() {
     let err = env.fails(&["check-config"], "");
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+#[test]
+fn all_imap_folders_land_in_local_folders_with_their_flags() {
+    if !have_dovecot() {
+        return;
+    }
+    let remote = Remote::start();
+    remote.add(
+        "bob",
+        &[message(0, "inbox@remote.example", "in inbox", "x")],
+    );
+    // Folders and flags made by a real client (Python's imaplib) on the remote.
+    common::python(
+        r#"
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("bob", "pass")
+c.create("Lists")
+c.append("Lists", "(\\Flagged \\Seen)", None, b"From: l@remote.example\r\nSubject: in lists\r\nMessage-ID: <lists@remote.example>\r\n\r\nlist mail\r\n")
+c.logout()
+"#,
+        &[remote.imap.to_string()],
+    );
+    let env = local_env("");
+    add_account(
+        &env,
+        ALICE,
+        &format!("imaps://bob@127.0.0.1:{}", remote.imaps),
+        &[
+            "--ca-file",
+            remote.cert().to_str().unwrap(),
+            "--folders",
+            "all",
+        ],
+        REMOTE_PASS,
+    );
+    let out = fetch_ok(&env, &["fetch", "run"]);
+    assert_eq!(fetched(&out), 2, "{out}");
+    let local = local_messages(&env, ALICE);
+    let (path, data) = local
+        .iter()
+        .find(|(_, d)| String::from_utf8_lossy(d).contains("Subject: in lists"))
+        .expect("the Lists message arrived");
+    let path = path.to_string_lossy();
+    assert!(path.contains("/.Lists/"), "{path}");
+    // Maildir info: F (flagged) and S (seen), as the remote had them.
+    let info = path.rsplit(":2,").next().unwrap();
+    assert!(info.contains('F') && info.contains('S'), "{path}");
+    assert!(
+        String::from_utf8_lossy(data).starts_with("Received: from 127.0.0.1 by mx.test with IMAPS")
+    );
+    let inbox = local
+        .iter()
+        .find(|(_, d)| String::from_utf8_lossy(d).contains("Subject: in inbox"))
+        .unwrap();
+    assert!(!inbox.0.to_string_lossy().contains("/.Lists/"));
+    assert_eq!(fetched(&fetch_ok(&env, &["fetch", "run"])), 0);
+}

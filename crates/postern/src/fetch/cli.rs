@@ -450,11 +450,22 @@ fn remove(config: &Config, id: &str) -> anyhow::Result<()> {
         );
     }
     let db = open_db(config)?;
-    // Not while a run of it is going on (serve's or another CLI's).
-    let _lock = lock_account(&config.data_dir, id, true)
+    // Preferably not while a run of it is going on; serve's IDLE watch of it holds the lock
+    // for good, and stops within a minute of the removal.
+    let start = std::time::Instant::now();
+    let mut lock = lock_account(&config.data_dir, id, false)
         .with_context(|| format!("locking account {id}"))?;
+    while lock.is_none() && start.elapsed() < LOCK_WAIT {
+        std::thread::sleep(Duration::from_millis(200));
+        lock = lock_account(&config.data_dir, id, false)
+            .with_context(|| format!("locking account {id}"))?;
+    }
     if !db.remove(id)? {
         bail!("there is no remote account {id} (postern fetch list shows them)");
+    }
+    if lock.is_none() {
+        println!("removed {id} (serve, which is fetching it, stops within a minute)");
+        return Ok(());
     }
     println!("removed {id}");
     Ok(())
