@@ -829,3 +829,44 @@ c.logout()
     assert!(!inbox.0.to_string_lossy().contains("/.Lists/"));
     assert_eq!(fetched(&fetch_ok(&env, &["fetch", "run"])), 0);
 }
+
+#[test]
+fn serve_polls_an_account_added_while_it_runs() {
+    if !have_dovecot() {
+        return;
+    }
+    let remote = Remote::start();
+    remote.add("bob", &[message(0, "poll1@remote.example", "poll 1", "x")]);
+    let env = local_env("[fetch]\ninterval_secs = 10\njitter_secs = 0\n");
+    let serve = env.serve();
+    // Added with the CLI while serve runs; `postern reload` makes serve read the list now.
+    add_account(
+        &env,
+        ALICE,
+        &format!("pop3://bob@127.0.0.1:{}", remote.pop3),
+        &["--ca-file", remote.cert().to_str().unwrap()],
+        REMOTE_PASS,
+    );
+    env.ok(&["reload"], "");
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while local_messages(&env, ALICE).len() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "{n} messages did not arrive"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for(1);
+    // The next poll (10 s later) brings what arrived in between.
+    remote.add("bob", &[message(1, "poll2@remote.example", "poll 2", "y")]);
+    wait_for(2);
+    assert_eq!(message_ids(&env, ALICE).len(), 2);
+    let log: Vec<String> = serve.log.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("fetch: fetched 1 (")),
+        "{}",
+        log.join("\n")
+    );
+}
