@@ -39,6 +39,8 @@ struct Script {
     /// Closes the connection instead of answering the n-th RETR (1-based).
     hang_up_at_retr: Option<usize>,
     quit_error: bool,
+    /// Sends the first line of the n-th RETR's message (1-based), then nothing for a minute.
+    stall_at_retr: Option<usize>,
     /// Offers STLS (RFC 2595) with this certificate.
     tls: Option<TlsAcceptor>,
     /// Sends a second line right after STLS's +OK, before the handshake.
@@ -62,6 +64,7 @@ impl Default for Script {
             lie_about_size: false,
             hang_up_at_retr: None,
             quit_error: false,
+            stall_at_retr: None,
             tls: None,
             inject_after_stls: false,
         }
@@ -283,6 +286,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 Some(i) => {
                     retrs += 1;
                     if script.hang_up_at_retr == Some(retrs) {
+                        return Ok(None);
+                    }
+                    if script.stall_at_retr == Some(retrs) {
+                        r.get_mut().write_all(b"+OK\r\nSubject: half\r\n").await?;
+                        tokio::time::sleep(Duration::from_secs(60)).await;
                         return Ok(None);
                     }
                     let mut out = b"+OK message follows\r\n".to_vec();
@@ -1287,4 +1295,34 @@ async fn stls_with_an_untrusted_certificate_or_injected_data_is_refused() {
     assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
     assert!(e.message.contains("after its +OK to STLS"), "{e}");
     assert!(fake.commands("PASS").is_empty());
+}
+
+#[tokio::test]
+async fn a_cancelled_run_stuck_in_a_message_gives_up_after_a_grace() {
+    let log = Log::default();
+    let script = Script {
+        stall_at_retr: Some(2),
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(3), log.clone()).await;
+    let state = MemState::new(log.clone());
+    let cancel = CancellationToken::new();
+    let inbox = MemInbox {
+        cancel_after: Some((1, cancel.clone())),
+        ..MemInbox::default()
+    };
+    let acct = account(
+        fake.port,
+        FetchOptions {
+            keep: false,
+            ..FetchOptions::default()
+        },
+    );
+    let report = sync_with(&acct, &state, &inbox, cancel).await.unwrap();
+    assert_eq!((report.fetched, report.deleted), (1, 0));
+    // Delivered and recorded, but the connection was dropped without QUIT: its deletion
+    // waits for the next run, and the server deleted nothing.
+    assert!(state.seen()["u1"].delete_pending);
+    assert!(fake.commands("QUIT").is_empty() && fake.commands("DELE").is_empty());
+    assert_eq!(fake.uids().len(), 3);
 }
