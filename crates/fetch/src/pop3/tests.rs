@@ -248,13 +248,30 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             "AUTH" => {
+                // RFC 5034 §4: the initial response on the line, or after an empty challenge.
+                let response = match arg.strip_prefix("PLAIN") {
+                    Some("") => {
+                        r.get_mut().write_all(b"+ \r\n").await?;
+                        let mut more = String::new();
+                        r.read_line(&mut more).await?;
+                        log.lock().unwrap().push("(AUTH continuation)".into());
+                        Some(more.trim_end().to_string())
+                    }
+                    Some(rest) => rest.strip_prefix(' ').map(str::to_string),
+                    None => None,
+                };
                 use base64::Engine as _;
-                let want =
-                    base64::engine::general_purpose::STANDARD.encode(format!("\0bob\0{PASSWORD}"));
-                if arg == format!("PLAIN {want}") && !script.refuse_all {
-                    b"+OK sasl\r\n".to_vec()
-                } else {
-                    format!("{}\r\n", script.refusal).into_bytes()
+                let decoded = response
+                    .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
+                    .unwrap_or_default();
+                let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+                match parts[..] {
+                    [b"", user, pass] if pass == PASSWORD.as_bytes() && !script.refuse_all => {
+                        let user = String::from_utf8_lossy(user).to_string();
+                        log.lock().unwrap().push(format!("(authcid {user})"));
+                        b"+OK sasl\r\n".to_vec()
+                    }
+                    _ => format!("{}\r\n", script.refusal).into_bytes(),
                 }
             }
             "UIDL" if script.uidl => {
@@ -1325,4 +1342,36 @@ async fn a_cancelled_run_stuck_in_a_message_gives_up_after_a_grace() {
     assert!(state.seen()["u1"].delete_pending);
     assert!(fake.commands("QUIT").is_empty() && fake.commands("DELE").is_empty());
     assert_eq!(fake.uids().len(), 3);
+}
+
+#[tokio::test]
+async fn auth_plain_sends_a_long_response_after_the_challenge() {
+    let log = Log::default();
+    let mut script = Script::default();
+    script.capa.as_mut().unwrap().push("SASL PLAIN".into());
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    // RFC 5034 §4: a command line is at most 255 octets, so this one waits for "+ ".
+    let user = format!("{}@example.net", "u".repeat(200));
+    let mut acct = account(fake.port, FetchOptions::default());
+    acct.url.user = user.clone();
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    let report = sync_with(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.fetched, 1);
+    assert_eq!(fake.commands("AUTH"), ["AUTH PLAIN"]);
+    assert_eq!(fake.commands("(AUTH continuation)").len(), 1);
+    assert_eq!(fake.commands("(authcid"), [format!("(authcid {user})")]);
+
+    // A short one goes on the command line.
+    let log = Log::default();
+    let mut script = Script::default();
+    script.capa.as_mut().unwrap().push("SASL PLAIN".into());
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    let acct = account(fake.port, FetchOptions::default());
+    sync_with(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(fake.commands("(AUTH continuation)").is_empty());
+    assert_eq!(fake.commands("(authcid"), ["(authcid bob)"]);
 }
