@@ -1078,6 +1078,19 @@ async fn without_uidl_only_a_deleting_account_is_fetched() {
         state.seen().is_empty(),
         "message numbers are never recorded"
     );
+
+    // A server that announced UIDL and then refuses it is failing, not lacking it.
+    let script = Script {
+        uidl: false,
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    let acct = account(fake.port, FetchOptions::default());
+    let e = sync_with(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Remote);
+    assert!(e.message.contains("refused UIDL: -ERR"), "{e}");
 }
 
 #[tokio::test]
