@@ -161,6 +161,15 @@ pub async fn sync(run: &Run<'_>) -> Result<RunReport, FetchError> {
             options.size_limit.unwrap_or_default()
         );
     }
+    tracing::debug!(
+        account = %account.id,
+        url = %url,
+        remote = listed.len(),
+        new = jobs.len(),
+        delete = to_delete.len(),
+        pipelining = client.capa.pipelining,
+        "POP3 mailbox listed"
+    );
     run.progress
         .folder(account, FOLDER, jobs.len() as u64, new_bytes);
 
