@@ -1388,3 +1388,64 @@ async fn auth_plain_sends_a_long_response_after_the_challenge() {
     assert!(fake.commands("(AUTH continuation)").is_empty());
     assert_eq!(fake.commands("(authcid"), ["(authcid bob)"]);
 }
+
+/// Progress as the CLI's bar sees it.
+#[derive(Default)]
+struct Seen(Mutex<Vec<String>>);
+
+impl crate::state::Progress for Seen {
+    fn folder(&self, _: &FetchAccount, folder: &str, new: u64, bytes: u64) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("folder {folder} {new} {bytes}"));
+    }
+    fn message(&self, _: &FetchAccount, bytes: u64) {
+        self.0.lock().unwrap().push(format!("message {bytes}"));
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_fetches_one_at_a_time_and_progress_is_told() {
+    let log = Log::default();
+    let msgs = messages(5);
+    let sizes: u64 = msgs.iter().map(|m| m.body.len() as u64).sum();
+    let fake = Fake::start(Script::default(), msgs, log.clone()).await;
+    let acct = account(
+        fake.port,
+        FetchOptions {
+            rate_limit: Some(60_000),
+            ..FetchOptions::default()
+        },
+    );
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    let connector = Connector::new(None).unwrap();
+    let password = Secret::new(PASSWORD);
+    let progress = Seen::default();
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &progress,
+        cancel: CancellationToken::new(),
+    };
+    let report = super::sync(&run).await.unwrap();
+    assert_eq!(report.fetched, 5);
+    assert_eq!(report.bytes, sizes);
+    let retrs = fake.commands("RETR");
+    assert_eq!(retrs.len(), 5);
+    assert!(
+        retrs.iter().all(|r| !r.ends_with("(pipelined)")),
+        "{retrs:?}"
+    );
+    let told = progress.0.lock().unwrap().clone();
+    assert_eq!(told[0], format!("folder INBOX 5 {sizes}"));
+    assert_eq!(told.len(), 6);
+    let bytes: u64 = told[1..]
+        .iter()
+        .map(|t| t["message ".len()..].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(bytes, sizes);
+}
