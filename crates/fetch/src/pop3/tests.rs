@@ -43,6 +43,8 @@ struct Script {
     stall_at_retr: Option<usize>,
     /// Offers STLS (RFC 2595) with this certificate.
     tls: Option<TlsAcceptor>,
+    /// TLS from the first octet (pop3s, RFC 8314) with the certificate of `tls`.
+    implicit_tls: bool,
     /// Sends a second line right after STLS's +OK, before the handshake.
     inject_after_stls: bool,
 }
@@ -66,6 +68,7 @@ impl Default for Script {
             quit_error: false,
             stall_at_retr: None,
             tls: None,
+            implicit_tls: false,
             inject_after_stls: false,
         }
     }
@@ -98,7 +101,17 @@ impl Fake {
                 };
                 let (script, mb, lg) = (script.clone(), mb.clone(), lg.clone());
                 tokio::spawn(async move {
-                    let Ok(Some(tcp)) = serve(sock, false, &script, &mb, &lg).await else {
+                    if script.implicit_tls {
+                        let acceptor = script
+                            .tls
+                            .clone()
+                            .expect("implicit TLS needs a certificate");
+                        if let Ok(tls) = acceptor.accept(sock).await {
+                            let _ = serve(tls, true, true, &script, &mb, &lg).await;
+                        }
+                        return;
+                    }
+                    let Ok(Some(tcp)) = serve(sock, false, true, &script, &mb, &lg).await else {
                         return;
                     };
                     let Some(acceptor) = script.tls.clone() else {
@@ -106,7 +119,7 @@ impl Fake {
                     };
                     match acceptor.accept(tcp).await {
                         Ok(tls) => {
-                            let _ = serve(tls, true, &script, &mb, &lg).await;
+                            let _ = serve(tls, true, false, &script, &mb, &lg).await;
                         }
                         Err(e) => lg.lock().unwrap().push(format!("handshake failed: {e}")),
                     }
@@ -156,12 +169,13 @@ fn stuffed(body: &[u8]) -> Vec<u8> {
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     tls: bool,
+    greet: bool,
     script: &Script,
     mailbox: &Mutex<Vec<Msg>>,
     log: &Log,
 ) -> std::io::Result<Option<S>> {
     let mut r = BufReader::new(stream);
-    if !tls {
+    if greet {
         r.get_mut()
             .write_all(format!("{}\r\n", script.greeting).as_bytes())
             .await?;
@@ -214,7 +228,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             "CAPA" => match &script.capa {
                 Some(lines) => {
                     let mut out = String::from("+OK\r\n");
-                    if script.tls.is_some() && !tls {
+                    if script.tls.is_some() && !tls && !script.implicit_tls {
                         out.push_str("STLS\r\n");
                     }
                     for l in lines {
@@ -1448,4 +1462,33 @@ async fn a_rate_limit_fetches_one_at_a_time_and_progress_is_told() {
         .map(|t| t["message ".len()..].parse::<u64>().unwrap())
         .sum();
     assert_eq!(bytes, sizes);
+}
+
+#[tokio::test]
+async fn pop3s_is_tls_from_the_first_octet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acceptor, ca_file) = tls_server(dir.path());
+    let log = Log::default();
+    let script = Script {
+        tls: Some(acceptor),
+        implicit_tls: true,
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(2), log.clone()).await;
+    let mut acct = tls_account(fake.port);
+    acct.url = RemoteUrl::parse(&format!("pop3s://bob@localhost:{}", fake.port)).unwrap();
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    let trusted = Connector::new(Some(&ca_file)).unwrap();
+    let report = sync_through(&trusted, &acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.fetched, 2);
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log[0], "CAPA [tls]");
+    let commands = log
+        .iter()
+        .filter(|l| !l.starts_with("record ") && !l.starts_with("forget "));
+    assert!(commands.clone().count() >= 7);
+    assert!(commands.clone().all(|l| l.ends_with("[tls]")), "{log:#?}");
+    assert!(fake.commands("STLS").is_empty());
 }
