@@ -16,6 +16,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest status, CAPA, UIDL or LIST line accepted.
 pub(crate) const MAX_LINE: usize = 64 * 1024;
+/// The longest CAPA, UIDL or LIST answer accepted (a UIDL listing of a million messages is
+/// about 30 MB).
+pub(crate) const MAX_LISTING: usize = 128 * 1024 * 1024;
 /// The largest message ever read, whatever the server announced.
 pub(crate) const MAX_MESSAGE: u64 = 200 * 1024 * 1024;
 /// RFC 5034 §4: a command line, initial response included, is at most 255 octets.
@@ -382,6 +385,10 @@ impl Client {
     pub(crate) async fn uidl(&mut self) -> Result<Option<Vec<(u32, String)>>, FetchError> {
         let reply = self.command("UIDL", "UIDL").await?;
         if !reply.ok {
+            // A server that announced UIDL, or says why it fails, is failing, not lacking it.
+            if self.capa.uidl || reply.code().is_some() {
+                return Err(self.refused("UIDL", &reply));
+            }
             return Ok(None);
         }
         let lines = self.read_multiline("UIDL").await?;
@@ -603,12 +610,21 @@ impl Client {
     }
 
     /// The lines of a multi-line response up to the terminating `.`, dot-unstuffed (RFC 1939 §3).
+    /// At most [`MAX_LISTING`] octets in all.
     async fn read_multiline(&mut self, what: &str) -> Result<Vec<Vec<u8>>, FetchError> {
         let mut lines = Vec::new();
+        let mut total = 0;
         loop {
             let mut line = self.read_line(what).await?;
             if line == b"." {
                 return Ok(lines);
+            }
+            total += line.len() + 2;
+            if total > MAX_LISTING {
+                return Err(FetchError::protocol(format!(
+                    "{} answered {what} with more than {MAX_LISTING} octets",
+                    self.url
+                )));
             }
             if line.first() == Some(&b'.') {
                 line.remove(0);

@@ -31,6 +31,9 @@ const PIPELINE_BYTES: u64 = 8 * 1024 * 1024;
 const MAX_DELIVERIES: usize = 16;
 /// Bytes held by running deliveries at most (one always may run).
 const DELIVERY_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a cancelled run may still spend reading the message it is in the middle of before
+/// it drops the connection (then without QUIT: the server deletes nothing).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// Delivered messages are recorded at least this often...
 const RECORD_EVERY: usize = 100;
 /// ...and at least this soon after delivery.
@@ -158,6 +161,15 @@ pub async fn sync(run: &Run<'_>) -> Result<RunReport, FetchError> {
             options.size_limit.unwrap_or_default()
         );
     }
+    tracing::debug!(
+        account = %account.id,
+        url = %url,
+        remote = listed.len(),
+        new = jobs.len(),
+        delete = to_delete.len(),
+        pipelining = client.capa.pipelining,
+        "POP3 mailbox listed"
+    );
     run.progress
         .folder(account, FOLDER, jobs.len() as u64, new_bytes);
 
@@ -175,7 +187,16 @@ pub async fn sync(run: &Run<'_>) -> Result<RunReport, FetchError> {
 
     // A connection that failed is of no more use: what was delivered is recorded, and its
     // deletion waits for the next run.
-    read?;
+    if !read? {
+        tracing::info!(
+            account = %account.id,
+            "cancelled in the middle of a message: connection dropped, deletions wait for the next run"
+        );
+        return match delivered.error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        };
+    }
 
     // Delete what is delivered and recorded, then QUIT (RFC 1939 §6: the deletions happen in
     // the UPDATE state, after QUIT's +OK only).
@@ -199,7 +220,11 @@ async fn finish(
 ) -> Result<(), FetchError> {
     let account = run.account;
     if to_delete.is_empty() {
-        return client.quit().await;
+        // Nothing to commit: a failed goodbye changes nothing.
+        if let Err(e) = client.quit().await {
+            tracing::debug!(account = %account.id, "QUIT: {e}");
+        }
+        return Ok(());
     }
     let numbers: Vec<u32> = to_delete.iter().map(|(n, _)| *n).collect();
     let marked = client.dele(&numbers).await?;
@@ -224,14 +249,16 @@ async fn finish(
 
 /// The reading side: sends RETRs ahead (up to [`PIPELINE_DEPTH`] when the server pipelines and
 /// no rate limit applies) and passes each message read to the deliveries. When `stop` or the
-/// run's cancel fires it sends no more RETRs and reads (and drops) the answers still due.
+/// run's cancel fires it sends no more RETRs and reads (and drops) the answers still due; after
+/// [`CANCEL_GRACE`] of a cancelled run it gives up on them. `Ok(false)`: it gave up, and the
+/// connection is out of step.
 async fn read_messages(
     run: &Run<'_>,
     client: &mut Client,
     jobs: &[Job],
     tx: mpsc::Sender<(Job, Vec<u8>)>,
     stop: &CancellationToken,
-) -> Result<(), FetchError> {
+) -> Result<bool, FetchError> {
     let options = &run.account.options;
     let depth = if client.capa.pipelining && options.rate_limit.is_none() {
         PIPELINE_DEPTH
@@ -262,10 +289,17 @@ async fn read_messages(
             client.send_retr(&batch).await?;
         }
         if read == sent {
-            return Ok(());
+            return Ok(true);
         }
         let job = &jobs[read];
-        let raw = client.read_retr(job.number, job.size).await?;
+        let give_up = async {
+            run.cancel.cancelled().await;
+            tokio::time::sleep(CANCEL_GRACE).await;
+        };
+        let raw = tokio::select! {
+            raw = client.read_retr(job.number, job.size) => raw?,
+            _ = give_up => return Ok(false),
+        };
         read += 1;
         in_flight_bytes -= job.size;
         if stopped() {

@@ -39,8 +39,12 @@ struct Script {
     /// Closes the connection instead of answering the n-th RETR (1-based).
     hang_up_at_retr: Option<usize>,
     quit_error: bool,
+    /// Sends the first line of the n-th RETR's message (1-based), then nothing for a minute.
+    stall_at_retr: Option<usize>,
     /// Offers STLS (RFC 2595) with this certificate.
     tls: Option<TlsAcceptor>,
+    /// TLS from the first octet (pop3s, RFC 8314) with the certificate of `tls`.
+    implicit_tls: bool,
     /// Sends a second line right after STLS's +OK, before the handshake.
     inject_after_stls: bool,
 }
@@ -62,7 +66,9 @@ impl Default for Script {
             lie_about_size: false,
             hang_up_at_retr: None,
             quit_error: false,
+            stall_at_retr: None,
             tls: None,
+            implicit_tls: false,
             inject_after_stls: false,
         }
     }
@@ -95,7 +101,17 @@ impl Fake {
                 };
                 let (script, mb, lg) = (script.clone(), mb.clone(), lg.clone());
                 tokio::spawn(async move {
-                    let Ok(Some(tcp)) = serve(sock, false, &script, &mb, &lg).await else {
+                    if script.implicit_tls {
+                        let acceptor = script
+                            .tls
+                            .clone()
+                            .expect("implicit TLS needs a certificate");
+                        if let Ok(tls) = acceptor.accept(sock).await {
+                            let _ = serve(tls, true, true, &script, &mb, &lg).await;
+                        }
+                        return;
+                    }
+                    let Ok(Some(tcp)) = serve(sock, false, true, &script, &mb, &lg).await else {
                         return;
                     };
                     let Some(acceptor) = script.tls.clone() else {
@@ -103,7 +119,7 @@ impl Fake {
                     };
                     match acceptor.accept(tcp).await {
                         Ok(tls) => {
-                            let _ = serve(tls, true, &script, &mb, &lg).await;
+                            let _ = serve(tls, true, false, &script, &mb, &lg).await;
                         }
                         Err(e) => lg.lock().unwrap().push(format!("handshake failed: {e}")),
                     }
@@ -153,12 +169,13 @@ fn stuffed(body: &[u8]) -> Vec<u8> {
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     tls: bool,
+    greet: bool,
     script: &Script,
     mailbox: &Mutex<Vec<Msg>>,
     log: &Log,
 ) -> std::io::Result<Option<S>> {
     let mut r = BufReader::new(stream);
-    if !tls {
+    if greet {
         r.get_mut()
             .write_all(format!("{}\r\n", script.greeting).as_bytes())
             .await?;
@@ -211,7 +228,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             "CAPA" => match &script.capa {
                 Some(lines) => {
                     let mut out = String::from("+OK\r\n");
-                    if script.tls.is_some() && !tls {
+                    if script.tls.is_some() && !tls && !script.implicit_tls {
                         out.push_str("STLS\r\n");
                     }
                     for l in lines {
@@ -245,13 +262,30 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             "AUTH" => {
+                // RFC 5034 §4: the initial response on the line, or after an empty challenge.
+                let response = match arg.strip_prefix("PLAIN") {
+                    Some("") => {
+                        r.get_mut().write_all(b"+ \r\n").await?;
+                        let mut more = String::new();
+                        r.read_line(&mut more).await?;
+                        log.lock().unwrap().push("(AUTH continuation)".into());
+                        Some(more.trim_end().to_string())
+                    }
+                    Some(rest) => rest.strip_prefix(' ').map(str::to_string),
+                    None => None,
+                };
                 use base64::Engine as _;
-                let want =
-                    base64::engine::general_purpose::STANDARD.encode(format!("\0bob\0{PASSWORD}"));
-                if arg == format!("PLAIN {want}") && !script.refuse_all {
-                    b"+OK sasl\r\n".to_vec()
-                } else {
-                    format!("{}\r\n", script.refusal).into_bytes()
+                let decoded = response
+                    .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
+                    .unwrap_or_default();
+                let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+                match parts[..] {
+                    [b"", user, pass] if pass == PASSWORD.as_bytes() && !script.refuse_all => {
+                        let user = String::from_utf8_lossy(user).to_string();
+                        log.lock().unwrap().push(format!("(authcid {user})"));
+                        b"+OK sasl\r\n".to_vec()
+                    }
+                    _ => format!("{}\r\n", script.refusal).into_bytes(),
                 }
             }
             "UIDL" if script.uidl => {
@@ -283,6 +317,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 Some(i) => {
                     retrs += 1;
                     if script.hang_up_at_retr == Some(retrs) {
+                        return Ok(None);
+                    }
+                    if script.stall_at_retr == Some(retrs) {
+                        r.get_mut().write_all(b"+OK\r\nSubject: half\r\n").await?;
+                        tokio::time::sleep(Duration::from_secs(60)).await;
                         return Ok(None);
                     }
                     let mut out = b"+OK message follows\r\n".to_vec();
@@ -1053,6 +1092,19 @@ async fn without_uidl_only_a_deleting_account_is_fetched() {
         state.seen().is_empty(),
         "message numbers are never recorded"
     );
+
+    // A server that announced UIDL and then refuses it is failing, not lacking it.
+    let script = Script {
+        uidl: false,
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    let acct = account(fake.port, FetchOptions::default());
+    let e = sync_with(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Remote);
+    assert!(e.message.contains("refused UIDL: -ERR"), "{e}");
 }
 
 #[tokio::test]
@@ -1287,4 +1339,156 @@ async fn stls_with_an_untrusted_certificate_or_injected_data_is_refused() {
     assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
     assert!(e.message.contains("after its +OK to STLS"), "{e}");
     assert!(fake.commands("PASS").is_empty());
+}
+
+#[tokio::test]
+async fn a_cancelled_run_stuck_in_a_message_gives_up_after_a_grace() {
+    let log = Log::default();
+    let script = Script {
+        stall_at_retr: Some(2),
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(3), log.clone()).await;
+    let state = MemState::new(log.clone());
+    let cancel = CancellationToken::new();
+    let inbox = MemInbox {
+        cancel_after: Some((1, cancel.clone())),
+        ..MemInbox::default()
+    };
+    let acct = account(
+        fake.port,
+        FetchOptions {
+            keep: false,
+            ..FetchOptions::default()
+        },
+    );
+    let report = sync_with(&acct, &state, &inbox, cancel).await.unwrap();
+    assert_eq!((report.fetched, report.deleted), (1, 0));
+    // Delivered and recorded, but the connection was dropped without QUIT: its deletion
+    // waits for the next run, and the server deleted nothing.
+    assert!(state.seen()["u1"].delete_pending);
+    assert!(fake.commands("QUIT").is_empty() && fake.commands("DELE").is_empty());
+    assert_eq!(fake.uids().len(), 3);
+}
+
+#[tokio::test]
+async fn auth_plain_sends_a_long_response_after_the_challenge() {
+    let log = Log::default();
+    let mut script = Script::default();
+    script.capa.as_mut().unwrap().push("SASL PLAIN".into());
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    // RFC 5034 §4: a command line is at most 255 octets, so this one waits for "+ ".
+    let user = format!("{}@example.net", "u".repeat(200));
+    let mut acct = account(fake.port, FetchOptions::default());
+    acct.url.user = user.clone();
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    let report = sync_with(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.fetched, 1);
+    assert_eq!(fake.commands("AUTH"), ["AUTH PLAIN"]);
+    assert_eq!(fake.commands("(AUTH continuation)").len(), 1);
+    assert_eq!(fake.commands("(authcid"), [format!("(authcid {user})")]);
+
+    // A short one goes on the command line.
+    let log = Log::default();
+    let mut script = Script::default();
+    script.capa.as_mut().unwrap().push("SASL PLAIN".into());
+    let fake = Fake::start(script, messages(1), log.clone()).await;
+    let acct = account(fake.port, FetchOptions::default());
+    sync_with(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(fake.commands("(AUTH continuation)").is_empty());
+    assert_eq!(fake.commands("(authcid"), ["(authcid bob)"]);
+}
+
+/// Progress as the CLI's bar sees it.
+#[derive(Default)]
+struct Seen(Mutex<Vec<String>>);
+
+impl crate::state::Progress for Seen {
+    fn folder(&self, _: &FetchAccount, folder: &str, new: u64, bytes: u64) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("folder {folder} {new} {bytes}"));
+    }
+    fn message(&self, _: &FetchAccount, bytes: u64) {
+        self.0.lock().unwrap().push(format!("message {bytes}"));
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_fetches_one_at_a_time_and_progress_is_told() {
+    let log = Log::default();
+    let msgs = messages(5);
+    let sizes: u64 = msgs.iter().map(|m| m.body.len() as u64).sum();
+    let fake = Fake::start(Script::default(), msgs, log.clone()).await;
+    let acct = account(
+        fake.port,
+        FetchOptions {
+            rate_limit: Some(60_000),
+            ..FetchOptions::default()
+        },
+    );
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    let connector = Connector::new(None).unwrap();
+    let password = Secret::new(PASSWORD);
+    let progress = Seen::default();
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &progress,
+        cancel: CancellationToken::new(),
+    };
+    let report = super::sync(&run).await.unwrap();
+    assert_eq!(report.fetched, 5);
+    assert_eq!(report.bytes, sizes);
+    let retrs = fake.commands("RETR");
+    assert_eq!(retrs.len(), 5);
+    assert!(
+        retrs.iter().all(|r| !r.ends_with("(pipelined)")),
+        "{retrs:?}"
+    );
+    let told = progress.0.lock().unwrap().clone();
+    assert_eq!(told[0], format!("folder INBOX 5 {sizes}"));
+    assert_eq!(told.len(), 6);
+    let bytes: u64 = told[1..]
+        .iter()
+        .map(|t| t["message ".len()..].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(bytes, sizes);
+}
+
+#[tokio::test]
+async fn pop3s_is_tls_from_the_first_octet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acceptor, ca_file) = tls_server(dir.path());
+    let log = Log::default();
+    let script = Script {
+        tls: Some(acceptor),
+        implicit_tls: true,
+        ..Script::default()
+    };
+    let fake = Fake::start(script, messages(2), log.clone()).await;
+    let mut acct = tls_account(fake.port);
+    acct.url = RemoteUrl::parse(&format!("pop3s://bob@localhost:{}", fake.port)).unwrap();
+    let (state, inbox) = (MemState::new(log.clone()), MemInbox::default());
+    let trusted = Connector::new(Some(&ca_file)).unwrap();
+    let report = sync_through(&trusted, &acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.fetched, 2);
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log[0], "CAPA [tls]");
+    let commands = log
+        .iter()
+        .filter(|l| !l.starts_with("record ") && !l.starts_with("forget "));
+    assert!(commands.clone().count() >= 7);
+    assert!(commands.clone().all(|l| l.ends_with("[tls]")), "{log:#?}");
+    assert!(fake.commands("STLS").is_empty());
 }
