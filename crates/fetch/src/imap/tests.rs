@@ -344,7 +344,11 @@ fn members(set: &str) -> Vec<u32> {
 /// A server holding `messages` (UID, text) in its INBOX, UIDVALIDITY 5, writable, UIDPLUS:
 /// `UID EXPUNGE` removes messages.
 fn mailbox(messages: Vec<(u32, String)>) -> Arc<Script> {
-    let messages = Mutex::new(messages);
+    shared_mailbox(Arc::new(Mutex::new(messages)))
+}
+
+/// [`mailbox`] over messages the test changes while the client runs.
+fn shared_mailbox(messages: Arc<Mutex<Vec<(u32, String)>>>) -> Arc<Script> {
     Arc::new(move |cmd: &str| {
         if let Some(r) = base(cmd) {
             return r;
@@ -651,4 +655,83 @@ async fn starttls_upgrades_verifies_the_certificate_and_logs_in_over_tls() {
         "CAPABILITY",
         "capabilities asked again over TLS: {log:?}"
     );
+}
+
+/// Counts syncs.
+#[derive(Default)]
+struct Syncs(Mutex<Vec<Result<RunReport, FetchError>>>);
+
+impl crate::Progress for Syncs {
+    fn synced(&self, _a: &FetchAccount, outcome: &Result<RunReport, FetchError>) {
+        self.0.lock().unwrap().push(outcome.clone());
+    }
+}
+
+#[tokio::test]
+async fn watch_polls_a_server_without_idle_and_stops_when_cancelled() {
+    let messages = Arc::new(Mutex::new(vec![(1, msg("p1@x", "first"))]));
+    // base() announces IDLE after login; this server does not.
+    let inner = shared_mailbox(messages.clone());
+    let script: Arc<Script> = Arc::new(move |cmd: &str| {
+        if cmd.starts_with("AUTHENTICATE PLAIN ") {
+            return "TAG OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n".into();
+        }
+        if cmd == "IDLE" {
+            return "TAG BAD no IDLE here\r\n".into();
+        }
+        inner(cmd)
+    });
+    let fake = Fake::start(
+        "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n",
+        script,
+    )
+    .await;
+    let acct = account(
+        fake.port,
+        "imap",
+        FetchOptions {
+            interval: std::time::Duration::from_secs(1),
+            ..plaintext()
+        },
+    );
+    let (state, inbox, syncs) = (MemState::default(), MemInbox::default(), Syncs::default());
+    let connector = Connector::new(None).unwrap();
+    let password = Secret::new("secret");
+    let cancel = CancellationToken::new();
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &syncs,
+        cancel: cancel.clone(),
+    };
+    let driver = async {
+        let wait = |n: usize| {
+            let inbox = &inbox;
+            async move {
+                let t = std::time::Instant::now();
+                while inbox.got.lock().unwrap().len() < n {
+                    assert!(t.elapsed().as_secs() < 60, "no mail after 60 s");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        };
+        wait(1).await;
+        messages.lock().unwrap().push((2, msg("p2@x", "second")));
+        wait(2).await;
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(super::watch(&run), driver);
+    result.unwrap();
+    assert_eq!(inbox.got.lock().unwrap().len(), 2);
+    let syncs = syncs.0.lock().unwrap();
+    assert!(
+        syncs.len() >= 2 && syncs.iter().all(|s| s.is_ok()),
+        "{syncs:?}"
+    );
+    let log = fake.log();
+    assert!(!log.iter().any(|c| c == "IDLE"), "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("LOGOUT"));
 }
