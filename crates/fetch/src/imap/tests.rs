@@ -192,7 +192,7 @@ impl FetchState for MemState {
     }
 }
 
-/// Keeps bodies; refuses those containing "REFUSE"; cancels `cancel_after` deliveries in.
+/// Keeps bodies; refuses those containing "REFUSE", fails on "FAIL"; cancels `cancel_after` deliveries in.
 #[derive(Default)]
 struct MemInbox {
     got: Mutex<Vec<Vec<u8>>>,
@@ -202,6 +202,9 @@ struct MemInbox {
 #[async_trait]
 impl Inbox for MemInbox {
     async fn deliver(&self, m: FetchedMessage<'_>) -> Result<Delivered, FetchError> {
+        if m.raw.windows(4).any(|w| w == b"FAIL") {
+            return Err(FetchError::local("the disk is full"));
+        }
         if m.raw.windows(6).any(|w| w == b"REFUSE") {
             return Ok(Delivered::Refused(LocalRefusal(
                 "5.1.1 no such user".into(),
@@ -733,5 +736,70 @@ async fn watch_polls_a_server_without_idle_and_stops_when_cancelled() {
     );
     let log = fake.log();
     assert!(!log.iter().any(|c| c == "IDLE"), "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("LOGOUT"));
+}
+
+#[tokio::test]
+async fn a_silent_server_is_a_network_error_after_the_time_out() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(s);
+    });
+    let acct = account(port, "imap", plaintext());
+    let connector = Connector::new(None).unwrap();
+    let password = Secret::new("secret");
+    let (state, inbox) = (MemState::default(), MemInbox::default());
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &NoProgress,
+        cancel: CancellationToken::new(),
+    };
+    let e = super::client::Client::login_with_timeout(&run, std::time::Duration::from_millis(200))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.kind, ErrorKind::Network, "{e}");
+    assert!(e.message.contains("sent nothing"), "{e}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_local_failure_stops_the_run_after_recording_and_flagging_what_was_delivered() {
+    let fake = Fake::start(
+        "* OK ready\r\n",
+        mailbox(vec![
+            (1, msg("1@x", "fine")),
+            (2, msg("2@x", "FAIL here")),
+            (3, msg("3@x", "never reached")),
+        ]),
+    )
+    .await;
+    let acct = account(
+        fake.port,
+        "imap",
+        FetchOptions {
+            mark_seen: true,
+            ..plaintext()
+        },
+    );
+    let (state, inbox) = (MemState::default(), MemInbox::default());
+    let e = run_sync(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Local, "{e}");
+    let s = state.load("7", "INBOX").await.unwrap();
+    assert_eq!(s.seen.keys().collect::<Vec<_>>(), ["1"]);
+    let log = fake.log();
+    assert!(
+        log.contains(&"UID STORE 1 +FLAGS.SILENT (\\Seen)".to_string()),
+        "{log:?}"
+    );
     assert_eq!(log.last().map(String::as_str), Some("LOGOUT"));
 }
