@@ -98,6 +98,11 @@ impl Client {
             c.authenticate(run).await?;
         }
         c.literal_limit = response::MAX_LITERAL;
+        tracing::debug!(
+            tls = c.stream.as_ref().is_some_and(Stream::is_tls),
+            capabilities = %c.caps.join(" "),
+            "logged in"
+        );
         Ok(c)
     }
 
@@ -259,9 +264,8 @@ impl Client {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(FetchError::network(format!("writing to {}: {e}", self.url))),
             Err(_) => Err(FetchError::network(format!(
-                "{} took no data for {} s",
-                self.url,
-                self.io_timeout.as_secs()
+                "{} took no data for {:?}",
+                self.url, self.io_timeout
             ))),
         }
     }
@@ -403,9 +407,8 @@ impl Client {
             }
             Err(_) => {
                 return Err(FetchError::network(format!(
-                    "{} sent nothing for {} s",
-                    self.url,
-                    limit.as_secs()
+                    "{} sent nothing for {limit:?}",
+                    self.url
                 )));
             }
         };

@@ -23,6 +23,7 @@ use client::Client;
 use response::Response;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// RFC 2177 §3: a client re-issues IDLE at least every 29 minutes, before the server's
 /// 30-minute inactivity time-out.
@@ -34,7 +35,12 @@ const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(31 * 60);
 /// new messages are delivered, recorded, then flagged or deleted on the remote as the options
 /// say. Returns what was done; a cancelled run returns what it did before it stopped.
 pub async fn sync(run: &Run<'_>) -> Result<RunReport, FetchError> {
-    sync::sync(run).await
+    sync::sync(run).instrument(span(run)).await
+}
+
+/// The span of an account's session in the logs (never its password).
+fn span(run: &Run<'_>) -> tracing::Span {
+    tracing::info_span!("fetch", account = %run.account.id, url = %run.account.url)
 }
 
 /// Push mode: syncs, then waits with IDLE (RFC 2177) on the INBOX (or the URL's folder) and
@@ -44,6 +50,10 @@ pub async fn sync(run: &Run<'_>) -> Result<RunReport, FetchError> {
 /// `run.progress.synced`. Returns `Ok(())` when `run.cancel` fires, `Err` when the session
 /// fails (the caller backs off and calls it again).
 pub async fn watch(run: &Run<'_>) -> Result<(), FetchError> {
+    watch_session(run).instrument(span(run)).await
+}
+
+async fn watch_session(run: &Run<'_>) -> Result<(), FetchError> {
     let mut client = tokio::select! {
         c = Client::login(run) => c?,
         _ = run.cancel.cancelled() => return Ok(()),

@@ -25,7 +25,7 @@ const CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// Body fetch commands kept in flight.
 const WINDOW: usize = 2;
 /// UIDs per STORE/EXPUNGE/metadata command.
-const SET_UIDS: usize = 1000;
+const SET_UIDS: usize = 500;
 /// Recorded at least every this many messages...
 const RECORD_EVERY: usize = 100;
 /// ... or this often.
@@ -580,11 +580,22 @@ pub(crate) async fn sync_folder(
     )
     .await;
 
-    // Only now, with every delivery recorded, is the remote changed.
-    if fetched.is_ok() {
-        change_remote(client, run, folder, &after, &mut report).await?;
+    // Only now, with every delivery recorded, is the remote changed: after a local delivery
+    // failure too, for what was delivered before it (the session is still in step).
+    match fetched {
+        Ok(()) => {
+            change_remote(client, run, folder, &after, &mut report).await?;
+            Ok(report)
+        }
+        Err(e) if e.kind == crate::ErrorKind::Local => {
+            if let Err(e2) = change_remote(client, run, folder, &after, &mut report).await {
+                tracing::warn!(account = %id, folder = %folder.name, error = %e2,
+                    "flags and deletions of the delivered messages wait for the next run");
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
     }
-    fetched.map(|()| report)
 }
 
 /// Fetches `wanted` in pipelined chunks and delivers them; records every outcome.
@@ -780,7 +791,10 @@ async fn fetch(
     client.literal_limit = MAX_LITERAL;
     // Commands still in flight (cancel, or a delivery failure): read their answers so the
     // session stays usable for the flags and deletions of what was delivered.
-    if failure.is_none() {
+    let local_failure = failure
+        .as_ref()
+        .is_some_and(|e| e.kind == crate::ErrorKind::Local);
+    if failure.is_none() || local_failure {
         while let Some(tag) = in_flight.pop_front() {
             let (_, done) = client.finish(&tag).await?;
             client.ok("UID FETCH", &done)?;

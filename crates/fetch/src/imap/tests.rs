@@ -192,7 +192,7 @@ impl FetchState for MemState {
     }
 }
 
-/// Keeps bodies; refuses those containing "REFUSE"; cancels `cancel_after` deliveries in.
+/// Keeps bodies; refuses those containing "REFUSE", fails on "FAIL"; cancels `cancel_after` deliveries in.
 #[derive(Default)]
 struct MemInbox {
     got: Mutex<Vec<Vec<u8>>>,
@@ -202,6 +202,9 @@ struct MemInbox {
 #[async_trait]
 impl Inbox for MemInbox {
     async fn deliver(&self, m: FetchedMessage<'_>) -> Result<Delivered, FetchError> {
+        if m.raw.windows(4).any(|w| w == b"FAIL") {
+            return Err(FetchError::local("the disk is full"));
+        }
         if m.raw.windows(6).any(|w| w == b"REFUSE") {
             return Ok(Delivered::Refused(LocalRefusal(
                 "5.1.1 no such user".into(),
@@ -344,7 +347,11 @@ fn members(set: &str) -> Vec<u32> {
 /// A server holding `messages` (UID, text) in its INBOX, UIDVALIDITY 5, writable, UIDPLUS:
 /// `UID EXPUNGE` removes messages.
 fn mailbox(messages: Vec<(u32, String)>) -> Arc<Script> {
-    let messages = Mutex::new(messages);
+    shared_mailbox(Arc::new(Mutex::new(messages)))
+}
+
+/// [`mailbox`] over messages the test changes while the client runs.
+fn shared_mailbox(messages: Arc<Mutex<Vec<(u32, String)>>>) -> Arc<Script> {
     Arc::new(move |cmd: &str| {
         if let Some(r) = base(cmd) {
             return r;
@@ -651,4 +658,148 @@ async fn starttls_upgrades_verifies_the_certificate_and_logs_in_over_tls() {
         "CAPABILITY",
         "capabilities asked again over TLS: {log:?}"
     );
+}
+
+/// Counts syncs.
+#[derive(Default)]
+struct Syncs(Mutex<Vec<Result<RunReport, FetchError>>>);
+
+impl crate::Progress for Syncs {
+    fn synced(&self, _a: &FetchAccount, outcome: &Result<RunReport, FetchError>) {
+        self.0.lock().unwrap().push(outcome.clone());
+    }
+}
+
+#[tokio::test]
+async fn watch_polls_a_server_without_idle_and_stops_when_cancelled() {
+    let messages = Arc::new(Mutex::new(vec![(1, msg("p1@x", "first"))]));
+    // base() announces IDLE after login; this server does not.
+    let inner = shared_mailbox(messages.clone());
+    let script: Arc<Script> = Arc::new(move |cmd: &str| {
+        if cmd.starts_with("AUTHENTICATE PLAIN ") {
+            return "TAG OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n".into();
+        }
+        if cmd == "IDLE" {
+            return "TAG BAD no IDLE here\r\n".into();
+        }
+        inner(cmd)
+    });
+    let fake = Fake::start(
+        "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n",
+        script,
+    )
+    .await;
+    let acct = account(
+        fake.port,
+        "imap",
+        FetchOptions {
+            interval: std::time::Duration::from_secs(1),
+            ..plaintext()
+        },
+    );
+    let (state, inbox, syncs) = (MemState::default(), MemInbox::default(), Syncs::default());
+    let connector = Connector::new(None).unwrap();
+    let password = Secret::new("secret");
+    let cancel = CancellationToken::new();
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &syncs,
+        cancel: cancel.clone(),
+    };
+    let driver = async {
+        let wait = |n: usize| {
+            let inbox = &inbox;
+            async move {
+                let t = std::time::Instant::now();
+                while inbox.got.lock().unwrap().len() < n {
+                    assert!(t.elapsed().as_secs() < 60, "no mail after 60 s");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        };
+        wait(1).await;
+        messages.lock().unwrap().push((2, msg("p2@x", "second")));
+        wait(2).await;
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(super::watch(&run), driver);
+    result.unwrap();
+    assert_eq!(inbox.got.lock().unwrap().len(), 2);
+    let syncs = syncs.0.lock().unwrap();
+    assert!(
+        syncs.len() >= 2 && syncs.iter().all(|s| s.is_ok()),
+        "{syncs:?}"
+    );
+    let log = fake.log();
+    assert!(!log.iter().any(|c| c == "IDLE"), "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("LOGOUT"));
+}
+
+#[tokio::test]
+async fn a_silent_server_is_a_network_error_after_the_time_out() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(s);
+    });
+    let acct = account(port, "imap", plaintext());
+    let connector = Connector::new(None).unwrap();
+    let password = Secret::new("secret");
+    let (state, inbox) = (MemState::default(), MemInbox::default());
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &NoProgress,
+        cancel: CancellationToken::new(),
+    };
+    let e = super::client::Client::login_with_timeout(&run, std::time::Duration::from_millis(200))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.kind, ErrorKind::Network, "{e}");
+    assert!(e.message.contains("sent nothing"), "{e}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_local_failure_stops_the_run_after_recording_and_flagging_what_was_delivered() {
+    let fake = Fake::start(
+        "* OK ready\r\n",
+        mailbox(vec![
+            (1, msg("1@x", "fine")),
+            (2, msg("2@x", "FAIL here")),
+            (3, msg("3@x", "never reached")),
+        ]),
+    )
+    .await;
+    let acct = account(
+        fake.port,
+        "imap",
+        FetchOptions {
+            mark_seen: true,
+            ..plaintext()
+        },
+    );
+    let (state, inbox) = (MemState::default(), MemInbox::default());
+    let e = run_sync(&acct, &state, &inbox, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Local, "{e}");
+    let s = state.load("7", "INBOX").await.unwrap();
+    assert_eq!(s.seen.keys().collect::<Vec<_>>(), ["1"]);
+    let log = fake.log();
+    assert!(
+        log.contains(&"UID STORE 1 +FLAGS.SILENT (\\Seen)".to_string()),
+        "{log:?}"
+    );
+    assert_eq!(log.last().map(String::as_str), Some("LOGOUT"));
 }
