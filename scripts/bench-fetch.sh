@@ -138,7 +138,7 @@ drop_user() { # NAME: remove it and its mail (keeps the next runs' disk and inde
 }
 
 postern_run() { # PROTO ROUND -> messages/s
-  local user=postern-$1-$2 t0 t1 got
+  local user=postern-$1-$2 t0 t1 got id
   fresh_user "$user"
   printf 'pass\n' | P fetch add "$user@peers.test" --url "$(url "$1")" --keep --allow-plaintext \
     --password-stdin >"$WORK/add.log" 2>&1 || { cat "$WORK/add.log" >&2; return 1; }
@@ -149,8 +149,8 @@ postern_run() { # PROTO ROUND -> messages/s
   got=$(count "$user")
   [ "$got" = "$MSGS" ] || { echo "postern ($1) delivered $got of $MSGS messages" >&2; return 1; }
   # Removing the remote account drops its state; removing the user its mail.
-  P fetch list "$user@peers.test" 2>/dev/null | awk 'NR > 1 || /^[0-9]/ {print $1}' | grep -E '^[0-9]+$' |
-    while read -r id; do P fetch remove "$id" >/dev/null; done
+  id=$(awk '$1 == "added" {print $2; exit}' "$WORK/add.log")
+  P fetch remove "$id" >/dev/null
   drop_user "$user"
   rate "$t0" "$t1"
 }
