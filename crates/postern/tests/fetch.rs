@@ -567,7 +567,7 @@ fn idle_push_arrives_within_seconds_while_serving() {
         &["--ca-file", remote.cert().to_str().unwrap()],
         REMOTE_PASS,
     );
-    let _serve = env.serve();
+    let mut serve = env.serve();
     let wait_for = |n: usize| {
         let start = Instant::now();
         while local_messages(&env, ALICE).len() < n {
@@ -602,6 +602,24 @@ c.logout()
     assert!(out.contains("skipped: serve is fetching it"), "{out}");
     let list = env.ok(&["fetch", "list"], "");
     assert!(list.contains("fetched 2 messages"), "{list}");
+    // SIGTERM: the watch ends (IDLE left, logged out) and serve stops by itself.
+    let pid = libc::pid_t::try_from(serve.child.id()).unwrap();
+    // SAFETY: signalling the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let start = Instant::now();
+    while serve.child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log: Vec<String> = serve.log.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.ends_with("stopped")),
+        "{}",
+        log.join("\n")
+    );
 }
 
 #[test]
