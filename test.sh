@@ -12,6 +12,7 @@ declare -A clients=(
   [mbsync]=isync
   [fetchmail]=fetchmail
   [dovecot]=dovecot-imapd
+  [/usr/lib/dovecot/pop3]=dovecot-pop3d
   [openssl]=openssl
   [sieve-connect]=sieve-connect
   [sieve-test]=dovecot-sieve

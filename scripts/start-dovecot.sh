@@ -12,6 +12,9 @@
 # without letting the package start a system Dovecot. Prints the master pid on success.
 # With POP3_PORT set, it also serves POP3 on 127.0.0.1:POP3_PORT (needs dovecot-pop3d; the same
 # users and Maildirs).
+# With TLS_CERT and TLS_KEY (PEM files) set, it offers STARTTLS/STLS on the plain ports (ssl = yes;
+# plaintext logins stay allowed), and serves implicit TLS on IMAPS_PORT and POP3S_PORT when those
+# are set too.
 set -euo pipefail
 usage="usage: start-dovecot.sh DIR PORT | start-dovecot.sh --stop DIR"
 if [ "${1:-}" = --stop ]; then
@@ -96,6 +99,36 @@ service pop3-login {
   }
 }
 CONF
+fi
+if [ -n "${TLS_CERT:-}" ] && [ -n "${TLS_KEY:-}" ]; then
+  cat >> "$DIR/dovecot.conf" <<CONF
+ssl = yes
+ssl_cert = <$TLS_CERT
+ssl_key = <$TLS_KEY
+CONF
+  if [ -n "${IMAPS_PORT:-}" ]; then
+    cat >> "$DIR/dovecot.conf" <<CONF
+service imap-login {
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $IMAPS_PORT
+    ssl = yes
+  }
+}
+CONF
+  fi
+  if [ -n "${POP3S_PORT:-}" ]; then
+    [ -n "${POP3_PORT:-}" ] || { echo "start-dovecot.sh: POP3S_PORT needs POP3_PORT too" >&2; exit 2; }
+    cat >> "$DIR/dovecot.conf" <<CONF
+service pop3-login {
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $POP3S_PORT
+    ssl = yes
+  }
+}
+CONF
+  fi
 fi
 # Dovecot keeps the standard streams it was started with: not the caller's, whose pipe would then
 # never close (a test reading this script's output would wait forever).

@@ -12,6 +12,7 @@ mod aliases;
 mod check;
 mod dns;
 mod error;
+mod fetch;
 mod lmtp;
 mod managesieve;
 mod notify;
@@ -26,6 +27,10 @@ pub use access::{Imap, Pop3};
 pub use aliases::Aliases;
 pub use dns::Dns;
 pub use error::ConfigError;
+pub use fetch::{
+    Fetch, FetchAccountConfig, FetchEnvelope, FetchFolders,
+    MIN_INTERVAL_SECS as FETCH_MIN_INTERVAL_SECS,
+};
 pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
@@ -97,6 +102,8 @@ pub struct Config {
     pub dns: Dns,
     /// `[policy]`: the inbound checks of the MX and their verdict.
     pub policy: Policy,
+    /// `[fetch]`: retrieval from remote POP3/IMAP mailboxes.
+    pub fetch: Fetch,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,
@@ -382,6 +389,16 @@ impl Config {
                         source,
                     })?;
                 }
+            }
+        }
+        for a in &self.fetch.account {
+            fetch::check_password_file(a)?;
+            if let Some(ca) = &a.ca_file {
+                std::fs::File::open(ca).map_err(|source| ConfigError::Unreadable {
+                    key: "fetch.account.ca_file",
+                    path: ca.clone(),
+                    source,
+                })?;
             }
         }
         Ok(())

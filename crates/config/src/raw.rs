@@ -54,6 +54,8 @@ pub(crate) struct RawConfig {
     dns: crate::dns::RawDns,
     #[serde(default)]
     policy: crate::policy::RawPolicy,
+    #[serde(default)]
+    fetch: crate::fetch::RawFetch,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -427,6 +429,7 @@ impl RawConfig {
             sendmail,
             dns: self.dns.validate()?,
             policy: self.policy.validate()?,
+            fetch: self.fetch.validate()?,
             source,
         })
     }

@@ -16,6 +16,7 @@ mod sessions;
 mod stream;
 mod threads;
 mod tls;
+mod tls_client;
 mod unavailable;
 
 pub use bind::{bind_service, bind_unix, BindPolicy, BoundListener, SocketAccess};
@@ -28,5 +29,6 @@ pub use server::{Connection, Server, SessionHandler, UNIX_PEER};
 pub use sessions::{Registration, Sessions};
 pub use stream::{ChannelBindingKind, MailStream, TlsInfo};
 pub use tls::{load_or_generate, TlsContext};
+pub use tls_client::client_tls_config;
 pub use tokio_util::sync::CancellationToken;
 pub use unavailable::Unavailable;

@@ -119,6 +119,10 @@ pub(crate) enum Command {
     Import(crate::transfer_cmd::ImportCommand),
     /// Export an account's mail as mbox files or a Maildir++ tree
     Export(crate::transfer_cmd::ExportArgs),
+    /// Retrieval from remote POP3/IMAP mailboxes (the fetchmail job): add, list, remove,
+    /// run now
+    #[command(subcommand)]
+    Fetch(crate::fetch::cli::FetchCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -181,6 +181,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .run(queue_stop.clone()),
     );
+    // [fetch]: remote POP3/IMAP accounts polled or watched (crate::fetch::schedule).
+    let fetch_db = Arc::new(crate::fetch::cli::open_db(&config)?);
+    crate::fetch::check_owners(&config, shared.directory.as_ref()).await?;
+    let (fetch_engines, fetch_watch) =
+        tokio::sync::watch::channel(Arc::new(fetch_engine(&config, &shared, &fetch_db)?));
+    let fetch_stop = CancellationToken::new();
+    let fetch = crate::fetch::schedule::spawn(fetch_watch, fetch_stop.clone());
     tracing::info!("ready");
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -195,6 +202,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             _ = int.recv() => break "SIGINT",
             _ = hup.recv() => match reload(&running, &server, &handlers, &shared, &router) {
                 Ok(new) => {
+                    match fetch_engine(&new, &shared, &fetch_db) {
+                        Ok(engine) => { fetch_engines.send_replace(Arc::new(engine)); }
+                        Err(e) => tracing::error!("SIGHUP: fetch keeps its running setup: {e:#}"),
+                    }
                     running = new;
                     tracing::info!("SIGHUP: configuration, TLS certificate and DKIM keys reloaded");
                 }
@@ -213,6 +224,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .shutdown(Duration::from_secs(running.limits.shutdown_grace_secs))
         .await;
     // Sessions first (they may still be queueing mail), then the deliveries in flight.
+    fetch_stop.cancel();
+    let _ = fetch.await;
     control_stop.cancel();
     queue_stop.cancel();
     let _ = queue.await;
@@ -492,4 +505,23 @@ fn reload(
     handlers.reconfigure(shared, &Arc::new(new.clone()));
     router.set(Arc::new(next_router));
     Ok(new)
+}
+
+/// Local delivery for fetched mail, as LMTP's (built anew at each reload, like the router's).
+fn fetch_engine(
+    config: &Config,
+    shared: &Shared,
+    db: &Arc<postern_fetch::db::SqliteFetchDb>,
+) -> anyhow::Result<crate::fetch::Engine> {
+    let sink = crate::lmtp::LocalSink::new(local_delivery(config, shared)?, shared.spool.clone());
+    Ok(crate::fetch::Engine {
+        config: Arc::new(config.clone()),
+        inbox: crate::fetch::LocalInbox::new(
+            sink,
+            shared.store.clone(),
+            mail_directory(shared),
+            &config.hostname,
+        ),
+        db: db.clone(),
+    })
 }

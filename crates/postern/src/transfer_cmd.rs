@@ -156,8 +156,8 @@ impl Summary {
 }
 
 /// Progress on stderr: a redrawn line with rate and ETA on a terminal, a log line every 10 s
-/// otherwise.
-struct Progress {
+/// otherwise. `postern fetch run` shows its bar too.
+pub(crate) struct Progress {
     tty: bool,
     total: u64,
     unit: &'static str,
@@ -167,7 +167,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: u64, unit: &'static str) -> Progress {
+    pub(crate) fn new(total: u64, unit: &'static str) -> Progress {
         let now = Instant::now();
         Progress {
             tty: std::io::stderr().is_terminal(),
@@ -179,7 +179,7 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, done: u64, messages: u64) {
+    pub(crate) fn update(&mut self, done: u64, messages: u64) {
         let every = if self.tty {
             Duration::from_millis(200)
         } else {
@@ -222,7 +222,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if self.tty && self.shown {
             eprintln!();
         }

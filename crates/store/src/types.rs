@@ -751,4 +751,5 @@ pub enum MailboxEvent {
 
 /// The size of a message as IMAP and POP3 send it: every bare LF becomes CRLF (RFC 9051
 /// RFC822.SIZE, RFC 1939 §11). Dovecot calls this the virtual size and keeps it as `,W=`.
+#[cfg(feature = "maildir")]
 pub(crate) use postern_mail::wire::wire_size;
