@@ -49,12 +49,18 @@ impl Srs {
                 use std::os::unix::fs::OpenOptionsExt;
                 let mut key = vec![0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
-                let tmp = path.with_extension("tmp");
+                // A name of this attempt's own: processes racing to create the key (Postfix
+                // runs several `postern deliver` at once) must not share, truncate or remove
+                // each other's temporary file.
+                let tmp = path.with_extension(format!(
+                    "tmp.{}.{:016x}",
+                    std::process::id(),
+                    rand::rngs::OsRng.next_u64()
+                ));
                 {
                     let mut f = std::fs::OpenOptions::new()
                         .write(true)
-                        .create(true)
-                        .truncate(true)
+                        .create_new(true)
                         .mode(0o600)
                         .open(&tmp)?;
                     f.write_all(&key)?;
@@ -242,6 +248,32 @@ fn stamp_value(stamp: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Several processes creating the key at once (Postfix runs `postern deliver` in parallel)
+    /// all succeed, with the one key that won.
+    #[test]
+    fn racing_creators_all_get_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("srs.key");
+        let keys: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let path = path.clone();
+                    s.spawn(move || {
+                        Srs::load_or_create(&path).unwrap().forward(
+                            "a@remote.example",
+                            "example.org",
+                            0,
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "temporary files were left behind");
+    }
 
     const NOW: i64 = 1_796_000_000;
 
