@@ -96,6 +96,12 @@ async fn supervise(mut engines: watch::Receiver<Arc<Engine>>, stop: Cancellation
                 if tasks.contains_key(&account.id) {
                     continue;
                 }
+                let how = if account.url.protocol == Protocol::Imap && account.options.idle {
+                    "watched with IDLE where the server offers it".to_string()
+                } else {
+                    format!("polled every {} s", account.options.interval.as_secs())
+                };
+                tracing::info!(account = %account.id, owner = %account.local, url = %account.url, "fetch: {how}");
                 let cancel = stop.child_token();
                 tasks.insert(
                     account.id.clone(),
