@@ -181,6 +181,26 @@ pop3 = {
 for k, v in pop3.items():
     put("pop3_command", k, v)
 
+# ---- IMAP server responses, as the fetch client reads them (RFC 9051 §7, §9; RFC 2177) -----
+# First octet: the literal limit is 2^(octet % 40).
+imap_responses = {
+    "login": "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.\r\n"
+             "* CAPABILITY IMAP4rev1 IDLE UIDPLUS\r\nf1 OK Pre-login capabilities listed, post-login:\r\n"
+             "f2 OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS ESEARCH] Logged in\r\n",
+    "select": "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n"
+              "* 172 EXISTS\r\n* 1 RECENT\r\n* OK [UNSEEN 12] Message 12 is first unseen\r\n* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"
+              "* OK [UIDNEXT 4392] Predicted next UID\r\nA142 OK [READ-WRITE] SELECT completed\r\n",
+    "fetch": "* 12 FETCH (UID 4000 RFC822.SIZE 44 FLAGS (\\Seen $Junk) BODY[] {44}\r\nSubject: hi\r\nMessage-ID: <a@b>\r\n\r\nhello\r\n)\r\n"
+             "* 13 FETCH (UID 4001 BODY[HEADER.FIELDS (MESSAGE-ID)] {20}\r\nMessage-ID: <c@d>\r\n\r\n BODY[]<0> NIL)\r\nf9 OK Fetch completed.\r\n",
+    "search": "* SEARCH 2 84 882\r\n* SEARCH\r\n* ESEARCH (TAG \"f3\") UID ALL 1:3,5,17:19\r\nf3 OK done\r\n",
+    "list": "* LIST (\\HasNoChildren) \".\" INBOX\r\n* LIST (\\Noselect \\HasChildren) \"/\" \"~peter/mail/&U,BTFw-/&ZeVnLIqe-\"\r\n"
+            "* LIST () NIL \"Re&AOc-us\"\r\n* LIST (\\HasNoChildren) \".\" {5}\r\nA\"B\\C\r\nf4 OK List completed.\r\n",
+    "idle": "+ idling\r\n* 173 EXISTS\r\n* 3 EXPUNGE\r\n* 4 FETCH (FLAGS (\\Seen))\r\nf5 OK Idle completed.\r\n* BYE [UNAVAILABLE] shutting down\r\n",
+    "errors": "f6 NO [AUTHENTICATIONFAILED] Authentication failed.\r\nf7 BAD Error in IMAP command\r\n* 1 FETCH (BODY[] {99999999999}\r\n",
+}
+for k, v in imap_responses.items():
+    put("imap_response", k, bytes([30]) + v.encode("utf-8"))
+
 # ---- ManageSieve: one command, literals inlined (RFC 5804 §2 examples) ----------------------
 managesieve = {
     "capability": "CAPABILITY\r\n",

@@ -351,10 +351,11 @@ fn fill(d: &Dovecot) -> (Raw, Raw, Raw) {
     let big_line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU\r\n";
     let big: String = big_line.repeat(5 * 1024 * 1024 / big_line.len());
     inbox.push(message(Some("big@remote.example"), "big", big.as_bytes()));
+    // Same Message-ID, same size, other bodies: one fingerprint twice (a multiset).
     inbox.push(message(
         Some("dup@remote.example"),
         "dup",
-        b"first copy\r\n",
+        b"first  copy\r\n",
     ));
     inbox.push(message(
         Some("dup@remote.example"),

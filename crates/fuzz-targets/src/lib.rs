@@ -15,6 +15,7 @@
 //! A test-only crate: nothing may depend on it.
 
 mod directory;
+mod fetch;
 mod imap;
 mod managesieve;
 mod pop3;
@@ -24,6 +25,7 @@ mod store;
 mod transfer;
 
 pub use directory::{address, aliases_file, sasl};
+pub use fetch::imap_response;
 pub use imap::{imap_command, imap_mime, imap_search};
 pub use managesieve::managesieve_command;
 pub use pop3::pop3_command;
@@ -46,6 +48,7 @@ pub const TARGETS: &[Target] = &[
     ("sasl", sasl),
     ("imap_mime", imap_mime),
     ("imap_search", imap_search),
+    ("imap_response", imap_response),
     ("address", address),
     ("aliases_file", aliases_file),
     ("spool_journal", spool_journal),

@@ -181,3 +181,37 @@ async fn idle_once(
     client.ok("IDLE", &done)?;
     Ok(wake)
 }
+
+/// The fuzz target `imap_response` (crates/fuzz-targets): the response reader on any bytes,
+/// with the first octet choosing the literal limit, then folder-name decoding. Panics only
+/// when an invariant breaks: a parsed response takes between 1 and all of the bytes, an
+/// incomplete one asks for more than there is, a refused literal is over the limit, and
+/// modified UTF-7 round-trips.
+#[doc(hidden)]
+pub fn fuzz_response(data: &[u8]) {
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
+    let limit = 1u64 << (mode % 40);
+    while !rest.is_empty() {
+        match response::parse(rest, limit) {
+            Ok(response::Parsed::Done(r, n)) => {
+                assert!(n > 0 && n <= rest.len(), "took {n} of {}", rest.len());
+                if let Response::Untagged(response::Untagged::List(e)) = &r {
+                    let name = mutf7::decode(&e.name);
+                    assert_eq!(mutf7::decode(&mutf7::encode(&name)), name);
+                }
+                rest = &rest[n..];
+            }
+            Ok(response::Parsed::Incomplete(response::Incomplete::Bytes(n))) => {
+                assert!(n > rest.len(), "asks for {n} with {} there", rest.len());
+                return;
+            }
+            Ok(response::Parsed::Incomplete(response::Incomplete::Line(from))) => {
+                assert!(from <= rest.len());
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}

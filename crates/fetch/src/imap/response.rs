@@ -869,3 +869,52 @@ mod tests {
         );
     }
 }
+
+/// The reader on mutated real exchanges (a cheap stand-in for the `imap_response` fuzz target
+/// in every test run): no input may panic it or break the invariants `fuzz_response` checks.
+#[cfg(test)]
+mod mutations {
+    const SEEDS: &[&[u8]] = &[
+        b"* OK [CAPABILITY IMAP4rev1 SASL-IR IDLE AUTH=PLAIN] ready\r\nf1 OK [CAPABILITY IMAP4rev1 UIDPLUS] in\r\n",
+        b"* 172 EXISTS\r\n* OK [UIDVALIDITY 3857529045] v\r\n* OK [UIDNEXT 4392] n\r\nA142 OK [READ-WRITE] done\r\n",
+        b"* 12 FETCH (UID 4000 RFC822.SIZE 12 FLAGS (\\Seen $Junk) BODY[] {12}\r\nSubject: a\r\n)\r\n",
+        b"* 13 FETCH (UID 4001 BODY[HEADER.FIELDS (MESSAGE-ID)] {6}\r\nab\r\n\r\n BODY[]<0> NIL)\r\nf9 OK done\r\n",
+        b"* SEARCH 2 84 882\r\n* ESEARCH (TAG \"f3\") UID ALL 1:3,5,17:19\r\n* LIST (\\Noselect) \"/\" \"a&AOk-\"\r\n* LIST () NIL {3}\r\nA\"B\r\n+ idling\r\n",
+    ];
+
+    #[test]
+    fn mutated_exchanges_never_panic() {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..60_000 {
+            let seed = SEEDS[round % SEEDS.len()];
+            let mut data = vec![(next() % 64) as u8];
+            data.extend_from_slice(seed);
+            for _ in 0..1 + next() % 4 {
+                let i = 1 + (next() as usize) % (data.len() - 1);
+                match next() % 5 {
+                    0 => data[i] = next() as u8,
+                    1 => {
+                        let special = b"{}()[]<>\"\\ \r\n*+0123456789~";
+                        data[i] = special[(next() as usize) % special.len()];
+                    }
+                    2 => data.truncate(i),
+                    3 => data.insert(i, b"{}\r\n 9"[(next() % 6) as usize]),
+                    _ => {
+                        let j = (next() as usize) % data.len();
+                        data.swap(i, j);
+                    }
+                }
+                if data.len() < 2 {
+                    break;
+                }
+            }
+            crate::imap::fuzz_response(&data);
+        }
+    }
+}

@@ -43,8 +43,14 @@ pub(crate) struct Folder {
 }
 
 impl Folder {
-    fn new(remote: &str, delimiter: Option<char>) -> Folder {
-        let decoded = mutf7::decode(remote);
+    /// A name from LIST; `utf8`: the server speaks only IMAP4rev2, whose names are UTF-8
+    /// (RFC 9051 §5.1), else modified UTF-7 (RFC 3501 §5.1.3).
+    fn new(remote: &str, delimiter: Option<char>, utf8: bool) -> Folder {
+        let decoded = if utf8 {
+            remote.to_string()
+        } else {
+            mutf7::decode(remote)
+        };
         let name = match delimiter {
             Some(d) if d != '/' => decoded.replace(d, "/"),
             _ => decoded,
@@ -58,12 +64,16 @@ impl Folder {
     }
 
     /// A folder named by the user (URL path, `folders = [..]`), `/` between levels.
-    fn named(name: &str, delimiter: Option<char>) -> Folder {
+    fn named(name: &str, delimiter: Option<char>, utf8: bool) -> Folder {
         let remote = match delimiter {
             Some(d) if d != '/' => name.replace('/', &d.to_string()),
             _ => name.to_string(),
         };
-        Folder::new(&mutf7::encode(&remote), delimiter)
+        if utf8 {
+            Folder::new(&remote, delimiter, true)
+        } else {
+            Folder::new(&mutf7::encode(&remote), delimiter, false)
+        }
     }
 }
 
@@ -115,6 +125,8 @@ pub(crate) async fn sync_folders(
 /// The folders the account fetches (RFC 9051 §6.3.9 LIST for `Folders::All`).
 pub(crate) async fn folders(client: &mut Client, run: &Run<'_>) -> Result<Vec<Folder>, FetchError> {
     let opts = &run.account.options;
+    // We never ENABLE IMAP4rev2, so only a server without IMAP4rev1 speaks UTF-8 names.
+    let utf8 = client.has("IMAP4rev2") && !client.has("IMAP4rev1");
     let named: Vec<String> = match (&opts.folders, &run.account.url.folder) {
         (Folders::All, _) => {
             let (data, done) = client.command("LIST \"\" \"*\"").await?;
@@ -128,7 +140,7 @@ pub(crate) async fn folders(client: &mut Client, run: &Run<'_>) -> Result<Vec<Fo
                 }) {
                     continue;
                 }
-                let f = Folder::new(&e.name, e.delimiter);
+                let f = Folder::new(&e.name, e.delimiter, utf8);
                 if !out.iter().any(|o: &Folder| o.name == f.name) {
                     out.push(f);
                 }
@@ -154,7 +166,10 @@ pub(crate) async fn folders(client: &mut Client, run: &Run<'_>) -> Result<Vec<Fo
     } else {
         None
     };
-    Ok(named.iter().map(|n| Folder::named(n, delimiter)).collect())
+    Ok(named
+        .iter()
+        .map(|n| Folder::named(n, delimiter, utf8))
+        .collect())
 }
 
 /// A mailbox name as a quoted string (RFC 9051 §4.3).
@@ -883,15 +898,22 @@ mod tests {
 
     #[test]
     fn folder_names_map_delimiters_and_decode_utf7() {
-        let f = Folder::new("Archive.R&AOk-sum&AOk-", Some('.'));
+        let f = Folder::new("Archive.R&AOk-sum&AOk-", Some('.'), false);
         assert_eq!(f.remote, "Archive.R&AOk-sum&AOk-");
         assert_eq!(f.name, "Archive/Résumé");
         assert_eq!(f.local.as_deref(), Some("Archive/Résumé"));
-        let i = Folder::new("inbox", Some('.'));
+        let i = Folder::new("inbox", Some('.'), false);
         assert_eq!((i.name.as_str(), i.local), ("INBOX", None));
-        let n = Folder::named("Lists/été", Some('.'));
+        let n = Folder::named("Lists/été", Some('.'), false);
         assert_eq!(n.remote, "Lists.&AOk-t&AOk-");
         assert_eq!(n.name, "Lists/été");
         assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        // IMAP4rev2-only servers: UTF-8 names as they are.
+        let u = Folder::named("Lists/été", Some('.'), true);
+        assert_eq!(
+            (u.remote.as_str(), u.name.as_str()),
+            ("Lists.été", "Lists/été")
+        );
+        assert_eq!(Folder::new("R&AOk-", None, true).name, "R&AOk-");
     }
 }

@@ -89,7 +89,12 @@ impl Fake {
                     None => l.to_string(),
                 })
                 .collect::<String>();
-            if r.get_mut().write_all(out.as_bytes()).await.is_err() || cmd == "LOGOUT" {
+            // A script line "CLOSE" hangs up (a server dying mid-session).
+            let (out, hang_up) = match out.strip_suffix("CLOSE\r\n") {
+                Some(o) => (o.to_string(), true),
+                None => (out, false),
+            };
+            if r.get_mut().write_all(out.as_bytes()).await.is_err() || cmd == "LOGOUT" || hang_up {
                 return None;
             }
             if cmd == "STARTTLS" && reply.starts_with("TAG OK") {
@@ -802,4 +807,35 @@ async fn a_local_failure_stops_the_run_after_recording_and_flagging_what_was_del
         "{log:?}"
     );
     assert_eq!(log.last().map(String::as_str), Some("LOGOUT"));
+}
+
+#[tokio::test]
+async fn watch_returns_the_error_when_the_connection_dies_while_idling() {
+    let inner = mailbox(vec![(1, msg("i@x", "one"))]);
+    let script: Arc<Script> = Arc::new(move |cmd: &str| match cmd {
+        // RFC 2177: "+ idling", then the server goes away.
+        "IDLE" => "+ idling\r\nCLOSE\r\n".into(),
+        other => inner(other),
+    });
+    let fake = Fake::start("* OK ready\r\n", script).await;
+    let acct = account(fake.port, "imap", plaintext());
+    let (state, inbox, syncs) = (MemState::default(), MemInbox::default(), Syncs::default());
+    let connector = Connector::new(None).unwrap();
+    let password = Secret::new("secret");
+    let run = Run {
+        account: &acct,
+        password: &password,
+        connector: &connector,
+        state: &state,
+        inbox: &inbox,
+        progress: &syncs,
+        cancel: CancellationToken::new(),
+    };
+    let e = super::watch(&run).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Network, "{e}");
+    assert!(e.message.contains("closed the connection"), "{e}");
+    assert_eq!(inbox.got.lock().unwrap().len(), 1);
+    let syncs = syncs.0.lock().unwrap();
+    assert_eq!(syncs.len(), 1);
+    assert!(syncs[0].is_ok(), "{syncs:?}");
 }
