@@ -53,6 +53,7 @@ imap = []
 imaps = []
 pop3 = []
 pop3s = []
+managesieve = []
 [smtp]
 max_commands = 100000
 # Only the runs measured here fetch: serve's own schedule stays off.

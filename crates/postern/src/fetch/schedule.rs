@@ -50,9 +50,25 @@ async fn supervise(mut engines: watch::Receiver<Arc<Engine>>, stop: Cancellation
     let mut broken_logged: HashMap<String, String> = HashMap::new();
     loop {
         let engine = engines.borrow().clone();
-        if engine.config.fetch.concurrency > concurrency {
-            semaphore.add_permits(engine.config.fetch.concurrency - concurrency);
-            concurrency = engine.config.fetch.concurrency;
+        // A reload may change [fetch] concurrency: permits are added, or taken back (those
+        // held by running runs are taken back as the runs end).
+        let wanted_concurrency = engine.config.fetch.concurrency;
+        if wanted_concurrency > concurrency {
+            semaphore.add_permits(wanted_concurrency - concurrency);
+            concurrency = wanted_concurrency;
+        } else if wanted_concurrency < concurrency {
+            let fewer = concurrency - wanted_concurrency;
+            let taken = semaphore.forget_permits(fewer);
+            if taken < fewer {
+                let semaphore = semaphore.clone();
+                let rest = u32::try_from(fewer - taken).unwrap_or(u32::MAX);
+                tokio::spawn(async move {
+                    if let Ok(permits) = semaphore.acquire_many(rest).await {
+                        permits.forget();
+                    }
+                });
+            }
+            concurrency = wanted_concurrency;
         }
         let wanted = if engine.config.fetch.enabled {
             let db = engine.db.clone();
@@ -96,6 +112,12 @@ async fn supervise(mut engines: watch::Receiver<Arc<Engine>>, stop: Cancellation
                 if tasks.contains_key(&account.id) {
                     continue;
                 }
+                let how = if account.url.protocol == Protocol::Imap && account.options.idle {
+                    "watched with IDLE where the server offers it".to_string()
+                } else {
+                    format!("polled every {} s", account.options.interval.as_secs())
+                };
+                tracing::info!(account = %account.id, owner = %account.local, url = %account.url, "fetch: {how}");
                 let cancel = stop.child_token();
                 tasks.insert(
                     account.id.clone(),
