@@ -18,6 +18,7 @@ declare -A clients=(
   [postconf]=postfix
   [bsd-mailx]=bsd-mailx
   [mutt]=mutt
+  [dnsmasq]=dnsmasq-base
 )
 
 missing=()
