@@ -21,6 +21,10 @@ use std::sync::{Arc, Mutex};
 /// use: 35 days (monthly senders stay known).
 pub const KEEP_SECS: u64 = 35 * 86400;
 
+/// A passed triplet's (or allowed network's) last use is written again only this long after
+/// the one recorded, so that known senders cost a read, not a write.
+const TOUCH_SECS: i64 = 3600;
+
 /// Seconds between two prunings of the database.
 const PRUNE_EVERY: u64 = 3600;
 
@@ -108,11 +112,13 @@ pub fn decide(
     if let Some((passes, last)) = network {
         let fresh = now_i.saturating_sub(last) <= KEEP_SECS as i64;
         if s.auto_allow > 0 && passes >= i64::from(s.auto_allow) && fresh {
-            tx.execute(
-                "UPDATE network SET last = ?2 WHERE net = ?1",
-                params![t.net, now_i],
-            )
-            .map_err(sql)?;
+            if now_i.saturating_sub(last) >= TOUCH_SECS {
+                tx.execute(
+                    "UPDATE network SET last = ?2 WHERE net = ?1",
+                    params![t.net, now_i],
+                )
+                .map_err(sql)?;
+            }
             tx.commit().map_err(sql)?;
             return Ok(Decision::NetworkAllowed);
         }
@@ -139,11 +145,14 @@ pub fn decide(
             Decision::Wait(s.delay)
         }
         Some((_, last, true)) if now_i.saturating_sub(last) <= KEEP_SECS as i64 => {
-            tx.execute(
-                "UPDATE triplet SET last = ?4 WHERE net = ?1 AND sender = ?2 AND recipient = ?3",
-                params![t.net, t.sender, t.recipient, now_i],
-            )
-            .map_err(sql)?;
+            // `last` only matters to the day: most uses write nothing.
+            if now_i.saturating_sub(last) >= TOUCH_SECS {
+                tx.execute(
+                    "UPDATE triplet SET last = ?4 WHERE net = ?1 AND sender = ?2 AND recipient = ?3",
+                    params![t.net, t.sender, t.recipient, now_i],
+                )
+                .map_err(sql)?;
+            }
             Decision::Known
         }
         Some((_, _, true)) => {
@@ -212,6 +221,10 @@ impl GreylistDb {
             .map_err(|e| format!("cannot create it: {e}"))?;
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
+        // Greylisting state needs no fsync: after a crash, a lost triplet is only greylisted
+        // again. WAL without syncs keeps each decision off the disk's flush path.
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")
             .map_err(sql)?;
         init(&conn)?;
         Ok(GreylistDb {
