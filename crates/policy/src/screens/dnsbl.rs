@@ -302,4 +302,46 @@ mod tests {
         assert!(is_postmaster("postmaster"));
         assert!(!is_postmaster("bob@example.org"));
     }
+
+    #[tokio::test]
+    async fn a_silent_list_does_not_hold_the_greeting() {
+        // A name server that never answers; the resolver itself would wait 30 s.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dns = postern_config::Dns {
+            nameservers: vec![silent.local_addr().unwrap()],
+            timeout_secs: 30,
+            attempts: 1,
+            cache_size: 0,
+        };
+        let screens = Screens {
+            dns_lists: vec![DnsList {
+                zone: "slow.test".into(),
+                kind: ListKind::Block,
+                weight: None,
+                codes: Vec::new(),
+            }],
+            dnsbl_timeout_ms: 200,
+            ..Screens::default()
+        };
+        let check = DnsblCheck::new(
+            &screens,
+            Arc::new(postern_dns::resolver(&dns).unwrap()),
+            Vec::new(),
+        );
+        let ctx = Context {
+            peer: "192.0.2.1".parse().unwrap(),
+            service: postern_config::Service::Smtp,
+            helo: None,
+            account: None,
+            tls: false,
+            sender: None,
+            findings: Default::default(),
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(check.connect(&ctx).await, Verdict::Accept);
+        // Bounded by dnsbl_timeout_ms, not by the resolver's 30 s (a wide margin for a busy
+        // machine: this checks which time-out applies, not speed).
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert!(ctx.with_findings(|f| f.connection.notes.is_empty()));
+    }
 }
