@@ -534,3 +534,27 @@ fn bad_screens_settings_are_refused_in_words() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/access"), "{err}");
 }
+
+#[test]
+fn an_ipv6_client_is_looked_up_in_nibble_form() {
+    if !on_path("dnsmasq") {
+        eprintln!("skipped: dnsmasq (Debian dnsmasq-base) is not installed");
+        return;
+    }
+    // RFC 5782 §2.4: ::1 is asked as 1.0.0.0. ... .0.bl.test (32 nibbles, reversed).
+    let mut nibbles = vec!["1"];
+    nibbles.extend(std::iter::repeat_n("0", 31));
+    let dns = Dnsmasq::start(&[
+        "--local=/bl.test/".into(),
+        format!("--address=/{}.bl.test/127.0.0.2", nibbles.join(".")),
+    ]);
+    let (_env, run) = setup(&format!(
+        "{}[listen]\nsmtp = [\"[::1]:0\"]\n",
+        config(Some(&dns), "dnsbl = [\"bl.test\"]")
+    ));
+    let out = session(run.addrs["smtp"], "::1", &["a@sender.test>bob@example.org"]);
+    assert_eq!(
+        out,
+        ["connect 554 5.7.1 Service unavailable; client [::1] blocked using bl.test"]
+    );
+}
