@@ -19,6 +19,7 @@ declare -A clients=(
   [postconf]=postfix
   [bsd-mailx]=bsd-mailx
   [mutt]=mutt
+  [dnsmasq]=dnsmasq-base
 )
 
 missing=()

@@ -19,6 +19,7 @@ mod notify;
 mod outbound;
 mod policy;
 mod raw;
+mod screens;
 mod sendmail;
 mod service;
 mod sieve;
@@ -36,6 +37,10 @@ pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use policy::Policy;
+pub use screens::{
+    AccessAction, AccessMatch, AccessRule, DnsList, ListCode, ListKind, RateKey, RateLimit,
+    RejectAt, Screens,
+};
 pub use sendmail::Sendmail;
 pub use service::Service;
 pub use sieve::Sieve;

@@ -18,6 +18,7 @@ mod directory;
 mod fetch;
 mod imap;
 mod managesieve;
+mod policy;
 mod pop3;
 mod smtp;
 mod spool;
@@ -28,6 +29,7 @@ pub use directory::{address, aliases_file, sasl};
 pub use fetch::imap_response;
 pub use imap::{imap_command, imap_mime, imap_search};
 pub use managesieve::managesieve_command;
+pub use policy::access_file;
 pub use pop3::pop3_command;
 pub use smtp::{smtp_command, smtp_data, smtp_session};
 pub use spool::spool_journal;
@@ -51,6 +53,7 @@ pub const TARGETS: &[Target] = &[
     ("imap_response", imap_response),
     ("address", address),
     ("aliases_file", aliases_file),
+    ("access_file", access_file),
     ("spool_journal", spool_journal),
     ("maildir_name", maildir_name),
     ("mbox_file", mbox_file),

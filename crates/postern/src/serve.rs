@@ -131,7 +131,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Srs::load_or_create(&srs_key)
             .with_context(|| format!("reading or creating {}", srs_key.display()))?,
     );
+    // The screens' state (greylist database, rate counters, access rules) outlives reloads.
+    let screens = Arc::new(postern_policy::screens::Screens::open(&config)?);
     let shared = Shared {
+        screens,
         sieve_tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
         srs,
         config: Arc::new(config.clone()),
@@ -250,6 +253,8 @@ pub(crate) struct Shared {
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.
     pub throttle: Arc<AuthThrottle>,
+    /// The MX's screens (DNS lists, greylisting, rate limits, access tables).
+    pub screens: Arc<postern_policy::screens::Screens>,
 }
 
 /// The session handler of each protocol, replaced for new sessions by a reload.
@@ -330,14 +335,30 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
         shared.throttle.clone(),
         shared.spool.clone(),
     );
-    if !config.sieve.enabled {
+    let mut checks = postern_smtp::Checks::new();
+    // Screens first: access tables and DNS lists (connect stage).
+    for check in shared.screens.early(config) {
+        checks = checks.with(check);
+    }
+    // Then greylisting and rate limits.
+    for check in shared.screens.late(config) {
+        checks = checks.with(check);
+    }
+    let server = match postern_policy::screens::Screens::pregreet(config) {
+        Some((wait, loopback)) => server.with_pregreet(wait, loopback),
+        None => server,
+    };
+    if config.sieve.enabled {
+        let reject = crate::sieve_check::SieveReject {
+            local: LocalDelivery::new(mail_directory(shared), shared.store.clone())
+                .with_sieve(sieve_setup(config, shared)),
+        };
+        checks = checks.with(Arc::new(reject));
+    }
+    if checks.is_empty() {
         return Arc::new(server);
     }
-    let reject = crate::sieve_check::SieveReject {
-        local: LocalDelivery::new(mail_directory(shared), shared.store.clone())
-            .with_sieve(sieve_setup(config, shared)),
-    };
-    Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
+    Arc::new(server.with_checks(checks))
 }
 
 /// LMTP: each recipient through local delivery with the queue's setup (aliases, Sieve, quota);

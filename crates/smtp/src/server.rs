@@ -83,6 +83,9 @@ pub struct SmtpServer {
     sink: Arc<dyn Sink>,
     /// Policy checks on the SMTP stages (none: every stage accepts).
     pub(crate) checks: Checks,
+    /// The pre-greeting test: (wait, whether loopback clients wait too); see
+    /// [`SmtpServer::with_pregreet`].
+    pregreet: Option<(Duration, bool)>,
 }
 
 impl SmtpServer {
@@ -103,6 +106,7 @@ impl SmtpServer {
             directory,
             sink: Arc::new(SpoolSink(spool)),
             checks: Checks::new(),
+            pregreet: None,
         }
     }
 
@@ -131,6 +135,7 @@ impl SmtpServer {
             directory,
             sink,
             checks: Checks::new(),
+            pregreet: None,
         }
     }
 
@@ -144,6 +149,30 @@ impl SmtpServer {
     pub fn with_checks(mut self, checks: Checks) -> SmtpServer {
         self.checks = checks;
         self
+    }
+
+    /// The pre-greeting test (as Postfix's postscreen): on the MX service, a client outside
+    /// the trusted networks (and off loopback unless `loopback`) waits `wait` for the banner;
+    /// one that talks first breaks RFC 5321 §3.1 (the client waits for the greeting) and is
+    /// answered `554 5.5.1` and dropped.
+    pub fn with_pregreet(mut self, wait: Duration, loopback: bool) -> SmtpServer {
+        self.pregreet = Some((wait, loopback));
+        self
+    }
+
+    /// The pre-greeting wait for this client, if any.
+    fn pregreet_wait(&self, service: Service, peer: IpAddr) -> Option<Duration> {
+        let (wait, loopback) = self.pregreet?;
+        let applies = service == Service::Smtp
+            && !wait.is_zero()
+            && (loopback || !postern_net::is_loopback(&peer))
+            && !self
+                .settings
+                .smtp
+                .trusted_networks
+                .iter()
+                .any(|n| n.contains(peer));
+        applies.then_some(wait)
     }
 }
 
@@ -173,7 +202,10 @@ impl SessionHandler for SmtpServer {
         );
         session.set_offer_plus(driver.channel_bindings().advertise_plus());
         session.set_checks(!self.checks.is_empty());
-        driver.run(session, &conn.tls, &conn.shutdown).await;
+        let pregreet = self.pregreet_wait(conn.service, conn.peer.ip());
+        driver
+            .run(session, &conn.tls, &conn.shutdown, pregreet)
+            .await;
         driver.io.shutdown().await;
     }
 
@@ -199,9 +231,31 @@ impl Driver<'_> {
         mut session: Session,
         tls: &Option<postern_net::TlsContext>,
         shutdown: &postern_net::CancellationToken,
+        pregreet: Option<Duration>,
     ) {
         let first = session.start();
-        match crate::steps::settle(self.server, &mut session, first).await {
+        let server = self.server;
+        let settled = match pregreet {
+            None => crate::steps::settle(server, &mut session, first).await,
+            Some(wait) => {
+                // The connect checks run during the wait; the banner waits for both.
+                let (settled, quiet) = tokio::join!(
+                    crate::steps::settle(server, &mut session, first),
+                    self.io.fill(wait)
+                );
+                match quiet {
+                    Err(LineError::Timeout) => settled,
+                    Ok(()) => {
+                        tracing::info!(client = %self.peer, "pregreet: client talked before the greeting; dropped");
+                        self.queue(&reply::line(554, "5.5.1", "Protocol error"));
+                        let _ = self.flush().await;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        };
+        match settled {
             Step::Reply(r) => self.queue(&r),
             Step::Close(r) => {
                 self.queue(&r);
