@@ -18,6 +18,9 @@ declare -A clients=(
   [postconf]=postfix
   [bsd-mailx]=bsd-mailx
   [mutt]=mutt
+  [dnsmasq]=dnsmasq-base
+  [dkimverify]=python3-dkim
+  [opendkim-testmsg]=opendkim-tools
 )
 
 missing=()

@@ -7,6 +7,8 @@
 //! Used by the binary's router; it must never depend on a protocol server crate (smtp, imap,
 //! pop3) nor on the store: a check sees a message and DNS, not sessions or mailboxes.
 
+pub mod auth;
+
 use base64::Engine;
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;

@@ -119,6 +119,9 @@ pub(crate) enum Command {
     Import(crate::transfer_cmd::ImportCommand),
     /// Export an account's mail as mbox files or a Maildir++ tree
     Export(crate::transfer_cmd::ExportArgs),
+    /// DMARC evaluations of inbound mail ([policy]), for the aggregate reports (read-only)
+    #[command(subcommand)]
+    Dmarc(crate::dmarc_cmd::DmarcCommand),
 }
 
 #[derive(Debug, Subcommand)]

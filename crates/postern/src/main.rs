@@ -9,6 +9,7 @@ mod cert_check;
 mod cli;
 mod control;
 mod deliver;
+mod dmarc_cmd;
 mod lmtp;
 mod mailq;
 mod notify_cmd;
@@ -170,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notify(cmd) => notify_cmd::run(&config, cmd),
         Command::Import(cmd) => transfer_cmd::import(&config, cmd),
         Command::Export(args) => transfer_cmd::export(&config, args),
+        Command::Dmarc(cmd) => dmarc_cmd::run(&config, cmd),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

@@ -131,7 +131,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Srs::load_or_create(&srs_key)
             .with_context(|| format!("reading or creating {}", srs_key.display()))?,
     );
+    // [policy]: one resolver and cache for every session's SPF/DKIM/DMARC/ARC/iprev, and
+    // the DMARC evaluations' writer (data_dir/dmarc.db), made once here.
+    let authenticator = Arc::new(
+        postern_policy::auth::Authenticator::new(&config.dns).map_err(anyhow::Error::msg)?,
+    );
+    let dmarc_records = postern_policy::auth::DmarcRecorder::start(data_dir)
+        .map_err(anyhow::Error::msg)
+        .context("opening the DMARC records")?;
     let shared = Shared {
+        authenticator,
+        dmarc_records,
         sieve_tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
         srs,
         config: Arc::new(config.clone()),
@@ -237,6 +247,10 @@ pub(crate) struct Shared {
     pub spool: Arc<Spool>,
     /// Authentication failures per account and client network, across all protocols.
     pub throttle: Arc<AuthThrottle>,
+    /// The resolver and caches of the message authentication checks ([policy]).
+    pub authenticator: Arc<postern_policy::auth::Authenticator>,
+    /// Where DMARC evaluations are recorded (data_dir/dmarc.db).
+    pub dmarc_records: postern_policy::auth::DmarcRecorder,
 }
 
 /// The session handler of each protocol, replaced for new sessions by a reload.
@@ -317,14 +331,31 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
         shared.throttle.clone(),
         shared.spool.clone(),
     );
-    if !config.sieve.enabled {
-        return Arc::new(server);
+    let mut checks = postern_smtp::Checks::new();
+    if config.sieve.enabled {
+        let reject = crate::sieve_check::SieveReject {
+            local: LocalDelivery::new(mail_directory(shared), shared.store.clone())
+                .with_sieve(sieve_setup(config, shared)),
+        };
+        checks = checks.with(Arc::new(reject));
     }
-    let reject = crate::sieve_check::SieveReject {
-        local: LocalDelivery::new(mail_directory(shared), shared.store.clone())
-            .with_sieve(sieve_setup(config, shared)),
-    };
-    Arc::new(server.with_checks(postern_smtp::Checks::new().with(Arc::new(reject))))
+    // [policy] message authentication: SPF, DKIM, DMARC, ARC, iprev.
+    if config.policy.auth.enabled {
+        checks = checks.with(Arc::new(postern_policy::auth::AuthCheck::new(
+            shared.authenticator.clone(),
+            &config.policy.auth,
+            &config.hostname,
+            config.smtp.trusted_networks.clone(),
+            Some(shared.dmarc_records.clone()),
+        )));
+    }
+    // [policy] verdict: LAST, it adds up every score found before it (and always strips
+    // forged X-Postern-Verdict/X-Postern-Score fields, even with the checks off).
+    checks = checks.with(Arc::new(postern_policy::auth::VerdictCheck::new(
+        &config.policy.auth,
+        config.smtp.trusted_networks.clone(),
+    )));
+    Arc::new(server.with_checks(checks))
 }
 
 /// LMTP: each recipient through local delivery with the queue's setup (aliases, Sieve, quota);
