@@ -356,3 +356,197 @@ fn dkim_arc_dmarc_spf_and_iprev_over_smtp() {
     assert!(e.contains("not a domain name"), "{e}");
     drop(server);
 }
+
+/// The SPF policies of the differential test: (domain, TXT records).
+fn spf_policies() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("p1.spf.test", vec!["v=spf1 ip4:127.0.0.9 -all"]),
+        ("p2.spf.test", vec!["v=spf1 ip4:127.0.0.8 -all"]),
+        ("p3.spf.test", vec!["v=spf1 ~all"]),
+        ("p4.spf.test", vec!["v=spf1 ?all"]),
+        ("p5.spf.test", vec![]),
+        ("p6.spf.test", vec!["v=spf1 include:inc.spf.test -all"]),
+        ("p7.spf.test", vec!["v=spf1 redirect=red.spf.test"]),
+        ("p8.spf.test", vec!["v=spf1 exists:%{i}.ex.spf.test -all"]),
+        ("p9.spf.test", vec!["v=spf1 exists:%{ir}.rev.spf.test -all"]),
+        ("p10.spf.test", vec!["v=spf1 exists:%{s}.sender.spf.test ~all"]),
+        ("p11.spf.test", vec!["v=spf1 exists:%{d}.dom.spf.test -all"]),
+        ("p12.spf.test", vec!["v=spf1 exists:%{h}.helo.spf.test -all"]),
+        ("p13.spf.test", vec!["v=spf1 a -all"]),
+        ("p14.spf.test", vec!["v=spf1 mx -all"]),
+        ("p15.spf.test", vec!["v=spf1 -all"]),
+        (
+            "p16.spf.test",
+            vec!["v=spf1 a:v1.spf.test a:v2.spf.test a:v3.spf.test ip4:127.0.0.9 -all"],
+        ),
+        (
+            "p17.spf.test",
+            vec!["v=spf1 a:n1.spf.test a:n2.spf.test a:n3.spf.test a:n4.spf.test a:n5.spf.test a:n6.spf.test a:n7.spf.test a:n8.spf.test a:n9.spf.test a:n10.spf.test a:n11.spf.test ip4:127.0.0.9 -all"],
+        ),
+        ("p18.spf.test", vec!["v=spf1 ip4:999.0.0.1 -all"]),
+        ("p19.spf.test", vec!["v=spf1 foo:bar -all"]),
+        ("p20.spf.test", vec!["v=spf1 -all", "v=spf1 +all"]),
+        ("p21.spf.test", vec!["v=spf1 include:nothing.spf.test -all"]),
+        ("p22.spf.test", vec!["v=spf1 a:n1.spf.test/8 -all"]),
+        ("p23.spf.test", vec!["v=spf1 redirect=p15.spf.test"]),
+        ("p24.spf.test", vec!["v=spf1 ip6:::1 ?ip4:127.0.0.9 -all"]),
+        ("p25.spf.test", vec!["v=spf1 include:p3.spf.test -all"]),
+        (
+            "p26.spf.test",
+            vec!["v=spf1 exists:%{l}.%{o}.local.spf.test -all"],
+        ),
+        ("p27.spf.test", vec!["v=spf1 ip4:127.0.0.9 exp=explain.spf.test -all"]),
+        ("p28.spf.test", vec!["v=spf1 exists:%{i}.%{xyz}.spf.test -all"]),
+        ("p29.spf.test", vec!["v=spf1 ptr -all"]),
+        ("p30.spf.test", vec!["spf2.0/pra ip4:127.0.0.9 -all"]),
+    ]
+}
+
+/// Compares postern's SPF result for MAIL FROM with pyspf's (`spf.check2`) on the same DNS.
+const PYSPF: &str = r#"
+import sys, dns.resolver
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ['127.0.0.1']
+r.port = int(sys.argv[1])
+r.lifetime = 5
+dns.resolver.default_resolver = r
+import spf
+ip, helo = sys.argv[2], sys.argv[3]
+for sender in sys.argv[4:]:
+    res, _ = spf.check2(i=ip, s=sender, h=helo)
+    print(sender + '\t' + res)
+"#;
+
+const SEND_MANY: &str = r#"
+import sys, smtplib
+host, port, src, helo = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with smtplib.SMTP(host, port, local_hostname=helo, source_address=(src, 0), timeout=120) as s:
+    for sender in sys.argv[5:]:
+        m = ('From: ' + sender + '\r\nTo: alice@example.org\r\nSubject: spf ' + sender
+             + '\r\n\r\nSPF case ' + sender + '\r\n').encode()
+        s.sendmail(sender, ['alice@example.org'], m)
+"#;
+
+#[test]
+fn spf_results_agree_with_pyspf() {
+    let mut records = vec![
+        Record::txt("inc.spf.test", "v=spf1 ip4:127.0.0.0/24 -all"),
+        Record::txt("red.spf.test", "v=spf1 ip4:127.0.0.9 ~all"),
+        Record::host("127.0.0.9.ex.spf.test", "127.0.0.2"),
+        Record::host("9.0.0.127.rev.spf.test", "127.0.0.2"),
+        Record::host("p11.spf.test.dom.spf.test", "127.0.0.2"),
+        Record::host("helo.spf.test.helo.spf.test", "127.0.0.2"),
+        Record::host("p13.spf.test", "127.0.0.9"),
+        Record::mx("p14.spf.test", 10, "mx14.spf.test"),
+        Record::host("mx14.spf.test", "127.0.0.9"),
+        Record::host("user.p26.spf.test.local.spf.test", "127.0.0.2"),
+        Record::txt("explain.spf.test", "not allowed from %{i}"),
+        Record::txt("helo.spf.test", "v=spf1 ip4:127.0.0.9 -all"),
+    ];
+    for i in 1..=11 {
+        records.push(Record::host(&format!("n{i}.spf.test"), "127.0.0.200"));
+    }
+    let policies = spf_policies();
+    assert!(policies.len() >= 20);
+    for (domain, txts) in &policies {
+        for t in txts {
+            records.push(Record::txt(domain, t));
+        }
+    }
+    let dns = Dnsmasq::start(&records);
+    let env = Env::with_config(&policy_config(&dns, ""));
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "alice@example.org"], "secret\n");
+    let server = env.serve();
+    let mx = server.addrs["smtp"];
+    let senders: Vec<String> = policies.iter().map(|(d, _)| format!("user@{d}")).collect();
+    let mut args = vec![
+        mx.ip().to_string(),
+        mx.port().to_string(),
+        "127.0.0.9".to_string(),
+        "helo.spf.test".to_string(),
+    ];
+    args.extend(senders.iter().cloned());
+    system_python(SEND_MANY, &args);
+    let mut args = vec![
+        dns.port().to_string(),
+        "127.0.0.9".to_string(),
+        "helo.spf.test".to_string(),
+    ];
+    args.extend(senders.iter().cloned());
+    let reference: BTreeMap<String, String> = system_python(PYSPF, &args)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut table = Vec::new();
+    let mut differ = Vec::new();
+    for sender in &senders {
+        let (_, m) = delivered(&env, "alice@example.org", &format!("spf {sender}"));
+        let ar = &auth_results(&m, "mx.test")[0];
+        let domain = sender.split_once('@').unwrap().1;
+        let ours = ar
+            .split(';')
+            .map(str::trim)
+            .find(|r| r.ends_with(&format!("smtp.mailfrom={domain}")))
+            .and_then(|r| r.strip_prefix("spf="))
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or("(missing)")
+            .to_string();
+        let theirs = reference.get(sender).cloned().unwrap_or_default();
+        table.push(format!("{sender:<24} postern={ours:<10} pyspf={theirs}"));
+        if ours != theirs {
+            differ.push(sender.clone());
+        }
+    }
+    let table = table.join("\n");
+    println!("{table}");
+    // The HELO identity of the session, from postern's first message.
+    let (_, m) = delivered(&env, "alice@example.org", "spf user@p1.spf.test");
+    assert!(
+        auth_results(&m, "mx.test")[0].contains("spf=pass smtp.helo=helo.spf.test"),
+        "{m}"
+    );
+    assert!(
+        differ.is_empty(),
+        "SPF results differ for {differ:?}:\n{table}"
+    );
+
+    // RFC 7208 §2.4: for the null sender the HELO identity is the one checked.
+    system_python(
+        r#"
+import sys, smtplib
+with smtplib.SMTP(sys.argv[1], int(sys.argv[2]), local_hostname='helo.spf.test',
+                  source_address=('127.0.0.9', 0), timeout=60) as s:
+    s.sendmail('', ['alice@example.org'], b'From: a@p1.spf.test\r\nSubject: null-sender\r\n\r\nx\r\n')
+"#,
+        &[mx.ip().to_string(), mx.port().to_string()],
+    );
+    let (_, m) = delivered(&env, "alice@example.org", "null-sender");
+    let ar = &auth_results(&m, "mx.test")[0];
+    assert!(ar.contains("spf=pass smtp.helo=helo.spf.test"), "{ar}");
+    assert!(!ar.contains("smtp.mailfrom"), "{ar}");
+    drop(server);
+
+    // spf_reject_fail: MAIL FROM whose SPF fails is refused with 550 5.7.23.
+    let strict = Env::with_config(&policy_config(&dns, "spf_reject_fail = true\n"));
+    strict.ok(&["domain", "add", "example.org"], "");
+    strict.ok(&["user", "add", "alice@example.org"], "secret\n");
+    let server = strict.serve();
+    let mx = server.addrs["smtp"];
+    let out = system_python(
+        r#"
+import sys, smtplib
+with smtplib.SMTP(sys.argv[1], int(sys.argv[2]), local_hostname='helo.spf.test',
+                  source_address=('127.0.0.9', 0), timeout=60) as s:
+    s.ehlo()
+    for sender in ['user@p2.spf.test', 'user@p1.spf.test']:
+        code, text = s.mail(sender)
+        print(sender, code, text.decode())
+        s.rset()
+"#,
+        &[mx.ip().to_string(), mx.port().to_string()],
+    );
+    assert!(out.contains("user@p2.spf.test 550 5.7.23 "), "{out}");
+    assert!(out.contains("user@p1.spf.test 250 "), "{out}");
+}

@@ -15,6 +15,7 @@
 mod cache;
 mod dmarc_db;
 mod header;
+mod spf;
 mod verdict;
 
 pub use dmarc_db::{
@@ -30,7 +31,6 @@ use mail_auth::common::verify::DomainKey;
 use mail_auth::dkim::DkimError;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::dmarc::Policy as DmarcPolicy;
-use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
     AuthenticatedMessage, DkimOutput, DkimResult, DmarcResult, Error, IprevResult,
     MessageAuthenticator, SpfOutput, SpfResult,
@@ -206,9 +206,10 @@ impl AuthCheck {
     }
 
     /// RFC 7208 §4: `check_host()` of one identity.
-    async fn check_host(&self, params: SpfParameters<'_>) -> SpfOutput {
-        let a = &self.auth;
-        a.inner.check_host(cached!(a.caches, params)).await
+    async fn check_host(&self, ip: IpAddr, domain: &str, sender: &str, helo: &str) -> SpfResult {
+        spf::Spf::new(&self.auth.inner.0, ip, sender, helo, &self.hostname)
+            .check_host(domain)
+            .await
     }
 
     /// The HELO name if it is a domain (not an address literal).
@@ -223,42 +224,36 @@ impl AuthCheck {
     /// result is the one used); findings, score, and the refusal of `spf_reject_fail`.
     async fn spf(&self, ctx: &Context, sender: Option<&str>) -> Verdict {
         let helo = Self::helo_domain(ctx);
+        // RFC 7208 §2.3: the HELO identity, as postmaster@<helo>.
         let helo_out = match &helo {
-            Some(h) => Some(
-                self.check_host(SpfParameters::verify_ehlo(ctx.peer, h, &self.hostname))
-                    .await,
-            ),
+            Some(h) => Some(self.check_host(ctx.peer, h, "", h).await),
             None => None,
         };
         let sender = sender.filter(|s| !s.is_empty());
         let mut results = Vec::new();
         let (used, domain) = match sender {
             Some(address) => {
-                let out = self
-                    .check_host(SpfParameters::verify_mail_from(
-                        ctx.peer,
-                        helo.as_deref().unwrap_or(""),
-                        &self.hostname,
-                        address,
-                    ))
-                    .await;
+                // RFC 7208 §4.3: the domain of MAIL FROM (the HELO name without one).
                 let domain = domain_of(address)
                     .or_else(|| helo.clone())
                     .unwrap_or_default();
+                let result = self
+                    .check_host(ctx.peer, &domain, address, helo.as_deref().unwrap_or(""))
+                    .await;
                 results.push(format!(
                     "spf={} smtp.mailfrom={}",
-                    spf_word(out.result()),
+                    spf_word(result),
                     if domain.is_empty() { address } else { &domain }
                 ));
-                (out.result(), domain)
+                (result, domain)
             }
             None => (
-                helo_out.as_ref().map_or(SpfResult::None, |o| o.result()),
+                helo_out.unwrap_or(SpfResult::None),
                 helo.clone().unwrap_or_default(),
             ),
         };
-        if let (Some(h), Some(o)) = (&helo, &helo_out) {
-            results.push(format!("spf={} smtp.helo={h}", spf_word(o.result())));
+        if let (Some(h), Some(o)) = (&helo, helo_out) {
+            results.push(format!("spf={} smtp.helo={h}", spf_word(o)));
         }
         let s = &self.policy.scores;
         let points = match used {
