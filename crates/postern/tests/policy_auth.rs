@@ -550,3 +550,97 @@ with smtplib.SMTP(sys.argv[1], int(sys.argv[2]), local_hostname='helo.spf.test',
     assert!(out.contains("user@p2.spf.test 550 5.7.23 "), "{out}");
     assert!(out.contains("user@p1.spf.test 250 "), "{out}");
 }
+
+/// dkimpy verifies every DKIM-Signature of the message in argv[2], asking dnsmasq (port
+/// argv[1]) for the keys; prints one line per signature: `d=<domain> s=<selector> <True|False>`.
+const DKIMPY_VERIFY: &str = r#"
+import sys, dkim, dns.resolver
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ['127.0.0.1']
+r.port = int(sys.argv[1])
+def txt(name, timeout=5):
+    try:
+        answers = r.resolve(name.decode().rstrip('.') + '.', 'TXT')
+    except Exception:
+        return None
+    return b''.join(b''.join(a.strings) for a in answers)
+msg = open(sys.argv[2], 'rb').read()
+d = dkim.DKIM(msg)
+count = len([h for h in d.headers if h[0].lower() == b'dkim-signature'])
+for i in range(count):
+    ok = d.verify(idx=i, dnsfunc=txt)
+    sig = d.signature_fields
+    print('d=%s s=%s %s' % (sig[b'd'].decode(), sig[b's'].decode(), ok))
+"#;
+
+#[test]
+fn postern_signs_and_dkimpy_and_postern_verify() {
+    // A signs for a.test and routes b.test to B; B checks A's mail (127.0.0.1 is not in B's
+    // trusted networks) with DNS from dnsmasq publishing A's keys.
+    let a = Env::with_config(
+        "[outbound]\nidle_timeout_secs = 2\n[outbound.routes]\n\"b.test\" = \"127.0.0.1:1\"\n",
+    );
+    a.ok(&["domain", "add", "a.test"], "");
+    a.ok(&["user", "add", "alice@a.test"], "secret\n");
+    a.ok(&["dkim", "generate", "a.test", "--selector", "k1"], "");
+    let mut records: Vec<Record> = a
+        .ok(&["dkim", "list"], "")
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() >= 3).then(|| Record::txt(f[0].trim_end_matches('.'), f[2]))
+        })
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    records.push(Record::txt("a.test", "v=spf1 ip4:127.0.0.1 -all"));
+    records.push(Record::txt("_dmarc.a.test", "v=DMARC1; p=reject; adkim=s"));
+    let dns = Dnsmasq::start(&records);
+    let b = Env::with_config(&policy_config(&dns, ""));
+    b.ok(&["domain", "add", "b.test"], "");
+    b.ok(&["user", "add", "bob@b.test"], "secret\n");
+    let sb = b.serve();
+    // Point A's route at B now that B's port is known.
+    let text = std::fs::read_to_string(&a.config)
+        .unwrap()
+        .replace("127.0.0.1:1", &sb.addrs["smtp"].to_string());
+    std::fs::write(&a.config, text).unwrap();
+    let sa = a.serve();
+    system_python(
+        r#"
+import sys, smtplib
+from email.message import EmailMessage
+m = EmailMessage()
+m['From'] = 'Alice <alice@a.test>'
+m['To'] = 'bob@b.test'
+m['Subject'] = 'signed-by-postern'
+m['Message-ID'] = '<signed-by-postern@a.test>'
+m.set_content('Signed on the way out.\n' + 'x' * 100 + '\n')
+with smtplib.SMTP('127.0.0.1', int(sys.argv[1])) as s:
+    s.send_message(m, from_addr='alice@a.test', to_addrs=['bob@b.test'])
+"#,
+        &[sa.addrs["smtp"].port().to_string()],
+    );
+    let (folder, m) = delivered(&b, "bob@b.test", "signed-by-postern");
+    assert_eq!(folder, "INBOX", "{m}");
+    let ar = &auth_results(&m, "mx.test")[0];
+    for s in ["k1-ed25519", "k1-rsa"] {
+        assert!(
+            ar.contains(&format!("dkim=pass header.d=a.test header.s={s} ")),
+            "{ar}"
+        );
+    }
+    assert!(ar.contains("spf=pass smtp.mailfrom=a.test"), "{ar}");
+    assert!(
+        ar.contains("dmarc=pass (p=reject dis=none) header.from=a.test"),
+        "{ar}"
+    );
+    // dkimpy, an independent verifier, agrees on B's stored copy.
+    let file = b.dir.path().join("stored.eml");
+    std::fs::write(&file, &m).unwrap();
+    let out = system_python(
+        DKIMPY_VERIFY,
+        &[dns.port().to_string(), file.display().to_string()],
+    );
+    assert_eq!(out.matches(" True").count(), 2, "{out}");
+    drop(sa);
+}
