@@ -168,6 +168,12 @@ out['arc-pass'] = send('127.0.0.7', 'lists.sealer.test', 'bounce@sealer.test',
 m = seal(msg('boss@none.test', 'arc-broken'))
 out['arc-broken'] = send('127.0.0.7', 'lists.sealer.test', 'bounce@sealer.test',
     m.replace(b'A second line.', b'A changed line.'))
+import time
+real_time = time.time
+time.time = lambda: real_time() + 86400
+m = sign(msg('alice@none.test', 'dkim-future'), b'rsa', b'signer.test', rsa)
+time.time = real_time
+out['dkim-future'] = send('127.0.0.3', 'h3.test', 'bounce@other.test', m)
 out['forwarder'] = send('127.0.0.77', 'fwd.test', 'x@reject.test', msg('boss@reject.test', 'forwarder'))
 for k, v in out.items():
     print(k + '\t' + v.replace('\n', ' '))
@@ -228,7 +234,7 @@ fn dkim_arc_dmarc_spf_and_iprev_over_smtp() {
         .filter_map(|l| l.split_once('\t'))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    assert_eq!(results.len(), 12, "{out}");
+    assert_eq!(results.len(), 13, "{out}");
     let alice = "alice@example.org";
 
     // DMARC p=reject from a sender that is neither SPF- nor DKIM-aligned: 550 5.7.26.
@@ -297,6 +303,14 @@ fn dkim_arc_dmarc_spf_and_iprev_over_smtp() {
     let ar = &auth_results(&m, "mx.test")[0];
     assert!(ar.contains("dkim=fail"), "{ar}");
     assert!(ar.contains("header.d=weak.test header.s=weak"), "{ar}");
+    // A signature dated tomorrow (RFC 6376 §3.5 t=) does not pass.
+    let (_, m) = delivered(&env, alice, "dkim-future");
+    let ar = &auth_results(&m, "mx.test")[0];
+    assert!(
+        ar.contains("dkim=neutral (signature timestamp in the future) header.d=signer.test"),
+        "{ar}"
+    );
+
     // DMARC p=quarantine: junk, filed in Junk; p=none: delivered with dmarc=fail.
     let (folder, m) = delivered(&env, alice, "dmarc-quarantine");
     assert_eq!(folder, "Junk", "{m}");
