@@ -162,6 +162,7 @@ out['dkim-tampered'] = send('127.0.0.3', 'h3.test', 'bounce@other.test',
     m.replace(b'A second line.', b'A forged line.'))
 out['dmarc-reject'] = send('127.0.0.6', 'h6.test', 'x@reject.test', msg('boss@reject.test', 'dmarc-reject'))
 out['dmarc-quarantine'] = send('127.0.0.6', 'h6.test', 'x@quar.test', msg('boss@quar.test', 'dmarc-quarantine'))
+out['dmarc-pct0'] = send('127.0.0.6', 'h6.test', 'x@pct0.test', msg('boss@pct0.test', 'dmarc-pct0'))
 out['dmarc-none'] = send('127.0.0.6', 'h6.test', 'x@none.test', msg('boss@none.test', 'dmarc-none'))
 out['arc-pass'] = send('127.0.0.7', 'lists.sealer.test', 'bounce@sealer.test',
     seal(msg('boss@reject.test', 'arc-pass')))
@@ -191,6 +192,7 @@ fn setup_dns(keys: &BTreeMap<String, String>) -> Dnsmasq {
         Record::txt("_dmarc.reject.test", "v=DMARC1; p=reject"),
         Record::txt("_dmarc.quar.test", "v=DMARC1; p=quarantine"),
         Record::txt("_dmarc.none.test", "v=DMARC1; p=none"),
+        Record::txt("_dmarc.pct0.test", "v=DMARC1; p=reject; pct=0"),
     ];
     records.sort_by_key(|r| format!("{r:?}"));
     Dnsmasq::start(&records)
@@ -234,7 +236,7 @@ fn dkim_arc_dmarc_spf_and_iprev_over_smtp() {
         .filter_map(|l| l.split_once('\t'))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    assert_eq!(results.len(), 13, "{out}");
+    assert_eq!(results.len(), 14, "{out}");
     let alice = "alice@example.org";
 
     // DMARC p=reject from a sender that is neither SPF- nor DKIM-aligned: 550 5.7.26.
@@ -318,6 +320,15 @@ fn dkim_arc_dmarc_spf_and_iprev_over_smtp() {
     assert!(
         auth_results(&m, "mx.test")[0]
             .contains("dmarc=fail (p=quarantine dis=quarantine) header.from=quar.test"),
+        "{m}"
+    );
+    // pct=0 (RFC 7489 §6.6.4): no message is sampled, so reject becomes quarantine.
+    let (folder, m) = delivered(&env, alice, "dmarc-pct0");
+    assert_eq!(folder, "Junk", "{m}");
+    assert!(
+        auth_results(&m, "mx.test")[0].contains(
+            "dmarc=fail (p=reject dis=quarantine override=sampled_out) header.from=pct0.test"
+        ),
         "{m}"
     );
     let (folder, m) = delivered(&env, alice, "dmarc-none");

@@ -441,7 +441,7 @@ impl AuthCheck {
         {
             disposition = policy;
             let pct = self.published_pct(&from).await;
-            if pct < 100 && rand::random::<u8>() % 100 >= pct {
+            if pct < 100 && rand::Rng::gen_range(&mut rand::thread_rng(), 0..100u8) >= pct {
                 // RFC 7489 §6.6.4: outside the sample, one step milder.
                 disposition = if policy == DmarcPolicy::Reject {
                     DmarcPolicy::Quarantine
