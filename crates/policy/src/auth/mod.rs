@@ -152,6 +152,9 @@ fn dmarc_pct(record: &str) -> u8 {
         .map_or(100, |p| p.min(100))
 }
 
+/// How long a name without a DMARC record is remembered.
+const NEGATIVE_TTL: Duration = Duration::from_secs(300);
+
 /// What the DATA stage found.
 #[derive(Debug, Default)]
 struct MessageOutcome {
@@ -414,6 +417,9 @@ impl AuthCheck {
                 f.note("spf_domain").unwrap_or("").to_string(),
             )
         });
+        if let Some(from) = msg.from.first().and_then(|a| domain_of(a)) {
+            self.remember_missing_dmarc(&from).await;
+        }
         let spf = SpfOutput::new(spf_domain.clone()).with_result(spf_from_word(&spf_word_));
         let params = DmarcParameters::new(&msg, &dkim, &spf_domain, &spf);
         let dmarc = a.inner.verify_dmarc(cached!(a.caches, params)).await;
@@ -524,6 +530,32 @@ impl AuthCheck {
             });
         }
         out
+    }
+
+    /// Negative caching (RFC 2308 §5) for the DMARC tree walk: mail-auth caches the records it
+    /// finds but asks again for every name without one (`_dmarc.<tld>` on every message), so the
+    /// names of `domain`'s walk that have no record are remembered for [`NEGATIVE_TTL`].
+    async fn remember_missing_dmarc(&self, domain: &str) {
+        use mail_auth::ResolverCache;
+        let labels: Vec<&str> = domain.split('.').filter(|l| !l.is_empty()).collect();
+        for i in 0..labels.len().min(10) {
+            let name = format!("_dmarc.{}.", labels[i..].join("."));
+            if self.auth.caches.txt.get(name.as_str()).is_some() {
+                continue;
+            }
+            let lookup = self
+                .auth
+                .inner
+                .txt_lookup::<mail_auth::dmarc::Dmarc>(name.clone(), Some(&self.auth.caches.txt))
+                .await;
+            if let Err(e @ Error::Dns(mail_auth::DnsError::RecordNotFound(_))) = lookup {
+                self.auth.caches.txt.insert(
+                    name.into_boxed_str(),
+                    mail_auth::Txt::Error(e),
+                    std::time::Instant::now() + NEGATIVE_TTL,
+                );
+            }
+        }
     }
 
     /// The `pct` of the DMARC record that applies to `domain`: its own, else the nearest
