@@ -61,6 +61,8 @@ if have_peer smtp-source postfix smtp-source >/dev/null; then CLIENT=smtp-source
   CLIENT=smtp-load.py; echo "client: scripts/smtp-load.py (smtp-source not installed: apt-get install postfix)"
 fi
 count() { find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l; }
+# postern's CPU (user + system, every thread, in clock ticks): steadier than msgs/s on a busy machine.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 bench() { # MODE(true|false) -> rounds into $WORK/MODE
   local mode=$1 port data pid
@@ -92,8 +94,8 @@ TOML
   local box=$data/mail/peers.test/bench
   : > "$WORK/$mode"
   for r in $(seq "$ROUNDS"); do
-    local before t0 t1 t2 got
-    before=$(count "$box"); t0=$(date +%s.%N)
+    local before t0 t1 t2 got c0
+    before=$(count "$box"); t0=$(date +%s.%N); c0=$(cpu "$pid")
     if [ "$CLIENT" = smtp-source ]; then
       smtp-source -s "$SESS" -m "$MSGS" -F "$WORK/msg" -f bench@client.test -t bench@peers.test \
         -M client.test "127.0.0.1:$port" >/dev/null
@@ -104,7 +106,8 @@ TOML
     for _ in $(seq 3000); do [ "$(count "$box")" -ge $((before + MSGS)) ] && break; sleep 0.1; done
     t2=$(date +%s.%N); got=$(( $(count "$box") - before ))
     awk -v n="$MSGS" -v g="$got" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {printf "%.1f %.1f\n", n/(b-a), g/(c-a)}' >> "$WORK/$mode"
-    echo "policy $mode, round $r: accepted/delivered $(tail -1 "$WORK/$mode") msgs/s"
+    awk -v t="$(( $(cpu "$pid") - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$MSGS" 'BEGIN {printf "%.1f\n", t / hz * 1000000 / n}' >> "$WORK/$mode.cpu"
+    echo "policy $mode, round $r: accepted/delivered $(tail -1 "$WORK/$mode") msgs/s, CPU $(tail -1 "$WORK/$mode.cpu") µs/msg"
   done
   local one; one=$(find "$box/new" "$box/cur" -type f -print -quit)
   echo "policy $mode: $( (grep -m1 -A6 '^Authentication-Results' "$one" || echo 'no Authentication-Results') | tr -d '\r\t' | tr '\n' ' ' | cut -c1-220)"
@@ -116,4 +119,5 @@ bench false
 on=$(cut -d' ' -f1 "$WORK/true" | median); off=$(cut -d' ' -f1 "$WORK/false" | median)
 don=$(cut -d' ' -f2 "$WORK/true" | median); doff=$(cut -d' ' -f2 "$WORK/false" | median)
 echo "median accepted:  checks on $on msgs/s, off $off msgs/s, on/off $(awk -v a="$on" -v b="$off" 'BEGIN{printf "%.2f", a/b}')"
+echo "median CPU per message (receive, check, queue, deliver): on $(median < "$WORK/true.cpu") µs, off $(median < "$WORK/false.cpu") µs"
 echo "median delivered: checks on $don msgs/s, off $doff msgs/s, on/off $(awk -v a="$don" -v b="$doff" 'BEGIN{printf "%.2f", a/b}')"
