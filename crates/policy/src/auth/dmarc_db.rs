@@ -7,7 +7,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One DMARC evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,12 +107,15 @@ impl DmarcRecorder {
     }
 }
 
-/// Writes what arrives, up to 256 records per transaction.
+/// Writes what arrives in batches: what comes within half a second of the first record, up to
+/// 512, in one transaction (one WAL append per batch, not per message; the records are
+/// statistics for reports, so a crash may lose the last half second of them).
 fn writer(conn: &mut Connection, rx: Receiver<DmarcRecord>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < 256 {
-            match rx.try_recv() {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while batch.len() < 512 {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(r) => batch.push(r),
                 Err(_) => break,
             }
