@@ -20,12 +20,15 @@ declare -A clients=(
   [bsd-mailx]=bsd-mailx
   [mutt]=mutt
   [dnsmasq]=dnsmasq-base
+  [dknewkey]=python3-dkim
 )
 
 missing=()
 for cmd in "${!clients[@]}"; do
   PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("${clients[$cmd]}")
 done
+# Debian's Python modules the policy tests import with /usr/bin/python3 (pyspf, dnspython).
+for pkg in python3-spf python3-dnspython; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if ((${#missing[@]})); then
   echo "test.sh: installing ${missing[*]}" >&2
   sudo=""

@@ -18,6 +18,7 @@ mod managesieve;
 mod notify;
 mod outbound;
 mod policy;
+mod policy_auth;
 mod raw;
 mod screens;
 mod sendmail;
@@ -37,6 +38,7 @@ pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use policy::Policy;
+pub use policy_auth::{AuthPolicy, AuthScores};
 pub use screens::{
     AccessAction, AccessMatch, AccessRule, DnsList, ListCode, ListKind, RateKey, RateLimit,
     RejectAt, Screens,

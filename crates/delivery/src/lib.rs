@@ -7,6 +7,7 @@
 
 mod alias_targets;
 mod headers;
+mod junk;
 pub mod notify;
 pub mod sieve;
 
@@ -377,15 +378,19 @@ impl LocalDelivery {
         let mut content = trace_headers(sender, &delivered_to);
         content.extend_from_slice(message);
         let size = content.len() as u64;
+        let mut mailbox = String::from("INBOX");
         let stored = async {
             self.store.ensure_account(account).await?;
-            self.store.deliver(account, "INBOX", content, key).await
+            if junk::is_junk(message) {
+                mailbox = self.junk_folder(account).await?;
+            }
+            self.store.deliver(account, &mailbox, content, key).await
         }
         .await;
         if let Ok(a) = &stored {
             let stored = notify::Stored {
                 account,
-                mailbox: "INBOX",
+                mailbox: &mailbox,
                 uid: a.uid,
                 sender,
                 size,
@@ -397,7 +402,7 @@ impl LocalDelivery {
             Ok(a) => Outcome::Delivered {
                 note: Status::with_text(
                     EnhancedCode::SUCCESS,
-                    format!("stored in {account} INBOX as UID {}", a.uid),
+                    format!("stored in {account} {mailbox} as UID {}", a.uid),
                 ),
                 accounts: vec![account.to_string()],
                 forward: Vec::new(),
@@ -414,6 +419,19 @@ impl LocalDelivery {
                 EnhancedCode::new(4, 2, 0),
                 format!("<{delivered_to}>: mailbox unavailable: {e}"),
             )),
+        }
+    }
+
+    /// The `\\Junk` mailbox of `account` for a message the verdict marked junk; INBOX when it
+    /// cannot be found or made (a refused name: never lose the message over a folder).
+    async fn junk_folder(&self, account: &str) -> Result<String, StoreError> {
+        match junk::junk_mailbox(&self.store, account).await {
+            Ok(name) => Ok(name),
+            Err(e) if e.is_client_error() => {
+                tracing::warn!(account, "junk: no Junk folder ({e}); stored in INBOX");
+                Ok("INBOX".into())
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -338,3 +338,51 @@ async fn alias_command_and_file_targets() {
         other => panic!("{other:?}"),
     }
 }
+
+const JUNK: &[u8] =
+    b"X-Postern-Verdict: junk; score=7.5; reasons=spf=fail(+3.0)\r\nFrom: s@remote.test\r\nSubject: offer\r\n\r\nbody\r\n";
+
+/// A message the MX's verdict marked junk is filed in the account's `\Junk` mailbox (made when
+/// the account has none); others still go to INBOX.
+#[tokio::test]
+async fn junk_verdict_files_into_the_junk_mailbox() {
+    let f = fixture();
+    let o = f
+        .lda
+        .deliver(
+            Some("s@remote.test"),
+            "alice@example.org",
+            JUNK,
+            "J1",
+            &BTreeSet::new(),
+        )
+        .await;
+    match &o {
+        Outcome::Delivered { note, .. } => assert!(note.text.contains(" Junk as UID"), "{o:?}"),
+        other => panic!("{other:?}"),
+    }
+    let junk = f.store.select("alice@example.org", "Junk", false).unwrap();
+    assert_eq!(junk.messages.len(), 1);
+    assert!(inbox(&f, "alice@example.org").is_empty());
+    // bob has no Maildir yet: his account is made with its SPECIAL-USE folders, Junk included.
+    f.lda
+        .deliver(None, "bob@example.org", JUNK, "J2", &BTreeSet::new())
+        .await;
+    let boxes = f.store.list_mailboxes("bob@example.org").unwrap();
+    let junk = boxes
+        .iter()
+        .find(|b| b.special_use == Some(postern_store::SpecialUse::Junk))
+        .unwrap();
+    assert_eq!(
+        f.store
+            .select("bob@example.org", &junk.name, false)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+    f.lda
+        .deliver(None, "bob@example.org", MSG, "J3", &BTreeSet::new())
+        .await;
+    assert_eq!(inbox(&f, "bob@example.org").len(), 1);
+}

@@ -7,6 +7,7 @@
 //! Used by the binary's router; it must never depend on a protocol server crate (smtp, imap,
 //! pop3) nor on the store: a check sees a message and DNS, not sessions or mailboxes.
 
+pub mod auth;
 pub mod screens;
 
 use base64::Engine;

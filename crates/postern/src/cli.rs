@@ -123,6 +123,9 @@ pub(crate) enum Command {
     /// run now
     #[command(subcommand)]
     Fetch(crate::fetch::cli::FetchCommand),
+    /// DMARC evaluations of inbound mail ([policy]), for the aggregate reports (read-only)
+    #[command(subcommand)]
+    Dmarc(crate::dmarc_cmd::DmarcCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod cert_check;
 mod cli;
 mod control;
 mod deliver;
+mod dmarc_cmd;
 mod fetch;
 mod lmtp;
 mod mailq;
@@ -172,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(cmd) => transfer_cmd::import(&config, cmd),
         Command::Export(args) => transfer_cmd::export(&config, args),
         Command::Fetch(cmd) => fetch::cli::run(&config, cmd),
+        Command::Dmarc(cmd) => dmarc_cmd::run(&config, cmd),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

@@ -133,8 +133,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     // The screens' state (greylist database, rate counters, access rules) outlives reloads.
     let screens = Arc::new(postern_policy::screens::Screens::open(&config)?);
+    // [policy]: one resolver and cache for every session's SPF/DKIM/DMARC/ARC/iprev, and
+    // the DMARC evaluations' writer (data_dir/dmarc.db), made once here.
+    let authenticator = Arc::new(
+        postern_policy::auth::Authenticator::new(&config.dns).map_err(anyhow::Error::msg)?,
+    );
+    let dmarc_records = postern_policy::auth::DmarcRecorder::start(data_dir)
+        .map_err(anyhow::Error::msg)
+        .context("opening the DMARC records")?;
     let shared = Shared {
         screens,
+        authenticator,
+        dmarc_records,
         sieve_tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
         srs,
         config: Arc::new(config.clone()),
@@ -255,6 +265,10 @@ pub(crate) struct Shared {
     pub throttle: Arc<AuthThrottle>,
     /// The MX's screens (DNS lists, greylisting, rate limits, access tables).
     pub screens: Arc<postern_policy::screens::Screens>,
+    /// The resolver and caches of the message authentication checks ([policy]).
+    pub authenticator: Arc<postern_policy::auth::Authenticator>,
+    /// Where DMARC evaluations are recorded (data_dir/dmarc.db).
+    pub dmarc_records: postern_policy::auth::DmarcRecorder,
 }
 
 /// The session handler of each protocol, replaced for new sessions by a reload.
@@ -340,6 +354,16 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
     for check in shared.screens.early(config) {
         checks = checks.with(check);
     }
+    // [policy] message authentication: SPF, DKIM, DMARC, ARC, iprev.
+    if config.policy.auth.enabled {
+        checks = checks.with(Arc::new(postern_policy::auth::AuthCheck::new(
+            shared.authenticator.clone(),
+            &config.policy.auth,
+            &config.hostname,
+            config.smtp.trusted_networks.clone(),
+            Some(shared.dmarc_records.clone()),
+        )));
+    }
     // Then greylisting and rate limits.
     for check in shared.screens.late(config) {
         checks = checks.with(check);
@@ -355,9 +379,12 @@ fn smtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
         };
         checks = checks.with(Arc::new(reject));
     }
-    if checks.is_empty() {
-        return Arc::new(server);
-    }
+    // [policy] verdict: LAST, it adds up every score found before it (and always strips
+    // forged X-Postern-Verdict/X-Postern-Score fields, even with the checks off).
+    checks = checks.with(Arc::new(postern_policy::auth::VerdictCheck::new(
+        &config.policy.auth,
+        config.smtp.trusted_networks.clone(),
+    )));
     Arc::new(server.with_checks(checks))
 }
 

@@ -45,7 +45,25 @@ pub(crate) async fn perform(
     filtered: Filtered,
     notifier: Option<&Arc<dyn Notifier>>,
 ) -> Outcome {
-    let copies = copies(&filtered, setup.separator);
+    let mut copies = copies(&filtered, setup.separator);
+    // A junk verdict moves the implicit keep (the script decided nothing) to `\Junk`.
+    if filtered.implicit_keep.is_some() && crate::junk::is_junk(message) {
+        if let Some(keep) = copies.iter_mut().rev().find(|c| c.mailbox == "INBOX") {
+            let explicit_inbox = filtered.actions.iter().any(|a| match a {
+                Action::Keep { .. } => true,
+                Action::FileInto { mailbox, .. } => mailbox.eq_ignore_ascii_case("INBOX"),
+                _ => false,
+            });
+            if !explicit_inbox {
+                match crate::junk::junk_mailbox(store, rcpt.account).await {
+                    Ok(name) => keep.mailbox = name,
+                    Err(e) => {
+                        tracing::warn!(account = %rcpt.account, "junk: no Junk folder ({e}); kept in INBOX")
+                    }
+                }
+            }
+        }
+    }
     let mut notes = Vec::new();
     for copy in &copies {
         match store_copy(setup, store, rcpt, message, key, copy, notifier).await {

@@ -831,3 +831,72 @@ async fn stored_copies_are_announced() {
         .await;
     assert_eq!(notifier.events().len(), 2);
 }
+
+const JUNK_MSG: &[u8] = b"X-Postern-Verdict: junk; score=9.0; reasons=dmarc=fail p=quarantine(+10.0)\r\nFrom: bob@remote.test\r\nTo: alice@example.org\r\nSubject: hello\r\nMessage-ID: <j1@remote.test>\r\n\r\nbody\r\n";
+
+impl Fixture {
+    async fn perform_message(&self, filtered: Filtered, key: &str, message: &[u8]) -> Outcome {
+        let store: Arc<dyn Store> = Arc::new(self.store.clone());
+        let rcpt = Recipient {
+            account: ALICE,
+            address: ALICE,
+            sender: Some("bob@remote.test"),
+            orig_to: None,
+            auth: None,
+        };
+        perform(
+            &self.setup,
+            &store,
+            &self.directory,
+            &rcpt,
+            message,
+            key,
+            filtered,
+            None,
+        )
+        .await
+    }
+
+    fn count(&self, mailbox: &str) -> usize {
+        self.store
+            .select(ALICE, mailbox, false)
+            .unwrap()
+            .messages
+            .len()
+    }
+}
+
+/// A junk verdict moves only the implicit keep to `\Junk`: a script's own `keep` or
+/// `fileinto` decides where the message goes.
+#[tokio::test]
+async fn junk_goes_to_junk_unless_the_script_decides() {
+    let f = fixture();
+    f.perform_message(Filtered::keep(), "J1", JUNK_MSG).await;
+    assert_eq!((f.count("Junk"), f.count("INBOX")), (1, 0));
+    f.perform_message(
+        only(vec![Action::Keep {
+            flags: Vec::new(),
+            edited: None,
+        }]),
+        "J2",
+        JUNK_MSG,
+    )
+    .await;
+    assert_eq!((f.count("Junk"), f.count("INBOX")), (1, 1));
+    f.perform_message(
+        only(vec![Action::FileInto {
+            mailbox: "Work".into(),
+            flags: Vec::new(),
+            copy: false,
+            create: true,
+            edited: None,
+        }]),
+        "J3",
+        JUNK_MSG,
+    )
+    .await;
+    assert_eq!((f.count("Junk"), f.count("Work")), (1, 1));
+    // Not junk: the implicit keep is INBOX as always.
+    f.perform_message(Filtered::keep(), "J4", MSG).await;
+    assert_eq!((f.count("Junk"), f.count("INBOX")), (1, 2));
+}

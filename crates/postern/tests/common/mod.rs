@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+pub(crate) mod dnsmasq;
+
 pub(crate) struct Env {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
