@@ -362,19 +362,7 @@ async fn deliver(
     let directory: Arc<dyn postern_directory::Directory> =
         Arc::new(SrsDirectory::new(Arc::new(ctx.directory), srs.clone()));
     let store = Arc::new(ctx.store);
-    let sieve = SieveSetup {
-        scripts: store.clone(),
-        queue: spool.clone(),
-        tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
-        srs,
-        config: config.sieve.clone(),
-        separator: config.mail.hierarchy_separator,
-        hostname: config.hostname.clone(),
-        cache: Arc::new(ScriptCache::new(
-            postern_delivery::sieve::limits(&config.sieve),
-            16,
-        )),
-    };
+    let sieve = process_sieve(config, store.clone(), spool.clone(), srs, 16);
     let mut local = LocalDelivery::new(directory, store)
         .with_sieve(sieve)
         .with_alias_targets(postern_delivery::AliasTargets::from_config(&config.aliases));
@@ -433,6 +421,31 @@ fn received(config: &Config, id: &QueueId, rcpt: Option<&str>) -> String {
     }
     out.push_str(&format!("; {date}\r\n"));
     out
+}
+
+/// The Sieve setup of a process that delivers on its own, outside `serve` (`postern deliver`,
+/// `postern fetch run`): its scripts, queue for redirects and vacation replies, tracker and SRS
+/// from the data directory, and a compiled-script cache of `cached_scripts` entries.
+pub(crate) fn process_sieve(
+    config: &Config,
+    scripts: Arc<dyn postern_store::ScriptStore>,
+    queue: Arc<dyn postern_spool::Queue>,
+    srs: Arc<Srs>,
+    cached_scripts: usize,
+) -> SieveSetup {
+    SieveSetup {
+        scripts,
+        queue,
+        tracker: Arc::new(FileTracker::new(config.data_dir.join("sieve-state"))),
+        srs,
+        config: config.sieve.clone(),
+        separator: config.mail.hierarchy_separator,
+        hostname: config.hostname.clone(),
+        cache: Arc::new(ScriptCache::new(
+            postern_delivery::sieve::limits(&config.sieve),
+            cached_scripts,
+        )),
+    }
 }
 
 #[cfg(test)]

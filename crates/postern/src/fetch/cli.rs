@@ -7,7 +7,7 @@ use crate::lmtp::LocalSink;
 use anyhow::{bail, Context as _};
 use async_trait::async_trait;
 use postern_config::Config;
-use postern_delivery::{FileTracker, LocalDelivery, ScriptCache, SieveSetup, Srs, SrsDirectory};
+use postern_delivery::{LocalDelivery, Srs, SrsDirectory};
 use postern_fetch::db::SqliteFetchDb;
 use postern_fetch::{
     Accounts, Connector, Delivered, EnvelopeRule, ErrorKind, FetchAccount, FetchError,
@@ -146,19 +146,7 @@ fn open_engine(config: &Config) -> anyhow::Result<(Engine, Arc<Spool>)> {
     let directory: Arc<dyn postern_directory::Directory> =
         Arc::new(SrsDirectory::new(Arc::new(ctx.directory), srs.clone()));
     let store = Arc::new(ctx.store);
-    let sieve = SieveSetup {
-        scripts: store.clone(),
-        queue: spool.clone(),
-        tracker: Arc::new(FileTracker::new(data_dir.join("sieve-state"))),
-        srs,
-        config: config.sieve.clone(),
-        separator: config.mail.hierarchy_separator,
-        hostname: config.hostname.clone(),
-        cache: Arc::new(ScriptCache::new(
-            postern_delivery::sieve::limits(&config.sieve),
-            64,
-        )),
-    };
+    let sieve = crate::deliver::process_sieve(config, store.clone(), spool.clone(), srs, 64);
     let mut local = LocalDelivery::new(directory.clone(), store.clone())
         .with_sieve(sieve)
         .with_alias_targets(postern_delivery::AliasTargets::from_config(&config.aliases));
