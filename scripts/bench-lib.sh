@@ -29,3 +29,37 @@ have_peer() {
   if [ "$prog" = postfix ] && [ "$(id -u)" != 0 ]; then echo "skipped: $what (a private Postfix needs root)"; return 1; fi
   return 0
 }
+
+# policy_fixture DIR [PYTHON=python3] [DOMAIN=client.test]: the policy benches' signing key and
+# signed message. Writes DIR/bench.pem (RSA-2048), DIR/dnsmasq.conf (SPF "ip4:127.0.0.0/8 -all",
+# DMARC p=reject and the DKIM key bench._domainkey of DOMAIN; DOMAIN's top-level domain, *.test
+# and in-addr.arpa answered locally), and the same DKIM-signed (dkimpy, relaxed/relaxed) 4 KB
+# message from bench@DOMAIN to bench@peers.test as DIR/msg (LF line ends, for smtp-source -F)
+# and DIR/msg.crlf. Needs python3-dkim and openssl.
+policy_fixture() {
+"${2:-python3}" - "$1" "${3:-client.test}" <<'PY'
+import base64, dkim, os, subprocess, sys
+d, dom = sys.argv[1], sys.argv[2]
+tld = dom.rsplit(".", 1)[-1]
+key = os.path.join(d, "bench.pem")
+subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
+der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"],
+                     check=True, capture_output=True).stdout
+record = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+chunks = ",".join('"%s"' % record[i:i + 255] for i in range(0, len(record), 255))
+open(os.path.join(d, "dnsmasq.conf"), "w").write(
+    "".join("local=/%s/\n" % z for z in sorted({"test", tld})) + "local=/in-addr.arpa/\n"
+    'txt-record=%s,"v=spf1 ip4:127.0.0.0/8 -all"\n' % dom
+    + 'txt-record=_dmarc.%s,"v=DMARC1; p=reject"\n' % dom
+    + "txt-record=bench._domainkey.%s,%s\n" % (dom, chunks))
+line = b"x" * 78 + b"\r\n"
+body = (line * 53)[:4096].rsplit(b"\r\n", 1)[0] + b"\r\n"
+msg = (b"From: Bench <bench@%s>\r\nTo: <bench@peers.test>\r\nSubject: bench-policy\r\n"
+       b"Date: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <bench-policy@%s>\r\n\r\n"
+       % (dom.encode(), dom.encode()) + body)
+signed = dkim.sign(msg, b"bench", dom.encode(), open(key, "rb").read(),
+                   canonicalize=(b"relaxed", b"relaxed")) + msg
+open(os.path.join(d, "msg"), "wb").write(signed.replace(b"\r\n", b"\n"))
+open(os.path.join(d, "msg.crlf"), "wb").write(signed)
+PY
+}

@@ -3,6 +3,7 @@
 # iprev) on versus off, same client as scripts/bench-smtp.sh (Postfix's smtp-source, else
 # scripts/smtp-load.py), the same DKIM-signed (RSA-2048, dkimpy) 4 KB message every time.
 #   scripts/bench-policy.sh [MESSAGES=2000] [SESSIONS=10] [ROUNDS=3]
+#   scripts/bench-policy.sh --vs-postfix [MESSAGES=2000] [SESSIONS=10] [ROUNDS=3]   (scripts/bench-policy-postfix.sh)
 # dnsmasq (Debian: dnsmasq-base) answers on loopback: SPF, the DKIM key and DMARC p=reject of
 # client.test, with a TTL of 300 s as real records have (so the resolver caches them). The
 # client connects from 127.0.0.1, which the config takes out of [smtp] trusted_networks so the
@@ -10,6 +11,8 @@
 # medians, and on/off. Needs python3-dkim and openssl. NO_BUILD=1, POSTERN_BIN as bench-smtp.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --vs-postfix: the same checks in postern against Postfix with opendkim, opendmarc and policyd-spf.
+[ "${1:-}" != --vs-postfix ] || { shift; exec scripts/bench-policy-postfix.sh "$@"; }
 . scripts/bench-lib.sh
 MSGS=${1:-2000} SESS=${2:-10} ROUNDS=${3:-3}
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
@@ -26,30 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The signing key, its DNS record, and the signed message (LF line ends: smtp-source -F adds CR).
-"$PY" - "$WORK" <<'PY'
-import base64, dkim, os, subprocess, sys
-d = sys.argv[1]
-key = os.path.join(d, "bench.pem")
-subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
-der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"],
-                     check=True, capture_output=True).stdout
-record = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
-chunks = ",".join('"%s"' % record[i:i + 255] for i in range(0, len(record), 255))
-open(os.path.join(d, "dnsmasq.conf"), "w").write(
-    "local=/test/\nlocal=/in-addr.arpa/\n"
-    'txt-record=client.test,"v=spf1 ip4:127.0.0.0/8 -all"\n'
-    'txt-record=_dmarc.client.test,"v=DMARC1; p=reject"\n'
-    "txt-record=bench._domainkey.client.test," + chunks + "\n")
-line = b"x" * 78 + b"\r\n"
-body = (line * 53)[:4096].rsplit(b"\r\n", 1)[0] + b"\r\n"
-msg = (b"From: Bench <bench@client.test>\r\nTo: <bench@peers.test>\r\nSubject: bench-policy\r\n"
-       b"Date: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <bench-policy@client.test>\r\n\r\n" + body)
-signed = dkim.sign(msg, b"bench", b"client.test", open(key, "rb").read(),
-                   canonicalize=(b"relaxed", b"relaxed")) + msg
-open(os.path.join(d, "msg"), "wb").write(signed.replace(b"\r\n", b"\n"))
-open(os.path.join(d, "msg.crlf"), "wb").write(signed)
-PY
+policy_fixture "$WORK" "$PY"
 
 DNS_PORT=$(free_port)
 dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \

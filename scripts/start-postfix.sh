@@ -8,6 +8,8 @@
 # (owned by nobody); any other recipient is refused and nothing leaves the machine. No TLS.
 # Needs root (Postfix's master runs as root) and the Debian package postfix; DIR must be reachable
 # by the postfix and nobody users. Prints the master pid on success.
+# Env POSTFIX_MAIN_EXTRA: more main.cf settings, one "name = value" a line (milters, restrictions);
+# POSTFIX_MASTER_EXTRA: more master.cf lines (a policy service). Used by bench-policy-postfix.sh.
 set -euo pipefail
 usage="usage: start-postfix.sh DIR PORT [ADDRESS] | start-postfix.sh --stop DIR"
 export PATH=$PATH:/usr/sbin:/sbin
@@ -54,6 +56,10 @@ postconf -c "$C" -e \
   "default_transport = error:this instance delivers locally only" \
   "relay_transport = error:this instance delivers locally only" \
   "local_transport = error:this instance delivers locally only"
+if [ -n "${POSTFIX_MAIN_EXTRA:-}" ]; then
+  mapfile -t extra <<< "$POSTFIX_MAIN_EXTRA"
+  postconf -c "$C" -e "${extra[@]}"
+fi
 echo "$ADDRESS $LOCAL/" > "$C/mailboxes"   # the trailing slash asks virtual(8) for a Maildir
 # The services a receiving MTA needs, none chrooted (the queue directory holds no copy of /etc).
 cat > "$C/master.cf" <<CONF
@@ -76,6 +82,7 @@ virtual   unix - n n - - virtual
 anvil     unix - - n - 1 anvil
 scache    unix - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
+${POSTFIX_MASTER_EXTRA:-}
 CONF
 # Postfix reports start-up errors to syslog only: on failure, show its own check and the log.
 postfix -c "$C" start >"$DIR/start.log" 2>&1 || {
