@@ -255,13 +255,27 @@ if [ -z "$ok" ]; then
   exit 1
 fi
 
-run() { # NAME PORT MAILDIR CPU_PIDS... -> appends "accepted delivered cpu_us dns_us" to $WORK/NAME
-  local name=$1 port=$2 box=$3 before c0 d0 t0 t1 t2 got line; shift 3
+# PROFILE=1 (needs perf): each round also samples every CPU with perf at PERF_HZ, and the end
+# shows each side's CPU per message by process name (Postfix's smtpd, cleanup, policyd-spf,
+# opendkim, ...; postern's threads), exited processes included.
+PERF_HZ=499
+declare -A SIDE_COMMS=([postern]='^(postern|tokio-)' [postfix]='^(smtpd|cleanup|qmgr|virtual|master|postlogd|trivial-rewrite|anvil|spawn|policyd-spf|opendkim|opendmarc|pickup|proxymap|scache|bounce)$')
+if [ -n "${PROFILE:-}" ] && ! command -v perf >/dev/null; then echo "PROFILE: perf is missing (Debian: linux-perf)" >&2; exit 2; fi
+run() { # NAME PORT MAILDIR CPU_PIDS... -> appends "accepted delivered cpu_us dns_us" to $WORK/r-NAME
+  local name=$1 port=$2 box=$3 before c0 d0 t0 t1 t2 got line perf=; shift 3
+  if [ -n "${PROFILE:-}" ]; then
+    perf record -a -q -F "$PERF_HZ" -o "$WORK/perf.data" -- sleep 100000 >/dev/null 2>&1 & perf=$!
+    sleep 1 # perf is sampling
+  fi
   before=$(count "$box"); c0=$(tree_cpu "$@"); d0=$(tree_cpu "$DNS_PID"); t0=$(date +%s.%N)
   send "$port" "$MSGS" || { echo "$name: smtp-source failed (an unexpected reply)" >&2; return 1; }
   t1=$(date +%s.%N)
   wait_box "$box" $((before + MSGS)) || true
   t2=$(date +%s.%N); got=$(( $(count "$box") - before ))
+  if [ -n "$perf" ]; then
+    kill -INT "$perf"; wait "$perf" || true
+    perf script -i "$WORK/perf.data" -F comm 2>/dev/null | sed 's/^ *//; s/ *$//' | grep -E "${SIDE_COMMS[$name]}" >> "$WORK/prof-$name" || true
+  fi
   line=$(awk -v n="$MSGS" -v g="$got" -v a="$t0" -v b="$t1" -v c="$t2" -v cpu="$(( $(tree_cpu "$@") - c0 ))" \
     -v dns="$(( $(tree_cpu "$DNS_PID") - d0 ))" -v hz="$TICKS" \
     'BEGIN {printf "%.1f %.1f %.1f %.1f\n", n/(b-a), g/(c-a), cpu/hz*1e6/n, dns/hz*1e6/n}')
@@ -281,4 +295,10 @@ pa=$(med postern 1) fa=$(med postfix 1) pd=$(med postern 2) fd=$(med postfix 2) 
 echo "median accepted:  postern $pa msgs/s, postfix+milters $fa msgs/s, ratio postern/postfix $(ratio "$pa" "$fa")"
 echo "median delivered: postern $pd msgs/s, postfix+milters $fd msgs/s, ratio $(ratio "$pd" "$fd")"
 echo "median CPU per message: postern $pc µs, postfix+milters $fc µs, ratio postfix/postern $(ratio "$fc" "$pc")"
+if [ -n "${PROFILE:-}" ]; then
+  for side in postern postfix; do
+    echo "$side CPU per message by process (perf, $PERF_HZ Hz): $(sort "$WORK/prof-$side" | uniq -c | sort -rn |
+      awk -v hz="$PERF_HZ" -v n=$((MSGS * ROUNDS)) '{printf "%s%s %.0f µs", (NR > 1 ? ", " : ""), $2, $1 / hz * 1e6 / n}')"
+  done
+fi
 echo "($MSGS messages x $ROUNDS rounds, $SESS sessions, smtp-source, Postfix $(postconf -c "$PFDIR/conf" -h mail_version), opendkim $(dpkg-query -W -f '${Version}' opendkim), opendmarc $(dpkg-query -W -f '${Version}' opendmarc), policyd-spf $(dpkg-query -W -f '${Version}' postfix-policyd-spf-python))"
