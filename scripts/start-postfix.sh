@@ -57,7 +57,7 @@ postconf -c "$C" -e \
   "relay_transport = error:this instance delivers locally only" \
   "local_transport = error:this instance delivers locally only"
 if [ -n "${POSTFIX_MAIN_EXTRA:-}" ]; then
-  mapfile -t extra <<< "$POSTFIX_MAIN_EXTRA"
+  mapfile -t extra < <(grep . <<< "$POSTFIX_MAIN_EXTRA")
   postconf -c "$C" -e "${extra[@]}"
 fi
 echo "$ADDRESS $LOCAL/" > "$C/mailboxes"   # the trailing slash asks virtual(8) for a Maildir
