@@ -397,7 +397,12 @@ impl Inner {
         domain: &str,
         try_tls: bool,
     ) -> HopResult {
-        let key = format!("{}|{}", Self::pool_key(hop, plan), tls.tag());
+        // A connection authenticated for one MX name (DANE, MTA-STS) serves only that name,
+        // even where several names share the address.
+        let key = match tls.kind() {
+            PolicyKind::NoPolicyFound => format!("{}|{}", Self::pool_key(hop, plan), tls.tag()),
+            _ => format!("{}|{}|{}", Self::pool_key(hop, plan), tls.tag(), hop.host),
+        };
         if try_tls {
             while let Some(mut conn) = self.take_idle(&key) {
                 match self.send(&mut conn, entry, data, idx, hop).await {

@@ -104,13 +104,14 @@ pub struct LogReporter;
 
 impl TlsReporter for LogReporter {
     fn record(&self, r: &TlsResult) {
+        let addr = r.addr.map(|a| a.to_string()).unwrap_or_default();
         match &r.failure {
             None => tracing::debug!(
-                domain = %r.policy_domain, host = %r.mx_host, addr = ?r.addr,
+                domain = %r.policy_domain, host = %r.mx_host, addr = %addr,
                 policy = r.policy.as_str(), "TLS session established"
             ),
             Some((kind, why)) => tracing::warn!(
-                domain = %r.policy_domain, host = %r.mx_host, addr = ?r.addr,
+                domain = %r.policy_domain, host = %r.mx_host, addr = %addr,
                 policy = r.policy.as_str(), result = kind.as_str(), "TLS policy failure: {why}"
             ),
         }
