@@ -15,6 +15,7 @@ pub mod policy;
 pub mod route;
 pub mod settings;
 pub mod sts;
+pub mod tlsrpt;
 
 pub use client::{Capabilities, Reply, Timeouts};
 pub use policy::{FailureType, HopTls, LogReporter, PolicyKind, TlsReporter, TlsResult};

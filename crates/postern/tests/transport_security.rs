@@ -484,6 +484,28 @@ fn dane_and_mta_sts_when_sending() {
     assert!(mailbox(&r2, "bob@stsbad.test").is_empty());
     assert!(a.data().join("mta-sts/sts.test.json").is_file());
 
+    // Every outcome is recorded for TLS reporting (RFC 8460 result types).
+    for (domain, line) in [
+        ("dane.test", "tlsa\tmx.dane.test\tsuccess\t"),
+        ("bad.dane.test", "tlsa\tmxbad.dane.test\ttlsa-invalid\t"),
+        ("plain.test", "no-policy-found\tmx.plain.test\tsuccess\t"),
+        ("sts.test", "sts\tmx.sts.test\tsuccess\t"),
+        (
+            "stsbad.test",
+            "sts\tmx.stsbad.test\tcertificate-not-trusted\t",
+        ),
+        (
+            "ststest.test",
+            "sts\tmx.ststest.test\tcertificate-not-trusted\t",
+        ),
+    ] {
+        wait_for(&format!("tls-report {domain} listing {line:?}"), 30, || {
+            a.ok(&["tls-report", domain], "").contains(line)
+        });
+    }
+    let e = a.fails(&["tls-report", "not a domain"], "");
+    assert!(e.contains("not a domain name"), "{e}");
+
     // The policy cache survives a restart: with the policy server gone, stsbad.test's cached
     // enforce policy still keeps its mail from the untrusted MX.
     drop(sa);
