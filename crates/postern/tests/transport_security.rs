@@ -158,6 +158,31 @@ fn tlsa_311(cert: &Path) -> String {
         .to_string()
 }
 
+/// RFC 6698 `2 0 1` data of a CA certificate: SHA-256 of its DER, by openssl.
+fn tlsa_201(cert: &Path) -> String {
+    let dir = cert.parent().unwrap();
+    let der = dir.join("ta.der");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            cert.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            der.to_str().unwrap(),
+        ],
+    );
+    let out = openssl(dir, &["dgst", "-sha256", "-r", der.to_str().unwrap()]);
+    String::from_utf8(out)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 fn zone(name: &str, signed: bool, records: &str) -> Zone {
     Zone {
         name: name.into(),
@@ -378,10 +403,24 @@ fn dane_and_mta_sts_when_sending() {
         &[
             "mx.dane.test",
             "mxbad.dane.test",
+            "mxta.dane.test",
             "mx.plain.test",
             "mx.sts.test",
         ],
     );
+    // The receiver sends its chain (leaf, then the CA) so DANE-TA can find the anchor.
+    let chain = r1_cert.0.with_extension("chain.pem");
+    std::fs::write(
+        &chain,
+        [
+            std::fs::read(&r1_cert.0).unwrap(),
+            std::fs::read(pki.ca()).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let r1_cert = (chain, r1_cert.1);
+    let ta = tlsa_201(&pki.ca());
     let web = pki.leaf(
         "web",
         &[
@@ -397,7 +436,7 @@ fn dane_and_mta_sts_when_sending() {
             "dane.test",
             true,
             &format!(
-                "dane.test. IN MX 10 mx.dane.test.\nmx.dane.test. IN A {R1}\n_25._tcp.mx.dane.test. IN TLSA 3 1 1 {good}\nbad.dane.test. IN MX 10 mxbad.dane.test.\nmxbad.dane.test. IN A {R1}\n_25._tcp.mxbad.dane.test. IN TLSA 3 1 1 {wrong}\n"
+                "dane.test. IN MX 10 mx.dane.test.\nmx.dane.test. IN A {R1}\n_25._tcp.mx.dane.test. IN TLSA 3 1 1 {good}\nbad.dane.test. IN MX 10 mxbad.dane.test.\nmxbad.dane.test. IN A {R1}\n_25._tcp.mxbad.dane.test. IN TLSA 3 1 1 {wrong}\nta.dane.test. IN MX 10 mxta.dane.test.\nmxta.dane.test. IN A {R1}\n_25._tcp.mxta.dane.test. IN TLSA 2 0 1 {ta}\n_25._tcp.mxta.dane.test. IN TLSA 1 1 1 {wrong}\npkix.dane.test. IN MX 10 mxpkix.dane.test.\nmxpkix.dane.test. IN A {R2}\n_25._tcp.mxpkix.dane.test. IN TLSA 0 0 1 {wrong}\n"
             ),
         ),
         // The same host and a TLSA record that would fail, but unsigned: never DANE.
@@ -439,10 +478,16 @@ fn dane_and_mta_sts_when_sending() {
     // R1: a certificate from the test CA; R2: its own self-signed one (not trusted).
     let (r1, _r1_run) = receiver(
         R1,
-        &["dane.test", "bad.dane.test", "plain.test", "sts.test"],
+        &[
+            "dane.test",
+            "bad.dane.test",
+            "ta.dane.test",
+            "plain.test",
+            "sts.test",
+        ],
         Some(&r1_cert),
     );
-    let (r2, _r2_run) = receiver(R2, &["stsbad.test", "ststest.test"], None);
+    let (r2, _r2_run) = receiver(R2, &["stsbad.test", "ststest.test", "pkix.dane.test"], None);
     let a = sender(dns.port(), &pki.ca());
     let sa = a.serve();
     let port = sa.addrs["smtp"].port();
@@ -456,6 +501,14 @@ fn dane_and_mta_sts_when_sending() {
     submit(port, "bob@bad.dane.test", "dane-wrong");
     let q = deferred(&a, "tlsa-invalid");
     assert!(q.contains("does not satisfy DANE"), "{q}");
+    // DANE-TA: the chain leads to the CA of the 2 0 1 record, the name is the MX host's (the
+    // unusable PKIX-EE record beside it is ignored).
+    submit(port, "bob@ta.dane.test", "dane-ta");
+    delivered(&r1, "bob@ta.dane.test", "dane-ta");
+    // Only unusable (PKIX) records: TLS is still mandatory, but unauthenticated (RFC 7672
+    // §2.2), so R2's self-signed certificate is accepted.
+    submit(port, "bob@pkix.dane.test", "dane-unusable");
+    delivered(&r2, "bob@pkix.dane.test", "dane-unusable");
     // Insecure zone: its TLSA record is not used; opportunistic TLS as before.
     submit(port, "bob@plain.test", "insecure-zone");
     let m = delivered(&r1, "bob@plain.test", "insecure-zone");
@@ -488,6 +541,8 @@ fn dane_and_mta_sts_when_sending() {
     for (domain, line) in [
         ("dane.test", "tlsa\tmx.dane.test\tsuccess\t"),
         ("bad.dane.test", "tlsa\tmxbad.dane.test\ttlsa-invalid\t"),
+        ("ta.dane.test", "tlsa\tmxta.dane.test\tsuccess\t"),
+        ("pkix.dane.test", "tlsa\tmxpkix.dane.test\tsuccess\t"),
         ("plain.test", "no-policy-found\tmx.plain.test\tsuccess\t"),
         ("sts.test", "sts\tmx.sts.test\tsuccess\t"),
         (
