@@ -165,3 +165,80 @@ async fn ask(server: SocketAddr, wire: &[u8], id: u16, limit: Duration) -> Resul
     .await
     .map_err(|_| "timed out".to_string())?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::rr::rdata::A;
+    use hickory_resolver::proto::rr::Record;
+
+    fn reply(ad: bool, rcode: ResponseCode, answers: usize) -> Message {
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.metadata.authentic_data = ad;
+        m.metadata.response_code = rcode;
+        for i in 0..answers {
+            let name = Name::from_ascii("mx.example.").unwrap();
+            m.answers.push(Record::from_rdata(
+                name,
+                60 + i as u32,
+                RData::A(A::new(192, 0, 2, i as u8)),
+            ));
+        }
+        m
+    }
+
+    fn dns(dnssec: Dnssec) -> Dns {
+        Dns {
+            dnssec,
+            ..Dns::default()
+        }
+    }
+
+    #[test]
+    fn the_ad_bit_counts_only_when_trusted() {
+        let a = interpret(
+            &dns(Dnssec::TrustAd),
+            reply(true, ResponseCode::NoError, 2),
+            RecordType::A,
+        )
+        .unwrap();
+        assert!(a.secure && !a.nxdomain);
+        assert_eq!((a.records.len(), a.ttl), (2, Duration::from_secs(60)));
+        let a = interpret(
+            &dns(Dnssec::Off),
+            reply(true, ResponseCode::NoError, 1),
+            RecordType::A,
+        )
+        .unwrap();
+        assert!(!a.secure);
+        let a = interpret(
+            &dns(Dnssec::TrustAd),
+            reply(false, ResponseCode::NoError, 1),
+            RecordType::A,
+        )
+        .unwrap();
+        assert!(!a.secure);
+        // Records of another type are not the answer.
+        let a = interpret(
+            &dns(Dnssec::TrustAd),
+            reply(true, ResponseCode::NoError, 1),
+            RecordType::TLSA,
+        )
+        .unwrap();
+        assert!(a.records.is_empty() && a.secure);
+        let a = interpret(
+            &dns(Dnssec::TrustAd),
+            reply(true, ResponseCode::NXDomain, 0),
+            RecordType::A,
+        )
+        .unwrap();
+        assert!(a.nxdomain && a.secure);
+        // SERVFAIL is what a validating resolver says for bogus data.
+        assert!(interpret(
+            &dns(Dnssec::TrustAd),
+            reply(false, ResponseCode::ServFail, 0),
+            RecordType::A
+        )
+        .is_err());
+    }
+}
