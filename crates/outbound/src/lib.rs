@@ -585,7 +585,7 @@ impl Inner {
                     "4.7.10 {} [{}] does not offer STARTTLS, which {what} requires",
                     hop.host, hop.addr
                 )));
-            } else if tls.kind() == PolicyKind::Sts {
+            } else if tls.kind() == PolicyKind::Sts && !conn.caps.starttls {
                 report(Some((
                     FailureType::StarttlsNotSupported,
                     format!("{} does not offer STARTTLS", hop.host),
