@@ -15,6 +15,9 @@ pub const MAX_POLICY: usize = 64 * 1024;
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;
 /// The whole fetch (connect, TLS, request, body) must finish within this.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a failed fetch, the same policy id is not fetched again for this long: every message
+/// to the domain would otherwise wait for the policy server's time-out.
+const FAILED_FETCH_TTL: Duration = Duration::from_secs(300);
 
 /// RFC 8461 §5 policy modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +173,15 @@ pub struct Sts {
     dir: Option<PathBuf>,
     roots: Arc<rustls::RootCertStore>,
     memory: Mutex<HashMap<String, Stored>>,
+    /// Recent failed fetches: domain to (when, the id asked for, the failure).
+    failed: Mutex<HashMap<String, FailedFetch>>,
 }
+
+type FailedFetch = (
+    std::time::Instant,
+    String,
+    (crate::policy::FailureType, String),
+);
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -185,6 +196,7 @@ impl Sts {
             dir,
             roots,
             memory: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -270,27 +282,52 @@ impl Sts {
                 };
             }
         }
-        match self.fetch(resolver, &domain).await {
-            Ok(text) => match parse_policy(&text) {
-                Ok(policy) => {
-                    self.store(
-                        &domain,
-                        &Stored {
-                            id,
-                            fetched: now,
-                            text,
-                        },
-                    );
-                    Lookup {
-                        policy: Some(policy),
-                        failure: None,
-                    }
+        let recent = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&domain)
+            .filter(|(when, failed_id, _)| *failed_id == id && when.elapsed() < FAILED_FETCH_TTL)
+            .map(|(_, _, failure)| failure.clone());
+        if let Some(failure) = recent {
+            return Lookup {
+                policy: cached.map(|(_, p)| p),
+                failure: Some(failure),
+            };
+        }
+        let fetched = self.fetch(resolver, &domain).await.and_then(|text| {
+            parse_policy(&text)
+                .map(|p| (text, p))
+                .map_err(|e| (crate::policy::FailureType::StsPolicyInvalid, e))
+        });
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        match &fetched {
+            Ok(_) => {
+                failed.remove(&domain);
+            }
+            Err(failure) => {
+                failed.insert(
+                    domain.clone(),
+                    (std::time::Instant::now(), id.clone(), failure.clone()),
+                );
+            }
+        }
+        drop(failed);
+        match fetched {
+            Ok((text, policy)) => {
+                self.store(
+                    &domain,
+                    &Stored {
+                        id,
+                        fetched: now,
+                        text,
+                    },
+                );
+                Lookup {
+                    policy: Some(policy),
+                    failure: None,
                 }
-                Err(e) => Lookup {
-                    policy: cached.map(|(_, p)| p),
-                    failure: Some((crate::policy::FailureType::StsPolicyInvalid, e)),
-                },
-            },
+            }
             Err((kind, e)) => {
                 tracing::info!("MTA-STS policy of {domain}: {e}");
                 Lookup {
@@ -508,6 +545,98 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// TXT records from a table; no addresses, so every fetch fails at once.
+    struct Fake(Vec<(String, String)>);
+
+    #[async_trait::async_trait]
+    impl Resolver for Fake {
+        async fn mx(&self, _: &str) -> Result<crate::MxAnswer, crate::route::DnsError> {
+            Ok(crate::MxAnswer::NoRecords)
+        }
+        async fn addresses(
+            &self,
+            _: &str,
+        ) -> Result<(Vec<std::net::IpAddr>, Duration), crate::route::DnsError> {
+            Ok((Vec::new(), Duration::from_secs(60)))
+        }
+        async fn txt(&self, name: &str) -> Result<Vec<String>, crate::route::DnsError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, t)| t.clone())
+                .collect())
+        }
+    }
+
+    fn sts(dir: &Path) -> Sts {
+        Sts::new(
+            Some(dir.to_path_buf()),
+            Arc::new(rustls::RootCertStore::empty()),
+        )
+    }
+
+    #[tokio::test]
+    async fn cache_on_disk_id_changes_and_failed_fetches() {
+        use crate::policy::FailureType;
+        let dir = tempfile::tempdir().unwrap();
+        let txt = |id: &str| {
+            Fake(vec![(
+                "_mta-sts.example.test".into(),
+                format!("v=STSv1; id={id}"),
+            )])
+        };
+        // No TXT record: no policy, nothing fetched.
+        let found = sts(dir.path()).lookup(&Fake(vec![]), "example.test").await;
+        assert!(found.policy.is_none() && found.failure.is_none());
+        // A TXT record, but the fetch fails: no policy, the failure reported.
+        let found = sts(dir.path()).lookup(&txt("a1"), "example.test").await;
+        assert!(found.policy.is_none());
+        assert_eq!(found.failure.unwrap().0, FailureType::StsPolicyFetchError);
+        // A policy cached on disk (as a fetch would have stored it) is used after a restart
+        // while its id is current, without a fetch.
+        let text = "version: STSv1\nmode: enforce\nmx: mx.example.test\nmax_age: 86400\n";
+        write_atomically(
+            &dir.path().join("example.test.json"),
+            &Stored {
+                id: "a1".into(),
+                fetched: now_secs(),
+                text: text.into(),
+            },
+        )
+        .unwrap();
+        let fresh = sts(dir.path());
+        let found = fresh.lookup(&txt("a1"), "Example.TEST.").await;
+        assert_eq!(found.policy.unwrap().mode, Mode::Enforce);
+        assert!(found.failure.is_none());
+        // A new id means a refetch; when it fails, the unexpired cached policy still applies.
+        let found = fresh.lookup(&txt("b2"), "example.test").await;
+        assert_eq!(found.policy.unwrap().mx, ["mx.example.test"]);
+        assert_eq!(found.failure.unwrap().0, FailureType::StsPolicyFetchError);
+        // The TXT record gone: the cached policy stays in force until it expires (§5.1).
+        let found = fresh.lookup(&Fake(vec![]), "example.test").await;
+        assert!(found.policy.is_some());
+        // An expired cached policy is not used.
+        write_atomically(
+            &dir.path().join("example.test.json"),
+            &Stored {
+                id: "a1".into(),
+                fetched: now_secs() - 90_000,
+                text: text.into(),
+            },
+        )
+        .unwrap();
+        let found = sts(dir.path()).lookup(&Fake(vec![]), "example.test").await;
+        assert!(found.policy.is_none());
+        // Two valid TXT records: as if none (§3.1).
+        let two = Fake(vec![
+            ("_mta-sts.example.test".into(), "v=STSv1; id=a".into()),
+            ("_mta-sts.example.test".into(), "v=STSv1; id=b".into()),
+        ]);
+        let found = sts(dir.path()).lookup(&two, "example.test").await;
+        assert!(found.policy.is_none() && found.failure.is_none());
+    }
 
     #[test]
     fn txt_records() {
