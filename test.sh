@@ -21,6 +21,8 @@ declare -A clients=(
   [mutt]=mutt
   [dnsmasq]=dnsmasq-base
   [dknewkey]=python3-dkim
+  [unbound]=unbound
+  [ldns-signzone]=ldnsutils
 )
 
 missing=()

@@ -18,6 +18,21 @@ pub struct Dns {
     pub attempts: usize,
     /// Answers kept in the resolver's cache (by TTL).
     pub cache_size: u64,
+    /// Whether answers may be taken as DNSSEC-validated (for DANE, RFC 7672).
+    pub dnssec: Dnssec,
+}
+
+/// `[dns] dnssec`: whose word an answer's DNSSEC status is taken on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dnssec {
+    /// No answer counts as validated: DANE is never used (the default).
+    #[default]
+    Off,
+    /// Trust the AD bit (RFC 4035 §3.2.3, RFC 6840 §5.7) of the configured name servers, as
+    /// Postfix's `smtp_dns_support_level = dnssec`: they must be a validating resolver on this
+    /// machine (or reached over a trusted path), since the bit itself is not protected.
+    TrustAd,
 }
 
 impl Default for Dns {
@@ -27,6 +42,7 @@ impl Default for Dns {
             timeout_secs: 5,
             attempts: 2,
             cache_size: 8192,
+            dnssec: Dnssec::Off,
         }
     }
 }
@@ -38,6 +54,7 @@ pub(crate) struct RawDns {
     timeout_secs: Option<u64>,
     attempts: Option<usize>,
     cache_size: Option<u64>,
+    dnssec: Option<String>,
 }
 
 impl RawDns {
@@ -67,11 +84,21 @@ impl RawDns {
                 "dns.attempts must be between 1 and 10",
             ));
         }
+        let dnssec = match self.dnssec.as_deref().map(str::trim) {
+            None | Some("off") => Dnssec::Off,
+            Some("trust-ad") => Dnssec::TrustAd,
+            Some(other) => {
+                return Err(ConfigError::invalid(format!(
+                    "dns.dnssec: {other:?} is neither \"off\" nor \"trust-ad\""
+                )))
+            }
+        };
         Ok(Dns {
             nameservers,
             timeout_secs,
             attempts,
             cache_size: self.cache_size.unwrap_or(d.cache_size),
+            dnssec,
         })
     }
 }

@@ -28,6 +28,7 @@ mod sieve;
 pub use access::{Imap, Pop3};
 pub use aliases::Aliases;
 pub use dns::Dns;
+pub use dns::Dnssec;
 pub use error::ConfigError;
 pub use fetch::{
     Fetch, FetchAccountConfig, FetchEnvelope, FetchFolders,

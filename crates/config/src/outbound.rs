@@ -43,6 +43,13 @@ pub struct Outbound {
     pub verify_required_tls: bool,
     /// Static routes: domain to `host:port`, before the relay and MX records.
     pub routes: BTreeMap<String, String>,
+    /// DANE (RFC 7672) for MX delivery when `[dns] dnssec = "trust-ad"` (default true).
+    pub dane: bool,
+    /// MTA-STS (RFC 8461) for MX delivery (default true).
+    pub mta_sts: bool,
+    /// PEM certificates trusted besides the system's roots when verifying MTA-STS policy
+    /// servers and MX hosts under an MTA-STS policy.
+    pub extra_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Outbound {
@@ -142,6 +149,9 @@ pub(crate) struct RawOutbound {
     require_tls: Option<Vec<String>>,
     verify_required_tls: Option<bool>,
     routes: Option<BTreeMap<String, String>>,
+    dane: Option<bool>,
+    mta_sts: Option<bool>,
+    extra_ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,6 +255,17 @@ impl RawOutbound {
             require_tls: domains("outbound.require_tls", self.require_tls)?,
             verify_required_tls: self.verify_required_tls.unwrap_or(true),
             routes,
+            dane: self.dane.unwrap_or(true),
+            mta_sts: self.mta_sts.unwrap_or(true),
+            extra_ca_file: match self.extra_ca_file {
+                Some(path) if !path.is_file() => {
+                    return Err(ConfigError::invalid(format!(
+                        "outbound.extra_ca_file: {} is not a readable file",
+                        path.display()
+                    )))
+                }
+                other => other,
+            },
         })
     }
 }

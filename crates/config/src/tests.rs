@@ -469,3 +469,20 @@ fn sieve_section_is_read_and_checked() {
     assert!(parse("[sieve]\nmax_actions = 0\n").is_err());
     assert!(parse("[sieve]\nsieve_before = []\n").is_err());
 }
+
+#[test]
+fn outbound_transport_security_keys() {
+    let c = parse("").unwrap();
+    assert_eq!(c.dns.dnssec, Dnssec::Off);
+    assert!(c.outbound.dane && c.outbound.mta_sts && c.outbound.extra_ca_file.is_none());
+    let c =
+        parse("[dns]\ndnssec = \"trust-ad\"\n[outbound]\ndane = false\nmta_sts = false").unwrap();
+    assert_eq!(c.dns.dnssec, Dnssec::TrustAd);
+    assert!(!c.outbound.dane && !c.outbound.mta_sts);
+    let e = parse("[dns]\ndnssec = \"yes\"").unwrap_err().to_string();
+    assert!(e.contains("dns.dnssec") && e.contains("trust-ad"), "{e}");
+    let e = parse("[outbound]\nextra_ca_file = \"/nonexistent/ca.pem\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("outbound.extra_ca_file"), "{e}");
+}

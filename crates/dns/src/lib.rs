@@ -5,6 +5,8 @@
 //! Empty `nameservers` means the system's configuration (`/etc/resolv.conf`); otherwise the
 //! listed servers, asked over UDP with TCP for truncated answers (RFC 7766), in order.
 
+pub mod secure;
+
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
@@ -63,6 +65,7 @@ mod tests {
             timeout_secs: 3,
             attempts: 1,
             cache_size: 10,
+            dnssec: postern_config::Dnssec::Off,
         };
         let (config, opts) = resolver_parts(&dns).unwrap();
         let servers = config.name_servers();

@@ -249,7 +249,14 @@ impl Conn {
             .map_err(|_| OutboundError::Timeout("connect", peer.clone()))?
             .map_err(|e| OutboundError::Io("connect", peer.clone(), e))?;
         let _ = tcp.set_nodelay(true);
-        let tls = handshake(tcp, server_name, verify, &peer, timeouts.command).await?;
+        let tls = handshake(
+            tcp,
+            server_name,
+            tls_config(verify),
+            &peer,
+            timeouts.command,
+        )
+        .await?;
         let mut conn = Conn {
             io: BufReader::new(Stream::Tls(Box::new(tls))),
             peer,
@@ -326,9 +333,21 @@ impl Conn {
 
     /// RFC 3207 STARTTLS, then EHLO again. The connection is unusable after an error.
     pub async fn starttls(
-        mut self,
+        self,
         server_name: &str,
         verify: bool,
+        helo: &str,
+    ) -> Result<Conn, SessionError> {
+        self.starttls_with(server_name, tls_config(verify), helo)
+            .await
+    }
+
+    /// RFC 3207 STARTTLS with a given TLS client configuration (its certificate verifier is
+    /// the destination's policy: DANE, MTA-STS...), then EHLO again.
+    pub async fn starttls_with(
+        mut self,
+        server_name: &str,
+        config: Arc<rustls::ClientConfig>,
         helo: &str,
     ) -> Result<Conn, SessionError> {
         let t = self.timeouts.command;
@@ -348,7 +367,7 @@ impl Conn {
                 "STARTTLS on a TLS connection".into(),
             )));
         };
-        let tls = handshake(tcp, server_name, verify, &self.peer, t).await?;
+        let tls = handshake(tcp, server_name, config, &self.peer, t).await?;
         let mut conn = Conn {
             io: BufReader::new(Stream::Tls(Box::new(tls))),
             peer: self.peer,
@@ -556,11 +575,10 @@ use postern_mail::wire::dot_stuff;
 async fn handshake(
     tcp: TcpStream,
     server_name: &str,
-    verify: bool,
+    config: Arc<rustls::ClientConfig>,
     peer: &str,
     limit: Duration,
 ) -> Result<TlsStream<TcpStream>, OutboundError> {
-    let config = tls_config(verify);
     let name = ServerName::try_from(server_name.to_string())
         .or_else(|_| ServerName::try_from("localhost".to_string()))
         .map_err(|e| OutboundError::Tls(peer.to_string(), e.to_string()))?;
@@ -571,7 +589,8 @@ async fn handshake(
         .map_err(|e| OutboundError::Tls(peer.to_string(), e.to_string()))
 }
 
-fn tls_config(verify: bool) -> Arc<rustls::ClientConfig> {
+/// The shared configurations: WebPKI-verified against the system's roots, or opportunistic.
+pub(crate) fn tls_config(verify: bool) -> Arc<rustls::ClientConfig> {
     use std::sync::OnceLock;
     static OPPORTUNISTIC: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     static VERIFIED: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();

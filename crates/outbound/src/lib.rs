@@ -10,17 +10,23 @@
 //! must never depend on the server crates (smtp, imap, pop3), the store or the directory.
 
 pub mod client;
+pub mod dane;
+pub mod policy;
 pub mod route;
 pub mod settings;
+pub mod sts;
+pub mod tlsrpt;
 
 pub use client::{Capabilities, Reply, Timeouts};
+pub use policy::{FailureType, HopTls, LogReporter, PolicyKind, TlsReporter, TlsResult};
 pub use route::{DnsResolver, Mx, MxAnswer, NoResolver, Resolver};
 pub use settings::{Relay, RelayTls, Settings};
 
 use client::{Conn, SessionError};
+use hickory_resolver::proto::rr::{RData, RecordType};
 use postern_mail::{EnhancedCode, Status};
 use postern_spool::{BodyType, Outcome, QueueEntry, Ret};
-use route::{Hop, Plan, RouteError};
+use route::{DnsError, Hop, Plan, RouteError};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
@@ -74,16 +80,46 @@ struct Inner {
     total: Arc<Semaphore>,
     per_host: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
     idle: Mutex<HashMap<String, Vec<(Instant, Conn)>>>,
+    /// MTA-STS policies (`None` when `mta_sts` is off).
+    sts: Option<sts::Sts>,
+    /// The roots MTA-STS certificates verify against (the system's plus `extra_ca_file`).
+    sts_roots: Arc<rustls::RootCertStore>,
+    reporter: Arc<dyn TlsReporter>,
 }
 
 impl Outbound {
-    /// Must be called inside a tokio runtime (it starts the idle-connection reaper).
+    /// Must be called inside a tokio runtime (it starts the idle-connection reaper). TLS
+    /// outcomes go to the log.
     pub fn new(
         settings: Settings,
         resolver: Arc<dyn Resolver>,
         signer: Option<Arc<dyn Signer>>,
     ) -> Outbound {
+        Outbound::with_reporter(settings, resolver, signer, Arc::new(LogReporter))
+    }
+
+    /// As [`Outbound::new`], with every TLS outcome (RFC 8460 terms) given to `reporter`.
+    pub fn with_reporter(
+        settings: Settings,
+        resolver: Arc<dyn Resolver>,
+        signer: Option<Arc<dyn Signer>>,
+        reporter: Arc<dyn TlsReporter>,
+    ) -> Outbound {
+        let sts_roots = Arc::new(
+            policy::roots(settings.extra_ca_file.as_deref()).unwrap_or_else(|e| {
+                tracing::error!(
+                    "outbound.extra_ca_file: {e}; MTA-STS uses the system's roots only"
+                );
+                policy::roots(None).unwrap_or_else(|_| rustls::RootCertStore::empty())
+            }),
+        );
+        let sts = settings
+            .mta_sts
+            .then(|| sts::Sts::new(settings.sts_cache_dir.clone(), sts_roots.clone()));
         let inner = Arc::new(Inner {
+            sts,
+            sts_roots,
+            reporter,
             total: Arc::new(Semaphore::new(settings.max_connections.max(1))),
             settings,
             resolver,
@@ -305,8 +341,17 @@ impl Inner {
                 )))
             }
         };
+        let hops = match self.hop_policies(domain, &plan).await {
+            Ok(h) => h,
+            Err(why) => {
+                return all(Outcome::Deferred(Status::from_text(
+                    why,
+                    EnhancedCode::TEMPORARY,
+                )))
+            }
+        };
         let mut last = format!("4.4.1 no host for {domain} could be reached");
-        for hop in &plan.hops {
+        for (hop, tls) in &hops {
             let host_sem = self.host_semaphore(hop.addr);
             let Ok(_host_permit) = host_sem.acquire_owned().await else {
                 continue;
@@ -316,7 +361,10 @@ impl Inner {
             };
             let mut try_tls = true;
             for _ in 0..2 {
-                match self.on_hop(entry, data, idx, hop, &plan, try_tls).await {
+                match self
+                    .on_hop(entry, data, idx, hop, &plan, tls, domain, try_tls)
+                    .await
+                {
                     HopResult::Done(outcomes) => return outcomes,
                     HopResult::Next(why) => {
                         tracing::info!(to = %hop.addr, "{why}");
@@ -338,6 +386,7 @@ impl Inner {
     }
 
     /// One host: a pooled connection if there is one, else a new one.
+    #[allow(clippy::too_many_arguments)]
     async fn on_hop(
         &self,
         entry: &QueueEntry,
@@ -345,9 +394,16 @@ impl Inner {
         idx: &[usize],
         hop: &Hop,
         plan: &Plan,
+        tls: &HopTls,
+        domain: &str,
         try_tls: bool,
     ) -> HopResult {
-        let key = Self::pool_key(hop, plan);
+        // A connection authenticated for one MX name (DANE, MTA-STS) serves only that name,
+        // even where several names share the address.
+        let key = match tls.kind() {
+            PolicyKind::NoPolicyFound => format!("{}|{}", Self::pool_key(hop, plan), tls.tag()),
+            _ => format!("{}|{}|{}", Self::pool_key(hop, plan), tls.tag(), hop.host),
+        };
         if try_tls {
             while let Some(mut conn) = self.take_idle(&key) {
                 match self.send(&mut conn, entry, data, idx, hop).await {
@@ -363,7 +419,7 @@ impl Inner {
                 }
             }
         }
-        let mut conn = match self.open(hop, plan, try_tls).await {
+        let mut conn = match self.open(hop, plan, tls, domain, try_tls).await {
             Ok(c) => c,
             Err(r) => return r,
         };
@@ -395,10 +451,33 @@ impl Inner {
         }
     }
 
-    /// Connects, greets, upgrades to TLS, authenticates.
-    async fn open(&self, hop: &Hop, plan: &Plan, try_tls: bool) -> Result<Conn, HopResult> {
+    /// Connects, greets, upgrades to TLS as the hop's policy asks, authenticates.
+    async fn open(
+        &self,
+        hop: &Hop,
+        plan: &Plan,
+        tls: &HopTls,
+        domain: &str,
+        try_tls: bool,
+    ) -> Result<Conn, HopResult> {
         let s = &self.settings;
         let peer = format!("{} [{}]", hop.host, hop.addr);
+        let report = |failure: Option<(FailureType, String)>| {
+            self.reporter.record(&TlsResult {
+                policy_domain: domain.to_string(),
+                policy: tls.kind(),
+                mx_host: hop.host.clone(),
+                addr: Some(hop.addr),
+                failure,
+            })
+        };
+        if let HopTls::DaneLookupFailed(why) = tls {
+            report(Some((FailureType::DnssecInvalid, why.clone())));
+            return Err(HopResult::Next(format!(
+                "4.7.5 {}: the TLSA lookup failed, so the host is not used (RFC 7672 §2.2): {why}",
+                hop.host
+            )));
+        }
         let implicit = plan
             .relay
             .as_ref()
@@ -429,31 +508,87 @@ impl Inner {
         conn.hello(&s.helo_name)
             .await
             .map_err(|e| session(e, "EHLO"))?;
+        let what = match tls.kind() {
+            PolicyKind::Tlsa => "DANE (RFC 7672)",
+            PolicyKind::Sts => "the MTA-STS policy (RFC 8461)",
+            PolicyKind::NoPolicyFound => "the policy",
+        };
         if !conn.tls {
             if conn.caps.starttls && try_tls {
-                conn = match conn.starttls(&hop.host, verify, &s.helo_name).await {
-                    Ok(c) => c,
+                let (config, verdict) = match tls {
+                    HopTls::Dane(records) => {
+                        let names = vec![hop.host.clone(), domain.to_string()];
+                        let (c, v) = policy::PolicyVerifier::config(
+                            policy::Check::Dane(records.clone(), names),
+                            true,
+                        );
+                        (c, Some(v))
+                    }
+                    HopTls::Sts { enforce } => {
+                        let (c, v) = policy::PolicyVerifier::config(
+                            policy::Check::WebPki(self.sts_roots.clone()),
+                            *enforce,
+                        );
+                        (c, Some(v))
+                    }
+                    HopTls::Required { verify: v } => (client::tls_config(*v || verify), None),
+                    _ => (client::tls_config(false), None),
+                };
+                match conn.starttls_with(&hop.host, config, &s.helo_name).await {
+                    Ok(c) => {
+                        let checked = verdict
+                            .and_then(|v| v.lock().unwrap_or_else(|p| p.into_inner()).clone());
+                        match checked {
+                            Some(Err(failure)) => report(Some(failure)),
+                            _ => report(None),
+                        }
+                        conn = c;
+                    }
                     Err(e) => {
-                        let why = match e {
-                            SessionError::Io(e) => {
+                        let checked = verdict
+                            .and_then(|v| v.lock().unwrap_or_else(|p| p.into_inner()).clone());
+                        let why = match (&checked, e) {
+                            (Some(Err((kind, why))), _) => format!(
+                                "4.7.5 {} [{}]: the certificate does not satisfy {what}: {} ({why})",
+                                hop.host,
+                                hop.addr.ip(),
+                                kind.as_str()
+                            ),
+                            (_, SessionError::Io(e)) => {
                                 format!("4.7.5 STARTTLS with {} failed: {e}", hop.addr)
                             }
-                            SessionError::Reply(r, _) => {
+                            (_, SessionError::Reply(r, _)) => {
                                 format!("4.7.5 {} refused STARTTLS: {}", hop.addr, r.text())
                             }
                         };
-                        return Err(if plan.require_tls {
+                        if tls.kind() != PolicyKind::NoPolicyFound {
+                            let failure = match checked {
+                                Some(Err(f)) => f,
+                                _ => (FailureType::ValidationFailure, why.clone()),
+                            };
+                            report(Some(failure));
+                        }
+                        return Err(if plan.require_tls || tls.mandatory() {
                             HopResult::Next(why)
                         } else {
                             HopResult::RetryPlain(why)
                         });
                     }
                 };
-            } else if plan.require_tls {
+            } else if plan.require_tls || tls.mandatory() {
                 tokio::spawn(conn.quit());
+                report(Some((
+                    FailureType::StarttlsNotSupported,
+                    format!("{} does not offer STARTTLS", hop.host),
+                )));
                 return Err(HopResult::Next(format!(
-                    "4.7.10 {} [{}] does not offer STARTTLS, which the policy requires",
+                    "4.7.10 {} [{}] does not offer STARTTLS, which {what} requires",
                     hop.host, hop.addr
+                )));
+            } else if tls.kind() == PolicyKind::Sts && !conn.caps.starttls {
+                report(Some((
+                    FailureType::StarttlsNotSupported,
+                    format!("{} does not offer STARTTLS", hop.host),
                 )));
             }
         }
@@ -472,6 +607,153 @@ impl Inner {
             }
         }
         Ok(conn)
+    }
+
+    /// The TLS policy of each hop (RFC 7672 §2.2 DANE first, then RFC 8461 MTA-STS, then the
+    /// configuration's requirement or opportunistic TLS); MTA-STS `enforce` drops MX hosts
+    /// outside the policy. `Err`: nothing may be tried (the message defers with this reason).
+    async fn hop_policies(&self, domain: &str, plan: &Plan) -> Result<Vec<(Hop, HopTls)>, String> {
+        let s = &self.settings;
+        let fallback = if plan.require_tls {
+            HopTls::Required {
+                verify: match &plan.relay {
+                    Some(r) => r.verify_certificate,
+                    None => s.verify_required_tls,
+                },
+            }
+        } else {
+            HopTls::Opportunistic
+        };
+        if !plan.via_mx {
+            return Ok(plan
+                .hops
+                .iter()
+                .map(|h| (h.clone(), fallback.clone()))
+                .collect());
+        }
+        let mut dane: HashMap<String, Option<HopTls>> = HashMap::new();
+        if s.dane {
+            // RFC 7672 §2.2.1: DANE only where the MX RRset (or the denial of one, for the
+            // implicit MX) is itself secure.
+            let mx_secure = match self.resolver.secure(domain, RecordType::MX).await {
+                Ok(a) => a.secure,
+                Err(DnsError::Temporary(e)) => {
+                    tracing::info!("secure MX lookup of {domain} failed: {e}");
+                    false
+                }
+            };
+            if mx_secure {
+                for hop in &plan.hops {
+                    if !dane.contains_key(&hop.host) {
+                        let d = self.dane_for_host(&hop.host).await;
+                        dane.insert(hop.host.clone(), d);
+                    }
+                }
+            }
+        }
+        let needs_sts = plan
+            .hops
+            .iter()
+            .any(|h| dane.get(&h.host).is_none_or(Option::is_none));
+        let sts_policy = match (&self.sts, needs_sts) {
+            (Some(sts), true) => {
+                let found = sts.lookup(self.resolver.as_ref(), domain).await;
+                if let Some(failure) = found.failure {
+                    self.reporter.record(&TlsResult {
+                        policy_domain: domain.to_string(),
+                        policy: PolicyKind::Sts,
+                        mx_host: String::new(),
+                        addr: None,
+                        failure: Some(failure),
+                    });
+                }
+                found.policy.filter(|p| p.mode != sts::Mode::None)
+            }
+            _ => None,
+        };
+        let mut out = Vec::new();
+        let mut skipped = Vec::new();
+        for hop in &plan.hops {
+            if let Some(Some(t)) = dane.get(&hop.host) {
+                out.push((hop.clone(), t.clone()));
+                continue;
+            }
+            let Some(p) = &sts_policy else {
+                out.push((hop.clone(), fallback.clone()));
+                continue;
+            };
+            let enforce = p.mode == sts::Mode::Enforce;
+            if !sts::mx_matches(&p.mx, &hop.host) {
+                self.reporter.record(&TlsResult {
+                    policy_domain: domain.to_string(),
+                    policy: PolicyKind::Sts,
+                    mx_host: hop.host.clone(),
+                    addr: Some(hop.addr),
+                    failure: Some((
+                        FailureType::StsPolicyInvalid,
+                        format!("{} is not an mx of the MTA-STS policy", hop.host),
+                    )),
+                });
+                if enforce {
+                    skipped.push(hop.host.clone());
+                    continue;
+                }
+            }
+            out.push((hop.clone(), HopTls::Sts { enforce }));
+        }
+        if out.is_empty() {
+            skipped.dedup();
+            return Err(format!(
+                "4.7.5 no MX host of {domain} matches its MTA-STS policy (RFC 8461 §4.1): {}",
+                skipped.join(", ")
+            ));
+        }
+        Ok(out)
+    }
+
+    /// RFC 7672 §2.2: the DANE policy of one MX host, `None` when DANE does not apply (its
+    /// address records or TLSA records are not secure, or it has no TLSA records).
+    async fn dane_for_host(&self, host: &str) -> Option<HopTls> {
+        // §2.2.2: the host's address records must be secure too.
+        let address_secure = match self.resolver.secure(host, RecordType::A).await {
+            Ok(a) if a.secure && !a.records.is_empty() => true,
+            Ok(_) => matches!(
+                self.resolver.secure(host, RecordType::AAAA).await,
+                Ok(a) if a.secure && !a.records.is_empty()
+            ),
+            Err(_) => false,
+        };
+        if !address_secure {
+            return None;
+        }
+        match self
+            .resolver
+            .secure(&format!("_25._tcp.{host}"), RecordType::TLSA)
+            .await
+        {
+            Err(DnsError::Temporary(e)) => Some(HopTls::DaneLookupFailed(e)),
+            Ok(a) if !a.secure || a.records.is_empty() => None,
+            Ok(a) => {
+                let records: Vec<dane::Tlsa> = a
+                    .records
+                    .iter()
+                    .filter_map(|r| match r {
+                        RData::TLSA(t) => Some(dane::Tlsa {
+                            usage: t.cert_usage.into(),
+                            selector: t.selector.into(),
+                            matching: t.matching.into(),
+                            data: t.cert_data.clone(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                if records.iter().any(dane::usable) {
+                    Some(HopTls::Dane(Arc::new(records)))
+                } else {
+                    Some(HopTls::DaneUnauthenticated)
+                }
+            }
+        }
     }
 
     /// One transaction for the recipients `idx` on an open connection.

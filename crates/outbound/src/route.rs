@@ -3,8 +3,9 @@
 
 use crate::settings::{Relay, Settings};
 use async_trait::async_trait;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
+pub use postern_dns::secure::SecureAnswer;
 use rand::seq::SliceRandom;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -45,11 +46,27 @@ pub trait Resolver: Send + Sync {
     async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError>;
     /// A and AAAA addresses; an empty list when the name has none.
     async fn addresses(&self, host: &str) -> Result<(Vec<IpAddr>, Duration), DnsError>;
+    /// The TXT records at `name`, each's strings joined (RFC 7208 §3.3 style); empty when
+    /// there are none. The default knows none.
+    async fn txt(&self, _name: &str) -> Result<Vec<String>, DnsError> {
+        Ok(Vec::new())
+    }
+    /// A DNSSEC-aware lookup (RFC 7672 §2.1) for DANE. The default: every answer insecure.
+    async fn secure(&self, _name: &str, _rtype: RecordType) -> Result<SecureAnswer, DnsError> {
+        Ok(SecureAnswer {
+            records: Vec::new(),
+            nxdomain: false,
+            secure: false,
+            ttl: NEGATIVE_TTL,
+        })
+    }
 }
 
 /// hickory-resolver with a TTL cache of our own (answers shared by every delivery).
 pub struct DnsResolver {
     inner: TokioResolver,
+    dns: postern_config::Dns,
+    secure_cache: Mutex<HashMap<(String, RecordType), (Instant, SecureAnswer)>>,
     mx_cache: Mutex<HashMap<String, (Instant, MxAnswer)>>,
     ip_cache: Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>,
 }
@@ -68,6 +85,8 @@ impl DnsResolver {
         let inner = postern_dns::resolver(dns).map_err(crate::OutboundError::Dns)?;
         Ok(DnsResolver {
             inner,
+            dns: dns.clone(),
+            secure_cache: Mutex::new(HashMap::new()),
             mx_cache: Mutex::new(HashMap::new()),
             ip_cache: Mutex::new(HashMap::new()),
         })
@@ -163,6 +182,58 @@ impl Resolver for DnsResolver {
             .insert(key, (until, ips.clone()));
         Ok((ips, until.saturating_duration_since(Instant::now())))
     }
+
+    async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        match self.inner.txt_lookup(fqdn(name)).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part).into_owned())
+                            .collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect()),
+            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+            Err(e) => Err(DnsError::Temporary(e.to_string())),
+        }
+    }
+
+    async fn secure(&self, name: &str, rtype: RecordType) -> Result<SecureAnswer, DnsError> {
+        if self.dns.dnssec == postern_config::Dnssec::Off {
+            return Ok(SecureAnswer {
+                records: Vec::new(),
+                nxdomain: false,
+                secure: false,
+                ttl: NEGATIVE_TTL,
+            });
+        }
+        let key = (name.to_ascii_lowercase(), rtype);
+        if let Some((until, a)) = self
+            .secure_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            if *until > Instant::now() {
+                return Ok(a.clone());
+            }
+        }
+        let answer = postern_dns::secure::query(&self.dns, &key.0, rtype)
+            .await
+            .map_err(|e| DnsError::Temporary(e.to_string()))?;
+        let mut cache = self.secure_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            let now = Instant::now();
+            cache.retain(|_, (until, _)| *until > now);
+        }
+        cache.insert(key, (Instant::now() + answer.ttl, answer.clone()));
+        Ok(answer)
+    }
 }
 
 /// MX records in preference order, random among equal preferences (RFC 5321 §5.1).
@@ -197,6 +268,8 @@ pub struct Plan {
     pub relay: Option<Relay>,
     /// STARTTLS must succeed (no plaintext fallback).
     pub require_tls: bool,
+    /// The hosts are the domain's MX hosts (or its implicit MX): DANE and MTA-STS apply.
+    pub via_mx: bool,
 }
 
 /// Why a domain cannot be routed.
@@ -248,6 +321,7 @@ pub async fn plan(
             hops,
             relay: None,
             require_tls,
+            via_mx: false,
         });
     }
     if let Some(relay) = &settings.relay {
@@ -262,6 +336,7 @@ pub async fn plan(
                 hops,
                 relay: Some(relay.clone()),
                 require_tls: require_tls || relay.tls != crate::settings::RelayTls::None,
+                via_mx: false,
             });
         }
     }
@@ -272,6 +347,7 @@ pub async fn plan(
             hops,
             relay: None,
             require_tls,
+            via_mx: false,
         });
     }
     let mx = resolver
@@ -319,6 +395,7 @@ pub async fn plan(
         hops,
         relay: None,
         require_tls,
+        via_mx: true,
     })
 }
 

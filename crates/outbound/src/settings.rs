@@ -2,6 +2,7 @@
 
 use crate::client::Timeouts;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The smarthost: the configuration's own type, so that a new `[relay]` key needs no copy here.
@@ -33,6 +34,15 @@ pub struct Settings {
     pub ipv6: bool,
     /// SMTP client timeouts (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
+    /// DANE (RFC 7672) for MX delivery; it acts only where the resolver vouches for answers
+    /// (`[dns] dnssec = "trust-ad"`).
+    pub dane: bool,
+    /// MTA-STS (RFC 8461) for MX delivery.
+    pub mta_sts: bool,
+    /// Where MTA-STS policies are cached (`data_dir/mta-sts`); `None`: in memory only.
+    pub sts_cache_dir: Option<PathBuf>,
+    /// PEM CA certificates trusted besides the system's for MTA-STS.
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -60,6 +70,10 @@ impl Settings {
                 connect: Duration::from_secs(o.connect_timeout_secs),
                 ..Timeouts::default()
             },
+            dane: o.dane,
+            mta_sts: o.mta_sts,
+            sts_cache_dir: Some(config.data_dir.join("mta-sts")),
+            extra_ca_file: o.extra_ca_file.clone(),
         }
     }
 }
@@ -78,6 +92,10 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(5),
             ipv6: true,
             timeouts: Timeouts::default(),
+            dane: true,
+            mta_sts: true,
+            sts_cache_dir: None,
+            extra_ca_file: None,
         }
     }
 }

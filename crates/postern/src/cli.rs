@@ -94,6 +94,12 @@ pub(crate) enum Command {
     /// New-mail hooks ([notify]): try them on an account
     #[command(subcommand)]
     Notify(crate::notify_cmd::NotifyCommand),
+    /// Show the TLS outcomes of deliveries to a destination domain (DANE, MTA-STS, or none),
+    /// as recorded for TLS reporting (RFC 8460) in data_dir/tlsrpt.db
+    TlsReport {
+        /// The destination domain
+        domain: String,
+    },
     /// Send a message from standard input, as Postfix's sendmail(1)
     ///
     /// Also what postern does when called as `sendmail`, `mailq` or `newaliases`:

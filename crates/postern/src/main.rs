@@ -25,6 +25,7 @@ mod sieve_admin;
 mod sieve_check;
 mod sieve_test;
 mod submit;
+mod tls_report;
 mod transfer_cmd;
 
 use anyhow::Context as _;
@@ -174,6 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => transfer_cmd::export(&config, args),
         Command::Fetch(cmd) => fetch::cli::run(&config, cmd),
         Command::Dmarc(cmd) => dmarc_cmd::run(&config, cmd),
+        Command::TlsReport { domain } => tls_report::run(&config, &domain),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

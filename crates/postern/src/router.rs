@@ -143,6 +143,17 @@ pub(crate) fn runner_settings(config: &Config) -> RunnerSettings {
     }
 }
 
+/// Where outbound TLS outcomes go: `data_dir/tlsrpt.db` (RFC 8460 data), else the log.
+fn tls_reporter(config: &Config) -> Arc<dyn postern_outbound::TlsReporter> {
+    match postern_outbound::tlsrpt::Recorder::open(config.data_dir.join("tlsrpt.db")) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::warn!("TLS outcomes go to the log only: {e}");
+            Arc::new(postern_outbound::LogReporter)
+        }
+    }
+}
+
 /// The whole transport: local delivery, plus the SMTP client with DNS and DKIM.
 pub(crate) fn build(
     config: &Config,
@@ -174,6 +185,6 @@ pub(crate) fn build(
     Ok(Router {
         local,
         directory,
-        outbound: Outbound::new(settings, resolver, signer),
+        outbound: Outbound::with_reporter(settings, resolver, signer, tls_reporter(config)),
     })
 }

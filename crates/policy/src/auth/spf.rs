@@ -704,6 +704,7 @@ mod tests {
             timeout_secs: 1,
             attempts: 1,
             cache_size: 16,
+            dnssec: postern_config::Dnssec::Off,
         };
         let (config, opts) = postern_dns::resolver_parts(&dns).unwrap();
         let auth = mail_auth::MessageAuthenticator::new(config, opts).unwrap();

@@ -312,6 +312,7 @@ mod tests {
             timeout_secs: 30,
             attempts: 1,
             cache_size: 0,
+            dnssec: postern_config::Dnssec::Off,
         };
         let screens = Screens {
             dns_lists: vec![DnsList {

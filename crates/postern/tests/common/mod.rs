@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 pub(crate) mod dnsmasq;
+pub(crate) mod unbound;
 
 pub(crate) struct Env {
     pub dir: tempfile::TempDir,
