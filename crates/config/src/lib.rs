@@ -15,6 +15,7 @@ mod error;
 mod fetch;
 mod lmtp;
 mod managesieve;
+mod mta_sts;
 mod notify;
 mod outbound;
 mod policy;
@@ -35,6 +36,7 @@ pub use fetch::{
 };
 pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
+pub use mta_sts::{MtaSts, MtaStsMode};
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use policy::Policy;
@@ -111,6 +113,8 @@ pub struct Config {
     pub policy: Policy,
     /// `[fetch]`: retrieval from remote POP3/IMAP mailboxes.
     pub fetch: Fetch,
+    /// `[mta_sts]`: the MTA-STS policy served for our domains on `[listen] https`.
+    pub mta_sts: MtaSts,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,
@@ -149,6 +153,8 @@ pub struct Listen {
     pub managesieve: Vec<SocketAddr>,
     /// LMTP (RFC 2033) for another MTA's local delivery; default none.
     pub lmtp: Vec<SocketAddr>,
+    /// HTTPS for the MTA-STS policy and client autoconfiguration; default none.
+    pub https: Vec<SocketAddr>,
 }
 
 impl Listen {
@@ -164,6 +170,7 @@ impl Listen {
             Service::Pop3s => &self.pop3s,
             Service::ManageSieve => &self.managesieve,
             Service::Lmtp => &self.lmtp,
+            Service::Https => &self.https,
         }
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct RawConfig {
     policy: crate::policy::RawPolicy,
     #[serde(default)]
     fetch: crate::fetch::RawFetch,
+    #[serde(default)]
+    mta_sts: crate::mta_sts::RawMtaSts,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +72,7 @@ struct RawListen {
     pop3s: Option<Vec<String>>,
     managesieve: Option<Vec<String>>,
     lmtp: Option<Vec<String>>,
+    https: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,6 +247,7 @@ impl RawListen {
             Service::Pop3s => self.pop3s.as_ref(),
             Service::ManageSieve => self.managesieve.as_ref(),
             Service::Lmtp => self.lmtp.as_ref(),
+            Service::Https => self.https.as_ref(),
         }
     }
 
@@ -324,6 +328,7 @@ impl RawConfig {
             pop3s: self.listen.resolve(Service::Pop3s)?,
             managesieve: self.listen.resolve(Service::ManageSieve)?,
             lmtp: self.listen.resolve(Service::Lmtp)?,
+            https: self.listen.resolve(Service::Https)?,
         };
         // One address cannot serve two protocols.
         let mut seen: Vec<(SocketAddr, Service)> = Vec::new();
@@ -430,6 +435,7 @@ impl RawConfig {
             dns: self.dns.validate()?,
             policy: self.policy.validate()?,
             fetch: self.fetch.validate()?,
+            mta_sts: self.mta_sts.validate()?,
             source,
         })
     }

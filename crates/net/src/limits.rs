@@ -44,6 +44,8 @@ impl Refusal {
             Service::Pop3 | Service::Pop3s => format!("-ERR [SYS/TEMP] {text}\r\n").into_bytes(),
             // RFC 5804 §1.3 TRYLATER, §2.1.1 BYE.
             Service::ManageSieve => format!("BYE (TRYLATER) \"{text}\"\r\n").into_bytes(),
+            // RFC 9110 §15.6.4: 503 with Retry-After, then close.
+            Service::Https => crate::unavailable::http_503(text),
         }
     }
 }
