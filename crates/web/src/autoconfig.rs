@@ -205,18 +205,21 @@ pub(crate) struct Autodiscover {
 
 /// Why an Autodiscover request body was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum AutodiscoverError {
+pub enum AutodiscoverError {
+    /// The body is not UTF-8.
     #[error("the body is not UTF-8")]
     NotUtf8,
+    /// The body is not well-formed XML, or has a DOCTYPE.
     #[error("the body is not well-formed XML: {0}")]
     Xml(String),
+    /// No `Autodiscover/Request/EMailAddress` text.
     #[error("the request has no EMailAddress")]
     NoAddress,
 }
 
 /// The text of the request's `Autodiscover/Request/EMailAddress` element (namespaces
 /// ignored, entity and character references resolved; no DTD is ever processed).
-pub(crate) fn autodiscover_address(body: &[u8]) -> Result<String, AutodiscoverError> {
+pub fn autodiscover_address(body: &[u8]) -> Result<String, AutodiscoverError> {
     use quick_xml::events::Event;
     let text = std::str::from_utf8(body).map_err(|_| AutodiscoverError::NotUtf8)?;
     let mut reader = quick_xml::Reader::from_str(text);

@@ -18,9 +18,11 @@ mod mta_sts;
 mod router;
 mod tlsa;
 
+pub use autoconfig::{autodiscover_address, AutodiscoverError};
 pub use autoconfig::{Endpoint, Endpoints};
 pub use mta_sts::Policy;
-pub use router::{error, response, Handler, Request, Response, Router};
+pub use router::TargetError;
+pub use router::{decode_path, decode_query, error, response, Handler, Request, Response, Router};
 pub use tlsa::{spki_sha256, spki_sha256_der, TlsaError};
 
 use async_trait::async_trait;

@@ -153,7 +153,7 @@ pub(crate) fn method_not_allowed(methods: &[Method]) -> Response {
 
 /// Why a request target was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TargetError {
+pub enum TargetError {
     /// Percent-decoding gave bytes that are not UTF-8.
     #[error("the request target is not UTF-8 once percent-decoded")]
     NotUtf8,
@@ -164,7 +164,7 @@ pub(crate) enum TargetError {
 
 /// Decodes and checks a path (RFC 3986 §3.3): no `.`/`..` segment (no traversal, however
 /// encoded), no empty segment, backslash or control character.
-pub(crate) fn decode_path(raw: &str) -> Result<String, TargetError> {
+pub fn decode_path(raw: &str) -> Result<String, TargetError> {
     let path = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| TargetError::NotUtf8)?;
@@ -185,7 +185,7 @@ pub(crate) fn decode_path(raw: &str) -> Result<String, TargetError> {
 }
 
 /// Decodes an `application/x-www-form-urlencoded` query (pairs split on `&`, `+` a space).
-pub(crate) fn decode_query(raw: Option<&str>) -> Result<Vec<(String, String)>, TargetError> {
+pub fn decode_query(raw: Option<&str>) -> Result<Vec<(String, String)>, TargetError> {
     let mut out = Vec::new();
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
