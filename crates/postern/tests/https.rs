@@ -245,9 +245,9 @@ fn mta_sts_policy_over_https_and_its_records_in_postern_dns() {
         "{digest} not in\n{dns}"
     );
     assert!(dns.contains("publish the next key's TLSA"), "{dns}");
-    drop(running);
 
-    // A changed mode is a changed policy and a new id; the same policy keeps its id.
+    // A changed mode is a changed policy and a new id; the same policy keeps its id. A reload
+    // (SIGHUP) serves the new policy.
     let config = std::fs::read_to_string(&site.env.config).unwrap();
     std::fs::write(
         &site.env.config,
@@ -260,10 +260,24 @@ fn mta_sts_policy_over_https_and_its_records_in_postern_dns() {
         dns_id(&site.env.ok(&["dns", "a.test"], "")),
         dns_id(&enforce)
     );
-    let running = site.env.serve();
+    // SAFETY: kill(2) on the server process this test started.
+    assert_eq!(
+        unsafe { libc::kill(running.child.id() as i32, libc::SIGHUP) },
+        0
+    );
+    loop {
+        let line = running
+            .log
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the server logs the reload");
+        assert!(!line.contains("reload refused"), "{line}");
+        if line.contains("SIGHUP: configuration") {
+            break;
+        }
+    }
     let (_, _, body) = curl(
         &site.cert,
-        running.addrs["https"],
+        https,
         "mta-sts.a.test",
         "/.well-known/mta-sts.txt",
         &[],
