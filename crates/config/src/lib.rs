@@ -155,6 +155,8 @@ pub struct Listen {
     pub lmtp: Vec<SocketAddr>,
     /// HTTPS for the MTA-STS policy and client autoconfiguration; default none.
     pub https: Vec<SocketAddr>,
+    /// Plain HTTP, redirecting to `https`; default none.
+    pub http: Vec<SocketAddr>,
 }
 
 impl Listen {
@@ -171,6 +173,7 @@ impl Listen {
             Service::ManageSieve => &self.managesieve,
             Service::Lmtp => &self.lmtp,
             Service::Https => &self.https,
+            Service::Http => &self.http,
         }
     }
 }

@@ -126,6 +126,7 @@ mod tests {
                 "mta_sts.max_age_secs",
             ),
             ("[mta_sts]\nmod = \"testing\"\n", "mod"),
+            ("[listen]\nhttp = [\"127.0.0.1:8080\"]\n", "listen.http"),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.contains(key), "{text}: {e}");

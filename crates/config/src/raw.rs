@@ -73,6 +73,7 @@ struct RawListen {
     managesieve: Option<Vec<String>>,
     lmtp: Option<Vec<String>>,
     https: Option<Vec<String>>,
+    http: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,6 +249,7 @@ impl RawListen {
             Service::ManageSieve => self.managesieve.as_ref(),
             Service::Lmtp => self.lmtp.as_ref(),
             Service::Https => self.https.as_ref(),
+            Service::Http => self.http.as_ref(),
         }
     }
 
@@ -329,7 +331,13 @@ impl RawConfig {
             managesieve: self.listen.resolve(Service::ManageSieve)?,
             lmtp: self.listen.resolve(Service::Lmtp)?,
             https: self.listen.resolve(Service::Https)?,
+            http: self.listen.resolve(Service::Http)?,
         };
+        if !listen.http.is_empty() && listen.https.is_empty() {
+            return Err(ConfigError::invalid(
+                "listen.http: plain HTTP only redirects to HTTPS; set listen.https too",
+            ));
+        }
         // One address cannot serve two protocols.
         let mut seen: Vec<(SocketAddr, Service)> = Vec::new();
         for service in Service::ALL {

@@ -26,11 +26,13 @@ pub enum Service {
     /// HTTPS (RFC 9110, RFC 9112 over TLS): MTA-STS policy (RFC 8461) and client
     /// autoconfiguration; off unless `[listen] https` is set.
     Https,
+    /// Plain HTTP: redirects to `[listen] https` (and, later, ACME HTTP-01); off unless set.
+    Http,
 }
 
 impl Service {
     /// Every service, in declaration order (the order of [`crate::Config::enabled_services`]).
-    pub const ALL: [Service; 10] = [
+    pub const ALL: [Service; 11] = [
         Service::Smtp,
         Service::Submission,
         Service::Submissions,
@@ -41,6 +43,7 @@ impl Service {
         Service::ManageSieve,
         Service::Lmtp,
         Service::Https,
+        Service::Http,
     ];
 
     /// The `[listen]` key naming this service.
@@ -56,6 +59,7 @@ impl Service {
             Service::ManageSieve => "managesieve",
             Service::Lmtp => "lmtp",
             Service::Https => "https",
+            Service::Http => "http",
         }
     }
 
@@ -72,13 +76,14 @@ impl Service {
             Service::ManageSieve => 4190,
             Service::Lmtp => 24,
             Service::Https => 443,
+            Service::Http => 80,
         }
     }
 
     /// Whether the service listens when `[listen]` does not name it: every service but LMTP,
-    /// which only serves another MTA that is configured to use it, and HTTPS.
+    /// which only serves another MTA that is configured to use it, and HTTP(S).
     pub fn enabled_by_default(self) -> bool {
-        !matches!(self, Service::Lmtp | Service::Https)
+        !matches!(self, Service::Lmtp | Service::Https | Service::Http)
     }
 
     /// Whether the connection starts with a TLS handshake (RFC 8314) rather than plaintext.

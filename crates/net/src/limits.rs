@@ -45,7 +45,7 @@ impl Refusal {
             // RFC 5804 §1.3 TRYLATER, §2.1.1 BYE.
             Service::ManageSieve => format!("BYE (TRYLATER) \"{text}\"\r\n").into_bytes(),
             // RFC 9110 §15.6.4: 503 with Retry-After, then close.
-            Service::Https => crate::unavailable::http_503(text),
+            Service::Https | Service::Http => crate::unavailable::http_503(text),
         }
     }
 }

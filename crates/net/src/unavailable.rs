@@ -45,7 +45,7 @@ impl SessionHandler for Unavailable {
                     .write_all(b"BYE \"ManageSieve service not available here\"\r\n")
                     .await;
             }
-            Service::Https => {
+            Service::Https | Service::Http => {
                 // RFC 9110 §15.6.4: 503, without reading the request.
                 let _ = conn
                     .stream

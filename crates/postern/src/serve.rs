@@ -289,6 +289,8 @@ struct Handlers {
     lmtp: Arc<Live<dyn SessionHandler>>,
     /// HTTPS (`[listen] https`): MTA-STS policy and client autoconfiguration.
     https: Arc<Live<dyn SessionHandler>>,
+    /// Plain HTTP (`[listen] http`): redirects to HTTPS.
+    http: Arc<Live<dyn SessionHandler>>,
     /// What the autoconfiguration documents announce (fixed: `[listen]` needs a restart).
     endpoints: postern_web::Endpoints,
     /// Logged-in sessions of every protocol, for `postern kick`.
@@ -329,6 +331,7 @@ impl Handlers {
             ))),
             lmtp: Arc::new(Live::new(lmtp_server(shared, &shared.config))),
             https: Arc::new(Live::new(web_server(shared, &shared.config, &endpoints))),
+            http: Arc::new(Live::new(redirect_server(&shared.config, &endpoints))),
             endpoints,
             sessions: sessions.clone(),
             current: Mutex::new((imap, pop3)),
@@ -343,6 +346,7 @@ impl Handlers {
             Service::ManageSieve => self.managesieve.clone(),
             Service::Lmtp => self.lmtp.clone(),
             Service::Https => self.https.clone(),
+            Service::Http => self.http.clone(),
         }
     }
 
@@ -358,6 +362,7 @@ impl Handlers {
             .set(managesieve_server(shared, config, &self.sessions));
         self.lmtp.set(lmtp_server(shared, config));
         self.https.set(web_server(shared, config, &self.endpoints));
+        self.http.set(redirect_server(config, &self.endpoints));
         *current = (imap, pop3);
     }
 }
@@ -436,6 +441,15 @@ fn web_server(
         config,
         shared.directory.clone(),
         endpoints.clone(),
+    ))
+}
+
+/// The plain-HTTP listener: redirects to the HTTPS listener's port.
+fn redirect_server(config: &Config, endpoints: &postern_web::Endpoints) -> Arc<dyn SessionHandler> {
+    Arc::new(postern_web::WebServer::redirecting(
+        postern_web::Router::new(),
+        &config.hostname,
+        endpoints.https.unwrap_or(Service::Https.standard_port()),
     ))
 }
 

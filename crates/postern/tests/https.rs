@@ -26,6 +26,7 @@ const LISTEN: &[&str] = &[
     "pop3s",
     "managesieve",
     "https",
+    "http",
 ];
 
 fn site(extra: &str) -> Site {
@@ -717,4 +718,47 @@ fn survives_200_concurrent_and_slow_clients() {
         &[],
     );
     assert_eq!(code, 200);
+}
+
+/// `[listen] http`: every request is redirected to the same host and target over HTTPS
+/// (301, or 308 keeping the method); curl follows it to the policy.
+#[test]
+fn plain_http_redirects_to_https() {
+    let site = site("");
+    let running = site.env.serve();
+    let (http, https) = (running.addrs["http"], running.addrs["https"]);
+    let fetch = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "30", "--cacert"])
+            .arg(&site.cert)
+            .arg("--resolve")
+            .arg(format!("mta-sts.a.test:{}:127.0.0.1", http.port()))
+            .arg("--resolve")
+            .arg(format!("mta-sts.a.test:{}:127.0.0.1", https.port()))
+            .args(["-w", "\n%{http_code} %{redirect_url}"])
+            .args(extra)
+            .arg(format!(
+                "http://mta-sts.a.test:{}/.well-known/mta-sts.txt?x=1",
+                http.port()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let location = format!(
+        "https://mta-sts.a.test:{}/.well-known/mta-sts.txt?x=1",
+        https.port()
+    );
+    let got = fetch(&[]);
+    assert!(got.ends_with(&format!("\n301 {location}")), "{got}");
+    let got = fetch(&["-X", "POST", "--data", "x"]);
+    assert!(got.ends_with(&format!("\n308 {location}")), "{got}");
+    let got = fetch(&["-L"]);
+    assert!(got.starts_with("version: STSv1\r\n"), "{got}");
+    assert!(got.ends_with("\n200 "), "{got}");
 }

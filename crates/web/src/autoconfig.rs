@@ -36,6 +36,8 @@ pub struct Endpoints {
     pub pop3: Option<Endpoint>,
     /// Submission (submissions preferred, RFC 8314 §3.3).
     pub smtp: Option<Endpoint>,
+    /// The HTTPS listener's port, where plain HTTP redirects to.
+    pub https: Option<u16>,
 }
 
 impl Endpoints {
@@ -66,6 +68,10 @@ impl Endpoints {
             imap: pick(Service::Imaps, Service::Imap),
             pop3: pick(Service::Pop3s, Service::Pop3),
             smtp: pick(Service::Submissions, Service::Submission),
+            https: listeners
+                .iter()
+                .find(|(s, _)| *s == Service::Https)
+                .map(|(_, a)| a.port()),
         }
     }
 }

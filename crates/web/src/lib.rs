@@ -7,8 +7,8 @@
 //! - Thunderbird autoconfig, Microsoft Autodiscover (POX) and an Apple `.mobileconfig`
 //!   profile, naming the ports postern listens on ([`autoconfig`]).
 //!
-//! Limits: request headers 16 KiB and 10 s to arrive, bodies per route (16 KiB for
-//! Autodiscover, none elsewhere) and 20 s to arrive, a connection at most 5 minutes.
+//! Limits: request headers 16 KiB and 30 s to arrive, bodies per route (16 KiB for
+//! Autodiscover, none elsewhere) and 30 s to arrive, a connection at most 5 minutes.
 //! The later admin pages and ACME challenges add routes to the [`Router`].
 //! It also computes what `postern dns` publishes for it: the policy id ([`Policy`]) and the
 //! TLSA digest of the certificate ([`spki_sha256`]).
@@ -37,9 +37,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Time for a request's header section to arrive (hyper closes the connection after it).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time for a request's body to arrive (408 after it).
-const BODY_TIMEOUT: Duration = Duration::from_secs(20);
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest a connection stays open, however busy.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 /// Request line and header fields together (431 beyond, RFC 6585 §5).
@@ -47,11 +47,21 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Header fields in one request.
 const MAX_HEADERS: usize = 64;
 
-/// The HTTPS listener's session handler.
+/// The HTTP(S) listener's session handler.
 #[derive(Debug, Clone)]
 pub struct WebServer {
     router: Arc<Router>,
     hostname: String,
+    fallback: Fallback,
+}
+
+/// What a path without a route gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// 404.
+    NotFound,
+    /// A redirect to the same host and target over HTTPS on this port.
+    Https(u16),
 }
 
 impl WebServer {
@@ -69,6 +79,17 @@ impl WebServer {
         WebServer {
             router: Arc::new(router),
             hostname: hostname.to_string(),
+            fallback: Fallback::NotFound,
+        }
+    }
+
+    /// The plain-HTTP listener (`[listen] http`): `router`'s paths (none yet; ACME HTTP-01
+    /// will be one), and for every other request a redirect to the same host and target on
+    /// HTTPS port `https_port`.
+    pub fn redirecting(router: Router, hostname: &str, https_port: u16) -> WebServer {
+        WebServer {
+            fallback: Fallback::Https(https_port),
+            ..WebServer::with_router(router, hostname)
         }
     }
 }
@@ -127,9 +148,12 @@ impl SessionHandler for WebServer {
     async fn handle(&self, conn: Connection) {
         let peer = conn.peer;
         let router = self.router.clone();
+        let fallback = self.fallback;
         let service = hyper::service::service_fn(move |request| {
             let router = router.clone();
-            async move { Ok::<_, std::convert::Infallible>(dispatch(&router, request, peer).await) }
+            async move {
+                Ok::<_, std::convert::Infallible>(dispatch(&router, fallback, request, peer).await)
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -165,15 +189,43 @@ impl SessionHandler for WebServer {
 /// Checks the request target and host, finds the route, reads the body within its limit.
 async fn dispatch(
     router: &Router,
+    fallback: Fallback,
     request: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    route(router, parts, body, peer).await
+    route(router, fallback, parts, body, peer).await
+}
+
+/// RFC 9110 §15.4.2 / §15.4.9: 301 for GET and HEAD, 308 (method kept) otherwise, to the
+/// same host and target over HTTPS.
+fn redirect(host: &str, port: u16, parts: &hyper::http::request::Parts) -> Response {
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = match port {
+        443 => format!("https://{host}{target}"),
+        port => format!("https://{host}:{port}{target}"),
+    };
+    let status = if parts.method == Method::GET || parts.method == Method::HEAD {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::PERMANENT_REDIRECT
+    };
+    let mut r = error(status, &format!("this server answers at {location}"));
+    match hyper::header::HeaderValue::from_str(&location) {
+        Ok(v) => {
+            r.headers_mut().insert(hyper::header::LOCATION, v);
+            r
+        }
+        Err(_) => error(
+            StatusCode::BAD_REQUEST,
+            "the request target cannot be redirected",
+        ),
+    }
 }
 
 async fn route(
     router: &Router,
+    fallback: Fallback,
     parts: hyper::http::request::Parts,
     body: hyper::body::Incoming,
     peer: SocketAddr,
@@ -192,7 +244,10 @@ async fn route(
         return bad("the Host header field is missing or invalid");
     };
     let Some(route) = router.find(&path) else {
-        return error(StatusCode::NOT_FOUND, "no such page");
+        return match fallback {
+            Fallback::NotFound => error(StatusCode::NOT_FOUND, "no such page"),
+            Fallback::Https(port) => redirect(&host, port, &parts),
+        };
     };
     if !route.methods.contains(&parts.method) {
         return router::method_not_allowed(&route.methods);
