@@ -229,17 +229,7 @@ fn mta_sts_policy_over_https_and_its_records_in_postern_dns() {
             "{line} not in\n{dns}"
         );
     }
-    let openssl = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum",
-            site.cert.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(openssl.status.success());
-    let digest = String::from_utf8(openssl.stdout).unwrap();
-    let digest = digest.split_whitespace().next().unwrap();
+    let digest = openssl_spki_sha256(&site.cert);
     assert_eq!(digest.len(), 64);
     assert!(
         dns.contains(&format!("_25._tcp.mx.test.\tIN TLSA\t3 1 1 {digest}\n")),
@@ -761,4 +751,46 @@ fn plain_http_redirects_to_https() {
     let got = fetch(&["-L"]);
     assert!(got.starts_with("version: STSv1\r\n"), "{got}");
     assert!(got.ends_with("\n200 "), "{got}");
+}
+
+/// The SHA-256 of a certificate's SubjectPublicKeyInfo, as OpenSSL computes it.
+fn openssl_spki_sha256(cert: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum",
+            cert.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digest = String::from_utf8(out.stdout).unwrap();
+    digest.split_whitespace().next().unwrap().to_string()
+}
+
+/// Without `[tls]`, the TLSA record is that of the self-signed certificate `serve` generates;
+/// before the first start `postern dns` says there is none yet.
+#[test]
+fn tlsa_of_the_generated_certificate() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "a.test"], "");
+    let before = env.ok(&["dns", "a.test"], "");
+    assert!(
+        before.contains("; DANE: no TLSA record: no certificate yet"),
+        "{before}"
+    );
+    assert!(!before.contains("IN TLSA"), "{before}");
+    drop(env.serve());
+    let digest = openssl_spki_sha256(&env.data().join("tls").join("cert.pem"));
+    let after = env.ok(&["dns", "a.test"], "");
+    assert!(
+        after.contains(&format!("_25._tcp.mx.test.\tIN TLSA\t3 1 1 {digest}\n")),
+        "{digest} not in\n{after}"
+    );
+    // No [listen] https: the record says how to serve the policy.
+    assert!(after.contains("set [listen] https"), "{after}");
 }
