@@ -154,6 +154,25 @@ mod tests {
     }
 
     #[test]
+    fn http_refusal_is_a_whole_503_response() {
+        for service in [Service::Https, Service::Http] {
+            let line = Refusal::TooManyFromAddress.line(service, "mx.test");
+            let text = String::from_utf8(line).unwrap();
+            assert!(
+                text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+                "{text}"
+            );
+            assert!(text.contains("\r\nRetry-After: 60\r\n"), "{text}");
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(
+                head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
+                "{text}"
+            );
+            assert_eq!(body, format!("{}\n", Refusal::TooManyFromAddress.text()));
+        }
+    }
+
+    #[test]
     fn ipv6_grouped_by_64_and_mapped_v4_as_v4() {
         let l = ConnectionLimiter::new(10, 1);
         let _g = l.try_acquire("2001:db8:1:2::1".parse().unwrap()).unwrap();
