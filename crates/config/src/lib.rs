@@ -15,6 +15,7 @@ mod error;
 mod fetch;
 mod lmtp;
 mod managesieve;
+mod mta_sts;
 mod notify;
 mod outbound;
 mod policy;
@@ -36,6 +37,7 @@ pub use fetch::{
 };
 pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
+pub use mta_sts::{MtaSts, MtaStsMode};
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use policy::Policy;
@@ -112,6 +114,8 @@ pub struct Config {
     pub policy: Policy,
     /// `[fetch]`: retrieval from remote POP3/IMAP mailboxes.
     pub fetch: Fetch,
+    /// `[mta_sts]`: the MTA-STS policy served for our domains on `[listen] https`.
+    pub mta_sts: MtaSts,
     /// Not part of the file: where this configuration came from.
     #[serde(skip)]
     pub source: Source,
@@ -150,6 +154,10 @@ pub struct Listen {
     pub managesieve: Vec<SocketAddr>,
     /// LMTP (RFC 2033) for another MTA's local delivery; default none.
     pub lmtp: Vec<SocketAddr>,
+    /// HTTPS for the MTA-STS policy and client autoconfiguration; default none.
+    pub https: Vec<SocketAddr>,
+    /// Plain HTTP, redirecting to `https`; default none.
+    pub http: Vec<SocketAddr>,
 }
 
 impl Listen {
@@ -165,6 +173,8 @@ impl Listen {
             Service::Pop3s => &self.pop3s,
             Service::ManageSieve => &self.managesieve,
             Service::Lmtp => &self.lmtp,
+            Service::Https => &self.https,
+            Service::Http => &self.http,
         }
     }
 }

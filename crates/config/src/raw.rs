@@ -56,6 +56,8 @@ pub(crate) struct RawConfig {
     policy: crate::policy::RawPolicy,
     #[serde(default)]
     fetch: crate::fetch::RawFetch,
+    #[serde(default)]
+    mta_sts: crate::mta_sts::RawMtaSts,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +72,8 @@ struct RawListen {
     pop3s: Option<Vec<String>>,
     managesieve: Option<Vec<String>>,
     lmtp: Option<Vec<String>>,
+    https: Option<Vec<String>>,
+    http: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,6 +248,8 @@ impl RawListen {
             Service::Pop3s => self.pop3s.as_ref(),
             Service::ManageSieve => self.managesieve.as_ref(),
             Service::Lmtp => self.lmtp.as_ref(),
+            Service::Https => self.https.as_ref(),
+            Service::Http => self.http.as_ref(),
         }
     }
 
@@ -324,7 +330,14 @@ impl RawConfig {
             pop3s: self.listen.resolve(Service::Pop3s)?,
             managesieve: self.listen.resolve(Service::ManageSieve)?,
             lmtp: self.listen.resolve(Service::Lmtp)?,
+            https: self.listen.resolve(Service::Https)?,
+            http: self.listen.resolve(Service::Http)?,
         };
+        if !listen.http.is_empty() && listen.https.is_empty() {
+            return Err(ConfigError::invalid(
+                "listen.http: plain HTTP only redirects to HTTPS; set listen.https too",
+            ));
+        }
         // One address cannot serve two protocols.
         let mut seen: Vec<(SocketAddr, Service)> = Vec::new();
         for service in Service::ALL {
@@ -430,6 +443,7 @@ impl RawConfig {
             dns: self.dns.validate()?,
             policy: self.policy.validate()?,
             fetch: self.fetch.validate()?,
+            mta_sts: self.mta_sts.validate()?,
             source,
         })
     }

@@ -23,11 +23,16 @@ pub enum Service {
     ManageSieve,
     /// LMTP (RFC 2033): local delivery for another MTA; off unless `[listen] lmtp` is set.
     Lmtp,
+    /// HTTPS (RFC 9110, RFC 9112 over TLS): MTA-STS policy (RFC 8461) and client
+    /// autoconfiguration; off unless `[listen] https` is set.
+    Https,
+    /// Plain HTTP: redirects to `[listen] https` (and, later, ACME HTTP-01); off unless set.
+    Http,
 }
 
 impl Service {
     /// Every service, in declaration order (the order of [`crate::Config::enabled_services`]).
-    pub const ALL: [Service; 9] = [
+    pub const ALL: [Service; 11] = [
         Service::Smtp,
         Service::Submission,
         Service::Submissions,
@@ -37,6 +42,8 @@ impl Service {
         Service::Pop3s,
         Service::ManageSieve,
         Service::Lmtp,
+        Service::Https,
+        Service::Http,
     ];
 
     /// The `[listen]` key naming this service.
@@ -51,6 +58,8 @@ impl Service {
             Service::Pop3s => "pop3s",
             Service::ManageSieve => "managesieve",
             Service::Lmtp => "lmtp",
+            Service::Https => "https",
+            Service::Http => "http",
         }
     }
 
@@ -66,18 +75,23 @@ impl Service {
             Service::Pop3s => 995,
             Service::ManageSieve => 4190,
             Service::Lmtp => 24,
+            Service::Https => 443,
+            Service::Http => 80,
         }
     }
 
     /// Whether the service listens when `[listen]` does not name it: every service but LMTP,
-    /// which only serves another MTA that is configured to use it.
+    /// which only serves another MTA that is configured to use it, and HTTP(S).
     pub fn enabled_by_default(self) -> bool {
-        self != Service::Lmtp
+        !matches!(self, Service::Lmtp | Service::Https | Service::Http)
     }
 
     /// Whether the connection starts with a TLS handshake (RFC 8314) rather than plaintext.
     pub fn implicit_tls(self) -> bool {
-        matches!(self, Service::Submissions | Service::Imaps | Service::Pop3s)
+        matches!(
+            self,
+            Service::Submissions | Service::Imaps | Service::Pop3s | Service::Https
+        )
     }
 
     /// The port used instead of a privileged standard port when running on built-in defaults without

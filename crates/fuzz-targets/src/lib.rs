@@ -24,6 +24,7 @@ mod smtp;
 mod spool;
 mod store;
 mod transfer;
+mod web;
 
 pub use directory::{address, aliases_file, sasl};
 pub use fetch::imap_response;
@@ -35,6 +36,7 @@ pub use smtp::{smtp_command, smtp_data, smtp_session};
 pub use spool::spool_journal;
 pub use store::maildir_name;
 pub use transfer::mbox_file;
+pub use web::web_request;
 
 /// A fuzz target: its name (the fuzz binary and the corpus folder) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -57,4 +59,5 @@ pub const TARGETS: &[Target] = &[
     ("spool_journal", spool_journal),
     ("maildir_name", maildir_name),
     ("mbox_file", mbox_file),
+    ("web_request", web_request),
 ];

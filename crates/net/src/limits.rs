@@ -44,6 +44,8 @@ impl Refusal {
             Service::Pop3 | Service::Pop3s => format!("-ERR [SYS/TEMP] {text}\r\n").into_bytes(),
             // RFC 5804 §1.3 TRYLATER, §2.1.1 BYE.
             Service::ManageSieve => format!("BYE (TRYLATER) \"{text}\"\r\n").into_bytes(),
+            // RFC 9110 §15.6.4: 503 with Retry-After, then close.
+            Service::Https | Service::Http => crate::unavailable::http_503(text),
         }
     }
 }
@@ -149,6 +151,25 @@ mod tests {
         drop(g1);
         assert_eq!(l.open(), 2);
         let _g4 = l.try_acquire(a).unwrap();
+    }
+
+    #[test]
+    fn http_refusal_is_a_whole_503_response() {
+        for service in [Service::Https, Service::Http] {
+            let line = Refusal::TooManyFromAddress.line(service, "mx.test");
+            let text = String::from_utf8(line).unwrap();
+            assert!(
+                text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+                "{text}"
+            );
+            assert!(text.contains("\r\nRetry-After: 60\r\n"), "{text}");
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(
+                head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
+                "{text}"
+            );
+            assert_eq!(body, format!("{}\n", Refusal::TooManyFromAddress.text()));
+        }
     }
 
     #[test]

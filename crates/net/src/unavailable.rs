@@ -45,6 +45,13 @@ impl SessionHandler for Unavailable {
                     .write_all(b"BYE \"ManageSieve service not available here\"\r\n")
                     .await;
             }
+            Service::Https | Service::Http => {
+                // RFC 9110 §15.6.4: 503, without reading the request.
+                let _ = conn
+                    .stream
+                    .write_all(&http_503("HTTPS service not available here"))
+                    .await;
+            }
         }
         let _ = conn.stream.shutdown().await;
     }
@@ -52,6 +59,16 @@ impl SessionHandler for Unavailable {
     fn refusal(&self, service: Service, why: Refusal) -> Vec<u8> {
         why.line(service, &self.hostname)
     }
+}
+
+/// A whole HTTP/1.1 503 response that closes the connection (RFC 9110 §15.6.4, RFC 9112 §9.6).
+pub(crate) fn http_503(text: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nRetry-After: 60\r\nConnection: close\r\n\r\n{text}\n",
+        text.len() + 1
+    )
+    .into_bytes()
 }
 
 /// RFC 5321 §3.1: a 554 greeting; the server then waits for QUIT and answers anything else with 503.

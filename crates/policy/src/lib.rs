@@ -471,6 +471,36 @@ pub fn dns_records(
     keys: &DkimKeys,
     report_to: Option<&str>,
 ) -> String {
+    dns_records_with(
+        domain,
+        mail_host,
+        keys,
+        report_to,
+        &TransportRecords::default(),
+    )
+}
+
+/// What `postern dns` knows of our own transport security (issue #18): the MTA-STS policy
+/// the HTTPS listener serves and the digest of the certificate's key.
+#[derive(Debug, Clone, Default)]
+pub struct TransportRecords {
+    /// The served MTA-STS policy (RFC 8461 §3.2, CRLF lines) and its id (§3.1).
+    pub mta_sts: Option<(String, String)>,
+    /// Whether `[listen] https` serves the policy.
+    pub https_listening: bool,
+    /// The SHA-256 (hex) of the certificate's SubjectPublicKeyInfo, or why it is unknown.
+    pub tlsa_spki_sha256: Option<Result<String, String>>,
+}
+
+/// As [`dns_records`], with the MTA-STS record of the served policy and the TLSA record of
+/// the current certificate.
+pub fn dns_records_with(
+    domain: &str,
+    mail_host: &str,
+    keys: &DkimKeys,
+    report_to: Option<&str>,
+    transport: &TransportRecords,
+) -> String {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     let h = mail_host.trim_end_matches('.');
     let mut out = String::new();
@@ -481,6 +511,16 @@ pub fn dns_records(
     put(format!("; DNS records for {d} (mail host {h})"));
     put("; Mail exchanger (RFC 5321 §5.1)".into());
     put(format!("{d}.\t\t\tIN MX\t10 {h}."));
+    match &transport.tlsa_spki_sha256 {
+        // RFC 7672 §3.1, RFC 7671 §5.1: DANE-EE(3) SPKI(1) SHA-256(1) of the MX's key.
+        Some(Ok(digest)) => {
+            put("; DANE (RFC 7672): the TLSA record of the current certificate's key (sign the zone with DNSSEC)".into());
+            put("; Before a key change, publish the next key's TLSA beside this one, wait for the TTL, then switch.".into());
+            put(format!("_25._tcp.{h}.\tIN TLSA\t3 1 1 {digest}"));
+        }
+        Some(Err(why)) => put(format!("; DANE: no TLSA record: {why}")),
+        None => {}
+    }
     put("; SPF (RFC 7208): only the MX hosts send for this domain".into());
     put(format!("{d}.\t\t\tIN TXT\t\"v=spf1 mx -all\""));
     let selectors = keys.selectors(&d);
@@ -510,11 +550,30 @@ pub fn dns_records(
         "_dmarc.{d}.\t\tIN TXT\t\"v=DMARC1; p=quarantine{}; adkim=r; aspf=r\"",
         rua("; ")
     ));
-    put("; MTA-STS (RFC 8461): also serve https://mta-sts.DOMAIN/.well-known/mta-sts.txt containing".into());
-    put(format!(
-        ";   version: STSv1 / mode: testing / mx: {h} / max_age: 86400"
-    ));
-    put(format!("_mta-sts.{d}.\t\tIN TXT\t\"v=STSv1; id=1\""));
+    match &transport.mta_sts {
+        Some((policy, id)) => {
+            put(format!(
+                "; MTA-STS (RFC 8461): https://mta-sts.{d}/.well-known/mta-sts.txt serves (the id changes with it):"
+            ));
+            for line in policy.lines() {
+                put(format!(";   {line}"));
+            }
+            if !transport.https_listening {
+                put(
+                    "; (set [listen] https, e.g. [\"[::]:443\"], so that postern serves it)".into(),
+                );
+            }
+            put(format!("mta-sts.{d}.\t\tIN CNAME\t{h}."));
+            put(format!("_mta-sts.{d}.\t\tIN TXT\t\"v=STSv1; id={id}\""));
+        }
+        None => {
+            put("; MTA-STS (RFC 8461): also serve https://mta-sts.DOMAIN/.well-known/mta-sts.txt containing".into());
+            put(format!(
+                ";   version: STSv1 / mode: testing / mx: {h} / max_age: 86400"
+            ));
+            put(format!("_mta-sts.{d}.\t\tIN TXT\t\"v=STSv1; id=1\""));
+        }
+    }
     put("; SMTP TLS reporting (RFC 8460)".into());
     if let Some(a) = report_to {
         put(format!(
@@ -758,5 +817,44 @@ mod tests {
         let zone = dns_records("example.org", "mail.example.org", &keys, None);
         assert!(!zone.contains("rua="), "{zone}");
         assert!(zone.contains("no report address yet"));
+    }
+
+    #[test]
+    fn transport_records_name_the_served_policy_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = DkimKeys::load(dir.path()).unwrap();
+        let transport = TransportRecords {
+            mta_sts: Some((
+                "version: STSv1\r\nmode: enforce\r\nmx: mx.a.test\r\nmax_age: 604800\r\n".into(),
+                "0123456789abcdef0123".into(),
+            )),
+            https_listening: false,
+            tlsa_spki_sha256: Some(Ok("ab".repeat(32))),
+        };
+        let zone = dns_records_with("a.test", "mx.a.test", &keys, None, &transport);
+        assert!(
+            zone.contains(&format!(
+                "_25._tcp.mx.a.test.\tIN TLSA\t3 1 1 {}\n",
+                "ab".repeat(32)
+            )),
+            "{zone}"
+        );
+        assert!(zone.contains("publish the next key's TLSA"), "{zone}");
+        assert!(
+            zone.contains("_mta-sts.a.test.\t\tIN TXT\t\"v=STSv1; id=0123456789abcdef0123\"\n"),
+            "{zone}"
+        );
+        assert!(zone.contains(";   mode: enforce\n"), "{zone}");
+        assert!(zone.contains("set [listen] https"), "{zone}");
+        assert!(!zone.contains("id=1\""), "{zone}");
+        let without = TransportRecords {
+            tlsa_spki_sha256: Some(Err("no certificate yet".into())),
+            ..TransportRecords::default()
+        };
+        let zone = dns_records_with("a.test", "mx.a.test", &keys, None, &without);
+        assert!(
+            zone.contains("; DANE: no TLSA record: no certificate yet"),
+            "{zone}"
+        );
     }
 }

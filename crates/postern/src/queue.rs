@@ -383,9 +383,36 @@ pub(crate) fn dns(config: &Config, domain: &str) -> anyhow::Result<()> {
         .then_some(postmaster),
         Err(_) => None,
     };
+    let transport = transport_records(config);
     print!(
         "{}",
-        postern_policy::dns_records(&domain, &config.hostname, &keys, report_to.as_deref())
+        postern_policy::dns_records_with(
+            &domain,
+            &config.hostname,
+            &keys,
+            report_to.as_deref(),
+            &transport
+        )
     );
     Ok(())
+}
+
+/// The served MTA-STS policy and its id, and the TLSA digest of the certificate in use:
+/// `[tls] cert`, or the self-signed one `serve` generated.
+fn transport_records(config: &Config) -> postern_policy::TransportRecords {
+    let policy = postern_web::Policy::from_config(config);
+    let cert = match &config.tls.cert {
+        Some(cert) => cert.clone(),
+        None => config.generated_tls_dir().join("cert.pem"),
+    };
+    let tlsa = if config.tls.cert.is_none() && !cert.exists() {
+        Err("no certificate yet: `postern serve` generates one at its first start".to_string())
+    } else {
+        postern_web::spki_sha256(&cert).map_err(|e| e.to_string())
+    };
+    postern_policy::TransportRecords {
+        mta_sts: Some((policy.text, policy.id)),
+        https_listening: !config.listen.https.is_empty(),
+        tlsa_spki_sha256: Some(tlsa),
+    }
 }

@@ -160,7 +160,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // IMAP, POP3 and ManageSieve register logged-in sessions here; `postern kick` ends them.
     let sessions = postern_net::Sessions::default();
-    let handlers = Handlers::new(&shared, &sessions);
+    // The HTTPS listener's autoconfiguration names the ports really bound (port 0 resolved).
+    let endpoints = postern_web::Endpoints::from_listeners(
+        &config.hostname,
+        &bound
+            .iter()
+            .map(|(service, l)| (*service, l.local_addr))
+            .collect::<Vec<_>>(),
+    );
+    let handlers = Handlers::new(&shared, &sessions, endpoints);
     let control_stop = CancellationToken::new();
     crate::control::spawn(data_dir, sessions, control_stop.clone())?;
     // sendmail: data_dir/public/submit.sock and the maildrop (see crate::submit).
@@ -279,6 +287,12 @@ struct Handlers {
     managesieve: Arc<Live<dyn SessionHandler>>,
     /// LMTP, on `[listen] lmtp` and the `[lmtp] socket`.
     lmtp: Arc<Live<dyn SessionHandler>>,
+    /// HTTPS (`[listen] https`): MTA-STS policy and client autoconfiguration.
+    https: Arc<Live<dyn SessionHandler>>,
+    /// Plain HTTP (`[listen] http`): redirects to HTTPS.
+    http: Arc<Live<dyn SessionHandler>>,
+    /// What the autoconfiguration documents announce (fixed: `[listen]` needs a restart).
+    endpoints: postern_web::Endpoints,
     /// Logged-in sessions of every protocol, for `postern kick`.
     sessions: postern_net::Sessions,
     /// The current IMAP and POP3 servers: a reload derives the next ones from them, keeping
@@ -287,7 +301,11 @@ struct Handlers {
 }
 
 impl Handlers {
-    fn new(shared: &Shared, sessions: &postern_net::Sessions) -> Handlers {
+    fn new(
+        shared: &Shared,
+        sessions: &postern_net::Sessions,
+        endpoints: postern_web::Endpoints,
+    ) -> Handlers {
         let imap = ImapServer::new(
             shared.config.clone(),
             shared.directory.clone(),
@@ -312,6 +330,9 @@ impl Handlers {
                 sessions,
             ))),
             lmtp: Arc::new(Live::new(lmtp_server(shared, &shared.config))),
+            https: Arc::new(Live::new(web_server(shared, &shared.config, &endpoints))),
+            http: Arc::new(Live::new(redirect_server(&shared.config, &endpoints))),
+            endpoints,
             sessions: sessions.clone(),
             current: Mutex::new((imap, pop3)),
         }
@@ -324,6 +345,8 @@ impl Handlers {
             Service::Pop3 | Service::Pop3s => self.pop3.clone(),
             Service::ManageSieve => self.managesieve.clone(),
             Service::Lmtp => self.lmtp.clone(),
+            Service::Https => self.https.clone(),
+            Service::Http => self.http.clone(),
         }
     }
 
@@ -338,6 +361,8 @@ impl Handlers {
         self.managesieve
             .set(managesieve_server(shared, config, &self.sessions));
         self.lmtp.set(lmtp_server(shared, config));
+        self.https.set(web_server(shared, config, &self.endpoints));
+        self.http.set(redirect_server(config, &self.endpoints));
         *current = (imap, pop3);
     }
 }
@@ -404,6 +429,28 @@ fn lmtp_server(shared: &Shared, config: &Config) -> Arc<dyn SessionHandler> {
         mail_directory(shared),
         crate::lmtp::LocalSink::new(local, shared.spool.clone()),
     )
+}
+
+/// The HTTPS listener: the MTA-STS policy of `config` and autoconfiguration for `endpoints`.
+fn web_server(
+    shared: &Shared,
+    config: &Config,
+    endpoints: &postern_web::Endpoints,
+) -> Arc<dyn SessionHandler> {
+    Arc::new(postern_web::WebServer::new(
+        config,
+        shared.directory.clone(),
+        endpoints.clone(),
+    ))
+}
+
+/// The plain-HTTP listener: redirects to the HTTPS listener's port.
+fn redirect_server(config: &Config, endpoints: &postern_web::Endpoints) -> Arc<dyn SessionHandler> {
+    Arc::new(postern_web::WebServer::redirecting(
+        postern_web::Router::new(),
+        &config.hostname,
+        endpoints.https.unwrap_or(Service::Https.standard_port()),
+    ))
 }
 
 /// ManageSieve keeps no state across sessions: a reload simply starts a new server.
