@@ -15,6 +15,8 @@
 pub mod db;
 pub mod extract;
 pub mod feedback;
+pub mod send;
+pub mod summary;
 
 /// Why a report could not be read, written, stored or sent, in plain words.
 #[derive(Debug, thiserror::Error)]
