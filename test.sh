@@ -21,6 +21,7 @@ declare -A clients=(
   [mutt]=mutt
   [dnsmasq]=dnsmasq-base
   [dknewkey]=python3-dkim
+  [xmllint]=libxml2-utils
 )
 
 missing=()

@@ -12,7 +12,7 @@ use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::{DnsError, Error, MessageAuthenticator};
 use postern_spool::{BodyType, Envelope, Queue, QueueId, Recipient};
 use rusqlite::Connection;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
 /// Who this server says it is in its reports.
@@ -353,30 +353,46 @@ pub fn message(reporter: &Reporter, report: &Feedback, to: &str, now: i64) -> Ve
     m.into_bytes()
 }
 
-/// The reports of the UTC day starting at `begin` (RFC 7489 §7.2): domains in `local` (ours,
-/// read locally) and domains already sent for that day are left out.
-pub async fn plan(
+/// The evaluations of the UTC day starting at `begin` still to report, by From domain:
+/// domains in `local` (ours, read locally) and domains already sent for that day are left out
+/// (with the reason in `skipped`).
+pub fn pending(
     conn: &Connection,
-    lookup: &Lookup,
-    reporter: &Reporter,
     local: &HashSet<String>,
     begin: i64,
-    now: i64,
-) -> Result<Plan, DmarcError> {
-    let end = begin + 86_399;
-    let mut plan = Plan::default();
-    for (domain, rows) in db::evaluated(conn, begin, end)? {
+    skipped: &mut Vec<String>,
+) -> Result<BTreeMap<String, Vec<Evaluated>>, DmarcError> {
+    let mut out = BTreeMap::new();
+    for (domain, rows) in db::evaluated(conn, begin, begin + 86_399)? {
         if local.contains(&domain) {
-            plan.skipped.push(format!(
+            skipped.push(format!(
                 "{domain}: a local domain, its results are read here"
             ));
-            continue;
+        } else if db::was_sent(conn, &domain, begin)? {
+            skipped.push(format!("{domain}: the report of this day was sent already"));
+        } else {
+            out.insert(domain, rows);
         }
-        if db::was_sent(conn, &domain, begin)? {
-            plan.skipped
-                .push(format!("{domain}: the report of this day was sent already"));
-            continue;
-        }
+    }
+    Ok(out)
+}
+
+/// RFC 7489 §7.2: the reports of the UTC day starting at `begin` for the `pending` evaluations
+/// (see [`pending`]), with the DNS lookups of each domain's policy and destinations.
+pub async fn plan(
+    pending: BTreeMap<String, Vec<Evaluated>>,
+    skipped: Vec<String>,
+    lookup: &Lookup,
+    reporter: &Reporter,
+    begin: i64,
+    now: i64,
+) -> Plan {
+    let end = begin + 86_399;
+    let mut plan = Plan {
+        reports: Vec::new(),
+        skipped,
+    };
+    for (domain, rows) in pending {
         let published = match lookup.policy(&domain).await {
             Ok(Some(p)) => p,
             Ok(None) => {
@@ -437,7 +453,7 @@ pub async fn plan(
             });
         }
     }
-    Ok(plan)
+    plan
 }
 
 /// Queues the planned reports with the null reverse-path (RFC 7489 §7.2.1.1 suggests one that

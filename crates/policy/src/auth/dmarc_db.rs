@@ -24,7 +24,7 @@ pub struct DmarcRecord {
     pub spf_domain: String,
     /// Whether SPF passed aligned with the From domain.
     pub spf_aligned: bool,
-    /// The DKIM results, `d=domain:result` separated by spaces.
+    /// The DKIM results, `domain:result:selector` separated by spaces.
     pub dkim: String,
     /// Whether a passing DKIM signature is aligned with the From domain.
     pub dkim_aligned: bool,

@@ -377,7 +377,7 @@ impl AuthCheck {
                     sig.s,
                     &b[..b.len().min(8)]
                 ));
-                dkim_summary.push(format!("{}:{word}", sig.d));
+                dkim_summary.push(format!("{}:{word}:{}", sig.d, sig.s));
             }
             out.results.push(text);
         }
