@@ -68,20 +68,23 @@ pub(crate) async fn send_day(
     Ok((plan, queued))
 }
 
-/// One run of the job: yesterday's reports, then the evaluations past `dmarc_report_keep_days`
-/// deleted.
+/// One run of the job: yesterday's reports (and those of the day before that a DNS failure
+/// held back the last time: days sent are skipped), then the evaluations past
+/// `dmarc_report_keep_days` deleted.
 async fn run_once(config: &Config, directory: &SqliteDirectory, queue: &dyn Queue) {
-    let begin = send::previous_day(now());
-    match send_day(config, directory, queue, begin).await {
-        Ok((plan, queued)) => {
-            for why in &plan.skipped {
-                tracing::info!("DMARC report not sent: {why}");
+    let yesterday = send::previous_day(now());
+    for begin in [yesterday - 86_400, yesterday] {
+        match send_day(config, directory, queue, begin).await {
+            Ok((plan, queued)) => {
+                for why in &plan.skipped {
+                    tracing::info!("DMARC report of the day starting at {begin} not sent: {why}");
+                }
+                for (to, id) in &queued {
+                    tracing::info!(queue_id = %id, "DMARC aggregate report queued for {to}");
+                }
             }
-            for (to, id) in &queued {
-                tracing::info!(queue_id = %id, "DMARC aggregate report queued for {to}");
-            }
+            Err(e) => tracing::warn!("DMARC reports: {e:#}"),
         }
-        Err(e) => tracing::warn!("DMARC reports: {e:#}"),
     }
     let keep = i64::from(config.policy.reports.keep_days) * 86_400;
     let pruned = postern_dmarc::db::open(&config.data_dir)

@@ -335,6 +335,10 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
     let summary = wait_for("B's stored report", 30, || {
         let out = b.run(&["dmarc", "report", "sender.test"], "");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !text.contains("127.0.0.9") {
+            // Shown if the wait times out.
+            eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+        }
         text.contains("127.0.0.9").then_some(text)
     });
     let first = summary.lines().next().unwrap();
@@ -355,6 +359,10 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
             .any(|l| l.contains("127.0.0.9") && l.ends_with("DMARC FAIL")),
         "{summary}"
     );
+    // --resolve adds each source's reverse-DNS name (the resolver names loopback sources
+    // "localhost" itself, RFC 6761 §6.3).
+    let resolved = b.ok(&["dmarc", "report", "sender.test", "--resolve"], "");
+    assert!(resolved.contains("127.0.0.9 (localhost)"), "{resolved}");
     let inside_summary = wait_for("B's inside.test report", 30, || {
         let out = b.run(&["dmarc", "report", "inside.test"], "");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
