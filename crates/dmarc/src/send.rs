@@ -518,6 +518,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pending_leaves_out_local_domains_and_days_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db::open(dir.path()).unwrap();
+        // The MX's table (crates/policy, auth/dmarc_db.rs), as it writes it.
+        conn.execute_batch(
+            "CREATE TABLE dmarc_records (time INTEGER NOT NULL, header_from TEXT NOT NULL,
+             source_ip TEXT NOT NULL, spf TEXT NOT NULL, spf_domain TEXT NOT NULL,
+             spf_aligned INTEGER NOT NULL, dkim TEXT NOT NULL, dkim_aligned INTEGER NOT NULL,
+             result TEXT NOT NULL, disposition TEXT NOT NULL, policy TEXT NOT NULL,
+             override_reason TEXT NOT NULL)",
+        )
+        .unwrap();
+        let begin = 1_699_920_000;
+        for (t, from, ip) in [
+            (begin + 10, "remote.example", "192.0.2.1"),
+            (begin + 20, "remote.example", "192.0.2.1"),
+            (begin + 30, "remote.example", "192.0.2.2"),
+            (begin + 40, "ours.example", "192.0.2.3"),
+            (begin + 50, "sent.example", "192.0.2.4"),
+            (begin + 86_400, "remote.example", "192.0.2.9"),
+        ] {
+            conn.execute(
+                "INSERT INTO dmarc_records VALUES (?1, ?2, ?3, 'pass', ?2, 1, '', 0, 'pass', 'none', 'none', '')",
+                rusqlite::params![t, from, ip],
+            )
+            .unwrap();
+        }
+        db::mark_sent(&conn, "sent.example", begin, begin + 86_399, "x", "", 0).unwrap();
+        let local: HashSet<String> = ["ours.example".to_string()].into();
+        let mut skipped = Vec::new();
+        let p = pending(&conn, &local, begin, &mut skipped).unwrap();
+        assert_eq!(p.keys().collect::<Vec<_>>(), ["remote.example"]);
+        let rows = &p["remote.example"];
+        assert_eq!(
+            rows.len(),
+            2,
+            "grouped by source, the next day left out: {rows:?}"
+        );
+        assert_eq!(
+            (rows[0].source_ip.as_str(), rows[0].count),
+            ("192.0.2.1", 2)
+        );
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(
+            skipped[0].contains("ours.example: a local domain"),
+            "{skipped:?}"
+        );
+        assert!(skipped[1].contains("sent.example: the report of this day was sent already"));
+    }
+
+    #[test]
     fn days() {
         assert_eq!(day_start("2023-11-14").unwrap(), 1_699_920_000);
         assert_eq!(previous_day(1_699_920_000 + 3600), 1_699_920_000 - 86_400);

@@ -196,6 +196,10 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
     ));
     a.ok(&["domain", "add", "a.test"], "");
     a.ok(&["user", "add", "alice@a.test"], "secret\n");
+    // The reports come from postmaster@mx.test: a local domain of A with a DKIM key, so they
+    // are signed like A's other mail.
+    a.ok(&["domain", "add", "mx.test"], "");
+    a.ok(&["dkim", "generate", "mx.test", "--selector", "r1"], "");
     let sa = a.serve();
     let mx = sa.addrs["smtp"];
     let today = utc_today();
@@ -295,6 +299,23 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
             .filter_map(|l| l.strip_prefix(&format!("{k}\t")))
             .collect()
     };
+    let raw = String::from_utf8_lossy(&std::fs::read(&report_file).unwrap()).into_owned();
+    let head = raw
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .replace("\r\n\t", " ")
+        .replace("\r\n ", " ");
+    assert!(
+        head.lines()
+            .any(|l| l.starts_with("DKIM-Signature:") && l.contains("d=mx.test")),
+        "the report is not DKIM-signed by mx.test:\n{head}"
+    );
+    assert!(
+        head.contains("\nFrom: postmaster@mx.test\r")
+            || head.contains("\nFrom: postmaster@mx.test\n"),
+        "{head}"
+    );
     let subject = field("subject")[0];
     assert!(
         subject.starts_with("Report Domain: sender.test Submitter: mx.test Report-ID: <"),
