@@ -140,32 +140,37 @@ pub fn from_message(message: &[u8]) -> Result<Feedback, DmarcError> {
     }))
 }
 
-/// A quick look before the full parse: whether a delivered message may carry a report (so
-/// ordinary mail is not parsed twice). RFC 7489 §7.2.1.1 asks for `Report Domain:` in the
-/// subject; some reporters omit it, so a gzip/zip/XML attachment also counts.
+/// Whether `needle` (lower-case ASCII) occurs in `hay`, ignoring ASCII case; no allocation.
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// A quick look before the full parse, cheap enough for every delivered message: whether it
+/// may carry a report. RFC 7489 §7.2.1.1 asks for `Report Domain:` in the subject; some
+/// reporters omit it, so a gzip, zip or XML part named in the first 64 KiB, with `dmarc`
+/// there too, also counts.
 pub fn may_be_report(message: &[u8]) -> bool {
     let head_end = message
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .or_else(|| message.windows(2).position(|w| w == b"\n\n"))
         .unwrap_or(message.len());
-    let head = String::from_utf8_lossy(&message[..head_end]).to_ascii_lowercase();
-    if head.contains("report domain:") {
+    if contains_ci(&message[..head_end], b"report domain:") {
         return true;
     }
-    let lower =
-        String::from_utf8_lossy(&message[..message.len().min(1 << 20)]).to_ascii_lowercase();
+    let start = &message[..message.len().min(64 << 10)];
     [
-        "application/gzip",
-        "application/x-gzip",
-        "application/zip",
-        "text/xml",
-        "application/xml",
-        ".xml.gz",
+        &b"application/gzip"[..],
+        b"application/x-gzip",
+        b"application/zip",
+        b"text/xml",
+        b"application/xml",
+        b".xml.gz",
     ]
     .iter()
-    .any(|t| lower.contains(t))
-        && lower.contains("dmarc")
+    .any(|t| contains_ci(start, t))
+        && contains_ci(start, b"dmarc")
 }
 
 #[cfg(test)]
@@ -234,6 +239,23 @@ mod tests {
         let xml = sample().to_xml();
         let m = format!("From: r@example.net\r\nSubject: Report Domain: x\r\n\r\n{xml}");
         assert_eq!(from_message(m.as_bytes()).unwrap(), sample());
+    }
+
+    #[test]
+    fn reports_without_the_subject_are_noticed() {
+        let m = message(
+            "application/gzip",
+            "google.com!x!1!2.xml.gz",
+            &gz(b"<feedback/>"),
+        )
+        .into_iter()
+        .collect::<Vec<u8>>();
+        let text = String::from_utf8(m)
+            .unwrap()
+            .replace("Subject: Report Domain:", "Subject: DMARC report for");
+        assert!(may_be_report(text.as_bytes()));
+        let plain = text.replace("dmarc", "").replace("DMARC", "");
+        assert!(!may_be_report(plain.as_bytes()));
     }
 
     #[test]
