@@ -84,6 +84,8 @@ pub struct Evaluated {
     pub spf: String,
     /// The domain SPF checked.
     pub spf_domain: String,
+    /// `mfrom` or `helo`.
+    pub spf_scope: String,
     /// SPF passed aligned.
     pub spf_aligned: bool,
     /// `domain:result[:selector]` separated by spaces, as the MX records them.
@@ -119,15 +121,24 @@ pub fn evaluated(
     if !has_records_table(conn)? {
         return Ok(out);
     }
+    // Databases the MX has not opened since spf_scope was added lack the column.
+    let scope: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('dmarc_records') WHERE name = 'spf_scope'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )
+        .map_err(db)?;
+    let scope = if scope { "spf_scope" } else { "'mfrom'" };
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT header_from, source_ip, spf, spf_domain, spf_aligned, dkim, dkim_aligned,
-                    disposition, override_reason, COUNT(*)
+                    disposition, override_reason, COUNT(*), {scope}
              FROM dmarc_records WHERE time >= ?1 AND time <= ?2
              GROUP BY header_from, source_ip, spf, spf_domain, spf_aligned, dkim, dkim_aligned,
-                      disposition, override_reason
-             ORDER BY header_from, COUNT(*) DESC, source_ip",
-        )
+                      disposition, override_reason, {scope}
+             ORDER BY header_from, COUNT(*) DESC, source_ip"
+        ))
         .map_err(db)?;
     let rows = stmt
         .query_map(params![begin, end], |r| {
@@ -143,6 +154,7 @@ pub fn evaluated(
                     disposition: r.get(7)?,
                     override_reason: r.get(8)?,
                     count: r.get::<_, i64>(9)?.max(0) as u64,
+                    spf_scope: r.get(10)?,
                 },
             ))
         })

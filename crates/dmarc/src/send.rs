@@ -254,7 +254,7 @@ pub fn records(header_from: &str, rows: &[Evaluated]) -> Vec<Record> {
                 } else {
                     e.spf_domain.clone()
                 },
-                scope: "mfrom".into(),
+                scope: e.spf_scope.clone(),
                 result: e.spf.clone(),
             }],
         })
@@ -560,6 +560,8 @@ mod tests {
             (rows[0].source_ip.as_str(), rows[0].count),
             ("192.0.2.1", 2)
         );
+        // A table from before spf_scope: every row counts as mfrom.
+        assert_eq!(rows[0].spf_scope, "mfrom");
         assert_eq!(skipped.len(), 2, "{skipped:?}");
         assert!(
             skipped[0].contains("ours.example: a local domain"),
@@ -629,6 +631,7 @@ mod tests {
             source_ip: "192.0.2.1".into(),
             spf: "softfail".into(),
             spf_domain: "bounce.example".into(),
+            spf_scope: "helo".into(),
             spf_aligned: false,
             dkim: "sender.example:pass:s1 other.example:fail".into(),
             dkim_aligned: true,
@@ -643,6 +646,7 @@ mod tests {
         assert_eq!(r.dkim_results[0].selector.as_deref(), Some("s1"));
         assert_eq!(r.dkim_results[1].selector, None);
         assert_eq!(r.spf_results[0].domain, "bounce.example");
+        assert_eq!(r.spf_results[0].scope, "helo");
         assert_eq!(r.reasons[0].0, "forwarded");
     }
 

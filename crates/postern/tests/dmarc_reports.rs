@@ -63,6 +63,10 @@ for i in range(2):
     m = msg('x@sender.test', 'signed-%d' % i)
     send('127.0.0.5', 'out.sender.test', 'bounce@sender.test',
          dkim.sign(m, b's1', b'sender.test', key, canonicalize=(b'relaxed', b'relaxed')) + m)
+# A bounce (null sender): SPF is of the HELO name (RFC 7208 §2.3), scope helo in the report.
+m = msg('x@sender.test', 'bounce')
+send('127.0.0.5', 'out.sender.test', '',
+     dkim.sign(m, b's1', b'sender.test', key, canonicalize=(b'relaxed', b'relaxed')) + m)
 send('127.0.0.9', 'forger.test', 'x@sender.test', msg('x@sender.test', 'forged'))
 send('127.0.0.6', 'h6.test', 'y@unauth.test', msg('y@unauth.test', 'unauth'))
 send('127.0.0.6', 'h6.test', 'z@inside.test', msg('z@inside.test', 'inside'))
@@ -88,7 +92,7 @@ for part in m.walk():
             row = rec.find('row')
             dk = ','.join(d.findtext('domain') + '/' + (d.findtext('selector') or '') + '=' + d.findtext('result')
                           for d in rec.findall('auth_results/dkim'))
-            sp = ','.join(s.findtext('domain') + '=' + s.findtext('result')
+            sp = ','.join(s.findtext('domain') + '/' + s.findtext('scope') + '=' + s.findtext('result')
                           for s in rec.findall('auth_results/spf'))
             print('row\t%s %s %s %s %s %s' % (row.findtext('source_ip'), row.findtext('count'),
                   row.findtext('policy_evaluated/dkim'), row.findtext('policy_evaluated/spf'), dk, sp))
@@ -153,6 +157,7 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
     let dkim_key = system_python(MAKE_KEY, &[keys.path().display().to_string()]);
     let mut records = vec![
         Record::txt("sender.test", "v=spf1 ip4:127.0.0.5 -all"),
+        Record::txt("out.sender.test", "v=spf1 ip4:127.0.0.5 -all"),
         Record::txt("s1._domainkey.sender.test", dkim_key.trim()),
         Record::txt(
             "_dmarc.sender.test",
@@ -220,7 +225,7 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
             .skip(1)
             .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             .sum();
-        (total == 3).then_some(())
+        (total == 4).then_some(())
     });
     wait_for("A's inside.test record", 30, || {
         a.ok(&["dmarc", "records", "inside.test"], "")
@@ -335,8 +340,9 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
     assert_eq!(
         rows,
         [
-            "127.0.0.5 2 pass pass sender.test/s1=pass sender.test=pass",
-            "127.0.0.9 1 fail fail  sender.test=fail",
+            "127.0.0.5 1 pass pass sender.test/s1=pass out.sender.test/helo=pass",
+            "127.0.0.5 2 pass pass sender.test/s1=pass sender.test/mfrom=pass",
+            "127.0.0.9 1 fail fail  sender.test/mfrom=fail",
         ],
         "{read}"
     );
@@ -364,7 +370,7 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
     });
     let first = summary.lines().next().unwrap();
     assert!(
-        first.starts_with("sender.test: 3 messages from 2 sources; 1 failed DMARC: 127.0.0.9 (1: not in sender.test's SPF and not DKIM-signed"),
+        first.starts_with("sender.test: 4 messages from 2 sources; 1 failed DMARC: 127.0.0.9 (1: not in sender.test's SPF and not DKIM-signed"),
         "{summary}"
     );
     let line5 = summary.lines().find(|l| l.contains("127.0.0.5")).unwrap();
@@ -411,7 +417,7 @@ fn reports_are_sent_to_authorized_destinations_received_and_summarised() {
     );
     let summary = b.ok(&["dmarc", "report", "sender.test"], "");
     assert!(
-        summary.starts_with("sender.test: 6 messages from 2 sources; 2 failed DMARC"),
+        summary.starts_with("sender.test: 8 messages from 2 sources; 2 failed DMARC"),
         "{summary}"
     );
     assert!(
