@@ -15,6 +15,7 @@
 //! A test-only crate: nothing may depend on it.
 
 mod directory;
+mod dmarc;
 mod fetch;
 mod imap;
 mod managesieve;
@@ -27,6 +28,7 @@ mod transfer;
 mod web;
 
 pub use directory::{address, aliases_file, sasl};
+pub use dmarc::dmarc_report;
 pub use fetch::imap_response;
 pub use imap::{imap_command, imap_mime, imap_search};
 pub use managesieve::managesieve_command;
@@ -60,4 +62,5 @@ pub const TARGETS: &[Target] = &[
     ("maildir_name", maildir_name),
     ("mbox_file", mbox_file),
     ("web_request", web_request),
+    ("dmarc_report", dmarc_report),
 ];

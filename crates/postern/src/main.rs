@@ -10,6 +10,7 @@ mod cli;
 mod control;
 mod deliver;
 mod dmarc_cmd;
+mod dmarc_reports;
 mod fetch;
 mod lmtp;
 mod mailq;
