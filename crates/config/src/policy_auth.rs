@@ -113,6 +113,9 @@ pub struct AuthPolicy {
     /// `verify_timeout_secs`: the longest the DATA-stage verification (DKIM, ARC, DMARC) may
     /// take; past it the results are `temperror`.
     pub verify_timeout_secs: u64,
+    /// `arc_seal`: add an ARC set (RFC 8617 §5.1) to received mail postern forwards (aliases
+    /// to remote addresses, Sieve redirect), signed with the forwarding domain's DKIM key.
+    pub arc_seal: bool,
     /// The per-result scores (`*_score` keys).
     #[serde(flatten)]
     pub scores: AuthScores,
@@ -131,6 +134,7 @@ impl Default for AuthPolicy {
             trusted_arc_sealers: Vec::new(),
             dkim_min_rsa_bits: 1024,
             verify_timeout_secs: 20,
+            arc_seal: true,
             scores: AuthScores::default(),
         }
     }
@@ -149,6 +153,7 @@ pub(crate) struct RawAuthPolicy {
     pub(crate) trusted_arc_sealers: Option<Vec<String>>,
     pub(crate) dkim_min_rsa_bits: Option<u32>,
     pub(crate) verify_timeout_secs: Option<u64>,
+    pub(crate) arc_seal: Option<bool>,
     /// `(key, value)` of each `*_score` given.
     pub(crate) scores: Vec<(&'static str, Option<f64>)>,
 }
@@ -275,6 +280,7 @@ impl RawAuthPolicy {
             trusted_arc_sealers,
             dkim_min_rsa_bits,
             verify_timeout_secs,
+            arc_seal: self.arc_seal.unwrap_or(d.arc_seal),
             scores,
         })
     }
@@ -302,6 +308,7 @@ mod tests {
             "trusted_arc_sealers",
             "dkim_min_rsa_bits",
             "verify_timeout_secs",
+            "arc_seal",
             "spf_fail_score",
             "dkim_none_score",
             "dmarc_quarantine_score",

@@ -21,6 +21,7 @@ mod verdict;
 pub use dmarc_db::{
     path as dmarc_db_path, records as dmarc_records, DmarcGroup, DmarcRecord, DmarcRecorder,
 };
+pub(crate) use header::authserv_id as header_authserv_id;
 pub use verdict::{VerdictCheck, SCORE_FIELD, VERDICT_FIELD};
 
 use async_trait::async_trait;

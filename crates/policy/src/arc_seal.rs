@@ -1,0 +1,302 @@
+//! ARC sealing (RFC 8617 §5.1) of mail postern forwards but did not originate: an alias that
+//! points to a remote address, a Sieve `redirect`.
+//!
+//! What the seal needs from reception travels in the message itself: the `Authentication-Results`
+//! field the MX wrote under our authserv-id (RFC 8601) becomes the `ARC-Authentication-Results`,
+//! and its `arc=` result is the chain's validation status at reception (RFC 8617 §5.2). No DNS
+//! is asked again at seal time, the spool format is unchanged, and a message that was never
+//! checked by our MX (no such field) is never sealed: we have no results to vouch for.
+
+use crate::{DkimKeys, SIGNED_HEADERS};
+use mail_auth::arc::{ArcSet, ChainValidation, Set};
+use mail_auth::common::headers::{Header, HeaderWriter};
+use mail_auth::{ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimResult, Error};
+
+/// RFC 8617 §4.2.1: instance numbers run from 1 to 50.
+pub const MAX_INSTANCE: u32 = 50;
+
+/// Why a forwarded message leaves without a new ARC set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotSealed {
+    /// The message carries no `Authentication-Results` of ours: it was not checked at reception.
+    #[error("no Authentication-Results field of {0}: the message was not checked on reception")]
+    NoResults(String),
+    /// The forwarding domain has no DKIM key to seal with.
+    #[error("no DKIM key for {0} to seal with")]
+    NoKey(String),
+    /// RFC 8617 §4.2.1: the chain already has 50 sets.
+    #[error("the ARC chain already has {0} sets (RFC 8617 §4.2.1 allows 50)")]
+    TooLong(u32),
+    /// RFC 8617 §5.1.2: the highest set already says `cv=fail`; nothing is added after it.
+    #[error("the ARC chain already ended in cv=fail")]
+    AlreadyFailed,
+    /// Our results have no usable `arc=` for a message that has a chain (temperror at
+    /// reception): sealing with `cv=fail` would condemn a chain that may well be valid.
+    #[error("the chain's validation at reception was {0}, neither pass nor fail")]
+    Undecided(String),
+    /// The header section could not be parsed.
+    #[error("the header section cannot be parsed")]
+    Unparsable,
+    /// mail-auth refused to sign.
+    #[error("sealing failed: {0}")]
+    Signing(String),
+}
+
+/// Collapses runs of whitespace (folding included) to one space: the form of the AAR value
+/// both the seal's relaxed canonicalization (RFC 6376 §3.4.2) and the written field share.
+fn one_line(value: &[u8]) -> String {
+    String::from_utf8_lossy(value)
+        .split_ascii_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The value of the first `Authentication-Results` field of `authserv_id` (RFC 8601 §2.2).
+fn our_results<'x>(msg: &AuthenticatedMessage<'x>, authserv_id: &str) -> Option<&'x [u8]> {
+    msg.headers
+        .iter()
+        .find(|(name, value)| {
+            name.eq_ignore_ascii_case(b"Authentication-Results")
+                && crate::auth::header_authserv_id(value).eq_ignore_ascii_case(authserv_id)
+        })
+        .map(|(_, value)| *value)
+}
+
+/// The `arc=` result word among the resinfos of an `Authentication-Results` value.
+fn arc_word(results: &str) -> Option<String> {
+    results.split(';').skip(1).find_map(|r| {
+        let r = r.trim();
+        let (method, rest) = r.split_once('=')?;
+        method.trim().eq_ignore_ascii_case("arc").then(|| {
+            rest.trim()
+                .split(|c: char| c.is_ascii_whitespace() || c == '(')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        })
+    })
+}
+
+/// The chain validation status to seal with (RFC 8617 §4.1.3, §5.1.1): `None` for the first
+/// set, else what our reception found.
+fn chain_status(
+    msg: &AuthenticatedMessage<'_>,
+    word: Option<&str>,
+) -> Result<DkimResult, NotSealed> {
+    if msg.as_headers.is_empty() && msg.ams_headers.is_empty() && msg.aar_headers.is_empty() {
+        return Ok(DkimResult::None);
+    }
+    let highest = msg
+        .as_headers
+        .iter()
+        .map(|h| h.header.i)
+        .chain(msg.ams_headers.iter().map(|h| h.header.i))
+        .chain(msg.aar_headers.iter().map(|h| h.header.i))
+        .max()
+        .unwrap_or(0);
+    if highest >= MAX_INSTANCE {
+        return Err(NotSealed::TooLong(highest));
+    }
+    if msg
+        .as_headers
+        .iter()
+        .max_by_key(|h| h.header.i)
+        .is_some_and(|h| h.header.cv == ChainValidation::Fail)
+    {
+        return Err(NotSealed::AlreadyFailed);
+    }
+    let fail = || DkimResult::Fail(Error::Arc(mail_auth::arc::ArcError::BrokenChain));
+    if msg.has_arc_errors {
+        return Ok(fail());
+    }
+    match word {
+        Some("pass") => Ok(DkimResult::Pass),
+        Some("fail" | "permerror" | "neutral" | "policy") => Ok(fail()),
+        // A chain the MX saw as none can only be one added after reception: not ours to vouch.
+        Some("none") => Ok(fail()),
+        other => Err(NotSealed::Undecided(other.unwrap_or("missing").to_string())),
+    }
+}
+
+/// The existing sets in instance order, as mail-auth's sealer wants them; `None` when the
+/// sets do not line up 1..=n (a broken chain: sealed `cv=fail` over what is there).
+fn sets<'x>(msg: &'x AuthenticatedMessage<'x>) -> Option<Vec<Set<'x>>> {
+    let n = msg.as_headers.len();
+    if msg.ams_headers.len() != n || msg.aar_headers.len() != n {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 1..=n as u32 {
+        let seal = msg.as_headers.iter().find(|h| h.header.i == i)?;
+        let sig = msg.ams_headers.iter().find(|h| h.header.i == i)?;
+        let res = msg.aar_headers.iter().find(|h| h.header.i == i)?;
+        out.push(Set {
+            signature: Header::new(sig.name, sig.value, &sig.header),
+            seal: Header::new(seal.name, seal.value, &seal.header),
+            results: Header::new(res.name, res.value, &res.header),
+        });
+    }
+    Some(out)
+}
+
+/// The header fields AMS signs: DKIM's list plus the DKIM signatures (RFC 8617 §4.1.2).
+fn ams_headers() -> impl Iterator<Item = &'static str> {
+    SIGNED_HEADERS.iter().copied().chain(["DKIM-Signature"])
+}
+
+impl DkimKeys {
+    /// RFC 8617 §5.1: a new ARC set (`ARC-Seal`, `ARC-Message-Signature`,
+    /// `ARC-Authentication-Results`, CRLF-terminated) to put in front of `message`, signed
+    /// with `domain`'s key (RSA preferred: RFC 8617 §4.1 names rsa-sha256), the instance
+    /// after the highest one, `cv=none` for the first set, else the validation our MX recorded
+    /// in its `Authentication-Results` of `authserv_id`.
+    pub fn arc_seal(
+        &self,
+        domain: &str,
+        authserv_id: &str,
+        message: &[u8],
+    ) -> Result<Vec<u8>, NotSealed> {
+        let selector = self
+            .selectors(domain)
+            .iter()
+            .max_by_key(|s| s.algorithm == crate::Algorithm::Rsa)
+            .ok_or_else(|| NotSealed::NoKey(domain.to_string()))?;
+        let msg = AuthenticatedMessage::parse(message).ok_or(NotSealed::Unparsable)?;
+        let raw = our_results(&msg, authserv_id)
+            .ok_or_else(|| NotSealed::NoResults(authserv_id.to_string()))?;
+        let text = one_line(raw);
+        let status = chain_status(&msg, arc_word(&text).as_deref())?;
+        let mut output = ArcOutput::default().with_result(status.clone());
+        match sets(&msg) {
+            Some(all) => {
+                for set in all {
+                    output = output.with_set(set);
+                }
+            }
+            None => {
+                // RFC 8617 §5.1.2: a failed chain; the seal covers what it can find, in order,
+                // and its instance follows the highest one.
+                let mut found: Vec<Set<'_>> = Vec::new();
+                for seal in &msg.as_headers {
+                    let i = seal.header.i;
+                    if let (Some(sig), Some(res)) = (
+                        msg.ams_headers.iter().find(|h| h.header.i == i),
+                        msg.aar_headers.iter().find(|h| h.header.i == i),
+                    ) {
+                        found.push(Set {
+                            signature: Header::new(sig.name, sig.value, &sig.header),
+                            seal: Header::new(seal.name, seal.value, &seal.header),
+                            results: Header::new(res.name, res.value, &res.header),
+                        });
+                    }
+                }
+                if found.is_empty() {
+                    return Err(NotSealed::Undecided(
+                        "a chain without any complete set".into(),
+                    ));
+                }
+                found.sort_by_key(|s| s.seal.header.i);
+                for set in found {
+                    output = output.with_set(set);
+                }
+                output = output.with_result(DkimResult::Fail(Error::Arc(
+                    mail_auth::arc::ArcError::BrokenChain,
+                )));
+            }
+        }
+        // The AAR value is "authserv-id; results" on one line, exactly as it is hashed.
+        let results = AuthenticationResults::new(&text);
+        let set: ArcSet<'_> = selector
+            .arc_seal(&msg, &results, &output)
+            .map_err(|e| NotSealed::Signing(e.to_string()))?;
+        Ok(set.to_header().into_bytes())
+    }
+}
+
+/// A loaded key's ARC sealer (mail-auth's builder, with our header list).
+pub(crate) enum Sealer {
+    Ed25519(
+        Box<
+            mail_auth::arc::ArcSealer<mail_auth::common::crypto::Ed25519Key, mail_auth::dkim::Done>,
+        >,
+    ),
+    Rsa(
+        Box<
+            mail_auth::arc::ArcSealer<
+                mail_auth::common::crypto::RsaKey<mail_auth::common::crypto::Sha256>,
+                mail_auth::dkim::Done,
+            >,
+        >,
+    ),
+}
+
+impl Sealer {
+    pub(crate) fn ed25519(
+        key: mail_auth::common::crypto::Ed25519Key,
+        domain: &str,
+        selector: &str,
+    ) -> Sealer {
+        Sealer::Ed25519(Box::new(
+            mail_auth::arc::ArcSealer::from_key(key)
+                .domain(domain)
+                .selector(selector)
+                .headers(ams_headers())
+                .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
+                .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed),
+        ))
+    }
+
+    pub(crate) fn rsa(
+        key: mail_auth::common::crypto::RsaKey<mail_auth::common::crypto::Sha256>,
+        domain: &str,
+        selector: &str,
+    ) -> Sealer {
+        Sealer::Rsa(Box::new(
+            mail_auth::arc::ArcSealer::from_key(key)
+                .domain(domain)
+                .selector(selector)
+                .headers(ams_headers())
+                .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
+                .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed),
+        ))
+    }
+
+    pub(crate) fn seal<'x>(
+        &self,
+        msg: &'x AuthenticatedMessage<'x>,
+        results: &'x AuthenticationResults<'x>,
+        output: &ArcOutput<'_>,
+    ) -> mail_auth::Result<ArcSet<'x>> {
+        match self {
+            Sealer::Ed25519(s) => s.seal(msg, results, output),
+            Sealer::Rsa(s) => s.seal(msg, results, output),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arc_word_reads_the_resinfo() {
+        let v =
+            "mx.test; spf=pass smtp.mailfrom=a.test; arc=pass smtp.remote-ip=127.0.0.7; dmarc=none";
+        assert_eq!(arc_word(v).as_deref(), Some("pass"));
+        assert_eq!(
+            arc_word("mx.test; arc=fail (broken chain) smtp.remote-ip=1.2.3.4").as_deref(),
+            Some("fail")
+        );
+        assert_eq!(arc_word("mx.test; dkim=none"), None);
+        // The authserv-id itself is never a resinfo.
+        assert_eq!(arc_word("arc=pass.example; dkim=none"), None);
+    }
+
+    #[test]
+    fn one_line_unfolds() {
+        assert_eq!(
+            one_line(b" mx.test;\r\n\tspf=pass  smtp.mailfrom=a.test;\r\n\tarc=none "),
+            "mx.test; spf=pass smtp.mailfrom=a.test; arc=none"
+        );
+    }
+}
