@@ -18,6 +18,9 @@ pub struct Dns {
     pub attempts: usize,
     /// Answers kept in the resolver's cache (by TTL).
     pub cache_size: u64,
+    /// DNS queries the inbound checks may send for one message (SPF, DKIM and ARC keys, DMARC,
+    /// and the connection's iprev and DNS lists); past it their results are `temperror`.
+    pub max_lookups_per_message: u32,
 }
 
 impl Default for Dns {
@@ -27,6 +30,7 @@ impl Default for Dns {
             timeout_secs: 5,
             attempts: 2,
             cache_size: 8192,
+            max_lookups_per_message: 50,
         }
     }
 }
@@ -38,6 +42,7 @@ pub(crate) struct RawDns {
     timeout_secs: Option<u64>,
     attempts: Option<usize>,
     cache_size: Option<u64>,
+    max_lookups_per_message: Option<u32>,
 }
 
 impl RawDns {
@@ -67,11 +72,20 @@ impl RawDns {
                 "dns.attempts must be between 1 and 10",
             ));
         }
+        let max_lookups_per_message = self
+            .max_lookups_per_message
+            .unwrap_or(d.max_lookups_per_message);
+        if !(1..=1000).contains(&max_lookups_per_message) {
+            return Err(ConfigError::invalid(
+                "dns.max_lookups_per_message must be between 1 and 1000",
+            ));
+        }
         Ok(Dns {
             nameservers,
             timeout_secs,
             attempts,
             cache_size: self.cache_size.unwrap_or(d.cache_size),
+            max_lookups_per_message,
         })
     }
 }

@@ -63,6 +63,7 @@ mod tests {
             timeout_secs: 3,
             attempts: 1,
             cache_size: 10,
+            max_lookups_per_message: 50,
         };
         let (config, opts) = resolver_parts(&dns).unwrap();
         let servers = config.name_servers();

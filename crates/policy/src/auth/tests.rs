@@ -17,6 +17,7 @@ fn authenticator() -> Arc<Authenticator> {
         timeout_secs: 1,
         attempts: 1,
         cache_size: 1000,
+        max_lookups_per_message: 50,
     };
     Arc::new(Authenticator::new(&dns).unwrap())
 }
