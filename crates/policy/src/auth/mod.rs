@@ -261,6 +261,14 @@ impl AuthCheck {
         };
         let sender = sender.filter(|s| !s.is_empty());
         let mut results = Vec::new();
+        // RFC 8601 §2.3: a comment saying why, when the budget made it a temperror.
+        let spent = |r: SpfResult| {
+            if r == SpfResult::TempError && budget.spent() {
+                format!(" ({})", budget::SPENT)
+            } else {
+                String::new()
+            }
+        };
         let (used, domain) = match sender {
             Some(address) => {
                 // RFC 7208 §4.3: the domain of MAIL FROM (the HELO name without one).
@@ -277,8 +285,9 @@ impl AuthCheck {
                     )
                     .await;
                 results.push(format!(
-                    "spf={} smtp.mailfrom={}",
+                    "spf={}{} smtp.mailfrom={}",
                     spf_word(result),
+                    spent(result),
                     if domain.is_empty() { address } else { &domain }
                 ));
                 (result, domain)
@@ -289,7 +298,7 @@ impl AuthCheck {
             ),
         };
         if let (Some(h), Some(o)) = (&helo, helo_out) {
-            results.push(format!("spf={} smtp.helo={h}", spf_word(o)));
+            results.push(format!("spf={}{} smtp.helo={h}", spf_word(o), spent(o)));
         }
         let s = &self.policy.scores;
         let points = match used {
