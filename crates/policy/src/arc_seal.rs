@@ -292,6 +292,93 @@ mod tests {
         assert_eq!(arc_word("arc=pass.example; dkim=none"), None);
     }
 
+    const MESSAGE: &str = "From: a@other.test\r\nTo: fwd@example.org\r\nSubject: hi\r\n\
+                           Message-ID: <x@other.test>\r\n\r\nHello.\r\n";
+
+    fn keys() -> (tempfile::TempDir, DkimKeys) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::generate(dir.path(), "example.org", "k1").unwrap();
+        let keys = DkimKeys::load(dir.path()).unwrap();
+        (dir, keys)
+    }
+
+    fn with_results(results: &str, message: &[u8]) -> Vec<u8> {
+        let mut m = format!("Authentication-Results: mx.test;\r\n\t{results}\r\n").into_bytes();
+        m.extend_from_slice(message);
+        m
+    }
+
+    /// RFC 8617 §5.1: the first set is i=1 cv=none; a chain that failed at reception gets
+    /// cv=fail, and nothing is added after a cv=fail set.
+    #[test]
+    fn instances_and_chain_status() {
+        let (_dir, keys) = keys();
+        let m = with_results(
+            "spf=none smtp.mailfrom=other.test;\r\n\tarc=none",
+            MESSAGE.as_bytes(),
+        );
+        let set = String::from_utf8(keys.arc_seal("example.org", "mx.test", &m).unwrap()).unwrap();
+        assert!(
+            set.starts_with("ARC-Seal: i=1; a=rsa-sha256; s=k1-rsa; d=example.org; cv=none;"),
+            "{set}"
+        );
+        assert!(set.contains("ARC-Message-Signature: i=1;"), "{set}");
+        assert!(
+            set.contains("ARC-Authentication-Results: i=1; mx.test; spf=none smtp.mailfrom=other.test; arc=none\r\n"),
+            "{set}"
+        );
+        // Forwarded again after a reception that found the chain failing: i=2 cv=fail.
+        let mut sealed = set.into_bytes();
+        sealed.extend_from_slice(&m);
+        let m2 = with_results("arc=fail (body changed)", &sealed);
+        let set2 =
+            String::from_utf8(keys.arc_seal("example.org", "mx.test", &m2).unwrap()).unwrap();
+        assert!(
+            set2.starts_with("ARC-Seal: i=2;") && set2.contains("cv=fail;"),
+            "{set2}"
+        );
+        let mut failed = set2.into_bytes();
+        failed.extend_from_slice(&m2);
+        let m3 = with_results("arc=pass", &failed);
+        assert_eq!(
+            keys.arc_seal("example.org", "mx.test", &m3),
+            Err(NotSealed::AlreadyFailed)
+        );
+        // A chain whose validation was a temperror is left as it is.
+        let m4 = with_results("arc=temperror", &sealed);
+        assert_eq!(
+            keys.arc_seal("example.org", "mx.test", &m4),
+            Err(NotSealed::Undecided("temperror".into()))
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let (_dir, keys) = keys();
+        // Not checked by our MX (or checked by someone else): nothing to vouch for.
+        assert_eq!(
+            keys.arc_seal("example.org", "mx.test", MESSAGE.as_bytes()),
+            Err(NotSealed::NoResults("mx.test".into()))
+        );
+        let other = with_results("arc=none", MESSAGE.as_bytes());
+        assert_eq!(
+            keys.arc_seal("example.org", "mx2.test", &other),
+            Err(NotSealed::NoResults("mx2.test".into()))
+        );
+        assert_eq!(
+            keys.arc_seal("other.test", "mx.test", &other),
+            Err(NotSealed::NoKey("other.test".into()))
+        );
+        // RFC 8617 §4.2.1: instance 50 is the last.
+        let fifty =
+            format!("ARC-Seal: i=50; a=rsa-sha256; d=x.test; s=s; cv=pass; b=AAAA\r\n{MESSAGE}");
+        let m = with_results("arc=pass", fifty.as_bytes());
+        assert_eq!(
+            keys.arc_seal("example.org", "mx.test", &m),
+            Err(NotSealed::TooLong(50))
+        );
+    }
+
     #[test]
     fn one_line_unfolds() {
         assert_eq!(
