@@ -18,8 +18,10 @@ pub const MAX_INSTANCE: u32 = 50;
 /// Why a forwarded message leaves without a new ARC set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotSealed {
-    /// The message carries no `Authentication-Results` of ours: it was not checked at reception.
-    #[error("no Authentication-Results field of {0}: the message was not checked on reception")]
+    /// The message carries no `Authentication-Results` of ours on top: our MX did not check it.
+    #[error(
+        "no Authentication-Results field of {0} on top: the message was not checked on reception"
+    )]
     NoResults(String),
     /// The forwarding domain has no DKIM key to seal with.
     #[error("no DKIM key for {0} to seal with")]
@@ -51,11 +53,30 @@ fn one_line(value: &[u8]) -> String {
         .join(" ")
 }
 
-/// The value of the first `Authentication-Results` field of `authserv_id` (RFC 8601 §2.2).
+/// The fields local delivery and our verdict put above the MX's `Authentication-Results`
+/// (RFC 9228 `Delivered-To`, RFC 5321 §4.4 `Return-Path`, the verdict); any other field above
+/// it means the message came in some other way (`postern deliver` and fetch add `Received:`).
+pub const ABOVE_RESULTS: &[&str] = &[
+    "Delivered-To",
+    "Return-Path",
+    "X-Original-To",
+    crate::auth::SCORE_FIELD,
+    crate::auth::VERDICT_FIELD,
+];
+
+/// The value of our MX's `Authentication-Results` (authserv-id `authserv_id`, RFC 8601 §2.2):
+/// the topmost field once [`ABOVE_RESULTS`] are passed. One further down was not written by
+/// our MX at reception (the MX removes forged ones; mail fetched or handed to `postern
+/// deliver` keeps whatever it brought, under a `Received:` of ours).
 fn our_results<'x>(msg: &AuthenticatedMessage<'x>, authserv_id: &str) -> Option<&'x [u8]> {
     msg.headers
         .iter()
-        .find(|(name, value)| {
+        .find(|(name, _)| {
+            !ABOVE_RESULTS
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        })
+        .filter(|(name, value)| {
             name.eq_ignore_ascii_case(b"Authentication-Results")
                 && crate::auth::header_authserv_id(value).eq_ignore_ascii_case(authserv_id)
         })
@@ -369,6 +390,17 @@ mod tests {
             keys.arc_seal("other.test", "mx.test", &other),
             Err(NotSealed::NoKey("other.test".into()))
         );
+        // Results of ours below another trace field (fetched, or handed to `postern deliver`):
+        // not written by our MX, never vouched for.
+        let mut fetched = b"Received: from pop.example by mx.test with POP3\r\n".to_vec();
+        fetched.extend_from_slice(&other);
+        assert_eq!(
+            keys.arc_seal("example.org", "mx.test", &fetched),
+            Err(NotSealed::NoResults("mx.test".into()))
+        );
+        let mut redirected = b"Delivered-To: bob@example.org\r\nX-Postern-Score: 1.0\r\n".to_vec();
+        redirected.extend_from_slice(&other);
+        assert!(keys.arc_seal("example.org", "mx.test", &redirected).is_ok());
         // RFC 8617 §4.2.1: instance 50 is the last.
         let fifty =
             format!("ARC-Seal: i=50; a=rsa-sha256; d=x.test; s=s; cv=pass; b=AAAA\r\n{MESSAGE}");

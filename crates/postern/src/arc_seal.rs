@@ -63,16 +63,25 @@ fn first_delivered_to(message: &[u8]) -> Option<String> {
         .map(|(_, value)| value.trim_start_matches('<').to_string())
 }
 
-/// Whether the message has an `Authentication-Results` of `authserv_id` (RFC 8601 §2.2).
+/// Whether the message's topmost field, past the ones delivery adds, is an
+/// `Authentication-Results` of `authserv_id` (RFC 8601 §2.2): written by our MX at reception
+/// (see [`postern_policy::arc_seal::ABOVE_RESULTS`]).
 fn checked_by(message: &[u8], authserv_id: &str) -> bool {
-    fields(message).iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case("Authentication-Results")
-            && value
-                .split(';')
-                .next()
-                .and_then(|id| id.split_whitespace().next())
-                .is_some_and(|id| id.eq_ignore_ascii_case(authserv_id))
-    })
+    fields(message)
+        .iter()
+        .find(|(name, _)| {
+            !postern_policy::arc_seal::ABOVE_RESULTS
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+        })
+        .is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("Authentication-Results")
+                && value
+                    .split(';')
+                    .next()
+                    .and_then(|id| id.split_whitespace().next())
+                    .is_some_and(|id| id.eq_ignore_ascii_case(authserv_id))
+        })
 }
 
 impl ArcSealing {
@@ -178,8 +187,10 @@ mod tests {
             None
         );
         assert_eq!(domain_of("Bob@Example.ORG").as_deref(), Some("example.org"));
-        let m = b"Received: x\r\nAuthentication-Results: other.test; spf=pass\r\nAuthentication-Results:\r\n\tmx.test;\r\n\tspf=none\r\n\r\n";
+        let m = b"Delivered-To: bob@example.org\r\nAuthentication-Results:\r\n\tmx.test;\r\n\tspf=none\r\nReceived: x\r\n\r\n";
         assert!(checked_by(m, "mx.test"));
         assert!(!checked_by(m, "mx2.test"));
+        let fetched = b"Received: by mx.test (postern fetch)\r\nAuthentication-Results: mx.test; arc=pass\r\n\r\n";
+        assert!(!checked_by(fetched, "mx.test"));
     }
 }
