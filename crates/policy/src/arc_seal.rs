@@ -230,8 +230,33 @@ impl DkimKeys {
         let set: ArcSet<'_> = selector
             .arc_seal(&msg, &results, &output)
             .map_err(|e| NotSealed::Signing(e.to_string()))?;
-        Ok(set.to_header().into_bytes())
+        Ok(fold_results(&set.to_header()).into_bytes())
     }
+}
+
+/// Folds the one-line `ARC-Authentication-Results` mail-auth writes after each resinfo (RFC
+/// 5322 §2.2.3: lines of at most 998 octets, 78 preferred): `; ` becomes `;` CRLF TAB, which
+/// the seal's relaxed canonicalization (RFC 6376 §3.4.2) reads as the same `; `.
+fn fold_results(headers: &str) -> String {
+    let mut out = String::with_capacity(headers.len() + 64);
+    for line in headers.split_inclusive("\r\n") {
+        match line.strip_prefix("ARC-Authentication-Results: ") {
+            Some(value) => {
+                out.push_str("ARC-Authentication-Results: ");
+                let mut parts = value.split("; ");
+                if let Some(first) = parts.next() {
+                    out.push_str(first);
+                }
+                for (n, part) in parts.enumerate() {
+                    // "i=N; authserv-id" stay on the first line.
+                    out.push_str(if n == 0 { "; " } else { ";\r\n\t" });
+                    out.push_str(part);
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// A loaded key's ARC sealer (mail-auth's builder, with our header list).
@@ -345,7 +370,9 @@ mod tests {
         );
         assert!(set.contains("ARC-Message-Signature: i=1;"), "{set}");
         assert!(
-            set.contains("ARC-Authentication-Results: i=1; mx.test; spf=none smtp.mailfrom=other.test; arc=none\r\n"),
+            set.contains(
+                "ARC-Authentication-Results: i=1; mx.test;\r\n\tspf=none smtp.mailfrom=other.test;\r\n\tarc=none\r\n"
+            ),
             "{set}"
         );
         // Forwarded again after a reception that found the chain failing: i=2 cv=fail.

@@ -436,10 +436,17 @@ impl AuthCheck {
             }
             out.results.push(text);
         }
-        for h in &unverified {
+        // Each named up to `max` more; past that one summary keeps the field bounded.
+        for h in unverified.iter().take(max) {
             out.results.push(format!(
                 "dkim=policy (more than {max} signatures, not verified) header.d={} header.s={}",
                 h.header.d, h.header.s
+            ));
+        }
+        if unverified.len() > max {
+            out.results.push(format!(
+                "dkim=policy ({} further signatures, not verified)",
+                unverified.len() - max
             ));
         }
         if dkim.is_empty() {
