@@ -191,6 +191,11 @@ pub(crate) fn build(
         };
     let keys = DkimKeys::load(&config.data_dir)?;
     let signer: Option<Arc<dyn Signer>> = if keys.is_empty() {
+        if config.policy.auth.arc_seal && config.policy.auth.enabled {
+            tracing::info!(
+                "no DKIM keys: forwarded mail leaves without an ARC seal (postern dkim generate DOMAIN)"
+            );
+        }
         None
     } else {
         Some(Arc::new(DkimSigning {
