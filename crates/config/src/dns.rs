@@ -89,3 +89,30 @@ impl RawDns {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_budget_is_bounded() {
+        assert_eq!(
+            RawDns::default()
+                .validate()
+                .unwrap()
+                .max_lookups_per_message,
+            50
+        );
+        for bad in [0, 1001] {
+            let raw = RawDns {
+                max_lookups_per_message: Some(bad),
+                ..RawDns::default()
+            };
+            assert!(raw
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("dns.max_lookups_per_message"));
+        }
+    }
+}

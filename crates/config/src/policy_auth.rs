@@ -358,6 +358,15 @@ mod tests {
             ..RawAuthPolicy::default()
         };
         assert!(bad.validate().is_err());
+        let bad = RawAuthPolicy {
+            dkim_max_signatures: Some(0),
+            ..RawAuthPolicy::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("dkim_max_signatures"));
         let p = RawAuthPolicy {
             scores: vec![("spf_fail_score", Some(7.0)), ("dkim_pass_score", None)],
             trusted_arc_sealers: Some(vec!["Google.COM.".into()]),
