@@ -8,7 +8,9 @@
 //! checked by our MX (no such field) is never sealed: we have no results to vouch for.
 
 use crate::{DkimKeys, SIGNED_HEADERS};
+use base64::Engine;
 use mail_auth::arc::{ArcSet, ChainValidation, Set};
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey};
 use mail_auth::common::headers::{Header, HeaderWriter};
 use mail_auth::{ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimResult, Error};
 
@@ -230,8 +232,86 @@ impl DkimKeys {
         let set: ArcSet<'_> = selector
             .arc_seal(&msg, &results, &output)
             .map_err(|e| NotSealed::Signing(e.to_string()))?;
-        Ok(fold_results(&set.to_header()).into_bytes())
+        let headers = fold_results(&set.to_header());
+        if matches!(output.result(), DkimResult::None | DkimResult::Pass) {
+            return Ok(headers.into_bytes());
+        }
+        // RFC 8617 §5.1.2: for a failed chain the seal covers only the set being added (mail-auth
+        // covers every set; signed again here).
+        seal_alone(&headers, |data| selector.arc_sign_raw(data)).map(String::into_bytes)
     }
+}
+
+/// The field `name` (`Name:` at a line start) in `headers`: (start, end) of its value, the
+/// value ending after its CRLF and continuation lines.
+fn field_value(headers: &str, name: &str) -> Option<(usize, usize)> {
+    let prefix = format!("{name}:");
+    let start = if headers.starts_with(&prefix) {
+        prefix.len()
+    } else {
+        headers.find(&format!("\r\n{prefix}"))? + 2 + prefix.len()
+    };
+    let mut end = start;
+    loop {
+        end = headers[end..]
+            .find("\r\n")
+            .map_or(headers.len(), |i| end + i + 2);
+        if end >= headers.len() || !headers[end..].starts_with([' ', '\t']) {
+            return Some((start, end));
+        }
+    }
+}
+
+/// RFC 8617 §5.1.2: the `ARC-Seal` of `headers` (AS, AMS, AAR of one set, as mail-auth writes
+/// them) signed again over that set alone: the AAR, the AMS and the AS with an empty `b=`, in
+/// relaxed canonicalization (RFC 6376 §3.4.2), the AS without its CRLF (RFC 6376 §3.7).
+fn seal_alone(
+    headers: &str,
+    sign: impl Fn(&[u8]) -> mail_auth::Result<Vec<u8>>,
+) -> Result<String, NotSealed> {
+    let broken = || NotSealed::Signing("the ARC set written cannot be read back".into());
+    let (as_start, as_end) = field_value(headers, "ARC-Seal").ok_or_else(broken)?;
+    let (ams_start, ams_end) = field_value(headers, "ARC-Message-Signature").ok_or_else(broken)?;
+    let (aar_start, aar_end) =
+        field_value(headers, "ARC-Authentication-Results").ok_or_else(broken)?;
+    let seal = &headers[as_start..as_end];
+    // The `b=` tag: after `;` or white space.
+    let b_at = seal
+        .match_indices("b=")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || seal[..i].ends_with([';', ' ', '\t', '\n']))
+        .ok_or_else(broken)?
+        + 2;
+    let b_end = seal[b_at..].find(';').map_or(seal.len(), |i| b_at + i);
+    let unsigned = format!(
+        "{}{}",
+        &seal[..b_at],
+        seal[b_end..].trim_end_matches("\r\n")
+    );
+    let mut data = Vec::new();
+    mail_auth::dkim::Canonicalization::Relaxed.canonicalize_headers(
+        [
+            (
+                &b"ARC-Authentication-Results"[..],
+                &headers.as_bytes()[aar_start..aar_end],
+            ),
+            (
+                &b"ARC-Message-Signature"[..],
+                &headers.as_bytes()[ams_start..ams_end],
+            ),
+            (&b"ARC-Seal"[..], unsigned.as_bytes()),
+        ]
+        .into_iter(),
+        &mut data,
+    );
+    let b = sign(&data).map_err(|e| NotSealed::Signing(e.to_string()))?;
+    let b = base64::engine::general_purpose::STANDARD.encode(b);
+    Ok(format!(
+        "{}{}{}",
+        &headers[..as_start + b_at],
+        b,
+        &headers[as_start + b_end..]
+    ))
 }
 
 /// Folds the one-line `ARC-Authentication-Results` mail-auth writes after each resinfo (RFC
@@ -259,52 +339,58 @@ fn fold_results(headers: &str) -> String {
     out
 }
 
-/// A loaded key's ARC sealer (mail-auth's builder, with our header list).
+/// A loaded key's ARC sealer (mail-auth's builder, with our header list), and the key again
+/// for the seal of a failed chain ([`seal_alone`]).
 pub(crate) enum Sealer {
     Ed25519(
-        Box<
-            mail_auth::arc::ArcSealer<mail_auth::common::crypto::Ed25519Key, mail_auth::dkim::Done>,
-        >,
+        Box<mail_auth::arc::ArcSealer<Ed25519Key, mail_auth::dkim::Done>>,
+        Box<Ed25519Key>,
     ),
     Rsa(
-        Box<
-            mail_auth::arc::ArcSealer<
-                mail_auth::common::crypto::RsaKey<mail_auth::common::crypto::Sha256>,
-                mail_auth::dkim::Done,
-            >,
-        >,
+        Box<mail_auth::arc::ArcSealer<RsaKey<Sha256>, mail_auth::dkim::Done>>,
+        Box<RsaKey<Sha256>>,
     ),
 }
 
 impl Sealer {
+    /// `key` and `again` are the same key, parsed twice (mail-auth's keys are not `Clone`).
     pub(crate) fn ed25519(
-        key: mail_auth::common::crypto::Ed25519Key,
+        key: Ed25519Key,
+        again: Ed25519Key,
         domain: &str,
         selector: &str,
     ) -> Sealer {
-        Sealer::Ed25519(Box::new(
-            mail_auth::arc::ArcSealer::from_key(key)
-                .domain(domain)
-                .selector(selector)
-                .headers(ams_headers())
-                .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
-                .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed),
-        ))
+        Sealer::Ed25519(
+            Box::new(
+                mail_auth::arc::ArcSealer::from_key(key)
+                    .domain(domain)
+                    .selector(selector)
+                    .headers(ams_headers())
+                    .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
+                    .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed),
+            ),
+            Box::new(again),
+        )
     }
 
+    /// As [`Sealer::ed25519`], for RSA.
     pub(crate) fn rsa(
-        key: mail_auth::common::crypto::RsaKey<mail_auth::common::crypto::Sha256>,
+        key: RsaKey<Sha256>,
+        again: RsaKey<Sha256>,
         domain: &str,
         selector: &str,
     ) -> Sealer {
-        Sealer::Rsa(Box::new(
-            mail_auth::arc::ArcSealer::from_key(key)
-                .domain(domain)
-                .selector(selector)
-                .headers(ams_headers())
-                .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
-                .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed),
-        ))
+        Sealer::Rsa(
+            Box::new(
+                mail_auth::arc::ArcSealer::from_key(key)
+                    .domain(domain)
+                    .selector(selector)
+                    .headers(ams_headers())
+                    .header_canonicalization(mail_auth::dkim::Canonicalization::Relaxed)
+                    .body_canonicalization(mail_auth::dkim::Canonicalization::Relaxed),
+            ),
+            Box::new(again),
+        )
     }
 
     pub(crate) fn seal<'x>(
@@ -314,8 +400,16 @@ impl Sealer {
         output: &ArcOutput<'_>,
     ) -> mail_auth::Result<ArcSet<'x>> {
         match self {
-            Sealer::Ed25519(s) => s.seal(msg, results, output),
-            Sealer::Rsa(s) => s.seal(msg, results, output),
+            Sealer::Ed25519(s, _) => s.seal(msg, results, output),
+            Sealer::Rsa(s, _) => s.seal(msg, results, output),
+        }
+    }
+
+    /// A signature of `data` with the key.
+    pub(crate) fn sign_raw(&self, data: &[u8]) -> mail_auth::Result<Vec<u8>> {
+        match self {
+            Sealer::Ed25519(_, k) => k.sign(data),
+            Sealer::Rsa(_, k) => k.sign(data),
         }
     }
 }

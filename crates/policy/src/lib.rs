@@ -162,6 +162,11 @@ impl Selector {
     ) -> mail_auth::Result<mail_auth::arc::ArcSet<'x>> {
         self.sealer.seal(msg, results, output)
     }
+
+    /// A raw signature with this key (the ARC-Seal of a failed chain).
+    fn arc_sign_raw(&self, data: &[u8]) -> mail_auth::Result<Vec<u8>> {
+        self.sealer.sign_raw(data)
+    }
 }
 
 fn template<T: mail_auth::common::crypto::SigningKey>(
@@ -373,6 +378,7 @@ fn load_domain(dir: &Path, domain: &str) -> Result<Vec<Selector>, PolicyError> {
                 let public = key.public_key();
                 let sealer = arc_seal::Sealer::ed25519(
                     Ed25519Key::from_pkcs8_der(&der).map_err(bad)?,
+                    Ed25519Key::from_pkcs8_der(&der).map_err(bad)?,
                     domain,
                     stem,
                 );
@@ -393,7 +399,7 @@ fn load_domain(dir: &Path, domain: &str) -> Result<Vec<Selector>, PolicyError> {
                 };
                 let key = parse()?;
                 let public = key.public_key();
-                let sealer = arc_seal::Sealer::rsa(parse()?, domain, stem);
+                let sealer = arc_seal::Sealer::rsa(parse()?, parse()?, domain, stem);
                 (
                     Algorithm::Rsa,
                     Key::Rsa(Box::new(template(key, domain, stem))),

@@ -103,6 +103,10 @@ key = open(os.path.join(d, 'arc.pem'), 'rb').read()
 m = b''.join(dkim.arc_sign(m, b'arc', b'sealer.test', key, b'sealer.test')) + m
 send('fwd@example.org', m)
 send('bob@example.org', msg('arc-sieve-redirect', 'bob@example.org'))
+m = msg('arc-alias-broken', 'list@sealer.test')
+m = b'Authentication-Results: sealer.test; dkim=none; spf=pass smtp.mailfrom=other.test\r\n' + m
+m = b''.join(dkim.arc_sign(m, b'arc', b'sealer.test', key, b'sealer.test')) + m
+send('fwd@example.org', m.replace(b'A second line.', b'A changed line.'))
 print('sent')
 "#;
 
@@ -121,7 +125,36 @@ def txt(name, timeout=5):
     return b''.join(b''.join(a.strings) for a in answers)
 msg = open(sys.argv[2], 'rb').read()
 cv, results, comment = dkim.arc_verify(msg, dnsfunc=txt)
-print('cv=%s %s' % (cv.decode(), comment))
+print('cv=%s %s' % (cv.decode() if cv else cv, comment))
+"#;
+
+/// RFC 8617 §5.1.2, checked with dkimpy's canonicalization and RSA: the topmost ARC-Seal
+/// (argv[2]'s message) says i=2 cv=fail and signs its own set alone; prints `True`/`False`.
+const FAILED_SEAL_VERIFY: &str = r#"
+import sys, re, base64, hashlib, dkim, dns.resolver
+from dkim.canonicalization import Relaxed
+from dkim.crypto import parse_public_key, RSASSA_PKCS1_v1_5_verify
+from dkim.util import parse_tag_value
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ['127.0.0.1']
+r.port = int(sys.argv[1])
+msg = open(sys.argv[2], 'rb').read()
+top = {}
+for name, value in dkim.DKIM(msg).headers:
+    n = name.lower()
+    if n in (b'arc-seal', b'arc-message-signature', b'arc-authentication-results') and n not in top:
+        top[n] = (name, value)
+seal = parse_tag_value(top[b'arc-seal'][1])
+assert seal[b'i'] == b'2' and seal[b'cv'] == b'fail', seal
+h = hashlib.sha256()
+for x, y in Relaxed.canonicalize_headers([top[b'arc-authentication-results'], top[b'arc-message-signature']]):
+    h.update(x + b':' + y)
+for x, y in Relaxed.canonicalize_headers([(b'arc-seal', dkim.RE_BTAG.sub(b'\\1', top[b'arc-seal'][1]))]):
+    h.update(x + b':' + y.rstrip())
+name = (seal[b's'] + b'._domainkey.' + seal[b'd']).decode() + '.'
+record = b''.join(b''.join(a.strings) for a in r.resolve(name, 'TXT'))
+pk = parse_public_key(base64.b64decode(parse_tag_value(record)[b'p']))
+print(RSASSA_PKCS1_v1_5_verify(h, base64.b64decode(re.sub(rb'\s', b'', seal[b'b'])), pk))
 "#;
 
 #[test]
@@ -243,6 +276,25 @@ fn forwards_are_sealed_and_dkimpy_verifies_the_chain() {
     );
     let v = verify("redirect", &m);
     assert!(v.starts_with("cv=pass "), "dkimpy: {v}\n{m}");
+
+    // (d) dkimpy's chain broken before A (body changed): A says arc=fail at reception and seals
+    // i=2 cv=fail over its own set alone (RFC 8617 §5.1.2); dkimpy ends the chain there.
+    let m = delivered(&b, "carol@remote.test", "arc-alias-broken");
+    let seals = fields(&m, "ARC-Seal");
+    assert_eq!(seals.len(), 2, "{m}");
+    let ours = seals.iter().find(|s| s.contains("d=example.org")).unwrap();
+    assert!(ours.contains("i=2;") && ours.contains("cv=fail"), "{m}");
+    let v = verify("broken", &m);
+    assert!(
+        !v.starts_with("cv=pass") && v.contains("ARC-Seal[2] reported failure"),
+        "dkimpy: {v}\n{m}"
+    );
+    let file = b.dir.path().join("broken.eml");
+    let ok = system_python(
+        FAILED_SEAL_VERIFY,
+        &[dns.port().to_string(), file.display().to_string()],
+    );
+    assert_eq!(ok.trim(), "True", "{m}");
     drop(sa);
 }
 
