@@ -184,6 +184,10 @@ fn a_message_never_sends_more_queries_than_its_budget() {
         sent.len(),
         sent.join("\n")
     );
+    eprintln!(
+        "12 DKIM signatures: {} queries reached dnsmasq (budget {BUDGET}, the dnsmasq readiness probe included)",
+        sent.len()
+    );
     let m = delivered(&env, "alice@example.org", "budget-dkim");
     let ar = our_results(&m);
     assert!(ar.contains("dkim=pass header.d="), "{ar}");
@@ -206,6 +210,10 @@ fn a_message_never_sends_more_queries_than_its_budget() {
         sent.join("\n")
     );
     assert!(sent.iter().any(|l| l.contains("chain.test")), "{sent:?}");
+    eprintln!(
+        "SPF chain of 10 lookups: {} queries reached dnsmasq (budget {BUDGET})",
+        sent.len()
+    );
     let m = delivered(&env, "alice@example.org", "budget-spf");
     let ar = our_results(&m);
     assert!(
@@ -279,4 +287,46 @@ fn signatures_past_the_cap_are_policy() {
         .filter_map(|l| l.split_whitespace().find(|w| w.contains("._domainkey.")))
         .collect();
     assert_eq!(keys_asked.len(), 3, "{sent:?}");
+}
+
+/// The control: with the default budget (50) the same twelve-signature message makes postern
+/// ask for every key, so the bound above is the budget's doing.
+#[test]
+fn with_the_default_budget_every_signature_is_verified() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = system_python(MAKE_KEY, &[keys.path().display().to_string()]);
+    let records: Vec<Record> = (1..=12)
+        .map(|i| Record::txt(&format!("s._domainkey.d{i}.test"), key.trim()))
+        .collect();
+    let log = keys.path().join("queries.log");
+    let dns = Dnsmasq::start_logged(&records, &log);
+    let env = Env::with_config(&format!(
+        "[smtp]\ntrusted_networks = [\"192.0.2.0/24\"]\n\
+         [dns]\nnameservers = [\"{}\"]\ntimeout_secs = 2\nattempts = 1\n\
+         [policy]\ndkim_max_signatures = 20\n",
+        dns.nameserver()
+    ));
+    env.ok(&["domain", "add", "example.org"], "");
+    env.ok(&["user", "add", "alice@example.org"], "secret\n");
+    let server = env.serve();
+    let mx = server.addrs["smtp"];
+    let out = system_python(
+        SEND,
+        &[
+            keys.path().display().to_string(),
+            mx.ip().to_string(),
+            mx.port().to_string(),
+            dns.port().to_string(),
+            "dkim".to_string(),
+        ],
+    );
+    assert_eq!(out.trim(), "sent");
+    let sent = queries_before(&log, "dkim");
+    eprintln!(
+        "12 DKIM signatures, default budget: {} queries reached dnsmasq",
+        sent.len()
+    );
+    assert!(sent.len() > BUDGET, "{sent:?}");
+    let ar = our_results(&delivered(&env, "alice@example.org", "budget-dkim"));
+    assert_eq!(ar.matches("dkim=pass").count(), 12, "{ar}");
 }
