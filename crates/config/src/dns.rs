@@ -20,6 +20,9 @@ pub struct Dns {
     pub cache_size: u64,
     /// Whether answers may be taken as DNSSEC-validated (for DANE, RFC 7672).
     pub dnssec: Dnssec,
+    /// DNS queries the inbound checks may send for one message (SPF, DKIM and ARC keys, DMARC,
+    /// and the connection's iprev and DNS lists); past it their results are `temperror`.
+    pub max_lookups_per_message: u32,
 }
 
 /// `[dns] dnssec`: whose word an answer's DNSSEC status is taken on.
@@ -43,6 +46,7 @@ impl Default for Dns {
             attempts: 2,
             cache_size: 8192,
             dnssec: Dnssec::Off,
+            max_lookups_per_message: 50,
         }
     }
 }
@@ -55,6 +59,7 @@ pub(crate) struct RawDns {
     attempts: Option<usize>,
     cache_size: Option<u64>,
     dnssec: Option<String>,
+    max_lookups_per_message: Option<u32>,
 }
 
 impl RawDns {
@@ -93,12 +98,48 @@ impl RawDns {
                 )))
             }
         };
+        let max_lookups_per_message = self
+            .max_lookups_per_message
+            .unwrap_or(d.max_lookups_per_message);
+        if !(1..=1000).contains(&max_lookups_per_message) {
+            return Err(ConfigError::invalid(
+                "dns.max_lookups_per_message must be between 1 and 1000",
+            ));
+        }
         Ok(Dns {
             nameservers,
             timeout_secs,
             attempts,
             cache_size: self.cache_size.unwrap_or(d.cache_size),
             dnssec,
+            max_lookups_per_message,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_budget_is_bounded() {
+        assert_eq!(
+            RawDns::default()
+                .validate()
+                .unwrap()
+                .max_lookups_per_message,
+            50
+        );
+        for bad in [0, 1001] {
+            let raw = RawDns {
+                max_lookups_per_message: Some(bad),
+                ..RawDns::default()
+            };
+            assert!(raw
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("dns.max_lookups_per_message"));
+        }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct RawPolicy {
     trusted_arc_sealers: Option<Vec<String>>,
     dkim_min_rsa_bits: Option<u32>,
     verify_timeout_secs: Option<u64>,
+    arc_seal: Option<bool>,
+    dkim_max_signatures: Option<u32>,
     spf_pass_score: Option<f64>,
     spf_fail_score: Option<f64>,
     spf_softfail_score: Option<f64>,
@@ -87,6 +89,8 @@ impl RawPolicy {
                 trusted_arc_sealers: self.trusted_arc_sealers,
                 dkim_min_rsa_bits: self.dkim_min_rsa_bits,
                 verify_timeout_secs: self.verify_timeout_secs,
+                arc_seal: self.arc_seal,
+                dkim_max_signatures: self.dkim_max_signatures,
                 scores: vec![
                     ("spf_pass_score", self.spf_pass_score),
                     ("spf_fail_score", self.spf_fail_score),

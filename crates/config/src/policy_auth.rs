@@ -113,6 +113,12 @@ pub struct AuthPolicy {
     /// `verify_timeout_secs`: the longest the DATA-stage verification (DKIM, ARC, DMARC) may
     /// take; past it the results are `temperror`.
     pub verify_timeout_secs: u64,
+    /// `arc_seal`: add an ARC set (RFC 8617 §5.1) to received mail postern forwards (aliases
+    /// to remote addresses, Sieve redirect), signed with the forwarding domain's DKIM key.
+    pub arc_seal: bool,
+    /// `dkim_max_signatures`: DKIM signatures verified per message; the ones after are
+    /// reported `policy` (RFC 8601 §2.7.1) without a key lookup.
+    pub dkim_max_signatures: u32,
     /// The per-result scores (`*_score` keys).
     #[serde(flatten)]
     pub scores: AuthScores,
@@ -131,6 +137,8 @@ impl Default for AuthPolicy {
             trusted_arc_sealers: Vec::new(),
             dkim_min_rsa_bits: 1024,
             verify_timeout_secs: 20,
+            arc_seal: true,
+            dkim_max_signatures: 10,
             scores: AuthScores::default(),
         }
     }
@@ -149,6 +157,8 @@ pub(crate) struct RawAuthPolicy {
     pub(crate) trusted_arc_sealers: Option<Vec<String>>,
     pub(crate) dkim_min_rsa_bits: Option<u32>,
     pub(crate) verify_timeout_secs: Option<u64>,
+    pub(crate) arc_seal: Option<bool>,
+    pub(crate) dkim_max_signatures: Option<u32>,
     /// `(key, value)` of each `*_score` given.
     pub(crate) scores: Vec<(&'static str, Option<f64>)>,
 }
@@ -264,6 +274,12 @@ impl RawAuthPolicy {
             };
             *slot = value;
         }
+        let dkim_max_signatures = self.dkim_max_signatures.unwrap_or(d.dkim_max_signatures);
+        if !(1..=100).contains(&dkim_max_signatures) {
+            return Err(ConfigError::invalid(
+                "policy.dkim_max_signatures must be between 1 and 100",
+            ));
+        }
         Ok(AuthPolicy {
             enabled: self.enabled.unwrap_or(d.enabled),
             authserv_id,
@@ -275,6 +291,8 @@ impl RawAuthPolicy {
             trusted_arc_sealers,
             dkim_min_rsa_bits,
             verify_timeout_secs,
+            arc_seal: self.arc_seal.unwrap_or(d.arc_seal),
+            dkim_max_signatures,
             scores,
         })
     }
@@ -302,6 +320,8 @@ mod tests {
             "trusted_arc_sealers",
             "dkim_min_rsa_bits",
             "verify_timeout_secs",
+            "arc_seal",
+            "dkim_max_signatures",
             "spf_fail_score",
             "dkim_none_score",
             "dmarc_quarantine_score",
@@ -338,6 +358,15 @@ mod tests {
             ..RawAuthPolicy::default()
         };
         assert!(bad.validate().is_err());
+        let bad = RawAuthPolicy {
+            dkim_max_signatures: Some(0),
+            ..RawAuthPolicy::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("dkim_max_signatures"));
         let p = RawAuthPolicy {
             scores: vec![("spf_fail_score", Some(7.0)), ("dkim_pass_score", None)],
             trusted_arc_sealers: Some(vec!["Google.COM.".into()]),

@@ -66,6 +66,7 @@ mod tests {
             attempts: 1,
             cache_size: 10,
             dnssec: postern_config::Dnssec::Off,
+            max_lookups_per_message: 50,
         };
         let (config, opts) = resolver_parts(&dns).unwrap();
         let servers = config.name_servers();

@@ -7,6 +7,7 @@
 //! Used by the binary's router; it must never depend on a protocol server crate (smtp, imap,
 //! pop3) nor on the store: a check sees a message and DNS, not sessions or mailboxes.
 
+pub mod arc_seal;
 pub mod auth;
 pub mod screens;
 
@@ -120,6 +121,7 @@ pub struct Selector {
     pub algorithm: Algorithm,
     key: Key,
     public: Vec<u8>,
+    sealer: arc_seal::Sealer,
 }
 
 impl Selector {
@@ -149,6 +151,21 @@ impl Selector {
         }
         .map_err(|e| PolicyError::Dkim(e.to_string()))?;
         Ok(signature.to_header())
+    }
+
+    /// An ARC set with this key (RFC 8617 §5.1).
+    fn arc_seal<'x>(
+        &self,
+        msg: &'x mail_auth::AuthenticatedMessage<'x>,
+        results: &'x mail_auth::AuthenticationResults<'x>,
+        output: &mail_auth::ArcOutput<'_>,
+    ) -> mail_auth::Result<mail_auth::arc::ArcSet<'x>> {
+        self.sealer.seal(msg, results, output)
+    }
+
+    /// A raw signature with this key (the ARC-Seal of a failed chain).
+    fn arc_sign_raw(&self, data: &[u8]) -> mail_auth::Result<Vec<u8>> {
+        self.sealer.sign_raw(data)
     }
 }
 
@@ -354,27 +371,40 @@ fn load_domain(dir: &Path, domain: &str) -> Result<Vec<Selector>, PolicyError> {
             path: path.clone(),
             message: e.to_string(),
         };
-        let (algorithm, key, public) = match ext {
+        let (algorithm, key, public, sealer) = match ext {
             "ed25519" => {
-                let key = Ed25519Key::from_pkcs8_der(&bytes()?).map_err(bad)?;
+                let der = bytes()?;
+                let key = Ed25519Key::from_pkcs8_der(&der).map_err(bad)?;
                 let public = key.public_key();
+                let sealer = arc_seal::Sealer::ed25519(
+                    Ed25519Key::from_pkcs8_der(&der).map_err(bad)?,
+                    Ed25519Key::from_pkcs8_der(&der).map_err(bad)?,
+                    domain,
+                    stem,
+                );
                 (
                     Algorithm::Ed25519,
                     Key::Ed25519(Box::new(template(key, domain, stem))),
                     public,
+                    sealer,
                 )
             }
             "rsa" => {
                 let der = bytes()?;
-                let key = RsaKey::<Sha256>::from_key_der(rustls_pki_types::PrivateKeyDer::Pkcs1(
-                    rustls_pki_types::PrivatePkcs1KeyDer::from(der.as_slice()),
-                ))
-                .map_err(bad)?;
+                let parse = || {
+                    RsaKey::<Sha256>::from_key_der(rustls_pki_types::PrivateKeyDer::Pkcs1(
+                        rustls_pki_types::PrivatePkcs1KeyDer::from(der.as_slice()),
+                    ))
+                    .map_err(bad)
+                };
+                let key = parse()?;
                 let public = key.public_key();
+                let sealer = arc_seal::Sealer::rsa(parse()?, parse()?, domain, stem);
                 (
                     Algorithm::Rsa,
                     Key::Rsa(Box::new(template(key, domain, stem))),
                     public,
+                    sealer,
                 )
             }
             _ => continue,
@@ -385,6 +415,7 @@ fn load_domain(dir: &Path, domain: &str) -> Result<Vec<Selector>, PolicyError> {
             algorithm,
             key,
             public,
+            sealer,
         });
     }
     Ok(out)

@@ -5,6 +5,7 @@
 
 mod admin;
 mod aliases_file;
+mod arc_seal;
 mod cert_check;
 mod cli;
 mod control;

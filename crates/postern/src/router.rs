@@ -94,10 +94,37 @@ pub(crate) struct DkimSigning {
     pub keys: DkimKeys,
     /// The concrete backend: `Signer::sign` is synchronous (called off the runtime threads).
     pub directory: Arc<SqliteDirectory>,
+    /// ARC sealing of forwarded mail (`[policy] arc_seal`), after the DKIM signature.
+    pub arc: Option<crate::arc_seal::ArcSealing>,
 }
 
 impl Signer for DkimSigning {
     fn sign(&self, entry: &QueueEntry, message: &[u8]) -> Option<Vec<u8>> {
+        let dkim = self.dkim(entry, message);
+        let Some(arc) = &self.arc else {
+            return dkim;
+        };
+        let set = match &dkim {
+            Some(h) => {
+                let mut signed = h.clone();
+                signed.extend_from_slice(message);
+                arc.seal(&self.keys, entry, &signed)
+            }
+            None => arc.seal(&self.keys, entry, message),
+        };
+        match (set, dkim) {
+            (Some(mut set), dkim) => {
+                set.extend(dkim.unwrap_or_default());
+                Some(set)
+            }
+            (None, dkim) => dkim,
+        }
+    }
+}
+
+impl DkimSigning {
+    /// The `DKIM-Signature` lines for mail this server originates.
+    fn dkim(&self, entry: &QueueEntry, message: &[u8]) -> Option<Vec<u8>> {
         let env = &entry.envelope;
         let ours = env.authenticated.is_some()
             || env.sender.is_none()
@@ -175,11 +202,21 @@ pub(crate) fn build(
         };
     let keys = DkimKeys::load(&config.data_dir)?;
     let signer: Option<Arc<dyn Signer>> = if keys.is_empty() {
+        if config.policy.auth.arc_seal && config.policy.auth.enabled {
+            tracing::info!(
+                "no DKIM keys: forwarded mail leaves without an ARC seal (postern dkim generate DOMAIN)"
+            );
+        }
         None
     } else {
         Some(Arc::new(DkimSigning {
             keys,
             directory: directory.clone(),
+            arc: config
+                .policy
+                .auth
+                .arc_seal
+                .then(|| crate::arc_seal::ArcSealing::new(config, directory.clone())),
         }))
     };
     Ok(Router {

@@ -89,20 +89,6 @@ impl Caches {
     }
 }
 
-/// `Parameters` for `$params` with every cache of `$caches` (a macro: the five cache types
-/// make the parameter type unwieldy to name).
-macro_rules! cached {
-    ($caches:expr, $params:expr) => {
-        mail_auth::Parameters::new($params)
-            .with_txt_cache(&$caches.txt)
-            .with_mx_cache(&$caches.mx)
-            .with_ipv4_cache(&$caches.ipv4)
-            .with_ipv6_cache(&$caches.ipv6)
-            .with_ptr_cache(&$caches.ptr)
-    };
-}
-pub(crate) use cached;
-
 #[cfg(test)]
 mod tests {
     use super::*;

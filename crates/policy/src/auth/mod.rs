@@ -12,6 +12,7 @@
 //! DMARCbis (RFC 9989 §4.10), not a public-suffix list. `pct` (RFC 7489 §6.3), which DMARCbis
 //! dropped and mail-auth no longer reads, is read here from the published record.
 
+pub(crate) mod budget;
 mod cache;
 mod dmarc_db;
 mod header;
@@ -21,11 +22,13 @@ mod verdict;
 pub use dmarc_db::{
     path as dmarc_db_path, records as dmarc_records, DmarcGroup, DmarcRecord, DmarcRecorder,
 };
+pub(crate) use header::authserv_id as header_authserv_id;
 pub use verdict::{VerdictCheck, SCORE_FIELD, VERDICT_FIELD};
 
 use async_trait::async_trait;
 use base64::Engine;
-use cache::{cached, Caches};
+use budget::{Budget, Counted, Gated};
+use cache::Caches;
 use mail_auth::common::crypto::Algorithm;
 use mail_auth::common::verify::DomainKey;
 use mail_auth::dkim::DkimError;
@@ -47,6 +50,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Authenticator {
     inner: MessageAuthenticator,
     caches: Caches,
+    /// `[dns] max_lookups_per_message`.
+    max_lookups: u32,
 }
 
 impl Authenticator {
@@ -58,6 +63,7 @@ impl Authenticator {
         Ok(Authenticator {
             inner,
             caches: Caches::new(usize::try_from(dns.cache_size).unwrap_or(usize::MAX)),
+            max_lookups: dns.max_lookups_per_message,
         })
     }
 }
@@ -155,6 +161,19 @@ fn dmarc_pct(record: &str) -> u8 {
 /// How long a name without a DMARC record is remembered.
 const NEGATIVE_TTL: Duration = Duration::from_secs(300);
 
+/// `Parameters` for `$params` with the budget-gated TXT cache `$txt` and the other shared
+/// caches of `$caches`.
+macro_rules! gated {
+    ($caches:expr, $txt:expr, $params:expr) => {
+        mail_auth::Parameters::new($params)
+            .with_txt_cache($txt)
+            .with_mx_cache(&$caches.mx)
+            .with_ipv4_cache(&$caches.ipv4)
+            .with_ipv6_cache(&$caches.ipv6)
+            .with_ptr_cache(&$caches.ptr)
+    };
+}
+
 /// What the DATA stage found.
 #[derive(Debug, Default)]
 struct MessageOutcome {
@@ -209,8 +228,16 @@ impl AuthCheck {
     }
 
     /// RFC 7208 §4: `check_host()` of one identity.
-    async fn check_host(&self, ip: IpAddr, domain: &str, sender: &str, helo: &str) -> SpfResult {
+    async fn check_host(
+        &self,
+        ip: IpAddr,
+        domain: &str,
+        sender: &str,
+        helo: &str,
+        budget: &Budget,
+    ) -> SpfResult {
         spf::Spf::new(&self.auth.inner.0, ip, sender, helo, &self.hostname)
+            .with_budget(budget)
             .check_host(domain)
             .await
     }
@@ -225,15 +252,23 @@ impl AuthCheck {
 
     /// RFC 7208 §2.3, §2.4: SPF of the HELO identity, then of MAIL FROM (for `<>`, the HELO
     /// result is the one used); findings, score, and the refusal of `spf_reject_fail`.
-    async fn spf(&self, ctx: &Context, sender: Option<&str>) -> Verdict {
+    async fn spf(&self, ctx: &Context, sender: Option<&str>, budget: &Budget) -> Verdict {
         let helo = Self::helo_domain(ctx);
         // RFC 7208 §2.3: the HELO identity, as postmaster@<helo>.
         let helo_out = match &helo {
-            Some(h) => Some(self.check_host(ctx.peer, h, "", h).await),
+            Some(h) => Some(self.check_host(ctx.peer, h, "", h, budget).await),
             None => None,
         };
         let sender = sender.filter(|s| !s.is_empty());
         let mut results = Vec::new();
+        // RFC 8601 §2.3: a comment saying why, when the budget made it a temperror.
+        let spent = |r: SpfResult| {
+            if r == SpfResult::TempError && budget.spent() {
+                format!(" ({})", budget::SPENT)
+            } else {
+                String::new()
+            }
+        };
         let (used, domain) = match sender {
             Some(address) => {
                 // RFC 7208 §4.3: the domain of MAIL FROM (the HELO name without one).
@@ -241,11 +276,18 @@ impl AuthCheck {
                     .or_else(|| helo.clone())
                     .unwrap_or_default();
                 let result = self
-                    .check_host(ctx.peer, &domain, address, helo.as_deref().unwrap_or(""))
+                    .check_host(
+                        ctx.peer,
+                        &domain,
+                        address,
+                        helo.as_deref().unwrap_or(""),
+                        budget,
+                    )
                     .await;
                 results.push(format!(
-                    "spf={} smtp.mailfrom={}",
+                    "spf={}{} smtp.mailfrom={}",
                     spf_word(result),
+                    spent(result),
                     if domain.is_empty() { address } else { &domain }
                 ));
                 (result, domain)
@@ -256,7 +298,7 @@ impl AuthCheck {
             ),
         };
         if let (Some(h), Some(o)) = (&helo, helo_out) {
-            results.push(format!("spf={} smtp.helo={h}", spf_word(o)));
+            results.push(format!("spf={}{} smtp.helo={h}", spf_word(o), spent(o)));
         }
         let s = &self.policy.scores;
         let points = match used {
@@ -298,12 +340,17 @@ impl AuthCheck {
     }
 
     /// The DATA-stage verification: DKIM, ARC, DMARC.
-    async fn verify_message(&self, ctx: &Context, message: &[u8]) -> MessageOutcome {
+    async fn verify_message(
+        &self,
+        ctx: &Context,
+        message: &[u8],
+        budget: &Budget,
+    ) -> MessageOutcome {
         let mut out = MessageOutcome::default();
         let s = &self.policy.scores;
         // Not strict: signatures with the body length tag `l=` (RFC 6376 §3.5) are verified on
         // the length they cover, as the RFC says, rather than set aside.
-        let Some(msg) = AuthenticatedMessage::parse_with_opts(message, None, false) else {
+        let Some(mut msg) = AuthenticatedMessage::parse_with_opts(message, None, false) else {
             out.results
                 .push("dkim=permerror (the header section cannot be parsed)".into());
             out.scores
@@ -311,12 +358,24 @@ impl AuthCheck {
             return out;
         };
         let a = &self.auth;
+        let txt = Gated {
+            inner: &a.caches.txt,
+            budget,
+        };
+        // RFC 8601 §2.7.1 "policy": signatures past `dkim_max_signatures` are not verified.
+        let max = self.policy.dkim_max_signatures as usize;
+        let unverified = if msg.dkim_headers.len() > max {
+            msg.dkim_headers.split_off(max)
+        } else {
+            Vec::new()
+        };
+        let msg = msg;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
 
         // RFC 6376 §6: every signature; RFC 8301 §3.2 key sizes; §3.5 t= in the future.
-        let mut dkim: Vec<DkimOutput<'_>> = a.inner.verify_dkim(cached!(a.caches, &msg)).await;
+        let mut dkim: Vec<DkimOutput<'_>> = a.inner.verify_dkim(gated!(a.caches, &txt, &msg)).await;
         let mut reasons: Vec<Option<String>> = vec![None; dkim.len()];
         let mut downgrades = Vec::new();
         for (i, o) in dkim.iter().enumerate() {
@@ -339,11 +398,7 @@ impl AuthCheck {
             }
             if matches!(sig.a, Algorithm::RsaSha256 | Algorithm::RsaSha1) {
                 let name = format!("{}._domainkey.{}.", sig.s, sig.d);
-                let bits = match a
-                    .inner
-                    .txt_lookup::<DomainKey>(name, Some(&a.caches.txt))
-                    .await
-                {
+                let bits = match a.inner.txt_lookup::<DomainKey>(name, Some(&txt)).await {
                     Ok(key) => key.p.public_key_bits(),
                     Err(_) => usize::MAX,
                 };
@@ -386,6 +441,19 @@ impl AuthCheck {
             }
             out.results.push(text);
         }
+        // Each named up to `max` more; past that one summary keeps the field bounded.
+        for h in unverified.iter().take(max) {
+            out.results.push(format!(
+                "dkim=policy (more than {max} signatures, not verified) header.d={} header.s={}",
+                h.header.d, h.header.s
+            ));
+        }
+        if unverified.len() > max {
+            out.results.push(format!(
+                "dkim=policy ({} further signatures, not verified)",
+                unverified.len() - max
+            ));
+        }
         if dkim.is_empty() {
             out.results.push("dkim=none".into());
             out.scores
@@ -399,7 +467,7 @@ impl AuthCheck {
         }
 
         // RFC 8617 §5.2: the chain.
-        let arc = a.inner.verify_arc(cached!(a.caches, &msg)).await;
+        let arc = a.inner.verify_arc(gated!(a.caches, &txt, &msg)).await;
         let (arc_word, arc_err) = match arc.result() {
             DkimResult::Neutral(e) | DkimResult::PermError(e) => ("fail", Some(e.to_string())),
             other => dkim_word(other),
@@ -423,11 +491,11 @@ impl AuthCheck {
             )
         });
         if let Some(from) = msg.from.first().and_then(|a| domain_of(a)) {
-            self.remember_missing_dmarc(&from).await;
+            self.remember_missing_dmarc(&from, budget).await;
         }
         let spf = SpfOutput::new(spf_domain.clone()).with_result(spf_from_word(&spf_word_));
         let params = DmarcParameters::new(&msg, &dkim, &spf_domain, &spf);
-        let dmarc = a.inner.verify_dmarc(cached!(a.caches, params)).await;
+        let dmarc = a.inner.verify_dmarc(gated!(a.caches, &txt, params)).await;
         if dmarc.dmarc_record().is_none() {
             if !dmarc.domain().is_empty() {
                 // The tree walk failed on a DNS error: neither pass nor fail (RFC 7489 §6.6.3).
@@ -451,7 +519,7 @@ impl AuthCheck {
             && matches!(policy, DmarcPolicy::Reject | DmarcPolicy::Quarantine)
         {
             disposition = policy;
-            let pct = self.published_pct(&from).await;
+            let pct = self.published_pct(&from, budget).await;
             if pct < 100 && rand::Rng::gen_range(&mut rand::thread_rng(), 0..100u8) >= pct {
                 // RFC 7489 §6.6.4: outside the sample, one step milder.
                 disposition = if policy == DmarcPolicy::Reject {
@@ -542,13 +610,16 @@ impl AuthCheck {
     /// Negative caching (RFC 2308 §5) for the DMARC tree walk: mail-auth caches the records it
     /// finds but asks again for every name without one (`_dmarc.<tld>` on every message), so the
     /// names of `domain`'s walk that have no record are remembered for [`NEGATIVE_TTL`].
-    async fn remember_missing_dmarc(&self, domain: &str) {
+    async fn remember_missing_dmarc(&self, domain: &str, budget: &Budget) {
         use mail_auth::ResolverCache;
         let labels: Vec<&str> = domain.split('.').filter(|l| !l.is_empty()).collect();
         for i in 0..labels.len().min(10) {
             let name = format!("_dmarc.{}.", labels[i..].join("."));
             if self.auth.caches.txt.get(name.as_str()).is_some() {
                 continue;
+            }
+            if !budget.take() {
+                return;
             }
             let lookup = self
                 .auth
@@ -567,9 +638,12 @@ impl AuthCheck {
 
     /// The `pct` of the DMARC record that applies to `domain`: its own, else the nearest
     /// parent's (the tree walk, RFC 9989 §4.10).
-    async fn published_pct(&self, domain: &str) -> u8 {
+    async fn published_pct(&self, domain: &str, budget: &Budget) -> u8 {
         let mut name = domain;
         for _ in 0..8 {
+            if !budget.take() {
+                break;
+            }
             if let Ok(raw) = self
                 .auth
                 .inner
@@ -603,18 +677,38 @@ impl Check for AuthCheck {
         }
         let a = &self.auth;
         let limit = Duration::from_secs(self.policy.verify_timeout_secs);
-        let out =
-            match tokio::time::timeout(limit, a.inner.verify_iprev(cached!(a.caches, ctx.peer)))
-                .await
-            {
-                Ok(out) => out,
-                Err(_) => mail_auth::IprevOutput {
-                    result: IprevResult::TempError(Error::Dns(mail_auth::DnsError::Resolver(
-                        "timed out".into(),
-                    ))),
-                    ptr: None,
-                },
-            };
+        let count = std::sync::atomic::AtomicU32::new(0);
+        let (ipv4, ipv6, ptr) = (
+            Counted {
+                inner: &a.caches.ipv4,
+                count: &count,
+            },
+            Counted {
+                inner: &a.caches.ipv6,
+                count: &count,
+            },
+            Counted {
+                inner: &a.caches.ptr,
+                count: &count,
+            },
+        );
+        let params = mail_auth::Parameters::new(ctx.peer)
+            .with_txt_cache(&a.caches.txt)
+            .with_mx_cache(&a.caches.mx)
+            .with_ipv4_cache(&ipv4)
+            .with_ipv6_cache(&ipv6)
+            .with_ptr_cache(&ptr);
+        let checked = tokio::time::timeout(limit, a.inner.verify_iprev(params)).await;
+        budget::charge_connection(ctx, count.load(std::sync::atomic::Ordering::Relaxed));
+        let out = match checked {
+            Ok(out) => out,
+            Err(_) => mail_auth::IprevOutput {
+                result: IprevResult::TempError(Error::Dns(mail_auth::DnsError::Resolver(
+                    "timed out".into(),
+                ))),
+                ptr: None,
+            },
+        };
         let name = out
             .ptr
             .as_ref()
@@ -665,7 +759,10 @@ impl Check for AuthCheck {
             return Verdict::Accept;
         }
         let limit = Duration::from_secs(self.policy.verify_timeout_secs);
-        match tokio::time::timeout(limit, self.spf(ctx, sender)).await {
+        let budget = Budget::for_transaction(ctx, self.auth.max_lookups);
+        let checked = tokio::time::timeout(limit, self.spf(ctx, sender, &budget)).await;
+        budget.settle(ctx, self.auth.max_lookups, "MAIL");
+        match checked {
             Ok(verdict) => verdict,
             Err(_) => {
                 tracing::warn!(peer = %ctx.peer, "SPF timed out");
@@ -692,7 +789,10 @@ impl Check for AuthCheck {
             return Verdict::Accept;
         }
         let limit = Duration::from_secs(self.policy.verify_timeout_secs);
-        let outcome = match tokio::time::timeout(limit, self.verify_message(ctx, message)).await {
+        let budget = Budget::for_transaction(ctx, self.auth.max_lookups);
+        let checked = tokio::time::timeout(limit, self.verify_message(ctx, message, &budget)).await;
+        budget.settle(ctx, self.auth.max_lookups, "DATA");
+        let outcome = match checked {
             Ok(outcome) => outcome,
             Err(_) => {
                 tracing::warn!(peer = %ctx.peer, "message authentication timed out");

@@ -32,6 +32,8 @@ pub(crate) struct Spf<'a> {
     receiver: String,
     lookups: u32,
     voids: u32,
+    /// The message's DNS budget (`[dns] max_lookups_per_message`), when it has one.
+    budget: Option<&'a super::budget::Budget>,
 }
 
 /// §4.6.4: at most 10 DNS-querying terms, 2 void lookups.
@@ -60,6 +62,22 @@ impl<'a> Spf<'a> {
             receiver: receiver.to_string(),
             lookups: 0,
             voids: 0,
+            budget: None,
+        }
+    }
+
+    /// Draws every query on `budget`: past it, the evaluation stops with temperror.
+    pub(crate) fn with_budget(mut self, budget: &'a super::budget::Budget) -> Spf<'a> {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// One query of the message's budget; refused, a temperror (§2.6.6: a transient error
+    /// while performing the check).
+    fn spend(&self) -> Eval<()> {
+        match self.budget {
+            Some(b) if !b.take() => Err(Stop::Temp),
+            _ => Ok(()),
         }
     }
 
@@ -146,6 +164,7 @@ impl<'a> Spf<'a> {
         let Some(name) = fqdn(domain) else {
             return Ok(None);
         };
+        self.spend()?;
         let lookup = match self.resolver.txt_lookup(name).await {
             Ok(l) => l,
             Err(e) => return not_found(e).map(|_| None),
@@ -175,6 +194,7 @@ impl<'a> Spf<'a> {
         let Some(n) = fqdn(name) else {
             return Ok(Vec::new());
         };
+        self.spend()?;
         let lookup = match self.ip {
             IpAddr::V4(_) => self.resolver.ipv4_lookup(n).await,
             IpAddr::V6(_) => self.resolver.ipv6_lookup(n).await,
@@ -229,6 +249,7 @@ impl<'a> Spf<'a> {
                 let Some(n) = fqdn(&target) else {
                     return self.void(true).map(|_| false);
                 };
+                self.spend()?;
                 let exchanges: Vec<String> = match self.resolver.mx_lookup(n).await {
                     Ok(l) => l
                         .answers()
@@ -272,6 +293,7 @@ impl<'a> Spf<'a> {
                 let Some(n) = fqdn(&target) else {
                     return self.void(true).map(|_| false);
                 };
+                self.spend()?;
                 let found = match self.resolver.ipv4_lookup(n).await {
                     Ok(l) => l.answers().iter().any(|r| matches!(r.data, RData::A(_))),
                     Err(e) => {
@@ -295,6 +317,7 @@ impl<'a> Spf<'a> {
 
     /// §5.5: the PTR names of the client that resolve back to it (at most 10 tried).
     async fn validated_names(&self) -> Eval<Vec<String>> {
+        self.spend()?;
         let names: Vec<String> = match self.resolver.reverse_lookup(self.ip).await {
             Ok(l) => l
                 .answers()
@@ -705,6 +728,7 @@ mod tests {
             attempts: 1,
             cache_size: 16,
             dnssec: postern_config::Dnssec::Off,
+            max_lookups_per_message: 50,
         };
         let (config, opts) = postern_dns::resolver_parts(&dns).unwrap();
         let auth = mail_auth::MessageAuthenticator::new(config, opts).unwrap();

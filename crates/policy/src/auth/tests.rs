@@ -18,6 +18,7 @@ fn authenticator() -> Arc<Authenticator> {
         attempts: 1,
         cache_size: 1000,
         dnssec: postern_config::Dnssec::Off,
+        max_lookups_per_message: 50,
     };
     Arc::new(Authenticator::new(&dns).unwrap())
 }

@@ -160,6 +160,7 @@ impl Check for DnsblCheck {
             return Verdict::Accept;
         }
         let answered = self.ask(ctx.peer).await;
+        crate::auth::budget::charge_connection(ctx, self.lists.len() as u32);
         let mut refuse: Option<&str> = None;
         let (mut blocks, mut allows) = (Vec::new(), Vec::new());
         let mut scores = Vec::new();
@@ -313,6 +314,7 @@ mod tests {
             attempts: 1,
             cache_size: 0,
             dnssec: postern_config::Dnssec::Off,
+            max_lookups_per_message: 50,
         };
         let screens = Screens {
             dns_lists: vec![DnsList {
@@ -343,6 +345,17 @@ mod tests {
         // Bounded by dnsbl_timeout_ms, not by the resolver's 30 s (a wide margin for a busy
         // machine: this checks which time-out applies, not speed).
         assert!(started.elapsed() < Duration::from_secs(20));
-        assert!(ctx.with_findings(|f| f.connection.notes.is_empty()));
+        // Nothing found; the one query counts against the message's DNS budget.
+        assert!(ctx.with_findings(|f| f
+            .connection
+            .notes
+            .keys()
+            .all(|k| k == crate::auth::budget::CONNECTION_NOTE)));
+        assert_eq!(
+            ctx.with_findings(|f| f
+                .note(crate::auth::budget::CONNECTION_NOTE)
+                .map(str::to_string)),
+            Some("1".to_string())
+        );
     }
 }

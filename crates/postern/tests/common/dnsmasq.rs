@@ -117,6 +117,21 @@ pub(crate) fn binary() -> Option<PathBuf> {
 impl Dnsmasq {
     /// Starts dnsmasq serving `records`; panics (with dnsmasq's words) if it cannot.
     pub(crate) fn start(records: &[Record]) -> Dnsmasq {
+        Dnsmasq::start_with(records, &[])
+    }
+
+    /// As `start`, logging every query it receives (`query[TXT] name from ...`) to `log`.
+    pub(crate) fn start_logged(records: &[Record], log: &std::path::Path) -> Dnsmasq {
+        Dnsmasq::start_with(
+            records,
+            &[
+                "--log-queries".to_string(),
+                format!("--log-facility={}", log.display()),
+            ],
+        )
+    }
+
+    fn start_with(records: &[Record], extra: &[String]) -> Dnsmasq {
         let bin = binary().expect("dnsmasq is installed (Debian package dnsmasq-base)");
         let dir = tempfile::tempdir().unwrap();
         let conf_path = dir.path().join("dnsmasq.conf");
@@ -137,6 +152,7 @@ impl Dnsmasq {
                     "--user=root",
                     "--cache-size=0",
                 ])
+                .args(extra)
                 .arg(format!("--port={port}"))
                 .arg(format!("--pid-file={}", dir.path().join("pid").display()))
                 .arg(format!("--conf-file={}", conf_path.display()))
