@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #17's bar: MX accept rate with SPF + DKIM + DMARC checks on, postern against Postfix with
+# Issue #17's bar: MX accept rate with SPF + DKIM + DMARC checks and one DNSBL on, postern against Postfix with
 # the opendkim and opendmarc milters and policyd-spf, on the same machine and the same DNS.
 #   scripts/bench-policy-postfix.sh [MESSAGES=2000] [SESSIONS=10] [ROUNDS=3]
 #   (also scripts/bench-policy.sh --vs-postfix ...)
@@ -137,6 +137,7 @@ trusted_networks = ["192.0.2.0/24"]
 nameservers = ["$DNS_IP:53"]
 [policy]
 enabled = true
+dnsbl = ["bl.test"]         # one DNS block list on both sides; dnsmasq lists nobody
 TOML
 "$BIN" -c "$WORK/postern.toml" domain add peers.test >/dev/null
 echo pw | "$BIN" -c "$WORK/postern.toml" user add bench@peers.test >/dev/null
@@ -193,7 +194,7 @@ wait_port "$DMARC_PORT" || { cat "$WORK/opendmarc.log" >&2; exit 1; }
 
 POSTFIX_MAIN_EXTRA="smtpd_milters = inet:127.0.0.1:$DKIM_PORT, inet:127.0.0.1:$DMARC_PORT
 milter_default_action = tempfail
-smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service unix:private/policyd-spf
+smtpd_recipient_restrictions = reject_unauth_destination, reject_rbl_client bl.test, check_policy_service unix:private/policyd-spf
 policyd-spf_time_limit = 3600" \
 POSTFIX_MASTER_EXTRA="policyd-spf unix - n n - 0 spawn user=nobody argv=/usr/bin/policyd-spf $WORK/policyd-spf.conf" \
   "${IN_NS[@]}" scripts/start-postfix.sh "$PFDIR" "$PF_PORT" bench@peers.test >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Message authentication cost on the MX: accept rate with [policy] SPF + DKIM + DMARC (+ ARC,
-# iprev) on versus off, same client as scripts/bench-smtp.sh (Postfix's smtp-source, else
+# Message authentication cost on the MX: accept rate with [policy] SPF + DKIM + DMARC + one DNSBL
+# (+ ARC, iprev) on versus off, same client as scripts/bench-smtp.sh (Postfix's smtp-source, else
 # scripts/smtp-load.py), the same DKIM-signed (RSA-2048, dkimpy) 4 KB message every time.
 #   scripts/bench-policy.sh [MESSAGES=2000] [SESSIONS=10] [ROUNDS=3]
 #   scripts/bench-policy.sh --vs-postfix [MESSAGES=2000] [SESSIONS=10] [ROUNDS=3]   (scripts/bench-policy-postfix.sh)
@@ -65,6 +65,7 @@ trusted_networks = ["192.0.2.0/24"]
 nameservers = ["127.0.0.1:$DNS_PORT"]
 [policy]
 enabled = $mode
+dnsbl = ["bl.test"]         # one DNS block list (issue #17's bar); dnsmasq lists nobody
 TOML
   "$BIN" -c "$WORK/$mode.toml" domain add peers.test >/dev/null 2>&1
   echo pw | "$BIN" -c "$WORK/$mode.toml" user add bench@peers.test >/dev/null 2>&1
