@@ -333,6 +333,28 @@ async fn side_effects(
                 if already_done(setup, rcpt, key, &effect, now) {
                     continue;
                 }
+                // Claimed before it is queued: of two messages delivered at the same moment,
+                // only one sends the reply. The interpreter already applied `[sieve]`'s bounds
+                // to the period (see `super::limits`).
+                match setup.tracker.claim(
+                    rcpt.account,
+                    TrackKind::Vacation,
+                    &v.handle,
+                    &v.to.to_ascii_lowercase(),
+                    now,
+                    v.period,
+                ) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        done(setup, rcpt, key, &effect, now);
+                        continue;
+                    }
+                    Err(e) => {
+                        // Better one reply too few than a reply storm (as `vacation_replied`).
+                        tracing::warn!(account = %rcpt.account, "sieve: vacation tracker: {e}; no reply sent");
+                        continue;
+                    }
+                }
                 let reply = postern_sieve::compose_vacation(
                     v,
                     message,
@@ -342,18 +364,6 @@ async fn side_effects(
                 );
                 // RFC 5230 §5.1 / RFC 3834 §3.3: auto-replies go out with the null sender.
                 enqueue(setup, None, vec![v.to.clone()], reply).await?;
-                // The interpreter already applied `[sieve]`'s bounds (see `super::limits`).
-                let period = v.period;
-                if let Err(e) = setup.tracker.record(
-                    rcpt.account,
-                    TrackKind::Vacation,
-                    &v.handle,
-                    &v.to.to_ascii_lowercase(),
-                    now,
-                    period,
-                ) {
-                    tracing::warn!(account = %rcpt.account, "sieve: cannot record the vacation reply: {e}");
-                }
                 done(setup, rcpt, key, &effect, now);
             }
             Action::Notify(n) => {

@@ -56,6 +56,19 @@ pub trait Tracker: Send + Sync {
         now: i64,
         period: u64,
     ) -> io::Result<()>;
+
+    /// Records `(handle, id)` like [`Tracker::record`] only if it is not valid at `now`, as one
+    /// step: of two deliveries claiming the same pair at once, exactly one gets `true`. Vacation
+    /// replies use it, so two messages arriving together get one reply (RFC 5230 §4.2).
+    fn claim(
+        &self,
+        account: &str,
+        kind: TrackKind,
+        handle: &str,
+        id: &str,
+        now: i64,
+        period: u64,
+    ) -> io::Result<bool>;
 }
 
 /// A [`Tracker`] in files: `ROOT/<account>/<kind>/<sha256 of handle and id>`, each holding its
@@ -167,6 +180,49 @@ impl Tracker for FileTracker {
         prune(&dir, now);
         Ok(())
     }
+
+    fn claim(
+        &self,
+        account: &str,
+        kind: TrackKind,
+        handle: &str,
+        id: &str,
+        now: i64,
+        period: u64,
+    ) -> io::Result<bool> {
+        let dir = self.kind_dir(account, kind);
+        create_private_dir(&dir)?;
+        // An flock(2) on the kind's directory makes look-then-record one step, between the
+        // threads of serve and any `postern deliver` running beside it.
+        let _lock = DirLock::exclusive(&dir)?;
+        if self.seen(account, kind, handle, id, now)? {
+            return Ok(false);
+        }
+        self.record(account, kind, handle, id, now, period)?;
+        Ok(true)
+    }
+}
+
+/// An exclusive flock(2) on a directory, released when dropped (the descriptor closes).
+struct DirLock {
+    _file: fs::File,
+}
+
+impl DirLock {
+    fn exclusive(dir: &Path) -> io::Result<DirLock> {
+        use std::os::fd::AsRawFd;
+        let file = fs::File::open(dir)?;
+        loop {
+            // SAFETY: the descriptor is open for the call's duration.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(DirLock { _file: file });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
 }
 
 /// Removes expired records of one kind (best effort: a failure only leaves files behind).
@@ -191,6 +247,31 @@ fn prune(dir: &Path, now: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn of_many_claims_at_once_one_wins_until_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracker = std::sync::Arc::new(FileTracker::new(dir.path()));
+        let wins: usize = (0..8)
+            .map(|_| {
+                let t = tracker.clone();
+                std::thread::spawn(move || {
+                    t.claim("a@x.test", TrackKind::Vacation, "h", "bob@y.test", 1000, 60)
+                        .unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum();
+        assert_eq!(wins, 1);
+        assert!(!tracker
+            .claim("a@x.test", TrackKind::Vacation, "h", "bob@y.test", 1059, 60)
+            .unwrap());
+        assert!(tracker
+            .claim("a@x.test", TrackKind::Vacation, "h", "bob@y.test", 1060, 60)
+            .unwrap());
+    }
 
     #[test]
     fn records_expire_and_kinds_and_accounts_are_apart() {
