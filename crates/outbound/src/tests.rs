@@ -116,6 +116,7 @@ fn entry(rcpts: &[&str]) -> QueueEntry {
             envid: Some("id 1".into()),
             body: BodyType::EightBitMime,
             smtputf8: false,
+            requiretls: false,
             authenticated: None,
             client_ip: None,
             helo: None,

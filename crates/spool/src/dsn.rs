@@ -295,6 +295,7 @@ pub fn envelope_for(original: &Envelope, dsn_message: &[u8]) -> Option<Envelope>
             BodyType::EightBitMime
         },
         smtputf8: original.sender.as_deref().is_some_and(|s| !s.is_ascii()),
+        requiretls: false,
         authenticated: None,
         client_ip: None,
         helo: None,
@@ -318,6 +319,7 @@ mod tests {
             envid: Some("ENV-1".into()),
             body: BodyType::SevenBit,
             smtputf8: false,
+            requiretls: false,
             authenticated: Some("alice@local.test".into()),
             client_ip: None,
             helo: None,

@@ -187,6 +187,7 @@ impl Fixture {
             sender: Some("bob@remote.test"),
             orig_to: None,
             auth: None,
+            requiretls: false,
         };
         perform(
             &self.setup,
@@ -739,6 +740,7 @@ if envelope :is "auth" "carol@example.org" { fileinto :create "FromCarol"; }"#,
     let info = crate::EnvelopeInfo {
         orig_rcpt: None,
         auth: Some("carol@example.org".into()),
+        requiretls: false,
     };
     let lda = f.lda();
     lda.deliver_with(
@@ -843,6 +845,7 @@ impl Fixture {
             sender: Some("bob@remote.test"),
             orig_to: None,
             auth: None,
+            requiretls: false,
         };
         perform(
             &self.setup,
