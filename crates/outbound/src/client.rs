@@ -138,6 +138,8 @@ pub struct Capabilities {
     pub smtputf8: bool,
     /// RFC 3461 DSN.
     pub dsn: bool,
+    /// RFC 8689 REQUIRETLS.
+    pub requiretls: bool,
     /// RFC 4954 AUTH with the PLAIN mechanism (RFC 4616).
     pub auth_plain: bool,
     /// RFC 4954 AUTH with the LOGIN mechanism.
@@ -161,6 +163,7 @@ impl Capabilities {
                 "8BITMIME" => caps.eightbitmime = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
                 "DSN" => caps.dsn = true,
+                "REQUIRETLS" => caps.requiretls = true,
                 "SIZE" => caps.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 "AUTH" => {
                     for m in words {

@@ -421,3 +421,29 @@ fn settings_from_the_configuration() {
     );
     assert_eq!(relay.tls, RelayTls::Implicit);
 }
+
+/// RFC 8689 §5: a REQUIRETLS message to a route without verified TLS fails with 5.7.30 before
+/// any connection; with `TLS-Required: No` (and no REQUIRETLS) the same route delivers.
+#[tokio::test]
+async fn requiretls_needs_a_verified_route() {
+    let server = scripted(Script::default()).await;
+    let ob = outbound(&[("plain.test", server.addr)]);
+    let mut e = entry(&["x@plain.test"]);
+    e.envelope.requiretls = true;
+    let out = ob.deliver(&e, MSG.into(), &[0]).await;
+    assert!(
+        matches!(&out[0], Outcome::Failed(r) if r.text.starts_with("5.7.30")),
+        "{out:?}"
+    );
+    assert!(server.log.lock().unwrap().is_empty(), "no connection");
+    let mut e = entry(&["x@plain.test"]);
+    e.envelope.requiretls = false;
+    let msg = b"TLS-Required: No\r\nSubject: s\r\n\r\nbody\r\n";
+    let out = ob.deliver(&e, msg.as_slice().into(), &[0]).await;
+    assert!(matches!(&out[0], Outcome::Delivered { .. }), "{out:?}");
+    let log = server.log.lock().unwrap().clone();
+    assert!(
+        log.iter().flatten().all(|l| !l.contains("REQUIRETLS")),
+        "{log:?}"
+    );
+}
