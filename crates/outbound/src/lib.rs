@@ -9,6 +9,7 @@
 //! Depends on `config` (the relay settings) and `spool` (the queue's transport shape) only; it
 //! must never depend on the server crates (smtp, imap, pop3), the store or the directory.
 
+mod body;
 pub mod client;
 pub mod dane;
 pub mod policy;
@@ -26,7 +27,7 @@ pub use settings::{Relay, RelayTls, Settings};
 use client::{Conn, SessionError};
 use hickory_resolver::proto::rr::{RData, RecordType};
 use postern_mail::{EnhancedCode, Status};
-use postern_spool::{BodyType, Outcome, QueueEntry, Ret};
+use postern_spool::{Outcome, QueueEntry, Ret};
 use route::{DnsError, Hop, Plan, RouteError};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -870,12 +871,24 @@ impl Inner {
                 ]);
             }
         }
+        let transfer = match body::choose(env.body, data, &caps) {
+            Ok(t) => t,
+            Err((code, why)) => {
+                return Ok(vec![
+                    Outcome::Failed(Status::new(
+                        code,
+                        format_args!("{} [{}] {why}", hop.host, hop.addr.ip())
+                    ));
+                    idx.len()
+                ])
+            }
+        };
         let mut mail = format!("MAIL FROM:<{}>", env.sender.as_deref().unwrap_or(""));
         if caps.size.is_some() {
             mail.push_str(&format!(" SIZE={}", data.len()));
         }
-        if caps.eightbitmime && matches!(env.body, BodyType::EightBitMime | BodyType::BinaryMime) {
-            mail.push_str(" BODY=8BITMIME");
+        if let Some(body) = transfer.body {
+            mail.push_str(&format!(" BODY={body}"));
         }
         if needs_utf8 {
             mail.push_str(" SMTPUTF8");
@@ -922,7 +935,13 @@ impl Inner {
                 line
             })
             .collect();
-        let replies = conn.transaction(&mail, &rcpt_lines, data).await?;
+        let replies = if transfer.bdat {
+            // RFC 3030 §2: BDAT wherever the server offers CHUNKING.
+            let octets = body::bdat_octets(data, &transfer);
+            conn.transaction_bdat(&mail, &rcpt_lines, &octets).await?
+        } else {
+            conn.transaction(&mail, &rcpt_lines, data).await?
+        };
         let suffix = format!(
             " {}",
             if caps.dsn {

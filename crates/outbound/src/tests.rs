@@ -1,7 +1,7 @@
 //! The client against scripted SMTP servers on loopback.
 
 use super::*;
-use postern_spool::{Envelope, Notify, QueueId, RcptState, RcptStatus, Recipient};
+use postern_spool::{BodyType, Envelope, Notify, QueueId, RcptState, RcptStatus, Recipient};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
