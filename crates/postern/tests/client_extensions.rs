@@ -1,0 +1,247 @@
+//! The SMTP client's extensions end to end: a `postern serve` relays through static routes to
+//! small SMTP servers written in Python here (independent of postern's server), one with
+//! CHUNKING, 8BITMIME and SMTPUTF8, one with none of them. Mail is submitted with Python's
+//! smtplib; bounces are read with Python's email parser.
+
+mod common;
+use common::Env;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An SMTP server in Python: EHLO lists `keywords`; MAIL, RCPT, DATA and BDAT (RFC 3030) are
+/// accepted; every command line and every message as received goes to the log file.
+const PEER: &str = r#"
+import socket, sys, threading
+keywords = [k for k in sys.argv[2].split(",") if k]
+log_path = sys.argv[1]
+lock = threading.Lock()
+def log(kind, data):
+    with lock, open(log_path, "ab") as f:
+        if kind == "CMD":
+            f.write(b"CMD " + data + b"\n")
+        else:
+            f.write(b"MSG " + str(len(data)).encode() + b"\n" + data + b"\n")
+def serve(conn):
+    f = conn.makefile("rb")
+    def say(line):
+        conn.sendall(line.encode() + b"\r\n")
+    say("220 peer.test ESMTP python")
+    chunks = b""
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        log("CMD", line.rstrip(b"\r\n"))
+        verb = line.split(b" ")[0].strip().upper()
+        if verb == b"EHLO":
+            lines = ["peer.test"] + keywords
+            for i, k in enumerate(lines):
+                say(("250 " if i == len(lines) - 1 else "250-") + k)
+        elif verb == b"DATA":
+            say("354 go ahead")
+            body = b""
+            while True:
+                l = f.readline()
+                if l in (b".\r\n", b""):
+                    break
+                body += l[1:] if l.startswith(b".") else l
+            log("MSG", body)
+            say("250 2.0.0 queued")
+        elif verb == b"BDAT":
+            parts = line.split()
+            data = f.read(int(parts[1]))
+            chunks += data
+            if len(parts) > 2 and parts[2].upper() == b"LAST":
+                log("MSG", chunks)
+                chunks = b""
+                say("250 2.0.0 queued")
+            else:
+                say("250 2.0.0 chunk")
+        elif verb == b"QUIT":
+            say("221 bye")
+            return
+        else:
+            say("250 2.0.0 ok")
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+struct Peer {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Peer {
+    fn start(dir: &Path, name: &str, keywords: &str) -> Peer {
+        let log = dir.join(format!("{name}.log"));
+        std::fs::write(&log, b"").unwrap();
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(PEER)
+            .arg(&log)
+            .arg(keywords)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the peer prints its port");
+        Peer { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap()).into_owned()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn mailbox(env: &Env, account: &str) -> Vec<String> {
+    let root = env.maildir(account);
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(dir) = std::fs::read_dir(root.join(sub)) {
+            for e in dir.flatten() {
+                out.push(String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Submits one message with smtplib: `body` as UTF-8 text, `SMTPUTF8` when asked.
+fn submit(port: u16, to: &str, subject: &str, body: &str, smtputf8: bool) {
+    common::python(
+        &format!(
+            r#"
+import smtplib
+msg = ("From: alice@a.test\r\nTo: {to}\r\nSubject: {subject}\r\n"
+       "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+       "Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n").encode()
+opts = ["SMTPUTF8", "BODY=8BITMIME"] if {utf8} else ["BODY=8BITMIME"]
+with smtplib.SMTP("127.0.0.1", {port}) as s:
+    s.sendmail("alice@a.test", ["{to}"], msg, mail_options=opts)
+"#,
+            utf8 = if smtputf8 { "True" } else { "False" },
+        ),
+        &[],
+    );
+}
+
+/// The status of the bounce about `subject` in alice's mailbox, read by Python's email parser.
+fn bounce_status(sender: &Env, subject: &str) -> String {
+    wait_for(&format!("the bounce of {subject}"), 60, || {
+        mailbox(sender, "alice@a.test")
+            .iter()
+            .any(|m| m.contains(subject))
+    });
+    let bounce = mailbox(sender, "alice@a.test")
+        .into_iter()
+        .find(|m| m.contains(subject))
+        .unwrap();
+    let out = common::run_command(
+        Command::new("python3").arg("-c").arg(
+            r#"
+import email, sys
+from email import policy
+m = email.message_from_string(sys.stdin.read(), policy=policy.default)
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+for part in m.walk():
+    if part.get_content_type() == "message/delivery-status":
+        for block in part.get_payload():
+            if block.get("Status"):
+                print(block["Action"], block["Status"], block["Diagnostic-Code"])
+"#,
+        ),
+        &bounce,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn bdat_8bitmime_and_smtputf8_to_other_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let modern = Peer::start(
+        dir.path(),
+        "modern",
+        "PIPELINING,8BITMIME,CHUNKING,SMTPUTF8,DSN,SIZE 10000000",
+    );
+    let old = Peer::start(dir.path(), "old", "PIPELINING,SIZE 10000000");
+    let sender = Env::with_config(&format!(
+        "[queue]\nretry_delays_secs = [1]\ndelay_warning_secs = 0\n[outbound]\nidle_timeout_secs = 1\n[outbound.routes]\n\"new.test\" = \"127.0.0.1:{}\"\n\"old.test\" = \"127.0.0.1:{}\"\n",
+        modern.port, old.port
+    ));
+    sender.ok(&["domain", "add", "a.test"], "");
+    sender.ok(&["user", "add", "alice@a.test"], "secret\n");
+    let s = sender.serve();
+    let port = s.addrs["smtp"].port();
+
+    // CHUNKING and 8BITMIME offered: BODY=8BITMIME and one BDAT LAST chunk, content intact.
+    submit(port, "x@new.test", "to-modern", "café ☕", false);
+    wait_for("the message at the modern peer", 60, || {
+        modern.log().contains("to-modern")
+    });
+    let log = modern.log();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("CMD MAIL FROM:<alice@a.test>") && l.contains(" BODY=8BITMIME")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("CMD BDAT ") && l.ends_with(" LAST")),
+        "{log}"
+    );
+    assert!(!log.contains("CMD DATA"), "{log}");
+    assert!(log.contains("café ☕\r\n"), "{log}");
+
+    // No 8BITMIME: 8-bit content is returned with 5.6.3, never sent (RFC 6152 §3).
+    submit(port, "x@old.test", "eight-bit-to-old", "naïve", false);
+    let status = bounce_status(&sender, "eight-bit-to-old");
+    assert!(status.starts_with("failed 5.6.3 "), "{status}");
+    // No SMTPUTF8: a UTF-8 address is returned with 5.6.7 (RFC 6531 §3.5).
+    submit(port, "jörg@old.test", "utf8-to-old", "hello", true);
+    let status = bounce_status(&sender, "utf8-to-old");
+    assert!(status.starts_with("failed 5.6.7 "), "{status}");
+    // 7-bit content goes with DATA and no BODY parameter.
+    submit(port, "x@old.test", "seven-bit-to-old", "plain", false);
+    wait_for("the message at the old peer", 60, || {
+        old.log().contains("seven-bit-to-old")
+    });
+    let log = old.log();
+    assert!(log.contains("CMD DATA"), "{log}");
+    assert!(!log.contains("BDAT") && !log.contains("BODY="), "{log}");
+    assert!(
+        !log.contains("eight-bit-to-old") && !log.contains("utf8-to-old"),
+        "{log}"
+    );
+    drop(s);
+}
