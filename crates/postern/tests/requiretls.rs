@@ -245,6 +245,11 @@ for part in m.walk():
         &bounce,
     );
     assert_eq!(dsn.trim(), "bob@c.test failed 5.7.30", "{bounce}");
+    // RFC 8689 §5: the bounce returns the headers only.
+    assert!(
+        bounce.contains("text/rfc822-headers") && !bounce.contains("message/rfc822"),
+        "{bounce}"
+    );
     assert!(mailbox(&receiver, "bob@c.test").is_empty());
 
     // Without REQUIRETLS the same route delivers (opportunistic TLS).
