@@ -2,12 +2,11 @@
 //! BINARYMIME), DATA or BDAT (RFC 3030 CHUNKING), and the refusal when the server cannot take
 //! the body as it is.
 //!
-//! A message with 8-bit octets for a server without 8BITMIME is returned with `5.6.3` rather
-//! than converted to quoted-printable or base64: RFC 6152 §3 allows either, and returning it
-//! keeps every DKIM signature on it intact (ours is added before the destination's extensions
-//! are known, and a signature by the originator covers the 8-bit body; RFC 6376 §5.3 leaves the
-//! conversion to the signer). Servers without 8BITMIME are rare enough that a visible bounce
-//! beats a silently broken signature.
+//! A message with 8-bit octets for a server without 8BITMIME (RFC 6152 §3 allows converting it
+//! or returning it) is converted to quoted-printable/base64 in its MIME parts when it carries no
+//! DKIM signature; a signed one (ours is added before the destination's extensions are known,
+//! and an originator's covers the 8-bit body; RFC 6376 §5.3 leaves conversion to the signer), or
+//! one whose structure does not allow it, is returned with `5.6.3`, so no signature is broken.
 
 use crate::client::Capabilities;
 use postern_mail::EnhancedCode;
@@ -51,7 +50,7 @@ pub(crate) fn choose(
     }
     let eight_bit = data.iter().any(|&b| b >= 0x80);
     if eight_bit && !caps.eightbitmime {
-        // RFC 6152 §3: not sent as it is to a server without 8BITMIME.
+        // RFC 6152 §3: not sent as it is to a server without 8BITMIME (see `seven_bit_copy`).
         return Err((
             EnhancedCode::new(5, 6, 3),
             "does not offer 8BITMIME, which this message's 8-bit content needs (RFC 6152 §3)"
@@ -85,6 +84,31 @@ pub(crate) fn textual(data: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// RFC 6152 §3: the 7-bit copy of a message that [`choose`] refused for its 8-bit content,
+/// and how to send it, when the message carries no DKIM signature (ours or another's: converting
+/// would break it) and its MIME structure allows the conversion.
+pub(crate) fn seven_bit_copy(
+    declared: BodyType,
+    data: &[u8],
+    caps: &Capabilities,
+) -> Option<(Vec<u8>, Transfer)> {
+    let binary_needed = declared == BodyType::BinaryMime && !textual(data);
+    if binary_needed || caps.eightbitmime || !data.iter().any(|&b| b >= 0x80) {
+        return None;
+    }
+    if postern_mail::header::fields(data).any(|f| f.is("DKIM-Signature")) {
+        return None;
+    }
+    let copy = crate::downgrade::to_seven_bit(data)?;
+    Some((
+        copy,
+        Transfer {
+            body: None,
+            bdat: caps.esmtp && caps.chunking,
+        },
+    ))
 }
 
 /// The octets of a BDAT chunk (RFC 3030 §2: no dot-stuffing): the message as it is for
@@ -154,6 +178,23 @@ mod tests {
         let text = "Subject: b\r\n\r\nnaïve\r\n".as_bytes();
         let t = choose(BodyType::BinaryMime, text, &caps(&["8BITMIME"])).unwrap();
         assert_eq!((t.body, t.bdat), (Some("8BITMIME"), false));
+    }
+
+    #[test]
+    fn seven_bit_copies_only_of_unsigned_messages() {
+        let eight = "Subject: s\r\n\r\ncafé\r\n".as_bytes();
+        let (copy, t) =
+            seven_bit_copy(BodyType::EightBitMime, eight, &caps(&["CHUNKING"])).unwrap();
+        assert_eq!(
+            copy,
+            b"Subject: s\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n"
+        );
+        assert_eq!((t.body, t.bdat), (None, true));
+        let signed = "DKIM-Signature: v=1; d=a.test\r\nSubject: s\r\n\r\ncafé\r\n".as_bytes();
+        assert!(seven_bit_copy(BodyType::EightBitMime, signed, &caps(&[])).is_none());
+        // Not needed where the server has 8BITMIME or the content is 7-bit.
+        assert!(seven_bit_copy(BodyType::EightBitMime, eight, &caps(&["8BITMIME"])).is_none());
+        assert!(seven_bit_copy(BodyType::EightBitMime, b"\r\nx\r\n", &caps(&[])).is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod body;
 pub mod client;
 pub mod dane;
+mod downgrade;
 pub mod policy;
 mod requiretls;
 pub mod route;
@@ -871,18 +872,24 @@ impl Inner {
                 ]);
             }
         }
-        let transfer = match body::choose(env.body, data, &caps) {
-            Ok(t) => t,
-            Err((code, why)) => {
-                return Ok(vec![
-                    Outcome::Failed(Status::new(
-                        code,
-                        format_args!("{} [{}] {why}", hop.host, hop.addr.ip())
-                    ));
-                    idx.len()
-                ])
-            }
+        // RFC 6152 §3: an 8-bit message for a server without 8BITMIME goes as a 7-bit copy
+        // where it may (see `body`), else it is returned.
+        let (data, transfer) = match body::choose(env.body, data, &caps) {
+            Ok(t) => (std::borrow::Cow::Borrowed(data), t),
+            Err((code, why)) => match body::seven_bit_copy(env.body, data, &caps) {
+                Some((copy, t)) => (std::borrow::Cow::Owned(copy), t),
+                None => {
+                    return Ok(vec![
+                        Outcome::Failed(Status::new(
+                            code,
+                            format_args!("{} [{}] {why}", hop.host, hop.addr.ip())
+                        ));
+                        idx.len()
+                    ])
+                }
+            },
         };
+        let data: &[u8] = &data;
         let mut mail = format!("MAIL FROM:<{}>", env.sender.as_deref().unwrap_or(""));
         if caps.size.is_some() {
             mail.push_str(&format!(" SIZE={}", data.len()));

@@ -132,13 +132,14 @@ fn mailbox(env: &Env, account: &str) -> Vec<String> {
     out
 }
 
-/// Submits one message with smtplib: `body` as UTF-8 text, `SMTPUTF8` when asked.
-fn submit(port: u16, to: &str, subject: &str, body: &str, smtputf8: bool) {
+/// Submits one message with smtplib: `extra` header lines first, `body` as UTF-8 text,
+/// `SMTPUTF8` when asked.
+fn submit(port: u16, to: &str, subject: &str, body: &str, extra: &str, smtputf8: bool) {
     common::python(
         &format!(
             r#"
 import smtplib
-msg = ("From: alice@a.test\r\nTo: {to}\r\nSubject: {subject}\r\n"
+msg = ("{extra}From: alice@a.test\r\nTo: {to}\r\nSubject: {subject}\r\n"
        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
        "Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n").encode()
 opts = ["SMTPUTF8", "BODY=8BITMIME"] if {utf8} else ["BODY=8BITMIME"]
@@ -205,7 +206,7 @@ fn bdat_8bitmime_and_smtputf8_to_other_servers() {
     let port = s.addrs["smtp"].port();
 
     // CHUNKING and 8BITMIME offered: BODY=8BITMIME and one BDAT LAST chunk, content intact.
-    submit(port, "x@new.test", "to-modern", "café ☕", false);
+    submit(port, "x@new.test", "to-modern", "café ☕", "", false);
     wait_for("the message at the modern peer", 60, || {
         modern.log().contains("to-modern")
     });
@@ -223,16 +224,28 @@ fn bdat_8bitmime_and_smtputf8_to_other_servers() {
     assert!(!log.contains("CMD DATA"), "{log}");
     assert!(log.contains("café ☕\r\n"), "{log}");
 
-    // No 8BITMIME: 8-bit content is returned with 5.6.3, never sent (RFC 6152 §3).
-    submit(port, "x@old.test", "eight-bit-to-old", "naïve", false);
-    let status = bounce_status(&sender, "eight-bit-to-old");
+    // No 8BITMIME (RFC 6152 §3): an unsigned 8-bit message goes as quoted-printable, without
+    // BODY; a DKIM-signed one is returned with 5.6.3 (converting would break the signature).
+    submit(port, "x@old.test", "eight-bit-to-old", "naïve", "", false);
+    wait_for("the converted message at the old peer", 60, || {
+        old.log().contains("eight-bit-to-old")
+    });
+    let log = old.log();
+    assert!(
+        log.contains("Content-Transfer-Encoding: quoted-printable\r\n\r\nna=C3=AFve\r\n"),
+        "{log}"
+    );
+    assert!(!log.contains("Content-Transfer-Encoding: 8bit"), "{log}");
+    let signed = "DKIM-Signature: v=1; a=rsa-sha256; d=origin.test; s=s; h=from; bh=x; b=y\\r\\n";
+    submit(port, "x@old.test", "signed-to-old", "naïve", signed, false);
+    let status = bounce_status(&sender, "signed-to-old");
     assert!(status.starts_with("failed 5.6.3 "), "{status}");
     // No SMTPUTF8: a UTF-8 address is returned with 5.6.7 (RFC 6531 §3.5).
-    submit(port, "jörg@old.test", "utf8-to-old", "hello", true);
+    submit(port, "jörg@old.test", "utf8-to-old", "hello", "", true);
     let status = bounce_status(&sender, "utf8-to-old");
     assert!(status.starts_with("failed 5.6.7 "), "{status}");
     // 7-bit content goes with DATA and no BODY parameter.
-    submit(port, "x@old.test", "seven-bit-to-old", "plain", false);
+    submit(port, "x@old.test", "seven-bit-to-old", "plain", "", false);
     wait_for("the message at the old peer", 60, || {
         old.log().contains("seven-bit-to-old")
     });
@@ -240,7 +253,7 @@ fn bdat_8bitmime_and_smtputf8_to_other_servers() {
     assert!(log.contains("CMD DATA"), "{log}");
     assert!(!log.contains("BDAT") && !log.contains("BODY="), "{log}");
     assert!(
-        !log.contains("eight-bit-to-old") && !log.contains("utf8-to-old"),
+        !log.contains("signed-to-old") && !log.contains("utf8-to-old"),
         "{log}"
     );
     drop(s);
