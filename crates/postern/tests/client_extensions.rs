@@ -236,6 +236,19 @@ fn bdat_8bitmime_and_smtputf8_to_other_servers() {
         "{log}"
     );
     assert!(!log.contains("Content-Transfer-Encoding: 8bit"), "{log}");
+    // Python's email parser decodes the converted body back to the original text.
+    let at = log.find("Subject: eight-bit-to-old").unwrap();
+    let msg_line = log[..at].rfind("MSG ").unwrap();
+    let header_end = msg_line + log[msg_line..].find('\n').unwrap() + 1;
+    let len: usize = log[msg_line + 4..header_end - 1].parse().unwrap();
+    let converted = &log.as_bytes()[header_end..header_end + len];
+    let out = common::run_command(
+        Command::new("python3").arg("-c").arg(
+            "import email, sys\nfrom email import policy\nm = email.message_from_bytes(sys.stdin.buffer.read(), policy=policy.default)\nprint(m.get_content().strip())",
+        ),
+        std::str::from_utf8(converted).unwrap(),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "naïve");
     let signed = "DKIM-Signature: v=1; a=rsa-sha256; d=origin.test; s=s; h=from; bh=x; b=y\\r\\n";
     submit(port, "x@old.test", "signed-to-old", "naïve", signed, false);
     let status = bounce_status(&sender, "signed-to-old");
