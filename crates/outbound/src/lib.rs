@@ -440,7 +440,7 @@ impl Inner {
     /// RFC 8689 §4.2.1: a REQUIRETLS message goes only over a session with TLS to a server
     /// that advertises REQUIRETLS; `Some(why)` when this one does not qualify.
     fn requiretls_refusal(entry: &QueueEntry, conn: &Conn) -> Option<String> {
-        if !entry.envelope.requiretls {
+        if !requiretls::applies(&entry.envelope) {
             return None;
         }
         requiretls::session_refusal(conn.tls, conn.caps.requiretls, &conn.peer)
@@ -900,7 +900,7 @@ impl Inner {
         if needs_utf8 {
             mail.push_str(" SMTPUTF8");
         }
-        if env.requiretls {
+        if requiretls::applies(env) {
             // RFC 8689 §4.2.1: passed on (the session was checked to advertise it).
             mail.push_str(" REQUIRETLS");
         }

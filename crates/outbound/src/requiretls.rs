@@ -21,13 +21,19 @@ pub(crate) enum Demand {
 /// The demand of a message: its envelope's REQUIRETLS flag, else its `TLS-Required` field.
 /// RFC 8689 §4.2.2: the field is ignored when the message has the REQUIRETLS parameter.
 pub(crate) fn demand(envelope: &Envelope, message: &[u8]) -> Demand {
-    if envelope.requiretls {
+    if applies(envelope) {
         Demand::RequireTls
     } else if tls_required_no(message) {
         Demand::IgnorePolicies
     } else {
         Demand::Normal
     }
+}
+
+/// RFC 8689 §4.2.1: the REQUIRETLS requirements apply to a message with the flag and a
+/// non-empty return path (a bounce, with the null sender, is sent as usual).
+pub(crate) fn applies(envelope: &Envelope) -> bool {
+    envelope.requiretls && envelope.sender.as_deref().is_some_and(|s| !s.is_empty())
 }
 
 /// RFC 8689 §4.2.2 / §5.1: the message has a `TLS-Required: No` header field (the value is
@@ -152,7 +158,7 @@ mod tests {
 
     fn envelope(requiretls: bool) -> Envelope {
         Envelope {
-            sender: None,
+            sender: Some("a@example.org".into()),
             recipients: Vec::new(),
             ret: None,
             envid: None,
@@ -169,6 +175,9 @@ mod tests {
     fn the_parameter_wins_over_the_field() {
         let no = b"TLS-Required: No\r\n\r\nx\r\n";
         assert_eq!(demand(&envelope(true), no), Demand::RequireTls);
+        let mut bounce = envelope(true);
+        bounce.sender = None;
+        assert_eq!(demand(&bounce, b"\r\nx\r\n"), Demand::Normal);
         assert_eq!(demand(&envelope(false), no), Demand::IgnorePolicies);
         assert_eq!(demand(&envelope(false), b"\r\nx\r\n"), Demand::Normal);
     }
