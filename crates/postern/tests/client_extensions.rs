@@ -269,5 +269,40 @@ fn bdat_8bitmime_and_smtputf8_to_other_servers() {
         !log.contains("signed-to-old") && !log.contains("utf8-to-old"),
         "{log}"
     );
+
+    // RFC 3461: DSN parameters go on to a server that offers DSN; to one that does not, a
+    // requested success notice is given here, as "relayed" (§4.1 / RFC 3464 §2.3.3).
+    for (to, subject) in [
+        ("x@new.test", "dsn-to-modern"),
+        ("x@old.test", "dsn-to-old"),
+    ] {
+        common::python(
+            &format!(
+                r#"
+import smtplib
+msg = "From: alice@a.test\r\nTo: {to}\r\nSubject: {subject}\r\n\r\ndsn\r\n"
+with smtplib.SMTP("127.0.0.1", {port}) as s:
+    s.sendmail("alice@a.test", ["{to}"], msg, mail_options=["RET=HDRS", "ENVID=env+2Did"],
+               rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;orig@a.test"])
+"#
+            ),
+            &[],
+        );
+    }
+    wait_for("the DSN message at the modern peer", 60, || {
+        modern.log().contains("dsn-to-modern")
+    });
+    let log = modern.log();
+    assert!(
+        log.contains(" RET=HDRS ENVID=env-id")
+            && log.contains(
+                "CMD RCPT TO:<x@new.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig@a.test"
+            ),
+        "{log}"
+    );
+    let status = bounce_status(&sender, "dsn-to-old");
+    assert!(status.starts_with("relayed 2."), "{status}");
+    let log = old.log();
+    assert!(!log.contains("NOTIFY=") && !log.contains("RET="), "{log}");
     drop(s);
 }
