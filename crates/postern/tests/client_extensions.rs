@@ -306,3 +306,168 @@ with smtplib.SMTP("127.0.0.1", {port}) as s:
     assert!(!log.contains("NOTIFY=") && !log.contains("RET="), "{log}");
     drop(s);
 }
+
+/// A private Postfix instance (`postfix -c DIR`, queue and log in a temp directory) whose smtpd
+/// (which offers CHUNKING) relays `example.org` to `next_hop`. Stopped when dropped.
+struct Postfix {
+    conf: PathBuf,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Postfix {
+    fn start(root: &Path, next_hop: &str) -> Result<Postfix, String> {
+        let dir = root.join("postfix");
+        let (conf, queue, data) = (dir.join("conf"), dir.join("queue"), dir.join("data"));
+        for d in [&conf, &queue, &data] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let chown = Command::new("chown").arg("postfix").arg(&data).status();
+        if !chown.is_ok_and(|s| s.success()) {
+            return Err("cannot give Postfix its data directory (no postfix user?)".into());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("maillog");
+        std::fs::write(
+            conf.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {queue}\ndata_directory = {data}\n\
+                 maillog_file = {log}\nmaillog_file_prefixes = {dir}\n\
+                 myhostname = relay.postfix.test\nmydomain = postfix.test\n\
+                 inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmydestination =\n\
+                 mynetworks = 127.0.0.0/8\nalias_maps =\nalias_database =\nbiff = no\n\
+                 relay_domains = example.org\nrelay_recipient_maps =\n\
+                 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+                 transport_maps = texthash:{conf}/transport\n\
+                 local_transport = error:local delivery disabled in the test instance\n\
+                 default_transport = error:outbound delivery disabled in the test instance\n\
+                 relay_transport = error:relay disabled in the test instance\n\
+                 smtp_dns_support_level = disabled\nnotify_classes =\n",
+                queue = queue.display(),
+                data = data.display(),
+                log = log.display(),
+                dir = dir.display(),
+                conf = conf.display(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(conf.join("transport"), format!("example.org {next_hop}\n")).unwrap();
+        let services = [
+            "pickup unix n - n 60 1 pickup",
+            "cleanup unix n - n - 0 cleanup",
+            "qmgr unix n - n 300 1 qmgr",
+            "rewrite unix - - n - - trivial-rewrite",
+            "bounce unix - - n - 0 bounce",
+            "defer unix - - n - 0 bounce",
+            "trace unix - - n - 0 bounce",
+            "verify unix - - n - 1 verify",
+            "flush unix n - n 1000? 0 flush",
+            "proxymap unix - - n - - proxymap",
+            "showq unix n - n - - showq",
+            "error unix - - n - - error",
+            "retry unix - - n - - error",
+            "discard unix - - n - - discard",
+            "smtp unix - - n - - smtp",
+            "anvil unix - - n - 1 anvil",
+            "scache unix - - n - 1 scache",
+            "postlog unix-dgram n - n - 1 postlogd",
+        ];
+        std::fs::write(
+            conf.join("master.cf"),
+            format!(
+                "127.0.0.1:{port} inet n - n - - smtpd\n{}\n",
+                services.join("\n")
+            ),
+        )
+        .unwrap();
+        let out = Command::new("postfix")
+            .arg("-c")
+            .arg(&conf)
+            .arg("start")
+            .output()
+            .map_err(|e| format!("cannot run postfix: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "postfix start failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let pf = Postfix { conf, log, port };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err("Postfix's smtpd did not start listening".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(pf)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .output();
+    }
+}
+
+/// RFC 3030 against an independent server: postern sends with BDAT to Postfix's smtpd, which
+/// relays the message on to the Python peer; it arrives there intact.
+#[test]
+fn bdat_to_postfix() {
+    // SAFETY: geteuid has no preconditions.
+    if !common::on_path("postfix") || unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs Postfix and root (test.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let peer = Peer::start(dir.path(), "after-postfix", "PIPELINING,8BITMIME");
+    let postfix = match Postfix::start(dir.path(), &format!("smtp:[127.0.0.1]:{}", peer.port)) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let sender = Env::with_config(&format!(
+        "[queue]\nretry_delays_secs = [1]\ndelay_warning_secs = 0\n[outbound]\nidle_timeout_secs = 1\n[outbound.routes]\n\"example.org\" = \"127.0.0.1:{}\"\n",
+        postfix.port
+    ));
+    sender.ok(&["domain", "add", "a.test"], "");
+    sender.ok(&["user", "add", "alice@a.test"], "secret\n");
+    let s = sender.serve();
+    let body = format!("naïve\\r\\n.leading dot\\r\\n{}", "x".repeat(900));
+    submit(
+        s.addrs["smtp"].port(),
+        "bob@example.org",
+        "via-postfix",
+        &body,
+        "",
+        false,
+    );
+    wait_for("the message relayed by Postfix", 90, || {
+        peer.log().contains("via-postfix")
+    });
+    let log = peer.log();
+    assert!(log.contains("naïve\r\n.leading dot\r\n"), "{log}");
+    assert!(log.contains(&"x".repeat(900)), "{log}");
+    assert!(log.contains("relay.postfix.test"), "{log}");
+    let pf = postfix.log();
+    assert!(pf.contains("status=sent"), "{pf}");
+    // smtpd's command counts on disconnect: the message came with BDAT, not DATA.
+    wait_for("Postfix's disconnect line", 30, || {
+        postfix.log().contains(" bdat=")
+    });
+    let pf = postfix.log();
+    assert!(pf.contains(" bdat=1") && !pf.contains(" data="), "{pf}");
+    drop(s);
+}
