@@ -173,8 +173,14 @@ fn requiretls_end_to_end() {
     let rport = r.addrs["smtp"].port();
     // The sender: b.test over a verified required-TLS route (the test CA is the system's
     // roots for it, by SSL_CERT_FILE), c.test over an opportunistic one.
+    // d.test: a verified route to a port where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let sender = Env::with_config(&format!(
-        "{tls}[queue]\nretry_delays_secs = [1]\ndelay_warning_secs = 0\n[outbound]\nidle_timeout_secs = 1\nrequire_tls = [\"b.test\"]\nverify_required_tls = true\n[outbound.routes]\n\"b.test\" = \"127.0.0.1:{rport}\"\n\"c.test\" = \"127.0.0.1:{rport}\"\n"
+        "{tls}[queue]\nretry_delays_secs = [1]\ndelay_warning_secs = 0\n[outbound]\nidle_timeout_secs = 1\nrequire_tls = [\"b.test\", \"d.test\"]\nverify_required_tls = true\n[outbound.routes]\n\"b.test\" = \"127.0.0.1:{rport}\"\n\"c.test\" = \"127.0.0.1:{rport}\"\n\"d.test\" = \"127.0.0.1:{closed}\"\n"
     ));
     sender.ok(&["domain", "add", "a.test"], "");
     sender.ok(&["user", "add", "alice@a.test"], "secret\n");
@@ -268,6 +274,30 @@ for part in m.walk():
     );
     let m = delivered(&receiver, "bob@c.test", "no-requiretls");
     assert!(!m.contains("(REQUIRETLS)"), "{m}");
+
+    // A verified route whose server is down: the message waits (a connection failure is no
+    // TLS downgrade), its REQUIRETLS flag in the queue.
+    let out = smtplib(sport, true, "bob@d.test", "down-route", &["REQUIRETLS"], "");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["advertised", "sent"],
+        "{out}"
+    );
+    let mut list = String::new();
+    wait_for("the deferral", 60, || {
+        list = sender.ok(&["queue", "list"], "");
+        list.contains("bob@d.test") && list.contains("4.4.")
+    });
+    let id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let id = id.trim_end_matches(['*', '!']);
+    let show = sender.ok(&["queue", "show", id], "");
+    assert!(show.contains("REQUIRETLS: yes"), "{show}");
     drop(s);
     drop(r);
 }
