@@ -245,3 +245,51 @@ mod tests {
         );
     }
 }
+
+/// Property tests of the RFC 2045 §6.7 encoder against a plain decoder written from §6.7.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// §6.7 decoding: `=XX` octets, `=` CRLF soft breaks removed, hard CRLF kept.
+    fn decode(qp: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < qp.len() {
+            if qp[i] == b'=' {
+                if qp[i + 1..].starts_with(b"\r\n") {
+                    i += 3;
+                    continue;
+                }
+                let hex = std::str::from_utf8(&qp[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(qp[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Any body of CRLF lines encodes to 7-bit lines of at most 76 characters without
+        /// trailing white space, and decodes back to itself.
+        #[test]
+        fn quoted_printable_round_trips(lines in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![Just(b' '), Just(b'='), Just(b'\t'), any::<u8>()]
+                .prop_filter("no line ends", |b| *b != b'\r' && *b != b'\n'), 0..200), 0..5)) {
+            let body: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain(*b"\r\n")).collect();
+            let mut out = Vec::new();
+            quoted_printable(&body, &mut out);
+            prop_assert!(out.is_ascii());
+            for line in out.split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                prop_assert!(line.len() <= 76);
+                prop_assert!(!matches!(line.last(), Some(b' ' | b'\t')));
+            }
+            prop_assert_eq!(decode(&out), body);
+        }
+    }
+}
