@@ -130,9 +130,15 @@ pub(crate) fn session_refusal(tls: bool, advertised: bool, peer: &str) -> Option
 
 /// RFC 8689 §5: the status of a REQUIRETLS message that could not be relayed as it demands.
 pub(crate) fn failure(why: impl std::fmt::Display) -> Status {
+    let why = why.to_string();
+    // The reason's own enhanced code (`4.7.5 ...`) gives way to 5.7.30.
+    let words = match why.split_once(' ') {
+        Some((code, rest)) if code.parse::<EnhancedCode>().is_ok() => rest,
+        _ => why.as_str(),
+    };
     Status::new(
         EnhancedCode::new(5, 7, 30),
-        format_args!("REQUIRETLS support required: {why}"),
+        format_args!("REQUIRETLS support required: {words}"),
     )
 }
 
@@ -221,6 +227,16 @@ mod tests {
         for (_, t) in ignore_policies(hops, &HopTls::Opportunistic) {
             assert!(matches!(t, HopTls::Opportunistic));
         }
+    }
+
+    #[test]
+    fn the_failure_names_5_7_30_once() {
+        let f = failure("4.7.5 mx [192.0.2.1]: the certificate does not satisfy DANE");
+        assert_eq!(f.code, EnhancedCode::new(5, 7, 30));
+        assert_eq!(
+            f.text,
+            "5.7.30 REQUIRETLS support required: mx [192.0.2.1]: the certificate does not satisfy DANE"
+        );
     }
 
     #[test]
