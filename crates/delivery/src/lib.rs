@@ -34,6 +34,8 @@ pub struct EnvelopeInfo {
     pub orig_rcpt: Option<String>,
     /// The account that submitted the message (SMTP AUTH), if any.
     pub auth: Option<String>,
+    /// The message has the REQUIRETLS flag (RFC 8689): what Sieve redirects keep it.
+    pub requiretls: bool,
 }
 
 /// The local delivery agent.
@@ -284,6 +286,7 @@ impl LocalDelivery {
             sender,
             orig_to: None,
             auth: None,
+            requiretls: false,
         };
         let delimiter = self.directory.subaddress_separator();
         sieve::rejects(setup, &self.store, delimiter, &recipient, message).await
@@ -360,6 +363,7 @@ impl LocalDelivery {
                 sender,
                 orig_to: info.orig_rcpt.as_deref(),
                 auth: info.auth.as_deref(),
+                requiretls: info.requiretls,
             };
             let delimiter = self.directory.subaddress_separator();
             let filtered = sieve::filter(setup, &self.store, delimiter, &rcpt, message).await;

@@ -19,6 +19,7 @@ fn write_spool_journal_seeds() {
         envid: Some("QQ314159".into()),
         body: BodyType::EightBitMime,
         smtputf8: false,
+        requiretls: false,
         authenticated: Some("alice@example.org".into()),
         client_ip: Some([192, 0, 2, 7].into()),
         helo: Some("client.example.net".into()),

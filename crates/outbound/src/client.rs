@@ -138,6 +138,12 @@ pub struct Capabilities {
     pub smtputf8: bool,
     /// RFC 3461 DSN.
     pub dsn: bool,
+    /// RFC 8689 REQUIRETLS.
+    pub requiretls: bool,
+    /// RFC 3030 CHUNKING (the BDAT command).
+    pub chunking: bool,
+    /// RFC 3030 BINARYMIME (with CHUNKING).
+    pub binarymime: bool,
     /// RFC 4954 AUTH with the PLAIN mechanism (RFC 4616).
     pub auth_plain: bool,
     /// RFC 4954 AUTH with the LOGIN mechanism.
@@ -161,6 +167,9 @@ impl Capabilities {
                 "8BITMIME" => caps.eightbitmime = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
                 "DSN" => caps.dsn = true,
+                "REQUIRETLS" => caps.requiretls = true,
+                "CHUNKING" => caps.chunking = true,
+                "BINARYMIME" => caps.binarymime = true,
                 "SIZE" => caps.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 "AUTH" => {
                     for m in words {
@@ -479,6 +488,64 @@ impl Conn {
         let stuffed = dot_stuff(message);
         self.write(&stuffed, t.data_block, "DATA").await?;
         let done = self.read_reply(t.data_end, "end of data").await?;
+        Ok(rcpt_replies
+            .into_iter()
+            .map(|r| {
+                if r.code == 250 || r.code == 251 {
+                    done.clone()
+                } else {
+                    r
+                }
+            })
+            .collect())
+    }
+
+    /// One mail transaction with RFC 3030 CHUNKING: MAIL, the RCPTs (pipelined when the server
+    /// offers PIPELINING), then the whole message as one `BDAT n LAST` chunk, sent as it is (no
+    /// dot-stuffing, RFC 3030 §2). `message` must already be what goes on the wire (CRLF line
+    /// ends unless it is BINARYMIME). Returns one reply per recipient, as
+    /// [`Conn::transaction`] does.
+    pub async fn transaction_bdat(
+        &mut self,
+        mail_from: &str,
+        rcpt_to: &[String],
+        message: &[u8],
+    ) -> Result<Vec<Reply>, SessionError> {
+        let t = self.timeouts;
+        self.transactions += 1;
+        let mut rcpt_replies = Vec::with_capacity(rcpt_to.len());
+        let mail = if self.caps.pipelining {
+            let mut batch = format!("{mail_from}\r\n");
+            for r in rcpt_to {
+                batch.push_str(r);
+                batch.push_str("\r\n");
+            }
+            self.write(batch.as_bytes(), t.command, "MAIL").await?;
+            let mail = self.read_reply(t.command, "MAIL").await?;
+            for _ in rcpt_to {
+                rcpt_replies.push(self.read_reply(t.command, "RCPT").await?);
+            }
+            mail
+        } else {
+            let mail = self.command(mail_from, t.command, "MAIL").await?;
+            if mail.code == 250 {
+                for r in rcpt_to {
+                    rcpt_replies.push(self.command(r, t.command, "RCPT").await?);
+                }
+            }
+            mail
+        };
+        if mail.code != 250 {
+            return Err(SessionError::Reply(mail, "MAIL"));
+        }
+        if !rcpt_replies.iter().any(|r| r.code == 250 || r.code == 251) {
+            let _ = self.command("RSET", t.command, "RSET").await?;
+            return Ok(rcpt_replies);
+        }
+        let mut chunk = format!("BDAT {} LAST\r\n", message.len()).into_bytes();
+        chunk.extend_from_slice(message);
+        self.write(&chunk, t.data_block, "BDAT").await?;
+        let done = self.read_reply(t.data_end, "BDAT").await?;
         Ok(rcpt_replies
             .into_iter()
             .map(|r| {

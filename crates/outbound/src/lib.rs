@@ -9,9 +9,12 @@
 //! Depends on `config` (the relay settings) and `spool` (the queue's transport shape) only; it
 //! must never depend on the server crates (smtp, imap, pop3), the store or the directory.
 
+mod body;
 pub mod client;
 pub mod dane;
+mod downgrade;
 pub mod policy;
+mod requiretls;
 pub mod route;
 pub mod settings;
 pub mod sts;
@@ -25,7 +28,7 @@ pub use settings::{Relay, RelayTls, Settings};
 use client::{Conn, SessionError};
 use hickory_resolver::proto::rr::{RData, RecordType};
 use postern_mail::{EnhancedCode, Status};
-use postern_spool::{BodyType, Outcome, QueueEntry, Ret};
+use postern_spool::{Outcome, QueueEntry, Ret};
 use route::{DnsError, Hop, Plan, RouteError};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -341,16 +344,13 @@ impl Inner {
                 )))
             }
         };
-        let hops = match self.hop_policies(domain, &plan).await {
+        let demand = requiretls::demand(&entry.envelope, data);
+        let hops = match self.hops_for(domain, &plan, demand).await {
             Ok(h) => h,
-            Err(why) => {
-                return all(Outcome::Deferred(Status::from_text(
-                    why,
-                    EnhancedCode::TEMPORARY,
-                )))
-            }
+            Err(o) => return all(o),
         };
         let mut last = format!("4.4.1 no host for {domain} could be reached");
+        let mut tls_refused = false;
         for (hop, tls) in &hops {
             let host_sem = self.host_semaphore(hop.addr);
             let Ok(_host_permit) = host_sem.acquire_owned().await else {
@@ -368,6 +368,13 @@ impl Inner {
                     HopResult::Done(outcomes) => return outcomes,
                     HopResult::Next(why) => {
                         tracing::info!(to = %hop.addr, "{why}");
+                        tls_refused |= why.starts_with("4.7.") || why.starts_with("5.7.30");
+                        last = why;
+                        break;
+                    }
+                    HopResult::RetryPlain(why) if demand == requiretls::Demand::RequireTls => {
+                        tracing::info!(to = %hop.addr, "{why}");
+                        tls_refused = true;
                         last = why;
                         break;
                     }
@@ -379,10 +386,64 @@ impl Inner {
                 }
             }
         }
+        if demand == requiretls::Demand::RequireTls && tls_refused {
+            // RFC 8689 §5: no downgrade and no retry: the message is returned.
+            return all(Outcome::Failed(requiretls::failure(last)));
+        }
         all(Outcome::Deferred(Status::from_text(
             last,
             EnhancedCode::TEMPORARY,
         )))
+    }
+
+    /// The hops and their TLS policies as RFC 8689 shapes them for this message: only
+    /// verified ones for REQUIRETLS (§4.2.1), DANE and MTA-STS waived for `TLS-Required: No`
+    /// (§4.2.2). `Err`: the outcome of every recipient.
+    async fn hops_for(
+        &self,
+        domain: &str,
+        plan: &Plan,
+        demand: requiretls::Demand,
+    ) -> Result<Vec<(Hop, HopTls)>, Outcome> {
+        let fallback = if plan.require_tls {
+            HopTls::Required {
+                verify: match &plan.relay {
+                    Some(r) => r.verify_certificate,
+                    None => self.settings.verify_required_tls,
+                },
+            }
+        } else {
+            HopTls::Opportunistic
+        };
+        if demand == requiretls::Demand::IgnorePolicies {
+            let hops = plan.hops.iter().map(|h| (h.clone(), fallback.clone()));
+            return Ok(requiretls::ignore_policies(hops.collect(), &fallback));
+        }
+        let hops = match self.hop_policies(domain, plan).await {
+            Ok(h) => h,
+            Err(why) if demand == requiretls::Demand::RequireTls => {
+                return Err(Outcome::Failed(requiretls::failure(why)))
+            }
+            Err(why) => {
+                return Err(Outcome::Deferred(Status::from_text(
+                    why,
+                    EnhancedCode::TEMPORARY,
+                )))
+            }
+        };
+        if demand == requiretls::Demand::RequireTls {
+            return requiretls::require(hops, domain).map_err(Outcome::Failed);
+        }
+        Ok(hops)
+    }
+
+    /// RFC 8689 §4.2.1: a REQUIRETLS message goes only over a session with TLS to a server
+    /// that advertises REQUIRETLS; `Some(why)` when this one does not qualify.
+    fn requiretls_refusal(entry: &QueueEntry, conn: &Conn) -> Option<String> {
+        if !requiretls::applies(&entry.envelope) {
+            return None;
+        }
+        requiretls::session_refusal(conn.tls, conn.caps.requiretls, &conn.peer)
     }
 
     /// One host: a pooled connection if there is one, else a new one.
@@ -406,6 +467,10 @@ impl Inner {
         };
         if try_tls {
             while let Some(mut conn) = self.take_idle(&key) {
+                if let Some(why) = Self::requiretls_refusal(entry, &conn) {
+                    self.put_idle(key, conn);
+                    return HopResult::Next(why);
+                }
                 match self.send(&mut conn, entry, data, idx, hop).await {
                     Ok(outcomes) => {
                         self.put_idle(key, conn);
@@ -423,6 +488,10 @@ impl Inner {
             Ok(c) => c,
             Err(r) => return r,
         };
+        if let Some(why) = Self::requiretls_refusal(entry, &conn) {
+            self.put_idle(key, conn);
+            return HopResult::Next(why);
+        }
         match self.send(&mut conn, entry, data, idx, hop).await {
             Ok(outcomes) => {
                 self.put_idle(key, conn);
@@ -803,15 +872,37 @@ impl Inner {
                 ]);
             }
         }
+        // RFC 6152 §3: an 8-bit message for a server without 8BITMIME goes as a 7-bit copy
+        // where it may (see `body`), else it is returned.
+        let (data, transfer) = match body::choose(env.body, data, &caps) {
+            Ok(t) => (std::borrow::Cow::Borrowed(data), t),
+            Err((code, why)) => match body::seven_bit_copy(env.body, data, &caps) {
+                Some((copy, t)) => (std::borrow::Cow::Owned(copy), t),
+                None => {
+                    return Ok(vec![
+                        Outcome::Failed(Status::new(
+                            code,
+                            format_args!("{} [{}] {why}", hop.host, hop.addr.ip())
+                        ));
+                        idx.len()
+                    ])
+                }
+            },
+        };
+        let data: &[u8] = &data;
         let mut mail = format!("MAIL FROM:<{}>", env.sender.as_deref().unwrap_or(""));
         if caps.size.is_some() {
             mail.push_str(&format!(" SIZE={}", data.len()));
         }
-        if caps.eightbitmime && matches!(env.body, BodyType::EightBitMime | BodyType::BinaryMime) {
-            mail.push_str(" BODY=8BITMIME");
+        if let Some(body) = transfer.body {
+            mail.push_str(&format!(" BODY={body}"));
         }
         if needs_utf8 {
             mail.push_str(" SMTPUTF8");
+        }
+        if requiretls::applies(env) {
+            // RFC 8689 §4.2.1: passed on (the session was checked to advertise it).
+            mail.push_str(" REQUIRETLS");
         }
         if caps.dsn {
             match env.ret {
@@ -851,7 +942,13 @@ impl Inner {
                 line
             })
             .collect();
-        let replies = conn.transaction(&mail, &rcpt_lines, data).await?;
+        let replies = if transfer.bdat {
+            // RFC 3030 §2: BDAT wherever the server offers CHUNKING.
+            let octets = body::bdat_octets(data, &transfer);
+            conn.transaction_bdat(&mail, &rcpt_lines, &octets).await?
+        } else {
+            conn.transaction(&mail, &rcpt_lines, data).await?
+        };
         let suffix = format!(
             " {}",
             if caps.dsn {

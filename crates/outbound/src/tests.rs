@@ -1,7 +1,7 @@
 //! The client against scripted SMTP servers on loopback.
 
 use super::*;
-use postern_spool::{Envelope, Notify, QueueId, RcptState, RcptStatus, Recipient};
+use postern_spool::{BodyType, Envelope, Notify, QueueId, RcptState, RcptStatus, Recipient};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -116,6 +116,7 @@ fn entry(rcpts: &[&str]) -> QueueEntry {
             envid: Some("id 1".into()),
             body: BodyType::EightBitMime,
             smtputf8: false,
+            requiretls: false,
             authenticated: None,
             client_ip: None,
             helo: None,
@@ -419,4 +420,30 @@ fn settings_from_the_configuration() {
         ("smart.example.net", 465)
     );
     assert_eq!(relay.tls, RelayTls::Implicit);
+}
+
+/// RFC 8689 §5: a REQUIRETLS message to a route without verified TLS fails with 5.7.30 before
+/// any connection; with `TLS-Required: No` (and no REQUIRETLS) the same route delivers.
+#[tokio::test]
+async fn requiretls_needs_a_verified_route() {
+    let server = scripted(Script::default()).await;
+    let ob = outbound(&[("plain.test", server.addr)]);
+    let mut e = entry(&["x@plain.test"]);
+    e.envelope.requiretls = true;
+    let out = ob.deliver(&e, MSG.into(), &[0]).await;
+    assert!(
+        matches!(&out[0], Outcome::Failed(r) if r.text.starts_with("5.7.30")),
+        "{out:?}"
+    );
+    assert!(server.log.lock().unwrap().is_empty(), "no connection");
+    let mut e = entry(&["x@plain.test"]);
+    e.envelope.requiretls = false;
+    let msg = b"TLS-Required: No\r\nSubject: s\r\n\r\nbody\r\n";
+    let out = ob.deliver(&e, msg.as_slice().into(), &[0]).await;
+    assert!(matches!(&out[0], Outcome::Delivered { .. }), "{out:?}");
+    let log = server.log.lock().unwrap().clone();
+    assert!(
+        log.iter().flatten().all(|l| !l.contains("REQUIRETLS")),
+        "{log:?}"
+    );
 }

@@ -382,6 +382,7 @@ async fn deliver(
         envid: None,
         body: postern_spool::BodyType::EightBitMime,
         smtputf8: false,
+        requiretls: false,
         authenticated: None,
         client_ip: None,
         helo: None,

@@ -60,6 +60,7 @@ impl LocalSink {
             let info = EnvelopeInfo {
                 orig_rcpt: original_recipient(rcpt),
                 auth: envelope.authenticated.clone(),
+                requiretls: envelope.requiretls,
             };
             let outcome = self
                 .local

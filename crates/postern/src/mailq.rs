@@ -225,6 +225,7 @@ mod tests {
             envid: None,
             body: Default::default(),
             smtputf8: false,
+            requiretls: false,
             authenticated: None,
             client_ip: None,
             helo: None,

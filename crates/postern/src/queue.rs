@@ -231,6 +231,9 @@ fn show(spool: &dyn Queue, i: &QueueId) -> anyhow::Result<()> {
         env.body,
         if env.smtputf8 { ", SMTPUTF8" } else { "" }
     );
+    if env.requiretls {
+        println!("REQUIRETLS: yes (RFC 8689: verified TLS only)");
+    }
     if let Some(ret) = env.ret {
         println!("RET:        {ret:?}");
     }

@@ -50,6 +50,7 @@ impl Transport for Router {
                             })
                             .filter(|o| !o.eq_ignore_ascii_case(rcpt)),
                         auth: entry.envelope.authenticated.clone(),
+                        requiretls: entry.envelope.requiretls,
                     };
                     let o = self
                         .local

@@ -577,4 +577,35 @@ fn dane_and_mta_sts_when_sending() {
     submit(sa.addrs["smtp"].port(), "bob@sts.test", "sts-cached");
     delivered(&r1, "bob@sts.test", "sts-cached");
     assert!(mailbox(&r2, "bob@stsbad.test").is_empty());
+
+    // RFC 8689 §4.2.2: `TLS-Required: No` waives MTA-STS and DANE for its message: the
+    // untrusted MX and the mismatching TLSA record no longer hold it back.
+    for (to, subject, receiver) in [
+        ("bob@stsbad.test", "sts-waived", &r2),
+        ("bob@bad.dane.test", "dane-waived", &r1),
+    ] {
+        submit_tls_required_no(sa.addrs["smtp"].port(), to, subject);
+        delivered(receiver, to, subject);
+    }
+}
+
+/// As [`submit`], with a `TLS-Required: No` header field (RFC 8689 §5.1).
+fn submit_tls_required_no(port: u16, to: &str, subject: &str) {
+    common::python(
+        &format!(
+            r#"
+import smtplib
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"] = "alice@a.test"
+m["To"] = "{to}"
+m["Subject"] = "{subject}"
+m["TLS-Required"] = "No"
+m.set_content("transport security test\n")
+with smtplib.SMTP("127.0.0.1", {port}) as s:
+    s.send_message(m)
+"#
+        ),
+        &[],
+    );
 }

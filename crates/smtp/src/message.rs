@@ -146,6 +146,8 @@ pub struct Trace<'a> {
     pub tls: Option<(&'a str, &'a str)>,
     /// Whether the client authenticated (AUTH, RFC 4954); the identity itself is not shown.
     pub authenticated: bool,
+    /// The message came with the REQUIRETLS MAIL parameter (RFC 8689), noted in a comment.
+    pub requiretls: bool,
     /// The message's queue id, in the `id` clause.
     pub id: &'a str,
     /// Named in `for` only when the message has exactly one recipient (no disclosure of the others).
@@ -177,6 +179,9 @@ pub fn received_header(t: &Trace<'_>) -> String {
     }
     if t.authenticated {
         s.push_str("\r\n\t(authenticated sender)");
+    }
+    if t.requiretls {
+        s.push_str("\r\n\t(REQUIRETLS)");
     }
     if let Some(r) = t.single_recipient {
         s.push_str(&format!("\r\n\tfor <{}>", sanitize(r, 512)));
@@ -308,6 +313,7 @@ mod tests {
             protocol: "ESMTPSA".into(),
             tls: Some(("TLSv1.3", "TLS13_AES_256_GCM_SHA384")),
             authenticated: true,
+            requiretls: true,
             id: "S1.1",
             single_recipient: Some("a@example.org"),
             date: rfc5322_date(0),
@@ -318,6 +324,7 @@ mod tests {
         );
         assert!(r.contains("with ESMTPSA id S1.1"));
         assert!(r.contains("version=TLSv1.3 cipher=TLS13_AES_256_GCM_SHA384"));
+        assert!(r.contains("\r\n\t(REQUIRETLS)\r\n"));
         assert!(r.contains("for <a@example.org>;"));
         assert!(r.ends_with("+0000\r\n"));
         assert_eq!(r.matches("\r\n").count(), r.matches("\r\n\t").count() + 1);

@@ -125,6 +125,8 @@ struct Transaction {
     sender: Option<String>,
     body: BodyType,
     smtputf8: bool,
+    /// RFC 8689 §4.1 REQUIRETLS.
+    requiretls: bool,
     ret: Option<Ret>,
     envid: Option<String>,
     recipients: Vec<Recipient>,
@@ -445,6 +447,9 @@ impl Session {
         if self.tls_available {
             lines.push("STARTTLS".to_string());
         }
+        if self.offers_requiretls() {
+            lines.push("REQUIRETLS".to_string());
+        }
         // SCRAM sends no password: AUTH is offered on every channel, PLAIN and LOGIN only on
         // secure ones (RFC 4954 §4).
         if self.account.is_none() {
@@ -508,6 +513,7 @@ impl Session {
             sender: None,
             body: BodyType::SevenBit,
             smtputf8: false,
+            requiretls: false,
             ret: None,
             envid: None,
             recipients: Vec::new(),
@@ -546,6 +552,7 @@ impl Session {
                     txn.body = BodyType::BinaryMime
                 }
                 ("SMTPUTF8", None) => txn.smtputf8 = true,
+                ("REQUIRETLS", None) => txn.requiretls = self.requiretls_param()?,
                 ("RET", Some(v)) if v.eq_ignore_ascii_case("FULL") => txn.ret = Some(Ret::Full),
                 ("RET", Some(v)) if v.eq_ignore_ascii_case("HDRS") => txn.ret = Some(Ret::Headers),
                 ("ENVID", Some(v)) => match xtext_decode(v) {
@@ -829,6 +836,7 @@ impl Session {
                 .as_ref()
                 .map(|t| (t.version.as_str(), t.cipher.as_str())),
             authenticated: self.account.is_some(),
+            requiretls: txn.requiretls,
             id: &id,
             single_recipient: single,
             date: postern_mail::date::rfc5322(now),
@@ -861,6 +869,7 @@ impl Session {
             envid: txn.envid,
             body: txn.body,
             smtputf8: txn.smtputf8,
+            requiretls: txn.requiretls,
             authenticated: self.account.clone(),
             client_ip: Some(self.peer),
             helo: self.helo.clone(),
@@ -1089,6 +1098,28 @@ impl Session {
             }
         };
         self.count_errors(step)
+    }
+
+    /// RFC 8689 §4.1: REQUIRETLS is advertised only on a TLS connection (after STARTTLS or on
+    /// implicit TLS), and not over LMTP (final delivery, not relaying).
+    fn offers_requiretls(&self) -> bool {
+        self.tls.is_some() && !self.lmtp()
+    }
+
+    /// RFC 8689 §4.1: the REQUIRETLS MAIL parameter, accepted only where it is advertised;
+    /// over a connection without TLS it is refused with `530 5.7.10`.
+    fn requiretls_param(&self) -> Result<bool, String> {
+        if self.tls.is_none() {
+            return Err(reply::line(
+                530,
+                "5.7.10",
+                "REQUIRETLS needs a TLS connection (RFC 8689)",
+            ));
+        }
+        if self.lmtp() {
+            return Err(reply::line(555, "5.5.4", "Unsupported MAIL parameter"));
+        }
+        Ok(true)
     }
 
     /// RFC 3207 §4 STARTTLS.

@@ -633,6 +633,40 @@ fn starttls_resets_the_session() {
     );
 }
 
+/// RFC 8689 §4.1: REQUIRETLS is advertised and accepted only over TLS, and kept in the envelope.
+#[test]
+fn requiretls_only_over_tls() {
+    let mut s = session("192.0.2.1");
+    let r = say(&mut s, "EHLO c");
+    assert!(!r.contains("REQUIRETLS"), "{r}");
+    let r = say(&mut s, "MAIL FROM:<a@remote.example> REQUIRETLS");
+    assert!(r.starts_with("530 5.7.10 "), "{r}");
+    assert_eq!(s.run(b"STARTTLS"), Step::StartTls);
+    s.tls_started(Some(postern_net::TlsInfo {
+        version: "TLSv1.3".into(),
+        cipher: "TLS13_AES_128_GCM_SHA256".into(),
+        server_name: None,
+    }));
+    let r = say(&mut s, "EHLO c");
+    assert!(r.contains("250-REQUIRETLS\r\n"), "{r}");
+    assert_eq!(
+        code(&mut s, "MAIL FROM:<a@remote.example> REQUIRETLS=yes"),
+        "555 5.5.4"
+    );
+    say(&mut s, "MAIL FROM:<a@remote.example> REQUIRETLS");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    let (env, msg) = enqueued(data(&mut s, b"x\r\n.\r\n"));
+    assert!(env.requiretls);
+    assert!(String::from_utf8(msg)
+        .unwrap()
+        .contains("\t(REQUIRETLS)\r\n"));
+    // The next transaction without the parameter does not have it.
+    say(&mut s, "MAIL FROM:<a@remote.example>");
+    say(&mut s, "RCPT TO:<alice@example.org>");
+    let (env, _) = enqueued(data(&mut s, b"x\r\n.\r\n"));
+    assert!(!env.requiretls);
+}
+
 // ----- the driver over loopback TCP -----------------------------------------------------------
 
 struct Harness {

@@ -250,13 +250,17 @@ pub fn compose(
 
     // The returned content (RFC 3462 text/rfc822-headers, or message/rfc822).
     line(&mut out, &format!("--{boundary}"));
-    let full = match entry.envelope.ret {
-        Some(Ret::Full) => true,
-        Some(Ret::Headers) => false,
-        None => {
-            message.len() <= FULL_RETURN_LIMIT && items.iter().all(|i| i.action == Action::Failed)
-        }
-    };
+    // RFC 8689 §5: a REQUIRETLS message comes back as if RET=HDRS was given (the bounce may
+    // travel without the TLS the body was promised).
+    let full = !entry.envelope.requiretls
+        && match entry.envelope.ret {
+            Some(Ret::Full) => true,
+            Some(Ret::Headers) => false,
+            None => {
+                message.len() <= FULL_RETURN_LIMIT
+                    && items.iter().all(|i| i.action == Action::Failed)
+            }
+        };
     if full {
         line(&mut out, "Content-Type: message/rfc822");
         if entry.envelope.body != BodyType::SevenBit || !message.is_ascii() {
@@ -295,6 +299,7 @@ pub fn envelope_for(original: &Envelope, dsn_message: &[u8]) -> Option<Envelope>
             BodyType::EightBitMime
         },
         smtputf8: original.sender.as_deref().is_some_and(|s| !s.is_ascii()),
+        requiretls: false,
         authenticated: None,
         client_ip: None,
         helo: None,
@@ -318,6 +323,7 @@ mod tests {
             envid: Some("ENV-1".into()),
             body: BodyType::SevenBit,
             smtputf8: false,
+            requiretls: false,
             authenticated: Some("alice@local.test".into()),
             client_ip: None,
             helo: None,
@@ -427,6 +433,25 @@ mod tests {
             _ => None,
         });
         assert_eq!(returned, Some(Some("hello".into())));
+    }
+
+    /// RFC 8689 §5: a bounce of a REQUIRETLS message has only the headers, even with RET=FULL.
+    #[test]
+    fn requiretls_messages_come_back_as_headers_only() {
+        let mut e = entry(Some(Ret::Full));
+        e.envelope.requiretls = true;
+        let items = [DsnItem {
+            index: 0,
+            action: Action::Failed,
+            status: Status::new(EnhancedCode::new(5, 7, 30), "REQUIRETLS support required"),
+        }];
+        let text = String::from_utf8(compose(&e, MSG, &items, "mail.local.test", 1, 0)).unwrap();
+        assert!(
+            text.contains("Content-Type: text/rfc822-headers\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Status: 5.7.30\r\n"), "{text}");
+        assert!(!text.contains("The body."), "{text}");
     }
 
     #[test]

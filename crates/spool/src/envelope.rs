@@ -18,6 +18,12 @@ pub struct Envelope {
     pub body: BodyType,
     /// RFC 6531 SMTPUTF8 was given on MAIL.
     pub smtputf8: bool,
+    /// RFC 8689 §4.1 REQUIRETLS was given on MAIL (or the message it came from had it): relay
+    /// only over verified TLS to servers that advertise REQUIRETLS. Absent from the spool file
+    /// when false, so files stay readable by versions without the field, and a file without it
+    /// reads as false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requiretls: bool,
     /// The account that submitted the message (SMTP AUTH), if any.
     pub authenticated: Option<String>,
     /// The SMTP client's address; `None` for local submission (`sendmail`, DSNs).
@@ -98,4 +104,24 @@ pub enum BodyType {
     EightBitMime,
     /// `BODY=BINARYMIME` (RFC 3030).
     BinaryMime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The REQUIRETLS flag (RFC 8689) keeps spool files readable both ways: a file written
+    /// before the flag existed reads as "not required", and the flag is written only when set.
+    #[test]
+    fn requiretls_flag_is_optional_in_the_spool_file() {
+        let old = r#"{"sender":"a@b.example","recipients":[{"address":"c@d.example","notify":{"success":false,"failure":true,"delay":true},"orcpt":null}],"ret":null,"envid":null,"body":"SevenBit","smtputf8":false,"authenticated":null,"client_ip":null,"helo":null}"#;
+        let mut env: Envelope = serde_json::from_str(old).unwrap();
+        assert!(!env.requiretls);
+        assert_eq!(serde_json::to_string(&env).unwrap(), old);
+        env.requiretls = true;
+        let new = serde_json::to_string(&env).unwrap();
+        assert!(new
+            .ends_with(r#","requiretls":true,"authenticated":null,"client_ip":null,"helo":null}"#));
+        assert_eq!(serde_json::from_str::<Envelope>(&new).unwrap(), env);
+    }
 }

@@ -794,6 +794,7 @@ pub(crate) mod tests {
             envid: None,
             body: BodyType::EightBitMime,
             smtputf8: false,
+            requiretls: false,
             authenticated: None,
             client_ip: None,
             helo: Some("client.example.net".into()),

@@ -94,6 +94,8 @@ pub(crate) struct Recipient<'a> {
     pub(crate) orig_to: Option<&'a str>,
     /// The authenticated submitter, if any.
     pub(crate) auth: Option<&'a str>,
+    /// The message has the REQUIRETLS flag (RFC 8689 §4.1), which a redirect keeps.
+    pub(crate) requiretls: bool,
 }
 
 /// Now, in seconds since the Unix epoch.

@@ -325,7 +325,15 @@ async fn side_effects(
                 // delivery here sees the loop (RFC 5321 §6.3).
                 let mut content = format!("Delivered-To: {}\r\n", rcpt.address).into_bytes();
                 content.extend_from_slice(edited.as_deref().unwrap_or(message));
-                enqueue(setup, sender, vec![address.clone()], content).await?;
+                // RFC 8689 §4.1: a redirected REQUIRETLS message still requires TLS.
+                enqueue(
+                    setup,
+                    sender,
+                    vec![address.clone()],
+                    content,
+                    rcpt.requiretls,
+                )
+                .await?;
                 done(setup, rcpt, key, &effect, now);
             }
             Action::Vacation(v) => {
@@ -363,7 +371,7 @@ async fn side_effects(
                     &message_id(setup),
                 );
                 // RFC 5230 §5.1 / RFC 3834 §3.3: auto-replies go out with the null sender.
-                enqueue(setup, None, vec![v.to.clone()], reply).await?;
+                enqueue(setup, None, vec![v.to.clone()], reply, false).await?;
                 done(setup, rcpt, key, &effect, now);
             }
             Action::Notify(n) => {
@@ -388,7 +396,7 @@ async fn side_effects(
                 ) {
                     if !to.is_empty() {
                         // RFC 5436 §2.7: notifications go out with the null sender.
-                        enqueue(setup, None, to, body).await?;
+                        enqueue(setup, None, to, body, false).await?;
                     }
                 }
                 done(setup, rcpt, key, &effect, now);
@@ -438,6 +446,7 @@ async fn enqueue(
     sender: Option<String>,
     recipients: Vec<String>,
     content: Vec<u8>,
+    requiretls: bool,
 ) -> Step<()> {
     let queue = setup.queue.clone();
     let envelope = Envelope {
@@ -450,6 +459,7 @@ async fn enqueue(
         envid: None,
         body: postern_spool::BodyType::EightBitMime,
         smtputf8: false,
+        requiretls,
         authenticated: None,
         client_ip: None,
         helo: None,

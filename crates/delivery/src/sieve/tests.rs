@@ -187,6 +187,7 @@ impl Fixture {
             sender: Some("bob@remote.test"),
             orig_to: None,
             auth: None,
+            requiretls: false,
         };
         perform(
             &self.setup,
@@ -361,6 +362,58 @@ async fn reject_fails_with_5_7_1() {
         .unwrap()
         .messages
         .is_empty());
+}
+
+/// RFC 8689 §4.1: a redirect of a REQUIRETLS message is queued with REQUIRETLS; a redirect
+/// of a message without it is queued without.
+#[tokio::test]
+async fn redirect_keeps_requiretls() {
+    let f = fixture();
+    let store: Arc<dyn Store> = Arc::new(f.store.clone());
+    let rcpt = Recipient {
+        account: ALICE,
+        address: ALICE,
+        sender: Some("bob@remote.test"),
+        orig_to: None,
+        auth: None,
+        requiretls: true,
+    };
+    let redirect = only(vec![Action::Redirect {
+        address: "carol@elsewhere.test".into(),
+        copy: false,
+        edited: None,
+    }]);
+    let o = perform(
+        &f.setup,
+        &store,
+        &f.directory,
+        &rcpt,
+        MSG,
+        "Q9",
+        redirect,
+        None,
+    )
+    .await;
+    assert!(matches!(o, Outcome::Delivered { .. }), "{o:?}");
+    let q = f.queued();
+    assert_eq!(q.len(), 1);
+    assert!(q[0].0.envelope.requiretls);
+    // Without the flag, the redirect has none.
+    f.perform(
+        only(vec![Action::Redirect {
+            address: "dave@elsewhere.test".into(),
+            copy: false,
+            edited: None,
+        }]),
+        "Q10",
+    )
+    .await;
+    let q = f.queued();
+    let dave = q
+        .iter()
+        .find(|(e, _)| e.envelope.recipients[0].address == "dave@elsewhere.test")
+        .unwrap();
+    assert!(!dave.0.envelope.requiretls);
 }
 
 /// RFC 5228 §4.2 redirect: queued as a new message, with an SRS sender for a remote domain,
@@ -739,6 +792,7 @@ if envelope :is "auth" "carol@example.org" { fileinto :create "FromCarol"; }"#,
     let info = crate::EnvelopeInfo {
         orig_rcpt: None,
         auth: Some("carol@example.org".into()),
+        requiretls: false,
     };
     let lda = f.lda();
     lda.deliver_with(
@@ -843,6 +897,7 @@ impl Fixture {
             sender: Some("bob@remote.test"),
             orig_to: None,
             auth: None,
+            requiretls: false,
         };
         perform(
             &self.setup,

@@ -84,6 +84,7 @@ fn envelope() -> Envelope {
         envid: None,
         body: Default::default(),
         smtputf8: false,
+        requiretls: false,
         authenticated: None,
         client_ip: None,
         helo: None,

@@ -217,6 +217,7 @@ impl Inbox for LocalInbox {
             envid: None,
             body: BodyType::EightBitMime,
             smtputf8: false,
+            requiretls: false,
             authenticated: None,
             client_ip: None,
             helo: None,

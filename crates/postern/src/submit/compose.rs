@@ -433,6 +433,7 @@ pub(crate) fn prepare(
         envid: req.envid.clone(),
         body: body_type,
         smtputf8,
+        requiretls: false,
         authenticated: None,
         client_ip: None,
         helo: None,

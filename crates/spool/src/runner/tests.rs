@@ -62,6 +62,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
         envid: None,
         body: BodyType::SevenBit,
         smtputf8: false,
+        requiretls: false,
         authenticated: None,
         client_ip: None,
         helo: None,
