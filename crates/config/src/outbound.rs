@@ -50,6 +50,13 @@ pub struct Outbound {
     /// PEM certificates trusted besides the system's roots when verifying MTA-STS policy
     /// servers and MX hosts under an MTA-STS policy.
     pub extra_ca_file: Option<std::path::PathBuf>,
+    // --- TLS-RPT daily reports (RFC 8460) ---
+    /// Send the daily TLS reports to the destinations that ask for them (default true).
+    pub tls_reports: bool,
+    /// `organization-name` of the reports (default: the hostname).
+    pub tls_report_org: Option<String>,
+    /// `contact-info` and From: of the reports (default: `postmaster@<hostname>`).
+    pub tls_report_from: Option<String>,
 }
 
 impl Outbound {
@@ -152,6 +159,10 @@ pub(crate) struct RawOutbound {
     dane: Option<bool>,
     mta_sts: Option<bool>,
     extra_ca_file: Option<std::path::PathBuf>,
+    // --- TLS-RPT daily reports ---
+    tls_reports: Option<bool>,
+    tls_report_org: Option<String>,
+    tls_report_from: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,6 +273,24 @@ impl RawOutbound {
                     return Err(ConfigError::invalid(format!(
                         "outbound.extra_ca_file: {} is not a readable file",
                         path.display()
+                    )))
+                }
+                other => other,
+            },
+            // --- TLS-RPT daily reports ---
+            tls_reports: self.tls_reports.unwrap_or(true),
+            tls_report_org: self
+                .tls_report_org
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty()),
+            tls_report_from: match self.tls_report_from.map(|f| f.trim().to_string()) {
+                Some(f)
+                    if f.split_once('@').is_none_or(|(l, d)| {
+                        l.is_empty() || d.is_empty() || f.contains(char::is_whitespace)
+                    }) =>
+                {
+                    return Err(ConfigError::invalid(format!(
+                        "outbound.tls_report_from: {f:?} is not a mail address"
                     )))
                 }
                 other => other,

@@ -12,6 +12,7 @@
 pub mod client;
 pub mod dane;
 pub mod policy;
+pub mod report;
 pub mod route;
 pub mod settings;
 pub mod sts;
@@ -671,6 +672,7 @@ impl Inner {
             }
             _ => None,
         };
+        self.report_policy_strings(domain, &dane, sts_policy.as_ref());
         let mut out = Vec::new();
         let mut skipped = Vec::new();
         for hop in &plan.hops {
@@ -709,6 +711,30 @@ impl Inner {
             ));
         }
         Ok(out)
+    }
+
+    /// RFC 8460 §4.4 `policy-string`s of the policies in force for `domain`, for the report.
+    fn report_policy_strings(
+        &self,
+        domain: &str,
+        dane: &HashMap<String, Option<HopTls>>,
+        sts: Option<&sts::Policy>,
+    ) {
+        let mut tlsa: Vec<String> = dane
+            .values()
+            .flat_map(|d| match d {
+                Some(HopTls::Dane(records)) => records.iter().map(|r| r.presentation()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        tlsa.sort();
+        tlsa.dedup();
+        if !tlsa.is_empty() {
+            self.reporter.policy(domain, PolicyKind::Tlsa, &tlsa);
+        }
+        if let Some(p) = sts {
+            self.reporter.policy(domain, PolicyKind::Sts, &p.lines());
+        }
     }
 
     /// RFC 7672 §2.2: the DANE policy of one MX host, `None` when DANE does not apply (its
