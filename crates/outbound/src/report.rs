@@ -18,6 +18,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 /// The `Content-Type` of a gzipped report (RFC 8460 §6.4).
 pub const GZIP_TYPE: &str = "application/tlsrpt+gzip";
 
+/// The roots an `https:` rua's certificate is verified against.
+pub type Roots = Arc<rustls::RootCertStore>;
+
 /// Who sends the reports.
 #[derive(Debug, Clone)]
 pub struct Reporter {
@@ -493,13 +496,48 @@ pub fn unmark_sent(path: &Path, day: &str, domain: &str) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Whether `message` from `entry` is one of our TLS reports: the null sender and a
+/// `TLS-Report-Domain` header field (RFC 8460 §5.3).
+pub fn is_report_mail(entry: &postern_spool::QueueEntry, message: &[u8]) -> bool {
+    if entry.envelope.sender.is_some() {
+        return false;
+    }
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(message.len().min(64 * 1024));
+    message[..end]
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() > 18 && line[..18].eq_ignore_ascii_case(b"tls-report-domain:"))
+}
+
+/// RFC 8460 §5.3: a report MAY be sent without the TLS requirement of the destination, so a
+/// report about broken TLS is not held by that same breakage: an MTA-STS `enforce` policy is
+/// applied as `testing` to report mail (its MX hosts outside the policy stay left out; DANE
+/// and `[outbound] require_tls` still apply).
+pub(crate) fn relax_for_report(
+    entry: &postern_spool::QueueEntry,
+    message: &[u8],
+    hops: Vec<(crate::route::Hop, crate::HopTls)>,
+) -> Vec<(crate::route::Hop, crate::HopTls)> {
+    if !is_report_mail(entry, message) {
+        return hops;
+    }
+    hops.into_iter()
+        .map(|(hop, tls)| match tls {
+            crate::HopTls::Sts { enforce: true } => (hop, crate::HopTls::Sts { enforce: false }),
+            other => (hop, other),
+        })
+        .collect()
+}
+
 const POST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// RFC 8460 §5.4: POSTs the gzipped report to an `https:` rua, the server's certificate
 /// verified against `roots`; a `2xx` status is success.
 pub async fn post(
     resolver: &dyn Resolver,
-    roots: Arc<rustls::RootCertStore>,
+    roots: Roots,
     url: &str,
     body: &[u8],
 ) -> Result<(), String> {

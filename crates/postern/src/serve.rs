@@ -201,6 +201,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::sync::watch::channel(Arc::new(fetch_engine(&config, &shared, &fetch_db)?));
     let fetch_stop = CancellationToken::new();
     let fetch = crate::fetch::schedule::spawn(fetch_watch, fetch_stop.clone());
+    // [outbound] tls_reports: the daily TLS-RPT reports (RFC 8460).
+    let tlsrpt_stop = CancellationToken::new();
+    let tlsrpt_job = config.outbound.tls_reports.then(|| {
+        crate::tls_reports::spawn(
+            shared.config.clone(),
+            shared.directory.clone(),
+            shared.spool.clone(),
+            tlsrpt_stop.clone(),
+        )
+    });
     tracing::info!("ready");
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -240,6 +250,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     fetch_stop.cancel();
     let _ = fetch.await;
     control_stop.cancel();
+    tlsrpt_stop.cancel();
+    if let Some(job) = tlsrpt_job {
+        let _ = job.await;
+    }
     queue_stop.cancel();
     let _ = queue.await;
     tracing::info!("stopped");
