@@ -37,6 +37,7 @@ pub use fetch::{
 pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
+pub use outbound::IpVersion;
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use policy::Policy;
 pub use policy_auth::{AuthPolicy, AuthScores};

@@ -57,6 +57,22 @@ pub struct Outbound {
     pub tls_report_org: Option<String>,
     /// `contact-info` and From: of the reports (default: `postmaster@<hostname>`).
     pub tls_report_from: Option<String>,
+    // --- happy eyeballs (RFC 8305) ---
+    /// Address families to connect over: `both` (default), `ipv4` or `ipv6`.
+    pub ip_version: IpVersion,
+}
+
+/// `[outbound] ip_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpVersion {
+    /// IPv6 and IPv4, interleaved (RFC 8305).
+    #[default]
+    Both,
+    /// IPv4 addresses only.
+    Ipv4,
+    /// IPv6 addresses only.
+    Ipv6,
 }
 
 impl Outbound {
@@ -163,6 +179,8 @@ pub(crate) struct RawOutbound {
     tls_reports: Option<bool>,
     tls_report_org: Option<String>,
     tls_report_from: Option<String>,
+    // --- happy eyeballs ---
+    ip_version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,6 +301,21 @@ impl RawOutbound {
                 .tls_report_org
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty()),
+            ip_version: match self.ip_version.as_deref().map(str::trim) {
+                None | Some("both") => IpVersion::Both,
+                Some("ipv4") => IpVersion::Ipv4,
+                Some("ipv6") if self.ipv6 == Some(false) => {
+                    return Err(ConfigError::invalid(
+                        "outbound.ip_version = \"ipv6\" contradicts ipv6 = false".to_string(),
+                    ))
+                }
+                Some("ipv6") => IpVersion::Ipv6,
+                Some(other) => {
+                    return Err(ConfigError::invalid(format!(
+                        "outbound.ip_version: {other:?} is not \"both\", \"ipv4\" or \"ipv6\""
+                    )))
+                }
+            },
             tls_report_from: match self.tls_report_from.map(|f| f.trim().to_string()) {
                 Some(f)
                     if f.split_once('@').is_none_or(|(l, d)| {

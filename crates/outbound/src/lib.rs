@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod dane;
+pub mod eyeballs;
 pub mod policy;
 pub mod report;
 pub mod route;
@@ -86,6 +87,8 @@ struct Inner {
     /// The roots MTA-STS certificates verify against (the system's plus `extra_ca_file`).
     sts_roots: Arc<rustls::RootCertStore>,
     reporter: Arc<dyn TlsReporter>,
+    /// Connections won by happy eyeballs, waiting for their greeting.
+    preconnected: Mutex<HashMap<SocketAddr, tokio::net::TcpStream>>,
 }
 
 impl Outbound {
@@ -127,6 +130,7 @@ impl Outbound {
             signer,
             per_host: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
+            preconnected: Mutex::new(HashMap::new()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(reap(Arc::downgrade(&inner)));
@@ -353,7 +357,23 @@ impl Inner {
         };
         let hops = report::relax_for_report(entry, data, hops);
         let mut last = format!("4.4.1 no host for {domain} could be reached");
-        for (hop, tls) in &hops {
+        let mut hops: std::collections::VecDeque<(Hop, HopTls)> = hops.into();
+        let mut host = String::new();
+        while let Some(next) = hops.pop_front() {
+            let next = if next.0.host != host {
+                host = next.0.host.clone();
+                match self.race_host(next, &mut hops, plan.relay.is_some()).await {
+                    Ok(first) => first,
+                    Err(why) => {
+                        tracing::info!("{why}");
+                        last = why;
+                        continue;
+                    }
+                }
+            } else {
+                next
+            };
+            let (hop, tls) = (&next.0, &next.1);
             let host_sem = self.host_semaphore(hop.addr);
             let Ok(_host_permit) = host_sem.acquire_owned().await else {
                 continue;
@@ -367,7 +387,10 @@ impl Inner {
                     .on_hop(entry, data, idx, hop, &plan, tls, domain, try_tls)
                     .await
                 {
-                    HopResult::Done(outcomes) => return outcomes,
+                    HopResult::Done(outcomes) => {
+                        self.drop_preconnected(hop.addr);
+                        return outcomes;
+                    }
                     HopResult::Next(why) => {
                         tracing::info!(to = %hop.addr, "{why}");
                         last = why;
@@ -380,6 +403,7 @@ impl Inner {
                     }
                 }
             }
+            self.drop_preconnected(hop.addr);
         }
         all(Outcome::Deferred(Status::from_text(
             last,
@@ -498,7 +522,16 @@ impl Inner {
                 r.text()
             )),
         };
-        let mut conn = if implicit {
+        let preconnected = self
+            .preconnected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hop.addr);
+        let mut conn = if let Some(tcp) = preconnected.filter(|_| !implicit) {
+            Conn::greet(tcp, peer, s.timeouts)
+                .await
+                .map_err(|e| session(e, "the greeting"))?
+        } else if implicit {
             Conn::connect_tls(hop.addr, peer, &hop.host, verify, s.timeouts)
                 .await
                 .map_err(|e| session(e, "the TLS connection"))?
@@ -712,6 +745,71 @@ impl Inner {
             ));
         }
         Ok(out)
+    }
+
+    /// RFC 8305 happy eyeballs: when `first` starts a host with more addresses after it in
+    /// `rest`, the addresses are raced; the winner comes back first (its connection kept for
+    /// [`Inner::open`]), the others after it in their order. `Err`: no address connected.
+    /// Skipped for the relay, when the host is at its connection limit, or when a pooled
+    /// connection to one of its addresses waits.
+    async fn race_host(
+        &self,
+        first: (Hop, HopTls),
+        rest: &mut std::collections::VecDeque<(Hop, HopTls)>,
+        relay: bool,
+    ) -> Result<(Hop, HopTls), String> {
+        let Some(delay) = self.settings.happy_eyeballs else {
+            return Ok(first);
+        };
+        let same = rest.iter().take_while(|h| h.0.host == first.0.host).count();
+        let addrs: Vec<SocketAddr> = std::iter::once(first.0.addr)
+            .chain(rest.iter().take(same).map(|h| h.0.addr))
+            .collect();
+        let pooled = {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.keys()
+                .any(|k| addrs.iter().any(|a| k.starts_with(&format!("{a}|"))))
+        };
+        if same == 0
+            || relay
+            || pooled
+            || self.host_semaphore(first.0.addr).available_permits() == 0
+        {
+            return Ok(first);
+        }
+        let mut group: Vec<(Hop, HopTls)> =
+            std::iter::once(first).chain(rest.drain(..same)).collect();
+        match eyeballs::race(&addrs, delay, self.settings.timeouts.connect).await {
+            Ok((addr, tcp)) => {
+                self.preconnected
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(addr, tcp);
+                let pos = group.iter().position(|h| h.0.addr == addr).unwrap_or(0);
+                let winner = group.remove(pos);
+                for h in group.into_iter().rev() {
+                    rest.push_front(h);
+                }
+                Ok(winner)
+            }
+            Err(failures) => Err(format!(
+                "4.4.1 no address of {} answered: {}",
+                group[0].0.host,
+                failures
+                    .iter()
+                    .map(|(a, e)| format!("[{a}] {e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// Drops a happy-eyeballs connection to `addr` that was not used.
+    fn drop_preconnected(&self, addr: SocketAddr) {
+        self.preconnected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&addr);
     }
 
     /// RFC 8460 §4.4 `policy-string`s of the policies in force for `domain`, for the report.

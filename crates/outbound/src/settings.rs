@@ -32,6 +32,10 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Try IPv6 addresses as well as IPv4.
     pub ipv6: bool,
+    /// Try IPv4 addresses (`[outbound] ip_version = "ipv6"` turns this off).
+    pub ipv4: bool,
+    /// Race the addresses of one host (RFC 8305); the delay before the next attempt.
+    pub happy_eyeballs: Option<Duration>,
     /// SMTP client timeouts (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
     /// DANE (RFC 7672) for MX delivery; it acts only where the resolver vouches for answers
@@ -65,7 +69,9 @@ impl Settings {
             max_connections_per_host: o.max_connections_per_host,
             max_messages_per_connection: o.max_messages_per_connection,
             idle_timeout: Duration::from_secs(o.idle_timeout_secs),
-            ipv6: o.ipv6,
+            ipv6: o.ipv6 && o.ip_version != postern_config::IpVersion::Ipv4,
+            ipv4: o.ip_version != postern_config::IpVersion::Ipv6,
+            happy_eyeballs: Some(crate::eyeballs::ATTEMPT_DELAY),
             timeouts: Timeouts {
                 connect: Duration::from_secs(o.connect_timeout_secs),
                 ..Timeouts::default()
@@ -75,6 +81,13 @@ impl Settings {
             sts_cache_dir: Some(config.data_dir.join("mta-sts")),
             extra_ca_file: o.extra_ca_file.clone(),
         }
+    }
+}
+
+impl Settings {
+    /// (IPv4, IPv6): the address families used.
+    pub fn families(&self) -> (bool, bool) {
+        (self.ipv4, self.ipv6)
     }
 }
 
@@ -91,6 +104,8 @@ impl Default for Settings {
             max_messages_per_connection: 100,
             idle_timeout: Duration::from_secs(5),
             ipv6: true,
+            ipv4: true,
+            happy_eyeballs: Some(crate::eyeballs::ATTEMPT_DELAY),
             timeouts: Timeouts::default(),
             dane: true,
             mta_sts: true,
