@@ -60,6 +60,13 @@ pub struct Outbound {
     // --- happy eyeballs (RFC 8305) ---
     /// Address families to connect over: `both` (default), `ipv4` or `ipv6`.
     pub ip_version: IpVersion,
+    // --- per-destination limits ---
+    /// Connections at once to one destination domain (default 20).
+    pub max_connections_per_domain: usize,
+    /// Messages per minute to one destination domain (default 0: no limit).
+    pub domain_rate: u32,
+    /// Per-domain rates (messages per minute) that replace `domain_rate`.
+    pub domain_rates: BTreeMap<String, u32>,
 }
 
 /// `[outbound] ip_version`.
@@ -181,6 +188,10 @@ pub(crate) struct RawOutbound {
     tls_report_from: Option<String>,
     // --- happy eyeballs ---
     ip_version: Option<String>,
+    // --- per-destination limits ---
+    max_connections_per_domain: Option<usize>,
+    domain_rate: Option<u32>,
+    domain_rates: Option<BTreeMap<String, u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -301,6 +312,26 @@ impl RawOutbound {
                 .tls_report_org
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty()),
+            max_connections_per_domain: positive(
+                "outbound.max_connections_per_domain",
+                self.max_connections_per_domain,
+                20,
+            )?,
+            domain_rate: self.domain_rate.unwrap_or(0),
+            domain_rates: match self.domain_rates {
+                Some(rates) => {
+                    if let Some((d, _)) = rates.iter().find(|(_, r)| **r == 0) {
+                        return Err(ConfigError::invalid(format!(
+                            "outbound.domain_rates: {d:?} = 0 (leave the domain out for no limit)"
+                        )));
+                    }
+                    rates
+                        .into_iter()
+                        .map(|(d, r)| (d.trim().trim_end_matches('.').to_ascii_lowercase(), r))
+                        .collect()
+                }
+                None => BTreeMap::new(),
+            },
             ip_version: match self.ip_version.as_deref().map(str::trim) {
                 None | Some("both") => IpVersion::Both,
                 Some("ipv4") => IpVersion::Ipv4,

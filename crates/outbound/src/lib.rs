@@ -12,6 +12,7 @@
 pub mod client;
 pub mod dane;
 pub mod eyeballs;
+mod limits;
 pub mod policy;
 pub mod report;
 pub mod route;
@@ -87,6 +88,8 @@ struct Inner {
     /// The roots MTA-STS certificates verify against (the system's plus `extra_ca_file`).
     sts_roots: Arc<rustls::RootCertStore>,
     reporter: Arc<dyn TlsReporter>,
+    /// Per-destination-domain connections, rate and back-off.
+    limits: limits::Limits,
     /// Connections won by happy eyeballs, waiting for their greeting.
     preconnected: Mutex<HashMap<SocketAddr, tokio::net::TcpStream>>,
 }
@@ -120,6 +123,11 @@ impl Outbound {
         let sts = settings
             .mta_sts
             .then(|| sts::Sts::new(settings.sts_cache_dir.clone(), sts_roots.clone()));
+        let limits = limits::Limits::new(
+            settings.max_connections_per_domain,
+            settings.domain_rate,
+            settings.domain_rates.clone(),
+        );
         let inner = Arc::new(Inner {
             sts,
             sts_roots,
@@ -131,6 +139,7 @@ impl Outbound {
             per_host: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
             preconnected: Mutex::new(HashMap::new()),
+            limits,
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(reap(Arc::downgrade(&inner)));
@@ -177,7 +186,7 @@ impl Outbound {
             tasks.spawn(async move {
                 let outcomes = this
                     .inner
-                    .deliver_domain(&entry, &data, &domain, &idx)
+                    .deliver_domain_limited(&entry, &data, &domain, &idx)
                     .await;
                 (positions, outcomes)
             });
@@ -321,6 +330,28 @@ impl Inner {
             return;
         }
         conns.push((Instant::now(), conn));
+    }
+
+    /// [`Inner::deliver_domain`] within the domain's limits (connections, rate, back-off).
+    async fn deliver_domain_limited(
+        &self,
+        entry: &QueueEntry,
+        data: &[u8],
+        domain: &str,
+        idx: &[usize],
+    ) -> Vec<Outcome> {
+        let _permit = match self.limits.admit(domain).await {
+            Ok(p) => p,
+            Err(why) => {
+                return vec![
+                    Outcome::Deferred(Status::from_text(why, EnhancedCode::TEMPORARY));
+                    idx.len()
+                ]
+            }
+        };
+        let outcomes = self.deliver_domain(entry, data, domain, idx).await;
+        self.limits.observe(domain, &outcomes);
+        outcomes
     }
 
     async fn deliver_domain(

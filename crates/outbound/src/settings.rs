@@ -36,6 +36,12 @@ pub struct Settings {
     pub ipv4: bool,
     /// Race the addresses of one host (RFC 8305); the delay before the next attempt.
     pub happy_eyeballs: Option<Duration>,
+    /// Connections at once to one destination domain.
+    pub max_connections_per_domain: usize,
+    /// Messages per minute to one destination domain (0: no limit).
+    pub domain_rate: u32,
+    /// Per-domain rates replacing `domain_rate`.
+    pub domain_rates: HashMap<String, u32>,
     /// SMTP client timeouts (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
     /// DANE (RFC 7672) for MX delivery; it acts only where the resolver vouches for answers
@@ -72,6 +78,13 @@ impl Settings {
             ipv6: o.ipv6 && o.ip_version != postern_config::IpVersion::Ipv4,
             ipv4: o.ip_version != postern_config::IpVersion::Ipv6,
             happy_eyeballs: Some(crate::eyeballs::ATTEMPT_DELAY),
+            max_connections_per_domain: o.max_connections_per_domain,
+            domain_rate: o.domain_rate,
+            domain_rates: o
+                .domain_rates
+                .iter()
+                .map(|(d, r)| (d.clone(), *r))
+                .collect(),
             timeouts: Timeouts {
                 connect: Duration::from_secs(o.connect_timeout_secs),
                 ..Timeouts::default()
@@ -106,6 +119,9 @@ impl Default for Settings {
             ipv6: true,
             ipv4: true,
             happy_eyeballs: Some(crate::eyeballs::ATTEMPT_DELAY),
+            max_connections_per_domain: 20,
+            domain_rate: 0,
+            domain_rates: HashMap::new(),
             timeouts: Timeouts::default(),
             dane: true,
             mta_sts: true,
