@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod dane;
+pub mod explain;
 pub mod eyeballs;
 mod limits;
 pub mod policy;

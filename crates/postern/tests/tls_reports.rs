@@ -5,7 +5,7 @@
 //! (received by a second postern, opened with Python's `email` and `gzip`) and POSTs it to a
 //! Python HTTPS server trusting the test CA (§5.4). The report mail goes to a domain whose
 //! MTA-STS policy is `enforce` and whose MX certificate does not verify: it is delivered all the
-//! same (§5.3), while ordinary mail there waits. DNS is an `unbound` on loopback; the receiver
+//! same (§5.3), while ordinary mail there waits (and `postern queue show` says why). DNS is an `unbound` on loopback; the receiver
 //! listens on port 25 of 127.0.0.181 (the tests run as root); certificates come from `openssl`.
 
 mod common;
@@ -350,6 +350,27 @@ fn tls_reports_are_built_mailed_and_posted() {
     wait_for("the enforce deferral", 60, || {
         a.ok(&["mailq"], "").contains("MTA-STS")
     });
+    // queue show takes the last attempt apart: host, the TLS policy that failed, the reason.
+    let q = a.ok(&["mailq"], "");
+    let id = q
+        .lines()
+        .find(|l| l.starts_with(|c: char| c.is_ascii_hexdigit()))
+        .and_then(|l| l.split_whitespace().next())
+        .map(|w| w.trim_end_matches(['*', '!']).to_string())
+        .unwrap_or_else(|| panic!("no queue id in {q}"));
+    let shown = a.ok(&["queue", "show", &id], "");
+    assert!(
+        shown.contains(&format!("last host: mx.rua.test [{RECEIVER}]")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("TLS policy failed: MTA-STS (RFC 8461): certificate-not-trusted"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("reason: the server's certificate does not chain to a trusted CA"),
+        "{shown}"
+    );
 
     let today = String::from_utf8(
         Command::new("date")
