@@ -103,6 +103,9 @@ pub struct Summary {
 pub struct FailureDetail {
     /// The §4.3 result type.
     pub result_type: String,
+    /// Our address for the session (absent when there was no connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sending_mta_ip: Option<String>,
     /// The MX host (absent for a failure of the policy itself, such as its fetch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receiving_mx_hostname: Option<String>,
@@ -247,9 +250,9 @@ pub fn build(
             .unwrap_or_default();
         let mut stmt = conn
             .prepare(
-                "SELECT result, mx_host, receiving_ip, count, detail FROM tls_failures
+                "SELECT result, mx_host, receiving_ip, count, detail, sending_ip FROM tls_failures
                  WHERE day = ?1 AND domain = ?2 AND policy = ?3
-                 ORDER BY result, mx_host, receiving_ip",
+                 ORDER BY result, mx_host, receiving_ip, sending_ip",
             )
             .map_err(sql)?;
         let failure_details = stmt
@@ -257,6 +260,7 @@ pub fn build(
                 let opt = |s: String| (!s.is_empty()).then_some(s);
                 Ok(FailureDetail {
                     result_type: r.get(0)?,
+                    sending_mta_ip: opt(r.get(5)?),
                     receiving_mx_hostname: opt(r.get(1)?),
                     receiving_ip: opt(r.get(2)?),
                     failed_session_count: r.get::<_, i64>(3)?.max(0) as u64,
@@ -739,6 +743,10 @@ mod tests {
         let f = &p["failure-details"][0];
         assert_eq!(f["result-type"], "certificate-expired");
         assert_eq!(f["receiving-ip"], "192.0.2.1");
+        assert!(
+            f.get("sending-mta-ip").is_none_or(|ip| ip.is_string()),
+            "{f}"
+        );
         assert_eq!(f["failed-session-count"], 1);
         assert!(build(&path, "other.test", &day, &reporter, "u")
             .unwrap()

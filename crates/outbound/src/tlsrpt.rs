@@ -39,9 +39,9 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tls_results (
     PRIMARY KEY (day, domain, policy, mx_host, result));
 CREATE TABLE IF NOT EXISTS tls_failures (
     day TEXT NOT NULL, domain TEXT NOT NULL, policy TEXT NOT NULL, mx_host TEXT NOT NULL,
-    result TEXT NOT NULL, receiving_ip TEXT NOT NULL, count INTEGER NOT NULL,
-    detail TEXT NOT NULL,
-    PRIMARY KEY (day, domain, policy, mx_host, result, receiving_ip));
+    result TEXT NOT NULL, receiving_ip TEXT NOT NULL, sending_ip TEXT NOT NULL,
+    count INTEGER NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (day, domain, policy, mx_host, result, receiving_ip, sending_ip));
 CREATE TABLE IF NOT EXISTS tls_policies (
     day TEXT NOT NULL, domain TEXT NOT NULL, policy TEXT NOT NULL, strings TEXT NOT NULL,
     PRIMARY KEY (day, domain, policy));
@@ -52,8 +52,9 @@ CREATE TABLE IF NOT EXISTS tls_reports_sent (
 
 /// What the writer thread is given.
 enum Item {
-    /// One outcome: its key, the receiving address (empty when none), the failure's words.
-    Outcome(Key, String, String),
+    /// One outcome: its key, the (receiving, sending) addresses (empty when none), the
+    /// failure's words.
+    Outcome(Key, (String, String), String),
     /// The policy strings of (day, domain, policy type), last seen wins.
     Policy(String, String, &'static str, Vec<String>),
 }
@@ -111,7 +112,7 @@ impl Recorder {
 
 type Batch = (
     HashMap<Key, (u64, String)>,
-    HashMap<(Key, String), (u64, String)>,
+    HashMap<(Key, (String, String)), (u64, String)>,
     HashMap<(String, String, &'static str), Vec<String>>,
 );
 
@@ -175,14 +176,14 @@ fn write_batch(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
             params![day, domain, policy, host, result, *n as i64, detail],
         )?;
     }
-    for (((day, domain, policy, host, result), ip), (n, detail)) in &batch.1 {
+    for (((day, domain, policy, host, result), (ip, from)), (n, detail)) in &batch.1 {
         tx.execute(
-            "INSERT INTO tls_failures (day, domain, policy, mx_host, result, receiving_ip, count, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (day, domain, policy, mx_host, result, receiving_ip) DO UPDATE SET
+            "INSERT INTO tls_failures (day, domain, policy, mx_host, result, receiving_ip, sending_ip, count, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (day, domain, policy, mx_host, result, receiving_ip, sending_ip) DO UPDATE SET
                count = count + excluded.count,
                detail = CASE WHEN excluded.detail = '' THEN detail ELSE excluded.detail END",
-            params![day, domain, policy, host, result, ip, *n as i64, detail],
+            params![day, domain, policy, host, result, ip, from, *n as i64, detail],
         )?;
     }
     for ((day, domain, policy), strings) in &batch.2 {
@@ -211,7 +212,11 @@ impl TlsReporter for Recorder {
             result,
         );
         let ip = r.addr.map(|a| a.ip().to_string()).unwrap_or_default();
-        let _ = self.tx.send(Item::Outcome(key, ip, detail));
+        let from = match (r.addr, &r.failure) {
+            (Some(a), Some(_)) => source_ip(a),
+            _ => String::new(),
+        };
+        let _ = self.tx.send(Item::Outcome(key, (ip, from), detail));
     }
 
     fn policy(&self, domain: &str, kind: crate::PolicyKind, strings: &[String]) {
@@ -222,6 +227,20 @@ impl TlsReporter for Recorder {
             strings.to_vec(),
         ));
     }
+}
+
+/// RFC 8460 §4.4 `sending-mta-ip`: the address the system routes from towards `to` (a UDP
+/// socket's local address after `connect`; no packet is sent). Empty if there is no route.
+fn source_ip(to: std::net::SocketAddr) -> String {
+    let any: std::net::SocketAddr = if to.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(to).and_then(|_| s.local_addr()))
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }
 
 /// What `tlsrpt.db` at `path` holds for `domain`, newest day first.

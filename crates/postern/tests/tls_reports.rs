@@ -260,7 +260,7 @@ f = p["failure-details"][0]
 print(r["organization-name"], r["contact-info"], p["policy"]["policy-type"],
       p["policy"]["policy-domain"], ",".join(p["policy"]["mx-host"]),
       "|".join(p["policy"]["policy-string"]), f["result-type"], f["receiving-ip"],
-      f["receiving-mx-hostname"], f["failed-session-count"])
+      f["receiving-mx-hostname"], f["failed-session-count"], f["sending-mta-ip"])
 "#;
 
 #[test]
@@ -390,7 +390,7 @@ fn tls_reports_are_built_mailed_and_posted() {
     assert_eq!(
         summary.trim(),
         format!(
-            "Postern Test Org tls-reports@a.test sts ststest.test mx.ststest.test version: STSv1|mode: testing|mx: mx.ststest.test|max_age: 86400 certificate-not-trusted {RECEIVER} mx.ststest.test 1"
+            "Postern Test Org tls-reports@a.test sts ststest.test mx.ststest.test version: STSv1|mode: testing|mx: mx.ststest.test|max_age: 86400 certificate-not-trusted {RECEIVER} mx.ststest.test 1 127.0.0.1"
         ),
         "{json}"
     );
