@@ -666,6 +666,49 @@ mod tests {
     }
 
     #[test]
+    fn report_mail_is_recognised_and_sts_enforce_relaxed() {
+        use crate::route::Hop;
+        use crate::HopTls;
+        let mut entry = postern_spool::QueueEntry {
+            id: postern_spool::QueueId::parse("ABCDEF").unwrap(),
+            envelope: postern_spool::Envelope {
+                sender: None,
+                recipients: vec![],
+                ret: None,
+                envid: None,
+                body: postern_spool::BodyType::default(),
+                smtputf8: false,
+                authenticated: None,
+                client_ip: None,
+                helo: None,
+            },
+            arrived: 0,
+            size: 0,
+            recipients: vec![],
+            delivered_accounts: Default::default(),
+            held: false,
+        };
+        let report = b"From: a@b\r\nTLS-Report-Domain: example.test\r\n\r\nbody";
+        let plain = b"From: a@b\r\nSubject: TLS-Report-Domain: x\r\n\r\nTLS-Report-Domain: y";
+        assert!(is_report_mail(&entry, report));
+        assert!(!is_report_mail(&entry, plain));
+        let hop = Hop {
+            host: "mx.example.test".into(),
+            addr: "192.0.2.1:25".parse().unwrap(),
+        };
+        let hops = vec![
+            (hop.clone(), HopTls::Sts { enforce: true }),
+            (hop.clone(), HopTls::DaneUnauthenticated),
+        ];
+        let relaxed = relax_for_report(&entry, report, hops.clone());
+        assert!(matches!(relaxed[0].1, HopTls::Sts { enforce: false }));
+        assert!(matches!(relaxed[1].1, HopTls::DaneUnauthenticated));
+        entry.envelope.sender = Some("someone@example.org".into());
+        let kept = relax_for_report(&entry, report, hops);
+        assert!(matches!(kept[0].1, HopTls::Sts { enforce: true }));
+    }
+
+    #[test]
     fn records() {
         assert_eq!(
             parse_record(
