@@ -1,6 +1,6 @@
 //! Per-destination limits: connections at once per destination domain, an optional rate
 //! (messages per minute) per domain, and a back-off when a receiver complains about the rate
-//! (`421`, or a `4.7.x` enhanced code, RFC 5321 §4.2.5 / RFC 3463 §3.8): no new attempt to that
+//! (`421`, or a `4.7.x` enhanced code about rates, RFC 5321 §4.2.5 / RFC 3463 §3.8): no new attempt to that
 //! domain for a while (1 minute, doubling up to an hour, cleared by the next delivery), so a
 //! busy receiver sees postern slow down instead of a retry storm.
 
@@ -33,10 +33,23 @@ pub(crate) struct Limits {
 }
 
 /// Whether a deferral's words are a receiver asking us to slow down: its reply (`said` or
-/// `refused`) with `421` or a `4.7.x` code.
+/// `refused`) with `421`, or with a `4.7.x` code and words about rates (a greylisting `4.7.1`
+/// is not one: it wants the retry).
 pub(crate) fn is_rate_complaint(text: &str) -> bool {
     let remote = text.contains(" said") || text.contains(" refused ");
-    remote && (text.contains(": 421 ") || text.contains(" 4.7."))
+    let lower = text.to_ascii_lowercase();
+    let about_rate = [
+        "rate",
+        "too many",
+        "too fast",
+        "slow down",
+        "throttl",
+        "limit",
+        "exceeded",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    remote && (text.contains(": 421 ") || (text.contains(" 4.7.") && about_rate))
 }
 
 impl Limits {
@@ -166,6 +179,12 @@ mod tests {
         ));
         assert!(!is_rate_complaint(
             "mx.example [192.0.2.1] said: 452 4.2.2 mailbox full"
+        ));
+        assert!(!is_rate_complaint(
+            "mx.example [192.0.2.1] said after RCPT TO: 450 4.7.1 greylisted, try again later"
+        ));
+        assert!(is_rate_complaint(
+            "mx.example [192.0.2.1] said after MAIL FROM: 451 4.7.28 rate limited"
         ));
         assert!(!is_rate_complaint(
             "4.7.5 no MX host of example matches its MTA-STS policy"
