@@ -226,3 +226,99 @@ fn happy_eyeballs_and_connections_per_domain() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A receiver that greets every connection with `421` (too busy) and counts the connections
+/// in `count`.
+fn busy_server(ip: &str, count: &Path) -> Kill {
+    python_server(
+        &format!(
+            r#"
+import socketserver, threading, os
+COUNT = "{count}"
+lock = threading.Lock()
+n = [0]
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        with lock:
+            n[0] += 1
+            with open(COUNT + ".tmp", "w") as f:
+                f.write(str(n[0]))
+            os.rename(COUNT + ".tmp", COUNT)
+        self.wfile.write(b"421 4.7.0 too many connections from you, slow down\r\n")
+        self.wfile.flush()
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+srv = S(("{ip}", 25), H)
+print("ready", flush=True)
+srv.serve_forever()
+"#,
+            count = count.display()
+        ),
+        "ready",
+    )
+}
+
+#[test]
+fn a_421_pauses_the_destination_instead_of_a_retry_storm() {
+    if !common::on_path("unbound") || !common::on_path("python3") {
+        eprintln!("skipped: unbound or python3 not installed (test.sh installs them)");
+        return;
+    }
+    const BUSY: &str = "127.0.0.193";
+    let dns = Unbound::start(&[Zone {
+        name: "busy.test".into(),
+        records: format!("busy.test. IN MX 10 mx.busy.test.\nmx.busy.test. IN A {BUSY}\n"),
+        signed: false,
+    }]);
+    let dir = tempfile::tempdir().unwrap();
+    let count_file = dir.path().join("count");
+    let _server = busy_server(BUSY, &count_file);
+    // Retries every second: without the pause each one would connect again.
+    let a = Env::with_config(&format!(
+        "[queue]\nretry_delays_secs = [1]\ndelay_warning_secs = 0\n[dns]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_secs = 3\n",
+        dns.port()
+    ));
+    a.ok(&["domain", "add", "a.test"], "");
+    a.ok(&["user", "add", "alice@a.test"], "secret\n");
+    let sa = a.serve();
+    common::python(
+        &format!(
+            r#"
+import smtplib
+with smtplib.SMTP("127.0.0.1", {}) as s:
+    s.sendmail("alice@a.test", ["bob@busy.test"], "Subject: busy\r\n\r\nbusy\r\n")
+"#,
+            sa.addrs["smtp"].port()
+        ),
+        &[],
+    );
+    let connections = || {
+        std::fs::read_to_string(&count_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut q = String::new();
+    while !q.contains("asked us to slow down") {
+        assert!(Instant::now() < deadline, "no pause after the 421:\n{q}");
+        std::thread::sleep(Duration::from_millis(200));
+        q = a.ok(&["mailq"], "");
+    }
+    assert_eq!(connections(), 1, "{q}");
+    // Several retry periods later: still that one connection (the pause is a minute).
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(connections(), 1);
+    let id = q
+        .lines()
+        .find(|l| l.starts_with(|c: char| c.is_ascii_hexdigit()))
+        .and_then(|l| l.split_whitespace().next())
+        .map(|w| w.trim_end_matches(['*', '!']).to_string())
+        .unwrap();
+    let shown = a.ok(&["queue", "show", &id], "");
+    assert!(
+        shown.contains("reason: the destination asked us to slow down"),
+        "{shown}"
+    );
+}
