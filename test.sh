@@ -23,6 +23,7 @@ declare -A clients=(
   [dknewkey]=python3-dkim
   [unbound]=unbound
   [ldns-signzone]=ldnsutils
+  [xmllint]=libxml2-utils
 )
 
 missing=()

@@ -320,3 +320,63 @@ aliases_files = {
 }
 for k, v in aliases_files.items():
     put("aliases_file", k, v)
+
+# ---- DMARC aggregate reports (RFC 7489 §7.2.1.1, Appendix C): XML, gzip, a message ---------
+dmarc_xml = """<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <version>1.0</version>
+  <report_metadata>
+    <org_name>mx.example.net</org_name>
+    <email>postmaster@example.net</email>
+    <report_id>1700000000.example.org.1</report_id>
+    <date_range><begin>1700000000</begin><end>1700086399</end></date_range>
+  </report_metadata>
+  <policy_published>
+    <domain>example.org</domain><adkim>r</adkim><aspf>r</aspf>
+    <p>reject</p><sp>quarantine</sp><pct>100</pct><fo>0</fo>
+  </policy_published>
+  <record>
+    <row>
+      <source_ip>192.0.2.1</source_ip><count>3</count>
+      <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf>
+        <reason><type>forwarded</type><comment>list &amp; co</comment></reason>
+      </policy_evaluated>
+    </row>
+    <identifiers><envelope_from>lists.example.com</envelope_from><header_from>example.org</header_from></identifiers>
+    <auth_results>
+      <dkim><domain>example.org</domain><selector>s1</selector><result>pass</result></dkim>
+      <spf><domain>lists.example.com</domain><scope>mfrom</scope><result>softfail</result></spf>
+    </auth_results>
+  </record>
+  <record>
+    <row><source_ip>2001:db8::7</source_ip><count>1</count>
+      <policy_evaluated><disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
+    <identifiers><envelope_from>example.org</envelope_from><header_from>example.org</header_from></identifiers>
+    <auth_results><spf><domain>example.org</domain><scope>mfrom</scope><result>fail</result></spf></auth_results>
+  </record>
+</feedback>
+"""
+put("dmarc_report", "xml", dmarc_xml)
+import gzip as _gzip
+dmarc_gz = _gzip.compress(dmarc_xml.encode(), mtime=0)
+put("dmarc_report", "xml-gz", dmarc_gz)
+put("dmarc_report", "message", CRLF.join([
+    "From: postmaster@example.net",
+    "To: dmarc@example.org",
+    "Subject: Report Domain: example.org Submitter: example.net Report-ID: <1700000000.example.org.1>",
+    "MIME-Version: 1.0",
+    'Content-Type: multipart/mixed; boundary="b"',
+    "",
+    "--b",
+    "Content-Type: text/plain",
+    "",
+    "A DMARC aggregate report.",
+    "--b",
+    'Content-Type: application/gzip; name="example.net!example.org!1700000000!1700086399.xml.gz"',
+    "Content-Transfer-Encoding: base64",
+    'Content-Disposition: attachment; filename="example.net!example.org!1700000000!1700086399.xml.gz"',
+    "",
+    b64(dmarc_gz),
+    "--b--",
+    "",
+]))

@@ -10,6 +10,7 @@
 mod access;
 mod aliases;
 mod check;
+mod dmarc_reports;
 mod dns;
 mod error;
 mod fetch;
@@ -27,6 +28,7 @@ mod sieve;
 
 pub use access::{Imap, Pop3};
 pub use aliases::Aliases;
+pub use dmarc_reports::DmarcReports;
 pub use dns::Dns;
 pub use dns::Dnssec;
 pub use error::ConfigError;

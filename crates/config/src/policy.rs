@@ -15,6 +15,10 @@ pub struct Policy {
     /// DNS lists, pre-greeting, greylisting, rate limits, access tables (flat in `[policy]`).
     #[serde(flatten)]
     pub screens: crate::screens::Screens,
+    // --- DMARC aggregate reports (RFC 7489 §7.2) ---
+    /// `dmarc_reports`, `dmarc_report_org`, `dmarc_report_from`, `dmarc_report_keep_days`.
+    #[serde(flatten)]
+    pub reports: crate::dmarc_reports::DmarcReports,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +65,11 @@ pub(crate) struct RawPolicy {
     rate_limit: Option<Vec<crate::screens::RawRateLimit>>,
     access: Option<Vec<crate::screens::RawAccess>>,
     access_file: Option<std::path::PathBuf>,
+    // --- DMARC aggregate reports ---
+    dmarc_reports: Option<bool>,
+    dmarc_report_org: Option<String>,
+    dmarc_report_from: Option<String>,
+    dmarc_report_keep_days: Option<u32>,
 }
 
 impl RawPolicy {
@@ -113,6 +122,14 @@ impl RawPolicy {
                 rate_limit: self.rate_limit,
                 access: self.access,
                 access_file: self.access_file,
+            }
+            .validate()?,
+            // --- DMARC aggregate reports ---
+            reports: crate::dmarc_reports::RawDmarcReports {
+                enabled: self.dmarc_reports,
+                org: self.dmarc_report_org,
+                from: self.dmarc_report_from,
+                keep_days: self.dmarc_report_keep_days,
             }
             .validate()?,
         })

@@ -15,6 +15,7 @@
 //! A test-only crate: nothing may depend on it.
 
 mod directory;
+mod dmarc;
 mod fetch;
 mod imap;
 mod managesieve;
@@ -26,6 +27,7 @@ mod store;
 mod transfer;
 
 pub use directory::{address, aliases_file, sasl};
+pub use dmarc::dmarc_report;
 pub use fetch::imap_response;
 pub use imap::{imap_command, imap_mime, imap_search};
 pub use managesieve::managesieve_command;
@@ -57,4 +59,5 @@ pub const TARGETS: &[Target] = &[
     ("spool_journal", spool_journal),
     ("maildir_name", maildir_name),
     ("mbox_file", mbox_file),
+    ("dmarc_report", dmarc_report),
 ];

@@ -189,7 +189,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let queue = tokio::spawn(
         QueueRunner::new(
             shared.spool.clone(),
-            Arc::new(LiveTransport(router.clone())),
+            // DMARC aggregate reports delivered to our domains are stored in dmarc.db.
+            Arc::new(crate::dmarc_reports::ReportIntake {
+                inner: LiveTransport(router.clone()),
+                data_dir: data_dir.clone(),
+                directory: shared.directory.clone(),
+            }),
             crate::router::runner_settings(&config),
         )
         .run(queue_stop.clone()),
@@ -201,6 +206,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::sync::watch::channel(Arc::new(fetch_engine(&config, &shared, &fetch_db)?));
     let fetch_stop = CancellationToken::new();
     let fetch = crate::fetch::schedule::spawn(fetch_watch, fetch_stop.clone());
+    // [policy] dmarc_reports: the daily DMARC aggregate reports (RFC 7489 §7.2).
+    let dmarc_stop = CancellationToken::new();
+    let dmarc_job = config.policy.reports.enabled.then(|| {
+        crate::dmarc_reports::spawn(
+            shared.config.clone(),
+            shared.directory.clone(),
+            shared.spool.clone(),
+            dmarc_stop.clone(),
+        )
+    });
     // [outbound] tls_reports: the daily TLS-RPT reports (RFC 8460).
     let tlsrpt_stop = CancellationToken::new();
     let tlsrpt_job = config.outbound.tls_reports.then(|| {
@@ -250,6 +265,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     fetch_stop.cancel();
     let _ = fetch.await;
     control_stop.cancel();
+    dmarc_stop.cancel();
+    if let Some(job) = dmarc_job {
+        let _ = job.await;
+    }
     tlsrpt_stop.cancel();
     if let Some(job) = tlsrpt_job {
         let _ = job.await;

@@ -12,7 +12,7 @@ use postern_spool::{BodyType, Envelope, Queue, Recipient};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -243,31 +243,17 @@ async fn run_once(config: &Config, directory: &SqliteDirectory, queue: &dyn Queu
     }
 }
 
-/// RFC 8460 §4.1: 00:00 UTC plus a random delay of up to an hour (so that not every reporter
-/// sends at midnight).
-fn until_next_run(now: u64) -> Duration {
-    let next = now / 86_400 * 86_400 + 86_400;
-    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..3600);
-    Duration::from_secs((next + jitter - now).max(1))
-}
-
-/// `serve`'s daily job (when `[outbound] tls_reports` is on). A catch-up run five minutes after
-/// start sends what a stopped server missed (the days sent are remembered in tlsrpt.db).
+/// `serve`'s daily job (when `[outbound] tls_reports` is on), on the schedule of
+/// [`crate::daily`] (RFC 8460 §4.1: one report per UTC day; the days sent are remembered in
+/// tlsrpt.db).
 pub(crate) fn spawn(
     config: Arc<Config>,
     directory: Arc<SqliteDirectory>,
     queue: Arc<dyn Queue>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut wait = Duration::from_secs(300);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            run_once(&config, &directory, queue.as_ref()).await;
-            wait = until_next_run(now());
-        }
+    crate::daily::spawn(stop, move || {
+        let (config, directory, queue) = (config.clone(), directory.clone(), queue.clone());
+        async move { run_once(&config, &directory, queue.as_ref()).await }
     })
 }

@@ -22,9 +22,11 @@ pub struct DmarcRecord {
     pub spf: String,
     /// The domain SPF checked.
     pub spf_domain: String,
+    /// Which identity that is: `mfrom` (MAIL FROM) or `helo` (for the null sender).
+    pub spf_scope: String,
     /// Whether SPF passed aligned with the From domain.
     pub spf_aligned: bool,
-    /// The DKIM results, `d=domain:result` separated by spaces.
+    /// The DKIM results, `domain:result:selector` separated by spaces.
     pub dkim: String,
     /// Whether a passing DKIM signature is aligned with the From domain.
     pub dkim_aligned: bool,
@@ -51,7 +53,8 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS dmarc_records (
     result TEXT NOT NULL,
     disposition TEXT NOT NULL,
     policy TEXT NOT NULL,
-    override_reason TEXT NOT NULL
+    override_reason TEXT NOT NULL,
+    spf_scope TEXT NOT NULL DEFAULT 'mfrom'
 );
 CREATE INDEX IF NOT EXISTS dmarc_records_domain ON dmarc_records (header_from, time);";
 
@@ -71,8 +74,25 @@ fn open(path: &Path) -> Result<Connection, String> {
     let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
         .and_then(|_| conn.execute_batch(SCHEMA))
+        .and_then(|_| add_spf_scope(&conn))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(conn)
+}
+
+/// Databases made before `spf_scope` existed get the column (their rows were all `mfrom`
+/// or recorded as such).
+fn add_spf_scope(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('dmarc_records') WHERE name = 'spf_scope'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE dmarc_records ADD COLUMN spf_scope TEXT NOT NULL DEFAULT 'mfrom'",
+        )?;
+    }
+    Ok(())
 }
 
 /// Sends records to the writer thread; cheap to clone.
@@ -131,8 +151,8 @@ fn insert(conn: &mut Connection, batch: &[DmarcRecord]) -> rusqlite::Result<()> 
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO dmarc_records (time, header_from, source_ip, spf, spf_domain, spf_aligned,
-             dkim, dkim_aligned, result, disposition, policy, override_reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             dkim, dkim_aligned, result, disposition, policy, override_reason, spf_scope)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for r in batch {
             stmt.execute(params![
@@ -147,7 +167,8 @@ fn insert(conn: &mut Connection, batch: &[DmarcRecord]) -> rusqlite::Result<()> 
                 r.result,
                 r.disposition,
                 r.policy,
-                r.override_reason
+                r.override_reason,
+                r.spf_scope
             ])?;
         }
     }
@@ -230,6 +251,7 @@ mod tests {
             source_ip: "192.0.2.1".into(),
             spf: "pass".into(),
             spf_domain: "example.org".into(),
+            spf_scope: "mfrom".into(),
             spf_aligned: true,
             dkim: "example.org:pass".into(),
             dkim_aligned: true,

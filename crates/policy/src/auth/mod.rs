@@ -278,6 +278,11 @@ impl AuthCheck {
             f.transaction
                 .notes
                 .insert("spf_domain".into(), domain.clone());
+            // RFC 7489 §7.2.1.1 (auth_results/spf/scope): which identity the result is for.
+            f.transaction.notes.insert(
+                "spf_scope".into(),
+                if sender.is_some() { "mfrom" } else { "helo" }.into(),
+            );
         });
         if self.policy.spf_reject_fail && used == SpfResult::Fail {
             return Verdict::reject(
@@ -377,7 +382,7 @@ impl AuthCheck {
                     sig.s,
                     &b[..b.len().min(8)]
                 ));
-                dkim_summary.push(format!("{}:{word}", sig.d));
+                dkim_summary.push(format!("{}:{word}:{}", sig.d, sig.s));
             }
             out.results.push(text);
         }
@@ -520,6 +525,8 @@ impl AuthCheck {
                 source_ip: ctx.peer.to_string(),
                 spf: spf_word_.clone(),
                 spf_domain: spf_domain.clone(),
+                spf_scope: ctx
+                    .with_findings(|f| f.note("spf_scope").unwrap_or("mfrom").to_string()),
                 spf_aligned: *dmarc.spf_result() == DmarcResult::Pass,
                 dkim: dkim_summary.join(" "),
                 dkim_aligned: *dmarc.dkim_result() == DmarcResult::Pass,
