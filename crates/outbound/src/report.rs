@@ -270,6 +270,16 @@ pub fn build(
             .map_err(sql)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(sql)?;
+        // RFC 8460 §4.4: for MTA-STS, the policy's `mx` patterns; else the hosts tried.
+        let patterns: Vec<String> = policy_string
+            .iter()
+            .filter_map(|l| l.strip_prefix("mx:").map(|m| m.trim().to_string()))
+            .collect();
+        let mx_host = if policy == "sts" && !patterns.is_empty() {
+            patterns
+        } else {
+            mx_host
+        };
         policies.push(PolicyReport {
             policy: PolicyDesc {
                 policy_type: policy,
