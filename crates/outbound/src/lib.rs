@@ -6,6 +6,10 @@
 //! open briefly and reused for the next message to the same host; concurrency is limited in total
 //! and per destination host.
 //!
+//! Also: a host's addresses raced IPv6/IPv4 (happy eyeballs, [`eyeballs`]); per destination
+//! domain a connection limit, an optional rate and a back-off after rate complaints (`limits`);
+//! TLS-RPT reports built and sent ([`report`]); last errors taken apart ([`explain`]).
+//!
 //! Depends on `config` (the relay settings) and `spool` (the queue's transport shape) only; it
 //! must never depend on the server crates (smtp, imap, pop3), the store or the directory.
 
