@@ -752,7 +752,11 @@ mod tests {
         rec.policy(
             "example.test",
             PolicyKind::Sts,
-            &["version: STSv1".into(), "mode: testing".into()],
+            &[
+                "version: STSv1".into(),
+                "mode: testing".into(),
+                "mx: *.example.test".into(),
+            ],
         );
         rec.record(&ok);
         rec.record(&ok);
@@ -791,7 +795,12 @@ mod tests {
         let p = &v["policies"][0];
         assert_eq!(p["policy"]["policy-type"], "sts");
         assert_eq!(p["policy"]["policy-string"][1], "mode: testing");
-        assert_eq!(p["policy"]["mx-host"][0], "mx.example.test");
+        // MTA-STS: the policy's mx patterns.
+        assert_eq!(p["policy"]["mx-host"][0], "*.example.test");
+        assert_eq!(
+            p["failure-details"][0]["receiving-mx-hostname"],
+            "mx.example.test"
+        );
         assert_eq!(p["summary"]["total-successful-session-count"], 2);
         let f = &p["failure-details"][0];
         assert_eq!(f["result-type"], "certificate-expired");
