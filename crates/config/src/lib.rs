@@ -41,6 +41,7 @@ pub use lmtp::Lmtp;
 pub use managesieve::ManageSieve;
 pub use mta_sts::{MtaSts, MtaStsMode};
 pub use notify::{ComsatUsers, Notify, NotifyCommand, NotifyWebhook, WebhookUrl};
+pub use outbound::IpVersion;
 pub use outbound::{Outbound, Queue, Relay, RelayTls};
 pub use policy::Policy;
 pub use policy_auth::{AuthPolicy, AuthScores};

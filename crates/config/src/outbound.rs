@@ -50,6 +50,36 @@ pub struct Outbound {
     /// PEM certificates trusted besides the system's roots when verifying MTA-STS policy
     /// servers and MX hosts under an MTA-STS policy.
     pub extra_ca_file: Option<std::path::PathBuf>,
+    // --- TLS-RPT daily reports (RFC 8460) ---
+    /// Send the daily TLS reports to the destinations that ask for them (default true).
+    pub tls_reports: bool,
+    /// `organization-name` of the reports (default: the hostname).
+    pub tls_report_org: Option<String>,
+    /// `contact-info` and From: of the reports (default: `postmaster@<hostname>`).
+    pub tls_report_from: Option<String>,
+    // --- happy eyeballs (RFC 8305) ---
+    /// Address families to connect over: `both` (default), `ipv4` or `ipv6`.
+    pub ip_version: IpVersion,
+    // --- per-destination limits ---
+    /// Connections at once to one destination domain (default 20).
+    pub max_connections_per_domain: usize,
+    /// Messages per minute to one destination domain (default 0: no limit).
+    pub domain_rate: u32,
+    /// Per-domain rates (messages per minute) that replace `domain_rate`.
+    pub domain_rates: BTreeMap<String, u32>,
+}
+
+/// `[outbound] ip_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpVersion {
+    /// IPv6 and IPv4, interleaved (RFC 8305).
+    #[default]
+    Both,
+    /// IPv4 addresses only.
+    Ipv4,
+    /// IPv6 addresses only.
+    Ipv6,
 }
 
 impl Outbound {
@@ -152,6 +182,16 @@ pub(crate) struct RawOutbound {
     dane: Option<bool>,
     mta_sts: Option<bool>,
     extra_ca_file: Option<std::path::PathBuf>,
+    // --- TLS-RPT daily reports ---
+    tls_reports: Option<bool>,
+    tls_report_org: Option<String>,
+    tls_report_from: Option<String>,
+    // --- happy eyeballs ---
+    ip_version: Option<String>,
+    // --- per-destination limits ---
+    max_connections_per_domain: Option<usize>,
+    domain_rate: Option<u32>,
+    domain_rates: Option<BTreeMap<String, u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,6 +302,59 @@ impl RawOutbound {
                     return Err(ConfigError::invalid(format!(
                         "outbound.extra_ca_file: {} is not a readable file",
                         path.display()
+                    )))
+                }
+                other => other,
+            },
+            // --- TLS-RPT daily reports ---
+            tls_reports: self.tls_reports.unwrap_or(true),
+            tls_report_org: self
+                .tls_report_org
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty()),
+            max_connections_per_domain: positive(
+                "outbound.max_connections_per_domain",
+                self.max_connections_per_domain,
+                20,
+            )?,
+            domain_rate: self.domain_rate.unwrap_or(0),
+            domain_rates: match self.domain_rates {
+                Some(rates) => {
+                    if let Some((d, _)) = rates.iter().find(|(_, r)| **r == 0) {
+                        return Err(ConfigError::invalid(format!(
+                            "outbound.domain_rates: {d:?} = 0 (leave the domain out for no limit)"
+                        )));
+                    }
+                    rates
+                        .into_iter()
+                        .map(|(d, r)| (d.trim().trim_end_matches('.').to_ascii_lowercase(), r))
+                        .collect()
+                }
+                None => BTreeMap::new(),
+            },
+            ip_version: match self.ip_version.as_deref().map(str::trim) {
+                None | Some("both") => IpVersion::Both,
+                Some("ipv4") => IpVersion::Ipv4,
+                Some("ipv6") if self.ipv6 == Some(false) => {
+                    return Err(ConfigError::invalid(
+                        "outbound.ip_version = \"ipv6\" contradicts ipv6 = false".to_string(),
+                    ))
+                }
+                Some("ipv6") => IpVersion::Ipv6,
+                Some(other) => {
+                    return Err(ConfigError::invalid(format!(
+                        "outbound.ip_version: {other:?} is not \"both\", \"ipv4\" or \"ipv6\""
+                    )))
+                }
+            },
+            tls_report_from: match self.tls_report_from.map(|f| f.trim().to_string()) {
+                Some(f)
+                    if f.split_once('@').is_none_or(|(l, d)| {
+                        l.is_empty() || d.is_empty() || f.contains(char::is_whitespace)
+                    }) =>
+                {
+                    return Err(ConfigError::invalid(format!(
+                        "outbound.tls_report_from: {f:?} is not a mail address"
                     )))
                 }
                 other => other,

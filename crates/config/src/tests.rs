@@ -486,3 +486,44 @@ fn outbound_transport_security_keys() {
         .to_string();
     assert!(e.contains("outbound.extra_ca_file"), "{e}");
 }
+
+#[test]
+fn tls_reports_ip_version_and_destination_limits() {
+    let c = parse("").unwrap();
+    let o = &c.outbound;
+    assert!(o.tls_reports && o.tls_report_org.is_none() && o.tls_report_from.is_none());
+    assert_eq!(o.ip_version, crate::IpVersion::Both);
+    assert_eq!((o.max_connections_per_domain, o.domain_rate), (20, 0));
+    let c = parse(
+        "[outbound]\ntls_reports = false\ntls_report_org = \"Org\"\ntls_report_from = \"r@example.org\"\nip_version = \"ipv4\"\nmax_connections_per_domain = 3\ndomain_rate = 30\n[outbound.domain_rates]\n\"Big.Example.\" = 600\n",
+    )
+    .unwrap();
+    let o = &c.outbound;
+    assert!(!o.tls_reports);
+    assert_eq!(o.tls_report_org.as_deref(), Some("Org"));
+    assert_eq!(o.tls_report_from.as_deref(), Some("r@example.org"));
+    assert_eq!(o.ip_version, crate::IpVersion::Ipv4);
+    assert_eq!((o.max_connections_per_domain, o.domain_rate), (3, 30));
+    assert_eq!(o.domain_rates.get("big.example"), Some(&600));
+    for (bad, key) in [
+        ("ip_version = \"ipv5\"", "outbound.ip_version"),
+        ("ipv6 = false\nip_version = \"ipv6\"", "outbound.ip_version"),
+        (
+            "tls_report_from = \"not an address\"",
+            "outbound.tls_report_from",
+        ),
+        (
+            "max_connections_per_domain = 0",
+            "outbound.max_connections_per_domain",
+        ),
+        (
+            "[outbound.domain_rates]\n\"x.example\" = 0",
+            "outbound.domain_rates",
+        ),
+    ] {
+        let e = parse(&format!("[outbound]\n{bad}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}

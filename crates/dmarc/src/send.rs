@@ -498,6 +498,7 @@ pub fn enqueue(
             authenticated: None,
             client_ip: None,
             helo: None,
+            requiretls: false,
         };
         match queue.enqueue(&envelope, &p.message) {
             Ok(id) => queued.push((p.to.clone(), id)),

@@ -229,6 +229,15 @@ impl Conn {
             .await
             .map_err(|_| OutboundError::Timeout("connect", peer.clone()))?
             .map_err(|e| OutboundError::Io("connect", peer.clone(), e))?;
+        Conn::greet(tcp, peer, timeouts).await
+    }
+
+    /// Reads the greeting on a connection already established (by happy eyeballs).
+    pub async fn greet(
+        tcp: TcpStream,
+        peer: String,
+        timeouts: Timeouts,
+    ) -> Result<Conn, SessionError> {
         let _ = tcp.set_nodelay(true);
         let mut conn = Conn {
             io: BufReader::new(Stream::Plain(tcp)),

@@ -175,6 +175,14 @@ pub(crate) fn classify(e: &rustls::Error) -> (FailureType, String) {
     (kind, e.to_string())
 }
 
+impl Tlsa {
+    /// The presentation form `usage selector matching HEX` (RFC 6698 §2.2).
+    pub fn presentation(&self) -> String {
+        let hex: String = self.data.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{} {} {} {hex}", self.usage, self.selector, self.matching)
+    }
+}
+
 /// Parses the presentation form `usage selector matching hex` (as in a zone file), for
 /// configuration and tests.
 pub fn parse(text: &str) -> Result<Tlsa, String> {

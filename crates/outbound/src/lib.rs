@@ -6,6 +6,10 @@
 //! open briefly and reused for the next message to the same host; concurrency is limited in total
 //! and per destination host.
 //!
+//! Also: a host's addresses raced IPv6/IPv4 (happy eyeballs, [`eyeballs`]); per destination
+//! domain a connection limit, an optional rate and a back-off after rate complaints (`limits`);
+//! TLS-RPT reports built and sent ([`report`]); last errors taken apart ([`explain`]).
+//!
 //! Depends on `config` (the relay settings) and `spool` (the queue's transport shape) only; it
 //! must never depend on the server crates (smtp, imap, pop3), the store or the directory.
 
@@ -13,7 +17,11 @@ mod body;
 pub mod client;
 pub mod dane;
 mod downgrade;
+pub mod explain;
+pub mod eyeballs;
+mod limits;
 pub mod policy;
+pub mod report;
 mod requiretls;
 pub mod route;
 pub mod settings;
@@ -88,6 +96,10 @@ struct Inner {
     /// The roots MTA-STS certificates verify against (the system's plus `extra_ca_file`).
     sts_roots: Arc<rustls::RootCertStore>,
     reporter: Arc<dyn TlsReporter>,
+    /// Per-destination-domain connections, rate and back-off.
+    limits: limits::Limits,
+    /// Connections won by happy eyeballs, waiting for their greeting.
+    preconnected: Mutex<HashMap<SocketAddr, tokio::net::TcpStream>>,
 }
 
 impl Outbound {
@@ -119,6 +131,11 @@ impl Outbound {
         let sts = settings
             .mta_sts
             .then(|| sts::Sts::new(settings.sts_cache_dir.clone(), sts_roots.clone()));
+        let limits = limits::Limits::new(
+            settings.max_connections_per_domain,
+            settings.domain_rate,
+            settings.domain_rates.clone(),
+        );
         let inner = Arc::new(Inner {
             sts,
             sts_roots,
@@ -129,6 +146,8 @@ impl Outbound {
             signer,
             per_host: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
+            preconnected: Mutex::new(HashMap::new()),
+            limits,
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(reap(Arc::downgrade(&inner)));
@@ -175,7 +194,7 @@ impl Outbound {
             tasks.spawn(async move {
                 let outcomes = this
                     .inner
-                    .deliver_domain(&entry, &data, &domain, &idx)
+                    .deliver_domain_limited(&entry, &data, &domain, &idx)
                     .await;
                 (positions, outcomes)
             });
@@ -321,6 +340,28 @@ impl Inner {
         conns.push((Instant::now(), conn));
     }
 
+    /// [`Inner::deliver_domain`] within the domain's limits (connections, rate, back-off).
+    async fn deliver_domain_limited(
+        &self,
+        entry: &QueueEntry,
+        data: &[u8],
+        domain: &str,
+        idx: &[usize],
+    ) -> Vec<Outcome> {
+        let _permit = match self.limits.admit(domain).await {
+            Ok(p) => p,
+            Err(why) => {
+                return vec![
+                    Outcome::Deferred(Status::from_text(why, EnhancedCode::TEMPORARY));
+                    idx.len()
+                ]
+            }
+        };
+        let outcomes = self.deliver_domain(entry, data, domain, idx).await;
+        self.limits.observe(domain, &outcomes);
+        outcomes
+    }
+
     async fn deliver_domain(
         &self,
         entry: &QueueEntry,
@@ -349,9 +390,26 @@ impl Inner {
             Ok(h) => h,
             Err(o) => return all(o),
         };
+        let hops = report::relax_for_report(entry, data, hops);
         let mut last = format!("4.4.1 no host for {domain} could be reached");
         let mut tls_refused = false;
-        for (hop, tls) in &hops {
+        let mut hops: std::collections::VecDeque<(Hop, HopTls)> = hops.into();
+        let mut host = String::new();
+        while let Some(next) = hops.pop_front() {
+            let next = if next.0.host != host {
+                host = next.0.host.clone();
+                match self.race_host(next, &mut hops, plan.relay.is_some()).await {
+                    Ok(first) => first,
+                    Err(why) => {
+                        tracing::info!("{why}");
+                        last = why;
+                        continue;
+                    }
+                }
+            } else {
+                next
+            };
+            let (hop, tls) = (&next.0, &next.1);
             let host_sem = self.host_semaphore(hop.addr);
             let Ok(_host_permit) = host_sem.acquire_owned().await else {
                 continue;
@@ -365,7 +423,10 @@ impl Inner {
                     .on_hop(entry, data, idx, hop, &plan, tls, domain, try_tls)
                     .await
                 {
-                    HopResult::Done(outcomes) => return outcomes,
+                    HopResult::Done(outcomes) => {
+                        self.drop_preconnected(hop.addr);
+                        return outcomes;
+                    }
                     HopResult::Next(why) => {
                         tracing::info!(to = %hop.addr, "{why}");
                         tls_refused |= why.starts_with("4.7.") || why.starts_with("5.7.30");
@@ -385,6 +446,7 @@ impl Inner {
                     }
                 }
             }
+            self.drop_preconnected(hop.addr);
         }
         if demand == requiretls::Demand::RequireTls && tls_refused {
             // RFC 8689 §5: no downgrade and no retry: the message is returned.
@@ -565,7 +627,16 @@ impl Inner {
                 r.text()
             )),
         };
-        let mut conn = if implicit {
+        let preconnected = self
+            .preconnected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hop.addr);
+        let mut conn = if let Some(tcp) = preconnected.filter(|_| !implicit) {
+            Conn::greet(tcp, peer, s.timeouts)
+                .await
+                .map_err(|e| session(e, "the greeting"))?
+        } else if implicit {
             Conn::connect_tls(hop.addr, peer, &hop.host, verify, s.timeouts)
                 .await
                 .map_err(|e| session(e, "the TLS connection"))?
@@ -740,6 +811,7 @@ impl Inner {
             }
             _ => None,
         };
+        self.report_policy_strings(domain, &dane, sts_policy.as_ref());
         let mut out = Vec::new();
         let mut skipped = Vec::new();
         for hop in &plan.hops {
@@ -778,6 +850,95 @@ impl Inner {
             ));
         }
         Ok(out)
+    }
+
+    /// RFC 8305 happy eyeballs: when `first` starts a host with more addresses after it in
+    /// `rest`, the addresses are raced; the winner comes back first (its connection kept for
+    /// [`Inner::open`]), the others after it in their order. `Err`: no address connected.
+    /// Skipped for the relay, when the host is at its connection limit, or when a pooled
+    /// connection to one of its addresses waits.
+    async fn race_host(
+        &self,
+        first: (Hop, HopTls),
+        rest: &mut std::collections::VecDeque<(Hop, HopTls)>,
+        relay: bool,
+    ) -> Result<(Hop, HopTls), String> {
+        let Some(delay) = self.settings.happy_eyeballs else {
+            return Ok(first);
+        };
+        let same = rest.iter().take_while(|h| h.0.host == first.0.host).count();
+        let addrs: Vec<SocketAddr> = std::iter::once(first.0.addr)
+            .chain(rest.iter().take(same).map(|h| h.0.addr))
+            .collect();
+        let pooled = {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.keys()
+                .any(|k| addrs.iter().any(|a| k.starts_with(&format!("{a}|"))))
+        };
+        if same == 0
+            || relay
+            || pooled
+            || self.host_semaphore(first.0.addr).available_permits() == 0
+        {
+            return Ok(first);
+        }
+        let mut group: Vec<(Hop, HopTls)> =
+            std::iter::once(first).chain(rest.drain(..same)).collect();
+        match eyeballs::race(&addrs, delay, self.settings.timeouts.connect).await {
+            Ok((addr, tcp)) => {
+                self.preconnected
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(addr, tcp);
+                let pos = group.iter().position(|h| h.0.addr == addr).unwrap_or(0);
+                let winner = group.remove(pos);
+                for h in group.into_iter().rev() {
+                    rest.push_front(h);
+                }
+                Ok(winner)
+            }
+            Err(failures) => Err(format!(
+                "4.4.1 no address of {} answered: {}",
+                group[0].0.host,
+                failures
+                    .iter()
+                    .map(|(a, e)| format!("[{a}] {e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// Drops a happy-eyeballs connection to `addr` that was not used.
+    fn drop_preconnected(&self, addr: SocketAddr) {
+        self.preconnected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&addr);
+    }
+
+    /// RFC 8460 §4.4 `policy-string`s of the policies in force for `domain`, for the report.
+    fn report_policy_strings(
+        &self,
+        domain: &str,
+        dane: &HashMap<String, Option<HopTls>>,
+        sts: Option<&sts::Policy>,
+    ) {
+        let mut tlsa: Vec<String> = dane
+            .values()
+            .flat_map(|d| match d {
+                Some(HopTls::Dane(records)) => records.iter().map(|r| r.presentation()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        tlsa.sort();
+        tlsa.dedup();
+        if !tlsa.is_empty() {
+            self.reporter.policy(domain, PolicyKind::Tlsa, &tlsa);
+        }
+        if let Some(p) = sts {
+            self.reporter.policy(domain, PolicyKind::Sts, &p.lines());
+        }
     }
 
     /// RFC 7672 §2.2: the DANE policy of one MX host, `None` when DANE does not apply (its

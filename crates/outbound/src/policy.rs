@@ -97,6 +97,10 @@ pub struct TlsResult {
 pub trait TlsReporter: Send + Sync {
     /// One outcome.
     fn record(&self, result: &TlsResult);
+
+    /// RFC 8460 §4.4 `policy-string`: the policy in force for `domain` (the MTA-STS policy's
+    /// lines, or the TLSA records in presentation form), for the daily report.
+    fn policy(&self, _domain: &str, _kind: PolicyKind, _strings: &[String]) {}
 }
 
 /// The default reporter: outcomes go to the log only.

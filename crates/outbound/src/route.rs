@@ -316,7 +316,7 @@ pub async fn plan(
         .iter()
         .any(|d| d.eq_ignore_ascii_case(&domain));
     if let Some((host, port)) = settings.routes.get(&domain) {
-        let hops = host_hops(resolver, host, *port, settings.ipv6).await?;
+        let hops = host_hops(resolver, host, *port, settings.families()).await?;
         return Ok(Plan {
             hops,
             relay: None,
@@ -331,7 +331,7 @@ pub async fn plan(
                 .iter()
                 .any(|d| d.eq_ignore_ascii_case(&domain))
         {
-            let hops = host_hops(resolver, &relay.host, relay.port, settings.ipv6).await?;
+            let hops = host_hops(resolver, &relay.host, relay.port, settings.families()).await?;
             return Ok(Plan {
                 hops,
                 relay: Some(relay.clone()),
@@ -342,7 +342,7 @@ pub async fn plan(
     }
     // A domain literal (RFC 5321 §4.1.3) goes straight to that address.
     if domain.starts_with('[') {
-        let hops = host_hops(resolver, &domain, 25, settings.ipv6).await?;
+        let hops = host_hops(resolver, &domain, 25, settings.families()).await?;
         return Ok(Plan {
             hops,
             relay: None,
@@ -376,7 +376,7 @@ pub async fn plan(
     let mut hops = Vec::new();
     let mut temporary = None;
     for host in &hosts {
-        match host_hops(resolver, host, 25, settings.ipv6).await {
+        match host_hops(resolver, host, 25, settings.families()).await {
             Ok(h) => hops.extend(h),
             Err(RouteError::Temporary(e)) => temporary = Some(e),
             Err(RouteError::Permanent(_)) => {}
@@ -403,7 +403,7 @@ async fn host_hops(
     resolver: &dyn Resolver,
     host: &str,
     port: u16,
-    ipv6: bool,
+    (ipv4, ipv6): (bool, bool),
 ) -> Result<Vec<Hop>, RouteError> {
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     let literal = literal.strip_prefix("IPv6:").unwrap_or(literal);
@@ -419,16 +419,14 @@ async fn host_hops(
         .map_err(|DnsError::Temporary(e)| {
             RouteError::Temporary(format!("4.4.3 DNS lookup of {host} failed: {e}"))
         })?;
-    if !ipv6 {
-        ips.retain(IpAddr::is_ipv4);
-    }
+    ips.retain(|ip| if ip.is_ipv4() { ipv4 } else { ipv6 });
     if ips.is_empty() {
         return Err(RouteError::Permanent(format!(
             "5.4.4 host {host} has no address"
         )));
     }
-    // IPv6 first, then IPv4, as the resolver listed them.
-    ips.sort_by_key(|ip| ip.is_ipv4());
+    // RFC 8305 §4: IPv6 and IPv4 interleaved, IPv6 first.
+    let ips = crate::eyeballs::interleave(ips);
     Ok(ips
         .into_iter()
         .map(|ip| Hop {

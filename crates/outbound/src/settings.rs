@@ -32,6 +32,16 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Try IPv6 addresses as well as IPv4.
     pub ipv6: bool,
+    /// Try IPv4 addresses (`[outbound] ip_version = "ipv6"` turns this off).
+    pub ipv4: bool,
+    /// Race the addresses of one host (RFC 8305); the delay before the next attempt.
+    pub happy_eyeballs: Option<Duration>,
+    /// Connections at once to one destination domain.
+    pub max_connections_per_domain: usize,
+    /// Messages per minute to one destination domain (0: no limit).
+    pub domain_rate: u32,
+    /// Per-domain rates replacing `domain_rate`.
+    pub domain_rates: HashMap<String, u32>,
     /// SMTP client timeouts (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
     /// DANE (RFC 7672) for MX delivery; it acts only where the resolver vouches for answers
@@ -65,7 +75,16 @@ impl Settings {
             max_connections_per_host: o.max_connections_per_host,
             max_messages_per_connection: o.max_messages_per_connection,
             idle_timeout: Duration::from_secs(o.idle_timeout_secs),
-            ipv6: o.ipv6,
+            ipv6: o.ipv6 && o.ip_version != postern_config::IpVersion::Ipv4,
+            ipv4: o.ip_version != postern_config::IpVersion::Ipv6,
+            happy_eyeballs: Some(crate::eyeballs::ATTEMPT_DELAY),
+            max_connections_per_domain: o.max_connections_per_domain,
+            domain_rate: o.domain_rate,
+            domain_rates: o
+                .domain_rates
+                .iter()
+                .map(|(d, r)| (d.clone(), *r))
+                .collect(),
             timeouts: Timeouts {
                 connect: Duration::from_secs(o.connect_timeout_secs),
                 ..Timeouts::default()
@@ -75,6 +94,13 @@ impl Settings {
             sts_cache_dir: Some(config.data_dir.join("mta-sts")),
             extra_ca_file: o.extra_ca_file.clone(),
         }
+    }
+}
+
+impl Settings {
+    /// (IPv4, IPv6): the address families used.
+    pub fn families(&self) -> (bool, bool) {
+        (self.ipv4, self.ipv6)
     }
 }
 
@@ -91,6 +117,11 @@ impl Default for Settings {
             max_messages_per_connection: 100,
             idle_timeout: Duration::from_secs(5),
             ipv6: true,
+            ipv4: true,
+            happy_eyeballs: Some(crate::eyeballs::ATTEMPT_DELAY),
+            max_connections_per_domain: 20,
+            domain_rate: 0,
+            domain_rates: HashMap::new(),
             timeouts: Timeouts::default(),
             dane: true,
             mta_sts: true,

@@ -41,6 +41,22 @@ pub struct Policy {
     pub max_age: u64,
 }
 
+impl Policy {
+    /// RFC 8460 §4.4 `policy-string`: the policy's lines (`version`, `mode`, each `mx`,
+    /// `max_age`).
+    pub fn lines(&self) -> Vec<String> {
+        let mode = match self.mode {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        };
+        let mut out = vec!["version: STSv1".to_string(), format!("mode: {mode}")];
+        out.extend(self.mx.iter().map(|m| format!("mx: {m}")));
+        out.push(format!("max_age: {}", self.max_age));
+        out
+    }
+}
+
 /// RFC 8461 §3.1: the id of a `v=STSv1; id=...` TXT record, or `None` if the text is not one.
 pub fn parse_txt(txt: &str) -> Option<String> {
     let mut fields = txt.split(';').map(str::trim).filter(|f| !f.is_empty());

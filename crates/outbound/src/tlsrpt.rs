@@ -1,6 +1,7 @@
 //! TLS-RPT recording (RFC 8460 §4): every TLS outcome the client reports, counted per UTC day,
 //! policy domain, policy type, MX host and result type in `data_dir/tlsrpt.db` (SQLite), for
-//! `postern tls-report DOMAIN` and the daily reports to come.
+//! `postern tls-report DOMAIN` and the daily reports ([`crate::report`]): the failures also per
+//! receiving address, the policy strings seen, and the reports sent.
 //!
 //! Outcomes are counted in memory and written by one thread in half-second batches (one
 //! transaction per batch), so delivery never waits for the disk.
@@ -35,9 +36,30 @@ pub struct Row {
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tls_results (
     day TEXT NOT NULL, domain TEXT NOT NULL, policy TEXT NOT NULL, mx_host TEXT NOT NULL,
     result TEXT NOT NULL, count INTEGER NOT NULL, detail TEXT NOT NULL,
-    PRIMARY KEY (day, domain, policy, mx_host, result));";
+    PRIMARY KEY (day, domain, policy, mx_host, result));
+CREATE TABLE IF NOT EXISTS tls_failures (
+    day TEXT NOT NULL, domain TEXT NOT NULL, policy TEXT NOT NULL, mx_host TEXT NOT NULL,
+    result TEXT NOT NULL, receiving_ip TEXT NOT NULL, sending_ip TEXT NOT NULL,
+    count INTEGER NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (day, domain, policy, mx_host, result, receiving_ip, sending_ip));
+CREATE TABLE IF NOT EXISTS tls_policies (
+    day TEXT NOT NULL, domain TEXT NOT NULL, policy TEXT NOT NULL, strings TEXT NOT NULL,
+    PRIMARY KEY (day, domain, policy));
+CREATE TABLE IF NOT EXISTS tls_reports_sent (
+    day TEXT NOT NULL, domain TEXT NOT NULL, report_id TEXT NOT NULL,
+    destinations TEXT NOT NULL, sent_at INTEGER NOT NULL,
+    PRIMARY KEY (day, domain));";
 
-fn open(path: &Path) -> Result<Connection, String> {
+/// What the writer thread is given.
+enum Item {
+    /// One outcome: its key, the (receiving, sending) addresses (empty when none), the
+    /// failure's words.
+    Outcome(Key, (String, String), String),
+    /// The policy strings of (day, domain, policy type), last seen wins.
+    Policy(String, String, &'static str, Vec<String>),
+}
+
+pub(crate) fn open(path: &Path) -> Result<Connection, String> {
     let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))
         .and_then(|_| conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"))
@@ -47,7 +69,7 @@ fn open(path: &Path) -> Result<Connection, String> {
 }
 
 /// Days since 1970-01-01 as `YYYY-MM-DD` (proleptic Gregorian, UTC).
-fn day_string(unix: u64) -> String {
+pub(crate) fn day_string(unix: u64) -> String {
     let days = (unix / 86_400) as i64;
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -72,14 +94,14 @@ fn today() -> String {
 
 /// A [`TlsReporter`] that counts outcomes into `tlsrpt.db` (and logs failures).
 pub struct Recorder {
-    tx: mpsc::Sender<(Key, String)>,
+    tx: mpsc::Sender<Item>,
 }
 
 impl Recorder {
     /// Opens (creating) the database at `path` and starts its writer thread.
     pub fn open(path: PathBuf) -> Result<Recorder, String> {
         let conn = open(&path)?;
-        let (tx, rx) = mpsc::channel::<(Key, String)>();
+        let (tx, rx) = mpsc::channel::<Item>();
         std::thread::Builder::new()
             .name("tlsrpt-writer".into())
             .spawn(move || writer(conn, rx))
@@ -88,17 +110,38 @@ impl Recorder {
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<(Key, String)>) {
+type Batch = (
+    HashMap<Key, (u64, String)>,
+    HashMap<(Key, (String, String)), (u64, String)>,
+    HashMap<(String, String, &'static str), Vec<String>>,
+);
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Item>) {
     let mut open_channel = true;
     while open_channel {
         let Ok(first) = rx.recv() else { return };
         std::thread::sleep(Duration::from_millis(500));
-        let mut batch: HashMap<Key, (u64, String)> = HashMap::new();
-        let mut add = |(key, detail): (Key, String)| {
-            let e = batch.entry(key).or_insert((0, String::new()));
-            e.0 += 1;
-            if !detail.is_empty() {
-                e.1 = detail;
+        let mut batch: Batch = Default::default();
+        let mut add = |item: Item| match item {
+            Item::Outcome(key, ip, detail) => {
+                if key.4 != "success" {
+                    let e = batch
+                        .1
+                        .entry((key.clone(), ip))
+                        .or_insert((0, String::new()));
+                    e.0 += 1;
+                    if !detail.is_empty() {
+                        e.1 = detail.clone();
+                    }
+                }
+                let e = batch.0.entry(key).or_insert((0, String::new()));
+                e.0 += 1;
+                if !detail.is_empty() {
+                    e.1 = detail;
+                }
+            }
+            Item::Policy(day, domain, policy, strings) => {
+                batch.2.insert((day, domain, policy), strings);
             }
         };
         add(first);
@@ -112,23 +155,46 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<(Key, String)>) {
                 }
             }
         }
-        let result = conn.transaction().and_then(|tx| {
-            for ((day, domain, policy, host, result), (n, detail)) in &batch {
-                tx.execute(
-                    "INSERT INTO tls_results (day, domain, policy, mx_host, result, count, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (day, domain, policy, mx_host, result) DO UPDATE SET
-                       count = count + excluded.count,
-                       detail = CASE WHEN excluded.detail = '' THEN detail ELSE excluded.detail END",
-                    params![day, domain, policy, host, result, *n as i64, detail],
-                )?;
-            }
-            tx.commit()
-        });
-        if let Err(e) = result {
-            tracing::error!("tlsrpt.db: cannot record {} TLS outcomes: {e}", batch.len());
+        if let Err(e) = write_batch(&mut conn, &batch) {
+            tracing::error!(
+                "tlsrpt.db: cannot record {} TLS outcomes: {e}",
+                batch.0.len()
+            );
         }
     }
+}
+
+fn write_batch(conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for ((day, domain, policy, host, result), (n, detail)) in &batch.0 {
+        tx.execute(
+            "INSERT INTO tls_results (day, domain, policy, mx_host, result, count, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (day, domain, policy, mx_host, result) DO UPDATE SET
+               count = count + excluded.count,
+               detail = CASE WHEN excluded.detail = '' THEN detail ELSE excluded.detail END",
+            params![day, domain, policy, host, result, *n as i64, detail],
+        )?;
+    }
+    for (((day, domain, policy, host, result), (ip, from)), (n, detail)) in &batch.1 {
+        tx.execute(
+            "INSERT INTO tls_failures (day, domain, policy, mx_host, result, receiving_ip, sending_ip, count, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (day, domain, policy, mx_host, result, receiving_ip, sending_ip) DO UPDATE SET
+               count = count + excluded.count,
+               detail = CASE WHEN excluded.detail = '' THEN detail ELSE excluded.detail END",
+            params![day, domain, policy, host, result, ip, from, *n as i64, detail],
+        )?;
+    }
+    for ((day, domain, policy), strings) in &batch.2 {
+        let json = serde_json::to_string(strings).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "INSERT INTO tls_policies (day, domain, policy, strings) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (day, domain, policy) DO UPDATE SET strings = excluded.strings",
+            params![day, domain, policy, json],
+        )?;
+    }
+    tx.commit()
 }
 
 impl TlsReporter for Recorder {
@@ -145,8 +211,36 @@ impl TlsReporter for Recorder {
             r.mx_host.to_ascii_lowercase(),
             result,
         );
-        let _ = self.tx.send((key, detail));
+        let ip = r.addr.map(|a| a.ip().to_string()).unwrap_or_default();
+        let from = match (r.addr, &r.failure) {
+            (Some(a), Some(_)) => source_ip(a),
+            _ => String::new(),
+        };
+        let _ = self.tx.send(Item::Outcome(key, (ip, from), detail));
     }
+
+    fn policy(&self, domain: &str, kind: crate::PolicyKind, strings: &[String]) {
+        let _ = self.tx.send(Item::Policy(
+            today(),
+            domain.trim_end_matches('.').to_ascii_lowercase(),
+            kind.as_str(),
+            strings.to_vec(),
+        ));
+    }
+}
+
+/// RFC 8460 §4.4 `sending-mta-ip`: the address the system routes from towards `to` (a UDP
+/// socket's local address after `connect`; no packet is sent). Empty if there is no route.
+fn source_ip(to: std::net::SocketAddr) -> String {
+    let any: std::net::SocketAddr = if to.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(to).and_then(|_| s.local_addr()))
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }
 
 /// What `tlsrpt.db` at `path` holds for `domain`, newest day first.

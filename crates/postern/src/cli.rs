@@ -99,6 +99,15 @@ pub(crate) enum Command {
     TlsReport {
         /// The destination domain
         domain: String,
+        /// Print the RFC 8460 JSON report of one day (yesterday unless --date) instead
+        #[arg(long)]
+        json: bool,
+        /// Send that report now to the domain's _smtp._tls rua (once per day and domain)
+        #[arg(long, conflicts_with = "json")]
+        send: bool,
+        /// The UTC day (YYYY-MM-DD) of --json or --send
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<String>,
     },
     /// Send a message from standard input, as Postfix's sendmail(1)
     ///

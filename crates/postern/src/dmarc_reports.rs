@@ -11,7 +11,7 @@ use postern_spool::{Outcome, Queue, QueueEntry, Transport};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) fn now() -> i64 {
     SystemTime::now()
@@ -99,33 +99,17 @@ async fn run_once(config: &Config, directory: &SqliteDirectory, queue: &dyn Queu
     }
 }
 
-/// How long until the next run: 00:00 UTC plus a random delay of up to an hour (so that not
-/// every reporter on the Internet mails at midnight).
-fn until_next_run(now: i64) -> Duration {
-    let next = now.div_euclid(86_400) * 86_400 + 86_400;
-    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..3600);
-    Duration::from_secs((next + jitter - now).max(1) as u64)
-}
-
-/// `serve`'s daily job (when `[policy] dmarc_reports` is on). A catch-up run a few minutes
-/// after start sends the previous day's reports if the server was down at the scheduled time
-/// (the days already sent are remembered in dmarc.db and skipped).
+/// `serve`'s daily job (when `[policy] dmarc_reports` is on), on the schedule of
+/// [`crate::daily`] (the days already sent are remembered in dmarc.db and skipped).
 pub(crate) fn spawn(
     config: Arc<Config>,
     directory: Arc<SqliteDirectory>,
     queue: Arc<dyn Queue>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut wait = Duration::from_secs(300);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            run_once(&config, &directory, queue.as_ref()).await;
-            wait = until_next_run(now());
-        }
+    crate::daily::spawn(stop, move || {
+        let (config, directory, queue) = (config.clone(), directory.clone(), queue.clone());
+        async move { run_once(&config, &directory, queue.as_ref()).await }
     })
 }
 

@@ -9,6 +9,7 @@ mod arc_seal;
 mod cert_check;
 mod cli;
 mod control;
+mod daily;
 mod deliver;
 mod dmarc_cmd;
 mod dmarc_reports;
@@ -28,6 +29,7 @@ mod sieve_check;
 mod sieve_test;
 mod submit;
 mod tls_report;
+mod tls_reports;
 mod transfer_cmd;
 
 use anyhow::Context as _;
@@ -177,7 +179,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => transfer_cmd::export(&config, args),
         Command::Fetch(cmd) => fetch::cli::run(&config, cmd),
         Command::Dmarc(cmd) => dmarc_cmd::run(&config, cmd),
-        Command::TlsReport { domain } => tls_report::run(&config, &domain),
+        Command::TlsReport {
+            domain,
+            json,
+            send,
+            date,
+        } => tls_report::run(&config, &domain, json, send, date.as_deref()),
         Command::Serve
         | Command::CheckConfig
         | Command::FixPermissions

@@ -209,6 +209,21 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+/// The last attempt taken apart: host, reply, the TLS policy that failed, the reason in words.
+fn print_explained(text: &str) {
+    let e = postern_outbound::explain::explain(text);
+    if let Some(h) = &e.host {
+        println!("      last host: {h}");
+    }
+    if let Some(r) = &e.reply {
+        println!("      reply: {}", one_line(r, 400));
+    }
+    if let Some(p) = &e.tls_policy {
+        println!("      TLS policy failed: {p}");
+    }
+    println!("      reason: {}", e.reason);
+}
+
 fn show(spool: &dyn Queue, i: &QueueId) -> anyhow::Result<()> {
     let e: QueueEntry = spool.entry(i)?;
     let env = &e.envelope;
@@ -260,6 +275,10 @@ fn show(spool: &dyn Queue, i: &QueueId) -> anyhow::Result<()> {
         }
         if let (RcptStatus::Pending, Some(err)) = (&r.status, &r.last_error) {
             println!("      last error: {}", one_line(&err.text, 400));
+            print_explained(&err.text);
+        }
+        if let RcptStatus::Failed { reason, .. } = &r.status {
+            print_explained(&reason.text);
         }
     }
     let message = spool.message(i)?;

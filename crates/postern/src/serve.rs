@@ -224,6 +224,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             dmarc_stop.clone(),
         )
     });
+    // [outbound] tls_reports: the daily TLS-RPT reports (RFC 8460).
+    let tlsrpt_stop = CancellationToken::new();
+    let tlsrpt_job = config.outbound.tls_reports.then(|| {
+        crate::tls_reports::spawn(
+            shared.config.clone(),
+            shared.directory.clone(),
+            shared.spool.clone(),
+            tlsrpt_stop.clone(),
+        )
+    });
     tracing::info!("ready");
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -265,6 +275,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     control_stop.cancel();
     dmarc_stop.cancel();
     if let Some(job) = dmarc_job {
+        let _ = job.await;
+    }
+    tlsrpt_stop.cancel();
+    if let Some(job) = tlsrpt_job {
         let _ = job.await;
     }
     queue_stop.cancel();
