@@ -303,7 +303,7 @@ if s=$(dane_sessions) && [ "${s:-0}" -gt 0 ]; then
 else
   ok=; echo "postern-dane: no successful DANE (tlsa) session recorded; log $WORK/postern-dane.log" >&2
 fi
-rows=$(tls_rows postern-opp) || rows="tls-report failed"
+rows=$(tls_rows postern-opp) || { ok=; rows="tls-report failed"; }
 echo "postern-opp tls-report bench.test: $(tr '\n' ';' <<< "$rows")"
 ! grep -q '^tlsa' <<< "$rows" || { ok=; echo "postern-opp: DANE was used, but this mode is opportunistic TLS" >&2; }
 pf_tls() { grep -E 'TLS connection established to mx\.bench\.test' "$WORK/$1/maillog" | head -1 | sed 's/^.*smtp\[[0-9]*\]: //'; }
@@ -316,6 +316,9 @@ for m in postfix-dane postfix-may; do
     *) ok=; echo "$m: not the TLS its mode says; log $WORK/$m/maillog" >&2 ;;
   esac
 done
+# Every copy the receiver holds came over TLS (its Received: says "with ESMTPS"; smtp-source's hop is plain ESMTP).
+plain() { grep -rL 'with ESMTPS' "$BOX/new" "$BOX/cur" 2>/dev/null | wc -l; }
+[ "$(plain)" = 0 ] || { ok=; echo "$(plain) of the first messages reached the receiver without TLS" >&2; }
 [ -n "$ok" ] || die "no figures: a sender did not use the TLS of its mode$([ -n "${KEEP:-}" ] || echo " (KEEP=1 keeps the logs)")"
 
 # tree_cpu PID...: user + system clock ticks of the PIDs, every thread and every descendant, the
@@ -369,6 +372,7 @@ pf_verified=$(grep -c 'Verified TLS connection established to mx\.bench\.test' "
 pf_other=$(grep -E 'TLS connection established to mx\.bench\.test' "$WORK/postfix-dane/maillog" | grep -vc Verified || true)
 echo "postern-dane: $dane_ok successful DANE sessions recorded; postfix-dane: $pf_verified verified TLS connections, $pf_other not verified"
 [ "$pf_other" = 0 ] || die "no ratio: postfix-dane made unverified TLS connections"
+[ "$(plain)" = 0 ] || die "no ratio: $(plain) messages reached the receiver without TLS"
 med() { cut -d' ' -f"$2" "$WORK/r-$1" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 for m in "${MODES[@]}"; do echo "median $m: $(med "$m" 1) msgs/s delivered, sender CPU $(med "$m" 2) µs/msg"; done
