@@ -286,7 +286,7 @@ ok=1
 tls_rows() {
   local out
   out=$("$BIN" -c "$WORK/$1.toml" tls-report bench.test 2>&1) || { echo "$1: tls-report failed: $out" >&2; return 1; }
-  awk -F'\t' 'NR > 1 && NF >= 5 {print $2, $3, $5}' <<< "$out"
+  awk -F'\t' 'NR > 1 && NF >= 5 {print $2, $4, $5}' <<< "$out"
 }
 # dane_sessions: successful DANE sessions of postern-dane; fails when any of its sessions was not DANE.
 dane_sessions() {
