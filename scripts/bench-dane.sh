@@ -19,9 +19,12 @@
 # first submission until the receiver's Maildir holds all of them (delivery rate, msgs/s).
 #   postern-dane: [dns] dnssec = "trust-ad", [outbound] dane = true (DANE enforced);
 #   postern-opp:  [dns] dnssec = "off" (opportunistic TLS, certificate not checked);
-#   postfix-dane: smtp_tls_security_level = dane, smtp_dns_support_level = dnssec;
+#   postfix-dane: smtp_tls_security_level = dane, smtp_dns_support_level = dnssec (Postfix's
+#                 default opens a new TLS connection for every message);
+#   postfix-dane-reuse: the same with smtp_tls_connection_reuse = yes (tlsproxy(8) keeps TLS
+#                 connections open for reuse, as postern does);
 #   postfix-may:  smtp_tls_security_level = may (for context).
-# Rounds are interleaved (the four modes in turn, ROUNDS times); the medians and the ratios
+# Rounds are interleaved (the five modes in turn, ROUNDS times); the medians and the ratios
 # postern-dane/postern-opp (bar >= 0.80) and postern-dane/postfix-dane are printed. Before any
 # figure, one message per sender proves the mode: postern's `tls-report bench.test` must show
 # policy "tlsa" with successes (and none for the opportunistic sender), Postfix's log "Verified
@@ -237,7 +240,7 @@ postern_sender postern-dane trust-ad
 postern_sender postern-opp off
 
 # The Postfix senders: start-postfix.sh's private instance, relaying from 127.0.0.0/8 with smtp(8).
-postfix_sender() { # NAME LEVEL
+postfix_sender() { # NAME LEVEL [REUSE]
   local name=$1 d=$WORK/$1 extra
   PORT[$name]=$(free_port)
   extra="smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
@@ -247,16 +250,19 @@ smtp_tls_security_level = $2
 smtp_tls_loglevel = 1
 smtp_host_lookup = dns"
   [ "$2" != dane ] || extra+=$'\nsmtp_dns_support_level = dnssec'
+  [ -z "${3:-}" ] || extra+=$'\nsmtp_tls_connection_reuse = yes'
   PF_DIRS+=("$d")
   POSTFIX_MAIN_EXTRA="$extra" POSTFIX_MASTER_EXTRA="smtp      unix - - n - - smtp
-tlsmgr    unix - - n 1000? 1 tlsmgr" \
+tlsmgr    unix - - n 1000? 1 tlsmgr
+tlsproxy  unix - - n - 0 tlsproxy" \
     "${IN_NS[@]}" scripts/start-postfix.sh "$d" "${PORT[$name]}" nobody@sender.invalid >/dev/null ||
     die "$name: Postfix did not start"
   SPID[$name]=$(tr -d ' ' < "$d/queue/pid/master.pid")
 }
 postfix_sender postfix-dane dane
+postfix_sender postfix-dane-reuse dane reuse
 postfix_sender postfix-may may
-MODES=(postern-dane postern-opp postfix-dane postfix-may)
+MODES=(postern-dane postern-opp postfix-dane postfix-dane-reuse postfix-may)
 
 # The message: 4 KB, LF line ends (smtp-source -F).
 "$PY" - "$WORK/msg" "$SIZE" <<'PY'
@@ -306,12 +312,12 @@ fi
 rows=$(tls_rows postern-opp) || { ok=; rows="tls-report failed"; }
 echo "postern-opp tls-report bench.test: $(tr '\n' ';' <<< "$rows")"
 ! grep -q '^tlsa' <<< "$rows" || { ok=; echo "postern-opp: DANE was used, but this mode is opportunistic TLS" >&2; }
-pf_tls() { grep -E 'TLS connection established to mx\.bench\.test' "$WORK/$1/maillog" | head -1 | sed 's/^.*smtp\[[0-9]*\]: //'; }
-for m in postfix-dane postfix-may; do
+pf_tls() { grep -E 'TLS connection established to mx\.bench\.test' "$WORK/$1/maillog" | head -1 | sed 's/^.*postfix\/[a-z]*\[[0-9]*\]: //'; }
+for m in postfix-dane postfix-dane-reuse postfix-may; do
   t=$(pf_tls "$m")
   echo "$m log: ${t:-no TLS connection logged}"
   case "$m:$t" in
-    postfix-dane:Verified\ TLS*) ;;
+    postfix-dane:Verified\ TLS* | postfix-dane-reuse:Verified\ TLS*) ;;
     postfix-may:Untrusted\ TLS* | postfix-may:Anonymous\ TLS*) ;;
     *) ok=; echo "$m: not the TLS its mode says; log $WORK/$m/maillog" >&2 ;;
   esac
@@ -368,10 +374,10 @@ done
 # Every round of the DANE modes went over DANE: postern's record counts every delivery.
 sleep 1 # the last half-second batch of TLS outcomes
 dane_ok=$(dane_sessions) || die "no ratio: postern-dane sent without DANE"
-pf_verified=$(grep -c 'Verified TLS connection established to mx\.bench\.test' "$WORK/postfix-dane/maillog" || true)
-pf_other=$(grep -E 'TLS connection established to mx\.bench\.test' "$WORK/postfix-dane/maillog" | grep -vc Verified || true)
-echo "postern-dane: $dane_ok successful DANE sessions recorded; postfix-dane: $pf_verified verified TLS connections, $pf_other not verified"
-[ "$pf_other" = 0 ] || die "no ratio: postfix-dane made unverified TLS connections"
+pf_verified() { grep -c 'Verified TLS connection established to mx\.bench\.test' "$WORK/$1/maillog" || true; }
+pf_other() { grep -E 'TLS connection established to mx\.bench\.test' "$WORK/$1/maillog" | grep -vc Verified || true; }
+echo "postern-dane: $dane_ok successful DANE sessions recorded; postfix-dane: $(pf_verified postfix-dane) verified TLS connections, $(pf_other postfix-dane) not verified; postfix-dane-reuse: $(pf_verified postfix-dane-reuse) verified, $(pf_other postfix-dane-reuse) not"
+[ "$(pf_other postfix-dane)" = 0 ] && [ "$(pf_other postfix-dane-reuse)" = 0 ] || die "no ratio: Postfix made unverified TLS connections in a dane mode"
 [ "$(plain)" = 0 ] || die "no ratio: $(plain) messages reached the receiver without TLS"
 med() { cut -d' ' -f"$2" "$WORK/r-$1" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
@@ -379,5 +385,5 @@ for m in "${MODES[@]}"; do echo "median $m: $(med "$m" 1) msgs/s delivered, send
 pd=$(med postern-dane 1) po=$(med postern-opp 1) fd=$(med postfix-dane 1)
 r=$(ratio "$pd" "$po")
 echo "ratio postern DANE/opportunistic: $r (bar >= 0.80: $(awk -v r="$r" 'BEGIN {print (r >= 0.8) ? "met" : "NOT met"}'))"
-echo "ratio postern-dane/postfix-dane: $(ratio "$pd" "$fd")"
+echo "ratio postern-dane/postfix-dane: $(ratio "$pd" "$fd"); postern-dane/postfix-dane-reuse: $(ratio "$pd" "$(med postfix-dane-reuse 1)")"
 echo "($MSGS messages x $ROUNDS rounds, $SESS smtp-source sessions, $SIZE-byte messages, one postern receiver on $MX_IP:25, Postfix $(postconf -c "$WORK/postfix-dane/conf" -h mail_version), unbound $(dpkg-query -W -f '${Version}' unbound 2>/dev/null))"
