@@ -100,7 +100,11 @@ while True:
         pass'
 }
 MX_IP=127.0.0.181
-"$PY" -c 'import socket; socket.socket().bind(("127.0.0.181", 25))' 2>/dev/null || die "127.0.0.181:25 is in use"
+# (SO_REUSEADDR, as servers bind: the previous run's connections may linger in TIME_WAIT.)
+"$PY" -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.181", 25)); s.listen()' 2>/dev/null ||
+  die "127.0.0.181:25 is in use"
 DNS_IP=$(free_ip 127.0.53 53) || die "no free port 53 on 127.0.53.0/24"
 
 # The receiver's certificate and its RFC 6698 "3 1 1" digest (SHA-256 of the SubjectPublicKeyInfo).
