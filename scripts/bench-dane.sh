@@ -24,7 +24,7 @@
 #   postfix-dane-reuse: the same with smtp_tls_connection_reuse = yes (tlsproxy(8) keeps TLS
 #                 connections open for reuse, as postern does);
 #   postfix-may:  smtp_tls_security_level = may (for context).
-# Rounds are interleaved (the five modes in turn, ROUNDS times); the medians and the ratios
+# Rounds are interleaved (the five modes in turn, ROUNDS times, each round starting one mode later); the medians and the ratios
 # postern-dane/postern-opp (bar >= 0.80) and postern-dane/postfix-dane are printed. Before any
 # figure, one message per sender proves the mode: postern's `tls-report bench.test` must show
 # policy "tlsa" with successes (and none for the opportunistic sender), Postfix's log "Verified
@@ -367,12 +367,16 @@ run() { # MODE -> "delivered_msgs_per_s sender_cpu_us_per_msg", appended to $WOR
   echo "$line"
 }
 for m in "${MODES[@]}"; do : > "$WORK/r-$m"; done
+# Round r starts with mode r (the order rotates), so no mode always runs first or right after
+# the same other one (the receiver's and the machine's state differ between those positions).
+declare -A L
 for r in $(seq "$ROUNDS"); do
-  out="round $r:"
-  for m in "${MODES[@]}"; do
-    l=$(run "$m")
-    out+=" $m $(cut -d' ' -f1 <<< "$l") msgs/s ($(cut -d' ' -f2 <<< "$l") µs CPU/msg);"
+  for i in $(seq 0 $((${#MODES[@]} - 1))); do
+    m=${MODES[$(( (i + r - 1) % ${#MODES[@]} ))]}
+    L[$m]=$(run "$m")
   done
+  out="round $r (first: ${MODES[$(( (r - 1) % ${#MODES[@]} ))]}):"
+  for m in "${MODES[@]}"; do out+=" $m $(cut -d' ' -f1 <<< "${L[$m]}") msgs/s ($(cut -d' ' -f2 <<< "${L[$m]}") µs CPU/msg);"; done
   echo "$out"
 done
 # Every round of the DANE modes went over DANE: postern's record counts every delivery.
@@ -389,5 +393,6 @@ for m in "${MODES[@]}"; do echo "median $m: $(med "$m" 1) msgs/s delivered, send
 pd=$(med postern-dane 1) po=$(med postern-opp 1) fd=$(med postfix-dane 1)
 r=$(ratio "$pd" "$po")
 echo "ratio postern DANE/opportunistic: $r (bar >= 0.80: $(awk -v r="$r" 'BEGIN {print (r >= 0.8) ? "met" : "NOT met"}'))"
+echo "sender CPU per message, postern DANE/opportunistic: $(ratio "$(med postern-dane 2)" "$(med postern-opp 2)")"
 echo "ratio postern-dane/postfix-dane: $(ratio "$pd" "$fd"); postern-dane/postfix-dane-reuse: $(ratio "$pd" "$(med postfix-dane-reuse 1)")"
 echo "($MSGS messages x $ROUNDS rounds, $SESS smtp-source sessions, $SIZE-byte messages, one postern receiver on $MX_IP:25, Postfix $(postconf -c "$WORK/postfix-dane/conf" -h mail_version), unbound $(dpkg-query -W -f '${Version}' unbound 2>/dev/null))"
