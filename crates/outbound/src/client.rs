@@ -694,6 +694,15 @@ pub(crate) fn tls_config(verify: bool) -> Arc<rustls::ClientConfig> {
 /// RFC 7435 opportunistic security: encrypt, but accept any certificate.
 fn opportunistic(provider: Arc<rustls::crypto::CryptoProvider>) -> rustls::ClientConfig {
     let verifier = Arc::new(AcceptAny(provider.clone()));
+    with_verifier(provider, verifier)
+}
+
+/// A client configuration on `provider` whose certificate check is `verifier` (the default
+/// protocol versions; rustls' own defaults if the provider refuses them).
+pub(crate) fn with_verifier(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> rustls::ClientConfig {
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|b| {

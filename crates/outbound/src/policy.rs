@@ -217,20 +217,10 @@ impl PolicyVerifier {
             provider: provider.clone(),
             verdict: verdict.clone(),
         });
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map(|b| {
-                b.dangerous()
-                    .with_custom_certificate_verifier(verifier.clone())
-                    .with_no_client_auth()
-            })
-            .unwrap_or_else(|_| {
-                rustls::ClientConfig::builder()
-                    .dangerous()
-                    .with_custom_certificate_verifier(verifier)
-                    .with_no_client_auth()
-            });
-        (Arc::new(config), verdict)
+        (
+            Arc::new(crate::client::with_verifier(provider, verifier)),
+            verdict,
+        )
     }
 }
 
