@@ -263,22 +263,8 @@ pub fn records(header_from: &str, rows: &[Evaluated]) -> Vec<Record> {
 
 /// The start (00:00 UTC, seconds since the epoch) of the day `YYYY-MM-DD`.
 pub fn day_start(date: &str) -> Result<i64, DmarcError> {
-    let bad = || DmarcError::Report(format!("{date:?} is not a date (YYYY-MM-DD)"));
-    let mut it = date.trim().splitn(3, '-');
-    let (y, m, d) = (
-        it.next()
-            .and_then(|v| v.parse::<i32>().ok())
-            .ok_or_else(bad)?,
-        it.next()
-            .and_then(|v| v.parse::<u8>().ok())
-            .ok_or_else(bad)?,
-        it.next()
-            .and_then(|v| v.parse::<u8>().ok())
-            .ok_or_else(bad)?,
-    );
-    let month = time::Month::try_from(m).map_err(|_| bad())?;
-    let day = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
-    Ok(day.midnight().assume_utc().unix_timestamp())
+    postern_mail::date::parse_day(date.trim())
+        .ok_or_else(|| DmarcError::Report(format!("{date:?} is not a date (YYYY-MM-DD)")))
 }
 
 /// The start of the UTC day before the one holding `now`: the period a daily run reports.

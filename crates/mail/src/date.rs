@@ -209,8 +209,52 @@ fn strip_comments(s: &str) -> String {
     out
 }
 
+/// The UTC day holding `unix` as `YYYY-MM-DD` (the day names of DMARC and TLS-RPT reports).
+pub fn day_string(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The Unix time of 00:00 UTC of `YYYY-MM-DD` (four, two and two digits, a real date from 1970
+/// to 9999), or `None`.
+pub fn parse_day(day: &str) -> Option<i64> {
+    let mut parts = day.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
+        return None;
+    }
+    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn report_days() {
+        assert_eq!(day_string(0), "1970-01-01");
+        assert_eq!(day_string(951_782_400), "2000-02-29");
+        assert_eq!(parse_day("2000-02-29"), Some(951_782_400));
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "26-1-1",
+            "2026-1-01",
+            "yesterday",
+            "2026-01-01-",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -121,39 +121,9 @@ pub struct FailureDetail {
 
 /// `YYYY-MM-DD` checked, as the Unix time of its 00:00 UTC.
 pub fn day_start(day: &str) -> Result<u64, String> {
-    let bad = || format!("{day:?} is not a date (YYYY-MM-DD)");
-    let mut parts = day.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
-        return Err(bad());
-    }
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    // Howard Hinnant's days_from_civil.
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let start = (days * 86_400) as u64;
-    // 2026-02-31 would come back as another day.
-    if day_string(start) != day {
-        return Err(bad());
-    }
-    Ok(start)
+    postern_mail::date::parse_day(day)
+        .and_then(|t| u64::try_from(t).ok())
+        .ok_or_else(|| format!("{day:?} is not a date (YYYY-MM-DD)"))
 }
 
 /// The UTC day before the one holding `now`.

@@ -68,20 +68,9 @@ pub(crate) fn open(path: &Path) -> Result<Connection, String> {
     Ok(conn)
 }
 
-/// Days since 1970-01-01 as `YYYY-MM-DD` (proleptic Gregorian, UTC).
+/// The UTC day holding `unix` as `YYYY-MM-DD`.
 pub(crate) fn day_string(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    postern_mail::date::day_string(i64::try_from(unix).unwrap_or(i64::MAX))
 }
 
 fn today() -> String {
