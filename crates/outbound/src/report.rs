@@ -578,21 +578,14 @@ async fn post_to(
     roots: Arc<rustls::RootCertStore>,
     body: &[u8],
 ) -> Result<(), String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
+    let mut tls = crate::sts::https_connect(addr, host.trim_matches(['[', ']']), roots)
         .await
-        .map_err(|e| e.to_string())?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-        .map_err(|e| e.to_string())?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS: {e}"))?;
+        .map_err(|e| match e {
+            crate::sts::HttpsError::Connect(e) => e,
+            crate::sts::HttpsError::Certificate(e) | crate::sts::HttpsError::Tls(e) => {
+                format!("TLS: {e}")
+            }
+        })?;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: postern\r\nContent-Type: {GZIP_TYPE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

@@ -397,31 +397,14 @@ impl Sts {
     ) -> Result<String, (crate::policy::FailureType, String)> {
         use crate::policy::FailureType as F;
         let fetch_err = |e: String| (F::StsPolicyFetchError, format!("{host} [{addr}]: {e}"));
-        let tcp = tokio::net::TcpStream::connect(addr)
+        let mut tls = https_connect(addr, host, self.roots.clone())
             .await
-            .map_err(|e| fetch_err(e.to_string()))?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| fetch_err(e.to_string()))?
-            .with_root_certificates(self.roots.clone())
-            .with_no_client_auth();
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .map_err(|e| fetch_err(e.to_string()))?;
-        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .map_err(|e| {
-                let webpki = e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                    .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
-                let kind = if webpki {
-                    F::StsWebpkiInvalid
-                } else {
-                    F::StsPolicyFetchError
-                };
-                (kind, format!("{host} [{addr}]: TLS: {e}"))
+            .map_err(|e| match e {
+                HttpsError::Certificate(e) => {
+                    (F::StsWebpkiInvalid, format!("{host} [{addr}]: TLS: {e}"))
+                }
+                HttpsError::Tls(e) => fetch_err(format!("TLS: {e}")),
+                HttpsError::Connect(e) => fetch_err(e),
             })?;
         let request = format!(
             "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {host}\r\nUser-Agent: postern\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
@@ -450,6 +433,50 @@ impl Sts {
         }
         parse_http(&raw).map_err(fetch_err)
     }
+}
+
+/// Why [`https_connect`] failed.
+pub(crate) enum HttpsError {
+    /// The TCP connection or the host name.
+    Connect(String),
+    /// The server's certificate did not verify (RFC 8461 `sts-webpki-invalid`).
+    Certificate(String),
+    /// Any other TLS failure.
+    Tls(String),
+}
+
+/// A TLS connection to `host` at `addr`, its certificate verified against `roots` for `host`
+/// (the MTA-STS policy fetch and the TLS-RPT `https:` POST).
+pub(crate) async fn https_connect(
+    addr: std::net::SocketAddr,
+    host: &str,
+    roots: Arc<rustls::RootCertStore>,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, HttpsError> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| HttpsError::Connect(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HttpsError::Connect(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| HttpsError::Connect(e.to_string()))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| {
+            let certificate = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+            if certificate {
+                HttpsError::Certificate(e.to_string())
+            } else {
+                HttpsError::Tls(e.to_string())
+            }
+        })
 }
 
 fn write_atomically(path: &Path, stored: &Stored) -> std::io::Result<()> {
