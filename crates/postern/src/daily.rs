@@ -4,9 +4,30 @@
 //! after 00:00 UTC plus a random delay of up to an hour, so that not every reporter on the
 //! Internet sends at midnight.
 
+use anyhow::Context as _;
+use postern_directory::SqliteDirectory;
 use postern_net::CancellationToken;
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Our local domains, lower-cased: the report jobs never send reports about them (their results
+/// are read here).
+pub(crate) fn local_domains(directory: &SqliteDirectory) -> anyhow::Result<HashSet<String>> {
+    Ok(directory
+        .list_domains()
+        .context("listing the local domains")?
+        .into_iter()
+        .map(|d| d.name.to_ascii_lowercase())
+        .collect())
+}
 
 /// How long after `now` (Unix seconds) the next run is: the next 00:00 UTC plus up to an hour.
 pub(crate) fn until_next_run(now: i64) -> Duration {
@@ -29,10 +50,7 @@ where
                 _ = tokio::time::sleep(wait) => {}
             }
             job().await;
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            wait = until_next_run(now);
+            wait = until_next_run(now());
         }
     })
 }

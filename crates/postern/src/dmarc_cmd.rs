@@ -71,7 +71,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn send_reports(config: &Config, dry_run: bool, date: Option<&str>) -> anyhow::Result<()> {
     let begin = match date {
         Some(d) => postern_dmarc::send::day_start(d)?,
-        None => postern_dmarc::send::previous_day(crate::dmarc_reports::now()),
+        None => postern_dmarc::send::previous_day(crate::daily::now()),
     };
     let ctx = crate::admin::Context::open(config)?;
     let rt = runtime()?;
@@ -137,7 +137,7 @@ fn import(config: &Config, files: &[std::path::PathBuf]) -> anyhow::Result<()> {
                     fb.policy.domain
                 );
             }
-            let new = postern_dmarc::db::store_report(&mut conn, &fb, crate::dmarc_reports::now())?;
+            let new = postern_dmarc::db::store_report(&mut conn, &fb, crate::daily::now())?;
             Ok(format!(
                 "{} report {} from {} about {} ({} rows)",
                 if new { "stored" } else { "already stored:" },
@@ -168,7 +168,7 @@ fn report(config: &Config, domain: &str, since: u32, resolve: bool) -> anyhow::R
         anyhow::bail!("{}: no DMARC reports received yet", path.display());
     }
     let conn = postern_dmarc::db::open(&config.data_dir)?;
-    let from = crate::dmarc_reports::now() - i64::from(since) * 86_400;
+    let from = crate::daily::now() - i64::from(since) * 86_400;
     let rows = postern_dmarc::db::received(&conn, domain, from)?;
     if rows.is_empty() {
         println!("{domain}: no aggregate reports received in the last {since} days");

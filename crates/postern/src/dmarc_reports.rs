@@ -2,22 +2,14 @@
 //! them, the intake that stores the reports delivered to our own domains, and the pieces
 //! `postern dmarc send-reports` shares with the job.
 
-use anyhow::Context as _;
+use crate::daily::{local_domains, now};
 use postern_config::Config;
 use postern_directory::SqliteDirectory;
 use postern_dmarc::send::{self, Lookup, Plan, Reporter};
 use postern_net::CancellationToken;
 use postern_spool::{Outcome, Queue, QueueEntry, Transport};
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// Who we are in the reports (`[policy] dmarc_report_org`, `dmarc_report_from`).
 pub(crate) fn reporter(config: &Config) -> Reporter {
@@ -27,16 +19,6 @@ pub(crate) fn reporter(config: &Config) -> Reporter {
         from: r.from_address(&config.hostname),
         hostname: config.hostname.clone(),
     }
-}
-
-/// Our local domains (reports about them are not sent: their results are read here).
-pub(crate) fn local_domains(directory: &SqliteDirectory) -> anyhow::Result<HashSet<String>> {
-    Ok(directory
-        .list_domains()
-        .context("listing the local domains")?
-        .into_iter()
-        .map(|d| d.name.to_ascii_lowercase())
-        .collect())
 }
 
 /// The reports of the day starting at `begin`, planned (DNS lookups included).

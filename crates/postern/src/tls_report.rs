@@ -74,7 +74,7 @@ fn print_json(config: &Config, domain: &str, day: &str) -> anyhow::Result<()> {
 /// `--send`: the report of `day` sent now, as the daily job would.
 fn send_now(config: &Config, domain: &str, day: &str) -> anyhow::Result<()> {
     let ctx = crate::admin::Context::open(config)?;
-    let local = crate::tls_reports::local_domains(&ctx.directory)?;
+    let local = crate::daily::local_domains(&ctx.directory)?;
     let spool_dir = config.data_dir.join("spool");
     let spool = postern_spool::Spool::open(&spool_dir)
         .with_context(|| format!("opening the spool {}", spool_dir.display()))?;

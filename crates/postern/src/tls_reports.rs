@@ -2,7 +2,7 @@
 //! previous UTC day's reports, and what `postern tls-report DOMAIN --json/--send` share with it.
 //! The report itself, its mail and its POST are `postern_outbound::report`.
 
-use anyhow::Context as _;
+use crate::daily::local_domains;
 use postern_config::Config;
 use postern_directory::SqliteDirectory;
 use postern_net::CancellationToken;
@@ -12,12 +12,9 @@ use postern_spool::{BodyType, Envelope, Queue, Recipient};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(crate::daily::now()).unwrap_or(0)
 }
 
 fn db(config: &Config) -> PathBuf {
@@ -189,16 +186,6 @@ pub(crate) async fn send_domain(
         ));
     }
     Ok(done)
-}
-
-/// Our local domains (never reported: RFC 8460 reports go to other domains' operators).
-pub(crate) fn local_domains(directory: &SqliteDirectory) -> anyhow::Result<HashSet<String>> {
-    Ok(directory
-        .list_domains()
-        .context("listing the local domains")?
-        .into_iter()
-        .map(|d| d.name.to_ascii_lowercase())
-        .collect())
 }
 
 /// Every domain with outcomes on `day`: what was done, per line.
